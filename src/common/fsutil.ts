@@ -1,0 +1,79 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { isNodeError } from './errors.js';
+
+/** Write a file so that readers see either the old or the new content, never a part, even after a crash. */
+export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.tmp-${path.basename(file)}-${randomBytes(6).toString('hex')}`);
+  const fh = await fs.open(tmp, 'w', 0o644);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fs.rename(tmp, file);
+}
+
+export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
+  await writeFileAtomic(file, JSON.stringify(value, null, 1));
+}
+
+export async function readJson<T>(file: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await fs.readFile(file, 'utf8')) as T;
+  } catch (err) {
+    if (isNodeError(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+}
+
+export async function exists(p: string): Promise<boolean> {
+  try {
+    await fs.lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Size on disk of a tree, counting each inode once (so hardlinks and shared files count once). */
+export async function diskUsage(root: string, seen = new Set<string>()): Promise<number> {
+  let total = 0;
+  let st;
+  try {
+    st = await fs.lstat(root);
+  } catch {
+    return 0;
+  }
+  const key = `${st.dev}:${st.ino}`;
+  if (seen.has(key)) return 0;
+  seen.add(key);
+  total += st.blocks * 512;
+  if (st.isDirectory()) {
+    for (const name of await fs.readdir(root)) total += await diskUsage(path.join(root, name), seen);
+  }
+  return total;
+}
+
+/** Apparent size of regular files in a tree (what `docker images` calls SIZE). */
+export async function apparentSize(root: string): Promise<number> {
+  let total = 0;
+  const stack = [root];
+  while (stack.length) {
+    const dir = stack.pop()!;
+    let entries;
+    try {
+      entries = await fs.readdir(dir, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const e of entries) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) stack.push(p);
+      else if (e.isFile() || e.isSymbolicLink()) total += (await fs.lstat(p)).size;
+    }
+  }
+  return total;
+}

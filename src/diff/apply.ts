@@ -1,0 +1,195 @@
+/**
+ * Apply a layer (an uncompressed tar stream) into an empty directory, laid out for overlayfs:
+ * OCI whiteouts (`.wh.name`) become 0/0 character devices, opaque markers (`.wh..wh..opq`) become the
+ * `trusted.overlay.opaque` xattr. Hardlinks, symlinks, device nodes, fifos, setuid/sticky modes,
+ * ownership, xattrs and mtimes are kept.
+ *
+ * Each layer is unpacked into its own fresh directory, so the only symlinks an entry could be written
+ * through are ones created earlier in this same tar; such entries are refused, which keeps every write
+ * inside the target directory.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { extract as tarExtract, type Headers } from 'tar-stream';
+import { invalid } from '../common/errors.js';
+import { runSpecialOps, type SpecialOp } from './special.js';
+
+export const WHITEOUT_PREFIX = '.wh.';
+export const OPAQUE_WHITEOUT = '.wh..wh..opq';
+
+export interface ApplyResult {
+  /** Bytes of regular file content written. */
+  size: number;
+  entries: number;
+}
+
+/** Normalise a tar entry name to a relative path inside the layer, refusing escapes. */
+export function cleanEntryName(name: string): string {
+  const parts: string[] = [];
+  for (const part of name.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      if (parts.length === 0) throw invalid(`layer entry ${JSON.stringify(name)} escapes the layer root`);
+      parts.pop();
+      continue;
+    }
+    parts.push(part);
+  }
+  return parts.join('/');
+}
+
+export async function applyLayer(tarStream: Readable, root: string): Promise<ApplyResult> {
+  await fs.mkdir(root, { recursive: true });
+  const special: SpecialOp[] = [];
+  const dirTimes: Array<{ p: string; mtime: Date }> = [];
+  const symlinks = new Set<string>();
+  let size = 0;
+  let entries = 0;
+
+  const ensureParent = async (rel: string): Promise<void> => {
+    const parent = path.posix.dirname(rel);
+    if (parent === '.') return;
+    for (let p = parent; p !== '.'; p = path.posix.dirname(p)) {
+      if (symlinks.has(p)) throw invalid(`layer entry ${JSON.stringify(rel)} is written through symlink ${JSON.stringify(p)}`);
+    }
+    await fs.mkdir(path.join(root, parent), { recursive: true, mode: 0o755 });
+  };
+
+  const removeExisting = async (abs: string, keepDir: boolean): Promise<void> => {
+    let st;
+    try {
+      st = await fs.lstat(abs);
+    } catch {
+      return;
+    }
+    if (keepDir && st.isDirectory()) return;
+    await fs.rm(abs, { recursive: true, force: true });
+  };
+
+  const handle = async (header: Headers, stream: Readable): Promise<void> => {
+    entries++;
+    const rel = cleanEntryName(header.name);
+    const base = path.posix.basename(rel);
+    const abs = rel === '' ? root : path.join(root, rel);
+    const mode = (header.mode ?? 0o644) & 0o7777;
+    const uid = header.uid ?? 0;
+    const gid = header.gid ?? 0;
+    const mtime = header.mtime ?? new Date(0);
+
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      stream.resume();
+      await ensureParent(rel);
+      const dir = path.join(root, path.posix.dirname(rel));
+      if (base === OPAQUE_WHITEOUT) {
+        special.push({ op: 'xattr', path: dir, name: 'trusted.overlay.opaque', value: Buffer.from('y') });
+      } else {
+        const target = path.join(dir, base.slice(WHITEOUT_PREFIX.length));
+        await removeExisting(target, false);
+        special.push({ op: 'mknod', path: target, type: 'c', major: 0, minor: 0, mode: 0, uid: 0, gid: 0 });
+      }
+      return;
+    }
+
+    if (rel !== '') await ensureParent(rel);
+    const xattrs: Array<[string, Buffer]> = [];
+    for (const [k, v] of Object.entries(header.pax ?? {})) {
+      if (k.startsWith('SCHILY.xattr.')) xattrs.push([k.slice('SCHILY.xattr.'.length), Buffer.from(v, 'latin1')]);
+    }
+
+    switch (header.type) {
+      case 'directory': {
+        stream.resume();
+        await removeExisting(abs, true);
+        await fs.mkdir(abs, { recursive: true });
+        await fs.lchown(abs, uid, gid);
+        await fs.chmod(abs, mode);
+        dirTimes.push({ p: abs, mtime });
+        break;
+      }
+      case 'file':
+      case 'contiguous-file': {
+        await removeExisting(abs, false);
+        const fh = await fs.open(abs, 'w', 0o600);
+        try {
+          for await (const chunk of stream) {
+            await fh.write(chunk as Buffer);
+            size += (chunk as Buffer).length;
+          }
+          await fh.chown(uid, gid);
+          await fh.chmod(mode);
+          await fh.utimes(mtime, mtime);
+        } finally {
+          await fh.close();
+        }
+        break;
+      }
+      case 'symlink': {
+        stream.resume();
+        await removeExisting(abs, false);
+        await fs.symlink(header.linkname ?? '', abs);
+        await fs.lchown(abs, uid, gid);
+        await fs.lutimes(abs, mtime, mtime);
+        symlinks.add(rel);
+        break;
+      }
+      case 'link': {
+        stream.resume();
+        const target = cleanEntryName(header.linkname ?? '');
+        await removeExisting(abs, false);
+        try {
+          await fs.link(path.join(root, target), abs);
+        } catch (err) {
+          throw invalid(`layer hardlink ${JSON.stringify(rel)} -> ${JSON.stringify(target)}: ${(err as Error).message}`);
+        }
+        break;
+      }
+      case 'character-device':
+      case 'block-device':
+      case 'fifo': {
+        stream.resume();
+        await removeExisting(abs, false);
+        special.push({
+          op: 'mknod',
+          path: abs,
+          type: header.type === 'fifo' ? 'p' : header.type === 'block-device' ? 'b' : 'c',
+          major: header.devmajor ?? 0,
+          minor: header.devminor ?? 0,
+          mode,
+          uid,
+          gid,
+          mtime,
+        });
+        break;
+      }
+      default:
+        // pax global headers and other metadata-only entries carry nothing to unpack.
+        stream.resume();
+        return;
+    }
+    for (const [name, value] of xattrs) special.push({ op: 'xattr', path: abs, name, value });
+  };
+
+  await new Promise<void>((resolve, reject) => {
+    const ex = tarExtract();
+    ex.on('entry', (header, stream, next) => {
+      handle(header, stream).then(
+        () => next(),
+        (err: unknown) => {
+          stream.resume();
+          next(err as Error);
+        },
+      );
+    });
+    ex.on('finish', resolve);
+    ex.on('error', reject);
+    tarStream.on('error', reject);
+    tarStream.pipe(ex);
+  });
+
+  await runSpecialOps(special);
+  // Directory mtimes last, deepest first, since creating children changes them.
+  dirTimes.sort((a, b) => b.p.length - a.p.length);
+  for (const { p, mtime } of dirTimes) await fs.utimes(p, mtime, mtime);
+  return { size, entries };
+}

@@ -1,0 +1,87 @@
+/**
+ * Pack a directory tree into a tar stream (the layer format): regular files, directories, symlinks,
+ * hardlinks (each inode once), device nodes and fifos, with ownership, modes and mtimes. Entries are
+ * sorted so the same tree always gives the same bytes, and so the same digest.
+ */
+import { promises as fs, createReadStream, type Stats } from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pack as tarPack, type Headers, type Pack } from 'tar-stream';
+
+export interface PackOptions {
+  /** Fixed mtime for every entry (reproducible base images); default: the files' own. */
+  mtime?: Date;
+  /** Prefix for entry names inside the archive; default none. */
+  prefix?: string;
+}
+
+function major(dev: number): number {
+  return ((dev >> 8) & 0xfff) | ((dev >> 32) & ~0xfff);
+}
+function minor(dev: number): number {
+  return (dev & 0xff) | ((dev >> 12) & ~0xff);
+}
+
+function entry(pack: Pack, header: Headers, body?: Readable | Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (body === undefined || Buffer.isBuffer(body)) {
+      pack.entry(header, body as Buffer | undefined, (err) => (err ? reject(err) : resolve()));
+      return;
+    }
+    const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
+    body.on('error', reject);
+    body.pipe(sink);
+  });
+}
+
+export function packDirectory(root: string, opts: PackOptions = {}): Readable {
+  const pack = tarPack();
+  const inodes = new Map<string, string>();
+  const walk = async (rel: string): Promise<void> => {
+    const abs = path.join(root, rel);
+    const st: Stats = await fs.lstat(abs);
+    const name = (opts.prefix ?? '') + (rel === '' ? './' : rel);
+    const base: Headers = {
+      name,
+      mode: st.mode & 0o7777,
+      uid: st.uid,
+      gid: st.gid,
+      mtime: opts.mtime ?? st.mtime,
+    };
+    if (st.isDirectory()) {
+      if (rel !== '') await entry(pack, { ...base, name: name + '/', type: 'directory' });
+      const names = (await fs.readdir(abs)).sort();
+      for (const n of names) await walk(rel === '' ? n : `${rel}/${n}`);
+      return;
+    }
+    const key = `${st.dev}:${st.ino}`;
+    if (st.nlink > 1 && !st.isDirectory()) {
+      const first = inodes.get(key);
+      if (first !== undefined) {
+        await entry(pack, { ...base, type: 'link', linkname: first, size: 0 });
+        return;
+      }
+      inodes.set(key, name);
+    }
+    if (st.isFile()) {
+      const body = st.size < 1 << 20 ? await fs.readFile(abs) : createReadStream(abs);
+      await entry(pack, { ...base, type: 'file', size: st.size }, body);
+    } else if (st.isSymbolicLink()) {
+      await entry(pack, { ...base, type: 'symlink', linkname: await fs.readlink(abs) });
+    } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+      await entry(pack, {
+        ...base,
+        type: st.isCharacterDevice() ? 'character-device' : 'block-device',
+        devmajor: major(st.rdev),
+        devminor: minor(st.rdev),
+      });
+    } else if (st.isFIFO()) {
+      await entry(pack, { ...base, type: 'fifo' });
+    }
+  };
+  walk('').then(
+    () => pack.finalize(),
+    (err: Error) => pack.destroy(err),
+  );
+  return pack;
+}

@@ -13,7 +13,7 @@ function tarOf(entries: Array<[Record<string, unknown>, string?]>): Readable {
   const p = tarPack();
   for (const [h, body] of entries) p.entry(h as never, body ?? '');
   p.finalize();
-  return p;
+  return p as unknown as Readable;
 }
 
 async function tmp(): Promise<string> {

@@ -11,12 +11,15 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { extract as tarExtract, type Headers } from 'tar-stream';
+import { extract as tarExtract, type Header } from 'tar-stream';
 import { invalid } from '../common/errors.js';
 import { runSpecialOps, type SpecialOp } from './special.js';
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_WHITEOUT = '.wh..wh..opq';
+
+/** The body of one tar entry (a streamx stream). */
+type EntryStream = AsyncIterable<unknown> & { resume(): unknown };
 
 export interface ApplyResult {
   /** Bytes of regular file content written. */
@@ -67,7 +70,7 @@ export async function applyLayer(tarStream: Readable, root: string): Promise<App
     await fs.rm(abs, { recursive: true, force: true });
   };
 
-  const handle = async (header: Headers, stream: Readable): Promise<void> => {
+  const handle = async (header: Header, stream: EntryStream): Promise<void> => {
     entries++;
     const rel = cleanEntryName(header.name);
     const base = path.posix.basename(rel);
@@ -93,8 +96,8 @@ export async function applyLayer(tarStream: Readable, root: string): Promise<App
 
     if (rel !== '') await ensureParent(rel);
     const xattrs: Array<[string, Buffer]> = [];
-    for (const [k, v] of Object.entries(header.pax ?? {})) {
-      if (k.startsWith('SCHILY.xattr.')) xattrs.push([k.slice('SCHILY.xattr.'.length), Buffer.from(v, 'latin1')]);
+    for (const [k, v] of Object.entries((header.pax ?? {}) as Record<string, unknown>)) {
+      if (k.startsWith('SCHILY.xattr.')) xattrs.push([k.slice('SCHILY.xattr.'.length), Buffer.from(String(v), 'latin1')]);
     }
 
     switch (header.type) {
@@ -184,7 +187,7 @@ export async function applyLayer(tarStream: Readable, root: string): Promise<App
     ex.on('finish', resolve);
     ex.on('error', reject);
     tarStream.on('error', reject);
-    tarStream.pipe(ex);
+    tarStream.pipe(ex as unknown as NodeJS.WritableStream);
   });
 
   await runSpecialOps(special);

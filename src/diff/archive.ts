@@ -6,7 +6,9 @@
 import { promises as fs, createReadStream, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pack as tarPack, type Headers, type Pack } from 'tar-stream';
+import { pack as tarPack, type Header, type Pack } from 'tar-stream';
+
+type Headers = Partial<Header> & Pick<Header, 'name'>;
 
 export interface PackOptions {
   /** Fixed mtime for every entry (reproducible base images); default: the files' own. */
@@ -24,13 +26,17 @@ function minor(dev: number): number {
 
 function entry(pack: Pack, header: Headers, body?: Readable | Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (body === undefined || Buffer.isBuffer(body)) {
-      pack.entry(header, body as Buffer | undefined, (err) => (err ? reject(err) : resolve()));
+    if (body === undefined) {
+      pack.entry(header, Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
+      return;
+    }
+    if (Buffer.isBuffer(body)) {
+      pack.entry(header, body, (err) => (err ? reject(err) : resolve()));
       return;
     }
     const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
     body.on('error', reject);
-    body.pipe(sink);
+    body.pipe(sink as unknown as NodeJS.WritableStream);
   });
 }
 
@@ -83,5 +89,5 @@ export function packDirectory(root: string, opts: PackOptions = {}): Readable {
     () => pack.finalize(),
     (err: Error) => pack.destroy(err),
   );
-  return pack;
+  return pack as unknown as Readable;
 }

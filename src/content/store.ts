@@ -35,6 +35,11 @@ export interface ContentStore {
   writeStream(source: Readable): Promise<BlobInfo>;
   delete(digest: string): Promise<void>;
   walk(): AsyncIterable<BlobInfo>;
+  /**
+   * Move a complete file (on the same filesystem, already hashed by the caller as `digest`) into the
+   * store: fsynced, then renamed, so it appears whole or not at all.
+   */
+  adoptFile(file: string, digest: string): Promise<BlobInfo>;
   /** Path of the blob file, for callers that must hand a path to another process. */
   blobPath(digest: string): string;
 }
@@ -178,6 +183,20 @@ export class FileContentStore implements ContentStore {
       await fs.rm(tmp, { force: true });
       throw err;
     }
+  }
+
+  async adoptFile(file: string, digest: string): Promise<BlobInfo> {
+    const fh = await fs.open(file, 'r+');
+    let size: number;
+    try {
+      await fh.sync();
+      size = (await fh.stat()).size;
+    } finally {
+      await fh.close();
+    }
+    await fs.chmod(file, 0o644);
+    await fs.rename(file, this.blobPath(digest));
+    return { digest, size };
   }
 
   async delete(digest: string): Promise<void> {

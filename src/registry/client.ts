@@ -208,6 +208,15 @@ export class RepositorySession {
     }
   }
 
+  /** Verify the credentials are accepted (login). */
+  async checkLogin(): Promise<void> {
+    const res = await this.call('GET', '/v2/');
+    res.body.resume();
+    if (res.status === 401 || res.status === 403) {
+      throw new RegistryError('unauthorized', `${res.status} ${res.status === 401 ? 'Unauthorized' : 'Forbidden'}`, res.status);
+    }
+  }
+
   private scope(): string {
     return `repository:${this.path}:${this.actions}`;
   }

@@ -124,7 +124,7 @@ export class ImageService {
   async pull(refStr: string, auth: AuthConfig | undefined, progress: ProgressSink = noProgress): Promise<ImageRecord> {
     const ref = parseWithDefaultTag(refStr);
     const tagOrDigest = ref.digest ?? ref.tag!;
-    progress({ status: ref.digest ? `Pulling from ${familiarName(ref)}` : `Pulling from ${familiarName(ref)}`, id: ref.digest ?? ref.tag });
+    progress({ status: `Pulling from ${ref.path}`, id: ref.digest ?? ref.tag });
     let session: RepositorySession | undefined;
     let top: { bytes: Buffer; mediaType: string; digest: string } | undefined;
     let lastErr: unknown;
@@ -180,10 +180,16 @@ export class ImageService {
       let upToDate = !!existing;
       for (const c of chains) if (!(await this.d.snapshots.stat(c))) upToDate = false;
 
-      for (const l of manifest.layers) progress({ status: 'Pulling fs layer', progressDetail: {}, id: shortId(l.digest) });
-      await mapLimit(manifest.layers, PULL_CONCURRENCY, (layer, i) =>
-        this.pullLayer(s, layer, chains[i]!, chains[i - 1], diffIds[i]!, progress),
-      );
+      const missing: number[] = [];
+      for (const [i, l] of manifest.layers.entries()) {
+        if ((await this.d.snapshots.stat(chains[i]!)) && (await this.d.content.info(l.digest))) {
+          progress({ status: 'Already exists', progressDetail: {}, id: shortId(l.digest) });
+        } else {
+          progress({ status: 'Pulling fs layer', progressDetail: {}, id: shortId(l.digest) });
+          missing.push(i);
+        }
+      }
+      await mapLimit(missing, PULL_CONCURRENCY, (i) => this.pullLayer(s, manifest.layers[i]!, chains[i]!, chains[i - 1], diffIds[i]!, progress));
 
       const rec: ImageRecord = existing ?? {
         id: configDesc.digest,
@@ -239,17 +245,15 @@ export class ImageService {
     progress: ProgressSink,
   ): Promise<void> {
     const id = shortId(layer.digest);
-    if ((await this.d.snapshots.stat(chain)) && (await this.d.content.info(layer.digest))) {
-      progress({ status: 'Already exists', progressDetail: {}, id });
-      return;
-    }
     let teeExtract: Promise<unknown> | undefined;
     if (!(await this.d.content.info(layer.digest))) {
       const report = throttledProgress(progress, id, 'Downloading', layer.size);
+      const needSnapshot = !(await this.d.snapshots.stat(chain));
       await withRetry(
         () =>
           this.d.content.ingest(layer, async () => {
             const { stream } = await s.getBlob(layer.digest);
+            // Everything below is wired synchronously, before any data can flow.
             const forStore = new PassThrough({ highWaterMark: 1 << 20 });
             let received = 0;
             stream.on('data', (c: Buffer) => {
@@ -257,7 +261,7 @@ export class ImageService {
               report(received);
             });
             stream.on('error', (err) => forStore.destroy(err));
-            if (!(await this.d.snapshots.stat(chain))) {
+            if (needSnapshot) {
               const forExtract = new PassThrough({ highWaterMark: 1 << 20 });
               stream.on('error', (err) => forExtract.destroy(err));
               stream.pipe(forExtract);

@@ -1,0 +1,62 @@
+/** Shared CLI plumbing: the API client from global flags, error reporting as the docker CLI does. */
+import type { Command } from 'commander';
+import { ApiClient, ApiError, resolveHost } from '../client.js';
+import { StreamError } from '../progress.js';
+import { TemplateError } from '../format/template.js';
+
+export function clientOf(cmd: Command): ApiClient {
+  let root = cmd;
+  while (root.parent) root = root.parent;
+  return new ApiClient(resolveHost((root.opts() as { host?: string }).host));
+}
+
+/** Exit status for a failed command: the daemon's message, prefixed as the docker CLI prefixes it. */
+export function reportError(err: unknown): number {
+  if (err instanceof ApiError) {
+    process.stderr.write(err.status === 0 ? `${err.message}\n` : `Error response from daemon: ${err.message}\n`);
+    return 1;
+  }
+  if (err instanceof StreamError) {
+    process.stderr.write(`${err.message}\n`);
+    return 1;
+  }
+  if (err instanceof TemplateError) {
+    process.stderr.write(`template parsing error: ${err.message}\n`);
+    return 1;
+  }
+  process.stderr.write(`Error: ${(err as Error).message ?? String(err)}\n`);
+  return 1;
+}
+
+/** Wrap an action so errors print Docker-style and set the exit code. */
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (err) {
+      process.exitCode = reportError(err);
+    }
+  };
+}
+
+export const collect = (v: string, acc: string[]): string[] => [...acc, v];
+
+/** `--filter k=v` flags to the API's JSON filter form. */
+export function filtersJson(list: string[]): string | undefined {
+  if (!list.length) return undefined;
+  const out: Record<string, Record<string, boolean>> = {};
+  for (const f of list) {
+    const i = f.indexOf('=');
+    if (i <= 0) throw new Error(`bad format of filter (expected name=value)`);
+    const k = f.slice(0, i).trim().toLowerCase();
+    out[k] = { ...out[k], [f.slice(i + 1)]: true };
+  }
+  return JSON.stringify(out);
+}
+
+/** Docker's stringutils.Ellipsis. */
+export function ellipsis(s: string, max: number): string {
+  const chars = [...s];
+  if (chars.length <= max) return s;
+  return chars.slice(0, max - 1).join('') + '…';
+}

@@ -1,0 +1,70 @@
+/** `gantry daemon`: the engine, serving the Docker Engine API (dockerd's flag names). */
+import { readFileSync, existsSync } from 'node:fs';
+import type { Command } from 'commander';
+import { createLogger } from '../../common/log.js';
+import { Engine } from '../../engine/engine.js';
+import { createDockerApi, listen } from '../../api/docker/server.js';
+
+const DEFAULT_CONFIG = '/etc/gantry/daemon.json';
+
+interface DaemonJson {
+  hosts?: string[];
+  'data-root'?: string;
+  'insecure-registries'?: string[];
+  'registry-mirrors'?: string[];
+  'log-level'?: string;
+  debug?: boolean;
+}
+
+const collect = (v: string, acc: string[]): string[] => [...acc, v];
+
+export function registerDaemon(program: Command): void {
+  program
+    .command('daemon')
+    .description('Run the Gantry engine, serving the Docker Engine API')
+    .option('-H, --host <address>', 'daemon socket to listen on (repeatable)', collect, [])
+    .option('--data-root <dir>', 'root directory of persistent state', undefined)
+    .option('--insecure-registry <host>', 'registry reachable over plain HTTP or unverified TLS (repeatable)', collect, [])
+    .option('--registry-mirror <url>', 'preferred Docker Hub mirror (repeatable)', collect, [])
+    .option('--config-file <file>', 'daemon configuration file (JSON, like daemon.json)', undefined)
+    .option('-l, --log-level <level>', 'log level (debug, info, warn, error)', undefined)
+    .option('-D, --debug', 'enable debug logging')
+    .action(async (opts: { host: string[]; dataRoot?: string; insecureRegistry: string[]; registryMirror: string[]; configFile?: string; logLevel?: string; debug?: boolean }) => {
+      let file: DaemonJson = {};
+      const cfgPath = opts.configFile ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
+      if (cfgPath) {
+        try {
+          file = JSON.parse(readFileSync(cfgPath, 'utf8')) as DaemonJson;
+        } catch (err) {
+          throw new Error(`unable to configure the daemon with file ${cfgPath}: ${(err as Error).message}`);
+        }
+      }
+      const hosts = opts.host.length ? opts.host : (file.hosts ?? ['unix:///run/gantry/gantry.sock']);
+      const level = opts.debug || file.debug ? 'debug' : (opts.logLevel ?? file['log-level'] ?? 'info');
+      const logger = createLogger('gantry-daemon', level);
+      const engine = await Engine.open({
+        dataRoot: opts.dataRoot ?? file['data-root'] ?? '/var/lib/gantry',
+        insecureRegistries: [...(file['insecure-registries'] ?? []), ...opts.insecureRegistry],
+        registryMirrors: [...(file['registry-mirrors'] ?? []), ...opts.registryMirror],
+        logger,
+      });
+      const servers: import('node:http').Server[] = [];
+      for (const h of hosts) {
+        const server = createDockerApi(engine);
+        await listen(server, h);
+        servers.push(server);
+        logger.info({ host: h }, 'API listen');
+      }
+      logger.info({ dataRoot: engine.config.dataRoot, version: '1.44' }, 'Daemon has completed initialization');
+      const shutdown = (sig: string): void => {
+        logger.info({ signal: sig }, 'shutting down');
+        for (const s of servers) {
+          s.close();
+          s.closeAllConnections();
+        }
+        setTimeout(() => process.exit(0), 200).unref();
+      };
+      process.on('SIGTERM', () => shutdown('SIGTERM'));
+      process.on('SIGINT', () => shutdown('SIGINT'));
+    });
+}

@@ -8,7 +8,7 @@
  * through are ones created earlier in this same tar; such entries are refused, which keeps every write
  * inside the target directory.
  */
-import { promises as fs } from 'node:fs';
+import fsSync, { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { extract as tarExtract, type Header } from 'tar-stream';
@@ -16,6 +16,8 @@ import { invalid } from '../common/errors.js';
 import { runSpecialOps, type SpecialOp } from './special.js';
 
 export const WHITEOUT_PREFIX = '.wh.';
+const SMALL_FILE = 256 << 10;
+const UMASK = process.umask();
 export const OPAQUE_WHITEOUT = '.wh..wh..opq';
 
 /** The body of one tar entry (a streamx stream). */
@@ -43,23 +45,39 @@ export function cleanEntryName(name: string): string {
 }
 
 export async function applyLayer(tarStream: Readable, root: string): Promise<ApplyResult> {
+  // Listen for stream errors before the first await, so none can go unhandled.
+  let streamError: Error | undefined;
+  const onEarlyError = (err: Error): void => {
+    streamError = err;
+  };
+  tarStream.once('error', onEarlyError);
   await fs.mkdir(root, { recursive: true });
   const special: SpecialOp[] = [];
   const dirTimes: Array<{ p: string; mtime: Date }> = [];
   const symlinks = new Set<string>();
+  /** Directories known to exist, so each is created once. */
+  const dirs = new Set<string>(['.']);
+  /** Paths this layer has created: only these can need replacing (the directory started empty). */
+  const created = new Set<string>();
   let size = 0;
   let entries = 0;
 
-  const ensureParent = async (rel: string): Promise<void> => {
+  const ensureParent = (rel: string): void => {
     const parent = path.posix.dirname(rel);
-    if (parent === '.') return;
+    if (dirs.has(parent)) return;
     for (let p = parent; p !== '.'; p = path.posix.dirname(p)) {
       if (symlinks.has(p)) throw invalid(`layer entry ${JSON.stringify(rel)} is written through symlink ${JSON.stringify(p)}`);
     }
-    await fs.mkdir(path.join(root, parent), { recursive: true, mode: 0o755 });
+    fsSync.mkdirSync(path.join(root, parent), { recursive: true, mode: 0o755 });
+    for (let p = parent; p !== '.' && !dirs.has(p); p = path.posix.dirname(p)) {
+      dirs.add(p);
+      created.add(p);
+    }
   };
 
   const removeExisting = async (abs: string, keepDir: boolean): Promise<void> => {
+    const rel = path.relative(root, abs);
+    if (!created.has(rel)) return;
     let st;
     try {
       st = await fs.lstat(abs);
@@ -68,6 +86,7 @@ export async function applyLayer(tarStream: Readable, root: string): Promise<App
     }
     if (keepDir && st.isDirectory()) return;
     await fs.rm(abs, { recursive: true, force: true });
+    for (const p of [...dirs]) if (p === rel || p.startsWith(rel + '/')) dirs.delete(p);
   };
 
   const handle = async (header: Header, stream: EntryStream): Promise<void> => {
@@ -82,7 +101,7 @@ export async function applyLayer(tarStream: Readable, root: string): Promise<App
 
     if (base.startsWith(WHITEOUT_PREFIX)) {
       stream.resume();
-      await ensureParent(rel);
+      ensureParent(rel);
       const dir = path.join(root, path.posix.dirname(rel));
       if (base === OPAQUE_WHITEOUT) {
         special.push({ op: 'xattr', path: dir, name: 'trusted.overlay.opaque', value: Buffer.from('y') });
@@ -94,7 +113,10 @@ export async function applyLayer(tarStream: Readable, root: string): Promise<App
       return;
     }
 
-    if (rel !== '') await ensureParent(rel);
+    if (rel !== '') {
+      ensureParent(rel);
+      created.add(rel);
+    }
     const xattrs: Array<[string, Buffer]> = [];
     for (const [k, v] of Object.entries((header.pax ?? {}) as Record<string, unknown>)) {
       if (k.startsWith('SCHILY.xattr.')) xattrs.push([k.slice('SCHILY.xattr.'.length), Buffer.from(String(v), 'latin1')]);
@@ -104,15 +126,35 @@ export async function applyLayer(tarStream: Readable, root: string): Promise<App
       case 'directory': {
         stream.resume();
         await removeExisting(abs, true);
-        await fs.mkdir(abs, { recursive: true });
-        await fs.lchown(abs, uid, gid);
-        await fs.chmod(abs, mode);
+        fsSync.mkdirSync(abs, { recursive: true });
+        dirs.add(rel === '' ? '.' : rel);
+        if (uid !== 0 || gid !== 0) fsSync.lchownSync(abs, uid, gid);
+        fsSync.chmodSync(abs, mode);
         dirTimes.push({ p: abs, mtime });
         break;
       }
       case 'file':
       case 'contiguous-file': {
         await removeExisting(abs, false);
+        if (header.size <= SMALL_FILE) {
+          // Small files: gather the body, then a handful of synchronous syscalls. Far faster than a
+          // promise per syscall, and each blocks the event loop only for microseconds.
+          const parts: Buffer[] = [];
+          for await (const chunk of stream) parts.push(chunk as Buffer);
+          const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+          const fd = fsSync.openSync(abs, 'w', mode & 0o777);
+          try {
+            let off = 0;
+            while (off < body.length) off += fsSync.writeSync(fd, body, off);
+            if (uid !== 0 || gid !== 0) fsSync.fchownSync(fd, uid, gid);
+            if (mode & ~0o755 || (mode & 0o777) !== (mode & ~UMASK & 0o777)) fsSync.fchmodSync(fd, mode);
+            fsSync.futimesSync(fd, mtime, mtime);
+          } finally {
+            fsSync.closeSync(fd);
+          }
+          size += body.length;
+          break;
+        }
         const fh = await fs.open(abs, 'w', 0o600);
         try {
           for await (const chunk of stream) {
@@ -174,13 +216,23 @@ export async function applyLayer(tarStream: Readable, root: string): Promise<App
   };
 
   await new Promise<void>((resolve, reject) => {
+    tarStream.off('error', onEarlyError);
+    if (streamError) {
+      reject(streamError);
+      return;
+    }
     const ex = tarExtract();
     ex.on('entry', (header, stream, next) => {
       handle(header, stream).then(
         () => next(),
         (err: unknown) => {
+          // Stop here: reject, then tear the extractor down quietly and drain the input, rather than
+          // handing the error to tar-stream (which would re-raise it where nobody listens).
+          reject(err as Error);
           stream.resume();
-          next(err as Error);
+          if (typeof tarStream.unpipe === 'function') tarStream.unpipe(ex as unknown as NodeJS.WritableStream);
+          ex.destroy();
+          tarStream.resume();
         },
       );
     });

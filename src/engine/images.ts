@@ -68,7 +68,8 @@ export interface ImageSummary {
   Containers: number;
 }
 
-const PULL_CONCURRENCY = 3;
+// Docker downloads three layers at a time; unpacking overlaps with downloading, so allow four.
+const PULL_CONCURRENCY = 4;
 
 async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array(items.length);
@@ -198,9 +199,7 @@ export class ImageService {
         diffIds,
         added: new Date().toISOString(),
       };
-      rec.sources = { ...rec.sources };
-      for (const l of manifest.layers) rec.sources[l.digest] = fullName(ref);
-      rec.sources[configDesc.digest] = fullName(ref);
+      addSources(rec, [...manifest.layers.map((l) => l.digest), configDesc.digest], fullName(ref));
       await this.d.images.put(rec);
       const digestRef = withDigest(ref, top.digest);
       let changedTag = false;
@@ -245,6 +244,7 @@ export class ImageService {
     progress: ProgressSink,
   ): Promise<void> {
     const id = shortId(layer.digest);
+    const started = Date.now();
     let teeExtract: Promise<unknown> | undefined;
     if (!(await this.d.content.info(layer.digest))) {
       const report = throttledProgress(progress, id, 'Downloading', layer.size);
@@ -281,6 +281,7 @@ export class ImageService {
         await teeExtract?.catch(() => undefined);
         throw err;
       });
+      this.d.logger.debug({ digest: layer.digest, ms: Date.now() - started }, 'layer downloaded');
       progress({ status: 'Verifying Checksum', progressDetail: {}, id });
       progress({ status: 'Download complete', progressDetail: {}, id });
     }
@@ -295,6 +296,7 @@ export class ImageService {
       progress({ status: 'Extracting', progressDetail: { current: 0, total: layer.size }, id });
       await this.d.snapshots.extract(chain, parent, diffId, async (dir) => unpackVerified(await this.d.content.reader(layer.digest), dir, diffId));
     }
+    this.d.logger.debug({ digest: layer.digest, ms: Date.now() - started }, 'layer unpacked');
     progress({ status: 'Pull complete', progressDetail: {}, id });
   }
 
@@ -327,9 +329,7 @@ export class ImageService {
         await mapLimit(manifest.layers, PULL_CONCURRENCY, (l) => this.pushBlob(session, rec, l, fullName(base), base, progress, true));
         await this.pushBlob(session, rec, manifest.config, fullName(base), base, progress, false);
         const digest = await session.putManifest(ref.tag!, rec.manifest.mediaType, manifestBytes);
-        rec.sources = { ...rec.sources };
-        for (const l of manifest.layers) rec.sources[l.digest] = fullName(base);
-        rec.sources[manifest.config.digest] = fullName(base);
+        addSources(rec, [...manifest.layers.map((l) => l.digest), manifest.config.digest], fullName(base));
         await this.d.images.put(rec);
         await this.d.images.setRef(withDigest(ref, digest), rec.id);
         progress({ status: `${ref.tag}: digest: ${digest} size: ${manifestBytes.length}` });
@@ -360,11 +360,11 @@ export class ImageService {
     }
     const info = await this.d.content.info(desc.digest);
     if (!info) throw notFound(`blob ${desc.digest} is missing from the local store`);
-    const source = rec.sources?.[desc.digest];
-    if (source && source !== target) {
+    for (const source of rec.sources?.[desc.digest] ?? []) {
+      if (source === target) continue;
       const from = parseNormalizedReference(source);
       if (from.domain === base.domain && (await s.mountBlob(desc.digest, from.path))) {
-        say(`Mounted from ${familiarName(from)}`);
+        say(`Mounted from ${from.path}`);
         return;
       }
     }
@@ -929,6 +929,19 @@ export class ImageService {
   imageCount(): number {
     return this.d.images.list().length;
   }
+}
+
+const MAX_SOURCES = 8;
+
+/** Remember that blobs exist in a repository, so later pushes to the same registry can mount them. */
+function addSources(rec: ImageRecord, digests: string[], repo: string): void {
+  const sources: Record<string, string[]> = { ...rec.sources };
+  for (const d of digests) {
+    const list = (sources[d] ?? []).filter((r) => r !== repo);
+    list.unshift(repo);
+    sources[d] = list.slice(0, MAX_SOURCES);
+  }
+  rec.sources = sources;
 }
 
 /** Docker's `reference` filter: a glob on the familiar name with optional tag. */

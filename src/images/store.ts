@@ -25,8 +25,8 @@ export interface ImageRecord {
   added: string;
   /** When a tag last pointed here (Docker's Metadata.LastTagTime). */
   lastTagTime?: string;
-  /** Repository (full name) each layer blob is known to exist in, for cross-repository mounts. */
-  sources?: Record<string, string>;
+  /** Repositories (full names) each blob is known to exist in, for cross-repository mounts. */
+  sources?: Record<string, string[]>;
 }
 
 interface RefsFile {

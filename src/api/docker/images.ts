@@ -76,11 +76,11 @@ export function registerImageRoutes(r: Router, engine: Engine): void {
     await pipeline(images.save(names), res).catch((err: unknown) => res.destroy(err as Error));
   });
 
-  r.add('POST', '/images/load', async ({ req, res, query }) => {
-    const quiet = boolParam(query, 'quiet');
+  r.add('POST', '/images/load', async ({ req, res }) => {
+    // `quiet` only hides progress bars; the "Loaded image" lines are always sent, as Docker does.
     const progress = startProgressStream(res);
     try {
-      await images.load(req, quiet ? () => undefined : progress);
+      await images.load(req, progress);
       res.end();
     } catch (err) {
       sendError(res, err);

@@ -64,6 +64,9 @@ export function registerDaemon(program: Command): void {
         }
         setTimeout(() => process.exit(0), 200).unref();
       };
+      // One failed request must never take the engine (and every client) down with it.
+      process.on('uncaughtException', (err) => logger.error({ err: err.stack ?? String(err) }, 'uncaught exception'));
+      process.on('unhandledRejection', (err) => logger.error({ err: String(err) }, 'unhandled rejection'));
       process.on('SIGTERM', () => shutdown('SIGTERM'));
       process.on('SIGINT', () => shutdown('SIGINT'));
     });

@@ -1,0 +1,43 @@
+# Gantry: `make demo` and `make test` each set up a fresh Debian 12 machine themselves (apt and npm),
+# then run the demo or the whole test suite.
+
+SHELL := /bin/bash
+APT_PACKAGES := skopeo docker-registry busybox-static attr crun runc conmon tini \
+	containernetworking-plugins iptables nftables iproute2 redis-server curl ca-certificates
+APT_STAMP := node_modules/.apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-12)
+
+.PHONY: all deps apt npm build demo test check typecheck lint unit e2e bench clean
+
+all: build
+
+apt: $(APT_STAMP)
+$(APT_STAMP):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null
+	@mkdir -p node_modules && touch $@
+
+npm:
+	npm ci --no-audit --no-fund
+
+build:
+	npm run build
+
+deps: npm apt build
+
+demo: deps
+	bash scripts/demo.sh
+
+typecheck:
+	npm run typecheck
+
+lint:
+	npm run lint
+
+test: deps
+	bash scripts/run-tests.sh
+
+bench: deps
+	node --import tsx bench/pull-push.ts
+
+clean:
+	rm -rf dist

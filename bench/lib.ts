@@ -1,0 +1,38 @@
+/** Shared benchmark plumbing: timing, medians, processes on loopback, printing side-by-side ratios. */
+import { spawn, spawnSync } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+
+export async function time(fn: () => Promise<unknown> | unknown): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export function sh(cmd: string, args: string[], env: Record<string, string> = {}): string {
+  const r = spawnSync(cmd, args, { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+export function shAsync(cmd: string, args: string[], env: Record<string, string> = {}): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} failed: ${err}`))));
+  });
+}
+
+export function row(name: string, gantryMs: number, peerName: string, peerMs: number, bytes?: number): void {
+  const mbps = (ms: number): string => (bytes ? ` (${((bytes / 1e6) / (ms / 1000)).toFixed(1)} MB/s)` : '');
+  const ratio = peerMs / gantryMs;
+  process.stdout.write(
+    `${name.padEnd(34)} gantry ${gantryMs.toFixed(0).padStart(6)} ms${mbps(gantryMs)}   ${peerName} ${peerMs.toFixed(0).padStart(6)} ms${mbps(peerMs)}   ratio ${ratio.toFixed(2)} (peer time / gantry time; >1 means gantry is faster)\n`,
+  );
+}

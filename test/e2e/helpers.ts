@@ -1,0 +1,216 @@
+/**
+ * End-to-end test plumbing: real processes (gantry daemon, gantry registry, Debian's docker-registry),
+ * real clients (docker CLI, skopeo, docker-py), each test with its own state directories and ports,
+ * and cleanup that runs even when a test fails.
+ */
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
+import { existsSync, mkdtempSync, openSync, promises as fs } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const GANTRY = path.join(ROOT, 'bin/gantry');
+
+/** Things to undo after a test file, in reverse order. */
+export class Cleanup {
+  private readonly fns: Array<() => Promise<void> | void> = [];
+  add(fn: () => Promise<void> | void): void {
+    this.fns.push(fn);
+  }
+  async run(): Promise<void> {
+    while (this.fns.length) {
+      const fn = this.fns.pop()!;
+      try {
+        await fn();
+      } catch {
+        // Keep cleaning the rest.
+      }
+    }
+  }
+}
+
+export function tempDir(cleanup: Cleanup, prefix = 'gantry-e2e-'): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  cleanup.add(() => fs.rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function run(cmd: string, args: string[], opts: { env?: Record<string, string>; input?: string | Buffer; cwd?: string; timeoutMs?: number } = {}): RunResult {
+  const r: SpawnSyncReturns<string> = spawnSync(cmd, args, {
+    env: { ...process.env, ...opts.env },
+    input: opts.input,
+    cwd: opts.cwd,
+    encoding: 'utf8',
+    timeout: opts.timeoutMs ?? 300000,
+    maxBuffer: 256 << 20,
+  });
+  if (r.error) throw r.error;
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function runAsync(cmd: string, args: string[], opts: { env?: Record<string, string>; input?: Buffer } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { env: { ...process.env, ...opts.env } });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    if (opts.input) p.stdin.end(opts.input);
+    else p.stdin.end();
+  });
+}
+
+/** Run and require success, returning stdout. */
+export function ok(cmd: string, args: string[], opts: Parameters<typeof run>[2] = {}): string {
+  const r = run(cmd, args, opts);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function waitFor(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 20000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+function canConnect(opts: net.NetConnectOpts): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(opts);
+    s.on('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on('error', () => resolve(false));
+  });
+}
+
+function startProcess(cleanup: Cleanup, cmd: string, args: string[], logFile: string): ChildProcess {
+  const out = openSync(logFile, 'a');
+  const p = spawn(cmd, args, { stdio: ['ignore', out, out], detached: false });
+  cleanup.add(async () => {
+    if (p.exitCode === null && p.signalCode === null) {
+      p.kill('SIGTERM');
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          p.kill('SIGKILL');
+          resolve();
+        }, 5000);
+        p.once('exit', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  });
+  return p;
+}
+
+export interface Daemon {
+  sock: string;
+  host: string;
+  dataRoot: string;
+  env: Record<string, string>;
+  proc: ChildProcess;
+  log: string;
+}
+
+export async function startDaemon(cleanup: Cleanup, opts: { mirror?: string; insecure?: string[]; dataRoot?: string } = {}): Promise<Daemon> {
+  const dir = tempDir(cleanup, 'gantry-daemon-');
+  const sock = path.join(dir, 'gantry.sock');
+  const dataRoot = opts.dataRoot ?? path.join(dir, 'data');
+  const log = path.join(dir, 'daemon.log');
+  const args = ['daemon', '-H', `unix://${sock}`, '--data-root', dataRoot];
+  if (opts.mirror) args.push('--registry-mirror', opts.mirror);
+  for (const i of opts.insecure ?? []) args.push('--insecure-registry', i);
+  const proc = startProcess(cleanup, GANTRY, args, log);
+  await waitFor(() => canConnect({ path: sock }), `gantry daemon on ${sock}`);
+  const host = `unix://${sock}`;
+  return { sock, host, dataRoot, env: { DOCKER_HOST: host, GANTRY_HOST: host, DOCKER_CONFIG: path.join(dir, 'docker-config') }, proc, log };
+}
+
+export interface Registry {
+  addr: string;
+  kind: 'debian' | 'gantry';
+  dataRoot: string;
+}
+
+/** Start Debian's docker-registry or gantry's registry on a free loopback port. */
+export async function startRegistry(cleanup: Cleanup, kind: 'debian' | 'gantry', opts: { htpasswd?: string } = {}): Promise<Registry> {
+  const dir = tempDir(cleanup, `gantry-registry-${kind}-`);
+  const port = await freePort();
+  const addr = `127.0.0.1:${port}`;
+  const dataRoot = path.join(dir, 'data');
+  if (kind === 'debian') {
+    const cfg = path.join(dir, 'config.yml');
+    let yaml = `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${dataRoot}\n  delete:\n    enabled: true\nhttp:\n  addr: ${addr}\n`;
+    if (opts.htpasswd) yaml += `auth:\n  htpasswd:\n    realm: test\n    path: ${opts.htpasswd}\n`;
+    await fs.writeFile(cfg, yaml);
+    startProcess(cleanup, 'docker-registry', ['serve', cfg], path.join(dir, 'registry.log'));
+  } else {
+    const args = ['registry', 'serve', '--addr', addr, '--data-root', dataRoot];
+    if (opts.htpasswd) args.push('--htpasswd', opts.htpasswd);
+    startProcess(cleanup, GANTRY, args, path.join(dir, 'registry.log'));
+  }
+  await waitFor(() => canConnect({ host: '127.0.0.1', port }), `${kind} registry on ${addr}`);
+  return { addr, kind, dataRoot };
+}
+
+const BASE_CACHE = path.join(os.tmpdir(), 'gantry-e2e-base-images');
+
+/** An OCI layout with the locally made base images, built once per machine and reused. */
+export function baseImagesLayout(): string {
+  const marker = path.join(BASE_CACHE, 'index.json');
+  if (!existsSync(marker)) {
+    const tmp = `${BASE_CACHE}.tmp-${process.pid}`;
+    ok('node', ['--import', 'tsx', path.join(ROOT, 'scripts/make-base-images.ts'), '--oci-dir', tmp, '--images', 'busybox,node'], { cwd: ROOT });
+    spawnSync('rm', ['-rf', BASE_CACHE]);
+    spawnSync('mv', [tmp, BASE_CACHE]);
+  }
+  return BASE_CACHE;
+}
+
+/** Copy a base image into a registry with skopeo (as the acceptance tests ask). */
+export function seedRegistry(reg: Registry, image: 'busybox:latest' | 'node:20', repo: string, format?: 'v2s2' | 'oci'): void {
+  const args = ['copy', '--dest-tls-verify=false'];
+  if (format) args.push('--format', format);
+  args.push(`oci:${baseImagesLayout()}:${image}`, `docker://${reg.addr}/${repo}`);
+  ok('skopeo', args);
+}
+
+export function docker(d: Daemon, args: string[], opts: { input?: string | Buffer } = {}): RunResult {
+  return run('docker', args, { env: d.env, input: opts.input });
+}
+
+export function gantry(d: Daemon, args: string[], opts: { input?: string | Buffer } = {}): RunResult {
+  return run(GANTRY, args, { env: d.env, input: opts.input });
+}
+
+export function hasPython(module: string): boolean {
+  return run('python3', ['-c', `import ${module}`]).code === 0;
+}
+
+export { waitFor };

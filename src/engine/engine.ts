@@ -11,15 +11,22 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../common/log.js';
+import { ContainerStore } from '../containers/store.js';
 import { FileContentStore } from '../content/store.js';
 import { ImageStore } from '../images/store.js';
 import { RegistryClient } from '../registry/client.js';
 import { OverlaySnapshotter } from '../snapshots/store.js';
 import { EventBus } from './events.js';
 import { ImageService } from './images.js';
+import { ContainerService } from './containers.js';
+import { crunUsable, findBinary, OciRuntime } from '../runtime/runtime.js';
 
 export interface EngineConfig {
   dataRoot: string;
+  /** Per-boot state (bundles, runtime state, exit files, sockets); default /run/gantry. */
+  execRoot: string;
+  /** `crun` or `runc`; default crun where it works on this host, else runc. */
+  defaultRuntime?: string;
   insecureRegistries: string[];
   registryMirrors: string[];
   logger: Logger;
@@ -37,6 +44,8 @@ export class Engine {
     readonly registry: RegistryClient,
     readonly events: EventBus,
     readonly images: ImageService,
+    readonly containers: ContainerService,
+    readonly defaultRuntime: string,
   ) {}
 
   static async open(config: EngineConfig): Promise<Engine> {
@@ -55,8 +64,47 @@ export class Engine {
     const imageStore = await ImageStore.open(path.join(root, 'image'));
     const registry = new RegistryClient({ insecureRegistries: config.insecureRegistries, mirrors: config.registryMirrors });
     const events = new EventBus();
-    const images = new ImageService({ content, snapshots, images: imageStore, registry, events, logger: config.logger });
-    return new Engine(config, id, content, snapshots, imageStore, registry, events, images);
+    let containers: ContainerService | undefined;
+    const images = new ImageService({
+      content,
+      snapshots,
+      images: imageStore,
+      registry,
+      events,
+      logger: config.logger,
+      containersUsing: (id) => containers?.usingImage(id) ?? [],
+      liveSnapshots: () => containers?.liveChains() ?? [],
+    });
+    const runtimes = new Map<string, OciRuntime>();
+    for (const name of ['runc', 'crun']) {
+      const bin = findBinary(name);
+      if (bin) runtimes.set(name, new OciRuntime(name, bin, path.join(config.execRoot, name), config.logger));
+    }
+    const crun = crunUsable();
+    let defaultRuntime = config.defaultRuntime ?? (crun.ok && runtimes.has('crun') ? 'crun' : 'runc');
+    if (defaultRuntime === 'crun' && !crun.ok) {
+      config.logger.warn({ reason: crun.reason }, 'crun cannot run containers on this host; using runc');
+      defaultRuntime = 'runc';
+      runtimes.delete('crun');
+    } else if (!config.defaultRuntime && !crun.ok) {
+      config.logger.info({ reason: crun.reason }, 'using runc as the default runtime');
+      runtimes.delete('crun');
+    }
+    if (!runtimes.has(defaultRuntime)) throw new Error(`OCI runtime ${defaultRuntime} is not installed (apt-get install ${defaultRuntime})`);
+    const conmon = findBinary('conmon');
+    if (!conmon) throw new Error('conmon is not installed (apt-get install conmon)');
+    containers = new ContainerService({
+      store: await ContainerStore.open(path.join(root, 'containers')),
+      images,
+      snapshots,
+      runtimes,
+      defaultRuntime,
+      events,
+      logger: config.logger,
+      paths: { execRoot: config.execRoot, conmon, initBinary: findBinary('tini-static') },
+    });
+    await containers.restore();
+    return new Engine(config, id, content, snapshots, imageStore, registry, events, images, containers, defaultRuntime);
   }
 
   hostname(): string {

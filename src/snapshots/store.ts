@@ -11,6 +11,7 @@ import path from 'node:path';
 import { hexOf } from '../common/digest.js';
 import { notFound } from '../common/errors.js';
 import { readJson, writeJsonAtomic } from '../common/fsutil.js';
+import { MNT_DETACH, native } from '../native/index.js';
 
 export interface SnapshotInfo {
   chainId: string;
@@ -119,6 +120,58 @@ export class OverlaySnapshotter implements Snapshotter {
     await fs.rm(doomed, { recursive: true, force: true });
   }
 
+  // Active (writable) snapshots: a container's upper layer over an image's committed chain.
+
+  activeDirs(key: string): { dir: string; upper: string; work: string; merged: string } {
+    const dir = path.join(this.root, 'active', key);
+    return { dir, upper: path.join(dir, 'upper'), work: path.join(dir, 'work'), merged: path.join(dir, 'merged') };
+  }
+
+  /** Create the writable layer of `key` on top of `parent` (containerd's prepare). */
+  async prepare(key: string, parent: string): Promise<void> {
+    if (!(await this.stat(parent))) throw notFound(`snapshot ${parent} does not exist`);
+    const d = this.activeDirs(key);
+    await fs.mkdir(d.upper, { recursive: true, mode: 0o755 });
+    await fs.mkdir(d.work, { recursive: true, mode: 0o700 });
+    await fs.mkdir(d.merged, { recursive: true, mode: 0o755 });
+    await writeJsonAtomic(path.join(d.dir, 'parent.json'), { parent });
+  }
+
+  /** Mount the overlay of an active snapshot at its `merged` directory; returns that path. */
+  async mount(key: string, parent: string): Promise<string> {
+    const d = this.activeDirs(key);
+    if (await isMountPoint(d.merged)) return d.merged;
+    const lower = await this.lowerDirs(parent);
+    const options = `lowerdir=${lower.join(':')},upperdir=${d.upper},workdir=${d.work},index=off`;
+    native.mount('overlay', d.merged, 'overlay', 0, options);
+    return d.merged;
+  }
+
+  async unmount(key: string): Promise<void> {
+    const d = this.activeDirs(key);
+    for (let i = 0; i < 10 && (await isMountPoint(d.merged)); i++) {
+      try {
+        native.umount2(d.merged, i === 0 ? 0 : MNT_DETACH);
+      } catch (err) {
+        if ((err as { errno?: number }).errno === 22) return; // EINVAL: not mounted
+        if (i === 9) throw err;
+      }
+    }
+  }
+
+  async removeActive(key: string): Promise<void> {
+    await this.unmount(key);
+    await fs.rm(this.activeDirs(key).dir, { recursive: true, force: true });
+  }
+
+  async listActive(): Promise<string[]> {
+    try {
+      return await fs.readdir(path.join(this.root, 'active'));
+    } catch {
+      return [];
+    }
+  }
+
   async list(): Promise<SnapshotInfo[]> {
     const out: SnapshotInfo[] = [];
     for (const name of await fs.readdir(this.root)) {
@@ -127,5 +180,16 @@ export class OverlaySnapshotter implements Snapshotter {
       if (info) out.push(info);
     }
     return out;
+  }
+}
+
+/** Whether a path is a mount point, from /proc/self/mountinfo (field 5 is the mount point). */
+export async function isMountPoint(p: string): Promise<boolean> {
+  const escaped = p.replace(/ /g, '\\040');
+  try {
+    const info = await fs.readFile('/proc/self/mountinfo', 'utf8');
+    return info.split('\n').some((l) => l.split(' ')[4] === escaped);
+  } catch {
+    return false;
   }
 }

@@ -3,6 +3,7 @@
  * into calls on engine services; this layer owns API versions, status codes and error shapes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { GantryError, invalid } from '../../common/errors.js';
 import type { JsonMessage } from '../../engine/progress.js';
 import { apiErrorBody, statusOf } from './errors.js';
@@ -17,6 +18,11 @@ export interface Ctx {
   query: URLSearchParams;
   /** API version the client asked for (from the `/vX.Y` prefix), or the server's. */
   version: string;
+  /**
+   * Take the raw connection over, as Docker does for attach and exec: answers `101 UPGRADED` when the
+   * client asked to upgrade, else `200 OK`, then the caller owns the socket.
+   */
+  hijack(contentType: string): Duplex;
 }
 
 export type Handler = (ctx: Ctx) => Promise<void> | void;
@@ -49,7 +55,7 @@ export class Router {
     this.routes.push({ method, re, handler });
   }
 
-  async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async dispatch(req: IncomingMessage, res: ServerResponse, upgrade?: { socket: Duplex; head: Buffer }): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://docker');
     let p = url.pathname;
     let version = API_VERSION;
@@ -70,7 +76,18 @@ export class Router {
         if (r.method !== method) continue;
         const m = r.re.exec(p);
         if (!m) continue;
-        await r.handler({ req, res, params: m.slice(1).map(decodeURIComponent), query: url.searchParams, version });
+        const hijack = (contentType: string): Duplex => {
+          const socket = upgrade?.socket ?? res.socket!;
+          res.detachSocket(res.socket!);
+          socket.write(
+            upgrade
+              ? `HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`
+              : `HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\n\r\n`,
+          );
+          if (upgrade?.head.length) socket.unshift(upgrade.head);
+          return socket;
+        };
+        await r.handler({ req, res, params: m.slice(1).map(decodeURIComponent), query: url.searchParams, version, hijack });
         return;
       }
       throw new GantryError('notFound', 'page not found');

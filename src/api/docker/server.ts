@@ -6,11 +6,13 @@ import type { Engine } from '../../engine/engine.js';
 import { registerImageRoutes } from './images.js';
 import { Router } from './router.js';
 import { registerSystemRoutes } from './system.js';
+import { registerContainerRoutes } from './containers.js';
 
 export function createDockerApi(engine: Engine): http.Server {
   const router = new Router();
   registerSystemRoutes(router, engine);
   registerImageRoutes(router, engine);
+  registerContainerRoutes(router, engine);
   const server = http.createServer((req, res) => {
     res.setHeader('Server', `Gantry/${process.env.npm_package_version ?? '0.1.0'} (linux)`);
     res.setHeader('Api-Version', '1.44');
@@ -18,6 +20,13 @@ export function createDockerApi(engine: Engine): http.Server {
     const started = Date.now();
     res.on('finish', () => engine.config.logger.debug({ method: req.method, url: req.url, status: res.statusCode, ms: Date.now() - started }, 'api'));
     void router.dispatch(req, res);
+  });
+  // attach and exec ask to upgrade the connection; they get a response bound to the raw socket.
+  server.on('upgrade', (req: http.IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => {
+    const res = new http.ServerResponse(req);
+    res.assignSocket(socket as import('node:net').Socket);
+    res.on('finish', () => socket.end());
+    void router.dispatch(req, res, { socket, head });
   });
   server.keepAliveTimeout = 60000;
   // Long pulls, pushes and streams must not be cut by Node's default request timeout.

@@ -10,6 +10,8 @@ const DEFAULT_CONFIG = '/etc/gantry/daemon.json';
 interface DaemonJson {
   hosts?: string[];
   'data-root'?: string;
+  'exec-root'?: string;
+  'default-runtime'?: string;
   'insecure-registries'?: string[];
   'registry-mirrors'?: string[];
   'log-level'?: string;
@@ -24,12 +26,14 @@ export function registerDaemon(program: Command): void {
     .description('Run the Gantry engine, serving the Docker Engine API')
     .option('-H, --host <address>', 'daemon socket to listen on (repeatable)', collect, [])
     .option('--data-root <dir>', 'root directory of persistent state', undefined)
+    .option('--exec-root <dir>', 'root directory for execution state files', undefined)
+    .option('--default-runtime <name>', 'default OCI runtime for containers (crun or runc)', undefined)
     .option('--insecure-registry <host>', 'registry reachable over plain HTTP or unverified TLS (repeatable)', collect, [])
     .option('--registry-mirror <url>', 'preferred Docker Hub mirror (repeatable)', collect, [])
     .option('--config-file <file>', 'daemon configuration file (JSON, like daemon.json)', undefined)
     .option('-l, --log-level <level>', 'log level (debug, info, warn, error)', undefined)
     .option('-D, --debug', 'enable debug logging')
-    .action(async (opts: { host: string[]; dataRoot?: string; insecureRegistry: string[]; registryMirror: string[]; configFile?: string; logLevel?: string; debug?: boolean }) => {
+    .action(async (opts: { host: string[]; dataRoot?: string; execRoot?: string; defaultRuntime?: string; insecureRegistry: string[]; registryMirror: string[]; configFile?: string; logLevel?: string; debug?: boolean }) => {
       let file: DaemonJson = {};
       const cfgPath = opts.configFile ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
       if (cfgPath) {
@@ -44,6 +48,8 @@ export function registerDaemon(program: Command): void {
       const logger = createLogger('gantry-daemon', level);
       const engine = await Engine.open({
         dataRoot: opts.dataRoot ?? file['data-root'] ?? '/var/lib/gantry',
+        execRoot: opts.execRoot ?? file['exec-root'] ?? '/run/gantry',
+        defaultRuntime: opts.defaultRuntime ?? file['default-runtime'],
         insecureRegistries: [...(file['insecure-registries'] ?? []), ...opts.insecureRegistry],
         registryMirrors: [...(file['registry-mirrors'] ?? []), ...opts.registryMirror],
         logger,
@@ -55,9 +61,10 @@ export function registerDaemon(program: Command): void {
         servers.push(server);
         logger.info({ host: h }, 'API listen');
       }
-      logger.info({ dataRoot: engine.config.dataRoot, version: '1.44' }, 'Daemon has completed initialization');
+      logger.info({ dataRoot: engine.config.dataRoot, runtime: engine.defaultRuntime, version: '1.44' }, 'Daemon has completed initialization');
       const shutdown = (sig: string): void => {
         logger.info({ signal: sig }, 'shutting down');
+        engine.containers.close();
         for (const s of servers) {
           s.close();
           s.closeAllConnections();

@@ -2,7 +2,10 @@
  * Output helpers matching the docker CLI: Go tabwriter alignment (minwidth 10, padding 3, as
  * docker's formatter configures it), `--format` with the `table` directive, and human durations.
  */
+import { humanDuration } from '../../common/time.js';
 import { renderTemplate } from './template.js';
+
+export { humanDuration };
 
 /** Align tab-separated lines like Go's tabwriter.NewWriter(w, 10, 1, 3, ' ', 0). */
 export function tabwrite(lines: string[], minWidth = 10, padding = 3): string {
@@ -34,24 +37,6 @@ export function renderRows(format: string, rows: object[], headers: Record<strin
   );
   const lines = [headerRow, ...rows.map((r) => renderTemplate(expanded, r))];
   return tabwrite(lines.flatMap((l) => l.split('\n'))) + '\n';
-}
-
-/** Docker's units.HumanDuration. */
-export function humanDuration(ms: number): string {
-  const seconds = Math.floor(ms / 1000);
-  if (seconds < 1) return 'Less than a second';
-  if (seconds === 1) return '1 second';
-  if (seconds < 60) return `${seconds} seconds`;
-  const minutes = Math.floor(ms / 60000);
-  if (minutes === 1) return 'About a minute';
-  if (minutes < 60) return `${minutes} minutes`;
-  const hours = Math.floor(ms / 3600000 + 0.5);
-  if (hours === 1) return 'About an hour';
-  if (hours < 48) return `${hours} hours`;
-  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
-  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
-  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
-  return `${Math.floor(ms / 3600000 / 24 / 365)} years`;
 }
 
 export function since(unixSeconds: number, now = Date.now()): string {

@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "gantry_native",
+      "sources": ["native/gantry_native.c"],
+      "cflags": ["-O2", "-Wall"]
+    }
+  ]
+}

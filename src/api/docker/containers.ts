@@ -1,0 +1,314 @@
+/** Container and exec routes: /containers/... and /exec/... over the engine's container service. */
+import type { Duplex } from 'node:stream';
+import { invalid } from '../../common/errors.js';
+import type { ContainerRecord } from '../../containers/types.js';
+import type { Engine } from '../../engine/engine.js';
+import type { Attachment, CreateRequest, OutputChunk } from '../../engine/containers.js';
+import { streamLogs, type LogEntry } from '../../engine/logs.js';
+import { humanDurationSince } from '../../common/time.js';
+import { boolParam, checkFilters, parseFilters, readJsonBody, sendJson, sendNoContent, type Router } from './router.js';
+
+/** Docker's stream multiplexing header: [stream, 0, 0, 0, size (big endian)]. */
+export function frame(stream: 0 | 1 | 2, data: Buffer): Buffer {
+  const h = Buffer.alloc(8);
+  h[0] = stream;
+  h.writeUInt32BE(data.length, 4);
+  return Buffer.concat([h, data]);
+}
+
+function statusText(c: ContainerRecord): string {
+  const s = c.State;
+  if (s.Status === 'created') return 'Created';
+  if (s.Restarting) return `Restarting (${s.ExitCode}) ${humanDurationSince(s.FinishedAt)} ago`;
+  if (s.Running) {
+    let t = `Up ${humanDurationSince(s.StartedAt)}`;
+    if (s.Paused) t += ' (Paused)';
+    if (s.Health) t += ` (${s.Health.Status === 'starting' ? 'health: starting' : s.Health.Status})`;
+    return t;
+  }
+  if (s.Status === 'dead') return 'Dead';
+  if (s.FinishedAt.startsWith('0001')) return 'Created';
+  return `Exited (${s.ExitCode}) ${humanDurationSince(s.FinishedAt)} ago`;
+}
+
+function command(c: ContainerRecord): string {
+  return [c.Path, ...c.Args].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ');
+}
+
+export function registerContainerRoutes(r: Router, engine: Engine): void {
+  const containers = engine.containers;
+
+  const summary = async (c: ContainerRecord, size: boolean): Promise<Record<string, unknown>> => ({
+    Id: c.Id,
+    Names: [c.Name],
+    Image: c.Config.Image,
+    ImageID: c.Image,
+    Command: command(c),
+    Created: Math.floor(Date.parse(c.Created) / 1000),
+    Ports: [],
+    ...(size ? { SizeRw: await containers.sizeRw(c.Id), SizeRootFs: (await engine.images.size(engine.images.resolve(c.Image)).catch(() => 0)) + (await containers.sizeRw(c.Id)) } : {}),
+    Labels: c.Config.Labels ?? {},
+    State: c.State.Status,
+    Status: statusText(c),
+    HostConfig: { NetworkMode: c.HostConfig.NetworkMode ?? 'default' },
+    NetworkSettings: { Networks: {} },
+    Mounts: [],
+  });
+
+  const inspect = async (c: ContainerRecord, size: boolean): Promise<Record<string, unknown>> => {
+    const { chainId: _chain, runtime: _rt, manuallyStopped: _ms, ...pub } = c;
+    const dirs = engine.snapshots.activeDirs(c.Id);
+    const lower = await engine.snapshots.lowerDirs(c.chainId).catch(() => [] as string[]);
+    return {
+      ...pub,
+      ExecIDs: null,
+      GraphDriver: { Name: 'overlay2', Data: { LowerDir: lower.join(':'), MergedDir: dirs.merged, UpperDir: dirs.upper, WorkDir: dirs.work } },
+      ...(size ? { SizeRw: await containers.sizeRw(c.Id) } : {}),
+      Mounts: [],
+      NetworkSettings: {
+        Bridge: '',
+        SandboxID: '',
+        SandboxKey: '',
+        Ports: {},
+        HairpinMode: false,
+        LinkLocalIPv6Address: '',
+        LinkLocalIPv6PrefixLen: 0,
+        SecondaryIPAddresses: null,
+        SecondaryIPv6Addresses: null,
+        EndpointID: '',
+        Gateway: '',
+        GlobalIPv6Address: '',
+        GlobalIPv6PrefixLen: 0,
+        IPAddress: '',
+        IPPrefixLen: 0,
+        IPv6Gateway: '',
+        MacAddress: '',
+        Networks: {},
+      },
+    };
+  };
+
+  r.add('POST', '/containers/create', async ({ req, res, query }) => {
+    const body = await readJsonBody<CreateRequest>(req);
+    if (!body) throw invalid('Config cannot be empty in order to create a container');
+    const platform = query.get('platform');
+    if (platform && !/^linux(\/amd64)?$/.test(platform)) throw invalid(`image with platform ${platform} is not supported on this host`);
+    sendJson(res, 201, await containers.create(body, query.get('name') || undefined));
+  });
+
+  r.add('GET', '/containers/json', async ({ res, query }) => {
+    const filters = parseFilters(query.get('filters'));
+    checkFilters(filters, ['status', 'name', 'id', 'label', 'ancestor', 'exited', 'before', 'since', 'health', 'network', 'volume', 'publish', 'expose', 'isolation', 'is-task']);
+    const all = boolParam(query, 'all');
+    const limit = Number(query.get('limit') ?? -1);
+    let list = containers.sorted();
+    const before = filters.before?.[0] ? containers.resolve(filters.before[0]) : undefined;
+    const since = filters.since?.[0] ? containers.resolve(filters.since[0]) : undefined;
+    list = list.filter((c) => {
+      if (!all && !c.State.Running && limit <= 0 && !filters.status && !filters.exited) return false;
+      if (filters.status && !filters.status.includes(c.State.Status)) return false;
+      if (filters.exited && (c.State.Running || !filters.exited.includes(String(c.State.ExitCode)) || c.State.Status !== 'exited')) return false;
+      if (filters.name && !filters.name.some((n) => new RegExp(n).test(c.Name.slice(1)) || new RegExp(n).test(c.Name))) return false;
+      if (filters.id && !filters.id.some((i) => c.Id.startsWith(i))) return false;
+      if (filters.label && !filters.label.every((l) => {
+        const i = l.indexOf('=');
+        return i < 0 ? l in (c.Config.Labels ?? {}) : c.Config.Labels?.[l.slice(0, i)] === l.slice(i + 1);
+      })) return false;
+      if (filters.ancestor && !filters.ancestor.some((a) => c.Config.Image === a || engine.images.tryResolve(a)?.id === c.Image)) return false;
+      if (before && Date.parse(c.Created) >= Date.parse(before.Created)) return false;
+      if (since && Date.parse(c.Created) <= Date.parse(since.Created)) return false;
+      return true;
+    });
+    if (limit > 0) list = list.slice(0, limit);
+    const size = boolParam(query, 'size');
+    sendJson(res, 200, await Promise.all(list.map((c) => summary(c, size))));
+  });
+
+  r.add('POST', '/containers/prune', async ({ req, res, query }) => {
+    req.resume();
+    const filters = parseFilters(query.get('filters'));
+    checkFilters(filters, ['until', 'label', 'label!']);
+    const until = filters.until?.[0];
+    sendJson(res, 200, await containers.prune(until ? (/^\d+$/.test(until) ? Number(until) * 1000 : Date.parse(until)) : undefined));
+  });
+
+  r.add('GET', '/containers/{id}/json', async ({ res, params, query }) => {
+    sendJson(res, 200, await inspect(containers.resolve(params[0]!), boolParam(query, 'size')));
+  });
+
+  r.add('POST', '/containers/{id}/start', async ({ req, res, params }) => {
+    req.resume();
+    const c = containers.resolve(params[0]!);
+    if (c.State.Running && !c.State.Paused) return sendNoContent(res, 304);
+    await containers.start(c.Id);
+    sendNoContent(res);
+  });
+
+  r.add('POST', '/containers/{id}/stop', async ({ req, res, params, query }) => {
+    req.resume();
+    const t = query.get('t');
+    const stopped = await containers.stop(params[0]!, t !== null && t !== '' ? Number(t) : undefined, query.get('signal') || undefined);
+    sendNoContent(res, stopped ? 204 : 304);
+  });
+
+  r.add('POST', '/containers/{id}/restart', async ({ req, res, params, query }) => {
+    req.resume();
+    const t = query.get('t');
+    await containers.restart(params[0]!, t !== null && t !== '' ? Number(t) : undefined, query.get('signal') || undefined);
+    sendNoContent(res);
+  });
+
+  r.add('POST', '/containers/{id}/kill', async ({ req, res, params, query }) => {
+    req.resume();
+    await containers.kill(params[0]!, query.get('signal') || 'SIGKILL');
+    sendNoContent(res);
+  });
+
+  r.add('POST', '/containers/{id}/pause', async ({ req, res, params }) => {
+    req.resume();
+    await containers.pause(params[0]!);
+    sendNoContent(res);
+  });
+
+  r.add('POST', '/containers/{id}/unpause', async ({ req, res, params }) => {
+    req.resume();
+    await containers.unpause(params[0]!);
+    sendNoContent(res);
+  });
+
+  r.add('POST', '/containers/{id}/rename', async ({ req, res, params, query }) => {
+    req.resume();
+    const name = query.get('name');
+    if (!name) throw invalid('name is required');
+    await containers.rename(params[0]!, name);
+    sendNoContent(res);
+  });
+
+  r.add('POST', '/containers/{id}/update', async ({ req, res, params }) => {
+    const body = (await readJsonBody<Record<string, unknown>>(req)) ?? {};
+    sendJson(res, 200, { Warnings: await containers.update(params[0]!, body) });
+  });
+
+  r.add('POST', '/containers/{id}/resize', async ({ req, res, params, query }) => {
+    req.resume();
+    await containers.resize(params[0]!, Number(query.get('h') ?? 0), Number(query.get('w') ?? 0));
+    sendNoContent(res, 200);
+  });
+
+  r.add('GET', '/containers/{id}/top', async ({ res, params }) => {
+    sendJson(res, 200, await containers.top(params[0]!));
+  });
+
+  r.add('DELETE', '/containers/{id}', async ({ res, params, query }) => {
+    if (boolParam(query, 'link')) throw invalid('legacy links are removed with the network issue');
+    await containers.remove(params[0]!, { force: boolParam(query, 'force') });
+    sendNoContent(res);
+  });
+
+  r.add('POST', '/containers/{id}/wait', async ({ req, res, params, query }) => {
+    req.resume();
+    const condition = (query.get('condition') || 'not-running') as 'not-running' | 'next-exit' | 'removed';
+    if (!['not-running', 'next-exit', 'removed'].includes(condition)) throw invalid(`invalid condition: "${condition}"`);
+    const c = containers.resolve(params[0]!);
+    const pending = containers.wait(c.Id, condition);
+    // Headers go out at once: the docker CLI waits for them before starting the container.
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.flushHeaders();
+    const result = await pending;
+    res.end(JSON.stringify(result) + '\n');
+  });
+
+  r.add('GET', '/containers/{id}/logs', async ({ req, res, params, query }) => {
+    const c = containers.resolve(params[0]!);
+    const stdout = boolParam(query, 'stdout');
+    const stderr = boolParam(query, 'stderr');
+    if (!stdout && !stderr) throw invalid('You must choose at least one stream');
+    const tty = !!c.Config.Tty;
+    const toNs = (v: string | null): bigint | undefined => {
+      if (!v || v === '0') return undefined;
+      const [s, frac = ''] = v.split('.');
+      return BigInt(s!) * 1_000_000_000n + BigInt(frac.padEnd(9, '0').slice(0, 9) || '0');
+    };
+    const tailParam = query.get('tail');
+    const follow = boolParam(query, 'follow');
+    res.writeHead(200, { 'Content-Type': tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream' });
+    res.flushHeaders();
+    const abort = new AbortController();
+    req.on('close', () => abort.abort());
+    const timestamps = boolParam(query, 'timestamps');
+    const emit = (e: LogEntry): void => {
+      const data = timestamps ? Buffer.concat([Buffer.from(`${e.timestamp} `), e.data]) : e.data;
+      res.write(tty ? data : frame(e.stream === 'stdout' ? 1 : 2, data));
+    };
+    const done = c.State.Running ? containers.wait(c.Id, 'next-exit') : Promise.resolve();
+    await streamLogs(
+      c.LogPath,
+      { stdout, stderr, sinceNs: toNs(query.get('since')), untilNs: toNs(query.get('until')), tail: tailParam && tailParam !== 'all' ? Number(tailParam) : undefined, follow: follow && c.State.Running },
+      emit,
+      done,
+      abort.signal,
+    );
+    res.end();
+  });
+
+  const pump = (att: Attachment, socket: Duplex, tty: boolean, onEnd?: () => void): void => {
+    att.output.on('data', (chunk: OutputChunk) => {
+      socket.write(tty ? chunk.data : frame(chunk.stream === 'stdout' ? 1 : 2, chunk.data));
+    });
+    att.output.on('end', () => {
+      onEnd?.();
+      socket.end();
+    });
+    if (att.stdin) {
+      socket.on('data', (d: Buffer) => att.stdin!.write(d));
+      socket.on('end', () => att.stdin!.end());
+    } else socket.resume();
+    socket.on('error', () => att.close());
+    socket.on('close', () => att.close());
+  };
+
+  r.add('POST', '/containers/{id}/attach', async ({ req, params, query, hijack }) => {
+    const c = containers.resolve(params[0]!);
+    const att = containers.attach(c.Id, { stdin: boolParam(query, 'stdin'), stdout: boolParam(query, 'stdout'), stderr: boolParam(query, 'stderr') });
+    const tty = !!c.Config.Tty;
+    const socket = hijack(tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
+    req.socket.setNoDelay(true);
+    pump(att, socket, tty);
+  });
+
+  r.add('POST', '/containers/{id}/exec', async ({ req, res, params }) => {
+    const body = (await readJsonBody<{ Cmd?: string[]; Env?: string[]; WorkingDir?: string; User?: string; Tty?: boolean; AttachStdin?: boolean; AttachStdout?: boolean; AttachStderr?: boolean; Privileged?: boolean }>(req)) ?? {};
+    const id = containers.execCreate(params[0]!, { ...body, Cmd: body.Cmd ?? [] });
+    sendJson(res, 201, { Id: id });
+  });
+
+  r.add('POST', '/exec/{id}/start', async ({ req, res, params, hijack }) => {
+    const body = (await readJsonBody<{ Detach?: boolean; Tty?: boolean }>(req)) ?? {};
+    const info = containers.execInspect(params[0]!);
+    const tty = !!(info.ProcessConfig as { tty: boolean }).tty;
+    const att = await containers.execStart(params[0]!, !!body.Detach);
+    if (body.Detach) {
+      att.output.resume();
+      sendNoContent(res, 200);
+      return;
+    }
+    const socket = hijack(tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
+    // The session ends when its output ends and the process has exited.
+    let outputDone = false;
+    pump({ ...att, output: att.output }, socket, tty, () => (outputDone = true));
+    void att.done.then(() => {
+      if (!outputDone) setTimeout(() => att.close(), 200);
+    });
+  });
+
+  r.add('POST', '/exec/{id}/resize', async ({ req, res, params, query }) => {
+    req.resume();
+    await containers.execResize(params[0]!, Number(query.get('h') ?? 0), Number(query.get('w') ?? 0));
+    sendNoContent(res, 200);
+  });
+
+  r.add('GET', '/exec/{id}/json', ({ res, params }) => {
+    sendJson(res, 200, containers.execInspect(params[0]!));
+  });
+
+}

@@ -1,0 +1,1023 @@
+/**
+ * The container service: create, start, stop, kill, restart, remove, wait, list, inspect, attach,
+ * exec, rename, pause, top, update and prune, over the snapshotter (writable overlay roots), the OCI
+ * runtime and conmon. Every state change is saved before it is acknowledged; conmon's exit files tell
+ * the engine when processes end, including while the engine was down (they are read back at start).
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, promises as fs, watch } from 'node:fs';
+import path from 'node:path';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { chainIds, shortId } from '../common/digest.js';
+import { conflict, GantryError, invalid, notFound } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import { writeFileAtomic } from '../common/fsutil.js';
+import { ContainerStore } from '../containers/store.js';
+import { emptyState, ZERO_TIME, type ContainerConfig, type ContainerRecord, type HostConfig } from '../containers/types.js';
+import { parseWithDefaultTag, familiarString } from '../images/reference.js';
+import { connectAttach, type AttachConnection } from '../runtime/attach.js';
+import { ALL_CAPS, buildSpec } from '../runtime/spec.js';
+import { launchConmon, OciRuntime, signalNumber } from '../runtime/runtime.js';
+import { resolveUser } from '../runtime/user.js';
+import type { OverlaySnapshotter } from '../snapshots/store.js';
+import type { EventBus } from './events.js';
+import type { ImageService } from './images.js';
+
+export interface ContainerPaths {
+  /** Per-boot state: bundles, runtime root, exit files, attach sockets. */
+  execRoot: string;
+  conmon: string;
+  /** Static init binary for `--init` (tini-static). */
+  initBinary?: string;
+}
+
+export interface ContainerServiceDeps {
+  store: ContainerStore;
+  images: ImageService;
+  snapshots: OverlaySnapshotter;
+  runtimes: Map<string, OciRuntime>;
+  defaultRuntime: string;
+  events: EventBus;
+  logger: Logger;
+  paths: ContainerPaths;
+}
+
+export interface CreateRequest extends ContainerConfig {
+  HostConfig?: HostConfig;
+  NetworkingConfig?: unknown;
+}
+
+export interface OutputChunk {
+  stream: 'stdout' | 'stderr';
+  data: Buffer;
+}
+
+/** A live attachment: output chunks, optional stdin, ends when the process's output ends. */
+export interface Attachment {
+  output: Readable; // objectMode: OutputChunk
+  stdin?: Writable;
+  close(): void;
+}
+
+interface ExecSession {
+  id: string;
+  containerId: string;
+  config: { Cmd: string[]; Env?: string[]; WorkingDir?: string; User?: string; Tty?: boolean; AttachStdin?: boolean; AttachStdout?: boolean; AttachStderr?: boolean; Privileged?: boolean };
+  running: boolean;
+  exitCode: number | null;
+  pid: number;
+  done: Promise<void>;
+  resolveDone: () => void;
+  ctl?: string;
+}
+
+type WaitCondition = 'not-running' | 'next-exit' | 'removed';
+
+const STATE_ORDER: Record<string, number> = { running: 0, paused: 1, restarting: 2, created: 3, exited: 4, dead: 5 };
+
+export class ContainerService {
+  private readonly exitWaiters = new Map<string, Array<() => void>>();
+  private readonly removeWaiters = new Map<string, Array<() => void>>();
+  /** Attachments requested before start, connected once conmon's socket exists. */
+  private readonly pendingAttach = new Map<string, Array<(sock: string) => void>>();
+  private readonly execs = new Map<string, ExecSession>();
+  private readonly restartTimers = new Map<string, NodeJS.Timeout>();
+  private readonly starting = new Set<string>();
+  private exitWatcher?: ReturnType<typeof watch>;
+
+  constructor(private readonly d: ContainerServiceDeps) {}
+
+  private get exitDir(): string {
+    return path.join(this.d.paths.execRoot, 'exits');
+  }
+
+  private bundleDir(id: string): string {
+    return path.join(this.d.paths.execRoot, 'bundles', id);
+  }
+
+  private socketDir(): string {
+    return path.join(this.d.paths.execRoot, 's');
+  }
+
+  private sessionId(id: string): string {
+    return id.slice(0, 16);
+  }
+
+  attachSocketPath(id: string): string {
+    return path.join(this.socketDir(), this.sessionId(id), 'attach');
+  }
+
+  private runtimeOf(rec: ContainerRecord): OciRuntime {
+    const rt = this.d.runtimes.get(rec.runtime) ?? this.d.runtimes.get(this.d.defaultRuntime)!;
+    return rt;
+  }
+
+  list(): ContainerRecord[] {
+    return this.d.store.list();
+  }
+
+  resolve(ref: string): ContainerRecord {
+    return this.d.store.resolve(ref);
+  }
+
+  /** Containers whose image is `imageId` (for rmi conflicts and `docker images` counts). */
+  usingImage(imageId: string): string[] {
+    return this.d.store.list().filter((c) => c.Image === imageId).map((c) => c.Id);
+  }
+
+  liveChains(): string[] {
+    return this.d.store.list().map((c) => c.chainId);
+  }
+
+  // ---------- startup ----------
+
+  /** Read back state after a (re)start of the engine: adopt running containers, record exits. */
+  async restore(): Promise<void> {
+    for (const dir of [this.exitDir, this.socketDir(), path.join(this.d.paths.execRoot, 'bundles')]) await fs.mkdir(dir, { recursive: true });
+    this.exitWatcher = watch(this.exitDir, (_ev, file) => {
+      if (file) void this.onExitFile(file.toString());
+    });
+    for (const rec of this.d.store.list()) {
+      if (!rec.State.Running && !rec.State.Paused && !rec.State.Restarting) continue;
+      const rt = this.runtimeOf(rec);
+      const st = await rt.state(rec.Id);
+      if (st && (st.status === 'running' || st.status === 'paused')) {
+        this.d.logger.info({ id: shortId(rec.Id) }, 'adopted running container');
+        continue;
+      }
+      const code = await this.readExitCode(rec.Id);
+      await this.handleExit(rec.Id, code ?? 255, code === undefined ? 'container exited while the engine was down; exit code lost' : '');
+    }
+    for (const f of await fs.readdir(this.exitDir)) void this.onExitFile(f);
+    for (const rec of this.d.store.list()) {
+      const policy = rec.HostConfig.RestartPolicy?.Name;
+      if (!rec.State.Running && (policy === 'always' || (policy === 'unless-stopped' && !rec.manuallyStopped)) && rec.State.StartedAt !== ZERO_TIME) {
+        this.start(rec.Id).catch((err: unknown) => this.d.logger.warn({ id: shortId(rec.Id), err: String(err) }, 'restart at engine start failed'));
+      }
+    }
+  }
+
+  close(): void {
+    this.exitWatcher?.close();
+    for (const t of this.restartTimers.values()) clearTimeout(t);
+  }
+
+  private async readExitCode(id: string): Promise<number | undefined> {
+    for (const f of [path.join(this.exitDir, id), path.join(this.d.store.dir(id), 'persist', 'exit')]) {
+      try {
+        const v = (await fs.readFile(f, 'utf8')).trim();
+        if (v !== '') return Number(v);
+      } catch {
+        // Try the next place.
+      }
+    }
+    return undefined;
+  }
+
+  private async onExitFile(file: string): Promise<void> {
+    const p = path.join(this.exitDir, file);
+    let code: number;
+    try {
+      const v = (await fs.readFile(p, 'utf8')).trim();
+      if (v === '') return;
+      code = Number(v);
+    } catch {
+      return;
+    }
+    const rec = this.d.store.get(file);
+    if (!rec) return;
+    if (!rec.State.Running && !rec.State.Paused) {
+      await fs.rm(p, { force: true });
+      return;
+    }
+    await fs.rm(p, { force: true });
+    await this.handleExit(rec.Id, code, '');
+  }
+
+  // ---------- create ----------
+
+  async create(body: CreateRequest, requestedName: string | undefined): Promise<{ Id: string; Warnings: string[] }> {
+    if (!body.Image) throw invalid('Config cannot be empty in order to create a container');
+    const image = this.d.images.tryResolve(body.Image);
+    if (!image) {
+      let shown = body.Image;
+      try {
+        shown = familiarString(parseWithDefaultTag(body.Image));
+      } catch {
+        // Keep what the user typed.
+      }
+      throw notFound(`No such image: ${shown}`);
+    }
+    const imgCfg = (await this.d.images.config(image)).config ?? {};
+    const hc: HostConfig = { NetworkMode: 'default', RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, LogConfig: { Type: 'json-file', Config: {} }, ...body.HostConfig };
+    if (hc.AutoRemove && hc.RestartPolicy?.Name && hc.RestartPolicy.Name !== 'no') {
+      throw invalid(`can't create 'AutoRemove' container with restart policy`);
+    }
+    const id = this.d.store.newId();
+    const name = this.d.store.allocateName(requestedName, id);
+    const entrypoint = body.Entrypoint !== undefined && body.Entrypoint !== null ? body.Entrypoint : (imgCfg.Entrypoint ?? null);
+    let cmd = body.Cmd !== undefined && body.Cmd !== null && body.Cmd.length ? body.Cmd : null;
+    if (!cmd && !(body.Entrypoint !== undefined && body.Entrypoint !== null && body.Entrypoint.length)) cmd = imgCfg.Cmd ?? null;
+    const argv = [...(entrypoint ?? []), ...(cmd ?? [])];
+    if (argv.length === 0) throw invalid('No command specified');
+    const env = mergeEnv(imgCfg.Env ?? [], body.Env ?? []);
+    if (!env.some((e) => e.startsWith('PATH='))) env.unshift('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+    const cfg: ContainerConfig = {
+      Hostname: body.Hostname || id.slice(0, 12),
+      Domainname: body.Domainname ?? '',
+      User: body.User ?? imgCfg.User ?? '',
+      AttachStdin: !!body.AttachStdin,
+      AttachStdout: !!body.AttachStdout,
+      AttachStderr: !!body.AttachStderr,
+      ExposedPorts: { ...imgCfg.ExposedPorts, ...body.ExposedPorts },
+      Tty: !!body.Tty,
+      OpenStdin: !!body.OpenStdin,
+      StdinOnce: !!body.StdinOnce,
+      Env: env,
+      Cmd: cmd,
+      Image: body.Image,
+      Volumes: { ...imgCfg.Volumes, ...body.Volumes },
+      WorkingDir: body.WorkingDir || imgCfg.WorkingDir || '',
+      Entrypoint: entrypoint,
+      OnBuild: imgCfg.OnBuild ?? null,
+      Labels: { ...imgCfg.Labels, ...body.Labels },
+      StopSignal: body.StopSignal || imgCfg.StopSignal,
+      StopTimeout: body.StopTimeout,
+      Healthcheck: body.Healthcheck ?? imgCfg.Healthcheck,
+    };
+    if (Object.keys(cfg.ExposedPorts!).length === 0) delete cfg.ExposedPorts;
+    if (Object.keys(cfg.Volumes!).length === 0) cfg.Volumes = null as never;
+    if (!cfg.StopSignal) delete cfg.StopSignal;
+    if (cfg.StopTimeout === undefined) delete cfg.StopTimeout;
+    if (!cfg.Healthcheck) delete cfg.Healthcheck;
+    const runtime = hc.Runtime || this.d.defaultRuntime;
+    if (!this.d.runtimes.has(runtime)) throw invalid(`unknown or invalid runtime name: ${runtime}`);
+    hc.Runtime = runtime;
+    for (const mode of [hc.NetworkMode, hc.PidMode, hc.IpcMode]) {
+      if (mode?.startsWith('container:')) this.d.store.resolve(mode.slice('container:'.length));
+    }
+    const chain = chainIds(image.diffIds).at(-1)!;
+    const dir = this.d.store.dir(id);
+    const rec: ContainerRecord = {
+      Id: id,
+      Created: new Date().toISOString(),
+      Path: argv[0]!,
+      Args: argv.slice(1),
+      State: emptyState(),
+      Image: image.id,
+      Name: name,
+      RestartCount: 0,
+      Driver: 'overlay2',
+      Platform: 'linux',
+      MountLabel: '',
+      ProcessLabel: '',
+      AppArmorProfile: '',
+      HostnamePath: path.join(dir, 'hostname'),
+      HostsPath: path.join(dir, 'hosts'),
+      ResolvConfPath: path.join(dir, 'resolv.conf'),
+      LogPath: path.join(dir, `${id}-json.log`),
+      Config: cfg,
+      HostConfig: hc,
+      chainId: chain,
+      runtime,
+    };
+    await this.d.snapshots.prepare(id, chain);
+    await this.d.store.save(rec);
+    this.d.events.publish('container', 'create', id, this.eventAttrs(rec));
+    return { Id: id, Warnings: [] };
+  }
+
+  private eventAttrs(rec: ContainerRecord, extra: Record<string, string> = {}): Record<string, string> {
+    return { ...rec.Config.Labels, image: rec.Config.Image ?? '', name: rec.Name.slice(1), ...extra };
+  }
+
+  // ---------- start ----------
+
+  private async namespacePath(mode: string | undefined, kind: 'net' | 'pid' | 'ipc'): Promise<string | 'host' | undefined> {
+    if (!mode || mode === 'default' || mode === 'bridge' || mode === 'none' || mode === 'private' || mode === 'shareable' || mode === '') return undefined;
+    if (mode === 'host') return 'host';
+    if (mode.startsWith('container:')) {
+      const other = this.d.store.resolve(mode.slice('container:'.length));
+      if (!other.State.Running) throw conflict(`cannot join network of a non running container: ${other.Id}`);
+      return `/proc/${other.State.Pid}/ns/${kind}`;
+    }
+    throw invalid(`invalid ${kind === 'net' ? 'network' : kind.toUpperCase()} mode: ${mode}`);
+  }
+
+  async start(ref: string): Promise<void> {
+    const rec = this.d.store.resolve(ref);
+    if (rec.State.Running) {
+      if (rec.State.Paused) throw conflict(`cannot start a paused container, try unpause instead`);
+      return; // Docker answers 304 Not Modified; the API layer checks before calling.
+    }
+    if (this.starting.has(rec.Id)) return;
+    this.starting.add(rec.Id);
+    try {
+      await this.doStart(rec);
+    } finally {
+      this.starting.delete(rec.Id);
+    }
+  }
+
+  private async doStart(rec: ContainerRecord): Promise<void> {
+    const rt = this.runtimeOf(rec);
+    const id = rec.Id;
+    const dir = this.d.store.dir(id);
+    const bundle = this.bundleDir(id);
+    await fs.rm(bundle, { recursive: true, force: true });
+    await fs.mkdir(bundle, { recursive: true });
+    await rt.delete(id, true);
+    await fs.rm(path.join(this.exitDir, id), { force: true });
+    await fs.rm(path.join(dir, 'persist'), { recursive: true, force: true });
+    await fs.mkdir(path.join(dir, 'persist'), { recursive: true });
+    const rootfs = await this.d.snapshots.mount(id, rec.chainId);
+    try {
+      const cfg = rec.Config;
+      const hc = rec.HostConfig;
+      const netns = await this.namespacePath(hc.NetworkMode, 'net');
+      const pidns = await this.namespacePath(hc.PidMode, 'pid');
+      const ipcns = await this.namespacePath(hc.IpcMode, 'ipc');
+      const utsHost = hc.UTSMode === 'host' || netns === 'host';
+      const hostname = utsHost ? (await fs.readFile('/etc/hostname', 'utf8')).trim() : cfg.Hostname!;
+      await writeFileAtomic(rec.HostnamePath, `${hostname}\n`);
+      await writeFileAtomic(rec.HostsPath, hostsFile(hostname, hc.ExtraHosts ?? []));
+      await writeFileAtomic(rec.ResolvConfPath, await resolvConf(hc.Dns ?? [], hc.DnsSearch ?? [], hc.DnsOptions ?? []));
+      const etcFiles = [
+        { source: rec.ResolvConfPath, destination: '/etc/resolv.conf' },
+        { source: rec.HostnamePath, destination: '/etc/hostname' },
+        { source: rec.HostsPath, destination: '/etc/hosts' },
+      ];
+      if (netns === 'host') etcFiles.splice(0, 3, { source: '/etc/resolv.conf', destination: '/etc/resolv.conf' }, { source: rec.HostnamePath, destination: '/etc/hostname' }, { source: '/etc/hosts', destination: '/etc/hosts' });
+      if (cfg.WorkingDir) await fs.mkdir(path.join(rootfs, cfg.WorkingDir), { recursive: true }).catch(() => undefined);
+      const user = await resolveUser(rootfs, cfg.User);
+      const env = [...(cfg.Env ?? [])];
+      if (!env.some((e) => e.startsWith('HOSTNAME='))) env.unshift(`HOSTNAME=${hostname}`);
+      if (cfg.Tty && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
+      if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home}`);
+      const useInit = hc.Init === true;
+      if (useInit && !this.d.paths.initBinary) throw invalid('--init needs tini-static, which is not installed');
+      const spec = buildSpec({
+        rec: { ...rec, Config: { ...cfg, Env: env } },
+        rootfs,
+        user,
+        hostname,
+        etcFiles,
+        netns,
+        pidns,
+        ipcns,
+        utsHost,
+        cgroupsPath: `/gantry/${id}`,
+        initPath: useInit ? this.d.paths.initBinary : undefined,
+      });
+      await fs.writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
+      const maxSize = parseLogSize(hc.LogConfig?.Config?.['max-size']);
+      const pid = await launchConmon({
+        conmon: this.d.paths.conmon,
+        runtime: rt,
+        containerId: id,
+        sessionId: this.sessionId(id),
+        bundle,
+        pidFile: path.join(bundle, 'pidfile'),
+        conmonPidFile: path.join(bundle, 'conmon.pid'),
+        exitDir: this.exitDir,
+        persistDir: path.join(dir, 'persist'),
+        logPath: rec.LogPath,
+        logSizeMax: maxSize,
+        socketDir: this.socketDir(),
+        name: rec.Name.slice(1),
+        tty: !!cfg.Tty,
+        stdin: !!cfg.OpenStdin,
+        leaveStdinOpen: !!cfg.OpenStdin && !cfg.StdinOnce,
+      }).catch((err: unknown) => {
+        throw translateStartError(err);
+      });
+      // Attachments made before start connect now, before the process runs, so no output is missed.
+      const pending = this.pendingAttach.get(id) ?? [];
+      this.pendingAttach.delete(id);
+      for (const connect of pending) connect(this.attachSocketPath(id));
+      rec.State = { ...rec.State, Status: 'running', Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: pid, ExitCode: 0, Error: '', StartedAt: new Date().toISOString(), FinishedAt: ZERO_TIME };
+      rec.manuallyStopped = false;
+      await this.d.store.save(rec);
+      try {
+        await rt.start(id);
+      } catch (err) {
+        await rt.delete(id, true);
+        rec.State = { ...rec.State, Status: 'created', Running: false, Pid: 0 };
+        await this.d.store.save(rec);
+        throw translateStartError(err);
+      }
+      this.d.events.publish('container', 'start', id, this.eventAttrs(rec));
+    } catch (err) {
+      if (!rec.State.Running) {
+        await this.d.snapshots.unmount(id).catch(() => undefined);
+        rec.State = { ...rec.State, Error: (err as Error).message, ExitCode: exitCodeFor(err) };
+        await this.d.store.save(rec).catch(() => undefined);
+        for (const fail of this.pendingAttach.get(id) ?? []) fail('');
+        this.pendingAttach.delete(id);
+      }
+      throw err;
+    }
+  }
+
+  // ---------- exit ----------
+
+  private async handleExit(id: string, code: number, error: string): Promise<void> {
+    const rec = this.d.store.get(id);
+    if (!rec) return;
+    const rt = this.runtimeOf(rec);
+    const oom = await oomKilled(id);
+    await rt.delete(id, true).catch(() => undefined);
+    await this.d.snapshots.unmount(id).catch((err: unknown) => this.d.logger.warn({ id: shortId(id), err: String(err) }, 'unmount failed'));
+    rec.State = {
+      ...rec.State,
+      Status: 'exited',
+      Running: false,
+      Paused: false,
+      Restarting: false,
+      OOMKilled: oom,
+      Pid: 0,
+      ExitCode: code,
+      Error: error,
+      FinishedAt: new Date().toISOString(),
+    };
+    await this.d.store.save(rec);
+    await fs.rm(this.bundleDir(id), { recursive: true, force: true });
+    if (oom) this.d.events.publish('container', 'oom', id, this.eventAttrs(rec));
+    this.d.events.publish('container', 'die', id, this.eventAttrs(rec, { exitCode: String(code) }));
+    for (const w of this.exitWaiters.get(id) ?? []) w();
+    this.exitWaiters.delete(id);
+    if (rec.HostConfig.AutoRemove) {
+      await this.remove(id, { force: true }).catch((err: unknown) => this.d.logger.warn({ id: shortId(id), err: String(err) }, 'auto-remove failed'));
+      return;
+    }
+    this.maybeRestart(rec);
+  }
+
+  private maybeRestart(rec: ContainerRecord): void {
+    const p = rec.HostConfig.RestartPolicy ?? { Name: 'no' };
+    if (rec.manuallyStopped) return;
+    const code = rec.State.ExitCode;
+    let restart = false;
+    if (p.Name === 'always' || p.Name === 'unless-stopped') restart = true;
+    if (p.Name === 'on-failure' && code !== 0) restart = !p.MaximumRetryCount || rec.RestartCount < p.MaximumRetryCount;
+    if (!restart) return;
+    // Docker's backoff: 100 ms doubling per restart, capped at one minute.
+    const delay = Math.min(60000, 100 * 2 ** Math.min(rec.RestartCount, 10));
+    rec.State = { ...rec.State, Status: 'restarting', Restarting: true };
+    void this.d.store.save(rec);
+    const t = setTimeout(() => {
+      this.restartTimers.delete(rec.Id);
+      const cur = this.d.store.get(rec.Id);
+      if (!cur || cur.manuallyStopped || !cur.State.Restarting) return;
+      cur.RestartCount++;
+      cur.State.Restarting = false;
+      this.start(cur.Id).then(
+        () => this.d.events.publish('container', 'restart', cur.Id, this.eventAttrs(cur)),
+        (err: unknown) => this.d.logger.warn({ id: shortId(cur.Id), err: String(err) }, 'restart failed'),
+      );
+    }, delay);
+    this.restartTimers.set(rec.Id, t);
+  }
+
+  /** Resolve when the container has exited (after any in-flight exit handling). */
+  private waitExit(id: string): Promise<void> {
+    return new Promise((resolve) => {
+      const list = this.exitWaiters.get(id) ?? [];
+      list.push(resolve);
+      this.exitWaiters.set(id, list);
+    });
+  }
+
+  async wait(ref: string, condition: WaitCondition = 'not-running'): Promise<{ StatusCode: number; Error: { Message: string } | null }> {
+    const rec = this.d.store.resolve(ref);
+    const id = rec.Id;
+    const result = (): { StatusCode: number; Error: { Message: string } | null } => {
+      const cur = this.d.store.get(id) ?? rec;
+      return { StatusCode: cur.State.ExitCode, Error: cur.State.Error ? { Message: cur.State.Error } : null };
+    };
+    if (condition === 'removed') {
+      let last = result();
+      const exitHook = (): void => {
+        last = result();
+      };
+      this.exitWaiters.set(id, [...(this.exitWaiters.get(id) ?? []), exitHook]);
+      await new Promise<void>((resolve) => {
+        this.removeWaiters.set(id, [...(this.removeWaiters.get(id) ?? []), resolve]);
+      });
+      return last;
+    }
+    if (condition === 'not-running' && !rec.State.Running && !rec.State.Restarting && !this.starting.has(id)) return result();
+    await this.waitExit(id);
+    return result();
+  }
+
+  // ---------- stop / kill ----------
+
+  async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
+    const rec = this.d.store.resolve(ref);
+    const sig = signalNumber(signal);
+    if (sig === undefined) throw invalid(`Invalid signal: ${signal}`);
+    if (!rec.State.Running) throw conflict(`Cannot kill container: ${ref}: Container ${rec.Id} is not running`);
+    if (rec.State.Paused && sig === 9) await this.runtimeOf(rec).resume(rec.Id).catch(() => undefined);
+    await this.runtimeOf(rec).kill(rec.Id, sig);
+    this.d.events.publish('container', 'kill', rec.Id, this.eventAttrs(rec, { signal: String(sig) }));
+  }
+
+  async stop(ref: string, timeoutSec?: number, signal?: string): Promise<boolean> {
+    const rec = this.d.store.resolve(ref);
+    const timer = this.restartTimers.get(rec.Id);
+    if (timer) {
+      clearTimeout(timer);
+      this.restartTimers.delete(rec.Id);
+    }
+    rec.manuallyStopped = true;
+    if (rec.State.Restarting) {
+      rec.State = { ...rec.State, Restarting: false, Status: 'exited' };
+      await this.d.store.save(rec);
+      return true;
+    }
+    if (!rec.State.Running) {
+      await this.d.store.save(rec);
+      return false;
+    }
+    await this.d.store.save(rec);
+    const exited = this.waitExit(rec.Id);
+    const sig = signal ?? rec.Config.StopSignal ?? 'SIGTERM';
+    const timeout = timeoutSec ?? rec.Config.StopTimeout ?? 10;
+    const rt = this.runtimeOf(rec);
+    if (rec.State.Paused) await rt.resume(rec.Id).catch(() => undefined);
+    if (timeout !== 0) await rt.kill(rec.Id, signalNumber(sig) ?? 15).catch(() => undefined);
+    const graceful = timeout < 0 ? await exited.then(() => true) : await Promise.race([exited.then(() => true), sleep(timeout * 1000).then(() => false)]);
+    if (!graceful) {
+      await rt.kill(rec.Id, 9, true).catch(() => undefined);
+      await Promise.race([exited, sleep(10000)]);
+    }
+    this.d.events.publish('container', 'stop', rec.Id, this.eventAttrs(rec));
+    return true;
+  }
+
+  async restart(ref: string, timeoutSec?: number, signal?: string): Promise<void> {
+    const rec = this.d.store.resolve(ref);
+    await this.stop(rec.Id, timeoutSec, signal);
+    await this.start(rec.Id);
+    this.d.events.publish('container', 'restart', rec.Id, this.eventAttrs(rec));
+  }
+
+  async pause(ref: string): Promise<void> {
+    const rec = this.d.store.resolve(ref);
+    if (!rec.State.Running) throw conflict(`Container ${rec.Id} is not running`);
+    if (rec.State.Paused) throw conflict(`Container ${rec.Id} is already paused`);
+    await this.runtimeOf(rec).pause(rec.Id);
+    rec.State = { ...rec.State, Paused: true, Status: 'paused' };
+    await this.d.store.save(rec);
+    this.d.events.publish('container', 'pause', rec.Id, this.eventAttrs(rec));
+  }
+
+  async unpause(ref: string): Promise<void> {
+    const rec = this.d.store.resolve(ref);
+    if (!rec.State.Paused) throw conflict(`Container ${rec.Id} is not paused`);
+    await this.runtimeOf(rec).resume(rec.Id);
+    rec.State = { ...rec.State, Paused: false, Status: 'running' };
+    await this.d.store.save(rec);
+    this.d.events.publish('container', 'unpause', rec.Id, this.eventAttrs(rec));
+  }
+
+  // ---------- remove ----------
+
+  async remove(ref: string, opts: { force?: boolean } = {}): Promise<void> {
+    const rec = this.d.store.resolve(ref);
+    if ((rec.State.Running || rec.State.Restarting) && !opts.force) {
+      const what = rec.State.Paused ? 'paused' : rec.State.Restarting ? 'restarting' : 'running';
+      throw conflict(`cannot remove container "${rec.Name}": container is ${what}: stop the container before removing or force remove`);
+    }
+    const timer = this.restartTimers.get(rec.Id);
+    if (timer) clearTimeout(timer);
+    this.restartTimers.delete(rec.Id);
+    rec.manuallyStopped = true;
+    rec.HostConfig.AutoRemove = false;
+    if (rec.State.Running) {
+      const exited = this.waitExit(rec.Id);
+      const rt = this.runtimeOf(rec);
+      if (rec.State.Paused) await rt.resume(rec.Id).catch(() => undefined);
+      await rt.kill(rec.Id, 9, true).catch(() => undefined);
+      await Promise.race([exited, sleep(10000)]);
+    }
+    await this.runtimeOf(rec).delete(rec.Id, true).catch(() => undefined);
+    await this.d.snapshots.removeActive(rec.Id);
+    await fs.rm(this.bundleDir(rec.Id), { recursive: true, force: true });
+    await fs.rm(path.join(this.socketDir(), this.sessionId(rec.Id)), { recursive: true, force: true });
+    await this.d.store.delete(rec.Id);
+    this.d.events.publish('container', 'destroy', rec.Id, this.eventAttrs(rec));
+    for (const w of this.removeWaiters.get(rec.Id) ?? []) w();
+    this.removeWaiters.delete(rec.Id);
+    this.exitWaiters.delete(rec.Id);
+  }
+
+  async rename(ref: string, newName: string): Promise<void> {
+    const rec = this.d.store.resolve(ref);
+    const name = this.d.store.allocateName(newName, rec.Id);
+    const old = rec.Name;
+    rec.Name = name;
+    await this.d.store.save(rec);
+    this.d.events.publish('container', 'rename', rec.Id, this.eventAttrs(rec, { oldName: old }));
+  }
+
+  async prune(until?: number): Promise<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }> {
+    const deleted: string[] = [];
+    let space = 0;
+    for (const rec of this.d.store.list()) {
+      if (rec.State.Running || rec.State.Restarting) continue;
+      if (until !== undefined && Date.parse(rec.Created) >= until) continue;
+      space += await this.sizeRw(rec.Id);
+      await this.remove(rec.Id);
+      deleted.push(rec.Id);
+    }
+    return { ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: space };
+  }
+
+  async sizeRw(id: string): Promise<number> {
+    let total = 0;
+    const stack = [this.d.snapshots.activeDirs(id).upper];
+    while (stack.length) {
+      const dir = stack.pop()!;
+      const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
+      for (const e of entries) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) stack.push(p);
+        else total += (await fs.lstat(p).catch(() => ({ size: 0 }))).size;
+      }
+    }
+    return total;
+  }
+
+  async top(ref: string): Promise<{ Titles: string[]; Processes: string[][] }> {
+    const rec = this.d.store.resolve(ref);
+    if (!rec.State.Running) throw conflict(`Container ${rec.Id} is not running`);
+    const pids = await this.runtimeOf(rec).pids(rec.Id);
+    const rows: string[][] = [];
+    for (const pid of pids) {
+      const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+      const status = await fs.readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+      const cmd = (await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0').filter(Boolean).join(' ');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const uid = /^Uid:\s+(\d+)/m.exec(status)?.[1] ?? '0';
+      const ticks = Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+      const secs = Math.floor(ticks / 100);
+      const time = `${String(Math.floor(secs / 3600)).padStart(2, '0')}:${String(Math.floor(secs / 60) % 60).padStart(2, '0')}:${String(secs % 60).padStart(2, '0')}`;
+      rows.push([uid === '0' ? 'root' : uid, String(pid), fields[1] ?? '', '0', '', '?', time, cmd]);
+    }
+    return { Titles: ['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD'], Processes: rows };
+  }
+
+  // ---------- attach ----------
+
+  /**
+   * Attach to a container's live output (and stdin when it was created with OpenStdin). Before start
+   * the attachment waits and connects as soon as conmon's socket exists.
+   */
+  attach(ref: string, opts: { stdin: boolean; stdout: boolean; stderr: boolean }): Attachment {
+    const rec = this.d.store.resolve(ref);
+    const output = new PassThrough({ objectMode: true });
+    const stdin = opts.stdin && rec.Config.OpenStdin ? new PassThrough() : undefined;
+    let conn: AttachConnection | undefined;
+    let closed = false;
+    const connect = (socketPath: string): void => {
+      if (closed) return;
+      if (!socketPath) {
+        output.end();
+        return;
+      }
+      try {
+        conn = connectAttach(socketPath);
+      } catch (err) {
+        this.d.logger.warn({ id: shortId(rec.Id), err: String(err) }, 'attach failed');
+        output.end();
+        return;
+      }
+      conn.onOutput((stream, data) => {
+        if ((stream === 'stdout' && opts.stdout) || (stream === 'stderr' && opts.stderr)) output.write({ stream, data } satisfies OutputChunk);
+      });
+      conn.onClose(() => output.end());
+      if (stdin) {
+        stdin.on('data', (c: Buffer) => conn?.write(c));
+        stdin.on('end', () => {
+          // Half-close: the container sees EOF on stdin (conmon closes it unless told to keep it).
+          if (rec.Config.StdinOnce) conn?.endInput();
+        });
+      }
+    };
+    if (rec.State.Running && existsSync(this.attachSocketPath(rec.Id))) connect(this.attachSocketPath(rec.Id));
+    else if (!rec.State.Running || this.starting.has(rec.Id)) {
+      const list = this.pendingAttach.get(rec.Id) ?? [];
+      list.push(connect);
+      this.pendingAttach.set(rec.Id, list);
+    } else output.end();
+    return {
+      output,
+      stdin,
+      close: () => {
+        closed = true;
+        conn?.destroy();
+        if (!output.writableEnded) output.end();
+      },
+    };
+  }
+
+  /** Resize a container's TTY through conmon's control FIFO. */
+  async resize(ref: string, height: number, width: number): Promise<void> {
+    const rec = this.d.store.resolve(ref);
+    if (!rec.State.Running) throw conflict(`Container ${rec.Id} is not running`);
+    await writeCtl(path.join(this.socketDir(), this.sessionId(rec.Id), 'ctl'), height, width);
+  }
+
+  // ---------- exec ----------
+
+  execCreate(ref: string, config: ExecSession['config']): string {
+    const rec = this.d.store.resolve(ref);
+    if (!rec.State.Running) throw conflict(`Container ${rec.Id} is not running`);
+    if (rec.State.Paused) throw conflict(`Container ${rec.Id} is paused, unpause the container before exec`);
+    if (!config.Cmd?.length) throw invalid('No exec command specified');
+    const id = randomBytes(32).toString('hex');
+    let resolveDone!: () => void;
+    const done = new Promise<void>((r) => (resolveDone = r));
+    this.execs.set(id, { id, containerId: rec.Id, config, running: false, exitCode: null, pid: 0, done, resolveDone });
+    this.d.events.publish('container', `exec_create: ${config.Cmd.join(' ')}`, rec.Id, this.eventAttrs(rec, { execID: id }));
+    return id;
+  }
+
+  execInspect(id: string): Record<string, unknown> {
+    const e = this.execs.get(id);
+    if (!e) throw notFound(`No such exec instance: ${id}`);
+    return {
+      ID: e.id,
+      Running: e.running,
+      ExitCode: e.exitCode,
+      ProcessConfig: { tty: !!e.config.Tty, entrypoint: e.config.Cmd[0], arguments: e.config.Cmd.slice(1), privileged: !!e.config.Privileged, user: e.config.User ?? '' },
+      OpenStdin: !!e.config.AttachStdin,
+      OpenStderr: !!e.config.AttachStderr,
+      OpenStdout: !!e.config.AttachStdout,
+      CanRemove: false,
+      ContainerID: e.containerId,
+      DetachKeys: '',
+      Pid: e.pid,
+    };
+  }
+
+  /**
+   * Run an exec session. Without a TTY the runtime's exec runs as a child with pipes; with a TTY,
+   * conmon allocates the terminal and the session is reached through its attach socket.
+   */
+  async execStart(id: string, detach: boolean): Promise<Attachment & { done: Promise<void> }> {
+    const e = this.execs.get(id);
+    if (!e) throw notFound(`No such exec instance: ${id}`);
+    if (e.running || e.exitCode !== null) throw conflict(`Error: Exec command ${id} is already running`);
+    const rec = this.d.store.resolve(e.containerId);
+    if (!rec.State.Running) throw conflict(`Container ${rec.Id} is not running`);
+    const rt = this.runtimeOf(rec);
+    const rootfs = this.d.snapshots.activeDirs(rec.Id).merged;
+    const user = await resolveUser(rootfs, e.config.User ?? rec.Config.User);
+    const env = mergeEnv(rec.Config.Env ?? [], e.config.Env ?? []);
+    if (e.config.Tty && !env.some((x) => x.startsWith('TERM='))) env.push('TERM=xterm');
+    if (!env.some((x) => x.startsWith('HOME='))) env.push(`HOME=${user.home}`);
+    const bundleSpec = JSON.parse(await fs.readFile(path.join(this.bundleDir(rec.Id), 'config.json'), 'utf8')) as { process: Record<string, unknown> };
+    const proc: Record<string, unknown> = {
+      ...bundleSpec.process,
+      terminal: !!e.config.Tty,
+      args: e.config.Cmd,
+      env,
+      cwd: e.config.WorkingDir || rec.Config.WorkingDir || '/',
+      user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids.length ? user.additionalGids : undefined },
+    };
+    if (e.config.Privileged) {
+      proc.capabilities = { bounding: ALL_CAPS, effective: ALL_CAPS, permitted: ALL_CAPS };
+    }
+    const specPath = path.join(this.bundleDir(rec.Id), `exec-${id.slice(0, 16)}.json`);
+    await fs.writeFile(specPath, JSON.stringify(proc));
+    e.running = true;
+    this.d.events.publish('container', `exec_start: ${e.config.Cmd.join(' ')}`, rec.Id, this.eventAttrs(rec, { execID: id }));
+    const finish = (code: number): void => {
+      e.exitCode = code;
+      e.running = false;
+      e.resolveDone();
+      void fs.rm(specPath, { force: true });
+      this.d.events.publish('container', 'exec_die', rec.Id, this.eventAttrs(rec, { execID: id, exitCode: String(code) }));
+    };
+    const output = new PassThrough({ objectMode: true });
+    if (!e.config.Tty) {
+      const child = rt.execPiped(rec.Id, specPath, false);
+      setImmediate(() => {
+        e.pid = child.pid() ?? 0;
+      });
+      let open = 2;
+      const endOne = (): void => {
+        if (--open === 0) output.end();
+      };
+      child.stdout.on('data', (c: Buffer) => {
+        if (e.config.AttachStdout !== false) output.write({ stream: 'stdout', data: c } satisfies OutputChunk);
+      });
+      child.stderr.on('data', (c: Buffer) => {
+        if (e.config.AttachStderr !== false) output.write({ stream: 'stderr', data: c } satisfies OutputChunk);
+      });
+      child.stdout.on('end', endOne);
+      child.stderr.on('end', endOne);
+      let stdin: PassThrough | undefined;
+      if (e.config.AttachStdin && !detach) {
+        stdin = new PassThrough();
+        stdin.pipe(child.stdin);
+        child.stdin.on('error', () => undefined);
+      } else child.stdin.end();
+      void child.exited.then((code) => {
+        // runc reports exec failures (command not found) with its own status; map them as Docker does.
+        finish(code === 255 ? 126 : code);
+      });
+      return { output, stdin, done: e.done, close: () => output.end() };
+    }
+    // TTY: conmon owns the terminal; connect to its attach socket before the process starts.
+    const session = id.slice(0, 16);
+    // conmon names exit files after the container, so each exec session gets its own exit directory.
+    const execExitDir = path.join(this.d.paths.execRoot, 'exec-exits', session);
+    await fs.mkdir(execExitDir, { recursive: true });
+    const exitWatch = watch(execExitDir, () => {
+      void fs.readFile(path.join(execExitDir, rec.Id), 'utf8').then(
+        (v) => {
+          if (v.trim() === '' || e.exitCode !== null) return;
+          exitWatch.close();
+          void fs.rm(execExitDir, { recursive: true, force: true });
+          finish(Number(v.trim()));
+        },
+        () => undefined,
+      );
+    });
+    let conn: AttachConnection | undefined;
+    const stdin = e.config.AttachStdin && !detach ? new PassThrough() : undefined;
+    const pidPromise = launchConmon({
+      conmon: this.d.paths.conmon,
+      runtime: rt,
+      containerId: rec.Id,
+      sessionId: session,
+      bundle: this.bundleDir(rec.Id),
+      pidFile: path.join(this.bundleDir(rec.Id), `exec-${session}.pid`),
+      conmonPidFile: path.join(this.bundleDir(rec.Id), `exec-${session}.conmon.pid`),
+      exitDir: execExitDir,
+      socketDir: this.socketDir(),
+      name: rec.Name.slice(1),
+      tty: true,
+      stdin: !!e.config.AttachStdin,
+      execSpec: specPath,
+      onAttachReady: async () => {
+        conn = connectAttach(path.join(this.socketDir(), session, 'attach'));
+        conn.onOutput((_stream, data) => output.write({ stream: 'stdout', data } satisfies OutputChunk));
+        conn.onClose(() => output.end());
+        stdin?.on('data', (c: Buffer) => conn?.write(c));
+        stdin?.on('end', () => conn?.endInput());
+      },
+    });
+    e.ctl = path.join(this.socketDir(), session, 'ctl');
+    try {
+      e.pid = await pidPromise;
+    } catch (err) {
+      exitWatch.close();
+      finish(exitCodeFor(err));
+      output.end();
+      throw translateStartError(err);
+    }
+    return { output, stdin, done: e.done, close: () => conn?.destroy() };
+  }
+
+  async execResize(id: string, height: number, width: number): Promise<void> {
+    const e = this.execs.get(id);
+    if (!e) throw notFound(`No such exec instance: ${id}`);
+    if (e.ctl) await writeCtl(e.ctl, height, width);
+  }
+
+  // ---------- update ----------
+
+  async update(ref: string, u: Partial<HostConfig>): Promise<string[]> {
+    const rec = this.d.store.resolve(ref);
+    const hc = rec.HostConfig;
+    const fields: Array<keyof HostConfig> = ['Memory', 'MemorySwap', 'MemoryReservation', 'CpuShares', 'NanoCpus', 'CpuPeriod', 'CpuQuota', 'CpusetCpus', 'CpusetMems', 'PidsLimit', 'RestartPolicy'];
+    for (const f of fields) if (u[f] !== undefined && u[f] !== null && !(typeof u[f] === 'number' && u[f] === 0 && f !== 'PidsLimit')) (hc as Record<string, unknown>)[f] = u[f];
+    if (u.RestartPolicy?.Name && rec.HostConfig.AutoRemove && u.RestartPolicy.Name !== 'no') throw invalid(`Restart policy cannot be updated because AutoRemove is enabled for the container`);
+    await this.d.store.save(rec);
+    if (rec.State.Running) {
+      const resources: Record<string, unknown> = {};
+      const memory: Record<string, number> = {};
+      if (hc.Memory) memory.limit = hc.Memory;
+      if (hc.MemoryReservation) memory.reservation = hc.MemoryReservation;
+      if (hc.MemorySwap) memory.swap = hc.MemorySwap;
+      else if (u.Memory) memory.swap = hc.Memory! * 2;
+      if (Object.keys(memory).length) resources.memory = memory;
+      const cpu: Record<string, unknown> = {};
+      if (hc.CpuShares) cpu.shares = hc.CpuShares;
+      if (hc.NanoCpus) {
+        cpu.period = 100000;
+        cpu.quota = Math.round((hc.NanoCpus / 1e9) * 100000);
+      } else {
+        if (hc.CpuQuota) cpu.quota = hc.CpuQuota;
+        if (hc.CpuPeriod) cpu.period = hc.CpuPeriod;
+      }
+      if (hc.CpusetCpus) cpu.cpus = hc.CpusetCpus;
+      if (Object.keys(cpu).length) resources.cpu = cpu;
+      if (hc.PidsLimit) resources.pids = { limit: hc.PidsLimit };
+      await this.runtimeOf(rec).update(rec.Id, resources);
+    }
+    this.d.events.publish('container', 'update', rec.Id, this.eventAttrs(rec));
+    return [];
+  }
+
+  /** Order for `docker ps`: newest first. */
+  sorted(): ContainerRecord[] {
+    return this.d.store.list().sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created) || (STATE_ORDER[a.State.Status] ?? 9) - (STATE_ORDER[b.State.Status] ?? 9));
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
+
+export function mergeEnv(base: string[], extra: string[]): string[] {
+  const out = [...base];
+  for (const e of extra) {
+    const key = e.split('=')[0]!;
+    const i = out.findIndex((x) => x.split('=')[0] === key);
+    if (!e.includes('=')) {
+      // `-e NAME` without a value takes the client's; the CLI resolves it, so drop it here.
+      continue;
+    }
+    if (i >= 0) out[i] = e;
+    else out.push(e);
+  }
+  return out;
+}
+
+function hostsFile(hostname: string, extra: string[]): string {
+  const lines = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', 'fe00::0\tip6-localnet', 'ff00::0\tip6-mcastprefix', 'ff02::1\tip6-allnodes', 'ff02::2\tip6-allrouters'];
+  for (const e of extra) {
+    const i = e.indexOf(':');
+    if (i > 0) lines.push(`${e.slice(i + 1)}\t${e.slice(0, i)}`);
+  }
+  lines.push(`127.0.1.1\t${hostname}`);
+  return lines.join('\n') + '\n';
+}
+
+async function resolvConf(dns: string[], search: string[], options: string[]): Promise<string> {
+  let host = '';
+  try {
+    host = await fs.readFile('/etc/resolv.conf', 'utf8');
+  } catch {
+    host = '';
+  }
+  const servers = dns.length ? dns : host.split('\n').filter((l) => /^\s*nameserver\s+/.test(l)).map((l) => l.trim().split(/\s+/)[1]!).filter((s) => !s.startsWith('127.'));
+  const searches = search.length ? search : host.split('\n').filter((l) => /^\s*search\s+/.test(l)).flatMap((l) => l.trim().split(/\s+/).slice(1));
+  const lines: string[] = [];
+  if (searches.length) lines.push(`search ${searches.join(' ')}`);
+  for (const s of servers.length ? servers : ['8.8.8.8', '8.8.4.4']) lines.push(`nameserver ${s}`);
+  if (options.length) lines.push(`options ${options.join(' ')}`);
+  return lines.join('\n') + '\n';
+}
+
+/** Did the kernel's OOM killer act in this container's memory cgroup (v1 or v2)? */
+async function oomKilled(id: string): Promise<boolean> {
+  for (const f of [`/sys/fs/cgroup/memory/gantry/${id}/memory.oom_control`, `/sys/fs/cgroup/gantry/${id}/memory.events`]) {
+    try {
+      const text = await fs.readFile(f, 'utf8');
+      const m = /^oom_kill (\d+)$/m.exec(text);
+      if (m) return Number(m[1]) > 0;
+    } catch {
+      // Not this cgroup version.
+    }
+  }
+  return false;
+}
+
+function parseLogSize(v: string | undefined): number | undefined {
+  if (!v) return undefined;
+  const m = /^(\d+)([kmg]?)$/i.exec(v.trim());
+  if (!m) throw invalid(`invalid max-size: ${v}`);
+  return Number(m[1]) * { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
+}
+
+async function writeCtl(ctl: string, height: number, width: number): Promise<void> {
+  const fh = await fs.open(ctl, 'a');
+  try {
+    await fh.write(`1 ${height} ${width}\n`);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Exit code the docker CLI derives from a start error: 127 not found, 126 not executable, else 125. */
+export function exitCodeFor(err: unknown): number {
+  const m = (err as Error).message ?? '';
+  if (/executable file not found|no such file or directory/.test(m)) return 127;
+  if (/permission denied|is a directory/.test(m)) return 126;
+  return 125;
+}
+
+function translateStartError(err: unknown): GantryError {
+  const msg = (err as Error).message ?? String(err);
+  let text = msg.replace(/^runc create failed: /, '').replace(/^crun: /, '');
+  const exec = /exec: "([^"]+)": stat [^:]+: no such file or directory/.exec(text) ?? /exec: "([^"]+)": executable file not found in \$PATH/.exec(text);
+  if (exec) text = `unable to start container process: exec: "${exec[1]}": executable file not found in $PATH`;
+  return new GantryError('invalid', `failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: ${text}: unknown`);
+}

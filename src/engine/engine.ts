@@ -64,7 +64,8 @@ export class Engine {
     const imageStore = await ImageStore.open(path.join(root, 'image'));
     const registry = new RegistryClient({ insecureRegistries: config.insecureRegistries, mirrors: config.registryMirrors });
     const events = new EventBus();
-    let containers: ContainerService | undefined;
+    // The image service asks which images containers use; the container service is built after it.
+    const late: { containers?: ContainerService } = {};
     const images = new ImageService({
       content,
       snapshots,
@@ -72,8 +73,8 @@ export class Engine {
       registry,
       events,
       logger: config.logger,
-      containersUsing: (id) => containers?.usingImage(id) ?? [],
-      liveSnapshots: () => containers?.liveChains() ?? [],
+      containersUsing: (id) => late.containers?.usingImage(id) ?? [],
+      liveSnapshots: () => late.containers?.liveChains() ?? [],
     });
     const runtimes = new Map<string, OciRuntime>();
     for (const name of ['runc', 'crun']) {
@@ -93,7 +94,7 @@ export class Engine {
     if (!runtimes.has(defaultRuntime)) throw new Error(`OCI runtime ${defaultRuntime} is not installed (apt-get install ${defaultRuntime})`);
     const conmon = findBinary('conmon');
     if (!conmon) throw new Error('conmon is not installed (apt-get install conmon)');
-    containers = new ContainerService({
+    const containers = new ContainerService({
       store: await ContainerStore.open(path.join(root, 'containers')),
       images,
       snapshots,
@@ -103,6 +104,7 @@ export class Engine {
       logger: config.logger,
       paths: { execRoot: config.execRoot, conmon, initBinary: findBinary('tini-static') },
     });
+    late.containers = containers;
     await containers.restore();
     return new Engine(config, id, content, snapshots, imageStore, registry, events, images, containers, defaultRuntime);
   }

@@ -243,6 +243,9 @@ export function launchConmon(o: ConmonOptions): Promise<number> {
     sync.on('error', () => undefined);
     sync.on('end', () => finish(new GantryError('internal', `conmon exited before reporting the container: ${stderr.trim() || 'no output'}`)));
     if (o.execSpec && o.onAttachReady) {
+      // conmon reads the start pipe twice: once before doing anything, and again (after announcing
+      // its attach socket on the attach pipe) before it runs the process.
+      (child.stdio[4] as Writable).write('0');
       const attachPipe = (child.stdio as unknown as Readable[])[5]!;
       attachPipe.once('data', () => {
         o.onAttachReady!().then(

@@ -120,15 +120,26 @@ export function sendNoContent(res: ServerResponse, status = 204): void {
   res.end();
 }
 
+const upgradeBodies = new WeakMap<IncomingMessage, Buffer>();
+
+/** The body of an upgrade request, which Node does not deliver through the request stream. */
+export function setUpgradeBody(req: IncomingMessage, body: Buffer): void {
+  upgradeBodies.set(req, body);
+}
+
 export async function readJsonBody<T>(req: IncomingMessage, limit = 4 << 20): Promise<T | undefined> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  for await (const c of req) {
-    n += (c as Buffer).length;
-    if (n > limit) throw invalid('request body too large');
-    parts.push(c as Buffer);
+  let raw = upgradeBodies.get(req);
+  if (!raw) {
+    const parts: Buffer[] = [];
+    let n = 0;
+    for await (const c of req) {
+      n += (c as Buffer).length;
+      if (n > limit) throw invalid('request body too large');
+      parts.push(c as Buffer);
+    }
+    raw = Buffer.concat(parts);
   }
-  const text = Buffer.concat(parts).toString('utf8').trim();
+  const text = raw.toString('utf8').trim();
   if (!text) return undefined;
   try {
     return JSON.parse(text) as T;

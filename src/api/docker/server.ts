@@ -1,10 +1,13 @@
 /** The Docker Engine API server: HTTP over a unix socket (or TCP), routing to the engine. */
 import { promises as fs } from 'node:fs';
+import { once } from 'node:events';
 import http from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import path from 'node:path';
 import type { Engine } from '../../engine/engine.js';
 import { registerImageRoutes } from './images.js';
-import { Router } from './router.js';
+import { Router, setUpgradeBody } from './router.js';
 import { registerSystemRoutes } from './system.js';
 import { registerContainerRoutes } from './containers.js';
 
@@ -22,11 +25,21 @@ export function createDockerApi(engine: Engine): http.Server {
     void router.dispatch(req, res);
   });
   // attach and exec ask to upgrade the connection; they get a response bound to the raw socket.
-  server.on('upgrade', (req: http.IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => {
-    const res = new http.ServerResponse(req);
-    res.assignSocket(socket as import('node:net').Socket);
-    res.on('finish', () => socket.end());
-    void router.dispatch(req, res, { socket, head });
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    void (async () => {
+      // Node leaves an upgrade request's body in `head`: split it off, reading more if it is short.
+      const len = Number(req.headers['content-length'] ?? 0);
+      let buf = head;
+      while (buf.length < len) {
+        const [chunk] = (await once(socket, 'data')) as [Buffer];
+        buf = Buffer.concat([buf, chunk]);
+      }
+      setUpgradeBody(req, buf.subarray(0, len));
+      const res = new http.ServerResponse(req);
+      res.assignSocket(socket as Socket);
+      res.on('finish', () => socket.end());
+      await router.dispatch(req, res, { socket, head: buf.subarray(len) });
+    })().catch(() => socket.destroy());
   });
   server.keepAliveTimeout = 60000;
   // Long pulls, pushes and streams must not be cut by Node's default request timeout.

@@ -414,6 +414,8 @@ export class ContainerService {
         await this.d.store.save(rec).catch(() => undefined);
         for (const fail of this.pendingAttach.get(id) ?? []) fail('');
         this.pendingAttach.delete(id);
+        // As Docker does, a container that was to be removed when it stops is removed when it cannot start.
+        if (rec.HostConfig.AutoRemove) await this.remove(id, { force: true }).catch(() => undefined);
       }
       throw err;
     }

@@ -184,7 +184,8 @@ export function buildSpec(inp: SpecInputs): Record<string, unknown> {
   ns('ipc', inp.ipcns);
   if (!inp.utsHost) namespaces.push({ type: 'uts' });
   namespaces.push({ type: 'mount' });
-  if ((hc.CgroupnsMode ?? 'private') === 'private') namespaces.push({ type: 'cgroup' });
+  // A private cgroup namespace unless `--cgroupns host` (Docker's default on cgroup v2; here on v1 too).
+  if (hc.CgroupnsMode !== 'host') namespaces.push({ type: 'cgroup' });
 
   const devices: Array<Record<string, unknown>> = [];
   const deviceRules: Array<Record<string, unknown>> = privileged ? [{ allow: true, access: 'rwm' }] : [...DEFAULT_DEVICE_RULES];

@@ -133,23 +133,60 @@ export interface Daemon {
   sock: string;
   host: string;
   dataRoot: string;
+  execRoot: string;
+  args: string[];
   env: Record<string, string>;
   proc: ChildProcess;
   log: string;
 }
 
-export async function startDaemon(cleanup: Cleanup, opts: { mirror?: string; insecure?: string[]; dataRoot?: string } = {}): Promise<Daemon> {
+export async function startDaemon(cleanup: Cleanup, opts: { mirror?: string; insecure?: string[]; dataRoot?: string; execRoot?: string } = {}): Promise<Daemon> {
   const dir = tempDir(cleanup, 'gantry-daemon-');
   const sock = path.join(dir, 'gantry.sock');
   const dataRoot = opts.dataRoot ?? path.join(dir, 'data');
+  const execRoot = opts.execRoot ?? path.join(dir, 'run');
   const log = path.join(dir, 'daemon.log');
-  const args = ['daemon', '-H', `unix://${sock}`, '--data-root', dataRoot];
+  const args = ['daemon', '-H', `unix://${sock}`, '--data-root', dataRoot, '--exec-root', execRoot];
   if (opts.mirror) args.push('--registry-mirror', opts.mirror);
   for (const i of opts.insecure ?? []) args.push('--insecure-registry', i);
+  // Registered before the daemon, so it runs after the daemon has stopped: remove what containers left.
+  cleanup.add(() => reapContainers(dataRoot, execRoot));
   const proc = startProcess(cleanup, GANTRY, args, log);
-  await waitFor(() => canConnect({ path: sock }), `gantry daemon on ${sock}`);
   const host = `unix://${sock}`;
-  return { sock, host, dataRoot, env: { DOCKER_HOST: host, GANTRY_HOST: host, DOCKER_CONFIG: path.join(dir, 'docker-config') }, proc, log };
+  cleanup.add(() => {
+    if (proc.exitCode === null) run('docker', ['rm', '-f', ...run('docker', ['ps', '-aq'], { env: { DOCKER_HOST: host } }).stdout.split('\n').filter(Boolean)], { env: { DOCKER_HOST: host } });
+  });
+  await waitFor(() => canConnect({ path: sock }), `gantry daemon on ${sock}`);
+  return { sock, host, dataRoot, execRoot, env: { DOCKER_HOST: host, GANTRY_HOST: host, DOCKER_CONFIG: path.join(dir, 'docker-config') }, proc, log, args };
+}
+
+/** Restart a daemon on the same state (after it was killed). */
+export async function restartDaemon(cleanup: Cleanup, d: Daemon): Promise<Daemon> {
+  const proc = startProcess(cleanup, GANTRY, d.args, d.log);
+  await fs.rm(d.sock, { force: true });
+  await waitFor(() => canConnect({ path: d.sock }), `gantry daemon on ${d.sock}`);
+  return { ...d, proc };
+}
+
+/** Leftovers of containers whose engine is gone: conmon processes, runtime state, mounts, cgroups. */
+export async function reapContainers(dataRoot: string, execRoot: string): Promise<void> {
+  for (const line of run('ps', ['-eo', 'pid,args']).stdout.split('\n')) {
+    if (line.includes('conmon') && line.includes(execRoot)) {
+      const pid = Number(line.trim().split(/\s+/)[0]);
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    }
+  }
+  for (const rt of ['runc', 'crun']) {
+    const root = path.join(execRoot, rt);
+    if (!existsSync(root)) continue;
+    for (const id of await fs.readdir(root).catch(() => [] as string[])) run(rt, ['--root', root, 'delete', '--force', id]);
+  }
+  const mounts = (await fs.readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ')[4]).filter((m): m is string => !!m && (m.startsWith(dataRoot) || m.startsWith(execRoot)));
+  for (const m of mounts.reverse()) run('umount', ['-l', m]);
 }
 
 export interface Registry {

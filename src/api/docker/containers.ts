@@ -251,13 +251,12 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
     res.end();
   });
 
-  const pump = (att: Attachment, socket: Duplex, tty: boolean, onEnd?: () => void): void => {
+  const pump = (att: Attachment, socket: Duplex, tty: boolean, beforeEnd?: () => Promise<unknown>): void => {
     att.output.on('data', (chunk: OutputChunk) => {
       socket.write(tty ? chunk.data : frame(chunk.stream === 'stdout' ? 1 : 2, chunk.data));
     });
     att.output.on('end', () => {
-      onEnd?.();
-      socket.end();
+      void (beforeEnd?.() ?? Promise.resolve()).then(() => socket.end());
     });
     if (att.stdin) {
       socket.on('data', (d: Buffer) => att.stdin!.write(d));
@@ -293,12 +292,10 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
       return;
     }
     const socket = hijack(tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
-    // The session ends when its output ends and the process has exited.
-    let outputDone = false;
-    pump({ ...att, output: att.output }, socket, tty, () => (outputDone = true));
-    void att.done.then(() => {
-      if (!outputDone) setTimeout(() => att.close(), 200);
-    });
+    // The stream closes only once the process has exited, so the client's next call (GET /exec/{id}/json)
+    // sees the exit code. A process whose output outlives it is cut off shortly after it exits.
+    pump(att, socket, tty, () => att.done);
+    void att.done.then(() => setTimeout(() => att.close(), 2000).unref());
   });
 
   r.add('POST', '/exec/{id}/resize', async ({ req, res, params, query }) => {

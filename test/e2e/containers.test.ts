@@ -1,0 +1,172 @@
+/**
+ * Issue 3 acceptance: the seeds' container sequences through the real docker CLI and docker-py,
+ * namespaces and cgroup limits, surviving a daemon crash, and leaving nothing behind.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import path from 'node:path';
+import { Cleanup, docker, hasPython, ok, restartDaemon, run, seedRegistry, startDaemon, startRegistry, waitFor, type Daemon } from './helpers.js';
+
+const d_ = (d: Daemon, args: string[]): string => ok('docker', args, { env: d.env });
+
+describe('containers through the docker CLI', () => {
+  const cleanup = new Cleanup();
+  let d: Daemon;
+  before(async () => {
+    const reg = await startRegistry(cleanup, 'gantry');
+    seedRegistry(reg, 'busybox:latest', 'library/busybox:latest');
+    d = await startDaemon(cleanup, { mirror: `http://${reg.addr}` });
+  });
+  after(() => cleanup.run());
+
+  test('docker run busybox echo "Hello world" pulls through the mirror and prints', () => {
+    const out = docker(d, ['run', 'busybox', 'echo', 'Hello world']);
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(out.stdout, 'Hello world\n');
+    assert.match(out.stderr, /Unable to find image 'busybox:latest' locally/);
+  });
+
+  test('exit codes: own, 127 not found, 126 not executable', () => {
+    assert.equal(docker(d, ['run', '--rm', 'busybox', 'sh', '-c', 'exit 3']).code, 3);
+    const nf = docker(d, ['run', '--rm', 'busybox', 'no-such-command']);
+    assert.equal(nf.code, 127);
+    assert.match(nf.stderr, /executable file not found in \$PATH/);
+    assert.equal(docker(d, ['run', '--rm', 'busybox', '/etc/passwd']).code, 126);
+  });
+
+  test('detached run, ps, inspect, logs, exec, stop, rm', () => {
+    const id = d_(d, ['run', '--name', 'kubia-container', '-d', 'busybox', 'sh', '-c', 'trap "exit 0" TERM; echo Kubia server starting...; while true; do sleep 0.1; done']).trim();
+    assert.match(id, /^[a-f0-9]{64}$/);
+    const ps = d_(d, ['ps']);
+    assert.match(ps, /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/m);
+    assert.match(ps, new RegExp(`^${id.slice(0, 12)}\\s+busybox\\s+.*Up .*kubia-container$`, 'm'));
+    const state = JSON.parse(d_(d, ['inspect', 'kubia-container']))[0] as { State: { Running: boolean; Pid: number }; Name: string; Id: string };
+    assert.equal(state.State.Running, true);
+    assert.equal(state.Name, '/kubia-container');
+    assert.ok(state.State.Pid > 0);
+    assert.match(d_(d, ['logs', 'kubia-container']), /Kubia server starting\.\.\./);
+    const top = d_(d, ['exec', 'kubia-container', 'ps']);
+    assert.match(top, /^\s*1 root\s+sh -c trap/m, 'the entry process is PID 1');
+    assert.equal(docker(d, ['exec', 'kubia-container', 'sh', '-c', 'exit 7']).code, 7);
+    assert.equal(run('docker', ['exec', '-i', 'kubia-container', 'cat'], { env: d.env, input: 'piped\n' }).stdout, 'piped\n');
+    d_(d, ['stop', 'kubia-container']);
+    assert.match(d_(d, ['ps', '-a', '--filter', 'name=kubia-container', '--format', '{{.Status}}']), /^Exited \(0\)/);
+    d_(d, ['rm', 'kubia-container']);
+    assert.equal(docker(d, ['inspect', 'kubia-container']).code, 1);
+  });
+
+  test('hostname, and namespaces differ from the host but are shared with --net container:', () => {
+    d_(d, ['run', '-h', 'k8s-for-beginners', '-d', '--name', 'named', 'busybox', 'httpd', '-f', '-p', '8080', '-h', '/etc']);
+    assert.equal(d_(d, ['exec', 'named', 'hostname']).trim(), 'k8s-for-beginners');
+    const pid = Number(d_(d, ['inspect', '-f', '{{.State.Pid}}', 'named']).trim());
+    for (const ns of ['pid', 'mnt', 'uts', 'ipc', 'net', 'cgroup']) {
+      assert.notEqual(readlinkSync(`/proc/${pid}/ns/${ns}`), readlinkSync(`/proc/self/ns/${ns}`), `${ns} namespace must be the container's own`);
+    }
+    const out = d_(d, ['run', '--rm', '--net', 'container:named', 'busybox', 'wget', '-qO-', 'localhost:8080/hostname']);
+    assert.equal(out.trim(), 'k8s-for-beginners');
+    d_(d, ['run', '-d', '--name', 'joined', '--net', 'container:named', 'busybox', 'sleep', '60']);
+    const pid2 = Number(d_(d, ['inspect', '-f', '{{.State.Pid}}', 'joined']).trim());
+    assert.equal(readlinkSync(`/proc/${pid2}/ns/net`), readlinkSync(`/proc/${pid}/ns/net`));
+    assert.match(d_(d, ['run', '--rm', '--net', 'none', 'busybox', 'ip', '-o', 'link']), /^1: lo:/);
+    assert.equal(d_(d, ['run', '--rm', '--net', 'host', 'busybox', 'readlink', '/proc/1/ns/net']).trim().length > 0, true);
+    d_(d, ['rm', '-f', 'named', 'joined']);
+  });
+
+  test('memory limit is visible in the cgroup; the OOM killer shows as OOMKilled', () => {
+    const limit = d_(d, ['run', '--rm', '--memory=20m', '--memory-swap=20m', 'busybox', 'cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes']);
+    assert.equal(limit.trim(), String(20 * 1024 * 1024));
+    const hog = 'x=$(head -c 60000000 /dev/zero | tr "\\0" a); echo survived';
+    const died = docker(d, ['run', '--name', 'oom', '--memory=20m', '--memory-swap=20m', 'busybox', 'sh', '-c', hog]);
+    assert.equal(died.code, 137);
+    assert.equal(d_(d, ['inspect', '-f', '{{.State.OOMKilled}} {{.State.ExitCode}}', 'oom']).trim(), 'true 137');
+    const lived = docker(d, ['run', '--rm', '--memory=100m', 'busybox', 'sh', '-c', hog.replace('60000000', '30000000')]);
+    assert.equal(lived.code, 0);
+    assert.match(lived.stdout, /survived/);
+    d_(d, ['rm', 'oom']);
+  });
+
+  test('interactive: -i with piped stdin, and rm -f of everything', () => {
+    assert.equal(run('docker', ['run', '-i', '--rm', 'busybox', 'wc', '-c'], { env: d.env, input: 'abcdef' }).stdout.trim(), '6');
+    d_(d, ['run', '-d', 'busybox', 'sleep', '100']);
+    d_(d, ['create', 'busybox', 'true']);
+    const ids = d_(d, ['ps', '-aq']).split('\n').filter(Boolean);
+    assert.ok(ids.length >= 2);
+    d_(d, ['rm', '-f', ...ids]);
+    assert.equal(d_(d, ['ps', '-aq']).trim(), '');
+  });
+
+  test('exec -ti through a pseudo-terminal', { skip: !existsSync('/usr/bin/script') && 'script(1) is not installed' }, () => {
+    d_(d, ['run', '-d', '--name', 'tty', 'busybox', 'sleep', '100']);
+    const out = run('script', ['-qfec', `docker exec -ti tty sh -c 'tty; exit 4'`, '/dev/null'], { env: d.env });
+    assert.equal(out.code, 4, out.stdout + out.stderr);
+    assert.match(out.stdout, /\/dev\/pts\/\d+/);
+    d_(d, ['rm', '-f', 'tty']);
+  });
+
+  test('docker-py: run, create, start, logs, exec_run, stop, remove and a failing exit code', { skip: !hasPython('docker') && 'python3 docker module not installed' }, () => {
+    const script = `
+import docker
+c = docker.DockerClient(base_url='${d.host}')
+print(c.containers.run('busybox', 'echo from-py', remove=True).decode().strip())
+ct = c.containers.create('busybox', 'sh -c "echo logged; sleep 100"', name='pyc')
+ct.start()
+import time; time.sleep(0.3)
+print(ct.logs().decode().strip())
+r = ct.exec_run('sh -c "echo ex; exit 3"')
+print(r.exit_code, r.output.decode().strip())
+ct.stop(timeout=1)
+ct.remove()
+try:
+    c.containers.run('busybox', 'sh -c "exit 5"', remove=True)
+except docker.errors.ContainerError as e:
+    print('failed', e.exit_status)
+`;
+    const out = ok('python3', ['-c', script]).trim().split('\n');
+    assert.deepEqual(out, ['from-py', 'logged', '3 ex', 'failed 5']);
+  });
+});
+
+describe('crash and cleanup', () => {
+  const cleanup = new Cleanup();
+  let d: Daemon;
+  before(async () => {
+    const reg = await startRegistry(cleanup, 'gantry');
+    seedRegistry(reg, 'busybox:latest', 'library/busybox:latest');
+    d = await startDaemon(cleanup, { mirror: `http://${reg.addr}` });
+    d_(d, ['pull', 'busybox']);
+  });
+  after(() => cleanup.run());
+
+  test('kill -9 of the daemon: containers keep running, logs have no gap, exits while down are recorded', async () => {
+    d_(d, ['run', '-d', '--name', 'printer', 'busybox', 'sh', '-c', 'i=0; while true; do echo $i; i=$((i+1)); sleep 0.05; done']);
+    d_(d, ['run', '-d', '--name', 'sleeper', 'busybox', 'sleep', '1000']);
+    d_(d, ['run', '-d', '--name', 'short', 'busybox', 'sh', '-c', 'sleep 2; exit 42']);
+    d.proc.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, 3000));
+    d = await restartDaemon(cleanup, d);
+    const ps = d_(d, ['ps', '--format', '{{.Names}}']).split('\n').filter(Boolean).sort();
+    assert.deepEqual(ps, ['printer', 'sleeper']);
+    assert.equal(d_(d, ['inspect', '-f', '{{.State.ExitCode}} {{.State.Running}}', 'short']).trim(), '42 false');
+    const lines = d_(d, ['logs', 'printer']).trim().split('\n').map(Number);
+    assert.ok(lines.length > 40, `only ${lines.length} lines`);
+    lines.forEach((n, i) => assert.equal(n, i, 'log lines are consecutive'));
+    d_(d, ['stop', '-t', '1', 'printer', 'sleeper']);
+    assert.equal(d_(d, ['ps', '-q']).trim(), '');
+  });
+
+  test('50 containers run and removed leave no mounts, cgroups, conmon processes or files', async () => {
+    for (let i = 0; i < 50; i++) d_(d, ['run', '-d', '--name', `c${i}`, 'busybox', 'sleep', '100']);
+    const ids = d_(d, ['ps', '-q', '--no-trunc']).split('\n').filter(Boolean);
+    assert.ok(ids.length >= 50);
+    d_(d, ['rm', '-f', ...d_(d, ['ps', '-aq']).split('\n').filter(Boolean)]);
+    await waitFor(() => !readFileSync('/proc/self/mountinfo', 'utf8').includes(d.dataRoot), 'mounts to go');
+    for (const id of ids) assert.ok(!existsSync(`/sys/fs/cgroup/memory/gantry/${id}`), `cgroup of ${id} remains`);
+    const conmons = run('ps', ['-eo', 'args']).stdout.split('\n').filter((l) => l.includes('conmon') && l.includes(d.execRoot));
+    assert.deepEqual(conmons, []);
+    assert.deepEqual(readdirSync(path.join(d.dataRoot, 'containers')), []);
+    assert.deepEqual(readdirSync(path.join(d.dataRoot, 'snapshots/active')), []);
+    assert.deepEqual(readdirSync(path.join(d.execRoot, 'bundles')), []);
+    assert.deepEqual(readdirSync(path.join(d.execRoot, 'runc')).filter((n) => ids.includes(n)), []);
+  });
+});

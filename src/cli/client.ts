@@ -66,6 +66,37 @@ export class ApiClient {
     });
   }
 
+  /**
+   * A hijacked connection (attach, exec): sends `Upgrade: tcp` and resolves with the raw socket once
+   * the daemon answers 101 (or a plain 200 stream). Errors come back as ApiError.
+   */
+  hijack(method: string, path: string, opts: RequestOpts = {}): Promise<import('node:net').Socket | IncomingMessage> {
+    const qs = new URLSearchParams();
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) qs.set(k, String(v));
+    const q = qs.toString();
+    const body = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
+    const headers: Record<string, string> = { Connection: 'Upgrade', Upgrade: 'tcp', ...(body ? { 'Content-Type': 'application/json', 'Content-Length': String(body.length) } : {}) };
+    return new Promise((resolve, reject) => {
+      const req = http.request({ ...this.target(), method, path: `${API_PREFIX}${path}${q ? `?${q}` : ''}`, headers });
+      req.on('upgrade', (_res, socket, head) => {
+        if (head.length) socket.unshift(head);
+        resolve(socket);
+      });
+      req.on('response', (res) => {
+        if ((res.statusCode ?? 0) >= 400) {
+          const parts: Buffer[] = [];
+          res.on('data', (c: Buffer) => parts.push(c));
+          res.on('end', () => reject(new ApiError(res.statusCode ?? 0, errorText(Buffer.concat(parts), res.statusCode ?? 0))));
+        } else resolve(res);
+      });
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') reject(new ApiError(0, `Cannot connect to the Gantry daemon at ${this.host}. Is the gantry daemon running?`));
+        else reject(err);
+      });
+      req.end(body);
+    });
+  }
+
   /** Read a whole response; throw the daemon's error message on failure status. */
   async call(method: string, path: string, opts: RequestOpts = {}): Promise<{ status: number; body: Buffer; res: IncomingMessage }> {
     const res = await this.request(method, path, opts);

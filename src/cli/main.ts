@@ -5,6 +5,7 @@ import { registerDaemon } from './commands/daemon.js';
 import { registerImageCommands } from './commands/images.js';
 import { registerRegistry } from './commands/registry.js';
 import { registerSystemCommands } from './commands/system.js';
+import { registerContainerCommands } from './commands/containers.js';
 import { reportError } from './commands/common.js';
 
 const program = new Command();
@@ -20,6 +21,7 @@ registerDaemon(program);
 registerRegistry(program);
 registerImageCommands(program);
 registerSystemCommands(program);
+registerContainerCommands(program);
 
 program.exitOverride((err) => {
   // Usage errors exit 125 like the docker CLI; help and version exit 0.

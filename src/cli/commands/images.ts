@@ -31,7 +31,7 @@ async function authHeader(name: string): Promise<Record<string, string>> {
   return { 'X-Registry-Auth': encodeAuthHeader(await credentialsFor(ref.domain)) };
 }
 
-export async function pullImage(client: ApiClient, name: string, quiet: boolean, platform?: string): Promise<void> {
+export async function pullImage(client: ApiClient, name: string, quiet: boolean, platform?: string, out: NodeJS.WriteStream = process.stdout): Promise<void> {
   const ref = parseWithDefaultTag(name);
   const fromImage = familiarName(ref);
   const tag = ref.digest ?? ref.tag;
@@ -42,9 +42,9 @@ export async function pullImage(client: ApiClient, name: string, quiet: boolean,
   if (quiet) {
     await displayJsonMessages(res, { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream);
   } else {
-    await displayJsonMessages(res, process.stdout);
+    await displayJsonMessages(res, out);
   }
-  process.stdout.write(`${referenceString(ref)}\n`);
+  out.write(`${referenceString(ref)}\n`);
 }
 
 function imageRows(images: ImageSummary[], opts: { digests: boolean; noTrunc: boolean; filterRef?: string }) {

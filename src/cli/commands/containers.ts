@@ -1,0 +1,581 @@
+/** Container commands: run, create, start, stop, kill, restart, rm, ps, logs, exec, wait, rename, pause, top, prune. */
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { Command } from 'commander';
+import { shortId } from '../../common/digest.js';
+import { humanSize } from '../../engine/progress.js';
+import { ApiError, type ApiClient } from '../client.js';
+import { renderRows, since, tabwrite } from '../format/table.js';
+import { action, clientOf, collect, ellipsis, filtersJson } from './common.js';
+import { pullImage } from './images.js';
+
+interface RunOpts {
+  detach?: boolean;
+  interactive?: boolean;
+  tty?: boolean;
+  rm?: boolean;
+  name?: string;
+  env: string[];
+  envFile: string[];
+  workdir?: string;
+  user?: string;
+  hostname?: string;
+  entrypoint?: string;
+  init?: boolean;
+  network?: string;
+  pid?: string;
+  ipc?: string;
+  uts?: string;
+  memory?: string;
+  memorySwap?: string;
+  memoryReservation?: string;
+  cpus?: string;
+  cpuShares?: string;
+  cpusetCpus?: string;
+  pidsLimit?: string;
+  oomKillDisable?: boolean;
+  capAdd: string[];
+  capDrop: string[];
+  privileged?: boolean;
+  securityOpt: string[];
+  readOnly?: boolean;
+  tmpfs: string[];
+  shmSize?: string;
+  device: string[];
+  sysctl: string[];
+  ulimit: string[];
+  restart?: string;
+  stopSignal?: string;
+  stopTimeout?: string;
+  label: string[];
+  logOpt: string[];
+  runtime?: string;
+  addHost: string[];
+  dns: string[];
+  cgroupns?: string;
+}
+
+function size(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (v === '-1') return -1;
+  const m = /^(\d+(?:\.\d+)?)([bkmg]?)$/i.exec(v.trim());
+  if (!m) throw new Error(`invalid size: '${v}'`);
+  return Math.round(Number(m[1]) * { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'b' | 'k' | 'm' | 'g']);
+}
+
+function envList(opts: RunOpts): string[] {
+  const out: string[] = [];
+  for (const f of opts.envFile) {
+    for (const line of readFileSync(f, 'utf8').split('\n')) {
+      const t = line.trim();
+      if (!t || t.startsWith('#')) continue;
+      out.push(t.includes('=') ? t : `${t}=${process.env[t] ?? ''}`);
+    }
+  }
+  for (const e of opts.env) out.push(e.includes('=') ? e : `${e}=${process.env[e] ?? ''}`);
+  return out;
+}
+
+function createBody(image: string, args: string[], o: RunOpts): Record<string, unknown> {
+  const restart = o.restart ? /^([a-z-]+)(?::(\d+))?$/.exec(o.restart) : null;
+  if (o.restart && !restart) throw new Error(`invalid restart policy format`);
+  const ulimits = o.ulimit.map((u) => {
+    const m = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(u);
+    if (!m) throw new Error(`invalid ulimit argument: ${u}`);
+    return { Name: m[1], Soft: Number(m[2]), Hard: Number(m[3] ?? m[2]) };
+  });
+  const tmpfs: Record<string, string> = {};
+  for (const t of o.tmpfs) {
+    const i = t.indexOf(':');
+    tmpfs[i < 0 ? t : t.slice(0, i)] = i < 0 ? '' : t.slice(i + 1);
+  }
+  const sysctls: Record<string, string> = {};
+  for (const s of o.sysctl) {
+    const i = s.indexOf('=');
+    sysctls[s.slice(0, i)] = s.slice(i + 1);
+  }
+  const labels: Record<string, string> = {};
+  for (const l of o.label) {
+    const i = l.indexOf('=');
+    labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1);
+  }
+  const logOpts: Record<string, string> = {};
+  for (const l of o.logOpt) {
+    const i = l.indexOf('=');
+    logOpts[l.slice(0, i)] = l.slice(i + 1);
+  }
+  const devices = o.device.map((d) => {
+    const [host, cont, perms] = d.split(':');
+    return { PathOnHost: host, PathInContainer: cont || host, CgroupPermissions: perms || 'rwm' };
+  });
+  const attach = !o.detach;
+  return {
+    Image: image,
+    Cmd: args.length ? args : undefined,
+    Entrypoint: o.entrypoint !== undefined ? (o.entrypoint === '' ? [] : [o.entrypoint]) : undefined,
+    Env: envList(o),
+    WorkingDir: o.workdir,
+    User: o.user,
+    Hostname: o.hostname,
+    Tty: !!o.tty,
+    OpenStdin: !!o.interactive,
+    StdinOnce: !!o.interactive && attach,
+    AttachStdin: !!o.interactive && attach,
+    AttachStdout: attach,
+    AttachStderr: attach,
+    Labels: labels,
+    StopSignal: o.stopSignal,
+    StopTimeout: o.stopTimeout !== undefined ? Number(o.stopTimeout) : undefined,
+    HostConfig: {
+      AutoRemove: !!o.rm,
+      NetworkMode: o.network ?? 'default',
+      PidMode: o.pid,
+      IpcMode: o.ipc,
+      UTSMode: o.uts,
+      CgroupnsMode: o.cgroupns,
+      Memory: size(o.memory),
+      MemorySwap: size(o.memorySwap),
+      MemoryReservation: size(o.memoryReservation),
+      NanoCpus: o.cpus ? Math.round(Number(o.cpus) * 1e9) : undefined,
+      CpuShares: o.cpuShares ? Number(o.cpuShares) : undefined,
+      CpusetCpus: o.cpusetCpus,
+      PidsLimit: o.pidsLimit ? Number(o.pidsLimit) : undefined,
+      OomKillDisable: o.oomKillDisable,
+      CapAdd: o.capAdd,
+      CapDrop: o.capDrop,
+      Privileged: !!o.privileged,
+      SecurityOpt: o.securityOpt.map((s) => {
+        const m = /^seccomp[=:](.*)$/.exec(s);
+        return m && m[1] !== 'unconfined' ? `seccomp=${readFileSync(m[1]!, 'utf8')}` : s;
+      }),
+      ReadonlyRootfs: !!o.readOnly,
+      Tmpfs: tmpfs,
+      ShmSize: size(o.shmSize),
+      Devices: devices,
+      Sysctls: sysctls,
+      Ulimits: ulimits,
+      RestartPolicy: restart ? { Name: restart[1], MaximumRetryCount: Number(restart[2] ?? 0) } : { Name: 'no' },
+      LogConfig: { Type: 'json-file', Config: logOpts },
+      Runtime: o.runtime,
+      Init: o.init ? true : undefined,
+      ExtraHosts: o.addHost,
+      Dns: o.dns,
+    },
+  };
+}
+
+async function createContainer(client: ApiClient, image: string, args: string[], o: RunOpts): Promise<string> {
+  const body = createBody(image, args, o);
+  try {
+    return (await client.json<{ Id: string }>('POST', '/containers/create', { query: { name: o.name }, body })).Id;
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 404 || !/No such image/.test(err.message)) throw err;
+    process.stderr.write(`Unable to find image '${image.includes(':') || image.includes('@') ? image : `${image}:latest`}' locally\n`);
+    await pullImage(client, image, false, undefined, process.stderr);
+    return (await client.json<{ Id: string }>('POST', '/containers/create', { query: { name: o.name }, body })).Id;
+  }
+}
+
+/** Copy a hijacked stream to stdout/stderr: raw with a TTY, else demultiplexed 8-byte frames. */
+function demux(stream: Socket | IncomingMessage, tty: boolean): Promise<void> {
+  return new Promise((resolve) => {
+    let buf = Buffer.alloc(0);
+    stream.on('data', (c: Buffer) => {
+      if (tty) {
+        process.stdout.write(c);
+        return;
+      }
+      buf = Buffer.concat([buf, c]);
+      while (buf.length >= 8) {
+        const len = buf.readUInt32BE(4);
+        if (buf.length < 8 + len) break;
+        const payload = buf.subarray(8, 8 + len);
+        (buf[0] === 2 ? process.stderr : process.stdout).write(payload);
+        buf = buf.subarray(8 + len);
+      }
+    });
+    stream.on('end', resolve);
+    stream.on('close', resolve);
+    stream.on('error', () => resolve());
+  });
+}
+
+/** Wire the local terminal to a hijacked stream: stdin forwarded, raw mode and size for a TTY. */
+function wireStdin(stream: Socket | IncomingMessage, tty: boolean, resize?: (h: number, w: number) => void): () => void {
+  const sock = stream as Socket;
+  if (tty && process.stdin.isTTY) process.stdin.setRawMode(true);
+  const onData = (d: Buffer): void => {
+    sock.write(d);
+  };
+  process.stdin.on('data', onData);
+  process.stdin.on('end', () => sock.end());
+  const onResize = (): void => resize?.(process.stdout.rows ?? 24, process.stdout.columns ?? 80);
+  if (tty && process.stdout.isTTY) {
+    onResize();
+    process.stdout.on('resize', onResize);
+  }
+  return () => {
+    process.stdin.off('data', onData);
+    process.stdin.pause();
+    if (tty && process.stdin.isTTY) process.stdin.setRawMode(false);
+    process.stdout.off('resize', onResize);
+  };
+}
+
+async function runContainer(cmd: Command, image: string, args: string[], o: RunOpts): Promise<void> {
+  const client = clientOf(cmd);
+  if (o.detach && o.rm && o.restart) throw new Error('Conflicting options: --restart and --rm');
+  const id = await createContainer(client, image, args, o);
+  if (o.detach) {
+    await client.call('POST', `/containers/${id}/start`);
+    process.stdout.write(`${id}\n`);
+    return;
+  }
+  const tty = !!o.tty;
+  const stream = await client.hijack('POST', `/containers/${id}/attach`, { query: { stream: 1, stdin: o.interactive ? 1 : 0, stdout: 1, stderr: 1 } });
+  const waitRes = client.json<{ StatusCode: number; Error?: { Message: string } | null }>('POST', `/containers/${id}/wait`, { query: { condition: o.rm ? 'removed' : 'next-exit' } });
+  const unwire = o.interactive ? wireStdin(stream, tty, (h, w) => void client.call('POST', `/containers/${id}/resize`, { query: { h, w } }).catch(() => undefined)) : () => undefined;
+  const output = demux(stream, tty);
+  try {
+    await client.call('POST', `/containers/${id}/start`);
+  } catch (err) {
+    unwire();
+    (stream as Socket).destroy();
+    const msg = (err as Error).message;
+    process.stderr.write(`gantry: Error response from daemon: ${msg}\n`);
+    process.exitCode = /executable file not found|no such file or directory/.test(msg) ? 127 : /permission denied/.test(msg) ? 126 : 125;
+    return;
+  }
+  await output;
+  unwire();
+  const result = await waitRes;
+  process.exitCode = result.StatusCode;
+}
+
+async function execCommand(cmd: Command, container: string, args: string[], o: { interactive?: boolean; tty?: boolean; detach?: boolean; user?: string; workdir?: string; env: string[]; privileged?: boolean }): Promise<void> {
+  const client = clientOf(cmd);
+  const { Id } = await client.json<{ Id: string }>('POST', `/containers/${encodeURIComponent(container)}/exec`, {
+    body: { Cmd: args, AttachStdin: !!o.interactive && !o.detach, AttachStdout: !o.detach, AttachStderr: !o.detach, Tty: !!o.tty, User: o.user, WorkingDir: o.workdir, Env: o.env, Privileged: !!o.privileged },
+  });
+  if (o.detach) {
+    await client.call('POST', `/exec/${Id}/start`, { body: { Detach: true, Tty: !!o.tty } });
+    return;
+  }
+  const stream = await client.hijack('POST', `/exec/${Id}/start`, { body: { Detach: false, Tty: !!o.tty } });
+  const unwire = o.interactive ? wireStdin(stream, !!o.tty, (h, w) => void client.call('POST', `/exec/${Id}/resize`, { query: { h, w } }).catch(() => undefined)) : () => undefined;
+  await demux(stream, !!o.tty);
+  unwire();
+  const info = await client.json<{ ExitCode: number | null }>('GET', `/exec/${Id}/json`);
+  process.exitCode = info.ExitCode ?? 0;
+}
+
+interface Summary {
+  Id: string;
+  Names: string[];
+  Image: string;
+  Command: string;
+  Created: number;
+  Status: string;
+  State: string;
+  Ports: Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }>;
+  Labels: Record<string, string>;
+  SizeRw?: number;
+  SizeRootFs?: number;
+}
+
+async function ps(cmd: Command, o: { all?: boolean; quiet?: boolean; latest?: boolean; last?: string; size?: boolean; trunc?: boolean; filter: string[]; format?: string }): Promise<void> {
+  const client = clientOf(cmd);
+  const limit = o.latest ? 1 : o.last ? Number(o.last) : undefined;
+  const list = await client.json<Summary[]>('GET', '/containers/json', { query: { all: o.all ? 1 : undefined, limit, size: o.size ? 1 : undefined, filters: filtersJson(o.filter) } });
+  const noTrunc = o.trunc === false;
+  const rows = list.map((c) => ({
+    ID: noTrunc ? c.Id : shortId(c.Id),
+    Image: c.Image,
+    Command: noTrunc ? JSON.stringify(c.Command) : JSON.stringify(ellipsis(c.Command, 20)),
+    CreatedAt: new Date(c.Created * 1000).toISOString(),
+    RunningFor: since(c.Created),
+    Ports: c.Ports.map((p) => (p.PublicPort ? `${p.IP ?? '0.0.0.0'}:${p.PublicPort}->${p.PrivatePort}/${p.Type}` : `${p.PrivatePort}/${p.Type}`)).join(', '),
+    State: c.State,
+    Status: c.Status,
+    Size: c.SizeRw !== undefined ? `${humanSize(c.SizeRw)} (virtual ${humanSize(c.SizeRootFs ?? 0)})` : '',
+    Names: c.Names.map((n) => n.slice(1)).join(','),
+    Labels: Object.entries(c.Labels).map(([k, v]) => `${k}=${v}`).join(','),
+  }));
+  let format = o.format;
+  if (o.quiet) format = '{{.ID}}';
+  if (!format || format === 'table') format = `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}${o.size ? '\t{{.Size}}' : ''}`;
+  if (format === 'json') format = '{{json .}}';
+  process.stdout.write(
+    renderRows(format, rows, { ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', CreatedAt: 'CREATED AT', RunningFor: 'CREATED', Ports: 'PORTS', State: 'STATE', Status: 'STATUS', Size: 'SIZE', Names: 'NAMES', Labels: 'LABELS' }),
+  );
+}
+
+async function logs(cmd: Command, container: string, o: { follow?: boolean; timestamps?: boolean; tail?: string; since?: string; until?: string }): Promise<void> {
+  const client = clientOf(cmd);
+  const info = await client.json<{ Config: { Tty: boolean } }>('GET', `/containers/${encodeURIComponent(container)}/json`);
+  const toUnix = (v?: string): string | undefined => {
+    if (!v) return undefined;
+    if (/^\d+(\.\d+)?$/.test(v)) return v;
+    const d = /^(\d+)(s|m|h)$/.exec(v);
+    if (d) return String(Date.now() / 1000 - Number(d[1]) * { s: 1, m: 60, h: 3600 }[d[2] as 's' | 'm' | 'h']);
+    return String(Date.parse(v) / 1000);
+  };
+  const res = await client.stream('GET', `/containers/${encodeURIComponent(container)}/logs`, {
+    query: { stdout: 1, stderr: 1, follow: o.follow ? 1 : undefined, timestamps: o.timestamps ? 1 : undefined, tail: o.tail ?? 'all', since: toUnix(o.since), until: toUnix(o.until) },
+  });
+  await demux(res, info.Config.Tty);
+}
+
+const runOptions = (c: Command): Command =>
+  c
+    .option('-d, --detach', 'run container in background and print container ID')
+    .option('-i, --interactive', 'keep STDIN open even if not attached')
+    .option('-t, --tty', 'allocate a pseudo-TTY')
+    .option('--rm', 'automatically remove the container when it exits')
+    .option('--name <name>', 'assign a name to the container')
+    .option('-e, --env <env>', 'set environment variables', collect, [])
+    .option('--env-file <file>', 'read in a file of environment variables', collect, [])
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('-u, --user <user>', 'username or UID (format: <name|uid>[:<group|gid>])')
+    .option('-h, --hostname <name>', 'container host name')
+    .option('--entrypoint <cmd>', 'overwrite the default ENTRYPOINT of the image')
+    .option('--init', 'run an init inside the container that forwards signals and reaps processes')
+    .option('--network, --net <mode>', 'connect a container to a network')
+    .option('--pid <mode>', 'PID namespace to use')
+    .option('--ipc <mode>', 'IPC mode to use')
+    .option('--uts <mode>', 'UTS namespace to use')
+    .option('--cgroupns <mode>', 'cgroup namespace to use (host|private)')
+    .option('-m, --memory <bytes>', 'memory limit')
+    .option('--memory-swap <bytes>', "swap limit equal to memory plus swap: '-1' to enable unlimited swap")
+    .option('--memory-reservation <bytes>', 'memory soft limit')
+    .option('--cpus <n>', 'number of CPUs')
+    .option('-c, --cpu-shares <n>', 'CPU shares (relative weight)')
+    .option('--cpuset-cpus <cpus>', 'CPUs in which to allow execution (0-3, 0,1)')
+    .option('--pids-limit <n>', 'tune container pids limit')
+    .option('--oom-kill-disable', 'disable OOM Killer')
+    .option('--cap-add <cap>', 'add Linux capabilities', collect, [])
+    .option('--cap-drop <cap>', 'drop Linux capabilities', collect, [])
+    .option('--privileged', 'give extended privileges to this container')
+    .option('--security-opt <opt>', 'security options', collect, [])
+    .option('--read-only', "mount the container's root filesystem as read only")
+    .option('--tmpfs <mount>', 'mount a tmpfs directory', collect, [])
+    .option('--shm-size <bytes>', 'size of /dev/shm')
+    .option('--device <device>', 'add a host device to the container', collect, [])
+    .option('--sysctl <sysctl>', 'sysctl options', collect, [])
+    .option('--ulimit <ulimit>', 'ulimit options', collect, [])
+    .option('--restart <policy>', 'restart policy to apply when a container exits', undefined)
+    .option('--stop-signal <signal>', 'signal to stop the container')
+    .option('--stop-timeout <seconds>', 'timeout (in seconds) to stop a container')
+    .option('-l, --label <label>', 'set meta data on a container', collect, [])
+    .option('--log-opt <opt>', 'log driver options', collect, [])
+    .option('--runtime <runtime>', 'runtime to use for this container')
+    .option('--add-host <host:ip>', 'add a custom host-to-IP mapping', collect, [])
+    .option('--dns <ip>', 'set custom DNS servers', collect, []);
+
+export function registerContainerCommands(program: Command): void {
+  const container = program.command('container').description('Manage containers');
+  const both = (name: string, build: (c: Command) => void): void => {
+    build(program.command(name));
+    build(container.command(name));
+  };
+
+  both('run', (c) =>
+    runOptions(c.description('Create and run a new container from an image').argument('<image>').argument('[command...]').passThroughOptions()).action(
+      action(async (image: string, args: string[], o: RunOpts, cmd: Command) => runContainer(cmd, image, args, o)),
+    ),
+  );
+  both('create', (c) =>
+    runOptions(c.description('Create a new container').argument('<image>').argument('[command...]').passThroughOptions()).action(
+      action(async (image: string, args: string[], o: RunOpts, cmd: Command) => {
+        process.stdout.write(`${await createContainer(clientOf(cmd), image, args, { ...o, detach: true })}\n`);
+      }),
+    ),
+  );
+  both('start', (c) =>
+    c
+      .description('Start one or more stopped containers')
+      .argument('<containers...>')
+      .option('-a, --attach', "attach STDOUT/STDERR and forward signals")
+      .option('-i, --interactive', "attach container's STDIN")
+      .action(
+        action(async (names: string[], o: { attach?: boolean; interactive?: boolean }, cmd: Command) => {
+          const client = clientOf(cmd);
+          if (o.attach || o.interactive) {
+            const info = await client.json<{ Id: string; Config: { Tty: boolean } }>('GET', `/containers/${encodeURIComponent(names[0]!)}/json`);
+            const stream = await client.hijack('POST', `/containers/${info.Id}/attach`, { query: { stream: 1, stdin: o.interactive ? 1 : 0, stdout: 1, stderr: 1 } });
+            const waitRes = client.json<{ StatusCode: number }>('POST', `/containers/${info.Id}/wait`, { query: { condition: 'next-exit' } });
+            const unwire = o.interactive ? wireStdin(stream, info.Config.Tty) : () => undefined;
+            const out = demux(stream, info.Config.Tty);
+            await client.call('POST', `/containers/${info.Id}/start`);
+            await out;
+            unwire();
+            process.exitCode = (await waitRes).StatusCode;
+            return;
+          }
+          let failed = false;
+          for (const n of names) {
+            try {
+              await client.call('POST', `/containers/${encodeURIComponent(n)}/start`);
+              process.stdout.write(`${n}\n`);
+            } catch (err) {
+              process.stderr.write(`Error response from daemon: ${(err as Error).message}\n`);
+              failed = true;
+            }
+          }
+          if (failed) {
+            process.stderr.write('Error: failed to start containers: ' + names.join(', ') + '\n');
+            process.exitCode = 1;
+          }
+        }),
+      ),
+  );
+  const each = (name: string, desc: string, build: (c: Command) => Command, call: (client: ApiClient, n: string, o: Record<string, string | boolean | undefined>) => Promise<unknown>): void =>
+    both(name, (c) =>
+      build(c.description(desc).argument('<containers...>')).action(
+        action(async (names: string[], o: Record<string, string | boolean | undefined>, cmd: Command) => {
+          const client = clientOf(cmd);
+          let failed = false;
+          for (const n of names) {
+            try {
+              await call(client, n, o);
+              process.stdout.write(`${n}\n`);
+            } catch (err) {
+              process.stderr.write(`Error response from daemon: ${(err as Error).message}\n`);
+              failed = true;
+            }
+          }
+          if (failed) process.exitCode = 1;
+        }),
+      ),
+    );
+  each('stop', 'Stop one or more running containers', (c) => c.option('-t, --time <seconds>', 'seconds to wait before killing the container').option('-s, --signal <signal>', 'signal to send'), (cl, n, o) =>
+    cl.call('POST', `/containers/${encodeURIComponent(n)}/stop`, { query: { t: o.time as string | undefined, signal: o.signal as string | undefined } }),
+  );
+  each('restart', 'Restart one or more containers', (c) => c.option('-t, --time <seconds>', 'seconds to wait before killing the container'), (cl, n, o) =>
+    cl.call('POST', `/containers/${encodeURIComponent(n)}/restart`, { query: { t: o.time as string | undefined } }),
+  );
+  each('kill', 'Kill one or more running containers', (c) => c.option('-s, --signal <signal>', 'signal to send to the container', 'KILL'), (cl, n, o) =>
+    cl.call('POST', `/containers/${encodeURIComponent(n)}/kill`, { query: { signal: o.signal as string } }),
+  );
+  each('pause', 'Pause all processes within one or more containers', (c) => c, (cl, n) => cl.call('POST', `/containers/${encodeURIComponent(n)}/pause`));
+  each('unpause', 'Unpause all processes within one or more containers', (c) => c, (cl, n) => cl.call('POST', `/containers/${encodeURIComponent(n)}/unpause`));
+  const rm = (c: Command): void => {
+    c.description('Remove one or more containers')
+      .argument('<containers...>')
+      .option('-f, --force', 'force the removal of a running container (uses SIGKILL)')
+      .option('-v, --volumes', 'remove anonymous volumes associated with the container')
+      .action(
+        action(async (names: string[], o: { force?: boolean; volumes?: boolean }, cmd: Command) => {
+          const client = clientOf(cmd);
+          let failed = false;
+          for (const n of names) {
+            try {
+              await client.call('DELETE', `/containers/${encodeURIComponent(n)}`, { query: { force: o.force ? 1 : undefined, v: o.volumes ? 1 : undefined } });
+              process.stdout.write(`${n}\n`);
+            } catch (err) {
+              process.stderr.write(`Error response from daemon: ${(err as Error).message}\n`);
+              failed = true;
+            }
+          }
+          if (failed) process.exitCode = 1;
+        }),
+      );
+  };
+  rm(program.command('rm'));
+  rm(container.command('rm'));
+  const psCmd = (c: Command): void => {
+    c.description('List containers')
+      .option('-a, --all', 'show all containers (default shows just running)')
+      .option('-q, --quiet', 'only display container IDs')
+      .option('-l, --latest', 'show the latest created container (includes all states)')
+      .option('-n, --last <n>', 'show n last created containers (includes all states)')
+      .option('-s, --size', 'display total file sizes')
+      .option('--no-trunc', "don't truncate output")
+      .option('-f, --filter <filter>', 'filter output based on conditions provided', collect, [])
+      .option('--format <format>', 'format output using a Go template')
+      .action(action(async (o: Parameters<typeof ps>[1], cmd: Command) => ps(cmd, o)));
+  };
+  psCmd(program.command('ps'));
+  psCmd(container.command('ls').alias('list'));
+  both('logs', (c) =>
+    c
+      .description('Fetch the logs of a container')
+      .argument('<container>')
+      .option('-f, --follow', 'follow log output')
+      .option('-t, --timestamps', 'show timestamps')
+      .option('-n, --tail <n>', 'number of lines to show from the end of the logs', 'all')
+      .option('--since <time>', 'show logs since timestamp or relative (e.g. 42m)')
+      .option('--until <time>', 'show logs before a timestamp or relative')
+      .action(action(async (n: string, o: Parameters<typeof logs>[2], cmd: Command) => logs(cmd, n, o))),
+  );
+  both('exec', (c) =>
+    c
+      .description('Execute a command in a running container')
+      .argument('<container>')
+      .argument('<command...>')
+      .passThroughOptions()
+      .option('-i, --interactive', 'keep STDIN open even if not attached')
+      .option('-t, --tty', 'allocate a pseudo-TTY')
+      .option('-d, --detach', 'run command in the background')
+      .option('-u, --user <user>', 'username or UID')
+      .option('-w, --workdir <dir>', 'working directory inside the container')
+      .option('-e, --env <env>', 'set environment variables', collect, [])
+      .option('--privileged', 'give extended privileges to the command')
+      .action(action(async (n: string, args: string[], o: Parameters<typeof execCommand>[3], cmd: Command) => execCommand(cmd, n, args, o))),
+  );
+  both('wait', (c) =>
+    c
+      .description('Block until one or more containers stop, then print their exit codes')
+      .argument('<containers...>')
+      .action(
+        action(async (names: string[], _o: unknown, cmd: Command) => {
+          const client = clientOf(cmd);
+          for (const n of names) process.stdout.write(`${(await client.json<{ StatusCode: number }>('POST', `/containers/${encodeURIComponent(n)}/wait`)).StatusCode}\n`);
+        }),
+      ),
+  );
+  both('rename', (c) =>
+    c
+      .description('Rename a container')
+      .argument('<container>')
+      .argument('<new-name>')
+      .action(action(async (n: string, name: string, _o: unknown, cmd: Command) => void (await clientOf(cmd).call('POST', `/containers/${encodeURIComponent(n)}/rename`, { query: { name } })))),
+  );
+  both('top', (c) =>
+    c
+      .description('Display the running processes of a container')
+      .argument('<container>')
+      .action(
+        action(async (n: string, _o: unknown, cmd: Command) => {
+          const t = await clientOf(cmd).json<{ Titles: string[]; Processes: string[][] }>('GET', `/containers/${encodeURIComponent(n)}/top`);
+          process.stdout.write(tabwrite([t.Titles.join('\t'), ...t.Processes.map((p) => p.join('\t'))]) + '\n');
+        }),
+      ),
+  );
+  container
+    .command('prune')
+    .description('Remove all stopped containers')
+    .option('-f, --force', 'do not prompt for confirmation')
+    .action(
+      action(async (_o: unknown, cmd: Command) => {
+        const res = await clientOf(cmd).json<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }>('POST', '/containers/prune');
+        if (res.ContainersDeleted?.length) process.stdout.write(`Deleted Containers:\n${res.ContainersDeleted.join('\n')}\n\n`);
+        process.stdout.write(`Total reclaimed space: ${humanSize(res.SpaceReclaimed)}\n`);
+      }),
+    );
+  container
+    .command('inspect')
+    .description('Display detailed information on one or more containers')
+    .argument('<containers...>')
+    .option('-f, --format <format>', 'format output using a Go template')
+    .action(
+      action(async (names: string[], o: { format?: string }, cmd: Command) => {
+        const client = clientOf(cmd);
+        const { renderTemplate } = await import('../format/template.js');
+        const found = [];
+        for (const n of names) found.push(await client.json('GET', `/containers/${encodeURIComponent(n)}/json`));
+        process.stdout.write(o.format ? found.map((f) => renderTemplate(o.format!, f)).join('\n') + '\n' : JSON.stringify(found, null, 4) + '\n');
+      }),
+    );
+}

@@ -11,7 +11,6 @@ import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { chainIds, shortId } from '../common/digest.js';
 import { conflict, GantryError, invalid, notFound } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import { writeFileAtomic } from '../common/fsutil.js';
 import { ContainerStore } from '../containers/store.js';
 import { emptyState, ZERO_TIME, type ContainerConfig, type ContainerRecord, type HostConfig } from '../containers/types.js';
 import { parseWithDefaultTag, familiarString } from '../images/reference.js';
@@ -339,9 +338,12 @@ export class ContainerService {
       const ipcns = await this.namespacePath(hc.IpcMode, 'ipc');
       const utsHost = hc.UTSMode === 'host' || netns === 'host';
       const hostname = utsHost ? (await fs.readFile('/etc/hostname', 'utf8')).trim() : cfg.Hostname!;
-      await writeFileAtomic(rec.HostnamePath, `${hostname}\n`);
-      await writeFileAtomic(rec.HostsPath, hostsFile(hostname, hc.ExtraHosts ?? []));
-      await writeFileAtomic(rec.ResolvConfPath, await resolvConf(hc.Dns ?? [], hc.DnsSearch ?? [], hc.DnsOptions ?? []));
+      // Regenerated at every start, so plain writes (no fsync) are enough.
+      await Promise.all([
+        fs.writeFile(rec.HostnamePath, `${hostname}\n`),
+        fs.writeFile(rec.HostsPath, hostsFile(hostname, hc.ExtraHosts ?? [])),
+        resolvConf(hc.Dns ?? [], hc.DnsSearch ?? [], hc.DnsOptions ?? []).then((t) => fs.writeFile(rec.ResolvConfPath, t)),
+      ]);
       const etcFiles = [
         { source: rec.ResolvConfPath, destination: '/etc/resolv.conf' },
         { source: rec.HostnamePath, destination: '/etc/hostname' },
@@ -428,8 +430,11 @@ export class ContainerService {
     if (!rec) return;
     const rt = this.runtimeOf(rec);
     const oom = await oomKilled(id);
-    await rt.delete(id, true).catch(() => undefined);
-    await this.d.snapshots.unmount(id).catch((err: unknown) => this.d.logger.warn({ id: shortId(id), err: String(err) }, 'unmount failed'));
+    // The runtime's cleanup and the root's unmount are independent: run them together.
+    await Promise.all([
+      rt.delete(id, true).catch(() => undefined),
+      this.d.snapshots.unmount(id).catch((err: unknown) => this.d.logger.warn({ id: shortId(id), err: String(err) }, 'unmount failed')),
+    ]);
     rec.State = {
       ...rec.State,
       Status: 'exited',

@@ -73,7 +73,13 @@ export class OciRuntime {
     return this.run(['kill', ...(all ? ['--all'] : []), id, String(signal)]);
   }
 
+  /** Whether the runtime holds state for this container (skips a process spawn when it does not). */
+  hasState(id: string): boolean {
+    return existsSync(`${this.root}/${id}`);
+  }
+
   async delete(id: string, force = false): Promise<void> {
+    if (!this.hasState(id)) return;
     try {
       await this.run(['delete', ...(force ? ['--force'] : []), id]);
     } catch (err) {

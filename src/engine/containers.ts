@@ -16,6 +16,12 @@ import { emptyState, ZERO_TIME, type ContainerConfig, type ContainerRecord, type
 import { parseWithDefaultTag, familiarString } from '../images/reference.js';
 import { connectAttach, type AttachConnection } from '../runtime/attach.js';
 import { ALL_CAPS, buildSpec } from '../runtime/spec.js';
+import { packDirectory } from '../diff/archive.js';
+import { changes, packUpper, type Change } from '../diff/overlay.js';
+import { applyChanges } from '../images/changes.js';
+import type { ImageConfig } from '../images/oci.js';
+import { storeLayer } from './layers.js';
+import os from 'node:os';
 import { launchConmon, OciRuntime, signalNumber } from '../runtime/runtime.js';
 import { resolveUser } from '../runtime/user.js';
 import type { OverlaySnapshotter } from '../snapshots/store.js';
@@ -930,6 +936,126 @@ export class ContainerService {
     }
     this.d.events.publish('container', 'update', rec.Id, this.eventAttrs(rec));
     return [];
+  }
+
+  // ---------- filesystem: diff, export, commit ----------
+
+  async changes(ref: string): Promise<Change[]> {
+    const rec = this.d.store.resolve(ref);
+    return changes(this.d.snapshots.activeDirs(rec.Id).upper, await this.d.snapshots.lowerDirs(rec.chainId));
+  }
+
+  /** The container's whole filesystem as a tar stream (mounted for the duration if stopped). */
+  async export(ref: string): Promise<Readable> {
+    const rec = this.d.store.resolve(ref);
+    const merged = await this.d.snapshots.mount(rec.Id, rec.chainId);
+    const tar = packDirectory(merged);
+    if (!rec.State.Running) {
+      const unmount = (): void => {
+        const cur = this.d.store.get(rec.Id);
+        if (cur && !cur.State.Running) void this.d.snapshots.unmount(rec.Id).catch(() => undefined);
+      };
+      tar.once('end', unmount);
+      tar.once('error', unmount);
+      tar.once('close', unmount);
+    }
+    this.d.events.publish('container', 'export', rec.Id, this.eventAttrs(rec));
+    return tar;
+  }
+
+  /**
+   * `docker commit`: the writable layer becomes a new image layer on top of the container's image,
+   * with the container's config (and `--change` instructions) as the image config. The same layer path
+   * is used by `build`.
+   */
+  async commit(ref: string, opts: { repo?: string; tag?: string; comment?: string; author?: string; changes?: string[]; pause?: boolean; config?: ContainerConfig }): Promise<string> {
+    const rec = this.d.store.resolve(ref);
+    const rt = this.runtimeOf(rec);
+    const pause = opts.pause !== false && rec.State.Running && !rec.State.Paused;
+    if (pause) await rt.pause(rec.Id);
+    let layer;
+    try {
+      layer = await storeLayer(this.d.images.contentStore, packUpper(this.d.snapshots.activeDirs(rec.Id).upper));
+    } finally {
+      if (pause) await rt.resume(rec.Id).catch(() => undefined);
+    }
+    const image = this.d.images.resolve(rec.Image);
+    const parent = await this.d.images.config(image);
+    const { Hostname: _h, Domainname: _d, AttachStdin: _a, AttachStdout: _b, AttachStderr: _c, Tty: _t, OpenStdin: _o, StdinOnce: _s, Image: _i, StopTimeout: _st, ...base } = { ...rec.Config, ...opts.config };
+    const cfg = applyChanges(base, opts.changes ?? []);
+    const created = new Date().toISOString();
+    const config: ImageConfig = {
+      architecture: parent.architecture ?? 'amd64',
+      os: parent.os ?? 'linux',
+      created,
+      ...(opts.author ? { author: opts.author } : {}),
+      ...(opts.comment ? { comment: opts.comment } : {}),
+      config: cfg,
+      container: rec.Id,
+      rootfs: { type: 'layers', diff_ids: [...image.diffIds, layer.diffId] },
+      history: [...(parent.history ?? []), { created, created_by: [rec.Path, ...rec.Args].join(' '), ...(opts.comment ? { comment: opts.comment } : {}), ...(opts.author ? { author: opts.author } : {}) }],
+    };
+    const created_ = await this.d.images.createImage(config, [...image.layers, layer.desc]);
+    if (opts.repo) await this.d.images.tag(created_.id, opts.repo, opts.tag);
+    this.d.events.publish('container', 'commit', rec.Id, this.eventAttrs(rec, { comment: opts.comment ?? '', imageID: created_.id }));
+    return created_.id;
+  }
+
+  // ---------- stats ----------
+
+  /** One sample of the container's cgroup counters, in Docker's stats shape. */
+  async statsSample(ref: string): Promise<Record<string, unknown>> {
+    const rec = this.d.store.resolve(ref);
+    const id = rec.Id;
+    const read = async (f: string): Promise<string> => fs.readFile(f, 'utf8').catch(() => '');
+    const num = async (f: string): Promise<number> => Number((await read(f)).trim() || 0);
+    const v1 = existsSync(`/sys/fs/cgroup/memory/gantry/${id}`);
+    let memUsage = 0;
+    let memLimit = 0;
+    let memMax = 0;
+    const memStats: Record<string, number> = {};
+    let cpuTotal = 0;
+    let percpu: number[] = [];
+    let pids = 0;
+    if (v1) {
+      const m = `/sys/fs/cgroup/memory/gantry/${id}`;
+      memUsage = await num(`${m}/memory.usage_in_bytes`);
+      memLimit = await num(`${m}/memory.limit_in_bytes`);
+      memMax = await num(`${m}/memory.max_usage_in_bytes`);
+      for (const line of (await read(`${m}/memory.stat`)).split('\n')) {
+        const [k, v] = line.split(' ');
+        if (k && v) memStats[k] = Number(v);
+      }
+      cpuTotal = await num(`/sys/fs/cgroup/cpuacct/gantry/${id}/cpuacct.usage`);
+      percpu = (await read(`/sys/fs/cgroup/cpuacct/gantry/${id}/cpuacct.usage_percpu`)).trim().split(/\s+/).filter(Boolean).map(Number);
+      pids = await num(`/sys/fs/cgroup/pids/gantry/${id}/pids.current`);
+    } else {
+      const g = `/sys/fs/cgroup/gantry/${id}`;
+      memUsage = await num(`${g}/memory.current`);
+      const max = (await read(`${g}/memory.max`)).trim();
+      memLimit = max === 'max' || !max ? os.totalmem() : Number(max);
+      for (const line of (await read(`${g}/memory.stat`)).split('\n')) {
+        const [k, v] = line.split(' ');
+        if (k && v) memStats[k] = Number(v);
+      }
+      const usage = /^usage_usec (\d+)$/m.exec(await read(`${g}/cpu.stat`));
+      cpuTotal = usage ? Number(usage[1]) * 1000 : 0;
+      pids = await num(`${g}/pids.current`);
+    }
+    const stat = (await read('/proc/stat')).split('\n')[0]!.split(/\s+/).slice(1).map(Number);
+    const systemUsage = (stat.reduce((a, b) => a + b, 0) * 1e9) / 100;
+    return {
+      read: new Date().toISOString(),
+      name: rec.Name,
+      id,
+      pids_stats: { current: pids, ...(rec.HostConfig.PidsLimit ? { limit: rec.HostConfig.PidsLimit } : {}) },
+      blkio_stats: { io_service_bytes_recursive: null, io_serviced_recursive: null, io_queue_recursive: null, io_service_time_recursive: null, io_wait_time_recursive: null, io_merged_recursive: null, io_time_recursive: null, sectors_recursive: null },
+      num_procs: 0,
+      storage_stats: {},
+      cpu_stats: { cpu_usage: { total_usage: cpuTotal, percpu_usage: percpu, usage_in_kernelmode: 0, usage_in_usermode: 0 }, system_cpu_usage: systemUsage, online_cpus: os.cpus().length, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } },
+      memory_stats: rec.State.Running ? { usage: memUsage, max_usage: memMax, stats: memStats, limit: Math.min(memLimit, os.totalmem()) } : {},
+      networks: {},
+    };
   }
 
   /** Order for `docker ps`: newest first. */

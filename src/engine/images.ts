@@ -101,6 +101,11 @@ export class ImageService {
     };
   }
 
+  /** The content store, for services that produce layers (commit, build). */
+  get contentStore(): ContentStore {
+    return this.d.content;
+  }
+
   async config(rec: ImageRecord): Promise<ImageConfig> {
     return JSON.parse((await this.d.content.readBytes(rec.id)).toString('utf8')) as ImageConfig;
   }

@@ -104,6 +104,26 @@ describe('containers through the docker CLI', () => {
     d_(d, ['rm', '-f', 'tty']);
   });
 
+  test('diff, commit with --change, export, stats, restart policy', async () => {
+    d_(d, ['run', '--name', 'changer', 'busybox', 'sh', '-c', 'echo hi > /newfile; rm /bin/ls; mkdir -p /opt/x']);
+    assert.deepEqual(d_(d, ['diff', 'changer']).trim().split('\n'), ['C /bin', 'D /bin/ls', 'A /newfile', 'A /opt', 'A /opt/x']);
+    const id = d_(d, ['commit', '-c', 'CMD ["cat", "/newfile"]', '-m', 'committed', 'changer', 'committed:v1']).trim();
+    assert.match(id, /^sha256:[a-f0-9]{64}$/);
+    assert.equal(d_(d, ['run', '--rm', 'committed:v1']), 'hi\n');
+    assert.equal(docker(d, ['run', '--rm', 'committed:v1', 'ls']).code, 127, 'the whiteout of /bin/ls is committed');
+    assert.match(d_(d, ['history', '--format', '{{.Comment}}', 'committed:v1']).split('\n')[0]!, /committed/);
+    const tar = run('sh', ['-c', 'docker export changer | tar -t'], { env: d.env });
+    assert.match(tar.stdout, /^newfile$/m);
+    assert.doesNotMatch(tar.stdout, /^bin\/ls$/m);
+    d_(d, ['run', '-d', '--name', 'busy', '--memory', '64m', 'busybox', 'sh', '-c', 'while true; do :; done']);
+    const stats = d_(d, ['stats', '--no-stream', '--format', '{{.Name}} {{.MemUsage}}', 'busy']);
+    assert.match(stats, /^busy .+ \/ 64MiB$/m);
+    d_(d, ['rm', '-f', 'busy', 'changer']);
+    d_(d, ['run', '-d', '--name', 'flaky', '--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'exit 1']);
+    await waitFor(() => d_(d, ['inspect', '-f', '{{.RestartCount}} {{.State.Running}} {{.State.Restarting}}', 'flaky']).trim() === '2 false false', 'two restarts', 15000);
+    d_(d, ['rm', '-f', 'flaky']);
+  });
+
   test('docker-py: run, create, start, logs, exec_run, stop, remove and a failing exit code', { skip: !hasPython('docker') && 'python3 docker module not installed' }, () => {
     const script = `
 import docker

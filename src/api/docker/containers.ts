@@ -1,7 +1,8 @@
 /** Container and exec routes: /containers/... and /exec/... over the engine's container service. */
 import type { Duplex } from 'node:stream';
 import { invalid } from '../../common/errors.js';
-import type { ContainerRecord } from '../../containers/types.js';
+import type { ContainerConfig, ContainerRecord } from '../../containers/types.js';
+import { pipeline } from 'node:stream/promises';
 import type { Engine } from '../../engine/engine.js';
 import type { Attachment, CreateRequest, OutputChunk } from '../../engine/containers.js';
 import { streamLogs, type LogEntry } from '../../engine/logs.js';
@@ -273,6 +274,63 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
     const socket = hijack(tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
     req.socket.setNoDelay(true);
     pump(att, socket, tty);
+  });
+
+  r.add('GET', '/containers/{id}/changes', async ({ res, params }) => {
+    const list = await containers.changes(params[0]!);
+    sendJson(res, 200, list.length ? list : null);
+  });
+
+  r.add('GET', '/containers/{id}/export', async ({ res, params }) => {
+    const tar = await containers.export(params[0]!);
+    res.writeHead(200, { 'Content-Type': 'application/x-tar' });
+    await pipeline(tar, res).catch((err: unknown) => res.destroy(err as Error));
+  });
+
+  r.add('POST', '/commit', async ({ req, res, query }) => {
+    const body = await readJsonBody<ContainerConfig>(req);
+    const container = query.get('container');
+    if (!container) throw invalid('container is required');
+    const id = await containers.commit(container, {
+      repo: query.get('repo') || undefined,
+      tag: query.get('tag') || undefined,
+      comment: query.get('comment') || undefined,
+      author: query.get('author') || undefined,
+      changes: query.getAll('changes').flatMap((c) => c.split('\n')).filter(Boolean),
+      pause: query.get('pause') === null ? true : boolParam(query, 'pause'),
+      config: body ?? undefined,
+    });
+    sendJson(res, 201, { Id: id });
+  });
+
+  r.add('GET', '/containers/{id}/stats', async ({ req, res, params, query }) => {
+    const c = containers.resolve(params[0]!);
+    const stream = query.get('stream') === null ? true : boolParam(query, 'stream');
+    const oneShot = boolParam(query, 'one-shot');
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    let prev = await containers.statsSample(c.Id);
+    if (!stream && oneShot) {
+      res.end(JSON.stringify({ ...prev, precpu_stats: {}, preread: '0001-01-01T00:00:00Z' }) + '\n');
+      return;
+    }
+    let closed = false;
+    req.on('close', () => (closed = true));
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 1000));
+      if (closed) return;
+      const cur = await containers.statsSample(c.Id);
+      const out = { ...cur, preread: prev.read, precpu_stats: prev.cpu_stats };
+      prev = cur;
+      if (!stream) {
+        res.end(JSON.stringify(out) + '\n');
+        return;
+      }
+      res.write(JSON.stringify(out) + '\n');
+      if (!containers.resolve(c.Id).State.Running) {
+        res.end();
+        return;
+      }
+    }
   });
 
   r.add('POST', '/containers/{id}/exec', async ({ req, res, params }) => {

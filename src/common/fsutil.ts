@@ -3,16 +3,21 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { isNodeError } from './errors.js';
 
-/** Write a file so that readers see either the old or the new content, never a part, even after a crash. */
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.tmp-${path.basename(file)}-${randomBytes(6).toString('hex')}`);
-  const fh = await fs.open(tmp, 'w', 0o644);
+/** Write data to a new file and fsync it, so a later rename publishes complete, durable content. */
+export async function writeSynced(file: string, data: string | Uint8Array): Promise<void> {
+  const fh = await fs.open(file, 'w', 0o644);
   try {
     await fh.writeFile(data);
     await fh.sync();
   } finally {
     await fh.close();
   }
+}
+
+/** Write a file so that readers see either the old or the new content, never a part, even after a crash. */
+export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.tmp-${path.basename(file)}-${randomBytes(6).toString('hex')}`);
+  await writeSynced(tmp, data);
   await fs.rename(tmp, file);
 }
 

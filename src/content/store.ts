@@ -13,6 +13,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { assertDigest, hexOf, sha256 } from '../common/digest.js';
 import { GantryError, isNodeError, notFound } from '../common/errors.js';
+import { writeSynced } from '../common/fsutil.js';
 
 export interface BlobInfo {
   digest: string;
@@ -126,13 +127,7 @@ export class FileContentStore implements ContentStore {
     const existing = await this.info(digest);
     if (existing) return existing;
     const tmp = this.tempPath();
-    const fh = await fs.open(tmp, 'w', 0o644);
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await writeSynced(tmp, data);
     await fs.rename(tmp, this.blobPath(digest));
     return { digest, size: data.length };
   }

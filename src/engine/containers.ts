@@ -15,7 +15,7 @@ import { ContainerStore } from '../containers/store.js';
 import { emptyState, ZERO_TIME, type ContainerConfig, type ContainerRecord, type HostConfig } from '../containers/types.js';
 import { parseWithDefaultTag, familiarString } from '../images/reference.js';
 import { connectAttach, type AttachConnection } from '../runtime/attach.js';
-import { ALL_CAPS, buildSpec } from '../runtime/spec.js';
+import { ALL_CAPS, buildSpec, cgroupResources } from '../runtime/spec.js';
 import { packDirectory } from '../diff/archive.js';
 import { changes, packUpper, type Change } from '../diff/overlay.js';
 import { applyChanges } from '../images/changes.js';
@@ -913,25 +913,7 @@ export class ContainerService {
     if (u.RestartPolicy?.Name && rec.HostConfig.AutoRemove && u.RestartPolicy.Name !== 'no') throw invalid(`Restart policy cannot be updated because AutoRemove is enabled for the container`);
     await this.d.store.save(rec);
     if (rec.State.Running) {
-      const resources: Record<string, unknown> = {};
-      const memory: Record<string, number> = {};
-      if (hc.Memory) memory.limit = hc.Memory;
-      if (hc.MemoryReservation) memory.reservation = hc.MemoryReservation;
-      if (hc.MemorySwap) memory.swap = hc.MemorySwap;
-      else if (u.Memory) memory.swap = hc.Memory! * 2;
-      if (Object.keys(memory).length) resources.memory = memory;
-      const cpu: Record<string, unknown> = {};
-      if (hc.CpuShares) cpu.shares = hc.CpuShares;
-      if (hc.NanoCpus) {
-        cpu.period = 100000;
-        cpu.quota = Math.round((hc.NanoCpus / 1e9) * 100000);
-      } else {
-        if (hc.CpuQuota) cpu.quota = hc.CpuQuota;
-        if (hc.CpuPeriod) cpu.period = hc.CpuPeriod;
-      }
-      if (hc.CpusetCpus) cpu.cpus = hc.CpusetCpus;
-      if (Object.keys(cpu).length) resources.cpu = cpu;
-      if (hc.PidsLimit) resources.pids = { limit: hc.PidsLimit };
+      const resources = cgroupResources(hc);
       await this.runtimeOf(rec).update(rec.Id, resources);
     }
     this.d.events.publish('container', 'update', rec.Id, this.eventAttrs(rec));

@@ -5,7 +5,7 @@
  */
 import { statSync } from 'node:fs';
 import { invalid } from '../common/errors.js';
-import type { ContainerRecord } from '../containers/types.js';
+import type { ContainerRecord, HostConfig } from '../containers/types.js';
 import { clampLimit } from './limits.js';
 import { defaultSeccompProfile, type SeccompProfile } from './seccomp.js';
 import type { ResolvedUser } from './user.js';
@@ -134,6 +134,32 @@ function deviceOf(hostPath: string): { type: string; major: number; minor: numbe
   return { type, major: (rdev >> 8) & 0xfff, minor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00), fileMode: st.mode & 0o777, uid: st.uid, gid: st.gid };
 }
 
+/** The memory, CPU and pids part of the OCI resources, from Docker's host config (create and update). */
+export function cgroupResources(hc: HostConfig): Record<string, unknown> {
+  const resources: Record<string, unknown> = {};
+  const memory: Record<string, unknown> = {};
+  if (hc.Memory) memory.limit = hc.Memory;
+  if (hc.MemoryReservation) memory.reservation = hc.MemoryReservation;
+  if (hc.MemorySwap && hc.MemorySwap !== 0) memory.swap = hc.MemorySwap;
+  else if (hc.Memory) memory.swap = hc.Memory * 2; // Docker's default: swap equal to the memory limit
+  if (hc.OomKillDisable) memory.disableOOMKiller = true;
+  if (Object.keys(memory).length) resources.memory = memory;
+  const cpu: Record<string, unknown> = {};
+  if (hc.CpuShares) cpu.shares = hc.CpuShares;
+  if (hc.NanoCpus) {
+    cpu.period = 100000;
+    cpu.quota = Math.round((hc.NanoCpus / 1e9) * 100000);
+  } else {
+    if (hc.CpuPeriod) cpu.period = hc.CpuPeriod;
+    if (hc.CpuQuota) cpu.quota = hc.CpuQuota;
+  }
+  if (hc.CpusetCpus) cpu.cpus = hc.CpusetCpus;
+  if (hc.CpusetMems) cpu.mems = hc.CpusetMems;
+  if (Object.keys(cpu).length) resources.cpu = cpu;
+  if (hc.PidsLimit && hc.PidsLimit > 0) resources.pids = { limit: hc.PidsLimit };
+  return resources;
+}
+
 export function buildSpec(inp: SpecInputs): Record<string, unknown> {
   const { rec, user } = inp;
   const hc = rec.HostConfig;
@@ -195,27 +221,7 @@ export function buildSpec(inp: SpecInputs): Record<string, unknown> {
     if (!privileged) deviceRules.push({ allow: true, type: info.type, major: info.major, minor: info.minor, access: d.CgroupPermissions || 'rwm' });
   }
 
-  const resources: Record<string, unknown> = { devices: deviceRules };
-  const memory: Record<string, unknown> = {};
-  if (hc.Memory) memory.limit = hc.Memory;
-  if (hc.MemoryReservation) memory.reservation = hc.MemoryReservation;
-  if (hc.MemorySwap && hc.MemorySwap !== 0) memory.swap = hc.MemorySwap;
-  else if (hc.Memory) memory.swap = hc.Memory * 2; // Docker's default: swap equal to the memory limit
-  if (hc.OomKillDisable) memory.disableOOMKiller = true;
-  if (Object.keys(memory).length) resources.memory = memory;
-  const cpu: Record<string, unknown> = {};
-  if (hc.CpuShares) cpu.shares = hc.CpuShares;
-  if (hc.NanoCpus) {
-    cpu.period = 100000;
-    cpu.quota = Math.round((hc.NanoCpus / 1e9) * 100000);
-  } else {
-    if (hc.CpuPeriod) cpu.period = hc.CpuPeriod;
-    if (hc.CpuQuota) cpu.quota = hc.CpuQuota;
-  }
-  if (hc.CpusetCpus) cpu.cpus = hc.CpusetCpus;
-  if (hc.CpusetMems) cpu.mems = hc.CpusetMems;
-  if (Object.keys(cpu).length) resources.cpu = cpu;
-  if (hc.PidsLimit && hc.PidsLimit > 0) resources.pids = { limit: hc.PidsLimit };
+  const resources: Record<string, unknown> = { devices: deviceRules, ...cgroupResources(hc) };
 
   let seccomp: SeccompProfile | undefined;
   const seccompOpt = securityOpts.find((o) => o.startsWith('seccomp=') || o.startsWith('seccomp:'));

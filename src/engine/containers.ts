@@ -88,6 +88,7 @@ export class ContainerService {
   private readonly execs = new Map<string, ExecSession>();
   private readonly restartTimers = new Map<string, NodeJS.Timeout>();
   private readonly starting = new Set<string>();
+  private readonly healthTimers = new Map<string, NodeJS.Timeout>();
   private exitWatcher?: ReturnType<typeof watch>;
 
   constructor(private readonly d: ContainerServiceDeps) {}
@@ -148,6 +149,7 @@ export class ContainerService {
       const st = await rt.state(rec.Id);
       if (st && (st.status === 'running' || st.status === 'paused')) {
         this.d.logger.info({ id: shortId(rec.Id) }, 'adopted running container');
+        this.startHealth(rec);
         continue;
       }
       const code = await this.readExitCode(rec.Id);
@@ -164,6 +166,7 @@ export class ContainerService {
 
   close(): void {
     this.exitWatcher?.close();
+    for (const t of this.healthTimers.values()) clearTimeout(t);
     for (const t of this.restartTimers.values()) clearTimeout(t);
   }
 
@@ -248,7 +251,7 @@ export class ContainerService {
       Labels: { ...imgCfg.Labels, ...body.Labels },
       StopSignal: body.StopSignal || imgCfg.StopSignal,
       StopTimeout: body.StopTimeout,
-      Healthcheck: body.Healthcheck ?? imgCfg.Healthcheck,
+      Healthcheck: body.Healthcheck ? { ...imgCfg.Healthcheck, ...body.Healthcheck } : imgCfg.Healthcheck,
     };
     if (Object.keys(cfg.ExposedPorts!).length === 0) delete cfg.ExposedPorts;
     if (Object.keys(cfg.Volumes!).length === 0) cfg.Volumes = null as never;
@@ -415,6 +418,7 @@ export class ContainerService {
         throw translateStartError(err);
       }
       this.d.events.publish('container', 'start', id, this.eventAttrs(rec));
+      this.startHealth(rec);
     } catch (err) {
       if (!rec.State.Running) {
         await this.d.snapshots.unmount(id).catch(() => undefined);
@@ -434,6 +438,7 @@ export class ContainerService {
   private async handleExit(id: string, code: number, error: string): Promise<void> {
     const rec = this.d.store.get(id);
     if (!rec) return;
+    this.stopHealth(id);
     const rt = this.runtimeOf(rec);
     const oom = await oomKilled(id);
     // The runtime's cleanup and the root's unmount are independent: run them together.
@@ -606,6 +611,7 @@ export class ContainerService {
     const timer = this.restartTimers.get(rec.Id);
     if (timer) clearTimeout(timer);
     this.restartTimers.delete(rec.Id);
+    this.stopHealth(rec.Id);
     rec.manuallyStopped = true;
     rec.HostConfig.AutoRemove = false;
     if (rec.State.Running) {
@@ -918,6 +924,73 @@ export class ContainerService {
     }
     this.d.events.publish('container', 'update', rec.Id, this.eventAttrs(rec));
     return [];
+  }
+
+  // ---------- health checks ----------
+
+  /**
+   * Run the container's health check (image HEALTHCHECK or --health-* flags) on its interval: each
+   * probe is an exec; `retries` failures in a row make the container unhealthy. Status, the last five
+   * results and `health_status` events as Docker reports them.
+   */
+  private startHealth(rec: ContainerRecord): void {
+    const hc = rec.Config.Healthcheck;
+    const test = hc?.Test ?? [];
+    if (!hc || test.length === 0 || test[0] === 'NONE') return;
+    const argv = test[0] === 'CMD-SHELL' ? ['/bin/sh', '-c', test.slice(1).join(' ')] : test[0] === 'CMD' ? test.slice(1) : test;
+    const ms = (ns: number | undefined, dflt: number): number => (ns && ns > 0 ? ns / 1e6 : dflt);
+    const interval = ms(hc.Interval, 30000);
+    const timeout = ms(hc.Timeout, 30000);
+    const startPeriod = ms(hc.StartPeriod, 0);
+    const retries = hc.Retries && hc.Retries > 0 ? hc.Retries : 3;
+    const startedAt = Date.now();
+    rec.State.Health = { Status: 'starting', FailingStreak: 0, Log: [] };
+    void this.d.store.save(rec);
+    const probe = async (): Promise<void> => {
+      const cur = this.d.store.get(rec.Id);
+      if (!cur || !cur.State.Running) return;
+      const start = new Date().toISOString();
+      let exitCode = -1;
+      let output = '';
+      try {
+        const id = this.execCreate(cur.Id, { Cmd: argv, AttachStdout: true, AttachStderr: true });
+        const att = await this.execStart(id, false);
+        att.output.on('data', (c: OutputChunk) => {
+          if (output.length < 4096) output += c.data.toString();
+        });
+        const timedOut = await Promise.race([att.done.then(() => false), sleep(timeout).then(() => true)]);
+        exitCode = timedOut ? -1 : (this.execs.get(id)?.exitCode ?? -1);
+        if (timedOut) output = `Health check exceeded timeout (${timeout / 1000}s)`;
+        this.execs.delete(id);
+      } catch (err) {
+        output = (err as Error).message;
+      }
+      const latest = this.d.store.get(rec.Id);
+      if (!latest || !latest.State.Running) return;
+      const h = latest.State.Health ?? { Status: 'starting', FailingStreak: 0, Log: [] };
+      h.Log = [...h.Log, { Start: start, End: new Date().toISOString(), ExitCode: exitCode, Output: output }].slice(-5);
+      const before = h.Status;
+      if (exitCode === 0) {
+        h.Status = 'healthy';
+        h.FailingStreak = 0;
+      } else if (Date.now() - startedAt > startPeriod) {
+        h.FailingStreak++;
+        if (h.FailingStreak >= retries) h.Status = 'unhealthy';
+      }
+      latest.State.Health = h;
+      await this.d.store.save(latest);
+      if (h.Status !== before || exitCode !== 0) {
+        this.d.events.publish('container', `health_status: ${h.Status}`, latest.Id, this.eventAttrs(latest));
+      }
+      this.healthTimers.set(rec.Id, setTimeout(() => void probe(), interval));
+    };
+    this.healthTimers.set(rec.Id, setTimeout(() => void probe(), Math.min(interval, hc.StartInterval ? hc.StartInterval / 1e6 : interval)));
+  }
+
+  private stopHealth(id: string): void {
+    const t = this.healthTimers.get(id);
+    if (t) clearTimeout(t);
+    this.healthTimers.delete(id);
   }
 
   // ---------- filesystem: diff, export, commit ----------

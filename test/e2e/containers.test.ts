@@ -124,6 +124,16 @@ describe('containers through the docker CLI', () => {
     d_(d, ['rm', '-f', 'flaky']);
   });
 
+  test('health checks: starting, unhealthy after retries, healthy, shown in ps and inspect', async () => {
+    d_(d, ['run', '-d', '--name', 'hc', '--health-cmd', 'test -f /ok', '--health-interval', '200ms', '--health-retries', '2', 'busybox', 'sleep', '100']);
+    assert.match(d_(d, ['ps', '--filter', 'name=hc', '--format', '{{.Status}}']), /health: starting|unhealthy/);
+    await waitFor(() => d_(d, ['inspect', '-f', '{{.State.Health.Status}}', 'hc']).trim() === 'unhealthy', 'unhealthy', 10000);
+    d_(d, ['exec', 'hc', 'touch', '/ok']);
+    await waitFor(() => d_(d, ['inspect', '-f', '{{.State.Health.Status}}', 'hc']).trim() === 'healthy', 'healthy', 10000);
+    assert.match(d_(d, ['ps', '--filter', 'name=hc', '--format', '{{.Status}}']), /\(healthy\)/);
+    d_(d, ['rm', '-f', 'hc']);
+  });
+
   test('docker-py: run, create, start, logs, exec_run, stop, remove and a failing exit code', { skip: !hasPython('docker') && 'python3 docker module not installed' }, () => {
     const script = `
 import docker

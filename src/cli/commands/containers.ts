@@ -54,6 +54,39 @@ interface RunOpts {
   addHost: string[];
   dns: string[];
   cgroupns?: string;
+  healthCmd?: string;
+  healthInterval?: string;
+  healthTimeout?: string;
+  healthRetries?: string;
+  healthStartPeriod?: string;
+  healthcheck?: boolean;
+}
+
+/** Go durations (`30s`, `1m30s`, `500ms`) to nanoseconds. */
+function durationNs(v: string | undefined): number | undefined {
+  if (!v) return undefined;
+  let total = 0;
+  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g;
+  let m: RegExpExecArray | null;
+  let matched = '';
+  while ((m = re.exec(v))) {
+    total += Number(m[1]) * { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 }[m[2] as 'ns'];
+    matched += m[0];
+  }
+  if (matched !== v) throw new Error(`invalid duration: ${v}`);
+  return Math.round(total);
+}
+
+function healthcheck(o: RunOpts): Record<string, unknown> | undefined {
+  if (o.healthcheck === false) return { Test: ['NONE'] };
+  if (!o.healthCmd && !o.healthInterval && !o.healthTimeout && !o.healthRetries && !o.healthStartPeriod) return undefined;
+  return {
+    Test: o.healthCmd ? ['CMD-SHELL', o.healthCmd] : undefined,
+    Interval: durationNs(o.healthInterval),
+    Timeout: durationNs(o.healthTimeout),
+    Retries: o.healthRetries ? Number(o.healthRetries) : undefined,
+    StartPeriod: durationNs(o.healthStartPeriod),
+  };
 }
 
 function size(v: string | undefined): number | undefined {
@@ -126,6 +159,7 @@ function createBody(image: string, args: string[], o: RunOpts): Record<string, u
     AttachStderr: attach,
     Labels: labels,
     StopSignal: o.stopSignal,
+    Healthcheck: healthcheck(o),
     StopTimeout: o.stopTimeout !== undefined ? Number(o.stopTimeout) : undefined,
     HostConfig: {
       AutoRemove: !!o.rm,
@@ -371,7 +405,13 @@ const runOptions = (c: Command): Command =>
     .option('--log-opt <opt>', 'log driver options', collect, [])
     .option('--runtime <runtime>', 'runtime to use for this container')
     .option('--add-host <host:ip>', 'add a custom host-to-IP mapping', collect, [])
-    .option('--dns <ip>', 'set custom DNS servers', collect, []);
+    .option('--dns <ip>', 'set custom DNS servers', collect, [])
+    .option('--health-cmd <cmd>', 'command to run to check health')
+    .option('--health-interval <duration>', 'time between running the check (ms|s|m|h)')
+    .option('--health-timeout <duration>', 'maximum time to allow one check to run (ms|s|m|h)')
+    .option('--health-retries <n>', 'consecutive failures needed to report unhealthy')
+    .option('--health-start-period <duration>', 'start period for the container to initialize before counting retries')
+    .option('--no-healthcheck', 'disable any container-specified HEALTHCHECK');
 
 export function registerContainerCommands(program: Command): void {
   const container = program.command('container').description('Manage containers');

@@ -6,7 +6,7 @@
 import { promises as fs, createReadStream, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pack as tarPack, type Header, type Pack } from 'tar-stream';
+import { extract as tarExtract, pack as tarPack, type Header, type Pack } from 'tar-stream';
 
 type Headers = Partial<Header> & Pick<Header, 'name'>;
 
@@ -38,6 +38,39 @@ function entry(pack: Pack, header: Headers, body?: Readable | Buffer): Promise<v
     body.on('error', reject);
     body.pipe(sink as unknown as NodeJS.WritableStream);
   });
+}
+
+/**
+ * Pack one path under a given name: a file as one entry, a directory as `name/` and its contents
+ * (what `docker cp` sends).
+ */
+export function packPath(hostPath: string, name: string): Readable {
+  const pack = tarPack();
+  const run = async (): Promise<void> => {
+    const st = await fs.lstat(hostPath);
+    const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
+    if (st.isDirectory()) {
+      await entry(pack, { ...base, name: `${name}/`, type: 'directory' });
+      const inner = packDirectory(hostPath, { prefix: `${name}/` });
+      const ex = tarExtract();
+      await new Promise<void>((resolve, reject) => {
+        ex.on('entry', (h, stream, next) => {
+          const sink = pack.entry(h, (err) => (err ? reject(err) : next()));
+          (stream as unknown as NodeJS.ReadableStream).pipe(sink as unknown as NodeJS.WritableStream);
+        });
+        ex.on('finish', resolve);
+        ex.on('error', reject);
+        inner.pipe(ex as unknown as NodeJS.WritableStream);
+      });
+    } else if (st.isSymbolicLink()) {
+      await entry(pack, { ...base, name, type: 'symlink', linkname: await fs.readlink(hostPath) });
+    } else if (st.isFile()) {
+      await entry(pack, { ...base, name, type: 'file', size: st.size }, createReadStream(hostPath));
+    }
+    pack.finalize();
+  };
+  run().catch((err: Error) => pack.destroy(err));
+  return pack as unknown as Readable;
 }
 
 export function packDirectory(root: string, opts: PackOptions = {}): Readable {

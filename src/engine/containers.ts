@@ -5,7 +5,7 @@
  * the engine when processes end, including while the engine was down (they are read back at start).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, promises as fs, watch } from 'node:fs';
+import { existsSync, promises as fs, readlinkSync, watch } from 'node:fs';
 import path from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { chainIds, shortId } from '../common/digest.js';
@@ -16,7 +16,9 @@ import { emptyState, ZERO_TIME, type ContainerConfig, type ContainerRecord, type
 import { parseWithDefaultTag, familiarString } from '../images/reference.js';
 import { connectAttach, type AttachConnection } from '../runtime/attach.js';
 import { ALL_CAPS, buildSpec, cgroupResources } from '../runtime/spec.js';
-import { packDirectory } from '../diff/archive.js';
+import { packDirectory, packPath } from '../diff/archive.js';
+import { resolveInRoot, statInRoot } from '../containers/paths.js';
+import { spawn } from 'node:child_process';
 import { changes, packUpper, type Change } from '../diff/overlay.js';
 import { applyChanges } from '../images/changes.js';
 import type { ImageConfig } from '../images/oci.js';
@@ -1056,6 +1058,71 @@ export class ContainerService {
     return created_.id;
   }
 
+  // ---------- archive (docker cp) ----------
+
+  /** Run `fn` with the container's root mounted (mounting it for the duration when stopped). */
+  private async withRoot<T>(rec: ContainerRecord, fn: (root: string) => Promise<T>): Promise<T> {
+    const running = rec.State.Running;
+    const root = await this.d.snapshots.mount(rec.Id, rec.chainId);
+    try {
+      return await fn(root);
+    } finally {
+      const cur = this.d.store.get(rec.Id);
+      if (!running && cur && !cur.State.Running && !this.starting.has(rec.Id)) await this.d.snapshots.unmount(rec.Id).catch(() => undefined);
+    }
+  }
+
+  async archiveStat(ref: string, p: string): Promise<PathStat> {
+    const rec = this.d.store.resolve(ref);
+    return this.withRoot(rec, async (root) => pathStat(p, await statInRoot(root, p)));
+  }
+
+  /** A tar of one path of the container, and its stat. The root stays mounted until the tar is read. */
+  async archiveGet(ref: string, p: string): Promise<{ stat: PathStat; tar: Readable }> {
+    const rec = this.d.store.resolve(ref);
+    const running = rec.State.Running;
+    const root = await this.d.snapshots.mount(rec.Id, rec.chainId);
+    const release = (): void => {
+      const cur = this.d.store.get(rec.Id);
+      if (!running && cur && !cur.State.Running && !this.starting.has(rec.Id)) void this.d.snapshots.unmount(rec.Id).catch(() => undefined);
+    };
+    try {
+      const found = await statInRoot(root, p);
+      const stat = pathStat(p, found);
+      const name = path.posix.basename(p.replace(/\/+$/, '')) || '/';
+      const tar = packPath(found.host, name === '/' ? '.' : name);
+      tar.once('close', release);
+      tar.once('end', release);
+      return { stat, tar };
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  /** Extract a tar into a directory of the container (`docker cp SRC CONTAINER:DIR`). */
+  async archivePut(ref: string, p: string, tar: Readable, opts: { copyUIDGID: boolean; noOverwriteDirNonDir: boolean }): Promise<void> {
+    const rec = this.d.store.resolve(ref);
+    if (rec.HostConfig.ReadonlyRootfs) throw new GantryError('forbidden', 'container rootfs is marked read-only');
+    await this.withRoot(rec, async (root) => {
+      const dest = await resolveInRoot(root, p, true);
+      const st = await fs.stat(dest).catch(() => undefined);
+      if (!st) throw notFound(`Could not find the file ${p} in container ${rec.Name.slice(1)}`);
+      if (!st.isDirectory()) throw invalid(`extraction point is not a directory`);
+      // GNU tar refuses member names with `..` and never writes through links it created itself.
+      const args = ['-x', '-C', dest, '--numeric-owner', '-p', opts.copyUIDGID ? '--same-owner' : '--no-same-owner'];
+      if (opts.noOverwriteDirNonDir) args.push('--no-overwrite-dir');
+      const child = spawn('tar', args, { stdio: ['pipe', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      tar.pipe(child.stdin);
+      child.stdin.on('error', () => undefined);
+      const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
+      if (code !== 0) throw invalid(`extracting into ${p}: ${stderr.trim()}`);
+    });
+    this.d.events.publish('container', 'extract-to-dir', rec.Id, this.eventAttrs(rec, { path: p }));
+  }
+
   // ---------- stats ----------
 
   /** One sample of the container's cgroup counters, in Docker's stats shape. */
@@ -1117,6 +1184,36 @@ export class ContainerService {
   sorted(): ContainerRecord[] {
     return this.d.store.list().sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created) || (STATE_ORDER[a.State.Status] ?? 9) - (STATE_ORDER[b.State.Status] ?? 9));
   }
+}
+
+export interface PathStat {
+  name: string;
+  size: number;
+  mode: number;
+  mtime: string;
+  linkTarget: string;
+}
+
+/** Docker's container path stat, with Go's os.FileMode bits. */
+function pathStat(p: string, found: { host: string; stat: import('node:fs').Stats }): PathStat {
+  const st = found.stat;
+  let mode = st.mode & 0o777;
+  if (st.isDirectory()) mode += 2 ** 31;
+  if (st.isSymbolicLink()) mode += 2 ** 27;
+  if (st.isFIFO()) mode += 2 ** 25;
+  if (st.isSocket()) mode += 2 ** 24;
+  if (st.mode & 0o4000) mode += 2 ** 23;
+  if (st.mode & 0o2000) mode += 2 ** 22;
+  if (st.isCharacterDevice()) mode += 2 ** 21 + 2 ** 26;
+  if (st.isBlockDevice()) mode += 2 ** 26;
+  if (st.mode & 0o1000) mode += 2 ** 20;
+  return {
+    name: path.posix.basename(p.replace(/\/+$/, '')) || '/',
+    size: st.size,
+    mode,
+    mtime: st.mtime.toISOString(),
+    linkTarget: st.isSymbolicLink() ? readlinkSync(found.host) : '',
+  };
 }
 
 function sleep(ms: number): Promise<void> {

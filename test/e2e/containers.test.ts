@@ -124,6 +124,34 @@ describe('containers through the docker CLI', () => {
     d_(d, ['rm', '-f', 'flaky']);
   });
 
+  test('docker cp both ways, for files and directories, running and stopped', async () => {
+    const { mkdtempSync, writeFileSync, mkdirSync, readFileSync: rf } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(path.join(tmpdir(), 'gantry-cp-'));
+    try {
+      mkdirSync(path.join(dir, 'tree/sub'), { recursive: true });
+      writeFileSync(path.join(dir, 'tree/sub/f'), 'deep\n');
+      writeFileSync(path.join(dir, 'one.txt'), 'single\n');
+      d_(d, ['run', '-d', '--name', 'cpc', 'busybox', 'sleep', '100']);
+      d_(d, ['exec', 'cpc', 'mkdir', '/data']);
+      d_(d, ['cp', path.join(dir, 'one.txt'), 'cpc:/tmp/']);
+      d_(d, ['cp', path.join(dir, 'tree'), 'cpc:/data/']);
+      assert.equal(d_(d, ['exec', 'cpc', 'cat', '/tmp/one.txt', '/data/tree/sub/f']), 'single\ndeep\n');
+      d_(d, ['cp', 'cpc:/etc/passwd', path.join(dir, 'passwd')]);
+      assert.match(rf(path.join(dir, 'passwd'), 'utf8'), /^root:x:0:0:/);
+      d_(d, ['stop', '-t', '0', 'cpc']);
+      d_(d, ['cp', 'cpc:/data/tree', path.join(dir, 'back')]);
+      assert.equal(rf(path.join(dir, 'back/sub/f'), 'utf8'), 'deep\n');
+      const missing = docker(d, ['cp', 'cpc:/nope', path.join(dir, 'x')]);
+      assert.notEqual(missing.code, 0);
+      assert.match(missing.stderr, /Could not find the file \/nope/);
+      d_(d, ['rm', 'cpc']);
+      assert.doesNotMatch(readFileSync('/proc/self/mountinfo', 'utf8'), new RegExp(d.dataRoot));
+    } finally {
+      run('rm', ['-rf', dir]);
+    }
+  });
+
   test('health checks: starting, unhealthy after retries, healthy, shown in ps and inspect', async () => {
     d_(d, ['run', '-d', '--name', 'hc', '--health-cmd', 'test -f /ok', '--health-interval', '200ms', '--health-retries', '2', 'busybox', 'sleep', '100']);
     assert.match(d_(d, ['ps', '--filter', 'name=hc', '--format', '{{.Status}}']), /health: starting|unhealthy/);

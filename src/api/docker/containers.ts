@@ -276,6 +276,32 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
     pump(att, socket, tty);
   });
 
+  const statHeader = (stat: unknown): string => Buffer.from(JSON.stringify(stat)).toString('base64');
+
+  r.add('HEAD', '/containers/{id}/archive', async ({ res, params, query }) => {
+    const p = query.get('path');
+    if (!p) throw invalid('path is required');
+    const stat = await containers.archiveStat(params[0]!, p);
+    res.writeHead(200, { 'X-Docker-Container-Path-Stat': statHeader(stat) });
+    res.end();
+  });
+
+  r.add('GET', '/containers/{id}/archive', async ({ res, params, query }) => {
+    const p = query.get('path');
+    if (!p) throw invalid('path is required');
+    const { stat, tar } = await containers.archiveGet(params[0]!, p);
+    res.writeHead(200, { 'Content-Type': 'application/x-tar', 'X-Docker-Container-Path-Stat': statHeader(stat) });
+    await pipeline(tar, res).catch((err: unknown) => res.destroy(err as Error));
+  });
+
+  r.add('PUT', '/containers/{id}/archive', async ({ req, res, params, query }) => {
+    const p = query.get('path');
+    if (!p) throw invalid('path is required');
+    await containers.archivePut(params[0]!, p, req, { copyUIDGID: boolParam(query, 'copyUIDGID'), noOverwriteDirNonDir: boolParam(query, 'noOverwriteDirNonDir') });
+    res.writeHead(200);
+    res.end();
+  });
+
   r.add('GET', '/containers/{id}/changes', async ({ res, params }) => {
     const list = await containers.changes(params[0]!);
     sendJson(res, 200, list.length ? list : null);

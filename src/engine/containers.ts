@@ -15,7 +15,7 @@ import { ContainerStore } from '../containers/store.js';
 import { emptyState, ZERO_TIME, type ContainerConfig, type ContainerRecord, type HostConfig } from '../containers/types.js';
 import { parseWithDefaultTag, familiarString } from '../images/reference.js';
 import { connectAttach, type AttachConnection } from '../runtime/attach.js';
-import { ALL_CAPS, buildSpec, cgroupResources } from '../runtime/spec.js';
+import { buildSpec, cgroupResources, computeCaps } from '../runtime/spec.js';
 import { packDirectory, packPath } from '../diff/archive.js';
 import { resolveInRoot, statInRoot } from '../containers/paths.js';
 import { spawn } from 'node:child_process';
@@ -810,7 +810,8 @@ export class ContainerService {
       user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids.length ? user.additionalGids : undefined },
     };
     if (e.config.Privileged) {
-      proc.capabilities = { bounding: ALL_CAPS, effective: ALL_CAPS, permitted: ALL_CAPS };
+      const caps = computeCaps(true);
+      proc.capabilities = { bounding: caps, effective: caps, permitted: caps };
     }
     const specPath = path.join(this.bundleDir(rec.Id), `exec-${id.slice(0, 16)}.json`);
     await fs.writeFile(specPath, JSON.stringify(proc));

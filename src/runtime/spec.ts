@@ -6,7 +6,7 @@
 import { statSync } from 'node:fs';
 import { invalid } from '../common/errors.js';
 import type { ContainerRecord, HostConfig } from '../containers/types.js';
-import { clampLimit } from './limits.js';
+import { clampLimit, hostHasCapability } from './limits.js';
 import { defaultSeccompProfile, type SeccompProfile } from './seccomp.js';
 import type { ResolvedUser } from './user.js';
 
@@ -98,7 +98,12 @@ function capName(c: string): string {
   return u.startsWith('CAP_') ? u : `CAP_${u}`;
 }
 
+/** The capabilities a container gets: Docker's rules, limited to what this host can grant. */
 export function computeCaps(privileged: boolean, add: string[] = [], drop: string[] = []): string[] {
+  return requestedCaps(privileged, add, drop).filter(hostHasCapability);
+}
+
+function requestedCaps(privileged: boolean, add: string[], drop: string[]): string[] {
   if (privileged) return [...ALL_CAPS];
   let caps = new Set(DEFAULT_CAPS);
   const adds = add.map(capName);

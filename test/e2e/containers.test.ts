@@ -152,6 +152,28 @@ describe('containers through the docker CLI', () => {
     }
   });
 
+  test('security and resource flags: read-only, tmpfs, caps, privileged, user, init, ulimit, pids, sysctl, shm, pause, update', () => {
+    assert.equal(docker(d, ['run', '--rm', '--read-only', 'busybox', 'touch', '/x']).code, 1);
+    assert.equal(d_(d, ['run', '--rm', '--read-only', '--tmpfs', '/scratch', 'busybox', 'sh', '-c', 'touch /scratch/ok && echo ok']).trim(), 'ok');
+    assert.equal(docker(d, ['run', '--rm', '--cap-drop', 'CHOWN', 'busybox', 'chown', '1', '/tmp']).code, 1);
+    assert.equal(d_(d, ['run', '--rm', 'busybox', 'chown', '1', '/tmp']), '');
+    assert.ok(Number(d_(d, ['run', '--rm', '--privileged', 'busybox', 'sh', '-c', 'ls /dev | wc -l']).trim()) > 10, 'privileged sees host devices');
+    assert.equal(d_(d, ['run', '--rm', '-u', 'nobody', 'busybox', 'id']).trim(), 'uid=65534(nobody) gid=65534(nogroup)');
+    assert.match(d_(d, ['run', '--rm', '--init', 'busybox', 'ps']), /^\s*1 root\s+\/sbin\/docker-init -- ps$/m);
+    assert.equal(d_(d, ['run', '--rm', '--ulimit', 'nofile=100:200', 'busybox', 'sh', '-c', 'ulimit -n; ulimit -Hn']), '100\n200\n');
+    assert.equal(d_(d, ['run', '--rm', '--pids-limit', '5', 'busybox', 'cat', '/sys/fs/cgroup/pids/pids.max']).trim(), '5');
+    assert.equal(d_(d, ['run', '--rm', '--sysctl', 'net.ipv4.ip_forward=1', 'busybox', 'cat', '/proc/sys/net/ipv4/ip_forward']).trim(), '1');
+    assert.match(d_(d, ['run', '--rm', '--shm-size', '16m', 'busybox', 'df', '-h', '/dev/shm']), /16\.0M/);
+    assert.match(d_(d, ['run', '--rm', '--security-opt', 'no-new-privileges', 'busybox', 'grep', 'NoNewPrivs', '/proc/self/status']), /NoNewPrivs:\s+1/);
+    d_(d, ['run', '-d', '--name', 'pz', 'busybox', 'sleep', '100']);
+    d_(d, ['pause', 'pz']);
+    assert.match(d_(d, ['ps', '--filter', 'name=pz', '--format', '{{.Status}}']), /\(Paused\)/);
+    d_(d, ['unpause', 'pz']);
+    d_(d, ['update', '--memory', '50m', '--memory-swap', '100m', 'pz']);
+    assert.equal(d_(d, ['exec', 'pz', 'cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes']).trim(), String(50 * 1024 * 1024));
+    d_(d, ['rm', '-f', 'pz']);
+  });
+
   test('health checks: starting, unhealthy after retries, healthy, shown in ps and inspect', async () => {
     d_(d, ['run', '-d', '--name', 'hc', '--health-cmd', 'test -f /ok', '--health-interval', '200ms', '--health-retries', '2', 'busybox', 'sleep', '100']);
     assert.match(d_(d, ['ps', '--filter', 'name=hc', '--format', '{{.Status}}']), /health: starting|unhealthy/);

@@ -91,6 +91,7 @@ export class ContainerService {
   private readonly restartTimers = new Map<string, NodeJS.Timeout>();
   private readonly starting = new Set<string>();
   private readonly healthTimers = new Map<string, NodeJS.Timeout>();
+  private readonly logTimers = new Map<string, NodeJS.Timeout>();
   private exitWatcher?: ReturnType<typeof watch>;
 
   constructor(private readonly d: ContainerServiceDeps) {}
@@ -152,6 +153,7 @@ export class ContainerService {
       if (st && (st.status === 'running' || st.status === 'paused')) {
         this.d.logger.info({ id: shortId(rec.Id) }, 'adopted running container');
         this.startHealth(rec);
+        this.startLogRotation(rec);
         continue;
       }
       const code = await this.readExitCode(rec.Id);
@@ -169,6 +171,7 @@ export class ContainerService {
   close(): void {
     this.exitWatcher?.close();
     for (const t of this.healthTimers.values()) clearTimeout(t);
+    for (const t of this.logTimers.values()) clearInterval(t);
     for (const t of this.restartTimers.values()) clearTimeout(t);
   }
 
@@ -383,7 +386,6 @@ export class ContainerService {
         initPath: useInit ? this.d.paths.initBinary : undefined,
       });
       await fs.writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
-      const maxSize = parseLogSize(hc.LogConfig?.Config?.['max-size']);
       const pid = await launchConmon({
         conmon: this.d.paths.conmon,
         runtime: rt,
@@ -395,7 +397,6 @@ export class ContainerService {
         exitDir: this.exitDir,
         persistDir: path.join(dir, 'persist'),
         logPath: rec.LogPath,
-        logSizeMax: maxSize,
         socketDir: this.socketDir(),
         name: rec.Name.slice(1),
         tty: !!cfg.Tty,
@@ -421,6 +422,7 @@ export class ContainerService {
       }
       this.d.events.publish('container', 'start', id, this.eventAttrs(rec));
       this.startHealth(rec);
+      this.startLogRotation(rec);
     } catch (err) {
       if (!rec.State.Running) {
         await this.d.snapshots.unmount(id).catch(() => undefined);
@@ -441,6 +443,7 @@ export class ContainerService {
     const rec = this.d.store.get(id);
     if (!rec) return;
     this.stopHealth(id);
+    this.stopLogRotation(id);
     const rt = this.runtimeOf(rec);
     const oom = await oomKilled(id);
     // The runtime's cleanup and the root's unmount are independent: run them together.
@@ -614,6 +617,7 @@ export class ContainerService {
     if (timer) clearTimeout(timer);
     this.restartTimers.delete(rec.Id);
     this.stopHealth(rec.Id);
+    this.stopLogRotation(rec.Id);
     rec.manuallyStopped = true;
     rec.HostConfig.AutoRemove = false;
     if (rec.State.Running) {
@@ -994,6 +998,52 @@ export class ContainerService {
     const t = this.healthTimers.get(id);
     if (t) clearTimeout(t);
     this.healthTimers.delete(id);
+  }
+
+  // ---------- log rotation ----------
+
+  /**
+   * json-file's `max-size` and `max-file`: when the log grows past max-size it is renamed to `.1`
+   * (older ones shift up, the oldest beyond max-file is dropped) and conmon is told through its control
+   * FIFO to reopen the log path. `docker logs` reads the rotated files first.
+   */
+  private startLogRotation(rec: ContainerRecord): void {
+    const opts = rec.HostConfig.LogConfig?.Config ?? {};
+    const maxSize = parseLogSize(opts['max-size']);
+    if (!maxSize) return;
+    const maxFile = Math.max(1, Number(opts['max-file'] ?? 1));
+    const ctl = path.join(this.socketDir(), this.sessionId(rec.Id), 'ctl');
+    let busy = false;
+    const check = async (): Promise<void> => {
+      if (busy) return;
+      busy = true;
+      try {
+        const st = await fs.stat(rec.LogPath).catch(() => undefined);
+        if (!st || st.size < maxSize) return;
+        if (maxFile === 1) {
+          await fs.truncate(rec.LogPath, 0);
+          return;
+        }
+        await fs.rm(`${rec.LogPath}.${maxFile - 1}`, { force: true });
+        for (let i = maxFile - 2; i >= 1; i--) await fs.rename(`${rec.LogPath}.${i}`, `${rec.LogPath}.${i + 1}`).catch(() => undefined);
+        await fs.rename(rec.LogPath, `${rec.LogPath}.1`);
+        const fh = await fs.open(ctl, 'a');
+        try {
+          await fh.write('2 0 0\n');
+        } finally {
+          await fh.close();
+        }
+      } finally {
+        busy = false;
+      }
+    };
+    this.logTimers.set(rec.Id, setInterval(() => void check().catch(() => undefined), 200));
+  }
+
+  private stopLogRotation(id: string): void {
+    const t = this.logTimers.get(id);
+    if (t) clearInterval(t);
+    this.logTimers.delete(id);
   }
 
   // ---------- filesystem: diff, export, commit ----------

@@ -53,14 +53,24 @@ export interface LogOptions {
   follow: boolean;
 }
 
-/** Read all entries of a log file (a missing file is empty). */
+/** Read all entries of a log file and its rotated predecessors (`.N` oldest first; missing is empty). */
 export async function readAll(file: string): Promise<{ entries: LogEntry[]; size: number }> {
+  const rotated: string[] = [];
+  for (let i = 1; ; i++) {
+    try {
+      rotated.unshift(await fs.readFile(`${file}.${i}`, 'utf8'));
+    } catch {
+      break;
+    }
+  }
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
   } catch {
-    return { entries: [], size: 0 };
+    text = '';
   }
+  const current = text;
+  text = rotated.join('') + current;
   const lastNl = text.lastIndexOf('\n');
   const complete = text.slice(0, lastNl + 1);
   const entries: LogEntry[] = [];
@@ -69,7 +79,7 @@ export async function readAll(file: string): Promise<{ entries: LogEntry[]; size
     const e = parseLine(line);
     if (e) entries.push(e);
   }
-  return { entries, size: Buffer.byteLength(complete) };
+  return { entries, size: Buffer.byteLength(current.slice(0, current.lastIndexOf('\n') + 1)) };
 }
 
 function wanted(e: LogEntry, o: LogOptions): boolean {

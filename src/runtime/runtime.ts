@@ -165,7 +165,6 @@ export interface ConmonOptions {
   exitDir: string;
   persistDir?: string;
   logPath?: string;
-  logSizeMax?: number;
   socketDir: string;
   name: string;
   tty: boolean;
@@ -198,7 +197,6 @@ export function launchConmon(o: ConmonOptions): Promise<number> {
   ];
   if (o.persistDir) args.push('--persist-dir', o.persistDir);
   args.push('-l', o.logPath ? `k8s-file:${o.logPath}` : 'none');
-  if (o.logSizeMax && o.logSizeMax > 0) args.push('--log-size-max', String(o.logSizeMax));
   if (o.tty) args.push('-t');
   if (o.stdin) args.push('-i');
   if (o.leaveStdinOpen) args.push('--leave-stdin-open');

@@ -174,6 +174,26 @@ describe('containers through the docker CLI', () => {
     d_(d, ['rm', '-f', 'pz']);
   });
 
+  test('logs: follow, tail, timestamps, start -a, attach, and rotation with max-size and max-file', async () => {
+    d_(d, ['run', '-d', '--name', 'lg', 'busybox', 'sh', '-c', 'for i in 1 2 3; do echo line $i; sleep 0.2; done']);
+    assert.equal(d_(d, ['logs', '-f', 'lg']), 'line 1\nline 2\nline 3\n');
+    assert.match(d_(d, ['logs', '--tail', '1', '-t', 'lg']), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z line 3\n$/);
+    d_(d, ['create', '--name', 'sa', 'busybox', 'echo', 'started-attached']);
+    assert.equal(d_(d, ['start', '-a', 'sa']), 'started-attached\n');
+    d_(d, ['run', '-d', '--name', 'at', 'busybox', 'sh', '-c', 'sleep 0.5; echo from-attach; exit 9']);
+    const att = docker(d, ['attach', 'at']);
+    assert.equal(att.stdout, 'from-attach\n');
+    assert.equal(att.code, 9);
+    d_(d, ['run', '-d', '--name', 'rot', '--log-opt', 'max-size=10k', '--log-opt', 'max-file=3', 'busybox', 'sh', '-c', 'i=0; while [ $i -lt 3000 ]; do echo "line $i padding padding padding"; i=$((i+1)); [ $((i % 100)) = 0 ] && sleep 0.1; done']);
+    d_(d, ['wait', 'rot']);
+    const logPath = d_(d, ['inspect', '-f', '{{.LogPath}}', 'rot']).trim();
+    assert.ok(existsSync(`${logPath}.1`) && existsSync(`${logPath}.2`) && !existsSync(`${logPath}.3`), 'rotated files kept to max-file');
+    const lines = d_(d, ['logs', 'rot']).trim().split('\n');
+    assert.ok(lines.length < 3000, 'old lines were rotated away');
+    assert.equal(lines.at(-1), 'line 2999 padding padding padding');
+    d_(d, ['rm', '-f', 'lg', 'sa', 'at', 'rot']);
+  });
+
   test('health checks: starting, unhealthy after retries, healthy, shown in ps and inspect', async () => {
     d_(d, ['run', '-d', '--name', 'hc', '--health-cmd', 'test -f /ok', '--health-interval', '200ms', '--health-retries', '2', 'busybox', 'sleep', '100']);
     assert.match(d_(d, ['ps', '--filter', 'name=hc', '--format', '{{.Status}}']), /health: starting|unhealthy/);

@@ -10,13 +10,18 @@ import { Cleanup, docker, hasPython, ok, restartDaemon, run, seedRegistry, start
 
 const d_ = (d: Daemon, args: string[]): string => ok('docker', args, { env: d.env });
 
+/** A daemon whose Docker Hub mirror is a fresh gantry registry holding busybox. */
+async function engineWithBusybox(cleanup: Cleanup): Promise<Daemon> {
+  const reg = await startRegistry(cleanup, 'gantry');
+  seedRegistry(reg, 'busybox:latest', 'library/busybox:latest');
+  return startDaemon(cleanup, { mirror: `http://${reg.addr}` });
+}
+
 describe('containers through the docker CLI', () => {
   const cleanup = new Cleanup();
   let d: Daemon;
   before(async () => {
-    const reg = await startRegistry(cleanup, 'gantry');
-    seedRegistry(reg, 'busybox:latest', 'library/busybox:latest');
-    d = await startDaemon(cleanup, { mirror: `http://${reg.addr}` });
+    d = await engineWithBusybox(cleanup);
   });
   after(() => cleanup.run());
 
@@ -231,9 +236,7 @@ describe('crash and cleanup', () => {
   const cleanup = new Cleanup();
   let d: Daemon;
   before(async () => {
-    const reg = await startRegistry(cleanup, 'gantry');
-    seedRegistry(reg, 'busybox:latest', 'library/busybox:latest');
-    d = await startDaemon(cleanup, { mirror: `http://${reg.addr}` });
+    d = await engineWithBusybox(cleanup);
     d_(d, ['pull', 'busybox']);
   });
   after(() => cleanup.run());

@@ -92,6 +92,10 @@ export class ContainerService {
   private readonly starting = new Set<string>();
   private readonly healthTimers = new Map<string, NodeJS.Timeout>();
   private readonly logTimers = new Map<string, NodeJS.Timeout>();
+  /** Runtime deletes running in the background after an exit (awaited by a restart, not by removal). */
+  private readonly pendingDeletes = new Map<string, Promise<void>>();
+  /** Containers being removed: nothing may mount their root any more. */
+  private readonly removing = new Set<string>();
   private exitWatcher?: ReturnType<typeof watch>;
 
   constructor(private readonly d: ContainerServiceDeps) {}
@@ -337,6 +341,7 @@ export class ContainerService {
     const id = rec.Id;
     const dir = this.d.store.dir(id);
     const bundle = this.bundleDir(id);
+    await this.pendingDeletes.get(id);
     await fs.rm(bundle, { recursive: true, force: true });
     await fs.mkdir(bundle, { recursive: true });
     await rt.delete(id, true);
@@ -446,11 +451,14 @@ export class ContainerService {
     this.stopLogRotation(id);
     const rt = this.runtimeOf(rec);
     const oom = await oomKilled(id);
-    // The runtime's cleanup and the root's unmount are independent: run them together.
-    await Promise.all([
-      rt.delete(id, true).catch(() => undefined),
-      this.d.snapshots.unmount(id).catch((err: unknown) => this.d.logger.warn({ id: shortId(id), err: String(err) }, 'unmount failed')),
-    ]);
+    // The runtime's state is cleaned in the background so exit waiters hear sooner; a restart or a
+    // removal of this container awaits it first.
+    const deleting = rt
+      .delete(id, true)
+      .catch(() => undefined)
+      .finally(() => this.pendingDeletes.delete(id));
+    this.pendingDeletes.set(id, deleting);
+    await this.d.snapshots.unmount(id).catch((err: unknown) => this.d.logger.warn({ id: shortId(id), err: String(err) }, 'unmount failed'));
     rec.State = {
       ...rec.State,
       Status: 'exited',
@@ -613,6 +621,15 @@ export class ContainerService {
       const what = rec.State.Paused ? 'paused' : rec.State.Restarting ? 'restarting' : 'running';
       throw conflict(`cannot remove container "${rec.Name}": container is ${what}: stop the container before removing or force remove`);
     }
+    this.removing.add(rec.Id);
+    try {
+      await this.doRemove(rec);
+    } finally {
+      this.removing.delete(rec.Id);
+    }
+  }
+
+  private async doRemove(rec: ContainerRecord): Promise<void> {
     const timer = this.restartTimers.get(rec.Id);
     if (timer) clearTimeout(timer);
     this.restartTimers.delete(rec.Id);
@@ -627,11 +644,15 @@ export class ContainerService {
       await rt.kill(rec.Id, 9, true).catch(() => undefined);
       await Promise.race([exited, sleep(10000)]);
     }
+    // When `rm` returns nothing of the container may remain: wait for a background runtime delete too.
+    await this.pendingDeletes.get(rec.Id);
     await this.runtimeOf(rec).delete(rec.Id, true).catch(() => undefined);
     await this.d.snapshots.removeActive(rec.Id);
     await fs.rm(this.bundleDir(rec.Id), { recursive: true, force: true });
     await fs.rm(path.join(this.socketDir(), this.sessionId(rec.Id)), { recursive: true, force: true });
     await this.d.store.delete(rec.Id);
+    // A copy or export that mounted the root while removal began has released it by now.
+    await this.d.snapshots.removeActive(rec.Id);
     this.d.events.publish('container', 'destroy', rec.Id, this.eventAttrs(rec));
     for (const w of this.removeWaiters.get(rec.Id) ?? []) w();
     this.removeWaiters.delete(rec.Id);
@@ -1056,7 +1077,7 @@ export class ContainerService {
   /** The container's whole filesystem as a tar stream (mounted for the duration if stopped). */
   async export(ref: string): Promise<Readable> {
     const rec = this.d.store.resolve(ref);
-    const merged = await this.d.snapshots.mount(rec.Id, rec.chainId);
+    const merged = await this.mountRoot(rec);
     const tar = packDirectory(merged);
     if (!rec.State.Running) {
       const unmount = (): void => {
@@ -1112,9 +1133,14 @@ export class ContainerService {
   // ---------- archive (docker cp) ----------
 
   /** Run `fn` with the container's root mounted (mounting it for the duration when stopped). */
+  private async mountRoot(rec: ContainerRecord): Promise<string> {
+    if (this.removing.has(rec.Id)) throw notFound(`No such container: ${rec.Id}`);
+    return this.d.snapshots.mount(rec.Id, rec.chainId);
+  }
+
   private async withRoot<T>(rec: ContainerRecord, fn: (root: string) => Promise<T>): Promise<T> {
     const running = rec.State.Running;
-    const root = await this.d.snapshots.mount(rec.Id, rec.chainId);
+    const root = await this.mountRoot(rec);
     try {
       return await fn(root);
     } finally {
@@ -1132,7 +1158,7 @@ export class ContainerService {
   async archiveGet(ref: string, p: string): Promise<{ stat: PathStat; tar: Readable }> {
     const rec = this.d.store.resolve(ref);
     const running = rec.State.Running;
-    const root = await this.d.snapshots.mount(rec.Id, rec.chainId);
+    const root = await this.mountRoot(rec);
     const release = (): void => {
       const cur = this.d.store.get(rec.Id);
       if (!running && cur && !cur.State.Running && !this.starting.has(rec.Id)) void this.d.snapshots.unmount(rec.Id).catch(() => undefined);

@@ -103,7 +103,7 @@ describe('containers through the docker CLI', () => {
 
   test('exec -ti through a pseudo-terminal', { skip: !existsSync('/usr/bin/script') && 'script(1) is not installed' }, () => {
     d_(d, ['run', '-d', '--name', 'tty', 'busybox', 'sleep', '100']);
-    const out = run('script', ['-qfec', `docker exec -ti tty sh -c 'tty; exit 4'`, '/dev/null'], { env: d.env });
+    const out = run('script', ['-qfec', `docker exec -ti tty sh -c 'tty; sleep 0.2; exit 4'`, '/dev/null'], { env: d.env });
     assert.equal(out.code, 4, out.stdout + out.stderr);
     assert.match(out.stdout, /\/dev\/pts\/\d+/);
     d_(d, ['rm', '-f', 'tty']);

@@ -5,7 +5,7 @@ import type { ContainerConfig, ContainerRecord } from '../../containers/types.js
 import { pipeline } from 'node:stream/promises';
 import type { Engine } from '../../engine/engine.js';
 import type { Attachment, CreateRequest, OutputChunk } from '../../engine/containers.js';
-import { streamLogs, type LogEntry } from '../../engine/logs.js';
+import { readAll, streamLogs, type LogEntry } from '../../engine/logs.js';
 import { humanDurationSince } from '../../common/time.js';
 import { boolParam, checkFilters, parseFilters, readJsonBody, sendJson, sendNoContent, type Router } from './router.js';
 
@@ -273,6 +273,19 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
     const tty = !!c.Config.Tty;
     const socket = hijack(tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
     req.socket.setNoDelay(true);
+    if (boolParam(query, 'logs')) {
+      // `logs=1`: what the container printed so far comes first, then the live stream.
+      const wantOut = boolParam(query, 'stdout');
+      const wantErr = boolParam(query, 'stderr');
+      for (const e of (await readAll(c.LogPath)).entries) {
+        if ((e.stream === 'stdout' && wantOut) || (e.stream === 'stderr' && wantErr)) socket.write(tty ? e.data : frame(e.stream === 'stdout' ? 1 : 2, e.data));
+      }
+    }
+    if (!boolParam(query, 'stream')) {
+      att.close();
+      socket.end();
+      return;
+    }
     pump(att, socket, tty);
   });
 

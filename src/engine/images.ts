@@ -131,23 +131,21 @@ export class ImageService {
     const ref = parseWithDefaultTag(refStr);
     const tagOrDigest = ref.digest ?? ref.tag!;
     progress({ status: `Pulling from ${ref.path}`, id: ref.digest ?? ref.tag });
-    let session: RepositorySession | undefined;
-    let top: { bytes: Buffer; mediaType: string; digest: string } | undefined;
-    let lastErr: unknown;
-    for (const candidate of [true, false]) {
-      // Try the mirror (if any) first, then the registry itself.
+    let session: RepositorySession;
+    let top: { bytes: Buffer; mediaType: string; digest: string };
+    try {
+      session = await this.d.registry.session(ref.domain, ref.path, auth, 'pull');
       try {
-        session = await this.d.registry.session(ref.domain, ref.path, auth, 'pull');
-        if (!candidate && session.isMirror) break;
         top = await session.getManifest(tagOrDigest);
-        break;
       } catch (err) {
-        lastErr = err;
-        if (!session?.isMirror) break;
-        session = undefined;
+        if (!session.isMirror) throw err;
+        // A mirror without this image: ask the registry itself, as Docker does.
+        session = await this.d.registry.session(ref.domain, ref.path, auth, 'pull', { mirrors: false });
+        top = await session.getManifest(tagOrDigest);
       }
+    } catch (err) {
+      throw this.pullError(ref, err);
     }
-    if (!session || !top) throw this.pullError(ref, lastErr);
     if (ref.digest && top.digest !== ref.digest) throw invalid(`manifest verification failed for digest ${ref.digest}`);
 
     let manifestBytes = top.bytes;

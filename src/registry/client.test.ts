@@ -73,3 +73,10 @@ test('bearer token flow: challenge, token endpoint with credentials, retry with 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('mirrors come first for docker.io pulls only, and can be skipped', () => {
+  const c = new RegistryClient({ mirrors: ['http://127.0.0.1:5999'] });
+  assert.deepEqual(c.endpoints('docker.io', true).map((e) => e.base.origin), ['http://127.0.0.1:5999', 'https://registry-1.docker.io']);
+  assert.deepEqual(c.endpoints('docker.io', false).map((e) => e.base.origin), ['https://registry-1.docker.io']);
+  assert.deepEqual(c.endpoints('127.0.0.1:5000', true).map((e) => e.base.origin), ['https://127.0.0.1:5000', 'http://127.0.0.1:5000']);
+});

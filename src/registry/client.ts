@@ -124,10 +124,10 @@ export class RegistryClient {
     return false;
   }
 
-  endpoints(domain: string, forPush: boolean): Endpoint[] {
+  endpoints(domain: string, useMirrors: boolean): Endpoint[] {
     const out: Endpoint[] = [];
     if (domain === DEFAULT_DOMAIN) {
-      if (!forPush) {
+      if (useMirrors) {
         for (const m of this.opts.mirrors ?? []) {
           const base = new URL(m.includes('://') ? m : `https://${m}`);
           out.push({ base, insecureTls: this.isInsecure(base.host), mirror: true });
@@ -149,12 +149,19 @@ export class RegistryClient {
   }
 
   /**
-   * Open a session on one repository, finding an endpoint that answers `/v2/`. Mirrors that fail are
-   * skipped; the first working endpoint is used for the whole session.
+   * Open a session on one repository, finding an endpoint that answers `/v2/`. Mirrors (tried first
+   * for docker.io pulls unless `mirrors` is false) that fail are skipped; the first working endpoint is
+   * used for the whole session.
    */
-  async session(domain: string, path: string, auth: AuthConfig | undefined, actions: 'pull' | 'pull,push'): Promise<RepositorySession> {
+  async session(
+    domain: string,
+    path: string,
+    auth: AuthConfig | undefined,
+    actions: 'pull' | 'pull,push',
+    opts: { mirrors?: boolean } = {},
+  ): Promise<RepositorySession> {
     const errors: string[] = [];
-    const eps = this.endpoints(domain, actions !== 'pull');
+    const eps = this.endpoints(domain, actions === 'pull' && opts.mirrors !== false);
     for (const ep of eps) {
       const s = new RepositorySession(this, ep, domain, path, auth, actions);
       try {

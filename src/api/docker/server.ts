@@ -7,7 +7,8 @@ import type { Duplex } from 'node:stream';
 import path from 'node:path';
 import type { Engine } from '../../engine/engine.js';
 import { registerImageRoutes } from './images.js';
-import { Router, setUpgradeBody } from './router.js';
+import { API_VERSION, Router, setUpgradeBody } from './router.js';
+import { GANTRY_VERSION } from '../../version.js';
 import { registerSystemRoutes } from './system.js';
 import { registerContainerRoutes } from './containers.js';
 
@@ -17,8 +18,8 @@ export function createDockerApi(engine: Engine): http.Server {
   registerImageRoutes(router, engine);
   registerContainerRoutes(router, engine);
   const server = http.createServer((req, res) => {
-    res.setHeader('Server', `Gantry/${process.env.npm_package_version ?? '0.1.0'} (linux)`);
-    res.setHeader('Api-Version', '1.44');
+    res.setHeader('Server', `Gantry/${GANTRY_VERSION} (linux)`);
+    res.setHeader('Api-Version', API_VERSION);
     res.setHeader('Ostype', 'linux');
     const started = Date.now();
     res.on('finish', () => engine.config.logger.debug({ method: req.method, url: req.url, status: res.statusCode, ms: Date.now() - started }, 'api'));

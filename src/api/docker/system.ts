@@ -87,12 +87,15 @@ export function registerSystemRoutes(r: Router, engine: Engine): void {
 
   r.add('GET', '/info', ({ res }) => {
     const images = engine.images.imageCount();
+    const states = engine.containers.list().map((c) => c.State);
+    const paused = states.filter((s) => s.Paused).length;
+    const running = states.filter((s) => s.Running).length - paused;
     sendJson(res, 200, {
       ID: engine.id,
-      Containers: 0,
-      ContainersRunning: 0,
-      ContainersPaused: 0,
-      ContainersStopped: 0,
+      Containers: states.length,
+      ContainersRunning: running,
+      ContainersPaused: paused,
+      ContainersStopped: states.length - running - paused,
       Images: images,
       Driver: 'overlay2',
       DriverStatus: [
@@ -200,6 +203,18 @@ export function registerSystemRoutes(r: Router, engine: Engine): void {
 
   r.add('GET', '/system/df', async ({ res }) => {
     const { LayersSize, Images } = await engine.images.df();
-    sendJson(res, 200, { LayersSize, Images, Containers: [], Volumes: [], BuildCache: [] });
+    const containers = await Promise.all(
+      engine.containers.list().map(async (c) => ({
+        Id: c.Id,
+        Names: [c.Name],
+        Image: c.Config.Image,
+        ImageID: c.Image,
+        Created: Math.floor(Date.parse(c.Created) / 1000),
+        State: c.State.Status,
+        SizeRw: await engine.containers.sizeRw(c.Id),
+        Labels: c.Config.Labels ?? {},
+      })),
+    );
+    sendJson(res, 200, { LayersSize, Images, Containers: containers, Volumes: [], BuildCache: [] });
   });
 }

@@ -130,14 +130,17 @@ async function df(cmd: Command, opts: { verbose?: boolean; format?: string }): P
   const d = await clientOf(cmd).json<{
     LayersSize: number;
     Images: Array<{ Id: string; RepoTags: string[]; Size: number; SharedSize: number; Containers: number; Created: number }>;
-    Containers: unknown[];
+    Containers: Array<{ State: string; SizeRw: number }>;
     Volumes: unknown[];
     BuildCache: unknown[];
   }>('GET', '/system/df');
   const active = d.Images.filter((i) => i.Containers > 0).length;
+  const running = d.Containers.filter((c) => c.State === 'running' || c.State === 'paused');
+  const containerSize = d.Containers.reduce((a, c) => a + c.SizeRw, 0);
+  const stoppedSize = containerSize - running.reduce((a, c) => a + c.SizeRw, 0);
   const rows = [
     { Type: 'Images', TotalCount: String(d.Images.length), Active: String(active), Size: humanSize(d.LayersSize), Reclaimable: `${humanSize(d.Images.filter((i) => i.Containers <= 0).reduce((a, i) => a + i.Size - Math.max(0, i.SharedSize), 0))} (${d.LayersSize ? 100 : 0}%)` },
-    { Type: 'Containers', TotalCount: String(d.Containers.length), Active: '0', Size: '0B', Reclaimable: '0B' },
+    { Type: 'Containers', TotalCount: String(d.Containers.length), Active: String(running.length), Size: humanSize(containerSize), Reclaimable: humanSize(stoppedSize) },
     { Type: 'Local Volumes', TotalCount: String(d.Volumes.length), Active: '0', Size: '0B', Reclaimable: '0B' },
     { Type: 'Build Cache', TotalCount: String(d.BuildCache.length), Active: '0', Size: '0B', Reclaimable: '0B' },
   ];

@@ -203,12 +203,8 @@ export class ContainerService {
     }
     const rec = this.d.store.get(file);
     if (!rec) return;
-    if (!rec.State.Running && !rec.State.Paused) {
-      await fs.rm(p, { force: true });
-      return;
-    }
     await fs.rm(p, { force: true });
-    await this.handleExit(rec.Id, code, '');
+    if (rec.State.Running || rec.State.Paused) await this.handleExit(rec.Id, code, '');
   }
 
   // ---------- create ----------
@@ -852,9 +848,7 @@ export class ContainerService {
     const output = new PassThrough({ objectMode: true });
     if (!e.config.Tty) {
       const child = rt.execPiped(rec.Id, specPath, false);
-      setImmediate(() => {
-        e.pid = child.pid() ?? 0;
-      });
+      e.pid = child.pid() ?? 0;
       let open = 2;
       const endOne = (): void => {
         if (--open === 0) output.end();

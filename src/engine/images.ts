@@ -10,7 +10,7 @@ import { chainIds, hexOf, shortId } from '../common/digest.js';
 import { conflict, errorMessage, GantryError, invalid, notFound } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { ContentStore } from '../content/store.js';
-import { decompress } from '../diff/compression.js';
+import { decompress, detectCompression, peek } from '../diff/compression.js';
 import { applyChanges } from '../images/changes.js';
 import {
   choosePlatform,
@@ -427,7 +427,7 @@ export class ImageService {
         Id: rec.id,
         ParentId: '',
         RepoTags: tags,
-        RepoDigests: digests.length ? digests : tags.length ? [] : [],
+        RepoDigests: digests,
         Created: created,
         Size: size,
         SharedSize: shared,
@@ -770,14 +770,9 @@ export class ImageService {
           for (const l of item.Layers) {
             const digest = await blobOf(l);
             const info = await this.d.content.info(digest);
-            const head = await this.d.content.reader(digest, { start: 0, end: 3 }).then(async (r) => {
-              const parts: Buffer[] = [];
-              for await (const c of r) parts.push(c as Buffer);
-              return Buffer.concat(parts);
-            });
-            const gz = head[0] === 0x1f && head[1] === 0x8b;
-            const zstd = head[0] === 0x28 && head[1] === 0xb5;
-            layers.push({ mediaType: gz ? MediaType.OciLayerGzip : zstd ? MediaType.OciLayerZstd : MediaType.OciLayer, digest, size: info!.size });
+            const { head } = await peek(await this.d.content.reader(digest, { start: 0, end: 3 }), 4);
+            const mediaType = { gzip: MediaType.OciLayerGzip, zstd: MediaType.OciLayerZstd, none: MediaType.OciLayer }[detectCompression(head)];
+            layers.push({ mediaType, digest, size: info!.size });
           }
           const id = await this.registerLoaded(configDigest, layers, undefined);
           loaded.push(...(await this.tagLoaded(id, item.RepoTags ?? [], progress)));

@@ -39,6 +39,12 @@ function command(c: ContainerRecord): string {
 export function registerContainerRoutes(r: Router, engine: Engine): void {
   const containers = engine.containers;
 
+  const sizes = async (c: ContainerRecord): Promise<{ SizeRw: number; SizeRootFs: number }> => {
+    const rw = await containers.sizeRw(c.Id);
+    const image = engine.images.tryResolve(c.Image);
+    return { SizeRw: rw, SizeRootFs: rw + (image ? await engine.images.size(image) : 0) };
+  };
+
   const summary = async (c: ContainerRecord, size: boolean): Promise<Record<string, unknown>> => ({
     Id: c.Id,
     Names: [c.Name],
@@ -47,7 +53,7 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
     Command: command(c),
     Created: Math.floor(Date.parse(c.Created) / 1000),
     Ports: [],
-    ...(size ? { SizeRw: await containers.sizeRw(c.Id), SizeRootFs: (await engine.images.size(engine.images.resolve(c.Image)).catch(() => 0)) + (await containers.sizeRw(c.Id)) } : {}),
+    ...(size ? await sizes(c) : {}),
     Labels: c.Config.Labels ?? {},
     State: c.State.Status,
     Status: statusText(c),

@@ -29,11 +29,10 @@ export function registerImageRoutes(r: Router, engine: Engine): void {
     const fromSrc = query.get('fromSrc');
     if (fromImage) {
       req.resume();
-      let tag = query.get('tag') ?? '';
+      const tag = query.get('tag') ?? '';
       let refStr = fromImage;
       const parsed = parseNormalizedReference(fromImage);
       if (tag && !parsed.tag && !parsed.digest) refStr = tag.startsWith('sha256:') ? `${fromImage}@${tag}` : `${fromImage}:${tag}`;
-      tag = '';
       const platform = query.get('platform');
       if (platform && !/^linux(\/amd64)?$/.test(platform)) throw invalid(`image with platform ${platform} is not supported on this host`);
       const auth = decodeAuthHeader(req.headers['x-registry-auth'] as string | undefined);

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { ApiClient, ApiError, resolveHost } from '../client.js';
 import { StreamError } from '../progress.js';
-import { TemplateError } from '../format/template.js';
+import { renderTemplate, TemplateError } from '../format/template.js';
 
 export function clientOf(cmd: Command): ApiClient {
   let root = cmd;
@@ -59,4 +59,32 @@ export function ellipsis(s: string, max: number): string {
   const chars = [...s];
   if (chars.length <= max) return s;
   return chars.slice(0, max - 1).join('') + '…';
+}
+
+/** Register a command at the top level (`rmi`) and under its group (`image rm`), as the docker CLI has both. */
+export function topAndGroup(program: Command, group: Command, top: string, sub: string, build: (c: Command) => void, groupAlias?: string): void {
+  build(program.command(top));
+  const c = group.command(sub);
+  build(c);
+  if (groupAlias) c.alias(groupAlias);
+}
+
+/**
+ * `inspect`: fetch each object, print them all as indented JSON or each through `--format`; a name
+ * that cannot be fetched is reported (`Error: ...`) and makes the exit status 1, the others still print.
+ */
+export async function inspectEach(names: string[], fetch: (name: string) => Promise<unknown>, format: string | undefined): Promise<void> {
+  const found: unknown[] = [];
+  let failed = false;
+  for (const n of names) {
+    try {
+      found.push(await fetch(n));
+    } catch (err) {
+      process.stderr.write(`Error: ${(err as Error).message}\n`);
+      failed = true;
+    }
+  }
+  if (format) for (const f of found) process.stdout.write(renderTemplate(format, f) + '\n');
+  else process.stdout.write(JSON.stringify(found, null, 4) + '\n');
+  if (failed) process.exitCode = 1;
 }

@@ -7,7 +7,7 @@ import { shortId } from '../../common/digest.js';
 import { humanSize } from '../../engine/progress.js';
 import { ApiError, type ApiClient } from '../client.js';
 import { renderRows, since, tabwrite } from '../format/table.js';
-import { action, clientOf, collect, ellipsis, filtersJson } from './common.js';
+import { action, clientOf, collect, ellipsis, filtersJson, inspectEach, topAndGroup } from './common.js';
 import { pullImage } from './images.js';
 
 interface RunOpts {
@@ -415,10 +415,7 @@ const runOptions = (c: Command): Command =>
 
 export function registerContainerCommands(program: Command): void {
   const container = program.command('container').description('Manage containers');
-  const both = (name: string, build: (c: Command) => void): void => {
-    build(program.command(name));
-    build(container.command(name));
-  };
+  const both = (name: string, build: (c: Command) => void): void => topAndGroup(program, container, name, name, build);
 
   both('run', (c) =>
     runOptions(c.description('Create and run a new container from an image').argument('<image>').argument('[command...]').passThroughOptions()).action(
@@ -522,8 +519,7 @@ export function registerContainerCommands(program: Command): void {
         }),
       );
   };
-  rm(program.command('rm'));
-  rm(container.command('rm'));
+  topAndGroup(program, container, 'rm', 'rm', rm);
   const psCmd = (c: Command): void => {
     c.description('List containers')
       .option('-a, --all', 'show all containers (default shows just running)')
@@ -536,8 +532,7 @@ export function registerContainerCommands(program: Command): void {
       .option('--format <format>', 'format output using a Go template')
       .action(action(async (o: Parameters<typeof ps>[1], cmd: Command) => ps(cmd, o)));
   };
-  psCmd(program.command('ps'));
-  psCmd(container.command('ls').alias('list'));
+  topAndGroup(program, container, 'ps', 'ls', psCmd, 'list');
   both('logs', (c) =>
     c
       .description('Fetch the logs of a container')
@@ -612,10 +607,7 @@ export function registerContainerCommands(program: Command): void {
     .action(
       action(async (names: string[], o: { format?: string }, cmd: Command) => {
         const client = clientOf(cmd);
-        const { renderTemplate } = await import('../format/template.js');
-        const found = [];
-        for (const n of names) found.push(await client.json('GET', `/containers/${encodeURIComponent(n)}/json`));
-        process.stdout.write(o.format ? found.map((f) => renderTemplate(o.format!, f)).join('\n') + '\n' : JSON.stringify(found, null, 4) + '\n');
+        await inspectEach(names, (n) => client.json('GET', `/containers/${encodeURIComponent(n)}/json`), o.format);
       }),
     );
 }

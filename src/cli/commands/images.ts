@@ -10,9 +10,8 @@ import { encodeAuthHeader } from '../../registry/auth.js';
 import type { ApiClient } from '../client.js';
 import { credentialsFor, removeCredentials, storeCredentials } from '../config.js';
 import { renderRows, since } from '../format/table.js';
-import { renderTemplate } from '../format/template.js';
 import { displayJsonMessages } from '../progress.js';
-import { action, clientOf, collect, ellipsis, filtersJson } from './common.js';
+import { action, clientOf, collect, ellipsis, filtersJson, inspectEach, topAndGroup } from './common.js';
 import { registryDomainOf } from '../../api/docker/system.js';
 
 interface ImageSummary {
@@ -146,23 +145,6 @@ async function removeImages(cmd: Command, names: string[], opts: { force?: boole
   if (failed) process.exitCode = 1;
 }
 
-async function inspectImages(cmd: Command, names: string[], opts: { format?: string }): Promise<void> {
-  const client = clientOf(cmd);
-  const found: unknown[] = [];
-  let failed = false;
-  for (const n of names) {
-    try {
-      found.push(await client.json('GET', `/images/${encodeURIComponent(n)}/json`));
-    } catch (err) {
-      process.stderr.write(`Error: ${(err as Error).message}\n`);
-      failed = true;
-    }
-  }
-  if (opts.format) for (const f of found) process.stdout.write(renderTemplate(opts.format, f) + '\n');
-  else process.stdout.write(JSON.stringify(found, null, 4) + '\n');
-  if (failed) process.exitCode = 1;
-}
-
 async function history(cmd: Command, name: string, opts: { human: boolean; noTrunc?: boolean; quiet?: boolean; format?: string }): Promise<void> {
   const client = clientOf(cmd);
   const entries = await client.json<Array<{ Id: string; Created: number; CreatedBy: string; Size: number; Comment: string; Tags: string[] | null }>>(
@@ -289,11 +271,6 @@ async function push(cmd: Command, name: string, opts: { quiet?: boolean; allTags
 export function registerImageCommands(program: Command): void {
   const image = program.command('image').description('Manage images');
 
-  const add = (parent: Command, name: string, build: (c: Command) => void): void => {
-    const c = parent.command(name);
-    build(c);
-  };
-
   const pullCmd = (c: Command): void => {
     c.description('Download an image from a registry')
       .argument('<name>', 'NAME[:TAG|@DIGEST]')
@@ -361,7 +338,12 @@ export function registerImageCommands(program: Command): void {
     c.description('Display detailed information on one or more images')
       .argument('<images...>')
       .option('-f, --format <format>', 'format output using a Go template')
-      .action(action(async (names: string[], opts: { format?: string }, cmd: Command) => inspectImages(cmd, names, opts)));
+      .action(
+        action(async (names: string[], opts: { format?: string }, cmd: Command) => {
+          const client = clientOf(cmd);
+          await inspectEach(names, (n) => client.json('GET', `/images/${encodeURIComponent(n)}/json`), opts.format);
+        }),
+      );
   };
   const saveCmd = (c: Command): void => {
     c.description('Save one or more images to a tar archive (streamed to STDOUT by default)')
@@ -392,32 +374,18 @@ export function registerImageCommands(program: Command): void {
       .action(action(async (opts: { all?: boolean; force?: boolean; filter: string[] }, cmd: Command) => prune(cmd, opts)));
   };
 
-  add(program, 'pull', pullCmd);
-  add(image, 'pull', pullCmd);
-  add(program, 'push', pushCmd);
-  add(image, 'push', pushCmd);
-  add(program, 'images', lsCmd);
-  add(image, 'ls', (c) => {
-    lsCmd(c);
-    c.alias('list');
-  });
-  add(program, 'tag', tagCmd);
-  add(image, 'tag', tagCmd);
-  add(program, 'rmi', rmCmd);
-  add(image, 'rm', (c) => {
-    rmCmd(c);
-    c.alias('remove');
-  });
-  add(program, 'history', historyCmd);
-  add(image, 'history', historyCmd);
-  add(image, 'inspect', inspectCmd);
-  add(program, 'save', saveCmd);
-  add(image, 'save', saveCmd);
-  add(program, 'load', loadCmd);
-  add(image, 'load', loadCmd);
-  add(program, 'import', importCmd);
-  add(image, 'import', importCmd);
-  add(image, 'prune', pruneCmd);
+  const both = (top: string, sub: string, build: (c: Command) => void, alias?: string): void => topAndGroup(program, image, top, sub, build, alias);
+  both('pull', 'pull', pullCmd);
+  both('push', 'push', pushCmd);
+  both('images', 'ls', lsCmd, 'list');
+  both('tag', 'tag', tagCmd);
+  both('rmi', 'rm', rmCmd, 'remove');
+  both('history', 'history', historyCmd);
+  both('save', 'save', saveCmd);
+  both('load', 'load', loadCmd);
+  both('import', 'import', importCmd);
+  inspectCmd(image.command('inspect'));
+  pruneCmd(image.command('prune'));
 
   program
     .command('login')

@@ -8,7 +8,7 @@ import { ApiError } from '../client.js';
 import { renderRows, since } from '../format/table.js';
 import { renderTemplate } from '../format/template.js';
 import { jsonLines } from '../progress.js';
-import { action, clientOf, collect, filtersJson } from './common.js';
+import { action, clientOf, collect, filtersJson, inspectEach } from './common.js';
 
 interface VersionInfo {
   Version: string;
@@ -183,30 +183,30 @@ async function df(cmd: Command, opts: { verbose?: boolean; format?: string }): P
   );
 }
 
+/** Generic `inspect`: the first kind of object (container, image, network, volume) that has the name. */
 async function inspectAny(cmd: Command, names: string[], opts: { format?: string; type?: string }): Promise<void> {
   const client = clientOf(cmd);
-  const out: unknown[] = [];
-  let failed = false;
-  for (const n of names) {
-    const tries = opts.type ? [opts.type] : ['container', 'image', 'network', 'volume'];
-    let found: unknown;
-    for (const t of tries) {
-      const p = t === 'container' ? `/containers/${encodeURIComponent(n)}/json` : t === 'image' ? `/images/${encodeURIComponent(n)}/json` : t === 'network' ? `/networks/${encodeURIComponent(n)}` : `/volumes/${encodeURIComponent(n)}`;
-      try {
-        found = await client.json('GET', p);
-        break;
-      } catch (err) {
-        if (!(err instanceof ApiError) || err.status !== 404) throw err;
+  const paths: Record<string, (n: string) => string> = {
+    container: (n) => `/containers/${n}/json`,
+    image: (n) => `/images/${n}/json`,
+    network: (n) => `/networks/${n}`,
+    volume: (n) => `/volumes/${n}`,
+  };
+  if (opts.type && !paths[opts.type]) throw new Error(`"${opts.type}" is not a valid value for --type`);
+  await inspectEach(
+    names,
+    async (n) => {
+      for (const t of opts.type ? [opts.type] : Object.keys(paths)) {
+        try {
+          return await client.json('GET', paths[t]!(encodeURIComponent(n)));
+        } catch (err) {
+          if (!(err instanceof ApiError) || err.status !== 404) throw err;
+        }
       }
-    }
-    if (found === undefined) {
-      process.stderr.write(`Error: No such object: ${n}\n`);
-      failed = true;
-    } else out.push(found);
-  }
-  if (opts.format) for (const o of out) process.stdout.write(renderTemplate(opts.format, o) + '\n');
-  else process.stdout.write(JSON.stringify(out, null, 4) + '\n');
-  if (failed) process.exitCode = 1;
+      throw new Error(`No such object: ${n}`);
+    },
+    opts.format,
+  );
 }
 
 export function registerSystemCommands(program: Command): void {

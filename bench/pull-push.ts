@@ -13,15 +13,10 @@ import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { Cleanup, startDaemon, startRegistry } from '../test/e2e/helpers.js';
 import { sha256, hexOf } from '../src/common/digest.js';
+import { readAll } from '../src/common/streams.js';
 import { packDirectory } from '../src/diff/archive.js';
 import { MediaType } from '../src/images/oci.js';
 import { median, row, sh, shAsync, time } from './lib.js';
-
-async function collect(r: NodeJS.ReadableStream): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of r) parts.push(c as Buffer);
-  return Buffer.concat(parts);
-}
 
 /** An OCI layout holding one image of four layers: a binary, random data, text, many small files. */
 export async function makeImage(dir: string): Promise<number> {
@@ -56,7 +51,7 @@ export async function makeImage(dir: string): Promise<number> {
       const d = path.join(work, String(i));
       await fs.mkdir(d);
       await fill(d);
-      const tar = await collect(packDirectory(d));
+      const tar = await readAll(packDirectory(d));
       layers.push({ gz: gzipSync(tar, { level: 1 }), diffId: sha256(tar) });
     }
   } finally {

@@ -21,6 +21,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { parseArgs } from 'node:util';
 import { sha256, hexOf } from '../src/common/digest.js';
+import { readAll } from '../src/common/streams.js';
 import { packDirectory } from '../src/diff/archive.js';
 import { MediaType, type Descriptor, type ImageConfig } from '../src/images/oci.js';
 import { RegistryClient } from '../src/registry/client.js';
@@ -42,14 +43,8 @@ interface BuiltImage {
   top: Blob;
 }
 
-async function collect(r: Readable): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of r) parts.push(c as Buffer);
-  return Buffer.concat(parts);
-}
-
 async function layerFrom(dir: string): Promise<{ blob: Blob; diffId: string }> {
-  const tar = await collect(packDirectory(dir, { mtime: EPOCH }));
+  const tar = await readAll(packDirectory(dir, { mtime: EPOCH }));
   const gz = gzipSync(tar, { level: 6 });
   return {
     blob: { desc: { mediaType: MediaType.OciLayerGzip, digest: sha256(gz), size: gz.length }, bytes: gz },

@@ -4,6 +4,7 @@
  */
 import http, { type IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
+import { readAll } from '../common/streams.js';
 
 export const DEFAULT_HOST = 'unix:///run/gantry/gantry.sock';
 const API_PREFIX = '/v1.44';
@@ -100,9 +101,7 @@ export class ApiClient {
   /** Read a whole response; throw the daemon's error message on failure status. */
   async call(method: string, path: string, opts: RequestOpts = {}): Promise<{ status: number; body: Buffer; res: IncomingMessage }> {
     const res = await this.request(method, path, opts);
-    const parts: Buffer[] = [];
-    for await (const c of res) parts.push(c as Buffer);
-    const body = Buffer.concat(parts);
+    const body = await readAll(res);
     const status = res.statusCode ?? 0;
     if (status >= 400) throw new ApiError(status, errorText(body, status));
     return { status, body, res };
@@ -117,9 +116,7 @@ export class ApiClient {
   async stream(method: string, path: string, opts: RequestOpts = {}): Promise<IncomingMessage> {
     const res = await this.request(method, path, opts);
     if ((res.statusCode ?? 0) >= 400) {
-      const parts: Buffer[] = [];
-      for await (const c of res) parts.push(c as Buffer);
-      throw new ApiError(res.statusCode ?? 0, errorText(Buffer.concat(parts), res.statusCode ?? 0));
+      throw new ApiError(res.statusCode ?? 0, errorText(await readAll(res), res.statusCode ?? 0));
     }
     return res;
   }

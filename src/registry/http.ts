@@ -6,6 +6,7 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
+import { readAll } from '../common/streams.js';
 
 const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 16 });
@@ -68,16 +69,9 @@ export function request(url: URL | string, opts: RequestOptions = {}): Promise<R
   });
 }
 
-export async function readBody(res: Response | IncomingMessage, limit = 64 << 20): Promise<Buffer> {
-  const stream = 'body' in res && !('pipe' in res) ? res.body : (res as IncomingMessage);
-  const parts: Buffer[] = [];
-  let n = 0;
-  for await (const c of stream) {
-    n += (c as Buffer).length;
-    if (n > limit) throw new Error(`response body larger than ${limit} bytes`);
-    parts.push(c as Buffer);
-  }
-  return Buffer.concat(parts);
+/** The whole body of a response (or any stream), refusing more than `limit` bytes. */
+export function readBody(res: Response | AsyncIterable<unknown>, limit = 64 << 20): Promise<Buffer> {
+  return readAll('body' in res ? res.body : res, limit, () => new Error(`response body larger than ${limit} bytes`));
 }
 
 export function drain(res: Response): void {

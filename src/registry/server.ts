@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import bcrypt from 'bcryptjs';
 import { isDigest, sha256 } from '../common/digest.js';
 import { errorMessage } from '../common/errors.js';
+import { readAll } from '../common/streams.js';
 import type { Logger } from '../common/log.js';
 import { isIndexType, MediaType, type ImageIndex, type ImageManifest } from '../images/oci.js';
 import { isValidRepositoryPath, isValidTag } from '../images/reference.js';
@@ -78,15 +79,8 @@ function sendJson(res: ServerResponse, status: number, value: unknown, headers: 
   send(res, status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), ...headers }, body);
 }
 
-async function readLimited(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  for await (const c of req) {
-    n += (c as Buffer).length;
-    if (n > limit) throw new HttpError(413, 'SIZE_INVALID', undefined, 'payload too large');
-    parts.push(c as Buffer);
-  }
-  return Buffer.concat(parts);
+function readLimited(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return readAll(req, limit, () => new HttpError(413, 'SIZE_INVALID', undefined, 'payload too large'));
 }
 
 /** Paginate a sorted list per the spec: `n` entries after `last`, with a Link header when more remain. */

@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { GantryError, invalid } from '../../common/errors.js';
+import { readAll } from '../../common/streams.js';
 import type { JsonMessage } from '../../engine/progress.js';
 import { apiErrorBody, statusOf } from './errors.js';
 
@@ -128,17 +129,7 @@ export function setUpgradeBody(req: IncomingMessage, body: Buffer): void {
 }
 
 export async function readJsonBody<T>(req: IncomingMessage, limit = 4 << 20): Promise<T | undefined> {
-  let raw = upgradeBodies.get(req);
-  if (!raw) {
-    const parts: Buffer[] = [];
-    let n = 0;
-    for await (const c of req) {
-      n += (c as Buffer).length;
-      if (n > limit) throw invalid('request body too large');
-      parts.push(c as Buffer);
-    }
-    raw = Buffer.concat(parts);
-  }
+  const raw = upgradeBodies.get(req) ?? (await readAll(req, limit, () => invalid('request body too large')));
   const text = raw.toString('utf8').trim();
   if (!text) return undefined;
   try {

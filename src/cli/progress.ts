@@ -22,7 +22,7 @@ export async function* jsonLines(res: IncomingMessage): AsyncGenerator<JsonMessa
 }
 
 /**
- * Display messages; returns the `aux` payloads seen. Throws StreamError for an in-band error.
+ * Display messages, handing `aux` payloads to `onAux`. Throws StreamError for an in-band error.
  */
 export async function displayJsonMessages(res: IncomingMessage, out: NodeJS.WriteStream, onAux?: (aux: unknown) => void): Promise<void> {
   const tty = !!out.isTTY;

@@ -61,24 +61,3 @@ export async function diskUsage(root: string, seen = new Set<string>()): Promise
   }
   return total;
 }
-
-/** Apparent size of regular files in a tree (what `docker images` calls SIZE). */
-export async function apparentSize(root: string): Promise<number> {
-  let total = 0;
-  const stack = [root];
-  while (stack.length) {
-    const dir = stack.pop()!;
-    let entries;
-    try {
-      entries = await fs.readdir(dir, { withFileTypes: true });
-    } catch {
-      continue;
-    }
-    for (const e of entries) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) stack.push(p);
-      else if (e.isFile() || e.isSymbolicLink()) total += (await fs.lstat(p)).size;
-    }
-  }
-  return total;
-}

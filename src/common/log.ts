@@ -6,6 +6,3 @@ export type { Logger };
 export function createLogger(name: string, level = process.env.GANTRY_LOG_LEVEL ?? 'info'): Logger {
   return pino({ name, level }, destination(2));
 }
-
-/** A logger that drops everything, for library code used from the CLI and tests. */
-export const silentLogger: Logger = pino({ level: 'silent' });

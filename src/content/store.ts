@@ -160,11 +160,11 @@ export class FileContentStore implements ContentStore {
     try {
       await pipeline(source, hasher, createWriteStream(tmp, { mode: 0o644 }));
       const actual = 'sha256:' + hasher.hash.digest('hex');
-      if (expected) {
-        if (expected.size !== undefined && expected.size >= 0 && hasher.size !== expected.size && actual !== expected.digest) {
-          throw new SizeMismatchError(expected.digest, expected.size, hasher.size);
-        }
-        if (actual !== expected.digest) throw new DigestMismatchError(expected.digest, actual, hasher.size);
+      if (expected && actual !== expected.digest) {
+        const sizeKnown = expected.size !== undefined && expected.size >= 0;
+        throw sizeKnown && hasher.size !== expected.size
+          ? new SizeMismatchError(expected.digest, expected.size!, hasher.size)
+          : new DigestMismatchError(expected.digest, actual, hasher.size);
       }
       const fh = await fs.open(tmp, 'r+');
       try {

@@ -105,10 +105,6 @@ export interface ImageConfig {
   comment?: string;
 }
 
-export function isLayerMediaType(mt: string): boolean {
-  return mt.includes('.layer.') || mt.includes('rootfs.diff') || mt.includes('rootfs.foreign');
-}
-
 /** Choose linux/amd64 (the host platform) from an index as Docker does. */
 export function choosePlatform(index: ImageIndex, want: Platform = { os: 'linux', architecture: 'amd64' }): Descriptor | undefined {
   const candidates = index.manifests.filter(

@@ -18,5 +18,3 @@ const require = createRequire(import.meta.url);
 export const native = require(path.resolve(here, '../../build/Release/gantry_native.node')) as NativeModule;
 
 export const MNT_DETACH = 2;
-export const MS_RDONLY = 1;
-export const MS_BIND = 4096;

@@ -73,7 +73,3 @@ export function request(url: URL | string, opts: RequestOptions = {}): Promise<R
 export function readBody(res: Response | AsyncIterable<unknown>, limit = 64 << 20): Promise<Buffer> {
   return readAll('body' in res ? res.body : res, limit, () => new Error(`response body larger than ${limit} bytes`));
 }
-
-export function drain(res: Response): void {
-  res.body.resume();
-}

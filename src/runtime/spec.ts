@@ -123,14 +123,6 @@ function requestedCaps(privileged: boolean, add: string[], drop: string[]): stri
   return [...caps];
 }
 
-/** Parse `64m`, `1g`, `512` style sizes. */
-export function parseSize(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgtp]?)b?$/i.exec(s.trim());
-  if (!m) throw invalid(`invalid size: '${s}'`);
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't' | 'p'];
-  return Math.floor(Number(m[1]) * mult);
-}
-
 function deviceOf(hostPath: string): { type: string; major: number; minor: number; fileMode: number; uid: number; gid: number } {
   const st = statSync(hostPath);
   const type = st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : '';

@@ -41,31 +41,21 @@ static napi_value throw_errno(napi_env env, int err, const char *what) {
   return NULL;
 }
 
-static napi_value SeqpacketConnect(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char *path = get_string(env, argv[0]);
-  if (!path) return throw_errno(env, EINVAL, "seqpacketConnect");
+/* Connect a SOCK_SEQPACKET unix socket; returns the fd, or -errno. */
+static int seqpacket_connect(const char *path) {
   struct sockaddr_un addr;
   memset(&addr, 0, sizeof(addr));
   addr.sun_family = AF_UNIX;
-  if (strlen(path) >= sizeof(addr.sun_path)) {
-    free(path);
-    return throw_errno(env, ENAMETOOLONG, "seqpacketConnect");
-  }
+  if (strlen(path) >= sizeof(addr.sun_path)) return -ENAMETOOLONG;
   strcpy(addr.sun_path, path);
-  free(path);
   int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  if (fd < 0) return throw_errno(env, errno, "socket");
+  if (fd < 0) return -errno;
   if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
     int e = errno;
     close(fd);
-    return throw_errno(env, e, "connect");
+    return -e;
   }
-  napi_value r;
-  napi_create_int32(env, fd, &r);
-  return r;
+  return fd;
 }
 
 static int write_all(int fd, const char *buf, size_t len) {
@@ -136,10 +126,14 @@ static void *relay_thread(void *arg) {
 }
 
 static napi_value SeqpacketRelay(napi_env env, napi_callback_info info) {
-  napi_value fdv = SeqpacketConnect(env, info);
-  if (!fdv) return NULL;
-  int32_t packet_fd;
-  napi_get_value_int32(env, fdv, &packet_fd);
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char *path = get_string(env, argv[0]);
+  if (!path) return throw_errno(env, EINVAL, "seqpacketRelay");
+  int packet_fd = seqpacket_connect(path);
+  free(path);
+  if (packet_fd < 0) return throw_errno(env, -packet_fd, "connect");
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) {
     int e = errno;

@@ -69,7 +69,7 @@ export interface Attachment {
 interface ExecSession {
   id: string;
   containerId: string;
-  config: { Cmd: string[]; Env?: string[]; WorkingDir?: string; User?: string; Tty?: boolean; AttachStdin?: boolean; AttachStdout?: boolean; AttachStderr?: boolean; Privileged?: boolean };
+  config: { Cmd: string[]; Env?: string[]; WorkingDir?: string; User?: string; Tty?: boolean; AttachStdin?: boolean; AttachStdout?: boolean; AttachStderr?: boolean; Privileged?: boolean; DetachKeys?: string };
   running: boolean;
   exitCode: number | null;
   pid: number;
@@ -414,7 +414,7 @@ export class ContainerService {
       rec.manuallyStopped = false;
       await this.d.store.save(rec);
       try {
-        await rt.start(id);
+        await rt.start(id, pid);
       } catch (err) {
         await rt.delete(id, true);
         rec.State = { ...rec.State, Status: 'created', Running: false, Pid: 0 };
@@ -744,7 +744,8 @@ export class ContainerService {
         stdin.on('data', (c: Buffer) => conn?.write(c));
         stdin.on('end', () => {
           // Half-close: the container sees EOF on stdin (conmon closes it unless told to keep it).
-          if (rec.Config.StdinOnce) conn?.endInput();
+          // Docker closes it only without a TTY: with one, end of input is a key typed, not a closed stream.
+          if (rec.Config.StdinOnce && !rec.Config.Tty) conn?.endInput();
         });
       }
     };
@@ -800,7 +801,7 @@ export class ContainerService {
       OpenStdout: !!e.config.AttachStdout,
       CanRemove: false,
       ContainerID: e.containerId,
-      DetachKeys: '',
+      DetachKeys: e.config.DetachKeys ?? '',
       Pid: e.pid,
     };
   }

@@ -4,7 +4,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { Cleanup, docker, hasPython, ok, restartDaemon, run, seedRegistry, startDaemon, startRegistry, waitFor, type Daemon } from './helpers.js';
 
@@ -110,6 +112,56 @@ describe('containers through the docker CLI', () => {
     assert.equal(out.code, 4, out.stdout + out.stderr);
     assert.match(out.stdout, /\/dev\/pts\/\d+/);
     d_(d, ['rm', '-f', 'tty']);
+  });
+
+  test('detach keys: ctrl-p ctrl-q leaves the container running, through the CLI and the API', { skip: !existsSync('/usr/bin/script') && 'script(1) is not installed' }, async () => {
+    const child = spawn('script', ['-qfec', 'docker run -ti --name dk busybox sh', '/dev/null'], { env: { ...process.env, ...d.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    try {
+      await waitFor(() => d_(d, ['ps', '-q', '--filter', 'name=dk']).trim() !== '', 'dk running', 10000);
+      child.stdin.write('echo marker-$((40+2))\r');
+      await waitFor(() => out.includes('marker-42'), 'the shell answers', 10000);
+      child.stdin.write('\x10\x11');
+      assert.equal(await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 10000))]), 0, out);
+    } finally {
+      child.kill();
+    }
+    assert.equal(d_(d, ['inspect', '-f', '{{.State.Running}}', 'dk']).trim(), 'true', 'detaching leaves it running');
+
+    // The daemon detects the keys itself too (for clients without their own detection), here custom ones.
+    const sock = net.connect(d.sock);
+    await new Promise<void>((resolve) => sock.on('connect', resolve));
+    sock.write('POST /v1.44/containers/dk/attach?stream=1&stdin=1&stdout=1&detachKeys=ctrl-x,x HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n');
+    let raw = '';
+    sock.on('data', (c: Buffer) => (raw += c.toString('latin1')));
+    await waitFor(() => raw.includes('101 UPGRADED'), 'attach upgraded', 5000);
+    sock.write('echo via-$((6*7))\r');
+    await waitFor(() => raw.includes('via-42'), 'attached output', 5000);
+    const closed = new Promise<void>((resolve) => sock.on('close', () => resolve()));
+    sock.write('\x18x');
+    await closed;
+    assert.equal(d_(d, ['inspect', '-f', '{{.State.Running}}', 'dk']).trim(), 'true');
+    d_(d, ['rm', '-f', 'dk']);
+  });
+
+  test('stats streams until interrupted; --device and CPU flags reach the container', async () => {
+    d_(d, ['run', '-d', '--name', 'streamer', 'busybox', 'sleep', '100']);
+    const child = spawn('docker', ['stats', '--format', '{{.Name}} {{.PIDs}}', 'streamer'], { env: { ...process.env, ...d.env } });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    try {
+      await waitFor(() => (out.match(/streamer 1/g) ?? []).length >= 2, 'two stats frames', 15000);
+    } finally {
+      child.kill('SIGINT');
+    }
+    d_(d, ['rm', '-f', 'streamer']);
+    assert.match(d_(d, ['run', '--rm', '--device', '/dev/null:/dev/mynull', 'busybox', 'ls', '-l', '/dev/mynull']), /^crw-rw-rw-\s+1 root\s+root\s+1,\s+3 .*\/dev\/mynull$/m);
+    assert.equal(d_(d, ['run', '--rm', '--device', '/dev/null:/dev/mynull', 'busybox', 'sh', '-c', 'echo x > /dev/mynull && echo written']).trim(), 'written');
+    assert.equal(d_(d, ['run', '--rm', '--cpus', '0.5', 'busybox', 'cat', '/sys/fs/cgroup/cpu/cpu.cfs_quota_us']).trim(), '50000');
+    assert.equal(d_(d, ['run', '--rm', '--cpu-shares', '512', 'busybox', 'cat', '/sys/fs/cgroup/cpu/cpu.shares']).trim(), '512');
+    assert.equal(d_(d, ['run', '--rm', '--cpuset-cpus', '0', 'busybox', 'cat', '/sys/fs/cgroup/cpuset/cpuset.cpus']).trim(), '0');
   });
 
   test('diff, commit with --change, export, stats, restart policy', async () => {

@@ -7,6 +7,7 @@ import type { Engine } from '../../engine/engine.js';
 import type { Attachment, CreateRequest, OutputChunk } from '../../engine/containers.js';
 import { readAll, streamLogs, type LogEntry } from '../../engine/logs.js';
 import { humanDurationSince } from '../../common/time.js';
+import { DEFAULT_DETACH_KEYS, DetachDetector, parseDetachKeys } from './detach.js';
 import { boolParam, checkFilters, parseFilters, readJsonBody, sendJson, sendNoContent, type Router } from './router.js';
 
 /** Docker's stream multiplexing header: [stream, 0, 0, 0, size (big endian)]. */
@@ -258,7 +259,7 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
     res.end();
   });
 
-  const pump = (att: Attachment, socket: Duplex, tty: boolean, beforeEnd?: () => Promise<unknown>): void => {
+  const pump = (att: Attachment, socket: Duplex, tty: boolean, detachKeys: Buffer, onDetach: () => void, beforeEnd?: () => Promise<unknown>): void => {
     att.output.on('data', (chunk: OutputChunk) => {
       socket.write(tty ? chunk.data : frame(chunk.stream === 'stdout' ? 1 : 2, chunk.data));
     });
@@ -266,8 +267,22 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
       void (beforeEnd?.() ?? Promise.resolve()).then(() => socket.end());
     });
     if (att.stdin) {
-      socket.on('data', (d: Buffer) => att.stdin!.write(d));
-      socket.on('end', () => att.stdin!.end());
+      const detector = new DetachDetector(detachKeys);
+      let detached = false;
+      socket.on('data', (d: Buffer) => {
+        if (detached) return;
+        const { data, detached: now } = detector.feed(d);
+        if (data.length) att.stdin!.write(data);
+        if (!now) return;
+        // The client goes, the container stays: its stdin is left open and the connection closed.
+        detached = true;
+        att.close();
+        socket.end();
+        onDetach();
+      });
+      socket.on('end', () => {
+        if (!detached) att.stdin!.end();
+      });
     } else socket.resume();
     socket.on('error', () => att.close());
     socket.on('close', () => att.close());
@@ -275,6 +290,7 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
 
   r.add('POST', '/containers/{id}/attach', async ({ req, params, query, hijack }) => {
     const c = containers.resolve(params[0]!);
+    const detachKeys = parseDetachKeys(query.get('detachKeys') || DEFAULT_DETACH_KEYS);
     const att = containers.attach(c.Id, { stdin: boolParam(query, 'stdin'), stdout: boolParam(query, 'stdout'), stderr: boolParam(query, 'stderr') });
     const tty = !!c.Config.Tty;
     const socket = hijack(tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
@@ -292,7 +308,7 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
       socket.end();
       return;
     }
-    pump(att, socket, tty);
+    pump(att, socket, tty, detachKeys, () => engine.events.publish('container', 'detach', c.Id, { name: c.Name.slice(1), image: c.Config.Image ?? '' }));
   });
 
   const statHeader = (stat: unknown): string => Buffer.from(JSON.stringify(stat)).toString('base64');
@@ -379,7 +395,8 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
   });
 
   r.add('POST', '/containers/{id}/exec', async ({ req, res, params }) => {
-    const body = (await readJsonBody<{ Cmd?: string[]; Env?: string[]; WorkingDir?: string; User?: string; Tty?: boolean; AttachStdin?: boolean; AttachStdout?: boolean; AttachStderr?: boolean; Privileged?: boolean }>(req)) ?? {};
+    const body = (await readJsonBody<{ Cmd?: string[]; Env?: string[]; WorkingDir?: string; User?: string; Tty?: boolean; AttachStdin?: boolean; AttachStdout?: boolean; AttachStderr?: boolean; Privileged?: boolean; DetachKeys?: string }>(req)) ?? {};
+    if (body.DetachKeys) parseDetachKeys(body.DetachKeys);
     const id = containers.execCreate(params[0]!, { ...body, Cmd: body.Cmd ?? [] });
     sendJson(res, 201, { Id: id });
   });
@@ -397,7 +414,8 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
     const socket = hijack(tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
     // The stream closes only once the process has exited, so the client's next call (GET /exec/{id}/json)
     // sees the exit code. A process whose output outlives it is cut off shortly after it exits.
-    pump(att, socket, tty, () => att.done);
+    const detachKeys = parseDetachKeys((info.DetachKeys as string) || DEFAULT_DETACH_KEYS);
+    pump(att, socket, tty, detachKeys, () => undefined, () => att.done);
     void att.done.then(() => setTimeout(() => att.close(), 2000).unref());
   });
 

@@ -1,4 +1,4 @@
-/** Container commands: run, create, start, stop, kill, restart, rm, ps, logs, exec, wait, rename, pause, top, prune. */
+/** Container commands: run, create, start, attach, stop, kill, restart, rm, ps, logs, exec, wait, rename, pause, top, prune. */
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -9,9 +9,11 @@ import { ApiError, type ApiClient } from '../client.js';
 import { renderRows, since, tabwrite } from '../format/table.js';
 import { action, clientOf, collect, ellipsis, filtersJson, inspectEach, topAndGroup } from './common.js';
 import { pullImage } from './images.js';
+import { DEFAULT_DETACH_KEYS, DetachDetector, parseDetachKeys } from '../../api/docker/detach.js';
 
 interface RunOpts {
   detach?: boolean;
+  detachKeys?: string;
   interactive?: boolean;
   tty?: boolean;
   rm?: boolean;
@@ -235,12 +237,26 @@ function demux(stream: Socket | IncomingMessage, tty: boolean): Promise<void> {
   });
 }
 
-/** Wire the local terminal to a hijacked stream: stdin forwarded, raw mode and size for a TTY. */
-function wireStdin(stream: Socket | IncomingMessage, tty: boolean, resize?: (h: number, w: number) => void): () => void {
+/**
+ * Wire the local terminal to a hijacked stream: stdin forwarded, raw mode and size for a TTY. With a
+ * TTY, typing the detach keys ends the session and leaves the container running, as Docker's CLI does.
+ */
+function wireStdin(stream: Socket | IncomingMessage, tty: boolean, detachKeys: string | undefined, resize?: (h: number, w: number) => void): { unwire: () => void; detached: () => boolean } {
   const sock = stream as Socket;
   if (tty && process.stdin.isTTY) process.stdin.setRawMode(true);
+  const detector = tty ? new DetachDetector(parseDetachKeys(detachKeys || DEFAULT_DETACH_KEYS)) : undefined;
+  let detached = false;
   const onData = (d: Buffer): void => {
-    sock.write(d);
+    if (!detector) {
+      sock.write(d);
+      return;
+    }
+    const r = detector.feed(d);
+    if (r.data.length) sock.write(r.data);
+    if (r.detached) {
+      detached = true;
+      sock.destroy();
+    }
   };
   process.stdin.on('data', onData);
   process.stdin.on('end', () => sock.end());
@@ -249,12 +265,37 @@ function wireStdin(stream: Socket | IncomingMessage, tty: boolean, resize?: (h: 
     onResize();
     process.stdout.on('resize', onResize);
   }
-  return () => {
+  const unwire = (): void => {
     process.stdin.off('data', onData);
     process.stdin.pause();
     if (tty && process.stdin.isTTY) process.stdin.setRawMode(false);
     process.stdout.off('resize', onResize);
   };
+  return { unwire, detached: () => detached };
+}
+
+const NOT_WIRED = { unwire: (): void => undefined, detached: (): boolean => false };
+
+/**
+ * Attach to a container (starting it first when asked) until its output ends or the detach keys are
+ * typed; the exit code is the container's, or 0 after a detach.
+ */
+async function attachSession(client: ApiClient, ref: string, o: { interactive: boolean; detachKeys?: string; start: boolean; noStdin?: boolean }): Promise<void> {
+  const info = await client.json<{ Id: string; Config: { Tty: boolean; OpenStdin: boolean } }>('GET', `/containers/${encodeURIComponent(ref)}/json`);
+  const tty = info.Config.Tty;
+  const withStdin = o.interactive && !o.noStdin;
+  const stream = await client.hijack('POST', `/containers/${info.Id}/attach`, { query: { stream: 1, stdin: withStdin ? 1 : 0, stdout: 1, stderr: 1, ...(o.detachKeys ? { detachKeys: o.detachKeys } : {}) } });
+  const waitRes = client.json<{ StatusCode: number }>('POST', `/containers/${info.Id}/wait`, { query: { condition: 'next-exit' } });
+  const { unwire, detached } = withStdin ? wireStdin(stream, tty, o.detachKeys, (h, w) => void client.call('POST', `/containers/${info.Id}/resize`, { query: { h, w } }).catch(() => undefined)) : NOT_WIRED;
+  const out = demux(stream, tty);
+  if (o.start) await client.call('POST', `/containers/${info.Id}/start`);
+  await out;
+  unwire();
+  if (detached()) {
+    waitRes.catch(() => undefined);
+    process.exit(0);
+  }
+  process.exitCode = (await waitRes).StatusCode;
 }
 
 async function runContainer(cmd: Command, image: string, args: string[], o: RunOpts): Promise<void> {
@@ -267,9 +308,9 @@ async function runContainer(cmd: Command, image: string, args: string[], o: RunO
     return;
   }
   const tty = !!o.tty;
-  const stream = await client.hijack('POST', `/containers/${id}/attach`, { query: { stream: 1, stdin: o.interactive ? 1 : 0, stdout: 1, stderr: 1 } });
+  const stream = await client.hijack('POST', `/containers/${id}/attach`, { query: { stream: 1, stdin: o.interactive ? 1 : 0, stdout: 1, stderr: 1, ...(o.detachKeys ? { detachKeys: o.detachKeys } : {}) } });
   const waitRes = client.json<{ StatusCode: number; Error?: { Message: string } | null }>('POST', `/containers/${id}/wait`, { query: { condition: o.rm ? 'removed' : 'next-exit' } });
-  const unwire = o.interactive ? wireStdin(stream, tty, (h, w) => void client.call('POST', `/containers/${id}/resize`, { query: { h, w } }).catch(() => undefined)) : () => undefined;
+  const { unwire, detached } = o.interactive ? wireStdin(stream, tty, o.detachKeys, (h, w) => void client.call('POST', `/containers/${id}/resize`, { query: { h, w } }).catch(() => undefined)) : NOT_WIRED;
   const output = demux(stream, tty);
   try {
     await client.call('POST', `/containers/${id}/start`);
@@ -283,23 +324,28 @@ async function runContainer(cmd: Command, image: string, args: string[], o: RunO
   }
   await output;
   unwire();
+  if (detached()) {
+    waitRes.catch(() => undefined);
+    process.exit(0);
+  }
   const result = await waitRes;
   process.exitCode = result.StatusCode;
 }
 
-async function execCommand(cmd: Command, container: string, args: string[], o: { interactive?: boolean; tty?: boolean; detach?: boolean; user?: string; workdir?: string; env: string[]; privileged?: boolean }): Promise<void> {
+async function execCommand(cmd: Command, container: string, args: string[], o: { interactive?: boolean; tty?: boolean; detach?: boolean; detachKeys?: string; user?: string; workdir?: string; env: string[]; privileged?: boolean }): Promise<void> {
   const client = clientOf(cmd);
   const { Id } = await client.json<{ Id: string }>('POST', `/containers/${encodeURIComponent(container)}/exec`, {
-    body: { Cmd: args, AttachStdin: !!o.interactive && !o.detach, AttachStdout: !o.detach, AttachStderr: !o.detach, Tty: !!o.tty, User: o.user, WorkingDir: o.workdir, Env: o.env, Privileged: !!o.privileged },
+    body: { Cmd: args, AttachStdin: !!o.interactive && !o.detach, AttachStdout: !o.detach, AttachStderr: !o.detach, Tty: !!o.tty, User: o.user, WorkingDir: o.workdir, Env: o.env, Privileged: !!o.privileged, DetachKeys: o.detachKeys },
   });
   if (o.detach) {
     await client.call('POST', `/exec/${Id}/start`, { body: { Detach: true, Tty: !!o.tty } });
     return;
   }
   const stream = await client.hijack('POST', `/exec/${Id}/start`, { body: { Detach: false, Tty: !!o.tty } });
-  const unwire = o.interactive ? wireStdin(stream, !!o.tty, (h, w) => void client.call('POST', `/exec/${Id}/resize`, { query: { h, w } }).catch(() => undefined)) : () => undefined;
+  const { unwire, detached } = o.interactive ? wireStdin(stream, !!o.tty, o.detachKeys, (h, w) => void client.call('POST', `/exec/${Id}/resize`, { query: { h, w } }).catch(() => undefined)) : NOT_WIRED;
   await demux(stream, !!o.tty);
   unwire();
+  if (detached()) return;
   const info = await client.json<{ ExitCode: number | null }>('GET', `/exec/${Id}/json`);
   process.exitCode = info.ExitCode ?? 0;
 }
@@ -364,6 +410,7 @@ async function logs(cmd: Command, container: string, o: { follow?: boolean; time
 const runOptions = (c: Command): Command =>
   c
     .option('-d, --detach', 'run container in background and print container ID')
+    .option('--detach-keys <keys>', 'override the key sequence for detaching a container')
     .option('-i, --interactive', 'keep STDIN open even if not attached')
     .option('-t, --tty', 'allocate a pseudo-TTY')
     .option('--rm', 'automatically remove the container when it exits')
@@ -435,19 +482,12 @@ export function registerContainerCommands(program: Command): void {
       .argument('<containers...>')
       .option('-a, --attach', "attach STDOUT/STDERR and forward signals")
       .option('-i, --interactive', "attach container's STDIN")
+      .option('--detach-keys <keys>', 'override the key sequence for detaching a container')
       .action(
-        action(async (names: string[], o: { attach?: boolean; interactive?: boolean }, cmd: Command) => {
+        action(async (names: string[], o: { attach?: boolean; interactive?: boolean; detachKeys?: string }, cmd: Command) => {
           const client = clientOf(cmd);
           if (o.attach || o.interactive) {
-            const info = await client.json<{ Id: string; Config: { Tty: boolean } }>('GET', `/containers/${encodeURIComponent(names[0]!)}/json`);
-            const stream = await client.hijack('POST', `/containers/${info.Id}/attach`, { query: { stream: 1, stdin: o.interactive ? 1 : 0, stdout: 1, stderr: 1 } });
-            const waitRes = client.json<{ StatusCode: number }>('POST', `/containers/${info.Id}/wait`, { query: { condition: 'next-exit' } });
-            const unwire = o.interactive ? wireStdin(stream, info.Config.Tty) : () => undefined;
-            const out = demux(stream, info.Config.Tty);
-            await client.call('POST', `/containers/${info.Id}/start`);
-            await out;
-            unwire();
-            process.exitCode = (await waitRes).StatusCode;
+            await attachSession(client, names[0]!, { interactive: !!o.interactive, detachKeys: o.detachKeys, start: true });
             return;
           }
           let failed = false;
@@ -553,11 +593,27 @@ export function registerContainerCommands(program: Command): void {
       .option('-i, --interactive', 'keep STDIN open even if not attached')
       .option('-t, --tty', 'allocate a pseudo-TTY')
       .option('-d, --detach', 'run command in the background')
+      .option('--detach-keys <keys>', 'override the key sequence for detaching a container')
       .option('-u, --user <user>', 'username or UID')
       .option('-w, --workdir <dir>', 'working directory inside the container')
       .option('-e, --env <env>', 'set environment variables', collect, [])
       .option('--privileged', 'give extended privileges to the command')
       .action(action(async (n: string, args: string[], o: Parameters<typeof execCommand>[3], cmd: Command) => execCommand(cmd, n, args, o))),
+  );
+  both('attach', (c) =>
+    c
+      .description("Attach local standard input, output, and error streams to a running container")
+      .argument('<container>')
+      .option('--no-stdin', 'do not attach STDIN')
+      .option('--detach-keys <keys>', 'override the key sequence for detaching a container')
+      .action(
+        action(async (ref: string, o: { stdin: boolean; detachKeys?: string }, cmd: Command) => {
+          const client = clientOf(cmd);
+          const info = await client.json<{ State: { Running: boolean }; Config: { OpenStdin: boolean } }>('GET', `/containers/${encodeURIComponent(ref)}/json`);
+          if (!info.State.Running) throw new Error('You cannot attach to a stopped container, start it first');
+          await attachSession(client, ref, { interactive: info.Config.OpenStdin, noStdin: !o.stdin, detachKeys: o.detachKeys, start: false });
+        }),
+      ),
   );
   both('wait', (c) =>
     c

@@ -91,20 +91,13 @@ async function withLibraries(dir: string, binaries: string[]): Promise<void> {
       if (m) files.add(m[1]!);
     }
   }
+  // Symlinks are resolved and their targets copied under the link's own name: the host's merged /usr
+  // (/lib -> usr/lib) is not the image's layout, so a link would point nowhere inside the image.
   for (const f of files) {
     const dest = path.join(dir, f);
     await fs.mkdir(path.dirname(dest), { recursive: true });
-    const st = await fs.lstat(f);
-    if (st.isSymbolicLink()) {
-      const real = realpathSync(f);
-      await fs.mkdir(path.dirname(path.join(dir, real)), { recursive: true });
-      await fs.copyFile(real, path.join(dir, real));
-      await fs.chmod(path.join(dir, real), (await fs.stat(real)).mode & 0o777);
-      await fs.symlink(await fs.readlink(f), dest).catch(() => undefined);
-    } else {
-      await fs.copyFile(f, dest);
-      await fs.chmod(dest, st.mode & 0o777);
-    }
+    await fs.copyFile(realpathSync(f), dest);
+    await fs.chmod(dest, (await fs.stat(f)).mode & 0o777);
   }
 }
 

@@ -1,5 +1,7 @@
 /** Container records in Docker's API shapes (what `inspect` shows and `create` accepts). */
 import type { ContainerConfig as ImageContainerConfig, HealthConfig } from '../images/oci.js';
+import type { ContainerNetState, EndpointSettings } from '../network/service.js';
+import type { MountPoint } from '../volumes/store.js';
 
 export interface ContainerConfig extends ImageContainerConfig {
   Hostname?: string;
@@ -133,6 +135,12 @@ export interface ContainerRecord {
   runtime: string;
   /** Set by `stop` so unless-stopped and always policies know the user stopped it. */
   manuallyStopped?: boolean;
+  /** Networks the container is on (kept while stopped) and its published ports while it runs. */
+  NetworkSettings?: { Networks: Record<string, EndpointSettings>; Ports: Record<string, Array<{ HostIp: string; HostPort: string }> | null> };
+  /** Volumes, binds and tmpfs mounts, resolved at create. */
+  Mounts?: MountPoint[];
+  /** How the running container is wired, so it can be unwired after an engine restart. */
+  netState?: ContainerNetState;
 }
 
 export const ZERO_TIME = '0001-01-01T00:00:00Z';

@@ -15,7 +15,7 @@ import { ContainerStore } from '../containers/store.js';
 import { emptyState, ZERO_TIME, type ContainerConfig, type ContainerRecord, type HostConfig } from '../containers/types.js';
 import { parseWithDefaultTag, familiarString } from '../images/reference.js';
 import { connectAttach, type AttachConnection } from '../runtime/attach.js';
-import { buildSpec, cgroupResources, computeCaps } from '../runtime/spec.js';
+import { buildSpec, cgroupResources, computeCaps, type OciMount } from '../runtime/spec.js';
 import { packDirectory, packPath } from '../diff/archive.js';
 import { resolveInRoot, statInRoot } from '../containers/paths.js';
 import { spawn } from 'node:child_process';
@@ -29,6 +29,10 @@ import { resolveUser } from '../runtime/user.js';
 import type { OverlaySnapshotter } from '../snapshots/store.js';
 import type { EventBus } from './events.js';
 import type { ImageService } from './images.js';
+import type { NetworkService } from '../network/service.js';
+import { parsePortKey } from '../network/ports.js';
+import { ANONYMOUS_LABEL, type VolumeStore } from '../volumes/store.js';
+import { resolveMounts, type MountRequest } from '../volumes/mounts.js';
 
 export interface ContainerPaths {
   /** Per-boot state: bundles, runtime root, exit files, attach sockets. */
@@ -47,11 +51,13 @@ export interface ContainerServiceDeps {
   events: EventBus;
   logger: Logger;
   paths: ContainerPaths;
+  networks: NetworkService;
+  volumes: VolumeStore;
 }
 
 export interface CreateRequest extends ContainerConfig {
   HostConfig?: HostConfig;
-  NetworkingConfig?: unknown;
+  NetworkingConfig?: { EndpointsConfig?: Record<string, { Aliases?: string[] | null; Links?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null }> } | null;
 }
 
 export interface OutputChunk {
@@ -156,6 +162,7 @@ export class ContainerService {
       const st = await rt.state(rec.Id);
       if (st && (st.status === 'running' || st.status === 'paused')) {
         this.d.logger.info({ id: shortId(rec.Id) }, 'adopted running container');
+        await this.d.networks.restore(rec);
         this.startHealth(rec);
         this.startLogRotation(rec);
         continue;
@@ -269,6 +276,18 @@ export class ContainerService {
     for (const mode of [hc.NetworkMode, hc.PidMode, hc.IpcMode]) {
       if (mode?.startsWith('container:')) this.d.store.resolve(mode.slice('container:'.length));
     }
+    const networks = this.d.networks.initialEndpoints(hc.NetworkMode, body.NetworkingConfig?.EndpointsConfig ?? undefined);
+    hc.Links = this.normalizeLinks(hc.Links ?? [], name) ?? null;
+    if (hc.Links?.length && !networks.bridge) throw invalid('conflicting options: links are only supported on the default bridge network');
+    for (const p of Object.keys(hc.PortBindings ?? {})) parsePortKey(p);
+    if ((hc.NetworkMode === 'host' || hc.NetworkMode === 'none' || hc.NetworkMode?.startsWith('container:')) && Object.values(hc.PortBindings ?? {}).some((b) => b?.length)) {
+      throw invalid(`conflicting options: port publishing and the container type network mode`);
+    }
+    const mounts = await resolveMounts(
+      { binds: hc.Binds ?? [], mounts: (hc.Mounts as MountRequest[] | null) ?? [], volumesFrom: hc.VolumesFrom ?? [], imageVolumes: Object.keys(cfg.Volumes ?? {}), tmpfs: Object.keys(hc.Tmpfs ?? {}) },
+      this.d.volumes,
+      (ref) => this.d.store.resolve(ref).Mounts ?? [],
+    );
     const chain = chainIds(image.diffIds).at(-1)!;
     const dir = this.d.store.dir(id);
     const rec: ContainerRecord = {
@@ -293,6 +312,8 @@ export class ContainerService {
       HostConfig: hc,
       chainId: chain,
       runtime,
+      NetworkSettings: { Networks: networks, Ports: {} },
+      Mounts: mounts,
     };
     await this.d.snapshots.prepare(id, chain);
     await this.d.store.save(rec);
@@ -314,7 +335,9 @@ export class ContainerService {
       if (!other.State.Running) throw conflict(`cannot join network of a non running container: ${other.Id}`);
       return `/proc/${other.State.Pid}/ns/${kind}`;
     }
-    throw invalid(`invalid ${kind === 'net' ? 'network' : kind.toUpperCase()} mode: ${mode}`);
+    // Any other network mode names a network, validated at create: the container gets a namespace of its own.
+    if (kind === 'net') return undefined;
+    throw invalid(`invalid ${kind.toUpperCase()} mode: ${mode}`);
   }
 
   async start(ref: string): Promise<void> {
@@ -354,10 +377,12 @@ export class ContainerService {
       const utsHost = hc.UTSMode === 'host' || netns === 'host';
       const hostname = utsHost ? (await fs.readFile('/etc/hostname', 'utf8')).trim() : cfg.Hostname!;
       // Regenerated at every start, so plain writes (no fsync) are enough.
+      const wired = this.d.networks.needsWiring(rec);
+      const embeddedDns = wired ? this.d.networks.dnsServerFor(rec) : undefined;
       await Promise.all([
         fs.writeFile(rec.HostnamePath, `${hostname}\n`),
-        fs.writeFile(rec.HostsPath, hostsFile(hostname, hc.ExtraHosts ?? [])),
-        resolvConf(hc.Dns ?? [], hc.DnsSearch ?? [], hc.DnsOptions ?? []).then((t) => fs.writeFile(rec.ResolvConfPath, t)),
+        fs.writeFile(rec.HostsPath, hostsFile(hostname, hc.ExtraHosts ?? [], [])),
+        resolvConf(embeddedDns ? [embeddedDns, ...(hc.Dns ?? [])] : (hc.Dns ?? []), hc.DnsSearch ?? [], hc.DnsOptions ?? (embeddedDns ? ['ndots:0'] : [])).then((t) => fs.writeFile(rec.ResolvConfPath, t)),
       ]);
       const etcFiles = [
         { source: rec.ResolvConfPath, destination: '/etc/resolv.conf' },
@@ -373,7 +398,9 @@ export class ContainerService {
       if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home}`);
       const useInit = hc.Init === true;
       if (useInit && !this.d.paths.initBinary) throw invalid('--init needs tini-static, which is not installed');
+      const extraMounts = await this.volumeMounts(rec, rootfs);
       const spec = buildSpec({
+        extraMounts,
         rec: { ...rec, Config: { ...cfg, Env: env } },
         rootfs,
         user,
@@ -406,6 +433,16 @@ export class ContainerService {
       }).catch((err: unknown) => {
         throw translateStartError(err);
       });
+      if (wired) {
+        try {
+          await this.d.networks.setUp(rec, pid);
+        } catch (err) {
+          await rt.delete(id, true).catch(() => undefined);
+          throw err;
+        }
+        // The address is known only now; the hosts file is bind-mounted, so it is rewritten in place.
+        await fs.writeFile(rec.HostsPath, hostsFile(hostname, hc.ExtraHosts ?? [], [...this.ownHostEntries(rec, hostname), ...this.linkHostEntries(rec)]));
+      }
       // Attachments made before start connect now, before the process runs, so no output is missed.
       const pending = this.pendingAttach.get(id) ?? [];
       this.pendingAttach.delete(id);
@@ -438,6 +475,38 @@ export class ContainerService {
     }
   }
 
+  /** Docker stores links as `/<target name>:/<container name>/<alias>`; targets must exist. */
+  private normalizeLinks(links: string[], name: string): string[] | undefined {
+    if (!links.length) return undefined;
+    return links.map((l) => {
+      const [target = '', alias = target] = l.split(':');
+      const t = this.d.store.get(target) ?? this.d.store.list().find((c) => c.Name === `/${target.replace(/^\//, '')}`);
+      if (!t) throw invalid(`could not get container for ${target}: No such container: ${target}`);
+      return `${t.Name}:${name}/${alias.split('/').pop()}`;
+    });
+  }
+
+  /** The container's own address line(s) in /etc/hosts, as Docker writes them. */
+  private ownHostEntries(rec: ContainerRecord, hostname: string): string[] {
+    return Object.values(rec.NetworkSettings?.Networks ?? {})
+      .filter((ep) => ep.IPAddress)
+      .map((ep) => `${ep.IPAddress}\t${hostname}`);
+  }
+
+  /** Legacy links: `<ip> <alias> <name> <short id>` for each running link target on the default bridge. */
+  private linkHostEntries(rec: ContainerRecord): string[] {
+    const out: string[] = [];
+    for (const link of rec.HostConfig.Links ?? []) {
+      const [targetName = '', aliasPath = ''] = link.split(':');
+      const target = this.d.store.list().find((c) => c.Name === targetName);
+      const ip = target?.NetworkSettings?.Networks.bridge?.IPAddress;
+      if (!target || !ip) continue;
+      const alias = aliasPath.split('/').pop()!;
+      out.push([ip, alias, ...(alias === targetName.slice(1) ? [] : [targetName.slice(1)]), target.Id.slice(0, 12)].join('\t'));
+    }
+    return out;
+  }
+
   // ---------- exit ----------
 
   private async handleExit(id: string, code: number, error: string): Promise<void> {
@@ -454,6 +523,7 @@ export class ContainerService {
       .catch(() => undefined)
       .finally(() => this.pendingDeletes.delete(id));
     this.pendingDeletes.set(id, deleting);
+    await this.d.networks.tearDown(rec);
     await this.d.snapshots.unmount(id).catch((err: unknown) => this.d.logger.warn({ id: shortId(id), err: String(err) }, 'unmount failed'));
     rec.State = {
       ...rec.State,
@@ -474,7 +544,8 @@ export class ContainerService {
     for (const w of this.exitWaiters.get(id) ?? []) w();
     this.exitWaiters.delete(id);
     if (rec.HostConfig.AutoRemove) {
-      await this.remove(id, { force: true }).catch((err: unknown) => this.d.logger.warn({ id: shortId(id), err: String(err) }, 'auto-remove failed'));
+      // `--rm` takes the container's anonymous volumes with it, as Docker does.
+      await this.remove(id, { force: true, volumes: true }).catch((err: unknown) => this.d.logger.warn({ id: shortId(id), err: String(err) }, 'auto-remove failed'));
       return;
     }
     this.maybeRestart(rec);
@@ -611,7 +682,7 @@ export class ContainerService {
 
   // ---------- remove ----------
 
-  async remove(ref: string, opts: { force?: boolean } = {}): Promise<void> {
+  async remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
     const rec = this.d.store.resolve(ref);
     if ((rec.State.Running || rec.State.Restarting) && !opts.force) {
       const what = rec.State.Paused ? 'paused' : rec.State.Restarting ? 'restarting' : 'running';
@@ -623,6 +694,7 @@ export class ContainerService {
     } finally {
       this.removing.delete(rec.Id);
     }
+    if (opts.volumes) await this.removeAnonymousVolumes(rec);
   }
 
   private async doRemove(rec: ContainerRecord): Promise<void> {
@@ -643,6 +715,7 @@ export class ContainerService {
     // When `rm` returns nothing of the container may remain: wait for a background runtime delete too.
     await this.pendingDeletes.get(rec.Id);
     await this.runtimeOf(rec).delete(rec.Id, true).catch(() => undefined);
+    await this.d.networks.tearDown(rec);
     await this.d.snapshots.removeActive(rec.Id);
     await fs.rm(this.bundleDir(rec.Id), { recursive: true, force: true });
     await fs.rm(path.join(this.socketDir(), this.sessionId(rec.Id)), { recursive: true, force: true });
@@ -653,6 +726,52 @@ export class ContainerService {
     for (const w of this.removeWaiters.get(rec.Id) ?? []) w();
     this.removeWaiters.delete(rec.Id);
     this.exitWaiters.delete(rec.Id);
+  }
+
+  /** Anonymous volumes go with their container (`rm -v`, `--rm`); named ones stay. */
+  private async removeAnonymousVolumes(rec: ContainerRecord): Promise<void> {
+    for (const m of rec.Mounts ?? []) {
+      if (m.Type !== 'volume' || !m.Name || !this.d.volumes.has(m.Name)) continue;
+      const v = this.d.volumes.get(m.Name);
+      if (v.Labels && ANONYMOUS_LABEL in v.Labels) await this.d.volumes.remove(m.Name).catch((err: unknown) => this.d.logger.warn({ volume: m.Name, err: String(err) }, 'volume not removed'));
+    }
+  }
+
+  /** Names of containers using a volume (any state), for `volume rm` conflicts. */
+  usingVolume(name: string): string[] {
+    return this.d.store.list().filter((c) => c.Mounts?.some((m) => m.Name === name)).map((c) => c.Id);
+  }
+
+  /**
+   * OCI mounts for the container's volumes, binds and tmpfs mounts, shallowest first. An empty volume
+   * first receives what the image has at its destination, as Docker copies it.
+   */
+  private async volumeMounts(rec: ContainerRecord, rootfs: string): Promise<OciMount[]> {
+    const out: OciMount[] = [];
+    const sorted = [...(rec.Mounts ?? [])].sort((a, b) => a.Destination.split('/').length - b.Destination.split('/').length);
+    for (const m of sorted) {
+      if (m.Type === 'tmpfs') {
+        out.push({ destination: m.Destination, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', m.RW ? 'rw' : 'ro', ...(m.tmpfsOptions ?? [])] });
+        continue;
+      }
+      if (m.Type === 'volume' && m.copyUp) await copyUp(path.join(rootfs, m.Destination), m.Source);
+      if (!existsSync(m.Source)) throw invalid(`error while creating mount source path '${m.Source}': no such file or directory`);
+      out.push({ destination: m.Destination, type: 'bind', source: m.Source, options: ['rbind', m.RW ? 'rw' : 'ro', m.Propagation || 'rprivate'] });
+    }
+    return out;
+  }
+
+  /** `network connect`: recorded on the container and wired at its next start. */
+  async connectNetwork(ref: string, network: string, cfg: { Aliases?: string[] | null } = {}): Promise<void> {
+    const rec = this.d.store.resolve(ref);
+    this.d.networks.connect(rec, network, cfg);
+    await this.d.store.save(rec);
+  }
+
+  async disconnectNetwork(ref: string, network: string): Promise<void> {
+    const rec = this.d.store.resolve(ref);
+    this.d.networks.disconnect(rec, network);
+    await this.d.store.save(rec);
   }
 
   async rename(ref: string, newName: string): Promise<void> {
@@ -1307,13 +1426,14 @@ export function mergeEnv(base: string[], extra: string[]): string[] {
   return out;
 }
 
-function hostsFile(hostname: string, extra: string[]): string {
+function hostsFile(hostname: string, extra: string[], entries: string[]): string {
   const lines = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', 'fe00::0\tip6-localnet', 'ff00::0\tip6-mcastprefix', 'ff02::1\tip6-allnodes', 'ff02::2\tip6-allrouters'];
   for (const e of extra) {
     const i = e.indexOf(':');
     if (i > 0) lines.push(`${e.slice(i + 1)}\t${e.slice(0, i)}`);
   }
-  lines.push(`127.0.1.1\t${hostname}`);
+  lines.push(...entries);
+  if (!entries.length) lines.push(`127.0.1.1\t${hostname}`);
   return lines.join('\n') + '\n';
 }
 
@@ -1377,4 +1497,21 @@ function translateStartError(err: unknown): GantryError {
   const exec = /exec: "([^"]+)": stat [^:]+: no such file or directory/.exec(text) ?? /exec: "([^"]+)": executable file not found in \$PATH/.exec(text);
   if (exec) text = `unable to start container process: exec: "${exec[1]}": executable file not found in $PATH`;
   return new GantryError('invalid', `failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: ${text}: unknown`);
+}
+
+/** Copy an image directory's content into an empty volume, keeping owners and modes (`cp -a`). */
+async function copyUp(imageDir: string, volumeDir: string): Promise<void> {
+  const entries = await fs.readdir(volumeDir).catch(() => ['?']);
+  if (entries.length) return;
+  const st = await fs.stat(imageDir).catch(() => undefined);
+  if (!st?.isDirectory() || !(await fs.readdir(imageDir)).length) return;
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('cp', ['-a', `${imageDir}/.`, `${volumeDir}/`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`copying image content into the volume failed: ${err.trim()}`))));
+  });
+  await fs.chown(volumeDir, st.uid, st.gid);
+  await fs.chmod(volumeDir, st.mode & 0o7777);
 }

@@ -5,6 +5,9 @@
  *   content/     blobs by digest (content store)
  *   snapshots/   unpacked layers by chain ID
  *   image/       image records and references
+ *   containers/  container records, logs and generated /etc files
+ *   network/     network records and IPAM leases
+ *   volumes/     named and anonymous volumes (<name>/_data)
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -20,6 +23,9 @@ import { EventBus } from './events.js';
 import { ImageService } from './images.js';
 import { ContainerService } from './containers.js';
 import { crunUsable, findBinary, OciRuntime } from '../runtime/runtime.js';
+import { findPluginDir } from '../network/cni.js';
+import { NetworkService } from '../network/service.js';
+import { VolumeStore } from '../volumes/store.js';
 
 export interface EngineConfig {
   dataRoot: string;
@@ -30,6 +36,8 @@ export interface EngineConfig {
   insecureRegistries: string[];
   registryMirrors: string[];
   logger: Logger;
+  /** Default bridge device and address (`--bridge`, `--bip`), and the pool of user-defined networks. */
+  network?: { bridgeName?: string; bridgeCidr?: string; addressPool?: { base: string; size: number } };
 }
 
 export class Engine {
@@ -45,6 +53,8 @@ export class Engine {
     readonly events: EventBus,
     readonly images: ImageService,
     readonly containers: ContainerService,
+    readonly networks: NetworkService,
+    readonly volumes: VolumeStore,
     readonly defaultRuntime: string,
   ) {}
 
@@ -94,8 +104,25 @@ export class Engine {
     if (!runtimes.has(defaultRuntime)) throw new Error(`OCI runtime ${defaultRuntime} is not installed (apt-get install ${defaultRuntime})`);
     const conmon = findBinary('conmon');
     if (!conmon) throw new Error('conmon is not installed (apt-get install conmon)');
+    const pluginDir = findPluginDir();
+    if (!pluginDir) throw new Error('the CNI plugins are not installed (apt-get install containernetworking-plugins)');
+    const containerStore = await ContainerStore.open(path.join(root, 'containers'));
+    const networks = await NetworkService.open({
+      dataRoot: root,
+      execRoot: config.execRoot,
+      pluginDir,
+      logger: config.logger,
+      bridgeName: config.network?.bridgeName ?? 'gantry0',
+      bridgeCidr: config.network?.bridgeCidr ?? '172.17.0.1/16',
+      addressPool: config.network?.addressPool ?? { base: '172.18.0.0/16', size: 24 },
+      containers: () => containerStore.list(),
+      publish: (action, net, extra) => events.publish('network', action, net.Id, { name: net.Name, type: net.Driver, ...extra }),
+    });
+    const volumes = await VolumeStore.open(path.join(root, 'volumes'), (name) => late.containers?.usingVolume(name) ?? []);
     const containers = new ContainerService({
-      store: await ContainerStore.open(path.join(root, 'containers')),
+      networks,
+      volumes,
+      store: containerStore,
       images,
       snapshots,
       runtimes,
@@ -106,7 +133,7 @@ export class Engine {
     });
     late.containers = containers;
     await containers.restore();
-    return new Engine(config, id, content, snapshots, imageStore, registry, events, images, containers, defaultRuntime);
+    return new Engine(config, id, content, snapshots, imageStore, registry, events, images, containers, networks, volumes, defaultRuntime);
   }
 
   hostname(): string {

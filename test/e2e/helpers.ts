@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, openSync, promises as fs } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -134,6 +135,8 @@ export interface Daemon {
   host: string;
   dataRoot: string;
   execRoot: string;
+  /** Device of the default bridge network. */
+  bridge: string;
   args: string[];
   env: Record<string, string>;
   proc: ChildProcess;
@@ -146,7 +149,10 @@ export async function startDaemon(cleanup: Cleanup, opts: { mirror?: string; ins
   const dataRoot = opts.dataRoot ?? path.join(dir, 'data');
   const execRoot = opts.execRoot ?? path.join(dir, 'run');
   const log = path.join(dir, 'daemon.log');
-  const args = ['daemon', '-H', `unix://${sock}`, '--data-root', dataRoot, '--exec-root', execRoot];
+  // A bridge and subnets of its own, so tests never touch a user's networks or each other's.
+  const octet = 100 + Math.floor(Math.random() * 150);
+  const bridge = `gtb${randomBytes(3).toString('hex')}`;
+  const args = ['daemon', '-H', `unix://${sock}`, '--data-root', dataRoot, '--exec-root', execRoot, '--bridge', bridge, '--bip', `10.${octet}.0.1/24`, '--default-address-pool', `base=10.${octet}.0.0/16,size=24`];
   if (opts.mirror) args.push('--registry-mirror', opts.mirror);
   for (const i of opts.insecure ?? []) args.push('--insecure-registry', i);
   // Registered before the daemon, so it runs after the daemon has stopped: remove what containers left.
@@ -157,7 +163,7 @@ export async function startDaemon(cleanup: Cleanup, opts: { mirror?: string; ins
     if (proc.exitCode === null) run('docker', ['rm', '-f', ...run('docker', ['ps', '-aq'], { env: { DOCKER_HOST: host } }).stdout.split('\n').filter(Boolean)], { env: { DOCKER_HOST: host } });
   });
   await waitFor(() => canConnect({ path: sock }), `gantry daemon on ${sock}`);
-  return { sock, host, dataRoot, execRoot, env: { DOCKER_HOST: host, GANTRY_HOST: host, DOCKER_CONFIG: path.join(dir, 'docker-config') }, proc, log, args };
+  return { sock, host, dataRoot, execRoot, bridge, env: { DOCKER_HOST: host, GANTRY_HOST: host, DOCKER_CONFIG: path.join(dir, 'docker-config') }, proc, log, args };
 }
 
 /** Restart a daemon on the same state (after it was killed). */
@@ -184,6 +190,13 @@ export async function reapContainers(dataRoot: string, execRoot: string): Promis
     const root = path.join(execRoot, rt);
     if (!existsSync(root)) continue;
     for (const id of await fs.readdir(root).catch(() => [] as string[])) run(rt, ['--root', root, 'delete', '--force', id]);
+  }
+  // Bridges of the engine's networks (the CNI bridge plugin never deletes them).
+  const netDir = path.join(dataRoot, 'network', 'networks');
+  for (const f of await fs.readdir(netDir).catch(() => [] as string[])) {
+    const rec = JSON.parse(await fs.readFile(path.join(netDir, f), 'utf8')) as { Options: Record<string, string> };
+    const dev = rec.Options['com.docker.network.bridge.name'];
+    if (dev && existsSync(`/sys/class/net/${dev}`)) run('ip', ['link', 'del', dev]);
   }
   const mounts = (await fs.readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ')[4]).filter((m): m is string => !!m && (m.startsWith(dataRoot) || m.startsWith(execRoot)));
   for (const m of mounts.reverse()) run('umount', ['-l', m]);
@@ -216,14 +229,15 @@ export async function startRegistry(cleanup: Cleanup, kind: 'debian' | 'gantry',
   return { addr, kind, dataRoot };
 }
 
-const BASE_CACHE = path.join(os.tmpdir(), 'gantry-e2e-base-images');
+const BASE_IMAGES = 'busybox,node,redis';
+const BASE_CACHE = path.join(os.tmpdir(), `gantry-e2e-base-images-${BASE_IMAGES.replace(/,/g, '-')}`);
 
 /** An OCI layout with the locally made base images, built once per machine and reused. */
 export function baseImagesLayout(): string {
   const marker = path.join(BASE_CACHE, 'index.json');
   if (!existsSync(marker)) {
     const tmp = `${BASE_CACHE}.tmp-${process.pid}`;
-    ok('node', ['--import', 'tsx', path.join(ROOT, 'scripts/make-base-images.ts'), '--oci-dir', tmp, '--images', 'busybox,node'], { cwd: ROOT });
+    ok('node', ['--import', 'tsx', path.join(ROOT, 'scripts/make-base-images.ts'), '--oci-dir', tmp, '--images', BASE_IMAGES], { cwd: ROOT });
     spawnSync('rm', ['-rf', BASE_CACHE]);
     spawnSync('mv', [tmp, BASE_CACHE]);
   }
@@ -231,7 +245,7 @@ export function baseImagesLayout(): string {
 }
 
 /** Copy a base image into a registry with skopeo (as the acceptance tests ask). */
-export function seedRegistry(reg: Registry, image: 'busybox:latest' | 'node:20', repo: string, format?: 'v2s2' | 'oci'): void {
+export function seedRegistry(reg: Registry, image: 'busybox:latest' | 'node:20' | 'redis:latest', repo: string, format?: 'v2s2' | 'oci'): void {
   const args = ['copy', '--dest-tls-verify=false'];
   if (format) args.push('--format', format);
   args.push(`oci:${baseImagesLayout()}:${image}`, `docker://${reg.addr}/${repo}`);

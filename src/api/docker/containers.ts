@@ -37,6 +37,23 @@ function command(c: ContainerRecord): string {
   return [c.Path, ...c.Args].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ');
 }
 
+/** `Mounts` as inspect and ps show them (without the engine's own bookkeeping). */
+function mountsView(c: ContainerRecord): Array<Record<string, unknown>> {
+  return (c.Mounts ?? []).map(({ copyUp: _c, tmpfsOptions: _t, ...m }) => m);
+}
+
+/** The PORTS of `ps`: published ports with their host side, exposed ones without. */
+function portsList(c: ContainerRecord): Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }> {
+  if (!c.State.Running) return [];
+  const out: Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }> = [];
+  for (const [key, bindings] of Object.entries(c.NetworkSettings?.Ports ?? {})) {
+    const [port, type = 'tcp'] = key.split('/');
+    if (!bindings?.length) out.push({ PrivatePort: Number(port), Type: type });
+    for (const b of bindings ?? []) out.push({ IP: b.HostIp, PrivatePort: Number(port), PublicPort: Number(b.HostPort), Type: type });
+  }
+  return out;
+}
+
 export function registerContainerRoutes(r: Router, engine: Engine): void {
   const containers = engine.containers;
 
@@ -53,45 +70,47 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
     ImageID: c.Image,
     Command: command(c),
     Created: Math.floor(Date.parse(c.Created) / 1000),
-    Ports: [],
+    Ports: portsList(c),
     ...(size ? await sizes(c) : {}),
     Labels: c.Config.Labels ?? {},
     State: c.State.Status,
     Status: statusText(c),
     HostConfig: { NetworkMode: c.HostConfig.NetworkMode ?? 'default' },
-    NetworkSettings: { Networks: {} },
-    Mounts: [],
+    NetworkSettings: { Networks: c.NetworkSettings?.Networks ?? {} },
+    Mounts: mountsView(c),
   });
 
   const inspect = async (c: ContainerRecord, size: boolean): Promise<Record<string, unknown>> => {
-    const { chainId: _chain, runtime: _rt, manuallyStopped: _ms, ...pub } = c;
+    const { chainId: _chain, runtime: _rt, manuallyStopped: _ms, netState, ...pub } = c;
     const dirs = engine.snapshots.activeDirs(c.Id);
     const lower = await engine.snapshots.lowerDirs(c.chainId).catch(() => [] as string[]);
+    // The top-level address fields are those of the default bridge network, as in Docker.
+    const bridge = c.NetworkSettings?.Networks.bridge;
     return {
       ...pub,
       ExecIDs: null,
       GraphDriver: { Name: 'overlay2', Data: { LowerDir: lower.join(':'), MergedDir: dirs.merged, UpperDir: dirs.upper, WorkDir: dirs.work } },
       ...(size ? { SizeRw: await containers.sizeRw(c.Id) } : {}),
-      Mounts: [],
+      Mounts: mountsView(c),
       NetworkSettings: {
         Bridge: '',
-        SandboxID: '',
-        SandboxKey: '',
-        Ports: {},
+        SandboxID: netState ? c.Id : '',
+        SandboxKey: netState?.netns ?? '',
+        Ports: c.State.Running ? (c.NetworkSettings?.Ports ?? {}) : {},
         HairpinMode: false,
         LinkLocalIPv6Address: '',
         LinkLocalIPv6PrefixLen: 0,
         SecondaryIPAddresses: null,
         SecondaryIPv6Addresses: null,
-        EndpointID: '',
-        Gateway: '',
+        EndpointID: bridge?.EndpointID ?? '',
+        Gateway: bridge?.Gateway ?? '',
         GlobalIPv6Address: '',
         GlobalIPv6PrefixLen: 0,
-        IPAddress: '',
-        IPPrefixLen: 0,
+        IPAddress: bridge?.IPAddress ?? '',
+        IPPrefixLen: bridge?.IPPrefixLen ?? 0,
         IPv6Gateway: '',
-        MacAddress: '',
-        Networks: {},
+        MacAddress: bridge?.MacAddress ?? '',
+        Networks: c.NetworkSettings?.Networks ?? {},
       },
     };
   };
@@ -208,8 +227,8 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
   });
 
   r.add('DELETE', '/containers/{id}', async ({ res, params, query }) => {
-    if (boolParam(query, 'link')) throw invalid('legacy links are removed with the network issue');
-    await containers.remove(params[0]!, { force: boolParam(query, 'force') });
+    if (boolParam(query, 'link')) throw invalid('removing legacy links is not supported');
+    await containers.remove(params[0]!, { force: boolParam(query, 'force'), volumes: boolParam(query, 'v') });
     sendNoContent(res);
   });
 

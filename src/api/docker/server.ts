@@ -11,12 +11,16 @@ import { API_VERSION, Router, setUpgradeBody } from './router.js';
 import { GANTRY_VERSION } from '../../version.js';
 import { registerSystemRoutes } from './system.js';
 import { registerContainerRoutes } from './containers.js';
+import { registerNetworkRoutes } from './networks.js';
+import { registerVolumeRoutes } from './volumes.js';
 
 export function createDockerApi(engine: Engine): http.Server {
   const router = new Router();
   registerSystemRoutes(router, engine);
   registerImageRoutes(router, engine);
   registerContainerRoutes(router, engine);
+  registerNetworkRoutes(router, engine);
+  registerVolumeRoutes(router, engine);
   const server = http.createServer((req, res) => {
     res.setHeader('Server', `Gantry/${GANTRY_VERSION} (linux)`);
     res.setHeader('Api-Version', API_VERSION);

@@ -16,6 +16,17 @@ interface DaemonJson {
   'registry-mirrors'?: string[];
   'log-level'?: string;
   debug?: boolean;
+  bridge?: string;
+  bip?: string;
+  'default-address-pools'?: Array<{ base: string; size: number }>;
+}
+
+/** Docker's `--default-address-pool base=172.18.0.0/16,size=24`. */
+function parsePool(spec: string): { base: string; size: number } {
+  const kv = Object.fromEntries(spec.split(',').map((p) => p.split('=') as [string, string]));
+  const size = Number(kv.size);
+  if (!kv.base || !Number.isInteger(size) || size < 1 || size > 30) throw new Error(`invalid default address pool "${spec}": expected base=CIDR,size=N`);
+  return { base: kv.base, size };
 }
 
 const collect = (v: string, acc: string[]): string[] => [...acc, v];
@@ -30,10 +41,13 @@ export function registerDaemon(program: Command): void {
     .option('--default-runtime <name>', 'default OCI runtime for containers (crun or runc)', undefined)
     .option('--insecure-registry <host>', 'registry reachable over plain HTTP or unverified TLS (repeatable)', collect, [])
     .option('--registry-mirror <url>', 'preferred Docker Hub mirror (repeatable)', collect, [])
+    .option('-b, --bridge <name>', 'bridge device of the default network (created when missing)', undefined)
+    .option('--bip <cidr>', 'address and prefix of the default bridge, e.g. 172.17.0.1/16', undefined)
+    .option('--default-address-pool <pool>', 'pool for user-defined networks, e.g. base=172.18.0.0/16,size=24', undefined)
     .option('--config-file <file>', 'daemon configuration file (JSON, like daemon.json)', undefined)
     .option('-l, --log-level <level>', 'log level (debug, info, warn, error)', undefined)
     .option('-D, --debug', 'enable debug logging')
-    .action(async (opts: { host: string[]; dataRoot?: string; execRoot?: string; defaultRuntime?: string; insecureRegistry: string[]; registryMirror: string[]; configFile?: string; logLevel?: string; debug?: boolean }) => {
+    .action(async (opts: { host: string[]; dataRoot?: string; execRoot?: string; defaultRuntime?: string; insecureRegistry: string[]; registryMirror: string[]; configFile?: string; logLevel?: string; debug?: boolean; bridge?: string; bip?: string; defaultAddressPool?: string }) => {
       let file: DaemonJson = {};
       const cfgPath = opts.configFile ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
       if (cfgPath) {
@@ -53,6 +67,11 @@ export function registerDaemon(program: Command): void {
         insecureRegistries: [...(file['insecure-registries'] ?? []), ...opts.insecureRegistry],
         registryMirrors: [...(file['registry-mirrors'] ?? []), ...opts.registryMirror],
         logger,
+        network: {
+          bridgeName: opts.bridge ?? file.bridge,
+          bridgeCidr: opts.bip ?? file.bip,
+          addressPool: opts.defaultAddressPool ? parsePool(opts.defaultAddressPool) : file['default-address-pools']?.[0],
+        },
       });
       const servers: import('node:http').Server[] = [];
       for (const h of hosts) {
@@ -65,6 +84,7 @@ export function registerDaemon(program: Command): void {
       const shutdown = (sig: string): void => {
         logger.info({ signal: sig }, 'shutting down');
         engine.containers.close();
+        void engine.networks.close();
         for (const s of servers) {
           s.close();
           s.closeAllConnections();

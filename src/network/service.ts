@@ -1,0 +1,476 @@
+/**
+ * Networks as Docker has them: the predefined `bridge` (default), `host` and `none`, and user-defined
+ * bridge networks. A container on bridge networks gets its interfaces from the standard CNI plugins
+ * (bridge with host-local IPAM, plus portmap on its first network for published ports). Its network
+ * namespace is bind-mounted under the exec root while it runs, so the plugins can always be asked to
+ * delete what they added, also after a daemon crash. User-defined networks answer container names and
+ * aliases from an embedded DNS server on their gateway address.
+ *
+ * Layout: <dataRoot>/network/networks/<id>.json (records), <dataRoot>/network/ipam (host-local
+ * leases), <execRoot>/netns/<container id> (namespace bind mounts).
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promises as fs, existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { conflict, GantryError, invalid, notFound } from '../common/errors.js';
+import { readJson, writeJsonAtomic } from '../common/fsutil.js';
+import type { Logger } from '../common/log.js';
+import { MNT_DETACH, native } from '../native/index.js';
+import { addNetworkList, CNI_VERSION, delNetworkList, type CniConfList, type CniResult } from './cni.js';
+import { DnsServer } from './dns.js';
+import { allocateSubnet, contains, firstHost, hostRoutes, ipToInt, parseCidr, subnetText, type Subnet } from './ipnet.js';
+import { PortReservation, portsView, wantedBindings, type PortBindings, type PortMapping } from './ports.js';
+
+export interface NetworkRecord {
+  Name: string;
+  Id: string;
+  Created: string;
+  Scope: 'local';
+  Driver: 'bridge' | 'host' | 'null';
+  EnableIPv6: boolean;
+  IPAM: { Driver: string; Options: Record<string, string> | null; Config: Array<{ Subnet: string; Gateway: string }> };
+  Internal: boolean;
+  Attachable: boolean;
+  Ingress: boolean;
+  ConfigFrom: { Network: string };
+  ConfigOnly: boolean;
+  Options: Record<string, string>;
+  Labels: Record<string, string>;
+}
+
+/** One container's endpoint on a network, in Docker's shape (`NetworkSettings.Networks[name]`). */
+export interface EndpointSettings {
+  IPAMConfig: { IPv4Address?: string } | null;
+  Links: string[] | null;
+  Aliases: string[] | null;
+  MacAddress: string;
+  DriverOpts: Record<string, string> | null;
+  NetworkID: string;
+  EndpointID: string;
+  Gateway: string;
+  IPAddress: string;
+  IPPrefixLen: number;
+  IPv6Gateway: string;
+  GlobalIPv6Address: string;
+  GlobalIPv6PrefixLen: number;
+  DNSNames: string[] | null;
+}
+
+/** What the engine keeps per container about its wiring, so it can be undone after a restart. */
+export interface ContainerNetState {
+  netns: string;
+  attachments: Array<{ networkId: string; ifName: string; result: CniResult }>;
+  ports: PortMapping[];
+}
+
+/** The part of a container record the network service reads and writes. */
+export interface NetworkedContainer {
+  Id: string;
+  Name: string;
+  Config: { ExposedPorts?: Record<string, unknown>; Hostname?: string };
+  HostConfig: { NetworkMode?: string; PortBindings?: PortBindings | null; PublishAllPorts?: boolean };
+  State: { Running: boolean };
+  NetworkSettings?: { Networks: Record<string, EndpointSettings>; Ports: Record<string, Array<{ HostIp: string; HostPort: string }> | null> };
+  netState?: ContainerNetState;
+}
+
+export interface NetworkOptions {
+  dataRoot: string;
+  execRoot: string;
+  pluginDir: string;
+  logger: Logger;
+  /** Default bridge: device name and its address with prefix (Docker's `--bip`). */
+  bridgeName: string;
+  bridgeCidr: string;
+  /** Where user-defined networks take their subnets from (Docker's `--default-address-pool`). */
+  addressPool: { base: string; size: number };
+  containers: () => NetworkedContainer[];
+  publish: (action: string, network: NetworkRecord, extra?: Record<string, string>) => void;
+}
+
+export const PREDEFINED = ['bridge', 'host', 'none'];
+const ZERO_ENDPOINT: Omit<EndpointSettings, 'NetworkID' | 'Aliases'> = {
+  IPAMConfig: null,
+  Links: null,
+  MacAddress: '',
+  DriverOpts: null,
+  EndpointID: '',
+  Gateway: '',
+  IPAddress: '',
+  IPPrefixLen: 0,
+  IPv6Gateway: '',
+  GlobalIPv6Address: '',
+  GlobalIPv6PrefixLen: 0,
+  DNSNames: null,
+};
+
+export class NetworkService {
+  private readonly networks = new Map<string, NetworkRecord>();
+  private readonly reservations = new Map<string, PortReservation>();
+  private readonly dns = new Map<string, DnsServer>();
+
+  private constructor(private readonly o: NetworkOptions) {}
+
+  private get recordsDir(): string {
+    return path.join(this.o.dataRoot, 'network', 'networks');
+  }
+
+  private get netnsDir(): string {
+    return path.join(this.o.execRoot, 'netns');
+  }
+
+  static async open(o: NetworkOptions): Promise<NetworkService> {
+    const s = new NetworkService(o);
+    await fs.mkdir(s.recordsDir, { recursive: true });
+    await fs.mkdir(s.netnsDir, { recursive: true });
+    for (const f of await fs.readdir(s.recordsDir)) {
+      const rec = await readJson<NetworkRecord>(path.join(s.recordsDir, f));
+      if (rec) s.networks.set(rec.Id, rec);
+    }
+    const bridge = s.byName('bridge');
+    const cidr = parseCidr(o.bridgeCidr);
+    const wanted = { Subnet: subnetText(cidr), Gateway: o.bridgeCidr.split('/')[0]! };
+    if (!bridge || bridge.IPAM.Config[0]?.Subnet !== wanted.Subnet || bridge.Options['com.docker.network.bridge.name'] !== o.bridgeName) {
+      if (bridge) s.networks.delete(bridge.Id);
+      await s.save(s.newRecord('bridge', 'bridge', [wanted], false, {}, { 'com.docker.network.bridge.default_bridge': 'true', 'com.docker.network.bridge.name': o.bridgeName }));
+    }
+    for (const [name, driver] of [['host', 'host'], ['none', 'null']] as const) if (!s.byName(name)) await s.save(s.newRecord(name, driver, [], false, {}, {}));
+    return s;
+  }
+
+  private newRecord(name: string, driver: NetworkRecord['Driver'], config: NetworkRecord['IPAM']['Config'], internal: boolean, labels: Record<string, string>, options: Record<string, string>): NetworkRecord {
+    return {
+      Name: name,
+      Id: randomBytes(32).toString('hex'),
+      Created: new Date().toISOString(),
+      Scope: 'local',
+      Driver: driver,
+      EnableIPv6: false,
+      IPAM: { Driver: 'default', Options: null, Config: config },
+      Internal: internal,
+      Attachable: false,
+      Ingress: false,
+      ConfigFrom: { Network: '' },
+      ConfigOnly: false,
+      Options: options,
+      Labels: labels,
+    };
+  }
+
+  private async save(rec: NetworkRecord): Promise<void> {
+    await writeJsonAtomic(path.join(this.recordsDir, `${rec.Id}.json`), rec);
+    this.networks.set(rec.Id, rec);
+  }
+
+  private byName(name: string): NetworkRecord | undefined {
+    return [...this.networks.values()].find((n) => n.Name === name);
+  }
+
+  list(): NetworkRecord[] {
+    return [...this.networks.values()];
+  }
+
+  /** By exact name, full ID, or a unique ID prefix, as Docker resolves networks. */
+  get(ref: string): NetworkRecord {
+    const byName = this.byName(ref) ?? this.networks.get(ref);
+    if (byName) return byName;
+    const matches = [...this.networks.values()].filter((n) => n.Id.startsWith(ref));
+    if (matches.length === 1) return matches[0]!;
+    if (matches.length > 1) throw invalid(`network ${ref} is ambiguous (${matches.length} matches found on name)`);
+    throw notFound(`network ${ref} not found`);
+  }
+
+  /** Containers attached to a network, in `network inspect`'s shape. */
+  attached(net: NetworkRecord): Record<string, { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string }> {
+    const out: Record<string, { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string }> = {};
+    for (const c of this.o.containers()) {
+      const ep = c.NetworkSettings?.Networks[net.Name];
+      if (!ep || !c.State.Running) continue;
+      out[c.Id] = { Name: c.Name.slice(1), EndpointID: ep.EndpointID, MacAddress: ep.MacAddress, IPv4Address: ep.IPAddress ? `${ep.IPAddress}/${ep.IPPrefixLen}` : '', IPv6Address: '' };
+    }
+    return out;
+  }
+
+  async create(req: { Name?: string; Driver?: string; Internal?: boolean; IPAM?: { Config?: Array<{ Subnet?: string; Gateway?: string; IPRange?: string }> }; Labels?: Record<string, string>; Options?: Record<string, string> }): Promise<NetworkRecord> {
+    const name = req.Name ?? '';
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw invalid(`invalid network name "${name}"`);
+    if (this.byName(name)) throw conflict(`network with name ${name} already exists`);
+    const driver = req.Driver || 'bridge';
+    if (driver !== 'bridge') throw invalid(`could not find plugin ${driver} in v1 plugin registry: plugin not found`);
+    const taken = this.takenSubnets();
+    const config: NetworkRecord['IPAM']['Config'] = [];
+    const asked = req.IPAM?.Config?.filter((c) => c.Subnet) ?? [];
+    if (asked.length > 1) throw invalid('only one IPv4 subnet per network is supported');
+    if (asked[0]) {
+      const subnet = parseCidr(asked[0].Subnet!);
+      if (taken.some((t) => contains(t, subnet.base) || contains(subnet, t.base))) throw conflict(`Pool overlaps with other one on this address space`);
+      const gateway = asked[0].Gateway || firstHost(subnet);
+      if (!contains(subnet, ipToInt(gateway))) throw invalid(`Invalid gateway ${gateway}: not in subnet ${subnetText(subnet)}`);
+      config.push({ Subnet: subnetText(subnet), Gateway: gateway });
+    } else {
+      const pool = parseCidr(this.o.addressPool.base);
+      const subnet = allocateSubnet(pool, this.o.addressPool.size, taken);
+      if (!subnet) throw new GantryError('forbidden', 'all predefined address pools have been fully subnetted');
+      config.push({ Subnet: subnetText(subnet), Gateway: firstHost(subnet) });
+    }
+    const rec = this.newRecord(name, 'bridge', config, !!req.Internal, req.Labels ?? {}, req.Options ?? {});
+    rec.Options = { ...rec.Options, 'com.docker.network.bridge.name': rec.Options['com.docker.network.bridge.name'] ?? `br-${rec.Id.slice(0, 12)}` };
+    await this.save(rec);
+    this.o.publish('create', rec);
+    return rec;
+  }
+
+  /** Subnets in use by networks and by the host's routes. */
+  private takenSubnets(): Subnet[] {
+    return [...this.list().flatMap((n) => n.IPAM.Config.map((c) => parseCidr(c.Subnet))), ...hostRoutes()];
+  }
+
+  async remove(ref: string): Promise<void> {
+    const rec = this.get(ref);
+    if (PREDEFINED.includes(rec.Name)) throw new GantryError('forbidden', `${rec.Name} is a pre-defined network and cannot be removed`);
+    const users = this.o.containers().filter((c) => c.NetworkSettings?.Networks[rec.Name] && c.State.Running);
+    if (users.length) throw new GantryError('forbidden', `error while removing network: network ${rec.Name} id ${rec.Id} has active endpoints`);
+    await this.stopDns(rec.Id);
+    await deleteLink(rec.Options['com.docker.network.bridge.name']!);
+    await fs.rm(path.join(this.recordsDir, `${rec.Id}.json`), { force: true });
+    await fs.rm(path.join(this.o.dataRoot, 'network', 'ipam', rec.Name), { recursive: true, force: true });
+    this.networks.delete(rec.Id);
+    this.o.publish('destroy', rec);
+  }
+
+  /** Remove user-defined networks no container refers to. */
+  async prune(): Promise<string[]> {
+    const removed: string[] = [];
+    for (const rec of this.list()) {
+      if (PREDEFINED.includes(rec.Name)) continue;
+      if (this.o.containers().some((c) => c.NetworkSettings?.Networks[rec.Name])) continue;
+      await this.remove(rec.Id);
+      removed.push(rec.Name);
+    }
+    return removed;
+  }
+
+  /**
+   * The endpoints a new container starts with, from its network mode and the create request's
+   * `NetworkingConfig.EndpointsConfig`. Validates that the networks exist.
+   */
+  initialEndpoints(mode: string | undefined, endpointsConfig: Record<string, { Aliases?: string[] | null; Links?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null }> | undefined): Record<string, EndpointSettings> {
+    const m = !mode || mode === 'default' ? 'bridge' : mode;
+    if (m.startsWith('container:')) return {};
+    const rec = this.get(m);
+    const cfg = endpointsConfig?.[m] ?? endpointsConfig?.[rec.Name] ?? endpointsConfig?.[rec.Id];
+    if (rec.Name === 'bridge' && cfg?.Aliases?.length) throw invalid('network-scoped alias is supported only for containers in user defined networks');
+    return { [rec.Name]: { ...ZERO_ENDPOINT, IPAMConfig: cfg?.IPAMConfig ?? null, Aliases: cfg?.Aliases ?? null, Links: cfg?.Links ?? null, NetworkID: rec.Id } };
+  }
+
+  /** Whether a network mode needs a namespace of its own wired through CNI (bridge or user-defined). */
+  needsWiring(c: NetworkedContainer): boolean {
+    return Object.keys(c.NetworkSettings?.Networks ?? {}).some((n) => this.byName(n)?.Driver === 'bridge');
+  }
+
+  /** The gateway a user-defined network's containers use as their DNS server (Docker's 127.0.0.11). */
+  dnsServerFor(c: NetworkedContainer): string | undefined {
+    for (const name of Object.keys(c.NetworkSettings?.Networks ?? {})) {
+      const rec = this.byName(name);
+      if (rec && rec.Driver === 'bridge' && rec.Name !== 'bridge') return rec.IPAM.Config[0]?.Gateway;
+    }
+    return undefined;
+  }
+
+  private conflist(rec: NetworkRecord, withPorts: boolean): CniConfList {
+    const cfg = rec.IPAM.Config[0]!;
+    const plugins: CniConfList['plugins'] = [
+      {
+        type: 'bridge',
+        bridge: rec.Options['com.docker.network.bridge.name'],
+        isGateway: true,
+        ipMasq: !rec.Internal,
+        hairpinMode: true,
+        ipam: {
+          type: 'host-local',
+          ranges: [[{ subnet: cfg.Subnet, gateway: cfg.Gateway }]],
+          routes: rec.Internal ? [] : [{ dst: '0.0.0.0/0' }],
+          dataDir: path.join(this.o.dataRoot, 'network', 'ipam'),
+        },
+      },
+    ];
+    if (withPorts) plugins.push({ type: 'portmap', capabilities: { portMappings: true }, snat: true });
+    return { cniVersion: CNI_VERSION, name: rec.Name, plugins };
+  }
+
+  /**
+   * Wire a created (not yet started) container: hold its host ports, pin its network namespace, and
+   * add an interface on each of its bridge networks. On failure nothing stays wired.
+   */
+  async setUp(c: NetworkedContainer, pid: number): Promise<void> {
+    const endpoints = c.NetworkSettings!.Networks;
+    const names = Object.keys(endpoints).filter((n) => this.byName(n)?.Driver === 'bridge');
+    const ports = await PortReservation.reserve(wantedBindings(c.HostConfig.PortBindings, c.Config.ExposedPorts, !!c.HostConfig.PublishAllPorts));
+    const netns = path.join(this.netnsDir, c.Id);
+    const state: ContainerNetState = { netns, attachments: [], ports: ports.mappings };
+    try {
+      writeFileSync(netns, '');
+      native.mount(`/proc/${pid}/ns/net`, netns, 'none', MS_BIND, '');
+      for (const [i, name] of names.entries()) {
+        const rec = this.byName(name)!;
+        const ifName = `eth${i}`;
+        const list = this.conflist(rec, i === 0 && ports.mappings.length > 0);
+        const result = await addNetworkList(this.o.pluginDir, list, { containerId: c.Id, netns, ifName, capabilityArgs: { portMappings: ports.mappings } });
+        state.attachments.push({ networkId: rec.Id, ifName, result });
+        endpoints[name] = { ...endpoints[name]!, ...endpointFrom(result, ifName), NetworkID: rec.Id, DNSNames: rec.Name === 'bridge' ? null : dnsNames(c, endpoints[name]!) };
+        if (rec.Name !== 'bridge') await this.ensureDns(rec);
+      }
+    } catch (err) {
+      c.netState = state;
+      await this.tearDown(c).catch(() => undefined);
+      ports.release();
+      throw err;
+    }
+    this.reservations.set(c.Id, ports);
+    c.netState = state;
+    c.NetworkSettings!.Ports = portsView(ports.mappings, c.Config.ExposedPorts);
+  }
+
+  /** Undo `setUp`: delete each interface through its plugins, unpin the namespace, free the ports. */
+  async tearDown(c: NetworkedContainer): Promise<void> {
+    const state = c.netState;
+    this.reservations.get(c.Id)?.release();
+    this.reservations.delete(c.Id);
+    if (!state) return;
+    const netnsPinned = existsSync(state.netns);
+    let first: unknown;
+    for (const a of [...state.attachments].reverse()) {
+      const rec = this.networks.get(a.networkId);
+      if (!rec) continue;
+      const list = this.conflist(rec, a.ifName === 'eth0' && state.ports.length > 0);
+      await delNetworkList(this.o.pluginDir, list, { containerId: c.Id, netns: netnsPinned ? state.netns : '', ifName: a.ifName, capabilityArgs: { portMappings: state.ports } }, a.result).catch((err: unknown) => {
+        first ??= err;
+      });
+    }
+    if (netnsPinned) {
+      try {
+        native.umount2(state.netns, MNT_DETACH);
+      } catch {
+        // Not mounted: a crash between creating the file and the mount.
+      }
+      await fs.rm(state.netns, { force: true });
+    }
+    c.netState = undefined;
+    for (const ep of Object.values(c.NetworkSettings?.Networks ?? {})) Object.assign(ep, { ...ZERO_ENDPOINT, IPAMConfig: ep.IPAMConfig, Links: ep.Links, Aliases: ep.Aliases, NetworkID: ep.NetworkID, DNSNames: null });
+    if (c.NetworkSettings) c.NetworkSettings.Ports = {};
+    if (first) this.o.logger.warn({ id: c.Id.slice(0, 12), err: String(first) }, 'network teardown incomplete');
+  }
+
+  /** After a daemon restart: running containers get their ports held again and their DNS served. */
+  async restore(c: NetworkedContainer): Promise<void> {
+    if (!c.netState) return;
+    if (!c.State.Running) {
+      await this.tearDown(c);
+      return;
+    }
+    for (const a of c.netState.attachments) {
+      const rec = this.networks.get(a.networkId);
+      if (rec && rec.Name !== 'bridge') await this.ensureDns(rec).catch(() => undefined);
+    }
+    const wanted = c.netState.ports.map((m) => ({ key: `${m.containerPort}/${m.protocol}`, hostIp: m.hostIP, hostPort: m.hostPort }));
+    try {
+      this.reservations.set(c.Id, await PortReservation.reserve(wanted));
+    } catch (err) {
+      // The forwarding rules still work; only the guard against another program taking the port is lost.
+      this.o.logger.warn({ id: c.Id.slice(0, 12), err: String(err) }, 'could not hold published ports again');
+    }
+  }
+
+  /** Connect a container to another network (it is attached at its next start when not running). */
+  connect(c: NetworkedContainer, ref: string, cfg: { Aliases?: string[] | null } = {}): NetworkRecord {
+    const rec = this.get(ref);
+    const eps = (c.NetworkSettings ??= { Networks: {}, Ports: {} }).Networks;
+    if (eps[rec.Name]) throw new GantryError('forbidden', `endpoint with name ${c.Name.slice(1)} already exists in network ${rec.Name}`);
+    if (rec.Driver !== 'bridge' || Object.keys(eps).some((n) => this.byName(n)?.Driver !== 'bridge')) throw new GantryError('forbidden', 'container cannot be disconnected from host network or connected to host network');
+    if (c.State.Running) throw new GantryError('notImplemented', 'connecting a running container to another network is not supported; stop it first');
+    eps[rec.Name] = { ...ZERO_ENDPOINT, Aliases: cfg.Aliases ?? null, NetworkID: rec.Id };
+    this.o.publish('connect', rec, { container: c.Id });
+    return rec;
+  }
+
+  disconnect(c: NetworkedContainer, ref: string): NetworkRecord {
+    const rec = this.get(ref);
+    const eps = c.NetworkSettings?.Networks ?? {};
+    if (!eps[rec.Name]) throw new GantryError('forbidden', `container ${c.Id} is not connected to network ${rec.Name}`);
+    if (c.State.Running) throw new GantryError('notImplemented', 'disconnecting a running container is not supported; stop it first');
+    delete eps[rec.Name];
+    this.o.publish('disconnect', rec, { container: c.Id });
+    return rec;
+  }
+
+  /** Names → IPv4 on one network, for its DNS server: container names, aliases and short IDs. */
+  private lookup(networkName: string, name: string): string | undefined {
+    const wanted = name.toLowerCase().replace(/\.$/, '');
+    for (const c of this.o.containers()) {
+      const ep = c.NetworkSettings?.Networks[networkName];
+      if (!ep?.IPAddress || !c.State.Running) continue;
+      const names = [c.Name.slice(1), c.Id.slice(0, 12), ...(ep.Aliases ?? [])].map((n) => n.toLowerCase());
+      if (names.includes(wanted)) return ep.IPAddress;
+    }
+    return undefined;
+  }
+
+  private async ensureDns(rec: NetworkRecord): Promise<void> {
+    if (this.dns.has(rec.Id)) return;
+    const gateway = rec.IPAM.Config[0]?.Gateway;
+    if (!gateway) return;
+    const server = new DnsServer(gateway, (name) => this.lookup(rec.Name, name), this.o.logger);
+    this.dns.set(rec.Id, server);
+    try {
+      await server.start();
+    } catch (err) {
+      this.dns.delete(rec.Id);
+      this.o.logger.warn({ network: rec.Name, err: String(err) }, 'embedded DNS server could not start');
+    }
+  }
+
+  private async stopDns(id: string): Promise<void> {
+    await this.dns.get(id)?.stop();
+    this.dns.delete(id);
+  }
+
+  async close(): Promise<void> {
+    for (const id of [...this.dns.keys()]) await this.stopDns(id);
+    for (const r of this.reservations.values()) r.release();
+    this.reservations.clear();
+  }
+}
+
+const MS_BIND = 4096;
+
+function dnsNames(c: NetworkedContainer, ep: EndpointSettings): string[] {
+  return [c.Name.slice(1), c.Id.slice(0, 12), ...(ep.Aliases ?? [])];
+}
+
+/** The endpoint fields of a CNI result for one interface. */
+function endpointFrom(result: CniResult, ifName: string): Partial<EndpointSettings> {
+  const ifIndex = result.interfaces?.findIndex((i) => i.name === ifName && i.sandbox) ?? -1;
+  const ip = result.ips?.find((i) => i.interface === ifIndex) ?? result.ips?.[0];
+  const [address = '', prefix = '0'] = (ip?.address ?? '').split('/');
+  return {
+    EndpointID: randomBytes(32).toString('hex'),
+    IPAddress: address,
+    IPPrefixLen: Number(prefix),
+    Gateway: ip?.gateway ?? '',
+    MacAddress: result.interfaces?.[ifIndex]?.mac ?? '',
+  };
+}
+
+/** Delete a network device if it exists (bridges are left behind by the bridge plugin by design). */
+function deleteLink(name: string): Promise<void> {
+  return new Promise((resolve) => {
+    if (!existsSync(`/sys/class/net/${name}`)) {
+      resolve();
+      return;
+    }
+    const child = spawn('ip', ['link', 'del', name], { stdio: 'ignore' });
+    child.on('close', () => resolve());
+    child.on('error', () => resolve());
+  });
+}

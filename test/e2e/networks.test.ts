@@ -1,0 +1,266 @@
+/**
+ * Issue 4 acceptance: bridge networking through the CNI plugins, published ports, network modes,
+ * user-defined networks with their DNS, links, and volumes, through the docker CLI and docker-py.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Cleanup, docker, freePort, hasPython, ok, restartDaemon, run, runAsync, seedRegistry, startDaemon, startRegistry, tempDir, waitFor, type Daemon } from './helpers.js';
+
+const d_ = (d: Daemon, args: string[]): string => ok('docker', args, { env: d.env });
+
+/** The host's own (non-loopback) IPv4 address. */
+function hostAddress(): string {
+  const out = run('ip', ['-4', '-o', 'addr', 'show', 'scope', 'global']).stdout;
+  const m = /inet (\d+\.\d+\.\d+\.\d+)\//.exec(out);
+  assert.ok(m, 'the host has a global IPv4 address');
+  return m[1]!;
+}
+
+async function curl(url: string): Promise<string> {
+  const r = await runAsync('curl', ['-sS', '--max-time', '5', url]);
+  return r.code === 0 ? r.stdout : `curl failed (${r.code}): ${r.stderr}`;
+}
+
+/** Rules, links and leases that mention a container: what must be gone after it is removed. */
+function leftovers(d: Daemon, ids: string[]): string[] {
+  const found: string[] = [];
+  const rules = run('sh', ['-c', 'iptables-save 2>/dev/null']).stdout;
+  for (const id of ids) if (rules.includes(id)) found.push(`iptables rule for ${id.slice(0, 12)}`);
+  const ipam = path.join(d.dataRoot, 'network', 'ipam');
+  const leases = run('sh', ['-c', `grep -rl . ${ipam} 2>/dev/null | grep -v last_reserved_ip | grep -v lock`]).stdout.trim();
+  if (leases) found.push(`IPAM leases: ${leases}`);
+  const netns = path.join(d.execRoot, 'netns');
+  const pinned = run('sh', ['-c', `ls ${netns} 2>/dev/null`]).stdout.trim();
+  if (pinned) found.push(`pinned netns: ${pinned}`);
+  const veths = run('sh', ['-c', `ls /sys/class/net/${d.bridge}/brif 2>/dev/null`]).stdout.trim();
+  if (veths) found.push(`veths on ${d.bridge}: ${veths}`);
+  return found;
+}
+
+describe('networking through the docker CLI', () => {
+  const cleanup = new Cleanup();
+  let d: Daemon;
+  before(async () => {
+    const reg = await startRegistry(cleanup, 'gantry');
+    seedRegistry(reg, 'busybox:latest', 'library/busybox:latest');
+    seedRegistry(reg, 'redis:latest', 'library/redis:latest');
+    seedRegistry(reg, 'node:20', 'library/node:20');
+    d = await startDaemon(cleanup, { mirror: `http://${reg.addr}` });
+    d_(d, ['pull', '-q', 'busybox']);
+  });
+  after(() => cleanup.run());
+
+  test('published port: localhost, host address and container IP answer; port and ps show the mapping', async () => {
+    const port = await freePort();
+    const www = tempDir(cleanup);
+    writeFileSync(path.join(www, 'index.html'), 'hello from httpd\n');
+    d_(d, ['run', '-d', '--name', 'web', '-p', `${port}:80`, '-v', `${www}:/www:ro`, 'busybox', 'httpd', '-f', '-p', '80', '-h', '/www']);
+    const ip = d_(d, ['inspect', '--format', '{{.NetworkSettings.IPAddress}}', 'web']).trim();
+    assert.match(ip, /^10\.\d+\.0\.\d+$/);
+    await waitFor(async () => (await curl(`http://${ip}:80/`)) === 'hello from httpd\n', 'container IP answers', 10000);
+    assert.equal(await curl(`http://127.0.0.1:${port}/`), 'hello from httpd\n');
+    assert.equal(await curl(`http://localhost:${port}/`), 'hello from httpd\n');
+    assert.equal(await curl(`http://${hostAddress()}:${port}/`), 'hello from httpd\n');
+    assert.equal(d_(d, ['port', 'web']).trim(), `80/tcp -> 0.0.0.0:${port}`);
+    assert.match(d_(d, ['ps', '--format', '{{.Ports}}', '--filter', 'name=web']), new RegExp(`0\\.0\\.0\\.0:${port}->80/tcp`));
+    // Another container reaches it through the host's address.
+    assert.match(d_(d, ['run', '--rm', 'busybox', 'wget', '-qO-', `http://${hostAddress()}:${port}/`]), /hello from httpd/);
+    // A second container asking for the same port is refused and does not start half-wired.
+    const clash = docker(d, ['run', '-d', '--name', 'clash', '-p', `${port}:80`, 'busybox', 'sleep', '100']);
+    assert.notEqual(clash.code, 0);
+    assert.match(clash.stderr, new RegExp(`Bind for 0\\.0\\.0\\.0:${port} failed: port is already allocated`));
+    assert.equal(d_(d, ['inspect', '-f', '{{.State.Running}}', 'clash']).trim(), 'false');
+    const ids = [d_(d, ['inspect', '-f', '{{.Id}}', 'web']).trim(), d_(d, ['inspect', '-f', '{{.Id}}', 'clash']).trim()];
+    d_(d, ['rm', '-f', 'web', 'clash']);
+    assert.deepEqual(leftovers(d, ids), []);
+  });
+
+  test('-P publishes exposed ports on ephemeral host ports; udp works', async () => {
+    d_(d, ['run', '-d', '--name', 'eph', '-P', '--expose', '8080', '-p', '5353/udp', 'busybox', 'httpd', '-f', '-p', '8080']);
+    const ports = d_(d, ['port', 'eph']).trim().split('\n').sort();
+    assert.equal(ports.length, 2, ports.join('\n'));
+    assert.match(ports[0]!, /^5353\/udp -> 0\.0\.0\.0:\d+$/);
+    assert.match(ports[1]!, /^8080\/tcp -> 0\.0\.0\.0:\d+$/);
+    const hostPort = ports[1]!.split(':').pop()!;
+    await waitFor(async () => /404|Not Found/.test(await curl(`http://127.0.0.1:${hostPort}/`)), 'ephemeral port answers', 10000);
+    d_(d, ['rm', '-f', 'eph']);
+  });
+
+  test('--net container:, --net host and --net none', () => {
+    d_(d, ['run', '-d', '--name', 'first', 'busybox', 'httpd', '-f', '-p', '8080', '-h', '/etc']);
+    assert.match(d_(d, ['run', '--rm', '--net', 'container:first', 'busybox', 'wget', '-qO-', 'http://localhost:8080/hostname']), /^[0-9a-f]{12}$/m);
+    const pid = d_(d, ['inspect', '-f', '{{.State.Pid}}', 'first']).trim();
+    d_(d, ['run', '-d', '--name', 'second', '--net', 'container:first', 'busybox', 'sleep', '100']);
+    const pid2 = d_(d, ['inspect', '-f', '{{.State.Pid}}', 'second']).trim();
+    assert.equal(readlinkSync(`/proc/${pid}/ns/net`), readlinkSync(`/proc/${pid2}/ns/net`));
+    d_(d, ['rm', '-f', 'second', 'first']);
+    const hostNs = readlinkSync('/proc/self/ns/net');
+    assert.equal(d_(d, ['run', '--rm', '--net', 'host', 'busybox', 'readlink', '/proc/1/ns/net']).trim(), hostNs.replace(/^net:/, 'net:'));
+    assert.deepEqual(d_(d, ['run', '--rm', '--net', 'none', 'busybox', 'ls', '/sys/class/net']).trim().split(/\s+/), ['lo']);
+    assert.deepEqual(d_(d, ['run', '--rm', 'busybox', 'ls', '/sys/class/net']).trim().split(/\s+/), ['eth0', 'lo']);
+  });
+
+  test('seed 004: a page counter linked to Redis keeps counting across web containers; the same by name on a user network', async () => {
+    const app = tempDir(cleanup);
+    writeFileSync(
+      path.join(app, 'counter.js'),
+      `const http = require('http');
+const net = require('net');
+const host = process.env.REDIS_HOST || 'db';
+function incr() {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(6379, host);
+    let data = '';
+    s.on('error', reject);
+    s.on('data', (c) => {
+      data += c;
+      const m = /^:(\\d+)\\r\\n/.exec(data);
+      if (m) { s.destroy(); resolve(Number(m[1])); }
+    });
+    s.write('INCR hits\\r\\n');
+  });
+}
+http.createServer(async (req, res) => {
+  try { res.end('Page views: ' + (await incr()) + '\\n'); } catch (e) { res.statusCode = 500; res.end(String(e) + '\\n'); }
+}).listen(8080);
+`,
+    );
+    const port = await freePort();
+    d_(d, ['run', '--name', 'db', '-d', 'redis']);
+    const web = (name: string, extra: string[]): string => d_(d, ['run', '-d', '--name', name, ...extra, '-v', `${app}:/app:ro`, 'node:20', 'node', '/app/counter.js']);
+    web('web', ['--link', 'db:db', '-p', `${port}:8080`]);
+    const count = async (): Promise<string> => (await curl(`http://127.0.0.1:${port}/`)).trim();
+    await waitFor(async () => (await count()).startsWith('Page views'), 'counter answers', 20000);
+    assert.equal(await count(), 'Page views: 2');
+    assert.equal(await count(), 'Page views: 3');
+    assert.match(d_(d, ['exec', 'web', 'cat', '/etc/hosts']), /\sdb\s/);
+    d_(d, ['rm', '-f', 'web']);
+    web('web', ['--link', 'db:db', '-p', `${port}:8080`]);
+    await waitFor(async () => (await count()).startsWith('Page views'), 'new counter answers', 20000);
+    assert.equal(await count(), 'Page views: 5', 'the count continues in Redis');
+    d_(d, ['rm', '-f', 'web', 'db']);
+
+    d_(d, ['network', 'create', 'counter-net']);
+    assert.match(d_(d, ['network', 'ls', '--format', '{{.Name}} {{.Driver}}']), /^counter-net bridge$/m);
+    d_(d, ['run', '-d', '--name', 'db', '--network', 'counter-net', '--network-alias', 'cache', 'redis']);
+    const port2 = await freePort();
+    web('web2', ['--network', 'counter-net', '-p', `${port2}:8080`]);
+    const count2 = async (): Promise<string> => (await curl(`http://127.0.0.1:${port2}/`)).trim();
+    await waitFor(async () => (await count2()).startsWith('Page views'), 'counter on the user network answers', 20000);
+    assert.equal(await count2(), 'Page views: 2');
+    const dbIp = d_(d, ['inspect', '-f', '{{(index .NetworkSettings.Networks "counter-net").IPAddress}}', 'db']).trim();
+    assert.match(d_(d, ['run', '--rm', '--network', 'counter-net', 'busybox', 'nslookup', 'cache']), new RegExp(`Address:\\s+${dbIp.replace(/\./g, '\\.')}`));
+    const inspect = JSON.parse(d_(d, ['network', 'inspect', 'counter-net'])) as Array<{ Containers: Record<string, { Name: string }> }>;
+    assert.deepEqual(Object.values(inspect[0]!.Containers).map((c) => c.Name).sort(), ['db', 'web2']);
+    assert.notEqual(docker(d, ['network', 'rm', 'counter-net']).code, 0, 'a network in use cannot be removed');
+    d_(d, ['rm', '-f', 'web2', 'db']);
+    d_(d, ['network', 'rm', 'counter-net']);
+    assert.doesNotMatch(d_(d, ['network', 'ls']), /counter-net/);
+  });
+
+  test('volumes: shared named volume outlives its containers; read-only bind; image VOLUME gives an anonymous volume', () => {
+    d_(d, ['volume', 'create', 'shared']);
+    d_(d, ['run', '--rm', '-v', 'shared:/data', 'busybox', 'sh', '-c', 'echo kept > /data/file']);
+    assert.equal(d_(d, ['run', '--rm', '--mount', 'type=volume,source=shared,target=/other', 'busybox', 'cat', '/other/file']).trim(), 'kept');
+    d_(d, ['run', '-d', '--name', 'holder', '-v', 'shared:/data', 'busybox', 'sleep', '100']);
+    const inUse = docker(d, ['volume', 'rm', 'shared']);
+    assert.notEqual(inUse.code, 0);
+    assert.match(inUse.stderr, /volume is in use/);
+    d_(d, ['rm', '-f', 'holder']);
+    assert.match(d_(d, ['volume', 'ls', '--format', '{{.Name}}']), /^shared$/m);
+    const mp = JSON.parse(d_(d, ['volume', 'inspect', 'shared'])) as Array<{ Mountpoint: string }>;
+    assert.equal(readFileSync(path.join(mp[0]!.Mountpoint, 'file'), 'utf8'), 'kept\n');
+
+    const hostDir = tempDir(cleanup);
+    writeFileSync(path.join(hostDir, 'ro.txt'), 'read only\n');
+    assert.equal(d_(d, ['run', '--rm', '-v', `${hostDir}:/h:ro`, 'busybox', 'cat', '/h/ro.txt']), 'read only\n');
+    const write = docker(d, ['run', '--rm', '-v', `${hostDir}:/h:ro`, 'busybox', 'touch', '/h/new']);
+    assert.notEqual(write.code, 0);
+    assert.match(write.stderr, /Read-only file system/);
+    assert.equal(existsSync(path.join(hostDir, 'new')), false);
+
+    // redis declares VOLUME /data: an anonymous volume appears in Mounts and goes with rm -v.
+    d_(d, ['create', '--name', 'withvol', 'redis']);
+    const mounts = JSON.parse(d_(d, ['inspect', '-f', '{{json .Mounts}}', 'withvol'])) as Array<{ Type: string; Name: string; Destination: string }>;
+    assert.equal(mounts.length, 1);
+    assert.equal(mounts[0]!.Type, 'volume');
+    assert.equal(mounts[0]!.Destination, '/data');
+    assert.match(d_(d, ['volume', 'ls', '-q']), new RegExp(`^${mounts[0]!.Name}$`, 'm'));
+    d_(d, ['rm', '-v', 'withvol']);
+    assert.doesNotMatch(d_(d, ['volume', 'ls', '-q']), new RegExp(mounts[0]!.Name));
+
+    // Copy-up: an empty named volume receives the image's content at the mount point.
+    assert.match(d_(d, ['run', '--rm', '-v', 'etcvol:/etc', 'busybox', 'cat', '/etc/group']), /^root:x:0:/m);
+    d_(d, ['run', '-d', '--name', 'src', '-v', 'shared:/data', 'busybox', 'sleep', '100']);
+    assert.equal(d_(d, ['run', '--rm', '--volumes-from', 'src', 'busybox', 'cat', '/data/file']).trim(), 'kept');
+    d_(d, ['rm', '-f', 'src']);
+    d_(d, ['volume', 'rm', 'shared', 'etcvol']);
+  });
+
+  test('docker-py: run with ports, volumes and a network', { skip: !hasPython('docker') && 'python3 docker module not installed' }, async () => {
+    const port = await freePort();
+    const script = `
+import docker, urllib.request, time
+c = docker.DockerClient(base_url='${d.host}')
+net = c.networks.create('pynet')
+vol = c.volumes.create('pyvol')
+ct = c.containers.run('busybox', ['sh', '-c', 'echo from-volume > /v/index.html; httpd -f -p 80 -h /v'], detach=True, name='pyweb',
+                      ports={'80/tcp': ${port}}, volumes={'pyvol': {'bind': '/v', 'mode': 'rw'}}, network='pynet')
+for _ in range(50):
+    try:
+        print(urllib.request.urlopen('http://127.0.0.1:${port}/').read().decode().strip()); break
+    except Exception:
+        time.sleep(0.2)
+ct.reload()
+print(ct.attrs['NetworkSettings']['Networks']['pynet']['IPAddress'] != '')
+print(ct.ports['80/tcp'][0]['HostPort'])
+ct.remove(force=True)
+net.remove()
+vol.remove()
+`;
+    const out = run('python3', ['-c', script]);
+    assert.equal(out.code, 0, out.stderr);
+    assert.deepEqual(out.stdout.trim().split('\n'), ['from-volume', 'True', String(port)]);
+  });
+});
+
+describe('network cleanup and crash', () => {
+  const cleanup = new Cleanup();
+  let d: Daemon;
+  before(async () => {
+    const reg = await startRegistry(cleanup, 'gantry');
+    seedRegistry(reg, 'busybox:latest', 'library/busybox:latest');
+    d = await startDaemon(cleanup, { mirror: `http://${reg.addr}` });
+    d_(d, ['pull', '-q', 'busybox']);
+  });
+  after(() => cleanup.run());
+
+  test('50 containers with published ports leave no veth, rule, lease or netns behind', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 50; i++) ids.push(d_(d, ['run', '-d', '-p', '80', 'busybox', 'sleep', '300']).trim());
+    assert.equal(run('sh', ['-c', `ls /sys/class/net/${d.bridge}/brif | wc -l`]).stdout.trim(), '50');
+    // Half removed while running, half after they stopped.
+    d_(d, ['rm', '-f', ...ids.slice(0, 25)]);
+    d_(d, ['stop', '-t', '0', ...ids.slice(25)]);
+    d_(d, ['rm', ...ids.slice(25)]);
+    assert.deepEqual(leftovers(d, ids), []);
+  });
+
+  test('kill -9 of the daemon: published ports keep answering; after restart they are held and cleaned up', async () => {
+    const port = await freePort();
+    const id = d_(d, ['run', '-d', '-p', `${port}:80`, 'busybox', 'sh', '-c', 'echo survived > /i; httpd -f -p 80 -h /']).trim();
+    await waitFor(async () => (await curl(`http://127.0.0.1:${port}/i`)) === 'survived\n', 'port answers', 10000);
+    d.proc.kill('SIGKILL');
+    await new Promise((r) => d.proc.once('exit', r));
+    assert.equal(await curl(`http://127.0.0.1:${port}/i`), 'survived\n', 'answers while the daemon is down');
+    d = await restartDaemon(cleanup, d);
+    assert.equal(await curl(`http://127.0.0.1:${port}/i`), 'survived\n', 'answers after the restart');
+    const clash = docker(d, ['run', '-d', '-p', `${port}:80`, 'busybox', 'true']);
+    assert.match(clash.stderr, /port is already allocated/);
+    const clashId = run('docker', ['ps', '-aq', '--no-trunc', '--filter', 'status=created'], { env: d.env }).stdout.trim().split('\n').filter(Boolean);
+    d_(d, ['rm', '-f', id, ...clashId]);
+    assert.deepEqual(leftovers(d, [id]), []);
+  });
+});

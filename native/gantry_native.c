@@ -4,6 +4,7 @@
  *    handle. A small thread relays between such a socket and one end of a stream socketpair, framing
  *    each packet as [u32 big-endian length][packet]; Node wraps the other end in a net.Socket.
  *  - mount / umount2: the overlay root of every container start, without spawning mount(8).
+ *  - vethAttach (netlink.c): a container's bridge interface without spawning ip(8).
  */
 #include <node_api.h>
 #include <errno.h>
@@ -191,8 +192,12 @@ static napi_value Umount(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+napi_value VethAttach(napi_env env, napi_callback_info info);
+
 NAPI_MODULE_INIT() {
   napi_value fn;
+  napi_create_function(env, "vethAttach", NAPI_AUTO_LENGTH, VethAttach, NULL, &fn);
+  napi_set_named_property(env, exports, "vethAttach", fn);
   napi_create_function(env, "seqpacketRelay", NAPI_AUTO_LENGTH, SeqpacketRelay, NULL, &fn);
   napi_set_named_property(env, exports, "seqpacketRelay", fn);
   napi_create_function(env, "mount", NAPI_AUTO_LENGTH, Mount, NULL, &fn);

@@ -10,6 +10,11 @@ interface NativeModule {
   seqpacketRelay(path: string): number;
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
   umount2(target: string, flags: number): void;
+  /**
+   * Create a veth pair: `hostVeth` on `bridge` and up; `peer` (with `mac`) inside the namespace of
+   * `pid`, reached through `netnsPath`, with `address/prefix` and, unless `gateway` is empty, a default route.
+   */
+  vethAttach(pid: number, netnsPath: string, hostVeth: string, peer: string, mac: string, bridge: string, address: string, prefix: number, gateway: string): void;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -40,7 +40,7 @@ export interface CniRuntime {
 }
 
 export function findPluginDir(): string | undefined {
-  return CNI_PLUGIN_DIRS.find((d) => existsSync(`${d}/bridge`));
+  return CNI_PLUGIN_DIRS.find((d) => existsSync(`${d}/portmap`));
 }
 
 export class CniError extends GantryError {
@@ -99,8 +99,8 @@ function pluginConf(list: CniConfList, plugin: CniPluginConf, rt: CniRuntime, pr
 }
 
 /** ADD through the whole list; on failure, what was added is deleted again before the error is thrown. */
-export async function addNetworkList(pluginDir: string, list: CniConfList, rt: CniRuntime): Promise<CniResult> {
-  let result: CniResult | undefined;
+export async function addNetworkList(pluginDir: string, list: CniConfList, rt: CniRuntime, prevResult?: CniResult): Promise<CniResult> {
+  let result: CniResult | undefined = prevResult;
   for (const plugin of list.plugins) {
     try {
       result = (await execPlugin(pluginDir, 'ADD', pluginConf(list, plugin, rt, result), rt)) ?? result;

@@ -196,7 +196,14 @@ export async function reapContainers(dataRoot: string, execRoot: string): Promis
   for (const f of await fs.readdir(netDir).catch(() => [] as string[])) {
     const rec = JSON.parse(await fs.readFile(path.join(netDir, f), 'utf8')) as { Options: Record<string, string> };
     const dev = rec.Options['com.docker.network.bridge.name'];
-    if (dev && existsSync(`/sys/class/net/${dev}`)) run('ip', ['link', 'del', dev]);
+    if (!dev) continue;
+    if (existsSync(`/sys/class/net/${dev}`)) run('ip', ['link', 'del', dev]);
+    for (const table of ['nat', 'filter']) {
+      for (const rule of run('iptables-save', ['-t', table]).stdout.split('\n')) {
+        const plain = rule.replace(/"/g, '');
+        if (plain.startsWith('-A ') && plain.includes(`gantry:${dev} `)) run('iptables', ['-w', '-t', table, '-D', ...plain.slice(3).trim().split(/\s+/)]);
+      }
+    }
   }
   const mounts = (await fs.readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ')[4]).filter((m): m is string => !!m && (m.startsWith(dataRoot) || m.startsWith(execRoot)));
   for (const m of mounts.reverse()) run('umount', ['-l', m]);

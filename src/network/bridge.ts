@@ -1,0 +1,144 @@
+/**
+ * The bridge step of container networking, done in-process instead of through the CNI bridge and
+ * host-local plugins: each of those is a Go program whose start alone costs ~20 ms here, and the pair
+ * added ~45 ms to every container start and ~60 ms to every stop (docs/DEPENDENCIES.md). The work is
+ * the same as theirs: a veth pair with one end on the network's bridge and the other as ethN in the
+ * container's namespace, an address from a lease directory in host-local's layout (one file per
+ * address holding the container ID, created exclusively, so concurrent starts never share one), and a
+ * default route through the bridge's gateway address. The links are made over netlink by the native
+ * addon (native/netlink.c); only the rare bridge creation runs ip(8).
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { promises as fs, existsSync } from 'node:fs';
+import path from 'node:path';
+import { GantryError, isNodeError } from '../common/errors.js';
+import { native } from '../native/index.js';
+import { intToIp, ipToInt, parseCidr } from './ipnet.js';
+
+export interface BridgeNetwork {
+  /** Network name, also the lease directory's name. */
+  name: string;
+  device: string;
+  subnet: string;
+  gateway: string;
+  /** No default route out of an internal network. */
+  internal: boolean;
+}
+
+export interface Attachment {
+  hostVeth: string;
+  ifName: string;
+  address: string;
+  prefix: number;
+  gateway: string;
+  mac: string;
+}
+
+/** Run `ip -batch -` with the given commands. */
+function ipBatch(commands: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', ['-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new GantryError('internal', `network setup failed: ${err.trim() || `ip exited with ${code}`}`))));
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(commands.join('\n') + '\n');
+  });
+}
+
+/** Docker's MAC scheme: 02:42 followed by the IPv4 address. */
+export function macFor(ip: string): string {
+  return ['02', '42', ...ip.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(':');
+}
+
+export function hostVethName(containerId: string, ifName: string): string {
+  return `veth${createHash('sha256').update(`${containerId}/${ifName}`).digest('hex').slice(0, 7)}`;
+}
+
+export class BridgeDriver {
+  /** Bridges this process has checked, so the check costs once per network. */
+  private readonly ready = new Set<string>();
+
+  constructor(private readonly leaseRoot: string) {}
+
+  /** Create the bridge with its gateway address when missing, and let the host forward. */
+  private async ensureBridge(net: BridgeNetwork): Promise<void> {
+    if (this.ready.has(net.device) && existsSync(`/sys/class/net/${net.device}`)) return;
+    const prefix = parseCidr(net.subnet).bits;
+    if (!existsSync(`/sys/class/net/${net.device}`)) await ipBatch([`link add ${net.device} type bridge`]).catch(() => undefined);
+    // `replace` keeps this idempotent when the address is already there.
+    await ipBatch([`addr replace ${net.gateway}/${prefix} dev ${net.device}`, `link set ${net.device} up`]);
+    await fs.writeFile('/proc/sys/net/ipv4/ip_forward', '1');
+    this.ready.add(net.device);
+  }
+
+  private leaseDir(net: BridgeNetwork): string {
+    return path.join(this.leaseRoot, net.name);
+  }
+
+  /** Take a free address after the last one handed out (as host-local does), claimed by an exclusive create. */
+  private async lease(net: BridgeNetwork, containerId: string, ifName: string): Promise<string> {
+    const dir = this.leaseDir(net);
+    await fs.mkdir(dir, { recursive: true });
+    const subnet = parseCidr(net.subnet);
+    const first = subnet.base + 1;
+    const last = subnet.base + 2 ** (32 - subnet.bits) - 2;
+    const lastFile = path.join(dir, 'last_reserved_ip.0');
+    const previous = await fs.readFile(lastFile, 'utf8').then((t) => ipToInt(t.trim()), () => first - 1);
+    const gateway = ipToInt(net.gateway);
+    const span = last - first + 1;
+    for (let i = 1; i <= span; i++) {
+      const candidate = first + ((previous - first + i + span) % span);
+      if (candidate === gateway) continue;
+      const ip = intToIp(candidate);
+      try {
+        await fs.writeFile(path.join(dir, ip), `${containerId}\r\n${ifName}`, { flag: 'wx' });
+      } catch (err) {
+        if (isNodeError(err, 'EEXIST')) continue;
+        throw err;
+      }
+      await fs.writeFile(lastFile, ip);
+      return ip;
+    }
+    throw new GantryError('unavailable', `no available IPv4 addresses on network ${net.name}: ${net.subnet}`);
+  }
+
+  /** Free every address the container holds on a network (the lease files naming it). */
+  async release(net: BridgeNetwork, containerId: string): Promise<void> {
+    const dir = this.leaseDir(net);
+    for (const f of await fs.readdir(dir).catch(() => [] as string[])) {
+      if (!/^\d+\.\d+\.\d+\.\d+$/.test(f)) continue;
+      const owner = await fs.readFile(path.join(dir, f), 'utf8').catch(() => '');
+      if (owner.split('\r\n')[0]?.trim() === containerId) await fs.rm(path.join(dir, f), { force: true });
+    }
+  }
+
+  /** Wire one interface of a created container whose namespace is pinned at `netns` (init `pid`). */
+  async attach(net: BridgeNetwork, containerId: string, pid: number, netns: string, ifName: string): Promise<Attachment> {
+    await this.ensureBridge(net);
+    const address = await this.lease(net, containerId, ifName);
+    const prefix = parseCidr(net.subnet).bits;
+    const hostVeth = hostVethName(containerId, ifName);
+    const mac = macFor(address);
+    try {
+      native.vethAttach(pid, netns, hostVeth, ifName, mac, net.device, address, prefix, net.internal ? '' : net.gateway);
+      // Hairpin, so a container reaches its own published ports through the host's address.
+      await fs.writeFile(`/sys/class/net/${hostVeth}/brport/hairpin_mode`, '1');
+    } catch (err) {
+      await this.detach(net, containerId).catch(() => undefined);
+      throw new GantryError('internal', (err as Error).message);
+    }
+    return { hostVeth, ifName, address, prefix, gateway: net.gateway, mac };
+  }
+
+  /**
+   * Undo `attach`: free the lease, and delete the host end of the pair if it is still there. Normally
+   * it is not waited for: once the container's namespace is unpinned and its processes are gone, the
+   * kernel removes both ends with the namespace.
+   */
+  async detach(net: BridgeNetwork, containerId: string): Promise<void> {
+    await this.release(net, containerId);
+  }
+}

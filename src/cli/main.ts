@@ -6,6 +6,7 @@ import { registerImageCommands } from './commands/images.js';
 import { registerRegistry } from './commands/registry.js';
 import { registerSystemCommands } from './commands/system.js';
 import { registerContainerCommands } from './commands/containers.js';
+import { registerNetworkCommands } from './commands/networks.js';
 import { reportError } from './commands/common.js';
 
 const program = new Command();
@@ -22,6 +23,7 @@ registerRegistry(program);
 registerImageCommands(program);
 registerSystemCommands(program);
 registerContainerCommands(program);
+registerNetworkCommands(program);
 
 program.exitOverride((err) => {
   // Usage errors exit 125 like the docker CLI; help and version exit 0.

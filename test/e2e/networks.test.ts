@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Cleanup, docker, freePort, hasPython, ok, restartDaemon, run, runAsync, seedRegistry, startDaemon, startRegistry, tempDir, waitFor, type Daemon } from './helpers.js';
+import { Cleanup, docker, freePort, GANTRY, hasPython, ok, restartDaemon, run, runAsync, seedRegistry, startDaemon, startRegistry, tempDir, waitFor, type Daemon } from './helpers.js';
 
 const d_ = (d: Daemon, args: string[]): string => ok('docker', args, { env: d.env });
 
@@ -203,6 +203,26 @@ http.createServer(async (req, res) => {
     assert.equal(d_(d, ['run', '--rm', '--volumes-from', 'src', 'busybox', 'cat', '/data/file']).trim(), 'kept');
     d_(d, ['rm', '-f', 'src']);
     d_(d, ['volume', 'rm', 'shared', 'etcvol']);
+  });
+
+  test('the gantry CLI: run -p -v --network, port, network and volume commands', async () => {
+    const g = (args: string[]): string => ok(GANTRY, args, { env: d.env });
+    const port = await freePort();
+    g(['network', 'create', '--subnet', '10.251.7.0/24', 'gnet']);
+    assert.match(g(['network', 'ls']), /^NETWORK ID\s+NAME\s+DRIVER\s+SCOPE$[\s\S]*\sgnet\s+bridge\s+local$/m);
+    assert.equal(g(['network', 'inspect', '-f', '{{(index .IPAM.Config 0).Gateway}}', 'gnet']).trim(), '10.251.7.1');
+    g(['volume', 'create', 'gvol']);
+    assert.match(g(['volume', 'ls']), /^local\s+gvol$/m);
+    g(['run', '-d', '--name', 'gweb', '--network', 'gnet', '--network-alias', 'site', '-p', `127.0.0.1:${port}:80`, '-v', 'gvol:/www', 'busybox', 'sh', '-c', 'echo g > /www/index.html; httpd -f -p 80 -h /www']);
+    assert.equal(g(['port', 'gweb']).trim(), `80/tcp -> 127.0.0.1:${port}`);
+    assert.equal(g(['port', 'gweb', '80']).trim(), `127.0.0.1:${port}`);
+    await waitFor(async () => (await curl(`http://127.0.0.1:${port}/`)) === 'g\n', 'gantry-run container answers', 10000);
+    assert.match(g(['run', '--rm', '--network', 'gnet', 'busybox', 'wget', '-qO-', 'http://site/']), /^g$/m);
+    assert.match(g(['ps', '--format', '{{.Ports}}', '--filter', 'name=gweb']), new RegExp(`127\\.0\\.0\\.1:${port}->80/tcp`));
+    g(['rm', '-f', 'gweb']);
+    g(['volume', 'rm', 'gvol']);
+    g(['network', 'rm', 'gnet']);
+    assert.doesNotMatch(g(['network', 'ls', '-q', '--no-trunc']), /gnet/);
   });
 
   test('docker-py: run with ports, volumes and a network', { skip: !hasPython('docker') && 'python3 docker module not installed' }, async () => {

@@ -9,6 +9,7 @@ import { ApiError, type ApiClient } from '../client.js';
 import { renderRows, since, tabwrite } from '../format/table.js';
 import { action, clientOf, collect, ellipsis, filtersJson, inspectEach, topAndGroup } from './common.js';
 import { pullImage } from './images.js';
+import { parseExpose, parseMount, parsePublish } from './netflags.js';
 import { DEFAULT_DETACH_KEYS, DetachDetector, parseDetachKeys } from '../../api/docker/detach.js';
 
 interface RunOpts {
@@ -26,6 +27,7 @@ interface RunOpts {
   entrypoint?: string;
   init?: boolean;
   network?: string;
+  net?: string;
   pid?: string;
   ipc?: string;
   uts?: string;
@@ -62,6 +64,16 @@ interface RunOpts {
   healthRetries?: string;
   healthStartPeriod?: string;
   healthcheck?: boolean;
+  publish: string[];
+  publishAll?: boolean;
+  expose: string[];
+  volume: string[];
+  mount: string[];
+  volumesFrom: string[];
+  link: string[];
+  networkAlias: string[];
+  dnsSearch: string[];
+  dnsOption: string[];
 }
 
 /** Go durations (`30s`, `1m30s`, `500ms`) to nanoseconds. */
@@ -145,7 +157,11 @@ function createBody(image: string, args: string[], o: RunOpts): Record<string, u
     return { PathOnHost: host, PathInContainer: cont || host, CgroupPermissions: perms || 'rwm' };
   });
   const attach = !o.detach;
+  const published = parsePublish(o.publish);
+  const network = o.network ?? o.net ?? 'default';
   return {
+    ExposedPorts: { ...parseExpose(o.expose), ...published.exposed },
+    NetworkingConfig: o.networkAlias.length ? { EndpointsConfig: { [network]: { Aliases: o.networkAlias } } } : undefined,
     Image: image,
     Cmd: args.length ? args : undefined,
     Entrypoint: o.entrypoint !== undefined ? (o.entrypoint === '' ? [] : [o.entrypoint]) : undefined,
@@ -165,7 +181,15 @@ function createBody(image: string, args: string[], o: RunOpts): Record<string, u
     StopTimeout: o.stopTimeout !== undefined ? Number(o.stopTimeout) : undefined,
     HostConfig: {
       AutoRemove: !!o.rm,
-      NetworkMode: o.network ?? 'default',
+      NetworkMode: network,
+      PortBindings: published.bindings,
+      PublishAllPorts: !!o.publishAll,
+      Binds: o.volume,
+      Mounts: o.mount.map(parseMount),
+      VolumesFrom: o.volumesFrom,
+      Links: o.link,
+      DnsSearch: o.dnsSearch,
+      DnsOptions: o.dnsOption,
       PidMode: o.pid,
       IpcMode: o.ipc,
       UTSMode: o.uts,
@@ -422,7 +446,8 @@ const runOptions = (c: Command): Command =>
     .option('-h, --hostname <name>', 'container host name')
     .option('--entrypoint <cmd>', 'overwrite the default ENTRYPOINT of the image')
     .option('--init', 'run an init inside the container that forwards signals and reaps processes')
-    .option('--network, --net <mode>', 'connect a container to a network')
+    .option('--network <mode>', 'connect a container to a network')
+    .option('--net <mode>', 'alias of --network')
     .option('--pid <mode>', 'PID namespace to use')
     .option('--ipc <mode>', 'IPC mode to use')
     .option('--uts <mode>', 'UTS namespace to use')
@@ -453,6 +478,16 @@ const runOptions = (c: Command): Command =>
     .option('--runtime <runtime>', 'runtime to use for this container')
     .option('--add-host <host:ip>', 'add a custom host-to-IP mapping', collect, [])
     .option('--dns <ip>', 'set custom DNS servers', collect, [])
+    .option('--dns-search <domain>', 'set custom DNS search domains', collect, [])
+    .option('--dns-option <option>', 'set DNS options', collect, [])
+    .option('-p, --publish <ports>', "publish a container's port(s) to the host", collect, [])
+    .option('-P, --publish-all', 'publish all exposed ports to random ports')
+    .option('--expose <port>', 'expose a port or a range of ports', collect, [])
+    .option('-v, --volume <volume>', 'bind mount a volume', collect, [])
+    .option('--mount <mount>', 'attach a filesystem mount to the container', collect, [])
+    .option('--volumes-from <container>', 'mount volumes from the specified container(s)', collect, [])
+    .option('--link <container>', 'add link to another container', collect, [])
+    .option('--network-alias <alias>', 'add network-scoped alias for the container', collect, [])
     .option('--health-cmd <cmd>', 'command to run to check health')
     .option('--health-interval <duration>', 'time between running the check (ms|s|m|h)')
     .option('--health-timeout <duration>', 'maximum time to allow one check to run (ms|s|m|h)')

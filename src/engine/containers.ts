@@ -378,12 +378,7 @@ export class ContainerService {
       const hostname = utsHost ? (await fs.readFile('/etc/hostname', 'utf8')).trim() : cfg.Hostname!;
       // Regenerated at every start, so plain writes (no fsync) are enough.
       const wired = this.d.networks.needsWiring(rec);
-      const embeddedDns = wired ? this.d.networks.dnsServerFor(rec) : undefined;
-      await Promise.all([
-        fs.writeFile(rec.HostnamePath, `${hostname}\n`),
-        fs.writeFile(rec.HostsPath, hostsFile(hostname, hc.ExtraHosts ?? [], [])),
-        resolvConf(embeddedDns ? [embeddedDns, ...(hc.Dns ?? [])] : (hc.Dns ?? []), hc.DnsSearch ?? [], hc.DnsOptions ?? (embeddedDns ? ['ndots:0'] : [])).then((t) => fs.writeFile(rec.ResolvConfPath, t)),
-      ]);
+      await Promise.all([fs.writeFile(rec.HostnamePath, `${hostname}\n`), fs.writeFile(rec.HostsPath, hostsFile(hostname, hc.ExtraHosts ?? [], [])), this.writeResolvConf(rec)]);
       const etcFiles = [
         { source: rec.ResolvConfPath, destination: '/etc/resolv.conf' },
         { source: rec.HostnamePath, destination: '/etc/hostname' },
@@ -761,16 +756,30 @@ export class ContainerService {
     return out;
   }
 
-  /** `network connect`: recorded on the container and wired at its next start. */
+  /** `network connect`: wired at once when the container runs, else at its next start. */
   async connectNetwork(ref: string, network: string, cfg: { Aliases?: string[] | null } = {}): Promise<void> {
     const rec = this.d.store.resolve(ref);
-    this.d.networks.connect(rec, network, cfg);
+    await this.d.networks.connect(rec, network, cfg);
     await this.d.store.save(rec);
+    // Joining a user-defined network brings its DNS server, as Docker's embedded one comes with it.
+    if (rec.State.Running && rec.HostConfig.NetworkMode !== 'host') await this.writeResolvConf(rec);
+  }
+
+  /**
+   * /etc/resolv.conf: the embedded DNS server first when the container is on a user-defined network
+   * (it forwards other names to the host's resolvers), else the host's resolvers or `--dns`. The file
+   * is bind-mounted, so it is written in place.
+   */
+  private async writeResolvConf(rec: ContainerRecord): Promise<void> {
+    const hc = rec.HostConfig;
+    const embedded = this.d.networks.needsWiring(rec) ? this.d.networks.dnsServerFor(rec) : undefined;
+    const text = await resolvConf(embedded ? [embedded, ...(hc.Dns ?? [])] : (hc.Dns ?? []), hc.DnsSearch ?? [], hc.DnsOptions?.length ? hc.DnsOptions : embedded ? ['ndots:0'] : []);
+    await fs.writeFile(rec.ResolvConfPath, text);
   }
 
   async disconnectNetwork(ref: string, network: string): Promise<void> {
     const rec = this.d.store.resolve(ref);
-    this.d.networks.disconnect(rec, network);
+    await this.d.networks.disconnect(rec, network);
     await this.d.store.save(rec);
   }
 

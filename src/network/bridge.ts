@@ -116,14 +116,14 @@ export class BridgeDriver {
   }
 
   /** Wire one interface of a created container whose namespace is pinned at `netns` (init `pid`). */
-  async attach(net: BridgeNetwork, containerId: string, pid: number, netns: string, ifName: string): Promise<Attachment> {
+  async attach(net: BridgeNetwork, containerId: string, pid: number, netns: string, ifName: string, defaultRoute: boolean): Promise<Attachment> {
     await this.ensureBridge(net);
     const address = await this.lease(net, containerId, ifName);
     const prefix = parseCidr(net.subnet).bits;
     const hostVeth = hostVethName(containerId, ifName);
     const mac = macFor(address);
     try {
-      native.vethAttach(pid, netns, hostVeth, ifName, mac, net.device, address, prefix, net.internal ? '' : net.gateway);
+      native.vethAttach(pid, netns, hostVeth, ifName, mac, net.device, address, prefix, net.internal || !defaultRoute ? '' : net.gateway);
       // Hairpin, so a container reaches its own published ports through the host's address.
       await fs.writeFile(`/sys/class/net/${hostVeth}/brport/hairpin_mode`, '1');
     } catch (err) {
@@ -140,5 +140,11 @@ export class BridgeDriver {
    */
   async detach(net: BridgeNetwork, containerId: string): Promise<void> {
     await this.release(net, containerId);
+  }
+
+  /** Delete the host end of a pair whose namespace lives on (a running container leaving a network). */
+  async deleteVeth(containerId: string, ifName: string): Promise<void> {
+    const hostVeth = hostVethName(containerId, ifName);
+    if (existsSync(`/sys/class/net/${hostVeth}`)) await ipBatch([`link del ${hostVeth}`]);
   }
 }

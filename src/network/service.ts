@@ -72,7 +72,7 @@ export interface NetworkedContainer {
   Name: string;
   Config: { ExposedPorts?: Record<string, unknown>; Hostname?: string };
   HostConfig: { NetworkMode?: string; PortBindings?: PortBindings | null; PublishAllPorts?: boolean };
-  State: { Running: boolean };
+  State: { Running: boolean; Pid?: number };
   NetworkSettings?: { Networks: Record<string, EndpointSettings>; Ports: Record<string, Array<{ HostIp: string; HostPort: string }> | null> };
   netState?: ContainerNetState;
 }
@@ -315,7 +315,8 @@ export class NetworkService {
         const rec = this.byName(name)!;
         await this.ensureNat(rec);
         const ifName = `eth${i}`;
-        const att = await this.bridge.attach(this.bridgeNetwork(rec), c.Id, pid, netns, ifName);
+        // The first network carries the default route, as in Docker.
+        const att = await this.bridge.attach(this.bridgeNetwork(rec), c.Id, pid, netns, ifName, i === 0);
         const result = cniResult(att, netns);
         state.attachments.push({ networkId: rec.Id, ifName, result });
         if (i === 0 && ports.mappings.length) await addNetworkList(this.o.pluginDir, this.portmapList(rec), { containerId: c.Id, netns, ifName, capabilityArgs: { portMappings: ports.mappings } }, result);
@@ -387,23 +388,44 @@ export class NetworkService {
     }
   }
 
-  /** Connect a container to another network (it is attached at its next start when not running). */
-  connect(c: NetworkedContainer, ref: string, cfg: { Aliases?: string[] | null } = {}): NetworkRecord {
+  /** Connect a container to another network: at once when it runs, else at its next start. */
+  async connect(c: NetworkedContainer & { State: { Pid?: number } }, ref: string, cfg: { Aliases?: string[] | null } = {}): Promise<NetworkRecord> {
     const rec = this.get(ref);
     const eps = (c.NetworkSettings ??= { Networks: {}, Ports: {} }).Networks;
     if (eps[rec.Name]) throw new GantryError('forbidden', `endpoint with name ${c.Name.slice(1)} already exists in network ${rec.Name}`);
     if (rec.Driver !== 'bridge' || Object.keys(eps).some((n) => this.byName(n)?.Driver !== 'bridge')) throw new GantryError('forbidden', 'container cannot be disconnected from host network or connected to host network');
-    if (c.State.Running) throw new GantryError('notImplemented', 'connecting a running container to another network is not supported; stop it first');
-    eps[rec.Name] = { ...ZERO_ENDPOINT, Aliases: cfg.Aliases ?? null, NetworkID: rec.Id };
+    const ep: EndpointSettings = { ...ZERO_ENDPOINT, Aliases: cfg.Aliases ?? null, NetworkID: rec.Id };
+    const state = c.netState;
+    if (c.State.Running && state && c.State.Pid) {
+      await this.ensureNat(rec);
+      const used = new Set(state.attachments.map((a) => a.ifName));
+      let n = 0;
+      while (used.has(`eth${n}`)) n++;
+      const ifName = `eth${n}`;
+      const att = await this.bridge.attach(this.bridgeNetwork(rec), c.Id, c.State.Pid, state.netns, ifName, state.attachments.length === 0);
+      const result = cniResult(att, state.netns);
+      state.attachments.push({ networkId: rec.Id, ifName, result });
+      Object.assign(ep, endpointFrom(result, ifName), { DNSNames: dnsNames(c, ep) });
+      await this.ensureDns(rec);
+    }
+    eps[rec.Name] = ep;
     this.o.publish('connect', rec, { container: c.Id });
     return rec;
   }
 
-  disconnect(c: NetworkedContainer, ref: string): NetworkRecord {
+  /** Disconnect a container from a network, taking its interface away at once when it runs. */
+  async disconnect(c: NetworkedContainer, ref: string): Promise<NetworkRecord> {
     const rec = this.get(ref);
     const eps = c.NetworkSettings?.Networks ?? {};
     if (!eps[rec.Name]) throw new GantryError('forbidden', `container ${c.Id} is not connected to network ${rec.Name}`);
-    if (c.State.Running) throw new GantryError('notImplemented', 'disconnecting a running container is not supported; stop it first');
+    const state = c.netState;
+    const att = state?.attachments.find((a) => a.networkId === rec.Id);
+    if (state && att) {
+      if (att.ifName === 'eth0' && state.ports.length) throw new GantryError('forbidden', `cannot disconnect container ${c.Name.slice(1)} from network ${rec.Name}: its published ports are on it`);
+      await this.bridge.deleteVeth(c.Id, att.ifName);
+      await this.bridge.detach(this.bridgeNetwork(rec), c.Id);
+      state.attachments = state.attachments.filter((a) => a !== att);
+    }
     delete eps[rec.Name];
     this.o.publish('disconnect', rec, { container: c.Id });
     return rec;

@@ -161,6 +161,14 @@ http.createServer(async (req, res) => {
     const inspect = JSON.parse(d_(d, ['network', 'inspect', 'counter-net'])) as Array<{ Containers: Record<string, { Name: string }> }>;
     assert.deepEqual(Object.values(inspect[0]!.Containers).map((c) => c.Name).sort(), ['db', 'web2']);
     assert.notEqual(docker(d, ['network', 'rm', 'counter-net']).code, 0, 'a network in use cannot be removed');
+    // A running container joins the network, resolves its names, and leaves it again.
+    d_(d, ['run', '-d', '--name', 'joiner', 'busybox', 'sleep', '100']);
+    d_(d, ['network', 'connect', 'counter-net', 'joiner']);
+    assert.deepEqual(d_(d, ['exec', 'joiner', 'ls', '/sys/class/net']).trim().split(/\s+/), ['eth0', 'eth1', 'lo']);
+    assert.match(d_(d, ['exec', 'joiner', 'nslookup', 'db']), new RegExp(`Address:\\s+${dbIp.replace(/\./g, '\\.')}`));
+    d_(d, ['network', 'disconnect', 'counter-net', 'joiner']);
+    assert.deepEqual(d_(d, ['exec', 'joiner', 'ls', '/sys/class/net']).trim().split(/\s+/), ['eth0', 'lo']);
+    d_(d, ['rm', '-f', 'joiner']);
     d_(d, ['rm', '-f', 'web2', 'db']);
     d_(d, ['network', 'rm', 'counter-net']);
     assert.doesNotMatch(d_(d, ['network', 'ls']), /counter-net/);

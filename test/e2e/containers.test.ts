@@ -154,7 +154,7 @@ describe('containers through the docker CLI', () => {
     try {
       await waitFor(() => (out.match(/streamer 1/g) ?? []).length >= 2, 'two stats frames', 15000);
     } finally {
-      child.kill('SIGINT');
+      child.kill('SIGKILL');
     }
     d_(d, ['rm', '-f', 'streamer']);
     assert.match(d_(d, ['run', '--rm', '--device', '/dev/null:/dev/mynull', 'busybox', 'ls', '-l', '/dev/mynull']), /^crw-rw-rw-\s+1 root\s+root\s+1,\s+3 .*\/dev\/mynull$/m);

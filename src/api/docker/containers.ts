@@ -42,6 +42,13 @@ function mountsView(c: ContainerRecord): Array<Record<string, unknown>> {
   return (c.Mounts ?? []).map(({ copyUp: _c, tmpfsOptions: _t, ...m }) => m);
 }
 
+/** A `publish`/`expose` filter value (`80`, `80/tcp`, `8000-8080/tcp`) against one port. */
+function portMatches(filter: string, port: number, proto: string): boolean {
+  const [range = '', p = 'tcp'] = filter.split('/');
+  const [lo, hi = lo] = range.split('-').map(Number);
+  return p === proto && port >= lo! && port <= hi!;
+}
+
 /** The PORTS of `ps`: published ports with their host side, exposed ones without. */
 function portsList(c: ContainerRecord): Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }> {
   if (!c.State.Running) return [];
@@ -142,6 +149,10 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
         return i < 0 ? l in (c.Config.Labels ?? {}) : c.Config.Labels?.[l.slice(0, i)] === l.slice(i + 1);
       })) return false;
       if (filters.ancestor && !filters.ancestor.some((a) => c.Config.Image === a || engine.images.tryResolve(a)?.id === c.Image)) return false;
+      if (filters.network && !filters.network.some((n) => Object.entries(c.NetworkSettings?.Networks ?? {}).some(([name, ep]) => name === n || ep.NetworkID.startsWith(n)))) return false;
+      if (filters.volume && !filters.volume.some((v) => c.Mounts?.some((m) => m.Name === v || m.Destination === v || m.Source === v))) return false;
+      if (filters.publish && !filters.publish.some((p) => portsList(c).some((x) => x.PublicPort !== undefined && portMatches(p, x.PublicPort, x.Type)))) return false;
+      if (filters.expose && !filters.expose.some((p) => Object.keys(c.Config.ExposedPorts ?? {}).some((k) => portMatches(p, Number(k.split('/')[0]), k.split('/')[1] ?? 'tcp')))) return false;
       if (before && Date.parse(c.Created) >= Date.parse(before.Created)) return false;
       if (since && Date.parse(c.Created) <= Date.parse(since.Created)) return false;
       return true;

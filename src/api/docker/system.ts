@@ -215,6 +215,9 @@ export function registerSystemRoutes(r: Router, engine: Engine): void {
         Labels: c.Config.Labels ?? {},
       })),
     );
-    sendJson(res, 200, { LayersSize, Images, Containers: containers, Volumes: [], BuildCache: [] });
+    const volumes = await Promise.all(
+      engine.volumes.list().map(async (v) => ({ ...v, UsageData: { Size: await engine.volumes.size(v.Name), RefCount: engine.volumes.usedByCount(v.Name) } })),
+    );
+    sendJson(res, 200, { LayersSize, Images, Containers: containers, Volumes: volumes, BuildCache: [] });
   });
 }

@@ -84,9 +84,9 @@ async function main(): Promise<void> {
     }
 
     // Warm up both paths once.
-    sh('docker', ['run', '--rm', 'busybox', 'true'], d.env);
+    sh('docker', ['run', '--rm', '--network', 'none', 'busybox', 'true'], d.env);
     const apiRun: number[] = [];
-    for (let i = 0; i < runs; i++) apiRun.push(await time(() => shAsync('docker', ['run', '--rm', 'busybox', 'true'], d.env)));
+    for (let i = 0; i < runs; i++) apiRun.push(await time(() => shAsync('docker', ['run', '--rm', '--network', 'none', 'busybox', 'true'], d.env)));
     const bare = await bareRuntime(runtime, lower, runs);
     process.stdout.write(`runtime: ${runtime}; ${runs} runs each, medians\n`);
     row(`run --rm true (Engine API)`, median(apiOnly), `bare ${runtime} run`, median(bare));
@@ -96,7 +96,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < Math.min(runs, 10); i++) {
       detached.push(
         await time(async () => {
-          const id = sh('docker', ['run', '-d', 'busybox', 'sleep', '60'], d.env).trim();
+          const id = sh('docker', ['run', '-d', '--network', 'none', 'busybox', 'sleep', '60'], d.env).trim();
           sh('docker', ['rm', '-f', id], d.env);
         }),
       );

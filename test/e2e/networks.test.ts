@@ -211,6 +211,31 @@ http.createServer(async (req, res) => {
     assert.equal(d_(d, ['run', '--rm', '--volumes-from', 'src', 'busybox', 'cat', '/data/file']).trim(), 'kept');
     d_(d, ['rm', '-f', 'src']);
     d_(d, ['volume', 'rm', 'shared', 'etcvol']);
+
+    // --mount for binds and tmpfs; prune removes unused anonymous volumes, and named ones with --all.
+    assert.equal(d_(d, ['run', '--rm', '--mount', `type=bind,source=${hostDir},target=/b,readonly`, 'busybox', 'cat', '/b/ro.txt']), 'read only\n');
+    assert.match(d_(d, ['run', '--rm', '--mount', 'type=tmpfs,target=/t,tmpfs-size=1048576', 'busybox', 'df', '/t']), /tmpfs\s+1024\s/);
+    d_(d, ['create', '-v', '/anon', 'busybox']);
+    d_(d, ['volume', 'create', 'unused']);
+    d_(d, ['container', 'prune', '-f']);
+    const pruned = d_(d, ['volume', 'prune', '-f']);
+    assert.doesNotMatch(pruned, /unused/);
+    assert.match(pruned, /Total reclaimed space/);
+    assert.match(d_(d, ['volume', 'prune', '-af']), /unused/);
+    assert.equal(d_(d, ['volume', 'ls', '-q']).trim(), '');
+  });
+
+  test('network options: --subnet and --gateway, --internal has no way out, prune removes unused networks', () => {
+    d_(d, ['network', 'create', '--subnet', '10.252.9.0/24', '--gateway', '10.252.9.254', 'gwnet']);
+    assert.equal(d_(d, ['network', 'inspect', '-f', '{{(index .IPAM.Config 0).Gateway}}', 'gwnet']).trim(), '10.252.9.254');
+    assert.match(d_(d, ['run', '--rm', '--network', 'gwnet', 'busybox', 'ip', 'route']), /^default via 10\.252\.9\.254 dev eth0/m);
+    d_(d, ['network', 'create', '--internal', 'intnet']);
+    assert.doesNotMatch(d_(d, ['run', '--rm', '--network', 'intnet', 'busybox', 'ip', 'route']), /default/);
+    const overlap = docker(d, ['network', 'create', '--subnet', '10.252.9.0/25', 'overlapping']);
+    assert.notEqual(overlap.code, 0);
+    assert.match(overlap.stderr, /overlaps/);
+    assert.match(d_(d, ['network', 'prune', '-f']), /gwnet[\s\S]*intnet|intnet[\s\S]*gwnet/);
+    assert.doesNotMatch(d_(d, ['network', 'ls']), /gwnet|intnet/);
   });
 
   test('the gantry CLI: run -p -v --network, port, network and volume commands', async () => {
@@ -284,6 +309,7 @@ describe('network cleanup and crash', () => {
 
   test('kill -9 of the daemon: published ports keep answering; after restart they are held and cleaned up', async () => {
     const port = await freePort();
+    d_(d, ['run', '--rm', '-v', 'durable:/d', 'busybox', 'sh', '-c', 'echo kept across the crash > /d/f']);
     const id = d_(d, ['run', '-d', '-p', `${port}:80`, 'busybox', 'sh', '-c', 'echo survived > /i; httpd -f -p 80 -h /']).trim();
     await waitFor(async () => (await curl(`http://127.0.0.1:${port}/i`)) === 'survived\n', 'port answers', 10000);
     d.proc.kill('SIGKILL');
@@ -291,6 +317,8 @@ describe('network cleanup and crash', () => {
     assert.equal(await curl(`http://127.0.0.1:${port}/i`), 'survived\n', 'answers while the daemon is down');
     d = await restartDaemon(cleanup, d);
     assert.equal(await curl(`http://127.0.0.1:${port}/i`), 'survived\n', 'answers after the restart');
+    assert.equal(d_(d, ['run', '--rm', '-v', 'durable:/d', 'busybox', 'cat', '/d/f']).trim(), 'kept across the crash');
+    d_(d, ['volume', 'rm', 'durable']);
     const clash = docker(d, ['run', '-d', '-p', `${port}:80`, 'busybox', 'true']);
     assert.match(clash.stderr, /port is already allocated/);
     const clashId = run('docker', ['ps', '-aq', '--no-trunc', '--filter', 'status=created'], { env: d.env }).stdout.trim().split('\n').filter(Boolean);

@@ -86,7 +86,9 @@ export class BridgeDriver {
     const first = subnet.base + 1;
     const last = subnet.base + 2 ** (32 - subnet.bits) - 2;
     const lastFile = path.join(dir, 'last_reserved_ip.0');
-    const previous = await fs.readFile(lastFile, 'utf8').then((t) => ipToInt(t.trim()), () => first - 1);
+    // A marker outside the subnet (missing, or from another subnet) restarts at the first address.
+    const marked = await fs.readFile(lastFile, 'utf8').then((t) => (/^\d+\.\d+\.\d+\.\d+$/.test(t.trim()) ? ipToInt(t.trim()) : NaN), () => NaN);
+    const previous = marked >= first && marked <= last ? marked : first - 1;
     const gateway = ipToInt(net.gateway);
     const span = last - first + 1;
     for (let i = 1; i <= span; i++) {
@@ -99,7 +101,10 @@ export class BridgeDriver {
         if (isNodeError(err, 'EEXIST')) continue;
         throw err;
       }
-      await fs.writeFile(lastFile, ip);
+      // Replaced whole (temp file and rename), so concurrent starts never leave a torn marker.
+      const tmp = `${lastFile}.${process.pid}.${candidate}`;
+      await fs.writeFile(tmp, ip);
+      await fs.rename(tmp, lastFile);
       return ip;
     }
     throw new GantryError('unavailable', `no available IPv4 addresses on network ${net.name}: ${net.subnet}`);

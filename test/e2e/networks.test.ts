@@ -297,8 +297,17 @@ describe('network cleanup and crash', () => {
   after(() => cleanup.run());
 
   test('50 containers with published ports leave no veth, rule, lease or netns behind', async () => {
+    // Started ten at a time: concurrent starts must never share an address or a port.
     const ids: string[] = [];
-    for (let i = 0; i < 50; i++) ids.push(d_(d, ['run', '-d', '-p', '80', 'busybox', 'sleep', '300']).trim());
+    for (let batch = 0; batch < 5; batch++) {
+      const started = await Promise.all(Array.from({ length: 10 }, () => runAsync('docker', ['run', '-d', '-p', '80', 'busybox', 'sleep', '300'], { env: d.env })));
+      for (const r of started) {
+        assert.equal(r.code, 0, r.stderr);
+        ids.push(r.stdout.trim());
+      }
+    }
+    const addresses = new Set(ids.map((id) => d_(d, ['inspect', '-f', '{{.NetworkSettings.IPAddress}}', id]).trim()));
+    assert.equal(addresses.size, 50, 'fifty distinct addresses');
     assert.equal(run('sh', ['-c', `ls /sys/class/net/${d.bridge}/brif | wc -l`]).stdout.trim(), '50');
     // Half removed while running, half after they stopped.
     d_(d, ['rm', '-f', ...ids.slice(0, 25)]);

@@ -7,6 +7,7 @@ import { registerRegistry } from './commands/registry.js';
 import { registerSystemCommands } from './commands/system.js';
 import { registerContainerCommands } from './commands/containers.js';
 import { registerNetworkCommands } from './commands/networks.js';
+import { registerBuildCommands } from './commands/build.js';
 import { reportError } from './commands/common.js';
 
 const program = new Command();
@@ -24,6 +25,7 @@ registerImageCommands(program);
 registerSystemCommands(program);
 registerContainerCommands(program);
 registerNetworkCommands(program);
+registerBuildCommands(program);
 
 program.exitOverride((err) => {
   // Usage errors exit 125 like the docker CLI; help and version exit 0.

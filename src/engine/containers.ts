@@ -21,7 +21,7 @@ import { resolveInRoot, statInRoot } from '../containers/paths.js';
 import { spawn } from 'node:child_process';
 import { changes, packUpper, type Change } from '../diff/overlay.js';
 import { applyChanges } from '../images/changes.js';
-import type { ImageConfig } from '../images/oci.js';
+import type { Descriptor, ImageConfig } from '../images/oci.js';
 import { storeLayer } from './layers.js';
 import os from 'node:os';
 import { launchConmon, OciRuntime, signalNumber } from '../runtime/runtime.js';
@@ -1220,6 +1220,15 @@ export class ContainerService {
    * with the container's config (and `--change` instructions) as the image config. The same layer path
    * is used by `build`.
    */
+  /**
+   * The container's writable layer as an OCI layer blob (changes with `.wh.` whiteouts), stored in the
+   * content store: the one layer-producing path of `commit` and of `build`'s RUN steps.
+   */
+  async diffLayer(ref: string): Promise<{ desc: Descriptor; diffId: string }> {
+    const rec = this.d.store.resolve(ref);
+    return storeLayer(this.d.images.contentStore, packUpper(this.d.snapshots.activeDirs(rec.Id).upper));
+  }
+
   async commit(ref: string, opts: { repo?: string; tag?: string; comment?: string; author?: string; changes?: string[]; pause?: boolean; config?: ContainerConfig }): Promise<string> {
     const rec = this.d.store.resolve(ref);
     const rt = this.runtimeOf(rec);
@@ -1227,7 +1236,7 @@ export class ContainerService {
     if (pause) await rt.pause(rec.Id);
     let layer;
     try {
-      layer = await storeLayer(this.d.images.contentStore, packUpper(this.d.snapshots.activeDirs(rec.Id).upper));
+      layer = await this.diffLayer(rec.Id);
     } finally {
       if (pause) await rt.resume(rec.Id).catch(() => undefined);
     }

@@ -8,6 +8,7 @@
  *   containers/  container records, logs and generated /etc files
  *   network/     network records and IPAM leases
  *   volumes/     named and anonymous volumes (<name>/_data)
+ *   build/       build cache index, contexts being built
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -26,6 +27,7 @@ import { crunUsable, findBinary, OciRuntime } from '../runtime/runtime.js';
 import { findPluginDir } from '../network/cni.js';
 import { NetworkService } from '../network/service.js';
 import { VolumeStore } from '../volumes/store.js';
+import { Builder } from '../build/builder.js';
 
 export interface EngineConfig {
   dataRoot: string;
@@ -55,6 +57,7 @@ export class Engine {
     readonly containers: ContainerService,
     readonly networks: NetworkService,
     readonly volumes: VolumeStore,
+    readonly builder: Builder,
     readonly defaultRuntime: string,
   ) {}
 
@@ -133,7 +136,9 @@ export class Engine {
     });
     late.containers = containers;
     await containers.restore();
-    return new Engine(config, id, content, snapshots, imageStore, registry, events, images, containers, networks, volumes, defaultRuntime);
+    const builder = new Builder({ images, containers, snapshots, dataRoot: root, logger: config.logger });
+    await builder.recover();
+    return new Engine(config, id, content, snapshots, imageStore, registry, events, images, containers, networks, volumes, builder, defaultRuntime);
   }
 
   hostname(): string {

@@ -400,6 +400,7 @@ export class ImageService {
     const since = f.since?.length ? this.resolve(f.since[0]!) : undefined;
     for (const rec of this.d.images.list()) {
       const tags = this.d.images.repoTags(rec.id);
+      if (rec.intermediate && !opts.all && tags.length === 0) continue;
       const digests = this.d.images.repoDigests(rec.id);
       const config = await this.config(rec);
       const created = config.created ? Math.floor(new Date(config.created).getTime() / 1000) : 0;
@@ -904,7 +905,11 @@ export class ImageService {
   }
 
   /** Register an image built locally (build, commit) from its config and layer descriptors. */
-  async createImage(config: ImageConfig, layers: Descriptor[]): Promise<ImageRecord> {
+  /**
+   * An image from a config and its layers (commit, build). Build steps are `intermediate`: kept for the
+   * build cache and hidden from `images` unless `-a`; an image made again as a final one loses the mark.
+   */
+  async createImage(config: ImageConfig, layers: Descriptor[], opts: { intermediate?: boolean } = {}): Promise<ImageRecord> {
     const configBytes = Buffer.from(JSON.stringify(config));
     const configInfo = await this.d.content.writeBytes(configBytes);
     const desc = await this.storeManifest({
@@ -913,7 +918,11 @@ export class ImageService {
       config: { mediaType: MediaType.OciConfig, digest: configInfo.digest, size: configBytes.length },
       layers,
     });
+    const existed = this.d.images.get(configInfo.digest);
     const id = await this.registerLoaded(configInfo.digest, layers, desc);
+    const rec = this.d.images.get(id)!;
+    const intermediate = opts.intermediate === true && (!existed || existed.intermediate === true);
+    if (!!rec.intermediate !== intermediate) await this.d.images.put({ ...rec, intermediate: intermediate || undefined });
     return this.d.images.get(id)!;
   }
 

@@ -27,6 +27,8 @@ export interface ImageRecord {
   lastTagTime?: string;
   /** Repositories (full names) each blob is known to exist in, for cross-repository mounts. */
   sources?: Record<string, string[]>;
+  /** A build step's image (the build cache), not shown by `images` without `-a`. */
+  intermediate?: boolean;
 }
 
 interface RefsFile {

@@ -13,6 +13,7 @@ import { registerSystemRoutes } from './system.js';
 import { registerContainerRoutes } from './containers.js';
 import { registerNetworkRoutes } from './networks.js';
 import { registerVolumeRoutes } from './volumes.js';
+import { registerBuildRoutes } from './build.js';
 
 export function createDockerApi(engine: Engine): http.Server {
   const router = new Router();
@@ -21,6 +22,7 @@ export function createDockerApi(engine: Engine): http.Server {
   registerContainerRoutes(router, engine);
   registerNetworkRoutes(router, engine);
   registerVolumeRoutes(router, engine);
+  registerBuildRoutes(router, engine);
   const server = http.createServer((req, res) => {
     res.setHeader('Server', `Gantry/${GANTRY_VERSION} (linux)`);
     res.setHeader('Api-Version', API_VERSION);

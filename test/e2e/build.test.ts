@@ -177,6 +177,89 @@ describe('docker build (classic builder)', () => {
     assert.doesNotMatch(bad.stdout, /should-not-run/);
   });
 
+  test('every instruction: config they record, COPY/ADD options, heredocs, escape directive, ONBUILD triggers', async () => {
+    const ctx = tempDir(cleanup);
+    mkdirSync(path.join(ctx, 'tree', 'sub'), { recursive: true });
+    writeFileSync(path.join(ctx, 'tree', 'sub', 'f.txt'), 'in a tree\n');
+    writeFileSync(path.join(ctx, 'one.txt'), 'one\n');
+    const tarDir = tempDir(cleanup);
+    writeFileSync(path.join(tarDir, 'inside.txt'), 'from the archive\n');
+    ok('tar', ['-czf', path.join(ctx, 'bundle.tar.gz'), '-C', tarDir, 'inside.txt']);
+    const www = tempDir(cleanup);
+    writeFileSync(path.join(www, 'remote.txt'), 'fetched\n');
+    const port = await freePort();
+    const server = (await import('node:http')).createServer((req, res) => res.end(readFileSync(path.join(www, path.basename(req.url ?? '')))));
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    cleanup.add(() => new Promise<void>((r) => server.close(() => r())));
+    writeFileSync(
+      path.join(ctx, 'Dockerfile'),
+      [
+        '# escape=`',
+        'FROM busybox',
+        'LABEL org.example.name="two words" other=x',
+        'ENV APP_HOME=/srv/app `',
+        '    MODE=test',
+        'WORKDIR $APP_HOME',
+        'COPY --chown=nobody:nogroup --chmod=640 one.txt ${APP_HOME}/copied/',
+        'COPY tree /tree/',
+        'ADD bundle.tar.gz /extracted/',
+        `ADD http://127.0.0.1:${port}/remote.txt /remote/`,
+        'COPY <<EOF /etc/greeting',
+        'hello from a heredoc',
+        'EOF',
+        'RUN <<EOF',
+        'echo "${MODE:+mode is $MODE}" > /srv/mode',
+        'EOF',
+        'EXPOSE 8080 53/udp',
+        'VOLUME ["/data"]',
+        'USER nobody',
+        'STOPSIGNAL SIGTERM',
+        'HEALTHCHECK --interval=5s --retries=2 CMD wget -qO- localhost:8080 || exit 1',
+        'SHELL ["/bin/sh", "-ec"]',
+        'ONBUILD RUN echo triggered > /tmp/onbuild',
+        'CMD ["sh", "-c", "cat /etc/greeting /srv/mode"]',
+      ].join('\n') + '\n',
+    );
+    // Asynchronously: the test's own HTTP server answers ADD's download meanwhile.
+    const built = await runAsync('sh', ['-c', `cd ${ctx} && docker build -t everything .`], { env: d.env });
+    assert.equal(built.code, 0, built.stdout + built.stderr);
+    const cfg = JSON.parse(d_(d, ['inspect', '-f', '{{json .Config}}', 'everything'])) as Record<string, unknown>;
+    assert.deepEqual(cfg.Labels, { 'org.example.name': 'two words', other: 'x' });
+    assert.ok((cfg.Env as string[]).includes('APP_HOME=/srv/app') && (cfg.Env as string[]).includes('MODE=test'));
+    assert.equal(cfg.WorkingDir, '/srv/app');
+    assert.deepEqual(cfg.ExposedPorts, { '8080/tcp': {}, '53/udp': {} });
+    assert.deepEqual(cfg.Volumes, { '/data': {} });
+    assert.equal(cfg.User, 'nobody');
+    assert.equal(cfg.StopSignal, 'SIGTERM');
+    assert.deepEqual((cfg.Healthcheck as { Test: string[] }).Test, ['CMD-SHELL', 'wget -qO- localhost:8080 || exit 1']);
+    assert.deepEqual(cfg.Shell, ['/bin/sh', '-ec']);
+    assert.deepEqual(cfg.OnBuild, ['RUN echo triggered > /tmp/onbuild']);
+    assert.equal(d_(d, ['run', '--rm', 'everything']), 'hello from a heredoc\nmode is test\n');
+    const check = (cmd: string): string => d_(d, ['run', '--rm', '-u', 'root', 'everything', 'sh', '-c', cmd]);
+    assert.match(check('ls -ln /srv/app/copied/one.txt'), /^-rw-r-----\s+1 65534\s+65534 /);
+    assert.equal(check('cat /tree/sub/f.txt /extracted/inside.txt /remote/remote.txt'), 'in a tree\nfrom the archive\nfetched\n');
+    // ONBUILD runs in the child build.
+    const child = tempDir(cleanup);
+    writeFileSync(path.join(child, 'Dockerfile'), 'FROM everything\nUSER root\nCMD ["cat", "/tmp/onbuild"]\n');
+    const out = d_(d, ['build', '-t', 'child', '.'], child);
+    assert.match(out, /Executing 1 build trigger/);
+    assert.equal(d_(d, ['run', '--rm', 'child']), 'triggered\n');
+  });
+
+  test('the cache survives a daemon restart; builder prune empties it; -q prints only the ID', async () => {
+    const ctx = tempDir(cleanup);
+    writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox\nRUN echo cached > /c\n');
+    d_(d, ['build', '-t', 'cachy', '.'], ctx);
+    d.proc.kill('SIGTERM');
+    await new Promise((r) => d.proc.once('exit', r));
+    const { restartDaemon } = await import('./helpers.js');
+    d = await restartDaemon(cleanup, d);
+    assert.match(d_(d, ['build', '-t', 'cachy', '.'], ctx), /Using cache/);
+    assert.match(d_(d, ['builder', 'prune', '-f']), /Total reclaimed space/);
+    assert.doesNotMatch(d_(d, ['build', '-t', 'cachy', '.'], ctx), /Using cache/);
+    assert.match(d_(d, ['build', '-q', '.'], ctx).trim(), /^sha256:[0-9a-f]{64}$/);
+  });
+
   test('docker-py: images.build(path=..., tag=...)', { skip: !hasPython('docker') && 'python3 docker module not installed' }, () => {
     const ctx = tempDir(cleanup);
     writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox\nLABEL made.by=docker-py\nRUN echo built > /built\nCMD ["cat", "/built"]\n');

@@ -50,7 +50,7 @@ export function registerBuildRoutes(r: Router, engine: Engine): void {
     const auths = registryConfig(req.headers['x-registry-config']);
     try {
       await unpackContext(req, dir);
-      await engine.builder.build({
+      const id = await engine.builder.build({
         contextDir: dir,
         ignored: await dockerignore(dir),
         dockerfile: query.get('dockerfile') || 'Dockerfile',
@@ -64,6 +64,8 @@ export function registerBuildRoutes(r: Router, engine: Engine): void {
         auth: (registry) => auths[registry] ?? (registry === 'docker.io' ? (auths['https://index.docker.io/v1/'] ?? undefined) : undefined),
         output: send,
       });
+      // Quiet clients print what streams back, which is then only the image ID (as Docker does).
+      if (quiet && !res.writableEnded) res.write(JSON.stringify({ stream: `${id}\n` }) + '\r\n');
     } catch (err) {
       const code = (err as { code?: number }).code;
       send({ errorDetail: { ...(typeof code === 'number' ? { code } : {}), message: errorMessage(err) }, error: errorMessage(err) });

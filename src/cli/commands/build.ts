@@ -111,9 +111,7 @@ export function registerBuildCommands(program: Command): void {
               rm: '1',
             },
           });
-          let id = '';
-          await displayJsonMessages(res, process.stdout, (aux) => (id = (aux as { ID?: string }).ID ?? id));
-          if (o.quiet) process.stdout.write(`${id}\n`);
+          await displayJsonMessages(res, process.stdout);
         }),
       );
   build(program.command('build'));

@@ -3,7 +3,9 @@
 
 SHELL := /bin/bash
 APT_PACKAGES := skopeo docker-registry busybox-static attr crun runc conmon tini \
-	containernetworking-plugins iptables nftables iproute2 redis-server curl ca-certificates
+	containernetworking-plugins iptables nftables iproute2 redis-server curl ca-certificates gcc libc6-dev
+# Peers only the benchmarks compare with.
+BENCH_APT_PACKAGES := buildah
 APT_STAMP := node_modules/.apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-12)
 
 .PHONY: all deps apt npm build demo test check typecheck lint unit e2e bench clean
@@ -37,7 +39,11 @@ test: deps
 	bash scripts/run-tests.sh
 
 bench: deps
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BENCH_APT_PACKAGES) >/dev/null
 	node --import tsx bench/pull-push.ts
+	node --import tsx bench/run.ts
+	node --import tsx bench/network.ts
+	node --import tsx bench/build.ts
 
 clean:
 	rm -rf dist

@@ -49,9 +49,10 @@ export function registerBuildRoutes(r: Router, engine: Engine): void {
     };
     const auths = registryConfig(req.headers['x-registry-config']);
     try {
-      await unpackContext(req, dir);
+      const digests = await unpackContext(req, dir);
       const id = await engine.builder.build({
         contextDir: dir,
+        digests,
         ignored: await dockerignore(dir),
         dockerfile: query.get('dockerfile') || 'Dockerfile',
         tags: query.getAll('t'),

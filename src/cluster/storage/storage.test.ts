@@ -1,0 +1,212 @@
+/**
+ * One suite for both datastores: SQLite in a temporary file, and a real etcd (Debian's etcd-server)
+ * started on free loopback ports in a temporary directory.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { EtcdStorage } from './etcd.js';
+import { SqliteStorage } from './sqlite.js';
+import { StorageError, type Storage, type WatchEvent } from './types.js';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+const enc = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
+const dec = (b: Buffer): unknown => JSON.parse(b.toString());
+
+function collect(s: Storage, prefix: string, from: number): { events: WatchEvent[]; errors: StorageError[]; cancel: () => void } {
+  const events: WatchEvent[] = [];
+  const errors: StorageError[] = [];
+  const w = s.watch(prefix, from, (e) => events.push(e), (e) => errors.push(e));
+  return { events, errors, cancel: () => w.cancel() };
+}
+
+async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function suite(name: string, open: () => Promise<{ storage: Storage; close: () => Promise<void> }>): void {
+  describe(`storage: ${name}`, () => {
+    let s: Storage;
+    let close: () => Promise<void>;
+    before(async () => {
+      ({ storage: s, close } = await open());
+    });
+    after(() => close());
+
+    test('create, get, update with the expected revision, delete; errors by code', async () => {
+      const created = await s.create('/registry/pods/default/a', enc({ v: 1 }));
+      assert.equal(created.createRevision, created.modRevision);
+      await assert.rejects(s.create('/registry/pods/default/a', enc({ v: 2 })), (e: StorageError) => e.code === 'exists');
+      const got = await s.get('/registry/pods/default/a');
+      assert.deepEqual(dec(got!.value), { v: 1 });
+      assert.equal(got!.modRevision, created.modRevision);
+      const updated = await s.update('/registry/pods/default/a', enc({ v: 2 }), created.modRevision);
+      assert.ok(updated.modRevision > created.modRevision);
+      assert.equal(updated.createRevision, created.createRevision);
+      await assert.rejects(s.update('/registry/pods/default/a', enc({ v: 3 }), created.modRevision), (e: StorageError) => e.code === 'conflict' && e.current?.modRevision === updated.modRevision);
+      await assert.rejects(s.update('/registry/pods/default/missing', enc({}), 1), (e: StorageError) => e.code === 'notFound');
+      // An old revision still reads the old value.
+      assert.deepEqual(dec((await s.get('/registry/pods/default/a', created.modRevision))!.value), { v: 1 });
+      await assert.rejects(s.delete('/registry/pods/default/a', created.modRevision), (e: StorageError) => e.code === 'conflict');
+      const deleted = await s.delete('/registry/pods/default/a', updated.modRevision);
+      assert.deepEqual(dec(deleted.value), { v: 2 });
+      assert.equal(await s.get('/registry/pods/default/a'), undefined);
+      await assert.rejects(s.delete('/registry/pods/default/a'), (e: StorageError) => e.code === 'notFound');
+      // Created again: a new createRevision.
+      const again = await s.create('/registry/pods/default/a', enc({ v: 'again' }));
+      assert.ok(again.createRevision > updated.modRevision);
+    });
+
+    test('list by prefix, at a revision, with paging', async () => {
+      for (let i = 0; i < 5; i++) await s.create(`/registry/cm/ns1/c${i}`, enc({ i }));
+      await s.create('/registry/cm/ns2/other', enc({}));
+      await s.create('/registry/cm/ns10/not-ns1', enc({}));
+      const all = await s.list('/registry/cm/ns1/');
+      assert.deepEqual(all.kvs.map((k) => k.key), [0, 1, 2, 3, 4].map((i) => `/registry/cm/ns1/c${i}`));
+      const rev = all.revision;
+      await s.delete('/registry/cm/ns1/c0');
+      assert.equal((await s.list('/registry/cm/ns1/')).kvs.length, 4);
+      assert.equal((await s.list('/registry/cm/ns1/', { revision: rev })).kvs.length, 5, 'the past revision still lists it');
+      const page1 = await s.list('/registry/cm/ns1/', { limit: 2 });
+      assert.equal(page1.kvs.length, 2);
+      assert.equal(page1.more, true);
+      const page2 = await s.list('/registry/cm/ns1/', { limit: 2, startKey: page1.kvs[1]!.key + '\0', revision: page1.revision });
+      assert.deepEqual(page2.kvs.map((k) => k.key), ['/registry/cm/ns1/c3', '/registry/cm/ns1/c4']);
+      assert.equal(page2.more, false);
+      assert.equal((await s.list('/registry/cm/')).kvs.length, 6);
+    });
+
+    test('watch from a revision replays history in order, then live events; prefix only', async () => {
+      const start = await s.revision();
+      await s.create('/registry/w/x', enc(1));
+      const x2 = await s.update('/registry/w/x', enc(2), (await s.get('/registry/w/x'))!.modRevision);
+      const w = collect(s, '/registry/w/', start);
+      await until(() => w.events.length === 2, 'replayed events');
+      await s.create('/registry/other/y', enc(0));
+      await s.delete('/registry/w/x', x2.modRevision);
+      await s.create('/registry/w/z', enc(3));
+      await until(() => w.events.length === 4, 'live events');
+      assert.deepEqual(
+        w.events.map((e) => [e.type, e.kv.key]),
+        [['put', '/registry/w/x'], ['put', '/registry/w/x'], ['delete', '/registry/w/x'], ['put', '/registry/w/z']],
+      );
+      assert.deepEqual(dec(w.events[1]!.prev!.value), 1);
+      assert.deepEqual(dec(w.events[2]!.kv.value), 2, 'a delete carries the last value');
+      const revs = w.events.map((e) => e.kv.modRevision);
+      assert.deepEqual([...revs].sort((a, b) => a - b), revs);
+      w.cancel();
+      // Many watchers see every event.
+      const from = await s.revision();
+      const many = Array.from({ length: 50 }, () => collect(s, '/registry/fan/', from));
+      for (let i = 0; i < 20; i++) await s.create(`/registry/fan/k${i}`, enc(i));
+      await until(() => many.every((m) => m.events.length === 20), 'fan-out');
+      for (const m of many) m.cancel();
+    });
+
+    test('compaction: older revisions answer compacted, current state stays', async () => {
+      const a = await s.create('/registry/c/a', enc(1));
+      const a2 = await s.update('/registry/c/a', enc(2), a.modRevision);
+      await s.create('/registry/c/b', enc(1));
+      const rev = await s.revision();
+      await s.compact(rev);
+      await assert.rejects(s.get('/registry/c/a', a.modRevision), (e: StorageError) => e.code === 'compacted');
+      assert.deepEqual(dec((await s.get('/registry/c/a'))!.value), 2);
+      assert.equal((await s.get('/registry/c/a'))!.modRevision, a2.modRevision);
+      assert.equal((await s.list('/registry/c/')).kvs.length, 2);
+      const w = collect(s, '/registry/c/', a.modRevision - 1);
+      await until(() => w.errors.length === 1, 'a compacted error');
+      assert.equal(w.errors[0]!.code, 'compacted', w.errors[0]!.message);
+      w.cancel();
+    });
+  });
+}
+
+test('sqlite: kill -9 of the writer during a burst of concurrent writes loses no acknowledged write', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'gantry-sqlite-crash-'));
+  try {
+    const file = path.join(dir, 'state.db');
+    const script = `
+      import { SqliteStorage } from ${JSON.stringify(path.join(import.meta.dirname, 'sqlite.ts'))};
+      const s = new SqliteStorage(${JSON.stringify(file)});
+      let n = 0;
+      const writer = async (w) => { for (;;) { const key = '/registry/burst/' + w + '-' + (n++); await s.create(key, Buffer.from('{}')); process.stdout.write(key + '\\n'); } };
+      for (let w = 0; w < 8; w++) void writer(w);
+    `;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let acked = '';
+    child.stdout!.on('data', (c: Buffer) => (acked += c.toString()));
+    await until(() => acked.split('\n').length > 300, 'some acknowledged writes', 20000);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const keys = acked.split('\n').filter((k) => k.startsWith('/registry/burst/'));
+    const s = new SqliteStorage(file);
+    const stored = new Set((await s.list('/registry/burst/')).kvs.map((k) => k.key));
+    await s.close();
+    const lost = keys.filter((k) => !stored.has(k));
+    assert.deepEqual(lost, [], `${keys.length} acknowledged, ${lost.length} lost`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+suite('sqlite', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'gantry-sqlite-'));
+  const storage = new SqliteStorage(path.join(dir, 'state.db'));
+  return {
+    storage,
+    close: async () => {
+      await storage.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+if (existsSync('/usr/bin/etcd')) {
+  suite('etcd', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'gantry-etcd-'));
+    const [client, peer] = [await freePort(), await freePort()];
+    const proc: ChildProcess = spawn(
+      'etcd',
+      ['--data-dir', path.join(dir, 'data'), '--listen-client-urls', `http://127.0.0.1:${client}`, '--advertise-client-urls', `http://127.0.0.1:${client}`, '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`, '--initial-cluster', `default=http://127.0.0.1:${peer}`, '--name', 'default'],
+      { stdio: 'ignore' },
+    );
+    const storage = new EtcdStorage([`http://127.0.0.1:${client}`]);
+    const deadline = Date.now() + 20000;
+    for (;;) {
+      try {
+        await storage.revision();
+        break;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    return {
+      storage,
+      close: async () => {
+        await storage.close();
+        proc.kill('SIGKILL');
+        await new Promise((r) => (proc.exitCode !== null ? r(undefined) : proc.once('exit', r)));
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  });
+}

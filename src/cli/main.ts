@@ -8,6 +8,7 @@ import { registerSystemCommands } from './commands/system.js';
 import { registerContainerCommands } from './commands/containers.js';
 import { registerNetworkCommands } from './commands/networks.js';
 import { registerBuildCommands } from './commands/build.js';
+import { registerServerCommands } from './commands/server.js';
 import { reportError } from './commands/common.js';
 
 const program = new Command();
@@ -26,6 +27,7 @@ registerSystemCommands(program);
 registerContainerCommands(program);
 registerNetworkCommands(program);
 registerBuildCommands(program);
+registerServerCommands(program);
 
 program.exitOverride((err) => {
   // Usage errors exit 125 like the docker CLI; help and version exit 0.

@@ -109,7 +109,7 @@ function canConnect(opts: net.NetConnectOpts): Promise<boolean> {
   });
 }
 
-function startProcess(cleanup: Cleanup, cmd: string, args: string[], logFile: string): ChildProcess {
+export function startProcess(cleanup: Cleanup, cmd: string, args: string[], logFile: string): ChildProcess {
   const out = openSync(logFile, 'a');
   const p = spawn(cmd, args, { stdio: ['ignore', out, out], detached: false });
   cleanup.add(async () => {

@@ -1,0 +1,110 @@
+/**
+ * `gantry server`: the cluster's API server (k3s's flag names), its state in SQLite in the data dir or
+ * in etcd; and `gantry kubectl`, which runs the kubectl on PATH with the server's admin kubeconfig.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { createLogger } from '../../common/log.js';
+import { ApiServer } from '../../cluster/apiserver/server.js';
+import { ensureTls } from '../../cluster/apiserver/tls.js';
+import { EtcdStorage } from '../../cluster/storage/etcd.js';
+import { SqliteStorage } from '../../cluster/storage/sqlite.js';
+import type { Storage } from '../../cluster/storage/types.js';
+
+const DEFAULT_DATA_DIR = '/var/lib/gantry/server';
+
+function kubeconfig(server: string, tls: ReturnType<typeof ensureTls>): string {
+  const b64 = (s: string): string => Buffer.from(s).toString('base64');
+  return [
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters:',
+    '- cluster:',
+    `    certificate-authority-data: ${b64(tls.ca)}`,
+    `    server: ${server}`,
+    '  name: gantry',
+    'contexts:',
+    '- context:',
+    '    cluster: gantry',
+    '    user: admin',
+    '  name: gantry',
+    'current-context: gantry',
+    'preferences: {}',
+    'users:',
+    '- name: admin',
+    '  user:',
+    `    client-certificate-data: ${b64(tls.adminCert)}`,
+    `    client-key-data: ${b64(tls.adminKey)}`,
+    '',
+  ].join('\n');
+}
+
+export function registerServerCommands(program: Command): void {
+  program
+    .command('server')
+    .description('Run the cluster API server')
+    .option('-d, --data-dir <dir>', 'folder to hold state', DEFAULT_DATA_DIR)
+    .option('--https-listen-port <port>', 'HTTPS listen port', '6443')
+    .option('--bind-address <address>', 'address to listen on', '0.0.0.0')
+    .option('--advertise-address <address>', 'address the kubernetes Service points at', '127.0.0.1')
+    .option('--datastore-endpoint <endpoint>', 'empty for embedded SQLite, or http://host:2379,... for etcd', '')
+    .option('--cluster-cidr <cidr>', 'network CIDR for pod IPs', '10.42.0.0/16')
+    .option('--service-cidr <cidr>', 'network CIDR for service IPs', '10.43.0.0/16')
+    .option('--service-node-port-range <range>', 'port range reserved for NodePort services', '30000-32767')
+    .option('-t, --token <token>', 'shared secret accepted as an admin bearer token')
+    .action(async (o: { dataDir: string; httpsListenPort: string; bindAddress: string; advertiseAddress: string; datastoreEndpoint: string; serviceCidr: string; serviceNodePortRange: string; token?: string }) => {
+      const logger = createLogger('gantry-server', 'info');
+      mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+      const tokenFile = path.join(o.dataDir, 'token');
+      const token = o.token ?? (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : randomBytes(24).toString('hex'));
+      writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
+      const [lo, hi] = o.serviceNodePortRange.split('-').map(Number);
+      if (!lo || !hi || lo > hi) throw new Error(`invalid --service-node-port-range: ${o.serviceNodePortRange}`);
+      let storage: Storage;
+      if (o.datastoreEndpoint) {
+        if (!/^https?:\/\//.test(o.datastoreEndpoint)) throw new Error(`unsupported --datastore-endpoint ${o.datastoreEndpoint}: give http(s)://host:port of etcd, or nothing for SQLite`);
+        storage = new EtcdStorage(o.datastoreEndpoint.split(','));
+      } else {
+        mkdirSync(path.join(o.dataDir, 'db'), { recursive: true });
+        storage = new SqliteStorage(path.join(o.dataDir, 'db', 'state.db'));
+      }
+      const tls = ensureTls(o.dataDir);
+      const port = Number(o.httpsListenPort);
+      const api = new ApiServer({ storage, tls, adminTokens: [token], serviceCidr: o.serviceCidr, nodePortRange: [lo, hi], logger });
+      await api.bootstrap({ address: o.advertiseAddress, port });
+      await new Promise<void>((resolve, reject) => {
+        api.server.once('error', reject);
+        api.server.listen(port, o.bindAddress, () => resolve());
+      });
+      const kc = path.join(o.dataDir, 'kubeconfig.yaml');
+      writeFileSync(kc, kubeconfig(`https://127.0.0.1:${port}`, tls), { mode: 0o600 });
+      logger.info({ port, datastore: o.datastoreEndpoint || 'sqlite', kubeconfig: kc }, `Wrote kubeconfig ${kc}`);
+      const stop = (): void => {
+        api.server.close();
+        api.server.closeAllConnections();
+        void storage.close().finally(() => process.exit(0));
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+    });
+
+  program
+    .command('kubectl')
+    .description("Run kubectl with the server's admin kubeconfig")
+    .allowUnknownOption()
+    .helpOption(false)
+    .argument('[args...]')
+    .option('--data-dir <dir>', 'the server data dir', DEFAULT_DATA_DIR)
+    .action((args: string[], o: { dataDir: string }) => {
+      const env = { ...process.env, KUBECONFIG: process.env.KUBECONFIG ?? path.join(o.dataDir, 'kubeconfig.yaml') };
+      const child = spawn('kubectl', args, { stdio: 'inherit', env });
+      child.on('exit', (code) => process.exit(code ?? 1));
+      child.on('error', (err) => {
+        process.stderr.write(`gantry: kubectl: ${err.message}\n`);
+        process.exit(127);
+      });
+    });
+}

@@ -1,0 +1,86 @@
+/**
+ * Service addresses: a clusterIP from the service CIDR and node ports from their range, unique across
+ * the cluster. Taken addresses are read from the stored Services themselves, so nothing can drift and a
+ * deleted Service's addresses are free at once.
+ */
+import { intToIp, parseCidr } from '../../network/ipnet.js';
+import type { Storage } from '../storage/types.js';
+import { ApiError, type KObject } from './objects.js';
+
+interface ServiceSpec {
+  type?: string;
+  clusterIP?: string;
+  clusterIPs?: string[];
+  ports?: Array<{ port?: number; nodePort?: number; protocol?: string }>;
+}
+
+export class ServiceAllocator {
+  private readonly cidr;
+
+  constructor(
+    private readonly storage: Storage,
+    serviceCidr: string,
+    private readonly nodePorts: [number, number],
+  ) {
+    this.cidr = parseCidr(serviceCidr);
+  }
+
+  private async taken(except?: string): Promise<{ ips: Set<string>; ports: Set<number> }> {
+    const ips = new Set<string>();
+    const ports = new Set<number>();
+    for (const kv of (await this.storage.list('/registry/core/services/')).kvs) {
+      const svc = JSON.parse(kv.value.toString()) as KObject;
+      if (svc.metadata?.uid === except) continue;
+      const spec = (svc.spec ?? {}) as ServiceSpec;
+      if (spec.clusterIP) ips.add(spec.clusterIP);
+      for (const p of spec.ports ?? []) if (p.nodePort) ports.add(p.nodePort);
+    }
+    return { ips, ports };
+  }
+
+  /** Fill in what the Service lacks; `cur` is the stored version on update (its address is kept). */
+  async allocate(svc: KObject, cur: KObject | undefined): Promise<void> {
+    const spec = (svc.spec ??= {}) as ServiceSpec;
+    const old = (cur?.spec ?? {}) as ServiceSpec;
+    const { ips, ports } = await this.taken(svc.metadata?.uid);
+    if (old.clusterIP && spec.clusterIP && spec.clusterIP !== old.clusterIP) throw new ApiError(422, 'Invalid', `Service "${svc.metadata?.name}" is invalid: spec.clusterIPs[0]: Invalid value: []string{"${spec.clusterIP}"}: may not change once set`);
+    if (!spec.clusterIP && old.clusterIP) spec.clusterIP = old.clusterIP;
+    if (spec.clusterIP && spec.clusterIP !== 'None' && !old.clusterIP && ips.has(spec.clusterIP)) {
+      throw new ApiError(422, 'Invalid', `Service "${svc.metadata?.name}" is invalid: spec.clusterIPs: Invalid value: []string{"${spec.clusterIP}"}: failed to allocate IP ${spec.clusterIP}: provided IP is already allocated`);
+    }
+    if (!spec.clusterIP) {
+      const size = 2 ** (32 - this.cidr.bits);
+      // The first address belongs to the `kubernetes` Service, as in Kubernetes.
+      const first = svc.metadata?.name === 'kubernetes' && svc.metadata.namespace === 'default' ? 1 : 10;
+      let found: string | undefined;
+      for (let i = first; i < size - 1 && !found; i++) {
+        const ip = intToIp(this.cidr.base + i);
+        if (!ips.has(ip)) found = ip;
+      }
+      if (!found) throw new ApiError(500, 'InternalError', 'Internal error occurred: failed to allocate a serviceIP: range is full');
+      spec.clusterIP = found;
+    }
+    spec.clusterIPs = [spec.clusterIP];
+    if (spec.type === 'NodePort' || spec.type === 'LoadBalancer') {
+      for (const p of spec.ports ?? []) {
+        const kept = old.ports?.find((o) => o.port === p.port && (o.protocol ?? 'TCP') === (p.protocol ?? 'TCP'))?.nodePort;
+        if (p.nodePort) {
+          if (p.nodePort < this.nodePorts[0] || p.nodePort > this.nodePorts[1]) throw new ApiError(422, 'Invalid', `Service "${svc.metadata?.name}" is invalid: spec.ports[0].nodePort: Invalid value: ${p.nodePort}: provided port is not in the valid range. The range of valid ports is ${this.nodePorts[0]}-${this.nodePorts[1]}`);
+          if (ports.has(p.nodePort) && p.nodePort !== kept) throw new ApiError(422, 'Invalid', `Service "${svc.metadata?.name}" is invalid: spec.ports[0].nodePort: Invalid value: ${p.nodePort}: provided port is already allocated`);
+        } else if (kept) p.nodePort = kept;
+        else {
+          const span = this.nodePorts[1] - this.nodePorts[0] + 1;
+          const start = Math.floor(Math.random() * span);
+          for (let i = 0; i < span; i++) {
+            const port = this.nodePorts[0] + ((start + i) % span);
+            if (!ports.has(port)) {
+              p.nodePort = port;
+              ports.add(port);
+              break;
+            }
+          }
+        }
+      }
+    } else for (const p of spec.ports ?? []) delete p.nodePort;
+  }
+}

@@ -130,6 +130,68 @@ describe('API server with kubectl', () => {
     assert.match(k(['get', 'deploy', 'kubia']).stderr, /deployments\.apps "kubia" not found/);
   });
 
+  test('malformed input gets 4xx Status answers, never a crash (1000+ requests)', async () => {
+    const server = /server: (\S+)/.exec(run('cat', [env.KUBECONFIG!]).stdout)![1]!;
+    const token = run('cat', [path.join(dir, 'token')]).stdout.trim();
+    const { request } = await import('node:https');
+    const call = (method: string, p: string, body: string | Buffer | undefined, type = 'application/json'): Promise<{ code: number; json: unknown }> =>
+      new Promise((resolve, reject) => {
+        const req = request(`${server}${p}`, { method, rejectUnauthorized: false, headers: { Authorization: `Bearer ${token}`, 'Content-Type': type, ...(body !== undefined ? { 'Content-Length': Buffer.byteLength(body) } : {}) } }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => {
+            let json: unknown;
+            try {
+              json = JSON.parse(text);
+            } catch {
+              json = text;
+            }
+            resolve({ code: res.statusCode ?? 0, json });
+          });
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    const paths = ['/api/v1/namespaces/default/configmaps', '/apis/apps/v1/namespaces/default/deployments', '/api/v1/namespaces', '/api/v1/namespaces/default/services', '/api/v1/namespaces/nope/pods'];
+    const bodies: Array<string | Buffer> = [
+      '{', 'null', '[]', '"str"', '42', '{"kind":"Pod"}', '{"metadata":{"name":"UPPER"}}', '{"metadata":{"name":""}}', '{"metadata":{"name":"x","labels":{"bad key!":"v"}}}',
+      '{"metadata":{"name":"x-"},"spec":{"type":"NodePort","ports":[{"port":80,"nodePort":1}]}}', Buffer.alloc(4 << 20, 0x20), Buffer.from([0xff, 0xfe, 0x00]), '{"metadata":{"name":"' + 'a'.repeat(300) + '"}}',
+    ];
+    let count = 0;
+    const statuses = new Set<number>();
+    for (let round = 0; round < 16; round++) {
+      for (const p of paths) {
+        for (const b of bodies) {
+          const r = await call('POST', p, b);
+          count++;
+          statuses.add(r.code);
+          assert.ok(r.code >= 400 && r.code < 500, `POST ${p} ${String(b).slice(0, 40)} -> ${r.code}`);
+          assert.equal((r.json as { kind?: string }).kind, 'Status');
+        }
+        for (const [method, suffix, body, type] of [
+          ['GET', '?labelSelector=a%20in%20(', undefined, undefined],
+          ['GET', '?fieldSelector=%%%', undefined, undefined],
+          ['GET', '?watch=1&resourceVersion=abc', undefined, undefined],
+          ['GET', '?continue=notbase64!!', undefined, undefined],
+          ['PATCH', '/missing', '{}', 'application/merge-patch+json'],
+          ['PATCH', '/x', 'not json', 'application/json-patch+json'],
+          ['PUT', '/x', '{', 'application/json'],
+          ['DELETE', '/missing', undefined, undefined],
+          ['POST', '', '{}', 'text/plain; charset=binary'],
+        ] as Array<[string, string, string | undefined, string | undefined]>) {
+          const r = await call(method, p + suffix, body, type);
+          count++;
+          assert.ok(r.code >= 400 && r.code < 500, `${method} ${p}${suffix} -> ${r.code}: ${JSON.stringify(r.json).slice(0, 200)}`);
+        }
+      }
+    }
+    assert.ok(count >= 1000, `${count} requests`);
+    const nodePort = await call('POST', '/api/v1/namespaces/default/services', '{"metadata":{"name":"np"},"spec":{"type":"NodePort","ports":[{"port":80,"nodePort":1}]}}');
+    assert.equal(nodePort.code, 422);
+    assert.match(JSON.stringify(nodePort.json), /provided port is not in the valid range/);
+    assert.match(ok(['get', 'ns', 'default', '-o', 'name']), /namespace\/default/, 'the server is still serving');
+  });
+
   test('kubectl 1.27 does the core of the same', { skip: !existsSync(kubectl127) && 'kubectl 1.27 not installed' }, () => {
     const file = path.join(dir, 'old.yaml');
     writeFileSync(file, DEPLOYMENT('kubia:v1'));

@@ -29,6 +29,7 @@ export interface ApiServerOptions {
 }
 
 const MAX_BODY = 3 << 20;
+const MAX_DRAIN = 64 << 20;
 const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version']);
 
 interface Target {
@@ -44,14 +45,19 @@ function send(res: ServerResponse, code: number, body: unknown): void {
   res.end(text);
 }
 
+/** The request body; one over the limit is read to its end (up to a point) so the client gets the 413. */
 async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req) {
     size += (c as Buffer).length;
-    if (size > MAX_BODY) throw new ApiError(413, 'RequestEntityTooLarge', `the request body is larger than the limit of ${MAX_BODY} bytes`);
-    chunks.push(c as Buffer);
+    if (size > MAX_DRAIN) {
+      req.destroy();
+      break;
+    }
+    if (size <= MAX_BODY) chunks.push(c as Buffer);
   }
+  if (size > MAX_BODY) throw new ApiError(413, 'RequestEntityTooLarge', `the request body is larger than the limit of ${MAX_BODY} bytes`);
   return Buffer.concat(chunks);
 }
 

@@ -55,7 +55,8 @@ export function registerServerCommands(program: Command): void {
     .option('--service-cidr <cidr>', 'network CIDR for service IPs', '10.43.0.0/16')
     .option('--service-node-port-range <range>', 'port range reserved for NodePort services', '30000-32767')
     .option('-t, --token <token>', 'shared secret accepted as an admin bearer token')
-    .action(async (o: { dataDir: string; httpsListenPort: string; bindAddress: string; advertiseAddress: string; datastoreEndpoint: string; serviceCidr: string; serviceNodePortRange: string; token?: string }) => {
+    .option('--etcd-compaction-interval <seconds>', 'compact the datastore this often, to the revision seen one interval earlier (0: never)', '300')
+    .action(async (o: { dataDir: string; httpsListenPort: string; bindAddress: string; advertiseAddress: string; datastoreEndpoint: string; serviceCidr: string; serviceNodePortRange: string; token?: string; etcdCompactionInterval: string }) => {
       const logger = createLogger('gantry-server', 'info');
       mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
       const tokenFile = path.join(o.dataDir, 'token');
@@ -79,10 +80,23 @@ export function registerServerCommands(program: Command): void {
         api.server.once('error', reject);
         api.server.listen(port, o.bindAddress, () => resolve());
       });
+      // As the Kubernetes API server does: each interval, compact to the revision seen one interval before.
+      const interval = Number(o.etcdCompactionInterval);
+      let previous = 0;
+      const compactor =
+        interval > 0
+          ? setInterval(() => {
+              void storage.revision().then(async (rev) => {
+                if (previous > 0) await storage.compact(previous);
+                previous = rev;
+              }).catch((err: unknown) => logger.warn({ err: String(err) }, 'compaction failed'));
+            }, interval * 1000)
+          : undefined;
       const kc = path.join(o.dataDir, 'kubeconfig.yaml');
       writeFileSync(kc, kubeconfig(`https://127.0.0.1:${port}`, tls), { mode: 0o600 });
       logger.info({ port, datastore: o.datastoreEndpoint || 'sqlite', kubeconfig: kc }, `Wrote kubeconfig ${kc}`);
       const stop = (): void => {
+        if (compactor) clearInterval(compactor);
         api.server.close();
         api.server.closeAllConnections();
         void storage.close().finally(() => process.exit(0));

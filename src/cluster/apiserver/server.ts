@@ -431,6 +431,8 @@ export class ApiServer {
     const prefix = storageKey(t.res, t.namespace);
     const nameFilter = t.name;
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache' });
+    // Headers go out now: a client waits for them before it reads events, and there may be none for a while.
+    res.flushHeaders();
     const write = (type: string, obj: unknown): void => {
       if (!res.writableEnded) res.write(JSON.stringify({ type, object: obj }) + '\n');
     };

@@ -14,18 +14,24 @@ cleanup() {
   fi
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  # The demo's bridge and its NAT/forward rules (tagged with the bridge's name).
+  ip link del gantrydemo0 2>/dev/null || true
+  for t in nat filter; do
+    iptables-save -t "$t" 2>/dev/null | tr -d '"' | grep -- '--comment gantry:gantrydemo0' | sed 's/^-A //' | while read -r rule; do iptables -w -t "$t" -D $rule || true; done
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-port=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
+free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+port=$(free_port)
 echo "== registry on 127.0.0.1:$port"
 ./bin/gantry registry serve --addr "127.0.0.1:$port" --data-root "$work/registry" --log-level warn &
 pids+=($!)
 echo "== base images from Debian packages"
 node --import tsx scripts/make-base-images.ts --push "127.0.0.1:$port" --images busybox,node
 echo "== engine"
-./bin/gantry daemon -H "unix://$work/gantry.sock" --data-root "$work/data" --exec-root "$work/run" --registry-mirror "http://127.0.0.1:$port" --log-level warn &
+./bin/gantry daemon -H "unix://$work/gantry.sock" --data-root "$work/data" --exec-root "$work/run" --registry-mirror "http://127.0.0.1:$port" --bridge gantrydemo0 --bip 10.199.77.1/24 --log-level warn &
 pids+=($!)
 for _ in $(seq 100); do [ -S "$work/gantry.sock" ] && break; sleep 0.1; done
 export DOCKER_HOST="unix://$work/gantry.sock" DOCKER_CONFIG="$work/docker-config"
@@ -48,4 +54,27 @@ $cli exec web ps
 $cli ps
 $cli logs web
 $cli rm -f web
+echo "== $cli build -t kubia (FROM node:20, ADD app.js, ENTRYPOINT node app.js), run -p, curl"
+mkdir -p "$work/kubia"
+cat > "$work/kubia/app.js" <<'APP'
+const http = require('http');
+const os = require('os');
+console.log("Kubia server starting...");
+http.createServer((req, res) => { res.writeHead(200); res.end("You've hit " + os.hostname() + "\n"); }).listen(8080);
+APP
+printf 'FROM node:20\nADD app.js /app.js\nENTRYPOINT ["node", "app.js"]\n' > "$work/kubia/Dockerfile"
+$cli build -t kubia "$work/kubia"
+webport=$(free_port)
+$cli run --name kubia-container -p "$webport:8080" -d kubia
+for _ in $(seq 50); do curl -s "localhost:$webport" && break; sleep 0.2; done
+$cli ps
+$cli rm -f kubia-container
+echo "== the cluster API server, with kubectl"
+./bin/gantry server --data-dir "$work/server" --https-listen-port "$(free_port)" --bind-address 127.0.0.1 >"$work/server.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do [ -f "$work/server/kubeconfig.yaml" ] && break; sleep 0.1; done
+if command -v kubectl >/dev/null; then
+  ./bin/gantry kubectl --data-dir "$work/server" cluster-info
+  ./bin/gantry kubectl --data-dir "$work/server" get namespaces
+fi
 echo "== demo finished; everything it started is being cleaned up"

@@ -55,9 +55,12 @@ describe('@kubernetes/client-node against the API server', () => {
     await core.createNamespacedPod({ namespace: 'default', body: pod('second') });
     await core.patchNamespacedPod({ namespace: 'default', name: 'second', body: { metadata: { labels: { changed: 'yes' } } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
     await core.deleteNamespacedPod({ namespace: 'default', name: 'second' });
-    await waitFor(() => events.length >= 3, 'three watch events', 10000);
-    assert.deepEqual(events, ['ADDED second', 'MODIFIED second', 'DELETED second']);
-    req.abort();
+    try {
+      await waitFor(() => events.length >= 3, 'three watch events', 10000);
+      assert.deepEqual(events, ['ADDED second', 'MODIFIED second', 'DELETED second']);
+    } finally {
+      req.abort();
+    }
   });
 
   test('an informer sees every change, and recovers after a restart and after a 410', async () => {
@@ -67,10 +70,17 @@ describe('@kubernetes/client-node against the API server', () => {
     informer.on('update', (p: k8s.V1Pod) => seen.push(`update ${p.metadata?.name}`));
     informer.on('delete', (p: k8s.V1Pod) => seen.push(`delete ${p.metadata?.name}`));
     let errors = 0;
+    let stopped = false;
     informer.on('error', () => {
       errors++;
       // As client-node's documentation says: start again after an error (it lists afresh).
-      setTimeout(() => void informer.start().catch(() => undefined), 500);
+      setTimeout(() => {
+        if (!stopped) void informer.start().catch(() => undefined);
+      }, 500);
+    });
+    cleanup.add(() => {
+      stopped = true;
+      void informer.stop();
     });
     await informer.start();
     await waitFor(() => seen.includes('add first'), 'the initial list', 10000);
@@ -102,6 +112,7 @@ describe('@kubernetes/client-node against the API server', () => {
         .catch(() => resolve());
     });
     assert.equal(gone, 410);
-    informer.stop();
+    stopped = true;
+    await informer.stop();
   });
 });

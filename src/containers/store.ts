@@ -16,6 +16,8 @@ const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
 export class ContainerStore {
   private readonly byId = new Map<string, ContainerRecord>();
+  /** IDs removed by this process: records are never saved again under them. */
+  private readonly removed = new Set<string>();
 
   private constructor(readonly root: string) {}
 
@@ -93,6 +95,8 @@ export class ContainerStore {
   }
 
   async save(rec: ContainerRecord): Promise<void> {
+    // A late save (an exit or restart finishing while the container is removed) must not bring it back.
+    if (this.removed.has(rec.Id)) return;
     await fs.mkdir(this.dir(rec.Id), { recursive: true, mode: 0o710 });
     await writeJsonAtomic(path.join(this.dir(rec.Id), 'config.v2.json'), rec);
     this.byId.set(rec.Id, rec);
@@ -100,6 +104,16 @@ export class ContainerStore {
 
   async delete(id: string): Promise<void> {
     this.byId.delete(id);
-    await fs.rm(this.dir(id), { recursive: true, force: true });
+    this.removed.add(id);
+    // A write that was already under way can land while the directory is emptied: try again.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await fs.rm(this.dir(id), { recursive: true, force: true });
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' || attempt >= 5) throw err;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
   }
 }

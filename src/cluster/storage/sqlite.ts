@@ -5,7 +5,7 @@
  * before a revision (and deletions there), keeping the newest row of every live key.
  *
  * One connection writes, in WAL mode with synchronous=FULL, so a write is on disk when its call
- * returns: a crash loses nothing that was acknowledged. Watches are fed from the rows just committed,
+ * returns: a crash loses nothing that was acknowledged. Writes of one tick are committed together. Watches are fed from the rows just committed,
  * in-process, with no polling.
  */
 import Database from 'better-sqlite3';
@@ -42,6 +42,7 @@ function toKv(r: Row): KeyValue {
 export class SqliteStorage implements Storage {
   private readonly db: Database.Database;
   private readonly watchers = new Set<Watcher>();
+  private readonly queue: Array<{ fn: () => { row: Row; prev?: Row }; resolve: (v: { row: Row; prev?: Row }) => void; reject: (err: unknown) => void }> = [];
   private compactRevision = 0;
   private readonly stmt: Record<string, Database.Statement>;
 
@@ -111,11 +112,44 @@ export class SqliteStorage implements Storage {
     return { kvs: (more ? rows.slice(0, limit) : rows).map(toKv), revision: at, more };
   }
 
-  /** Append one row in a transaction (with its check), then hand the event to watchers. */
-  private write(fn: () => { row: Row; prev?: Row }): { row: Row; prev?: Row } {
-    const result = this.db.transaction(fn).immediate();
-    this.notify({ type: result.row.deleted ? 'delete' : 'put', kv: toKv(result.row), prev: result.prev ? toKv(result.prev) : undefined });
-    return result;
+  /**
+   * Append one row with its check. Writes that arrive in the same tick share one transaction and so one
+   * fsync (group commit); each runs in its own savepoint, so a failed check fails only that write.
+   * Callers hear back after the commit, and watchers get the events in revision order.
+   */
+  private write(fn: () => { row: Row; prev?: Row }): Promise<{ row: Row; prev?: Row }> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ fn, resolve, reject });
+      if (this.queue.length === 1) setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    const batch = this.queue.splice(0);
+    const results: Array<{ ok: true; value: { row: Row; prev?: Row } } | { ok: false; err: unknown }> = [];
+    try {
+      this.db.transaction(() => {
+        for (const op of batch) {
+          try {
+            results.push({ ok: true, value: this.db.transaction(op.fn)() });
+          } catch (err) {
+            results.push({ ok: false, err });
+          }
+        }
+      }).immediate();
+    } catch (err) {
+      for (const op of batch) op.reject(err);
+      return;
+    }
+    batch.forEach((op, i) => {
+      const r = results[i]!;
+      if (!r.ok) {
+        op.reject(r.err);
+        return;
+      }
+      this.notify({ type: r.value.row.deleted ? 'delete' : 'put', kv: toKv(r.value.row), prev: r.value.prev ? toKv(r.value.prev) : undefined });
+      op.resolve(r.value);
+    });
   }
 
   private append(name: string, created: boolean, deleted: boolean, createRevision: number, prevRevision: number, value: Buffer | null): Row {
@@ -126,7 +160,7 @@ export class SqliteStorage implements Storage {
   }
 
   async create(key: string, value: Buffer): Promise<KeyValue> {
-    const { row } = this.write(() => {
+    const { row } = await this.write(() => {
       if (this.currentRow(key)) throw new StorageError('exists', `key exists: ${key}`);
       return { row: this.append(key, true, false, 0, 0, value) };
     });
@@ -134,7 +168,7 @@ export class SqliteStorage implements Storage {
   }
 
   async update(key: string, value: Buffer, expected: number): Promise<KeyValue> {
-    const { row } = this.write(() => {
+    const { row } = await this.write(() => {
       const cur = this.currentRow(key);
       if (!cur) throw new StorageError('notFound', `key not found: ${key}`);
       if (cur.id !== expected) throw new StorageError('conflict', `revision mismatch for ${key}: expected ${expected}, current ${cur.id}`, toKv(cur));
@@ -144,7 +178,7 @@ export class SqliteStorage implements Storage {
   }
 
   async delete(key: string, expected?: number): Promise<KeyValue> {
-    const { prev } = this.write(() => {
+    const { prev } = await this.write(() => {
       const cur = this.currentRow(key);
       if (!cur) throw new StorageError('notFound', `key not found: ${key}`);
       if (expected !== undefined && cur.id !== expected) throw new StorageError('conflict', `revision mismatch for ${key}: expected ${expected}, current ${cur.id}`, toKv(cur));

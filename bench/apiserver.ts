@@ -5,15 +5,13 @@
  *
  *   node --import tsx bench/apiserver.ts [--objects 10000] [--watchers 1000] [--updates 1000]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { ClientRequest } from 'node:http';
 import https from 'node:https';
-import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { Cleanup, freePort, GANTRY, startProcess, tempDir, waitFor } from '../test/e2e/helpers.js';
+import { Cleanup, freePort, GANTRY, startEtcd, startProcess, tempDir, waitFor } from '../test/e2e/helpers.js';
 
 interface Target {
   base: string;
@@ -114,14 +112,9 @@ async function main(): Promise<void> {
   try {
     await run('sqlite', await startServer(cleanup, []), objects, watchers, updates);
     if (existsSync('/usr/bin/etcd')) {
-      const dir = mkdtempSync(path.join(os.tmpdir(), 'gantry-bench-etcd-'));
-      const [client, peer] = [await freePort(), await freePort()];
-      const etcd: ChildProcess = spawn('etcd', ['--data-dir', path.join(dir, 'data'), '--listen-client-urls', `http://127.0.0.1:${client}`, '--advertise-client-urls', `http://127.0.0.1:${client}`, '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`, '--initial-cluster', `default=http://127.0.0.1:${peer}`], { stdio: 'ignore' });
-      cleanup.add(() => {
-        etcd.kill('SIGKILL');
-        rmSync(dir, { recursive: true, force: true });
-      });
-      await run('etcd', await startServer(cleanup, ['--datastore-endpoint', `http://127.0.0.1:${client}`]), objects, watchers, updates);
+      const etcd = await startEtcd();
+      cleanup.add(() => etcd.stop());
+      await run('etcd', await startServer(cleanup, ['--datastore-endpoint', etcd.endpoint]), objects, watchers, updates);
     } else process.stdout.write('etcd is not installed: apt-get install etcd-server to compare with it\n');
     process.stdout.write('goals (SQLite): >= 2000 GETs/s, p99 of mutating calls < 50 ms, no event lost\n');
   } finally {

@@ -1,5 +1,6 @@
 /** Shared benchmark plumbing: timing, medians, processes on loopback, printing side-by-side ratios. */
 import { spawn, spawnSync } from 'node:child_process';
+import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 
 export async function time(fn: () => Promise<unknown> | unknown): Promise<number> {
@@ -35,4 +36,18 @@ export function row(name: string, gantryMs: number, peerName: string, peerMs: nu
   process.stdout.write(
     `${name.padEnd(34)} gantry ${gantryMs.toFixed(0).padStart(6)} ms${mbps(gantryMs)}   ${peerName} ${peerMs.toFixed(0).padStart(6)} ms${mbps(peerMs)}   ratio ${ratio.toFixed(2)} (peer time / gantry time; >1 means gantry is faster)\n`,
   );
+}
+
+/** One Engine API call over a daemon's unix socket; answers the parsed JSON body (undefined when empty). */
+export function engineApi(sock: string, method: string, p: string, body?: unknown): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = http.request({ socketPath: sock, method, path: `/v1.44${p}`, headers: data ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } : {} }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => resolve(text ? JSON.parse(text) : undefined));
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
 }

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { Cleanup, freePort, seedRegistry, startDaemon, startRegistry, tempDir, waitFor } from '../test/e2e/helpers.js';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { median, sh, time } from './lib.js';
+import { median, sh, time, engineApi } from './lib.js';
 
 /** Keep-alive GETs from `connections` parallel clients for `seconds`; answers requests per second. */
 async function load(host: string, port: number, seconds: number, connections = 32): Promise<number> {
@@ -48,17 +48,7 @@ async function main(): Promise<void> {
     sh('docker', ['pull', '-q', 'busybox'], d.env);
     sh('docker', ['pull', '-q', 'node:20'], d.env);
 
-    const api = (method: string, p: string, body?: unknown): Promise<unknown> =>
-      new Promise((resolve, reject) => {
-        const data = body === undefined ? undefined : JSON.stringify(body);
-        const req = http.request({ socketPath: d.sock, method, path: `/v1.44${p}`, headers: data ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } : {} }, (res) => {
-          let text = '';
-          res.on('data', (c: Buffer) => (text += c.toString()));
-          res.on('end', () => resolve(text ? JSON.parse(text) : undefined));
-        });
-        req.on('error', reject);
-        req.end(data);
-      });
+    const api = (method: string, p: string, body?: unknown): Promise<unknown> => engineApi(d.sock, method, p, body);
     const runRm = async (networkMode: string): Promise<number> =>
       time(async () => {
         const { Id } = (await api('POST', '/containers/create', { Image: 'busybox', Cmd: ['true'], HostConfig: { AutoRemove: true, NetworkMode: networkMode } })) as { Id: string };

@@ -8,13 +8,12 @@
  *   node --import tsx bench/run.ts [--runs 20]
  */
 import { spawn, spawnSync } from 'node:child_process';
-import http from 'node:http';
 import { promises as fs, existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Cleanup, seedRegistry, startDaemon, startRegistry } from '../test/e2e/helpers.js';
-import { median, row, sh, shAsync, time } from './lib.js';
+import { median, row, sh, shAsync, time, engineApi } from './lib.js';
 
 async function bareRuntime(runtime: string, rootfs: string, runs: number): Promise<number[]> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'gantry-bench-bare-'));
@@ -60,21 +59,11 @@ async function main(): Promise<void> {
     const lower = sh('docker', ['image', 'inspect', '-f', '{{.GraphDriver.Data.LowerDir}}', 'busybox'], d.env).trim();
     const runtime = sh('docker', ['info', '-f', '{{.DefaultRuntime}}'], d.env).trim() || 'runc';
 
-    const api = (method: string, p: string, body?: unknown): Promise<{ status: number; json: unknown }> =>
-      new Promise((resolve, reject) => {
-        const data = body === undefined ? undefined : JSON.stringify(body);
-        const req = http.request({ socketPath: d.sock, method, path: `/v1.44${p}`, headers: data ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } : {} }, (res) => {
-          let text = '';
-          res.on('data', (c: Buffer) => (text += c.toString()));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined }));
-        });
-        req.on('error', reject);
-        req.end(data);
-      });
+    const api = (method: string, p: string, body?: unknown): Promise<unknown> => engineApi(d.sock, method, p, body);
     const apiOnly: number[] = [];
     for (let i = 0; i <= runs; i++) {
       const t = await time(async () => {
-        const { json } = await api('POST', '/containers/create', { Image: 'busybox', Cmd: ['true'], HostConfig: { AutoRemove: true, NetworkMode: 'none' } });
+        const json = await api('POST', '/containers/create', { Image: 'busybox', Cmd: ['true'], HostConfig: { AutoRemove: true, NetworkMode: 'none' } });
         const id = (json as { Id: string }).Id;
         const waited = api('POST', `/containers/${id}/wait?condition=removed`);
         await api('POST', `/containers/${id}/start`);

@@ -13,13 +13,13 @@ import { createReadStream, promises as fs, existsSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
-import { pack as tarPack, extract as tarExtract, type Header, type Pack } from 'tar-stream';
-
-type Headers = Partial<Header> & Pick<Header, 'name'>;
+import type { Readable } from 'node:stream';
+import { pack as tarPack, extract as tarExtract, type Pack } from 'tar-stream';
 import { GantryError, invalid } from '../common/errors.js';
 import { readJson, writeJsonAtomic } from '../common/fsutil.js';
+import { readAll } from '../common/streams.js';
 import type { Logger } from '../common/log.js';
+import { addEntry } from '../diff/archive.js';
 import { decompress, detectCompression } from '../diff/compression.js';
 import type { ContainerService, OutputChunk } from '../engine/containers.js';
 import type { ImageService } from '../engine/images.js';
@@ -189,7 +189,7 @@ export class Builder {
     for (const stage of needed) {
       step++;
       const base = expandWord(stage.base, globalArgs, escape);
-      o.output({ stream: `Step ${step}/${total} : FROM ${stage.base === base ? base : base}${stage.name ? ` AS ${stage.name}` : ''}\n` });
+      o.output({ stream: `Step ${step}/${total} : FROM ${base}${stage.name ? ` AS ${stage.name}` : ''}\n` });
       let state = await this.fromState(base, df.stages, results, o);
       state.args = {};
       o.output({ stream: ` ---> ${state.imageId ? state.imageId.replace(/^sha256:/, '').slice(0, 12) : 'scratch'}\n` });
@@ -216,7 +216,7 @@ export class Builder {
     if (!final.imageId || Object.keys(o.labels).length) {
       final = await this.commitConfig(final, { ...final.config, config: { ...final.config.config, Labels: { ...final.config.config?.Labels, ...o.labels } } }, undefined, false);
     }
-    const rec = await this.d.images.createImage(await this.d.images.config(this.d.images.resolve(final.imageId!)), final.layers, { intermediate: false });
+    const rec = await this.d.images.createImage(final.config, final.layers, { intermediate: false });
     const unused = Object.keys(o.buildArgs).filter((k) => !used.has(k) && !PREDEFINED_ARGS.includes(k) && !(k in globalArgs));
     if (unused.length) o.output({ stream: `[Warning] One or more build-args [${unused.join(' ')}] were not consumed\n` });
     o.output({ aux: { ID: rec.id } });
@@ -660,18 +660,6 @@ function parseHealthcheck(ins: Instruction): HealthConfig {
   return { Test: test, Interval: dur(f.interval), Timeout: dur(f.timeout), StartPeriod: dur(f['start-period']), Retries: f.retries ? Number(f.retries) : undefined };
 }
 
-function addEntry(pack: Pack, header: Headers, body?: Buffer | Readable): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (body === undefined || Buffer.isBuffer(body)) {
-      pack.entry(header, body ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
-      return;
-    }
-    const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
-    body.on('error', reject);
-    body.pipe(sink as unknown as NodeJS.WritableStream);
-  });
-}
-
 async function packFile(pack: Pack, abs: string, name: string, st: import('node:fs').Stats, uid: number, gid: number, chmod: number | undefined): Promise<void> {
   const base = { name, uid, gid, mtime: st.mtime, mode: chmod ?? (st.mode & 0o7777) };
   if (st.isSymbolicLink()) await addEntry(pack, { ...base, type: 'symlink', linkname: await fs.readlink(abs) });
@@ -696,14 +684,14 @@ async function isDir(p: string): Promise<boolean> {
   return (await fs.stat(p).catch(() => undefined))?.isDirectory() ?? false;
 }
 
-/** ADD unpacks local tar archives (plain, gzip, bzip2, xz are recognised by their first bytes). */
+/** ADD unpacks local tar archives: plain (by the ustar magic), gzip or zstd (by their first bytes). */
 async function isArchive(p: string): Promise<boolean> {
   const fh = await fs.open(p, 'r');
   try {
     const buf = Buffer.alloc(512);
     const { bytesRead } = await fh.read(buf, 0, 512, 0);
     const head = buf.subarray(0, bytesRead);
-    if (detectCompression(head) !== 'none') return detectCompression(head) === 'gzip' || detectCompression(head) === 'zstd';
+    if (detectCompression(head) !== 'none') return true;
     return bytesRead >= 262 && head.subarray(257, 262).toString() === 'ustar';
   } finally {
     await fh.close();
@@ -746,12 +734,7 @@ function download(url: string, redirects = 5): Promise<Buffer> {
         reject(invalid(`failed to GET ${url} with status ${res.statusCode}`));
         return;
       }
-      const chunks: Buffer[] = [];
-      const pass = new PassThrough();
-      res.pipe(pass);
-      pass.on('data', (c: Buffer) => chunks.push(c));
-      pass.on('end', () => resolve(Buffer.concat(chunks)));
-      pass.on('error', reject);
+      readAll(res).then(resolve, reject);
     }).on('error', reject);
   });
 }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { extract as tarExtract, pack as tarPack, type Header, type Pack } from 'tar-stream';
 
-type Headers = Partial<Header> & Pick<Header, 'name'>;
+export type TarHeader = Partial<Header> & Pick<Header, 'name'>;
 
 export interface PackOptions {
   /** Fixed mtime for every entry (reproducible base images); default: the files' own. */
@@ -24,14 +24,11 @@ function minor(dev: number): number {
   return (dev & 0xff) | ((dev >> 12) & ~0xff);
 }
 
-function entry(pack: Pack, header: Headers, body?: Readable | Buffer): Promise<void> {
+/** Add one entry to a tar stream, its body a buffer or a stream; resolves once the entry is written. */
+export function addEntry(pack: Pack, header: TarHeader, body?: Readable | Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (body === undefined) {
-      pack.entry(header, Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
-      return;
-    }
-    if (Buffer.isBuffer(body)) {
-      pack.entry(header, body, (err) => (err ? reject(err) : resolve()));
+    if (body === undefined || Buffer.isBuffer(body)) {
+      pack.entry(header, body ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
       return;
     }
     const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
@@ -50,7 +47,7 @@ export function packPath(hostPath: string, name: string): Readable {
     const st = await fs.lstat(hostPath);
     const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
     if (st.isDirectory()) {
-      await entry(pack, { ...base, name: `${name}/`, type: 'directory' });
+      await addEntry(pack, { ...base, name: `${name}/`, type: 'directory' });
       const inner = packDirectory(hostPath, { prefix: `${name}/` });
       const ex = tarExtract();
       await new Promise<void>((resolve, reject) => {
@@ -63,9 +60,9 @@ export function packPath(hostPath: string, name: string): Readable {
         inner.pipe(ex as unknown as NodeJS.WritableStream);
       });
     } else if (st.isSymbolicLink()) {
-      await entry(pack, { ...base, name, type: 'symlink', linkname: await fs.readlink(hostPath) });
+      await addEntry(pack, { ...base, name, type: 'symlink', linkname: await fs.readlink(hostPath) });
     } else if (st.isFile()) {
-      await entry(pack, { ...base, name, type: 'file', size: st.size }, createReadStream(hostPath));
+      await addEntry(pack, { ...base, name, type: 'file', size: st.size }, createReadStream(hostPath));
     }
     pack.finalize();
   };
@@ -80,7 +77,7 @@ export function packDirectory(root: string, opts: PackOptions = {}): Readable {
     const abs = path.join(root, rel);
     const st: Stats = await fs.lstat(abs);
     const name = (opts.prefix ?? '') + (rel === '' ? './' : rel);
-    const base: Headers = {
+    const base: TarHeader = {
       name,
       mode: st.mode & 0o7777,
       uid: st.uid,
@@ -88,7 +85,7 @@ export function packDirectory(root: string, opts: PackOptions = {}): Readable {
       mtime: opts.mtime ?? st.mtime,
     };
     if (st.isDirectory()) {
-      if (rel !== '') await entry(pack, { ...base, name: name + '/', type: 'directory' });
+      if (rel !== '') await addEntry(pack, { ...base, name: name + '/', type: 'directory' });
       const names = (await fs.readdir(abs)).sort();
       for (const n of names) await walk(rel === '' ? n : `${rel}/${n}`);
       return;
@@ -97,25 +94,25 @@ export function packDirectory(root: string, opts: PackOptions = {}): Readable {
     if (st.nlink > 1 && !st.isDirectory()) {
       const first = inodes.get(key);
       if (first !== undefined) {
-        await entry(pack, { ...base, type: 'link', linkname: first, size: 0 });
+        await addEntry(pack, { ...base, type: 'link', linkname: first, size: 0 });
         return;
       }
       inodes.set(key, name);
     }
     if (st.isFile()) {
       const body = st.size < 1 << 20 ? await fs.readFile(abs) : createReadStream(abs);
-      await entry(pack, { ...base, type: 'file', size: st.size }, body);
+      await addEntry(pack, { ...base, type: 'file', size: st.size }, body);
     } else if (st.isSymbolicLink()) {
-      await entry(pack, { ...base, type: 'symlink', linkname: await fs.readlink(abs) });
+      await addEntry(pack, { ...base, type: 'symlink', linkname: await fs.readlink(abs) });
     } else if (st.isCharacterDevice() || st.isBlockDevice()) {
-      await entry(pack, {
+      await addEntry(pack, {
         ...base,
         type: st.isCharacterDevice() ? 'character-device' : 'block-device',
         devmajor: major(st.rdev),
         devminor: minor(st.rdev),
       });
     } else if (st.isFIFO()) {
-      await entry(pack, { ...base, type: 'fifo' });
+      await addEntry(pack, { ...base, type: 'fifo' });
     }
   };
   walk('').then(

@@ -8,7 +8,8 @@ import { promises as fs, createReadStream, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { pack as tarPack, type Header, type Pack } from 'tar-stream';
+import { pack as tarPack } from 'tar-stream';
+import { addEntry } from './archive.js';
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './apply.js';
 
 const execFileP = promisify(execFile);
@@ -84,20 +85,6 @@ export async function changes(upper: string, lowers: string[]): Promise<Change[]
   return out;
 }
 
-type Headers = Partial<Header> & Pick<Header, 'name'>;
-
-function entry(pack: Pack, header: Headers, body?: Readable | Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (body === undefined || Buffer.isBuffer(body)) {
-      pack.entry(header, body ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
-      return;
-    }
-    const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
-    body.on('error', reject);
-    body.pipe(sink as unknown as NodeJS.WritableStream);
-  });
-}
-
 /** The upper layer as an OCI layer tar (whiteouts in `.wh.` form), sorted for reproducible digests. */
 export function packUpper(upper: string): Readable {
   const pack = tarPack();
@@ -113,24 +100,24 @@ export function packUpper(upper: string): Readable {
         if (ENGINE_MOUNTPOINTS.has(r) && st.isFile()) continue;
         const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
         if (isWhiteout(st)) {
-          await entry(pack, { ...base, name: `${rel ? `${rel}/` : ''}${WHITEOUT_PREFIX}${n}`, type: 'file', size: 0, mode: 0o644 });
+          await addEntry(pack, { ...base, name: `${rel ? `${rel}/` : ''}${WHITEOUT_PREFIX}${n}`, type: 'file', size: 0, mode: 0o644 });
           continue;
         }
         if (st.isDirectory()) {
-          await entry(pack, { ...base, name: `${r}/`, type: 'directory' });
-          if (opaque.has(r)) await entry(pack, { name: `${r}/${OPAQUE_WHITEOUT}`, type: 'file', size: 0, mode: 0o644, mtime: st.mtime });
+          await addEntry(pack, { ...base, name: `${r}/`, type: 'directory' });
+          if (opaque.has(r)) await addEntry(pack, { name: `${r}/${OPAQUE_WHITEOUT}`, type: 'file', size: 0, mode: 0o644, mtime: st.mtime });
           await walk(r);
           continue;
         }
         const key = `${st.dev}:${st.ino}`;
         if (st.nlink > 1 && inodes.has(key)) {
-          await entry(pack, { ...base, name: r, type: 'link', linkname: inodes.get(key)! });
+          await addEntry(pack, { ...base, name: r, type: 'link', linkname: inodes.get(key)! });
           continue;
         }
         if (st.nlink > 1) inodes.set(key, r);
-        if (st.isFile()) await entry(pack, { ...base, name: r, type: 'file', size: st.size }, st.size < 1 << 20 ? await fs.readFile(abs) : createReadStream(abs));
-        else if (st.isSymbolicLink()) await entry(pack, { ...base, name: r, type: 'symlink', linkname: await fs.readlink(abs) });
-        else if (st.isFIFO()) await entry(pack, { ...base, name: r, type: 'fifo' });
+        if (st.isFile()) await addEntry(pack, { ...base, name: r, type: 'file', size: st.size }, st.size < 1 << 20 ? await fs.readFile(abs) : createReadStream(abs));
+        else if (st.isSymbolicLink()) await addEntry(pack, { ...base, name: r, type: 'symlink', linkname: await fs.readlink(abs) });
+        else if (st.isFIFO()) await addEntry(pack, { ...base, name: r, type: 'fifo' });
       }
     };
     await walk('');

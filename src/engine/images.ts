@@ -40,6 +40,7 @@ import type { Snapshotter } from '../snapshots/store.js';
 import type { EventBus } from './events.js';
 import { ensureSnapshots, storeLayer, unpackVerified } from './layers.js';
 import { noProgress, throttledProgress, type ProgressSink } from './progress.js';
+import { labelsMatch } from '../common/labels.js';
 
 export interface ImageServiceDeps {
   content: ContentStore;
@@ -409,7 +410,7 @@ export class ImageService {
         if (want !== (tags.length === 0)) continue;
       }
       if (f.reference?.length && !f.reference.some((pat) => tags.some((t) => matchReference(pat, t)))) continue;
-      if (f.label?.length && !f.label.every((l) => labelMatches(config.config?.Labels, l))) continue;
+      if (f.label?.length && !labelsMatch(config.config?.Labels, f.label)) continue;
       if (before) {
         const bc = await this.config(before);
         if (!(created < Math.floor(new Date(bc.created ?? 0).getTime() / 1000))) continue;
@@ -570,7 +571,7 @@ export class ImageService {
       if ((this.d.containersUsing?.(rec.id) ?? []).length) continue;
       const config = await this.config(rec);
       if (until !== undefined && new Date(config.created ?? 0).getTime() >= until) continue;
-      if (filters.label?.length && !filters.label.every((l) => labelMatches(config.config?.Labels, l))) continue;
+      if (filters.label?.length && !labelsMatch(config.config?.Labels, filters.label)) continue;
       for (const r of this.d.images.refsOf(rec.id)) {
         await this.d.images.removeRef(r);
         deleted.push({ Untagged: familiarString(r) });
@@ -956,12 +957,6 @@ function matchReference(pattern: string, tag: string): boolean {
   const toRe = (p: string): RegExp => new RegExp('^' + p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]') + '$');
   if (pattern.includes(':')) return toRe(pattern).test(tag);
   return toRe(pattern).test(tag.slice(0, tag.lastIndexOf(':')));
-}
-
-function labelMatches(labels: Record<string, string> | undefined, filter: string): boolean {
-  const i = filter.indexOf('=');
-  if (i < 0) return !!labels && filter in labels;
-  return labels?.[filter.slice(0, i)] === filter.slice(i + 1);
 }
 
 /** `until` filter values: unix seconds, RFC 3339, or a Go duration like `24h` before now. */

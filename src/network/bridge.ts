@@ -152,4 +152,11 @@ export class BridgeDriver {
     const hostVeth = hostVethName(containerId, ifName);
     if (existsSync(`/sys/class/net/${hostVeth}`)) await ipBatch([`link del ${hostVeth}`]);
   }
+
+  /** A removed network: its bridge device (the kernel keeps it otherwise) and its lease directory. */
+  async removeNetwork(net: BridgeNetwork): Promise<void> {
+    if (existsSync(`/sys/class/net/${net.device}`)) await ipBatch([`link del ${net.device}`]).catch(() => undefined);
+    this.ready.delete(net.device);
+    await fs.rm(this.leaseDir(net), { recursive: true, force: true });
+  }
 }

@@ -242,9 +242,8 @@ export class NetworkService {
     await this.stopDns(rec.Id);
     await natRules(rec, 'delete');
     this.natReady.delete(rec.Id);
-    await deleteLink(rec.Options['com.docker.network.bridge.name']!);
+    await this.bridge.removeNetwork(this.bridgeNetwork(rec));
     await fs.rm(path.join(this.recordsDir, `${rec.Id}.json`), { force: true });
-    await fs.rm(path.join(this.o.dataRoot, 'network', 'ipam', rec.Name), { recursive: true, force: true });
     this.networks.delete(rec.Id);
     this.o.publish('destroy', rec);
   }
@@ -536,18 +535,5 @@ function runQuiet(cmd: string, args: string[]): Promise<boolean> {
     const child = spawn(cmd, args, { stdio: 'ignore' });
     child.on('close', (code) => resolve(code === 0));
     child.on('error', () => resolve(false));
-  });
-}
-
-/** Delete a network device if it exists (bridges are left behind by the bridge plugin by design). */
-function deleteLink(name: string): Promise<void> {
-  return new Promise((resolve) => {
-    if (!existsSync(`/sys/class/net/${name}`)) {
-      resolve();
-      return;
-    }
-    const child = spawn('ip', ['link', 'del', name], { stdio: 'ignore' });
-    child.on('close', () => resolve());
-    child.on('error', () => resolve());
   });
 }

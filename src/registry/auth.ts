@@ -25,16 +25,25 @@ export function credentials(auth: AuthConfig | undefined): { username: string; p
   return undefined;
 }
 
-/** Decode the X-Registry-Auth header (base64url JSON; empty or `{}` means anonymous). */
-export function decodeAuthHeader(value: string | undefined): AuthConfig | undefined {
+/** A base64url (or base64) JSON object header; undefined when absent or malformed. */
+function decodeJsonHeader(value: string | undefined): object | undefined {
   if (!value) return undefined;
   try {
-    const json = Buffer.from(value.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8');
-    const parsed = JSON.parse(json) as AuthConfig;
+    const parsed = JSON.parse(Buffer.from(value.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8')) as unknown;
     return typeof parsed === 'object' && parsed !== null ? parsed : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** Decode the X-Registry-Auth header (base64url JSON; empty or `{}` means anonymous). */
+export function decodeAuthHeader(value: string | undefined): AuthConfig | undefined {
+  return decodeJsonHeader(value) as AuthConfig | undefined;
+}
+
+/** Decode the X-Registry-Config header of builds: credentials by registry. */
+export function decodeRegistryConfig(value: string | undefined): Record<string, AuthConfig> {
+  return (decodeJsonHeader(value) ?? {}) as Record<string, AuthConfig>;
 }
 
 export function encodeAuthHeader(auth: AuthConfig | undefined): string {

@@ -8,6 +8,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { conflict, invalid, notFound } from '../common/errors.js';
 import { diskUsage, readJson, writeJsonAtomic } from '../common/fsutil.js';
+import { labelsMatch } from '../common/labels.js';
 
 export interface Volume {
   CreatedAt: string;
@@ -116,7 +117,7 @@ export class VolumeStore {
     for (const v of this.list()) {
       if (this.usedBy(v.Name).length) continue;
       if (!opts.all && !(v.Labels && ANONYMOUS_LABEL in v.Labels)) continue;
-      if (opts.label && !labelsMatch(v.Labels ?? {}, opts.label)) continue;
+      if (opts.label && !labelsMatch(v.Labels, opts.label)) continue;
       space += await this.size(v.Name);
       await this.remove(v.Name);
       deleted.push(v.Name);
@@ -131,11 +132,4 @@ export class VolumeStore {
   usedByCount(name: string): number {
     return this.usedBy(name).length;
   }
-}
-
-export function labelsMatch(labels: Record<string, string>, want: string[]): boolean {
-  return want.every((w) => {
-    const i = w.indexOf('=');
-    return i < 0 ? w in labels : labels[w.slice(0, i)] === w.slice(i + 1);
-  });
 }

@@ -7,14 +7,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Cleanup, freePort, GANTRY, hasPython, ok, run, runAsync, seedRegistry, startDaemon, startRegistry, tempDir, waitFor, type Daemon, type Registry } from './helpers.js';
+import { Cleanup, curl, freePort, GANTRY, hasPython, ok, run, runAsync, seedRegistry, startDaemon, startRegistry, tempDir, waitFor, type Daemon, type Registry } from './helpers.js';
 
 const d_ = (d: Daemon, args: string[], cwd?: string): string => ok('docker', args, { env: d.env, cwd });
-
-async function curl(url: string): Promise<string> {
-  const r = await runAsync('curl', ['-sS', '--max-time', '5', url]);
-  return r.code === 0 ? r.stdout : `curl failed (${r.code}): ${r.stderr}`;
-}
 
 const KUBIA_APP = `const http = require('http');
 const os = require('os');

@@ -82,6 +82,12 @@ export function runAsync(cmd: string, args: string[], opts: { env?: Record<strin
   });
 }
 
+/** GET a URL with curl(1): the body, or a description of the failure (so assertions show it). */
+export async function curl(url: string): Promise<string> {
+  const r = await runAsync('curl', ['-sS', '--max-time', '5', url]);
+  return r.code === 0 ? r.stdout : `curl failed (${r.code}): ${r.stderr}`;
+}
+
 /** Run and require success, returning stdout. */
 export function ok(cmd: string, args: string[], opts: Parameters<typeof run>[2] = {}): string {
   const r = run(cmd, args, opts);
@@ -207,6 +213,29 @@ export async function reapContainers(dataRoot: string, execRoot: string): Promis
   }
   const mounts = (await fs.readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ')[4]).filter((m): m is string => !!m && (m.startsWith(dataRoot) || m.startsWith(execRoot)));
   for (const m of mounts.reverse()) run('umount', ['-l', m]);
+}
+
+/** A one-member etcd (Debian's etcd-server) on free loopback ports, in a directory of its own. */
+export async function startEtcd(): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'gantry-etcd-'));
+  const [client, peer] = [await freePort(), await freePort()];
+  const proc = spawn(
+    'etcd',
+    ['--data-dir', path.join(dir, 'data'), '--name', 'default', '--listen-client-urls', `http://127.0.0.1:${client}`, '--advertise-client-urls', `http://127.0.0.1:${client}`, '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`, '--initial-cluster', `default=http://127.0.0.1:${peer}`],
+    { stdio: 'ignore' },
+  );
+  const stop = async (): Promise<void> => {
+    proc.kill('SIGKILL');
+    await new Promise((r) => (proc.exitCode !== null || proc.signalCode !== null ? r(undefined) : proc.once('exit', r)));
+    await fs.rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitFor(() => canConnect({ host: '127.0.0.1', port: client }), 'etcd', 20000);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { endpoint: `http://127.0.0.1:${client}`, stop };
 }
 
 export interface Registry {

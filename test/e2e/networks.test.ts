@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Cleanup, docker, freePort, GANTRY, hasPython, ok, restartDaemon, run, runAsync, seedRegistry, startDaemon, startRegistry, tempDir, waitFor, type Daemon } from './helpers.js';
+import { Cleanup, curl, docker, freePort, GANTRY, hasPython, ok, restartDaemon, run, runAsync, seedRegistry, startDaemon, startRegistry, tempDir, waitFor, type Daemon } from './helpers.js';
 
 const d_ = (d: Daemon, args: string[]): string => ok('docker', args, { env: d.env });
 
@@ -16,11 +16,6 @@ function hostAddress(): string {
   const m = /inet (\d+\.\d+\.\d+\.\d+)\//.exec(out);
   assert.ok(m, 'the host has a global IPv4 address');
   return m[1]!;
-}
-
-async function curl(url: string): Promise<string> {
-  const r = await runAsync('curl', ['-sS', '--max-time', '5', url]);
-  return r.code === 0 ? r.stdout : `curl failed (${r.code}): ${r.stderr}`;
 }
 
 /** Rules, links and leases that mention a container: what must be gone after it is removed. */

@@ -10,7 +10,7 @@ import { errorMessage, invalid } from '../../common/errors.js';
 import type { Engine } from '../../engine/engine.js';
 import { dockerignore, unpackContext } from '../../build/context.js';
 import type { BuildMessage } from '../../build/builder.js';
-import type { AuthConfig } from '../../registry/auth.js';
+import { decodeRegistryConfig } from '../../registry/auth.js';
 import { boolParam, sendJson, type Router } from './router.js';
 
 /** A JSON object query parameter (`buildargs`, `labels`); clients send `{}` or nothing for none. */
@@ -21,16 +21,6 @@ function jsonParam<T>(query: URLSearchParams, name: string): T | undefined {
     return JSON.parse(raw) as T;
   } catch {
     throw invalid(`invalid ${name} parameter: ${raw}`);
-  }
-}
-
-/** X-Registry-Config: base64 JSON of credentials by registry. */
-function registryConfig(header: string | string[] | undefined): Record<string, AuthConfig> {
-  if (typeof header !== 'string' || !header) return {};
-  try {
-    return JSON.parse(Buffer.from(header.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8')) as Record<string, AuthConfig>;
-  } catch {
-    return {};
   }
 }
 
@@ -47,7 +37,8 @@ export function registerBuildRoutes(r: Router, engine: Engine): void {
       if (quiet && m.stream) return;
       if (!res.writableEnded) res.write(JSON.stringify(m) + '\r\n');
     };
-    const auths = registryConfig(req.headers['x-registry-config']);
+    const header = req.headers['x-registry-config'];
+    const auths = decodeRegistryConfig(typeof header === 'string' ? header : undefined);
     try {
       const digests = await unpackContext(req, dir);
       const id = await engine.builder.build({

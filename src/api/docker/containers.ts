@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { invalid } from '../../common/errors.js';
 import type { ContainerConfig, ContainerRecord } from '../../containers/types.js';
 import { pipeline } from 'node:stream/promises';
+import { labelsMatch } from '../../common/labels.js';
 import type { Engine } from '../../engine/engine.js';
 import type { Attachment, CreateRequest, OutputChunk } from '../../engine/containers.js';
 import { readAll, streamLogs, type LogEntry } from '../../engine/logs.js';
@@ -144,10 +145,7 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
       if (filters.exited && (c.State.Running || !filters.exited.includes(String(c.State.ExitCode)) || c.State.Status !== 'exited')) return false;
       if (filters.name && !filters.name.some((n) => new RegExp(n).test(c.Name.slice(1)) || new RegExp(n).test(c.Name))) return false;
       if (filters.id && !filters.id.some((i) => c.Id.startsWith(i))) return false;
-      if (filters.label && !filters.label.every((l) => {
-        const i = l.indexOf('=');
-        return i < 0 ? l in (c.Config.Labels ?? {}) : c.Config.Labels?.[l.slice(0, i)] === l.slice(i + 1);
-      })) return false;
+      if (filters.label && !labelsMatch(c.Config.Labels, filters.label)) return false;
       if (filters.ancestor && !filters.ancestor.some((a) => c.Config.Image === a || engine.images.tryResolve(a)?.id === c.Image)) return false;
       if (filters.network && !filters.network.some((n) => Object.entries(c.NetworkSettings?.Networks ?? {}).some(([name, ep]) => name === n || ep.NetworkID.startsWith(n)))) return false;
       if (filters.volume && !filters.volume.some((v) => c.Mounts?.some((m) => m.Name === v || m.Destination === v || m.Source === v))) return false;

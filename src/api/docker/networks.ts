@@ -1,15 +1,9 @@
 /** Network routes: list, inspect, create, remove, connect, disconnect, prune (Docker's shapes). */
 import { invalid } from '../../common/errors.js';
+import { labelsMatch } from '../../common/labels.js';
 import type { Engine } from '../../engine/engine.js';
 import { PREDEFINED, type NetworkRecord } from '../../network/service.js';
 import { checkFilters, parseFilters, readJsonBody, sendJson, sendNoContent, type Router } from './router.js';
-
-function labelMatches(labels: Record<string, string>, want: string[]): boolean {
-  return want.every((w) => {
-    const [k, v] = w.split('=');
-    return v === undefined ? k! in labels : labels[k!] === v;
-  });
-}
 
 export function registerNetworkRoutes(r: Router, engine: Engine): void {
   const networks = engine.networks;
@@ -23,7 +17,7 @@ export function registerNetworkRoutes(r: Router, engine: Engine): void {
       if (filters.name && !filters.name.some((f) => n.Name.includes(f))) return false;
       if (filters.id && !filters.id.some((f) => n.Id.startsWith(f))) return false;
       if (filters.driver && !filters.driver.includes(n.Driver)) return false;
-      if (filters.label && !labelMatches(n.Labels, filters.label)) return false;
+      if (filters.label && !labelsMatch(n.Labels, filters.label)) return false;
       if (filters.type && !filters.type.includes(PREDEFINED.includes(n.Name) ? 'builtin' : 'custom')) return false;
       if (filters.dangling && filters.dangling.includes('true') === used.has(n.Name)) return false;
       return true;

@@ -1,6 +1,7 @@
 /** Volume routes: list, create, inspect, remove, prune (Docker's shapes). */
 import type { Engine } from '../../engine/engine.js';
-import { labelsMatch, type Volume } from '../../volumes/store.js';
+import { labelsMatch } from '../../common/labels.js';
+import type { Volume } from '../../volumes/store.js';
 import { boolParam, checkFilters, parseFilters, readJsonBody, sendJson, sendNoContent, type Router } from './router.js';
 
 export function registerVolumeRoutes(r: Router, engine: Engine): void {
@@ -12,7 +13,7 @@ export function registerVolumeRoutes(r: Router, engine: Engine): void {
     const list = volumes.list().filter((v: Volume) => {
       if (filters.name && !filters.name.some((f) => v.Name.includes(f))) return false;
       if (filters.driver && !filters.driver.includes(v.Driver)) return false;
-      if (filters.label && !labelsMatch(v.Labels ?? {}, filters.label)) return false;
+      if (filters.label && !labelsMatch(v.Labels, filters.label)) return false;
       if (filters.dangling) {
         const dangling = filters.dangling.includes('true') || filters.dangling.includes('1');
         if (dangling !== (volumes.usedByCount(v.Name) === 0)) return false;

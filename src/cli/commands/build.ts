@@ -5,21 +5,10 @@ import { Transform, type Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { pack as tarPack, type Pack } from 'tar-stream';
 import { dockerignore, type IgnoreMatcher } from '../../build/context.js';
+import { addEntry } from '../../diff/archive.js';
 import { humanSize } from '../../engine/progress.js';
 import { displayJsonMessages } from '../progress.js';
-import { action, clientOf, collect } from './common.js';
-
-function addEntry(pack: Pack, header: Parameters<Pack['entry']>[0], body?: Buffer | Readable): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (body === undefined || Buffer.isBuffer(body)) {
-      pack.entry(header, body ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
-      return;
-    }
-    const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
-    body.on('error', reject);
-    body.pipe(sink as unknown as NodeJS.WritableStream);
-  });
-}
+import { action, clientOf, collect, keyValueMap } from './common.js';
 
 /**
  * The context as a tar stream, `.dockerignore` applied here so ignored files never travel; the
@@ -48,13 +37,13 @@ function contextTar(dir: string, ignored: IgnoreMatcher, keep: Set<string>): Pac
   return pack;
 }
 
-function keyValues(list: string[], fromEnv: boolean): Record<string, string> {
+/** `--build-arg KEY=value`, or a bare `KEY` taking its value from the environment (skipped when unset). */
+function buildArgs(list: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const item of list) {
     const i = item.indexOf('=');
     if (i >= 0) out[item.slice(0, i)] = item.slice(i + 1);
-    else if (fromEnv && process.env[item] !== undefined) out[item] = process.env[item]!;
-    else if (!fromEnv) out[item] = '';
+    else if (process.env[item] !== undefined) out[item] = process.env[item]!;
   }
   return out;
 }
@@ -101,8 +90,8 @@ export function registerBuildCommands(program: Command): void {
             query: {
               t: o.tag,
               dockerfile,
-              buildargs: JSON.stringify(keyValues(o.buildArg, true)),
-              labels: JSON.stringify(keyValues(o.label, false)),
+              buildargs: JSON.stringify(buildArgs(o.buildArg)),
+              labels: JSON.stringify(keyValueMap(o.label)),
               target: o.target,
               nocache: o.cache === false ? '1' : undefined,
               pull: o.pull ? '1' : undefined,

@@ -41,6 +41,35 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
 
 export const collect = (v: string, acc: string[]): string[] => [...acc, v];
 
+/** `--label k=v` style flags to a map; a bare `k` maps to an empty value. */
+export function keyValueMap(list: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list) {
+    const i = item.indexOf('=');
+    out[i < 0 ? item : item.slice(0, i)] = i < 0 ? '' : item.slice(i + 1);
+  }
+  return out;
+}
+
+/**
+ * Apply `fn` to each named object in turn, printing the name on success and the daemon's message on
+ * failure, as the docker CLI's rm/stop/start do; answers whether any failed (and sets exit status 1).
+ */
+export async function forEachName(names: string[], fn: (name: string) => Promise<unknown>): Promise<boolean> {
+  let failed = false;
+  for (const n of names) {
+    try {
+      await fn(n);
+      process.stdout.write(`${n}\n`);
+    } catch (err) {
+      process.stderr.write(`Error response from daemon: ${(err as Error).message}\n`);
+      failed = true;
+    }
+  }
+  if (failed) process.exitCode = 1;
+  return failed;
+}
+
 /** `--filter k=v` flags to the API's JSON filter form. */
 export function filtersJson(list: string[]): string | undefined {
   if (!list.length) return undefined;

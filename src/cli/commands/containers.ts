@@ -7,7 +7,7 @@ import { shortId } from '../../common/digest.js';
 import { humanSize } from '../../engine/progress.js';
 import { ApiError, type ApiClient } from '../client.js';
 import { renderRows, since, tabwrite } from '../format/table.js';
-import { action, clientOf, collect, ellipsis, filtersJson, inspectEach, topAndGroup } from './common.js';
+import { action, clientOf, collect, ellipsis, filtersJson, forEachName, inspectEach, keyValueMap, topAndGroup } from './common.js';
 import { pullImage } from './images.js';
 import { parseExpose, parseMount, parsePublish } from './netflags.js';
 import { DEFAULT_DETACH_KEYS, DetachDetector, parseDetachKeys } from '../../api/docker/detach.js';
@@ -142,11 +142,7 @@ function createBody(image: string, args: string[], o: RunOpts): Record<string, u
     const i = s.indexOf('=');
     sysctls[s.slice(0, i)] = s.slice(i + 1);
   }
-  const labels: Record<string, string> = {};
-  for (const l of o.label) {
-    const i = l.indexOf('=');
-    labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1);
-  }
+  const labels = keyValueMap(o.label);
   const logOpts: Record<string, string> = {};
   for (const l of o.logOpt) {
     const i = l.indexOf('=');
@@ -525,19 +521,8 @@ export function registerContainerCommands(program: Command): void {
             await attachSession(client, names[0]!, { interactive: !!o.interactive, detachKeys: o.detachKeys, start: true });
             return;
           }
-          let failed = false;
-          for (const n of names) {
-            try {
-              await client.call('POST', `/containers/${encodeURIComponent(n)}/start`);
-              process.stdout.write(`${n}\n`);
-            } catch (err) {
-              process.stderr.write(`Error response from daemon: ${(err as Error).message}\n`);
-              failed = true;
-            }
-          }
-          if (failed) {
+          if (await forEachName(names, (n) => client.call('POST', `/containers/${encodeURIComponent(n)}/start`))) {
             process.stderr.write('Error: failed to start containers: ' + names.join(', ') + '\n');
-            process.exitCode = 1;
           }
         }),
       ),
@@ -547,17 +532,7 @@ export function registerContainerCommands(program: Command): void {
       build(c.description(desc).argument('<containers...>')).action(
         action(async (names: string[], o: Record<string, string | boolean | undefined>, cmd: Command) => {
           const client = clientOf(cmd);
-          let failed = false;
-          for (const n of names) {
-            try {
-              await call(client, n, o);
-              process.stdout.write(`${n}\n`);
-            } catch (err) {
-              process.stderr.write(`Error response from daemon: ${(err as Error).message}\n`);
-              failed = true;
-            }
-          }
-          if (failed) process.exitCode = 1;
+          await forEachName(names, (n) => call(client, n, o));
         }),
       ),
     );
@@ -580,17 +555,7 @@ export function registerContainerCommands(program: Command): void {
       .action(
         action(async (names: string[], o: { force?: boolean; volumes?: boolean }, cmd: Command) => {
           const client = clientOf(cmd);
-          let failed = false;
-          for (const n of names) {
-            try {
-              await client.call('DELETE', `/containers/${encodeURIComponent(n)}`, { query: { force: o.force ? 1 : undefined, v: o.volumes ? 1 : undefined } });
-              process.stdout.write(`${n}\n`);
-            } catch (err) {
-              process.stderr.write(`Error response from daemon: ${(err as Error).message}\n`);
-              failed = true;
-            }
-          }
-          if (failed) process.exitCode = 1;
+          await forEachName(names, (n) => client.call('DELETE', `/containers/${encodeURIComponent(n)}`, { query: { force: o.force ? 1 : undefined, v: o.volumes ? 1 : undefined } }));
         }),
       );
   };

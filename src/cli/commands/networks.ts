@@ -1,7 +1,7 @@
 /** Network and volume commands, and `port`: Docker's flags, columns and messages. */
 import type { Command } from 'commander';
 import { renderRows } from '../format/table.js';
-import { action, clientOf, collect, filtersJson, inspectEach, topAndGroup } from './common.js';
+import { action, clientOf, collect, filtersJson, forEachName, inspectEach, keyValueMap, topAndGroup } from './common.js';
 
 interface NetworkSummary {
   Id: string;
@@ -19,15 +19,6 @@ interface VolumeSummary {
   Mountpoint: string;
   Labels: Record<string, string> | null;
   Scope: string;
-}
-
-function keyValues(list: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const l of list) {
-    const i = l.indexOf('=');
-    out[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1);
-  }
-  return out;
 }
 
 const labelsText = (l: Record<string, string> | null): string =>
@@ -51,7 +42,7 @@ function registerNetworks(program: Command): void {
       action(async (name: string, o: { driver: string; subnet: string[]; gateway: string[]; internal?: boolean; label: string[]; opt: string[] }, cmd: Command) => {
         const config = o.subnet.map((s, i) => ({ Subnet: s, Gateway: o.gateway[i] }));
         const res = await clientOf(cmd).json<{ Id: string }>('POST', '/networks/create', {
-          body: { Name: name, Driver: o.driver, Internal: !!o.internal, IPAM: { Driver: 'default', Config: config }, Labels: keyValues(o.label), Options: keyValues(o.opt) },
+          body: { Name: name, Driver: o.driver, Internal: !!o.internal, IPAM: { Driver: 'default', Config: config }, Labels: keyValueMap(o.label), Options: keyValueMap(o.opt) },
         });
         process.stdout.write(`${res.Id}\n`);
       }),
@@ -89,15 +80,7 @@ function registerNetworks(program: Command): void {
     .argument('<networks...>')
     .action(
       action(async (names: string[], _o: unknown, cmd: Command) => {
-        for (const n of names) {
-          try {
-            await clientOf(cmd).call('DELETE', `/networks/${encodeURIComponent(n)}`);
-            process.stdout.write(`${n}\n`);
-          } catch (err) {
-            process.stderr.write(`Error response from daemon: ${(err as Error).message}\n`);
-            process.exitCode = 1;
-          }
-        }
+        await forEachName(names, (n) => clientOf(cmd).call('DELETE', `/networks/${encodeURIComponent(n)}`));
       }),
     );
   network
@@ -145,7 +128,7 @@ function registerVolumes(program: Command): void {
     .option('-o, --opt <opt>', 'set driver specific options', collect, [])
     .action(
       action(async (name: string | undefined, o: { driver: string; label: string[]; opt: string[] }, cmd: Command) => {
-        const v = await clientOf(cmd).json<VolumeSummary>('POST', '/volumes/create', { body: { Name: name ?? '', Driver: o.driver, Labels: keyValues(o.label), DriverOpts: keyValues(o.opt) } });
+        const v = await clientOf(cmd).json<VolumeSummary>('POST', '/volumes/create', { body: { Name: name ?? '', Driver: o.driver, Labels: keyValueMap(o.label), DriverOpts: keyValueMap(o.opt) } });
         process.stdout.write(`${v.Name}\n`);
       }),
     );
@@ -180,15 +163,7 @@ function registerVolumes(program: Command): void {
     .option('-f, --force', 'force the removal of one or more volumes')
     .action(
       action(async (names: string[], o: { force?: boolean }, cmd: Command) => {
-        for (const n of names) {
-          try {
-            await clientOf(cmd).call('DELETE', `/volumes/${encodeURIComponent(n)}`, { query: { force: o.force ? '1' : undefined } });
-            process.stdout.write(`${n}\n`);
-          } catch (err) {
-            process.stderr.write(`Error response from daemon: ${(err as Error).message}\n`);
-            process.exitCode = 1;
-          }
-        }
+        await forEachName(names, (n) => clientOf(cmd).call('DELETE', `/volumes/${encodeURIComponent(n)}`, { query: { force: o.force ? '1' : undefined } }));
       }),
     );
   volume

@@ -31,6 +31,8 @@ export interface ApiServerOptions {
 const MAX_BODY = 3 << 20;
 const MAX_DRAIN = 64 << 20;
 const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version']);
+/** Kinds discovery gives subresources; any other (status) has its resource's kind. */
+const SUBRESOURCE_KINDS: Record<string, string> = { scale: 'Scale', eviction: 'Eviction', binding: 'Binding', log: 'Pod', exec: 'PodExecOptions', attach: 'PodExecOptions', portforward: 'PodExecOptions' };
 
 interface Target {
   res: ResourceType;
@@ -165,7 +167,7 @@ export class ApiServer {
     for (const r of list) {
       resources.push({ name: r.plural, singularName: r.singular, namespaced: r.namespaced, kind: r.kind, verbs: verbsOf(r), ...(r.shortNames ? { shortNames: r.shortNames } : {}), ...(r.categories ? { categories: r.categories } : {}), storageVersionHash: '' });
       for (const sub of r.subresources ?? []) {
-        const kind = sub === 'scale' ? 'Scale' : sub === 'eviction' ? 'Eviction' : sub === 'binding' ? 'Binding' : sub === 'status' ? r.kind : sub === 'log' || sub === 'exec' || sub === 'attach' || sub === 'portforward' ? (sub === 'log' ? 'Pod' : 'PodExecOptions') : r.kind;
+        const kind = SUBRESOURCE_KINDS[sub] ?? r.kind;
         resources.push({ name: `${r.plural}/${sub}`, singularName: '', namespaced: r.namespaced, kind, verbs: sub === 'status' || sub === 'scale' ? ['get', 'patch', 'update'] : sub === 'log' ? ['get'] : ['create', 'get'] });
       }
     }

@@ -4,25 +4,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { EtcdStorage } from './etcd.js';
 import { SqliteStorage } from './sqlite.js';
 import { StorageError, type Storage, type WatchEvent } from './types.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
+import { startEtcd, waitFor } from '../../../test/e2e/helpers.js';
 
 const enc = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
 const dec = (b: Buffer): unknown => JSON.parse(b.toString());
@@ -181,31 +170,15 @@ suite('sqlite', async () => {
 
 if (existsSync('/usr/bin/etcd')) {
   suite('etcd', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'gantry-etcd-'));
-    const [client, peer] = [await freePort(), await freePort()];
-    const proc: ChildProcess = spawn(
-      'etcd',
-      ['--data-dir', path.join(dir, 'data'), '--listen-client-urls', `http://127.0.0.1:${client}`, '--advertise-client-urls', `http://127.0.0.1:${client}`, '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`, '--initial-cluster', `default=http://127.0.0.1:${peer}`, '--name', 'default'],
-      { stdio: 'ignore' },
-    );
-    const storage = new EtcdStorage([`http://127.0.0.1:${client}`]);
-    const deadline = Date.now() + 20000;
-    for (;;) {
-      try {
-        await storage.revision();
-        break;
-      } catch (err) {
-        if (Date.now() > deadline) throw err;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
+    const etcd = await startEtcd();
+    const storage = new EtcdStorage([etcd.endpoint]);
+    // The client port answers a little before etcd serves requests.
+    await waitFor(() => storage.revision().then(() => true, () => false), 'etcd to serve', 20000);
     return {
       storage,
       close: async () => {
         await storage.close();
-        proc.kill('SIGKILL');
-        await new Promise((r) => (proc.exitCode !== null ? r(undefined) : proc.once('exit', r)));
-        rmSync(dir, { recursive: true, force: true });
+        await etcd.stop();
       },
     };
   });

@@ -62,6 +62,8 @@ export const RESOURCES: ResourceType[] = [
   r('rbac.authorization.k8s.io', 'v1', 'ClusterRole', 'clusterroles', false),
   r('rbac.authorization.k8s.io', 'v1', 'ClusterRoleBinding', 'clusterrolebindings', false),
   r('events.k8s.io', 'v1', 'Event', 'events', true, ['ev']),
+  r('policy', 'v1', 'PodDisruptionBudget', 'poddisruptionbudgets', true, ['pdb'], false, ['status']),
+  r('scheduling.k8s.io', 'v1', 'PriorityClass', 'priorityclasses', false, ['pc']),
   r('storage.k8s.io', 'v1', 'StorageClass', 'storageclasses', false, ['sc']),
   r('apiextensions.k8s.io', 'v1', 'CustomResourceDefinition', 'customresourcedefinitions', false, ['crd', 'crds'], false, ['status']),
 ];

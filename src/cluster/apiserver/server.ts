@@ -13,6 +13,7 @@ import { StorageError, type KeyValue, type Storage } from '../storage/types.js';
 import { alreadyExists, ApiError, applyDefaults, badRequest, conflict, hasGeneration, notFound, validateLabels, validateName, type KObject } from './objects.js';
 import { jsonPatch, mergePatch, PatchError, strategicMergePatch } from './patch.js';
 import { findResource, groups, RESOURCES, storageKey, verbsOf, type ResourceType } from './resources.js';
+import { decodeProtobuf, isProtobuf, ProtobufError } from './protobuf/decode.js';
 import { parseFieldSelector, parseLabelSelector, type Selector } from './selectors.js';
 import { ServiceAllocator } from './services.js';
 import { tableFor } from './tables.js';
@@ -69,6 +70,20 @@ function parseJson(buf: Buffer): unknown {
   } catch (err) {
     throw badRequest(`the request body is not valid JSON: ${(err as Error).message}`);
   }
+}
+
+/** An object in a request body: JSON, or protobuf as kubectl's typed commands send it; CBOR is refused. */
+function parseObject(buf: Buffer, contentType: string): KObject {
+  if (isProtobuf(contentType)) {
+    try {
+      return decodeProtobuf(buf) as KObject;
+    } catch (err) {
+      if (err instanceof ProtobufError) throw badRequest(err.message);
+      throw err;
+    }
+  }
+  if (/cbor/.test(contentType)) throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf`);
+  return parseJson(buf) as KObject;
 }
 
 const apiVersionOf = (r: ResourceType): string => (r.group ? `${r.group}/${r.version}` : r.version);
@@ -206,16 +221,14 @@ export class ApiServer {
       if (q.get('watch') === 'true' || q.get('watch') === '1') return this.watch(req, res, q, t);
       return this.list(req, res, q, t);
     }
-    // Protobuf and CBOR bodies are refused with 415, on which clients send JSON instead.
     const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
-    if (/protobuf|cbor/.test(contentType)) throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml`);
     if (method === 'POST' && !t.name) {
-      const body = parseJson(await readBody(req)) as KObject;
+      const body = parseObject(await readBody(req), contentType);
       return this.respond(req, res, 201, await this.create(t, body, dryRun), t.res);
     }
     if ((method === 'PUT' || method === 'PATCH') && t.name) {
       const raw = await readBody(req);
-      const obj = method === 'PUT' ? (parseJson(raw) as KObject) : undefined;
+      const obj = method === 'PUT' ? parseObject(raw, contentType) : undefined;
       const updated = await this.update(t, dryRun, (cur) => {
         if (obj) return t.subresource === 'scale' ? withScale(cur, obj) : obj;
         const patch = parseJson(raw);
@@ -277,6 +290,8 @@ export class ApiServer {
     const obj: KObject = { ...body, apiVersion: apiVersionOf(r), kind: r.kind, metadata: { ...meta, uid: randomUUID(), creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z') } };
     delete obj.metadata!.resourceVersion;
     if (hasGeneration(r)) obj.metadata!.generation = 1;
+    // As in Kubernetes, status is the controllers' to write: a created object starts from the initial one.
+    if ((r.subresources ?? []).includes('status')) delete obj.status;
     applyDefaults(r, obj);
     if (r.kind === 'Service') await this.services.allocate(obj, undefined);
     if (dryRun) return obj;

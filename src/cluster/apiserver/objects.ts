@@ -65,6 +65,12 @@ const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /** Kubernetes' name rules: most kinds take a DNS subdomain; namespaces and services a DNS label. */
 export function validateName(r: ResourceType, name: string): void {
+  // RBAC objects (and a few others) only need a name usable as a path segment: `system:basic-user`.
+  if (r.group === 'rbac.authorization.k8s.io') {
+    const bad = name === '.' || name === '..' ? `may not be '${name}'` : /[/%]/.test(name) ? `may not contain '${name.includes('/') ? '/' : '%'}'` : undefined;
+    if (bad) throw invalid(r, name, [{ field: 'metadata.name', value: name, message: bad }]);
+    return;
+  }
   const label = r.plural === 'namespaces' || r.plural === 'services';
   if (label ? !DNS1123_LABEL.test(name) || name.length > 63 : !DNS1123_SUBDOMAIN.test(name) || name.length > 253) {
     const rule = label

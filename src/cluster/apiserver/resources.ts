@@ -10,10 +10,12 @@ export interface ResourceType {
   shortNames?: string[];
   categories?: string[];
   subresources?: string[];
+  /** Reviews: created and answered at once, never stored (SelfSubjectAccessReview, TokenReview, ...). */
+  review?: boolean;
 }
 
 const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
-export const verbsOf = (_r: ResourceType): string[] => VERBS;
+export const verbsOf = (r: ResourceType): string[] => (r.review ? ['create'] : VERBS);
 
 const r = (group: string, version: string, kind: string, plural: string, namespaced: boolean, shortNames?: string[], all = false, subresources?: string[]): ResourceType => ({
   group,
@@ -27,6 +29,8 @@ const r = (group: string, version: string, kind: string, plural: string, namespa
   subresources,
 });
 
+const review = (group: string, kind: string, plural: string, namespaced: boolean): ResourceType => ({ ...r(group, 'v1', kind, plural, namespaced), review: true });
+
 export const RESOURCES: ResourceType[] = [
   r('', 'v1', 'Namespace', 'namespaces', false, ['ns'], false, ['status']),
   r('', 'v1', 'Pod', 'pods', true, ['po'], true, ['status', 'log', 'exec', 'attach', 'portforward', 'binding', 'eviction']),
@@ -36,7 +40,7 @@ export const RESOURCES: ResourceType[] = [
   r('', 'v1', 'ConfigMap', 'configmaps', true, ['cm']),
   r('', 'v1', 'Secret', 'secrets', true),
   r('', 'v1', 'Event', 'events', true, ['ev']),
-  r('', 'v1', 'ServiceAccount', 'serviceaccounts', true, ['sa']),
+  r('', 'v1', 'ServiceAccount', 'serviceaccounts', true, ['sa'], false, ['token']),
   r('', 'v1', 'ReplicationController', 'replicationcontrollers', true, ['rc'], true, ['status', 'scale']),
   r('', 'v1', 'PersistentVolume', 'persistentvolumes', false, ['pv'], false, ['status']),
   r('', 'v1', 'PersistentVolumeClaim', 'persistentvolumeclaims', true, ['pvc'], false, ['status']),
@@ -65,6 +69,12 @@ export const RESOURCES: ResourceType[] = [
   r('policy', 'v1', 'PodDisruptionBudget', 'poddisruptionbudgets', true, ['pdb'], false, ['status']),
   r('scheduling.k8s.io', 'v1', 'PriorityClass', 'priorityclasses', false, ['pc']),
   r('storage.k8s.io', 'v1', 'StorageClass', 'storageclasses', false, ['sc']),
+  review('authentication.k8s.io', 'TokenReview', 'tokenreviews', false),
+  review('authentication.k8s.io', 'SelfSubjectReview', 'selfsubjectreviews', false),
+  review('authorization.k8s.io', 'SelfSubjectAccessReview', 'selfsubjectaccessreviews', false),
+  review('authorization.k8s.io', 'SelfSubjectRulesReview', 'selfsubjectrulesreviews', false),
+  review('authorization.k8s.io', 'SubjectAccessReview', 'subjectaccessreviews', false),
+  review('authorization.k8s.io', 'LocalSubjectAccessReview', 'localsubjectaccessreviews', true),
   r('apiextensions.k8s.io', 'v1', 'CustomResourceDefinition', 'customresourcedefinitions', false, ['crd', 'crds'], false, ['status']),
 ];
 

@@ -7,7 +7,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../common/log.js';
 import { StorageError, type KeyValue, type Storage } from '../storage/types.js';
 import { alreadyExists, ApiError, applyDefaults, badRequest, conflict, hasGeneration, notFound, validateLabels, validateName, type KObject } from './objects.js';
@@ -18,6 +17,8 @@ import { parseFieldSelector, parseLabelSelector, type Selector } from './selecto
 import { ServiceAllocator } from './services.js';
 import { tableFor } from './tables.js';
 import type { ClusterTls } from './tls.js';
+import { Authenticator, serviceAccountUser, type UserInfo } from './auth.js';
+import { Authorizer, BOOTSTRAP_CLUSTER_ROLE_BINDINGS, BOOTSTRAP_CLUSTER_ROLES, forbiddenMessage, RBAC_PREFIX, type RequestAttributes } from './rbac.js';
 
 export interface ApiServerOptions {
   storage: Storage;
@@ -33,10 +34,15 @@ const MAX_BODY = 3 << 20;
 const MAX_DRAIN = 64 << 20;
 const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version']);
 /** Kinds discovery gives subresources; any other (status) has its resource's kind. */
-const SUBRESOURCE_KINDS: Record<string, string> = { scale: 'Scale', eviction: 'Eviction', binding: 'Binding', log: 'Pod', exec: 'PodExecOptions', attach: 'PodExecOptions', portforward: 'PodExecOptions' };
+const SUBRESOURCE_KINDS: Record<string, string> = { scale: 'Scale', eviction: 'Eviction', binding: 'Binding', log: 'Pod', exec: 'PodExecOptions', attach: 'PodAttachOptions', portforward: 'PodPortForwardOptions', token: 'TokenRequest' };
+/** Lifetime of a requested ServiceAccount token when none is asked for, and the shortest allowed. */
+const TOKEN_DEFAULT_SECONDS = 3600;
+const TOKEN_MIN_SECONDS = 600;
+const API_AUDIENCE = 'https://kubernetes.default.svc.cluster.local';
 
 interface Target {
   res: ResourceType;
+  user?: UserInfo;
   namespace?: string;
   name?: string;
   subresource?: string;
@@ -86,25 +92,73 @@ function parseObject(buf: Buffer, contentType: string): KObject {
   return parseJson(buf) as KObject;
 }
 
+interface DeleteOptions {
+  propagationPolicy?: string;
+  gracePeriodSeconds?: number;
+  orphanDependents?: boolean;
+  preconditions?: { uid?: string; resourceVersion?: string };
+  dryRun?: string[];
+}
+
+/** DeleteOptions from the body (kubectl sends one) with query parameters taking precedence. */
+function deleteOptions(q: URLSearchParams, body: Record<string, unknown>): DeleteOptions {
+  const o = body as DeleteOptions;
+  const grace = q.get('gracePeriodSeconds');
+  const out: DeleteOptions = { ...o, propagationPolicy: q.get('propagationPolicy') ?? o.propagationPolicy };
+  if (grace !== null) out.gracePeriodSeconds = Number(grace);
+  if (q.get('orphanDependents') !== null) out.orphanDependents = q.get('orphanDependents') === 'true';
+  if (out.gracePeriodSeconds !== undefined && (!Number.isInteger(out.gracePeriodSeconds) || out.gracePeriodSeconds < 0)) throw badRequest(`invalid gracePeriodSeconds: ${String(grace ?? o.gracePeriodSeconds)}`);
+  return out;
+}
+
+const resource = (plural: string): ResourceType => RESOURCES.find((r) => r.plural === plural)!;
+
 const apiVersionOf = (r: ResourceType): string => (r.group ? `${r.group}/${r.version}` : r.version);
 
 export class ApiServer {
   readonly server: https.Server;
   private readonly services: ServiceAllocator;
+  private readonly authn: Authenticator;
+  readonly authz: Authorizer;
 
   constructor(private readonly o: ApiServerOptions) {
     this.services = new ServiceAllocator(o.storage, o.serviceCidr, o.nodePortRange);
+    this.authn = new Authenticator(o.adminTokens, o.tls.serviceAccountKey, {
+      serviceAccountUid: async (namespace, name) => {
+        const kv = await o.storage.get(storageKey(resource('serviceaccounts'), namespace, name));
+        return kv ? this.decode(kv).metadata?.uid : undefined;
+      },
+      secretExists: async (namespace, name) => !!(await o.storage.get(storageKey(resource('secrets'), namespace, name))),
+    });
+    this.authz = new Authorizer(o.storage, o.logger);
     this.server = https.createServer({ key: o.tls.serverKey, cert: o.tls.serverCert, ca: o.tls.ca, requestCert: true, rejectUnauthorized: false }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => this.fail(res, err));
     });
   }
 
-  /** Built-in objects every cluster has: the four namespaces and the `kubernetes` Service. */
+  /**
+   * Built-in objects every cluster has: the four namespaces (each with its `default` ServiceAccount), the
+   * `kubernetes` Service, and the default RBAC roles and bindings.
+   */
   async bootstrap(advertise: { address: string; port: number }): Promise<void> {
-    const ns = RESOURCES.find((r) => r.plural === 'namespaces')!;
+    const ns = resource('namespaces');
     for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
       if (!(await this.o.storage.get(storageKey(ns, undefined, name)))) await this.create({ res: ns }, { metadata: { name } });
+      else await this.ensureDefaultServiceAccount(name);
     }
+    const clusterRoles = resource('clusterroles');
+    for (const role of BOOTSTRAP_CLUSTER_ROLES) {
+      if (!(await this.o.storage.get(storageKey(clusterRoles, undefined, role.name)))) {
+        await this.create({ res: clusterRoles }, { metadata: { name: role.name, labels: { 'kubernetes.io/bootstrapping': 'rbac-defaults' }, annotations: { 'rbac.authorization.kubernetes.io/autoupdate': 'true' } }, rules: role.rules });
+      }
+    }
+    const clusterBindings = resource('clusterrolebindings');
+    for (const b of BOOTSTRAP_CLUSTER_ROLE_BINDINGS) {
+      if (!(await this.o.storage.get(storageKey(clusterBindings, undefined, b.name)))) {
+        await this.create({ res: clusterBindings }, { metadata: { name: b.name, labels: { 'kubernetes.io/bootstrapping': 'rbac-defaults' } }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: b.role }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: b.group }] });
+      }
+    }
+    await this.authz.start();
     const svc = RESOURCES.find((r) => r.plural === 'services')!;
     if (!(await this.o.storage.get(storageKey(svc, 'default', 'kubernetes')))) {
       await this.create({ res: svc, namespace: 'default' }, { metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } }, spec: { type: 'ClusterIP', ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: advertise.port }] } });
@@ -127,22 +181,120 @@ export class ApiServer {
     send(res, 500, new ApiError(500, 'InternalError', `Internal error occurred: ${(err as Error).message}`).status());
   }
 
-  private authenticated(req: IncomingMessage): boolean {
-    const auth = req.headers.authorization;
-    if (auth?.startsWith('Bearer ') && this.o.adminTokens.includes(auth.slice(7).trim())) return true;
-    const sock = req.socket as TLSSocket;
-    if (sock.authorized) {
-      const subject = sock.getPeerCertificate()?.subject as { O?: string | string[] } | undefined;
-      const orgs = ([] as string[]).concat(subject?.O ?? []);
-      return orgs.includes('system:masters');
+  /** A namespace's `default` ServiceAccount (the ServiceAccount controller's job in Kubernetes). */
+  private async ensureDefaultServiceAccount(namespace: string): Promise<void> {
+    const sa = resource('serviceaccounts');
+    if (await this.o.storage.get(storageKey(sa, namespace, 'default'))) return;
+    await this.create({ res: sa, namespace }, { metadata: { name: 'default' } }).catch((err: unknown) => {
+      if (!(err instanceof ApiError && err.code === 409)) throw err;
+    });
+  }
+
+  /** What follows a stored create: RBAC objects reach the authorizer at once, namespaces get their ServiceAccount. */
+  private created(r: ResourceType, obj: KObject, key: string, value: Buffer): void {
+    if (key.startsWith(RBAC_PREFIX)) this.authz.observe(key, value);
+    if (r.plural === 'namespaces') void this.ensureDefaultServiceAccount(obj.metadata!.name!).catch((err: unknown) => this.o.logger.error({ err: String(err) }, 'default ServiceAccount not created'));
+  }
+
+  /** The user a request acts as: its own, or the one it impersonates when allowed to (`kubectl --as`). */
+  private impersonate(req: IncomingMessage, user: UserInfo): UserInfo {
+    const as = req.headers['impersonate-user'];
+    if (typeof as !== 'string' || !as) return user;
+    const sa = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(as);
+    const target: RequestAttributes = sa
+      ? { verb: 'impersonate', resourceRequest: true, apiGroup: '', resource: 'serviceaccounts', namespace: sa[1], name: sa[2] }
+      : { verb: 'impersonate', resourceRequest: true, apiGroup: '', resource: 'users', name: as };
+    this.authorize(user, target);
+    const asGroups = ([] as string[]).concat(req.headers['impersonate-group'] ?? []);
+    for (const g of asGroups) this.authorize(user, { verb: 'impersonate', resourceRequest: true, apiGroup: '', resource: 'groups', name: g });
+    const base = sa ? serviceAccountUser(sa[1]!, sa[2]!) : { username: as, groups: ['system:authenticated'] };
+    return { ...base, groups: [...new Set([...asGroups, ...base.groups])] };
+  }
+
+  /** Reviews answer at once and store nothing: access checks, rules, who-am-I and token reviews. */
+  private async review(t: Target, body: KObject): Promise<KObject> {
+    const user = t.user!;
+    const spec = (body.spec ?? {}) as Record<string, unknown>;
+    const out: KObject = { kind: t.res.kind, apiVersion: apiVersionOf(t.res), metadata: { creationTimestamp: null as unknown as string, ...body.metadata }, spec: body.spec ?? {} };
+    const accessOf = (who: UserInfo, namespace?: string): { allowed: boolean; reason?: string } => {
+      const ra = spec.resourceAttributes as { namespace?: string; verb?: string; group?: string; resource?: string; subresource?: string; name?: string } | undefined;
+      const nra = spec.nonResourceAttributes as { path?: string; verb?: string } | undefined;
+      const attrs: RequestAttributes = ra
+        ? { verb: ra.verb ?? '', resourceRequest: true, namespace: namespace ?? ra.namespace ?? undefined, apiGroup: ra.group ?? '', resource: ra.resource ?? '', subresource: ra.subresource || undefined, name: ra.name || undefined }
+        : { verb: nra?.verb ?? '', resourceRequest: false, path: nra?.path ?? '' };
+      if (!ra && !nra) throw new ApiError(422, 'Invalid', `${t.res.kind}.authorization.k8s.io "" is invalid: spec.resourceAttributes: Invalid value: "null": exactly one of nonResourceAttributes or resourceAttributes must be specified`);
+      if (this.authz.allowed(who, attrs)) return { allowed: true, reason: who.groups.includes('system:masters') ? '' : 'RBAC: allowed by a role binding' };
+      return { allowed: false };
+    };
+    switch (t.res.kind) {
+      case 'SelfSubjectAccessReview':
+        return { ...out, status: accessOf(user) };
+      case 'SubjectAccessReview':
+      case 'LocalSubjectAccessReview': {
+        const who: UserInfo = { username: String(spec.user ?? ''), uid: spec.uid as string | undefined, groups: (spec.groups as string[] | undefined) ?? [] };
+        if (who.username.startsWith('system:serviceaccount:')) who.groups = [...new Set([...who.groups, ...serviceAccountUser(who.username.split(':')[2]!, who.username.split(':')[3]!).groups])];
+        return { ...out, status: accessOf(who, t.res.kind === 'LocalSubjectAccessReview' ? t.namespace : undefined) };
+      }
+      case 'SelfSubjectRulesReview': {
+        const rules = this.authz.rulesFor(user, String(spec.namespace ?? 'default'));
+        return {
+          ...out,
+          status: {
+            resourceRules: rules.filter((r) => !r.nonResourceURLs).map((r) => ({ verbs: r.verbs, apiGroups: r.apiGroups, resources: r.resources, ...(r.resourceNames ? { resourceNames: r.resourceNames } : {}) })),
+            nonResourceRules: rules.filter((r) => r.nonResourceURLs).map((r) => ({ verbs: r.verbs, nonResourceURLs: r.nonResourceURLs })),
+            incomplete: false,
+          },
+        };
+      }
+      case 'SelfSubjectReview':
+        return { ...out, status: { userInfo: { username: user.username, ...(user.uid ? { uid: user.uid } : {}), groups: user.groups } } };
+      case 'TokenReview': {
+        const found = await this.authn.authenticateToken(String(spec.token ?? ''));
+        return { ...out, status: found ? { authenticated: true, user: { username: found.username, ...(found.uid ? { uid: found.uid } : {}), groups: found.groups }, audiences: (spec.audiences as string[] | undefined) ?? [API_AUDIENCE] } : { authenticated: false, user: {} } };
+      }
     }
-    return false;
+    throw notFound(t.res, '');
+  }
+
+  /** A `kubernetes.io/service-account-token` Secret gets its token, the CA and the namespace (the token controller's job). */
+  private async fillServiceAccountToken(secret: KObject): Promise<void> {
+    const annotations = secret.metadata?.annotations ?? {};
+    const saName = annotations['kubernetes.io/service-account.name'];
+    const namespace = secret.metadata!.namespace!;
+    if (!saName) throw new ApiError(422, 'Invalid', `Secret "${secret.metadata?.name}" is invalid: metadata.annotations[kubernetes.io/service-account.name]: Required value`);
+    const sa = await this.read({ res: resource('serviceaccounts'), namespace, name: saName });
+    secret.metadata!.annotations = { ...annotations, 'kubernetes.io/service-account.uid': sa.metadata!.uid! };
+    const token = this.authn.issueLegacy({ namespace, name: saName, uid: sa.metadata!.uid! }, secret.metadata!.name!);
+    const b64 = (v: string): string => Buffer.from(v).toString('base64');
+    secret.data = { ...(secret.data as Record<string, string> | undefined), token: b64(token), 'ca.crt': b64(this.o.tls.ca), namespace: b64(namespace) };
+  }
+
+  /** `serviceaccounts/<name>/token`: a bound token (`kubectl create token`). */
+  private async tokenRequest(t: Target, body: KObject): Promise<KObject> {
+    const sa = await this.read({ res: t.res, namespace: t.namespace, name: t.name });
+    const spec = (body.spec ?? {}) as { audiences?: string[]; expirationSeconds?: number; boundObjectRef?: unknown };
+    const seconds = spec.expirationSeconds ?? TOKEN_DEFAULT_SECONDS;
+    if (!Number.isInteger(seconds) || seconds < TOKEN_MIN_SECONDS) throw new ApiError(422, 'Invalid', `TokenRequest.authentication.k8s.io "${t.name}" is invalid: spec.expirationSeconds: Invalid value: ${seconds}: may not specify a duration less than 10 minutes`);
+    const audiences = spec.audiences?.length ? spec.audiences : [API_AUDIENCE];
+    const issued = this.authn.issueBound({ namespace: t.namespace!, name: t.name!, uid: sa.metadata!.uid! }, audiences, seconds);
+    return { kind: 'TokenRequest', apiVersion: 'authentication.k8s.io/v1', metadata: { name: t.name, namespace: t.namespace, creationTimestamp: null as unknown as string }, spec: { audiences, expirationSeconds: seconds, boundObjectRef: spec.boundObjectRef ?? null }, status: issued };
+  }
+
+  private authorize(user: UserInfo, a: RequestAttributes): void {
+    if (!this.authz.allowed(user, a)) throw new ApiError(403, 'Forbidden', forbiddenMessage(user, a), a.resourceRequest ? { name: a.name, group: a.apiGroup, kind: a.resource } : undefined);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'https://localhost');
     const p = url.pathname.replace(/\/+$/, '') || '/';
-    if (!PUBLIC_PATHS.has(p) && !this.authenticated(req)) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
+    const authenticated = await this.authn.authenticate(req);
+    const user = authenticated && this.impersonate(req, authenticated);
+    if (!PUBLIC_PATHS.has(p)) {
+      if (!user) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
+      const segments = p.split('/').filter(Boolean);
+      const resourcePath = (segments[0] === 'api' && segments.length >= 3) || (segments[0] === 'apis' && segments.length >= 4);
+      if (!resourcePath) this.authorize(user, { verb: (req.method ?? 'GET').toLowerCase() === 'get' ? 'get' : (req.method ?? '').toLowerCase(), resourceRequest: false, path: p });
+    }
     if (p === '/healthz' || p === '/livez' || p === '/readyz') {
       res.writeHead(200, { 'Content-Type': 'text/plain' });
       res.end('ok');
@@ -171,7 +323,7 @@ export class ApiServer {
     else if (parts[0] === 'apis' && parts[1] && parts[2]) [group, version, rest] = [parts[1], parts[2], parts.slice(3)];
     else throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
     if (!rest.length) return this.discovery(res, group, version);
-    const target = this.target(group, version, rest);
+    const target = { ...this.target(group, version, rest), user: user! };
     return this.dispatch(req, res, url, target);
   }
 
@@ -211,6 +363,15 @@ export class ApiServer {
     const q = url.searchParams;
     const dryRun = q.getAll('dryRun').includes('All');
     const method = req.method ?? 'GET';
+    const watching = q.get('watch') === 'true' || q.get('watch') === '1';
+    const verb = method === 'GET' ? (watching ? 'watch' : t.name ? 'get' : 'list') : method === 'POST' ? 'create' : method === 'PUT' ? 'update' : method === 'PATCH' ? 'patch' : method === 'DELETE' ? (t.name ? 'delete' : 'deletecollection') : method.toLowerCase();
+    if (t.user) this.authorize(t.user, { verb, resourceRequest: true, namespace: t.namespace ?? (t.res.plural === 'namespaces' ? t.name : undefined), apiGroup: t.res.group, resource: t.res.plural, subresource: t.subresource, name: t.name });
+    const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+    if (t.res.review) {
+      if (method !== 'POST' || t.name) throw new ApiError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
+      return send(res, 201, await this.review(t, parseObject(await readBody(req), contentType)));
+    }
+    if (t.subresource === 'token' && method === 'POST') return send(res, 201, await this.tokenRequest(t, parseObject(await readBody(req), contentType)));
     if (t.subresource && !['status', 'scale'].includes(t.subresource)) throw new ApiError(405, 'MethodNotAllowed', `the ${t.subresource} subresource is served by the node agent, which is not part of this server yet`);
     if (method === 'GET' && t.name) {
       const obj = await this.read(t);
@@ -218,10 +379,9 @@ export class ApiServer {
       return this.respond(req, res, 200, obj, t.res);
     }
     if (method === 'GET') {
-      if (q.get('watch') === 'true' || q.get('watch') === '1') return this.watch(req, res, q, t);
+      if (watching) return this.watch(req, res, q, t);
       return this.list(req, res, q, t);
     }
-    const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
     if (method === 'POST' && !t.name) {
       const body = parseObject(await readBody(req), contentType);
       return this.respond(req, res, 201, await this.create(t, body, dryRun), t.res);
@@ -243,10 +403,14 @@ export class ApiServer {
       }, method === 'PUT');
       return this.respond(req, res, 200, t.subresource === 'scale' ? scaleOf(updated) : updated, t.res);
     }
-    if (method === 'DELETE' && t.name) return this.respond(req, res, 200, await this.remove(t, dryRun), t.res);
     if (method === 'DELETE') {
+      const raw = await readBody(req);
+      const options = deleteOptions(q, raw.length ? parseObject(raw, contentType) : {});
+      if (t.name) return this.respond(req, res, 200, await this.remove(t, dryRun || options.dryRun?.includes('All') === true, options), t.res);
       const { items } = await this.listObjects(q, t);
-      for (const item of items) await this.remove({ ...t, namespace: item.metadata?.namespace, name: item.metadata!.name }, dryRun);
+      for (const item of items) await this.remove({ ...t, namespace: item.metadata?.namespace, name: item.metadata!.name }, dryRun, options).catch((err: unknown) => {
+        if (!(err instanceof ApiError && err.code === 404)) throw err;
+      });
       return send(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success' });
     }
     throw new ApiError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
@@ -294,10 +458,13 @@ export class ApiServer {
     if ((r.subresources ?? []).includes('status')) delete obj.status;
     applyDefaults(r, obj);
     if (r.kind === 'Service') await this.services.allocate(obj, undefined);
+    if (r.kind === 'Secret' && obj.type === 'kubernetes.io/service-account-token') await this.fillServiceAccountToken(obj);
     if (dryRun) return obj;
     try {
-      const kv = await this.o.storage.create(storageKey(r, meta.namespace, meta.name), Buffer.from(JSON.stringify(obj)));
-      return this.decode({ ...kv, value: Buffer.from(JSON.stringify(obj)) });
+      const value = Buffer.from(JSON.stringify(obj));
+      const kv = await this.o.storage.create(storageKey(r, meta.namespace, meta.name), value);
+      this.created(r, obj, kv.key, value);
+      return this.decode({ ...kv, value });
     } catch (err) {
       if (err instanceof StorageError && err.code === 'exists') throw alreadyExists(r, meta.name);
       throw err;
@@ -338,7 +505,9 @@ export class ApiServer {
         return merged;
       }
       try {
-        const written = await this.o.storage.update(key, Buffer.from(JSON.stringify(merged)), kv.modRevision);
+        const value = Buffer.from(JSON.stringify(merged));
+        const written = await this.o.storage.update(key, value, kv.modRevision);
+        if (key.startsWith(RBAC_PREFIX)) this.authz.observe(key, value);
         return { ...merged, metadata: { ...merged.metadata, resourceVersion: String(written.modRevision) } };
       } catch (err) {
         // A PATCH retries on a concurrent write, as Kubernetes does; a PUT with a resourceVersion does not.
@@ -349,33 +518,139 @@ export class ApiServer {
     }
   }
 
-  private async remove(t: Target, dryRun: boolean): Promise<KObject> {
+  /**
+   * DELETE with Kubernetes' options: preconditions (uid, resourceVersion), gracePeriodSeconds (a pod on a
+   * node is only marked, for its node agent to stop it), and propagationPolicy for the objects that name
+   * this one as owner: Background deletes them after it, Foreground before it (the owner waits with the
+   * `foregroundDeletion` finalizer), Orphan leaves them without the owner reference. Finalizers hold an
+   * object with a deletionTimestamp until they are cleared; a namespace turns Terminating while its
+   * contents are removed.
+   */
+  private async remove(t: Target, dryRun: boolean, options: DeleteOptions = {}): Promise<KObject> {
     const r = t.res;
     const key = storageKey(r, t.namespace, t.name);
     const kv = await this.o.storage.get(key);
     if (!kv) throw notFound(r, t.name!);
     const obj = this.decode(kv);
+    const pre = options.preconditions ?? {};
+    if (pre.uid && pre.uid !== obj.metadata?.uid) throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${r.plural} "${t.name}": Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${obj.metadata?.uid}`, { name: t.name, group: r.group, kind: r.plural });
+    if (pre.resourceVersion && pre.resourceVersion !== obj.metadata?.resourceVersion) throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${r.plural} "${t.name}": Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${obj.metadata?.resourceVersion}`, { name: t.name, group: r.group, kind: r.plural });
     if (dryRun) return obj;
-    // Finalizers hold the object with a deletionTimestamp until they are cleared.
-    if (obj.metadata?.finalizers?.length) {
-      if (!obj.metadata.deletionTimestamp) {
-        obj.metadata.deletionTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-        const w = await this.o.storage.update(key, Buffer.from(JSON.stringify({ ...obj, metadata: { ...obj.metadata, resourceVersion: undefined } })), kv.modRevision);
-        obj.metadata.resourceVersion = String(w.modRevision);
-      }
-      return obj;
-    }
+    const policy = options.propagationPolicy ?? (options.orphanDependents ? 'Orphan' : 'Background');
+    if (!['Background', 'Foreground', 'Orphan'].includes(policy)) throw badRequest(`unsupported propagationPolicy "${policy}": must be Background, Foreground or Orphan`);
+    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const mark = async (change: (m: NonNullable<KObject['metadata']>) => void): Promise<KObject> => {
+      const next = structuredClone(obj);
+      next.metadata ??= {};
+      next.metadata.deletionTimestamp ??= now;
+      change(next.metadata);
+      delete next.metadata.resourceVersion;
+      const w = await this.o.storage.update(key, Buffer.from(JSON.stringify(next)), kv.modRevision).catch((err: unknown) => {
+        if (err instanceof StorageError && err.code === 'conflict') throw conflict(r, t.name!);
+        throw err;
+      });
+      return { ...next, metadata: { ...next.metadata, resourceVersion: String(w.modRevision) } };
+    };
     if (r.plural === 'namespaces') {
-      for (const res of RESOURCES.filter((x) => x.namespaced)) {
-        for (const item of (await this.o.storage.list(storageKey(res, t.name))).kvs) await this.o.storage.delete(item.key).catch(() => undefined);
-      }
+      if (obj.status?.phase === 'Terminating') return obj;
+      const marked = await mark(() => undefined);
+      marked.status = { ...marked.status, phase: 'Terminating' };
+      await this.o.storage.update(key, Buffer.from(JSON.stringify({ ...marked, metadata: { ...marked.metadata, resourceVersion: undefined } })), Number(marked.metadata!.resourceVersion));
+      void this.finishNamespace(t.name!).catch((err: unknown) => this.o.logger.error({ err: String(err), namespace: t.name }, 'namespace removal failed'));
+      return marked;
     }
+    if (obj.metadata?.finalizers?.length) return obj.metadata.deletionTimestamp ? obj : mark(() => undefined);
+    if (r.kind === 'Pod' && (obj.spec as { nodeName?: string } | undefined)?.nodeName && options.gracePeriodSeconds !== 0) {
+      if (obj.metadata?.deletionTimestamp) return obj;
+      const grace = options.gracePeriodSeconds ?? Number((obj.spec as { terminationGracePeriodSeconds?: number }).terminationGracePeriodSeconds ?? 30);
+      return mark((m) => {
+        m.deletionGracePeriodSeconds = grace;
+      });
+    }
+    const uid = obj.metadata!.uid!;
+    if (policy === 'Foreground') {
+      const marked = await mark((m) => {
+        m.finalizers = ['foregroundDeletion'];
+      });
+      void this.collectDependents(uid, t.namespace, 'Foreground')
+        .then(() => this.update(t, false, (cur) => ({ ...cur, metadata: { ...cur.metadata, finalizers: (cur.metadata?.finalizers ?? []).filter((f) => f !== 'foregroundDeletion') } }), false))
+        .catch((err: unknown) => this.o.logger.error({ err: String(err), key }, 'foreground deletion failed'));
+      return marked;
+    }
+    if (policy === 'Orphan') await this.orphanDependents(uid, t.namespace);
     await this.o.storage.delete(key, kv.modRevision).catch((err: unknown) => {
       if (err instanceof StorageError && err.code === 'conflict') throw conflict(r, t.name!);
       if (err instanceof StorageError && err.code === 'notFound') throw notFound(r, t.name!);
       throw err;
     });
+    if (key.startsWith(RBAC_PREFIX)) this.authz.observe(key, undefined);
+    if (policy === 'Background') void this.collectDependents(uid, t.namespace, 'Background').catch((err: unknown) => this.o.logger.error({ err: String(err), key }, 'garbage collection failed'));
     return obj;
+  }
+
+  /** Every stored object (in `namespace` and cluster-wide) whose ownerReferences name `uid`. */
+  private async dependents(uid: string, namespace: string | undefined): Promise<Array<{ t: Target; obj: KObject; kv: KeyValue }>> {
+    const out: Array<{ t: Target; obj: KObject; kv: KeyValue }> = [];
+    const seen = new Set<string>();
+    for (const res of RESOURCES) {
+      if (res.review || (res.namespaced && !namespace)) continue;
+      const prefix = storageKey(res, res.namespaced ? namespace : undefined);
+      if (seen.has(prefix)) continue;
+      seen.add(prefix);
+      for (const kv of (await this.o.storage.list(prefix)).kvs) {
+        const obj = this.decode(kv);
+        if (obj.metadata?.ownerReferences && (obj.metadata.ownerReferences as Array<{ uid?: string }>).some((o) => o.uid === uid)) {
+          out.push({ t: { res, namespace: obj.metadata.namespace, name: obj.metadata.name }, obj, kv });
+        }
+      }
+    }
+    return out;
+  }
+
+  private async collectDependents(uid: string, namespace: string | undefined, policy: 'Background' | 'Foreground'): Promise<void> {
+    for (const d of await this.dependents(uid, namespace)) {
+      await this.remove(d.t, false, { propagationPolicy: policy }).catch((err: unknown) => {
+        if (!(err instanceof ApiError && err.code === 404)) throw err;
+      });
+      if (policy === 'Foreground') await this.waitGone(storageKey(d.t.res, d.t.namespace, d.t.name));
+    }
+  }
+
+  private async orphanDependents(uid: string, namespace: string | undefined): Promise<void> {
+    for (const d of await this.dependents(uid, namespace)) {
+      await this.update(d.t, false, (cur) => {
+        const left = (cur.metadata?.ownerReferences as Array<{ uid?: string }> | undefined)?.filter((o) => o.uid !== uid);
+        const metadata = { ...cur.metadata, ownerReferences: left };
+        if (!left?.length) delete metadata.ownerReferences;
+        return { ...cur, metadata };
+      }, false);
+    }
+  }
+
+  private async waitGone(key: string): Promise<void> {
+    for (let i = 0; i < 600 && (await this.o.storage.get(key)); i++) await new Promise((r) => setTimeout(r, 100));
+  }
+
+  /** Remove what a Terminating namespace holds, then the namespace itself. */
+  private async finishNamespace(name: string): Promise<void> {
+    const seen = new Set<string>();
+    for (const res of RESOURCES.filter((x) => x.namespaced && !x.review)) {
+      const prefix = storageKey(res, name);
+      if (seen.has(prefix)) continue;
+      seen.add(prefix);
+      for (const item of (await this.o.storage.list(prefix)).kvs) {
+        const objName = item.key.slice(prefix.length);
+        await this.remove({ res, namespace: name, name: objName }, false, { gracePeriodSeconds: 0 }).catch(() => undefined);
+      }
+    }
+    // Objects held by finalizers keep the namespace until they are gone.
+    for (let i = 0; i < 3000; i++) {
+      let left = 0;
+      for (const prefix of seen) left += (await this.o.storage.list(prefix, { limit: 1 })).kvs.length;
+      if (!left) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await this.o.storage.delete(storageKey(resource('namespaces'), undefined, name)).catch(() => undefined);
   }
 
   private selectors(q: URLSearchParams): { labels: Selector; fields: Selector } {

@@ -1,7 +1,7 @@
 /**
  * The cluster's certificates, made on first start with openssl(1) and kept in the data dir: a CA, the
  * server certificate (for localhost, 127.0.0.1 and the host's addresses), and an admin client
- * certificate (CN=admin, O=system:masters) for the kubeconfig. Node can use certificates but has no
+ * certificate (CN=admin, O=system:masters) for the kubeconfig, and the key that signs ServiceAccount tokens. Node can use certificates but has no
  * API to issue them; openssl is on every Debian machine.
  */
 import { execFileSync } from 'node:child_process';
@@ -15,6 +15,8 @@ export interface ClusterTls {
   serverKey: string;
   adminCert: string;
   adminKey: string;
+  /** Signs ServiceAccount tokens. */
+  serviceAccountKey: string;
 }
 
 function openssl(args: string[], cwd: string): void {
@@ -48,6 +50,9 @@ export function ensureTls(dataDir: string): ClusterTls {
   if (!existsSync(path.join(dir, 'admin.crt'))) {
     issue(dir, 'admin', '/O=system:masters/CN=admin', 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n');
   }
+  if (!existsSync(path.join(dir, 'service-account.key'))) {
+    openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-out', 'service-account.key'], dir);
+  }
   const read = (f: string): string => readFileSync(path.join(dir, f), 'utf8');
-  return { ca: read('ca.crt'), serverCert: read('server.crt'), serverKey: read('server.key'), adminCert: read('admin.crt'), adminKey: read('admin.key') };
+  return { ca: read('ca.crt'), serverCert: read('server.crt'), serverKey: read('server.key'), adminCert: read('admin.crt'), adminKey: read('admin.key'), serviceAccountKey: read('service-account.key') };
 }

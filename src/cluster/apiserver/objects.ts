@@ -159,5 +159,5 @@ export function applyDefaults(r: ResourceType, obj: KObject): void {
 
 /** Kinds whose spec changes bump metadata.generation. */
 export function hasGeneration(r: ResourceType): boolean {
-  return ['Deployment', 'ReplicaSet', 'StatefulSet', 'DaemonSet', 'ReplicationController', 'Job', 'CronJob', 'HorizontalPodAutoscaler', 'Pod', 'Service', 'Ingress', 'NetworkPolicy', 'CustomResourceDefinition'].includes(r.kind);
+  return !!r.custom || ['Deployment', 'ReplicaSet', 'StatefulSet', 'DaemonSet', 'ReplicationController', 'Job', 'CronJob', 'HorizontalPodAutoscaler', 'Pod', 'Service', 'Ingress', 'NetworkPolicy', 'CustomResourceDefinition'].includes(r.kind);
 }

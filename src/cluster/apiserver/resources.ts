@@ -12,6 +12,19 @@ export interface ResourceType {
   subresources?: string[];
   /** Reviews: created and answered at once, never stored (SelfSubjectAccessReview, TokenReview, ...). */
   review?: boolean;
+  /** Served for a CustomResourceDefinition. */
+  custom?: boolean;
+  /** A custom resource's additionalPrinterColumns. */
+  printerColumns?: PrinterColumn[];
+}
+
+export interface PrinterColumn {
+  name: string;
+  type: string;
+  jsonPath: string;
+  format?: string;
+  priority?: number;
+  description?: string;
 }
 
 const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -79,9 +92,9 @@ export const RESOURCES: ResourceType[] = [
 ];
 
 /** Groups and their versions, preferred first, in discovery order. */
-export function groups(): Array<{ name: string; versions: string[] }> {
+export function groups(resources: ResourceType[]): Array<{ name: string; versions: string[] }> {
   const out: Array<{ name: string; versions: string[] }> = [];
-  for (const res of RESOURCES) {
+  for (const res of resources) {
     if (!res.group) continue;
     let g = out.find((x) => x.name === res.group);
     if (!g) out.push((g = { name: res.group, versions: [] }));
@@ -90,8 +103,8 @@ export function groups(): Array<{ name: string; versions: string[] }> {
   return out;
 }
 
-export function findResource(group: string, version: string, plural: string): ResourceType | undefined {
-  return RESOURCES.find((x) => x.group === group && x.version === version && x.plural === plural);
+export function findResource(resources: ResourceType[], group: string, version: string, plural: string): ResourceType | undefined {
+  return resources.find((x) => x.group === group && x.version === version && x.plural === plural);
 }
 
 /** The storage key of an object: one key space per group and resource, whatever the version. */

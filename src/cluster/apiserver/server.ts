@@ -12,6 +12,8 @@ import { StorageError, type KeyValue, type Storage } from '../storage/types.js';
 import { alreadyExists, ApiError, applyDefaults, badRequest, conflict, hasGeneration, notFound, validateLabels, validateName, type KObject } from './objects.js';
 import { jsonPatch, mergePatch, PatchError, strategicMergePatch } from './patch.js';
 import { findResource, groups, RESOURCES, storageKey, verbsOf, type ResourceType } from './resources.js';
+import { CRD_PREFIX, crdStatus, CustomResources, validateCrd } from './crds.js';
+import { groupVersionDocument, groupVersionPath, type OpenApiDocument } from './openapi/openapi.js';
 import { decodeProtobuf, isProtobuf, ProtobufError } from './protobuf/decode.js';
 import { parseFieldSelector, parseLabelSelector, type Selector } from './selectors.js';
 import { ServiceAllocator } from './services.js';
@@ -120,6 +122,9 @@ export class ApiServer {
   private readonly services: ServiceAllocator;
   private readonly authn: Authenticator;
   readonly authz: Authorizer;
+  private readonly crds: CustomResources;
+  /** OpenAPI documents by group/version path, dropped when custom resources change. */
+  private readonly openApiCache = new Map<string, OpenApiDocument>();
 
   constructor(private readonly o: ApiServerOptions) {
     this.services = new ServiceAllocator(o.storage, o.serviceCidr, o.nodePortRange);
@@ -131,6 +136,7 @@ export class ApiServer {
       secretExists: async (namespace, name) => !!(await o.storage.get(storageKey(resource('secrets'), namespace, name))),
     });
     this.authz = new Authorizer(o.storage, o.logger);
+    this.crds = new CustomResources(o.storage, o.logger, () => this.openApiCache.clear());
     this.server = https.createServer({ key: o.tls.serverKey, cert: o.tls.serverCert, ca: o.tls.ca, requestCert: true, rejectUnauthorized: false }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => this.fail(res, err));
     });
@@ -159,11 +165,12 @@ export class ApiServer {
       }
     }
     await this.authz.start();
-    const svc = RESOURCES.find((r) => r.plural === 'services')!;
+    await this.crds.start();
+    const svc = resource('services');
     if (!(await this.o.storage.get(storageKey(svc, 'default', 'kubernetes')))) {
       await this.create({ res: svc, namespace: 'default' }, { metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } }, spec: { type: 'ClusterIP', ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: advertise.port }] } });
     }
-    const ep = RESOURCES.find((r) => r.plural === 'endpoints')!;
+    const ep = resource('endpoints');
     if (!(await this.o.storage.get(storageKey(ep, 'default', 'kubernetes')))) {
       await this.create({ res: ep, namespace: 'default' }, { metadata: { name: 'kubernetes' }, subsets: [{ addresses: [{ ip: advertise.address }], ports: [{ name: 'https', port: advertise.port, protocol: 'TCP' }] }] });
     }
@@ -193,6 +200,7 @@ export class ApiServer {
   /** What follows a stored create: RBAC objects reach the authorizer at once, namespaces get their ServiceAccount. */
   private created(r: ResourceType, obj: KObject, key: string, value: Buffer): void {
     if (key.startsWith(RBAC_PREFIX)) this.authz.observe(key, value);
+    if (key.startsWith(CRD_PREFIX)) this.crds.observe(key, value);
     if (r.plural === 'namespaces') void this.ensureDefaultServiceAccount(obj.metadata!.name!).catch((err: unknown) => this.o.logger.error({ err: String(err) }, 'default ServiceAccount not created'));
   }
 
@@ -306,13 +314,21 @@ export class ApiServer {
       return send(res, 200, {
         kind: 'APIGroupList',
         apiVersion: 'v1',
-        groups: groups().map((g) => ({ name: g.name, versions: g.versions.map((v) => ({ groupVersion: `${g.name}/${v}`, version: v })), preferredVersion: { groupVersion: `${g.name}/${g.versions[0]}`, version: g.versions[0] } })),
+        groups: groups(this.allResources()).map((g) => ({ name: g.name, versions: g.versions.map((v) => ({ groupVersion: `${g.name}/${v}`, version: v })), preferredVersion: { groupVersion: `${g.name}/${g.versions[0]}`, version: g.versions[0] } })),
       });
     }
     // kubectl reads an empty OpenAPI v2 document as "no schemas" and skips client-side validation.
     if (p === '/openapi/v2') {
       res.writeHead(200, { 'Content-Type': 'application/json' });
       res.end();
+      return;
+    }
+    if (p === '/openapi/v3') return send(res, 200, { paths: this.openApiIndex() });
+    if (p.startsWith('/openapi/v3/')) {
+      const doc = this.openApiDocument(p.slice('/openapi/v3/'.length));
+      if (!doc) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(doc.body), Etag: `"${doc.hash}"`, 'Cache-Control': url.searchParams.get('hash') === doc.hash ? 'public, immutable' : 'no-cache, private' });
+      res.end(doc.body);
       return;
     }
     const parts = p.split('/').filter(Boolean);
@@ -327,8 +343,38 @@ export class ApiServer {
     return this.dispatch(req, res, url, target);
   }
 
+  /** The built-in resources and those of the CustomResourceDefinitions. */
+  private allResources(): ResourceType[] {
+    return [...RESOURCES, ...this.crds.resources()];
+  }
+
+  private customSchemas(gvPath: string): ReturnType<CustomResources['schemas']> {
+    return this.crds.schemas(gvPath);
+  }
+
+  private openApiIndex(): Record<string, { serverRelativeURL: string }> {
+    const out: Record<string, { serverRelativeURL: string }> = {};
+    for (const r of this.allResources()) {
+      const gv = groupVersionPath(r.group, r.version);
+      if (out[gv]) continue;
+      const doc = this.openApiDocument(gv);
+      if (doc) out[gv] = { serverRelativeURL: `/openapi/v3/${gv}?hash=${doc.hash}` };
+    }
+    return out;
+  }
+
+  private openApiDocument(gvPath: string): OpenApiDocument | undefined {
+    const cached = this.openApiCache.get(gvPath);
+    if (cached) return cached;
+    const kinds = this.allResources().filter((r) => !r.review && groupVersionPath(r.group, r.version) === gvPath);
+    if (!kinds.length) return undefined;
+    const doc = groupVersionDocument(kinds, this.customSchemas(gvPath));
+    if (doc) this.openApiCache.set(gvPath, doc);
+    return doc;
+  }
+
   private discovery(res: ServerResponse, group: string, version: string): void {
-    const list = RESOURCES.filter((r) => r.group === group && r.version === version);
+    const list = this.allResources().filter((r) => r.group === group && r.version === version);
     if (!list.length) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
     const resources: Array<Record<string, unknown>> = [];
     for (const r of list) {
@@ -348,7 +394,7 @@ export class ApiServer {
       namespace = segs[1];
       segs = segs.slice(2);
     }
-    const res = findResource(group, version, segs[0]!);
+    const res = findResource(this.allResources(), group, version, segs[0]!);
     if (!res) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
     if (namespace !== undefined && !res.namespaced) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
     const name = segs[1];
@@ -446,7 +492,7 @@ export class ApiServer {
     if (r.namespaced) {
       if (meta.namespace && t.namespace && meta.namespace !== t.namespace) throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
       meta.namespace = t.namespace ?? meta.namespace ?? 'default';
-      const ns = RESOURCES.find((x) => x.plural === 'namespaces')!;
+      const ns = resource('namespaces');
       const nsKv = await this.o.storage.get(storageKey(ns, undefined, meta.namespace));
       if (!nsKv) throw notFound(ns, meta.namespace);
       if (this.decode(nsKv).status?.phase === 'Terminating') throw new ApiError(403, 'Forbidden', `${r.plural} "${meta.name}" is forbidden: unable to create new content in namespace ${meta.namespace} because it is being terminated`);
@@ -459,6 +505,10 @@ export class ApiServer {
     applyDefaults(r, obj);
     if (r.kind === 'Service') await this.services.allocate(obj, undefined);
     if (r.kind === 'Secret' && obj.type === 'kubernetes.io/service-account-token') await this.fillServiceAccountToken(obj);
+    if (r.kind === 'CustomResourceDefinition') {
+      validateCrd(r, obj);
+      obj.status = crdStatus(obj);
+    }
     if (dryRun) return obj;
     try {
       const value = Buffer.from(JSON.stringify(obj));
@@ -508,6 +558,7 @@ export class ApiServer {
         const value = Buffer.from(JSON.stringify(merged));
         const written = await this.o.storage.update(key, value, kv.modRevision);
         if (key.startsWith(RBAC_PREFIX)) this.authz.observe(key, value);
+        if (key.startsWith(CRD_PREFIX)) this.crds.observe(key, value);
         return { ...merged, metadata: { ...merged.metadata, resourceVersion: String(written.modRevision) } };
       } catch (err) {
         // A PATCH retries on a concurrent write, as Kubernetes does; a PUT with a resourceVersion does not.
@@ -584,6 +635,13 @@ export class ApiServer {
       throw err;
     });
     if (key.startsWith(RBAC_PREFIX)) this.authz.observe(key, undefined);
+    if (key.startsWith(CRD_PREFIX)) {
+      this.crds.observe(key, undefined);
+      // The custom objects go with their definition.
+      const spec = (obj.spec ?? {}) as { group?: string; names?: { plural?: string } };
+      const prefix = `/registry/${spec.group}/${spec.names?.plural}/`;
+      for (const item of (await this.o.storage.list(prefix)).kvs) await this.o.storage.delete(item.key).catch(() => undefined);
+    }
     if (policy === 'Background') void this.collectDependents(uid, t.namespace, 'Background').catch((err: unknown) => this.o.logger.error({ err: String(err), key }, 'garbage collection failed'));
     return obj;
   }
@@ -592,7 +650,7 @@ export class ApiServer {
   private async dependents(uid: string, namespace: string | undefined): Promise<Array<{ t: Target; obj: KObject; kv: KeyValue }>> {
     const out: Array<{ t: Target; obj: KObject; kv: KeyValue }> = [];
     const seen = new Set<string>();
-    for (const res of RESOURCES) {
+    for (const res of this.allResources()) {
       if (res.review || (res.namespaced && !namespace)) continue;
       const prefix = storageKey(res, res.namespaced ? namespace : undefined);
       if (seen.has(prefix)) continue;
@@ -634,7 +692,7 @@ export class ApiServer {
   /** Remove what a Terminating namespace holds, then the namespace itself. */
   private async finishNamespace(name: string): Promise<void> {
     const seen = new Set<string>();
-    for (const res of RESOURCES.filter((x) => x.namespaced && !x.review)) {
+    for (const res of this.allResources().filter((x) => x.namespaced && !x.review)) {
       const prefix = storageKey(res, name);
       if (seen.has(prefix)) continue;
       seen.add(prefix);

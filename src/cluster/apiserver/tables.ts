@@ -1,6 +1,6 @@
 /** Server-side printing: `kubectl get` asks for a meta.k8s.io/v1 Table with kubectl's columns per kind. */
 import type { KObject } from './objects.js';
-import type { ResourceType } from './resources.js';
+import type { PrinterColumn, ResourceType } from './resources.js';
 
 interface Column {
   name: string;
@@ -106,8 +106,38 @@ const COLUMNS: Record<string, Column[]> = {
   Node: [name, { name: 'Status', type: 'string', cell: (o) => (((status(o).conditions as Array<{ type: string; status: string }> | undefined) ?? []).find((c) => c.type === 'Ready')?.status === 'True' ? 'Ready' : 'NotReady') }, { name: 'Roles', type: 'string', cell: () => '<none>' }, ageCol, { name: 'Version', type: 'string', cell: (o) => (status(o).nodeInfo as { kubeletVersion?: string } | undefined)?.kubeletVersion ?? '' }],
 };
 
+/** A simple JSONPath of a printer column (`.spec.replicas`, `.status.conditions[0].type`). */
+function jsonPathValue(o: unknown, path: string): unknown {
+  let cur: unknown = o;
+  for (const part of path.replace(/^\{?\.?/, '').replace(/\}$/, '').split('.').filter(Boolean)) {
+    const m = /^([^[\]]*)((?:\[\d+\])*)$/.exec(part);
+    if (!m) return undefined;
+    if (m[1]) cur = (cur as Record<string, unknown> | undefined)?.[m[1]];
+    for (const idx of m[2]!.match(/\d+/g) ?? []) cur = (cur as unknown[] | undefined)?.[Number(idx)];
+  }
+  return cur;
+}
+
+function customColumns(columns: PrinterColumn[]): Column[] {
+  return [
+    name,
+    ...columns.map((c): Column => ({
+      name: c.name,
+      type: c.type === 'date' ? 'string' : c.type,
+      format: c.format,
+      priority: c.priority,
+      description: c.description,
+      cell: (o) => {
+        const v = jsonPathValue(o, c.jsonPath);
+        if (c.type === 'date') return typeof v === 'string' ? age(v) : '<unknown>';
+        return v === undefined ? null : typeof v === 'object' ? JSON.stringify(v) : v;
+      },
+    })),
+  ];
+}
+
 export function tableFor(r: ResourceType, items: KObject[], resourceVersion: string): Record<string, unknown> {
-  const cols = COLUMNS[r.kind] ?? [name, ageCol];
+  const cols = r.printerColumns?.length ? customColumns(r.printerColumns) : (COLUMNS[r.kind] ?? [name, ageCol]);
   return {
     kind: 'Table',
     apiVersion: 'meta.k8s.io/v1',

@@ -1,0 +1,144 @@
+/**
+ * CustomResourceDefinitions: each served version of a CRD becomes a resource type like the built-in ones
+ * (discovery, CRUD, watch, tables from additionalPrinterColumns, OpenAPI schema for explain), stored under
+ * `/registry/<group>/<plural>/`. The set follows the stored CRDs through a watch, and the API server
+ * hands over its own writes at once so a new kind is usable on the next request.
+ */
+import type { Logger } from '../../common/log.js';
+import type { Storage, Watch } from '../storage/types.js';
+import { invalid, type KObject } from './objects.js';
+import type { Kind } from './openapi/openapi.js';
+import { groupVersionPath } from './openapi/openapi.js';
+import type { PrinterColumn, ResourceType } from './resources.js';
+
+export const CRD_PREFIX = '/registry/apiextensions.k8s.io/customresourcedefinitions/';
+
+interface CrdVersion {
+  name: string;
+  served?: boolean;
+  storage?: boolean;
+  schema?: { openAPIV3Schema?: Record<string, unknown> };
+  subresources?: { status?: unknown; scale?: unknown };
+  additionalPrinterColumns?: PrinterColumn[];
+}
+
+interface CrdSpec {
+  group?: string;
+  scope?: string;
+  names?: { plural?: string; singular?: string; kind?: string; listKind?: string; shortNames?: string[]; categories?: string[] };
+  versions?: CrdVersion[];
+}
+
+type Schema = Record<string, unknown>;
+
+/** Checks what Kubernetes refuses in a CRD: the name must be `<plural>.<group>`, names and versions present. */
+export function validateCrd(r: ResourceType, crd: KObject): void {
+  const spec = (crd.spec ?? {}) as CrdSpec;
+  const name = crd.metadata?.name ?? '';
+  const causes: Array<{ field: string; message: string; value?: unknown }> = [];
+  if (!spec.group) causes.push({ field: 'spec.group', message: 'Required value' });
+  if (!spec.names?.plural) causes.push({ field: 'spec.names.plural', message: 'Required value' });
+  if (!spec.names?.kind) causes.push({ field: 'spec.names.kind', message: 'Required value' });
+  if (spec.scope !== 'Namespaced' && spec.scope !== 'Cluster') causes.push({ field: 'spec.scope', value: spec.scope ?? '', message: 'Unsupported value: must be "Cluster" or "Namespaced"' });
+  if (!spec.versions?.length) causes.push({ field: 'spec.versions', message: 'Invalid value: must have exactly one version marked as storage version' });
+  else if (spec.versions.filter((v) => v.storage).length !== 1) causes.push({ field: 'spec.versions', value: spec.versions.map((v) => v.name), message: 'must have exactly one version marked as storage version' });
+  if (spec.group && spec.names?.plural && name !== `${spec.names.plural}.${spec.group}`) causes.push({ field: 'metadata.name', value: name, message: 'must be spec.names.plural+"."+spec.group' });
+  if (causes.length) throw invalid(r, name, causes);
+}
+
+/** The status Kubernetes reports once a CRD's names are accepted and it is served. */
+export function crdStatus(crd: KObject): Record<string, unknown> {
+  const spec = (crd.spec ?? {}) as CrdSpec;
+  const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const names = { ...spec.names, singular: spec.names?.singular ?? spec.names?.kind?.toLowerCase(), listKind: spec.names?.listKind ?? `${spec.names?.kind}List` };
+  return {
+    acceptedNames: names,
+    conditions: [
+      { type: 'NamesAccepted', status: 'True', reason: 'NoConflicts', message: 'no conflicts found', lastTransitionTime: now },
+      { type: 'Established', status: 'True', reason: 'InitialNamesAccepted', message: 'the initial names have been accepted', lastTransitionTime: now },
+    ],
+    storedVersions: (spec.versions ?? []).filter((v) => v.storage).map((v) => v.name),
+  };
+}
+
+interface Served {
+  types: ResourceType[];
+  schemas: Map<string, Record<string, Schema & { kind: Kind }>>;
+}
+
+export class CustomResources {
+  private readonly crds = new Map<string, Served>();
+  private watch?: Watch;
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly logger: Logger,
+    private readonly changed: () => void,
+  ) {}
+
+  async start(): Promise<void> {
+    const list = await this.storage.list(CRD_PREFIX);
+    this.crds.clear();
+    for (const kv of list.kvs) this.observe(kv.key, kv.value);
+    this.watch = this.storage.watch(
+      CRD_PREFIX,
+      list.revision,
+      (e) => this.observe(e.kv.key, e.type === 'delete' ? undefined : e.kv.value),
+      (err) => {
+        this.logger.warn({ err: err.message }, 'CRD watch ended; reloading');
+        this.watch?.cancel();
+        void this.start();
+      },
+    );
+  }
+
+  stop(): void {
+    this.watch?.cancel();
+  }
+
+  observe(key: string, value: Buffer | undefined): void {
+    const name = key.slice(CRD_PREFIX.length);
+    if (!value) this.crds.delete(name);
+    else this.crds.set(name, served(JSON.parse(value.toString()) as KObject));
+    this.changed();
+  }
+
+  resources(): ResourceType[] {
+    return [...this.crds.values()].flatMap((c) => c.types);
+  }
+
+  /** OpenAPI v3 schemas of the custom kinds of one group/version, keyed by schema name. */
+  schemas(gvPath: string): Record<string, Schema & { kind: Kind }> {
+    return Object.assign({}, ...[...this.crds.values()].map((c) => c.schemas.get(gvPath) ?? {})) as Record<string, Schema & { kind: Kind }>;
+  }
+}
+
+function served(crd: KObject): Served {
+  const spec = (crd.spec ?? {}) as CrdSpec;
+  const names = spec.names ?? {};
+  const out: Served = { types: [], schemas: new Map() };
+  if (!spec.group || !names.plural || !names.kind) return out;
+  for (const v of spec.versions ?? []) {
+    if (v.served === false) continue;
+    const subresources = [...(v.subresources?.status ? ['status'] : []), ...(v.subresources?.scale ? ['scale'] : [])];
+    out.types.push({
+      group: spec.group,
+      version: v.name,
+      kind: names.kind,
+      plural: names.plural,
+      singular: names.singular ?? names.kind.toLowerCase(),
+      namespaced: spec.scope !== 'Cluster',
+      shortNames: names.shortNames,
+      categories: names.categories,
+      subresources: subresources.length ? subresources : undefined,
+      printerColumns: v.additionalPrinterColumns,
+      custom: true,
+    });
+    const schema = v.schema?.openAPIV3Schema;
+    if (schema) {
+      const reversed = spec.group.split('.').reverse().join('.');
+      out.schemas.set(groupVersionPath(spec.group, v.name), { [`${reversed}.${v.name}.${names.kind}`]: { ...schema, kind: { group: spec.group, version: v.name, kind: names.kind } } });
+    }
+  }
+  return out;
+}

@@ -1,6 +1,6 @@
 /**
- * Issue 6 (in progress): the API server with the real kubectl (1.33 main, 1.27 older), over the admin
- * kubeconfig the server writes, state in SQLite.
+ * Issue 6: the API server with the real kubectl (1.33 main, 1.27 older), over the admin kubeconfig the
+ * server writes, state in SQLite.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -132,6 +132,163 @@ describe('API server with kubectl', { skip: !hasKubectl && 'kubectl is not insta
     assert.match(k(['get', 'deploy', 'kubia']).stderr, /deployments\.apps "kubia" not found/);
   });
 
+  test('typed commands (protobuf bodies): create deployment, scale, expose, create of other kinds; api-resources; explain', () => {
+    assert.equal(ok(['create', 'deployment', 'kubia', '--image=kubia:v1']), 'deployment.apps/kubia created\n');
+    assert.match(ok(['get', 'deployments']), /^NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE\nkubia\s+0\/1\s+0\s+0\s+\d+s\n$/);
+    const created = JSON.parse(ok(['get', 'deploy', 'kubia', '-o', 'json'])) as { metadata: { labels: Record<string, string> }; spec: { template: { spec: { containers: Array<{ image: string; resources: object }> } } }; status: object };
+    assert.deepEqual(created.metadata.labels, { app: 'kubia' });
+    assert.equal(created.spec.template.spec.containers[0]!.image, 'kubia:v1');
+    assert.deepEqual(created.spec.template.spec.containers[0]!.resources, {}, 'empty structs kept as Go writes them');
+    assert.deepEqual(created.status, {}, 'status starts empty');
+    assert.equal(ok(['scale', 'deployment', 'kubia', '--replicas=3']), 'deployment.apps/kubia scaled\n');
+    assert.equal(ok(['get', 'deploy', 'kubia', '-o', 'jsonpath={.spec.replicas} {.metadata.generation}']), '3 2');
+    assert.equal(ok(['expose', 'deployment', 'kubia', '--type=LoadBalancer', '--name', 'kubia-http', '--port=8080']), 'service/kubia-http exposed\n');
+    assert.match(ok(['get', 'services']), /kubia-http\s+LoadBalancer\s+10\.43\.\d+\.\d+\s+<pending>\s+8080:3\d{4}\/TCP/);
+    ok(['create', 'namespace', 'typed']);
+    ok(['-n', 'typed', 'create', 'configmap', 'settings', '--from-literal=mode=fast', '--from-literal=empty=']);
+    assert.equal(ok(['-n', 'typed', 'get', 'cm', 'settings', '-o', 'jsonpath={.data}']), '{"empty":"","mode":"fast"}');
+    ok(['-n', 'typed', 'create', 'secret', 'generic', 'pw', '--from-literal=password=s3cret']);
+    assert.equal(ok(['-n', 'typed', 'get', 'secret', 'pw', '-o', 'jsonpath={.data.password}']), Buffer.from('s3cret').toString('base64'));
+    ok(['-n', 'typed', 'create', 'job', 'once', '--image=busybox', '--', 'echo', 'hi']);
+    assert.equal(ok(['-n', 'typed', 'get', 'job', 'once', '-o', 'jsonpath={.spec.template.spec.containers[0].command}']), '["echo","hi"]');
+    ok(['-n', 'typed', 'create', 'cronjob', 'often', '--image=busybox', '--schedule=*/5 * * * *']);
+    ok(['-n', 'typed', 'create', 'quota', 'small', '--hard=pods=2']);
+    assert.equal(ok(['-n', 'typed', 'get', 'quota', 'small', '-o', 'jsonpath={.spec.hard}']), '{"pods":"2"}');
+    ok(['-n', 'typed', 'create', 'pdb', 'keep', '--selector=app=x', '--min-available=0']);
+    assert.equal(ok(['-n', 'typed', 'get', 'pdb', 'keep', '-o', 'jsonpath={.spec.minAvailable}']), '0', 'an explicit zero survives');
+    ok(['create', 'priorityclass', 'low', '--value=0']);
+    assert.match(ok(['api-resources']), /deployments\s+deploy\s+apps\/v1\s+true\s+Deployment/);
+    assert.match(ok(['api-resources', '--namespaced=false']), /namespaces\s+ns\s+v1\s+false\s+Namespace/);
+    const explained = ok(['explain', 'deployment.spec']);
+    assert.match(explained, /GROUP:\s+apps\nKIND:\s+Deployment\nVERSION:\s+v1/);
+    assert.match(explained, /FIELD: spec <DeploymentSpec>/);
+    assert.match(explained, /replicas\t<integer>\n\s+Number of desired pods/);
+    assert.match(explained, /template\t<PodTemplateSpec> -required-/);
+    assert.match(ok(['explain', 'pods.spec.containers.image']), /FIELD: image <string>/);
+    ok(['delete', 'deploy/kubia', 'svc/kubia-http', 'priorityclass/low']);
+  });
+
+  test('RBAC: roles, bindings, ServiceAccount tokens, auth can-i and whoami', async () => {
+    assert.equal(ok(['auth', 'can-i', 'create', 'pods']), 'yes\n');
+    assert.match(ok(['auth', 'whoami']), /Username\s+admin\nGroups\s+\[system:masters system:authenticated\]/);
+    ok(['create', 'namespace', 'team']);
+    await waitFor(() => k(['-n', 'team', 'get', 'sa', 'default']).code === 0, 'the namespace\'s default ServiceAccount', 5000);
+    ok(['-n', 'team', 'create', 'serviceaccount', 'bot']);
+    const can = (args: string[]): string => k(['auth', 'can-i', ...args, '--as=system:serviceaccount:team:bot']).stdout.trim();
+    assert.equal(can(['list', 'pods', '-n', 'team']), 'no');
+    ok(['-n', 'team', 'create', 'role', 'pod-reader', '--verb=get,list,watch', '--resource=pods']);
+    ok(['-n', 'team', 'create', 'rolebinding', 'bot-reads', '--role=pod-reader', '--serviceaccount=team:bot']);
+    assert.equal(can(['list', 'pods', '-n', 'team']), 'yes');
+    assert.equal(can(['delete', 'pods', '-n', 'team']), 'no');
+    assert.equal(can(['list', 'pods', '-n', 'default']), 'no');
+    ok(['create', 'clusterrolebinding', 'bot-views', '--clusterrole=view', '--serviceaccount=team:bot']);
+    assert.equal(can(['list', 'deployments', '-n', 'default']), 'yes');
+    assert.equal(can(['list', 'secrets', '-n', 'default']), 'no');
+    const server = /server: (\S+)/.exec(run('cat', [env.KUBECONFIG!]).stdout)![1]!;
+    const token = ok(['-n', 'team', 'create', 'token', 'bot']).trim();
+    const as = (args: string[], t = token): { code: number; stdout: string; stderr: string } => run(kubectl133, ['--kubeconfig=/dev/null', `--server=${server}`, '--insecure-skip-tls-verify', `--token=${t}`, ...args]);
+    assert.equal(as(['-n', 'team', 'get', 'pods']).code, 0);
+    const denied = as(['-n', 'team', 'get', 'secrets']);
+    assert.notEqual(denied.code, 0);
+    assert.match(denied.stderr, /Error from server \(Forbidden\): secrets is forbidden: User "system:serviceaccount:team:bot" cannot list resource "secrets" in API group "" in the namespace "team"/);
+    assert.match(as(['auth', 'whoami']).stdout, /Username\s+system:serviceaccount:team:bot/);
+    assert.match(as(['auth', 'can-i', '--list', '-n', 'team']).stdout, /pods\s+\[\]\s+\[\]\s+\[get list watch\]/);
+    // A legacy token Secret gets its token; it stops working with its ServiceAccount.
+    writeFileSync(path.join(dir, 'sa-secret.yaml'), 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: bot-token\n  namespace: team\n  annotations: {kubernetes.io/service-account.name: bot}\ntype: kubernetes.io/service-account-token\n');
+    ok(['apply', '-f', path.join(dir, 'sa-secret.yaml')]);
+    const legacy = Buffer.from(ok(['-n', 'team', 'get', 'secret', 'bot-token', '-o', 'jsonpath={.data.token}']), 'base64').toString();
+    assert.equal(as(['-n', 'team', 'get', 'pods'], legacy).code, 0);
+    ok(['-n', 'team', 'delete', 'serviceaccount', 'bot']);
+    assert.match(as(['-n', 'team', 'get', 'pods']).stderr, /Unauthorized|must be logged in/);
+    assert.match(as(['-n', 'team', 'get', 'pods'], 'not-a-token').stderr, /Unauthorized|must be logged in/);
+    ok(['delete', 'clusterrolebinding', 'bot-views']);
+  });
+
+  test('delete: background, foreground and orphan cascades, preconditions, a Terminating namespace', async () => {
+    const owned = (name: string): void => {
+      ok(['create', 'deployment', name, '--image=kubia']);
+      const uid = ok(['get', 'deploy', name, '-o', 'jsonpath={.metadata.uid}']);
+      const file = path.join(dir, `${name}-rs.yaml`);
+      writeFileSync(file, `apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: ${name}-rs\n  ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: ${name}, uid: ${uid}, controller: true, blockOwnerDeletion: true}]\nspec:\n  selector: {matchLabels: {app: ${name}}}\n  template:\n    metadata: {labels: {app: ${name}}}\n    spec: {containers: [{name: c, image: kubia}]}\n`);
+      ok(['apply', '-f', file]);
+    };
+    for (const name of ['bg', 'fg', 'orphan']) owned(name);
+    assert.equal(ok(['delete', 'deploy', 'bg']), 'deployment.apps "bg" deleted\n');
+    await waitFor(() => k(['get', 'rs', 'bg-rs']).code !== 0, 'the background cascade', 5000);
+    assert.equal(ok(['delete', 'deploy', 'fg', '--cascade=foreground']), 'deployment.apps "fg" deleted\n');
+    assert.notEqual(k(['get', 'rs', 'fg-rs']).code, 0, 'dependents go before their owner');
+    assert.notEqual(k(['get', 'deploy', 'fg']).code, 0);
+    assert.equal(ok(['delete', 'deploy', 'orphan', '--cascade=orphan']), 'deployment.apps "orphan" deleted\n');
+    assert.equal(ok(['get', 'rs', 'orphan-rs', '-o', 'jsonpath={.metadata.ownerReferences}']), '', 'the orphan keeps running without its owner');
+    ok(['delete', 'rs', 'orphan-rs']);
+    // Preconditions, through the API as client libraries send them.
+    ok(['create', 'configmap', 'guarded', '--from-literal=a=b']);
+    const server = /server: (\S+)/.exec(run('cat', [env.KUBECONFIG!]).stdout)![1]!;
+    const token = run('cat', [path.join(dir, 'token')]).stdout.trim();
+    const del = (body: string): string => run('curl', ['-sk', '-X', 'DELETE', '-H', `Authorization: Bearer ${token}`, '-H', 'Content-Type: application/json', '-d', body, `${server}/api/v1/namespaces/default/configmaps/guarded`]).stdout;
+    assert.match(del('{"preconditions":{"uid":"00000000-0000-0000-0000-000000000000"}}'), /Precondition failed: UID in precondition[\s\S]*"code":409/);
+    assert.match(del('{"preconditions":{"resourceVersion":"1"}}'), /Precondition failed: ResourceVersion in precondition: 1/);
+    const rv = ok(['get', 'cm', 'guarded', '-o', 'jsonpath={.metadata.resourceVersion}']);
+    assert.match(del(`{"preconditions":{"resourceVersion":"${rv}"},"propagationPolicy":"Background"}`), /"name":"guarded"/);
+    // A namespace is Terminating while something in it is held by a finalizer; nothing new goes in.
+    ok(['create', 'namespace', 'doomed']);
+    writeFileSync(path.join(dir, 'held.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  namespace: doomed\n  finalizers: [example.com/hold]\n');
+    ok(['apply', '-f', path.join(dir, 'held.yaml')]);
+    ok(['create', 'configmap', 'plain', '-n', 'doomed']);
+    assert.equal(ok(['delete', 'namespace', 'doomed', '--wait=false']), 'namespace "doomed" deleted\n');
+    assert.match(ok(['get', 'ns', 'doomed']), /doomed\s+Terminating/);
+    await waitFor(() => k(['-n', 'doomed', 'get', 'cm', 'plain']).code !== 0, 'the namespace to be emptied', 5000);
+    const refused = k(['-n', 'doomed', 'create', 'configmap', 'late']);
+    assert.match(refused.stderr, /forbidden: unable to create new content in namespace doomed because it is being terminated/);
+    ok(['-n', 'doomed', 'patch', 'cm', 'held', '--type=merge', '-p', '{"metadata":{"finalizers":null}}']);
+    await waitFor(() => k(['get', 'ns', 'doomed']).code !== 0, 'the namespace to go', 10000);
+  });
+
+  test('CustomResourceDefinitions: served, printed with their columns, explained, removed with their objects', async () => {
+    writeFileSync(path.join(dir, 'crd.yaml'), `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: crontabs.stable.example.com
+spec:
+  group: stable.example.com
+  scope: Namespaced
+  names: {plural: crontabs, singular: crontab, kind: CronTab, shortNames: [ct]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    additionalPrinterColumns:
+    - {name: Spec, type: string, jsonPath: .spec.cronSpec}
+    - {name: Replicas, type: integer, jsonPath: .spec.replicas}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              cronSpec: {type: string, description: The schedule in cron format.}
+              replicas: {type: integer}
+`);
+    ok(['apply', '-f', path.join(dir, 'crd.yaml')]);
+    assert.match(ok(['wait', '--for', 'condition=established', 'crd/crontabs.stable.example.com', '--timeout=10s']), /condition met/);
+    const cr = (replicas: number): string => {
+      writeFileSync(path.join(dir, 'ct.yaml'), `apiVersion: stable.example.com/v1\nkind: CronTab\nmetadata: {name: my-cron}\nspec: {cronSpec: "* * * * */5", replicas: ${replicas}}\n`);
+      return ok(['apply', '-f', path.join(dir, 'ct.yaml')]);
+    };
+    assert.equal(cr(2), 'crontab.stable.example.com/my-cron created\n');
+    assert.match(ok(['get', 'ct']), /^NAME\s+SPEC\s+REPLICAS\nmy-cron\s+\* \* \* \* \*\/5\s+2\n$/);
+    assert.equal(cr(3), 'crontab.stable.example.com/my-cron configured\n');
+    assert.equal(ok(['get', 'crontab', 'my-cron', '-o', 'jsonpath={.spec.replicas} {.metadata.generation}']), '3 2');
+    assert.match(ok(['explain', 'crontab.spec']), /cronSpec\t<string>\n\s+The schedule in cron format\./);
+    assert.match(ok(['api-resources', '--api-group=stable.example.com']), /crontabs\s+ct\s+stable\.example\.com\/v1\s+true\s+CronTab/);
+    ok(['delete', 'crd', 'crontabs.stable.example.com']);
+    const server = /server: (\S+)/.exec(run('cat', [env.KUBECONFIG!]).stdout)![1]!;
+    const token = run('cat', [path.join(dir, 'token')]).stdout.trim();
+    assert.match(run('curl', ['-sk', '-H', `Authorization: Bearer ${token}`, `${server}/apis/stable.example.com/v1/namespaces/default/crontabs`]).stdout, /"code":\s*404/);
+  });
+
   test('malformed input gets 4xx Status answers, never a crash (1000+ requests)', async () => {
     const server = /server: (\S+)/.exec(run('cat', [env.KUBECONFIG!]).stdout)![1]!;
     const token = run('cat', [path.join(dir, 'token')]).stdout.trim();
@@ -180,6 +337,10 @@ describe('API server with kubectl', { skip: !hasKubectl && 'kubectl is not insta
           ['PUT', '/x', '{', 'application/json'],
           ['DELETE', '/missing', undefined, undefined],
           ['POST', '', '{}', 'text/plain; charset=binary'],
+          ['POST', '', 'k8s\u0000\u000a\u00ff\u00ffgarbage', 'application/vnd.kubernetes.protobuf'],
+          ['POST', '', 'not a protobuf body', 'application/vnd.kubernetes.protobuf'],
+          ['POST', '', 'k8s\u0000\u000a\u0006\u000a\u0002v1\u0012\u0000', 'application/vnd.kubernetes.protobuf'],
+          ['POST', '', '\u00a1', 'application/cbor'],
         ] as Array<[string, string, string | undefined, string | undefined]>) {
           const r = await call(method, p + suffix, body, type);
           count++;

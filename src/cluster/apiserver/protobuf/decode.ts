@@ -118,7 +118,9 @@ function toJson(type: protobuf.Type, obj: Record<string, unknown>): unknown {
       continue;
     }
     // Go's JSON keeps structs even when empty (`resources: {}`); scalars at their zero value are omitted.
-    if (json === undefined || (!sub && isEmpty(json) && !(ZERO_MEANINGFUL.has(field.name) && (json === 0 || json === false)))) continue;
+    // Status fields (DeploymentStatus.replicas) are plain values, unlike their namesakes in specs.
+    const zeroCounts = ZERO_MEANINGFUL.has(field.name) && !type.name.endsWith('Status') && (json === 0 || json === false);
+    if (json === undefined || (!sub && isEmpty(json) && !zeroCounts)) continue;
     out[field.name] = json;
   }
   return out;

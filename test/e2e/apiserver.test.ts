@@ -289,6 +289,38 @@ spec:
     assert.match(run('curl', ['-sk', '-H', `Authorization: Bearer ${token}`, `${server}/apis/stable.example.com/v1/namespaces/default/crontabs`]).stdout, /"code":\s*404/);
   });
 
+  test('field validation (Strict refuses, Warn warns), server-side apply, field selectors on events', () => {
+    const file = path.join(dir, 'typo.yaml');
+    writeFileSync(file, 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: typo}\nspec:\n  replicass: 2\n  selector: {matchLabels: {app: typo}}\n  template:\n    metadata: {labels: {app: typo}}\n    spec:\n      containers: [{name: c, image: busybox, imagee: x}]\n');
+    const strict = k(['apply', '-f', file]);
+    assert.notEqual(strict.code, 0);
+    assert.match(strict.stderr, /Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: unknown field "spec\.replicass", unknown field "spec\.template\.spec\.containers\[0\]\.imagee"/);
+    const lax = k(['create', '-f', file, '--validate=false']);
+    assert.equal(lax.code, 0, lax.stderr);
+    ok(['delete', 'deploy', 'typo']);
+    const server = /server: (\S+)/.exec(run('cat', [env.KUBECONFIG!]).stdout)![1]!;
+    const token = run('cat', [path.join(dir, 'token')]).stdout.trim();
+    const warned = run('curl', ['-sk', '-i', '-X', 'POST', '-H', `Authorization: Bearer ${token}`, '-H', 'Content-Type: application/json', '-d', '{"metadata":{"name":"warned"},"dataa":{}}', `${server}/api/v1/namespaces/default/configmaps?fieldValidation=Warn`]).stdout;
+    assert.match(warned, /HTTP\/1\.1 201[\s\S]*warning: 299 - "unknown field \\"dataa\\""/i);
+    ok(['delete', 'cm', 'warned']);
+    const ssa = path.join(dir, 'ssa.yaml');
+    writeFileSync(ssa, 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ssa}\ndata: {a: "1"}\n');
+    assert.equal(ok(['apply', '--server-side', '-f', ssa]), 'configmap/ssa serverside-applied\n');
+    writeFileSync(ssa, 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ssa}\ndata: {a: "2", b: "3"}\n');
+    assert.equal(ok(['apply', '--server-side', '-f', ssa]), 'configmap/ssa serverside-applied\n');
+    assert.equal(ok(['get', 'cm', 'ssa', '-o', 'jsonpath={.data}']), '{"a":"2","b":"3"}');
+    const events = path.join(dir, 'events.yaml');
+    const event = (name: string, about: string, reason: string): string =>
+      `apiVersion: v1\nkind: Event\nmetadata: {name: ${name}}\ninvolvedObject: {kind: Pod, name: ${about}, namespace: default}\nreason: ${reason}\ntype: Normal\nmessage: ${reason} ${about}\n`;
+    writeFileSync(events, [event('e1', 'web-1', 'Pulled'), event('e2', 'web-2', 'Started'), event('e3', 'web-1', 'Started')].join('---\n'));
+    ok(['apply', '-f', events]);
+    assert.equal(ok(['get', 'events', '--field-selector', 'involvedObject.name=web-1', '-o', 'jsonpath={.items[*].metadata.name}']), 'e1 e3');
+    assert.equal(ok(['get', 'events', '--field-selector', 'involvedObject.name=web-1,reason=Started', '-o', 'jsonpath={.items[*].metadata.name}']), 'e3');
+    assert.equal(ok(['get', 'events', '--field-selector', 'involvedObject.kind!=Pod', '-o', 'name']), '');
+    ok(['delete', '-f', events]);
+    ok(['delete', 'cm', 'ssa']);
+  });
+
   test('malformed input gets 4xx Status answers, never a crash (1000+ requests)', async () => {
     const server = /server: (\S+)/.exec(run('cat', [env.KUBECONFIG!]).stdout)![1]!;
     const token = run('cat', [path.join(dir, 'token')]).stdout.trim();

@@ -13,6 +13,7 @@ import { alreadyExists, ApiError, applyDefaults, badRequest, conflict, hasGenera
 import { jsonPatch, mergePatch, PatchError, strategicMergePatch } from './patch.js';
 import { findResource, groups, RESOURCES, storageKey, verbsOf, type ResourceType } from './resources.js';
 import { CRD_PREFIX, crdStatus, CustomResources, validateCrd } from './crds.js';
+import { unknownFields } from './openapi/fields.js';
 import { groupVersionDocument, groupVersionPath, type OpenApiDocument } from './openapi/openapi.js';
 import { decodeProtobuf, isProtobuf, ProtobufError } from './protobuf/decode.js';
 import { parseFieldSelector, parseLabelSelector, type Selector } from './selectors.js';
@@ -111,6 +112,22 @@ function deleteOptions(q: URLSearchParams, body: Record<string, unknown>): Delet
   if (q.get('orphanDependents') !== null) out.orphanDependents = q.get('orphanDependents') === 'true';
   if (out.gracePeriodSeconds !== undefined && (!Number.isInteger(out.gracePeriodSeconds) || out.gracePeriodSeconds < 0)) throw badRequest(`invalid gracePeriodSeconds: ${String(grace ?? o.gracePeriodSeconds)}`);
   return out;
+}
+
+/**
+ * Field validation as the request asks (`fieldValidation`, Warn when absent): Strict refuses an object
+ * with fields its kind does not have, Warn answers with a Warning header per field, Ignore does neither.
+ */
+function fieldChecker(q: URLSearchParams, r: ResourceType, res: ServerResponse): (obj: unknown) => void {
+  const mode = q.get('fieldValidation') ?? 'Warn';
+  if (!['Strict', 'Warn', 'Ignore'].includes(mode)) throw badRequest(`fieldValidation must be one of Ignore, Warn or Strict, not "${mode}"`);
+  return (obj) => {
+    if (mode === 'Ignore' || r.custom) return;
+    const unknown = unknownFields(r, obj);
+    if (!unknown.length) return;
+    if (mode === 'Strict') throw badRequest(`${r.kind} in version "${r.version}" cannot be handled as a ${r.kind}: strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`);
+    res.setHeader('Warning', unknown.map((f) => `299 - ${JSON.stringify(`unknown field "${f}"`)}`));
+  };
 }
 
 const resource = (plural: string): ResourceType => RESOURCES.find((r) => r.plural === plural)!;
@@ -428,13 +445,23 @@ export class ApiServer {
       if (watching) return this.watch(req, res, q, t);
       return this.list(req, res, q, t);
     }
+    const checkFields = fieldChecker(q, t.res, res);
     if (method === 'POST' && !t.name) {
       const body = parseObject(await readBody(req), contentType);
+      checkFields(body);
       return this.respond(req, res, 201, await this.create(t, body, dryRun), t.res);
     }
     if ((method === 'PUT' || method === 'PATCH') && t.name) {
       const raw = await readBody(req);
       const obj = method === 'PUT' ? parseObject(raw, contentType) : undefined;
+      if (obj && t.subresource !== 'scale') checkFields(obj);
+      // Server-side apply creates what is not there yet; on an existing object it merges like a strategic patch.
+      if (method === 'PATCH' && contentType === 'application/apply-patch+yaml' && !t.subresource && !(await this.o.storage.get(storageKey(t.res, t.namespace, t.name)))) {
+        const applied = parseObject(raw, 'application/json');
+        if (applied.metadata?.name !== undefined && applied.metadata.name !== t.name) throw badRequest(`the name of the object (${applied.metadata.name}) does not match the name on the URL (${t.name})`);
+        checkFields(applied);
+        return this.respond(req, res, 201, await this.create(t, { ...applied, metadata: { ...applied.metadata, name: t.name } }, dryRun), t.res);
+      }
       const updated = await this.update(t, dryRun, (cur) => {
         if (obj) return t.subresource === 'scale' ? withScale(cur, obj) : obj;
         const patch = parseJson(raw);
@@ -445,6 +472,7 @@ export class ApiServer {
         else if (type === 'application/merge-patch+json') patched = mergePatch(base as never, patch as never);
         else if (type === 'application/strategic-merge-patch+json' || type === 'application/apply-patch+yaml') patched = strategicMergePatch(base as never, patch as never);
         else throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json`);
+        if (t.subresource !== 'scale') checkFields(patched);
         return t.subresource === 'scale' ? withScale(cur, patched as KObject) : (patched as KObject);
       }, method === 'PUT');
       return this.respond(req, res, 200, t.subresource === 'scale' ? scaleOf(updated) : updated, t.res);

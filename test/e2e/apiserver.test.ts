@@ -289,7 +289,7 @@ spec:
     assert.match(run('curl', ['-sk', '-H', `Authorization: Bearer ${token}`, `${server}/apis/stable.example.com/v1/namespaces/default/crontabs`]).stdout, /"code":\s*404/);
   });
 
-  test('field validation (Strict refuses, Warn warns), server-side apply, field selectors on events', () => {
+  test('field validation (Strict refuses, Warn warns), immutable fields, server-side apply, field selectors on events', () => {
     const file = path.join(dir, 'typo.yaml');
     writeFileSync(file, 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: typo}\nspec:\n  replicass: 2\n  selector: {matchLabels: {app: typo}}\n  template:\n    metadata: {labels: {app: typo}}\n    spec:\n      containers: [{name: c, image: busybox, imagee: x}]\n');
     const strict = k(['apply', '-f', file]);
@@ -303,6 +303,13 @@ spec:
     const warned = run('curl', ['-sk', '-i', '-X', 'POST', '-H', `Authorization: Bearer ${token}`, '-H', 'Content-Type: application/json', '-d', '{"metadata":{"name":"warned"},"dataa":{}}', `${server}/api/v1/namespaces/default/configmaps?fieldValidation=Warn`]).stdout;
     assert.match(warned, /HTTP\/1\.1 201[\s\S]*warning: 299 - "unknown field \\"dataa\\""/i);
     ok(['delete', 'cm', 'warned']);
+    ok(['create', 'deployment', 'fixed', '--image=busybox']);
+    assert.match(k(['patch', 'deploy', 'fixed', '--type=merge', '-p', '{"spec":{"selector":{"matchLabels":{"app":"other"}}}}']).stderr, /The Deployment "fixed" is invalid: spec\.selector: Invalid value: .*: field is immutable/);
+    ok(['delete', 'deploy', 'fixed']);
+    ok(['create', 'configmap', 'frozen', '--from-literal=a=b']);
+    ok(['patch', 'cm', 'frozen', '--type=merge', '-p', '{"immutable":true}']);
+    assert.match(k(['patch', 'cm', 'frozen', '--type=merge', '-p', '{"data":{"a":"c"}}']).stderr, /The ConfigMap "frozen" is invalid: data: Forbidden: field is immutable when `immutable` is set/);
+    ok(['delete', 'cm', 'frozen']);
     const ssa = path.join(dir, 'ssa.yaml');
     writeFileSync(ssa, 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ssa}\ndata: {a: "1"}\n');
     assert.equal(ok(['apply', '--server-side', '-f', ssa]), 'configmap/ssa serverside-applied\n');

@@ -52,7 +52,7 @@ export const badRequest = (msg: string): ApiError => new ApiError(400, 'BadReque
 
 export function invalid(r: ResourceType, name: string, causes: Array<{ field: string; message: string; value?: unknown }>): ApiError {
   const text = causes.map((c) => `${c.field}: ${c.value !== undefined ? `Invalid value: ${JSON.stringify(c.value)}: ` : ''}${c.message}`).join(', ');
-  return new ApiError(422, 'Invalid', `${r.kind} "${name}" is invalid: ${causes.length > 1 ? `[${text}]` : text}`, {
+  return new ApiError(422, 'Invalid', `${r.group ? `${r.kind}.${r.group}` : r.kind} "${name}" is invalid: ${causes.length > 1 ? `[${text}]` : text}`, {
     name,
     group: groupOf(r),
     kind: r.kind,
@@ -160,4 +160,63 @@ export function applyDefaults(r: ResourceType, obj: KObject): void {
 /** Kinds whose spec changes bump metadata.generation. */
 export function hasGeneration(r: ResourceType): boolean {
   return !!r.custom || ['Deployment', 'ReplicaSet', 'StatefulSet', 'DaemonSet', 'ReplicationController', 'Job', 'CronJob', 'HorizontalPodAutoscaler', 'Pod', 'Service', 'Ingress', 'NetworkPolicy', 'CustomResourceDefinition'].includes(r.kind);
+}
+
+const same = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+
+/**
+ * The fields Kubernetes refuses to change on update (a Service's clusterIP is the allocator's): workload
+ * selectors, the data of an immutable ConfigMap or Secret, a binding's roleRef, a pod's spec (but images and a few others),
+ * a StatefulSet's spec (but replicas, template, updateStrategy, ...), a Job's template.
+ */
+export function validateUpdate(r: ResourceType, cur: KObject, next: KObject): void {
+  const name = cur.metadata?.name ?? '';
+  const was = (cur.spec ?? {}) as Record<string, unknown>;
+  const now = (next.spec ?? {}) as Record<string, unknown>;
+  const immutable = (field: string, value: unknown): never => {
+    throw invalid(r, name, [{ field, value: value ?? null, message: 'field is immutable' }]);
+  };
+  switch (r.kind) {
+    case 'Deployment':
+    case 'ReplicaSet':
+    case 'DaemonSet':
+      if (was.selector && !same(was.selector, now.selector)) immutable('spec.selector', now.selector);
+      break;
+    case 'StatefulSet': {
+      const mutable = ['replicas', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy', 'minReadySeconds', 'ordinals'];
+      const rest = (s: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.entries(s).filter(([k]) => !mutable.includes(k)));
+      if (!same(rest(was), rest(now))) throw invalid(r, name, [{ field: 'spec', message: `Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden` }]);
+      break;
+    }
+    case 'Job':
+      if (was.selector && !same(was.selector, now.selector)) immutable('spec.selector', now.selector);
+      if (!same(was.template, now.template)) immutable('spec.template', now.template);
+      break;
+    case 'ConfigMap':
+    case 'Secret':
+      if (cur.immutable === true) {
+        if (next.immutable !== true) throw invalid(r, name, [{ field: 'immutable', message: 'Forbidden: field is immutable when `immutable` is set' }]);
+        for (const f of ['data', 'binaryData', 'stringData']) if (f !== 'stringData' && !same(cur[f], next[f])) throw invalid(r, name, [{ field: f, message: 'Forbidden: field is immutable when `immutable` is set' }]);
+      }
+      break;
+    case 'RoleBinding':
+    case 'ClusterRoleBinding':
+      if (!same(cur.roleRef, next.roleRef)) throw invalid(r, name, [{ field: 'roleRef', value: next.roleRef, message: 'cannot change roleRef' }]);
+      break;
+    case 'Pod': {
+      // Images, the deadline and added tolerations may change; the rest of a pod's spec is fixed.
+      const fixed = (s: Record<string, unknown>): unknown => ({
+        ...s,
+        containers: ((s.containers as Array<Record<string, unknown>> | undefined) ?? []).map((c) => ({ ...c, image: undefined })),
+        initContainers: ((s.initContainers as Array<Record<string, unknown>> | undefined) ?? []).map((c) => ({ ...c, image: undefined })),
+        activeDeadlineSeconds: undefined,
+        tolerations: undefined,
+        terminationGracePeriodSeconds: undefined,
+      });
+      if (!same(fixed(was), fixed(now))) {
+        throw invalid(r, name, [{ field: 'spec', message: 'Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)' }]);
+      }
+      break;
+    }
+  }
 }

@@ -9,7 +9,7 @@ import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../common/log.js';
 import { StorageError, type KeyValue, type Storage } from '../storage/types.js';
-import { alreadyExists, ApiError, applyDefaults, badRequest, conflict, hasGeneration, notFound, validateLabels, validateName, type KObject } from './objects.js';
+import { alreadyExists, ApiError, applyDefaults, badRequest, conflict, hasGeneration, notFound, validateLabels, validateName, validateUpdate, type KObject } from './objects.js';
 import { jsonPatch, mergePatch, PatchError, strategicMergePatch } from './patch.js';
 import { findResource, groups, RESOURCES, storageKey, verbsOf, type ResourceType } from './resources.js';
 import { CRD_PREFIX, crdStatus, CustomResources, validateCrd } from './crds.js';
@@ -575,6 +575,7 @@ export class ApiServer {
       if (t.subresource === 'status') merged.spec = cur.spec;
       else if ((r.subresources ?? []).includes('status')) merged.status = cur.status;
       applyDefaults(r, merged);
+      if (t.subresource !== 'status') validateUpdate(r, cur, merged);
       if (hasGeneration(r) && JSON.stringify(merged.spec) !== JSON.stringify(cur.spec)) merged.metadata!.generation = (cur.metadata?.generation ?? 0) + 1;
       if (r.kind === 'Service') await this.services.allocate(merged, cur);
       if (dryRun) return { ...merged, metadata: { ...merged.metadata, resourceVersion: String(kv.modRevision) } };

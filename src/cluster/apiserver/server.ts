@@ -142,6 +142,7 @@ export class ApiServer {
   private readonly crds: CustomResources;
   /** OpenAPI documents by group/version path, dropped when custom resources change. */
   private readonly openApiCache = new Map<string, OpenApiDocument>();
+  private readonly watchEvents = new WeakMap<KeyValue, { obj: KObject; line: (type: string) => string }>();
 
   constructor(private readonly o: ApiServerOptions) {
     this.services = new ServiceAllocator(o.storage, o.serviceCidr, o.nodePortRange);
@@ -496,6 +497,28 @@ export class ApiServer {
     send(res, code, obj);
   }
 
+  /**
+   * A stored change as watchers see it, decoded and serialized once however many watchers it goes to
+   * (the storage hands every watcher the same event); nothing may change the object.
+   */
+  private sharedEvent(kv: KeyValue): { obj: KObject; line: (type: string) => string } {
+    let cached = this.watchEvents.get(kv);
+    if (!cached) {
+      const obj = this.decode(kv);
+      const lines = new Map<string, string>();
+      cached = {
+        obj,
+        line: (type) => {
+          let line = lines.get(type);
+          if (line === undefined) lines.set(type, (line = JSON.stringify({ type, object: obj }) + '\n'));
+          return line;
+        },
+      };
+      this.watchEvents.set(kv, cached);
+    }
+    return cached;
+  }
+
   private decode(kv: KeyValue): KObject {
     const obj = JSON.parse(kv.value.toString('utf8')) as KObject;
     obj.metadata = { ...obj.metadata, resourceVersion: String(kv.modRevision) };
@@ -821,14 +844,15 @@ export class ApiServer {
       prefix,
       from,
       (e) => {
-        const obj = this.decode(e.kv);
+        const change = this.sharedEvent(e.kv);
+        const obj = change.obj;
         if (nameFilter && obj.metadata?.name !== nameFilter) return;
-        const was = e.prev ? match(this.decode(e.prev)) : false;
+        const was = e.prev ? match(this.sharedEvent(e.prev).obj) : false;
         const is = match(obj);
-        if (e.type === 'delete') {
-          if (is) emit('DELETED', { ...obj, metadata: { ...obj.metadata, resourceVersion: String(e.kv.modRevision) } });
-        } else if (is) emit(was || (e.prev && e.kv.createRevision !== e.kv.modRevision) ? 'MODIFIED' : 'ADDED', obj);
-        else if (was) emit('DELETED', obj);
+        const type = e.type === 'delete' ? (is ? 'DELETED' : undefined) : is ? (was || (e.prev && e.kv.createRevision !== e.kv.modRevision) ? 'MODIFIED' : 'ADDED') : was ? 'DELETED' : undefined;
+        if (!type) return;
+        if (table) return emit(type, obj);
+        if (!res.writableEnded) res.write(change.line(type));
       },
       (err) => {
         write('ERROR', new ApiError(410, 'Expired', `too old resource version: ${from} (${err.message})`).status());

@@ -204,7 +204,7 @@ describe('API server with kubectl', { skip: !hasKubectl && 'kubectl is not insta
     ok(['delete', 'clusterrolebinding', 'bot-views']);
   });
 
-  test('delete: background, foreground and orphan cascades, preconditions, a Terminating namespace', async () => {
+  test('delete: background, foreground and orphan cascades, preconditions, binding and eviction, a Terminating namespace', async () => {
     const owned = (name: string): void => {
       ok(['create', 'deployment', name, '--image=kubia']);
       const uid = ok(['get', 'deploy', name, '-o', 'jsonpath={.metadata.uid}']);
@@ -230,6 +230,17 @@ describe('API server with kubectl', { skip: !hasKubectl && 'kubectl is not insta
     assert.match(del('{"preconditions":{"resourceVersion":"1"}}'), /Precondition failed: ResourceVersion in precondition: 1/);
     const rv = ok(['get', 'cm', 'guarded', '-o', 'jsonpath={.metadata.resourceVersion}']);
     assert.match(del(`{"preconditions":{"resourceVersion":"${rv}"},"propagationPolicy":"Background"}`), /"name":"guarded"/);
+    // The scheduler's binding and kubectl drain's eviction (refused while a disruption budget allows none).
+    const post = (p: string, body: string): string => run('curl', ['-sk', '-X', 'POST', '-H', `Authorization: Bearer ${token}`, '-H', 'Content-Type: application/json', '-d', body, `${server}${p}`]).stdout;
+    ok(['run', 'bound', '--image=busybox', '--labels=app=bound']);
+    assert.match(post('/api/v1/namespaces/default/pods/bound/binding', '{"apiVersion":"v1","kind":"Binding","metadata":{"name":"bound"},"target":{"kind":"Node","name":"node-1"}}'), /"status":"Success"/);
+    assert.equal(ok(['get', 'pod', 'bound', '-o', 'jsonpath={.spec.nodeName}']), 'node-1');
+    assert.match(post('/api/v1/namespaces/default/pods/bound/binding', '{"target":{"name":"node-2"}}'), /pod bound is already assigned to node \\"node-1\\"[\s\S]*"code":409/);
+    ok(['create', 'pdb', 'keep-bound', '--selector=app=bound', '--min-available=1']);
+    assert.match(post('/api/v1/namespaces/default/pods/bound/eviction', '{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"bound"},"deleteOptions":{"gracePeriodSeconds":0}}'), /Cannot evict pod as it would violate the pod's disruption budget[\s\S]*"code":429/);
+    ok(['delete', 'pdb', 'keep-bound']);
+    assert.match(post('/api/v1/namespaces/default/pods/bound/eviction', '{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"bound"},"deleteOptions":{"gracePeriodSeconds":0}}'), /"status":"Success"/);
+    assert.notEqual(k(['get', 'pod', 'bound']).code, 0);
     // A namespace is Terminating while something in it is held by a finalizer; nothing new goes in.
     ok(['create', 'namespace', 'doomed']);
     writeFileSync(path.join(dir, 'held.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  namespace: doomed\n  finalizers: [example.com/hold]\n');

@@ -295,6 +295,52 @@ export class ApiServer {
     secret.data = { ...(secret.data as Record<string, string> | undefined), token: b64(token), 'ca.crt': b64(this.o.tls.ca), namespace: b64(namespace) };
   }
 
+  /** `pods/<name>/binding`: the scheduler's way to put a pod on a node (the pod's spec is otherwise fixed). */
+  private async bind(t: Target, binding: KObject, dryRun: boolean): Promise<Record<string, unknown>> {
+    const target = binding.target as { kind?: string; name?: string } | undefined;
+    if (!target?.name) throw new ApiError(422, 'Invalid', `Binding "${t.name}" is invalid: target.name: Required value`);
+    if (target.kind && target.kind !== 'Node') throw new ApiError(422, 'Invalid', `Binding "${t.name}" is invalid: target.kind: Unsupported value: "${target.kind}": supported values: "Node"`);
+    const key = storageKey(t.res, t.namespace, t.name);
+    const kv = await this.o.storage.get(key);
+    if (!kv) throw notFound(t.res, t.name!);
+    const pod = this.decode(kv);
+    const spec = (pod.spec ?? {}) as { nodeName?: string };
+    if (spec.nodeName) throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on pods/binding "${t.name}": pod ${t.name} is already assigned to node "${spec.nodeName}"`, { name: t.name, kind: 'pods/binding' });
+    if (pod.metadata?.deletionTimestamp) throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on pods/binding "${t.name}": pod ${t.name} is being deleted, cannot be assigned to a host`, { name: t.name, kind: 'pods/binding' });
+    if (!dryRun) {
+      const conditions = ((pod.status?.conditions as Array<{ type: string }> | undefined) ?? []).filter((c) => c.type !== 'PodScheduled');
+      const next: KObject = { ...pod, spec: { ...pod.spec, nodeName: target.name }, status: { ...pod.status, conditions: [...conditions, { type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }] } };
+      delete next.metadata!.resourceVersion;
+      await this.o.storage.update(key, Buffer.from(JSON.stringify(next)), kv.modRevision).catch((err: unknown) => {
+        if (err instanceof StorageError && err.code === 'conflict') throw conflict(t.res, t.name!);
+        throw err;
+      });
+    }
+    return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 };
+  }
+
+  /**
+   * `pods/<name>/eviction` (kubectl drain): deletes the pod with the eviction's options unless a
+   * PodDisruptionBudget selecting it allows no disruption now (429, as Kubernetes answers).
+   */
+  private async evict(t: Target, eviction: KObject, dryRun: boolean): Promise<Record<string, unknown>> {
+    const pod = await this.read({ res: t.res, namespace: t.namespace, name: t.name });
+    const labels = pod.metadata?.labels ?? {};
+    for (const kv of (await this.o.storage.list(storageKey(resource('poddisruptionbudgets'), t.namespace))).kvs) {
+      const pdb = this.decode(kv);
+      const spec = (pdb.spec ?? {}) as { selector?: { matchLabels?: Record<string, string> } };
+      const sel = spec.selector?.matchLabels;
+      if (!sel || !Object.entries(sel).every(([k, v]) => labels[k] === v)) continue;
+      const status = (pdb.status ?? {}) as { disruptionsAllowed?: number; desiredHealthy?: number; currentHealthy?: number };
+      if ((status.disruptionsAllowed ?? 0) <= 0) {
+        const needs = status.desiredHealthy ?? (pdb.spec as { minAvailable?: unknown } | undefined)?.minAvailable ?? 0;
+        throw new ApiError(429, 'TooManyRequests', `Cannot evict pod as it would violate the pod's disruption budget.`, { causes: [{ reason: 'DisruptionBudget', message: `The disruption budget ${pdb.metadata?.name} needs ${String(needs)} healthy pods and has ${status.currentHealthy ?? 0} currently` }] });
+      }
+    }
+    await this.remove({ res: t.res, namespace: t.namespace, name: t.name }, dryRun, (eviction.deleteOptions ?? {}) as DeleteOptions);
+    return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 };
+  }
+
   /** `serviceaccounts/<name>/token`: a bound token (`kubectl create token`). */
   private async tokenRequest(t: Target, body: KObject): Promise<KObject> {
     const sa = await this.read({ res: t.res, namespace: t.namespace, name: t.name });
@@ -436,6 +482,8 @@ export class ApiServer {
       return send(res, 201, await this.review(t, parseObject(await readBody(req), contentType)));
     }
     if (t.subresource === 'token' && method === 'POST') return send(res, 201, await this.tokenRequest(t, parseObject(await readBody(req), contentType)));
+    if (t.subresource === 'binding' && method === 'POST') return send(res, 201, await this.bind(t, parseObject(await readBody(req), contentType), dryRun));
+    if (t.subresource === 'eviction' && method === 'POST') return send(res, 201, await this.evict(t, parseObject(await readBody(req), contentType), dryRun));
     if (t.subresource && !['status', 'scale'].includes(t.subresource)) throw new ApiError(405, 'MethodNotAllowed', `the ${t.subresource} subresource is served by the node agent, which is not part of this server yet`);
     if (method === 'GET' && t.name) {
       const obj = await this.read(t);

@@ -413,5 +413,11 @@ spec:
     ok(['scale', 'deployment', 'kubia', '--replicas=2'], kubectl127);
     assert.match(ok(['api-resources'], kubectl127), /deployments\s+deploy\s+apps\/v1\s+true\s+Deployment/);
     ok(['delete', '-f', file], kubectl127);
+    assert.equal(ok(['create', 'deployment', 'old', '--image=kubia'], kubectl127), 'deployment.apps/old created\n');
+    assert.equal(ok(['expose', 'deployment', 'old', '--type=LoadBalancer', '--port=8080'], kubectl127), 'service/old exposed\n');
+    assert.match(ok(['get', 'svc', 'old'], kubectl127), /old\s+LoadBalancer\s+10\.43\.\d+\.\d+\s+<pending>\s+8080:3\d{4}\/TCP/);
+    assert.equal(k(['auth', 'can-i', 'list', 'pods', '--as=system:serviceaccount:default:default'], kubectl127).stdout, 'no\n');
+    assert.match(ok(['explain', 'deployment.spec.replicas'], kubectl127), /FIELD: replicas <integer>/);
+    ok(['delete', 'deploy/old', 'svc/old', '--cascade=foreground'], kubectl127);
   });
 });

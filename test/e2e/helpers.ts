@@ -149,6 +149,22 @@ export interface Daemon {
   log: string;
 }
 
+const octetsTaken = new Set<number>();
+
+/**
+ * A second octet for a daemon's 10.X.0.0/16 that no other daemon of this process and no address on the
+ * host uses: two daemons on one subnet would route each other's containers' traffic wrongly.
+ */
+function freeOctet(): number {
+  const onHost = run('ip', ['-4', '-o', 'addr', 'show']).stdout;
+  for (;;) {
+    const octet = 100 + Math.floor(Math.random() * 150);
+    if (octetsTaken.has(octet) || onHost.includes(` 10.${octet}.`)) continue;
+    octetsTaken.add(octet);
+    return octet;
+  }
+}
+
 export async function startDaemon(cleanup: Cleanup, opts: { mirror?: string; insecure?: string[]; dataRoot?: string; execRoot?: string } = {}): Promise<Daemon> {
   const dir = tempDir(cleanup, 'gantry-daemon-');
   const sock = path.join(dir, 'gantry.sock');
@@ -156,7 +172,7 @@ export async function startDaemon(cleanup: Cleanup, opts: { mirror?: string; ins
   const execRoot = opts.execRoot ?? path.join(dir, 'run');
   const log = path.join(dir, 'daemon.log');
   // A bridge and subnets of its own, so tests never touch a user's networks or each other's.
-  const octet = 100 + Math.floor(Math.random() * 150);
+  const octet = freeOctet();
   const bridge = `gtb${randomBytes(3).toString('hex')}`;
   const args = ['daemon', '-H', `unix://${sock}`, '--data-root', dataRoot, '--exec-root', execRoot, '--bridge', bridge, '--bip', `10.${octet}.0.1/24`, '--default-address-pool', `base=10.${octet}.0.0/16,size=24`];
   if (opts.mirror) args.push('--registry-mirror', opts.mirror);

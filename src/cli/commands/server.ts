@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { createLogger } from '../../common/log.js';
 import { ApiServer } from '../../cluster/apiserver/server.js';
 import { ensureTls } from '../../cluster/apiserver/tls.js';
+import { ControllerManager } from '../../cluster/controllers/manager.js';
 import { EtcdStorage } from '../../cluster/storage/etcd.js';
 import { SqliteStorage } from '../../cluster/storage/sqlite.js';
 import type { Storage } from '../../cluster/storage/types.js';
@@ -55,8 +56,9 @@ export function registerServerCommands(program: Command): void {
     .option('--service-cidr <cidr>', 'network CIDR for service IPs', '10.43.0.0/16')
     .option('--service-node-port-range <range>', 'port range reserved for NodePort services', '30000-32767')
     .option('-t, --token <token>', 'shared secret accepted as an admin bearer token')
+    .option('--disable-controller-manager', 'do not run the controllers (Deployments, ReplicaSets)')
     .option('--etcd-compaction-interval <seconds>', 'compact the datastore this often, to the revision seen one interval earlier (0: never)', '300')
-    .action(async (o: { dataDir: string; httpsListenPort: string; bindAddress: string; advertiseAddress: string; datastoreEndpoint: string; serviceCidr: string; serviceNodePortRange: string; token?: string; etcdCompactionInterval: string }) => {
+    .action(async (o: { dataDir: string; httpsListenPort: string; bindAddress: string; advertiseAddress: string; datastoreEndpoint: string; serviceCidr: string; serviceNodePortRange: string; token?: string; etcdCompactionInterval: string; disableControllerManager?: boolean }) => {
       const logger = createLogger('gantry-server', 'info');
       mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
       const tokenFile = path.join(o.dataDir, 'token');
@@ -92,11 +94,14 @@ export function registerServerCommands(program: Command): void {
               }).catch((err: unknown) => logger.warn({ err: String(err) }, 'compaction failed'));
             }, interval * 1000)
           : undefined;
+      const controllers = o.disableControllerManager ? undefined : new ControllerManager({ server: `https://127.0.0.1:${port}`, ca: tls.ca, cert: tls.adminCert, key: tls.adminKey }, logger);
+      await controllers?.start();
       const kc = path.join(o.dataDir, 'kubeconfig.yaml');
       writeFileSync(kc, kubeconfig(`https://127.0.0.1:${port}`, tls), { mode: 0o600 });
       logger.info({ port, datastore: o.datastoreEndpoint || 'sqlite', kubeconfig: kc }, `Wrote kubeconfig ${kc}`);
       const stop = (): void => {
         if (compactor) clearInterval(compactor);
+        controllers?.stop();
         api.server.close();
         api.server.closeAllConnections();
         void storage.close().finally(() => process.exit(0));

@@ -34,6 +34,8 @@ export interface ApiServerOptions {
 }
 
 const MAX_BODY = 3 << 20;
+/** Kubernetes' alphabet for generated name suffixes: no vowels, no look-alike characters. */
+const NAME_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 const MAX_DRAIN = 64 << 20;
 const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version']);
 /** Kinds discovery gives subresources; any other (status) has its resource's kind. */
@@ -584,7 +586,7 @@ export class ApiServer {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('the request body must be a JSON object');
     if (body.kind !== undefined && body.kind !== r.kind) throw badRequest(`the API version in the data (${body.apiVersion}) does not match the expected API version (${apiVersionOf(r)})`);
     const meta = { ...(body.metadata ?? {}) };
-    if (!meta.name && meta.generateName) meta.name = meta.generateName + randomBytes(4).toString('hex').slice(0, 5);
+    if (!meta.name && meta.generateName) meta.name = meta.generateName + [...randomBytes(5)].map((b) => NAME_ALPHABET[b % NAME_ALPHABET.length]).join('');
     if (!meta.name) throw new ApiError(422, 'Invalid', `${r.kind} "" is invalid: metadata.name: Required value: name or generateName is required`, { kind: r.kind, causes: [{ reason: 'FieldValueRequired', message: 'Required value: name or generateName is required', field: 'metadata.name' }] });
     validateName(r, meta.name);
     validateLabels(r, meta.name, meta.labels);

@@ -1,0 +1,134 @@
+/**
+ * A small client of the Kubernetes API for Gantry's own cluster components (controllers, scheduler):
+ * they reach cluster state through the API server, as every other client does, over HTTPS with a
+ * client certificate. JSON only; watches are read line by line.
+ */
+import https from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import type { KObject } from '../apiserver/objects.js';
+
+export interface ClientOptions {
+  server: string;
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+export class ApiStatusError extends Error {
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface WatchEvent {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: KObject;
+}
+
+export interface ObjectList {
+  metadata: { resourceVersion: string; continue?: string };
+  items: KObject[];
+}
+
+/** The collection path of a resource: `/apis/apps/v1/namespaces/ns/deployments` or `/api/v1/nodes`. */
+export function collectionPath(apiVersion: string, plural: string, namespace?: string): string {
+  const base = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+  return namespace ? `${base}/namespaces/${namespace}/${plural}` : `${base}/${plural}`;
+}
+
+export class ApiClient {
+  private readonly agent: https.Agent;
+
+  constructor(private readonly o: ClientOptions) {
+    this.agent = new https.Agent({ keepAlive: true, maxSockets: 16, ca: o.ca, cert: o.cert, key: o.key });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private open(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<IncomingMessage> {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = https.request(`${this.o.server}${path}`, { method, agent: this.agent, headers: { Accept: 'application/json', ...(data ? { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(data) } : {}) } }, resolve);
+      req.on('error', reject);
+      req.end(data);
+    });
+  }
+
+  async request<T = KObject>(method: string, path: string, body?: unknown, contentType?: string): Promise<T> {
+    const res = await this.open(method, path, body, contentType);
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    if ((res.statusCode ?? 500) >= 400) {
+      const status = (json ?? {}) as { reason?: string; message?: string };
+      throw new ApiStatusError(res.statusCode ?? 500, status.reason ?? 'Unknown', status.message ?? text);
+    }
+    return json as T;
+  }
+
+  list(path: string, query: Record<string, string> = {}): Promise<ObjectList> {
+    const qs = new URLSearchParams(query).toString();
+    return this.request<ObjectList>('GET', qs ? `${path}?${qs}` : path);
+  }
+
+  create(path: string, obj: KObject): Promise<KObject> {
+    return this.request('POST', path, obj);
+  }
+
+  update(path: string, obj: KObject): Promise<KObject> {
+    return this.request('PUT', path, obj);
+  }
+
+  mergePatch(path: string, patch: unknown): Promise<KObject> {
+    return this.request('PATCH', path, patch, 'application/merge-patch+json');
+  }
+
+  delete(path: string, options: Record<string, unknown> = {}): Promise<KObject> {
+    return this.request('DELETE', path, { kind: 'DeleteOptions', apiVersion: 'v1', ...options });
+  }
+
+  /**
+   * Watch from `resourceVersion`, calling `onEvent` for each event until the server ends the stream,
+   * the connection fails, or `signal` aborts. Resolves when the stream ends (the caller watches again).
+   */
+  async watch(path: string, resourceVersion: string, onEvent: (e: WatchEvent) => void, signal: AbortSignal): Promise<void> {
+    const qs = new URLSearchParams({ watch: '1', resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: String(240 + Math.floor(Math.random() * 120)) });
+    const res = await this.open('GET', `${path}?${qs.toString()}`);
+    if ((res.statusCode ?? 500) >= 400) {
+      const chunks: Buffer[] = [];
+      for await (const c of res) chunks.push(c as Buffer);
+      const status = JSON.parse(Buffer.concat(chunks).toString() || '{}') as { reason?: string; message?: string };
+      throw new ApiStatusError(res.statusCode ?? 500, status.reason ?? 'Unknown', status.message ?? '');
+    }
+    const abort = (): void => void res.destroy();
+    signal.addEventListener('abort', abort, { once: true });
+    let pending = '';
+    try {
+      for await (const chunk of res) {
+        pending += (chunk as Buffer).toString('utf8');
+        let nl: number;
+        while ((nl = pending.indexOf('\n')) >= 0) {
+          const line = pending.slice(0, nl);
+          pending = pending.slice(nl + 1);
+          if (line.trim()) onEvent(JSON.parse(line) as WatchEvent);
+        }
+      }
+    } catch (err) {
+      if (!signal.aborted) throw err;
+    } finally {
+      signal.removeEventListener('abort', abort);
+    }
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * The controller manager: the informers the controllers share and the controllers themselves
+ * (Deployments, ReplicaSets), run inside `gantry server` as k3s runs kube-controller-manager, but
+ * talking to the API server over HTTPS like any other client.
+ */
+import type { Logger } from '../../common/log.js';
+import { ApiClient, type ClientOptions } from '../client/client.js';
+import { Informer } from '../client/informer.js';
+import { DeploymentController } from './deployment.js';
+import { ReplicaSetController } from './replicaset.js';
+
+export class ControllerManager {
+  private readonly client: ApiClient;
+  private readonly informers: Informer[];
+  private readonly controllers: Array<DeploymentController | ReplicaSetController>;
+
+  constructor(options: ClientOptions, private readonly logger: Logger) {
+    this.client = new ApiClient(options);
+    const deployments = new Informer(this.client, '/apis/apps/v1/deployments', logger);
+    const sets = new Informer(this.client, '/apis/apps/v1/replicasets', logger);
+    const pods = new Informer(this.client, '/api/v1/pods', logger);
+    this.informers = [deployments, sets, pods];
+    this.controllers = [new DeploymentController(this.client, deployments, sets, logger), new ReplicaSetController(this.client, sets, pods, logger)];
+  }
+
+  /** Start the informers, wait for their first lists, then the controllers. */
+  async start(): Promise<void> {
+    for (const i of this.informers) i.start();
+    await Promise.all(this.informers.map((i) => i.waitForSync()));
+    for (const c of this.controllers) {
+      void c.run().catch((err: unknown) => this.logger.error({ err: String(err) }, 'controller stopped'));
+    }
+    this.logger.info({ controllers: ['deployment', 'replicaset'] }, 'controllers started');
+  }
+
+  stop(): void {
+    for (const c of this.controllers) c.queue.stop();
+    for (const i of this.informers) i.stop();
+    this.client.close();
+  }
+}

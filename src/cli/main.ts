@@ -8,7 +8,7 @@ import { registerSystemCommands } from './commands/system.js';
 import { registerContainerCommands } from './commands/containers.js';
 import { registerNetworkCommands } from './commands/networks.js';
 import { registerBuildCommands } from './commands/build.js';
-import { registerServerCommands } from './commands/server.js';
+import { registerAgentCommand, registerServerCommands } from './commands/server.js';
 import { reportError } from './commands/common.js';
 
 const program = new Command();
@@ -28,6 +28,7 @@ registerContainerCommands(program);
 registerNetworkCommands(program);
 registerBuildCommands(program);
 registerServerCommands(program);
+registerAgentCommand(program);
 
 program.exitOverride((err) => {
   // Usage errors exit 125 like the docker CLI; help and version exit 0.

@@ -1,6 +1,6 @@
 /** Shared CLI plumbing: the API client from global flags, error reporting as the docker CLI does. */
 import type { Command } from 'commander';
-import { ApiClient, ApiError, resolveHost } from '../client.js';
+import { ApiClient, ApiError, resolveHost } from '../../api/docker/client.js';
 import { StreamError } from '../progress.js';
 import { renderTemplate, TemplateError } from '../format/template.js';
 

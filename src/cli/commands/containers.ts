@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import { Command } from 'commander';
 import { shortId } from '../../common/digest.js';
 import { humanSize } from '../../engine/progress.js';
-import { ApiError, type ApiClient } from '../client.js';
+import { ApiError, type ApiClient } from '../../api/docker/client.js';
 import { renderRows, since, tabwrite } from '../format/table.js';
 import { action, clientOf, collect, ellipsis, filtersJson, forEachName, inspectEach, keyValueMap, topAndGroup } from './common.js';
 import { pullImage } from './images.js';

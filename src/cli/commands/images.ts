@@ -7,7 +7,7 @@ import { shortId } from '../../common/digest.js';
 import { humanSize } from '../../engine/progress.js';
 import { familiarName, familiarString, parseNormalizedReference, parseWithDefaultTag, referenceString } from '../../images/reference.js';
 import { encodeAuthHeader } from '../../registry/auth.js';
-import type { ApiClient } from '../client.js';
+import type { ApiClient } from '../../api/docker/client.js';
 import { credentialsFor, removeCredentials, storeCredentials } from '../config.js';
 import { renderRows, since } from '../format/table.js';
 import { displayJsonMessages } from '../progress.js';

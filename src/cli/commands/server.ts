@@ -1,12 +1,17 @@
 /**
  * `gantry server`: the cluster's API server (k3s's flag names), its state in SQLite in the data dir or
- * in etcd; and `gantry kubectl`, which runs the kubectl on PATH with the server's admin kubeconfig.
+ * in etcd, with the controllers; `gantry agent`: a node agent running pods through a gantry daemon;
+ * and `gantry kubectl`, which runs the kubectl on PATH with the server's admin kubeconfig.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
+import { ApiClient as EngineClient, DEFAULT_HOST } from '../../api/docker/client.js';
+import { NodeAgent } from '../../cluster/agent/agent.js';
+import { ApiClient as ClusterClient } from '../../cluster/client/client.js';
 import { createLogger } from '../../common/log.js';
 import { ApiServer } from '../../cluster/apiserver/server.js';
 import { ensureTls } from '../../cluster/apiserver/tls.js';
@@ -125,5 +130,37 @@ export function registerServerCommands(program: Command): void {
         process.stderr.write(`gantry: kubectl: ${err.message}\n`);
         process.exit(127);
       });
+    });
+}
+
+/** The host's first non-loopback IPv4 address, which a node reports as its InternalIP. */
+function hostIp(): string {
+  for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  return '127.0.0.1';
+}
+
+export function registerAgentCommand(program: Command): void {
+  program
+    .command('agent')
+    .description('Run the node agent: register this machine as a node and run its pods through the engine')
+    .requiredOption('-s, --server <url>', 'the API server, e.g. https://127.0.0.1:6443')
+    .requiredOption('-t, --token <token>', "the server's token (its data dir holds it in `token`)")
+    .requiredOption('--ca-file <file>', "the cluster CA certificate (the server's data dir holds it in tls/ca.crt)")
+    .option('--node-name <name>', 'the name of the node', os.hostname())
+    .option('--node-ip <address>', 'the address the node reports', hostIp())
+    .option('--docker-host <host>', "the engine's Docker API", DEFAULT_HOST)
+    .option('--pause-image <image>', "the image of each pod's infrastructure container (it runs sleep)", 'busybox:latest')
+    .action(async (o: { server: string; token: string; caFile: string; nodeName: string; nodeIp: string; dockerHost: string; pauseImage: string }) => {
+      const logger = createLogger('gantry-agent', 'info');
+      const client = new ClusterClient({ server: o.server, ca: readFileSync(o.caFile, 'utf8'), token: o.token });
+      const agent = new NodeAgent(client, new EngineClient(o.dockerHost), { nodeName: o.nodeName, nodeIp: o.nodeIp, pauseImage: o.pauseImage }, logger);
+      await agent.start();
+      const stop = (): void => {
+        agent.stop();
+        client.close();
+        process.exit(0);
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
     });
 }

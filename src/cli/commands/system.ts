@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { shortId } from '../../common/digest.js';
 import { humanSize } from '../../engine/progress.js';
 import { GANTRY_VERSION } from '../../version.js';
-import { ApiError } from '../client.js';
+import { ApiError } from '../../api/docker/client.js';
 import { renderRows, since } from '../format/table.js';
 import { renderTemplate } from '../format/template.js';
 import { jsonLines } from '../progress.js';

@@ -1,17 +1,19 @@
 /**
  * A small client of the Kubernetes API for Gantry's own cluster components (controllers, scheduler):
  * they reach cluster state through the API server, as every other client does, over HTTPS with a
- * client certificate. JSON only; watches are read line by line.
+ * client certificate or a bearer token. JSON only; watches are read line by line.
  */
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import type { KObject } from '../apiserver/objects.js';
 
+/** The server, its CA, and either a client certificate or a bearer token. */
 export interface ClientOptions {
   server: string;
   ca: string;
-  cert: string;
-  key: string;
+  cert?: string;
+  key?: string;
+  token?: string;
 }
 
 export class ApiStatusError extends Error {
@@ -54,7 +56,7 @@ export class ApiClient {
   private open(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<IncomingMessage> {
     const data = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
-      const req = https.request(`${this.o.server}${path}`, { method, agent: this.agent, headers: { Accept: 'application/json', ...(data ? { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(data) } : {}) } }, resolve);
+      const req = https.request(`${this.o.server}${path}`, { method, agent: this.agent, headers: { Accept: 'application/json', ...(this.o.token ? { Authorization: `Bearer ${this.o.token}` } : {}), ...(data ? { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(data) } : {}) } }, resolve);
       req.on('error', reject);
       req.end(data);
     });
@@ -103,8 +105,8 @@ export class ApiClient {
    * Watch from `resourceVersion`, calling `onEvent` for each event until the server ends the stream,
    * the connection fails, or `signal` aborts. Resolves when the stream ends (the caller watches again).
    */
-  async watch(path: string, resourceVersion: string, onEvent: (e: WatchEvent) => void, signal: AbortSignal): Promise<void> {
-    const qs = new URLSearchParams({ watch: '1', resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: String(240 + Math.floor(Math.random() * 120)) });
+  async watch(path: string, resourceVersion: string, selectors: Record<string, string>, onEvent: (e: WatchEvent) => void, signal: AbortSignal): Promise<void> {
+    const qs = new URLSearchParams({ ...selectors, watch: '1', resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: String(240 + Math.floor(Math.random() * 120)) });
     const res = await this.open('GET', `${path}?${qs.toString()}`);
     if ((res.statusCode ?? 500) >= 400) {
       const chunks: Buffer[] = [];

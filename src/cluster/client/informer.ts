@@ -31,6 +31,8 @@ export class Informer {
     /** The collection path across namespaces, e.g. `/apis/apps/v1/deployments`. */
     private readonly path: string,
     private readonly logger: Logger,
+    /** Selectors the list and the watch carry (`fieldSelector: 'spec.nodeName=n1'`). */
+    private readonly selectors: { labelSelector?: string; fieldSelector?: string } = {},
   ) {}
 
   on(h: InformerHandlers): void {
@@ -75,7 +77,7 @@ export class Informer {
     let cont: string | undefined;
     let rv = '';
     do {
-      const page = await this.client.list(this.path, { limit: '500', ...(cont ? { continue: cont } : {}) });
+      const page = await this.client.list(this.path, { ...this.selectors, limit: '500', ...(cont ? { continue: cont } : {}) });
       for (const o of page.items) seen.set(keyOf(o), o);
       cont = page.metadata.continue;
       rv = page.metadata.resourceVersion;
@@ -111,6 +113,7 @@ export class Informer {
         await this.client.watch(
           this.path,
           this.resourceVersion,
+          this.selectors,
           (e) => {
             if (e.type === 'ERROR') {
               expired = true;

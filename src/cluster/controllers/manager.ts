@@ -1,6 +1,7 @@
 /**
  * The controller manager: the informers the controllers share and the controllers themselves
- * (Deployments, ReplicaSets), run inside `gantry server` as k3s runs kube-controller-manager, but
+ * (Deployments, ReplicaSets) with the scheduler, run inside `gantry server` as k3s runs
+ * kube-controller-manager and kube-scheduler, but
  * talking to the API server over HTTPS like any other client.
  */
 import type { Logger } from '../../common/log.js';
@@ -8,19 +9,21 @@ import { ApiClient, type ClientOptions } from '../client/client.js';
 import { Informer } from '../client/informer.js';
 import { DeploymentController } from './deployment.js';
 import { ReplicaSetController } from './replicaset.js';
+import { Scheduler } from './scheduler.js';
 
 export class ControllerManager {
   private readonly client: ApiClient;
   private readonly informers: Informer[];
-  private readonly controllers: Array<DeploymentController | ReplicaSetController>;
+  private readonly controllers: Array<DeploymentController | ReplicaSetController | Scheduler>;
 
   constructor(options: ClientOptions, private readonly logger: Logger) {
     this.client = new ApiClient(options);
     const deployments = new Informer(this.client, '/apis/apps/v1/deployments', logger);
     const sets = new Informer(this.client, '/apis/apps/v1/replicasets', logger);
     const pods = new Informer(this.client, '/api/v1/pods', logger);
-    this.informers = [deployments, sets, pods];
-    this.controllers = [new DeploymentController(this.client, deployments, sets, logger), new ReplicaSetController(this.client, sets, pods, logger)];
+    const nodes = new Informer(this.client, '/api/v1/nodes', logger);
+    this.informers = [deployments, sets, pods, nodes];
+    this.controllers = [new DeploymentController(this.client, deployments, sets, logger), new ReplicaSetController(this.client, sets, pods, logger), new Scheduler(this.client, pods, nodes, logger)];
   }
 
   /** Start the informers, wait for their first lists, then the controllers. */
@@ -30,7 +33,7 @@ export class ControllerManager {
     for (const c of this.controllers) {
       void c.run().catch((err: unknown) => this.logger.error({ err: String(err) }, 'controller stopped'));
     }
-    this.logger.info({ controllers: ['deployment', 'replicaset'] }, 'controllers started');
+    this.logger.info({ controllers: ['deployment', 'replicaset', 'scheduler'] }, 'controllers started');
   }
 
   stop(): void {

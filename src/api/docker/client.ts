@@ -1,10 +1,11 @@
 /**
- * The CLI's client of the Docker Engine API (the gantry CLI is a client like the docker CLI): host from
+ * A client of the Docker Engine API, used by the gantry CLI (a client like the docker CLI) and the node
+ * agent (which runs pods through the engine). Host from
  * `-H`, `GANTRY_HOST`, then `DOCKER_HOST`, default the gantry daemon's socket.
  */
 import http, { type IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
-import { readAll } from '../common/streams.js';
+import { readAll } from '../../common/streams.js';
 
 export const DEFAULT_HOST = 'unix:///run/gantry/gantry.sock';
 const API_PREFIX = '/v1.44';

@@ -1,0 +1,113 @@
+/**
+ * A one-node cluster: `gantry server` (API server, controllers, scheduler) and `gantry agent` running
+ * pods through a gantry daemon, driven with kubectl 1.33. Images come from a loopback registry the
+ * daemon uses as its mirror.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Cleanup, curl, freePort, GANTRY, run, seedRegistry, startDaemon, startProcess, startRegistry, tempDir, waitFor, type Daemon } from './helpers.js';
+
+const KUBECTL_DIR = '/usr/lib/google-cloud-sdk/bin';
+const kubectl = existsSync(`${KUBECTL_DIR}/kubectl.1.33`) ? `${KUBECTL_DIR}/kubectl.1.33` : 'kubectl';
+const hasKubectl = existsSync(kubectl) || run('sh', ['-c', 'command -v kubectl']).code === 0;
+
+describe('a one-node cluster', { skip: !hasKubectl && 'kubectl is not installed' }, () => {
+  const cleanup = new Cleanup();
+  let env: Record<string, string>;
+  let d: Daemon;
+  let dir: string;
+  let agentArgs: string[];
+  let agent: ReturnType<typeof startProcess>;
+  const k = (args: string[]): { code: number; stdout: string; stderr: string } => run(kubectl, args, { env });
+  const ok = (args: string[]): string => {
+    const r = k(args);
+    assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const podsOf = (app: string): Array<{ name: string; phase: string; ip?: string; node?: string; restarts: number }> =>
+    (JSON.parse(ok(['get', 'pods', '-l', `app=${app}`, '-o', 'json'])) as { items: Array<{ metadata: { name: string }; spec: { nodeName?: string }; status: { phase?: string; podIP?: string; containerStatuses?: Array<{ restartCount: number }> } }> }).items.map((p) => ({
+      name: p.metadata.name,
+      phase: p.status.phase ?? '',
+      ip: p.status.podIP,
+      node: p.spec.nodeName,
+      restarts: p.status.containerStatuses?.[0]?.restartCount ?? 0,
+    }));
+  /** Containers the agent made in the engine for pods. */
+  const engineContainers = (): string[] => run('docker', ['ps', '-a', '--filter', 'label=io.kubernetes.pod.uid', '--format', '{{.Names}}'], { env: d.env }).stdout.split('\n').filter(Boolean);
+
+  before(async () => {
+    const reg = await startRegistry(cleanup, 'gantry');
+    seedRegistry(reg, 'busybox:latest', 'library/busybox:latest');
+    d = await startDaemon(cleanup, { mirror: `http://${reg.addr}`, insecure: [reg.addr] });
+    dir = tempDir(cleanup);
+    const port = await freePort();
+    startProcess(cleanup, GANTRY, ['server', '--data-dir', dir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1'], path.join(dir, 'server.log'));
+    await waitFor(() => existsSync(path.join(dir, 'kubeconfig.yaml')) && run('curl', ['-sk', `https://127.0.0.1:${port}/healthz`]).stdout === 'ok', 'the API server', 20000);
+    env = { KUBECONFIG: path.join(dir, 'kubeconfig.yaml') };
+    const token = readFileSync(path.join(dir, 'token'), 'utf8').trim();
+    agentArgs = ['agent', '--server', `https://127.0.0.1:${port}`, '--token', token, '--ca-file', path.join(dir, 'tls', 'ca.crt'), '--node-name', 'node-1', '--docker-host', d.host];
+    agent = startProcess(cleanup, GANTRY, agentArgs, path.join(dir, 'agent.log'));
+    // Pods the agent leaves behind when a test fails are removed with the daemon's containers.
+    cleanup.add(() => {
+      for (const name of engineContainers()) run('docker', ['rm', '-f', name], { env: d.env });
+    });
+    await waitFor(() => /node-1\s+Ready/.test(k(['get', 'nodes']).stdout), 'the node to be Ready', 20000);
+  });
+  after(() => cleanup.run());
+
+  test('the node registers with its addresses, capacity and a lease', () => {
+    const node = JSON.parse(ok(['get', 'node', 'node-1', '-o', 'json'])) as { metadata: { labels: Record<string, string> }; status: { capacity: Record<string, string>; nodeInfo: { kubeletVersion: string }; addresses: Array<{ type: string }> } };
+    assert.equal(node.metadata.labels['kubernetes.io/hostname'], 'node-1');
+    assert.ok(Number(node.status.capacity.cpu) >= 1);
+    assert.match(node.status.nodeInfo.kubeletVersion, /^v1\.33/);
+    assert.deepEqual(node.status.addresses.map((a) => a.type), ['InternalIP', 'Hostname']);
+    assert.equal(ok(['-n', 'kube-node-lease', 'get', 'lease', 'node-1', '-o', 'jsonpath={.spec.holderIdentity}']), 'node-1');
+  });
+
+  test('a Deployment runs: pods scheduled, Running with their own IPs, serving; scaled down, their containers go', async () => {
+    ok(['create', 'deployment', 'web', '--image=busybox', '--replicas=2', '--', 'sh', '-c', 'echo "hello from $(hostname)" > /tmp/index.html && exec httpd -f -p 8080 -h /tmp']);
+    await waitFor(() => {
+      const pods = podsOf('web');
+      return pods.length === 2 && pods.every((p) => p.phase === 'Running' && p.ip && p.node === 'node-1');
+    }, 'two running pods', 60000);
+    const pods = podsOf('web');
+    assert.notEqual(pods[0]!.ip, pods[1]!.ip);
+    for (const p of pods) {
+      await waitFor(async () => (await curl(`http://${p.ip}:8080/index.html`)) === `hello from ${p.name}\n`, `pod ${p.name} to serve`, 15000);
+    }
+    await waitFor(() => /web\s+2\/2\s+2\s+2/.test(ok(['get', 'deploy', 'web'])), 'the deployment to be available', 15000);
+    assert.match(ok(['get', 'pods', '-o', 'wide']), /web-\S+\s+1\/1\s+Running\s+0\s+\S+\s+10\.\d+\.\d+\.\d+\s+node-1/);
+    assert.equal(engineContainers().length, 4, 'an infrastructure container and one container per pod');
+    ok(['scale', 'deployment', 'web', '--replicas=1']);
+    await waitFor(() => podsOf('web').length === 1 && engineContainers().length === 2, 'one pod and its containers left', 30000);
+    ok(['delete', 'deployment', 'web']);
+    await waitFor(() => podsOf('web').length === 0 && engineContainers().length === 0, 'everything gone', 30000);
+  });
+
+  test('restartPolicy: a failing container restarts (Always) or the pod fails (Never); a finished one succeeds', async () => {
+    ok(['run', 'crashy', '--image=busybox', '--labels=app=crashy', '--', 'sh', '-c', 'sleep 1; exit 3']);
+    await waitFor(() => (podsOf('crashy')[0]?.restarts ?? 0) >= 1, 'a restart', 30000);
+    ok(['run', 'once', '--image=busybox', '--restart=Never', '--labels=app=once', '--', 'sh', '-c', 'exit 4']);
+    ok(['run', 'done', '--image=busybox', '--restart=Never', '--labels=app=done', '--', 'true']);
+    await waitFor(() => podsOf('once')[0]?.phase === 'Failed' && podsOf('done')[0]?.phase === 'Succeeded', 'Failed and Succeeded', 30000);
+    assert.equal(ok(['get', 'pod', 'once', '-o', 'jsonpath={.status.containerStatuses[0].state.terminated.exitCode}']), '4');
+    ok(['delete', 'pod', 'crashy', 'once', 'done', '--grace-period=1']);
+    await waitFor(() => engineContainers().length === 0, 'their containers to go', 30000);
+  });
+
+  test('an agent restart finds its pods again: no container is made twice', async () => {
+    ok(['run', 'steady', '--image=busybox', '--labels=app=steady', '--', 'sleep', '3600']);
+    await waitFor(() => podsOf('steady')[0]?.phase === 'Running', 'steady running', 30000);
+    const before = engineContainers().sort();
+    agent.kill('SIGKILL');
+    await new Promise((r) => agent.once('exit', r));
+    agent = startProcess(cleanup, GANTRY, agentArgs, path.join(dir, 'agent.log'));
+    await new Promise((r) => setTimeout(r, 4000));
+    assert.deepEqual(engineContainers().sort(), before, 'the same containers, none added');
+    assert.equal(podsOf('steady')[0]?.phase, 'Running');
+    ok(['delete', 'pod', 'steady', '--grace-period=1']);
+    await waitFor(() => engineContainers().length === 0, 'its containers to go', 30000);
+  });
+});

@@ -19,7 +19,7 @@ describe('@kubernetes/client-node against the API server', () => {
   let core: k8s.CoreV1Api;
 
   const start = async (): Promise<void> => {
-    server = startProcess(cleanup, GANTRY, ['server', '--data-dir', dir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1', '--etcd-compaction-interval', '1'], path.join(dir, 'server.log'));
+    server = startProcess(cleanup, GANTRY, ['server', '--data-dir', dir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1', '--etcd-compaction-interval', '1', '--disable-controller-manager'], path.join(dir, 'server.log'));
     await waitFor(async () => {
       try {
         await core.listNamespace();
@@ -33,7 +33,7 @@ describe('@kubernetes/client-node against the API server', () => {
   before(async () => {
     dir = tempDir(cleanup);
     port = await freePort();
-    server = startProcess(cleanup, GANTRY, ['server', '--data-dir', dir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1', '--etcd-compaction-interval', '1'], path.join(dir, 'server.log'));
+    server = startProcess(cleanup, GANTRY, ['server', '--data-dir', dir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1', '--etcd-compaction-interval', '1', '--disable-controller-manager'], path.join(dir, 'server.log'));
     await waitFor(() => existsSync(path.join(dir, 'kubeconfig.yaml')), 'the kubeconfig', 30000);
     kc = new k8s.KubeConfig();
     kc.loadFromFile(path.join(dir, 'kubeconfig.yaml'));

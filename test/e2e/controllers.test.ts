@@ -1,6 +1,7 @@
 /**
- * The controllers inside `gantry server` (Deployments, ReplicaSets), driven with kubectl 1.33. No node
- * agent runs pods yet, so the tests mark pods Ready through the status subresource, as a kubelet would.
+ * The controllers inside `gantry server` (Deployments, ReplicaSets), driven with kubectl 1.33. Neither
+ * the scheduler nor a node agent runs here: the tests mark pods Ready through the status subresource,
+ * as a node agent would (test/e2e/cluster.test.ts runs the whole chain).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,7 +26,7 @@ describe('controllers', { skip: !hasKubectl && 'kubectl is not installed' }, () 
     return r.stdout;
   };
   const start = async (): Promise<void> => {
-    server = startProcess(cleanup, GANTRY, ['server', '--data-dir', dir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1'], path.join(dir, 'server.log'));
+    server = startProcess(cleanup, GANTRY, ['server', '--data-dir', dir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1', '--disable-scheduler'], path.join(dir, 'server.log'));
     await waitFor(() => existsSync(path.join(dir, 'kubeconfig.yaml')) && run('curl', ['-sk', `https://127.0.0.1:${port}/healthz`]).stdout === 'ok', 'the API server', 20000);
   };
   const names = (args: string[]): string[] => ok([...args, '-o', 'jsonpath={.items[*].metadata.name}']).split(' ').filter(Boolean);

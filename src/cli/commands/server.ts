@@ -62,8 +62,9 @@ export function registerServerCommands(program: Command): void {
     .option('--service-node-port-range <range>', 'port range reserved for NodePort services', '30000-32767')
     .option('-t, --token <token>', 'shared secret accepted as an admin bearer token')
     .option('--disable-controller-manager', 'do not run the controllers (Deployments, ReplicaSets)')
+    .option('--disable-scheduler', 'do not run the scheduler')
     .option('--etcd-compaction-interval <seconds>', 'compact the datastore this often, to the revision seen one interval earlier (0: never)', '300')
-    .action(async (o: { dataDir: string; httpsListenPort: string; bindAddress: string; advertiseAddress: string; datastoreEndpoint: string; serviceCidr: string; serviceNodePortRange: string; token?: string; etcdCompactionInterval: string; disableControllerManager?: boolean }) => {
+    .action(async (o: { dataDir: string; httpsListenPort: string; bindAddress: string; advertiseAddress: string; datastoreEndpoint: string; serviceCidr: string; serviceNodePortRange: string; token?: string; etcdCompactionInterval: string; disableControllerManager?: boolean; disableScheduler?: boolean }) => {
       const logger = createLogger('gantry-server', 'info');
       mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
       const tokenFile = path.join(o.dataDir, 'token');
@@ -99,7 +100,7 @@ export function registerServerCommands(program: Command): void {
               }).catch((err: unknown) => logger.warn({ err: String(err) }, 'compaction failed'));
             }, interval * 1000)
           : undefined;
-      const controllers = o.disableControllerManager ? undefined : new ControllerManager({ server: `https://127.0.0.1:${port}`, ca: tls.ca, cert: tls.adminCert, key: tls.adminKey }, logger);
+      const controllers = o.disableControllerManager ? undefined : new ControllerManager({ server: `https://127.0.0.1:${port}`, ca: tls.ca, cert: tls.adminCert, key: tls.adminKey }, logger, { scheduler: !o.disableScheduler });
       await controllers?.start();
       const kc = path.join(o.dataDir, 'kubeconfig.yaml');
       writeFileSync(kc, kubeconfig(`https://127.0.0.1:${port}`, tls), { mode: 0o600 });

@@ -16,14 +16,15 @@ export class ControllerManager {
   private readonly informers: Informer[];
   private readonly controllers: Array<DeploymentController | ReplicaSetController | Scheduler>;
 
-  constructor(options: ClientOptions, private readonly logger: Logger) {
+  constructor(options: ClientOptions, private readonly logger: Logger, opts: { scheduler: boolean } = { scheduler: true }) {
     this.client = new ApiClient(options);
     const deployments = new Informer(this.client, '/apis/apps/v1/deployments', logger);
     const sets = new Informer(this.client, '/apis/apps/v1/replicasets', logger);
     const pods = new Informer(this.client, '/api/v1/pods', logger);
     const nodes = new Informer(this.client, '/api/v1/nodes', logger);
     this.informers = [deployments, sets, pods, nodes];
-    this.controllers = [new DeploymentController(this.client, deployments, sets, logger), new ReplicaSetController(this.client, sets, pods, logger), new Scheduler(this.client, pods, nodes, logger)];
+    this.controllers = [new DeploymentController(this.client, deployments, sets, logger), new ReplicaSetController(this.client, sets, pods, logger)];
+    if (opts.scheduler) this.controllers.push(new Scheduler(this.client, pods, nodes, logger));
   }
 
   /** Start the informers, wait for their first lists, then the controllers. */
@@ -33,7 +34,7 @@ export class ControllerManager {
     for (const c of this.controllers) {
       void c.run().catch((err: unknown) => this.logger.error({ err: String(err) }, 'controller stopped'));
     }
-    this.logger.info({ controllers: ['deployment', 'replicaset', 'scheduler'] }, 'controllers started');
+    this.logger.info({ controllers: this.controllers.map((c) => c.constructor.name) }, 'controllers started');
   }
 
   stop(): void {

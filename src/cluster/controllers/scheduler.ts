@@ -47,9 +47,10 @@ export class Scheduler {
     const path = `${collectionPath('v1', 'pods', pod.metadata!.namespace)}/${pod.metadata!.name}`;
     if (!fits.length) {
       const message = `0/${this.nodes.list().length} nodes are available: ${Object.keys(selector).length ? "node(s) didn't match Pod's node affinity/selector" : 'no node is ready'}.`;
-      const conditions = ((pod.status?.conditions as Array<{ type: string; message?: string }> | undefined) ?? []);
+      const conditions = (pod.status?.conditions as Array<{ type: string; message?: string }> | undefined) ?? [];
       if (conditions.some((c) => c.type === 'PodScheduled' && c.message === message)) return;
-      await this.client.mergePatch(`${path}/status`, { status: { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', lastProbeTime: null, lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), reason: 'Unschedulable', message }] } }).catch(() => undefined);
+      const unschedulable = { type: 'PodScheduled', status: 'False', lastProbeTime: null, lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), reason: 'Unschedulable', message };
+      await this.client.mergePatch(`${path}/status`, { status: { conditions: [...conditions.filter((c) => c.type !== 'PodScheduled'), unschedulable] } }).catch(() => undefined);
       return;
     }
     const load = new Map<string, number>();

@@ -1,6 +1,6 @@
 /**
  * A one-node cluster: `gantry server` (API server, controllers, scheduler) and `gantry agent` running
- * pods through a gantry daemon, driven with kubectl 1.33. Images come from a loopback registry the
+ * pods through a gantry daemon and programming service rules, driven with kubectl 1.33. Images come from a loopback registry the
  * daemon uses as its mirror.
  */
 import { after, before, describe, test } from 'node:test';
@@ -80,6 +80,28 @@ describe('a one-node cluster', { skip: !hasKubectl && 'kubectl is not installed'
     await waitFor(() => /web\s+2\/2\s+2\s+2/.test(ok(['get', 'deploy', 'web'])), 'the deployment to be available', 15000);
     assert.match(ok(['get', 'pods', '-o', 'wide']), /web-\S+\s+1\/1\s+Running\s+0\s+\S+\s+10\.\d+\.\d+\.\d+\s+node-1/);
     assert.equal(engineContainers().length, 4, 'an infrastructure container and one container per pod');
+    // A Service: endpoints follow the ready pods; the cluster IP and the node port reach both pods, from
+    // the host and from inside a pod.
+    ok(['expose', 'deployment', 'web', '--port=80', '--target-port=8080', '--type=NodePort']);
+    await waitFor(() => ok(['get', 'endpoints', 'web', '-o', 'jsonpath={.subsets[*].addresses[*].ip}']).split(' ').sort().join() === pods.map((p) => p.ip).sort().join(), 'the endpoints', 15000);
+    assert.equal(ok(['get', 'endpointslices', '-l', 'kubernetes.io/service-name=web', '-o', 'jsonpath={.items[0].ports[0].port}']), '8080');
+    const clusterIp = ok(['get', 'svc', 'web', '-o', 'jsonpath={.spec.clusterIP}']);
+    const nodePort = ok(['get', 'svc', 'web', '-o', 'jsonpath={.spec.ports[0].nodePort}']);
+    const nodeIp = ok(['get', 'node', 'node-1', '-o', 'jsonpath={.status.addresses[0].address}']);
+    const answers = new Set<string>();
+    await waitFor(async () => {
+      answers.add(await curl(`http://${clusterIp}/index.html`));
+      return pods.every((p) => answers.has(`hello from ${p.name}\n`));
+    }, 'both pods to answer on the cluster IP', 20000);
+    assert.equal(await curl(`http://${nodeIp}:${nodePort}/index.html`).then((t) => t.startsWith('hello from web-')), true, 'the node port answers');
+    const inPod = engineContainers().find((n) => n.startsWith('k8s_busybox_'))!;
+    const fromPod = new Set<string>();
+    await waitFor(() => {
+      // busybox-static's wget crashes resolving names; nc speaks the HTTP by hand.
+      fromPod.add(run('docker', ['exec', inPod, 'sh', '-c', `printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${clusterIp} 80 | tail -1`], { env: d.env }).stdout);
+      return pods.every((p) => fromPod.has(`hello from ${p.name}\n`));
+    }, 'both pods to answer a pod on the cluster IP (one of them itself)', 20000);
+    ok(['delete', 'service', 'web']);
     ok(['scale', 'deployment', 'web', '--replicas=1']);
     await waitFor(() => podsOf('web').length === 1 && engineContainers().length === 2, 'one pod and its containers left', 30000);
     ok(['delete', 'deployment', 'web']);
@@ -95,6 +117,14 @@ describe('a one-node cluster', { skip: !hasKubectl && 'kubectl is not installed'
     assert.equal(ok(['get', 'pod', 'once', '-o', 'jsonpath={.status.containerStatuses[0].state.terminated.exitCode}']), '4');
     ok(['delete', 'pod', 'crashy', 'once', 'done', '--grace-period=1']);
     await waitFor(() => engineContainers().length === 0, 'their containers to go', 30000);
+  });
+
+  test('a stopped agent leaves no service rules behind', async () => {
+    agent.kill('SIGTERM');
+    await new Promise((r) => agent.once('exit', r));
+    assert.doesNotMatch(run('iptables-save', ['-t', 'nat']).stdout, /GANTRY-(SERVICES|NODEPORTS|POSTROUTING|SVC|SEP)/);
+    agent = startProcess(cleanup, GANTRY, agentArgs, path.join(dir, 'agent.log'));
+    await waitFor(() => /GANTRY-SERVICES/.test(run('iptables-save', ['-t', 'nat']).stdout), 'the rules back', 15000);
   });
 
   test('an agent restart finds its pods again: no container is made twice', async () => {

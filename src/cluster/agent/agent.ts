@@ -1,6 +1,7 @@
 /**
- * The node agent (Gantry's kubelet): registers its Node, keeps it and its Lease fresh, and runs the
- * pods bound to it through the engine's Docker API, as dockershim did:
+ * The node agent (Gantry's kubelet and kube-proxy): registers its Node, keeps it and its Lease fresh,
+ * keeps the service rules (`proxy`), and runs the pods bound to it through the engine's Docker API, as
+ * dockershim did:
  * - each pod gets an infrastructure container that holds its network namespace (so the pod has one IP
  *   on the engine's bridge), and each of its containers joins that namespace;
  * - containers are named and labelled `k8s_<container>_<pod>_<namespace>_<uid>_<attempt>` /
@@ -18,6 +19,7 @@ import type { KObject } from '../apiserver/objects.js';
 import { ApiStatusError, collectionPath, type ApiClient } from '../client/client.js';
 import { keyOf, Informer } from '../client/informer.js';
 import { WorkQueue } from '../controllers/controller.js';
+import { ServiceProxy } from './proxy.js';
 
 export interface AgentOptions {
   nodeName: string;
@@ -64,6 +66,9 @@ export function quantity(q: string): number {
 
 export class NodeAgent {
   private readonly pods: Informer;
+  private readonly services: Informer;
+  private readonly endpoints: Informer;
+  private readonly proxy: ServiceProxy;
   private readonly queue = new WorkQueue();
   private timers: NodeJS.Timeout[] = [];
 
@@ -75,12 +80,16 @@ export class NodeAgent {
   ) {
     this.pods = new Informer(client, '/api/v1/pods', logger, { fieldSelector: `spec.nodeName=${o.nodeName}` });
     this.pods.on({ add: (p) => this.queue.add(keyOf(p)), update: (_o, p) => this.queue.add(keyOf(p)), delete: () => this.queue.add('') });
+    this.services = new Informer(client, '/api/v1/services', logger);
+    this.endpoints = new Informer(client, '/api/v1/endpoints', logger);
+    this.proxy = new ServiceProxy(this.services, this.endpoints, logger);
   }
 
   async start(): Promise<void> {
     await this.register();
-    this.pods.start();
-    await this.pods.waitForSync();
+    for (const i of [this.pods, this.services, this.endpoints]) i.start();
+    await Promise.all([this.pods, this.services, this.endpoints].map((i) => i.waitForSync()));
+    this.proxy.sync();
     void this.queue.run('node-agent', (key) => (key ? this.syncPod(key) : this.removeOrphans()), this.logger, 4);
     this.timers.push(setInterval(() => void this.heartbeat().catch((err: unknown) => this.logger.warn({ err: String(err) }, 'node heartbeat failed')), HEARTBEAT_MS));
     // Container states change without pod events (exits, restarts): look again regularly.
@@ -91,10 +100,13 @@ export class NodeAgent {
     this.logger.info({ node: this.o.nodeName }, 'node agent started');
   }
 
+  /** Stop; the service rules go too, as pods' addresses are no longer kept up to date. */
   stop(): void {
     for (const t of this.timers) clearInterval(t);
     this.queue.stop();
-    this.pods.stop();
+    for (const i of [this.pods, this.services, this.endpoints]) i.stop();
+    this.proxy.stop();
+    ServiceProxy.cleanup();
   }
 
   private nodeStatus(): Record<string, unknown> {

@@ -1,6 +1,6 @@
 /**
  * The controller manager: the informers the controllers share and the controllers themselves
- * (Deployments, ReplicaSets) with the scheduler, run inside `gantry server` as k3s runs
+ * (Deployments, ReplicaSets, Endpoints) with the scheduler, run inside `gantry server` as k3s runs
  * kube-controller-manager and kube-scheduler, but
  * talking to the API server over HTTPS like any other client.
  */
@@ -8,13 +8,14 @@ import type { Logger } from '../../common/log.js';
 import { ApiClient, type ClientOptions } from '../client/client.js';
 import { Informer } from '../client/informer.js';
 import { DeploymentController } from './deployment.js';
+import { EndpointsController } from './endpoints.js';
 import { ReplicaSetController } from './replicaset.js';
 import { Scheduler } from './scheduler.js';
 
 export class ControllerManager {
   private readonly client: ApiClient;
   private readonly informers: Informer[];
-  private readonly controllers: Array<DeploymentController | ReplicaSetController | Scheduler>;
+  private readonly controllers: Array<DeploymentController | ReplicaSetController | EndpointsController | Scheduler>;
 
   constructor(options: ClientOptions, private readonly logger: Logger, opts: { scheduler: boolean } = { scheduler: true }) {
     this.client = new ApiClient(options);
@@ -22,8 +23,9 @@ export class ControllerManager {
     const sets = new Informer(this.client, '/apis/apps/v1/replicasets', logger);
     const pods = new Informer(this.client, '/api/v1/pods', logger);
     const nodes = new Informer(this.client, '/api/v1/nodes', logger);
-    this.informers = [deployments, sets, pods, nodes];
-    this.controllers = [new DeploymentController(this.client, deployments, sets, logger), new ReplicaSetController(this.client, sets, pods, logger)];
+    const services = new Informer(this.client, '/api/v1/services', logger);
+    this.informers = [deployments, sets, pods, nodes, services];
+    this.controllers = [new DeploymentController(this.client, deployments, sets, logger), new ReplicaSetController(this.client, sets, pods, logger), new EndpointsController(this.client, services, pods, logger)];
     if (opts.scheduler) this.controllers.push(new Scheduler(this.client, pods, nodes, logger));
   }
 

@@ -1,0 +1,100 @@
+/**
+ * The endpoints controller: for each Service with a selector, the addresses of the pods it selects, in
+ * an Endpoints object (ready pods in `addresses`, the others in `notReadyAddresses`) and an EndpointSlice
+ * labelled `kubernetes.io/service-name`, with each service port's targetPort resolved (a name is looked up
+ * among each pod's container ports). Services without a selector keep the endpoints their owners write.
+ */
+import type { Logger } from '../../common/log.js';
+import { labelsMatch } from '../../common/labels.js';
+import type { KObject } from '../apiserver/objects.js';
+import { ApiStatusError, collectionPath, type ApiClient } from '../client/client.js';
+import { keyOf, type Informer } from '../client/informer.js';
+import { WorkQueue } from './controller.js';
+import { isPodReady } from './replicaset.js';
+
+type ServicePort = { name?: string; port: number; protocol?: string; targetPort?: number | string };
+type PodSpec = { containers?: Array<{ ports?: Array<{ name?: string; containerPort: number; protocol?: string }> }>; nodeName?: string };
+
+export class EndpointsController {
+  readonly queue = new WorkQueue();
+
+  constructor(
+    private readonly client: ApiClient,
+    private readonly services: Informer,
+    private readonly pods: Informer,
+    private readonly logger: Logger,
+  ) {
+    services.on({ add: (s) => this.queue.add(keyOf(s)), update: (_o, s) => this.queue.add(keyOf(s)) });
+    const touched = (p: KObject): void => {
+      for (const s of services.list()) if (s.metadata?.namespace === p.metadata?.namespace) this.queue.add(keyOf(s));
+    };
+    pods.on({ add: touched, update: (_o, p) => touched(p), delete: touched });
+  }
+
+  run(): Promise<void> {
+    return this.queue.run('endpoints', (key) => this.reconcile(key), this.logger);
+  }
+
+  private async reconcile(key: string): Promise<void> {
+    const svc = this.services.get(key);
+    const selector = (svc?.spec as { selector?: Record<string, string> } | undefined)?.selector;
+    if (!svc || !selector || !Object.keys(selector).length) return;
+    const ns = svc.metadata!.namespace!;
+    const name = svc.metadata!.name!;
+    const ports = ((svc.spec as { ports?: ServicePort[] }).ports ?? []) as ServicePort[];
+    const selected = this.pods.list().filter((p) => p.metadata?.namespace === ns && !p.metadata?.deletionTimestamp && (p.status as { podIP?: string } | undefined)?.podIP && labelsMatch(p.metadata?.labels ?? {}, Object.entries(selector).map(([k, v]) => `${k}=${v}`)));
+    // Pods that resolve the service's ports alike share a subset.
+    const subsets = new Map<string, { ports: Array<{ name?: string; port: number; protocol: string }>; ready: KObject[]; notReady: KObject[] }>();
+    for (const pod of selected) {
+      const resolved = ports.map((p) => ({ ...(p.name ? { name: p.name } : {}), port: resolveTargetPort(p, pod), protocol: p.protocol ?? 'TCP' }));
+      if (resolved.some((p) => !p.port)) continue;
+      const id = JSON.stringify(resolved);
+      const subset = subsets.get(id) ?? { ports: resolved, ready: [], notReady: [] };
+      (isPodReady(pod) ? subset.ready : subset.notReady).push(pod);
+      subsets.set(id, subset);
+    }
+    const address = (p: KObject): Record<string, unknown> => ({ ip: (p.status as { podIP: string }).podIP, ...((p.spec as PodSpec).nodeName ? { nodeName: (p.spec as PodSpec).nodeName } : {}), targetRef: { kind: 'Pod', namespace: ns, name: p.metadata!.name, uid: p.metadata!.uid } });
+    const endpoints: KObject = {
+      apiVersion: 'v1',
+      kind: 'Endpoints',
+      metadata: { name, namespace: ns, labels: svc.metadata?.labels },
+      subsets: [...subsets.values()].map((s) => ({ ...(s.ready.length ? { addresses: s.ready.map(address) } : {}), ...(s.notReady.length ? { notReadyAddresses: s.notReady.map(address) } : {}), ports: s.ports })),
+    };
+    const all = [...subsets.values()];
+    const slice: KObject = {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name, namespace: ns, labels: { 'kubernetes.io/service-name': name, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' }, ownerReferences: [{ apiVersion: 'v1', kind: 'Service', name, uid: svc.metadata!.uid, controller: true, blockOwnerDeletion: true }] },
+      addressType: 'IPv4',
+      endpoints: all.flatMap((s) => [...s.ready.map((p) => [p, true] as const), ...s.notReady.map((p) => [p, false] as const)]).map(([p, ready]) => ({ addresses: [(p.status as { podIP: string }).podIP], conditions: { ready, serving: ready, terminating: false }, ...((p.spec as PodSpec).nodeName ? { nodeName: (p.spec as PodSpec).nodeName } : {}), targetRef: { kind: 'Pod', namespace: ns, name: p.metadata!.name, uid: p.metadata!.uid } })),
+      ports: all[0]?.ports ?? ports.map((p) => ({ ...(p.name ? { name: p.name } : {}), port: typeof p.targetPort === 'number' ? p.targetPort : p.port, protocol: p.protocol ?? 'TCP' })),
+    };
+    await this.write(collectionPath('v1', 'endpoints', ns), name, endpoints, (cur) => JSON.stringify(cur.subsets ?? []) === JSON.stringify(endpoints.subsets));
+    await this.write(collectionPath('discovery.k8s.io/v1', 'endpointslices', ns), name, slice, (cur) => JSON.stringify([cur.endpoints ?? [], cur.ports]) === JSON.stringify([slice.endpoints, slice.ports]));
+  }
+
+  /** Create the object, or replace it when it differs. */
+  private async write(collection: string, name: string, obj: KObject, same: (cur: KObject) => boolean): Promise<void> {
+    let cur: KObject | undefined;
+    try {
+      cur = await this.client.request('GET', `${collection}/${name}`);
+    } catch (err) {
+      if (!(err instanceof ApiStatusError && err.code === 404)) throw err;
+    }
+    if (!cur) {
+      await this.client.create(collection, obj);
+      return;
+    }
+    if (same(cur)) return;
+    await this.client.update(`${collection}/${name}`, { ...obj, metadata: { ...obj.metadata, resourceVersion: cur.metadata?.resourceVersion } });
+  }
+}
+
+/** A service port's targetPort on one pod: a number, or a container port's name. */
+function resolveTargetPort(p: ServicePort, pod: KObject): number {
+  const target = p.targetPort ?? p.port;
+  if (typeof target === 'number') return target;
+  if (/^\d+$/.test(target)) return Number(target);
+  for (const c of (pod.spec as PodSpec).containers ?? []) for (const cp of c.ports ?? []) if (cp.name === target && (cp.protocol ?? 'TCP') === (p.protocol ?? 'TCP')) return cp.containerPort;
+  return 0;
+}

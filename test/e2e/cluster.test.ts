@@ -5,6 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Cleanup, curl, freePort, GANTRY, run, seedRegistry, startDaemon, startProcess, startRegistry, tempDir, waitFor, type Daemon } from './helpers.js';
@@ -47,7 +48,7 @@ describe('a one-node cluster', { skip: !hasKubectl && 'kubectl is not installed'
     await waitFor(() => existsSync(path.join(dir, 'kubeconfig.yaml')) && run('curl', ['-sk', `https://127.0.0.1:${port}/healthz`]).stdout === 'ok', 'the API server', 20000);
     env = { KUBECONFIG: path.join(dir, 'kubeconfig.yaml') };
     const token = readFileSync(path.join(dir, 'token'), 'utf8').trim();
-    agentArgs = ['agent', '--server', `https://127.0.0.1:${port}`, '--token', token, '--ca-file', path.join(dir, 'tls', 'ca.crt'), '--node-name', 'node-1', '--docker-host', d.host];
+    agentArgs = ['agent', '--server', `https://127.0.0.1:${port}`, '--token', token, '--ca-file', path.join(dir, 'tls', 'ca.crt'), '--node-name', 'node-1', '--docker-host', d.host, '--kubelet-port', String(await freePort()), '--data-dir', path.join(dir, 'agent')];
     agent = startProcess(cleanup, GANTRY, agentArgs, path.join(dir, 'agent.log'));
     // Pods the agent leaves behind when a test fails are removed with the daemon's containers.
     cleanup.add(() => {
@@ -117,6 +118,22 @@ describe('a one-node cluster', { skip: !hasKubectl && 'kubectl is not installed'
     assert.equal(ok(['get', 'pod', 'once', '-o', 'jsonpath={.status.containerStatuses[0].state.terminated.exitCode}']), '4');
     ok(['delete', 'pod', 'crashy', 'once', 'done', '--grace-period=1']);
     await waitFor(() => engineContainers().length === 0, 'their containers to go', 30000);
+  });
+
+  test('kubectl logs: whole, --tail, -f (through the API server from the agent)', async () => {
+    ok(['run', 'talker', '--image=busybox', '--labels=app=talker', '--', 'sh', '-c', 'echo one; echo two >&2; sleep 2; echo three; sleep 3600']);
+    await waitFor(() => podsOf('talker')[0]?.phase === 'Running', 'talker running', 30000);
+    await waitFor(() => k(['logs', 'talker']).stdout === 'one\ntwo\n', 'the first lines', 10000);
+    assert.equal(ok(['logs', 'talker', '--tail=1']), 'two\n');
+    const follower = spawn(kubectl, ['logs', '-f', 'talker'], { env: { ...process.env, ...env } });
+    cleanup.add(() => void follower.kill('SIGKILL'));
+    let followed = '';
+    follower.stdout.on('data', (c: Buffer) => (followed += c.toString()));
+    await waitFor(() => followed.includes('three\n'), 'the followed log to show a new line', 15000);
+    follower.kill('SIGKILL');
+    assert.match(k(['logs', 'talker', '-c', 'nope']).stderr, /container nope is not valid for pod talker/);
+    ok(['delete', 'pod', 'talker', '--grace-period=1']);
+    await waitFor(() => engineContainers().length === 0, 'its containers to go', 30000);
   });
 
   test('a stopped agent leaves no service rules behind', async () => {

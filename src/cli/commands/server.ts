@@ -151,10 +151,13 @@ export function registerAgentCommand(program: Command): void {
     .option('--node-ip <address>', 'the address the node reports', hostIp())
     .option('--docker-host <host>', "the engine's Docker API", DEFAULT_HOST)
     .option('--pause-image <image>', "the image of each pod's infrastructure container (it runs sleep)", 'busybox:latest')
-    .action(async (o: { server: string; token: string; caFile: string; nodeName: string; nodeIp: string; dockerHost: string; pauseImage: string }) => {
+    .option('--kubelet-port <port>', "the port of the agent's HTTPS endpoint (logs for the API server)", '10250')
+    .option('-d, --data-dir <dir>', "folder for the agent's certificate", '/var/lib/gantry/agent')
+    .action(async (o: { server: string; token: string; caFile: string; nodeName: string; nodeIp: string; dockerHost: string; pauseImage: string; kubeletPort: string; dataDir: string }) => {
       const logger = createLogger('gantry-agent', 'info');
-      const client = new ClusterClient({ server: o.server, ca: readFileSync(o.caFile, 'utf8'), token: o.token });
-      const agent = new NodeAgent(client, new EngineClient(o.dockerHost), { nodeName: o.nodeName, nodeIp: o.nodeIp, pauseImage: o.pauseImage }, logger);
+      const ca = readFileSync(o.caFile, 'utf8');
+      const client = new ClusterClient({ server: o.server, ca, token: o.token });
+      const agent = new NodeAgent(client, new EngineClient(o.dockerHost), { nodeName: o.nodeName, nodeIp: o.nodeIp, pauseImage: o.pauseImage, port: Number(o.kubeletPort), dataDir: o.dataDir, ca }, logger);
       await agent.start();
       const stop = (): void => {
         agent.stop();

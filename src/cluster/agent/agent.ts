@@ -19,7 +19,9 @@ import type { KObject } from '../apiserver/objects.js';
 import { ApiStatusError, collectionPath, type ApiClient } from '../client/client.js';
 import { keyOf, Informer } from '../client/informer.js';
 import { WorkQueue } from '../controllers/controller.js';
+import type { Server } from 'node:https';
 import { ServiceProxy } from './proxy.js';
+import { startAgentServer } from './server.js';
 
 export interface AgentOptions {
   nodeName: string;
@@ -27,6 +29,12 @@ export interface AgentOptions {
   pauseImage: string;
   /** The address the Node reports (InternalIP). */
   nodeIp: string;
+  /** The port of the agent's HTTPS endpoint (logs for the API server). */
+  port: number;
+  /** Where the agent keeps its certificate. */
+  dataDir: string;
+  /** The cluster CA, which signs the API server's client certificate. */
+  ca: string;
 }
 
 const HEARTBEAT_MS = 10_000;
@@ -71,6 +79,7 @@ export class NodeAgent {
   private readonly proxy: ServiceProxy;
   private readonly queue = new WorkQueue();
   private timers: NodeJS.Timeout[] = [];
+  private endpoint?: Server;
 
   constructor(
     private readonly client: ApiClient,
@@ -86,6 +95,7 @@ export class NodeAgent {
   }
 
   async start(): Promise<void> {
+    this.endpoint = await startAgentServer({ dataDir: this.o.dataDir, nodeName: this.o.nodeName, port: this.o.port, ca: this.o.ca, engine: this.engine, logger: this.logger, containerOf: (ns, pod, c) => this.containerId(ns, pod, c) });
     await this.register();
     for (const i of [this.pods, this.services, this.endpoints]) i.start();
     await Promise.all([this.pods, this.services, this.endpoints].map((i) => i.waitForSync()));
@@ -106,7 +116,15 @@ export class NodeAgent {
     this.queue.stop();
     for (const i of [this.pods, this.services, this.endpoints]) i.stop();
     this.proxy.stop();
+    this.endpoint?.close();
     ServiceProxy.cleanup();
+  }
+
+  /** The engine container of one of this node's pods' containers. */
+  private async containerId(ns: string, pod: string, container: string): Promise<string | undefined> {
+    const p = this.pods.get(`${ns}/${pod}`);
+    if (!p) return undefined;
+    return (await this.containersOf(p.metadata!.uid!)).find((c) => c.Labels[LABEL.container] === container)?.Id;
   }
 
   private nodeStatus(): Record<string, unknown> {
@@ -126,6 +144,7 @@ export class NodeAgent {
         { type: 'InternalIP', address: this.o.nodeIp },
         { type: 'Hostname', address: this.o.nodeName },
       ],
+      daemonEndpoints: { kubeletEndpoint: { Port: this.o.port } },
       nodeInfo: { kubeletVersion: 'v1.33.0-gantry', kubeProxyVersion: '', containerRuntimeVersion: 'gantry://0.1.0', operatingSystem: 'linux', architecture: process.arch === 'x64' ? 'amd64' : process.arch, osImage: 'Debian GNU/Linux', kernelVersion: os.release(), machineID: '', systemUUID: '', bootID: '' },
     };
   }

@@ -297,6 +297,36 @@ export class ApiServer {
     secret.data = { ...(secret.data as Record<string, string> | undefined), token: b64(token), 'ca.crt': b64(this.o.tls.ca), namespace: b64(namespace) };
   }
 
+  /** `pods/<name>/log`: fetched from the agent of the pod's node (its kubelet endpoint), streamed through. */
+  private async podLogs(res: ServerResponse, t: Target, q: URLSearchParams): Promise<void> {
+    const pod = await this.read({ res: t.res, namespace: t.namespace, name: t.name });
+    const spec = (pod.spec ?? {}) as { nodeName?: string; containers?: Array<{ name: string }> };
+    const container = q.get('container') || spec.containers?.[0]?.name || '';
+    if (!spec.containers?.some((c) => c.name === container)) throw badRequest(`container ${container} is not valid for pod ${t.name}`);
+    if (!spec.nodeName) throw badRequest(`container "${container}" in pod "${t.name}" is waiting to start: ContainerCreating`);
+    const node = await this.read({ res: resource('nodes'), name: spec.nodeName });
+    const status = (node.status ?? {}) as { addresses?: Array<{ type: string; address: string }>; daemonEndpoints?: { kubeletEndpoint?: { Port?: number } } };
+    const address = status.addresses?.find((a) => a.type === 'InternalIP')?.address;
+    const port = status.daemonEndpoints?.kubeletEndpoint?.Port;
+    if (!address || !port) throw new ApiError(503, 'ServiceUnavailable', `node "${spec.nodeName}" reports no agent endpoint`);
+    const query = new URLSearchParams();
+    for (const k of ['follow', 'tailLines', 'timestamps', 'previous']) if (q.get(k) !== null) query.set(k, q.get(k)!);
+    const upstream = await new Promise<IncomingMessage>((resolve, reject) => {
+      const r = https.request(`https://${address}:${port}/containerLogs/${encodeURIComponent(t.namespace!)}/${encodeURIComponent(t.name!)}/${encodeURIComponent(container)}?${query.toString()}`, { cert: this.o.tls.adminCert, key: this.o.tls.adminKey, rejectUnauthorized: false }, resolve);
+      r.on('error', (err) => reject(new ApiError(503, 'ServiceUnavailable', `the agent of node "${spec.nodeName}" cannot be reached: ${err.message}`)));
+      r.end();
+    });
+    if (upstream.statusCode !== 200) {
+      let text = '';
+      for await (const c of upstream) text += (c as Buffer).toString();
+      throw new ApiError(upstream.statusCode === 404 ? 400 : 500, upstream.statusCode === 404 ? 'BadRequest' : 'InternalError', text || `the agent answered ${upstream.statusCode}`);
+    }
+    res.writeHead(200, { 'Content-Type': 'text/plain', 'Transfer-Encoding': 'chunked' });
+    res.flushHeaders();
+    upstream.pipe(res);
+    res.on('close', () => upstream.destroy());
+  }
+
   /** `pods/<name>/binding`: the scheduler's way to put a pod on a node (the pod's spec is otherwise fixed). */
   private async bind(t: Target, binding: KObject, dryRun: boolean): Promise<Record<string, unknown>> {
     const target = binding.target as { kind?: string; name?: string } | undefined;
@@ -484,6 +514,7 @@ export class ApiServer {
       return send(res, 201, await this.review(t, parseObject(await readBody(req), contentType)));
     }
     if (t.subresource === 'token' && method === 'POST') return send(res, 201, await this.tokenRequest(t, parseObject(await readBody(req), contentType)));
+    if (t.subresource === 'log' && method === 'GET') return this.podLogs(res, t, q);
     if (t.subresource === 'binding' && method === 'POST') return send(res, 201, await this.bind(t, parseObject(await readBody(req), contentType), dryRun));
     if (t.subresource === 'eviction' && method === 'POST') return send(res, 201, await this.evict(t, parseObject(await readBody(req), contentType), dryRun));
     if (t.subresource && !['status', 'scale'].includes(t.subresource)) throw new ApiError(405, 'MethodNotAllowed', `the ${t.subresource} subresource is served by the node agent, which is not part of this server yet`);
@@ -680,6 +711,18 @@ export class ApiServer {
    * contents are removed.
    */
   private async remove(t: Target, dryRun: boolean, options: DeleteOptions = {}): Promise<KObject> {
+    // A write racing the deletion (a node agent updating status) is read again, as Kubernetes retries.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.removeOnce(t, dryRun, options);
+      } catch (err) {
+        if (err instanceof ApiError && err.reason === 'Conflict' && !options.preconditions && attempt < 5) continue;
+        throw err;
+      }
+    }
+  }
+
+  private async removeOnce(t: Target, dryRun: boolean, options: DeleteOptions): Promise<KObject> {
     const r = t.res;
     const key = storageKey(r, t.namespace, t.name);
     const kv = await this.o.storage.get(key);

@@ -1,5 +1,6 @@
 /**
- * The embedded DNS server of a user-defined network. Docker answers at 127.0.0.11 inside each
+ * The embedded DNS server of a user-defined network (and, with a cluster's lookup, the cluster DNS the
+ * node agent serves). Docker answers at 127.0.0.11 inside each
  * container by redirecting into its own process in that namespace; Gantry listens on the network's
  * gateway address instead (the daemon cannot enter namespaces from Node), which containers reach the
  * same way. Names of containers on the network are answered here; anything else is forwarded to the
@@ -34,13 +35,14 @@ export class DnsServer {
     private readonly address: string,
     private readonly lookup: (name: string) => string | undefined,
     private readonly logger: Logger,
+    private readonly port = 53,
   ) {}
 
   async start(): Promise<void> {
     const udp = dgram.createSocket('udp4');
     await new Promise<void>((resolve, reject) => {
       udp.once('error', reject);
-      udp.bind(53, this.address, () => resolve());
+      udp.bind(this.port, this.address, () => resolve());
     });
     udp.on('message', (msg, rinfo) => {
       void this.answer(msg, 'udp').then((reply) => {
@@ -69,7 +71,7 @@ export class DnsServer {
     });
     await new Promise<void>((resolve, reject) => {
       tcp.once('error', reject);
-      tcp.listen(53, this.address, () => resolve());
+      tcp.listen(this.port, this.address, () => resolve());
     });
     tcp.unref();
     this.tcp = tcp;

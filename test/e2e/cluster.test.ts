@@ -48,7 +48,7 @@ describe('a one-node cluster', { skip: !hasKubectl && 'kubectl is not installed'
     await waitFor(() => existsSync(path.join(dir, 'kubeconfig.yaml')) && run('curl', ['-sk', `https://127.0.0.1:${port}/healthz`]).stdout === 'ok', 'the API server', 20000);
     env = { KUBECONFIG: path.join(dir, 'kubeconfig.yaml') };
     const token = readFileSync(path.join(dir, 'token'), 'utf8').trim();
-    agentArgs = ['agent', '--server', `https://127.0.0.1:${port}`, '--token', token, '--ca-file', path.join(dir, 'tls', 'ca.crt'), '--node-name', 'node-1', '--docker-host', d.host, '--kubelet-port', String(await freePort()), '--data-dir', path.join(dir, 'agent')];
+    agentArgs = ['agent', '--server', `https://127.0.0.1:${port}`, '--token', token, '--ca-file', path.join(dir, 'tls', 'ca.crt'), '--node-name', 'node-1', '--docker-host', d.host, '--kubelet-port', String(await freePort()), '--data-dir', path.join(dir, 'agent'), '--cluster-dns-port', String(await freePort())];
     agent = startProcess(cleanup, GANTRY, agentArgs, path.join(dir, 'agent.log'));
     // Pods the agent leaves behind when a test fails are removed with the daemon's containers.
     cleanup.add(() => {
@@ -102,6 +102,15 @@ describe('a one-node cluster', { skip: !hasKubectl && 'kubectl is not installed'
       fromPod.add(run('docker', ['exec', inPod, 'sh', '-c', `printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${clusterIp} 80 | tail -1`], { env: d.env }).stdout);
       return pods.every((p) => fromPod.has(`hello from ${p.name}\n`));
     }, 'both pods to answer a pod on the cluster IP (one of them itself)', 20000);
+    // Cluster DNS: the pod's resolver is the kube-dns Service, which names the web Service.
+    const dnsIp = ok(['-n', 'kube-system', 'get', 'svc', 'kube-dns', '-o', 'jsonpath={.spec.clusterIP}']);
+    assert.equal(dnsIp, '10.43.0.10');
+    const resolv = run('docker', ['exec', inPod, 'cat', '/etc/resolv.conf'], { env: d.env }).stdout;
+    assert.match(resolv, new RegExp(`nameserver ${dnsIp.replace(/\./g, '\\.')}`));
+    assert.match(resolv, /search default\.svc\.cluster\.local svc\.cluster\.local cluster\.local/);
+    assert.match(resolv, /options ndots:5/);
+    await waitFor(() => run('docker', ['exec', inPod, 'nslookup', 'web.default.svc.cluster.local'], { env: d.env }).stdout.includes(clusterIp), 'the service name to resolve', 15000);
+    assert.match(run('docker', ['exec', inPod, 'nslookup', `${pods[0]!.ip!.replace(/\./g, '-')}.default.pod.cluster.local`], { env: d.env }).stdout, new RegExp(pods[0]!.ip!.replace(/\./g, '\\.')));
     ok(['delete', 'service', 'web']);
     ok(['scale', 'deployment', 'web', '--replicas=1']);
     await waitFor(() => podsOf('web').length === 1 && engineContainers().length === 2, 'one pod and its containers left', 30000);

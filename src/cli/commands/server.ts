@@ -153,11 +153,12 @@ export function registerAgentCommand(program: Command): void {
     .option('--pause-image <image>', "the image of each pod's infrastructure container (it runs sleep)", 'busybox:latest')
     .option('--kubelet-port <port>', "the port of the agent's HTTPS endpoint (logs for the API server)", '10250')
     .option('-d, --data-dir <dir>', "folder for the agent's certificate", '/var/lib/gantry/agent')
-    .action(async (o: { server: string; token: string; caFile: string; nodeName: string; nodeIp: string; dockerHost: string; pauseImage: string; kubeletPort: string; dataDir: string }) => {
+    .option('--cluster-dns-port <port>', "the port of the cluster DNS on the node's address", '53')
+    .action(async (o: { server: string; token: string; caFile: string; nodeName: string; nodeIp: string; dockerHost: string; pauseImage: string; kubeletPort: string; dataDir: string; clusterDnsPort: string }) => {
       const logger = createLogger('gantry-agent', 'info');
       const ca = readFileSync(o.caFile, 'utf8');
       const client = new ClusterClient({ server: o.server, ca, token: o.token });
-      const agent = new NodeAgent(client, new EngineClient(o.dockerHost), { nodeName: o.nodeName, nodeIp: o.nodeIp, pauseImage: o.pauseImage, port: Number(o.kubeletPort), dataDir: o.dataDir, ca }, logger);
+      const agent = new NodeAgent(client, new EngineClient(o.dockerHost), { nodeName: o.nodeName, nodeIp: o.nodeIp, pauseImage: o.pauseImage, port: Number(o.kubeletPort), dataDir: o.dataDir, ca, dnsPort: Number(o.clusterDnsPort) }, logger);
       await agent.start();
       const stop = (): void => {
         agent.stop();

@@ -20,6 +20,7 @@ import { ApiStatusError, collectionPath, type ApiClient } from '../client/client
 import { keyOf, Informer } from '../client/informer.js';
 import { WorkQueue } from '../controllers/controller.js';
 import type { Server } from 'node:https';
+import { ClusterDns, CLUSTER_DOMAIN } from './dns.js';
 import { ServiceProxy } from './proxy.js';
 import { startAgentServer } from './server.js';
 
@@ -35,6 +36,8 @@ export interface AgentOptions {
   dataDir: string;
   /** The cluster CA, which signs the API server's client certificate. */
   ca: string;
+  /** The port of the cluster DNS on the node's address. */
+  dnsPort: number;
 }
 
 const HEARTBEAT_MS = 10_000;
@@ -59,7 +62,7 @@ interface Inspect {
 }
 
 type Container = { name: string; image: string; command?: string[]; args?: string[]; env?: Array<{ name: string; value?: string }>; workingDir?: string; resources?: { limits?: Record<string, string> } };
-type PodSpec = { containers?: Container[]; restartPolicy?: string; nodeName?: string; terminationGracePeriodSeconds?: number; hostname?: string };
+type PodSpec = { containers?: Container[]; restartPolicy?: string; nodeName?: string; terminationGracePeriodSeconds?: number; hostname?: string; dnsPolicy?: string };
 
 const iso = (t: string | undefined): string | undefined => (t && !t.startsWith('0001-') ? new Date(t).toISOString().replace(/\.\d+Z$/, 'Z') : undefined);
 
@@ -77,6 +80,7 @@ export class NodeAgent {
   private readonly services: Informer;
   private readonly endpoints: Informer;
   private readonly proxy: ServiceProxy;
+  private readonly dns: ClusterDns;
   private readonly queue = new WorkQueue();
   private timers: NodeJS.Timeout[] = [];
   private endpoint?: Server;
@@ -92,6 +96,7 @@ export class NodeAgent {
     this.services = new Informer(client, '/api/v1/services', logger);
     this.endpoints = new Informer(client, '/api/v1/endpoints', logger);
     this.proxy = new ServiceProxy(this.services, this.endpoints, logger);
+    this.dns = new ClusterDns(client, this.services, this.endpoints, { address: o.nodeIp, port: o.dnsPort, nodeName: o.nodeName }, logger);
   }
 
   async start(): Promise<void> {
@@ -100,6 +105,7 @@ export class NodeAgent {
     for (const i of [this.pods, this.services, this.endpoints]) i.start();
     await Promise.all([this.pods, this.services, this.endpoints].map((i) => i.waitForSync()));
     this.proxy.sync();
+    await this.dns.start();
     void this.queue.run('node-agent', (key) => (key ? this.syncPod(key) : this.removeOrphans()), this.logger, 4);
     this.timers.push(setInterval(() => void this.heartbeat().catch((err: unknown) => this.logger.warn({ err: String(err) }, 'node heartbeat failed')), HEARTBEAT_MS));
     // Container states change without pod events (exits, restarts): look again regularly.
@@ -116,6 +122,7 @@ export class NodeAgent {
     this.queue.stop();
     for (const i of [this.pods, this.services, this.endpoints]) i.stop();
     this.proxy.stop();
+    void this.dns.stop();
     this.endpoint?.close();
     ServiceProxy.cleanup();
   }
@@ -218,10 +225,13 @@ export class NodeAgent {
     const byName = new Map(existing.map((c) => [c.Labels[LABEL.container], c]));
     let waiting: Record<string, { reason: string; message?: string }> = {};
     let infraId = byName.get(INFRA)?.Id;
+    // ClusterFirst (the default): the cluster DNS with Kubernetes' search path; Default: the host's.
+    const nameserver = this.dns.nameserver();
+    const dns = (spec.dnsPolicy ?? 'ClusterFirst') === 'ClusterFirst' && nameserver ? { Dns: [nameserver], DnsSearch: [`${meta.namespace}.svc.${CLUSTER_DOMAIN}`, `svc.${CLUSTER_DOMAIN}`, CLUSTER_DOMAIN], DnsOptions: ['ndots:5'] } : {};
     try {
       if (!infraId) {
         await this.ensureImage(this.o.pauseImage);
-        infraId = await this.createContainer(base(INFRA), { Image: this.o.pauseImage, Cmd: ['sleep', '2147483647'], Hostname: spec.hostname ?? meta.name, Labels: labels(INFRA), HostConfig: { Init: true, RestartPolicy: { Name: 'always' } } });
+        infraId = await this.createContainer(base(INFRA), { Image: this.o.pauseImage, Cmd: ['sleep', '2147483647'], Hostname: spec.hostname ?? meta.name, Labels: labels(INFRA), HostConfig: { Init: true, RestartPolicy: { Name: 'always' }, ...dns } });
       }
       for (const c of spec.containers ?? []) {
         if (byName.has(c.name)) continue;
@@ -244,6 +254,7 @@ export class NodeAgent {
           Labels: labels(c.name),
           HostConfig: {
             NetworkMode: `container:${infraId}`,
+            ...dns,
             RestartPolicy: { Name: restart },
             ...(limits.memory ? { Memory: Math.floor(quantity(limits.memory)) } : {}),
             ...(limits.cpu ? { NanoCpus: Math.floor(quantity(limits.cpu) * 1e9) } : {}),

@@ -164,7 +164,7 @@ export class ApiServer {
 
   /**
    * Built-in objects every cluster has: the four namespaces (each with its `default` ServiceAccount), the
-   * `kubernetes` Service, and the default RBAC roles and bindings.
+   * `kubernetes` and `kube-dns` Services, and the default RBAC roles and bindings.
    */
   async bootstrap(advertise: { address: string; port: number }): Promise<void> {
     const ns = resource('namespaces');
@@ -189,6 +189,14 @@ export class ApiServer {
     const svc = resource('services');
     if (!(await this.o.storage.get(storageKey(svc, 'default', 'kubernetes')))) {
       await this.create({ res: svc, namespace: 'default' }, { metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } }, spec: { type: 'ClusterIP', ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: advertise.port }] } });
+    }
+    // The cluster DNS Service at the service range's tenth address, as k3s places it; node agents serve it.
+    if (!(await this.o.storage.get(storageKey(svc, 'kube-system', 'kube-dns')))) {
+      const dns: KObject = { metadata: { name: 'kube-dns', labels: { 'k8s-app': 'kube-dns', 'kubernetes.io/name': 'CoreDNS' } }, spec: { type: 'ClusterIP', clusterIP: this.services.nthAddress(10), ports: [{ name: 'dns', port: 53, protocol: 'UDP', targetPort: 53 }, { name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: 53 }] } };
+      await this.create({ res: svc, namespace: 'kube-system' }, dns).catch(async (err: unknown) => {
+        if (!(err instanceof ApiError && err.code === 422)) throw err;
+        await this.create({ res: svc, namespace: 'kube-system' }, { ...dns, spec: { ...dns.spec, clusterIP: undefined } });
+      });
     }
     const ep = resource('endpoints');
     if (!(await this.o.storage.get(storageKey(ep, 'default', 'kubernetes')))) {

@@ -25,6 +25,11 @@ export class ServiceAllocator {
     this.cidr = parseCidr(serviceCidr);
   }
 
+  /** The n-th address of the service range (the cluster DNS takes the tenth). */
+  nthAddress(n: number): string {
+    return intToIp(this.cidr.base + n);
+  }
+
   private async taken(except?: string): Promise<{ ips: Set<string>; ports: Set<number> }> {
     const ips = new Set<string>();
     const ports = new Set<number>();

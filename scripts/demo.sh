@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # The main job, end to end on this machine: build base images from Debian packages, serve them from a
 # gantry registry on loopback, start the engine with that registry as its Docker Hub mirror, then pull
-# and list images and run containers with the real docker CLI (or the gantry CLI when docker is absent).
+# and list images, run and build containers with the real docker CLI (or the gantry CLI when docker is
+# absent); then start the cluster (API server, node agent on the same engine) and run kubia on it with
+# kubectl: a Deployment of three pods behind a Service.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 work=$(mktemp -d /tmp/gantry-demo.XXXXXX)
 pids=()
+agent=
 cleanup() {
+  # The node agent first (it removes its service rules as it stops), so it starts no pod again.
+  if [ -n "$agent" ]; then kill "$agent" 2>/dev/null || true; wait "$agent" 2>/dev/null || true; fi
   if [ -S "$work/gantry.sock" ]; then
     ids=$(DOCKER_HOST="unix://$work/gantry.sock" ./bin/gantry ps -aq 2>/dev/null || true)
     [ -n "$ids" ] && DOCKER_HOST="unix://$work/gantry.sock" ./bin/gantry rm -f $ids >/dev/null 2>&1 || true
@@ -69,12 +74,32 @@ $cli run --name kubia-container -p "$webport:8080" -d kubia
 for _ in $(seq 50); do curl -s "localhost:$webport" && break; sleep 0.2; done
 $cli ps
 $cli rm -f kubia-container
-echo "== the cluster API server, with kubectl"
-./bin/gantry server --data-dir "$work/server" --https-listen-port "$(free_port)" --bind-address 127.0.0.1 >"$work/server.log" 2>&1 &
+echo "== the cluster: API server (with controllers and scheduler), and a node agent running pods on this engine"
+apiport=$(free_port)
+./bin/gantry server --data-dir "$work/server" --https-listen-port "$apiport" --bind-address 127.0.0.1 >"$work/server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do [ -f "$work/server/kubeconfig.yaml" ] && break; sleep 0.1; done
+$cli tag kubia "127.0.0.1:$port/kubia"
+$cli push "127.0.0.1:$port/kubia" >/dev/null
+./bin/gantry agent --server "https://127.0.0.1:$apiport" --token "$(cat "$work/server/token")" --ca-file "$work/server/tls/ca.crt" \
+  --node-name demo-node --docker-host "unix://$work/gantry.sock" --data-dir "$work/agent" \
+  --kubelet-port "$(free_port)" --cluster-dns-port "$(free_port)" >"$work/agent.log" 2>&1 &
+agent=$!
 if command -v kubectl >/dev/null; then
-  ./bin/gantry kubectl --data-dir "$work/server" cluster-info
-  ./bin/gantry kubectl --data-dir "$work/server" get namespaces
+  k() { echo "\$ kubectl $*"; ./bin/gantry kubectl --data-dir "$work/server" "$@"; }
+  k cluster-info
+  for _ in $(seq 100); do ./bin/gantry kubectl --data-dir "$work/server" get node demo-node >/dev/null 2>&1 && break; sleep 0.2; done
+  k get nodes
+  k create deployment kubia --image="127.0.0.1:$port/kubia" --replicas=3
+  k expose deployment kubia --name kubia-http --type=LoadBalancer --port=8080
+  k rollout status deployment/kubia --timeout=120s
+  k get pods -o wide
+  k get services
+  ip=$(./bin/gantry kubectl --data-dir "$work/server" get svc kubia-http -o jsonpath='{.spec.clusterIP}')
+  echo "\$ curl $ip:8080 (five times: the service spreads requests over the pods)"
+  for _ in 1 2 3 4 5; do curl -s --max-time 5 "$ip:8080"; done
+  k logs deployment/kubia
+  k scale deployment kubia --replicas=1
+  k delete deployment kubia
 fi
 echo "== demo finished; everything it started is being cleaned up"

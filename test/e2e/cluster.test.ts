@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Cleanup, curl, freePort, GANTRY, run, seedRegistry, startDaemon, startProcess, startRegistry, tempDir, waitFor, type Daemon } from './helpers.js';
 
@@ -143,6 +143,50 @@ describe('a one-node cluster', { skip: !hasKubectl && 'kubectl is not installed'
     assert.match(k(['logs', 'talker', '-c', 'nope']).stderr, /container nope is not valid for pod talker/);
     ok(['delete', 'pod', 'talker', '--grace-period=1']);
     await waitFor(() => engineContainers().length === 0, 'its containers to go', 30000);
+  });
+
+  test('configuration: env from ConfigMaps, Secrets and pod fields; ConfigMap, Secret and shared emptyDir volumes', async () => {
+    ok(['create', 'configmap', 'settings', '--from-literal=mode=fast', '--from-literal=GREETING=hello']);
+    ok(['create', 'secret', 'generic', 'creds', '--from-literal=password=s3cret']);
+    const file = path.join(dir, 'configured.yaml');
+    writeFileSync(file, `apiVersion: v1
+kind: Pod
+metadata: {name: configured, labels: {app: configured}}
+spec:
+  volumes:
+  - {name: config, configMap: {name: settings}}
+  - {name: secret, secret: {secretName: creds}}
+  - {name: scratch, emptyDir: {}}
+  containers:
+  - name: writer
+    image: busybox
+    command: [sh, -c, 'echo "$GREETING $PASSWORD $MY_NAME $MY_NS $mode"; cat /etc/config/mode /etc/secret/password; echo; echo shared > /data/x; sleep 3600']
+    envFrom: [{configMapRef: {name: settings}}]
+    env:
+    - {name: PASSWORD, valueFrom: {secretKeyRef: {name: creds, key: password}}}
+    - {name: MY_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+    - {name: MY_NS, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}
+    volumeMounts:
+    - {name: config, mountPath: /etc/config}
+    - {name: secret, mountPath: /etc/secret}
+    - {name: scratch, mountPath: /data}
+  - name: reader
+    image: busybox
+    command: [sh, -c, 'while [ ! -f /data/x ]; do sleep 0.2; done; cat /data/x; sleep 3600']
+    volumeMounts: [{name: scratch, mountPath: /data}]
+`);
+    ok(['apply', '-f', file]);
+    await waitFor(() => podsOf('configured')[0]?.phase === 'Running', 'configured running', 30000);
+    await waitFor(() => k(['logs', 'configured', '-c', 'writer']).stdout === 'hello s3cret configured default fast\nfasts3cret\n', 'the writer to print its configuration', 15000);
+    await waitFor(() => k(['logs', 'configured', '-c', 'reader']).stdout === 'shared\n', 'the reader to see the shared volume', 15000);
+    // A container whose ConfigMap is missing waits, then starts once it exists.
+    ok(['run', 'waiting', '--image=busybox', '--labels=app=waiting', '--overrides', JSON.stringify({ spec: { containers: [{ name: 'waiting', image: 'busybox', command: ['sleep', '3600'], env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'later', key: 'x' } } }] }] } })]);
+    await waitFor(() => ok(['get', 'pod', 'waiting', '-o', 'jsonpath={.status.containerStatuses[0].state.waiting.reason}']) === 'CreateContainerConfigError', 'the config error', 20000);
+    assert.match(ok(['get', 'pods', 'waiting']), /waiting\s+0\/1\s+CreateContainerConfigError/);
+    ok(['create', 'configmap', 'later', '--from-literal=x=1']);
+    await waitFor(() => podsOf('waiting')[0]?.phase === 'Running', 'the pod to start once its ConfigMap exists', 20000);
+    ok(['delete', 'pod', 'configured', 'waiting', '--grace-period=1']);
+    await waitFor(() => engineContainers().length === 0, 'their containers to go', 30000);
   });
 
   test('a stopped agent leaves no service rules behind', async () => {

@@ -21,6 +21,7 @@ import { keyOf, Informer } from '../client/informer.js';
 import { WorkQueue } from '../controllers/controller.js';
 import type { Server } from 'node:https';
 import { ClusterDns, CLUSTER_DOMAIN } from './dns.js';
+import { ConfigError, PodConfig, type ContainerSpec } from './podconfig.js';
 import { ServiceProxy } from './proxy.js';
 import { startAgentServer } from './server.js';
 
@@ -61,7 +62,7 @@ interface Inspect {
   Config: { Image: string };
 }
 
-type Container = { name: string; image: string; command?: string[]; args?: string[]; env?: Array<{ name: string; value?: string }>; workingDir?: string; resources?: { limits?: Record<string, string> } };
+type Container = ContainerSpec & { image: string; command?: string[]; args?: string[]; workingDir?: string; resources?: { limits?: Record<string, string> } };
 type PodSpec = { containers?: Container[]; restartPolicy?: string; nodeName?: string; terminationGracePeriodSeconds?: number; hostname?: string; dnsPolicy?: string };
 
 const iso = (t: string | undefined): string | undefined => (t && !t.startsWith('0001-') ? new Date(t).toISOString().replace(/\.\d+Z$/, 'Z') : undefined);
@@ -81,6 +82,7 @@ export class NodeAgent {
   private readonly endpoints: Informer;
   private readonly proxy: ServiceProxy;
   private readonly dns: ClusterDns;
+  private readonly config: PodConfig;
   private readonly queue = new WorkQueue();
   private timers: NodeJS.Timeout[] = [];
   private endpoint?: Server;
@@ -96,6 +98,7 @@ export class NodeAgent {
     this.services = new Informer(client, '/api/v1/services', logger);
     this.endpoints = new Informer(client, '/api/v1/endpoints', logger);
     this.proxy = new ServiceProxy(this.services, this.endpoints, logger);
+    this.config = new PodConfig(client, o.dataDir);
     this.dns = new ClusterDns(client, this.services, this.endpoints, { address: o.nodeIp, port: o.dnsPort, nodeName: o.nodeName }, logger);
   }
 
@@ -233,12 +236,24 @@ export class NodeAgent {
         await this.ensureImage(this.o.pauseImage);
         infraId = await this.createContainer(base(INFRA), { Image: this.o.pauseImage, Cmd: ['sleep', '2147483647'], Hostname: spec.hostname ?? meta.name, Labels: labels(INFRA), HostConfig: { Init: true, RestartPolicy: { Name: 'always' }, ...dns } });
       }
+      let volumes: Awaited<ReturnType<PodConfig['volumes']>> | undefined;
       for (const c of spec.containers ?? []) {
         if (byName.has(c.name)) continue;
         try {
           await this.ensureImage(c.image);
         } catch (err) {
           waiting = { ...waiting, [c.name]: { reason: 'ErrImagePull', message: (err as Error).message } };
+          continue;
+        }
+        let env: string[];
+        let binds: string[];
+        try {
+          volumes ??= await this.config.volumes(pod);
+          env = await this.config.env(pod, c);
+          binds = this.config.binds(c, volumes);
+        } catch (err) {
+          if (!(err instanceof ConfigError)) throw err;
+          waiting = { ...waiting, [c.name]: { reason: 'CreateContainerConfigError', message: err.message } };
           continue;
         }
         const limits = c.resources?.limits ?? {};
@@ -249,12 +264,13 @@ export class NodeAgent {
           Hostname: spec.hostname ?? meta.name,
           ...(c.command ? { Entrypoint: c.command } : {}),
           ...(c.args ? { Cmd: c.args } : {}),
-          Env: (c.env ?? []).filter((e) => e.value !== undefined).map((e) => `${e.name}=${e.value}`),
+          Env: env,
           ...(c.workingDir ? { WorkingDir: c.workingDir } : {}),
           Labels: labels(c.name),
           HostConfig: {
             NetworkMode: `container:${infraId}`,
             ...dns,
+            ...(binds.length ? { Binds: binds } : {}),
             RestartPolicy: { Name: restart },
             ...(limits.memory ? { Memory: Math.floor(quantity(limits.memory)) } : {}),
             ...(limits.cpu ? { NanoCpus: Math.floor(quantity(limits.cpu) * 1e9) } : {}),
@@ -320,6 +336,7 @@ export class NodeAgent {
     const apps = existing.filter((c) => c.Labels[LABEL.container] !== INFRA);
     await Promise.all(apps.map((c) => this.engine.call('POST', `/containers/${c.Id}/stop`, { query: { t: grace } })));
     await Promise.all(existing.map((c) => this.engine.call('DELETE', `/containers/${c.Id}`, { query: { force: 1, v: 1 } })));
+    this.config.removePod(pod.metadata!.uid!);
     await this.client.delete(`${collectionPath('v1', 'pods', pod.metadata!.namespace)}/${pod.metadata!.name}`, { gracePeriodSeconds: 0, preconditions: { uid: pod.metadata!.uid } }).catch((err: unknown) => {
       if (!(err instanceof ApiStatusError && (err.code === 404 || err.code === 409))) throw err;
     });
@@ -329,6 +346,8 @@ export class NodeAgent {
   private async removeOrphans(): Promise<void> {
     const known = new Set(this.pods.list().map((p) => p.metadata?.uid));
     const all = await this.engine.json<EngineContainer[]>('GET', '/containers/json', { query: { all: 1, filters: JSON.stringify({ label: [`${LABEL.node}=${this.o.nodeName}`] }) } });
-    await Promise.all(all.filter((c) => !known.has(c.Labels[LABEL.uid])).map((c) => this.engine.call('DELETE', `/containers/${c.Id}`, { query: { force: 1, v: 1 } })));
+    const gone = all.filter((c) => !known.has(c.Labels[LABEL.uid]));
+    await Promise.all(gone.map((c) => this.engine.call('DELETE', `/containers/${c.Id}`, { query: { force: 1, v: 1 } })));
+    for (const uid of new Set(gone.map((c) => c.Labels[LABEL.uid]!))) this.config.removePod(uid);
   }
 }

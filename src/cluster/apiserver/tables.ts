@@ -27,6 +27,23 @@ export function age(ts: string | undefined): string {
   return `${Math.floor(d / 365)}y`;
 }
 
+type ContainerState = { ready?: boolean; state?: { waiting?: { reason?: string }; running?: object; terminated?: { reason?: string; exitCode?: number; signal?: number } } };
+
+/** The STATUS kubectl prints for a pod: a container's waiting or terminated reason wins over the phase. */
+function podStatus(o: KObject): string {
+  const st = (o.status ?? {}) as { phase?: string; reason?: string; containerStatuses?: ContainerState[]; conditions?: Array<{ type: string; status: string }> };
+  let reason = st.reason ?? st.phase ?? 'Pending';
+  let running = false;
+  for (const c of [...(st.containerStatuses ?? [])].reverse()) {
+    if (c.state?.waiting?.reason) reason = c.state.waiting.reason;
+    else if (c.state?.terminated?.reason) reason = c.state.terminated.reason;
+    else if (c.state?.terminated) reason = c.state.terminated.signal ? `Signal:${c.state.terminated.signal}` : `ExitCode:${c.state.terminated.exitCode ?? 0}`;
+    else if (c.ready && c.state?.running) running = true;
+  }
+  if (reason === 'Completed' && running) reason = st.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? 'Running' : 'NotReady';
+  return o.metadata?.deletionTimestamp ? 'Terminating' : reason;
+}
+
 const spec = (o: KObject): Record<string, unknown> => (o.spec ?? {}) as Record<string, unknown>;
 const status = (o: KObject): Record<string, unknown> => (o.status ?? {}) as Record<string, unknown>;
 const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
@@ -72,7 +89,7 @@ const COLUMNS: Record<string, Column[]> = {
   Pod: [
     name,
     { name: 'Ready', type: 'string', cell: (o) => `${((status(o).containerStatuses as Array<{ ready?: boolean }> | undefined) ?? []).filter((c) => c.ready).length}/${containersOf(o).length}` },
-    { name: 'Status', type: 'string', cell: (o) => (o.metadata?.deletionTimestamp ? 'Terminating' : (status(o).phase ?? 'Pending')) },
+    { name: 'Status', type: 'string', cell: podStatus },
     { name: 'Restarts', type: 'string', cell: (o) => String(((status(o).containerStatuses as Array<{ restartCount?: number }> | undefined) ?? []).reduce((n, c) => n + (c.restartCount ?? 0), 0)) },
     ageCol,
     { name: 'IP', type: 'string', priority: 1, cell: (o) => status(o).podIP ?? '<none>' },

@@ -1,0 +1,132 @@
+/**
+ * What a pod's containers are given besides their image: environment variables (literal values,
+ * `valueFrom` ConfigMap and Secret keys and pod fields, `envFrom` whole ConfigMaps and Secrets) and
+ * volumes (emptyDir shared by the pod's containers, hostPath, and ConfigMaps and Secrets written out as
+ * files), as bind mounts the engine makes. Volume contents live under the agent's data dir, one folder
+ * per pod, removed with the pod.
+ */
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { KObject } from '../apiserver/objects.js';
+import { ApiStatusError, collectionPath, type ApiClient } from '../client/client.js';
+
+type KeyRef = { name?: string; key: string; optional?: boolean };
+type EnvVar = { name: string; value?: string; valueFrom?: { configMapKeyRef?: KeyRef; secretKeyRef?: KeyRef; fieldRef?: { fieldPath: string } } };
+type EnvFrom = { prefix?: string; configMapRef?: { name: string; optional?: boolean }; secretRef?: { name: string; optional?: boolean } };
+type Items = Array<{ key: string; path: string }>;
+type Volume = { name: string; emptyDir?: object; hostPath?: { path: string }; configMap?: { name: string; items?: Items; optional?: boolean }; secret?: { secretName: string; items?: Items; optional?: boolean } };
+export type ContainerSpec = { name: string; env?: EnvVar[]; envFrom?: EnvFrom[]; volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean; subPath?: string }> };
+
+/** A container cannot be configured yet (a missing ConfigMap or Secret): it waits, as in Kubernetes. */
+export class ConfigError extends Error {}
+
+export class PodConfig {
+  constructor(
+    private readonly client: ApiClient,
+    private readonly dataDir: string,
+  ) {}
+
+  podDir(uid: string): string {
+    return path.join(this.dataDir, 'pods', uid);
+  }
+
+  removePod(uid: string): void {
+    rmSync(this.podDir(uid), { recursive: true, force: true });
+  }
+
+  /** The data of a ConfigMap (`configmaps`) or Secret (`secrets`, decoded), undefined when missing. */
+  private async source(kind: 'configmaps' | 'secrets', ns: string, name: string, optional: boolean | undefined): Promise<Record<string, Buffer> | undefined> {
+    let obj: KObject;
+    try {
+      obj = await this.client.request('GET', `${collectionPath('v1', kind, ns)}/${name}`);
+    } catch (err) {
+      if (err instanceof ApiStatusError && err.code === 404) {
+        if (optional) return undefined;
+        throw new ConfigError(`${kind === 'configmaps' ? 'configmap' : 'secret'} "${name}" not found`);
+      }
+      throw err;
+    }
+    const out: Record<string, Buffer> = {};
+    if (kind === 'secrets') {
+      for (const [k, v] of Object.entries((obj.data as Record<string, string> | undefined) ?? {})) out[k] = Buffer.from(v, 'base64');
+      for (const [k, v] of Object.entries((obj.stringData as Record<string, string> | undefined) ?? {})) out[k] = Buffer.from(v);
+    } else {
+      for (const [k, v] of Object.entries((obj.data as Record<string, string> | undefined) ?? {})) out[k] = Buffer.from(v);
+      for (const [k, v] of Object.entries((obj.binaryData as Record<string, string> | undefined) ?? {})) out[k] = Buffer.from(v, 'base64');
+    }
+    return out;
+  }
+
+  /** The container's environment as `NAME=value` strings, in Kubernetes' order (envFrom, then env). */
+  async env(pod: KObject, c: ContainerSpec): Promise<string[]> {
+    const ns = pod.metadata!.namespace!;
+    const vars = new Map<string, string>();
+    for (const from of c.envFrom ?? []) {
+      const ref = from.configMapRef ?? from.secretRef;
+      if (!ref) continue;
+      const data = await this.source(from.configMapRef ? 'configmaps' : 'secrets', ns, ref.name, ref.optional);
+      for (const [k, v] of Object.entries(data ?? {})) vars.set(`${from.prefix ?? ''}${k}`, v.toString());
+    }
+    const fields: Record<string, string | undefined> = {
+      'metadata.name': pod.metadata?.name,
+      'metadata.namespace': ns,
+      'metadata.uid': pod.metadata?.uid,
+      'spec.nodeName': (pod.spec as { nodeName?: string } | undefined)?.nodeName,
+      'spec.serviceAccountName': (pod.spec as { serviceAccountName?: string } | undefined)?.serviceAccountName ?? 'default',
+      'status.podIP': (pod.status as { podIP?: string } | undefined)?.podIP,
+      'status.hostIP': (pod.status as { hostIP?: string } | undefined)?.hostIP,
+    };
+    for (const e of c.env ?? []) {
+      const from = e.valueFrom;
+      if (!from) vars.set(e.name, e.value ?? '');
+      else if (from.fieldRef) vars.set(e.name, fields[from.fieldRef.fieldPath] ?? '');
+      else {
+        const ref = (from.configMapKeyRef ?? from.secretKeyRef)!;
+        const data = await this.source(from.configMapKeyRef ? 'configmaps' : 'secrets', ns, ref.name ?? '', ref.optional);
+        if (data && !(ref.key in data) && !ref.optional) throw new ConfigError(`couldn't find key ${ref.key} in ${from.configMapKeyRef ? 'ConfigMap' : 'Secret'} ${ns}/${ref.name}`);
+        if (data?.[ref.key] !== undefined) vars.set(e.name, data[ref.key]!.toString());
+      }
+    }
+    return [...vars].map(([k, v]) => `${k}=${v}`);
+  }
+
+  /** Prepare the pod's volumes on disk; answers each volume's host path by name. */
+  async volumes(pod: KObject): Promise<Map<string, { source: string; readOnly: boolean }>> {
+    const uid = pod.metadata!.uid!;
+    const ns = pod.metadata!.namespace!;
+    const out = new Map<string, { source: string; readOnly: boolean }>();
+    for (const v of ((pod.spec as { volumes?: Volume[] } | undefined)?.volumes ?? [])) {
+      const dir = path.join(this.podDir(uid), 'volumes', v.name);
+      if (v.hostPath) out.set(v.name, { source: v.hostPath.path, readOnly: false });
+      else if (v.emptyDir) {
+        mkdirSync(dir, { recursive: true });
+        chmodSync(dir, 0o777);
+        out.set(v.name, { source: dir, readOnly: false });
+      } else if (v.configMap || v.secret) {
+        const data = v.configMap ? await this.source('configmaps', ns, v.configMap.name, v.configMap.optional) : await this.source('secrets', ns, v.secret!.secretName, v.secret!.optional);
+        rmSync(dir, { recursive: true, force: true });
+        mkdirSync(dir, { recursive: true });
+        const items = (v.configMap ?? v.secret)!.items;
+        const files = items?.length ? items.filter((i) => data?.[i.key] !== undefined).map((i) => [i.path, data![i.key]!] as const) : Object.entries(data ?? {});
+        for (const [file, content] of files) {
+          const target = path.join(dir, file);
+          if (!target.startsWith(dir + path.sep)) throw new ConfigError(`volume ${v.name}: item path ${file} leaves the volume`);
+          mkdirSync(path.dirname(target), { recursive: true });
+          writeFileSync(target, content, { mode: 0o644 });
+        }
+        out.set(v.name, { source: dir, readOnly: true });
+      }
+    }
+    return out;
+  }
+
+  /** The engine bind mounts of one container. */
+  binds(c: ContainerSpec, volumes: Map<string, { source: string; readOnly: boolean }>): string[] {
+    return (c.volumeMounts ?? []).map((m) => {
+      const v = volumes.get(m.name);
+      if (!v) throw new ConfigError(`volume "${m.name}" is not one of the pod's volumes`);
+      const source = m.subPath ? path.join(v.source, m.subPath) : v.source;
+      return `${source}:${m.mountPath}${m.readOnly || v.readOnly ? ':ro' : ''}`;
+    });
+  }
+}

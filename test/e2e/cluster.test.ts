@@ -189,6 +189,40 @@ spec:
     await waitFor(() => engineContainers().length === 0, 'their containers to go', 30000);
   });
 
+  test('probes: readiness gates Ready and the endpoints; a failing liveness probe restarts the container', async () => {
+    const file = path.join(dir, 'probed.yaml');
+    writeFileSync(file, `apiVersion: v1
+kind: Pod
+metadata: {name: probed, labels: {app: probed}}
+spec:
+  containers:
+  - name: web
+    image: busybox
+    command: [sh, -c, 'mkdir -p /www && touch /tmp/alive && exec httpd -f -p 8080 -h /www']
+    ports: [{name: http, containerPort: 8080}]
+    readinessProbe: {httpGet: {path: /ready, port: http}, periodSeconds: 1}
+    livenessProbe: {exec: {command: [cat, /tmp/alive]}, periodSeconds: 1, failureThreshold: 2}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: probed}
+spec: {selector: {app: probed}, ports: [{port: 80, targetPort: http}]}
+`);
+    ok(['apply', '-f', file]);
+    await waitFor(() => podsOf('probed')[0]?.phase === 'Running', 'probed running', 30000);
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.match(ok(['get', 'pod', 'probed']), /probed\s+0\/1\s+Running/, 'not ready while /ready answers 404');
+    assert.equal(ok(['get', 'endpoints', 'probed', '-o', 'jsonpath={.subsets[0].notReadyAddresses[0].ip}']), podsOf('probed')[0]!.ip);
+    const web = engineContainers().find((n) => n.startsWith('k8s_web_probed_'))!;
+    run('docker', ['exec', web, 'touch', '/www/ready'], { env: d.env });
+    await waitFor(() => /probed\s+1\/1\s+Running/.test(ok(['get', 'pod', 'probed'])), 'ready once /ready answers', 15000);
+    await waitFor(() => ok(['get', 'endpoints', 'probed', '-o', 'jsonpath={.subsets[0].addresses[0].ip}']) === podsOf('probed')[0]!.ip, 'a ready endpoint', 15000);
+    run('docker', ['exec', web, 'rm', '/tmp/alive'], { env: d.env });
+    await waitFor(() => podsOf('probed')[0]!.restarts >= 1, 'a restart by the liveness probe', 20000);
+    ok(['delete', '-f', file, '--grace-period=1']);
+    await waitFor(() => engineContainers().length === 0, 'its containers to go', 30000);
+  });
+
   test('a stopped agent leaves no service rules behind', async () => {
     agent.kill('SIGTERM');
     await new Promise((r) => agent.once('exit', r));

@@ -22,6 +22,7 @@ import { WorkQueue } from '../controllers/controller.js';
 import type { Server } from 'node:https';
 import { ClusterDns, CLUSTER_DOMAIN } from './dns.js';
 import { ConfigError, PodConfig, type ContainerSpec } from './podconfig.js';
+import { Prober, type Probe } from './prober.js';
 import { ServiceProxy } from './proxy.js';
 import { startAgentServer } from './server.js';
 
@@ -62,8 +63,11 @@ interface Inspect {
   Config: { Image: string };
 }
 
-type Container = ContainerSpec & { image: string; command?: string[]; args?: string[]; workingDir?: string; resources?: { limits?: Record<string, string> } };
+type Container = ContainerSpec & { image: string; command?: string[]; args?: string[]; workingDir?: string; resources?: { limits?: Record<string, string> }; ports?: Array<{ name?: string; containerPort: number }>; readinessProbe?: Probe; livenessProbe?: Probe };
 type PodSpec = { containers?: Container[]; restartPolicy?: string; nodeName?: string; terminationGracePeriodSeconds?: number; hostname?: string; dnsPolicy?: string };
+
+/** The attempt a container name ends with (`k8s_web_pod_ns_uid_2` is the third). */
+const attemptOf = (name: string): number => Number(/_(\d+)$/.exec(name)?.[1] ?? 0);
 
 const iso = (t: string | undefined): string | undefined => (t && !t.startsWith('0001-') ? new Date(t).toISOString().replace(/\.\d+Z$/, 'Z') : undefined);
 
@@ -83,8 +87,11 @@ export class NodeAgent {
   private readonly proxy: ServiceProxy;
   private readonly dns: ClusterDns;
   private readonly config: PodConfig;
+  private readonly prober: Prober;
   private readonly queue = new WorkQueue();
   private timers: NodeJS.Timeout[] = [];
+  /** The attempt number of containers being replaced, by name without the attempt. */
+  private readonly nextAttempt = new Map<string, number>();
   private endpoint?: Server;
 
   constructor(
@@ -99,6 +106,7 @@ export class NodeAgent {
     this.endpoints = new Informer(client, '/api/v1/endpoints', logger);
     this.proxy = new ServiceProxy(this.services, this.endpoints, logger);
     this.config = new PodConfig(client, o.dataDir);
+    this.prober = new Prober(engine, logger, (key) => this.queue.add(key), (key, id) => void this.replace(key, id));
     this.dns = new ClusterDns(client, this.services, this.endpoints, { address: o.nodeIp, port: o.dnsPort, nodeName: o.nodeName }, logger);
   }
 
@@ -128,6 +136,18 @@ export class NodeAgent {
     void this.dns.stop();
     this.endpoint?.close();
     ServiceProxy.cleanup();
+  }
+
+  /**
+   * A container that failed its liveness probe is removed and made again as the next attempt (its name
+   * ends with the attempt, which restartCount reports), as the kubelet does.
+   */
+  private async replace(podKey: string, containerId: string): Promise<void> {
+    const info = await this.engine.json<{ Name: string }>('GET', `/containers/${containerId}/json`).catch(() => undefined);
+    if (!info) return;
+    this.nextAttempt.set(info.Name.replace(/^\/|_\d+$/g, ''), attemptOf(info.Name) + 1);
+    await this.engine.call('DELETE', `/containers/${containerId}`, { query: { force: 1 } }).catch(() => undefined);
+    this.queue.add(podKey);
   }
 
   /** The engine container of one of this node's pods' containers. */
@@ -223,7 +243,10 @@ export class NodeAgent {
     if (meta.deletionTimestamp) return this.terminate(pod, existing);
     const phase = (pod.status as { phase?: string } | undefined)?.phase;
     if (phase === 'Succeeded' || phase === 'Failed') return;
-    const base = (c: string): string => `k8s_${c}_${meta.name}_${meta.namespace}_${meta.uid}_0`;
+    const base = (c: string): string => {
+      const stem = `k8s_${c}_${meta.name}_${meta.namespace}_${meta.uid}`;
+      return `${stem}_${this.nextAttempt.get(stem) ?? 0}`;
+    };
     const labels = (c: string): Record<string, string> => ({ [LABEL.pod]: meta.name!, [LABEL.namespace]: meta.namespace!, [LABEL.uid]: meta.uid!, [LABEL.container]: c, [LABEL.node]: this.o.nodeName });
     const byName = new Map(existing.map((c) => [c.Labels[LABEL.container], c]));
     let waiting: Record<string, { reason: string; message?: string }> = {};
@@ -296,15 +319,19 @@ export class NodeAgent {
       else if (info.State.Running) state = { running: { startedAt: iso(info.State.StartedAt) } };
       else if (info.State.Status === 'created') state = { waiting: { reason: 'ContainerCreating' } };
       else state = { terminated: { exitCode: info.State.ExitCode, reason: info.State.OOMKilled ? 'OOMKilled' : info.State.ExitCode === 0 ? 'Completed' : 'Error', startedAt: iso(info.State.StartedAt), finishedAt: iso(info.State.FinishedAt), containerID: `docker://${info.Id}` } };
-      statuses.push({ name: c.name, image: c.image, imageID: info ? `docker-pullable://${info.Image}` : '', ...(info ? { containerID: `docker://${info.Id}` } : {}), ready: !!info?.State.Running, started: !!info?.State.Running, restartCount: info?.RestartCount ?? 0, state });
+      if (info?.State.Running) this.prober.watch(keyOf(pod), info.Id, infra?.NetworkSettings?.IPAddress, c.ports ?? [], c.readinessProbe, c.livenessProbe);
+      const ready = !!info?.State.Running && this.prober.ready(info.Id, !!c.readinessProbe);
+      const restarts = (info?.RestartCount ?? 0) + (found ? attemptOf(found.Names[0] ?? '') : 0);
+      statuses.push({ name: c.name, image: c.image, imageID: info ? `docker-pullable://${info.Image}` : '', ...(info ? { containerID: `docker://${info.Id}` } : {}), ready, started: !!info?.State.Running, restartCount: restarts, state });
     }
     const running = statuses.filter((s) => 'running' in (s.state as object)).length;
+    const readyCount = statuses.filter((s) => s.ready).length;
     const terminated = statuses.map((s) => (s.state as { terminated?: { exitCode: number } }).terminated).filter((t) => !!t);
     const all = statuses.length;
     let phase = 'Pending';
     if (all && terminated.length === all && spec.restartPolicy !== 'Always') phase = terminated.every((t) => t.exitCode === 0) ? 'Succeeded' : 'Failed';
     else if (running > 0 || (terminated.length && spec.restartPolicy === 'Always')) phase = 'Running';
-    const ready = all > 0 && running === all;
+    const ready = all > 0 && readyCount === all;
     const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     const prior = (pod.status ?? {}) as { conditions?: Array<{ type: string; status: string; lastTransitionTime?: string }>; startTime?: string };
     const condition = (type: string, ok: boolean): Record<string, unknown> => {
@@ -346,6 +373,7 @@ export class NodeAgent {
   private async removeOrphans(): Promise<void> {
     const known = new Set(this.pods.list().map((p) => p.metadata?.uid));
     const all = await this.engine.json<EngineContainer[]>('GET', '/containers/json', { query: { all: 1, filters: JSON.stringify({ label: [`${LABEL.node}=${this.o.nodeName}`] }) } });
+    this.prober.forget(new Set(all.filter((c) => known.has(c.Labels[LABEL.uid]) && c.State === 'running').map((c) => c.Id)));
     const gone = all.filter((c) => !known.has(c.Labels[LABEL.uid]));
     await Promise.all(gone.map((c) => this.engine.call('DELETE', `/containers/${c.Id}`, { query: { force: 1, v: 1 } })));
     for (const uid of new Set(gone.map((c) => c.Labels[LABEL.uid]!))) this.config.removePod(uid);

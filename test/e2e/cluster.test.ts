@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import vm from 'node:vm';
 import { Cleanup, curl, freePort, GANTRY, run, seedRegistry, startDaemon, startProcess, startRegistry, tempDir, waitFor, type Daemon } from './helpers.js';
 
 const KUBECTL_DIR = '/usr/lib/google-cloud-sdk/bin';
@@ -221,6 +222,21 @@ spec: {selector: {app: probed}, ports: [{port: 80, targetPort: http}]}
     await waitFor(() => podsOf('probed')[0]!.restarts >= 1, 'a restart by the liveness probe', 20000);
     ok(['delete', '-f', file, '--grace-period=1']);
     await waitFor(() => engineContainers().length === 0, 'its containers to go', 30000);
+  });
+
+  test('the dashboard page is served without a token and the Tables it shows are served with one', async () => {
+    const server = /server: (\S+)/.exec(readFileSync(env.KUBECONFIG!, 'utf8'))![1]!;
+    const page = run('curl', ['-sk', `${server}/dashboard/`]).stdout;
+    assert.match(page, /<title>Gantry dashboard<\/title>/);
+    const script = /<script>([\s\S]*)<\/script>/.exec(page)![1]!;
+    assert.doesNotThrow(() => new vm.Script(script), 'the page script parses');
+    const token = readFileSync(path.join(dir, 'token'), 'utf8').trim();
+    for (const p of ['/api/v1/nodes', '/apis/apps/v1/namespaces/default/deployments', '/api/v1/pods', '/api/v1/services', '/api/v1/events']) {
+      const table = JSON.parse(run('curl', ['-sk', '-H', `Authorization: Bearer ${token}`, '-H', 'Accept: application/json;as=Table;v=v1;g=meta.k8s.io,application/json', `${server}${p}`]).stdout) as { kind: string; rows: Array<{ cells: unknown[] }> };
+      assert.equal(table.kind, 'Table', p);
+      if (p === '/api/v1/nodes') assert.equal(table.rows[0]!.cells[0], 'node-1');
+    }
+    assert.match(run('curl', ['-sk', `${server}/api/v1/pods`]).stdout, /"code":\s*401/, 'the data itself needs a token');
   });
 
   test('a stopped agent leaves no service rules behind', async () => {

@@ -104,7 +104,7 @@ export function registerServerCommands(program: Command): void {
       await controllers?.start();
       const kc = path.join(o.dataDir, 'kubeconfig.yaml');
       writeFileSync(kc, kubeconfig(`https://127.0.0.1:${port}`, tls), { mode: 0o600 });
-      logger.info({ port, datastore: o.datastoreEndpoint || 'sqlite', kubeconfig: kc }, `Wrote kubeconfig ${kc}`);
+      logger.info({ port, datastore: o.datastoreEndpoint || 'sqlite', kubeconfig: kc, dashboard: `https://127.0.0.1:${port}/dashboard/` }, `Wrote kubeconfig ${kc}`);
       const stop = (): void => {
         if (compactor) clearInterval(compactor);
         controllers?.stop();

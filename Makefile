@@ -44,6 +44,8 @@ bench: deps
 	node --import tsx bench/run.ts
 	node --import tsx bench/network.ts
 	node --import tsx bench/build.ts
+	node --import tsx bench/apiserver.ts
+	node --import tsx bench/cluster.ts
 
 clean:
 	rm -rf dist

@@ -105,6 +105,9 @@ describe('API server with kubectl', { skip: !hasKubectl && 'kubectl is not insta
     ok(['patch', 'deploy', 'kubia', '--type=json', '-p', '[{"op":"replace","path":"/spec/replicas","value":4}]']);
     ok(['patch', 'deploy', 'kubia', '-p', '{"spec":{"template":{"spec":{"containers":[{"name":"kubia","image":"kubia:v3"}]}}}}']);
     assert.equal(ok(['get', 'deploy', 'kubia', '-o', 'jsonpath={.spec.replicas} {.spec.template.spec.containers[*].image}']), '4 kubia:v3 busybox');
+    const before = ok(['get', 'deploy', 'kubia', '-o', 'jsonpath={.metadata.resourceVersion}']);
+    ok(['patch', 'deploy', 'kubia', '--type=merge', '-p', '{"spec":{"replicas":4}}']);
+    assert.equal(ok(['get', 'deploy', 'kubia', '-o', 'jsonpath={.metadata.resourceVersion}']), before, 'a patch that changes nothing writes nothing');
     const stale = ok(['get', 'deploy', 'kubia', '-o', 'json']);
     ok(['annotate', 'deploy', 'kubia', 'again=yes']);
     const file = path.join(dir, 'stale.json');

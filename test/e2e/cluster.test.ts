@@ -69,7 +69,24 @@ describe('a one-node cluster', { skip: !hasKubectl && 'kubectl is not installed'
   });
 
   test('a Deployment runs: pods scheduled, Running with their own IPs, serving; scaled down, their containers go', async () => {
-    ok(['create', 'deployment', 'web', '--image=busybox', '--replicas=2', '--', 'sh', '-c', 'echo "hello from $(hostname)" > /tmp/index.html && exec httpd -f -p 8080 -h /tmp']);
+    // httpd as PID 1 ignores SIGTERM, so a short grace period keeps deletions quick.
+    const manifest = path.join(dir, 'web.yaml');
+    writeFileSync(manifest, `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: busybox
+        image: busybox
+        command: [sh, -c, 'echo "hello from $(hostname)" > /tmp/index.html && exec httpd -f -p 8080 -h /tmp']
+`);
+    ok(['apply', '-f', manifest]);
     await waitFor(() => {
       const pods = podsOf('web');
       return pods.length === 2 && pods.every((p) => p.phase === 'Running' && p.ip && p.node === 'node-1');

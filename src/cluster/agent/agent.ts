@@ -13,6 +13,7 @@
  *   may be shared with other users and other agents: only containers labelled for this node count).
  */
 import os from 'node:os';
+import { canonicalJson } from '../../common/canonical.js';
 import type { Logger } from '../../common/log.js';
 import { ApiError as EngineError, type ApiClient as EngineClient } from '../../api/docker/client.js';
 import type { KObject } from '../apiserver/objects.js';
@@ -350,8 +351,8 @@ export class NodeAgent {
       containerStatuses: statuses,
       qosClass: 'BestEffort',
     };
-    const comparable = (s: unknown): string => JSON.stringify(s, (k, v: unknown) => (k === 'lastTransitionTime' ? undefined : v));
-    if (comparable({ ...prior, conditions: prior.conditions }) === comparable(status)) return;
+    const comparable = (s: unknown): string => canonicalJson(JSON.parse(JSON.stringify(s, (k, v: unknown) => (k === 'lastTransitionTime' ? undefined : v))));
+    if (comparable(prior) === comparable(status)) return;
     await this.client.mergePatch(`${collectionPath('v1', 'pods', meta.namespace)}/${meta.name}/status`, { status }).catch((err: unknown) => {
       if (!(err instanceof ApiStatusError && err.code === 404)) throw err;
     });

@@ -7,6 +7,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { canonicalJson } from '../../common/canonical.js';
 import type { Logger } from '../../common/log.js';
 import { StorageError, type KeyValue, type Storage } from '../storage/types.js';
 import { alreadyExists, ApiError, applyDefaults, badRequest, conflict, hasGeneration, notFound, validateLabels, validateName, validateUpdate, type KObject } from './objects.js';
@@ -699,7 +700,11 @@ export class ApiServer {
       if (hasGeneration(r) && JSON.stringify(merged.spec) !== JSON.stringify(cur.spec)) merged.metadata!.generation = (cur.metadata?.generation ?? 0) + 1;
       if (r.kind === 'Service') await this.services.allocate(merged, cur);
       if (dryRun) return { ...merged, metadata: { ...merged.metadata, resourceVersion: String(kv.modRevision) } };
-      if (merged.metadata?.deletionTimestamp && !merged.metadata.finalizers?.length) {
+      // A write that changes nothing is not stored (no new resourceVersion, no watch event), as in Kubernetes.
+      const { resourceVersion: _rv, ...curMeta } = cur.metadata ?? {};
+      if (canonicalJson(merged) === canonicalJson({ ...cur, metadata: curMeta })) return cur;
+      // The last finalizer of an object being deleted is gone: the object goes.
+      if (merged.metadata?.deletionTimestamp && cur.metadata?.finalizers?.length && !merged.metadata.finalizers?.length) {
         await this.o.storage.delete(key, kv.modRevision);
         return merged;
       }

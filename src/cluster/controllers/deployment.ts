@@ -6,6 +6,7 @@
  * `deployment.kubernetes.io/revision` annotation, old empty sets beyond revisionHistoryLimit are removed,
  * and the status carries the counts and conditions `kubectl rollout status` reads.
  */
+import { canonicalJson } from '../../common/canonical.js';
 import type { Logger } from '../../common/log.js';
 import type { KObject } from '../apiserver/objects.js';
 import { ApiStatusError, collectionPath, type ApiClient } from '../client/client.js';
@@ -27,23 +28,10 @@ type Spec = {
 };
 type SetStatus = { replicas?: number; readyReplicas?: number; availableReplicas?: number };
 
-/** JSON with object keys in sorted order and no nulls (Go reads null as the zero value), so equal templates hash alike. */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v && typeof v === 'object') {
-    return `{${Object.keys(v)
-      .sort()
-      .filter((k) => (v as Record<string, unknown>)[k] !== undefined && (v as Record<string, unknown>)[k] !== null)
-      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v) ?? 'null';
-}
-
-/** FNV-1a (32 bits) of the template, written with the safe alphabet, as a label value. */
+/** FNV-1a (32 bits) of the template (nulls read as Go's zero values), in the safe alphabet, as a label value. */
 export function podTemplateHash(template: unknown): string {
   let h = 0x811c9dc5;
-  for (const byte of Buffer.from(canonical(template ?? {}))) {
+  for (const byte of Buffer.from(canonicalJson(template ?? {}, true))) {
     h ^= byte;
     h = Math.imul(h, 0x01000193) >>> 0;
   }

@@ -117,7 +117,8 @@ export class NodeAgent {
     for (const i of [this.pods, this.services, this.endpoints]) i.start();
     await Promise.all([this.pods, this.services, this.endpoints].map((i) => i.waitForSync()));
     this.proxy.sync();
-    await this.dns.start();
+    // Pods still run without the cluster DNS (say, port 53 taken on this address); they fall back to the host's.
+    await this.dns.start().catch((err: unknown) => this.logger.error({ err: String(err) }, 'cluster DNS not started'));
     void this.queue.run('node-agent', (key) => (key ? this.syncPod(key) : this.removeOrphans()), this.logger, 4);
     this.timers.push(setInterval(() => void this.heartbeat().catch((err: unknown) => this.logger.warn({ err: String(err) }, 'node heartbeat failed')), HEARTBEAT_MS));
     // Container states change without pod events (exits, restarts): look again regularly.

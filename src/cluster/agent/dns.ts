@@ -38,15 +38,17 @@ export class ClusterDns {
     private readonly logger: Logger,
   ) {}
 
-  /** The clusterIP pods use as their nameserver, once the `kube-dns` Service exists. */
+  /** The clusterIP pods use as their nameserver, once this server runs and the `kube-dns` Service exists. */
   nameserver(): string | undefined {
+    if (!this.server) return undefined;
     const ip = (this.services.get('kube-system/kube-dns')?.spec as { clusterIP?: string } | undefined)?.clusterIP;
     return ip && ip !== 'None' ? ip : undefined;
   }
 
   async start(): Promise<void> {
-    this.server = new DnsServer(this.o.address, (name) => clusterLookup(this.services, this.endpoints, name), this.logger, this.o.port);
-    await this.server.start();
+    const server = new DnsServer(this.o.address, (name) => clusterLookup(this.services, this.endpoints, name), this.logger, this.o.port);
+    await server.start();
+    this.server = server;
     const endpoints: KObject = {
       apiVersion: 'v1',
       kind: 'Endpoints',

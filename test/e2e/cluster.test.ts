@@ -147,7 +147,7 @@ spec:
     await waitFor(() => engineContainers().length === 0, 'their containers to go', 30000);
   });
 
-  test('kubectl logs: whole, --tail, -f (through the API server from the agent)', async () => {
+  test('kubectl logs (whole, --tail, -f) and exec (output, exit code, stdin), through the API server from the agent', async () => {
     ok(['run', 'talker', '--image=busybox', '--labels=app=talker', '--', 'sh', '-c', 'echo one; echo two >&2; sleep 2; echo three; sleep 3600']);
     await waitFor(() => podsOf('talker')[0]?.phase === 'Running', 'talker running', 30000);
     await waitFor(() => k(['logs', 'talker']).stdout === 'one\ntwo\n', 'the first lines', 10000);
@@ -159,6 +159,13 @@ spec:
     await waitFor(() => followed.includes('three\n'), 'the followed log to show a new line', 15000);
     follower.kill('SIGKILL');
     assert.match(k(['logs', 'talker', '-c', 'nope']).stderr, /container nope is not valid for pod talker/);
+    // kubectl exec over a WebSocket, relayed by the API server to the agent.
+    assert.equal(ok(['exec', 'talker', '--', 'hostname']), 'talker\n');
+    const failed = k(['exec', 'talker', '--', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    assert.equal(failed.code, 3);
+    assert.equal(failed.stdout, 'out\n');
+    assert.match(failed.stderr, /err\n[\s\S]*command terminated with exit code 3/);
+    assert.equal(run(kubectl, ['exec', '-i', 'talker', '--', 'cat'], { env, input: 'through stdin\n' }).stdout, 'through stdin\n');
     ok(['delete', 'pod', 'talker', '--grace-period=1']);
     await waitFor(() => engineContainers().length === 0, 'its containers to go', 30000);
   });

@@ -1,6 +1,6 @@
 /**
  * The agent's HTTPS endpoint (the kubelet's port): the API server fetches container logs here for
- * `kubectl logs`. Only clients with a certificate of the cluster CA in `system:masters` (the API
+ * `kubectl logs` and opens exec sessions for `kubectl exec`. Only clients with a certificate of the cluster CA in `system:masters` (the API
  * server) are served. The agent's own certificate is self-signed, made with openssl on first start;
  * the API server does not verify it, as Kubernetes does not by default.
  */
@@ -10,6 +10,7 @@ import https from 'node:https';
 import path from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { ApiClient as EngineClient } from '../../api/docker/client.js';
 import type { Logger } from '../../common/log.js';
 
@@ -65,6 +66,29 @@ export function startAgentServer(o: { dataDir: string; nodeName: string; port: n
       res.on('close', () => logs.destroy());
     })().catch((err: unknown) => (res.headersSent ? res.destroy() : fail(500, (err as Error).message)));
   });
+  // `kubectl exec`: /exec/<namespace>/<pod>/<container>?command=...&stdin=&tty= over a WebSocket.
+  const wss = new WebSocketServer({ noServer: true, handleProtocols: (offered) => STREAM_PROTOCOLS.find((p) => offered.has(p)) ?? false });
+  server.on('upgrade', (req: import('node:http').IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => {
+    const sock = req.socket as TLSSocket;
+    const orgs = ([] as string[]).concat((sock.getPeerCertificate()?.subject as { O?: string | string[] } | undefined)?.O ?? []);
+    const url = new URL(req.url ?? '/', 'https://agent');
+    const m = /^\/exec\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+    const refuse = (code: number, text: string): void => {
+      socket.end(`HTTP/1.1 ${code} ${text}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+    };
+    if (!sock.authorized || !orgs.includes('system:masters')) return refuse(401, 'Unauthorized');
+    if (!m) return refuse(404, 'Not Found');
+    const [ns, pod, container] = m.slice(1).map(decodeURIComponent) as [string, string, string];
+    void o.containerOf(ns, pod, container).then((id) => {
+      if (!id) return refuse(404, `container ${container} in pod ${pod} is not running on this node`);
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        runExec(ws, o.engine, id, url.searchParams).catch((err: unknown) => {
+          if (ws.readyState === ws.OPEN) ws.send(Buffer.concat([Buffer.from([Channel.error]), Buffer.from(JSON.stringify({ metadata: {}, status: 'Failure', message: (err as Error).message }))]));
+          ws.close(1000);
+        });
+      });
+    }, () => refuse(500, 'Internal Server Error'));
+  });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.port, () => {
@@ -72,4 +96,62 @@ export function startAgentServer(o: { dataDir: string; nodeName: string; port: n
       resolve(server);
     });
   });
+}
+
+/** The channels of Kubernetes' streaming protocol (v4/v5.channel.k8s.io): one byte before each message. */
+export const Channel = { stdin: 0, stdout: 1, stderr: 2, error: 3, resize: 4, close: 255 } as const;
+export const STREAM_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
+
+/**
+ * `kubectl exec` on this node: a WebSocket speaking Kubernetes' channel protocol, joined to an exec
+ * session of the engine (a hijacked connection). Output frames become stdout/stderr messages, stdin
+ * and terminal resizes go the other way, and the command's end is reported on the error channel as a
+ * Status (`NonZeroExitCode` with the code), as the kubelet does.
+ */
+export async function runExec(ws: WebSocket, engine: EngineClient, containerId: string, q: URLSearchParams): Promise<void> {
+  const command = q.getAll('command');
+  const tty = q.get('tty') === 'true' || q.get('tty') === '1';
+  const stdin = q.get('stdin') === 'true' || q.get('stdin') === '1';
+  const send = (channel: number, data: Buffer | string): void => {
+    if (ws.readyState === ws.OPEN) ws.send(Buffer.concat([Buffer.from([channel]), Buffer.from(data)]));
+  };
+  const status = (s: Record<string, unknown>): void => {
+    send(Channel.error, JSON.stringify({ metadata: {}, ...s }));
+    ws.close(1000);
+  };
+  // The client may send stdin (and its end) at once: hold what comes until the session is open.
+  const early: Buffer[] = [];
+  let onMessage = (raw: Buffer): void => void early.push(raw);
+  ws.on('message', (raw: Buffer) => onMessage(raw));
+  if (!command.length) return status({ status: 'Failure', message: 'you must specify at least one command for the container', reason: 'BadRequest', code: 400 });
+  const exec = await engine.json<{ Id: string }>('POST', `/containers/${containerId}/exec`, { body: { Cmd: command, AttachStdin: stdin, AttachStdout: true, AttachStderr: true, Tty: tty } });
+  const conn = await engine.hijack('POST', `/exec/${exec.Id}/start`, { body: { Detach: false, Tty: tty } });
+  if (tty) conn.on('data', (d: Buffer) => send(Channel.stdout, d));
+  else {
+    let pending: Buffer = Buffer.alloc(0);
+    conn.on('data', (d: Buffer) => {
+      pending = pending.length ? Buffer.concat([pending, d]) : d;
+      while (pending.length >= 8 && pending.length >= 8 + pending.readUInt32BE(4)) {
+        const size = pending.readUInt32BE(4);
+        send(pending[0] === 2 ? Channel.stderr : Channel.stdout, pending.subarray(8, 8 + size));
+        pending = pending.subarray(8 + size);
+      }
+    });
+  }
+  onMessage = (raw: Buffer): void => {
+    const channel = raw[0];
+    const payload = raw.subarray(1);
+    if (channel === Channel.stdin && 'write' in conn) conn.write(payload);
+    else if (channel === Channel.resize) {
+      const size = JSON.parse(payload.toString() || '{}') as { Width?: number; Height?: number };
+      void engine.call('POST', `/exec/${exec.Id}/resize`, { query: { w: size.Width ?? 80, h: size.Height ?? 24 } }).catch(() => undefined);
+    } else if (channel === Channel.close && payload[0] === Channel.stdin && 'end' in conn) conn.end();
+  };
+  for (const raw of early.splice(0)) onMessage(raw);
+  ws.on('close', () => conn.destroy());
+  await new Promise<void>((resolve) => conn.once('close', () => resolve()));
+  const info = await engine.json<{ ExitCode: number | null }>('GET', `/exec/${exec.Id}/json`);
+  const code = info.ExitCode ?? 0;
+  if (code === 0) status({ status: 'Success' });
+  else status({ status: 'Failure', message: `command terminated with non-zero exit code: error executing command [${command.join(' ')}], exit code ${code}`, reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: String(code) }] } });
 }

@@ -7,6 +7,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer } from 'ws';
 import { canonicalJson } from '../../common/canonical.js';
 import type { Logger } from '../../common/log.js';
 import { StorageError, type KeyValue, type Storage } from '../storage/types.js';
@@ -134,6 +136,13 @@ function fieldChecker(q: URLSearchParams, r: ResourceType, res: ServerResponse):
   };
 }
 
+/** An upgrade (exec) refused before it began: a plain HTTP answer carrying a Status. */
+function refuseUpgrade(socket: Duplex, err: unknown): void {
+  const e = err instanceof ApiError ? err : new ApiError(500, 'InternalError', `Internal error occurred: ${(err as Error).message}`);
+  const body = JSON.stringify(e.status());
+  socket.end(`HTTP/1.1 ${e.code} ${e.reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
 const resource = (plural: string): ResourceType => RESOURCES.find((r) => r.plural === plural)!;
 
 const apiVersionOf = (r: ResourceType): string => (r.group ? `${r.group}/${r.version}` : r.version);
@@ -161,6 +170,9 @@ export class ApiServer {
     this.crds = new CustomResources(o.storage, o.logger, () => this.openApiCache.clear());
     this.server = https.createServer({ key: o.tls.serverKey, cert: o.tls.serverCert, ca: o.tls.ca, requestCert: true, rejectUnauthorized: false }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => this.fail(res, err));
+    });
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.upgrade(req, socket, head).catch((err: unknown) => refuseUpgrade(socket, err));
     });
   }
 
@@ -305,6 +317,50 @@ export class ApiServer {
     const token = this.authn.issueLegacy({ namespace, name: saName, uid: sa.metadata!.uid! }, secret.metadata!.name!);
     const b64 = (v: string): string => Buffer.from(v).toString('base64');
     secret.data = { ...(secret.data as Record<string, string> | undefined), token: b64(token), 'ca.crt': b64(this.o.tls.ca), namespace: b64(namespace) };
+  }
+
+  /**
+   * `kubectl exec` (a WebSocket speaking Kubernetes' channel protocol): authorized as `create` on
+   * `pods/exec`, then relayed message for message to the agent of the pod's node, which runs it.
+   */
+  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://localhost');
+    const m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/(exec|attach|portforward)$/.exec(url.pathname);
+    if (!m) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+    const [namespace, name, sub] = m.slice(1).map(decodeURIComponent) as [string, string, string];
+    const authenticated = await this.authn.authenticate(req);
+    if (!authenticated) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
+    const user = this.impersonate(req, authenticated);
+    this.authorize(user, { verb: 'create', resourceRequest: true, namespace, apiGroup: '', resource: 'pods', subresource: sub, name });
+    if (sub !== 'exec') throw new ApiError(405, 'MethodNotAllowed', `pods/${sub} is not served yet`);
+    const pod = await this.read({ res: resource('pods'), namespace, name });
+    const spec = (pod.spec ?? {}) as { nodeName?: string; containers?: Array<{ name: string }> };
+    const container = url.searchParams.get('container') || spec.containers?.[0]?.name || '';
+    if (!spec.containers?.some((c) => c.name === container)) throw badRequest(`container ${container} is not valid for pod ${name}`);
+    if (!spec.nodeName || (pod.status as { phase?: string } | undefined)?.phase !== 'Running') throw badRequest(`unable to upgrade connection: container not found ("${container}")`);
+    const node = await this.read({ res: resource('nodes'), name: spec.nodeName });
+    const status = (node.status ?? {}) as { addresses?: Array<{ type: string; address: string }>; daemonEndpoints?: { kubeletEndpoint?: { Port?: number } } };
+    const address = status.addresses?.find((a) => a.type === 'InternalIP')?.address;
+    const port = status.daemonEndpoints?.kubeletEndpoint?.Port;
+    if (!address || !port) throw new ApiError(503, 'ServiceUnavailable', `node "${spec.nodeName}" reports no agent endpoint`);
+    const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+    const agent = new WebSocket(`wss://${address}:${port}/exec/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/${encodeURIComponent(container)}?${url.searchParams.toString()}`, offered, { cert: this.o.tls.adminCert, key: this.o.tls.adminKey, rejectUnauthorized: false });
+    await new Promise<void>((resolve, reject) => {
+      agent.once('open', resolve);
+      agent.once('unexpected-response', (_r, res) => reject(new ApiError(res.statusCode === 404 ? 404 : 502, res.statusCode === 404 ? 'NotFound' : 'BadGateway', `the agent refused the exec session (${res.statusCode})`)));
+      agent.once('error', (err) => reject(new ApiError(503, 'ServiceUnavailable', `the agent of node "${spec.nodeName}" cannot be reached: ${err.message}`)));
+    });
+    const relay = new WebSocketServer({ noServer: true, handleProtocols: () => agent.protocol || false });
+    relay.handleUpgrade(req, socket, head, (client) => {
+      client.on('message', (data, binary) => agent.send(data, { binary }));
+      agent.on('message', (data, binary) => client.send(data, { binary }));
+      // Close codes pass through; 1005/1006 (none given, abnormal) cannot be sent, so they end as 1000.
+      const code = (c: number): number => (c >= 1000 && c < 5000 && c !== 1005 && c !== 1006 ? c : 1000);
+      client.on('close', (c, reason) => agent.close(code(c), reason));
+      agent.on('close', (c, reason) => client.close(code(c), reason));
+      client.on('error', () => agent.terminate());
+      agent.on('error', () => client.terminate());
+    });
   }
 
   /** `pods/<name>/log`: fetched from the agent of the pod's node (its kubelet endpoint), streamed through. */

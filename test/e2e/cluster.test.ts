@@ -99,6 +99,13 @@ spec:
     await waitFor(() => /web\s+2\/2\s+2\s+2/.test(ok(['get', 'deploy', 'web'])), 'the deployment to be available', 15000);
     assert.match(ok(['get', 'pods', '-o', 'wide']), /web-\S+\s+1\/1\s+Running\s+0\s+\S+\s+10\.\d+\.\d+\.\d+\s+node-1/);
     assert.equal(engineContainers().length, 4, 'an infrastructure container and one container per pod');
+    // Events for kubectl describe and get events: the scheduler's, the agent's and the controllers'.
+    await waitFor(() => {
+      const reasons = ok(['get', 'events', '--field-selector', `involvedObject.name=${pods[0]!.name}`, '-o', 'jsonpath={.items[*].reason}']).split(' ');
+      return ['Scheduled', 'Created', 'Started'].every((r) => reasons.includes(r));
+    }, 'the pod events', 10000);
+    assert.match(ok(['describe', 'pod', pods[0]!.name]), /Normal\s+Scheduled\s+\S+\s+default-scheduler\s+Successfully assigned default\/web-\S+ to node-1/);
+    assert.match(ok(['get', 'events']), /Normal\s+ScalingReplicaSet\s+deployment\/web\s+Scaled up replica set web-\S+ from 0 to 2/);
     // A Service: endpoints follow the ready pods; the cluster IP and the node port reach both pods, from
     // the host and from inside a pod.
     ok(['expose', 'deployment', 'web', '--port=80', '--target-port=8080', '--type=NodePort']);

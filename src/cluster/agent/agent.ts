@@ -21,6 +21,7 @@ import { ApiStatusError, collectionPath, type ApiClient } from '../client/client
 import { keyOf, Informer } from '../client/informer.js';
 import { WorkQueue } from '../controllers/controller.js';
 import type { Server } from 'node:https';
+import { EventRecorder } from '../client/events.js';
 import { ClusterDns, CLUSTER_DOMAIN } from './dns.js';
 import { ConfigError, PodConfig, type ContainerSpec } from './podconfig.js';
 import { Prober, type Probe } from './prober.js';
@@ -89,6 +90,9 @@ export class NodeAgent {
   private readonly dns: ClusterDns;
   private readonly config: PodConfig;
   private readonly prober: Prober;
+  private readonly events: EventRecorder;
+  /** Configuration errors already reported, so a waiting container is not reported every resync. */
+  private readonly reported = new Set<string>();
   private readonly queue = new WorkQueue();
   private timers: NodeJS.Timeout[] = [];
   /** The attempt number of containers being replaced, by name without the attempt. */
@@ -107,6 +111,7 @@ export class NodeAgent {
     this.endpoints = new Informer(client, '/api/v1/endpoints', logger);
     this.proxy = new ServiceProxy(this.services, this.endpoints, logger);
     this.config = new PodConfig(client, o.dataDir);
+    this.events = new EventRecorder(client, 'kubelet', logger, o.nodeName);
     this.prober = new Prober(engine, logger, (key) => this.queue.add(key), (key, id) => void this.replace(key, id));
     this.dns = new ClusterDns(client, this.services, this.endpoints, { address: o.nodeIp, port: o.dnsPort, nodeName: o.nodeName }, logger);
   }
@@ -145,8 +150,11 @@ export class NodeAgent {
    * ends with the attempt, which restartCount reports), as the kubelet does.
    */
   private async replace(podKey: string, containerId: string): Promise<void> {
-    const info = await this.engine.json<{ Name: string }>('GET', `/containers/${containerId}/json`).catch(() => undefined);
+    const info = await this.engine.json<{ Name: string; Config: { Labels: Record<string, string> } }>('GET', `/containers/${containerId}/json`).catch(() => undefined);
     if (!info) return;
+    const pod = this.pods.get(podKey);
+    const name = info.Config.Labels[LABEL.container];
+    if (pod) this.events.record(pod, 'Normal', 'Killing', `Container ${name} failed liveness probe, will be restarted`, `spec.containers{${name}}`);
     this.nextAttempt.set(info.Name.replace(/^\/|_\d+$/g, ''), attemptOf(info.Name) + 1);
     await this.engine.call('DELETE', `/containers/${containerId}`, { query: { force: 1 } }).catch(() => undefined);
     this.queue.add(podKey);
@@ -215,19 +223,25 @@ export class NodeAgent {
     }
   }
 
-  private async ensureImage(image: string): Promise<void> {
+  private async ensureImage(image: string, pod?: KObject, container?: string): Promise<void> {
     try {
       await this.engine.call('GET', `/images/${encodeURIComponent(image)}/json`);
       return;
     } catch (err) {
       if (!(err instanceof EngineError && err.status === 404)) throw err;
     }
+    const fieldPath = container ? `spec.containers{${container}}` : undefined;
+    if (pod) this.events.record(pod, 'Normal', 'Pulling', `Pulling image "${image}"`, fieldPath);
     const [name, tag] = /^(.*?)(?::([^:/@]+))?$/.exec(image)!.slice(1) as [string, string | undefined];
     const res = await this.engine.stream('POST', '/images/create', { query: { fromImage: name, tag: tag ?? 'latest' } });
     let text = '';
     for await (const c of res) text += (c as Buffer).toString();
     const failed = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { error?: string }).find((m) => m.error);
-    if (failed) throw new Error(`pulling ${image}: ${failed.error}`);
+    if (failed) {
+      if (pod) this.events.record(pod, 'Warning', 'Failed', `Failed to pull image "${image}": ${failed.error}`, fieldPath);
+      throw new Error(`pulling ${image}: ${failed.error}`);
+    }
+    if (pod) this.events.record(pod, 'Normal', 'Pulled', `Successfully pulled image "${image}"`, fieldPath);
   }
 
   private async createContainer(name: string, body: Record<string, unknown>): Promise<string> {
@@ -265,7 +279,7 @@ export class NodeAgent {
       for (const c of spec.containers ?? []) {
         if (byName.has(c.name)) continue;
         try {
-          await this.ensureImage(c.image);
+          await this.ensureImage(c.image, pod, c.name);
         } catch (err) {
           waiting = { ...waiting, [c.name]: { reason: 'ErrImagePull', message: (err as Error).message } };
           continue;
@@ -279,6 +293,11 @@ export class NodeAgent {
         } catch (err) {
           if (!(err instanceof ConfigError)) throw err;
           waiting = { ...waiting, [c.name]: { reason: 'CreateContainerConfigError', message: err.message } };
+          const once = `${meta.uid}/${c.name}/${err.message}`;
+          if (!this.reported.has(once)) {
+            this.reported.add(once);
+            this.events.record(pod, 'Warning', 'Failed', `Error: ${err.message}`, `spec.containers{${c.name}}`);
+          }
           continue;
         }
         const limits = c.resources?.limits ?? {};
@@ -301,6 +320,8 @@ export class NodeAgent {
             ...(limits.cpu ? { NanoCpus: Math.floor(quantity(limits.cpu) * 1e9) } : {}),
           },
         });
+        this.events.record(pod, 'Normal', 'Created', `Created container: ${c.name}`, `spec.containers{${c.name}}`);
+        this.events.record(pod, 'Normal', 'Started', `Started container ${c.name}`, `spec.containers{${c.name}}`);
       }
     } finally {
       await this.reportStatus(pod, infraId, waiting);
@@ -363,9 +384,11 @@ export class NodeAgent {
   private async terminate(pod: KObject, existing: EngineContainer[]): Promise<void> {
     const grace = Number(pod.metadata?.deletionGracePeriodSeconds ?? (pod.spec as PodSpec).terminationGracePeriodSeconds ?? 30);
     const apps = existing.filter((c) => c.Labels[LABEL.container] !== INFRA);
+    for (const c of apps) if (c.State === 'running') this.events.record(pod, 'Normal', 'Killing', `Stopping container ${c.Labels[LABEL.container]}`, `spec.containers{${c.Labels[LABEL.container]}}`);
     await Promise.all(apps.map((c) => this.engine.call('POST', `/containers/${c.Id}/stop`, { query: { t: grace } })));
     await Promise.all(existing.map((c) => this.engine.call('DELETE', `/containers/${c.Id}`, { query: { force: 1, v: 1 } })));
     this.config.removePod(pod.metadata!.uid!);
+    for (const k of this.reported) if (k.startsWith(`${pod.metadata!.uid}/`)) this.reported.delete(k);
     await this.client.delete(`${collectionPath('v1', 'pods', pod.metadata!.namespace)}/${pod.metadata!.name}`, { gracePeriodSeconds: 0, preconditions: { uid: pod.metadata!.uid } }).catch((err: unknown) => {
       if (!(err instanceof ApiStatusError && (err.code === 404 || err.code === 409))) throw err;
     });

@@ -10,6 +10,7 @@ import { canonicalJson } from '../../common/canonical.js';
 import type { Logger } from '../../common/log.js';
 import type { KObject } from '../apiserver/objects.js';
 import { ApiStatusError, collectionPath, type ApiClient } from '../client/client.js';
+import type { EventRecorder } from '../client/events.js';
 import { keyOf, type Informer } from '../client/informer.js';
 import { controllerOf, WorkQueue } from './controller.js';
 
@@ -60,6 +61,7 @@ export class DeploymentController {
     private readonly deployments: Informer,
     private readonly sets: Informer,
     private readonly logger: Logger,
+    private readonly events?: EventRecorder,
   ) {
     deployments.on({ add: (o) => this.queue.add(keyOf(o)), update: (_old, o) => this.queue.add(keyOf(o)) });
     const owner = (rs: KObject): void => {
@@ -79,8 +81,16 @@ export class DeploymentController {
   }
 
   private async scale(rs: KObject, replicas: number): Promise<void> {
-    if (replicasOf(rs) === replicas) return;
+    const from = replicasOf(rs);
+    if (from === replicas) return;
     await this.client.mergePatch(this.setPath(rs.metadata!.namespace!, rs.metadata!.name), { spec: { replicas } });
+    this.scaled(rs, from, replicas);
+  }
+
+  private scaled(rs: KObject, from: number, to: number): void {
+    const ref = controllerOf(rs);
+    const d = ref && this.deployments.get(`${rs.metadata?.namespace}/${ref.name}`);
+    if (d) this.events?.record(d, 'Normal', 'ScalingReplicaSet', `Scaled ${to > from ? 'up' : 'down'} replica set ${rs.metadata?.name} from ${from} to ${to}`);
   }
 
   private async reconcile(key: string): Promise<void> {
@@ -126,7 +136,9 @@ export class DeploymentController {
       spec: { replicas, selector: { ...spec.selector, matchLabels: { ...spec.selector?.matchLabels, [HASH_LABEL]: hash } }, template },
     };
     try {
-      return await this.client.create(this.setPath(ns), rs);
+      const created = await this.client.create(this.setPath(ns), rs);
+      if (replicas > 0) this.events?.record(d, 'Normal', 'ScalingReplicaSet', `Scaled up replica set ${created.metadata?.name} from 0 to ${replicas}`);
+      return created;
     } catch (err) {
       if (err instanceof ApiStatusError && err.code === 409) return (await this.client.request('GET', this.setPath(ns, rs.metadata!.name))) as KObject;
       throw err;

@@ -6,6 +6,7 @@
  */
 import type { Logger } from '../../common/log.js';
 import { ApiClient, type ClientOptions } from '../client/client.js';
+import { EventRecorder } from '../client/events.js';
 import { Informer } from '../client/informer.js';
 import { DeploymentController } from './deployment.js';
 import { EndpointsController } from './endpoints.js';
@@ -25,8 +26,9 @@ export class ControllerManager {
     const nodes = new Informer(this.client, '/api/v1/nodes', logger);
     const services = new Informer(this.client, '/api/v1/services', logger);
     this.informers = [deployments, sets, pods, nodes, services];
-    this.controllers = [new DeploymentController(this.client, deployments, sets, logger), new ReplicaSetController(this.client, sets, pods, logger), new EndpointsController(this.client, services, pods, logger)];
-    if (opts.scheduler) this.controllers.push(new Scheduler(this.client, pods, nodes, logger));
+    const recorder = (component: string): EventRecorder => new EventRecorder(this.client, component, logger);
+    this.controllers = [new DeploymentController(this.client, deployments, sets, logger, recorder('deployment-controller')), new ReplicaSetController(this.client, sets, pods, logger, recorder('replicaset-controller')), new EndpointsController(this.client, services, pods, logger)];
+    if (opts.scheduler) this.controllers.push(new Scheduler(this.client, pods, nodes, logger, recorder('default-scheduler')));
   }
 
   /** Start the informers, wait for their first lists, then the controllers. */

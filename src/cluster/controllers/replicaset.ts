@@ -8,6 +8,7 @@
 import type { Logger } from '../../common/log.js';
 import type { KObject } from '../apiserver/objects.js';
 import { ApiStatusError, collectionPath, type ApiClient } from '../client/client.js';
+import type { EventRecorder } from '../client/events.js';
 import { keyOf, type Informer } from '../client/informer.js';
 import { controllerOf, WorkQueue } from './controller.js';
 
@@ -41,6 +42,7 @@ export class ReplicaSetController {
     private readonly sets: Informer,
     private readonly pods: Informer,
     private readonly logger: Logger,
+    private readonly events?: EventRecorder,
   ) {
     sets.on({ add: (o) => this.queue.add(keyOf(o)), update: (_old, o) => this.queue.add(keyOf(o)), delete: (o) => this.expectations.delete(keyOf(o)) });
     const ownerKey = (p: KObject): string | undefined => {
@@ -116,6 +118,7 @@ export class ReplicaSetController {
     };
     this.expectations.set(key, { adds: n, deletes: new Set(), since: Date.now() });
     const results = await Promise.allSettled(Array.from({ length: n }, () => this.client.create(collectionPath('v1', 'pods', ns), pod)));
+    for (const r of results) if (r.status === 'fulfilled') this.events?.record(rs, 'Normal', 'SuccessfulCreate', `Created pod: ${r.value.metadata?.name}`);
     const failed = results.filter((r) => r.status === 'rejected');
     if (failed.length) {
       const e = this.expectations.get(key);
@@ -128,7 +131,7 @@ export class ReplicaSetController {
     this.expectations.set(key, { adds: 0, deletes: new Set(victims.map(keyOf)), since: Date.now() });
     await Promise.all(
       victims.map((p) =>
-        this.client.delete(`${collectionPath('v1', 'pods', p.metadata!.namespace)}/${p.metadata!.name}`).catch((err: unknown) => {
+        this.client.delete(`${collectionPath('v1', 'pods', p.metadata!.namespace)}/${p.metadata!.name}`).then(() => this.events?.record(this.sets.get(key) ?? p, 'Normal', 'SuccessfulDelete', `Deleted pod: ${p.metadata!.name}`), (err: unknown) => {
           this.expectations.get(key)?.deletes.delete(keyOf(p));
           if (!(err instanceof ApiStatusError && err.code === 404)) throw err;
         }),

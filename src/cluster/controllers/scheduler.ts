@@ -7,6 +7,7 @@
 import type { Logger } from '../../common/log.js';
 import type { KObject } from '../apiserver/objects.js';
 import { ApiStatusError, collectionPath, type ApiClient } from '../client/client.js';
+import type { EventRecorder } from '../client/events.js';
 import { keyOf, type Informer } from '../client/informer.js';
 import { WorkQueue } from './controller.js';
 
@@ -22,6 +23,7 @@ export class Scheduler {
     private readonly pods: Informer,
     private readonly nodes: Informer,
     private readonly logger: Logger,
+    private readonly events?: EventRecorder,
   ) {
     const consider = (p: KObject): void => {
       const spec = (p.spec ?? {}) as PodSpec;
@@ -49,6 +51,7 @@ export class Scheduler {
       const message = `0/${this.nodes.list().length} nodes are available: ${Object.keys(selector).length ? "node(s) didn't match Pod's node affinity/selector" : 'no node is ready'}.`;
       const conditions = (pod.status?.conditions as Array<{ type: string; message?: string }> | undefined) ?? [];
       if (conditions.some((c) => c.type === 'PodScheduled' && c.message === message)) return;
+      this.events?.record(pod, 'Warning', 'FailedScheduling', message);
       const unschedulable = { type: 'PodScheduled', status: 'False', lastProbeTime: null, lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), reason: 'Unschedulable', message };
       await this.client.mergePatch(`${path}/status`, { status: { conditions: [...conditions.filter((c) => c.type !== 'PodScheduled'), unschedulable] } }).catch(() => undefined);
       return;
@@ -59,8 +62,11 @@ export class Scheduler {
       if (node) load.set(node, (load.get(node) ?? 0) + 1);
     }
     const node = fits.sort((a, b) => (load.get(a.metadata!.name!) ?? 0) - (load.get(b.metadata!.name!) ?? 0))[0]!;
-    await this.client.create(`${path}/binding`, { apiVersion: 'v1', kind: 'Binding', metadata: { name: pod.metadata!.name, namespace: pod.metadata!.namespace }, target: { apiVersion: 'v1', kind: 'Node', name: node.metadata!.name } }).catch((err: unknown) => {
-      if (!(err instanceof ApiStatusError && (err.code === 409 || err.code === 404))) throw err;
-    });
+    await this.client.create(`${path}/binding`, { apiVersion: 'v1', kind: 'Binding', metadata: { name: pod.metadata!.name, namespace: pod.metadata!.namespace }, target: { apiVersion: 'v1', kind: 'Node', name: node.metadata!.name } }).then(
+      () => this.events?.record(pod, 'Normal', 'Scheduled', `Successfully assigned ${pod.metadata!.namespace}/${pod.metadata!.name} to ${node.metadata!.name}`),
+      (err: unknown) => {
+        if (!(err instanceof ApiStatusError && (err.code === 409 || err.code === 404))) throw err;
+      },
+    );
   }
 }

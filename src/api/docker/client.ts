@@ -123,6 +123,23 @@ export class ApiClient {
   }
 }
 
+/**
+ * A reader of the Engine API's multiplexed streams (attach, exec and logs without a TTY): frames of an
+ * 8-byte header (stream: 1 stdout, 2 stderr; three zero bytes; big-endian length) and that many bytes.
+ * Feed it chunks as they arrive; it calls `onFrame` for each complete frame.
+ */
+export function frameReader(onFrame: (stream: number, payload: Buffer) => void): (chunk: Buffer) => void {
+  let pending: Buffer = Buffer.alloc(0);
+  return (chunk) => {
+    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    while (pending.length >= 8 && pending.length >= 8 + pending.readUInt32BE(4)) {
+      const size = pending.readUInt32BE(4);
+      onFrame(pending[0]!, pending.subarray(8, 8 + size));
+      pending = pending.subarray(8 + size);
+    }
+  };
+}
+
 function errorText(body: Buffer, status: number): string {
   try {
     const parsed = JSON.parse(body.toString('utf8')) as { message?: string };

@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import { Command } from 'commander';
 import { shortId } from '../../common/digest.js';
 import { humanSize } from '../../engine/progress.js';
-import { ApiError, type ApiClient } from '../../api/docker/client.js';
+import { ApiError, frameReader, type ApiClient } from '../../api/docker/client.js';
 import { renderRows, since, tabwrite } from '../format/table.js';
 import { action, clientOf, collect, ellipsis, filtersJson, forEachName, inspectEach, keyValueMap, topAndGroup } from './common.js';
 import { pullImage } from './images.js';
@@ -236,21 +236,8 @@ async function createContainer(client: ApiClient, image: string, args: string[],
 /** Copy a hijacked stream to stdout/stderr: raw with a TTY, else demultiplexed 8-byte frames. */
 function demux(stream: Socket | IncomingMessage, tty: boolean): Promise<void> {
   return new Promise((resolve) => {
-    let buf = Buffer.alloc(0);
-    stream.on('data', (c: Buffer) => {
-      if (tty) {
-        process.stdout.write(c);
-        return;
-      }
-      buf = Buffer.concat([buf, c]);
-      while (buf.length >= 8) {
-        const len = buf.readUInt32BE(4);
-        if (buf.length < 8 + len) break;
-        const payload = buf.subarray(8, 8 + len);
-        (buf[0] === 2 ? process.stderr : process.stdout).write(payload);
-        buf = buf.subarray(8 + len);
-      }
-    });
+    const read = frameReader((s, payload) => (s === 2 ? process.stderr : process.stdout).write(payload));
+    stream.on('data', (c: Buffer) => (tty ? process.stdout.write(c) : read(c)));
     stream.on('end', resolve);
     stream.on('close', resolve);
     stream.on('error', () => resolve());

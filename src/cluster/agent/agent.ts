@@ -267,12 +267,14 @@ export class NodeAgent {
     const byName = new Map(existing.map((c) => [c.Labels[LABEL.container], c]));
     let waiting: Record<string, { reason: string; message?: string }> = {};
     let infraId = byName.get(INFRA)?.Id;
+    let made = false;
     // ClusterFirst (the default): the cluster DNS with Kubernetes' search path; Default: the host's.
     const nameserver = this.dns.nameserver();
     const dns = (spec.dnsPolicy ?? 'ClusterFirst') === 'ClusterFirst' && nameserver ? { Dns: [nameserver], DnsSearch: [`${meta.namespace}.svc.${CLUSTER_DOMAIN}`, `svc.${CLUSTER_DOMAIN}`, CLUSTER_DOMAIN], DnsOptions: ['ndots:5'] } : {};
     try {
       if (!infraId) {
         await this.ensureImage(this.o.pauseImage);
+        made = true;
         infraId = await this.createContainer(base(INFRA), { Image: this.o.pauseImage, Cmd: ['sleep', '2147483647'], Hostname: spec.hostname ?? meta.name, Labels: labels(INFRA), HostConfig: { Init: true, RestartPolicy: { Name: 'always' }, ...dns } });
       }
       let volumes: Awaited<ReturnType<PodConfig['volumes']>> | undefined;
@@ -302,6 +304,7 @@ export class NodeAgent {
         }
         const limits = c.resources?.limits ?? {};
         const restart = spec.restartPolicy === 'Never' ? 'no' : spec.restartPolicy === 'OnFailure' ? 'on-failure' : 'always';
+        made = true;
         await this.createContainer(base(c.name), {
           Image: c.image,
           // A pod's containers share its hostname, as they share its UTS namespace in Kubernetes.
@@ -324,14 +327,15 @@ export class NodeAgent {
         this.events.record(pod, 'Normal', 'Started', `Started container ${c.name}`, `spec.containers{${c.name}}`);
       }
     } finally {
-      await this.reportStatus(pod, infraId, waiting);
+      // The containers listed above are still all there is unless this sync made some.
+      await this.reportStatus(pod, infraId, waiting, made ? undefined : existing);
     }
   }
 
-  private async reportStatus(pod: KObject, infraId: string | undefined, waiting: Record<string, { reason: string; message?: string }>): Promise<void> {
+  private async reportStatus(pod: KObject, infraId: string | undefined, waiting: Record<string, { reason: string; message?: string }>, listed?: EngineContainer[]): Promise<void> {
     const meta = pod.metadata!;
     const spec = (pod.spec ?? {}) as PodSpec;
-    const existing = await this.containersOf(meta.uid!);
+    const existing = listed ?? (await this.containersOf(meta.uid!));
     const infra = infraId ? await this.inspect(infraId) : undefined;
     const statuses: Array<Record<string, unknown>> = [];
     for (const c of spec.containers ?? []) {

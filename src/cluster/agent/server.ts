@@ -1,33 +1,37 @@
 /**
  * The agent's HTTPS endpoint (the kubelet's port): the API server fetches container logs here for
- * `kubectl logs` and opens exec sessions for `kubectl exec`. Only clients with a certificate of the cluster CA in `system:masters` (the API
- * server) are served. The agent's own certificate is self-signed, made with openssl on first start;
+ * `kubectl logs` and opens exec sessions for `kubectl exec`. Only clients with a certificate of the
+ * cluster CA in `system:masters` (the API server) are served. The agent's own certificate is self-signed, made with openssl on first start;
  * the API server does not verify it, as Kubernetes does not by default.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
-import { Transform, type TransformCallback } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import { Transform, type Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { ApiClient as EngineClient } from '../../api/docker/client.js';
+import { frameReader, type ApiClient as EngineClient } from '../../api/docker/client.js';
 import type { Logger } from '../../common/log.js';
 
-/** Engine log streams without a TTY are frames: 8-byte header (stream, 0, 0, 0, length) then the payload. */
-export class Demultiplexer extends Transform {
-  private pending: Buffer = Buffer.alloc(0);
+/** The text of a multiplexed engine stream, stdout and stderr together (what kubectl logs prints). */
+function demultiplexed(): Transform {
+  const t = new Transform({
+    transform(chunk: Buffer, _e, done) {
+      read(chunk);
+      done();
+    },
+  });
+  const read = frameReader((_stream, payload) => t.push(payload));
+  return t;
+}
 
-  override _transform(chunk: Buffer, _e: BufferEncoding, done: TransformCallback): void {
-    this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
-    while (this.pending.length >= 8) {
-      const size = this.pending.readUInt32BE(4);
-      if (this.pending.length < 8 + size) break;
-      this.push(this.pending.subarray(8, 8 + size));
-      this.pending = this.pending.subarray(8 + size);
-    }
-    done();
-  }
+/** Only the API server is served: a client certificate of the cluster CA in `system:masters`. */
+function fromApiServer(req: IncomingMessage): boolean {
+  const sock = req.socket as TLSSocket;
+  const orgs = ([] as string[]).concat((sock.getPeerCertificate()?.subject as { O?: string | string[] } | undefined)?.O ?? []);
+  return sock.authorized && orgs.includes('system:masters');
 }
 
 function ensureCert(dir: string, nodeName: string): { key: string; cert: string } {
@@ -47,9 +51,7 @@ export function startAgentServer(o: { dataDir: string; nodeName: string; port: n
       res.writeHead(code, { 'Content-Type': 'text/plain' });
       res.end(message);
     };
-    const sock = req.socket as TLSSocket;
-    const orgs = ([] as string[]).concat((sock.getPeerCertificate()?.subject as { O?: string | string[] } | undefined)?.O ?? []);
-    if (!sock.authorized || !orgs.includes('system:masters')) return fail(401, 'Unauthorized');
+    if (!fromApiServer(req)) return fail(401, 'Unauthorized');
     const url = new URL(req.url ?? '/', 'https://agent');
     const m = /^\/containerLogs\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
     if (req.method !== 'GET' || !m) return fail(404, 'not found');
@@ -62,21 +64,19 @@ export function startAgentServer(o: { dataDir: string; nodeName: string; port: n
       res.writeHead(200, { 'Content-Type': 'text/plain' });
       // Without a TTY the engine frames stdout and stderr; kubectl wants the text.
       const framed = logs.headers['content-type'] === 'application/vnd.docker.multiplexed-stream';
-      (framed ? logs.pipe(new Demultiplexer()) : logs).pipe(res);
+      (framed ? logs.pipe(demultiplexed()) : logs).pipe(res);
       res.on('close', () => logs.destroy());
     })().catch((err: unknown) => (res.headersSent ? res.destroy() : fail(500, (err as Error).message)));
   });
   // `kubectl exec`: /exec/<namespace>/<pod>/<container>?command=...&stdin=&tty= over a WebSocket.
   const wss = new WebSocketServer({ noServer: true, handleProtocols: (offered) => STREAM_PROTOCOLS.find((p) => offered.has(p)) ?? false });
-  server.on('upgrade', (req: import('node:http').IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => {
-    const sock = req.socket as TLSSocket;
-    const orgs = ([] as string[]).concat((sock.getPeerCertificate()?.subject as { O?: string | string[] } | undefined)?.O ?? []);
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'https://agent');
     const m = /^\/exec\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
     const refuse = (code: number, text: string): void => {
       socket.end(`HTTP/1.1 ${code} ${text}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
     };
-    if (!sock.authorized || !orgs.includes('system:masters')) return refuse(401, 'Unauthorized');
+    if (!fromApiServer(req)) return refuse(401, 'Unauthorized');
     if (!m) return refuse(404, 'Not Found');
     const [ns, pod, container] = m.slice(1).map(decodeURIComponent) as [string, string, string];
     void o.containerOf(ns, pod, container).then((id) => {
@@ -126,18 +126,8 @@ export async function runExec(ws: WebSocket, engine: EngineClient, containerId: 
   if (!command.length) return status({ status: 'Failure', message: 'you must specify at least one command for the container', reason: 'BadRequest', code: 400 });
   const exec = await engine.json<{ Id: string }>('POST', `/containers/${containerId}/exec`, { body: { Cmd: command, AttachStdin: stdin, AttachStdout: true, AttachStderr: true, Tty: tty } });
   const conn = await engine.hijack('POST', `/exec/${exec.Id}/start`, { body: { Detach: false, Tty: tty } });
-  if (tty) conn.on('data', (d: Buffer) => send(Channel.stdout, d));
-  else {
-    let pending: Buffer = Buffer.alloc(0);
-    conn.on('data', (d: Buffer) => {
-      pending = pending.length ? Buffer.concat([pending, d]) : d;
-      while (pending.length >= 8 && pending.length >= 8 + pending.readUInt32BE(4)) {
-        const size = pending.readUInt32BE(4);
-        send(pending[0] === 2 ? Channel.stderr : Channel.stdout, pending.subarray(8, 8 + size));
-        pending = pending.subarray(8 + size);
-      }
-    });
-  }
+  const read = frameReader((stream, payload) => send(stream === 2 ? Channel.stderr : Channel.stdout, payload));
+  conn.on('data', (d: Buffer) => (tty ? send(Channel.stdout, d) : read(d)));
   onMessage = (raw: Buffer): void => {
     const channel = raw[0];
     const payload = raw.subarray(1);

@@ -5,7 +5,8 @@
  * hands over its own writes at once so a new kind is usable on the next request.
  */
 import type { Logger } from '../../common/log.js';
-import type { Storage, Watch } from '../storage/types.js';
+import { followPrefix } from '../storage/follow.js';
+import type { Storage } from '../storage/types.js';
 import { invalid, type KObject } from './objects.js';
 import type { Kind } from './openapi/openapi.js';
 import { groupVersionPath } from './openapi/openapi.js';
@@ -68,7 +69,6 @@ interface Served {
 
 export class CustomResources {
   private readonly crds = new Map<string, Served>();
-  private watch?: Watch;
 
   constructor(
     private readonly storage: Storage,
@@ -76,24 +76,13 @@ export class CustomResources {
     private readonly changed: () => void,
   ) {}
 
-  async start(): Promise<void> {
-    const list = await this.storage.list(CRD_PREFIX);
-    this.crds.clear();
-    for (const kv of list.kvs) this.observe(kv.key, kv.value);
-    this.watch = this.storage.watch(
-      CRD_PREFIX,
-      list.revision,
-      (e) => this.observe(e.kv.key, e.type === 'delete' ? undefined : e.kv.value),
-      (err) => {
-        this.logger.warn({ err: err.message }, 'CRD watch ended; reloading');
-        this.watch?.cancel();
-        void this.start();
-      },
-    );
+  start(): Promise<void> {
+    return followPrefix(this.storage, CRD_PREFIX, this, this.logger);
   }
 
-  stop(): void {
-    this.watch?.cancel();
+  reset(): void {
+    this.crds.clear();
+    this.changed();
   }
 
   observe(key: string, value: Buffer | undefined): void {

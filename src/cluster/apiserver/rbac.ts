@@ -8,7 +8,8 @@
  * server also hands over its own writes at once, so a binding works on the next request.
  */
 import type { Logger } from '../../common/log.js';
-import type { KeyValue, Storage, Watch } from '../storage/types.js';
+import { followPrefix } from '../storage/follow.js';
+import type { Storage } from '../storage/types.js';
 import type { UserInfo } from './auth.js';
 
 export interface PolicyRule {
@@ -119,36 +120,23 @@ function subjectMatches(s: Subject, user: UserInfo, bindingNamespace?: string): 
 export class Authorizer {
   private readonly roles = new Map<string, PolicyRule[]>();
   private readonly bindings = new Map<string, Binding>();
-  private watch?: Watch;
 
   constructor(
     private readonly storage: Storage,
     private readonly logger: Logger,
   ) {}
 
-  async start(): Promise<void> {
-    const list = await this.storage.list(RBAC_PREFIX);
-    this.roles.clear();
-    this.bindings.clear();
-    for (const kv of list.kvs) this.observe(kv.key, kv.value);
-    this.watch = this.storage.watch(
-      RBAC_PREFIX,
-      list.revision,
-      (e) => this.observe(e.kv.key, e.type === 'delete' ? undefined : e.kv.value),
-      (err) => {
-        this.logger.warn({ err: err.message }, 'RBAC watch ended; reloading');
-        this.watch?.cancel();
-        void this.start();
-      },
-    );
+  start(): Promise<void> {
+    return followPrefix(this.storage, RBAC_PREFIX, this, this.logger);
   }
 
-  stop(): void {
-    this.watch?.cancel();
+  reset(): void {
+    this.roles.clear();
+    this.bindings.clear();
   }
 
   /** Take in a role or binding as stored under `key` (undefined: deleted). */
-  observe(key: string, value: Buffer | KeyValue['value'] | undefined): void {
+  observe(key: string, value: Buffer | undefined): void {
     const [kind, ...rest] = key.slice(RBAC_PREFIX.length).split('/');
     const id = rest.join('/');
     if (kind === 'roles' || kind === 'clusterroles') {

@@ -333,22 +333,15 @@ export class ApiServer {
     const user = this.impersonate(req, authenticated);
     this.authorize(user, { verb: 'create', resourceRequest: true, namespace, apiGroup: '', resource: 'pods', subresource: sub, name });
     if (sub !== 'exec') throw new ApiError(405, 'MethodNotAllowed', `pods/${sub} is not served yet`);
-    const pod = await this.read({ res: resource('pods'), namespace, name });
-    const spec = (pod.spec ?? {}) as { nodeName?: string; containers?: Array<{ name: string }> };
-    const container = url.searchParams.get('container') || spec.containers?.[0]?.name || '';
-    if (!spec.containers?.some((c) => c.name === container)) throw badRequest(`container ${container} is not valid for pod ${name}`);
-    if (!spec.nodeName || (pod.status as { phase?: string } | undefined)?.phase !== 'Running') throw badRequest(`unable to upgrade connection: container not found ("${container}")`);
-    const node = await this.read({ res: resource('nodes'), name: spec.nodeName });
-    const status = (node.status ?? {}) as { addresses?: Array<{ type: string; address: string }>; daemonEndpoints?: { kubeletEndpoint?: { Port?: number } } };
-    const address = status.addresses?.find((a) => a.type === 'InternalIP')?.address;
-    const port = status.daemonEndpoints?.kubeletEndpoint?.Port;
-    if (!address || !port) throw new ApiError(503, 'ServiceUnavailable', `node "${spec.nodeName}" reports no agent endpoint`);
+    const { pod, nodeName, container } = await this.podContainer(namespace, name, url.searchParams.get('container'));
+    if (!nodeName || (pod.status as { phase?: string } | undefined)?.phase !== 'Running') throw badRequest(`unable to upgrade connection: container not found ("${container}")`);
+    const agentUrl = await this.agentUrl(nodeName);
     const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
-    const agent = new WebSocket(`wss://${address}:${port}/exec/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/${encodeURIComponent(container)}?${url.searchParams.toString()}`, offered, { cert: this.o.tls.adminCert, key: this.o.tls.adminKey, rejectUnauthorized: false });
+    const agent = new WebSocket(`${agentUrl.replace(/^https/, 'wss')}/exec/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/${encodeURIComponent(container)}?${url.searchParams.toString()}`, offered, this.agentTls());
     await new Promise<void>((resolve, reject) => {
       agent.once('open', resolve);
       agent.once('unexpected-response', (_r, res) => reject(new ApiError(res.statusCode === 404 ? 404 : 502, res.statusCode === 404 ? 'NotFound' : 'BadGateway', `the agent refused the exec session (${res.statusCode})`)));
-      agent.once('error', (err) => reject(new ApiError(503, 'ServiceUnavailable', `the agent of node "${spec.nodeName}" cannot be reached: ${err.message}`)));
+      agent.once('error', (err) => reject(new ApiError(503, 'ServiceUnavailable', `the agent of node "${nodeName}" cannot be reached: ${err.message}`)));
     });
     const relay = new WebSocketServer({ noServer: true, handleProtocols: () => agent.protocol || false });
     relay.handleUpgrade(req, socket, head, (client) => {
@@ -363,23 +356,40 @@ export class ApiServer {
     });
   }
 
-  /** `pods/<name>/log`: fetched from the agent of the pod's node (its kubelet endpoint), streamed through. */
-  private async podLogs(res: ServerResponse, t: Target, q: URLSearchParams): Promise<void> {
-    const pod = await this.read({ res: t.res, namespace: t.namespace, name: t.name });
+  /** A pod and the container a request names (its first when none is named), refused when not one of its own. */
+  private async podContainer(namespace: string, name: string, asked: string | null): Promise<{ pod: KObject; nodeName?: string; container: string }> {
+    const pod = await this.read({ res: resource('pods'), namespace, name });
     const spec = (pod.spec ?? {}) as { nodeName?: string; containers?: Array<{ name: string }> };
-    const container = q.get('container') || spec.containers?.[0]?.name || '';
-    if (!spec.containers?.some((c) => c.name === container)) throw badRequest(`container ${container} is not valid for pod ${t.name}`);
-    if (!spec.nodeName) throw badRequest(`container "${container}" in pod "${t.name}" is waiting to start: ContainerCreating`);
-    const node = await this.read({ res: resource('nodes'), name: spec.nodeName });
+    const container = asked || spec.containers?.[0]?.name || '';
+    if (!spec.containers?.some((c) => c.name === container)) throw badRequest(`container ${container} is not valid for pod ${name}`);
+    return { pod, nodeName: spec.nodeName, container };
+  }
+
+  /** The HTTPS endpoint of a node's agent (its InternalIP and kubelet port), which serves logs and exec. */
+  private async agentUrl(nodeName: string): Promise<string> {
+    const node = await this.read({ res: resource('nodes'), name: nodeName });
     const status = (node.status ?? {}) as { addresses?: Array<{ type: string; address: string }>; daemonEndpoints?: { kubeletEndpoint?: { Port?: number } } };
     const address = status.addresses?.find((a) => a.type === 'InternalIP')?.address;
     const port = status.daemonEndpoints?.kubeletEndpoint?.Port;
-    if (!address || !port) throw new ApiError(503, 'ServiceUnavailable', `node "${spec.nodeName}" reports no agent endpoint`);
+    if (!address || !port) throw new ApiError(503, 'ServiceUnavailable', `node "${nodeName}" reports no agent endpoint`);
+    return `https://${address}:${port}`;
+  }
+
+  /** The API server's client certificate for agents; their self-signed serving certificates are not verified, as in Kubernetes. */
+  private agentTls(): { cert: string; key: string; rejectUnauthorized: false } {
+    return { cert: this.o.tls.adminCert, key: this.o.tls.adminKey, rejectUnauthorized: false };
+  }
+
+  /** `pods/<name>/log`: fetched from the agent of the pod's node (its kubelet endpoint), streamed through. */
+  private async podLogs(res: ServerResponse, t: Target, q: URLSearchParams): Promise<void> {
+    const { nodeName, container } = await this.podContainer(t.namespace!, t.name!, q.get('container'));
+    if (!nodeName) throw badRequest(`container "${container}" in pod "${t.name}" is waiting to start: ContainerCreating`);
+    const agentUrl = await this.agentUrl(nodeName);
     const query = new URLSearchParams();
     for (const k of ['follow', 'tailLines', 'timestamps', 'previous']) if (q.get(k) !== null) query.set(k, q.get(k)!);
     const upstream = await new Promise<IncomingMessage>((resolve, reject) => {
-      const r = https.request(`https://${address}:${port}/containerLogs/${encodeURIComponent(t.namespace!)}/${encodeURIComponent(t.name!)}/${encodeURIComponent(container)}?${query.toString()}`, { cert: this.o.tls.adminCert, key: this.o.tls.adminKey, rejectUnauthorized: false }, resolve);
-      r.on('error', (err) => reject(new ApiError(503, 'ServiceUnavailable', `the agent of node "${spec.nodeName}" cannot be reached: ${err.message}`)));
+      const r = https.request(`${agentUrl}/containerLogs/${encodeURIComponent(t.namespace!)}/${encodeURIComponent(t.name!)}/${encodeURIComponent(container)}?${query.toString()}`, this.agentTls(), resolve);
+      r.on('error', (err) => reject(new ApiError(503, 'ServiceUnavailable', `the agent of node "${nodeName}" cannot be reached: ${err.message}`)));
       r.end();
     });
     if (upstream.statusCode !== 200) {

@@ -60,15 +60,20 @@ const selectorText = (o: KObject): string => {
     .join(',') || '<none>';
 };
 
+/** The `-o wide` columns of every kind that runs pods from a template. */
+const templateWide: Column[] = [
+  { name: 'Containers', type: 'string', priority: 1, cell: (o) => containersOf(o).map((c) => c.name).join(',') },
+  { name: 'Images', type: 'string', priority: 1, cell: (o) => containersOf(o).map((c) => c.image).join(',') },
+  { name: 'Selector', type: 'string', priority: 1, cell: selectorText },
+];
+
 const workload = (ready: (o: KObject) => string): Column[] => [
   name,
   { name: 'Ready', type: 'string', cell: ready },
   { name: 'Up-to-date', type: 'integer', cell: (o) => num(status(o).updatedReplicas) },
   { name: 'Available', type: 'integer', cell: (o) => num(status(o).availableReplicas) },
   ageCol,
-  { name: 'Containers', type: 'string', priority: 1, cell: (o) => containersOf(o).map((c) => c.name).join(',') },
-  { name: 'Images', type: 'string', priority: 1, cell: (o) => containersOf(o).map((c) => c.image).join(',') },
-  { name: 'Selector', type: 'string', priority: 1, cell: selectorText },
+  ...templateWide,
 ];
 
 function servicePorts(o: KObject): string {
@@ -104,9 +109,7 @@ const COLUMNS: Record<string, Column[]> = {
     { name: 'Current', type: 'integer', cell: (o) => num(status(o).replicas) },
     { name: 'Ready', type: 'integer', cell: (o) => num(status(o).readyReplicas) },
     ageCol,
-    { name: 'Containers', type: 'string', priority: 1, cell: (o) => containersOf(o).map((c) => c.name).join(',') },
-    { name: 'Images', type: 'string', priority: 1, cell: (o) => containersOf(o).map((c) => c.image).join(',') },
-    { name: 'Selector', type: 'string', priority: 1, cell: selectorText },
+    ...templateWide,
   ],
   Service: [
     name,

@@ -7,11 +7,11 @@
  *
  *   node --import tsx bench/cluster.ts [--runs 5] [--replicas 10]
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ApiClient } from '../src/cluster/client/client.js';
-import { Cleanup, freePort, GANTRY, run, seedRegistry, startDaemon, startProcess, startRegistry, tempDir, waitFor } from '../test/e2e/helpers.js';
+import { agentArgs, Cleanup, GANTRY, run, seedRegistry, startDaemon, startProcess, startRegistry, startServer, waitFor } from '../test/e2e/helpers.js';
 import { engineApi, median, row, time } from './lib.js';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, replicas: { type: 'string', default: '10' } } });
@@ -24,14 +24,9 @@ try {
   seedRegistry(reg, 'busybox:latest', 'library/busybox:latest');
   const d = await startDaemon(cleanup, { mirror: `http://${reg.addr}`, insecure: [reg.addr] });
   run('docker', ['pull', 'busybox'], { env: d.env });
-  const dir = tempDir(cleanup);
-  const port = await freePort();
-  startProcess(cleanup, GANTRY, ['server', '--data-dir', dir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1'], path.join(dir, 'server.log'));
-  await waitFor(() => existsSync(path.join(dir, 'kubeconfig.yaml')) && run('curl', ['-sk', `https://127.0.0.1:${port}/healthz`]).stdout === 'ok', 'the API server', 20000);
-  const token = readFileSync(path.join(dir, 'token'), 'utf8').trim();
-  const agent = startProcess(cleanup, GANTRY, ['agent', '--server', `https://127.0.0.1:${port}`, '--token', token, '--ca-file', path.join(dir, 'tls', 'ca.crt'), '--node-name', 'bench', '--docker-host', d.host, '--kubelet-port', String(await freePort()), '--data-dir', path.join(dir, 'agent'), '--cluster-dns-port', String(await freePort())], path.join(dir, 'agent.log'));
-  cleanup.add(() => void agent.kill('SIGTERM'));
-  const api = new ApiClient({ server: `https://127.0.0.1:${port}`, ca: readFileSync(path.join(dir, 'tls', 'ca.crt'), 'utf8'), token });
+  const server = await startServer(cleanup);
+  startProcess(cleanup, GANTRY, await agentArgs(server, d, 'bench'), path.join(server.dir, 'agent.log'));
+  const api = new ApiClient({ server: server.url, ca: readFileSync(path.join(server.dir, 'tls', 'ca.crt'), 'utf8'), token: server.token });
   cleanup.add(() => api.close());
   await waitFor(async () => (await api.list('/api/v1/nodes')).items.length === 1, 'the node', 20000);
   const pods = '/api/v1/namespaces/default/pods';

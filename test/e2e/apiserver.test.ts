@@ -7,11 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Cleanup, freePort, GANTRY, run, startProcess, tempDir, waitFor } from './helpers.js';
-
-const KUBECTL_DIR = '/usr/lib/google-cloud-sdk/bin';
-const kubectl133 = existsSync(`${KUBECTL_DIR}/kubectl.1.33`) ? `${KUBECTL_DIR}/kubectl.1.33` : 'kubectl';
-const kubectl127 = `${KUBECTL_DIR}/kubectl.1.27`;
+import { Cleanup, hasKubectl, kubectl as kubectl133, kubectl127, run, startServer, waitFor } from './helpers.js';
 
 const DEPLOYMENT = (image: string): string => `apiVersion: apps/v1
 kind: Deployment
@@ -42,12 +38,12 @@ spec:
   ports: [{port: 8080}]
 `;
 
-const hasKubectl = existsSync(kubectl133) || run('sh', ['-c', 'command -v kubectl']).code === 0;
-
 describe('API server with kubectl', { skip: !hasKubectl && 'kubectl is not installed' }, () => {
   const cleanup = new Cleanup();
   let env: Record<string, string>;
   let dir: string;
+  let server: string;
+  let token: string;
   const k = (args: string[], bin = kubectl133): { code: number; stdout: string; stderr: string } => run(bin, args, { env });
   const ok = (args: string[], bin = kubectl133): string => {
     const r = k(args, bin);
@@ -56,12 +52,8 @@ describe('API server with kubectl', { skip: !hasKubectl && 'kubectl is not insta
   };
 
   before(async () => {
-    dir = tempDir(cleanup);
-    const port = await freePort();
     // The API server alone: controllers would add ReplicaSets, pods and status to what these tests check.
-    startProcess(cleanup, GANTRY, ['server', '--data-dir', dir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1', '--disable-controller-manager'], path.join(dir, 'server.log'));
-    await waitFor(() => existsSync(path.join(dir, 'kubeconfig.yaml')), 'the kubeconfig', 20000);
-    env = { KUBECONFIG: path.join(dir, 'kubeconfig.yaml') };
+    ({ dir, env, url: server, token } = await startServer(cleanup, ['--disable-controller-manager']));
   });
   after(() => cleanup.run());
 
@@ -69,7 +61,6 @@ describe('API server with kubectl', { skip: !hasKubectl && 'kubectl is not insta
     assert.match(ok(['cluster-info']), /Kubernetes control plane is running at https:\/\/127\.0\.0\.1:\d+/);
     assert.deepEqual(ok(['get', 'ns', '-o', 'jsonpath={.items[*].metadata.name}']).split(' '), ['default', 'kube-node-lease', 'kube-public', 'kube-system']);
     assert.match(ok(['get', 'svc', 'kubernetes']), /kubernetes\s+ClusterIP\s+10\.43\.0\.1\s+<none>\s+443\/TCP/);
-    const server = /server: (\S+)/.exec(run('cat', [env.KUBECONFIG!]).stdout)![1]!;
     assert.match(run('curl', ['-sk', `${server}/api/v1/namespaces`]).stdout, /"code":\s*401/);
     assert.equal(run('curl', ['-sk', `${server}/healthz`]).stdout, 'ok');
   });
@@ -188,7 +179,6 @@ describe('API server with kubectl', { skip: !hasKubectl && 'kubectl is not insta
     ok(['create', 'clusterrolebinding', 'bot-views', '--clusterrole=view', '--serviceaccount=team:bot']);
     assert.equal(can(['list', 'deployments', '-n', 'default']), 'yes');
     assert.equal(can(['list', 'secrets', '-n', 'default']), 'no');
-    const server = /server: (\S+)/.exec(run('cat', [env.KUBECONFIG!]).stdout)![1]!;
     const token = ok(['-n', 'team', 'create', 'token', 'bot']).trim();
     const as = (args: string[], t = token): { code: number; stdout: string; stderr: string } => run(kubectl133, ['--kubeconfig=/dev/null', `--server=${server}`, '--insecure-skip-tls-verify', `--token=${t}`, ...args]);
     assert.equal(as(['-n', 'team', 'get', 'pods']).code, 0);
@@ -227,8 +217,6 @@ describe('API server with kubectl', { skip: !hasKubectl && 'kubectl is not insta
     ok(['delete', 'rs', 'orphan-rs']);
     // Preconditions, through the API as client libraries send them.
     ok(['create', 'configmap', 'guarded', '--from-literal=a=b']);
-    const server = /server: (\S+)/.exec(run('cat', [env.KUBECONFIG!]).stdout)![1]!;
-    const token = run('cat', [path.join(dir, 'token')]).stdout.trim();
     const del = (body: string): string => run('curl', ['-sk', '-X', 'DELETE', '-H', `Authorization: Bearer ${token}`, '-H', 'Content-Type: application/json', '-d', body, `${server}/api/v1/namespaces/default/configmaps/guarded`]).stdout;
     assert.match(del('{"preconditions":{"uid":"00000000-0000-0000-0000-000000000000"}}'), /Precondition failed: UID in precondition[\s\S]*"code":409/);
     assert.match(del('{"preconditions":{"resourceVersion":"1"}}'), /Precondition failed: ResourceVersion in precondition: 1/);
@@ -299,8 +287,6 @@ spec:
     assert.match(ok(['explain', 'crontab.spec']), /cronSpec\t<string>\n\s+The schedule in cron format\./);
     assert.match(ok(['api-resources', '--api-group=stable.example.com']), /crontabs\s+ct\s+stable\.example\.com\/v1\s+true\s+CronTab/);
     ok(['delete', 'crd', 'crontabs.stable.example.com']);
-    const server = /server: (\S+)/.exec(run('cat', [env.KUBECONFIG!]).stdout)![1]!;
-    const token = run('cat', [path.join(dir, 'token')]).stdout.trim();
     assert.match(run('curl', ['-sk', '-H', `Authorization: Bearer ${token}`, `${server}/apis/stable.example.com/v1/namespaces/default/crontabs`]).stdout, /"code":\s*404/);
   });
 
@@ -313,8 +299,6 @@ spec:
     const lax = k(['create', '-f', file, '--validate=false']);
     assert.equal(lax.code, 0, lax.stderr);
     ok(['delete', 'deploy', 'typo']);
-    const server = /server: (\S+)/.exec(run('cat', [env.KUBECONFIG!]).stdout)![1]!;
-    const token = run('cat', [path.join(dir, 'token')]).stdout.trim();
     const warned = run('curl', ['-sk', '-i', '-X', 'POST', '-H', `Authorization: Bearer ${token}`, '-H', 'Content-Type: application/json', '-d', '{"metadata":{"name":"warned"},"dataa":{}}', `${server}/api/v1/namespaces/default/configmaps?fieldValidation=Warn`]).stdout;
     assert.match(warned, /HTTP\/1\.1 201[\s\S]*warning: 299 - "unknown field \\"dataa\\""/i);
     ok(['delete', 'cm', 'warned']);
@@ -344,8 +328,6 @@ spec:
   });
 
   test('malformed input gets 4xx Status answers, never a crash (1000+ requests)', async () => {
-    const server = /server: (\S+)/.exec(run('cat', [env.KUBECONFIG!]).stdout)![1]!;
-    const token = run('cat', [path.join(dir, 'token')]).stdout.trim();
     const { request } = await import('node:https');
     const call = (method: string, p: string, body: string | Buffer | undefined, type = 'application/json'): Promise<{ code: number; json: unknown }> =>
       new Promise((resolve, reject) => {

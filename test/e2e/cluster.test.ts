@@ -6,21 +6,19 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import vm from 'node:vm';
-import { Cleanup, curl, freePort, GANTRY, run, seedRegistry, startDaemon, startProcess, startRegistry, tempDir, waitFor, type Daemon } from './helpers.js';
+import { agentArgs, Cleanup, curl, GANTRY, hasKubectl, kubectl, run, seedRegistry, startDaemon, startProcess, startRegistry, startServer, waitFor, type ClusterServer, type Daemon } from './helpers.js';
 
-const KUBECTL_DIR = '/usr/lib/google-cloud-sdk/bin';
-const kubectl = existsSync(`${KUBECTL_DIR}/kubectl.1.33`) ? `${KUBECTL_DIR}/kubectl.1.33` : 'kubectl';
-const hasKubectl = existsSync(kubectl) || run('sh', ['-c', 'command -v kubectl']).code === 0;
 
 describe('a one-node cluster', { skip: !hasKubectl && 'kubectl is not installed' }, () => {
   const cleanup = new Cleanup();
   let env: Record<string, string>;
   let d: Daemon;
   let dir: string;
-  let agentArgs: string[];
+  let server: ClusterServer;
+  let nodeArgs: string[];
   let agent: ReturnType<typeof startProcess>;
   const k = (args: string[]): { code: number; stdout: string; stderr: string } => run(kubectl, args, { env });
   const ok = (args: string[]): string => {
@@ -43,14 +41,11 @@ describe('a one-node cluster', { skip: !hasKubectl && 'kubectl is not installed'
     const reg = await startRegistry(cleanup, 'gantry');
     seedRegistry(reg, 'busybox:latest', 'library/busybox:latest');
     d = await startDaemon(cleanup, { mirror: `http://${reg.addr}`, insecure: [reg.addr] });
-    dir = tempDir(cleanup);
-    const port = await freePort();
-    startProcess(cleanup, GANTRY, ['server', '--data-dir', dir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1'], path.join(dir, 'server.log'));
-    await waitFor(() => existsSync(path.join(dir, 'kubeconfig.yaml')) && run('curl', ['-sk', `https://127.0.0.1:${port}/healthz`]).stdout === 'ok', 'the API server', 20000);
-    env = { KUBECONFIG: path.join(dir, 'kubeconfig.yaml') };
-    const token = readFileSync(path.join(dir, 'token'), 'utf8').trim();
-    agentArgs = ['agent', '--server', `https://127.0.0.1:${port}`, '--token', token, '--ca-file', path.join(dir, 'tls', 'ca.crt'), '--node-name', 'node-1', '--docker-host', d.host, '--kubelet-port', String(await freePort()), '--data-dir', path.join(dir, 'agent'), '--cluster-dns-port', String(await freePort())];
-    agent = startProcess(cleanup, GANTRY, agentArgs, path.join(dir, 'agent.log'));
+    server = await startServer(cleanup);
+    dir = server.dir;
+    env = server.env;
+    nodeArgs = await agentArgs(server, d, 'node-1');
+    agent = startProcess(cleanup, GANTRY, nodeArgs, path.join(dir, 'agent.log'));
     // Pods the agent leaves behind when a test fails are removed with the daemon's containers.
     cleanup.add(() => {
       for (const name of engineContainers()) run('docker', ['rm', '-f', name], { env: d.env });
@@ -256,25 +251,23 @@ spec: {selector: {app: probed}, ports: [{port: 80, targetPort: http}]}
   });
 
   test('the dashboard page is served without a token and the Tables it shows are served with one', async () => {
-    const server = /server: (\S+)/.exec(readFileSync(env.KUBECONFIG!, 'utf8'))![1]!;
-    const page = run('curl', ['-sk', `${server}/dashboard/`]).stdout;
+    const page = run('curl', ['-sk', `${server.url}/dashboard/`]).stdout;
     assert.match(page, /<title>Gantry dashboard<\/title>/);
     const script = /<script>([\s\S]*)<\/script>/.exec(page)![1]!;
     assert.doesNotThrow(() => new vm.Script(script), 'the page script parses');
-    const token = readFileSync(path.join(dir, 'token'), 'utf8').trim();
     for (const p of ['/api/v1/nodes', '/apis/apps/v1/namespaces/default/deployments', '/api/v1/pods', '/api/v1/services', '/api/v1/events']) {
-      const table = JSON.parse(run('curl', ['-sk', '-H', `Authorization: Bearer ${token}`, '-H', 'Accept: application/json;as=Table;v=v1;g=meta.k8s.io,application/json', `${server}${p}`]).stdout) as { kind: string; rows: Array<{ cells: unknown[] }> };
+      const table = JSON.parse(run('curl', ['-sk', '-H', `Authorization: Bearer ${server.token}`, '-H', 'Accept: application/json;as=Table;v=v1;g=meta.k8s.io,application/json', `${server.url}${p}`]).stdout) as { kind: string; rows: Array<{ cells: unknown[] }> };
       assert.equal(table.kind, 'Table', p);
       if (p === '/api/v1/nodes') assert.equal(table.rows[0]!.cells[0], 'node-1');
     }
-    assert.match(run('curl', ['-sk', `${server}/api/v1/pods`]).stdout, /"code":\s*401/, 'the data itself needs a token');
+    assert.match(run('curl', ['-sk', `${server.url}/api/v1/pods`]).stdout, /"code":\s*401/, 'the data itself needs a token');
   });
 
   test('a stopped agent leaves no service rules behind', async () => {
     agent.kill('SIGTERM');
     await new Promise((r) => agent.once('exit', r));
     assert.doesNotMatch(run('iptables-save', ['-t', 'nat']).stdout, /GANTRY-(SERVICES|NODEPORTS|POSTROUTING|SVC|SEP)/);
-    agent = startProcess(cleanup, GANTRY, agentArgs, path.join(dir, 'agent.log'));
+    agent = startProcess(cleanup, GANTRY, nodeArgs, path.join(dir, 'agent.log'));
     await waitFor(() => /GANTRY-SERVICES/.test(run('iptables-save', ['-t', 'nat']).stdout), 'the rules back', 15000);
   });
 
@@ -284,7 +277,7 @@ spec: {selector: {app: probed}, ports: [{port: 80, targetPort: http}]}
     const before = engineContainers().sort();
     agent.kill('SIGKILL');
     await new Promise((r) => agent.once('exit', r));
-    agent = startProcess(cleanup, GANTRY, agentArgs, path.join(dir, 'agent.log'));
+    agent = startProcess(cleanup, GANTRY, nodeArgs, path.join(dir, 'agent.log'));
     await new Promise((r) => setTimeout(r, 4000));
     assert.deepEqual(engineContainers().sort(), before, 'the same containers, none added');
     assert.equal(podsOf('steady')[0]?.phase, 'Running');

@@ -5,29 +5,16 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { Cleanup, freePort, GANTRY, run, startProcess, tempDir, waitFor } from './helpers.js';
-
-const KUBECTL_DIR = '/usr/lib/google-cloud-sdk/bin';
-const kubectl = existsSync(`${KUBECTL_DIR}/kubectl.1.33`) ? `${KUBECTL_DIR}/kubectl.1.33` : 'kubectl';
-const hasKubectl = existsSync(kubectl) || run('sh', ['-c', 'command -v kubectl']).code === 0;
+import { Cleanup, hasKubectl, kubectl, run, startServer, waitFor, type ClusterServer } from './helpers.js';
 
 describe('controllers', { skip: !hasKubectl && 'kubectl is not installed' }, () => {
   const cleanup = new Cleanup();
-  let env: Record<string, string>;
-  let dir: string;
-  let port: number;
-  let server: ReturnType<typeof startProcess>;
-  const k = (args: string[]): { code: number; stdout: string; stderr: string } => run(kubectl, args, { env });
+  let server: ClusterServer;
+  const k = (args: string[]): { code: number; stdout: string; stderr: string } => run(kubectl, args, { env: server.env });
   const ok = (args: string[]): string => {
     const r = k(args);
     assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}`);
     return r.stdout;
-  };
-  const start = async (): Promise<void> => {
-    server = startProcess(cleanup, GANTRY, ['server', '--data-dir', dir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1', '--disable-scheduler'], path.join(dir, 'server.log'));
-    await waitFor(() => existsSync(path.join(dir, 'kubeconfig.yaml')) && run('curl', ['-sk', `https://127.0.0.1:${port}/healthz`]).stdout === 'ok', 'the API server', 20000);
   };
   const names = (args: string[]): string[] => ok([...args, '-o', 'jsonpath={.items[*].metadata.name}']).split(' ').filter(Boolean);
   /** What a node agent would report: every pod of `app` running and Ready. */
@@ -38,10 +25,7 @@ describe('controllers', { skip: !hasKubectl && 'kubectl is not installed' }, () 
   };
 
   before(async () => {
-    dir = tempDir(cleanup);
-    port = await freePort();
-    env = { KUBECONFIG: path.join(dir, 'kubeconfig.yaml') };
-    await start();
+    server = await startServer(cleanup, ['--disable-scheduler']);
   });
   after(() => cleanup.run());
 
@@ -101,9 +85,9 @@ describe('controllers', { skip: !hasKubectl && 'kubectl is not installed' }, () 
       const pods = names(['get', 'pods', '-l', 'app=keep']);
       return pods.length === 2 && !pods.includes(victim!);
     }, 'a replacement pod', 10000);
-    server.kill('SIGKILL');
-    await new Promise((r) => server.once('exit', r));
-    await start();
+    server.proc.kill('SIGKILL');
+    await new Promise((r) => server.proc.once('exit', r));
+    server = await startServer(cleanup, ['--disable-scheduler'], { dir: server.dir, port: server.port });
     ok(['scale', 'deployment', 'keep', '--replicas=4']);
     await waitFor(() => names(['get', 'pods', '-l', 'app=keep']).length === 4, 'four pods after the restart', 15000);
     await new Promise((r) => setTimeout(r, 1000));

@@ -4,7 +4,7 @@
  * and cleanup that runs even when a test fails.
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, promises as fs } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, readFileSync, promises as fs } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -252,6 +252,42 @@ export async function startEtcd(): Promise<{ endpoint: string; stop: () => Promi
     throw err;
   }
   return { endpoint: `http://127.0.0.1:${client}`, stop };
+}
+
+const KUBECTL_DIR = '/usr/lib/google-cloud-sdk/bin';
+/** kubectl 1.33 (installed beside the default kubectl on these machines), else the one on PATH. */
+export const kubectl = existsSync(`${KUBECTL_DIR}/kubectl.1.33`) ? `${KUBECTL_DIR}/kubectl.1.33` : 'kubectl';
+export const kubectl127 = `${KUBECTL_DIR}/kubectl.1.27`;
+export const hasKubectl = existsSync(kubectl) || run('sh', ['-c', 'command -v kubectl']).code === 0;
+
+export interface ClusterServer {
+  dir: string;
+  port: number;
+  /** `https://127.0.0.1:<port>` */
+  url: string;
+  /** KUBECONFIG for kubectl: the admin kubeconfig the server writes. */
+  env: Record<string, string>;
+  /** The server's admin bearer token. */
+  token: string;
+  proc: ChildProcess;
+}
+
+/**
+ * `gantry server` on loopback with its state in a folder of its own (or `opts.dir`, to start it again
+ * on the same state and port), waited for until it answers.
+ */
+export async function startServer(cleanup: Cleanup, extraArgs: string[] = [], opts: { dir?: string; port?: number } = {}): Promise<ClusterServer> {
+  const dir = opts.dir ?? tempDir(cleanup);
+  const port = opts.port ?? (await freePort());
+  const url = `https://127.0.0.1:${port}`;
+  const proc = startProcess(cleanup, GANTRY, ['server', '--data-dir', dir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1', ...extraArgs], path.join(dir, 'server.log'));
+  await waitFor(() => existsSync(path.join(dir, 'kubeconfig.yaml')) && run('curl', ['-sk', `${url}/healthz`]).stdout === 'ok', 'the API server', 20000);
+  return { dir, port, url, env: { KUBECONFIG: path.join(dir, 'kubeconfig.yaml') }, token: readFileSync(path.join(dir, 'token'), 'utf8').trim(), proc };
+}
+
+/** The arguments of `gantry agent` for node `nodeName` of `server`, running pods on daemon `d`, with ports of its own. */
+export async function agentArgs(server: ClusterServer, d: Daemon, nodeName: string): Promise<string[]> {
+  return ['agent', '--server', server.url, '--token', server.token, '--ca-file', path.join(server.dir, 'tls', 'ca.crt'), '--node-name', nodeName, '--docker-host', d.host, '--kubelet-port', String(await freePort()), '--data-dir', path.join(server.dir, `agent-${nodeName}`), '--cluster-dns-port', String(await freePort())];
 }
 
 export interface Registry {

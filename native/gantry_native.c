@@ -5,6 +5,8 @@
  *    each packet as [u32 big-endian length][packet]; Node wraps the other end in a net.Socket.
  *  - mount / umount2: the overlay root of every container start, without spawning mount(8).
  *  - vethAttach (netlink.c): a container's bridge interface without spawning ip(8).
+ *  - confined.c: file operations resolved beneath a root with openat2(2), for everything Gantry unpacks
+ *    or reads from images, build contexts and containers.
  */
 #include <node_api.h>
 #include <errno.h>
@@ -193,6 +195,7 @@ static napi_value Umount(napi_env env, napi_callback_info info) {
 }
 
 napi_value VethAttach(napi_env env, napi_callback_info info);
+void confined_init(napi_env env, napi_value exports);
 
 NAPI_MODULE_INIT() {
   napi_value fn;
@@ -204,5 +207,6 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "mount", fn);
   napi_create_function(env, "umount2", NAPI_AUTO_LENGTH, Umount, NULL, &fn);
   napi_set_named_property(env, exports, "umount2", fn);
+  confined_init(env, exports);
   return exports;
 }

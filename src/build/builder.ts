@@ -9,7 +9,7 @@
  * their files straight into a layer, with no container. Only the stages the target needs are built.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, promises as fs, existsSync } from 'node:fs';
+import { createReadStream, promises as fs } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
@@ -29,7 +29,9 @@ import { MNT_DETACH, native } from '../native/index.js';
 import type { AuthConfig } from '../registry/auth.js';
 import type { OverlaySnapshotter } from '../snapshots/store.js';
 import { chainIds } from '../common/digest.js';
-import { checksumSources, resolveSources, type FileDigests, type IgnoreMatcher } from './context.js';
+import { readImageFile } from '../runtime/user.js';
+import { resolveInRoot } from '../containers/paths.js';
+import { checksumSources, readContextFile, resolveSources, type FileDigests, type IgnoreMatcher, type Source } from './context.js';
 import { expandWord, keyValues, parseDockerfile, processWords, type Instruction, type Stage } from './dockerfile.js';
 
 export interface BuildMessage {
@@ -161,12 +163,8 @@ export class Builder {
   async build(o: BuildOptions): Promise<string> {
     const dfPath = path.resolve(o.contextDir, o.dockerfile);
     if (!dfPath.startsWith(o.contextDir)) throw invalid(`the Dockerfile (${o.dockerfile}) must be within the build context`);
-    let text: string;
-    try {
-      text = await fs.readFile(dfPath, 'utf8');
-    } catch {
-      throw invalid(`Cannot locate specified Dockerfile: ${o.dockerfile}`);
-    }
+    const text = await readContextFile(o.contextDir, path.relative(o.contextDir, dfPath));
+    if (text === undefined) throw invalid(`Cannot locate specified Dockerfile: ${o.dockerfile}`);
     const df = parseDockerfile(text);
     const escape = df.escape;
     // ARG before FROM: usable in FROM lines only.
@@ -525,7 +523,7 @@ export class Builder {
     }
     try {
       const heredocFiles = ins.heredocs.map((h) => ({ name: h.name, body: h.body }));
-      const sources: string[] = [];
+      const sources: Source[] = [];
       const remote: string[] = [];
       for (const w of srcWords) {
         if (heredocFiles.some((h) => w === `<<${h.name}` || w === `<<-${h.name}`)) continue;
@@ -550,21 +548,24 @@ export class Builder {
             const parts = p.split('/').filter(Boolean);
             for (let i = 1; i < parts.length; i++) {
               const dir = parts.slice(0, i).join('/');
-              if (made.has(dir) || existsSync(path.join(existing.dir, dir))) continue;
+              if (made.has(dir) || (await fs.lstat(path.join(existing.dir, dir)).catch(() => undefined))) continue;
               made.add(dir);
               await addEntry(pack, { name: `${dir}/`, type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: new Date() });
             }
           };
-          const destIsDir = dest.endsWith('/') || multiple || (await isDir(path.join(existing.dir, dest)));
-          const base = dest.replace(/\/+$/, '').replace(/^\//, '');
-          for (const rel of sources) {
-            const abs = path.join(root, rel);
+          // The destination as the image sees it: its symlinks are followed inside the image's root, so
+          // the layer names real directories (and never shadows an image's symlink with a directory).
+          const resolvedDest = await resolveInRoot(existing.dir, dest, true);
+          const destIsDir = dest.endsWith('/') || multiple || (await isDir(resolvedDest));
+          const base = path.relative(existing.dir, resolvedDest);
+          for (const src of sources) {
+            const abs = path.join(root, src.path);
             const st = await fs.lstat(abs);
             if (st.isDirectory()) {
               // A directory's contents are copied, not the directory itself.
               await parents(`${base}/x`);
               if (base) await addEntry(pack, { name: `${base}/`, type: 'directory', mode: chmod ?? (st.mode & 0o7777), uid, gid, mtime: st.mtime });
-              await packTree(pack, abs, base, ignored, rel, uid, gid, chmod);
+              await packTree(pack, abs, base, ignored, src.path, uid, gid, chmod);
               continue;
             }
             if (isAdd && st.isFile() && (await isArchive(abs))) {
@@ -572,7 +573,7 @@ export class Builder {
               await packArchive(pack, abs, base);
               continue;
             }
-            const name = destIsDir ? `${base}/${path.basename(rel)}` : base;
+            const name = destIsDir ? `${base}/${path.basename(src.rel)}` : base;
             await parents(name);
             await packFile(pack, abs, name, st, uid, gid, chmod);
           }
@@ -596,7 +597,7 @@ export class Builder {
       } finally {
         await existing.release();
       }
-      const what = sources.length === 1 && !remote.length && !heredocFiles.length ? ((await isDir(path.join(root, sources[0]!))) ? 'dir' : 'file') : 'multi';
+      const what = sources.length === 1 && !remote.length && !heredocFiles.length ? ((await isDir(path.join(root, sources[0]!.path))) ? 'dir' : 'file') : 'multi';
       const createdBy = `${state.shell.join(' ')} #(nop) ${ins.keyword} ${what}:${sum} in ${dest} `;
       const next = await this.commitLayer(state, layer, createdBy);
       await this.remember(key, next.imageId!);
@@ -614,8 +615,8 @@ export class Builder {
     if (numeric(user) !== undefined && (group === undefined || numeric(group) !== undefined)) return { uid: numeric(user)!, gid: group === undefined ? numeric(user)! : numeric(group)! };
     const m = await this.mountState(state);
     try {
-      const passwd = await fs.readFile(path.join(m.dir, 'etc/passwd'), 'utf8').catch(() => '');
-      const groups = await fs.readFile(path.join(m.dir, 'etc/group'), 'utf8').catch(() => '');
+      const passwd = await readImageFile(m.dir, 'etc/passwd');
+      const groups = await readImageFile(m.dir, 'etc/group');
       const pw = passwd.split('\n').map((l) => l.split(':')).find((f) => f[0] === user || f[2] === user);
       const uid = numeric(user) ?? (pw ? Number(pw[2]) : undefined);
       if (uid === undefined) throw invalid(`unable to convert uid/gid chown string to host mapping: can't find uid for user ${user}: no such user: ${user}`);

@@ -1,24 +1,25 @@
 /**
- * Apply a layer (an uncompressed tar stream) into an empty directory, laid out for overlayfs:
- * OCI whiteouts (`.wh.name`) become 0/0 character devices, opaque markers (`.wh..wh..opq`) become the
- * `trusted.overlay.opaque` xattr. Hardlinks, symlinks, device nodes, fifos, setuid/sticky modes,
- * ownership, xattrs and mtimes are kept.
+ * The one confined extraction primitive: every archive Gantry unpacks (image layers on pull, load,
+ * import, commit and build; build contexts; `docker cp` into containers) goes through `extractTar`.
+ * Each entry is applied completely (created, owner, mode, xattrs, times, device numbers) in one call
+ * beneath a `ConfinedDir` (openat2), when the entry is read: nothing is queued to run later through a
+ * path that a later entry could have replaced with a symlink, and no path can lead out of the root.
  *
- * Each layer is unpacked into its own fresh directory, so the only symlinks an entry could be written
- * through are ones created earlier in this same tar; such entries are refused, which keeps every write
- * inside the target directory.
+ * Layers are unpacked for overlayfs: OCI whiteouts (`.wh.name`) become 0/0 character devices, opaque
+ * markers (`.wh..wh..opq`) the `trusted.overlay.opaque` xattr.
  */
-import fsSync, { promises as fs } from 'node:fs';
-import path from 'node:path';
+import { createHash } from 'node:crypto';
+import fs, { promises as fsp } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { extract as tarExtract, type Header } from 'tar-stream';
-import { invalid } from '../common/errors.js';
-import { runSpecialOps, type SpecialOp } from './special.js';
+import { ConfinedDir, type EntryKindName, type EntrySpec } from '../common/confined.js';
+import { GantryError, invalid } from '../common/errors.js';
 
 export const WHITEOUT_PREFIX = '.wh.';
-const SMALL_FILE = 256 << 10;
-const UMASK = process.umask();
 export const OPAQUE_WHITEOUT = '.wh..wh..opq';
+const SMALL_FILE = 256 << 10;
+const writeFd = promisify(fs.write);
 
 /** The body of one tar entry (a streamx stream). */
 type EntryStream = AsyncIterable<unknown> & { resume(): unknown };
@@ -29,13 +30,33 @@ export interface ApplyResult {
   entries: number;
 }
 
-/** Normalise a tar entry name to a relative path inside the layer, refusing escapes. */
+/** Caps against decompression bombs: an archive over either is refused. */
+export interface ExtractLimits {
+  maxBytes?: number;
+  maxEntries?: number;
+}
+
+export interface ExtractOptions extends ExtractLimits {
+  /** `overlay`: whiteouts and opaque markers in overlayfs form (layers); else `.wh.` names are plain files. */
+  whiteouts?: 'overlay' | 'plain';
+  /** Where under the root the archive's names start (`docker cp`'s destination directory). */
+  prefix?: string;
+  /** Apply the entries' owners (default); without it, what is created belongs to root. */
+  chown?: boolean;
+  noOverwriteDirNonDir?: boolean;
+  /** Filled with each regular file's path and sha256 of its content (build contexts, for the cache). */
+  digests?: Map<string, string>;
+  /** What the archive is, for error messages ("layer sha256:...", "build context"). */
+  what?: string;
+}
+
+/** Normalise a tar entry name to a relative path inside the root, refusing escapes. */
 export function cleanEntryName(name: string): string {
   const parts: string[] = [];
   for (const part of name.split('/')) {
     if (part === '' || part === '.') continue;
     if (part === '..') {
-      if (parts.length === 0) throw invalid(`layer entry ${JSON.stringify(name)} escapes the layer root`);
+      if (parts.length === 0) throw invalid(`archive entry ${JSON.stringify(name)} escapes the extraction root`);
       parts.pop();
       continue;
     }
@@ -44,183 +65,153 @@ export function cleanEntryName(name: string): string {
   return parts.join('/');
 }
 
-export async function applyLayer(tarStream: Readable, root: string): Promise<ApplyResult> {
-  // Listen for stream errors before the first await, so none can go unhandled.
-  let streamError: Error | undefined;
-  const onEarlyError = (err: Error): void => {
-    streamError = err;
-  };
-  tarStream.once('error', onEarlyError);
-  await fs.mkdir(root, { recursive: true });
-  const special: SpecialOp[] = [];
-  const dirTimes: Array<{ p: string; mtime: Date }> = [];
-  const symlinks = new Set<string>();
-  /** Directories known to exist, so each is created once. */
-  const dirs = new Set<string>(['.']);
-  /** Paths this layer has created: only these can need replacing (the directory started empty). */
-  const created = new Set<string>();
+const KINDS: Partial<Record<Header['type'] & string, EntryKindName>> = {
+  directory: 'dir',
+  file: 'file',
+  'contiguous-file': 'file',
+  symlink: 'symlink',
+  link: 'hardlink',
+  'character-device': 'char',
+  'block-device': 'block',
+  fifo: 'fifo',
+};
+
+/** Unpack a layer (an uncompressed tar stream) into an empty directory, in overlay form. */
+export async function applyLayer(tarStream: Readable, dir: string, limits: ExtractLimits & { what?: string } = {}): Promise<ApplyResult> {
+  // Keep an early stream error from going unhandled while the directory is made; extractTar reads it.
+  const quiet = (): void => undefined;
+  tarStream.on('error', quiet);
+  try {
+    await fsp.mkdir(dir, { recursive: true });
+    return await ConfinedDir.with(dir, 'beneath', (root) => extractTar(tarStream, root, { ...limits, whiteouts: 'overlay' }));
+  } finally {
+    tarStream.off('error', quiet);
+  }
+}
+
+/** Unpack a tar stream beneath `root`; see the file comment. */
+export async function extractTar(tarStream: Readable, root: ConfinedDir, opts: ExtractOptions = {}): Promise<ApplyResult> {
+  const what = opts.what ?? 'archive';
+  const prefix = opts.prefix ? cleanEntryName(opts.prefix) : '';
+  const chown = opts.chown ?? true;
+  const dirTimes: Array<{ rel: string; mtimeMs: number }> = [];
   let size = 0;
   let entries = 0;
 
-  const ensureParent = (rel: string): void => {
-    const parent = path.posix.dirname(rel);
-    if (dirs.has(parent)) return;
-    for (let p = parent; p !== '.'; p = path.posix.dirname(p)) {
-      if (symlinks.has(p)) throw invalid(`layer entry ${JSON.stringify(rel)} is written through symlink ${JSON.stringify(p)}`);
-    }
-    fsSync.mkdirSync(path.join(root, parent), { recursive: true, mode: 0o755 });
-    for (let p = parent; p !== '.' && !dirs.has(p); p = path.posix.dirname(p)) {
-      dirs.add(p);
-      created.add(p);
-    }
-  };
-
-  const removeExisting = async (abs: string, keepDir: boolean): Promise<void> => {
-    const rel = path.relative(root, abs);
-    if (!created.has(rel)) return;
-    let st;
-    try {
-      st = await fs.lstat(abs);
-    } catch {
-      return;
-    }
-    if (keepDir && st.isDirectory()) return;
-    await fs.rm(abs, { recursive: true, force: true });
-    for (const p of [...dirs]) if (p === rel || p.startsWith(rel + '/')) dirs.delete(p);
+  const fail = (rel: string, err: unknown): GantryError => {
+    if (err instanceof GantryError) return err;
+    const e = err as { code?: string; message: string };
+    if (e.code === 'ELOOP' && root.resolution === 'beneath') return invalid(`${what}: entry ${JSON.stringify(rel)} is written through a symlink`);
+    if (e.code === 'EXDEV') return invalid(`${what}: entry ${JSON.stringify(rel)} leads out of the extraction root`);
+    if (e.code === 'EEXIST' && opts.noOverwriteDirNonDir) return invalid(`${what}: cannot overwrite ${JSON.stringify(rel)}: a directory and a non-directory`);
+    return invalid(`${what}: ${e.message}`);
   };
 
   const handle = async (header: Header, stream: EntryStream): Promise<void> => {
-    entries++;
-    const rel = cleanEntryName(header.name);
-    const base = path.posix.basename(rel);
-    const abs = rel === '' ? root : path.join(root, rel);
-    const mode = (header.mode ?? 0o644) & 0o7777;
-    const uid = header.uid ?? 0;
-    const gid = header.gid ?? 0;
-    const mtime = header.mtime ?? new Date(0);
+    if (++entries > (opts.maxEntries ?? Infinity)) throw invalid(`${what} has more than ${opts.maxEntries} entries`);
+    const name = cleanEntryName(header.name);
+    const rel = prefix && name ? `${prefix}/${name}` : prefix || name;
+    const slash = rel.lastIndexOf('/');
+    const base = rel.slice(slash + 1);
+    const parent = slash < 0 ? '' : rel.slice(0, slash);
+    const spec: EntrySpec = {
+      kind: 'file',
+      mode: (header.mode ?? 0o644) & 0o7777,
+      uid: chown ? (header.uid ?? 0) : 0,
+      gid: chown ? (header.gid ?? 0) : 0,
+      mtimeMs: (header.mtime ?? new Date(0)).getTime(),
+      chown,
+      noOverwriteDirNonDir: opts.noOverwriteDirNonDir,
+    };
 
-    if (base.startsWith(WHITEOUT_PREFIX)) {
+    if (opts.whiteouts === 'overlay' && base.startsWith(WHITEOUT_PREFIX)) {
       stream.resume();
-      ensureParent(rel);
-      const dir = path.join(root, path.posix.dirname(rel));
-      if (base === OPAQUE_WHITEOUT) {
-        special.push({ op: 'xattr', path: dir, name: 'trusted.overlay.opaque', value: Buffer.from('y') });
-      } else {
-        const target = path.join(dir, base.slice(WHITEOUT_PREFIX.length));
-        await removeExisting(target, false);
-        special.push({ op: 'mknod', path: target, type: 'c', major: 0, minor: 0, mode: 0, uid: 0, gid: 0 });
+      try {
+        if (base === OPAQUE_WHITEOUT) {
+          root.mkdirAll(parent);
+          root.applyEntry(parent, { ...spec, kind: 'opaque' });
+        } else {
+          const target = base.slice(WHITEOUT_PREFIX.length);
+          if (target === '' || target === '.' || target === '..') throw invalid(`${what}: invalid whiteout ${JSON.stringify(rel)}`);
+          root.applyEntry(parent ? `${parent}/${target}` : target, { ...spec, kind: 'whiteout' });
+        }
+      } catch (err) {
+        throw fail(rel, err);
       }
       return;
     }
 
-    if (rel !== '') {
-      ensureParent(rel);
-      created.add(rel);
+    const kind = header.type ? KINDS[header.type] : undefined;
+    if (!kind) {
+      // pax global headers and other metadata-only entries carry nothing to unpack.
+      stream.resume();
+      return;
     }
-    const xattrs: Array<[string, Buffer]> = [];
+    const xattrs: Array<string | Buffer> = [];
     for (const [k, v] of Object.entries((header.pax ?? {}) as Record<string, unknown>)) {
-      if (k.startsWith('SCHILY.xattr.')) xattrs.push([k.slice('SCHILY.xattr.'.length), Buffer.from(String(v), 'latin1')]);
+      if (k.startsWith('SCHILY.xattr.')) xattrs.push(k.slice('SCHILY.xattr.'.length), Buffer.from(String(v), 'latin1'));
+    }
+    spec.kind = kind;
+    if (xattrs.length) spec.xattrs = xattrs;
+
+    if (kind === 'file') {
+      if (size + header.size > (opts.maxBytes ?? Infinity)) throw invalid(`${what} is larger than the limit of ${opts.maxBytes} bytes`);
+      if (header.size <= SMALL_FILE) {
+        // Small files: gather the body, then one native call (create, write, owner, mode, times).
+        const parts: Buffer[] = [];
+        for await (const chunk of stream) parts.push(chunk as Buffer);
+        const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+        try {
+          root.applyEntry(rel, { ...spec, payload: body });
+        } catch (err) {
+          throw fail(rel, err);
+        }
+        opts.digests?.set(rel, createHash('sha256').update(body).digest('hex'));
+        size += body.length;
+        return;
+      }
+      let fd: number;
+      try {
+        fd = root.applyEntry(rel, spec);
+      } catch (err) {
+        throw fail(rel, err);
+      }
+      const hash = opts.digests ? createHash('sha256') : undefined;
+      try {
+        for await (const chunk of stream) {
+          const buf = chunk as Buffer;
+          hash?.update(buf);
+          for (let off = 0; off < buf.length; ) off += (await writeFd(fd, buf, off)).bytesWritten;
+          size += buf.length;
+        }
+        // Owner, mode and xattrs after the content: a write drops file capabilities.
+        ConfinedDir.finishFile(fd, spec);
+      } finally {
+        fs.closeSync(fd);
+      }
+      if (hash) opts.digests!.set(rel, hash.digest('hex'));
+      return;
     }
 
-    switch (header.type) {
-      case 'directory': {
-        stream.resume();
-        await removeExisting(abs, true);
-        fsSync.mkdirSync(abs, { recursive: true });
-        dirs.add(rel === '' ? '.' : rel);
-        if (uid !== 0 || gid !== 0) fsSync.lchownSync(abs, uid, gid);
-        fsSync.chmodSync(abs, mode);
-        dirTimes.push({ p: abs, mtime });
-        break;
-      }
-      case 'file':
-      case 'contiguous-file': {
-        await removeExisting(abs, false);
-        if (header.size <= SMALL_FILE) {
-          // Small files: gather the body, then a handful of synchronous syscalls. Far faster than a
-          // promise per syscall, and each blocks the event loop only for microseconds.
-          const parts: Buffer[] = [];
-          for await (const chunk of stream) parts.push(chunk as Buffer);
-          const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-          const fd = fsSync.openSync(abs, 'w', mode & 0o777);
-          try {
-            let off = 0;
-            while (off < body.length) off += fsSync.writeSync(fd, body, off);
-            if (uid !== 0 || gid !== 0) fsSync.fchownSync(fd, uid, gid);
-            if (mode & ~0o755 || (mode & 0o777) !== (mode & ~UMASK & 0o777)) fsSync.fchmodSync(fd, mode);
-            fsSync.futimesSync(fd, mtime, mtime);
-          } finally {
-            fsSync.closeSync(fd);
-          }
-          size += body.length;
-          break;
-        }
-        const fh = await fs.open(abs, 'w', 0o600);
-        try {
-          for await (const chunk of stream) {
-            await fh.write(chunk as Buffer);
-            size += (chunk as Buffer).length;
-          }
-          await fh.chown(uid, gid);
-          await fh.chmod(mode);
-          await fh.utimes(mtime, mtime);
-        } finally {
-          await fh.close();
-        }
-        break;
-      }
-      case 'symlink': {
-        stream.resume();
-        await removeExisting(abs, false);
-        await fs.symlink(header.linkname ?? '', abs);
-        await fs.lchown(abs, uid, gid);
-        await fs.lutimes(abs, mtime, mtime);
-        symlinks.add(rel);
-        break;
-      }
-      case 'link': {
-        stream.resume();
-        const target = cleanEntryName(header.linkname ?? '');
-        await removeExisting(abs, false);
-        try {
-          await fs.link(path.join(root, target), abs);
-        } catch (err) {
-          throw invalid(`layer hardlink ${JSON.stringify(rel)} -> ${JSON.stringify(target)}: ${(err as Error).message}`);
-        }
-        break;
-      }
-      case 'character-device':
-      case 'block-device':
-      case 'fifo': {
-        stream.resume();
-        await removeExisting(abs, false);
-        special.push({
-          op: 'mknod',
-          path: abs,
-          type: header.type === 'fifo' ? 'p' : header.type === 'block-device' ? 'b' : 'c',
-          major: header.devmajor ?? 0,
-          minor: header.devminor ?? 0,
-          mode,
-          uid,
-          gid,
-          mtime,
-        });
-        break;
-      }
-      default:
-        // pax global headers and other metadata-only entries carry nothing to unpack.
-        stream.resume();
-        return;
+    stream.resume();
+    if (kind === 'symlink') spec.payload = header.linkname ?? '';
+    if (kind === 'hardlink') {
+      const target = cleanEntryName(header.linkname ?? '');
+      spec.payload = prefix && target ? `${prefix}/${target}` : prefix || target;
     }
-    for (const [name, value] of xattrs) special.push({ op: 'xattr', path: abs, name, value });
+    if (kind === 'char' || kind === 'block') {
+      spec.devMajor = header.devmajor ?? 0;
+      spec.devMinor = header.devminor ?? 0;
+    }
+    try {
+      root.applyEntry(rel, spec);
+    } catch (err) {
+      throw fail(rel, err);
+    }
+    if (kind === 'dir') dirTimes.push({ rel, mtimeMs: spec.mtimeMs });
   };
 
   await new Promise<void>((resolve, reject) => {
-    tarStream.off('error', onEarlyError);
-    if (streamError) {
-      reject(streamError);
-      return;
-    }
     const ex = tarExtract();
     ex.on('entry', (header, stream, next) => {
       handle(header, stream).then(
@@ -238,13 +229,20 @@ export async function applyLayer(tarStream: Readable, root: string): Promise<App
     });
     ex.on('finish', resolve);
     ex.on('error', reject);
+    if (tarStream.errored) reject(tarStream.errored);
     tarStream.on('error', reject);
     tarStream.pipe(ex as unknown as NodeJS.WritableStream);
   });
 
-  await runSpecialOps(special);
-  // Directory mtimes last, deepest first, since creating children changes them.
-  dirTimes.sort((a, b) => b.p.length - a.p.length);
-  for (const { p, mtime } of dirTimes) await fs.utimes(p, mtime, mtime);
+  // Directory times last, deepest first, since creating children changes them. A directory a later
+  // entry replaced is skipped; resolution beneath the root keeps even a replaced path inside it.
+  dirTimes.sort((a, b) => b.rel.length - a.rel.length);
+  for (const { rel, mtimeMs } of dirTimes) {
+    try {
+      root.utimes(rel, mtimeMs);
+    } catch {
+      // Replaced by a later entry.
+    }
+  }
   return { size, entries };
 }

@@ -4,12 +4,13 @@
  * become `.wh.<name>` whiteouts, opaque directories get `.wh..wh..opq`.
  */
 import { execFile } from 'node:child_process';
-import { promises as fs, createReadStream, type Stats } from 'node:fs';
+import fs, { promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { pack as tarPack } from 'tar-stream';
-import { addEntry } from './archive.js';
+import { addEntry, packTreeEntry } from './archive.js';
+import { walkTree } from './walk.js';
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './apply.js';
 
 const execFileP = promisify(execFile);
@@ -48,7 +49,7 @@ async function opaqueDirs(upper: string): Promise<Set<string>> {
 async function existsBelow(lowers: string[], rel: string): Promise<boolean> {
   for (const l of lowers) {
     try {
-      const st = await fs.lstat(path.join(l, rel));
+      const st = await fsp.lstat(path.join(l, rel));
       return !isWhiteout(st);
     } catch {
       // Not in this layer; a whiteout or opaque directory above would have hidden it, which the
@@ -62,10 +63,10 @@ async function existsBelow(lowers: string[], rel: string): Promise<boolean> {
 export async function changes(upper: string, lowers: string[]): Promise<Change[]> {
   const out: Change[] = [];
   const walk = async (rel: string): Promise<void> => {
-    const entries = await fs.readdir(path.join(upper, rel), { withFileTypes: true }).catch(() => []);
+    const entries = await fsp.readdir(path.join(upper, rel), { withFileTypes: true }).catch(() => []);
     for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
       const r = rel ? `${rel}/${e.name}` : e.name;
-      const st = await fs.lstat(path.join(upper, r));
+      const st = await fsp.lstat(path.join(upper, r));
       if (ENGINE_MOUNTPOINTS.has(r) && st.isFile()) continue;
       if (isWhiteout(st)) {
         out.push({ Path: `/${r}`, Kind: 2 });
@@ -77,7 +78,7 @@ export async function changes(upper: string, lowers: string[]): Promise<Change[]
       if (st.isDirectory()) {
         await walk(r);
         // A directory that exists below and only held engine mount points did not change.
-        if (kind === 0 && out.length === at + 1 && (await fs.readdir(path.join(upper, r))).every((n) => ENGINE_MOUNTPOINTS.has(`${r}/${n}`))) out.pop();
+        if (kind === 0 && out.length === at + 1 && (await fsp.readdir(path.join(upper, r))).every((n) => ENGINE_MOUNTPOINTS.has(`${r}/${n}`))) out.pop();
       }
     }
   };
@@ -91,36 +92,22 @@ export function packUpper(upper: string): Readable {
   const inodes = new Map<string, string>();
   const run = async (): Promise<void> => {
     const opaque = await opaqueDirs(upper);
-    const walk = async (rel: string): Promise<void> => {
-      const names = (await fs.readdir(path.join(upper, rel))).sort();
-      for (const n of names) {
-        const r = rel ? `${rel}/${n}` : n;
-        const abs = path.join(upper, r);
-        const st = await fs.lstat(abs);
-        if (ENGINE_MOUNTPOINTS.has(r) && st.isFile()) continue;
-        const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
+    const fd = fs.openSync(upper, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+    try {
+      await walkTree(fd, async (e) => {
+        const { st, rel } = e;
+        if (ENGINE_MOUNTPOINTS.has(rel) && st.isFile()) return;
         if (isWhiteout(st)) {
-          await addEntry(pack, { ...base, name: `${rel ? `${rel}/` : ''}${WHITEOUT_PREFIX}${n}`, type: 'file', size: 0, mode: 0o644 });
-          continue;
+          const dir = path.posix.dirname(rel);
+          await addEntry(pack, { name: `${dir === '.' ? '' : `${dir}/`}${WHITEOUT_PREFIX}${e.name}`, type: 'file', size: 0, mode: 0o644, uid: st.uid, gid: st.gid, mtime: st.mtime });
+          return;
         }
-        if (st.isDirectory()) {
-          await addEntry(pack, { ...base, name: `${r}/`, type: 'directory' });
-          if (opaque.has(r)) await addEntry(pack, { name: `${r}/${OPAQUE_WHITEOUT}`, type: 'file', size: 0, mode: 0o644, mtime: st.mtime });
-          await walk(r);
-          continue;
-        }
-        const key = `${st.dev}:${st.ino}`;
-        if (st.nlink > 1 && inodes.has(key)) {
-          await addEntry(pack, { ...base, name: r, type: 'link', linkname: inodes.get(key)! });
-          continue;
-        }
-        if (st.nlink > 1) inodes.set(key, r);
-        if (st.isFile()) await addEntry(pack, { ...base, name: r, type: 'file', size: st.size }, st.size < 1 << 20 ? await fs.readFile(abs) : createReadStream(abs));
-        else if (st.isSymbolicLink()) await addEntry(pack, { ...base, name: r, type: 'symlink', linkname: await fs.readlink(abs) });
-        else if (st.isFIFO()) await addEntry(pack, { ...base, name: r, type: 'fifo' });
-      }
-    };
-    await walk('');
+        await packTreeEntry(pack, e, rel, inodes);
+        if (st.isDirectory() && opaque.has(rel)) await addEntry(pack, { name: `${rel}/${OPAQUE_WHITEOUT}`, type: 'file', size: 0, mode: 0o644, mtime: st.mtime });
+      });
+    } finally {
+      fs.closeSync(fd);
+    }
     pack.finalize();
   };
   run().catch((err: Error) => pack.destroy(err));

@@ -5,19 +5,21 @@
  * the engine when processes end, including while the engine was down (they are read back at start).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, promises as fs, readlinkSync, watch } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, fstatSync, promises as fs, readlinkSync, watch } from 'node:fs';
 import path from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { chainIds, shortId } from '../common/digest.js';
 import { conflict, GantryError, invalid, notFound } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { ConfinedDir, fdPath } from '../common/confined.js';
 import { ContainerStore } from '../containers/store.js';
+import { extractTar } from '../diff/apply.js';
 import { emptyState, ZERO_TIME, type ContainerConfig, type ContainerRecord, type HostConfig } from '../containers/types.js';
 import { parseWithDefaultTag, familiarString } from '../images/reference.js';
 import { connectAttach, type AttachConnection } from '../runtime/attach.js';
 import { buildSpec, cgroupResources, computeCaps, type OciMount } from '../runtime/spec.js';
 import { packDirectory, packPath } from '../diff/archive.js';
-import { resolveInRoot, statInRoot } from '../containers/paths.js';
+import { statInRoot } from '../containers/paths.js';
 import { spawn } from 'node:child_process';
 import { changes, packUpper, type Change } from '../diff/overlay.js';
 import { applyChanges } from '../images/changes.js';
@@ -30,9 +32,9 @@ import type { OverlaySnapshotter } from '../snapshots/store.js';
 import type { EventBus } from './events.js';
 import type { ImageService } from './images.js';
 import type { NetworkService } from '../network/service.js';
-import { parsePortKey } from '../network/ports.js';
 import { ANONYMOUS_LABEL, type VolumeStore } from '../volumes/store.js';
 import { resolveMounts, type MountRequest } from '../volumes/mounts.js';
+import { validateCreate, validateResources } from '../containers/validate.js';
 
 export interface ContainerPaths {
   /** Per-boot state: bundles, runtime root, exit files, attach sockets. */
@@ -279,7 +281,7 @@ export class ContainerService {
     const networks = this.d.networks.initialEndpoints(hc.NetworkMode, body.NetworkingConfig?.EndpointsConfig ?? undefined);
     hc.Links = this.normalizeLinks(hc.Links ?? [], name) ?? null;
     if (hc.Links?.length && !networks.bridge) throw invalid('conflicting options: links are only supported on the default bridge network');
-    for (const p of Object.keys(hc.PortBindings ?? {})) parsePortKey(p);
+    const warnings = validateCreate(cfg, hc);
     if ((hc.NetworkMode === 'host' || hc.NetworkMode === 'none' || hc.NetworkMode?.startsWith('container:')) && Object.values(hc.PortBindings ?? {}).some((b) => b?.length)) {
       throw invalid(`conflicting options: port publishing and the container type network mode`);
     }
@@ -318,7 +320,7 @@ export class ContainerService {
     await this.d.snapshots.prepare(id, chain);
     await this.d.store.save(rec);
     this.d.events.publish('container', 'create', id, this.eventAttrs(rec));
-    return { Id: id, Warnings: [] };
+    return { Id: id, Warnings: warnings };
   }
 
   private eventAttrs(rec: ContainerRecord, extra: Record<string, string> = {}): Record<string, string> {
@@ -385,7 +387,7 @@ export class ContainerService {
         { source: rec.HostsPath, destination: '/etc/hosts' },
       ];
       if (netns === 'host') etcFiles.splice(0, 3, { source: '/etc/resolv.conf', destination: '/etc/resolv.conf' }, { source: rec.HostnamePath, destination: '/etc/hostname' }, { source: '/etc/hosts', destination: '/etc/hosts' });
-      if (cfg.WorkingDir) await fs.mkdir(path.join(rootfs, cfg.WorkingDir), { recursive: true }).catch(() => undefined);
+      if (cfg.WorkingDir) await ConfinedDir.with(rootfs, 'in-root', (root) => root.mkdirAll(cfg.WorkingDir!)).catch(() => undefined);
       const user = await resolveUser(rootfs, cfg.User);
       const env = [...(cfg.Env ?? [])];
       if (!env.some((e) => e.startsWith('HOSTNAME='))) env.unshift(`HOSTNAME=${hostname}`);
@@ -749,7 +751,7 @@ export class ContainerService {
         out.push({ destination: m.Destination, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', m.RW ? 'rw' : 'ro', ...(m.tmpfsOptions ?? [])] });
         continue;
       }
-      if (m.Type === 'volume' && m.copyUp) await copyUp(path.join(rootfs, m.Destination), m.Source);
+      if (m.Type === 'volume' && m.copyUp) await copyUp(rootfs, m.Destination, m.Source);
       if (!existsSync(m.Source)) throw invalid(`error while creating mount source path '${m.Source}': no such file or directory`);
       out.push({ destination: m.Destination, type: 'bind', source: m.Source, options: ['rbind', m.RW ? 'rw' : 'ro', m.Propagation || 'rprivate'] });
     }
@@ -1066,15 +1068,19 @@ export class ContainerService {
     const rec = this.d.store.resolve(ref);
     const hc = rec.HostConfig;
     const fields: Array<keyof HostConfig> = ['Memory', 'MemorySwap', 'MemoryReservation', 'CpuShares', 'NanoCpus', 'CpuPeriod', 'CpuQuota', 'CpusetCpus', 'CpusetMems', 'PidsLimit', 'RestartPolicy'];
-    for (const f of fields) if (u[f] !== undefined && u[f] !== null && !(typeof u[f] === 'number' && u[f] === 0 && f !== 'PidsLimit')) (hc as Record<string, unknown>)[f] = u[f];
     if (u.RestartPolicy?.Name && rec.HostConfig.AutoRemove && u.RestartPolicy.Name !== 'no') throw invalid(`Restart policy cannot be updated because AutoRemove is enabled for the container`);
+    // Checked on a copy, so a refused update changes nothing.
+    const next: HostConfig = { ...hc };
+    for (const f of fields) if (u[f] !== undefined && u[f] !== null && !(typeof u[f] === 'number' && u[f] === 0 && f !== 'PidsLimit')) (next as Record<string, unknown>)[f] = u[f];
+    const warnings = validateResources(next, true);
+    Object.assign(hc, next);
     await this.d.store.save(rec);
     if (rec.State.Running) {
       const resources = cgroupResources(hc);
       await this.runtimeOf(rec).update(rec.Id, resources);
     }
     this.d.events.publish('container', 'update', rec.Id, this.eventAttrs(rec));
-    return [];
+    return warnings;
   }
 
   // ---------- health checks ----------
@@ -1290,16 +1296,19 @@ export class ContainerService {
   async archiveGet(ref: string, p: string): Promise<{ stat: PathStat; tar: Readable }> {
     const rec = this.d.store.resolve(ref);
     const running = rec.State.Running;
-    const root = await this.mountRoot(rec);
+    const rootfs = await this.mountRoot(rec);
+    let root: ConfinedDir | undefined;
     const release = (): void => {
+      root?.close();
+      root = undefined;
       const cur = this.d.store.get(rec.Id);
       if (!running && cur && !cur.State.Running && !this.starting.has(rec.Id)) void this.d.snapshots.unmount(rec.Id).catch(() => undefined);
     };
     try {
-      const found = await statInRoot(root, p);
-      const stat = pathStat(p, found);
+      const stat = pathStat(p, await statInRoot(rootfs, p));
       const name = path.posix.basename(p.replace(/\/+$/, '')) || '/';
-      const tar = packPath(found.host, name === '/' ? '.' : name);
+      root = ConfinedDir.open(rootfs, 'in-root');
+      const tar = packPath(root, p, name === '/' ? '.' : name);
       tar.once('close', release);
       tar.once('end', release);
       return { stat, tar };
@@ -1313,22 +1322,15 @@ export class ContainerService {
   async archivePut(ref: string, p: string, tar: Readable, opts: { copyUIDGID: boolean; noOverwriteDirNonDir: boolean }): Promise<void> {
     const rec = this.d.store.resolve(ref);
     if (rec.HostConfig.ReadonlyRootfs) throw new GantryError('forbidden', 'container rootfs is marked read-only');
-    await this.withRoot(rec, async (root) => {
-      const dest = await resolveInRoot(root, p, true);
-      const st = await fs.stat(dest).catch(() => undefined);
-      if (!st) throw notFound(`Could not find the file ${p} in container ${rec.Name.slice(1)}`);
-      if (!st.isDirectory()) throw invalid(`extraction point is not a directory`);
-      // GNU tar refuses member names with `..` and never writes through links it created itself.
-      const args = ['-x', '-C', dest, '--numeric-owner', '-p', opts.copyUIDGID ? '--same-owner' : '--no-same-owner'];
-      if (opts.noOverwriteDirNonDir) args.push('--no-overwrite-dir');
-      const child = spawn('tar', args, { stdio: ['pipe', 'ignore', 'pipe'] });
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      tar.pipe(child.stdin);
-      child.stdin.on('error', () => undefined);
-      const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
-      if (code !== 0) throw invalid(`extracting into ${p}: ${stderr.trim()}`);
-    });
+    await this.withRoot(rec, async (rootfs) =>
+      ConfinedDir.with(rootfs, 'in-root', async (root) => {
+        // The destination and every entry are resolved as the container sees its files; nothing leads out.
+        const st = root.stat(p);
+        if (!st) throw notFound(`Could not find the file ${p} in container ${rec.Name.slice(1)}`);
+        if (!st.isDirectory()) throw invalid(`extraction point is not a directory`);
+        await extractTar(tar, root, { prefix: p, chown: opts.copyUIDGID, noOverwriteDirNonDir: opts.noOverwriteDirNonDir, what: `extracting into ${p}` });
+      }),
+    );
     this.d.events.publish('container', 'extract-to-dir', rec.Id, this.eventAttrs(rec, { path: p }));
   }
 
@@ -1517,19 +1519,33 @@ function translateStartError(err: unknown): GantryError {
   return new GantryError('invalid', `failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: ${text}: unknown`);
 }
 
-/** Copy an image directory's content into an empty volume, keeping owners and modes (`cp -a`). */
-async function copyUp(imageDir: string, volumeDir: string): Promise<void> {
+/**
+ * Copy what the image has at a volume's destination into the empty volume, keeping owners and modes
+ * (`cp -a`). The destination resolves inside the container's root as the container sees it, and cp
+ * reads it through the directory's fd, so an image's symlink never makes it copy the host's files.
+ */
+async function copyUp(rootfs: string, destination: string, volumeDir: string): Promise<void> {
   const entries = await fs.readdir(volumeDir).catch(() => ['?']);
   if (entries.length) return;
-  const st = await fs.stat(imageDir).catch(() => undefined);
-  if (!st?.isDirectory() || !(await fs.readdir(imageDir)).length) return;
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn('cp', ['-a', `${imageDir}/.`, `${volumeDir}/`], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`copying image content into the volume failed: ${err.trim()}`))));
-  });
-  await fs.chown(volumeDir, st.uid, st.gid);
-  await fs.chmod(volumeDir, st.mode & 0o7777);
+  let dirFd: number;
+  try {
+    dirFd = await ConfinedDir.with(rootfs, 'in-root', (root) => root.open(destination, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY));
+  } catch {
+    return; // Nothing (or no directory) there in the image.
+  }
+  try {
+    const st = fstatSync(dirFd);
+    if (!(await fs.readdir(fdPath(dirFd))).length) return;
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn('cp', ['-a', '/proc/self/fd/3/.', `${volumeDir}/`], { stdio: ['ignore', 'ignore', 'pipe', dirFd] });
+      let err = '';
+      child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`copying image content into the volume failed: ${err.trim()}`))));
+    });
+    await fs.chown(volumeDir, st.uid, st.gid);
+    await fs.chmod(volumeDir, st.mode & 0o7777);
+  } finally {
+    closeSync(dirFd);
+  }
 }

@@ -4,6 +4,7 @@
  * client. Garbage collection is by reference: removing an image drops its record, then `gc` deletes
  * blobs and snapshots nothing refers to (and nothing in flight holds a lease on).
  */
+import { anchoredRegex } from '../common/regex.js';
 import { PassThrough, Readable } from 'node:stream';
 import { pack as tarPack, extract as tarExtract } from 'tar-stream';
 import { chainIds, hexOf, shortId } from '../common/digest.js';
@@ -954,9 +955,9 @@ function addSources(rec: ImageRecord, digests: string[], repo: string): void {
 
 /** Docker's `reference` filter: a glob on the familiar name with optional tag. */
 function matchReference(pattern: string, tag: string): boolean {
-  const toRe = (p: string): RegExp => new RegExp('^' + p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]') + '$');
-  if (pattern.includes(':')) return toRe(pattern).test(tag);
-  return toRe(pattern).test(tag.slice(0, tag.lastIndexOf(':')));
+  const matches = anchoredRegex(pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]'), 'reference filter');
+  if (pattern.includes(':')) return matches(tag);
+  return matches(tag.slice(0, tag.lastIndexOf(':')));
 }
 
 /** `until` filter values: unix seconds, RFC 3339, or a Go duration like `24h` before now. */

@@ -15,6 +15,28 @@ interface NativeModule {
    * `pid`, reached through `netnsPath`, with `address/prefix` and, unless `gateway` is empty, a default route.
    */
   vethAttach(pid: number, netnsPath: string, hostVeth: string, peer: string, mac: string, bridge: string, address: string, prefix: number, gateway: string): void;
+  // native/confined.c: paths resolved beneath a root fd with openat2 (see common/confined.ts).
+  applyEntry(
+    rootFd: number,
+    rel: string,
+    resolve: number,
+    kind: number,
+    mode: number,
+    uid: number,
+    gid: number,
+    mtimeMs: number,
+    payload: Buffer | string | undefined,
+    devMajor: number,
+    devMinor: number,
+    xattrs: Array<string | Buffer> | undefined,
+    flags: number,
+  ): number;
+  finishFile(fd: number, mode: number, uid: number, gid: number, chown: boolean, mtimeMs: number, xattrs: Array<string | Buffer> | undefined): void;
+  openBeneath(rootFd: number, rel: string, resolve: number, flags: number, mode: number): number;
+  mkdirAll(rootFd: number, rel: string, resolve: number, mode: number): void;
+  removeBeneath(rootFd: number, rel: string, resolve: number): void;
+  utimesBeneath(rootFd: number, rel: string, resolve: number, mtimeMs: number): void;
+  readFileBeneath(rootFd: number, rel: string, resolve: number, maxBytes: number): Buffer | null;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -35,7 +35,7 @@ export function wantedBindings(bindings: PortBindings | null | undefined, expose
     parsePortKey(key);
     for (const b of list ?? []) {
       const hostPort = b.HostPort ? Number(b.HostPort) : 0;
-      if (!Number.isInteger(hostPort) || hostPort < 0 || hostPort > 65535) throw invalid(`invalid hostPort: ${b.HostPort}`);
+      if (!Number.isInteger(hostPort) || hostPort < 0 || hostPort > 65535) throw invalid(`invalid port specification: "${b.HostPort}"`);
       if (b.HostIp && net.isIP(b.HostIp) === 0) throw invalid(`invalid IP address: ${b.HostIp}`);
       out.push({ key, hostIp: b.HostIp || '0.0.0.0', hostPort });
     }

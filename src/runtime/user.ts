@@ -1,6 +1,5 @@
 /** Resolve `-u user[:group]` against the container's own /etc/passwd and /etc/group, as Docker does. */
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
+import { ConfinedDir } from '../common/confined.js';
 import { invalid } from '../common/errors.js';
 
 export interface ResolvedUser {
@@ -10,20 +9,33 @@ export interface ResolvedUser {
   home: string;
 }
 
-async function readLines(file: string): Promise<string[][]> {
-  try {
-    return (await fs.readFile(file, 'utf8'))
-      .split('\n')
-      .filter((l) => l && !l.startsWith('#'))
-      .map((l) => l.split(':'));
-  } catch {
-    return [];
-  }
+/** Largest passwd or group file read from an image. */
+const MAX_ACCOUNT_FILE = 16 << 20;
+
+/**
+ * A small file of an image or container root (`etc/passwd`, `etc/group`), resolved inside the root as
+ * the container would see it; a FIFO, a device or a missing file reads as empty, and nothing blocks.
+ */
+export async function readImageFile(rootfs: string, rel: string, maxBytes = MAX_ACCOUNT_FILE): Promise<string> {
+  return ConfinedDir.with(rootfs, 'in-root', (root) => {
+    try {
+      return root.readFile(rel, maxBytes)?.toString('utf8') ?? '';
+    } catch (err) {
+      throw invalid(`reading /${rel} of the container: ${(err as Error).message}`);
+    }
+  });
+}
+
+async function readLines(rootfs: string, rel: string): Promise<string[][]> {
+  return (await readImageFile(rootfs, rel))
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => l.split(':'));
 }
 
 export async function resolveUser(rootfs: string, spec: string | undefined): Promise<ResolvedUser> {
-  const passwd = await readLines(path.join(rootfs, 'etc/passwd'));
-  const groups = await readLines(path.join(rootfs, 'etc/group'));
+  const passwd = await readLines(rootfs, 'etc/passwd');
+  const groups = await readLines(rootfs, 'etc/group');
   const [userPart = '', groupPart] = (spec ?? '').split(':');
   let uid = 0;
   let gid = 0;

@@ -1,4 +1,5 @@
 /** Container and exec routes: /containers/... and /exec/... over the engine's container service. */
+import { userRegex } from '../../common/regex.js';
 import type { Duplex } from 'node:stream';
 import { invalid } from '../../common/errors.js';
 import type { ContainerConfig, ContainerRecord } from '../../containers/types.js';
@@ -139,11 +140,12 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
     let list = containers.sorted();
     const before = filters.before?.[0] ? containers.resolve(filters.before[0]) : undefined;
     const since = filters.since?.[0] ? containers.resolve(filters.since[0]) : undefined;
+    const nameMatchers = (filters.name ?? []).map((n) => userRegex(n, 'name filter'));
     list = list.filter((c) => {
       if (!all && !c.State.Running && limit <= 0 && !filters.status && !filters.exited) return false;
       if (filters.status && !filters.status.includes(c.State.Status)) return false;
       if (filters.exited && (c.State.Running || !filters.exited.includes(String(c.State.ExitCode)) || c.State.Status !== 'exited')) return false;
-      if (filters.name && !filters.name.some((n) => new RegExp(n).test(c.Name.slice(1)) || new RegExp(n).test(c.Name))) return false;
+      if (nameMatchers.length && !nameMatchers.some((m) => m(c.Name.slice(1)) || m(c.Name))) return false;
       if (filters.id && !filters.id.some((i) => c.Id.startsWith(i))) return false;
       if (filters.label && !labelsMatch(c.Config.Labels, filters.label)) return false;
       if (filters.ancestor && !filters.ancestor.some((a) => c.Config.Image === a || engine.images.tryResolve(a)?.id === c.Image)) return false;

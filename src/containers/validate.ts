@@ -1,0 +1,63 @@
+/**
+ * What Docker checks when a container is created or updated, with its wording, so a bad value is a 400
+ * at create rather than a failure at start (moby's verifyContainerSettings, validateResources and
+ * verifyPlatformContainerResources). Answers the warnings Docker would return; adjusts what Docker adjusts.
+ */
+import os from 'node:os';
+import { invalid } from '../common/errors.js';
+import { wantedBindings } from '../network/ports.js';
+import type { ContainerConfig, HostConfig } from './types.js';
+
+const MIN_MEMORY = 6 * 1024 * 1024;
+const MIN_CPU_SHARES = 2;
+const MAX_CPU_SHARES = 262144;
+
+/** Resource settings of a create or an update (`update` passes only what it changes, merged onto the current ones). */
+export function validateResources(hc: Partial<HostConfig>, update = false): string[] {
+  const warnings: string[] = [];
+  const memory = hc.Memory ?? 0;
+  const swap = hc.MemorySwap ?? 0;
+  const reservation = hc.MemoryReservation ?? 0;
+  if (memory !== 0 && memory < MIN_MEMORY) throw invalid('Minimum memory limit allowed is 6MB');
+  if (memory > 0 && swap > 0 && swap < memory) throw invalid('Minimum memoryswap limit should be larger than memory limit, see usage');
+  if (memory === 0 && swap > 0 && !update) throw invalid('You should always set the Memory limit when using Memoryswap limit, see usage');
+  if (swap < -1) throw invalid(`invalid memory swap limit ${swap}: must be -1 (unlimited) or positive`);
+  const swappiness = hc.MemorySwappiness;
+  if (swappiness !== undefined && swappiness !== null && (swappiness < -1 || swappiness > 100)) throw invalid(`Invalid value: ${swappiness}, valid memory swappiness range is 0-100`);
+  if (reservation !== 0 && reservation < MIN_MEMORY) throw invalid('Minimum memory reservation allowed is 6MB');
+  if (memory > 0 && reservation > 0 && memory < reservation) throw invalid('Minimum memory limit can not be less than memory reservation limit, see usage');
+
+  const nano = hc.NanoCpus ?? 0;
+  const cpus = os.availableParallelism();
+  if (nano > 0 && (hc.CpuPeriod ?? 0) > 0) throw invalid('Conflicting options: Nano CPUs and CPU Period cannot both be set');
+  if (nano > 0 && (hc.CpuQuota ?? 0) > 0) throw invalid('Conflicting options: Nano CPUs and CPU Quota cannot both be set');
+  if (nano < 0 || nano > cpus * 1e9) throw invalid(`Range of CPUs is from 0.01 to ${cpus}.00, as there are only ${cpus} CPUs available`);
+  const period = hc.CpuPeriod ?? 0;
+  if (period !== 0 && (period < 1000 || period > 1000000)) throw invalid('CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1 second (i.e. 1000000)');
+  const quota = hc.CpuQuota ?? 0;
+  if (quota > 0 && quota < 1000) throw invalid('CPU cfs quota can not be less than 1ms (i.e. 1000)');
+  const shares = hc.CpuShares ?? 0;
+  if (shares < 0) throw invalid(`invalid CPU shares (${shares}): value must be a positive integer`);
+  if (shares > 0 && shares < MIN_CPU_SHARES) {
+    warnings.push(`Changing requested CPUShares of ${shares} to minimum allowed of ${MIN_CPU_SHARES}`);
+    hc.CpuShares = MIN_CPU_SHARES;
+  } else if (shares > MAX_CPU_SHARES) {
+    warnings.push(`Changing requested CPUShares of ${shares} to maximum allowed of ${MAX_CPU_SHARES}`);
+    hc.CpuShares = MAX_CPU_SHARES;
+  }
+  for (const field of ['CpusetCpus', 'CpusetMems'] as const) {
+    const v = hc[field];
+    if (v && !/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(v)) throw invalid(`Invalid value ${v} for ${field === 'CpusetCpus' ? 'cpuset cpus' : 'cpuset mems'}`);
+  }
+  return warnings;
+}
+
+/** Everything a create checks beyond what its own code resolves (image, names, networks, mounts). */
+export function validateCreate(cfg: Pick<ContainerConfig, 'WorkingDir' | 'ExposedPorts'>, hc: HostConfig): string[] {
+  if (cfg.WorkingDir && !cfg.WorkingDir.startsWith('/')) throw invalid(`the working directory '${cfg.WorkingDir}' is invalid, it needs to be an absolute path`);
+  const oom = hc.OomScoreAdj ?? 0;
+  if (oom < -1000 || oom > 1000) throw invalid(`Invalid value ${oom}, range for oom score adj is [-1000, 1000]`);
+  const warnings = validateResources(hc);
+  wantedBindings(hc.PortBindings, cfg.ExposedPorts, !!hc.PublishAllPorts);
+  return warnings;
+}

@@ -16,9 +16,17 @@ export function sha256(data: string | Uint8Array): string {
   return 'sha256:' + createHash('sha256').update(data).digest('hex');
 }
 
-/** The hex part of a sha256 digest. */
+/** The hex part of a sha256 digest (for display: it does not check the digest). */
 export function hexOf(digest: string): string {
   return digest.slice(digest.indexOf(':') + 1);
+}
+
+/**
+ * The hex part of a digest that becomes a file name: checked first, so a digest from an image, a
+ * manifest or a request (`sha256:../../etc`) can never name a path outside its directory.
+ */
+export function digestHex(digest: string): string {
+  return hexOf(assertDigest(digest));
 }
 
 /** Docker's 12-character short ID. */
@@ -30,6 +38,7 @@ export function shortId(id: string): string {
 export function chainIds(diffIds: readonly string[]): string[] {
   const out: string[] = [];
   for (const d of diffIds) {
+    assertDigest(d);
     const prev = out[out.length - 1];
     out.push(prev === undefined ? d : sha256(`${prev} ${d}`));
   }

@@ -11,7 +11,7 @@ import { createWriteStream, promises as fs, type ReadStream } from 'node:fs';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { assertDigest, hexOf, sha256 } from '../common/digest.js';
+import { assertDigest, digestHex, sha256 } from '../common/digest.js';
 import { GantryError, isNodeError, notFound } from '../common/errors.js';
 import { writeSynced } from '../common/fsutil.js';
 
@@ -88,7 +88,7 @@ export class FileContentStore implements ContentStore {
   }
 
   blobPath(digest: string): string {
-    return path.join(this.blobsDir, hexOf(assertDigest(digest)));
+    return path.join(this.blobsDir, digestHex(digest));
   }
 
   async info(digest: string): Promise<BlobInfo | undefined> {

@@ -6,7 +6,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { hexOf } from '../common/digest.js';
+import { digestHex, hexOf } from '../common/digest.js';
 import { GantryError, notFound } from '../common/errors.js';
 import { readJson, writeJsonAtomic } from '../common/fsutil.js';
 import type { Descriptor } from './oci.js';
@@ -77,7 +77,7 @@ export class ImageStore {
 
   put(rec: ImageRecord): Promise<void> {
     return this.serial(async () => {
-      await writeJsonAtomic(path.join(this.root, 'images', `${hexOf(rec.id)}.json`), rec);
+      await writeJsonAtomic(path.join(this.root, 'images', `${digestHex(rec.id)}.json`), rec);
       this.images.set(rec.id, rec);
     });
   }
@@ -92,7 +92,7 @@ export class ImageStore {
       const rec = this.images.get(id);
       if (rec && ref.tag) {
         rec.lastTagTime = new Date().toISOString();
-        await writeJsonAtomic(path.join(this.root, 'images', `${hexOf(rec.id)}.json`), rec);
+        await writeJsonAtomic(path.join(this.root, 'images', `${digestHex(rec.id)}.json`), rec);
       }
       return before;
     });
@@ -114,7 +114,7 @@ export class ImageStore {
       for (const [k, v] of Object.entries(this.refs)) if (v === id) delete this.refs[k];
       await this.saveRefs();
       this.images.delete(id);
-      await fs.rm(path.join(this.root, 'images', `${hexOf(id)}.json`), { force: true });
+      await fs.rm(path.join(this.root, 'images', `${digestHex(id)}.json`), { force: true });
     });
   }
 

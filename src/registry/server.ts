@@ -7,7 +7,7 @@ import { createWriteStream, promises as fs } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import bcrypt from 'bcryptjs';
+import { Htpasswd } from './htpasswd.js';
 import { isDigest, sha256 } from '../common/digest.js';
 import { errorMessage } from '../common/errors.js';
 import { readAll } from '../common/streams.js';
@@ -106,7 +106,9 @@ function paginate(items: string[], url: URL): { page: string[]; link?: string } 
 }
 
 export class RegistryServer {
-  private users = new Map<string, string>();
+  private htpasswd: Htpasswd | undefined;
+  /** Upload sessions a request is writing to: one writer per session. */
+  private readonly writing = new Set<string>();
   readonly server: http.Server;
 
   private constructor(
@@ -121,12 +123,7 @@ export class RegistryServer {
 
   static async create(opts: RegistryServerOptions): Promise<RegistryServer> {
     const s = new RegistryServer(await RegistryStorage.open(opts.dataRoot), opts);
-    if (opts.htpasswd) {
-      for (const line of (await fs.readFile(opts.htpasswd, 'utf8')).split('\n')) {
-        const i = line.indexOf(':');
-        if (i > 0) s.users.set(line.slice(0, i).trim(), line.slice(i + 1).trim());
-      }
-    }
+    if (opts.htpasswd) s.htpasswd = await Htpasswd.load(opts.htpasswd);
     return s;
   }
 
@@ -140,11 +137,12 @@ export class RegistryServer {
     });
   }
 
-  close(): Promise<void> {
-    return new Promise((resolve) => {
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
     });
+    await this.htpasswd?.close();
   }
 
   private fail(res: ServerResponse, err: unknown): void {
@@ -162,16 +160,21 @@ export class RegistryServer {
     sendJson(res, 500, { errors: [{ code: 'UNKNOWN', message: errorMessage(err), detail: null }] });
   }
 
-  private authorized(req: IncomingMessage): boolean {
-    if (this.users.size === 0) return true;
-    const h = req.headers.authorization;
-    if (!h?.startsWith('Basic ')) return false;
-    const decoded = Buffer.from(h.slice(6), 'base64').toString('utf8');
-    const i = decoded.indexOf(':');
-    if (i < 0) return false;
-    const hash = this.users.get(decoded.slice(0, i));
-    if (!hash) return false;
-    return bcrypt.compareSync(decoded.slice(i + 1), hash.replace(/^\$2y\$/, '$2a$'));
+  /**
+   * Run `fn` as the only writer of an upload session: a second request writing the same session at
+   * the same time is refused, so a blob's bytes are exactly those its digest was computed over.
+   */
+  private async asWriter<T>(req: IncomingMessage, uuid: string, fn: () => Promise<T>): Promise<T> {
+    if (this.writing.has(uuid)) {
+      req.resume();
+      throw new HttpError(409, 'BLOB_UPLOAD_INVALID', { uuid }, 'blob upload invalid: another request is writing this upload');
+    }
+    this.writing.add(uuid);
+    try {
+      return await fn();
+    } finally {
+      this.writing.delete(uuid);
+    }
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -179,7 +182,7 @@ export class RegistryServer {
     const method = req.method ?? 'GET';
     this.opts.logger?.debug({ method, path: url.pathname }, 'request');
     if (!url.pathname.startsWith('/v2')) throw new HttpError(404, 'UNSUPPORTED', undefined, 'not found');
-    if (!this.authorized(req)) {
+    if (this.htpasswd && !(await this.htpasswd.check(req.headers.authorization))) {
       req.resume();
       throw new HttpError(401, 'UNAUTHORIZED');
     }
@@ -214,15 +217,17 @@ export class RegistryServer {
     } else if (kind === 'blobs/uploads') {
       if (rest === '' && method === 'POST') return this.startUpload(req, res, name, url);
       if (rest !== '') {
-        if (method === 'PATCH') return this.patchUpload(req, res, name, rest);
-        if (method === 'PUT') return this.putUpload(req, res, name, rest, url);
+        if (method === 'PATCH') return this.asWriter(req, rest, () => this.patchUpload(req, res, name, rest));
+        if (method === 'PUT') return this.asWriter(req, rest, () => this.putUpload(req, res, name, rest, url));
         if (method === 'GET') return this.uploadStatus(res, name, rest);
         if (method === 'DELETE') {
-          const st = await this.storage.getUpload(name, rest);
-          if (!st) throw new HttpError(404, 'BLOB_UPLOAD_UNKNOWN');
-          await this.storage.cancelUpload(rest);
-          send(res, 204);
-          return;
+          return this.asWriter(req, rest, async () => {
+            req.resume();
+            const st = await this.storage.getUpload(name, rest);
+            if (!st) throw new HttpError(404, 'BLOB_UPLOAD_UNKNOWN');
+            await this.storage.cancelUpload(rest);
+            send(res, 204);
+          });
         }
       }
     } else if (kind === 'tags' && rest === 'list' && (method === 'GET' || method === 'HEAD')) {
@@ -290,6 +295,7 @@ export class RegistryServer {
 
   private async deleteManifest(res: ServerResponse, name: string, reference: string): Promise<void> {
     if (!isDigest(reference)) {
+      if (!isValidTag(reference)) throw new HttpError(400, 'TAG_INVALID', { tag: reference }, 'invalid tag');
       if (!(await this.storage.deleteTag(name, reference))) throw new HttpError(404, 'MANIFEST_UNKNOWN', { tag: reference });
       send(res, 202, { 'Content-Length': 0 });
       return;
@@ -351,13 +357,18 @@ export class RegistryServer {
         return;
       }
     }
-    const st = await this.storage.startUpload(name);
     const digest = url.searchParams.get('digest');
+    if (digest !== null && !isDigest(digest)) {
+      req.resume();
+      throw new HttpError(400, 'DIGEST_INVALID', { digest });
+    }
+    const st = await this.storage.startUpload(name);
     if (digest) {
       // Monolithic upload: the whole blob in the POST body.
-      if (!isDigest(digest)) throw new HttpError(400, 'DIGEST_INVALID', { digest });
-      await this.appendBody(req, st.uuid);
-      return this.finish(res, name, st.uuid, digest);
+      return this.asWriter(req, st.uuid, async () => {
+        await this.appendBody(req, st.uuid);
+        return this.finish(res, name, st.uuid, digest);
+      });
     }
     req.resume();
     send(res, 202, this.uploadHeaders(name, st.uuid, 0));

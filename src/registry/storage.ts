@@ -7,8 +7,9 @@
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { hexOf } from '../common/digest.js';
-import { isNodeError } from '../common/errors.js';
+import { digestHex } from '../common/digest.js';
+import { invalid, isNodeError } from '../common/errors.js';
+import { isValidRepositoryPath, isValidTag } from '../images/reference.js';
 import { readJson, writeFileAtomic } from '../common/fsutil.js';
 import { FileContentStore } from '../content/store.js';
 
@@ -35,19 +36,26 @@ export class RegistryStorage {
     return new RegistryStorage(root, content);
   }
 
+  /** A repository's directory; the name is checked first, so no request names a path outside the root. */
   private repoDir(name: string): string {
+    if (!isValidRepositoryPath(name)) throw invalid(`invalid repository name: ${JSON.stringify(name)}`);
     return path.join(this.root, 'repositories', name);
+  }
+
+  private tagPath(name: string, tag: string): string {
+    if (!isValidTag(tag)) throw invalid(`invalid tag: ${JSON.stringify(tag)}`);
+    return path.join(this.repoDir(name), '_manifests', 'tags', tag);
   }
 
   async linkBlob(name: string, digest: string): Promise<void> {
     const dir = path.join(this.repoDir(name), '_layers');
     await fs.mkdir(dir, { recursive: true });
-    await fs.writeFile(path.join(dir, hexOf(digest)), '');
+    await fs.writeFile(path.join(dir, digestHex(digest)), '');
   }
 
   async hasBlob(name: string, digest: string): Promise<number | undefined> {
     try {
-      await fs.access(path.join(this.repoDir(name), '_layers', hexOf(digest)));
+      await fs.access(path.join(this.repoDir(name), '_layers', digestHex(digest)));
     } catch {
       return undefined;
     }
@@ -56,7 +64,7 @@ export class RegistryStorage {
 
   async unlinkBlob(name: string, digest: string): Promise<boolean> {
     try {
-      await fs.unlink(path.join(this.repoDir(name), '_layers', hexOf(digest)));
+      await fs.unlink(path.join(this.repoDir(name), '_layers', digestHex(digest)));
       return true;
     } catch (err) {
       if (isNodeError(err, 'ENOENT')) return false;
@@ -68,17 +76,17 @@ export class RegistryStorage {
     await this.content.writeBytes(bytes, digest);
     const rev = path.join(this.repoDir(name), '_manifests', 'revisions');
     await fs.mkdir(rev, { recursive: true });
-    await writeFileAtomic(path.join(rev, hexOf(digest)), mediaType);
+    await writeFileAtomic(path.join(rev, digestHex(digest)), mediaType);
     if (tag) {
       const tags = path.join(this.repoDir(name), '_manifests', 'tags');
       await fs.mkdir(tags, { recursive: true });
-      await writeFileAtomic(path.join(tags, tag), digest);
+      await writeFileAtomic(this.tagPath(name, tag), digest);
     }
   }
 
   async resolveTag(name: string, tag: string): Promise<string | undefined> {
     try {
-      return (await fs.readFile(path.join(this.repoDir(name), '_manifests', 'tags', tag), 'utf8')).trim();
+      return (await fs.readFile(this.tagPath(name, tag), 'utf8')).trim();
     } catch {
       return undefined;
     }
@@ -87,7 +95,7 @@ export class RegistryStorage {
   async getManifest(name: string, digest: string): Promise<{ mediaType: string; bytes: Buffer } | undefined> {
     let mediaType: string;
     try {
-      mediaType = await fs.readFile(path.join(this.repoDir(name), '_manifests', 'revisions', hexOf(digest)), 'utf8');
+      mediaType = await fs.readFile(path.join(this.repoDir(name), '_manifests', 'revisions', digestHex(digest)), 'utf8');
     } catch {
       return undefined;
     }
@@ -101,20 +109,20 @@ export class RegistryStorage {
   /** Delete a manifest revision and every tag pointing at it. */
   async deleteManifest(name: string, digest: string): Promise<boolean> {
     try {
-      await fs.unlink(path.join(this.repoDir(name), '_manifests', 'revisions', hexOf(digest)));
+      await fs.unlink(path.join(this.repoDir(name), '_manifests', 'revisions', digestHex(digest)));
     } catch (err) {
       if (isNodeError(err, 'ENOENT')) return false;
       throw err;
     }
     for (const t of await this.tags(name)) {
-      if ((await this.resolveTag(name, t)) === digest) await fs.rm(path.join(this.repoDir(name), '_manifests', 'tags', t), { force: true });
+      if ((await this.resolveTag(name, t)) === digest) await fs.rm(this.tagPath(name, t), { force: true });
     }
     return true;
   }
 
   async deleteTag(name: string, tag: string): Promise<boolean> {
     try {
-      await fs.unlink(path.join(this.repoDir(name), '_manifests', 'tags', tag));
+      await fs.unlink(this.tagPath(name, tag));
       return true;
     } catch {
       return false;
@@ -137,7 +145,7 @@ export class RegistryStorage {
 
   async tags(name: string): Promise<string[]> {
     try {
-      return (await fs.readdir(path.join(this.repoDir(name), '_manifests', 'tags'))).filter((t) => !t.startsWith('.tmp-')).sort();
+      return (await fs.readdir(path.join(this.repoDir(name), '_manifests', 'tags'))).filter((t) => isValidTag(t)).sort();
     } catch {
       return [];
     }

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { hexOf } from '../common/digest.js';
+import { digestHex } from '../common/digest.js';
 import { notFound } from '../common/errors.js';
 import { readJson, writeJsonAtomic } from '../common/fsutil.js';
 import { MNT_DETACH, native } from '../native/index.js';
@@ -57,7 +57,7 @@ export class OverlaySnapshotter implements Snapshotter {
   }
 
   private dir(chainId: string): string {
-    return path.join(this.root, hexOf(chainId));
+    return path.join(this.root, digestHex(chainId));
   }
 
   fsDir(chainId: string): string {

@@ -110,8 +110,12 @@ export class Builder {
 
   constructor(private readonly d: BuilderDeps) {}
 
-  /** After a crash: contexts being built and read-only mounts of states are leftovers. */
+  /** After a crash: RUN containers, contexts being built and read-only mounts of states are leftovers. */
   async recover(): Promise<void> {
+    for (const c of this.d.containers.sorted()) {
+      if (c.Config.Labels?.[BUILD_CONTAINER_LABEL] !== 'true') continue;
+      await this.d.containers.remove(c.Id, { force: true, volumes: true }).catch((err: unknown) => this.d.logger.warn({ err: String(err), id: c.Id }, 'leftover build container not removed'));
+    }
     const mnt = path.join(this.d.dataRoot, 'build', 'mnt');
     for (const name of await fs.readdir(mnt).catch(() => [] as string[])) {
       try {
@@ -447,7 +451,7 @@ export class Builder {
         Env: [...(cfg.Env ?? []), ...argEnv.map(([k, v]) => `${k}=${v}`)],
         WorkingDir: cfg.WorkingDir,
         User: cfg.User,
-        Labels: {},
+        Labels: { [BUILD_CONTAINER_LABEL]: 'true' },
         AttachStdout: true,
         AttachStderr: true,
         HostConfig: { NetworkMode: o.networkMode || 'default' },
@@ -632,6 +636,8 @@ export class Builder {
 }
 
 const MS_RDONLY = 1;
+/** Marks the containers RUN steps make, so those a crash left behind are removed at the next start. */
+export const BUILD_CONTAINER_LABEL = 'io.gantry.build.container';
 const MS_BIND = 4096;
 
 /** Go's `%q` of a string slice, as Docker prints CMD and ENTRYPOINT in history: `["node" "app.js"]`. */

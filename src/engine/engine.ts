@@ -28,6 +28,7 @@ import { findPluginDir } from '../network/cni.js';
 import { NetworkService } from '../network/service.js';
 import { VolumeStore } from '../volumes/store.js';
 import { Builder } from '../build/builder.js';
+import type { ExtractLimits } from '../diff/apply.js';
 
 export interface EngineConfig {
   dataRoot: string;
@@ -40,7 +41,15 @@ export interface EngineConfig {
   logger: Logger;
   /** Default bridge device and address (`--bridge`, `--bip`), and the pool of user-defined networks. */
   network?: { bridgeName?: string; bridgeCidr?: string; addressPool?: { base: string; size: number } };
+  /** Caps on what one layer and one build context may unpack to (decompression bombs). */
+  limits?: { layer?: ExtractLimits; context?: ExtractLimits };
 }
+
+/** Generous defaults: far above real images, far below what fills a disk by surprise. */
+export const DEFAULT_LIMITS: { layer: Required<ExtractLimits>; context: Required<ExtractLimits> } = {
+  layer: { maxBytes: 32 * 1024 ** 3, maxEntries: 2_000_000 },
+  context: { maxBytes: 16 * 1024 ** 3, maxEntries: 1_000_000 },
+};
 
 export class Engine {
   readonly startedAt = new Date();
@@ -64,6 +73,7 @@ export class Engine {
   static async open(config: EngineConfig): Promise<Engine> {
     const root = config.dataRoot;
     await fs.mkdir(root, { recursive: true, mode: 0o711 });
+    await fs.mkdir(config.execRoot, { recursive: true, mode: 0o700 });
     const idFile = path.join(root, 'engine-id');
     let id: string;
     try {
@@ -88,6 +98,7 @@ export class Engine {
       logger: config.logger,
       containersUsing: (id) => late.containers?.usingImage(id) ?? [],
       liveSnapshots: () => late.containers?.liveChains() ?? [],
+      layerLimits: { ...DEFAULT_LIMITS.layer, ...config.limits?.layer },
     });
     const runtimes = new Map<string, OciRuntime>();
     for (const name of ['runc', 'crun']) {
@@ -135,6 +146,7 @@ export class Engine {
       paths: { execRoot: config.execRoot, conmon, initBinary: findBinary('tini-static') },
     });
     late.containers = containers;
+    await restrictModes(root, config.execRoot);
     await containers.restore();
     const builder = new Builder({ images, containers, snapshots, dataRoot: root, logger: config.logger });
     await builder.recover();
@@ -143,5 +155,28 @@ export class Engine {
 
   hostname(): string {
     return os.hostname();
+  }
+}
+
+/**
+ * Docker's modes for its state: other users may pass through the data root (0711) but read none of
+ * it — writable layers hold setuid files, bundles hold containers' environments — and the exec root is
+ * root's alone. Set at every start, so an older or hand-made directory is corrected too.
+ */
+async function restrictModes(dataRoot: string, execRoot: string): Promise<void> {
+  const modes: Array<[string, number]> = [
+    [dataRoot, 0o711],
+    [path.join(dataRoot, 'content'), 0o700],
+    [path.join(dataRoot, 'image'), 0o700],
+    [path.join(dataRoot, 'snapshots'), 0o710],
+    [path.join(dataRoot, 'containers'), 0o710],
+    [path.join(dataRoot, 'volumes'), 0o701],
+    [path.join(dataRoot, 'network'), 0o700],
+    [path.join(dataRoot, 'build'), 0o700],
+    [execRoot, 0o700],
+  ];
+  for (const [dir, mode] of modes) {
+    await fs.mkdir(dir, { recursive: true });
+    await fs.chmod(dir, mode);
   }
 }

@@ -40,6 +40,7 @@ import { RegistryError, withRetry, type RegistryClient, type RepositorySession }
 import type { Snapshotter } from '../snapshots/store.js';
 import type { EventBus } from './events.js';
 import { ensureSnapshots, storeLayer, unpackVerified } from './layers.js';
+import type { ExtractLimits } from '../diff/apply.js';
 import { noProgress, throttledProgress, type ProgressSink } from './progress.js';
 import { labelsMatch } from '../common/labels.js';
 
@@ -54,6 +55,8 @@ export interface ImageServiceDeps {
   containersUsing?: (imageId: string) => string[];
   /** Snapshots that containers hold (their image's chain), kept by GC. */
   liveSnapshots?: () => Iterable<string>;
+  /** Caps on an unpacked layer (decompression bombs). */
+  layerLimits?: ExtractLimits;
 }
 
 /** `docker images` row (API ImageSummary). */
@@ -270,7 +273,7 @@ export class ImageService {
               const forExtract = new PassThrough({ highWaterMark: 1 << 20 });
               stream.on('error', (err) => forExtract.destroy(err));
               stream.pipe(forExtract);
-              teeExtract = this.d.snapshots.extract(chain, parent, diffId, (dir) => unpackVerified(forExtract, dir, diffId));
+              teeExtract = this.d.snapshots.extract(chain, parent, diffId, (dir) => unpackVerified(forExtract, dir, diffId, this.d.layerLimits));
               // When another caller is already unpacking this chain, our copy is not read: drain it.
               teeExtract.then(
                 () => forExtract.resume(),
@@ -299,7 +302,7 @@ export class ImageService {
     }
     if (!(await this.d.snapshots.stat(chain))) {
       progress({ status: 'Extracting', progressDetail: { current: 0, total: layer.size }, id });
-      await this.d.snapshots.extract(chain, parent, diffId, async (dir) => unpackVerified(await this.d.content.reader(layer.digest), dir, diffId));
+      await this.d.snapshots.extract(chain, parent, diffId, async (dir) => unpackVerified(await this.d.content.reader(layer.digest), dir, diffId, this.d.layerLimits));
     }
     this.d.logger.debug({ digest: layer.digest, ms: Date.now() - started }, 'layer unpacked');
     progress({ status: 'Pull complete', progressDetail: {}, id });
@@ -822,7 +825,7 @@ export class ImageService {
     }
     const release = this.lease([manifest.digest, configDigest, ...chainIds(diffIds)]);
     try {
-      await ensureSnapshots(this.d.content, this.d.snapshots, layers, diffIds);
+      await ensureSnapshots(this.d.content, this.d.snapshots, layers, diffIds, this.d.layerLimits);
       const existing = this.d.images.get(configDigest);
       await this.d.images.put(
         existing ?? {

@@ -9,7 +9,7 @@ import { createGzip } from 'node:zlib';
 import { chainIds } from '../common/digest.js';
 import { GantryError } from '../common/errors.js';
 import type { ContentStore } from '../content/store.js';
-import { applyLayer } from '../diff/apply.js';
+import { applyLayer, type ExtractLimits } from '../diff/apply.js';
 import { decompress } from '../diff/compression.js';
 import type { Snapshotter } from '../snapshots/store.js';
 import { MediaType, type Descriptor } from '../images/oci.js';
@@ -32,12 +32,12 @@ class CountingHash extends Transform {
  * Unpack a (possibly compressed) layer stream into `dir`, verifying that the uncompressed bytes hash
  * to `diffId`. On mismatch the caller's staging directory is discarded, so nothing unverified stays.
  */
-export async function unpackVerified(compressed: Readable, dir: string, diffId: string): Promise<{ size: number }> {
+export async function unpackVerified(compressed: Readable, dir: string, diffId: string, limits: ExtractLimits = {}): Promise<{ size: number }> {
   const plain = await decompress(compressed);
   const hasher = new CountingHash();
   const tee = plain.pipe(hasher);
   plain.on('error', (err) => hasher.destroy(err));
-  const res = await applyLayer(tee, dir);
+  const res = await applyLayer(tee, dir, { ...limits, what: `layer ${diffId}` });
   // applyLayer may finish before the tar's trailing padding is read; drain it so the hash covers all.
   tee.resume();
   await new Promise<void>((resolve, reject) => {
@@ -53,12 +53,12 @@ export async function unpackVerified(compressed: Readable, dir: string, diffId: 
 }
 
 /** Make sure every layer of an image is unpacked, reading blobs from the content store. */
-export async function ensureSnapshots(content: ContentStore, snapshots: Snapshotter, layers: Descriptor[], diffIds: string[]): Promise<void> {
+export async function ensureSnapshots(content: ContentStore, snapshots: Snapshotter, layers: Descriptor[], diffIds: string[], limits: ExtractLimits = {}): Promise<void> {
   const chains = chainIds(diffIds);
   for (let i = 0; i < layers.length; i++) {
     const chain = chains[i]!;
     if (await snapshots.stat(chain)) continue;
-    await snapshots.extract(chain, chains[i - 1], diffIds[i]!, async (dir) => unpackVerified(await content.reader(layers[i]!.digest), dir, diffIds[i]!));
+    await snapshots.extract(chain, chains[i - 1], diffIds[i]!, async (dir) => unpackVerified(await content.reader(layers[i]!.digest), dir, diffIds[i]!, limits));
   }
 }
 

@@ -127,6 +127,9 @@ export class BridgeDriver {
     const prefix = parseCidr(net.subnet).bits;
     const hostVeth = hostVethName(containerId, ifName);
     const mac = macFor(address);
+    // A namespace outlives its container while another container joined it (`--net container:X`): the
+    // host end of its old pair is still there, and would make this start fail with EEXIST.
+    if (existsSync(`/sys/class/net/${hostVeth}`)) await ipBatch([`link del ${hostVeth}`]).catch(() => undefined);
     try {
       native.vethAttach(pid, netns, hostVeth, ifName, mac, net.device, address, prefix, net.internal || !defaultRoute ? '' : net.gateway);
       // Hairpin, so a container reaches its own published ports through the host's address.

@@ -443,9 +443,8 @@ export class NetworkService {
   }
 
   /**
-   * Docker's rules for a bridge network: traffic from its subnet leaving through another interface is
-   * masqueraded (not for internal networks), and forwarding to and from the bridge is accepted even
-   * where the FORWARD policy drops. One set per network, however many containers: adding a NAT chain
+   * Docker's rules for a bridge network (see natRules): isolated from other networks and other hosts
+   * but for published ports, masqueraded on the way out. One set per network, however many containers: adding a NAT chain
    * per container (the bridge plugin's ipMasq) cost ~45 ms per start and ~30 ms per stop here.
    */
   private async ensureNat(rec: NetworkRecord): Promise<void> {
@@ -510,23 +509,45 @@ function endpointFrom(result: CniResult, ifName: string): Partial<EndpointSettin
   };
 }
 
-/** Add what is missing of a network's NAT and forwarding rules, or delete them; they carry the comment `gantry:<bridge>`. */
+/**
+ * Add what is missing of a network's NAT and forwarding rules, or delete them; they carry the comment
+ * `gantry:<bridge>`. Into a bridge (rules inserted at the top of FORWARD, each matching only its own
+ * bridge) go replies, connections to published ports (DNAT-ed by portmap) and traffic within the
+ * network; anything else is dropped — another network's containers, or another host reaching an
+ * unpublished port — as Docker's isolation chains do. Out of a bridge (appended, so after every
+ * "into" rule) traffic is accepted, or dropped for an internal network, and masqueraded.
+ */
 async function natRules(rec: NetworkRecord, what: 'ensure' | 'delete'): Promise<void> {
   const dev = rec.Options['com.docker.network.bridge.name']!;
   const subnet = rec.IPAM.Config[0]?.Subnet;
   const tag = ['-m', 'comment', '--comment', `gantry:${dev}`];
-  const rules: Array<{ table: string; chain: string; spec: string[] }> = [
-    { table: 'filter', chain: 'FORWARD', spec: ['-i', dev, ...tag, '-j', 'ACCEPT'] },
-    { table: 'filter', chain: 'FORWARD', spec: ['-o', dev, ...tag, '-j', 'ACCEPT'] },
+  const inbound: string[][] = [
+    ['-o', dev, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', ...tag, '-j', 'ACCEPT'],
+    ['-o', dev, '-m', 'conntrack', '--ctstate', 'DNAT', ...tag, '-j', 'ACCEPT'],
+    ['-i', dev, '-o', dev, ...tag, '-j', 'ACCEPT'],
+    ['-o', dev, ...tag, '-j', 'DROP'],
   ];
-  if (subnet && !rec.Internal) rules.push({ table: 'nat', chain: 'POSTROUTING', spec: ['-s', subnet, '!', '-o', dev, ...tag, '-j', 'MASQUERADE'] });
-  const iptables = (op: string, r: (typeof rules)[number]): Promise<boolean> => runQuiet('iptables', ['-w', '-t', r.table, op, r.chain, ...r.spec]);
-  for (const r of rules) {
-    if (what === 'delete') {
-      while (await iptables('-D', r));
-      continue;
+  const appended: Array<{ table: string; chain: string; spec: string[] }> = [{ table: 'filter', chain: 'FORWARD', spec: ['-i', dev, '!', '-o', dev, ...tag, '-j', rec.Internal ? 'DROP' : 'ACCEPT'] }];
+  if (subnet && !rec.Internal) appended.push({ table: 'nat', chain: 'POSTROUTING', spec: ['-s', subnet, '!', '-o', dev, ...tag, '-j', 'MASQUERADE'] });
+  const iptables = (table: string, op: string, chain: string, spec: string[]): Promise<boolean> => runQuiet('iptables', ['-w', '-t', table, op, chain, ...spec]);
+  const deleteAll = async (table: string, chain: string, spec: string[]): Promise<void> => {
+    while (await iptables(table, '-D', chain, spec));
+  };
+  if (what === 'delete') {
+    for (const spec of inbound) await deleteAll('filter', 'FORWARD', spec);
+    for (const r of appended) await deleteAll(r.table, r.chain, r.spec);
+    return;
+  }
+  const present = await Promise.all(inbound.map((spec) => iptables('filter', '-C', 'FORWARD', spec)));
+  if (present.some((p) => !p)) {
+    // Their order matters (the drop last), so the set is put back whole.
+    for (const spec of inbound) await deleteAll('filter', 'FORWARD', spec);
+    for (const spec of [...inbound].reverse()) {
+      if (!(await iptables('filter', '-I', 'FORWARD', ['1', ...spec]))) throw new Error(`iptables: cannot add filter FORWARD rule for ${dev}`);
     }
-    if (!(await iptables('-C', r)) && !(await iptables('-A', r))) throw new Error(`iptables: cannot add ${r.table} ${r.chain} rule for ${dev}`);
+  }
+  for (const r of appended) {
+    if (!(await iptables(r.table, '-C', r.chain, r.spec)) && !(await iptables(r.table, '-A', r.chain, r.spec))) throw new Error(`iptables: cannot add ${r.table} ${r.chain} rule for ${dev}`);
   }
 }
 

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { errorMessage, invalid } from '../../common/errors.js';
-import type { Engine } from '../../engine/engine.js';
+import { DEFAULT_LIMITS, type Engine } from '../../engine/engine.js';
 import { dockerignore, unpackContext } from '../../build/context.js';
 import type { BuildMessage } from '../../build/builder.js';
 import { decodeRegistryConfig } from '../../registry/auth.js';
@@ -40,7 +40,7 @@ export function registerBuildRoutes(r: Router, engine: Engine): void {
     const header = req.headers['x-registry-config'];
     const auths = decodeRegistryConfig(typeof header === 'string' ? header : undefined);
     try {
-      const digests = await unpackContext(req, dir);
+      const digests = await unpackContext(req, dir, { ...DEFAULT_LIMITS.context, ...engine.config.limits?.context });
       const id = await engine.builder.build({
         contextDir: dir,
         digests,

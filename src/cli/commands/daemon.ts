@@ -19,6 +19,21 @@ interface DaemonJson {
   bridge?: string;
   bip?: string;
   'default-address-pools'?: Array<{ base: string; size: number }>;
+  'max-layer-size'?: string | number;
+  'max-context-size'?: string | number;
+}
+
+/** A size as `--max-layer-size` takes it: bytes, or a number with k, m, g or t (powers of 1024). */
+function parseSize(v: string | number | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d+)([kmgt]?)b?$/i.exec(String(v).trim());
+  if (!m) throw new Error(`invalid ${flag}: ${v}`);
+  return Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase());
+}
+
+/** A limit given on the command line or in daemon.json; nothing when neither sets it (the engine's default stands). */
+function sizeLimit(maxBytes: number | undefined): { maxBytes?: number } {
+  return maxBytes === undefined ? {} : { maxBytes };
 }
 
 /** Docker's `--default-address-pool base=172.18.0.0/16,size=24`. */
@@ -44,10 +59,12 @@ export function registerDaemon(program: Command): void {
     .option('-b, --bridge <name>', 'bridge device of the default network (created when missing)', undefined)
     .option('--bip <cidr>', 'address and prefix of the default bridge, e.g. 172.17.0.1/16', undefined)
     .option('--default-address-pool <pool>', 'pool for user-defined networks, e.g. base=172.18.0.0/16,size=24', undefined)
+    .option('--max-layer-size <size>', 'refuse layers that unpack to more than this (e.g. 32g)', undefined)
+    .option('--max-context-size <size>', 'refuse build contexts that unpack to more than this (e.g. 16g)', undefined)
     .option('--config-file <file>', 'daemon configuration file (JSON, like daemon.json)', undefined)
     .option('-l, --log-level <level>', 'log level (debug, info, warn, error)', undefined)
     .option('-D, --debug', 'enable debug logging')
-    .action(async (opts: { host: string[]; dataRoot?: string; execRoot?: string; defaultRuntime?: string; insecureRegistry: string[]; registryMirror: string[]; configFile?: string; logLevel?: string; debug?: boolean; bridge?: string; bip?: string; defaultAddressPool?: string }) => {
+    .action(async (opts: { host: string[]; dataRoot?: string; execRoot?: string; defaultRuntime?: string; insecureRegistry: string[]; registryMirror: string[]; configFile?: string; logLevel?: string; debug?: boolean; bridge?: string; bip?: string; defaultAddressPool?: string; maxLayerSize?: string; maxContextSize?: string }) => {
       let file: DaemonJson = {};
       const cfgPath = opts.configFile ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
       if (cfgPath) {
@@ -71,6 +88,10 @@ export function registerDaemon(program: Command): void {
           bridgeName: opts.bridge ?? file.bridge,
           bridgeCidr: opts.bip ?? file.bip,
           addressPool: opts.defaultAddressPool ? parsePool(opts.defaultAddressPool) : file['default-address-pools']?.[0],
+        },
+        limits: {
+          layer: sizeLimit(parseSize(opts.maxLayerSize ?? file['max-layer-size'], '--max-layer-size')),
+          context: sizeLimit(parseSize(opts.maxContextSize ?? file['max-context-size'], '--max-context-size')),
         },
       });
       const servers: import('node:http').Server[] = [];

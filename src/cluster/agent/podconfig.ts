@@ -8,6 +8,8 @@
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { KObject } from '../apiserver/objects.js';
+import { ConfinedDir } from '../../common/confined.js';
+import { configKeyProblems, isDnsLabel, relativePathProblems } from '../api/validation.js';
 import { ApiStatusError, collectionPath, type ApiClient } from '../client/client.js';
 
 type KeyRef = { name?: string; key: string; optional?: boolean };
@@ -26,7 +28,9 @@ export class PodConfig {
     private readonly dataDir: string,
   ) {}
 
+  /** A pod's folder; its uid must be one the API server made (a UUID), never a path. */
   podDir(uid: string): string {
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(uid)) throw new ConfigError(`pod uid ${JSON.stringify(uid)} is not a UUID`);
     return path.join(this.dataDir, 'pods', uid);
   }
 
@@ -96,6 +100,7 @@ export class PodConfig {
     const ns = pod.metadata!.namespace!;
     const out = new Map<string, { source: string; readOnly: boolean }>();
     for (const v of ((pod.spec as { volumes?: Volume[] } | undefined)?.volumes ?? [])) {
+      if (!isDnsLabel(v.name)) throw new ConfigError(`volume name ${JSON.stringify(v.name)} is not a DNS label`);
       const dir = path.join(this.podDir(uid), 'volumes', v.name);
       if (v.hostPath) out.set(v.name, { source: v.hostPath.path, readOnly: false });
       else if (v.emptyDir) {
@@ -109,6 +114,8 @@ export class PodConfig {
         const items = (v.configMap ?? v.secret)!.items;
         const files = items?.length ? items.filter((i) => data?.[i.key] !== undefined).map((i) => [i.path, data![i.key]!] as const) : Object.entries(data ?? {});
         for (const [file, content] of files) {
+          // Item paths and keys stay relative and never climb (the API server checks them; a stored object may predate that).
+          if (relativePathProblems('path', file).length || configKeyProblems('key', file.split('/').at(-1)!).length) throw new ConfigError(`volume ${v.name}: item path ${JSON.stringify(file)} is not a relative path inside the volume`);
           const target = path.join(dir, file);
           if (!target.startsWith(dir + path.sep)) throw new ConfigError(`volume ${v.name}: item path ${file} leaves the volume`);
           mkdirSync(path.dirname(target), { recursive: true });
@@ -125,8 +132,32 @@ export class PodConfig {
     return (c.volumeMounts ?? []).map((m) => {
       const v = volumes.get(m.name);
       if (!v) throw new ConfigError(`volume "${m.name}" is not one of the pod's volumes`);
-      const source = m.subPath ? path.join(v.source, m.subPath) : v.source;
+      // Bind specs are `source:target[:ro]`: a ':' in either would add options of its own.
+      if (typeof m.mountPath !== 'string' || m.mountPath.includes(':') || v.source.includes(':')) throw new ConfigError(`volume "${m.name}": a mount path may not contain ':'`);
+      const source = m.subPath ? subPathSource(v.source, m.subPath) : v.source;
       return `${source}:${m.mountPath}${m.readOnly || v.readOnly ? ':ro' : ''}`;
     });
   }
+}
+
+/**
+ * The host path of a volume's subPath: relative, no `..`, and through real directories only — a symlink
+ * a container left in a shared volume (`x -> /`) must never turn the bind into one of the host's root.
+ */
+function subPathSource(volume: string, subPath: string): string {
+  if (subPath.includes(':') || relativePathProblems('subPath', subPath).length) throw new ConfigError(`subPath ${JSON.stringify(subPath)} must be a relative path without '..'`);
+  const rel = subPath.split('/').filter((c) => c && c !== '.').join('/');
+  const root = ConfinedDir.open(volume, 'beneath');
+  try {
+    // Missing, it is made (as the kubelet does); present, it may not be a symlink nor lie beyond one.
+    const st = root.lstat(rel);
+    if (!st) root.mkdirAll(rel);
+    else if (st.isSymbolicLink()) throw new ConfigError(`subPath ${JSON.stringify(subPath)} is a symlink`);
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`subPath ${JSON.stringify(subPath)} leads through a symlink or out of the volume`);
+  } finally {
+    root.close();
+  }
+  return path.join(volume, rel);
 }

@@ -20,6 +20,8 @@ export interface UserInfo {
 }
 
 export const ISSUER = 'https://kubernetes.default.svc.cluster.local';
+/** The audience the API server accepts tokens for (Kubernetes' `--api-audiences` defaults to the issuer). */
+export const API_AUDIENCE = ISSUER;
 const LEGACY_ISSUER = 'kubernetes/serviceaccount';
 
 interface Claims {
@@ -76,7 +78,12 @@ export class Authenticator {
     return undefined;
   }
 
-  async authenticateToken(token: string): Promise<UserInfo | undefined> {
+  /**
+   * The user of a bearer token. A bound ServiceAccount token is accepted only for one of `audiences`
+   * (the API's own unless a TokenReview names others): a token minted for another service cannot be
+   * replayed against the API.
+   */
+  async authenticateToken(token: string, audiences: string[] = [API_AUDIENCE]): Promise<(UserInfo & { audiences?: string[] }) | undefined> {
     const given = Buffer.from(token);
     for (const admin of this.adminTokens) {
       const want = Buffer.from(admin);
@@ -88,9 +95,11 @@ export class Authenticator {
     if (claims.exp !== undefined && claims.exp < now) return undefined;
     if (claims.nbf !== undefined && claims.nbf > now + 60) return undefined;
     if (claims.iss === ISSUER && claims['kubernetes.io']) {
+      const accepted = (claims.aud ?? []).filter((a) => audiences.includes(a));
+      if (!accepted.length || claims.exp === undefined) return undefined;
       const { namespace, serviceaccount } = claims['kubernetes.io'];
       if ((await this.lookup.serviceAccountUid(namespace, serviceaccount.name)) !== serviceaccount.uid) return undefined;
-      return serviceAccountUser(namespace, serviceaccount.name, serviceaccount.uid);
+      return { ...serviceAccountUser(namespace, serviceaccount.name, serviceaccount.uid), audiences: accepted };
     }
     if (claims.iss === LEGACY_ISSUER) {
       const namespace = claims['kubernetes.io/serviceaccount/namespace'] ?? '';

@@ -10,7 +10,7 @@ import type { Storage } from '../storage/types.js';
 import { invalid, type KObject } from './objects.js';
 import type { Kind } from './openapi/openapi.js';
 import { groupVersionPath } from './openapi/openapi.js';
-import type { PrinterColumn, ResourceType } from './resources.js';
+import { RESOURCES, type PrinterColumn, type ResourceType } from './resources.js';
 
 export const CRD_PREFIX = '/registry/apiextensions.k8s.io/customresourcedefinitions/';
 
@@ -44,7 +44,40 @@ export function validateCrd(r: ResourceType, crd: KObject): void {
   if (!spec.versions?.length) causes.push({ field: 'spec.versions', message: 'Invalid value: must have exactly one version marked as storage version' });
   else if (spec.versions.filter((v) => v.storage).length !== 1) causes.push({ field: 'spec.versions', value: spec.versions.map((v) => v.name), message: 'must have exactly one version marked as storage version' });
   if (spec.group && spec.names?.plural && name !== `${spec.names.plural}.${spec.group}`) causes.push({ field: 'metadata.name', value: name, message: 'must be spec.names.plural+"."+spec.group' });
+  causes.push(...groupProblems(spec.group, crd.metadata?.annotations));
+  for (const field of ['plural', 'singular'] as const) {
+    const v = spec.names?.[field];
+    if (v && !DNS1035_LABEL.test(v)) causes.push({ field: `spec.names.${field}`, value: v, message: `a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')` });
+  }
+  if (spec.names?.kind && !/^[A-Za-z][A-Za-z0-9]*$/.test(spec.names.kind)) causes.push({ field: 'spec.names.kind', value: spec.names.kind, message: 'must be a valid kind name (alphanumeric, starting with a letter)' });
   if (causes.length) throw invalid(r, name, causes);
+}
+
+const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const BUILT_IN_GROUPS = new Set(RESOURCES.map((x) => x.group));
+
+/**
+ * A CRD's group must be a domain with a dot, and never a built-in group: custom objects are stored
+ * under their group, so one claiming `rbac.authorization.k8s.io` would share (and, deleted, remove)
+ * the built-in objects. Kubernetes' protected groups (*.k8s.io, *.kubernetes.io) need the approval
+ * annotation, as there.
+ */
+function groupProblems(group: string | undefined, annotations: Record<string, string> | undefined): Array<{ field: string; message: string; value?: unknown }> {
+  if (!group) return [];
+  if (!group.includes('.')) return [{ field: 'spec.group', value: group, message: 'should be a domain with at least one dot' }];
+  if (!DNS1123_SUBDOMAIN.test(group) || group.length > 253) return [{ field: 'spec.group', value: group, message: 'a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, \'-\' or \'.\', and must start and end with an alphanumeric character' }];
+  if (BUILT_IN_GROUPS.has(group)) return [{ field: 'spec.group', value: group, message: 'is a built-in API group; custom resources cannot be served in it' }];
+  const protectedGroup = group === 'k8s.io' || group.endsWith('.k8s.io') || group === 'kubernetes.io' || group.endsWith('.kubernetes.io');
+  if (protectedGroup && !annotations?.['api-approved.kubernetes.io']) {
+    return [{ field: 'metadata.annotations[api-approved.kubernetes.io]', message: 'Required value: protected groups must have approval annotation "api-approved.kubernetes.io", see https://github.com/kubernetes/enhancements/pull/1111' }];
+  }
+  return [];
+}
+
+/** Is a stored CRD one that may be served (and whose objects may be removed with it)? */
+export function servableGroup(group: string | undefined): group is string {
+  return !!group && group.includes('.') && DNS1123_SUBDOMAIN.test(group) && !BUILT_IN_GROUPS.has(group);
 }
 
 /** The status Kubernetes reports once a CRD's names are accepted and it is served. */
@@ -106,12 +139,13 @@ function served(crd: KObject): Served {
   const spec = (crd.spec ?? {}) as CrdSpec;
   const names = spec.names ?? {};
   const out: Served = { types: [], schemas: new Map() };
-  if (!spec.group || !names.plural || !names.kind) return out;
+  const group = spec.group;
+  if (!servableGroup(group) || !names.plural || !DNS1035_LABEL.test(names.plural) || !names.kind) return out;
   for (const v of spec.versions ?? []) {
     if (v.served === false) continue;
     const subresources = [...(v.subresources?.status ? ['status'] : []), ...(v.subresources?.scale ? ['scale'] : [])];
     out.types.push({
-      group: spec.group,
+      group: group,
       version: v.name,
       kind: names.kind,
       plural: names.plural,
@@ -125,8 +159,8 @@ function served(crd: KObject): Served {
     });
     const schema = v.schema?.openAPIV3Schema;
     if (schema) {
-      const reversed = spec.group.split('.').reverse().join('.');
-      out.schemas.set(groupVersionPath(spec.group, v.name), { [`${reversed}.${v.name}.${names.kind}`]: { ...schema, kind: { group: spec.group, version: v.name, kind: names.kind } } });
+      const reversed = group.split('.').reverse().join('.');
+      out.schemas.set(groupVersionPath(group, v.name), { [`${reversed}.${v.name}.${names.kind}`]: { ...schema, kind: { group: group, version: v.name, kind: names.kind } } });
     }
   }
   return out;

@@ -163,6 +163,11 @@ export class Authorizer {
     return rules;
   }
 
+  /** The rules of a bound role (`Role` in `namespace`, or `ClusterRole`), or undefined when it does not exist. */
+  roleRules(kind: string, name: string, namespace?: string): PolicyRule[] | undefined {
+    return this.roles.get(kind === 'Role' ? `${namespace}/${name}` : `/${name}`);
+  }
+
   allowed(user: UserInfo, a: RequestAttributes): boolean {
     if (user.groups.includes('system:masters')) return true;
     return this.rulesFor(user, a.namespace).some((rule) => ruleAllows(rule, a));

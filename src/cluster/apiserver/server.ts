@@ -16,7 +16,9 @@ import { alreadyExists, ApiError, applyDefaults, badRequest, conflict, hasGenera
 import { jsonPatch, mergePatch, PatchError, strategicMergePatch } from './patch.js';
 import { findResource, groups, RESOURCES, storageKey, verbsOf, type ResourceType } from './resources.js';
 import { dashboardPage } from '../dashboard/page.js';
-import { CRD_PREFIX, crdStatus, CustomResources, validateCrd } from './crds.js';
+import { checkEscalation } from './escalation.js';
+import { validateForNodes } from './validation.js';
+import { CRD_PREFIX, crdStatus, CustomResources, servableGroup, validateCrd } from './crds.js';
 import { unknownFields } from './openapi/fields.js';
 import { groupVersionDocument, groupVersionPath, type OpenApiDocument } from './openapi/openapi.js';
 import { decodeProtobuf, isProtobuf, ProtobufError } from './protobuf/decode.js';
@@ -24,7 +26,7 @@ import { parseFieldSelector, parseLabelSelector, type Selector } from './selecto
 import { ServiceAllocator } from './services.js';
 import { tableFor } from './tables.js';
 import type { ClusterTls } from './tls.js';
-import { Authenticator, serviceAccountUser, type UserInfo } from './auth.js';
+import { API_AUDIENCE, Authenticator, serviceAccountUser, type UserInfo } from './auth.js';
 import { Authorizer, BOOTSTRAP_CLUSTER_ROLE_BINDINGS, BOOTSTRAP_CLUSTER_ROLES, forbiddenMessage, RBAC_PREFIX, type RequestAttributes } from './rbac.js';
 
 export interface ApiServerOptions {
@@ -47,7 +49,6 @@ const SUBRESOURCE_KINDS: Record<string, string> = { scale: 'Scale', eviction: 'E
 /** Lifetime of a requested ServiceAccount token when none is asked for, and the shortest allowed. */
 const TOKEN_DEFAULT_SECONDS = 3600;
 const TOKEN_MIN_SECONDS = 600;
-const API_AUDIENCE = 'https://kubernetes.default.svc.cluster.local';
 
 interface Target {
   res: ResourceType;
@@ -299,8 +300,9 @@ export class ApiServer {
       case 'SelfSubjectReview':
         return { ...out, status: { userInfo: { username: user.username, ...(user.uid ? { uid: user.uid } : {}), groups: user.groups } } };
       case 'TokenReview': {
-        const found = await this.authn.authenticateToken(String(spec.token ?? ''));
-        return { ...out, status: found ? { authenticated: true, user: { username: found.username, ...(found.uid ? { uid: found.uid } : {}), groups: found.groups }, audiences: (spec.audiences as string[] | undefined) ?? [API_AUDIENCE] } : { authenticated: false, user: {} } };
+        const wanted = Array.isArray(spec.audiences) && spec.audiences.length ? (spec.audiences as string[]).map(String) : [API_AUDIENCE];
+        const found = await this.authn.authenticateToken(String(spec.token ?? ''), wanted);
+        return { ...out, status: found ? { authenticated: true, user: { username: found.username, ...(found.uid ? { uid: found.uid } : {}), groups: found.groups }, audiences: found.audiences ?? wanted } : { authenticated: false, user: {} } };
       }
     }
     throw notFound(t.res, '');
@@ -718,6 +720,8 @@ export class ApiServer {
     // As in Kubernetes, status is the controllers' to write: a created object starts from the initial one.
     if ((r.subresources ?? []).includes('status')) delete obj.status;
     applyDefaults(r, obj);
+    validateForNodes(r, obj);
+    checkEscalation(this.authz, t.user, r, obj);
     if (r.kind === 'Service') await this.services.allocate(obj, undefined);
     if (r.kind === 'Secret' && obj.type === 'kubernetes.io/service-account-token') await this.fillServiceAccountToken(obj);
     if (r.kind === 'CustomResourceDefinition') {
@@ -763,6 +767,8 @@ export class ApiServer {
       else if ((r.subresources ?? []).includes('status')) merged.status = cur.status;
       applyDefaults(r, merged);
       if (t.subresource !== 'status') validateUpdate(r, cur, merged);
+      validateForNodes(r, merged);
+      checkEscalation(this.authz, t.user, r, merged);
       if (hasGeneration(r) && JSON.stringify(merged.spec) !== JSON.stringify(cur.spec)) merged.metadata!.generation = (cur.metadata?.generation ?? 0) + 1;
       if (r.kind === 'Service') await this.services.allocate(merged, cur);
       if (dryRun) return { ...merged, metadata: { ...merged.metadata, resourceVersion: String(kv.modRevision) } };
@@ -869,10 +875,12 @@ export class ApiServer {
     if (key.startsWith(RBAC_PREFIX)) this.authz.observe(key, undefined);
     if (key.startsWith(CRD_PREFIX)) {
       this.crds.observe(key, undefined);
-      // The custom objects go with their definition.
+      // The custom objects go with their definition (never a built-in group's, whatever a stored CRD says).
       const spec = (obj.spec ?? {}) as { group?: string; names?: { plural?: string } };
-      const prefix = `/registry/${spec.group}/${spec.names?.plural}/`;
-      for (const item of (await this.o.storage.list(prefix)).kvs) await this.o.storage.delete(item.key).catch(() => undefined);
+      if (servableGroup(spec.group) && spec.names?.plural && /^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(spec.names.plural)) {
+        const prefix = `/registry/${spec.group}/${spec.names.plural}/`;
+        for (const item of (await this.o.storage.list(prefix)).kvs) await this.o.storage.delete(item.key).catch(() => undefined);
+      }
     }
     if (policy === 'Background') void this.collectDependents(uid, t.namespace, 'Background').catch((err: unknown) => this.o.logger.error({ err: String(err), key }, 'garbage collection failed'));
     return obj;
@@ -956,17 +964,9 @@ export class ApiServer {
     const limit = Number(q.get('limit') ?? 0) || 0;
     let startKey: string | undefined;
     let revision: number | undefined = q.get('resourceVersion') && q.get('resourceVersionMatch') === 'Exact' ? Number(q.get('resourceVersion')) : undefined;
-    const cont = q.get('continue');
-    if (cont) {
-      try {
-        const parsed = JSON.parse(Buffer.from(cont, 'base64url').toString()) as { k: string; r: number };
-        startKey = parsed.k;
-        revision = parsed.r;
-      } catch {
-        throw badRequest('continue key is not valid');
-      }
-    }
     const prefix = storageKey(t.res, t.namespace);
+    const cont = q.get('continue');
+    if (cont) ({ startKey, revision } = decodeContinue(cont, prefix));
     const items: KObject[] = [];
     let rev = 0;
     let next: string | undefined = startKey;
@@ -981,7 +981,7 @@ export class ApiServer {
       }
       next = page.kvs.length ? page.kvs.at(-1)!.key + '\0' : next;
       if (!page.more) return { items, revision: rev };
-      if (limit && items.length >= limit) return { items, revision: rev, continueToken: Buffer.from(JSON.stringify({ k: next, r: rev })).toString('base64url') };
+      if (limit && items.length >= limit) return { items, revision: rev, continueToken: encodeContinue(next!, prefix, rev) };
     }
   }
 
@@ -1092,4 +1092,26 @@ function withScale(cur: KObject, scale: KObject): KObject {
   const replicas = (scale.spec as { replicas?: number } | undefined)?.replicas;
   if (typeof replicas !== 'number' || replicas < 0) throw new ApiError(422, 'Invalid', `Scale "${cur.metadata?.name}" is invalid: spec.replicas: Invalid value: ${replicas}: must be greater than or equal to 0`);
   return { ...cur, metadata: { ...cur.metadata, resourceVersion: scale.metadata?.resourceVersion ?? cur.metadata?.resourceVersion }, spec: { ...cur.spec, replicas } };
+}
+
+/**
+ * Paging tokens as Kubernetes makes them: the revision and the next key relative to the listed prefix,
+ * so a token can only continue inside the collection the request names (and was authorized for): a
+ * forged or altered token is a 400, never a read of another resource's keys.
+ */
+function encodeContinue(nextKey: string, prefix: string, revision: number): string {
+  return Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: revision, start: nextKey.slice(prefix.length) })).toString('base64url');
+}
+
+function decodeContinue(token: string, prefix: string): { startKey: string; revision: number } {
+  let parsed: { v?: unknown; rv?: unknown; start?: unknown };
+  try {
+    parsed = JSON.parse(Buffer.from(token, 'base64url').toString()) as typeof parsed;
+  } catch {
+    throw badRequest('continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
+  }
+  if (parsed?.v !== 'meta.k8s.io/v1' || typeof parsed.start !== 'string' || !Number.isSafeInteger(parsed.rv) || (parsed.rv as number) <= 0) {
+    throw badRequest('continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
+  }
+  return { startKey: prefix + parsed.start, revision: parsed.rv as number };
 }

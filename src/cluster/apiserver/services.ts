@@ -3,7 +3,8 @@
  * the cluster. Taken addresses are read from the stored Services themselves, so nothing can drift and a
  * deleted Service's addresses are free at once.
  */
-import { intToIp, parseCidr } from '../../network/ipnet.js';
+import { intToIp, ipToInt, parseCidr } from '../../network/ipnet.js';
+import { isIpv4 } from '../api/validation.js';
 import type { Storage } from '../storage/types.js';
 import { ApiError, type KObject } from './objects.js';
 
@@ -17,12 +18,15 @@ interface ServiceSpec {
 export class ServiceAllocator {
   private readonly cidr;
 
+  private readonly mask: number;
+
   constructor(
     private readonly storage: Storage,
-    serviceCidr: string,
+    private readonly serviceCidr: string,
     private readonly nodePorts: [number, number],
   ) {
     this.cidr = parseCidr(serviceCidr);
+    this.mask = this.cidr.bits === 0 ? 0 : (0xffffffff << (32 - this.cidr.bits)) >>> 0;
   }
 
   /** The n-th address of the service range (the cluster DNS takes the tenth). */
@@ -50,6 +54,14 @@ export class ServiceAllocator {
     const { ips, ports } = await this.taken(svc.metadata?.uid);
     if (old.clusterIP && spec.clusterIP && spec.clusterIP !== old.clusterIP) throw new ApiError(422, 'Invalid', `Service "${svc.metadata?.name}" is invalid: spec.clusterIPs[0]: Invalid value: []string{"${spec.clusterIP}"}: may not change once set`);
     if (!spec.clusterIP && old.clusterIP) spec.clusterIP = old.clusterIP;
+    for (const [i, ip] of [spec.clusterIP, ...(spec.clusterIPs ?? []).slice(1)].entries()) {
+      if (!ip || ip === 'None' || ip === old.clusterIP) continue;
+      const inRange = isIpv4(ip) && ((ipToInt(ip) & this.mask) >>> 0) === this.cidr.base;
+      if (!inRange) {
+        throw new ApiError(422, 'Invalid', `Service "${svc.metadata?.name}" is invalid: spec.clusterIPs[${i}]: Invalid value: ${JSON.stringify(ip)}: ${isIpv4(ip) ? `provided IP is not in the valid range. The range of valid IPs is ${this.serviceCidr}` : 'must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)'}`);
+      }
+    }
+    if (spec.clusterIPs?.[0] && spec.clusterIP && spec.clusterIPs[0] !== spec.clusterIP) throw new ApiError(422, 'Invalid', `Service "${svc.metadata?.name}" is invalid: spec.clusterIPs[0]: Invalid value: ${JSON.stringify(spec.clusterIPs[0])}: must match clusterIP when both are specified`);
     if (spec.clusterIP && spec.clusterIP !== 'None' && !old.clusterIP && ips.has(spec.clusterIP)) {
       throw new ApiError(422, 'Invalid', `Service "${svc.metadata?.name}" is invalid: spec.clusterIPs: Invalid value: []string{"${spec.clusterIP}"}: failed to allocate IP ${spec.clusterIP}: provided IP is already allocated`);
     }

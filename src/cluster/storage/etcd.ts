@@ -44,8 +44,10 @@ export class EtcdStorage implements Storage {
   }
 
   async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
+    // A start key never leads before the prefix: the range stays inside it, as SQLite's query does.
+    const start = opts.startKey !== undefined && opts.startKey > prefix ? opts.startKey : prefix;
     const res = await this.client.kv
-      .range({ key: Buffer.from(opts.startKey ?? prefix), range_end: prefixEnd(prefix), revision: opts.revision ?? 0, limit: opts.limit ?? 0 })
+      .range({ key: Buffer.from(start), range_end: prefixEnd(prefix), revision: opts.revision ?? 0, limit: opts.limit ?? 0 })
       .catch(rangeError);
     return { kvs: res.kvs.map(toKv), revision: opts.revision || Number(res.header.revision), more: res.more };
   }

@@ -81,7 +81,7 @@ pids+=($!)
 for _ in $(seq 100); do [ -f "$work/server/kubeconfig.yaml" ] && break; sleep 0.1; done
 $cli tag kubia "127.0.0.1:$port/kubia"
 $cli push "127.0.0.1:$port/kubia" >/dev/null
-./bin/gantry agent --server "https://127.0.0.1:$apiport" --token "$(cat "$work/server/token")" --ca-file "$work/server/tls/ca.crt" \
+./bin/gantry agent --server "https://127.0.0.1:$apiport" --token-file "$work/server/node-token" --ca-file "$work/server/tls/ca.crt" \
   --node-name demo-node --docker-host "unix://$work/gantry.sock" --data-dir "$work/agent" \
   --kubelet-port "$(free_port)" --cluster-dns-port "$(free_port)" >"$work/agent.log" 2>&1 &
 agent=$!

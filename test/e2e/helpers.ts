@@ -287,7 +287,7 @@ export async function startServer(cleanup: Cleanup, extraArgs: string[] = [], op
 
 /** The arguments of `gantry agent` for node `nodeName` of `server`, running pods on daemon `d`, with ports of its own. */
 export async function agentArgs(server: ClusterServer, d: Daemon, nodeName: string): Promise<string[]> {
-  return ['agent', '--server', server.url, '--token', server.token, '--ca-file', path.join(server.dir, 'tls', 'ca.crt'), '--node-name', nodeName, '--docker-host', d.host, '--kubelet-port', String(await freePort()), '--data-dir', path.join(server.dir, `agent-${nodeName}`), '--cluster-dns-port', String(await freePort())];
+  return ['agent', '--server', server.url, '--token-file', path.join(server.dir, 'node-token'), '--ca-file', path.join(server.dir, 'tls', 'ca.crt'), '--node-name', nodeName, '--docker-host', d.host, '--kubelet-port', String(await freePort()), '--data-dir', path.join(server.dir, `agent-${nodeName}`), '--cluster-dns-port', String(await freePort())];
 }
 
 export interface Registry {

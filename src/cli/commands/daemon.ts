@@ -1,7 +1,7 @@
 /** `gantry daemon`: the engine, serving the Docker Engine API (dockerd's flag names). */
 import { readFileSync, existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { createLogger } from '../../common/log.js';
+import { createLogger, logUncaught } from '../../common/log.js';
 import { Engine } from '../../engine/engine.js';
 import { createDockerApi, listen } from '../../api/docker/server.js';
 
@@ -112,9 +112,7 @@ export function registerDaemon(program: Command): void {
         }
         setTimeout(() => process.exit(0), 200).unref();
       };
-      // One failed request must never take the engine (and every client) down with it.
-      process.on('uncaughtException', (err) => logger.error({ err: err.stack ?? String(err) }, 'uncaught exception'));
-      process.on('unhandledRejection', (err) => logger.error({ err: String(err) }, 'unhandled rejection'));
+      logUncaught(logger);
       process.on('SIGTERM', () => shutdown('SIGTERM'));
       process.on('SIGINT', () => shutdown('SIGINT'));
     });

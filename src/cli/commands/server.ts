@@ -11,8 +11,10 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { ApiClient as EngineClient, DEFAULT_HOST } from '../../api/docker/client.js';
 import { NodeAgent } from '../../cluster/agent/agent.js';
+import { nodeCredentials } from '../../cluster/agent/credentials.js';
+import { isDnsSubdomain, isIp } from '../../cluster/api/validation.js';
 import { ApiClient as ClusterClient } from '../../cluster/client/client.js';
-import { createLogger } from '../../common/log.js';
+import { createLogger, logUncaught } from '../../common/log.js';
 import { ApiServer } from '../../cluster/apiserver/server.js';
 import { ensureTls } from '../../cluster/apiserver/tls.js';
 import { ControllerManager } from '../../cluster/controllers/manager.js';
@@ -60,15 +62,17 @@ export function registerServerCommands(program: Command): void {
     .option('--cluster-cidr <cidr>', 'network CIDR for pod IPs', '10.42.0.0/16')
     .option('--service-cidr <cidr>', 'network CIDR for service IPs', '10.43.0.0/16')
     .option('--service-node-port-range <range>', 'port range reserved for NodePort services', '30000-32767')
-    .option('-t, --token <token>', 'shared secret accepted as an admin bearer token')
+    .option('-t, --token <token>', 'shared secret accepted as an admin bearer token (visible in the process list: prefer --token-file)')
+    .option('--token-file <file>', 'file holding the admin bearer token')
     .option('--disable-controller-manager', 'do not run the controllers (Deployments, ReplicaSets)')
     .option('--disable-scheduler', 'do not run the scheduler')
     .option('--etcd-compaction-interval <seconds>', 'compact the datastore this often, to the revision seen one interval earlier (0: never)', '300')
-    .action(async (o: { dataDir: string; httpsListenPort: string; bindAddress: string; advertiseAddress: string; datastoreEndpoint: string; serviceCidr: string; serviceNodePortRange: string; token?: string; etcdCompactionInterval: string; disableControllerManager?: boolean; disableScheduler?: boolean }) => {
+    .action(async (o: { dataDir: string; httpsListenPort: string; bindAddress: string; advertiseAddress: string; datastoreEndpoint: string; serviceCidr: string; serviceNodePortRange: string; token?: string; tokenFile?: string; etcdCompactionInterval: string; disableControllerManager?: boolean; disableScheduler?: boolean }) => {
       const logger = createLogger('gantry-server', 'info');
+      logUncaught(logger);
       mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
       const tokenFile = path.join(o.dataDir, 'token');
-      const token = o.token ?? (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : randomBytes(24).toString('hex'));
+      const token = o.token ?? (o.tokenFile ? readFileSync(o.tokenFile, 'utf8').trim() : undefined) ?? (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : randomBytes(24).toString('hex'));
       writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
       const [lo, hi] = o.serviceNodePortRange.split('-').map(Number);
       if (!lo || !hi || lo > hi) throw new Error(`invalid --service-node-port-range: ${o.serviceNodePortRange}`);
@@ -84,6 +88,8 @@ export function registerServerCommands(program: Command): void {
       const port = Number(o.httpsListenPort);
       const api = new ApiServer({ storage, tls, adminTokens: [token], serviceCidr: o.serviceCidr, nodePortRange: [lo, hi], logger });
       await api.bootstrap({ address: o.advertiseAddress, port });
+      const nodeTokenFile = path.join(o.dataDir, 'node-token');
+      await api.ensureNodeToken(nodeTokenFile);
       await new Promise<void>((resolve, reject) => {
         api.server.once('error', reject);
         api.server.listen(port, o.bindAddress, () => resolve());
@@ -100,11 +106,12 @@ export function registerServerCommands(program: Command): void {
               }).catch((err: unknown) => logger.warn({ err: String(err) }, 'compaction failed'));
             }, interval * 1000)
           : undefined;
-      const controllers = o.disableControllerManager ? undefined : new ControllerManager({ server: `https://127.0.0.1:${port}`, ca: tls.ca, cert: tls.adminCert, key: tls.adminKey }, logger, { scheduler: !o.disableScheduler });
+      const ca = { certFile: path.join(o.dataDir, 'tls', 'ca.crt'), keyFile: path.join(o.dataDir, 'tls', 'ca.key') };
+      const controllers = o.disableControllerManager ? undefined : new ControllerManager({ server: `https://127.0.0.1:${port}`, ca: tls.ca, cert: tls.adminCert, key: tls.adminKey }, logger, { scheduler: !o.disableScheduler, ca });
       await controllers?.start();
       const kc = path.join(o.dataDir, 'kubeconfig.yaml');
       writeFileSync(kc, kubeconfig(`https://127.0.0.1:${port}`, tls), { mode: 0o600 });
-      logger.info({ port, datastore: o.datastoreEndpoint || 'sqlite', kubeconfig: kc, dashboard: `https://127.0.0.1:${port}/dashboard/` }, `Wrote kubeconfig ${kc}`);
+      logger.info({ port, datastore: o.datastoreEndpoint || 'sqlite', kubeconfig: kc, nodeToken: nodeTokenFile, dashboard: `https://127.0.0.1:${port}/dashboard/` }, `Wrote kubeconfig ${kc}`);
       const stop = (): void => {
         if (compactor) clearInterval(compactor);
         controllers?.stop();
@@ -145,7 +152,7 @@ export function registerAgentCommand(program: Command): void {
     .command('agent')
     .description('Run the node agent: register this machine as a node and run its pods through the engine')
     .requiredOption('-s, --server <url>', 'the API server, e.g. https://127.0.0.1:6443')
-    .requiredOption('-t, --token <token>', "the server's token (its data dir holds it in `token`)")
+    .option('--token-file <file>', "the join token, to get the node's certificate on first start (the server's data dir holds it in `node-token`)")
     .requiredOption('--ca-file <file>', "the cluster CA certificate (the server's data dir holds it in tls/ca.crt)")
     .option('--node-name <name>', 'the name of the node', os.hostname())
     .option('--node-ip <address>', 'the address the node reports', hostIp())
@@ -154,11 +161,15 @@ export function registerAgentCommand(program: Command): void {
     .option('--kubelet-port <port>', "the port of the agent's HTTPS endpoint (logs for the API server)", '10250')
     .option('-d, --data-dir <dir>', "folder for the agent's certificate", '/var/lib/gantry/agent')
     .option('--cluster-dns-port <port>', "the port of the cluster DNS on the node's address", '53')
-    .action(async (o: { server: string; token: string; caFile: string; nodeName: string; nodeIp: string; dockerHost: string; pauseImage: string; kubeletPort: string; dataDir: string; clusterDnsPort: string }) => {
+    .action(async (o: { server: string; tokenFile?: string; caFile: string; nodeName: string; nodeIp: string; dockerHost: string; pauseImage: string; kubeletPort: string; dataDir: string; clusterDnsPort: string }) => {
       const logger = createLogger('gantry-agent', 'info');
+      logUncaught(logger);
+      if (!isDnsSubdomain(o.nodeName)) throw new Error(`invalid --node-name ${JSON.stringify(o.nodeName)}: a node name is a lowercase DNS subdomain`);
+      if (!isIp(o.nodeIp)) throw new Error(`invalid --node-ip ${JSON.stringify(o.nodeIp)}`);
       const ca = readFileSync(o.caFile, 'utf8');
-      const client = new ClusterClient({ server: o.server, ca, token: o.token });
-      const agent = new NodeAgent(client, new EngineClient(o.dockerHost), { nodeName: o.nodeName, nodeIp: o.nodeIp, pauseImage: o.pauseImage, port: Number(o.kubeletPort), dataDir: o.dataDir, ca, dnsPort: Number(o.clusterDnsPort) }, logger);
+      const creds = await nodeCredentials({ server: o.server, ca, tokenFile: o.tokenFile, nodeName: o.nodeName, nodeIp: o.nodeIp, dataDir: o.dataDir, logger });
+      const client = new ClusterClient({ server: o.server, ca, cert: creds.cert, key: creds.key });
+      const agent = new NodeAgent(client, new EngineClient(o.dockerHost), { nodeName: o.nodeName, nodeIp: o.nodeIp, pauseImage: o.pauseImage, port: Number(o.kubeletPort), dataDir: o.dataDir, ca, serving: { cert: creds.servingCert, key: creds.servingKey }, dnsPort: Number(o.clusterDnsPort) }, logger);
       await agent.start();
       const stop = (): void => {
         agent.stop();

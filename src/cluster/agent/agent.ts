@@ -36,10 +36,12 @@ export interface AgentOptions {
   nodeIp: string;
   /** The port of the agent's HTTPS endpoint (logs for the API server). */
   port: number;
-  /** Where the agent keeps its certificate. */
+  /** Where the agent keeps its certificates and pod volumes. */
   dataDir: string;
   /** The cluster CA, which signs the API server's client certificate. */
   ca: string;
+  /** The certificate of the agent's HTTPS endpoint, signed by the cluster CA (see credentials). */
+  serving: { cert: string; key: string };
   /** The port of the cluster DNS on the node's address. */
   dnsPort: number;
 }
@@ -117,7 +119,7 @@ export class NodeAgent {
   }
 
   async start(): Promise<void> {
-    this.endpoint = await startAgentServer({ dataDir: this.o.dataDir, nodeName: this.o.nodeName, port: this.o.port, ca: this.o.ca, engine: this.engine, logger: this.logger, containerOf: (ns, pod, c) => this.containerId(ns, pod, c) });
+    this.endpoint = await startAgentServer({ port: this.o.port, ca: this.o.ca, serving: this.o.serving, engine: this.engine, logger: this.logger, containerOf: (ns, pod, c) => this.containerId(ns, pod, c) });
     await this.register();
     for (const i of [this.pods, this.services, this.endpoints]) i.start();
     await Promise.all([this.pods, this.services, this.endpoints].map((i) => i.waitForSync()));

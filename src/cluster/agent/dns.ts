@@ -2,13 +2,14 @@
  * The cluster DNS the node agent serves (Gantry's CoreDNS): `<service>.<namespace>.svc.cluster.local`
  * answers the Service's clusterIP (a headless Service: its first ready endpoint),
  * `<a-b-c-d>.<namespace>.pod.cluster.local` answers that pod address; other names go to the host's
- * resolvers. It listens on the node's address and publishes itself as the endpoint of the `kube-dns`
- * Service in kube-system, whose clusterIP the agent gives pods as their nameserver.
+ * resolvers. It listens on the node's address and announces its port on the node's own object; the
+ * endpoints controller makes the announcing nodes the endpoints of the `kube-dns` Service in
+ * kube-system, whose clusterIP the agent gives pods as their nameserver.
  */
 import type { Logger } from '../../common/log.js';
 import { DnsServer } from '../../network/dns.js';
-import type { KObject } from '../apiserver/objects.js';
-import { ApiStatusError, collectionPath, type ApiClient } from '../client/client.js';
+import { collectionPath, type ApiClient } from '../client/client.js';
+import { CLUSTER_DNS_PORT_ANNOTATION } from '../api/wellknown.js';
 import type { Informer } from '../client/informer.js';
 
 export const CLUSTER_DOMAIN = 'cluster.local';
@@ -49,19 +50,9 @@ export class ClusterDns {
     const server = new DnsServer(this.o.address, (name) => clusterLookup(this.services, this.endpoints, name), this.logger, this.o.port);
     await server.start();
     this.server = server;
-    const endpoints: KObject = {
-      apiVersion: 'v1',
-      kind: 'Endpoints',
-      metadata: { name: 'kube-dns', namespace: 'kube-system', labels: { 'k8s-app': 'kube-dns' } },
-      subsets: [{ addresses: [{ ip: this.o.address, nodeName: this.o.nodeName }], ports: [{ name: 'dns', port: this.o.port, protocol: 'UDP' }, { name: 'dns-tcp', port: this.o.port, protocol: 'TCP' }] }],
-    };
-    const path = `${collectionPath('v1', 'endpoints', 'kube-system')}/kube-dns`;
-    try {
-      await this.client.update(path, endpoints);
-    } catch (err) {
-      if (!(err instanceof ApiStatusError && err.code === 404)) throw err;
-      await this.client.create(collectionPath('v1', 'endpoints', 'kube-system'), endpoints);
-    }
+    // Announced on the node's own object: the endpoints controller points kube-dns at announcing nodes.
+    const patch = { metadata: { annotations: { [CLUSTER_DNS_PORT_ANNOTATION]: String(this.o.port) } } };
+    await this.client.request('PATCH', `${collectionPath('v1', 'nodes')}/${this.o.nodeName}`, patch, 'application/merge-patch+json');
   }
 
   async stop(): Promise<void> {

@@ -1,13 +1,10 @@
 /**
  * The agent's HTTPS endpoint (the kubelet's port): the API server fetches container logs here for
  * `kubectl logs` and opens exec sessions for `kubectl exec`. Only clients with a certificate of the
- * cluster CA in `system:masters` (the API server) are served. The agent's own certificate is self-signed, made with openssl on first start;
- * the API server does not verify it, as Kubernetes does not by default.
+ * cluster CA in `system:masters` (the API server) are served. The endpoint's own certificate is the
+ * node's serving certificate, signed by the cluster CA, which the API server verifies.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import https from 'node:https';
-import path from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import { Transform, type Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
@@ -34,19 +31,8 @@ function fromApiServer(req: IncomingMessage): boolean {
   return sock.authorized && orgs.includes('system:masters');
 }
 
-function ensureCert(dir: string, nodeName: string): { key: string; cert: string } {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const key = path.join(dir, 'agent.key');
-  const cert = path.join(dir, 'agent.crt');
-  if (!existsSync(cert)) {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '3650', '-subj', `/CN=${nodeName}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-  }
-  return { key: readFileSync(key, 'utf8'), cert: readFileSync(cert, 'utf8') };
-}
-
-export function startAgentServer(o: { dataDir: string; nodeName: string; port: number; ca: string; engine: EngineClient; logger: Logger; containerOf: (ns: string, pod: string, container: string) => Promise<string | undefined> }): Promise<https.Server> {
-  const { key, cert } = ensureCert(path.join(o.dataDir, 'tls'), o.nodeName);
-  const server = https.createServer({ key, cert, ca: o.ca, requestCert: true, rejectUnauthorized: false }, (req, res) => {
+export function startAgentServer(o: { port: number; ca: string; serving: { cert: string; key: string }; engine: EngineClient; logger: Logger; containerOf: (ns: string, pod: string, container: string) => Promise<string | undefined> }): Promise<https.Server> {
+  const server = https.createServer({ key: o.serving.key, cert: o.serving.cert, ca: o.ca, requestCert: true, rejectUnauthorized: false }, (req, res) => {
     const fail = (code: number, message: string): void => {
       res.writeHead(code, { 'Content-Type': 'text/plain' });
       res.end(message);
@@ -122,7 +108,15 @@ export async function runExec(ws: WebSocket, engine: EngineClient, containerId: 
   // The client may send stdin (and its end) at once: hold what comes until the session is open.
   const early: Buffer[] = [];
   let onMessage = (raw: Buffer): void => void early.push(raw);
-  ws.on('message', (raw: Buffer) => onMessage(raw));
+  ws.on('message', (raw: Buffer) => {
+    // A frame is the client's: one that cannot be read is dropped, never thrown where nobody catches it.
+    try {
+      onMessage(Buffer.isBuffer(raw) ? raw : Buffer.from(raw as ArrayBuffer));
+    } catch {
+      // Ignored.
+    }
+  });
+  ws.on('error', () => ws.terminate());
   if (!command.length) return status({ status: 'Failure', message: 'you must specify at least one command for the container', reason: 'BadRequest', code: 400 });
   const exec = await engine.json<{ Id: string }>('POST', `/containers/${containerId}/exec`, { body: { Cmd: command, AttachStdin: stdin, AttachStdout: true, AttachStderr: true, Tty: tty } });
   const conn = await engine.hijack('POST', `/exec/${exec.Id}/start`, { body: { Detach: false, Tty: tty } });
@@ -133,8 +127,8 @@ export async function runExec(ws: WebSocket, engine: EngineClient, containerId: 
     const payload = raw.subarray(1);
     if (channel === Channel.stdin && 'write' in conn) conn.write(payload);
     else if (channel === Channel.resize) {
-      const size = JSON.parse(payload.toString() || '{}') as { Width?: number; Height?: number };
-      void engine.call('POST', `/exec/${exec.Id}/resize`, { query: { w: size.Width ?? 80, h: size.Height ?? 24 } }).catch(() => undefined);
+      const size = terminalSize(payload);
+      if (size) void engine.call('POST', `/exec/${exec.Id}/resize`, { query: { w: size.width, h: size.height } }).catch(() => undefined);
     } else if (channel === Channel.close && payload[0] === Channel.stdin && 'end' in conn) conn.end();
   };
   for (const raw of early.splice(0)) onMessage(raw);
@@ -144,4 +138,17 @@ export async function runExec(ws: WebSocket, engine: EngineClient, containerId: 
   const code = info.ExitCode ?? 0;
   if (code === 0) status({ status: 'Success' });
   else status({ status: 'Failure', message: `command terminated with non-zero exit code: error executing command [${command.join(' ')}], exit code ${code}`, reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: String(code) }] } });
+}
+
+/** A resize message (`{"Width":80,"Height":24}`), or undefined when it is not one. */
+export function terminalSize(payload: Buffer): { width: number; height: number } | undefined {
+  let size: unknown;
+  try {
+    size = JSON.parse(payload.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const { Width, Height } = (size ?? {}) as { Width?: unknown; Height?: unknown };
+  const ok = (n: unknown): n is number => Number.isInteger(n) && (n as number) > 0 && (n as number) <= 65535;
+  return ok(Width) && ok(Height) ? { width: Width, height: Height } : undefined;
 }

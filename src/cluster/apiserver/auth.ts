@@ -38,11 +38,17 @@ interface Claims {
   'kubernetes.io/serviceaccount/secret.name'?: string;
 }
 
-/** What the authenticator asks of the cluster state: the uid of a ServiceAccount and whether a Secret exists. */
+/** What the authenticator asks of the cluster state: the uid of a ServiceAccount, a Secret's existence and data. */
 export interface ServiceAccountLookup {
   serviceAccountUid(namespace: string, name: string): Promise<string | undefined>;
   secretExists(namespace: string, name: string): Promise<boolean>;
+  /** A Secret's type and decoded data, or undefined when missing. */
+  secret(namespace: string, name: string): Promise<{ type?: string; data: Record<string, string> } | undefined>;
 }
+
+/** A bootstrap token, `<id>.<secret>` (kubeadm's format): six and sixteen of [a-z0-9]. */
+export const BOOTSTRAP_TOKEN = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
+export const BOOTSTRAP_TOKEN_TYPE = 'bootstrap.kubernetes.io/token';
 
 const b64url = (b: Buffer | string): string => Buffer.from(b).toString('base64url');
 
@@ -89,6 +95,8 @@ export class Authenticator {
       const want = Buffer.from(admin);
       if (want.length === given.length && timingSafeEqual(want, given)) return { username: 'admin', groups: ['system:masters', 'system:authenticated'] };
     }
+    const bootstrap = BOOTSTRAP_TOKEN.exec(token);
+    if (bootstrap) return this.authenticateBootstrap(bootstrap[1]!, bootstrap[2]!);
     const claims = this.verify(token);
     if (!claims) return undefined;
     const now = Math.floor(Date.now() / 1000);
@@ -110,6 +118,24 @@ export class Authenticator {
       return serviceAccountUser(namespace, name, uid);
     }
     return undefined;
+  }
+
+  /**
+   * A bootstrap token, as Kubernetes' bootstrap authenticator reads it from the Secret
+   * `kube-system/bootstrap-token-<id>`: its secret must match, it must be meant for authentication and
+   * not expired. The user is `system:bootstrap:<id>`, in `system:bootstrappers` and the token's extra groups.
+   */
+  private async authenticateBootstrap(id: string, secret: string): Promise<UserInfo | undefined> {
+    const stored = await this.lookup.secret('kube-system', `bootstrap-token-${id}`);
+    if (!stored || stored.type !== BOOTSTRAP_TOKEN_TYPE) return undefined;
+    const d = stored.data;
+    const want = Buffer.from(d['token-secret'] ?? '');
+    const given = Buffer.from(secret);
+    if (d['token-id'] !== id || want.length !== given.length || !timingSafeEqual(want, given)) return undefined;
+    if (d['usage-bootstrap-authentication'] !== 'true') return undefined;
+    if (d.expiration && !(Date.parse(d.expiration) > Date.now())) return undefined;
+    const extra = (d['auth-extra-groups'] ?? '').split(',').map((g) => g.trim()).filter((g) => /^system:bootstrappers:[a-z0-9:-]+$/.test(g));
+    return { username: `system:bootstrap:${id}`, groups: ['system:bootstrappers', ...extra, 'system:authenticated'] };
   }
 
   /** A bound token for a ServiceAccount, as the TokenRequest API issues it. */

@@ -152,6 +152,19 @@ export function applyDefaults(r: ResourceType, obj: KObject): void {
       spec.finalizers ??= ['kubernetes'];
       obj.status ??= { phase: 'Active' };
       break;
+    case 'Secret': {
+      // stringData is write-only: merged into data, as Kubernetes stores it.
+      delete obj.spec;
+      obj.type ??= 'Opaque';
+      const stringData = obj.stringData as Record<string, unknown> | undefined;
+      if (stringData && typeof stringData === 'object') {
+        const data = { ...((obj.data as Record<string, string> | undefined) ?? {}) };
+        for (const [k, v] of Object.entries(stringData)) data[k] = Buffer.from(String(v)).toString('base64');
+        obj.data = data;
+      }
+      delete obj.stringData;
+      break;
+    }
     default:
       if (!Object.keys(spec).length) delete obj.spec;
   }

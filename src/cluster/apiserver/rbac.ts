@@ -79,12 +79,20 @@ export const BOOTSTRAP_CLUSTER_ROLES: Array<{ name: string; rules: PolicyRule[] 
       { apiGroups: ['authentication.k8s.io'], resources: ['selfsubjectreviews'], verbs: ['create'] },
     ],
   },
+  // Node bootstrap (kubeadm's roles): a bootstrap token may ask for a node client certificate, which the
+  // approver grants; a node may ask for its own renewal.
+  { name: 'system:node-bootstrapper', rules: [{ apiGroups: ['certificates.k8s.io'], resources: ['certificatesigningrequests'], verbs: ['create', 'get', 'list', 'watch'] }] },
+  { name: 'system:certificates.k8s.io:certificatesigningrequests:nodeclient', rules: [{ apiGroups: ['certificates.k8s.io'], resources: ['certificatesigningrequests/nodeclient'], verbs: ['create'] }] },
+  { name: 'system:certificates.k8s.io:certificatesigningrequests:selfnodeclient', rules: [{ apiGroups: ['certificates.k8s.io'], resources: ['certificatesigningrequests/selfnodeclient'], verbs: ['create'] }] },
   { name: 'system:discovery', rules: [{ nonResourceURLs: ['/api', '/api/*', '/apis', '/apis/*', '/healthz', '/livez', '/readyz', '/openapi', '/openapi/*', '/version', '/version/'], verbs: ['get'] }] },
 ];
 export const BOOTSTRAP_CLUSTER_ROLE_BINDINGS: Array<{ name: string; role: string; group: string }> = [
   { name: 'cluster-admin', role: 'cluster-admin', group: 'system:masters' },
   { name: 'system:basic-user', role: 'system:basic-user', group: 'system:authenticated' },
   { name: 'system:discovery', role: 'system:discovery', group: 'system:authenticated' },
+  { name: 'kubeadm:kubelet-bootstrap', role: 'system:node-bootstrapper', group: 'system:bootstrappers' },
+  { name: 'kubeadm:node-autoapprove-bootstrap', role: 'system:certificates.k8s.io:certificatesigningrequests:nodeclient', group: 'system:bootstrappers' },
+  { name: 'kubeadm:node-autoapprove-certificate-rotation', role: 'system:certificates.k8s.io:certificatesigningrequests:selfnodeclient', group: 'system:nodes' },
 ];
 
 const has = (list: string[] | undefined, v: string): boolean => !!list && (list.includes('*') || list.includes(v));

@@ -88,6 +88,7 @@ export const RESOURCES: ResourceType[] = [
   review('authorization.k8s.io', 'SelfSubjectRulesReview', 'selfsubjectrulesreviews', false),
   review('authorization.k8s.io', 'SubjectAccessReview', 'subjectaccessreviews', false),
   review('authorization.k8s.io', 'LocalSubjectAccessReview', 'localsubjectaccessreviews', true),
+  r('certificates.k8s.io', 'v1', 'CertificateSigningRequest', 'certificatesigningrequests', false, ['csr'], false, ['status', 'approval']),
   r('apiextensions.k8s.io', 'v1', 'CustomResourceDefinition', 'customresourcedefinitions', false, ['crd', 'crds'], false, ['status']),
 ];
 

@@ -5,7 +5,9 @@
  * is the storage revision of its last write. Tables for `kubectl get` come from `tables`.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -18,6 +20,8 @@ import { findResource, groups, RESOURCES, storageKey, verbsOf, type ResourceType
 import { dashboardPage } from '../dashboard/page.js';
 import { checkEscalation } from './escalation.js';
 import { validateForNodes } from './validation.js';
+import { mergeCsrUpdate, prepareCsrCreate } from './certificates.js';
+import { NodeAuthorizer, nodeOf, nodeWriteRefusal } from './nodeauthz.js';
 import { CRD_PREFIX, crdStatus, CustomResources, servableGroup, validateCrd } from './crds.js';
 import { unknownFields } from './openapi/fields.js';
 import { groupVersionDocument, groupVersionPath, type OpenApiDocument } from './openapi/openapi.js';
@@ -26,7 +30,7 @@ import { parseFieldSelector, parseLabelSelector, type Selector } from './selecto
 import { ServiceAllocator } from './services.js';
 import { tableFor } from './tables.js';
 import type { ClusterTls } from './tls.js';
-import { API_AUDIENCE, Authenticator, serviceAccountUser, type UserInfo } from './auth.js';
+import { API_AUDIENCE, Authenticator, BOOTSTRAP_TOKEN, BOOTSTRAP_TOKEN_TYPE, serviceAccountUser, type UserInfo } from './auth.js';
 import { Authorizer, BOOTSTRAP_CLUSTER_ROLE_BINDINGS, BOOTSTRAP_CLUSTER_ROLES, forbiddenMessage, RBAC_PREFIX, type RequestAttributes } from './rbac.js';
 
 export interface ApiServerOptions {
@@ -153,6 +157,7 @@ export class ApiServer {
   private readonly services: ServiceAllocator;
   private readonly authn: Authenticator;
   readonly authz: Authorizer;
+  private readonly nodeAuthz: NodeAuthorizer;
   private readonly crds: CustomResources;
   /** OpenAPI documents by group/version path, dropped when custom resources change. */
   private readonly openApiCache = new Map<string, OpenApiDocument>();
@@ -166,8 +171,16 @@ export class ApiServer {
         return kv ? this.decode(kv).metadata?.uid : undefined;
       },
       secretExists: async (namespace, name) => !!(await o.storage.get(storageKey(resource('secrets'), namespace, name))),
+      secret: async (namespace, name) => {
+        const kv = await o.storage.get(storageKey(resource('secrets'), namespace, name));
+        if (!kv) return undefined;
+        const obj = this.decode(kv);
+        const data = Object.fromEntries(Object.entries((obj.data as Record<string, string> | undefined) ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
+        return { type: obj.type as string | undefined, data };
+      },
     });
     this.authz = new Authorizer(o.storage, o.logger);
+    this.nodeAuthz = new NodeAuthorizer(o.storage, o.logger);
     this.crds = new CustomResources(o.storage, o.logger, () => this.openApiCache.clear());
     this.server = https.createServer({ key: o.tls.serverKey, cert: o.tls.serverCert, ca: o.tls.ca, requestCert: true, rejectUnauthorized: false }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => this.fail(res, err));
@@ -200,6 +213,7 @@ export class ApiServer {
       }
     }
     await this.authz.start();
+    await this.nodeAuthz.start();
     await this.crds.start();
     const svc = resource('services');
     if (!(await this.o.storage.get(storageKey(svc, 'default', 'kubernetes')))) {
@@ -217,6 +231,30 @@ export class ApiServer {
     if (!(await this.o.storage.get(storageKey(ep, 'default', 'kubernetes')))) {
       await this.create({ res: ep, namespace: 'default' }, { metadata: { name: 'kubernetes' }, subsets: [{ addresses: [{ ip: advertise.address }], ports: [{ name: 'https', port: advertise.port, protocol: 'TCP' }] }] });
     }
+  }
+
+  /**
+   * The token nodes join with (kubeadm's bootstrap token, kept as a Secret in kube-system): the one in
+   * `file` while its Secret exists, else a new one written there (mode 0600). It only lets an agent ask
+   * for a node certificate; everything else a node does is with that certificate.
+   */
+  async ensureNodeToken(file: string): Promise<string> {
+    const existing = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
+    const m = BOOTSTRAP_TOKEN.exec(existing);
+    if (m && (await this.o.storage.get(storageKey(resource('secrets'), 'kube-system', `bootstrap-token-${m[1]}`)))) return existing;
+    const pick = (n: number): string => [...randomBytes(n)].map((b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('');
+    const id = pick(6);
+    const secret = pick(16);
+    await this.create(
+      { res: resource('secrets'), namespace: 'kube-system' },
+      {
+        metadata: { name: `bootstrap-token-${id}` },
+        type: BOOTSTRAP_TOKEN_TYPE,
+        stringData: { 'token-id': id, 'token-secret': secret, 'usage-bootstrap-authentication': 'true', 'auth-extra-groups': 'system:bootstrappers:gantry:default-node-token', description: 'The token agents join this cluster with (gantry server).' },
+      },
+    );
+    writeFileSync(file, `${id}.${secret}\n`, { mode: 0o600 });
+    return `${id}.${secret}`;
   }
 
   private fail(res: ServerResponse, err: unknown): void {
@@ -248,16 +286,16 @@ export class ApiServer {
   }
 
   /** The user a request acts as: its own, or the one it impersonates when allowed to (`kubectl --as`). */
-  private impersonate(req: IncomingMessage, user: UserInfo): UserInfo {
+  private async impersonate(req: IncomingMessage, user: UserInfo): Promise<UserInfo> {
     const as = req.headers['impersonate-user'];
     if (typeof as !== 'string' || !as) return user;
     const sa = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(as);
     const target: RequestAttributes = sa
       ? { verb: 'impersonate', resourceRequest: true, apiGroup: '', resource: 'serviceaccounts', namespace: sa[1], name: sa[2] }
       : { verb: 'impersonate', resourceRequest: true, apiGroup: '', resource: 'users', name: as };
-    this.authorize(user, target);
+    await this.authorize(user, target);
     const asGroups = ([] as string[]).concat(req.headers['impersonate-group'] ?? []);
-    for (const g of asGroups) this.authorize(user, { verb: 'impersonate', resourceRequest: true, apiGroup: '', resource: 'groups', name: g });
+    for (const g of asGroups) await this.authorize(user, { verb: 'impersonate', resourceRequest: true, apiGroup: '', resource: 'groups', name: g });
     const base = sa ? serviceAccountUser(sa[1]!, sa[2]!) : { username: as, groups: ['system:authenticated'] };
     return { ...base, groups: [...new Set([...asGroups, ...base.groups])] };
   }
@@ -332,14 +370,14 @@ export class ApiServer {
     const [namespace, name, sub] = m.slice(1).map(decodeURIComponent) as [string, string, string];
     const authenticated = await this.authn.authenticate(req);
     if (!authenticated) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
-    const user = this.impersonate(req, authenticated);
-    this.authorize(user, { verb: 'create', resourceRequest: true, namespace, apiGroup: '', resource: 'pods', subresource: sub, name });
+    const user = await this.impersonate(req, authenticated);
+    await this.authorize(user, { verb: 'create', resourceRequest: true, namespace, apiGroup: '', resource: 'pods', subresource: sub, name });
     if (sub !== 'exec') throw new ApiError(405, 'MethodNotAllowed', `pods/${sub} is not served yet`);
     const { pod, nodeName, container } = await this.podContainer(namespace, name, url.searchParams.get('container'));
     if (!nodeName || (pod.status as { phase?: string } | undefined)?.phase !== 'Running') throw badRequest(`unable to upgrade connection: container not found ("${container}")`);
     const agentUrl = await this.agentUrl(nodeName);
     const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
-    const agent = new WebSocket(`${agentUrl.replace(/^https/, 'wss')}/exec/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/${encodeURIComponent(container)}?${url.searchParams.toString()}`, offered, this.agentTls());
+    const agent = new WebSocket(`${agentUrl.replace(/^https/, 'wss')}/exec/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/${encodeURIComponent(container)}?${url.searchParams.toString()}`, offered, this.agentTls(nodeName));
     await new Promise<void>((resolve, reject) => {
       agent.once('open', resolve);
       agent.once('unexpected-response', (_r, res) => reject(new ApiError(res.statusCode === 404 ? 404 : 502, res.statusCode === 404 ? 'NotFound' : 'BadGateway', `the agent refused the exec session (${res.statusCode})`)));
@@ -377,9 +415,23 @@ export class ApiServer {
     return `https://${address}:${port}`;
   }
 
-  /** The API server's client certificate for agents; their self-signed serving certificates are not verified, as in Kubernetes. */
-  private agentTls(): { cert: string; key: string; rejectUnauthorized: false } {
-    return { cert: this.o.tls.adminCert, key: this.o.tls.adminKey, rejectUnauthorized: false };
+  /**
+   * TLS to a node's agent: the API server's client certificate, and the agent's serving certificate
+   * verified against the cluster CA — for the address dialled, and issued to that very node.
+   */
+  private agentTls(nodeName: string): https.RequestOptions & { checkServerIdentity: (host: string, cert: PeerCertificate) => Error | undefined } {
+    return {
+      cert: this.o.tls.adminCert,
+      key: this.o.tls.adminKey,
+      ca: this.o.tls.ca,
+      rejectUnauthorized: true,
+      checkServerIdentity: (host, cert) => {
+        const err = checkServerIdentity(host, cert);
+        if (err) return err;
+        const cn = ([] as string[]).concat((cert.subject as { CN?: string | string[] } | undefined)?.CN ?? []);
+        return cn.includes(`system:node:${nodeName}`) ? undefined : new Error(`the agent's certificate is not for node "${nodeName}"`);
+      },
+    };
   }
 
   /** `pods/<name>/log`: fetched from the agent of the pod's node (its kubelet endpoint), streamed through. */
@@ -390,7 +442,7 @@ export class ApiServer {
     const query = new URLSearchParams();
     for (const k of ['follow', 'tailLines', 'timestamps', 'previous']) if (q.get(k) !== null) query.set(k, q.get(k)!);
     const upstream = await new Promise<IncomingMessage>((resolve, reject) => {
-      const r = https.request(`${agentUrl}/containerLogs/${encodeURIComponent(t.namespace!)}/${encodeURIComponent(t.name!)}/${encodeURIComponent(container)}?${query.toString()}`, this.agentTls(), resolve);
+      const r = https.request(`${agentUrl}/containerLogs/${encodeURIComponent(t.namespace!)}/${encodeURIComponent(t.name!)}/${encodeURIComponent(container)}?${query.toString()}`, this.agentTls(nodeName), resolve);
       r.on('error', (err) => reject(new ApiError(503, 'ServiceUnavailable', `the agent of node "${nodeName}" cannot be reached: ${err.message}`)));
       r.end();
     });
@@ -462,7 +514,13 @@ export class ApiServer {
     return { kind: 'TokenRequest', apiVersion: 'authentication.k8s.io/v1', metadata: { name: t.name, namespace: t.namespace, creationTimestamp: null as unknown as string }, spec: { audiences, expirationSeconds: seconds, boundObjectRef: spec.boundObjectRef ?? null }, status: issued };
   }
 
-  private authorize(user: UserInfo, a: RequestAttributes): void {
+  /**
+   * Nodes are authorized by the Node authorizer for what it rules on, everyone by RBAC; as in
+   * Kubernetes, a request either allows is allowed.
+   */
+  private async authorize(user: UserInfo, a: RequestAttributes): Promise<void> {
+    const node = nodeOf(user);
+    if (node && (await this.nodeAuthz.decide(node, a))) return;
     if (!this.authz.allowed(user, a)) throw new ApiError(403, 'Forbidden', forbiddenMessage(user, a), a.resourceRequest ? { name: a.name, group: a.apiGroup, kind: a.resource } : undefined);
   }
 
@@ -477,12 +535,12 @@ export class ApiServer {
       return;
     }
     const authenticated = await this.authn.authenticate(req);
-    const user = authenticated && this.impersonate(req, authenticated);
+    const user = authenticated && (await this.impersonate(req, authenticated));
     if (!PUBLIC_PATHS.has(p)) {
       if (!user) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
       const segments = p.split('/').filter(Boolean);
       const resourcePath = (segments[0] === 'api' && segments.length >= 3) || (segments[0] === 'apis' && segments.length >= 4);
-      if (!resourcePath) this.authorize(user, { verb: (req.method ?? 'GET').toLowerCase() === 'get' ? 'get' : (req.method ?? '').toLowerCase(), resourceRequest: false, path: p });
+      if (!resourcePath) await this.authorize(user, { verb: (req.method ?? 'GET').toLowerCase() === 'get' ? 'get' : (req.method ?? '').toLowerCase(), resourceRequest: false, path: p });
     }
     if (p === '/healthz' || p === '/livez' || p === '/readyz') {
       res.writeHead(200, { 'Content-Type': 'text/plain' });
@@ -592,7 +650,7 @@ export class ApiServer {
     const method = req.method ?? 'GET';
     const watching = q.get('watch') === 'true' || q.get('watch') === '1';
     const verb = method === 'GET' ? (watching ? 'watch' : t.name ? 'get' : 'list') : method === 'POST' ? 'create' : method === 'PUT' ? 'update' : method === 'PATCH' ? 'patch' : method === 'DELETE' ? (t.name ? 'delete' : 'deletecollection') : method.toLowerCase();
-    if (t.user) this.authorize(t.user, { verb, resourceRequest: true, namespace: t.namespace ?? (t.res.plural === 'namespaces' ? t.name : undefined), apiGroup: t.res.group, resource: t.res.plural, subresource: t.subresource, name: t.name });
+    if (t.user) await this.authorize(t.user, { verb, resourceRequest: true, namespace: t.namespace ?? (t.res.plural === 'namespaces' ? t.name : undefined), apiGroup: t.res.group, resource: t.res.plural, subresource: t.subresource, name: t.name });
     const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
     if (t.res.review) {
       if (method !== 'POST' || t.name) throw new ApiError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
@@ -602,7 +660,7 @@ export class ApiServer {
     if (t.subresource === 'log' && method === 'GET') return this.podLogs(res, t, q);
     if (t.subresource === 'binding' && method === 'POST') return send(res, 201, await this.bind(t, parseObject(await readBody(req), contentType), dryRun));
     if (t.subresource === 'eviction' && method === 'POST') return send(res, 201, await this.evict(t, parseObject(await readBody(req), contentType), dryRun));
-    if (t.subresource && !['status', 'scale'].includes(t.subresource)) throw new ApiError(405, 'MethodNotAllowed', `the ${t.subresource} subresource is served by the node agent, which is not part of this server yet`);
+    if (t.subresource && !['status', 'scale', 'approval'].includes(t.subresource)) throw new ApiError(405, 'MethodNotAllowed', `the ${t.subresource} subresource is served by the node agent, which is not part of this server yet`);
     if (method === 'GET' && t.name) {
       const obj = await this.read(t);
       if (t.subresource === 'scale') return send(res, 200, scaleOf(obj));
@@ -722,8 +780,11 @@ export class ApiServer {
     applyDefaults(r, obj);
     validateForNodes(r, obj);
     checkEscalation(this.authz, t.user, r, obj);
+    const refusal = t.user && nodeWriteRefusal(nodeOf(t.user), r.plural, meta.name);
+    if (refusal) throw new ApiError(403, 'Forbidden', refusal, { name: meta.name, group: r.group, kind: r.plural });
     if (r.kind === 'Service') await this.services.allocate(obj, undefined);
     if (r.kind === 'Secret' && obj.type === 'kubernetes.io/service-account-token') await this.fillServiceAccountToken(obj);
+    if (r.kind === 'CertificateSigningRequest') prepareCsrCreate(r, obj, t.user);
     if (r.kind === 'CustomResourceDefinition') {
       validateCrd(r, obj);
       obj.status = crdStatus(obj);
@@ -765,6 +826,7 @@ export class ApiServer {
       // The status subresource changes only status; the main resource never changes status.
       if (t.subresource === 'status') merged.spec = cur.spec;
       else if ((r.subresources ?? []).includes('status')) merged.status = cur.status;
+      if (r.kind === 'CertificateSigningRequest') Object.assign(merged, mergeCsrUpdate(r, t.subresource, cur, { ...merged, status: next.status }));
       applyDefaults(r, merged);
       if (t.subresource !== 'status') validateUpdate(r, cur, merged);
       validateForNodes(r, merged);

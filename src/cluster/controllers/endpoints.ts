@@ -2,7 +2,9 @@
  * The endpoints controller: for each Service with a selector, the addresses of the pods it selects, in
  * an Endpoints object (ready pods in `addresses`, the others in `notReadyAddresses`) and an EndpointSlice
  * labelled `kubernetes.io/service-name`, with each service port's targetPort resolved (a name is looked up
- * among each pod's container ports). Services without a selector keep the endpoints their owners write.
+ * among each pod's container ports). Services without a selector keep the endpoints their owners write,
+ * but for the cluster DNS: `kube-system/kube-dns` points at the Ready nodes whose agent serves DNS (the
+ * port in their `gantry.io/cluster-dns-port` annotation), so no node needs to write Endpoints.
  */
 import type { Logger } from '../../common/log.js';
 import { labelsMatch } from '../../common/labels.js';
@@ -10,7 +12,11 @@ import type { KObject } from '../apiserver/objects.js';
 import { ApiStatusError, collectionPath, type ApiClient } from '../client/client.js';
 import { keyOf, type Informer } from '../client/informer.js';
 import { WorkQueue } from './controller.js';
+import { isIpv4, isPort } from '../api/validation.js';
+import { CLUSTER_DNS_PORT_ANNOTATION } from '../api/wellknown.js';
 import { isPodReady } from './replicaset.js';
+
+const CLUSTER_DNS = 'kube-system/kube-dns';
 
 type ServicePort = { name?: string; port: number; protocol?: string; targetPort?: number | string };
 type PodSpec = { containers?: Array<{ ports?: Array<{ name?: string; containerPort: number; protocol?: string }> }>; nodeName?: string };
@@ -22,9 +28,12 @@ export class EndpointsController {
     private readonly client: ApiClient,
     private readonly services: Informer,
     private readonly pods: Informer,
+    private readonly nodes: Informer,
     private readonly logger: Logger,
   ) {
     services.on({ add: (s) => this.queue.add(keyOf(s)), update: (_o, s) => this.queue.add(keyOf(s)) });
+    const dns = (): void => this.queue.add(CLUSTER_DNS);
+    nodes.on({ add: dns, update: dns, delete: dns });
     const touched = (p: KObject): void => {
       for (const s of services.list()) if (s.metadata?.namespace === p.metadata?.namespace) this.queue.add(keyOf(s));
     };
@@ -38,6 +47,7 @@ export class EndpointsController {
   private async reconcile(key: string): Promise<void> {
     const svc = this.services.get(key);
     const selector = (svc?.spec as { selector?: Record<string, string> } | undefined)?.selector;
+    if (svc && key === CLUSTER_DNS && !selector) return this.clusterDns();
     if (!svc || !selector || !Object.keys(selector).length) return;
     const ns = svc.metadata!.namespace!;
     const name = svc.metadata!.name!;
@@ -71,6 +81,31 @@ export class EndpointsController {
     };
     await this.write(collectionPath('v1', 'endpoints', ns), name, endpoints, (cur) => JSON.stringify(cur.subsets ?? []) === JSON.stringify(endpoints.subsets));
     await this.write(collectionPath('discovery.k8s.io/v1', 'endpointslices', ns), name, slice, (cur) => JSON.stringify([cur.endpoints ?? [], cur.ports]) === JSON.stringify([slice.endpoints, slice.ports]));
+  }
+
+  /** The cluster DNS's endpoints: the InternalIP of each Ready node whose agent announced its DNS port. */
+  private async clusterDns(): Promise<void> {
+    const addresses: Array<{ ip: string; nodeName: string }> = [];
+    let port = 0;
+    for (const node of this.nodes.list()) {
+      const announced = Number(node.metadata?.annotations?.[CLUSTER_DNS_PORT_ANNOTATION]);
+      const status = (node.status ?? {}) as { addresses?: Array<{ type: string; address: string }>; conditions?: Array<{ type: string; status: string }> };
+      const ip = status.addresses?.find((a) => a.type === 'InternalIP')?.address;
+      const ready = status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+      if (!isPort(announced) || !isIpv4(ip) || !ready) continue;
+      // One port for the Service: nodes that chose another are left out (the tests run agents with their own).
+      port ||= announced;
+      if (announced === port) addresses.push({ ip, nodeName: node.metadata!.name! });
+    }
+    addresses.sort((a, b) => a.nodeName.localeCompare(b.nodeName));
+    const [ns, name] = CLUSTER_DNS.split('/') as [string, string];
+    const endpoints: KObject = {
+      apiVersion: 'v1',
+      kind: 'Endpoints',
+      metadata: { name, namespace: ns, labels: { 'k8s-app': 'kube-dns' } },
+      subsets: addresses.length ? [{ addresses, ports: [{ name: 'dns', port, protocol: 'UDP' }, { name: 'dns-tcp', port, protocol: 'TCP' }] }] : [],
+    };
+    await this.write(collectionPath('v1', 'endpoints', ns), name, endpoints, (cur) => JSON.stringify(cur.subsets ?? []) === JSON.stringify(endpoints.subsets));
   }
 
   /** Create the object, or replace it when it differs. */

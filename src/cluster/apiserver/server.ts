@@ -4,6 +4,7 @@
  * formats), delete and delete-collection over the storage interface. The resourceVersion of an object
  * is the storage revision of its last write. Tables for `kubectl get` come from `tables`.
  */
+import path from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
@@ -1175,5 +1176,9 @@ function decodeContinue(token: string, prefix: string): { startKey: string; revi
   if (parsed?.v !== 'meta.k8s.io/v1' || typeof parsed.start !== 'string' || !Number.isSafeInteger(parsed.rv) || (parsed.rv as number) <= 0) {
     throw badRequest('continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
   }
-  return { startKey: prefix + parsed.start, revision: parsed.rv as number };
+  // As Kubernetes: the key is relative to the listed prefix, already clean, and never climbs out of it.
+  const start = parsed.start;
+  if (start !== '' && (path.posix.normalize(start) !== start || start.startsWith('/') || start.endsWith('/'))) throw badRequest(`continue key is not valid: ${start}`);
+  if (start === '..' || start.startsWith('../')) throw badRequest('continue key is not valid: cannot contain ..');
+  return { startKey: prefix + start, revision: parsed.rv as number };
 }

@@ -8,7 +8,7 @@ APT_PACKAGES := skopeo docker-registry busybox-static attr crun runc conmon tini
 BENCH_APT_PACKAGES := buildah
 APT_STAMP := node_modules/.apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-12)
 
-.PHONY: all deps apt npm build demo test check typecheck lint unit e2e bench clean
+.PHONY: all deps apt npm build demo test check typecheck lint format format-check unit e2e bench clean
 
 all: build
 
@@ -34,6 +34,15 @@ typecheck:
 
 lint:
 	npm run lint
+
+# Prettier, line width 120 (.prettierrc.json); `make format` rewrites, `make check` only reports.
+format:
+	npm run --silent format
+
+format-check:
+	npm run --silent format:check
+
+check: typecheck lint format-check
 
 test: deps
 	bash scripts/run-tests.sh

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole suite: type-check, lint, unit tests and end-to-end tests with real clients, ending with
+# The whole suite: type-check, lint, format check, unit tests and end-to-end tests with real clients, ending with
 # one "N passed, N failed" line. Exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,8 @@ echo "== type-check"
 if ! npm run --silent typecheck; then checks_failed=$((checks_failed + 1)); status=1; fi
 echo "== lint"
 if ! npm run --silent lint; then checks_failed=$((checks_failed + 1)); status=1; fi
+echo "== format"
+if ! npm run --silent format:check; then checks_failed=$((checks_failed + 1)); status=1; fi
 
 mapfile -t unit < <(find src -name '*.test.ts' | sort)
 mapfile -t e2e < <(find test/e2e -name '*.test.ts' | sort)

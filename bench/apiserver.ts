@@ -23,11 +23,24 @@ function call(t: Target, method: string, p: string, body?: unknown): Promise<{ c
   const type = method === 'PATCH' ? 'application/merge-patch+json' : 'application/json';
   const data = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
-    const req = https.request(`${t.base}${p}`, { method, agent: t.agent, rejectUnauthorized: false, headers: { Authorization: `Bearer ${t.token}`, 'Content-Type': type, ...(data ? { 'Content-Length': Buffer.byteLength(data) } : {}) } }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => resolve({ code: res.statusCode ?? 0, text }));
-    });
+    const req = https.request(
+      `${t.base}${p}`,
+      {
+        method,
+        agent: t.agent,
+        rejectUnauthorized: false,
+        headers: {
+          Authorization: `Bearer ${t.token}`,
+          'Content-Type': type,
+          ...(data ? { 'Content-Length': Buffer.byteLength(data) } : {}),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ code: res.statusCode ?? 0, text }));
+      },
+    );
     req.on('error', reject);
     req.end(data);
   });
@@ -56,9 +69,18 @@ async function measure(n: number, op: (i: number) => Promise<unknown>): Promise<
 async function startServer(cleanup: Cleanup, extra: string[]): Promise<Target> {
   const dir = tempDir(cleanup);
   const port = await freePort();
-  startProcess(cleanup, GANTRY, ['server', '--data-dir', dir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1', ...extra], path.join(dir, 'server.log'));
+  startProcess(
+    cleanup,
+    GANTRY,
+    ['server', '--data-dir', dir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1', ...extra],
+    path.join(dir, 'server.log'),
+  );
   await waitFor(() => existsSync(path.join(dir, 'kubeconfig.yaml')), 'the server', 30000);
-  return { base: `https://127.0.0.1:${port}`, token: readFileSync(path.join(dir, 'token'), 'utf8').trim(), agent: new https.Agent({ keepAlive: true, maxSockets: 64 }) };
+  return {
+    base: `https://127.0.0.1:${port}`,
+    token: readFileSync(path.join(dir, 'token'), 'utf8').trim(),
+    agent: new https.Agent({ keepAlive: true, maxSockets: 64 }),
+  };
 }
 
 async function run(name: string, t: Target, objects: number, watchers: number, updates: number): Promise<void> {
@@ -66,10 +88,14 @@ async function run(name: string, t: Target, objects: number, watchers: number, u
   const check = (r: { code: number; text: string }, ok: number): void => {
     if (r.code !== ok) throw new Error(`${name}: HTTP ${r.code}: ${r.text.slice(0, 200)}`);
   };
-  const create = await measure(objects, async (i) => check(await call(t, 'POST', ns, { metadata: { name: `cm-${i}` }, data: { i: String(i) } }), 201));
+  const create = await measure(objects, async (i) =>
+    check(await call(t, 'POST', ns, { metadata: { name: `cm-${i}` }, data: { i: String(i) } }), 201),
+  );
   const get = await measure(objects, async (i) => check(await call(t, 'GET', `${ns}/cm-${i % objects}`), 200));
   const list = await measure(20, async () => check(await call(t, 'GET', ns), 200));
-  const update = await measure(objects, async (i) => check(await call(t, 'PATCH', `${ns}/cm-${i}`, { data: { i: `u${i}` } }), 200));
+  const update = await measure(objects, async (i) =>
+    check(await call(t, 'PATCH', `${ns}/cm-${i}`, { data: { i: `u${i}` } }), 200),
+  );
 
   // Fan-out: watchers on one ConfigMap's namespace, counting events.
   const rv = JSON.parse((await call(t, 'GET', `${ns}?limit=1`)).text).metadata.resourceVersion as string;
@@ -78,17 +104,21 @@ async function run(name: string, t: Target, objects: number, watchers: number, u
   const streams: ClientRequest[] = [];
   const watchAgent = new https.Agent({ keepAlive: false, maxSockets: Infinity });
   for (let w = 0; w < watchers; w++) {
-    const req = https.request(`${t.base}${ns}?watch=1&resourceVersion=${rv}&fieldSelector=metadata.name%3Dfan`, { agent: watchAgent, rejectUnauthorized: false, headers: { Authorization: `Bearer ${t.token}` } }, (res) => {
-      let buf = '';
-      res.on('data', (c: Buffer) => {
-        buf += c.toString();
-        let i;
-        while ((i = buf.indexOf('\n')) >= 0) {
-          buf = buf.slice(i + 1);
-          seen++;
-        }
-      });
-    });
+    const req = https.request(
+      `${t.base}${ns}?watch=1&resourceVersion=${rv}&fieldSelector=metadata.name%3Dfan`,
+      { agent: watchAgent, rejectUnauthorized: false, headers: { Authorization: `Bearer ${t.token}` } },
+      (res) => {
+        let buf = '';
+        res.on('data', (c: Buffer) => {
+          buf += c.toString();
+          let i;
+          while ((i = buf.indexOf('\n')) >= 0) {
+            buf = buf.slice(i + 1);
+            seen++;
+          }
+        });
+      },
+    );
     req.end();
     streams.push(req);
   }
@@ -106,7 +136,13 @@ async function run(name: string, t: Target, objects: number, watchers: number, u
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { objects: { type: 'string', default: '10000' }, watchers: { type: 'string', default: '1000' }, updates: { type: 'string', default: '1000' } } });
+  const { values } = parseArgs({
+    options: {
+      objects: { type: 'string', default: '10000' },
+      watchers: { type: 'string', default: '1000' },
+      updates: { type: 'string', default: '1000' },
+    },
+  });
   const [objects, watchers, updates] = [Number(values.objects), Number(values.watchers), Number(values.updates)];
   const cleanup = new Cleanup();
   try {
@@ -114,7 +150,13 @@ async function main(): Promise<void> {
     if (existsSync('/usr/bin/etcd')) {
       const etcd = await startEtcd();
       cleanup.add(() => etcd.stop());
-      await run('etcd', await startServer(cleanup, ['--datastore-endpoint', etcd.endpoint]), objects, watchers, updates);
+      await run(
+        'etcd',
+        await startServer(cleanup, ['--datastore-endpoint', etcd.endpoint]),
+        objects,
+        watchers,
+        updates,
+      );
     } else process.stdout.write('etcd is not installed: apt-get install etcd-server to compare with it\n');
     process.stdout.write('goals (SQLite): >= 2000 GETs/s, p99 of mutating calls < 50 ms, no event lost\n');
   } finally {

@@ -31,7 +31,7 @@ export function shAsync(cmd: string, args: string[], env: Record<string, string>
 }
 
 export function row(name: string, gantryMs: number, peerName: string, peerMs: number, bytes?: number): void {
-  const mbps = (ms: number): string => (bytes ? ` (${((bytes / 1e6) / (ms / 1000)).toFixed(1)} MB/s)` : '');
+  const mbps = (ms: number): string => (bytes ? ` (${(bytes / 1e6 / (ms / 1000)).toFixed(1)} MB/s)` : '');
   const ratio = peerMs / gantryMs;
   process.stdout.write(
     `${name.padEnd(34)} gantry ${gantryMs.toFixed(0).padStart(6)} ms${mbps(gantryMs)}   ${peerName} ${peerMs.toFixed(0).padStart(6)} ms${mbps(peerMs)}   ratio ${ratio.toFixed(2)} (peer time / gantry time; >1 means gantry is faster)\n`,
@@ -42,11 +42,19 @@ export function row(name: string, gantryMs: number, peerName: string, peerMs: nu
 export function engineApi(sock: string, method: string, p: string, body?: unknown): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request({ socketPath: sock, method, path: `/v1.44${p}`, headers: data ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } : {} }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => resolve(text ? JSON.parse(text) : undefined));
-    });
+    const req = http.request(
+      {
+        socketPath: sock,
+        method,
+        path: `/v1.44${p}`,
+        headers: data ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } : {},
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve(text ? JSON.parse(text) : undefined));
+      },
+    );
     req.on('error', reject);
     req.end(data);
   });

@@ -36,7 +36,9 @@ async function load(host: string, port: number, seconds: number, connections = 3
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { runs: { type: 'string', default: '20' }, seconds: { type: 'string', default: '5' } } });
+  const { values } = parseArgs({
+    options: { runs: { type: 'string', default: '20' }, seconds: { type: 'string', default: '5' } },
+  });
   const runs = Number(values.runs);
   const seconds = Number(values.seconds);
   const cleanup = new Cleanup();
@@ -51,7 +53,11 @@ async function main(): Promise<void> {
     const api = (method: string, p: string, body?: unknown): Promise<unknown> => engineApi(d.sock, method, p, body);
     const runRm = async (networkMode: string): Promise<number> =>
       time(async () => {
-        const { Id } = (await api('POST', '/containers/create', { Image: 'busybox', Cmd: ['true'], HostConfig: { AutoRemove: true, NetworkMode: networkMode } })) as { Id: string };
+        const { Id } = (await api('POST', '/containers/create', {
+          Image: 'busybox',
+          Cmd: ['true'],
+          HostConfig: { AutoRemove: true, NetworkMode: networkMode },
+        })) as { Id: string };
         const removed = api('POST', `/containers/${Id}/wait?condition=removed`);
         await api('POST', `/containers/${Id}/start`);
         await removed;
@@ -66,12 +72,33 @@ async function main(): Promise<void> {
       bridge.push(await runRm('bridge'));
     }
     const added = median(bridge) - median(none);
-    process.stdout.write(`run --rm true (Engine API, ${runs} runs, medians): --net none ${median(none).toFixed(0)} ms, default bridge ${median(bridge).toFixed(0)} ms, networking adds ${added.toFixed(0)} ms (goal: <= 30 ms)\n`);
+    process.stdout.write(
+      `run --rm true (Engine API, ${runs} runs, medians): --net none ${median(none).toFixed(0)} ms, default bridge ${median(bridge).toFixed(0)} ms, networking adds ${added.toFixed(0)} ms (goal: <= 30 ms)\n`,
+    );
 
     const app = tempDir(cleanup);
-    writeFileSync(path.join(app, 'server.js'), "require('http').createServer((q, r) => r.end('ok\\n')).listen(8080);\n");
+    writeFileSync(
+      path.join(app, 'server.js'),
+      "require('http').createServer((q, r) => r.end('ok\\n')).listen(8080);\n",
+    );
     const port = await freePort();
-    sh('docker', ['run', '-d', '--name', 'benchweb', '-p', `${port}:8080`, '-v', `${app}:/app:ro`, 'node:20', 'node', '/app/server.js'], d.env);
+    sh(
+      'docker',
+      [
+        'run',
+        '-d',
+        '--name',
+        'benchweb',
+        '-p',
+        `${port}:8080`,
+        '-v',
+        `${app}:/app:ro`,
+        'node:20',
+        'node',
+        '/app/server.js',
+      ],
+      d.env,
+    );
     const ip = sh('docker', ['inspect', '-f', '{{.NetworkSettings.IPAddress}}', 'benchweb'], d.env).trim();
     await waitFor(async () => (await load(ip, 8080, 0.2, 1).catch(() => 0)) > 0, 'the server answers', 15000);
     await load('127.0.0.1', port, 1);
@@ -79,7 +106,9 @@ async function main(): Promise<void> {
     const published = await load('127.0.0.1', port, seconds);
     const directAgain = await load(ip, 8080, seconds);
     const directMean = (direct + directAgain) / 2;
-    process.stdout.write(`HTTP keep-alive GETs, 32 connections, ${seconds} s each: direct to ${ip} ${directMean.toFixed(0)} req/s, published 127.0.0.1:${port} ${published.toFixed(0)} req/s, ratio ${(published / directMean).toFixed(2)} (goal: >= 0.8)\n`);
+    process.stdout.write(
+      `HTTP keep-alive GETs, 32 connections, ${seconds} s each: direct to ${ip} ${directMean.toFixed(0)} req/s, published 127.0.0.1:${port} ${published.toFixed(0)} req/s, ratio ${(published / directMean).toFixed(2)} (goal: >= 0.8)\n`,
+    );
     sh('docker', ['rm', '-f', 'benchweb'], d.env);
   } finally {
     await cleanup.run();

@@ -36,14 +36,20 @@ export async function makeImage(dir: string): Promise<number> {
         await fs.mkdir(path.join(d, 'srv/text'), { recursive: true });
         const words = Array.from({ length: 5000 }, () => randomBytes(4).toString('hex'));
         for (let i = 0; i < 20; i++) {
-          await fs.writeFile(path.join(d, `srv/text/f${i}.txt`), Array.from({ length: 300000 }, (_x, j) => words[(i * 7919 + j * 31) % words.length]).join(' '));
+          await fs.writeFile(
+            path.join(d, `srv/text/f${i}.txt`),
+            Array.from({ length: 300000 }, (_x, j) => words[(i * 7919 + j * 31) % words.length]).join(' '),
+          );
         }
       },
       async (d) => {
         for (let i = 0; i < 2000; i++) {
           const sub = path.join(d, `app/mod${i % 50}`);
           await fs.mkdir(sub, { recursive: true });
-          await fs.writeFile(path.join(sub, `file${i}.js`), `module.exports = ${JSON.stringify(randomBytes(800).toString('base64'))};\n`);
+          await fs.writeFile(
+            path.join(sub, `file${i}.js`),
+            `module.exports = ${JSON.stringify(randomBytes(800).toString('base64'))};\n`,
+          );
         }
       },
     ];
@@ -63,20 +69,39 @@ export async function makeImage(dir: string): Promise<number> {
     await fs.writeFile(path.join(dir, 'blobs/sha256', hexOf(d)), b);
     return d;
   };
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) } }));
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      config: { Cmd: ['sh'] },
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+    }),
+  );
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: MediaType.OciManifest,
       config: { mediaType: MediaType.OciConfig, digest: await put(config), size: config.length },
-      layers: await Promise.all(layers.map(async (l) => ({ mediaType: MediaType.OciLayerGzip, digest: await put(l.gz), size: l.gz.length }))),
+      layers: await Promise.all(
+        layers.map(async (l) => ({ mediaType: MediaType.OciLayerGzip, digest: await put(l.gz), size: l.gz.length })),
+      ),
     }),
   );
   const md = await put(manifest);
   await fs.writeFile(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   await fs.writeFile(
     path.join(dir, 'index.json'),
-    JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MediaType.OciManifest, digest: md, size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'big' } }] }),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [
+        {
+          mediaType: MediaType.OciManifest,
+          digest: md,
+          size: manifest.length,
+          annotations: { 'org.opencontainers.image.ref.name': 'big' },
+        },
+      ],
+    }),
   );
   return layers.reduce((a, l) => a + l.gz.length, 0) + config.length;
 }
@@ -103,14 +128,27 @@ async function main(): Promise<void> {
       pullG.push(await time(() => shAsync('docker', ['pull', '-q', `${reg.addr}/bench/big:1`], d.env)));
       const out = mkdtempSync(path.join(os.tmpdir(), 'gantry-bench-skopeo-'));
       c.add(() => fs.rm(out, { recursive: true, force: true }));
-      pullS.push(await time(() => shAsync('skopeo', ['copy', '--src-tls-verify=false', `docker://${reg.addr}/bench/big:1`, `oci:${out}:big`])));
+      pullS.push(
+        await time(() =>
+          shAsync('skopeo', ['copy', '--src-tls-verify=false', `docker://${reg.addr}/bench/big:1`, `oci:${out}:big`]),
+        ),
+      );
 
       // Push into fresh registries so nothing can be skipped or mounted.
       const target = await startRegistry(c, 'gantry');
       sh('docker', ['tag', `${reg.addr}/bench/big:1`, `${target.addr}/push/big:1`], d.env);
       pushG.push(await time(() => shAsync('docker', ['push', '-q', `${target.addr}/push/big:1`], d.env)));
       const target2 = await startRegistry(c, 'gantry');
-      pushS.push(await time(() => shAsync('skopeo', ['copy', '--dest-tls-verify=false', `oci:${out}:big`, `docker://${target2.addr}/push/big:1`])));
+      pushS.push(
+        await time(() =>
+          shAsync('skopeo', [
+            'copy',
+            '--dest-tls-verify=false',
+            `oci:${out}:big`,
+            `docker://${target2.addr}/push/big:1`,
+          ]),
+        ),
+      );
       await c.run();
     }
     row('pull (docker CLI -> gantry)', median(pullG), 'skopeo copy', median(pullS), bytes);

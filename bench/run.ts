@@ -22,7 +22,11 @@ async function bareRuntime(runtime: string, rootfs: string, runs: number): Promi
     const bundle = path.join(dir, 'bundle');
     await fs.mkdir(bundle);
     sh(runtime, ['spec', '--bundle', bundle]);
-    const spec = JSON.parse(await fs.readFile(path.join(bundle, 'config.json'), 'utf8')) as { root: { path: string }; process: { args: string[]; terminal: boolean }; linux: { cgroupsPath?: string } };
+    const spec = JSON.parse(await fs.readFile(path.join(bundle, 'config.json'), 'utf8')) as {
+      root: { path: string };
+      process: { args: string[]; terminal: boolean };
+      linux: { cgroupsPath?: string };
+    };
     spec.process.args = ['/bin/true'];
     spec.process.terminal = false;
     for (let i = 0; i < runs; i++) {
@@ -34,7 +38,14 @@ async function bareRuntime(runtime: string, rootfs: string, runs: number): Promi
       times.push(
         await time(() => {
           // The same work the engine does per run: a fresh overlay mount, then the runtime.
-          sh('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${rootfs},upperdir=${work}/upper,workdir=${work}/work`, `${work}/merged`]);
+          sh('mount', [
+            '-t',
+            'overlay',
+            'overlay',
+            '-o',
+            `lowerdir=${rootfs},upperdir=${work}/upper,workdir=${work}/work`,
+            `${work}/merged`,
+          ]);
           sh(runtime, ['--root', path.join(dir, 'state'), 'run', '--bundle', bundle, `bench${i}`]);
           sh('umount', [`${work}/merged`]);
         }),
@@ -63,7 +74,11 @@ async function main(): Promise<void> {
     const apiOnly: number[] = [];
     for (let i = 0; i <= runs; i++) {
       const t = await time(async () => {
-        const json = await api('POST', '/containers/create', { Image: 'busybox', Cmd: ['true'], HostConfig: { AutoRemove: true, NetworkMode: 'none' } });
+        const json = await api('POST', '/containers/create', {
+          Image: 'busybox',
+          Cmd: ['true'],
+          HostConfig: { AutoRemove: true, NetworkMode: 'none' },
+        });
         const id = (json as { Id: string }).Id;
         const waited = api('POST', `/containers/${id}/wait?condition=removed`);
         await api('POST', `/containers/${id}/start`);
@@ -75,7 +90,8 @@ async function main(): Promise<void> {
     // Warm up both paths once.
     sh('docker', ['run', '--rm', '--network', 'none', 'busybox', 'true'], d.env);
     const apiRun: number[] = [];
-    for (let i = 0; i < runs; i++) apiRun.push(await time(() => shAsync('docker', ['run', '--rm', '--network', 'none', 'busybox', 'true'], d.env)));
+    for (let i = 0; i < runs; i++)
+      apiRun.push(await time(() => shAsync('docker', ['run', '--rm', '--network', 'none', 'busybox', 'true'], d.env)));
     const bare = await bareRuntime(runtime, lower, runs);
     process.stdout.write(`runtime: ${runtime}; ${runs} runs each, medians\n`);
     row(`run --rm true (Engine API)`, median(apiOnly), `bare ${runtime} run`, median(bare));
@@ -90,38 +106,109 @@ async function main(): Promise<void> {
         }),
       );
     }
-    process.stdout.write(`run -d + rm -f (docker CLI)            gantry ${median(detached).toFixed(0).padStart(6)} ms\n`);
+    process.stdout.write(
+      `run -d + rm -f (docker CLI)            gantry ${median(detached).toFixed(0).padStart(6)} ms\n`,
+    );
 
-    const many = await time(() => Promise.all(Array.from({ length: 100 }, (_x, i) => shAsync('docker', ['run', '-d', '--name', `many${i}`, 'busybox', 'sleep', '60'], d.env))));
-    process.stdout.write(`100 containers started concurrently      gantry ${many.toFixed(0).padStart(6)} ms (${(many / 100).toFixed(1)} ms each)\n`);
+    const many = await time(() =>
+      Promise.all(
+        Array.from({ length: 100 }, (_x, i) =>
+          shAsync('docker', ['run', '-d', '--name', `many${i}`, 'busybox', 'sleep', '60'], d.env),
+        ),
+      ),
+    );
+    process.stdout.write(
+      `100 containers started concurrently      gantry ${many.toFixed(0).padStart(6)} ms (${(many / 100).toFixed(1)} ms each)\n`,
+    );
     sh('docker', ['rm', '-f', ...Array.from({ length: 100 }, (_x, i) => `many${i}`)], d.env);
 
     if (existsSync('/usr/bin/podman')) {
       try {
-      const store = mkdtempSync(path.join(os.tmpdir(), 'gantry-bench-podman-'));
-      cleanup.add(() => fs.rm(store, { recursive: true, force: true }));
-      // runc, since crun refuses this host's hybrid cgroups; nofile within the host's hard limit.
-      const podman = ['--root', path.join(store, 'root'), '--runroot', path.join(store, 'run'), '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--runtime', 'runc'];
-      sh('podman', [...podman, 'pull', '--tls-verify=false', `${reg.addr}/library/busybox`]);
-      const podRun = [...podman, 'run', '--rm', '--ulimit', 'nofile=20000:20000', '--ulimit', 'nproc=65535:65535', '--network', 'none', `${reg.addr}/library/busybox`, 'true'];
-      sh('podman', podRun);
-      const pod: number[] = [];
-      for (let i = 0; i < runs; i++) pod.push(await time(() => shAsync('podman', podRun)));
-      row('run --rm true (gantry vs podman CLI)', median(apiRun), 'podman run', median(pod));
-      // The docker CLI against podman's Docker-compatible API service.
-      const podSock = path.join(store, 'podman.sock');
-      const svc = spawn('podman', [...podman, 'system', 'service', '--time', '0', `unix://${podSock}`], { stdio: 'ignore' });
-      cleanup.add(() => void svc.kill());
-      for (let i = 0; i < 100 && !existsSync(podSock); i++) await new Promise((r) => setTimeout(r, 100));
-      const podEnv = { DOCKER_HOST: `unix://${podSock}` };
-      sh('docker', ['run', '--rm', '--ulimit', 'nofile=20000:20000', '--ulimit', 'nproc=65535:65535', '--network', 'none', `${reg.addr}/library/busybox`, 'true'], podEnv);
-      const podApi: number[] = [];
-      for (let i = 0; i < runs; i++) {
-        podApi.push(await time(() => shAsync('docker', ['run', '--rm', '--ulimit', 'nofile=20000:20000', '--ulimit', 'nproc=65535:65535', '--network', 'none', `${reg.addr}/library/busybox`, 'true'], podEnv)));
-      }
-      row('docker CLI: gantry vs podman service', median(apiRun), 'podman API', median(podApi));
+        const store = mkdtempSync(path.join(os.tmpdir(), 'gantry-bench-podman-'));
+        cleanup.add(() => fs.rm(store, { recursive: true, force: true }));
+        // runc, since crun refuses this host's hybrid cgroups; nofile within the host's hard limit.
+        const podman = [
+          '--root',
+          path.join(store, 'root'),
+          '--runroot',
+          path.join(store, 'run'),
+          '--cgroup-manager',
+          'cgroupfs',
+          '--events-backend',
+          'file',
+          '--runtime',
+          'runc',
+        ];
+        sh('podman', [...podman, 'pull', '--tls-verify=false', `${reg.addr}/library/busybox`]);
+        const podRun = [
+          ...podman,
+          'run',
+          '--rm',
+          '--ulimit',
+          'nofile=20000:20000',
+          '--ulimit',
+          'nproc=65535:65535',
+          '--network',
+          'none',
+          `${reg.addr}/library/busybox`,
+          'true',
+        ];
+        sh('podman', podRun);
+        const pod: number[] = [];
+        for (let i = 0; i < runs; i++) pod.push(await time(() => shAsync('podman', podRun)));
+        row('run --rm true (gantry vs podman CLI)', median(apiRun), 'podman run', median(pod));
+        // The docker CLI against podman's Docker-compatible API service.
+        const podSock = path.join(store, 'podman.sock');
+        const svc = spawn('podman', [...podman, 'system', 'service', '--time', '0', `unix://${podSock}`], {
+          stdio: 'ignore',
+        });
+        cleanup.add(() => void svc.kill());
+        for (let i = 0; i < 100 && !existsSync(podSock); i++) await new Promise((r) => setTimeout(r, 100));
+        const podEnv = { DOCKER_HOST: `unix://${podSock}` };
+        sh(
+          'docker',
+          [
+            'run',
+            '--rm',
+            '--ulimit',
+            'nofile=20000:20000',
+            '--ulimit',
+            'nproc=65535:65535',
+            '--network',
+            'none',
+            `${reg.addr}/library/busybox`,
+            'true',
+          ],
+          podEnv,
+        );
+        const podApi: number[] = [];
+        for (let i = 0; i < runs; i++) {
+          podApi.push(
+            await time(() =>
+              shAsync(
+                'docker',
+                [
+                  'run',
+                  '--rm',
+                  '--ulimit',
+                  'nofile=20000:20000',
+                  '--ulimit',
+                  'nproc=65535:65535',
+                  '--network',
+                  'none',
+                  `${reg.addr}/library/busybox`,
+                  'true',
+                ],
+                podEnv,
+              ),
+            ),
+          );
+        }
+        row('docker CLI: gantry vs podman service', median(apiRun), 'podman API', median(podApi));
       } catch (err) {
-        process.stdout.write(`podman could not run a container on this host: ${(err as Error).message.split('\n')[0]}\n`);
+        process.stdout.write(
+          `podman could not run a container on this host: ${(err as Error).message.split('\n')[0]}\n`,
+        );
       }
     } else {
       process.stdout.write('podman is not installed: apt-get install podman to compare with it\n');

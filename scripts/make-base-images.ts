@@ -55,7 +55,22 @@ async function layerFrom(dir: string): Promise<{ blob: Blob; diffId: string }> {
 async function busyboxRoot(dir: string): Promise<void> {
   const bb = '/bin/busybox';
   if (!existsSync(bb)) throw new Error('busybox-static is not installed (apt-get install busybox-static)');
-  for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'root', 'home', 'var/log', 'var/run', 'dev', 'proc', 'sys', 'run', 'usr/local/bin']) {
+  for (const d of [
+    'bin',
+    'sbin',
+    'usr/bin',
+    'usr/sbin',
+    'etc',
+    'root',
+    'home',
+    'var/log',
+    'var/run',
+    'dev',
+    'proc',
+    'sys',
+    'run',
+    'usr/local/bin',
+  ]) {
     await fs.mkdir(path.join(dir, d), { recursive: true, mode: 0o755 });
   }
   await fs.mkdir(path.join(dir, 'tmp'), { mode: 0o1777 });
@@ -74,7 +89,10 @@ async function busyboxRoot(dir: string): Promise<void> {
     path.join(dir, 'etc/passwd'),
     'root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\nwww-data:x:33:33:www-data:/var/www:/bin/false\nnobody:x:65534:65534:nobody:/home:/bin/false\n',
   );
-  await fs.writeFile(path.join(dir, 'etc/group'), 'root:x:0:\ndaemon:x:1:\ntty:x:5:\nwww-data:x:33:\nnogroup:x:65534:\n');
+  await fs.writeFile(
+    path.join(dir, 'etc/group'),
+    'root:x:0:\ndaemon:x:1:\ntty:x:5:\nwww-data:x:33:\nnogroup:x:65534:\n',
+  );
   await fs.writeFile(path.join(dir, 'etc/shadow'), 'root:*:19000:0:99999:7:::\n', { mode: 0o640 });
   await fs.writeFile(path.join(dir, 'etc/nsswitch.conf'), 'hosts: files dns\n');
 }
@@ -113,7 +131,11 @@ function configBlob(diffIds: string[], cfg: ImageConfig['config'], history: Step
     created: EPOCH.toISOString(),
     config: cfg,
     rootfs: { type: 'layers', diff_ids: diffIds },
-    history: history.map((h) => ({ created: EPOCH.toISOString(), created_by: h.createdBy, ...(h.empty ? { empty_layer: true } : {}) })),
+    history: history.map((h) => ({
+      created: EPOCH.toISOString(),
+      created_by: h.createdBy,
+      ...(h.empty ? { empty_layer: true } : {}),
+    })),
   };
   const bytes = Buffer.from(JSON.stringify(config));
   return { desc: { mediaType, digest: sha256(bytes), size: bytes.length }, bytes };
@@ -132,7 +154,12 @@ async function build(work: string, names: string[]): Promise<BuiltImage[]> {
   await busyboxRoot(bbDir);
   const bb = await layerFrom(bbDir);
   if (names.includes('busybox')) {
-    const cfg = configBlob([bb.diffId], { Env: [PATH_ENV], Cmd: ['sh'] }, [BUSYBOX_STEP, { createdBy: '/bin/sh -c #(nop)  CMD ["sh"]', empty: true }], MediaType.OciConfig);
+    const cfg = configBlob(
+      [bb.diffId],
+      { Env: [PATH_ENV], Cmd: ['sh'] },
+      [BUSYBOX_STEP, { createdBy: '/bin/sh -c #(nop)  CMD ["sh"]', empty: true }],
+      MediaType.OciConfig,
+    );
     const man = manifestBlob(cfg, [bb.blob], MediaType.OciManifest);
     out.push({ repo: 'library/busybox', tag: 'latest', blobs: [bb.blob, cfg], top: man });
   }
@@ -144,10 +171,17 @@ async function build(work: string, names: string[]): Promise<BuiltImage[]> {
     const cfg = configBlob(
       [bb.diffId, nodeLayer.diffId],
       { Env: [PATH_ENV, `NODE_VERSION=${process.versions.node}`], Cmd: ['node'] },
-      [BUSYBOX_STEP, { createdBy: `/bin/sh -c #(nop) COPY node ${process.versions.node} and its libraries` }, { createdBy: '/bin/sh -c #(nop)  CMD ["node"]', empty: true }],
+      [
+        BUSYBOX_STEP,
+        { createdBy: `/bin/sh -c #(nop) COPY node ${process.versions.node} and its libraries` },
+        { createdBy: '/bin/sh -c #(nop)  CMD ["node"]', empty: true },
+      ],
       MediaType.OciConfig,
     );
-    const ociLayers = [bb.blob, nodeLayer.blob].map((b) => ({ ...b, desc: { ...b.desc, mediaType: MediaType.OciLayerGzip } }));
+    const ociLayers = [bb.blob, nodeLayer.blob].map((b) => ({
+      ...b,
+      desc: { ...b.desc, mediaType: MediaType.OciLayerGzip },
+    }));
     const man = manifestBlob(cfg, ociLayers, MediaType.OciManifest);
     const indexBytes = Buffer.from(
       JSON.stringify({
@@ -156,7 +190,10 @@ async function build(work: string, names: string[]): Promise<BuiltImage[]> {
         manifests: [{ ...man.desc, platform: { architecture: 'amd64', os: 'linux' } }],
       }),
     );
-    const index: Blob = { desc: { mediaType: MediaType.OciIndex, digest: sha256(indexBytes), size: indexBytes.length }, bytes: indexBytes };
+    const index: Blob = {
+      desc: { mediaType: MediaType.OciIndex, digest: sha256(indexBytes), size: indexBytes.length },
+      bytes: indexBytes,
+    };
     out.push({ repo: 'library/node', tag: '20', blobs: [...ociLayers, cfg, man], top: index });
   }
   if (names.includes('redis')) {
@@ -175,7 +212,11 @@ async function build(work: string, names: string[]): Promise<BuiltImage[]> {
         Volumes: { '/data': {} },
         WorkingDir: '/data',
       },
-      [BUSYBOX_STEP, { createdBy: '/bin/sh -c #(nop) COPY redis-server and its libraries' }, { createdBy: '/bin/sh -c #(nop)  CMD ["redis-server"]', empty: true }],
+      [
+        BUSYBOX_STEP,
+        { createdBy: '/bin/sh -c #(nop) COPY redis-server and its libraries' },
+        { createdBy: '/bin/sh -c #(nop)  CMD ["redis-server"]', empty: true },
+      ],
       MediaType.OciConfig,
     );
     const man = manifestBlob(cfg, [bb.blob, layer.blob], MediaType.OciManifest);
@@ -194,7 +235,9 @@ async function push(images: BuiltImage[], registry: string): Promise<void> {
         continue;
       }
       if (await s.hasBlob(b.desc.digest)) continue;
-      await s.uploadBlob(b.desc.digest, b.bytes.length, async (from, to) => Readable.from([b.bytes.subarray(from, (to ?? b.bytes.length - 1) + 1)]));
+      await s.uploadBlob(b.desc.digest, b.bytes.length, async (from, to) =>
+        Readable.from([b.bytes.subarray(from, (to ?? b.bytes.length - 1) + 1)]),
+      );
     }
     await s.putManifest(img.tag, img.top.desc.mediaType, img.top.bytes);
     process.stdout.write(`pushed ${registry}/${img.repo}:${img.tag} ${img.top.desc.digest}\n`);
@@ -206,17 +249,25 @@ async function writeOciLayout(images: BuiltImage[], dir: string): Promise<void> 
   await fs.writeFile(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   const manifests: Descriptor[] = [];
   for (const img of images) {
-    for (const b of [...img.blobs, img.top]) await fs.writeFile(path.join(dir, 'blobs/sha256', hexOf(b.desc.digest)), b.bytes);
+    for (const b of [...img.blobs, img.top])
+      await fs.writeFile(path.join(dir, 'blobs/sha256', hexOf(b.desc.digest)), b.bytes);
     const name = img.repo.replace(/^library\//, '');
     manifests.push({ ...img.top.desc, annotations: { 'org.opencontainers.image.ref.name': `${name}:${img.tag}` } });
     process.stdout.write(`wrote oci:${dir}:${name}:${img.tag} ${img.top.desc.digest}\n`);
   }
-  await fs.writeFile(path.join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests }));
+  await fs.writeFile(
+    path.join(dir, 'index.json'),
+    JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests }),
+  );
 }
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { push: { type: 'string' }, 'oci-dir': { type: 'string' }, images: { type: 'string', default: 'busybox,node' } },
+    options: {
+      push: { type: 'string' },
+      'oci-dir': { type: 'string' },
+      images: { type: 'string', default: 'busybox,node' },
+    },
   });
   if (!values.push && !values['oci-dir']) throw new Error('give --push HOST:PORT or --oci-dir DIR');
   const names = values.images!.split(',').map((s) => s.trim());

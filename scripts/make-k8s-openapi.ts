@@ -30,7 +30,9 @@ const version = (JSON.parse(readFileSync(path.join(pkgDir, 'package.json'), 'utf
 function schemaName(cls: string): string {
   const m = /^([A-Z][a-z]+)?(V\d+(?:alpha\d+|beta\d+)?)([A-Z]\w*)$/.exec(cls);
   if (!m) return `io.k8s.api.${cls}`;
-  return m[1] ? `io.k8s.api.${m[1].toLowerCase()}.${m[2]!.toLowerCase()}.${m[3]}` : `io.k8s.api.${m[2]!.toLowerCase()}.${m[3]}`;
+  return m[1]
+    ? `io.k8s.api.${m[1].toLowerCase()}.${m[2]!.toLowerCase()}.${m[3]}`
+    : `io.k8s.api.${m[2]!.toLowerCase()}.${m[3]}`;
 }
 
 /** Descriptions of a class and its properties, and which properties are required, from its .d.ts. */
@@ -68,7 +70,11 @@ function docs(file: string): { description?: string; properties: Map<string, str
     }
     pending = undefined;
   }
-  return { description: description && !description.startsWith('Kubernetes\n') ? description : undefined, properties, required };
+  return {
+    description: description && !description.startsWith('Kubernetes\n') ? description : undefined,
+    properties,
+    required,
+  };
 }
 
 function typeSchema(type: string, format: string, known: Set<string>): Schema {
@@ -83,7 +89,9 @@ function typeSchema(type: string, format: string, known: Set<string>): Schema {
     case 'V1MicroTime':
       return { type: 'string', format: 'date-time' };
     case 'number':
-      return format === 'int32' || format === 'int64' ? { type: 'integer', format } : { type: 'number', ...(format ? { format } : {}) };
+      return format === 'int32' || format === 'int64'
+        ? { type: 'integer', format }
+        : { type: 'number', ...(format ? { format } : {}) };
     case 'boolean':
       return { type: 'boolean' };
     case 'IntOrString':
@@ -112,12 +120,16 @@ for (const cls of classes) {
     const t = typeSchema(a.type, a.format, known);
     const description = doc.properties.get(a.name);
     // OpenAPI v3 cannot describe a $ref beside other keys, so Kubernetes wraps it in allOf.
-    properties[a.baseName] = t.$ref ? { ...(description ? { description } : {}), allOf: [t], default: {} } : { ...(description ? { description } : {}), ...t };
+    properties[a.baseName] = t.$ref
+      ? { ...(description ? { description } : {}), allOf: [t], default: {} }
+      : { ...(description ? { description } : {}), ...t };
   }
   schemas[schemaName(cls)] = {
     ...(doc.description ? { description: doc.description } : {}),
     type: 'object',
-    ...(doc.required.length ? { required: doc.required.map((n) => attrs.find((a) => a.name === n)?.baseName ?? n) } : {}),
+    ...(doc.required.length
+      ? { required: doc.required.map((n) => attrs.find((a) => a.name === n)?.baseName ?? n) }
+      : {}),
     properties,
   };
 }

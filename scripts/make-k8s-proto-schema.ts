@@ -17,7 +17,8 @@ import protobuf from 'protobufjs';
 import descriptor from 'protobufjs/ext/descriptor/index.js';
 
 /** The API groups the server serves (and what they import). */
-const WANTED = /^k8s\.io\/(apimachinery\/pkg\/(apis\/meta\/v1|runtime|runtime\/schema|api\/resource|util\/intstr)|api\/(core|apps|batch|rbac|networking|policy|autoscaling|coordination|discovery|storage|authentication|authorization|events|scheduling)\/(v1|v2))\/generated\.proto$/;
+const WANTED =
+  /^k8s\.io\/(apimachinery\/pkg\/(apis\/meta\/v1|runtime|runtime\/schema|api\/resource|util\/intstr)|api\/(core|apps|batch|rbac|networking|policy|autoscaling|coordination|discovery|storage|authentication|authorization|events|scheduling)\/(v1|v2))\/generated\.proto$/;
 
 const binary = process.argv[2] ?? execFileSync('sh', ['-c', 'command -v kubectl'], { encoding: 'utf8' }).trim();
 const data = readFileSync(binary);
@@ -44,5 +45,11 @@ if (files.size < 10) throw new Error(`only ${files.size} Kubernetes descriptors 
 const set = descriptor.FileDescriptorSet.create({ file: [...files.values()] as never });
 const root = (protobuf.Root as unknown as { fromDescriptor(d: unknown): protobuf.Root }).fromDescriptor(set);
 const out = new URL('../src/cluster/apiserver/protobuf/k8s-types.json', import.meta.url);
-writeFileSync(out, JSON.stringify({ source: `${[...files.keys()].length} generated.proto files from ${binary}`, schema: root.toJSON() }) + '\n');
+writeFileSync(
+  out,
+  JSON.stringify({
+    source: `${[...files.keys()].length} generated.proto files from ${binary}`,
+    schema: root.toJSON(),
+  }) + '\n',
+);
 console.log(`wrote ${[...files.keys()].sort().join(', ')}`);

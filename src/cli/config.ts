@@ -49,7 +49,10 @@ export async function credentialsFor(domain: string): Promise<AuthConfig | undef
 
 export async function storeCredentials(domain: string, username: string, password: string): Promise<string> {
   const cfg = await readConfig();
-  cfg.auths = { ...cfg.auths, [serverKey(domain)]: { auth: Buffer.from(`${username}:${password}`).toString('base64') } };
+  cfg.auths = {
+    ...cfg.auths,
+    [serverKey(domain)]: { auth: Buffer.from(`${username}:${password}`).toString('base64') },
+  };
   await fs.mkdir(path.dirname(configPath()), { recursive: true, mode: 0o700 });
   await writeFileAtomic(configPath(), JSON.stringify(cfg, null, '\t'));
   await fs.chmod(configPath(), 0o600);

@@ -16,7 +16,10 @@ program
   .name('gantry')
   .description('A container engine and orchestrator, compatible with the docker CLI and kubectl')
   .version(GANTRY_VERSION, '-v, --version', 'print version information and quit')
-  .option('-H, --host <address>', 'daemon socket to connect to (default: $GANTRY_HOST, $DOCKER_HOST, unix:///run/gantry/gantry.sock)')
+  .option(
+    '-H, --host <address>',
+    'daemon socket to connect to (default: $GANTRY_HOST, $DOCKER_HOST, unix:///run/gantry/gantry.sock)',
+  )
   .enablePositionalOptions()
   .showHelpAfterError();
 

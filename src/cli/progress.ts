@@ -24,7 +24,11 @@ export async function* jsonLines(res: IncomingMessage): AsyncGenerator<JsonMessa
 /**
  * Display messages, handing `aux` payloads to `onAux`. Throws StreamError for an in-band error.
  */
-export async function displayJsonMessages(res: IncomingMessage, out: NodeJS.WriteStream, onAux?: (aux: unknown) => void): Promise<void> {
+export async function displayJsonMessages(
+  res: IncomingMessage,
+  out: NodeJS.WriteStream,
+  onAux?: (aux: unknown) => void,
+): Promise<void> {
   const tty = !!out.isTTY;
   const lines = new Map<string, number>();
   let total = 0;

@@ -19,7 +19,17 @@ const RESOLVE_IN_ROOT = 0x10;
 export type Resolution = 'beneath' | 'in-root';
 
 /** Kinds of archive entries, as native/confined.c numbers them. */
-export const EntryKind = { dir: 1, file: 2, symlink: 3, hardlink: 4, char: 5, block: 6, fifo: 7, whiteout: 8, opaque: 9 } as const;
+export const EntryKind = {
+  dir: 1,
+  file: 2,
+  symlink: 3,
+  hardlink: 4,
+  char: 5,
+  block: 6,
+  fifo: 7,
+  whiteout: 8,
+  opaque: 9,
+} as const;
 export type EntryKindName = keyof typeof EntryKind;
 
 export interface EntrySpec {
@@ -77,7 +87,21 @@ export class ConfinedDir {
   /** Apply one archive entry at `rel`, creating missing parents; answers an fd when a file's content is for the caller to write. */
   applyEntry(rel: string, e: EntrySpec): number {
     const flags = (e.chown ? F_CHOWN : 0) | (e.noOverwriteDirNonDir ? F_NO_OVERWRITE_DIR_NON_DIR : 0) | F_MKDIR_PARENTS;
-    return native.applyEntry(this.fd, rel, this.resolve, EntryKind[e.kind], e.mode, e.uid, e.gid, e.mtimeMs, e.payload, e.devMajor ?? 0, e.devMinor ?? 0, e.xattrs, flags);
+    return native.applyEntry(
+      this.fd,
+      rel,
+      this.resolve,
+      EntryKind[e.kind],
+      e.mode,
+      e.uid,
+      e.gid,
+      e.mtimeMs,
+      e.payload,
+      e.devMajor ?? 0,
+      e.devMinor ?? 0,
+      e.xattrs,
+      flags,
+    );
   }
 
   /** After writing the content of a file `applyEntry` answered with `fd`: owner, mode, xattrs and times. */
@@ -105,7 +129,8 @@ export class ConfinedDir {
     try {
       fd = this.open(rel, flags);
     } catch (err) {
-      if ((err as { code?: string }).code === 'ENOENT' || (err as { code?: string }).code === 'ENOTDIR') return undefined;
+      if ((err as { code?: string }).code === 'ENOENT' || (err as { code?: string }).code === 'ENOTDIR')
+        return undefined;
       throw err;
     }
     try {

@@ -4,7 +4,11 @@
  * Concatenate every chunk of a stream. Past `limit` bytes it stops and throws `tooLarge()` (default: a
  * plain error), so a client cannot make a server buffer without bound.
  */
-export async function readAll(stream: AsyncIterable<unknown>, limit = Infinity, tooLarge?: () => Error): Promise<Buffer> {
+export async function readAll(
+  stream: AsyncIterable<unknown>,
+  limit = Infinity,
+  tooLarge?: () => Error,
+): Promise<Buffer> {
   const parts: Buffer[] = [];
   let n = 0;
   for await (const c of stream) {

@@ -9,8 +9,50 @@ import { conflict, invalid, notFound } from '../common/errors.js';
 import { readJson, writeJsonAtomic } from '../common/fsutil.js';
 import type { ContainerRecord } from './types.js';
 
-const LEFT = ['admiring', 'brave', 'busy', 'clever', 'dreamy', 'eager', 'festive', 'gifted', 'happy', 'jolly', 'keen', 'lucid', 'modest', 'nifty', 'quirky', 'serene', 'sharp', 'stoic', 'vibrant', 'zealous'];
-const RIGHT = ['albattani', 'babbage', 'curie', 'darwin', 'einstein', 'feynman', 'galileo', 'hopper', 'johnson', 'kepler', 'lovelace', 'meitner', 'newton', 'noether', 'pasteur', 'ritchie', 'shannon', 'tesla', 'turing', 'wozniak'];
+const LEFT = [
+  'admiring',
+  'brave',
+  'busy',
+  'clever',
+  'dreamy',
+  'eager',
+  'festive',
+  'gifted',
+  'happy',
+  'jolly',
+  'keen',
+  'lucid',
+  'modest',
+  'nifty',
+  'quirky',
+  'serene',
+  'sharp',
+  'stoic',
+  'vibrant',
+  'zealous',
+];
+const RIGHT = [
+  'albattani',
+  'babbage',
+  'curie',
+  'darwin',
+  'einstein',
+  'feynman',
+  'galileo',
+  'hopper',
+  'johnson',
+  'kepler',
+  'lovelace',
+  'meitner',
+  'newton',
+  'noether',
+  'pasteur',
+  'ritchie',
+  'shannon',
+  'tesla',
+  'turing',
+  'wozniak',
+];
 
 const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
@@ -45,11 +87,14 @@ export class ContainerStore {
   /** Validate or generate a unique name. */
   allocateName(requested: string | undefined, id: string): string {
     if (requested) {
-      if (!NAME_RE.test(requested)) throw invalid(`Invalid container name (${requested}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+      if (!NAME_RE.test(requested))
+        throw invalid(`Invalid container name (${requested}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
       const name = requested.startsWith('/') ? requested : `/${requested}`;
       const holder = this.byName(name);
       if (holder && holder.Id !== id) {
-        throw conflict(`Conflict. The container name "${name}" is already in use by container "${holder.Id}". You have to remove (or rename) that container to be able to reuse that name.`);
+        throw conflict(
+          `Conflict. The container name "${name}" is already in use by container "${holder.Id}". You have to remove (or rename) that container to be able to reuse that name.`,
+        );
       }
       return name;
     }

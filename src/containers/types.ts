@@ -136,7 +136,10 @@ export interface ContainerRecord {
   /** Set by `stop` so unless-stopped and always policies know the user stopped it. */
   manuallyStopped?: boolean;
   /** Networks the container is on (kept while stopped) and its published ports while it runs. */
-  NetworkSettings?: { Networks: Record<string, EndpointSettings>; Ports: Record<string, Array<{ HostIp: string; HostPort: string }> | null> };
+  NetworkSettings?: {
+    Networks: Record<string, EndpointSettings>;
+    Ports: Record<string, Array<{ HostIp: string; HostPort: string }> | null>;
+  };
   /** Volumes, binds and tmpfs mounts, resolved at create. */
   Mounts?: MountPoint[];
   /** How the running container is wired, so it can be unwired after an engine restart. */

@@ -19,21 +19,29 @@ export function validateResources(hc: Partial<HostConfig>, update = false): stri
   const swap = hc.MemorySwap ?? 0;
   const reservation = hc.MemoryReservation ?? 0;
   if (memory !== 0 && memory < MIN_MEMORY) throw invalid('Minimum memory limit allowed is 6MB');
-  if (memory > 0 && swap > 0 && swap < memory) throw invalid('Minimum memoryswap limit should be larger than memory limit, see usage');
-  if (memory === 0 && swap > 0 && !update) throw invalid('You should always set the Memory limit when using Memoryswap limit, see usage');
+  if (memory > 0 && swap > 0 && swap < memory)
+    throw invalid('Minimum memoryswap limit should be larger than memory limit, see usage');
+  if (memory === 0 && swap > 0 && !update)
+    throw invalid('You should always set the Memory limit when using Memoryswap limit, see usage');
   if (swap < -1) throw invalid(`invalid memory swap limit ${swap}: must be -1 (unlimited) or positive`);
   const swappiness = hc.MemorySwappiness;
-  if (swappiness !== undefined && swappiness !== null && (swappiness < -1 || swappiness > 100)) throw invalid(`Invalid value: ${swappiness}, valid memory swappiness range is 0-100`);
+  if (swappiness !== undefined && swappiness !== null && (swappiness < -1 || swappiness > 100))
+    throw invalid(`Invalid value: ${swappiness}, valid memory swappiness range is 0-100`);
   if (reservation !== 0 && reservation < MIN_MEMORY) throw invalid('Minimum memory reservation allowed is 6MB');
-  if (memory > 0 && reservation > 0 && memory < reservation) throw invalid('Minimum memory limit can not be less than memory reservation limit, see usage');
+  if (memory > 0 && reservation > 0 && memory < reservation)
+    throw invalid('Minimum memory limit can not be less than memory reservation limit, see usage');
 
   const nano = hc.NanoCpus ?? 0;
   const cpus = os.availableParallelism();
-  if (nano > 0 && (hc.CpuPeriod ?? 0) > 0) throw invalid('Conflicting options: Nano CPUs and CPU Period cannot both be set');
-  if (nano > 0 && (hc.CpuQuota ?? 0) > 0) throw invalid('Conflicting options: Nano CPUs and CPU Quota cannot both be set');
-  if (nano < 0 || nano > cpus * 1e9) throw invalid(`Range of CPUs is from 0.01 to ${cpus}.00, as there are only ${cpus} CPUs available`);
+  if (nano > 0 && (hc.CpuPeriod ?? 0) > 0)
+    throw invalid('Conflicting options: Nano CPUs and CPU Period cannot both be set');
+  if (nano > 0 && (hc.CpuQuota ?? 0) > 0)
+    throw invalid('Conflicting options: Nano CPUs and CPU Quota cannot both be set');
+  if (nano < 0 || nano > cpus * 1e9)
+    throw invalid(`Range of CPUs is from 0.01 to ${cpus}.00, as there are only ${cpus} CPUs available`);
   const period = hc.CpuPeriod ?? 0;
-  if (period !== 0 && (period < 1000 || period > 1000000)) throw invalid('CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1 second (i.e. 1000000)');
+  if (period !== 0 && (period < 1000 || period > 1000000))
+    throw invalid('CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1 second (i.e. 1000000)');
   const quota = hc.CpuQuota ?? 0;
   if (quota > 0 && quota < 1000) throw invalid('CPU cfs quota can not be less than 1ms (i.e. 1000)');
   const shares = hc.CpuShares ?? 0;
@@ -47,14 +55,16 @@ export function validateResources(hc: Partial<HostConfig>, update = false): stri
   }
   for (const field of ['CpusetCpus', 'CpusetMems'] as const) {
     const v = hc[field];
-    if (v && !/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(v)) throw invalid(`Invalid value ${v} for ${field === 'CpusetCpus' ? 'cpuset cpus' : 'cpuset mems'}`);
+    if (v && !/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(v))
+      throw invalid(`Invalid value ${v} for ${field === 'CpusetCpus' ? 'cpuset cpus' : 'cpuset mems'}`);
   }
   return warnings;
 }
 
 /** Everything a create checks beyond what its own code resolves (image, names, networks, mounts). */
 export function validateCreate(cfg: Pick<ContainerConfig, 'WorkingDir' | 'ExposedPorts'>, hc: HostConfig): string[] {
-  if (cfg.WorkingDir && !cfg.WorkingDir.startsWith('/')) throw invalid(`the working directory '${cfg.WorkingDir}' is invalid, it needs to be an absolute path`);
+  if (cfg.WorkingDir && !cfg.WorkingDir.startsWith('/'))
+    throw invalid(`the working directory '${cfg.WorkingDir}' is invalid, it needs to be an absolute path`);
   const oom = hc.OomScoreAdj ?? 0;
   if (oom < -1000 || oom > 1000) throw invalid(`Invalid value ${oom}, range for oom score adj is [-1000, 1000]`);
   const warnings = validateResources(hc);

@@ -154,7 +154,10 @@ export class FileContentStore implements ContentStore {
     return path.join(this.ingestDir, randomBytes(12).toString('hex'));
   }
 
-  private async writeVerified(source: Readable, expected: { digest: string; size?: number } | undefined): Promise<BlobInfo> {
+  private async writeVerified(
+    source: Readable,
+    expected: { digest: string; size?: number } | undefined,
+  ): Promise<BlobInfo> {
     const tmp = this.tempPath();
     const hasher = new Hasher();
     try {

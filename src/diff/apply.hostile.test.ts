@@ -70,7 +70,18 @@ test('deferred work cannot follow a directory later replaced by a symlink', asyn
       tarOf([
         [{ name: 'd/', type: 'directory', mode: 0o755 }],
         [{ name: 'd/node', type: 'character-device', devmajor: 1, devminor: 3, mode: 0o666 }],
-        [{ name: 'd/x', type: 'file', mode: 0o755, pax: { 'SCHILY.xattr.security.capability': '\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00' } }, 'x'],
+        [
+          {
+            name: 'd/x',
+            type: 'file',
+            mode: 0o755,
+            pax: {
+              'SCHILY.xattr.security.capability':
+                '\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00',
+            },
+          },
+          'x',
+        ],
         [{ name: 'd/', type: 'directory', mode: 0o755 }],
         [{ name: 'd', type: 'symlink', linkname: s.outside }],
       ]),
@@ -99,7 +110,10 @@ test('hardlinks resolve inside the root and never through a symlink', async () =
     );
     await fs.rm(s.target, { recursive: true });
     // An absolute hardlink target names a path inside the layer, which does not exist.
-    await refused(applyLayer(tarOf([[{ name: 'leak', type: 'link', linkname: path.join(s.outside, 'sentinel') }]]), s.target), /No such file/);
+    await refused(
+      applyLayer(tarOf([[{ name: 'leak', type: 'link', linkname: path.join(s.outside, 'sentinel') }]]), s.target),
+      /No such file/,
+    );
     assert.equal(await s.snapshot(), before);
   } finally {
     await s.cleanup();
@@ -119,9 +133,15 @@ test('files, whiteouts, opaque markers and devices are never written through a s
     const s = await sandbox();
     try {
       const before = await s.snapshot();
-      await refused(applyLayer(tarOf([[{ name: 'e', type: 'symlink', linkname: s.outside }], ...rest]), s.target), /through a symlink/);
+      await refused(
+        applyLayer(tarOf([[{ name: 'e', type: 'symlink', linkname: s.outside }], ...rest]), s.target),
+        /through a symlink/,
+      );
       await fs.rm(s.target, { recursive: true });
-      await refused(applyLayer(tarOf([[{ name: 'e', type: 'symlink', linkname: '../outside' }], ...rest]), s.target), /through a symlink/);
+      await refused(
+        applyLayer(tarOf([[{ name: 'e', type: 'symlink', linkname: '../outside' }], ...rest]), s.target),
+        /through a symlink/,
+      );
       assert.equal(await s.snapshot(), before, JSON.stringify(rest));
     } finally {
       await s.cleanup();
@@ -133,7 +153,10 @@ test('names that climb out are refused; a directory entry replaces a symlink ins
   const s = await sandbox();
   try {
     const before = await s.snapshot();
-    await refused(applyLayer(tarOf([[{ name: '../outside/sentinel', type: 'file', mode: 0o644 }, 'x']]), s.target), /escapes/);
+    await refused(
+      applyLayer(tarOf([[{ name: '../outside/sentinel', type: 'file', mode: 0o644 }, 'x']]), s.target),
+      /escapes/,
+    );
     await applyLayer(
       tarOf([
         [{ name: 'e', type: 'symlink', linkname: s.outside }],
@@ -183,7 +206,13 @@ test('size and entry caps refuse decompression bombs', async () => {
   const s = await sandbox();
   try {
     const big = Buffer.alloc(300 << 10, 1);
-    await refused(applyLayer(tarOf([[{ name: 'a', type: 'file', size: big.length }, big]]), s.target, { maxBytes: 100 << 10, what: 'layer sha256:abc' }), /layer sha256:abc is larger than the limit/);
+    await refused(
+      applyLayer(tarOf([[{ name: 'a', type: 'file', size: big.length }, big]]), s.target, {
+        maxBytes: 100 << 10,
+        what: 'layer sha256:abc',
+      }),
+      /layer sha256:abc is larger than the limit/,
+    );
     await fs.rm(s.target, { recursive: true });
     const many: Entry[] = Array.from({ length: 20 }, (_, i) => [{ name: `f${i}`, type: 'file' }, '']);
     await refused(applyLayer(tarOf(many), s.target, { maxEntries: 10 }), /more than 10 entries/);
@@ -225,14 +254,44 @@ function rng(seed: number): () => number {
 
 function randomArchive(next: () => number, outside: string): Entry[] {
   const pick = <T>(xs: T[]): T => xs[Math.floor(next() * xs.length)]!;
-  const names = ['a', 'b', 'e', 'a/b', 'a/e', 'e/x', 'e/sub', 'e/sub/secret', 'e/sentinel', 'a/b/c', 'b/e/sentinel', 'sub'];
-  const linkTargets = [outside, `${outside}/sub`, '../outside', '../../outside', '../outside/sub', '/', '..', 'a', 'e', 'a/b', '.'];
+  const names = [
+    'a',
+    'b',
+    'e',
+    'a/b',
+    'a/e',
+    'e/x',
+    'e/sub',
+    'e/sub/secret',
+    'e/sentinel',
+    'a/b/c',
+    'b/e/sentinel',
+    'sub',
+  ];
+  const linkTargets = [
+    outside,
+    `${outside}/sub`,
+    '../outside',
+    '../../outside',
+    '../outside/sub',
+    '/',
+    '..',
+    'a',
+    'e',
+    'a/b',
+    '.',
+  ];
   const entries: Entry[] = [];
   const count = 1 + Math.floor(next() * 12);
   for (let i = 0; i < count; i++) {
     const name = pick(names);
     const mode = pick([0o755, 0o644, 0o4755, 0o777, 0o600]);
-    const xattr = next() < 0.2 ? { pax: { [pick(['SCHILY.xattr.user.k', 'SCHILY.xattr.trusted.k', 'SCHILY.xattr.security.capability'])]: 'v' } } : {};
+    const xattr =
+      next() < 0.2
+        ? {
+            pax: { [pick(['SCHILY.xattr.user.k', 'SCHILY.xattr.trusted.k', 'SCHILY.xattr.security.capability'])]: 'v' },
+          }
+        : {};
     switch (pick(['dir', 'file', 'symlink', 'symlink', 'link', 'char', 'fifo', 'whiteout', 'opaque'])) {
       case 'dir':
         entries.push([{ name: `${name}/`, type: 'directory', mode, ...xattr }]);
@@ -244,7 +303,13 @@ function randomArchive(next: () => number, outside: string): Entry[] {
         entries.push([{ name, type: 'symlink', linkname: pick(linkTargets) }]);
         break;
       case 'link':
-        entries.push([{ name, type: 'link', linkname: pick([...names, 'e/sentinel', `${outside}/sentinel`, '../outside/sentinel']) }]);
+        entries.push([
+          {
+            name,
+            type: 'link',
+            linkname: pick([...names, 'e/sentinel', `${outside}/sentinel`, '../outside/sentinel']),
+          },
+        ]);
         break;
       case 'char':
         entries.push([{ name, type: 'character-device', devmajor: 1, devminor: 3, mode: 0o666, ...xattr }]);
@@ -253,7 +318,12 @@ function randomArchive(next: () => number, outside: string): Entry[] {
         entries.push([{ name, type: 'fifo', mode: 0o600 }]);
         break;
       case 'whiteout':
-        entries.push([{ name: `${path.posix.dirname(name) === '.' ? '' : `${path.posix.dirname(name)}/`}.wh.${pick(['sentinel', 'sub', 'x', 'a'])}`, type: 'file' }]);
+        entries.push([
+          {
+            name: `${path.posix.dirname(name) === '.' ? '' : `${path.posix.dirname(name)}/`}.wh.${pick(['sentinel', 'sub', 'x', 'a'])}`,
+            type: 'file',
+          },
+        ]);
         break;
       default:
         entries.push([{ name: `${name}/.wh..wh..opq`, type: 'file' }]);
@@ -282,15 +352,24 @@ test('fuzz: thousands of generated archives never change anything outside the ta
       if (inRoot) await seedRoot();
       else await fs.rm(s.target, { recursive: true, force: true });
       try {
-        if (inRoot) await ConfinedDir.with(s.target, 'in-root', (root) => extractTar(tarOf(archive), root, { whiteouts: 'overlay' }));
+        if (inRoot)
+          await ConfinedDir.with(s.target, 'in-root', (root) =>
+            extractTar(tarOf(archive), root, { whiteouts: 'overlay' }),
+          );
         else await applyLayer(tarOf(archive), s.target);
       } catch {
         refusedCount++;
       }
       const after = await s.snapshot();
-      if (after !== before) assert.fail(`seed ${seed}, archive ${i} (${inRoot ? 'in-root' : 'beneath'}) changed the outside:\n${JSON.stringify(archive)}\n${after}`);
+      if (after !== before)
+        assert.fail(
+          `seed ${seed}, archive ${i} (${inRoot ? 'in-root' : 'beneath'}) changed the outside:\n${JSON.stringify(archive)}\n${after}`,
+        );
     }
-    assert.ok(refusedCount > 100 && refusedCount < 2900, `a mix of refused and accepted archives (${refusedCount} refused)`);
+    assert.ok(
+      refusedCount > 100 && refusedCount < 2900,
+      `a mix of refused and accepted archives (${refusedCount} refused)`,
+    );
   } finally {
     await s.cleanup();
   }

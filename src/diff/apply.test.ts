@@ -40,7 +40,10 @@ test('unpacks files, links, modes, owners and whiteouts in overlay form', async 
       [{ name: 'var/.wh..wh..opq', type: 'file', mode: 0o644 }],
       [{ name: 'run/fifo', type: 'fifo', mode: 0o600 }],
     ];
-    await applyLayer(tarOf([...layer, [{ name: 'bin/alias/evil', type: 'file', mode: 0o644 }, 'x']]).on('error', () => undefined), dir).then(
+    await applyLayer(
+      tarOf([...layer, [{ name: 'bin/alias/evil', type: 'file', mode: 0o644 }, 'x']]).on('error', () => undefined),
+      dir,
+    ).then(
       () => assert.fail('writing through a symlink must be refused'),
       (err: Error) => assert.match(err.message, /through a symlink/),
     );
@@ -58,7 +61,10 @@ test('unpacks files, links, modes, owners and whiteouts in overlay form', async 
     const wh = await fs.lstat(path.join(dir, 'etc/gone'));
     assert.ok(wh.isCharacterDevice());
     assert.equal(wh.rdev, 0);
-    assert.equal(execFileSync('getfattr', ['--only-values', '-n', 'trusted.overlay.opaque', path.join(dir, 'var')]).toString(), 'y');
+    assert.equal(
+      execFileSync('getfattr', ['--only-values', '-n', 'trusted.overlay.opaque', path.join(dir, 'var')]).toString(),
+      'y',
+    );
     assert.ok((await fs.lstat(path.join(dir, 'run/fifo'))).isFIFO());
   } finally {
     await fs.rm(dir, { recursive: true, force: true });

@@ -77,20 +77,30 @@ const KINDS: Partial<Record<Header['type'] & string, EntryKindName>> = {
 };
 
 /** Unpack a layer (an uncompressed tar stream) into an empty directory, in overlay form. */
-export async function applyLayer(tarStream: Readable, dir: string, limits: ExtractLimits & { what?: string } = {}): Promise<ApplyResult> {
+export async function applyLayer(
+  tarStream: Readable,
+  dir: string,
+  limits: ExtractLimits & { what?: string } = {},
+): Promise<ApplyResult> {
   // Keep an early stream error from going unhandled while the directory is made; extractTar reads it.
   const quiet = (): void => undefined;
   tarStream.on('error', quiet);
   try {
     await fsp.mkdir(dir, { recursive: true });
-    return await ConfinedDir.with(dir, 'beneath', (root) => extractTar(tarStream, root, { ...limits, whiteouts: 'overlay' }));
+    return await ConfinedDir.with(dir, 'beneath', (root) =>
+      extractTar(tarStream, root, { ...limits, whiteouts: 'overlay' }),
+    );
   } finally {
     tarStream.off('error', quiet);
   }
 }
 
 /** Unpack a tar stream beneath `root`; see the file comment. */
-export async function extractTar(tarStream: Readable, root: ConfinedDir, opts: ExtractOptions = {}): Promise<ApplyResult> {
+export async function extractTar(
+  tarStream: Readable,
+  root: ConfinedDir,
+  opts: ExtractOptions = {},
+): Promise<ApplyResult> {
   const what = opts.what ?? 'archive';
   const prefix = opts.prefix ? cleanEntryName(opts.prefix) : '';
   const chown = opts.chown ?? true;
@@ -101,9 +111,11 @@ export async function extractTar(tarStream: Readable, root: ConfinedDir, opts: E
   const fail = (rel: string, err: unknown): GantryError => {
     if (err instanceof GantryError) return err;
     const e = err as { code?: string; message: string };
-    if (e.code === 'ELOOP' && root.resolution === 'beneath') return invalid(`${what}: entry ${JSON.stringify(rel)} is written through a symlink`);
+    if (e.code === 'ELOOP' && root.resolution === 'beneath')
+      return invalid(`${what}: entry ${JSON.stringify(rel)} is written through a symlink`);
     if (e.code === 'EXDEV') return invalid(`${what}: entry ${JSON.stringify(rel)} leads out of the extraction root`);
-    if (e.code === 'EEXIST' && opts.noOverwriteDirNonDir) return invalid(`${what}: cannot overwrite ${JSON.stringify(rel)}: a directory and a non-directory`);
+    if (e.code === 'EEXIST' && opts.noOverwriteDirNonDir)
+      return invalid(`${what}: cannot overwrite ${JSON.stringify(rel)}: a directory and a non-directory`);
     return invalid(`${what}: ${e.message}`);
   };
 
@@ -132,7 +144,8 @@ export async function extractTar(tarStream: Readable, root: ConfinedDir, opts: E
           root.applyEntry(parent, { ...spec, kind: 'opaque' });
         } else {
           const target = base.slice(WHITEOUT_PREFIX.length);
-          if (target === '' || target === '.' || target === '..') throw invalid(`${what}: invalid whiteout ${JSON.stringify(rel)}`);
+          if (target === '' || target === '.' || target === '..')
+            throw invalid(`${what}: invalid whiteout ${JSON.stringify(rel)}`);
           root.applyEntry(parent ? `${parent}/${target}` : target, { ...spec, kind: 'whiteout' });
         }
       } catch (err) {
@@ -155,7 +168,8 @@ export async function extractTar(tarStream: Readable, root: ConfinedDir, opts: E
     if (xattrs.length) spec.xattrs = xattrs;
 
     if (kind === 'file') {
-      if (size + header.size > (opts.maxBytes ?? Infinity)) throw invalid(`${what} is larger than the limit of ${opts.maxBytes} bytes`);
+      if (size + header.size > (opts.maxBytes ?? Infinity))
+        throw invalid(`${what} is larger than the limit of ${opts.maxBytes} bytes`);
       if (header.size <= SMALL_FILE) {
         // Small files: gather the body, then one native call (create, write, owner, mode, times).
         const parts: Buffer[] = [];
@@ -181,7 +195,7 @@ export async function extractTar(tarStream: Readable, root: ConfinedDir, opts: E
         for await (const chunk of stream) {
           const buf = chunk as Buffer;
           hash?.update(buf);
-          for (let off = 0; off < buf.length; ) off += (await writeFd(fd, buf, off)).bytesWritten;
+          for (let off = 0; off < buf.length;) off += (await writeFd(fd, buf, off)).bytesWritten;
           size += buf.length;
         }
         // Owner, mode and xattrs after the content: a write drops file capabilities.

@@ -45,7 +45,13 @@ export function addEntry(pack: Pack, header: TarHeader, body?: Readable | Buffer
  * becomes a hardlink to it. A file is read through the walk's directory fd (never followed, never
  * opened unless regular); one replaced while the walk ran is skipped.
  */
-export async function packTreeEntry(pack: Pack, e: TreeEntry, name: string, inodes: Map<string, string>, mtime?: Date): Promise<void> {
+export async function packTreeEntry(
+  pack: Pack,
+  e: TreeEntry,
+  name: string,
+  inodes: Map<string, string>,
+  mtime?: Date,
+): Promise<void> {
   const { st } = e;
   const base: TarHeader = { name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: mtime ?? st.mtime };
   if (st.isDirectory()) return addEntry(pack, { ...base, name: `${name}/`, type: 'directory' });
@@ -60,9 +66,15 @@ export async function packTreeEntry(pack: Pack, e: TreeEntry, name: string, inod
     if (!opened) return;
     return addEntry(pack, { ...base, type: 'file', size: opened.st.size }, await fileBody(opened.fd, opened.st.size));
   }
-  if (st.isSymbolicLink()) return addEntry(pack, { ...base, type: 'symlink', linkname: await readlinkAt(e.dirFd, e.name) });
+  if (st.isSymbolicLink())
+    return addEntry(pack, { ...base, type: 'symlink', linkname: await readlinkAt(e.dirFd, e.name) });
   if (st.isCharacterDevice() || st.isBlockDevice()) {
-    return addEntry(pack, { ...base, type: st.isCharacterDevice() ? 'character-device' : 'block-device', devmajor: major(st.rdev), devminor: minor(st.rdev) });
+    return addEntry(pack, {
+      ...base,
+      type: st.isCharacterDevice() ? 'character-device' : 'block-device',
+      devmajor: major(st.rdev),
+      devminor: minor(st.rdev),
+    });
   }
   if (st.isFIFO()) return addEntry(pack, { ...base, type: 'fifo' });
 }

@@ -36,7 +36,11 @@ function isWhiteout(st: Stats): boolean {
 async function opaqueDirs(upper: string): Promise<Set<string>> {
   const out = new Set<string>();
   // getfattr exits non-zero when some files lack the attribute; what it printed is still right.
-  const { stdout } = await execFileP('sh', ['-c', 'getfattr -R --absolute-names -n trusted.overlay.opaque "$1" 2>/dev/null || true', 'sh', upper], { maxBuffer: 64 << 20 });
+  const { stdout } = await execFileP(
+    'sh',
+    ['-c', 'getfattr -R --absolute-names -n trusted.overlay.opaque "$1" 2>/dev/null || true', 'sh', upper],
+    { maxBuffer: 64 << 20 },
+  );
   let current: string | undefined;
   for (const line of stdout.split('\n')) {
     const f = /^# file: (.*)$/.exec(line);
@@ -78,7 +82,12 @@ export async function changes(upper: string, lowers: string[]): Promise<Change[]
       if (st.isDirectory()) {
         await walk(r);
         // A directory that exists below and only held engine mount points did not change.
-        if (kind === 0 && out.length === at + 1 && (await fsp.readdir(path.join(upper, r))).every((n) => ENGINE_MOUNTPOINTS.has(`${r}/${n}`))) out.pop();
+        if (
+          kind === 0 &&
+          out.length === at + 1 &&
+          (await fsp.readdir(path.join(upper, r))).every((n) => ENGINE_MOUNTPOINTS.has(`${r}/${n}`))
+        )
+          out.pop();
       }
     }
   };
@@ -99,11 +108,26 @@ export function packUpper(upper: string): Readable {
         if (ENGINE_MOUNTPOINTS.has(rel) && st.isFile()) return;
         if (isWhiteout(st)) {
           const dir = path.posix.dirname(rel);
-          await addEntry(pack, { name: `${dir === '.' ? '' : `${dir}/`}${WHITEOUT_PREFIX}${e.name}`, type: 'file', size: 0, mode: 0o644, uid: st.uid, gid: st.gid, mtime: st.mtime });
+          await addEntry(pack, {
+            name: `${dir === '.' ? '' : `${dir}/`}${WHITEOUT_PREFIX}${e.name}`,
+            type: 'file',
+            size: 0,
+            mode: 0o644,
+            uid: st.uid,
+            gid: st.gid,
+            mtime: st.mtime,
+          });
           return;
         }
         await packTreeEntry(pack, e, rel, inodes);
-        if (st.isDirectory() && opaque.has(rel)) await addEntry(pack, { name: `${rel}/${OPAQUE_WHITEOUT}`, type: 'file', size: 0, mode: 0o644, mtime: st.mtime });
+        if (st.isDirectory() && opaque.has(rel))
+          await addEntry(pack, {
+            name: `${rel}/${OPAQUE_WHITEOUT}`,
+            type: 'file',
+            size: 0,
+            mode: 0o644,
+            mtime: st.mtime,
+          });
       });
     } finally {
       fs.closeSync(fd);

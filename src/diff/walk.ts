@@ -24,7 +24,12 @@ export interface TreeEntry {
 }
 
 /** Visit every entry beneath the directory open as `dirFd`, sorted by name; `visit` answers false to skip a directory's contents. */
-export async function walkTree(dirFd: number, visit: (e: TreeEntry) => Promise<boolean | void>, rel = '', depth = 0): Promise<void> {
+export async function walkTree(
+  dirFd: number,
+  visit: (e: TreeEntry) => Promise<boolean | void>,
+  rel = '',
+  depth = 0,
+): Promise<void> {
   if (depth > MAX_DEPTH) throw invalid(`directory tree deeper than ${MAX_DEPTH} levels at ${rel}`);
   const names = (await fsp.readdir(fdPath(dirFd))).sort();
   for (const name of names) {
@@ -63,7 +68,10 @@ export function openFileAt(dirFd: number, name: string): { fd: number; st: Stats
   try {
     const st = fs.fstatSync(pathFd);
     if (!st.isFile()) return undefined;
-    return { fd: fs.openSync(fdPath(pathFd), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY), st };
+    return {
+      fd: fs.openSync(fdPath(pathFd), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY),
+      st,
+    };
   } finally {
     fs.closeSync(pathFd);
   }
@@ -80,7 +88,9 @@ export async function fileBody(fd: number, size: number): Promise<Buffer | Reada
     const buf = Buffer.allocUnsafe(size);
     let off = 0;
     while (off < size) {
-      const { bytesRead } = await new Promise<{ bytesRead: number }>((resolve, reject) => fs.read(fd, buf, off, size - off, off, (err, n) => (err ? reject(err) : resolve({ bytesRead: n }))));
+      const { bytesRead } = await new Promise<{ bytesRead: number }>((resolve, reject) =>
+        fs.read(fd, buf, off, size - off, off, (err, n) => (err ? reject(err) : resolve({ bytesRead: n }))),
+      );
       if (bytesRead === 0) throw new Error(`file shrank while being read`);
       off += bytesRead;
     }
@@ -93,4 +103,3 @@ export async function fileBody(fd: number, size: number): Promise<Buffer | Reada
 export function readlinkAt(dirFd: number, name: string): Promise<string> {
   return fsp.readlink(fdPath(dirFd, name));
 }
-

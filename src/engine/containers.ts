@@ -5,7 +5,15 @@
  * the engine when processes end, including while the engine was down (they are read back at start).
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as fsConstants, existsSync, fstatSync, promises as fs, readlinkSync, watch } from 'node:fs';
+import {
+  closeSync,
+  constants as fsConstants,
+  existsSync,
+  fstatSync,
+  promises as fs,
+  readlinkSync,
+  watch,
+} from 'node:fs';
 import path from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { chainIds, shortId } from '../common/digest.js';
@@ -14,7 +22,13 @@ import type { Logger } from '../common/log.js';
 import { ConfinedDir, fdPath } from '../common/confined.js';
 import { ContainerStore } from '../containers/store.js';
 import { extractTar } from '../diff/apply.js';
-import { emptyState, ZERO_TIME, type ContainerConfig, type ContainerRecord, type HostConfig } from '../containers/types.js';
+import {
+  emptyState,
+  ZERO_TIME,
+  type ContainerConfig,
+  type ContainerRecord,
+  type HostConfig,
+} from '../containers/types.js';
 import { parseWithDefaultTag, familiarString } from '../images/reference.js';
 import { connectAttach, type AttachConnection } from '../runtime/attach.js';
 import { buildSpec, cgroupResources, computeCaps, type OciMount } from '../runtime/spec.js';
@@ -59,7 +73,12 @@ export interface ContainerServiceDeps {
 
 export interface CreateRequest extends ContainerConfig {
   HostConfig?: HostConfig;
-  NetworkingConfig?: { EndpointsConfig?: Record<string, { Aliases?: string[] | null; Links?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null }> } | null;
+  NetworkingConfig?: {
+    EndpointsConfig?: Record<
+      string,
+      { Aliases?: string[] | null; Links?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null }
+    >;
+  } | null;
 }
 
 export interface OutputChunk {
@@ -77,7 +96,18 @@ export interface Attachment {
 interface ExecSession {
   id: string;
   containerId: string;
-  config: { Cmd: string[]; Env?: string[]; WorkingDir?: string; User?: string; Tty?: boolean; AttachStdin?: boolean; AttachStdout?: boolean; AttachStderr?: boolean; Privileged?: boolean; DetachKeys?: string };
+  config: {
+    Cmd: string[];
+    Env?: string[];
+    WorkingDir?: string;
+    User?: string;
+    Tty?: boolean;
+    AttachStdin?: boolean;
+    AttachStdout?: boolean;
+    AttachStderr?: boolean;
+    Privileged?: boolean;
+    DetachKeys?: string;
+  };
   running: boolean;
   exitCode: number | null;
   pid: number;
@@ -143,7 +173,10 @@ export class ContainerService {
 
   /** Containers whose image is `imageId` (for rmi conflicts and `docker images` counts). */
   usingImage(imageId: string): string[] {
-    return this.d.store.list().filter((c) => c.Image === imageId).map((c) => c.Id);
+    return this.d.store
+      .list()
+      .filter((c) => c.Image === imageId)
+      .map((c) => c.Id);
   }
 
   liveChains(): string[] {
@@ -154,7 +187,8 @@ export class ContainerService {
 
   /** Read back state after a (re)start of the engine: adopt running containers, record exits. */
   async restore(): Promise<void> {
-    for (const dir of [this.exitDir, this.socketDir(), path.join(this.d.paths.execRoot, 'bundles')]) await fs.mkdir(dir, { recursive: true });
+    for (const dir of [this.exitDir, this.socketDir(), path.join(this.d.paths.execRoot, 'bundles')])
+      await fs.mkdir(dir, { recursive: true });
     this.exitWatcher = watch(this.exitDir, (_ev, file) => {
       if (file) void this.onExitFile(file.toString());
     });
@@ -170,13 +204,23 @@ export class ContainerService {
         continue;
       }
       const code = await this.readExitCode(rec.Id);
-      await this.handleExit(rec.Id, code ?? 255, code === undefined ? 'container exited while the engine was down; exit code lost' : '');
+      await this.handleExit(
+        rec.Id,
+        code ?? 255,
+        code === undefined ? 'container exited while the engine was down; exit code lost' : '',
+      );
     }
     for (const f of await fs.readdir(this.exitDir)) void this.onExitFile(f);
     for (const rec of this.d.store.list()) {
       const policy = rec.HostConfig.RestartPolicy?.Name;
-      if (!rec.State.Running && (policy === 'always' || (policy === 'unless-stopped' && !rec.manuallyStopped)) && rec.State.StartedAt !== ZERO_TIME) {
-        this.start(rec.Id).catch((err: unknown) => this.d.logger.warn({ id: shortId(rec.Id), err: String(err) }, 'restart at engine start failed'));
+      if (
+        !rec.State.Running &&
+        (policy === 'always' || (policy === 'unless-stopped' && !rec.manuallyStopped)) &&
+        rec.State.StartedAt !== ZERO_TIME
+      ) {
+        this.start(rec.Id).catch((err: unknown) =>
+          this.d.logger.warn({ id: shortId(rec.Id), err: String(err) }, 'restart at engine start failed'),
+        );
       }
     }
   }
@@ -231,19 +275,27 @@ export class ContainerService {
       throw notFound(`No such image: ${shown}`);
     }
     const imgCfg = (await this.d.images.config(image)).config ?? {};
-    const hc: HostConfig = { NetworkMode: 'default', RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, LogConfig: { Type: 'json-file', Config: {} }, ...body.HostConfig };
+    const hc: HostConfig = {
+      NetworkMode: 'default',
+      RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+      LogConfig: { Type: 'json-file', Config: {} },
+      ...body.HostConfig,
+    };
     if (hc.AutoRemove && hc.RestartPolicy?.Name && hc.RestartPolicy.Name !== 'no') {
       throw invalid(`can't create 'AutoRemove' container with restart policy`);
     }
     const id = this.d.store.newId();
     const name = this.d.store.allocateName(requestedName, id);
-    const entrypoint = body.Entrypoint !== undefined && body.Entrypoint !== null ? body.Entrypoint : (imgCfg.Entrypoint ?? null);
+    const entrypoint =
+      body.Entrypoint !== undefined && body.Entrypoint !== null ? body.Entrypoint : (imgCfg.Entrypoint ?? null);
     let cmd = body.Cmd !== undefined && body.Cmd !== null && body.Cmd.length ? body.Cmd : null;
-    if (!cmd && !(body.Entrypoint !== undefined && body.Entrypoint !== null && body.Entrypoint.length)) cmd = imgCfg.Cmd ?? null;
+    if (!cmd && !(body.Entrypoint !== undefined && body.Entrypoint !== null && body.Entrypoint.length))
+      cmd = imgCfg.Cmd ?? null;
     const argv = [...(entrypoint ?? []), ...(cmd ?? [])];
     if (argv.length === 0) throw invalid('No command specified');
     const env = mergeEnv(imgCfg.Env ?? [], body.Env ?? []);
-    if (!env.some((e) => e.startsWith('PATH='))) env.unshift('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+    if (!env.some((e) => e.startsWith('PATH=')))
+      env.unshift('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
     const cfg: ContainerConfig = {
       Hostname: body.Hostname || id.slice(0, 12),
       Domainname: body.Domainname ?? '',
@@ -278,15 +330,28 @@ export class ContainerService {
     for (const mode of [hc.NetworkMode, hc.PidMode, hc.IpcMode]) {
       if (mode?.startsWith('container:')) this.d.store.resolve(mode.slice('container:'.length));
     }
-    const networks = this.d.networks.initialEndpoints(hc.NetworkMode, body.NetworkingConfig?.EndpointsConfig ?? undefined);
+    const networks = this.d.networks.initialEndpoints(
+      hc.NetworkMode,
+      body.NetworkingConfig?.EndpointsConfig ?? undefined,
+    );
     hc.Links = this.normalizeLinks(hc.Links ?? [], name) ?? null;
-    if (hc.Links?.length && !networks.bridge) throw invalid('conflicting options: links are only supported on the default bridge network');
+    if (hc.Links?.length && !networks.bridge)
+      throw invalid('conflicting options: links are only supported on the default bridge network');
     const warnings = validateCreate(cfg, hc);
-    if ((hc.NetworkMode === 'host' || hc.NetworkMode === 'none' || hc.NetworkMode?.startsWith('container:')) && Object.values(hc.PortBindings ?? {}).some((b) => b?.length)) {
+    if (
+      (hc.NetworkMode === 'host' || hc.NetworkMode === 'none' || hc.NetworkMode?.startsWith('container:')) &&
+      Object.values(hc.PortBindings ?? {}).some((b) => b?.length)
+    ) {
       throw invalid(`conflicting options: port publishing and the container type network mode`);
     }
     const mounts = await resolveMounts(
-      { binds: hc.Binds ?? [], mounts: (hc.Mounts as MountRequest[] | null) ?? [], volumesFrom: hc.VolumesFrom ?? [], imageVolumes: Object.keys(cfg.Volumes ?? {}), tmpfs: Object.keys(hc.Tmpfs ?? {}) },
+      {
+        binds: hc.Binds ?? [],
+        mounts: (hc.Mounts as MountRequest[] | null) ?? [],
+        volumesFrom: hc.VolumesFrom ?? [],
+        imageVolumes: Object.keys(cfg.Volumes ?? {}),
+        tmpfs: Object.keys(hc.Tmpfs ?? {}),
+      },
       this.d.volumes,
       (ref) => this.d.store.resolve(ref).Mounts ?? [],
     );
@@ -329,8 +394,20 @@ export class ContainerService {
 
   // ---------- start ----------
 
-  private async namespacePath(mode: string | undefined, kind: 'net' | 'pid' | 'ipc'): Promise<string | 'host' | undefined> {
-    if (!mode || mode === 'default' || mode === 'bridge' || mode === 'none' || mode === 'private' || mode === 'shareable' || mode === '') return undefined;
+  private async namespacePath(
+    mode: string | undefined,
+    kind: 'net' | 'pid' | 'ipc',
+  ): Promise<string | 'host' | undefined> {
+    if (
+      !mode ||
+      mode === 'default' ||
+      mode === 'bridge' ||
+      mode === 'none' ||
+      mode === 'private' ||
+      mode === 'shareable' ||
+      mode === ''
+    )
+      return undefined;
     if (mode === 'host') return 'host';
     if (mode.startsWith('container:')) {
       const other = this.d.store.resolve(mode.slice('container:'.length));
@@ -380,14 +457,26 @@ export class ContainerService {
       const hostname = utsHost ? (await fs.readFile('/etc/hostname', 'utf8')).trim() : cfg.Hostname!;
       // Regenerated at every start, so plain writes (no fsync) are enough.
       const wired = this.d.networks.needsWiring(rec);
-      await Promise.all([fs.writeFile(rec.HostnamePath, `${hostname}\n`), fs.writeFile(rec.HostsPath, hostsFile(hostname, hc.ExtraHosts ?? [], [])), this.writeResolvConf(rec)]);
+      await Promise.all([
+        fs.writeFile(rec.HostnamePath, `${hostname}\n`),
+        fs.writeFile(rec.HostsPath, hostsFile(hostname, hc.ExtraHosts ?? [], [])),
+        this.writeResolvConf(rec),
+      ]);
       const etcFiles = [
         { source: rec.ResolvConfPath, destination: '/etc/resolv.conf' },
         { source: rec.HostnamePath, destination: '/etc/hostname' },
         { source: rec.HostsPath, destination: '/etc/hosts' },
       ];
-      if (netns === 'host') etcFiles.splice(0, 3, { source: '/etc/resolv.conf', destination: '/etc/resolv.conf' }, { source: rec.HostnamePath, destination: '/etc/hostname' }, { source: '/etc/hosts', destination: '/etc/hosts' });
-      if (cfg.WorkingDir) await ConfinedDir.with(rootfs, 'in-root', (root) => root.mkdirAll(cfg.WorkingDir!)).catch(() => undefined);
+      if (netns === 'host')
+        etcFiles.splice(
+          0,
+          3,
+          { source: '/etc/resolv.conf', destination: '/etc/resolv.conf' },
+          { source: rec.HostnamePath, destination: '/etc/hostname' },
+          { source: '/etc/hosts', destination: '/etc/hosts' },
+        );
+      if (cfg.WorkingDir)
+        await ConfinedDir.with(rootfs, 'in-root', (root) => root.mkdirAll(cfg.WorkingDir!)).catch(() => undefined);
       const user = await resolveUser(rootfs, cfg.User);
       const env = [...(cfg.Env ?? [])];
       if (!env.some((e) => e.startsWith('HOSTNAME='))) env.unshift(`HOSTNAME=${hostname}`);
@@ -438,13 +527,32 @@ export class ContainerService {
           throw err;
         }
         // The address is known only now; the hosts file is bind-mounted, so it is rewritten in place.
-        await fs.writeFile(rec.HostsPath, hostsFile(hostname, hc.ExtraHosts ?? [], [...this.ownHostEntries(rec, hostname), ...this.linkHostEntries(rec)]));
+        await fs.writeFile(
+          rec.HostsPath,
+          hostsFile(hostname, hc.ExtraHosts ?? [], [
+            ...this.ownHostEntries(rec, hostname),
+            ...this.linkHostEntries(rec),
+          ]),
+        );
       }
       // Attachments made before start connect now, before the process runs, so no output is missed.
       const pending = this.pendingAttach.get(id) ?? [];
       this.pendingAttach.delete(id);
       for (const connect of pending) connect(this.attachSocketPath(id));
-      rec.State = { ...rec.State, Status: 'running', Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: pid, ExitCode: 0, Error: '', StartedAt: new Date().toISOString(), FinishedAt: ZERO_TIME };
+      rec.State = {
+        ...rec.State,
+        Status: 'running',
+        Running: true,
+        Paused: false,
+        Restarting: false,
+        OOMKilled: false,
+        Dead: false,
+        Pid: pid,
+        ExitCode: 0,
+        Error: '',
+        StartedAt: new Date().toISOString(),
+        FinishedAt: ZERO_TIME,
+      };
       rec.manuallyStopped = false;
       await this.d.store.save(rec);
       try {
@@ -499,7 +607,9 @@ export class ContainerService {
       const ip = target?.NetworkSettings?.Networks.bridge?.IPAddress;
       if (!target || !ip) continue;
       const alias = aliasPath.split('/').pop()!;
-      out.push([ip, alias, ...(alias === targetName.slice(1) ? [] : [targetName.slice(1)]), target.Id.slice(0, 12)].join('\t'));
+      out.push(
+        [ip, alias, ...(alias === targetName.slice(1) ? [] : [targetName.slice(1)]), target.Id.slice(0, 12)].join('\t'),
+      );
     }
     return out;
   }
@@ -521,7 +631,9 @@ export class ContainerService {
       .finally(() => this.pendingDeletes.delete(id));
     this.pendingDeletes.set(id, deleting);
     await this.d.networks.tearDown(rec);
-    await this.d.snapshots.unmount(id).catch((err: unknown) => this.d.logger.warn({ id: shortId(id), err: String(err) }, 'unmount failed'));
+    await this.d.snapshots
+      .unmount(id)
+      .catch((err: unknown) => this.d.logger.warn({ id: shortId(id), err: String(err) }, 'unmount failed'));
     rec.State = {
       ...rec.State,
       Status: 'exited',
@@ -542,7 +654,9 @@ export class ContainerService {
     this.exitWaiters.delete(id);
     if (rec.HostConfig.AutoRemove) {
       // `--rm` takes the container's anonymous volumes with it, as Docker does.
-      await this.remove(id, { force: true, volumes: true }).catch((err: unknown) => this.d.logger.warn({ id: shortId(id), err: String(err) }, 'auto-remove failed'));
+      await this.remove(id, { force: true, volumes: true }).catch((err: unknown) =>
+        this.d.logger.warn({ id: shortId(id), err: String(err) }, 'auto-remove failed'),
+      );
       return;
     }
     this.maybeRestart(rec);
@@ -583,7 +697,10 @@ export class ContainerService {
     });
   }
 
-  async wait(ref: string, condition: WaitCondition = 'not-running'): Promise<{ StatusCode: number; Error: { Message: string } | null }> {
+  async wait(
+    ref: string,
+    condition: WaitCondition = 'not-running',
+  ): Promise<{ StatusCode: number; Error: { Message: string } | null }> {
     const rec = this.d.store.resolve(ref);
     const id = rec.Id;
     const result = (): { StatusCode: number; Error: { Message: string } | null } => {
@@ -601,7 +718,8 @@ export class ContainerService {
       });
       return last;
     }
-    if (condition === 'not-running' && !rec.State.Running && !rec.State.Restarting && !this.starting.has(id)) return result();
+    if (condition === 'not-running' && !rec.State.Running && !rec.State.Restarting && !this.starting.has(id))
+      return result();
     await this.waitExit(id);
     return result();
   }
@@ -613,7 +731,10 @@ export class ContainerService {
     const sig = signalNumber(signal);
     if (sig === undefined) throw invalid(`Invalid signal: ${signal}`);
     if (!rec.State.Running) throw conflict(`Cannot kill container: ${ref}: Container ${rec.Id} is not running`);
-    if (rec.State.Paused && sig === 9) await this.runtimeOf(rec).resume(rec.Id).catch(() => undefined);
+    if (rec.State.Paused && sig === 9)
+      await this.runtimeOf(rec)
+        .resume(rec.Id)
+        .catch(() => undefined);
     await this.runtimeOf(rec).kill(rec.Id, sig);
     this.d.events.publish('container', 'kill', rec.Id, this.eventAttrs(rec, { signal: String(sig) }));
   }
@@ -642,7 +763,10 @@ export class ContainerService {
     const rt = this.runtimeOf(rec);
     if (rec.State.Paused) await rt.resume(rec.Id).catch(() => undefined);
     if (timeout !== 0) await rt.kill(rec.Id, signalNumber(sig) ?? 15).catch(() => undefined);
-    const graceful = timeout < 0 ? await exited.then(() => true) : await Promise.race([exited.then(() => true), sleep(timeout * 1000).then(() => false)]);
+    const graceful =
+      timeout < 0
+        ? await exited.then(() => true)
+        : await Promise.race([exited.then(() => true), sleep(timeout * 1000).then(() => false)]);
     if (!graceful) {
       await rt.kill(rec.Id, 9, true).catch(() => undefined);
       await Promise.race([exited, sleep(10000)]);
@@ -683,7 +807,9 @@ export class ContainerService {
     const rec = this.d.store.resolve(ref);
     if ((rec.State.Running || rec.State.Restarting) && !opts.force) {
       const what = rec.State.Paused ? 'paused' : rec.State.Restarting ? 'restarting' : 'running';
-      throw conflict(`cannot remove container "${rec.Name}": container is ${what}: stop the container before removing or force remove`);
+      throw conflict(
+        `cannot remove container "${rec.Name}": container is ${what}: stop the container before removing or force remove`,
+      );
     }
     this.removing.add(rec.Id);
     try {
@@ -711,7 +837,9 @@ export class ContainerService {
     }
     // When `rm` returns nothing of the container may remain: wait for a background runtime delete too.
     await this.pendingDeletes.get(rec.Id);
-    await this.runtimeOf(rec).delete(rec.Id, true).catch(() => undefined);
+    await this.runtimeOf(rec)
+      .delete(rec.Id, true)
+      .catch(() => undefined);
     await this.d.networks.tearDown(rec);
     await this.d.snapshots.removeActive(rec.Id);
     await fs.rm(this.bundleDir(rec.Id), { recursive: true, force: true });
@@ -730,13 +858,19 @@ export class ContainerService {
     for (const m of rec.Mounts ?? []) {
       if (m.Type !== 'volume' || !m.Name || !this.d.volumes.has(m.Name)) continue;
       const v = this.d.volumes.get(m.Name);
-      if (v.Labels && ANONYMOUS_LABEL in v.Labels) await this.d.volumes.remove(m.Name).catch((err: unknown) => this.d.logger.warn({ volume: m.Name, err: String(err) }, 'volume not removed'));
+      if (v.Labels && ANONYMOUS_LABEL in v.Labels)
+        await this.d.volumes
+          .remove(m.Name)
+          .catch((err: unknown) => this.d.logger.warn({ volume: m.Name, err: String(err) }, 'volume not removed'));
     }
   }
 
   /** Names of containers using a volume (any state), for `volume rm` conflicts. */
   usingVolume(name: string): string[] {
-    return this.d.store.list().filter((c) => c.Mounts?.some((m) => m.Name === name)).map((c) => c.Id);
+    return this.d.store
+      .list()
+      .filter((c) => c.Mounts?.some((m) => m.Name === name))
+      .map((c) => c.Id);
   }
 
   /**
@@ -745,15 +879,28 @@ export class ContainerService {
    */
   private async volumeMounts(rec: ContainerRecord, rootfs: string): Promise<OciMount[]> {
     const out: OciMount[] = [];
-    const sorted = [...(rec.Mounts ?? [])].sort((a, b) => a.Destination.split('/').length - b.Destination.split('/').length);
+    const sorted = [...(rec.Mounts ?? [])].sort(
+      (a, b) => a.Destination.split('/').length - b.Destination.split('/').length,
+    );
     for (const m of sorted) {
       if (m.Type === 'tmpfs') {
-        out.push({ destination: m.Destination, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', m.RW ? 'rw' : 'ro', ...(m.tmpfsOptions ?? [])] });
+        out.push({
+          destination: m.Destination,
+          type: 'tmpfs',
+          source: 'tmpfs',
+          options: ['nosuid', 'nodev', 'noexec', m.RW ? 'rw' : 'ro', ...(m.tmpfsOptions ?? [])],
+        });
         continue;
       }
       if (m.Type === 'volume' && m.copyUp) await copyUp(rootfs, m.Destination, m.Source);
-      if (!existsSync(m.Source)) throw invalid(`error while creating mount source path '${m.Source}': no such file or directory`);
-      out.push({ destination: m.Destination, type: 'bind', source: m.Source, options: ['rbind', m.RW ? 'rw' : 'ro', m.Propagation || 'rprivate'] });
+      if (!existsSync(m.Source))
+        throw invalid(`error while creating mount source path '${m.Source}': no such file or directory`);
+      out.push({
+        destination: m.Destination,
+        type: 'bind',
+        source: m.Source,
+        options: ['rbind', m.RW ? 'rw' : 'ro', m.Propagation || 'rprivate'],
+      });
     }
     return out;
   }
@@ -775,7 +922,11 @@ export class ContainerService {
   private async writeResolvConf(rec: ContainerRecord): Promise<void> {
     const hc = rec.HostConfig;
     const embedded = this.d.networks.needsWiring(rec) ? this.d.networks.dnsServerFor(rec) : undefined;
-    const text = await resolvConf(embedded ? [embedded, ...(hc.Dns ?? [])] : (hc.Dns ?? []), hc.DnsSearch ?? [], hc.DnsOptions?.length ? hc.DnsOptions : embedded ? ['ndots:0'] : []);
+    const text = await resolvConf(
+      embedded ? [embedded, ...(hc.Dns ?? [])] : (hc.Dns ?? []),
+      hc.DnsSearch ?? [],
+      hc.DnsOptions?.length ? hc.DnsOptions : embedded ? ['ndots:0'] : [],
+    );
     await fs.writeFile(rec.ResolvConfPath, text);
   }
 
@@ -830,7 +981,10 @@ export class ContainerService {
     for (const pid of pids) {
       const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
       const status = await fs.readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-      const cmd = (await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0').filter(Boolean).join(' ');
+      const cmd = (await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => ''))
+        .split('\0')
+        .filter(Boolean)
+        .join(' ');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const uid = /^Uid:\s+(\d+)/m.exec(status)?.[1] ?? '0';
       const ticks = Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
@@ -867,7 +1021,8 @@ export class ContainerService {
         return;
       }
       conn.onOutput((stream, data) => {
-        if ((stream === 'stdout' && opts.stdout) || (stream === 'stderr' && opts.stderr)) output.write({ stream, data } satisfies OutputChunk);
+        if ((stream === 'stdout' && opts.stdout) || (stream === 'stderr' && opts.stderr))
+          output.write({ stream, data } satisfies OutputChunk);
       });
       conn.onClose(() => output.end());
       if (stdin) {
@@ -914,7 +1069,12 @@ export class ContainerService {
     let resolveDone!: () => void;
     const done = new Promise<void>((r) => (resolveDone = r));
     this.execs.set(id, { id, containerId: rec.Id, config, running: false, exitCode: null, pid: 0, done, resolveDone });
-    this.d.events.publish('container', `exec_create: ${config.Cmd.join(' ')}`, rec.Id, this.eventAttrs(rec, { execID: id }));
+    this.d.events.publish(
+      'container',
+      `exec_create: ${config.Cmd.join(' ')}`,
+      rec.Id,
+      this.eventAttrs(rec, { execID: id }),
+    );
     return id;
   }
 
@@ -925,7 +1085,13 @@ export class ContainerService {
       ID: e.id,
       Running: e.running,
       ExitCode: e.exitCode,
-      ProcessConfig: { tty: !!e.config.Tty, entrypoint: e.config.Cmd[0], arguments: e.config.Cmd.slice(1), privileged: !!e.config.Privileged, user: e.config.User ?? '' },
+      ProcessConfig: {
+        tty: !!e.config.Tty,
+        entrypoint: e.config.Cmd[0],
+        arguments: e.config.Cmd.slice(1),
+        privileged: !!e.config.Privileged,
+        user: e.config.User ?? '',
+      },
       OpenStdin: !!e.config.AttachStdin,
       OpenStderr: !!e.config.AttachStderr,
       OpenStdout: !!e.config.AttachStdout,
@@ -952,14 +1118,20 @@ export class ContainerService {
     const env = mergeEnv(rec.Config.Env ?? [], e.config.Env ?? []);
     if (e.config.Tty && !env.some((x) => x.startsWith('TERM='))) env.push('TERM=xterm');
     if (!env.some((x) => x.startsWith('HOME='))) env.push(`HOME=${user.home}`);
-    const bundleSpec = JSON.parse(await fs.readFile(path.join(this.bundleDir(rec.Id), 'config.json'), 'utf8')) as { process: Record<string, unknown> };
+    const bundleSpec = JSON.parse(await fs.readFile(path.join(this.bundleDir(rec.Id), 'config.json'), 'utf8')) as {
+      process: Record<string, unknown>;
+    };
     const proc: Record<string, unknown> = {
       ...bundleSpec.process,
       terminal: !!e.config.Tty,
       args: e.config.Cmd,
       env,
       cwd: e.config.WorkingDir || rec.Config.WorkingDir || '/',
-      user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids.length ? user.additionalGids : undefined },
+      user: {
+        uid: user.uid,
+        gid: user.gid,
+        additionalGids: user.additionalGids.length ? user.additionalGids : undefined,
+      },
     };
     if (e.config.Privileged) {
       const caps = computeCaps(true);
@@ -968,13 +1140,23 @@ export class ContainerService {
     const specPath = path.join(this.bundleDir(rec.Id), `exec-${id.slice(0, 16)}.json`);
     await fs.writeFile(specPath, JSON.stringify(proc));
     e.running = true;
-    this.d.events.publish('container', `exec_start: ${e.config.Cmd.join(' ')}`, rec.Id, this.eventAttrs(rec, { execID: id }));
+    this.d.events.publish(
+      'container',
+      `exec_start: ${e.config.Cmd.join(' ')}`,
+      rec.Id,
+      this.eventAttrs(rec, { execID: id }),
+    );
     const finish = (code: number): void => {
       e.exitCode = code;
       e.running = false;
       e.resolveDone();
       void fs.rm(specPath, { force: true });
-      this.d.events.publish('container', 'exec_die', rec.Id, this.eventAttrs(rec, { execID: id, exitCode: String(code) }));
+      this.d.events.publish(
+        'container',
+        'exec_die',
+        rec.Id,
+        this.eventAttrs(rec, { execID: id, exitCode: String(code) }),
+      );
     };
     const output = new PassThrough({ objectMode: true });
     if (!e.config.Tty) {
@@ -1067,11 +1249,26 @@ export class ContainerService {
   async update(ref: string, u: Partial<HostConfig>): Promise<string[]> {
     const rec = this.d.store.resolve(ref);
     const hc = rec.HostConfig;
-    const fields: Array<keyof HostConfig> = ['Memory', 'MemorySwap', 'MemoryReservation', 'CpuShares', 'NanoCpus', 'CpuPeriod', 'CpuQuota', 'CpusetCpus', 'CpusetMems', 'PidsLimit', 'RestartPolicy'];
-    if (u.RestartPolicy?.Name && rec.HostConfig.AutoRemove && u.RestartPolicy.Name !== 'no') throw invalid(`Restart policy cannot be updated because AutoRemove is enabled for the container`);
+    const fields: Array<keyof HostConfig> = [
+      'Memory',
+      'MemorySwap',
+      'MemoryReservation',
+      'CpuShares',
+      'NanoCpus',
+      'CpuPeriod',
+      'CpuQuota',
+      'CpusetCpus',
+      'CpusetMems',
+      'PidsLimit',
+      'RestartPolicy',
+    ];
+    if (u.RestartPolicy?.Name && rec.HostConfig.AutoRemove && u.RestartPolicy.Name !== 'no')
+      throw invalid(`Restart policy cannot be updated because AutoRemove is enabled for the container`);
     // Checked on a copy, so a refused update changes nothing.
     const next: HostConfig = { ...hc };
-    for (const f of fields) if (u[f] !== undefined && u[f] !== null && !(typeof u[f] === 'number' && u[f] === 0 && f !== 'PidsLimit')) (next as Record<string, unknown>)[f] = u[f];
+    for (const f of fields)
+      if (u[f] !== undefined && u[f] !== null && !(typeof u[f] === 'number' && u[f] === 0 && f !== 'PidsLimit'))
+        (next as Record<string, unknown>)[f] = u[f];
     const warnings = validateResources(next, true);
     Object.assign(hc, next);
     await this.d.store.save(rec);
@@ -1094,7 +1291,8 @@ export class ContainerService {
     const hc = rec.Config.Healthcheck;
     const test = hc?.Test ?? [];
     if (!hc || test.length === 0 || test[0] === 'NONE') return;
-    const argv = test[0] === 'CMD-SHELL' ? ['/bin/sh', '-c', test.slice(1).join(' ')] : test[0] === 'CMD' ? test.slice(1) : test;
+    const argv =
+      test[0] === 'CMD-SHELL' ? ['/bin/sh', '-c', test.slice(1).join(' ')] : test[0] === 'CMD' ? test.slice(1) : test;
     const ms = (ns: number | undefined, dflt: number): number => (ns && ns > 0 ? ns / 1e6 : dflt);
     const interval = ms(hc.Interval, 30000);
     const timeout = ms(hc.Timeout, 30000);
@@ -1139,9 +1337,15 @@ export class ContainerService {
       if (h.Status !== before || exitCode !== 0) {
         this.d.events.publish('container', `health_status: ${h.Status}`, latest.Id, this.eventAttrs(latest));
       }
-      this.healthTimers.set(rec.Id, setTimeout(() => void probe(), interval));
+      this.healthTimers.set(
+        rec.Id,
+        setTimeout(() => void probe(), interval),
+      );
     };
-    this.healthTimers.set(rec.Id, setTimeout(() => void probe(), Math.min(interval, hc.StartInterval ? hc.StartInterval / 1e6 : interval)));
+    this.healthTimers.set(
+      rec.Id,
+      setTimeout(() => void probe(), Math.min(interval, hc.StartInterval ? hc.StartInterval / 1e6 : interval)),
+    );
   }
 
   private stopHealth(id: string): void {
@@ -1175,7 +1379,8 @@ export class ContainerService {
           return;
         }
         await fs.rm(`${rec.LogPath}.${maxFile - 1}`, { force: true });
-        for (let i = maxFile - 2; i >= 1; i--) await fs.rename(`${rec.LogPath}.${i}`, `${rec.LogPath}.${i + 1}`).catch(() => undefined);
+        for (let i = maxFile - 2; i >= 1; i--)
+          await fs.rename(`${rec.LogPath}.${i}`, `${rec.LogPath}.${i + 1}`).catch(() => undefined);
         await fs.rename(rec.LogPath, `${rec.LogPath}.1`);
         const fh = await fs.open(ctl, 'a');
         try {
@@ -1187,7 +1392,10 @@ export class ContainerService {
         busy = false;
       }
     };
-    this.logTimers.set(rec.Id, setInterval(() => void check().catch(() => undefined), 200));
+    this.logTimers.set(
+      rec.Id,
+      setInterval(() => void check().catch(() => undefined), 200),
+    );
   }
 
   private stopLogRotation(id: string): void {
@@ -1235,7 +1443,18 @@ export class ContainerService {
     return storeLayer(this.d.images.contentStore, packUpper(this.d.snapshots.activeDirs(rec.Id).upper));
   }
 
-  async commit(ref: string, opts: { repo?: string; tag?: string; comment?: string; author?: string; changes?: string[]; pause?: boolean; config?: ContainerConfig }): Promise<string> {
+  async commit(
+    ref: string,
+    opts: {
+      repo?: string;
+      tag?: string;
+      comment?: string;
+      author?: string;
+      changes?: string[];
+      pause?: boolean;
+      config?: ContainerConfig;
+    },
+  ): Promise<string> {
     const rec = this.d.store.resolve(ref);
     const rt = this.runtimeOf(rec);
     const pause = opts.pause !== false && rec.State.Running && !rec.State.Paused;
@@ -1248,7 +1467,19 @@ export class ContainerService {
     }
     const image = this.d.images.resolve(rec.Image);
     const parent = await this.d.images.config(image);
-    const { Hostname: _h, Domainname: _d, AttachStdin: _a, AttachStdout: _b, AttachStderr: _c, Tty: _t, OpenStdin: _o, StdinOnce: _s, Image: _i, StopTimeout: _st, ...base } = { ...rec.Config, ...opts.config };
+    const {
+      Hostname: _h,
+      Domainname: _d,
+      AttachStdin: _a,
+      AttachStdout: _b,
+      AttachStderr: _c,
+      Tty: _t,
+      OpenStdin: _o,
+      StdinOnce: _s,
+      Image: _i,
+      StopTimeout: _st,
+      ...base
+    } = { ...rec.Config, ...opts.config };
     const cfg = applyChanges(base, opts.changes ?? []);
     const created = new Date().toISOString();
     const config: ImageConfig = {
@@ -1260,11 +1491,24 @@ export class ContainerService {
       config: cfg,
       container: rec.Id,
       rootfs: { type: 'layers', diff_ids: [...image.diffIds, layer.diffId] },
-      history: [...(parent.history ?? []), { created, created_by: [rec.Path, ...rec.Args].join(' '), ...(opts.comment ? { comment: opts.comment } : {}), ...(opts.author ? { author: opts.author } : {}) }],
+      history: [
+        ...(parent.history ?? []),
+        {
+          created,
+          created_by: [rec.Path, ...rec.Args].join(' '),
+          ...(opts.comment ? { comment: opts.comment } : {}),
+          ...(opts.author ? { author: opts.author } : {}),
+        },
+      ],
     };
     const created_ = await this.d.images.createImage(config, [...image.layers, layer.desc]);
     if (opts.repo) await this.d.images.tag(created_.id, opts.repo, opts.tag);
-    this.d.events.publish('container', 'commit', rec.Id, this.eventAttrs(rec, { comment: opts.comment ?? '', imageID: created_.id }));
+    this.d.events.publish(
+      'container',
+      'commit',
+      rec.Id,
+      this.eventAttrs(rec, { comment: opts.comment ?? '', imageID: created_.id }),
+    );
     return created_.id;
   }
 
@@ -1283,7 +1527,8 @@ export class ContainerService {
       return await fn(root);
     } finally {
       const cur = this.d.store.get(rec.Id);
-      if (!running && cur && !cur.State.Running && !this.starting.has(rec.Id)) await this.d.snapshots.unmount(rec.Id).catch(() => undefined);
+      if (!running && cur && !cur.State.Running && !this.starting.has(rec.Id))
+        await this.d.snapshots.unmount(rec.Id).catch(() => undefined);
     }
   }
 
@@ -1302,7 +1547,8 @@ export class ContainerService {
       root?.close();
       root = undefined;
       const cur = this.d.store.get(rec.Id);
-      if (!running && cur && !cur.State.Running && !this.starting.has(rec.Id)) void this.d.snapshots.unmount(rec.Id).catch(() => undefined);
+      if (!running && cur && !cur.State.Running && !this.starting.has(rec.Id))
+        void this.d.snapshots.unmount(rec.Id).catch(() => undefined);
     };
     try {
       const stat = pathStat(p, await statInRoot(rootfs, p));
@@ -1319,7 +1565,12 @@ export class ContainerService {
   }
 
   /** Extract a tar into a directory of the container (`docker cp SRC CONTAINER:DIR`). */
-  async archivePut(ref: string, p: string, tar: Readable, opts: { copyUIDGID: boolean; noOverwriteDirNonDir: boolean }): Promise<void> {
+  async archivePut(
+    ref: string,
+    p: string,
+    tar: Readable,
+    opts: { copyUIDGID: boolean; noOverwriteDirNonDir: boolean },
+  ): Promise<void> {
     const rec = this.d.store.resolve(ref);
     if (rec.HostConfig.ReadonlyRootfs) throw new GantryError('forbidden', 'container rootfs is marked read-only');
     await this.withRoot(rec, async (rootfs) =>
@@ -1328,7 +1579,12 @@ export class ContainerService {
         const st = root.stat(p);
         if (!st) throw notFound(`Could not find the file ${p} in container ${rec.Name.slice(1)}`);
         if (!st.isDirectory()) throw invalid(`extraction point is not a directory`);
-        await extractTar(tar, root, { prefix: p, chown: opts.copyUIDGID, noOverwriteDirNonDir: opts.noOverwriteDirNonDir, what: `extracting into ${p}` });
+        await extractTar(tar, root, {
+          prefix: p,
+          chown: opts.copyUIDGID,
+          noOverwriteDirNonDir: opts.noOverwriteDirNonDir,
+          what: `extracting into ${p}`,
+        });
       }),
     );
     this.d.events.publish('container', 'extract-to-dir', rec.Id, this.eventAttrs(rec, { path: p }));
@@ -1360,7 +1616,11 @@ export class ContainerService {
         if (k && v) memStats[k] = Number(v);
       }
       cpuTotal = await num(`/sys/fs/cgroup/cpuacct/gantry/${id}/cpuacct.usage`);
-      percpu = (await read(`/sys/fs/cgroup/cpuacct/gantry/${id}/cpuacct.usage_percpu`)).trim().split(/\s+/).filter(Boolean).map(Number);
+      percpu = (await read(`/sys/fs/cgroup/cpuacct/gantry/${id}/cpuacct.usage_percpu`))
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean)
+        .map(Number);
       pids = await num(`/sys/fs/cgroup/pids/gantry/${id}/pids.current`);
     } else {
       const g = `/sys/fs/cgroup/gantry/${id}`;
@@ -1382,18 +1642,40 @@ export class ContainerService {
       name: rec.Name,
       id,
       pids_stats: { current: pids, ...(rec.HostConfig.PidsLimit ? { limit: rec.HostConfig.PidsLimit } : {}) },
-      blkio_stats: { io_service_bytes_recursive: null, io_serviced_recursive: null, io_queue_recursive: null, io_service_time_recursive: null, io_wait_time_recursive: null, io_merged_recursive: null, io_time_recursive: null, sectors_recursive: null },
+      blkio_stats: {
+        io_service_bytes_recursive: null,
+        io_serviced_recursive: null,
+        io_queue_recursive: null,
+        io_service_time_recursive: null,
+        io_wait_time_recursive: null,
+        io_merged_recursive: null,
+        io_time_recursive: null,
+        sectors_recursive: null,
+      },
       num_procs: 0,
       storage_stats: {},
-      cpu_stats: { cpu_usage: { total_usage: cpuTotal, percpu_usage: percpu, usage_in_kernelmode: 0, usage_in_usermode: 0 }, system_cpu_usage: systemUsage, online_cpus: os.cpus().length, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } },
-      memory_stats: rec.State.Running ? { usage: memUsage, max_usage: memMax, stats: memStats, limit: Math.min(memLimit, os.totalmem()) } : {},
+      cpu_stats: {
+        cpu_usage: { total_usage: cpuTotal, percpu_usage: percpu, usage_in_kernelmode: 0, usage_in_usermode: 0 },
+        system_cpu_usage: systemUsage,
+        online_cpus: os.cpus().length,
+        throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 },
+      },
+      memory_stats: rec.State.Running
+        ? { usage: memUsage, max_usage: memMax, stats: memStats, limit: Math.min(memLimit, os.totalmem()) }
+        : {},
       networks: {},
     };
   }
 
   /** Order for `docker ps`: newest first. */
   sorted(): ContainerRecord[] {
-    return this.d.store.list().sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created) || (STATE_ORDER[a.State.Status] ?? 9) - (STATE_ORDER[b.State.Status] ?? 9));
+    return this.d.store
+      .list()
+      .sort(
+        (a, b) =>
+          Date.parse(b.Created) - Date.parse(a.Created) ||
+          (STATE_ORDER[a.State.Status] ?? 9) - (STATE_ORDER[b.State.Status] ?? 9),
+      );
   }
 }
 
@@ -1447,7 +1729,14 @@ export function mergeEnv(base: string[], extra: string[]): string[] {
 }
 
 function hostsFile(hostname: string, extra: string[], entries: string[]): string {
-  const lines = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', 'fe00::0\tip6-localnet', 'ff00::0\tip6-mcastprefix', 'ff02::1\tip6-allnodes', 'ff02::2\tip6-allrouters'];
+  const lines = [
+    '127.0.0.1\tlocalhost',
+    '::1\tlocalhost ip6-localhost ip6-loopback',
+    'fe00::0\tip6-localnet',
+    'ff00::0\tip6-mcastprefix',
+    'ff02::1\tip6-allnodes',
+    'ff02::2\tip6-allrouters',
+  ];
   for (const e of extra) {
     const i = e.indexOf(':');
     if (i > 0) lines.push(`${e.slice(i + 1)}\t${e.slice(0, i)}`);
@@ -1464,8 +1753,19 @@ async function resolvConf(dns: string[], search: string[], options: string[]): P
   } catch {
     host = '';
   }
-  const servers = dns.length ? dns : host.split('\n').filter((l) => /^\s*nameserver\s+/.test(l)).map((l) => l.trim().split(/\s+/)[1]!).filter((s) => !s.startsWith('127.'));
-  const searches = search.length ? search : host.split('\n').filter((l) => /^\s*search\s+/.test(l)).flatMap((l) => l.trim().split(/\s+/).slice(1));
+  const servers = dns.length
+    ? dns
+    : host
+        .split('\n')
+        .filter((l) => /^\s*nameserver\s+/.test(l))
+        .map((l) => l.trim().split(/\s+/)[1]!)
+        .filter((s) => !s.startsWith('127.'));
+  const searches = search.length
+    ? search
+    : host
+        .split('\n')
+        .filter((l) => /^\s*search\s+/.test(l))
+        .flatMap((l) => l.trim().split(/\s+/).slice(1));
   const lines: string[] = [];
   if (searches.length) lines.push(`search ${searches.join(' ')}`);
   for (const s of servers.length ? servers : ['8.8.8.8', '8.8.4.4']) lines.push(`nameserver ${s}`);
@@ -1475,7 +1775,10 @@ async function resolvConf(dns: string[], search: string[], options: string[]): P
 
 /** Did the kernel's OOM killer act in this container's memory cgroup (v1 or v2)? */
 async function oomKilled(id: string): Promise<boolean> {
-  for (const f of [`/sys/fs/cgroup/memory/gantry/${id}/memory.oom_control`, `/sys/fs/cgroup/gantry/${id}/memory.events`]) {
+  for (const f of [
+    `/sys/fs/cgroup/memory/gantry/${id}/memory.oom_control`,
+    `/sys/fs/cgroup/gantry/${id}/memory.events`,
+  ]) {
     try {
       const text = await fs.readFile(f, 'utf8');
       const m = /^oom_kill (\d+)$/m.exec(text);
@@ -1514,9 +1817,14 @@ export function exitCodeFor(err: unknown): number {
 function translateStartError(err: unknown): GantryError {
   const msg = (err as Error).message ?? String(err);
   let text = msg.replace(/^runc create failed: /, '').replace(/^crun: /, '');
-  const exec = /exec: "([^"]+)": stat [^:]+: no such file or directory/.exec(text) ?? /exec: "([^"]+)": executable file not found in \$PATH/.exec(text);
+  const exec =
+    /exec: "([^"]+)": stat [^:]+: no such file or directory/.exec(text) ??
+    /exec: "([^"]+)": executable file not found in \$PATH/.exec(text);
   if (exec) text = `unable to start container process: exec: "${exec[1]}": executable file not found in $PATH`;
-  return new GantryError('invalid', `failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: ${text}: unknown`);
+  return new GantryError(
+    'invalid',
+    `failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: ${text}: unknown`,
+  );
 }
 
 /**
@@ -1529,7 +1837,9 @@ async function copyUp(rootfs: string, destination: string, volumeDir: string): P
   if (entries.length) return;
   let dirFd: number;
   try {
-    dirFd = await ConfinedDir.with(rootfs, 'in-root', (root) => root.open(destination, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY));
+    dirFd = await ConfinedDir.with(rootfs, 'in-root', (root) =>
+      root.open(destination, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY),
+    );
   } catch {
     return; // Nothing (or no directory) there in the image.
   }
@@ -1537,11 +1847,15 @@ async function copyUp(rootfs: string, destination: string, volumeDir: string): P
     const st = fstatSync(dirFd);
     if (!(await fs.readdir(fdPath(dirFd))).length) return;
     await new Promise<void>((resolve, reject) => {
-      const child = spawn('cp', ['-a', '/proc/self/fd/3/.', `${volumeDir}/`], { stdio: ['ignore', 'ignore', 'pipe', dirFd] });
+      const child = spawn('cp', ['-a', '/proc/self/fd/3/.', `${volumeDir}/`], {
+        stdio: ['ignore', 'ignore', 'pipe', dirFd],
+      });
       let err = '';
       child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
       child.on('error', reject);
-      child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`copying image content into the volume failed: ${err.trim()}`))));
+      child.on('close', (code) =>
+        code === 0 ? resolve() : reject(new Error(`copying image content into the volume failed: ${err.trim()}`)),
+      );
     });
     await fs.chown(volumeDir, st.uid, st.gid);
     await fs.chmod(volumeDir, st.mode & 0o7777);

@@ -79,13 +79,20 @@ export class Engine {
     try {
       id = (await fs.readFile(idFile, 'utf8')).trim();
     } catch {
-      id = randomBytes(16).toString('hex').toUpperCase().replace(/(.{4})(?!$)/g, '$1:').slice(0, 39);
+      id = randomBytes(16)
+        .toString('hex')
+        .toUpperCase()
+        .replace(/(.{4})(?!$)/g, '$1:')
+        .slice(0, 39);
       await fs.writeFile(idFile, id);
     }
     const content = await FileContentStore.open(path.join(root, 'content'));
     const snapshots = await OverlaySnapshotter.open(path.join(root, 'snapshots'));
     const imageStore = await ImageStore.open(path.join(root, 'image'));
-    const registry = new RegistryClient({ insecureRegistries: config.insecureRegistries, mirrors: config.registryMirrors });
+    const registry = new RegistryClient({
+      insecureRegistries: config.insecureRegistries,
+      mirrors: config.registryMirrors,
+    });
     const events = new EventBus();
     // The image service asks which images containers use; the container service is built after it.
     const late: { containers?: ContainerService } = {};
@@ -115,7 +122,8 @@ export class Engine {
       config.logger.info({ reason: crun.reason }, 'using runc as the default runtime');
       runtimes.delete('crun');
     }
-    if (!runtimes.has(defaultRuntime)) throw new Error(`OCI runtime ${defaultRuntime} is not installed (apt-get install ${defaultRuntime})`);
+    if (!runtimes.has(defaultRuntime))
+      throw new Error(`OCI runtime ${defaultRuntime} is not installed (apt-get install ${defaultRuntime})`);
     const conmon = findBinary('conmon');
     if (!conmon) throw new Error('conmon is not installed (apt-get install conmon)');
     const pluginDir = findPluginDir();
@@ -130,9 +138,13 @@ export class Engine {
       bridgeCidr: config.network?.bridgeCidr ?? '172.17.0.1/16',
       addressPool: config.network?.addressPool ?? { base: '172.18.0.0/16', size: 24 },
       containers: () => containerStore.list(),
-      publish: (action, net, extra) => events.publish('network', action, net.Id, { name: net.Name, type: net.Driver, ...extra }),
+      publish: (action, net, extra) =>
+        events.publish('network', action, net.Id, { name: net.Name, type: net.Driver, ...extra }),
     });
-    const volumes = await VolumeStore.open(path.join(root, 'volumes'), (name) => late.containers?.usingVolume(name) ?? []);
+    const volumes = await VolumeStore.open(
+      path.join(root, 'volumes'),
+      (name) => late.containers?.usingVolume(name) ?? [],
+    );
     const containers = new ContainerService({
       networks,
       volumes,
@@ -150,7 +162,21 @@ export class Engine {
     await containers.restore();
     const builder = new Builder({ images, containers, snapshots, dataRoot: root, logger: config.logger });
     await builder.recover();
-    return new Engine(config, id, content, snapshots, imageStore, registry, events, images, containers, networks, volumes, builder, defaultRuntime);
+    return new Engine(
+      config,
+      id,
+      content,
+      snapshots,
+      imageStore,
+      registry,
+      events,
+      images,
+      containers,
+      networks,
+      volumes,
+      builder,
+      defaultRuntime,
+    );
   }
 
   hostname(): string {

@@ -38,8 +38,16 @@ export function matchesFilters(e: EngineEvent, filters: EventFilters): boolean {
     const img = e.Type === 'image' ? [e.Actor.ID, name] : [e.Actor.Attributes.image ?? '', e.from ?? ''];
     if (!filters.image.some((f) => img.includes(f) || img.some((i) => i.split(':')[0] === f))) return false;
   }
-  if (filters.container?.length && (e.Type !== 'container' || !filters.container.some((c) => e.Actor.ID.startsWith(c) || name === c))) return false;
-  if (filters.network?.length && (e.Type !== 'network' || !filters.network.some((n) => e.Actor.ID.startsWith(n) || name === n))) return false;
+  if (
+    filters.container?.length &&
+    (e.Type !== 'container' || !filters.container.some((c) => e.Actor.ID.startsWith(c) || name === c))
+  )
+    return false;
+  if (
+    filters.network?.length &&
+    (e.Type !== 'network' || !filters.network.some((n) => e.Actor.ID.startsWith(n) || name === n))
+  )
+    return false;
   if (filters.volume?.length && (e.Type !== 'volume' || !filters.volume.includes(e.Actor.ID))) return false;
   if (filters.label?.length) {
     for (const l of filters.label) {
@@ -61,7 +69,7 @@ export class EventBus {
   }
 
   publish(type: EventType, action: string, id: string, attributes: Record<string, string> = {}): EngineEvent {
-    const nowNs = BigInt(Date.now()) * 1_000_000n + process.hrtime.bigint() % 1_000_000n;
+    const nowNs = BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
     const e: EngineEvent = {
       Type: type,
       Action: action,

@@ -170,18 +170,19 @@ export class ImageService {
         manifestType = m.mediaType;
       }
       const manifest = JSON.parse(manifestBytes.toString('utf8')) as ImageManifest;
-      if (!manifest.config || !Array.isArray(manifest.layers)) throw invalid(`unsupported manifest format for ${familiarString(ref)}`);
+      if (!manifest.config || !Array.isArray(manifest.layers))
+        throw invalid(`unsupported manifest format for ${familiarString(ref)}`);
       await this.d.content.writeBytes(manifestBytes, manifestDigest);
       const configDesc = manifest.config;
       release.push(this.lease([manifestDigest, configDesc.digest, ...manifest.layers.map((l) => l.digest)]));
       const s = session;
-      await withRetry(() =>
-        this.d.content.ingest(configDesc, async () => (await s.getBlob(configDesc.digest)).stream),
-      );
+      await withRetry(() => this.d.content.ingest(configDesc, async () => (await s.getBlob(configDesc.digest)).stream));
       const config = JSON.parse((await this.d.content.readBytes(configDesc.digest)).toString('utf8')) as ImageConfig;
       const diffIds = config.rootfs?.diff_ids ?? [];
       if (diffIds.length !== manifest.layers.length) {
-        throw invalid(`image config has ${diffIds.length} diff IDs but the manifest lists ${manifest.layers.length} layers`);
+        throw invalid(
+          `image config has ${diffIds.length} diff IDs but the manifest lists ${manifest.layers.length} layers`,
+        );
       }
       const chains = chainIds(diffIds);
       release.push(this.lease(chains));
@@ -198,7 +199,9 @@ export class ImageService {
           missing.push(i);
         }
       }
-      await mapLimit(missing, PULL_CONCURRENCY, (i) => this.pullLayer(s, manifest.layers[i]!, chains[i]!, chains[i - 1], diffIds[i]!, progress));
+      await mapLimit(missing, PULL_CONCURRENCY, (i) =>
+        this.pullLayer(s, manifest.layers[i]!, chains[i]!, chains[i - 1], diffIds[i]!, progress),
+      );
 
       const rec: ImageRecord = existing ?? {
         id: configDesc.digest,
@@ -215,7 +218,12 @@ export class ImageService {
       await this.d.images.setRef(digestRef, rec.id);
       progress({ status: `Digest: ${top.digest}` });
       const shown = familiarString(ref);
-      progress({ status: upToDate && !changedTag ? `Status: Image is up to date for ${shown}` : `Status: Downloaded newer image for ${shown}` });
+      progress({
+        status:
+          upToDate && !changedTag
+            ? `Status: Image is up to date for ${shown}`
+            : `Status: Downloaded newer image for ${shown}`,
+      });
       this.d.events.publish('image', 'pull', familiarString(ref), { name: familiarName(ref) });
       return rec;
     } finally {
@@ -226,7 +234,10 @@ export class ImageService {
   private pullError(ref: Reference, err: unknown): Error {
     if (err instanceof RegistryError) {
       if (err.kind === 'notFound' && (err.code === 'MANIFEST_UNKNOWN' || err.code === undefined)) {
-        return new GantryError('notFound', `manifest for ${familiarString(ref)} not found: manifest unknown: manifest unknown`);
+        return new GantryError(
+          'notFound',
+          `manifest for ${familiarString(ref)} not found: manifest unknown: manifest unknown`,
+        );
       }
       if (err.kind === 'notFound' || err.kind === 'unauthorized' || err.kind === 'forbidden') {
         return new GantryError(
@@ -273,7 +284,9 @@ export class ImageService {
               const forExtract = new PassThrough({ highWaterMark: 1 << 20 });
               stream.on('error', (err) => forExtract.destroy(err));
               stream.pipe(forExtract);
-              teeExtract = this.d.snapshots.extract(chain, parent, diffId, (dir) => unpackVerified(forExtract, dir, diffId, this.d.layerLimits));
+              teeExtract = this.d.snapshots.extract(chain, parent, diffId, (dir) =>
+                unpackVerified(forExtract, dir, diffId, this.d.layerLimits),
+              );
               // When another caller is already unpacking this chain, our copy is not read: drain it.
               teeExtract.then(
                 () => forExtract.resume(),
@@ -297,12 +310,17 @@ export class ImageService {
       try {
         await teeExtract;
       } catch (err) {
-        this.d.logger.warn({ digest: layer.digest, err: errorMessage(err) }, 'streamed unpack failed; unpacking from the stored blob');
+        this.d.logger.warn(
+          { digest: layer.digest, err: errorMessage(err) },
+          'streamed unpack failed; unpacking from the stored blob',
+        );
       }
     }
     if (!(await this.d.snapshots.stat(chain))) {
       progress({ status: 'Extracting', progressDetail: { current: 0, total: layer.size }, id });
-      await this.d.snapshots.extract(chain, parent, diffId, async (dir) => unpackVerified(await this.d.content.reader(layer.digest), dir, diffId, this.d.layerLimits));
+      await this.d.snapshots.extract(chain, parent, diffId, async (dir) =>
+        unpackVerified(await this.d.content.reader(layer.digest), dir, diffId, this.d.layerLimits),
+      );
     }
     this.d.logger.debug({ digest: layer.digest, ms: Date.now() - started }, 'layer unpacked');
     progress({ status: 'Pull complete', progressDetail: {}, id });
@@ -310,7 +328,12 @@ export class ImageService {
 
   // Push.
 
-  async push(name: string, tag: string | undefined, auth: AuthConfig | undefined, progress: ProgressSink = noProgress): Promise<void> {
+  async push(
+    name: string,
+    tag: string | undefined,
+    auth: AuthConfig | undefined,
+    progress: ProgressSink = noProgress,
+  ): Promise<void> {
     const base = parseNormalizedReference(name);
     if (base.digest) throw invalid(`cannot push a digest reference`);
     const targetTag = tag || base.tag;
@@ -334,7 +357,9 @@ export class ImageService {
         const manifestBytes = await this.d.content.readBytes(rec.manifest.digest);
         const manifest = JSON.parse(manifestBytes.toString('utf8')) as ImageManifest;
         for (const l of manifest.layers) progress({ status: 'Preparing', progressDetail: {}, id: shortId(l.digest) });
-        await mapLimit(manifest.layers, PULL_CONCURRENCY, (l) => this.pushBlob(session, rec, l, fullName(base), base, progress, true));
+        await mapLimit(manifest.layers, PULL_CONCURRENCY, (l) =>
+          this.pushBlob(session, rec, l, fullName(base), base, progress, true),
+        );
         await this.pushBlob(session, rec, manifest.config, fullName(base), base, progress, false);
         const digest = await session.putManifest(ref.tag!, rec.manifest.mediaType, manifestBytes);
         addSources(rec, [...manifest.layers.map((l) => l.digest), manifest.config.digest], fullName(base));
@@ -394,12 +419,15 @@ export class ImageService {
     this.d.events.publish('image', 'tag', rec.id, { name: familiarString(ref) });
   }
 
-  async list(opts: { all?: boolean; filters?: Record<string, string[]>; sharedSize?: boolean } = {}): Promise<ImageSummary[]> {
+  async list(
+    opts: { all?: boolean; filters?: Record<string, string[]>; sharedSize?: boolean } = {},
+  ): Promise<ImageSummary[]> {
     const f = opts.filters ?? {};
     const out: ImageSummary[] = [];
     const chainCount = new Map<string, number>();
     if (opts.sharedSize) {
-      for (const rec of this.d.images.list()) for (const c of chainIds(rec.diffIds)) chainCount.set(c, (chainCount.get(c) ?? 0) + 1);
+      for (const rec of this.d.images.list())
+        for (const c of chainIds(rec.diffIds)) chainCount.set(c, (chainCount.get(c) ?? 0) + 1);
     }
     const before = f.before?.length ? this.resolve(f.before[0]!) : undefined;
     const since = f.since?.length ? this.resolve(f.since[0]!) : undefined;
@@ -427,7 +455,8 @@ export class ImageService {
       let shared = -1;
       if (opts.sharedSize) {
         shared = 0;
-        for (const c of chainIds(rec.diffIds)) if ((chainCount.get(c) ?? 0) > 1) shared += (await this.d.snapshots.stat(c))?.size ?? 0;
+        for (const c of chainIds(rec.diffIds))
+          if ((chainCount.get(c) ?? 0) > 1) shared += (await this.d.snapshots.stat(c))?.size ?? 0;
       }
       out.push({
         Id: rec.id,
@@ -477,7 +506,9 @@ export class ImageService {
     const rec = this.resolve(nameOrId);
     const config = await this.config(rec);
     const chains = chainIds(rec.diffIds);
-    const hist: HistoryEntry[] = config.history?.length ? config.history : rec.diffIds.map(() => ({ created: config.created }));
+    const hist: HistoryEntry[] = config.history?.length
+      ? config.history
+      : rec.diffIds.map(() => ({ created: config.created }));
     const out: Array<Record<string, unknown>> = [];
     let layerIndex = 0;
     for (const h of hist) {
@@ -543,13 +574,19 @@ export class ImageService {
     } else {
       const repos = new Set(refs.map(fullName));
       if (repos.size > 1 && !force) {
-        throw conflict(`conflict: unable to delete ${shortId(rec.id)} (must be forced) - image is referenced in multiple repositories`);
+        throw conflict(
+          `conflict: unable to delete ${shortId(rec.id)} (must be forced) - image is referenced in multiple repositories`,
+        );
       }
       if (using.length) {
         if (!force) {
-          throw conflict(`conflict: unable to delete ${shortId(rec.id)} (must be forced) - image is being used by stopped container ${shortId(using[0]!)}`);
+          throw conflict(
+            `conflict: unable to delete ${shortId(rec.id)} (must be forced) - image is being used by stopped container ${shortId(using[0]!)}`,
+          );
         }
-        throw conflict(`conflict: unable to delete ${shortId(rec.id)} (cannot be forced) - image is being used by running container ${shortId(using[0]!)}`);
+        throw conflict(
+          `conflict: unable to delete ${shortId(rec.id)} (cannot be forced) - image is being used by running container ${shortId(using[0]!)}`,
+        );
       }
       for (const r of refs) {
         await this.d.images.removeRef(r);
@@ -564,7 +601,9 @@ export class ImageService {
     return out;
   }
 
-  async prune(filters: Record<string, string[]>): Promise<{ ImagesDeleted: Array<{ Untagged?: string; Deleted?: string }> | null; SpaceReclaimed: number }> {
+  async prune(
+    filters: Record<string, string[]>,
+  ): Promise<{ ImagesDeleted: Array<{ Untagged?: string; Deleted?: string }> | null; SpaceReclaimed: number }> {
     const danglingOnly = !(filters.dangling?.[0] === 'false' || filters.dangling?.[0] === '0');
     const deleted: Array<{ Untagged?: string; Deleted?: string }> = [];
     let reclaimed = 0;
@@ -632,20 +671,24 @@ export class ImageService {
         const ref = this.userReference(n);
         if (ref?.tag && this.d.images.lookupRef(ref) === rec.id) entry.tags.push(ref);
         else if (!ref) entry.tags.push(...this.d.images.refsOf(rec.id).filter((r) => r.tag));
-        else if (ref.digest) entry.tags.push(...this.d.images.refsOf(rec.id).filter((r) => r.tag && fullName(r) === fullName(ref)));
+        else if (ref.digest)
+          entry.tags.push(...this.d.images.refsOf(rec.id).filter((r) => r.tag && fullName(r) === fullName(ref)));
         wanted.set(rec.id, entry);
       }
       const written = new Set<string>();
       const addFile = (name: string, data: Buffer | string): Promise<void> =>
-        new Promise((resolve, reject) => pack.entry({ name, mode: 0o644, mtime: new Date(0) }, data, (err) => (err ? reject(err) : resolve())));
+        new Promise((resolve, reject) =>
+          pack.entry({ name, mode: 0o644, mtime: new Date(0) }, data, (err) => (err ? reject(err) : resolve())),
+        );
       const addBlob = async (digest: string): Promise<void> => {
         if (written.has(digest)) return;
         written.add(digest);
         const info = await this.d.content.info(digest);
         if (!info) throw notFound(`blob ${digest} is missing from the local store`);
         await new Promise<void>((resolve, reject) => {
-          const sink = pack.entry({ name: `blobs/sha256/${hexOf(digest)}`, size: info.size, mode: 0o644, mtime: new Date(0) }, (err) =>
-            err ? reject(err) : resolve(),
+          const sink = pack.entry(
+            { name: `blobs/sha256/${hexOf(digest)}`, size: info.size, mode: 0o644, mtime: new Date(0) },
+            (err) => (err ? reject(err) : resolve()),
           );
           this.d.content.reader(digest).then((r) => {
             r.on('error', reject);
@@ -662,14 +705,24 @@ export class ImageService {
         for (const l of rec.layers) await addBlob(l.digest);
         await addBlob(rec.manifest.digest);
         const repoTags = tags.map(familiarString);
-        dockerManifest.push({ Config: `blobs/sha256/${hexOf(rec.id)}`, RepoTags: repoTags.length ? repoTags : null, Layers: rec.layers.map((l) => `blobs/sha256/${hexOf(l.digest)}`) });
+        dockerManifest.push({
+          Config: `blobs/sha256/${hexOf(rec.id)}`,
+          RepoTags: repoTags.length ? repoTags : null,
+          Layers: rec.layers.map((l) => `blobs/sha256/${hexOf(l.digest)}`),
+        });
         if (tags.length === 0) index.manifests.push({ ...rec.manifest });
         for (const t of tags) {
           index.manifests.push({
             ...rec.manifest,
-            annotations: { 'io.containerd.image.name': `${fullName(t)}:${t.tag}`, 'org.opencontainers.image.ref.name': t.tag! },
+            annotations: {
+              'io.containerd.image.name': `${fullName(t)}:${t.tag}`,
+              'org.opencontainers.image.ref.name': t.tag!,
+            },
           });
-          repositories[familiarName(t)] = { ...repositories[familiarName(t)], [t.tag!]: hexOf(rec.layers.at(-1)?.digest ?? rec.id) };
+          repositories[familiarName(t)] = {
+            ...repositories[familiarName(t)],
+            [t.tag!]: hexOf(rec.layers.at(-1)?.digest ?? rec.id),
+          };
         }
       }
       await addFile('index.json', JSON.stringify(index));
@@ -687,7 +740,8 @@ export class ImageService {
 
   /** What the user typed as a reference, or undefined when it was an image ID. */
   private userReference(n: string): Reference | undefined {
-    if (/^(sha256:)?[a-f0-9]{1,64}$/.test(n) && this.d.images.tryResolve(n)?.id.includes(n.replace('sha256:', ''))) return undefined;
+    if (/^(sha256:)?[a-f0-9]{1,64}$/.test(n) && this.d.images.tryResolve(n)?.id.includes(n.replace('sha256:', '')))
+      return undefined;
     try {
       const r = parseNormalizedReference(n);
       return r.tag || r.digest ? r : { ...r, tag: 'latest' };
@@ -722,15 +776,14 @@ export class ImageService {
           if (blob) {
             const digest = `sha256:${blob[1]}`;
             release.push(this.lease([digest]));
-            this.d.content.ingest({ digest, size: header.size }, () => Readable.from(stream as AsyncIterable<Buffer>)).then(
-              () => {
+            this.d.content
+              .ingest({ digest, size: header.size }, () => Readable.from(stream as AsyncIterable<Buffer>))
+              .then(() => {
                 // ingest skips the stream when the blob already exists: drain what it did not read.
                 stream.resume();
                 stored.set(name, digest);
                 done();
-              },
-              done,
-            );
+              }, done);
             return;
           }
           if (header.size <= 8 << 20 && !name.endsWith('layer.tar')) {
@@ -768,7 +821,11 @@ export class ImageService {
       const loaded: string[] = [];
       const manifestJson = small.get('manifest.json');
       if (manifestJson) {
-        const items = JSON.parse(manifestJson.toString('utf8')) as Array<{ Config: string; RepoTags?: string[] | null; Layers: string[] }>;
+        const items = JSON.parse(manifestJson.toString('utf8')) as Array<{
+          Config: string;
+          RepoTags?: string[] | null;
+          Layers: string[];
+        }>;
         if (!Array.isArray(items)) throw invalid('invalid archive: manifest.json is not a list');
         for (const item of items) {
           const configDigest = await blobOf(item.Config);
@@ -777,7 +834,9 @@ export class ImageService {
             const digest = await blobOf(l);
             const info = await this.d.content.info(digest);
             const { head } = await peek(await this.d.content.reader(digest, { start: 0, end: 3 }), 4);
-            const mediaType = { gzip: MediaType.OciLayerGzip, zstd: MediaType.OciLayerZstd, none: MediaType.OciLayer }[detectCompression(head)];
+            const mediaType = { gzip: MediaType.OciLayerGzip, zstd: MediaType.OciLayerZstd, none: MediaType.OciLayer }[
+              detectCompression(head)
+            ];
             layers.push({ mediaType, digest, size: info!.size });
           }
           const id = await this.registerLoaded(configDigest, layers, undefined);
@@ -790,12 +849,15 @@ export class ImageService {
         for (const m of index.manifests ?? []) {
           let desc: Descriptor | undefined = m;
           if (isIndexType(m.mediaType)) {
-            desc = choosePlatform(JSON.parse((await this.d.content.readBytes(m.digest)).toString('utf8')) as ImageIndex);
+            desc = choosePlatform(
+              JSON.parse((await this.d.content.readBytes(m.digest)).toString('utf8')) as ImageIndex,
+            );
             if (!desc) continue;
           }
           const manifest = JSON.parse((await this.d.content.readBytes(desc.digest)).toString('utf8')) as ImageManifest;
           const id = await this.registerLoaded(manifest.config.digest, manifest.layers, desc);
-          const nameAnn = m.annotations?.['io.containerd.image.name'] ?? m.annotations?.['org.opencontainers.image.ref.name'];
+          const nameAnn =
+            m.annotations?.['io.containerd.image.name'] ?? m.annotations?.['org.opencontainers.image.ref.name'];
           const names = nameAnn && !/^[\w][\w.-]*$/.test(nameAnn) ? [nameAnn] : [];
           loaded.push(...(await this.tagLoaded(id, names, progress)));
         }
@@ -806,11 +868,16 @@ export class ImageService {
     }
   }
 
-  private async registerLoaded(configDigest: string, layers: Descriptor[], manifestDesc: Descriptor | undefined): Promise<string> {
+  private async registerLoaded(
+    configDigest: string,
+    layers: Descriptor[],
+    manifestDesc: Descriptor | undefined,
+  ): Promise<string> {
     const configBytes = await this.d.content.readBytes(configDigest);
     const config = JSON.parse(configBytes.toString('utf8')) as ImageConfig;
     const diffIds = config.rootfs?.diff_ids ?? [];
-    if (diffIds.length !== layers.length) throw invalid(`invalid archive: config has ${diffIds.length} diff IDs for ${layers.length} layers`);
+    if (diffIds.length !== layers.length)
+      throw invalid(`invalid archive: config has ${diffIds.length} diff IDs for ${layers.length} layers`);
     let manifest = manifestDesc;
     if (!manifest) {
       const m: ImageManifest = {
@@ -848,7 +915,9 @@ export class ImageService {
       const ref = parseWithDefaultTag(n);
       const before = await this.d.images.setRef(ref, id);
       if (before && before !== id) {
-        progress({ stream: `The image ${familiarString(ref)} already exists, renaming the old one with ID ${before} to empty string\n` });
+        progress({
+          stream: `The image ${familiarString(ref)} already exists, renaming the old one with ID ${before} to empty string\n`,
+        });
       }
       progress({ stream: `Loaded image: ${familiarString(ref)}\n` });
       out.push(familiarString(ref));
@@ -914,7 +983,11 @@ export class ImageService {
    * An image from a config and its layers (commit, build). Build steps are `intermediate`: kept for the
    * build cache and hidden from `images` unless `-a`; an image made again as a final one loses the mark.
    */
-  async createImage(config: ImageConfig, layers: Descriptor[], opts: { intermediate?: boolean } = {}): Promise<ImageRecord> {
+  async createImage(
+    config: ImageConfig,
+    layers: Descriptor[],
+    opts: { intermediate?: boolean } = {},
+  ): Promise<ImageRecord> {
     const configBytes = Buffer.from(JSON.stringify(config));
     const configInfo = await this.d.content.writeBytes(configBytes);
     const desc = await this.storeManifest({
@@ -927,7 +1000,8 @@ export class ImageService {
     const id = await this.registerLoaded(configInfo.digest, layers, desc);
     const rec = this.d.images.get(id)!;
     const intermediate = opts.intermediate === true && (!existed || existed.intermediate === true);
-    if (!!rec.intermediate !== intermediate) await this.d.images.put({ ...rec, intermediate: intermediate || undefined });
+    if (!!rec.intermediate !== intermediate)
+      await this.d.images.put({ ...rec, intermediate: intermediate || undefined });
     return this.d.images.get(id)!;
   }
 
@@ -958,7 +1032,13 @@ function addSources(rec: ImageRecord, digests: string[], repo: string): void {
 
 /** Docker's `reference` filter: a glob on the familiar name with optional tag. */
 function matchReference(pattern: string, tag: string): boolean {
-  const matches = anchoredRegex(pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]'), 'reference filter');
+  const matches = anchoredRegex(
+    pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '[^/]*')
+      .replace(/\?/g, '[^/]'),
+    'reference filter',
+  );
   if (pattern.includes(':')) return matches(tag);
   return matches(tag.slice(0, tag.lastIndexOf(':')));
 }

@@ -32,7 +32,12 @@ class CountingHash extends Transform {
  * Unpack a (possibly compressed) layer stream into `dir`, verifying that the uncompressed bytes hash
  * to `diffId`. On mismatch the caller's staging directory is discarded, so nothing unverified stays.
  */
-export async function unpackVerified(compressed: Readable, dir: string, diffId: string, limits: ExtractLimits = {}): Promise<{ size: number }> {
+export async function unpackVerified(
+  compressed: Readable,
+  dir: string,
+  diffId: string,
+  limits: ExtractLimits = {},
+): Promise<{ size: number }> {
   const plain = await decompress(compressed);
   const hasher = new CountingHash();
   const tee = plain.pipe(hasher);
@@ -53,12 +58,20 @@ export async function unpackVerified(compressed: Readable, dir: string, diffId: 
 }
 
 /** Make sure every layer of an image is unpacked, reading blobs from the content store. */
-export async function ensureSnapshots(content: ContentStore, snapshots: Snapshotter, layers: Descriptor[], diffIds: string[], limits: ExtractLimits = {}): Promise<void> {
+export async function ensureSnapshots(
+  content: ContentStore,
+  snapshots: Snapshotter,
+  layers: Descriptor[],
+  diffIds: string[],
+  limits: ExtractLimits = {},
+): Promise<void> {
   const chains = chainIds(diffIds);
   for (let i = 0; i < layers.length; i++) {
     const chain = chains[i]!;
     if (await snapshots.stat(chain)) continue;
-    await snapshots.extract(chain, chains[i - 1], diffIds[i]!, async (dir) => unpackVerified(await content.reader(layers[i]!.digest), dir, diffIds[i]!, limits));
+    await snapshots.extract(chain, chains[i - 1], diffIds[i]!, async (dir) =>
+      unpackVerified(await content.reader(layers[i]!.digest), dir, diffIds[i]!, limits),
+    );
   }
 }
 
@@ -66,7 +79,10 @@ export async function ensureSnapshots(content: ContentStore, snapshots: Snapshot
  * Store an uncompressed tar stream as a gzip layer blob. Returns the blob descriptor and the diff ID
  * (digest of the uncompressed tar).
  */
-export async function storeLayer(content: ContentStore, tar: Readable): Promise<{ desc: Descriptor; diffId: string; size: number }> {
+export async function storeLayer(
+  content: ContentStore,
+  tar: Readable,
+): Promise<{ desc: Descriptor; diffId: string; size: number }> {
   const hasher = new CountingHash();
   const gz = createGzip({ level: 6 });
   const out = new PassThrough();

@@ -23,7 +23,12 @@ export function parseLine(line: string): LogEntry | undefined {
   if (stream !== 'stdout' && stream !== 'stderr') return undefined;
   const tag = c < 0 ? line.slice(b + 1) : line.slice(b + 1, c);
   const text = c < 0 ? '' : line.slice(c + 1);
-  return { timeNs: timeNs(timestamp), timestamp: normaliseTimestamp(timestamp), stream, data: Buffer.from(tag.includes('P') ? text : `${text}\n`) };
+  return {
+    timeNs: timeNs(timestamp),
+    timestamp: normaliseTimestamp(timestamp),
+    stream,
+    data: Buffer.from(tag.includes('P') ? text : `${text}\n`),
+  };
 }
 
 /** RFC 3339 with nanoseconds and an offset, to nanoseconds since the epoch. */
@@ -94,7 +99,13 @@ function wanted(e: LogEntry, o: LogOptions): boolean {
  * Emit log entries; with `follow`, keep emitting appended entries until `done` resolves (the container
  * stopped) and the file is drained, or `signal` aborts.
  */
-export async function streamLogs(file: string, o: LogOptions, emit: (e: LogEntry) => void, done: Promise<unknown>, signal: AbortSignal): Promise<void> {
+export async function streamLogs(
+  file: string,
+  o: LogOptions,
+  emit: (e: LogEntry) => void,
+  done: Promise<unknown>,
+  signal: AbortSignal,
+): Promise<void> {
   const { entries, size } = await readAll(file);
   let selected = entries.filter((e) => wanted(e, o));
   if (o.tail !== undefined && o.tail >= 0) selected = o.tail === 0 ? [] : selected.slice(-o.tail);

@@ -42,7 +42,12 @@ export function progressBar(current: number, total: number): string {
 }
 
 /** Emits per-id progress at most every 100 ms so a fast transfer does not flood the client. */
-export function throttledProgress(sink: ProgressSink, id: string, status: string, total: number): (current: number) => void {
+export function throttledProgress(
+  sink: ProgressSink,
+  id: string,
+  status: string,
+  total: number,
+): (current: number) => void {
   let last = 0;
   return (current) => {
     const now = Date.now();

@@ -82,7 +82,8 @@ export function applyChanges(cfg: ContainerConfig, changes: string[]): Container
         break;
       case 'EXPOSE':
         out.ExposedPorts = { ...out.ExposedPorts };
-        for (const p of args.trim().split(/\s+/).filter(Boolean)) out.ExposedPorts[p.includes('/') ? p : `${p}/tcp`] = {};
+        for (const p of args.trim().split(/\s+/).filter(Boolean))
+          out.ExposedPorts[p.includes('/') ? p : `${p}/tcp`] = {};
         break;
       case 'VOLUME':
         out.Volumes = { ...out.Volumes };

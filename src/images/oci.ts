@@ -14,7 +14,12 @@ export const MediaType = {
   DockerForeignLayerGzip: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
 } as const;
 
-export const MANIFEST_ACCEPT = [MediaType.OciManifest, MediaType.DockerManifest, MediaType.OciIndex, MediaType.DockerManifestList];
+export const MANIFEST_ACCEPT = [
+  MediaType.OciManifest,
+  MediaType.DockerManifest,
+  MediaType.OciIndex,
+  MediaType.DockerManifestList,
+];
 
 export function isIndexType(mt: string | undefined): boolean {
   return mt === MediaType.OciIndex || mt === MediaType.DockerManifestList;
@@ -106,7 +111,10 @@ export interface ImageConfig {
 }
 
 /** Choose linux/amd64 (the host platform) from an index as Docker does. */
-export function choosePlatform(index: ImageIndex, want: Platform = { os: 'linux', architecture: 'amd64' }): Descriptor | undefined {
+export function choosePlatform(
+  index: ImageIndex,
+  want: Platform = { os: 'linux', architecture: 'amd64' },
+): Descriptor | undefined {
   const candidates = index.manifests.filter(
     (m) => isManifestType(m.mediaType) && m.platform?.os === want.os && m.platform?.architecture === want.architecture,
   );

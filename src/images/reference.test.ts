@@ -24,7 +24,10 @@ test('keeps digests and shows familiar names', () => {
 
 test('refuses bad references with Docker wording', () => {
   assert.throws(() => parseNormalizedReference('Busybox'), /repository name \(library\/Busybox\) must be lowercase/);
-  assert.throws(() => parseNormalizedReference('bad name'), /^GantryError: invalid reference format$|invalid reference format/);
+  assert.throws(
+    () => parseNormalizedReference('bad name'),
+    /^GantryError: invalid reference format$|invalid reference format/,
+  );
   assert.throws(() => parseNormalizedReference(''), /invalid reference format/);
   assert.throws(() => parseNormalizedReference('a'.repeat(64)), /cannot specify 64-byte hexadecimal strings/);
   assert.throws(() => parseNormalizedReference('x:'), /invalid reference format/);

@@ -69,7 +69,9 @@ function splitDockerDomain(name: string): [string, string] {
   let remainder: string;
   if (
     i === -1 ||
-    (!/[.:]/.test(name.slice(0, i)) && name.slice(0, i) !== 'localhost' && name.slice(0, i).toLowerCase() === name.slice(0, i))
+    (!/[.:]/.test(name.slice(0, i)) &&
+      name.slice(0, i) !== 'localhost' &&
+      name.slice(0, i).toLowerCase() === name.slice(0, i))
   ) {
     domain = DEFAULT_DOMAIN;
     remainder = name;
@@ -110,7 +112,8 @@ export function parseNormalizedReference(s: string): Reference {
     throw invalid('invalid reference format');
   }
   const name = m[1]!;
-  if (name.length > NAME_TOTAL_LENGTH_MAX) throw invalid('invalid reference format: repository name must not be more than 255 characters');
+  if (name.length > NAME_TOTAL_LENGTH_MAX)
+    throw invalid('invalid reference format: repository name must not be more than 255 characters');
   const slash = name.indexOf('/');
   const ref: { domain: string; path: string; tag?: string; digest?: string } = {
     domain: name.slice(0, slash),

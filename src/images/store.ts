@@ -10,7 +10,14 @@ import { digestHex, hexOf } from '../common/digest.js';
 import { GantryError, notFound } from '../common/errors.js';
 import { readJson, writeJsonAtomic } from '../common/fsutil.js';
 import type { Descriptor } from './oci.js';
-import { familiarString, fullName, parseNormalizedReference, referenceString, type Reference, DEFAULT_TAG } from './reference.js';
+import {
+  familiarString,
+  fullName,
+  parseNormalizedReference,
+  referenceString,
+  type Reference,
+  DEFAULT_TAG,
+} from './reference.js';
 
 export interface ImageRecord {
   /** sha256 of the config blob. */
@@ -175,7 +182,8 @@ export class ImageStore {
       if (ref.digest) {
         // A digest reference matches any repository of the same name holding that manifest digest.
         for (const rec of this.images.values()) {
-          if (rec.manifest.digest === ref.digest && this.refsOf(rec.id).some((r) => fullName(r) === fullName(ref!))) return rec;
+          if (rec.manifest.digest === ref.digest && this.refsOf(rec.id).some((r) => fullName(r) === fullName(ref!)))
+            return rec;
         }
       }
     }

@@ -14,7 +14,17 @@ interface NativeModule {
    * Create a veth pair: `hostVeth` on `bridge` and up; `peer` (with `mac`) inside the namespace of
    * `pid`, reached through `netnsPath`, with `address/prefix` and, unless `gateway` is empty, a default route.
    */
-  vethAttach(pid: number, netnsPath: string, hostVeth: string, peer: string, mac: string, bridge: string, address: string, prefix: number, gateway: string): void;
+  vethAttach(
+    pid: number,
+    netnsPath: string,
+    hostVeth: string,
+    peer: string,
+    mac: string,
+    bridge: string,
+    address: string,
+    prefix: number,
+    gateway: string,
+  ): void;
   // native/confined.c: paths resolved beneath a root fd with openat2 (see common/confined.ts).
   applyEntry(
     rootFd: number,
@@ -31,7 +41,15 @@ interface NativeModule {
     xattrs: Array<string | Buffer> | undefined,
     flags: number,
   ): number;
-  finishFile(fd: number, mode: number, uid: number, gid: number, chown: boolean, mtimeMs: number, xattrs: Array<string | Buffer> | undefined): void;
+  finishFile(
+    fd: number,
+    mode: number,
+    uid: number,
+    gid: number,
+    chown: boolean,
+    mtimeMs: number,
+    xattrs: Array<string | Buffer> | undefined,
+  ): void;
   openBeneath(rootFd: number, rel: string, resolve: number, flags: number, mode: number): number;
   mkdirAll(rootFd: number, rel: string, resolve: number, mode: number): void;
   removeBeneath(rootFd: number, rel: string, resolve: number): void;

@@ -42,7 +42,11 @@ function ipBatch(commands: string[]): Promise<void> {
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new GantryError('internal', `network setup failed: ${err.trim() || `ip exited with ${code}`}`))));
+    child.on('close', (code) =>
+      code === 0
+        ? resolve()
+        : reject(new GantryError('internal', `network setup failed: ${err.trim() || `ip exited with ${code}`}`)),
+    );
     child.stdin.on('error', () => undefined);
     child.stdin.end(commands.join('\n') + '\n');
   });
@@ -67,7 +71,8 @@ export class BridgeDriver {
   private async ensureBridge(net: BridgeNetwork): Promise<void> {
     if (this.ready.has(net.device) && existsSync(`/sys/class/net/${net.device}`)) return;
     const prefix = parseCidr(net.subnet).bits;
-    if (!existsSync(`/sys/class/net/${net.device}`)) await ipBatch([`link add ${net.device} type bridge`]).catch(() => undefined);
+    if (!existsSync(`/sys/class/net/${net.device}`))
+      await ipBatch([`link add ${net.device} type bridge`]).catch(() => undefined);
     // `replace` keeps this idempotent when the address is already there.
     await ipBatch([`addr replace ${net.gateway}/${prefix} dev ${net.device}`, `link set ${net.device} up`]);
     await fs.writeFile('/proc/sys/net/ipv4/ip_forward', '1');
@@ -87,7 +92,10 @@ export class BridgeDriver {
     const last = subnet.base + 2 ** (32 - subnet.bits) - 2;
     const lastFile = path.join(dir, 'last_reserved_ip.0');
     // A marker outside the subnet (missing, or from another subnet) restarts at the first address.
-    const marked = await fs.readFile(lastFile, 'utf8').then((t) => (/^\d+\.\d+\.\d+\.\d+$/.test(t.trim()) ? ipToInt(t.trim()) : NaN), () => NaN);
+    const marked = await fs.readFile(lastFile, 'utf8').then(
+      (t) => (/^\d+\.\d+\.\d+\.\d+$/.test(t.trim()) ? ipToInt(t.trim()) : NaN),
+      () => NaN,
+    );
     const previous = marked >= first && marked <= last ? marked : first - 1;
     const gateway = ipToInt(net.gateway);
     const span = last - first + 1;
@@ -121,7 +129,14 @@ export class BridgeDriver {
   }
 
   /** Wire one interface of a created container whose namespace is pinned at `netns` (init `pid`). */
-  async attach(net: BridgeNetwork, containerId: string, pid: number, netns: string, ifName: string, defaultRoute: boolean): Promise<Attachment> {
+  async attach(
+    net: BridgeNetwork,
+    containerId: string,
+    pid: number,
+    netns: string,
+    ifName: string,
+    defaultRoute: boolean,
+  ): Promise<Attachment> {
     await this.ensureBridge(net);
     const address = await this.lease(net, containerId, ifName);
     const prefix = parseCidr(net.subnet).bits;
@@ -131,7 +146,17 @@ export class BridgeDriver {
     // host end of its old pair is still there, and would make this start fail with EEXIST.
     if (existsSync(`/sys/class/net/${hostVeth}`)) await ipBatch([`link del ${hostVeth}`]).catch(() => undefined);
     try {
-      native.vethAttach(pid, netns, hostVeth, ifName, mac, net.device, address, prefix, net.internal || !defaultRoute ? '' : net.gateway);
+      native.vethAttach(
+        pid,
+        netns,
+        hostVeth,
+        ifName,
+        mac,
+        net.device,
+        address,
+        prefix,
+        net.internal || !defaultRoute ? '' : net.gateway,
+      );
       // Hairpin, so a container reaches its own published ports through the host's address.
       await fs.writeFile(`/sys/class/net/${hostVeth}/brport/hairpin_mode`, '1');
     } catch (err) {

@@ -50,7 +50,12 @@ export class CniError extends GantryError {
 }
 
 /** Run one plugin; answers its parsed stdout (undefined when empty). */
-export function execPlugin(pluginDir: string, command: 'ADD' | 'DEL' | 'CHECK', conf: object & { type: string }, rt: CniRuntime): Promise<CniResult | undefined> {
+export function execPlugin(
+  pluginDir: string,
+  command: 'ADD' | 'DEL' | 'CHECK',
+  conf: object & { type: string },
+  rt: CniRuntime,
+): Promise<CniResult | undefined> {
   return new Promise((resolve, reject) => {
     const child = spawn(`${pluginDir}/${conf.type}`, [], {
       env: {
@@ -77,7 +82,15 @@ export function execPlugin(pluginDir: string, command: 'ADD' | 'DEL' | 'CHECK', 
         parsed = undefined;
       }
       if (code === 0) resolve(parsed);
-      else reject(new CniError(conf.type, command, parsed?.msg ?? (Buffer.concat(err).toString().trim() || `exit status ${code}`), parsed?.details));
+      else
+        reject(
+          new CniError(
+            conf.type,
+            command,
+            parsed?.msg ?? (Buffer.concat(err).toString().trim() || `exit status ${code}`),
+            parsed?.details,
+          ),
+        );
     });
     child.stdin.on('error', () => undefined);
     child.stdin.end(JSON.stringify(conf));
@@ -85,12 +98,18 @@ export function execPlugin(pluginDir: string, command: 'ADD' | 'DEL' | 'CHECK', 
 }
 
 /** The configuration a plugin of a list receives: the list's name and version, its capabilities' args, the previous result. */
-function pluginConf(list: CniConfList, plugin: CniPluginConf, rt: CniRuntime, prevResult: CniResult | undefined): object & { type: string } {
+function pluginConf(
+  list: CniConfList,
+  plugin: CniPluginConf,
+  rt: CniRuntime,
+  prevResult: CniResult | undefined,
+): object & { type: string } {
   const conf: Record<string, unknown> & { type: string } = { ...plugin, cniVersion: list.cniVersion, name: list.name };
   const caps = plugin.capabilities as Record<string, boolean> | undefined;
   if (caps && rt.capabilityArgs) {
     const runtimeConfig: Record<string, unknown> = {};
-    for (const [cap, on] of Object.entries(caps)) if (on && rt.capabilityArgs[cap] !== undefined) runtimeConfig[cap] = rt.capabilityArgs[cap];
+    for (const [cap, on] of Object.entries(caps))
+      if (on && rt.capabilityArgs[cap] !== undefined) runtimeConfig[cap] = rt.capabilityArgs[cap];
     if (Object.keys(runtimeConfig).length) conf.runtimeConfig = runtimeConfig;
   }
   delete conf.capabilities;
@@ -99,7 +118,12 @@ function pluginConf(list: CniConfList, plugin: CniPluginConf, rt: CniRuntime, pr
 }
 
 /** ADD through the whole list; on failure, what was added is deleted again before the error is thrown. */
-export async function addNetworkList(pluginDir: string, list: CniConfList, rt: CniRuntime, prevResult?: CniResult): Promise<CniResult> {
+export async function addNetworkList(
+  pluginDir: string,
+  list: CniConfList,
+  rt: CniRuntime,
+  prevResult?: CniResult,
+): Promise<CniResult> {
   let result: CniResult | undefined = prevResult;
   for (const plugin of list.plugins) {
     try {
@@ -114,7 +138,12 @@ export async function addNetworkList(pluginDir: string, list: CniConfList, rt: C
 }
 
 /** DEL in reverse order. Every plugin is asked even when one fails, so as little as possible is left. */
-export async function delNetworkList(pluginDir: string, list: CniConfList, rt: CniRuntime, cached: CniResult | undefined): Promise<void> {
+export async function delNetworkList(
+  pluginDir: string,
+  list: CniConfList,
+  rt: CniRuntime,
+  cached: CniResult | undefined,
+): Promise<void> {
   let first: unknown;
   for (const plugin of [...list.plugins].reverse()) {
     try {

@@ -105,7 +105,13 @@ export class DnsServer {
       });
     }
     return forward(msg, transport).catch(() =>
-      dnsPacket.encode({ type: 'response', id: query.id, flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE | 2, questions: [q], answers: [] }),
+      dnsPacket.encode({
+        type: 'response',
+        id: query.id,
+        flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE | 2,
+        questions: [q],
+        answers: [],
+      }),
     );
   }
 }
@@ -138,7 +144,8 @@ function forward(msg: Buffer, transport: 'udp' | 'tcp'): Promise<Buffer> {
     let buf = Buffer.alloc(0);
     s.on('data', (c: Buffer) => {
       buf = Buffer.concat([buf, c]);
-      if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) done(undefined, buf.subarray(2, 2 + buf.readUInt16BE(0)));
+      if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0))
+        done(undefined, buf.subarray(2, 2 + buf.readUInt16BE(0)));
     });
     s.on('error', (err) => done(err));
   });

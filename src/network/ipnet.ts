@@ -19,7 +19,8 @@ export function intToIp(n: number): string {
 export function parseCidr(cidr: string): Subnet & { ip: number } {
   const [ip, bitsText] = cidr.split('/');
   const bits = Number(bitsText);
-  if (!ip || net.isIPv4(ip) === false || !Number.isInteger(bits) || bits < 0 || bits > 32) throw invalid(`invalid CIDR address: ${cidr}`);
+  if (!ip || net.isIPv4(ip) === false || !Number.isInteger(bits) || bits < 0 || bits > 32)
+    throw invalid(`invalid CIDR address: ${cidr}`);
   const n = ipToInt(ip);
   return { ip: n, base: bits === 0 ? 0 : (n & (~0 << (32 - bits))) >>> 0, bits };
 }
@@ -29,7 +30,7 @@ export function subnetText(s: Subnet): string {
 }
 
 export function contains(s: Subnet, ip: number): boolean {
-  return s.bits === 0 || ((ip & (~0 << (32 - s.bits))) >>> 0) === s.base;
+  return s.bits === 0 || (ip & (~0 << (32 - s.bits))) >>> 0 === s.base;
 }
 
 export function overlaps(a: Subnet, b: Subnet): boolean {

@@ -27,15 +27,21 @@ export function parsePortKey(key: string): { port: number; protocol: 'tcp' | 'ud
 }
 
 /** The bindings to make: those asked for, plus every exposed port when all are published (`-P`). */
-export function wantedBindings(bindings: PortBindings | null | undefined, exposed: Record<string, unknown> | undefined, publishAll: boolean): Array<{ key: string; hostIp: string; hostPort: number }> {
+export function wantedBindings(
+  bindings: PortBindings | null | undefined,
+  exposed: Record<string, unknown> | undefined,
+  publishAll: boolean,
+): Array<{ key: string; hostIp: string; hostPort: number }> {
   const out: Array<{ key: string; hostIp: string; hostPort: number }> = [];
   const all: PortBindings = { ...(bindings ?? {}) };
-  if (publishAll) for (const key of Object.keys(exposed ?? {})) if (!all[key]?.length) all[key] = [{ HostIp: '', HostPort: '' }];
+  if (publishAll)
+    for (const key of Object.keys(exposed ?? {})) if (!all[key]?.length) all[key] = [{ HostIp: '', HostPort: '' }];
   for (const [key, list] of Object.entries(all)) {
     parsePortKey(key);
     for (const b of list ?? []) {
       const hostPort = b.HostPort ? Number(b.HostPort) : 0;
-      if (!Number.isInteger(hostPort) || hostPort < 0 || hostPort > 65535) throw invalid(`invalid port specification: "${b.HostPort}"`);
+      if (!Number.isInteger(hostPort) || hostPort < 0 || hostPort > 65535)
+        throw invalid(`invalid port specification: "${b.HostPort}"`);
       if (b.HostIp && net.isIP(b.HostIp) === 0) throw invalid(`invalid IP address: ${b.HostIp}`);
       out.push({ key, hostIp: b.HostIp || '0.0.0.0', hostPort });
     }
@@ -56,7 +62,9 @@ export class PortReservation {
     try {
       for (const w of wanted) {
         const { port, protocol } = parsePortKey(w.key);
-        const { handle, hostPort } = await (protocol === 'tcp' ? holdTcp(w.hostIp, w.hostPort) : holdUdp(w.hostIp, w.hostPort));
+        const { handle, hostPort } = await (protocol === 'tcp'
+          ? holdTcp(w.hostIp, w.hostPort)
+          : holdUdp(w.hostIp, w.hostPort));
         handles.push(handle);
         mappings.push({ hostIP: w.hostIp, hostPort, containerPort: port, protocol });
       }
@@ -81,7 +89,8 @@ export class PortReservation {
 
 function inUse(hostIp: string, hostPort: number, err: NodeJS.ErrnoException): Error {
   if (err.code === 'EADDRINUSE') return conflict(`Bind for ${hostIp}:${hostPort} failed: port is already allocated`);
-  if (err.code === 'EADDRNOTAVAIL') return invalid(`Bind for ${hostIp}:${hostPort} failed: cannot assign requested address`);
+  if (err.code === 'EADDRNOTAVAIL')
+    return invalid(`Bind for ${hostIp}:${hostPort} failed: cannot assign requested address`);
   return err;
 }
 
@@ -108,7 +117,10 @@ function holdUdp(hostIp: string, hostPort: number): Promise<{ handle: dgram.Sock
 }
 
 /** `NetworkSettings.Ports` as Docker shows it: every exposed or published port, bound or not. */
-export function portsView(mappings: PortMapping[], exposed: Record<string, unknown> | undefined): Record<string, Array<{ HostIp: string; HostPort: string }> | null> {
+export function portsView(
+  mappings: PortMapping[],
+  exposed: Record<string, unknown> | undefined,
+): Record<string, Array<{ HostIp: string; HostPort: string }> | null> {
   const view: Record<string, Array<{ HostIp: string; HostPort: string }> | null> = {};
   for (const key of Object.keys(exposed ?? {})) view[key.includes('/') ? key : `${key}/tcp`] = null;
   for (const m of mappings) {

@@ -21,7 +21,16 @@ import { MNT_DETACH, native } from '../native/index.js';
 import { addNetworkList, CNI_VERSION, delNetworkList, type CniConfList, type CniResult } from './cni.js';
 import { BridgeDriver, type Attachment, type BridgeNetwork } from './bridge.js';
 import { DnsServer } from './dns.js';
-import { allocateSubnet, contains, firstHost, hostRoutes, ipToInt, parseCidr, subnetText, type Subnet } from './ipnet.js';
+import {
+  allocateSubnet,
+  contains,
+  firstHost,
+  hostRoutes,
+  ipToInt,
+  parseCidr,
+  subnetText,
+  type Subnet,
+} from './ipnet.js';
 import { PortReservation, portsView, wantedBindings, type PortBindings, type PortMapping } from './ports.js';
 
 export interface NetworkRecord {
@@ -73,7 +82,10 @@ export interface NetworkedContainer {
   Config: { ExposedPorts?: Record<string, unknown>; Hostname?: string };
   HostConfig: { NetworkMode?: string; PortBindings?: PortBindings | null; PublishAllPorts?: boolean };
   State: { Running: boolean; Pid?: number };
-  NetworkSettings?: { Networks: Record<string, EndpointSettings>; Ports: Record<string, Array<{ HostIp: string; HostPort: string }> | null> };
+  NetworkSettings?: {
+    Networks: Record<string, EndpointSettings>;
+    Ports: Record<string, Array<{ HostIp: string; HostPort: string }> | null>;
+  };
   netState?: ContainerNetState;
 }
 
@@ -139,15 +151,39 @@ export class NetworkService {
     const bridge = s.byName('bridge');
     const cidr = parseCidr(o.bridgeCidr);
     const wanted = { Subnet: subnetText(cidr), Gateway: o.bridgeCidr.split('/')[0]! };
-    if (!bridge || bridge.IPAM.Config[0]?.Subnet !== wanted.Subnet || bridge.Options['com.docker.network.bridge.name'] !== o.bridgeName) {
+    if (
+      !bridge ||
+      bridge.IPAM.Config[0]?.Subnet !== wanted.Subnet ||
+      bridge.Options['com.docker.network.bridge.name'] !== o.bridgeName
+    ) {
       if (bridge) s.networks.delete(bridge.Id);
-      await s.save(s.newRecord('bridge', 'bridge', [wanted], false, {}, { 'com.docker.network.bridge.default_bridge': 'true', 'com.docker.network.bridge.name': o.bridgeName }));
+      await s.save(
+        s.newRecord(
+          'bridge',
+          'bridge',
+          [wanted],
+          false,
+          {},
+          { 'com.docker.network.bridge.default_bridge': 'true', 'com.docker.network.bridge.name': o.bridgeName },
+        ),
+      );
     }
-    for (const [name, driver] of [['host', 'host'], ['none', 'null']] as const) if (!s.byName(name)) await s.save(s.newRecord(name, driver, [], false, {}, {}));
+    for (const [name, driver] of [
+      ['host', 'host'],
+      ['none', 'null'],
+    ] as const)
+      if (!s.byName(name)) await s.save(s.newRecord(name, driver, [], false, {}, {}));
     return s;
   }
 
-  private newRecord(name: string, driver: NetworkRecord['Driver'], config: NetworkRecord['IPAM']['Config'], internal: boolean, labels: Record<string, string>, options: Record<string, string>): NetworkRecord {
+  private newRecord(
+    name: string,
+    driver: NetworkRecord['Driver'],
+    config: NetworkRecord['IPAM']['Config'],
+    internal: boolean,
+    labels: Record<string, string>,
+    options: Record<string, string>,
+  ): NetworkRecord {
     return {
       Name: name,
       Id: randomBytes(32).toString('hex'),
@@ -190,17 +226,38 @@ export class NetworkService {
   }
 
   /** Containers attached to a network, in `network inspect`'s shape. */
-  attached(net: NetworkRecord): Record<string, { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string }> {
-    const out: Record<string, { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string }> = {};
+  attached(
+    net: NetworkRecord,
+  ): Record<
+    string,
+    { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string }
+  > {
+    const out: Record<
+      string,
+      { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string }
+    > = {};
     for (const c of this.o.containers()) {
       const ep = c.NetworkSettings?.Networks[net.Name];
       if (!ep || !c.State.Running) continue;
-      out[c.Id] = { Name: c.Name.slice(1), EndpointID: ep.EndpointID, MacAddress: ep.MacAddress, IPv4Address: ep.IPAddress ? `${ep.IPAddress}/${ep.IPPrefixLen}` : '', IPv6Address: '' };
+      out[c.Id] = {
+        Name: c.Name.slice(1),
+        EndpointID: ep.EndpointID,
+        MacAddress: ep.MacAddress,
+        IPv4Address: ep.IPAddress ? `${ep.IPAddress}/${ep.IPPrefixLen}` : '',
+        IPv6Address: '',
+      };
     }
     return out;
   }
 
-  async create(req: { Name?: string; Driver?: string; Internal?: boolean; IPAM?: { Config?: Array<{ Subnet?: string; Gateway?: string; IPRange?: string }> }; Labels?: Record<string, string>; Options?: Record<string, string> }): Promise<NetworkRecord> {
+  async create(req: {
+    Name?: string;
+    Driver?: string;
+    Internal?: boolean;
+    IPAM?: { Config?: Array<{ Subnet?: string; Gateway?: string; IPRange?: string }> };
+    Labels?: Record<string, string>;
+    Options?: Record<string, string>;
+  }): Promise<NetworkRecord> {
     const name = req.Name ?? '';
     if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw invalid(`invalid network name "${name}"`);
     if (this.byName(name)) throw conflict(`network with name ${name} already exists`);
@@ -212,9 +269,11 @@ export class NetworkService {
     if (asked.length > 1) throw invalid('only one IPv4 subnet per network is supported');
     if (asked[0]) {
       const subnet = parseCidr(asked[0].Subnet!);
-      if (taken.some((t) => contains(t, subnet.base) || contains(subnet, t.base))) throw conflict(`Pool overlaps with other one on this address space`);
+      if (taken.some((t) => contains(t, subnet.base) || contains(subnet, t.base)))
+        throw conflict(`Pool overlaps with other one on this address space`);
       const gateway = asked[0].Gateway || firstHost(subnet);
-      if (!contains(subnet, ipToInt(gateway))) throw invalid(`Invalid gateway ${gateway}: not in subnet ${subnetText(subnet)}`);
+      if (!contains(subnet, ipToInt(gateway)))
+        throw invalid(`Invalid gateway ${gateway}: not in subnet ${subnetText(subnet)}`);
       config.push({ Subnet: subnetText(subnet), Gateway: gateway });
     } else {
       const pool = parseCidr(this.o.addressPool.base);
@@ -223,7 +282,10 @@ export class NetworkService {
       config.push({ Subnet: subnetText(subnet), Gateway: firstHost(subnet) });
     }
     const rec = this.newRecord(name, 'bridge', config, !!req.Internal, req.Labels ?? {}, req.Options ?? {});
-    rec.Options = { ...rec.Options, 'com.docker.network.bridge.name': rec.Options['com.docker.network.bridge.name'] ?? `br-${rec.Id.slice(0, 12)}` };
+    rec.Options = {
+      ...rec.Options,
+      'com.docker.network.bridge.name': rec.Options['com.docker.network.bridge.name'] ?? `br-${rec.Id.slice(0, 12)}`,
+    };
     await this.save(rec);
     this.o.publish('create', rec);
     return rec;
@@ -236,9 +298,14 @@ export class NetworkService {
 
   async remove(ref: string): Promise<void> {
     const rec = this.get(ref);
-    if (PREDEFINED.includes(rec.Name)) throw new GantryError('forbidden', `${rec.Name} is a pre-defined network and cannot be removed`);
+    if (PREDEFINED.includes(rec.Name))
+      throw new GantryError('forbidden', `${rec.Name} is a pre-defined network and cannot be removed`);
     const users = this.o.containers().filter((c) => c.NetworkSettings?.Networks[rec.Name] && c.State.Running);
-    if (users.length) throw new GantryError('forbidden', `error while removing network: network ${rec.Name} id ${rec.Id} has active endpoints`);
+    if (users.length)
+      throw new GantryError(
+        'forbidden',
+        `error while removing network: network ${rec.Name} id ${rec.Id} has active endpoints`,
+      );
     await this.stopDns(rec.Id);
     await natRules(rec, 'delete');
     this.natReady.delete(rec.Id);
@@ -264,13 +331,30 @@ export class NetworkService {
    * The endpoints a new container starts with, from its network mode and the create request's
    * `NetworkingConfig.EndpointsConfig`. Validates that the networks exist.
    */
-  initialEndpoints(mode: string | undefined, endpointsConfig: Record<string, { Aliases?: string[] | null; Links?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null }> | undefined): Record<string, EndpointSettings> {
+  initialEndpoints(
+    mode: string | undefined,
+    endpointsConfig:
+      | Record<
+          string,
+          { Aliases?: string[] | null; Links?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null }
+        >
+      | undefined,
+  ): Record<string, EndpointSettings> {
     const m = !mode || mode === 'default' ? 'bridge' : mode;
     if (m.startsWith('container:')) return {};
     const rec = this.get(m);
     const cfg = endpointsConfig?.[m] ?? endpointsConfig?.[rec.Name] ?? endpointsConfig?.[rec.Id];
-    if (rec.Name === 'bridge' && cfg?.Aliases?.length) throw invalid('network-scoped alias is supported only for containers in user defined networks');
-    return { [rec.Name]: { ...ZERO_ENDPOINT, IPAMConfig: cfg?.IPAMConfig ?? null, Aliases: cfg?.Aliases ?? null, Links: cfg?.Links ?? null, NetworkID: rec.Id } };
+    if (rec.Name === 'bridge' && cfg?.Aliases?.length)
+      throw invalid('network-scoped alias is supported only for containers in user defined networks');
+    return {
+      [rec.Name]: {
+        ...ZERO_ENDPOINT,
+        IPAMConfig: cfg?.IPAMConfig ?? null,
+        Aliases: cfg?.Aliases ?? null,
+        Links: cfg?.Links ?? null,
+        NetworkID: rec.Id,
+      },
+    };
   }
 
   /** Whether a network mode needs a namespace of its own wired through CNI (bridge or user-defined). */
@@ -289,12 +373,22 @@ export class NetworkService {
 
   /** The CNI configuration for published ports: the portmap plugin, chained after the bridge step. */
   private portmapList(rec: NetworkRecord): CniConfList {
-    return { cniVersion: CNI_VERSION, name: rec.Name, plugins: [{ type: 'portmap', capabilities: { portMappings: true }, snat: true }] };
+    return {
+      cniVersion: CNI_VERSION,
+      name: rec.Name,
+      plugins: [{ type: 'portmap', capabilities: { portMappings: true }, snat: true }],
+    };
   }
 
   private bridgeNetwork(rec: NetworkRecord): BridgeNetwork {
     const cfg = rec.IPAM.Config[0]!;
-    return { name: rec.Name, device: rec.Options['com.docker.network.bridge.name']!, subnet: cfg.Subnet, gateway: cfg.Gateway, internal: rec.Internal };
+    return {
+      name: rec.Name,
+      device: rec.Options['com.docker.network.bridge.name']!,
+      subnet: cfg.Subnet,
+      gateway: cfg.Gateway,
+      internal: rec.Internal,
+    };
   }
 
   /**
@@ -304,7 +398,9 @@ export class NetworkService {
   async setUp(c: NetworkedContainer, pid: number): Promise<void> {
     const endpoints = c.NetworkSettings!.Networks;
     const names = Object.keys(endpoints).filter((n) => this.byName(n)?.Driver === 'bridge');
-    const ports = await PortReservation.reserve(wantedBindings(c.HostConfig.PortBindings, c.Config.ExposedPorts, !!c.HostConfig.PublishAllPorts));
+    const ports = await PortReservation.reserve(
+      wantedBindings(c.HostConfig.PortBindings, c.Config.ExposedPorts, !!c.HostConfig.PublishAllPorts),
+    );
     const netns = path.join(this.netnsDir, c.Id);
     const state: ContainerNetState = { netns, attachments: [], ports: ports.mappings };
     try {
@@ -318,8 +414,19 @@ export class NetworkService {
         const att = await this.bridge.attach(this.bridgeNetwork(rec), c.Id, pid, netns, ifName, i === 0);
         const result = cniResult(att, netns);
         state.attachments.push({ networkId: rec.Id, ifName, result });
-        if (i === 0 && ports.mappings.length) await addNetworkList(this.o.pluginDir, this.portmapList(rec), { containerId: c.Id, netns, ifName, capabilityArgs: { portMappings: ports.mappings } }, result);
-        endpoints[name] = { ...endpoints[name]!, ...endpointFrom(result, ifName), NetworkID: rec.Id, DNSNames: rec.Name === 'bridge' ? null : dnsNames(c, endpoints[name]!) };
+        if (i === 0 && ports.mappings.length)
+          await addNetworkList(
+            this.o.pluginDir,
+            this.portmapList(rec),
+            { containerId: c.Id, netns, ifName, capabilityArgs: { portMappings: ports.mappings } },
+            result,
+          );
+        endpoints[name] = {
+          ...endpoints[name]!,
+          ...endpointFrom(result, ifName),
+          NetworkID: rec.Id,
+          DNSNames: rec.Name === 'bridge' ? null : dnsNames(c, endpoints[name]!),
+        };
         if (rec.Name !== 'bridge') await this.ensureDns(rec);
       }
     } catch (err) {
@@ -345,7 +452,17 @@ export class NetworkService {
       const rec = this.networks.get(a.networkId);
       if (!rec) continue;
       if (a.ifName === 'eth0' && state.ports.length) {
-        await delNetworkList(this.o.pluginDir, this.portmapList(rec), { containerId: c.Id, netns: netnsPinned ? state.netns : '', ifName: a.ifName, capabilityArgs: { portMappings: state.ports } }, a.result).catch((err: unknown) => {
+        await delNetworkList(
+          this.o.pluginDir,
+          this.portmapList(rec),
+          {
+            containerId: c.Id,
+            netns: netnsPinned ? state.netns : '',
+            ifName: a.ifName,
+            capabilityArgs: { portMappings: state.ports },
+          },
+          a.result,
+        ).catch((err: unknown) => {
           first ??= err;
         });
       }
@@ -362,7 +479,15 @@ export class NetworkService {
       await fs.rm(state.netns, { force: true });
     }
     c.netState = undefined;
-    for (const ep of Object.values(c.NetworkSettings?.Networks ?? {})) Object.assign(ep, { ...ZERO_ENDPOINT, IPAMConfig: ep.IPAMConfig, Links: ep.Links, Aliases: ep.Aliases, NetworkID: ep.NetworkID, DNSNames: null });
+    for (const ep of Object.values(c.NetworkSettings?.Networks ?? {}))
+      Object.assign(ep, {
+        ...ZERO_ENDPOINT,
+        IPAMConfig: ep.IPAMConfig,
+        Links: ep.Links,
+        Aliases: ep.Aliases,
+        NetworkID: ep.NetworkID,
+        DNSNames: null,
+      });
     if (c.NetworkSettings) c.NetworkSettings.Ports = {};
     if (first) this.o.logger.warn({ id: c.Id.slice(0, 12), err: String(first) }, 'network teardown incomplete');
   }
@@ -378,7 +503,11 @@ export class NetworkService {
       const rec = this.networks.get(a.networkId);
       if (rec && rec.Name !== 'bridge') await this.ensureDns(rec).catch(() => undefined);
     }
-    const wanted = c.netState.ports.map((m) => ({ key: `${m.containerPort}/${m.protocol}`, hostIp: m.hostIP, hostPort: m.hostPort }));
+    const wanted = c.netState.ports.map((m) => ({
+      key: `${m.containerPort}/${m.protocol}`,
+      hostIp: m.hostIP,
+      hostPort: m.hostPort,
+    }));
     try {
       this.reservations.set(c.Id, await PortReservation.reserve(wanted));
     } catch (err) {
@@ -388,11 +517,20 @@ export class NetworkService {
   }
 
   /** Connect a container to another network: at once when it runs, else at its next start. */
-  async connect(c: NetworkedContainer & { State: { Pid?: number } }, ref: string, cfg: { Aliases?: string[] | null } = {}): Promise<NetworkRecord> {
+  async connect(
+    c: NetworkedContainer & { State: { Pid?: number } },
+    ref: string,
+    cfg: { Aliases?: string[] | null } = {},
+  ): Promise<NetworkRecord> {
     const rec = this.get(ref);
     const eps = (c.NetworkSettings ??= { Networks: {}, Ports: {} }).Networks;
-    if (eps[rec.Name]) throw new GantryError('forbidden', `endpoint with name ${c.Name.slice(1)} already exists in network ${rec.Name}`);
-    if (rec.Driver !== 'bridge' || Object.keys(eps).some((n) => this.byName(n)?.Driver !== 'bridge')) throw new GantryError('forbidden', 'container cannot be disconnected from host network or connected to host network');
+    if (eps[rec.Name])
+      throw new GantryError('forbidden', `endpoint with name ${c.Name.slice(1)} already exists in network ${rec.Name}`);
+    if (rec.Driver !== 'bridge' || Object.keys(eps).some((n) => this.byName(n)?.Driver !== 'bridge'))
+      throw new GantryError(
+        'forbidden',
+        'container cannot be disconnected from host network or connected to host network',
+      );
     const ep: EndpointSettings = { ...ZERO_ENDPOINT, Aliases: cfg.Aliases ?? null, NetworkID: rec.Id };
     const state = c.netState;
     if (c.State.Running && state && c.State.Pid) {
@@ -401,7 +539,14 @@ export class NetworkService {
       let n = 0;
       while (used.has(`eth${n}`)) n++;
       const ifName = `eth${n}`;
-      const att = await this.bridge.attach(this.bridgeNetwork(rec), c.Id, c.State.Pid, state.netns, ifName, state.attachments.length === 0);
+      const att = await this.bridge.attach(
+        this.bridgeNetwork(rec),
+        c.Id,
+        c.State.Pid,
+        state.netns,
+        ifName,
+        state.attachments.length === 0,
+      );
       const result = cniResult(att, state.netns);
       state.attachments.push({ networkId: rec.Id, ifName, result });
       Object.assign(ep, endpointFrom(result, ifName), { DNSNames: dnsNames(c, ep) });
@@ -420,7 +565,11 @@ export class NetworkService {
     const state = c.netState;
     const att = state?.attachments.find((a) => a.networkId === rec.Id);
     if (state && att) {
-      if (att.ifName === 'eth0' && state.ports.length) throw new GantryError('forbidden', `cannot disconnect container ${c.Name.slice(1)} from network ${rec.Name}: its published ports are on it`);
+      if (att.ifName === 'eth0' && state.ports.length)
+        throw new GantryError(
+          'forbidden',
+          `cannot disconnect container ${c.Name.slice(1)} from network ${rec.Name}: its published ports are on it`,
+        );
       await this.bridge.deleteVeth(c.Id, att.ifName);
       await this.bridge.detach(this.bridgeNetwork(rec), c.Id);
       state.attachments = state.attachments.filter((a) => a !== att);
@@ -527,9 +676,21 @@ async function natRules(rec: NetworkRecord, what: 'ensure' | 'delete'): Promise<
     ['-i', dev, '-o', dev, ...tag, '-j', 'ACCEPT'],
     ['-o', dev, ...tag, '-j', 'DROP'],
   ];
-  const appended: Array<{ table: string; chain: string; spec: string[] }> = [{ table: 'filter', chain: 'FORWARD', spec: ['-i', dev, '!', '-o', dev, ...tag, '-j', rec.Internal ? 'DROP' : 'ACCEPT'] }];
-  if (subnet && !rec.Internal) appended.push({ table: 'nat', chain: 'POSTROUTING', spec: ['-s', subnet, '!', '-o', dev, ...tag, '-j', 'MASQUERADE'] });
-  const iptables = (table: string, op: string, chain: string, spec: string[]): Promise<boolean> => runQuiet('iptables', ['-w', '-t', table, op, chain, ...spec]);
+  const appended: Array<{ table: string; chain: string; spec: string[] }> = [
+    {
+      table: 'filter',
+      chain: 'FORWARD',
+      spec: ['-i', dev, '!', '-o', dev, ...tag, '-j', rec.Internal ? 'DROP' : 'ACCEPT'],
+    },
+  ];
+  if (subnet && !rec.Internal)
+    appended.push({
+      table: 'nat',
+      chain: 'POSTROUTING',
+      spec: ['-s', subnet, '!', '-o', dev, ...tag, '-j', 'MASQUERADE'],
+    });
+  const iptables = (table: string, op: string, chain: string, spec: string[]): Promise<boolean> =>
+    runQuiet('iptables', ['-w', '-t', table, op, chain, ...spec]);
   const deleteAll = async (table: string, chain: string, spec: string[]): Promise<void> => {
     while (await iptables(table, '-D', chain, spec));
   };
@@ -543,11 +704,13 @@ async function natRules(rec: NetworkRecord, what: 'ensure' | 'delete'): Promise<
     // Their order matters (the drop last), so the set is put back whole.
     for (const spec of inbound) await deleteAll('filter', 'FORWARD', spec);
     for (const spec of [...inbound].reverse()) {
-      if (!(await iptables('filter', '-I', 'FORWARD', ['1', ...spec]))) throw new Error(`iptables: cannot add filter FORWARD rule for ${dev}`);
+      if (!(await iptables('filter', '-I', 'FORWARD', ['1', ...spec])))
+        throw new Error(`iptables: cannot add filter FORWARD rule for ${dev}`);
     }
   }
   for (const r of appended) {
-    if (!(await iptables(r.table, '-C', r.chain, r.spec)) && !(await iptables(r.table, '-A', r.chain, r.spec))) throw new Error(`iptables: cannot add ${r.table} ${r.chain} rule for ${dev}`);
+    if (!(await iptables(r.table, '-C', r.chain, r.spec)) && !(await iptables(r.table, '-A', r.chain, r.spec)))
+      throw new Error(`iptables: cannot add ${r.table} ${r.chain} rule for ${dev}`);
   }
 }
 

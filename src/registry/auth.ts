@@ -29,7 +29,9 @@ export function credentials(auth: AuthConfig | undefined): { username: string; p
 function decodeJsonHeader(value: string | undefined): object | undefined {
   if (!value) return undefined;
   try {
-    const parsed = JSON.parse(Buffer.from(value.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8')) as unknown;
+    const parsed = JSON.parse(
+      Buffer.from(value.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8'),
+    ) as unknown;
     return typeof parsed === 'object' && parsed !== null ? parsed : undefined;
   } catch {
     return undefined;

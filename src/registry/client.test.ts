@@ -44,10 +44,13 @@ test('bearer token flow: challenge, token endpoint with credentials, retry with 
       res.end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}');
       return;
     }
-    const up = http.request({ host: '127.0.0.1', port: backendPort, path: req.url, method: req.method, headers: req.headers }, (ur) => {
-      res.writeHead(ur.statusCode ?? 500, ur.headers);
-      ur.pipe(res);
-    });
+    const up = http.request(
+      { host: '127.0.0.1', port: backendPort, path: req.url, method: req.method, headers: req.headers },
+      (ur) => {
+        res.writeHead(ur.statusCode ?? 500, ur.headers);
+        ur.pipe(res);
+      },
+    );
     req.pipe(up);
   });
   await new Promise<void>((r) => front.listen(0, '127.0.0.1', () => r()));
@@ -76,7 +79,16 @@ test('bearer token flow: challenge, token endpoint with credentials, retry with 
 
 test('mirrors come first for docker.io pulls only, and can be skipped', () => {
   const c = new RegistryClient({ mirrors: ['http://127.0.0.1:5999'] });
-  assert.deepEqual(c.endpoints('docker.io', true).map((e) => e.base.origin), ['http://127.0.0.1:5999', 'https://registry-1.docker.io']);
-  assert.deepEqual(c.endpoints('docker.io', false).map((e) => e.base.origin), ['https://registry-1.docker.io']);
-  assert.deepEqual(c.endpoints('127.0.0.1:5000', true).map((e) => e.base.origin), ['https://127.0.0.1:5000', 'http://127.0.0.1:5000']);
+  assert.deepEqual(
+    c.endpoints('docker.io', true).map((e) => e.base.origin),
+    ['http://127.0.0.1:5999', 'https://registry-1.docker.io'],
+  );
+  assert.deepEqual(
+    c.endpoints('docker.io', false).map((e) => e.base.origin),
+    ['https://registry-1.docker.io'],
+  );
+  assert.deepEqual(
+    c.endpoints('127.0.0.1:5000', true).map((e) => e.base.origin),
+    ['https://127.0.0.1:5000', 'http://127.0.0.1:5000'],
+  );
 });

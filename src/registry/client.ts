@@ -67,7 +67,8 @@ function describeErrors(body: Buffer): { code?: string; text: string } {
   try {
     const parsed = JSON.parse(body.toString('utf8')) as { errors?: Array<{ code?: string; message?: string }> };
     const e = parsed.errors?.[0];
-    if (e) return { code: e.code, text: `${(e.code ?? '').toLowerCase().replace(/_/g, ' ')}: ${e.message ?? ''}`.trim() };
+    if (e)
+      return { code: e.code, text: `${(e.code ?? '').toLowerCase().replace(/_/g, ' ')}: ${e.message ?? ''}`.trim() };
   } catch {
     // Not JSON: fall through to the raw text.
   }
@@ -75,16 +76,31 @@ function describeErrors(body: Buffer): { code?: string; text: string } {
 }
 
 const TRANSIENT_STATUS = new Set([408, 429, 500, 502, 503, 504]);
-const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH']);
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+]);
 
 export function isTransient(err: unknown): boolean {
   if (err instanceof RegistryError) return err.status !== undefined && TRANSIENT_STATUS.has(err.status);
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return (code !== undefined && TRANSIENT_CODES.has(code)) || /socket hang up|aborted|premature close/i.test(errorMessage(err));
+  return (
+    (code !== undefined && TRANSIENT_CODES.has(code)) ||
+    /socket hang up|aborted|premature close/i.test(errorMessage(err))
+  );
 }
 
 /** Run `fn` again after transient failures, waiting 250 ms, 500 ms, 1 s, ... between tries. */
-export async function withRetry<T>(fn: () => Promise<T>, attempts = 4, onRetry?: (err: unknown, wait: number) => void): Promise<T> {
+export async function withRetry<T>(
+  fn: () => Promise<T>,
+  attempts = 4,
+  onRetry?: (err: unknown, wait: number) => void,
+): Promise<T> {
   let delay = 250;
   for (let i = 1; ; i++) {
     try {
@@ -169,11 +185,15 @@ export class RegistryClient {
         if (ep.base.protocol === 'http:') this.schemeCache.set(domain, 'http');
         return s;
       } catch (err) {
-        if (err instanceof RegistryError && (err.kind === 'unauthorized' || err.kind === 'forbidden') && !ep.mirror) throw err;
+        if (err instanceof RegistryError && (err.kind === 'unauthorized' || err.kind === 'forbidden') && !ep.mirror)
+          throw err;
         errors.push(`${ep.base.origin}: ${errorMessage(err)}`);
       }
     }
-    throw new RegistryError('unavailable', `Get "${eps[eps.length - 1]!.base.origin}/v2/": ${errors[errors.length - 1] ?? 'unreachable'}`);
+    throw new RegistryError(
+      'unavailable',
+      `Get "${eps[eps.length - 1]!.base.origin}/v2/": ${errors[errors.length - 1] ?? 'unreachable'}`,
+    );
   }
 }
 
@@ -208,7 +228,8 @@ export class RepositorySession {
       await this.authorize(this.challenge);
       return;
     }
-    if (res.status >= 400) throw new RegistryError('unavailable', `registry answered ${res.status} on /v2/`, res.status);
+    if (res.status >= 400)
+      throw new RegistryError('unavailable', `registry answered ${res.status} on /v2/`, res.status);
     if (this.auth && credentials(this.auth)) {
       const c = credentials(this.auth)!;
       this.authHeader = 'Basic ' + Buffer.from(`${c.username}:${c.password}`).toString('base64');
@@ -220,7 +241,11 @@ export class RepositorySession {
     const res = await this.call('GET', '/v2/');
     res.body.resume();
     if (res.status === 401 || res.status === 403) {
-      throw new RegistryError('unauthorized', `${res.status} ${res.status === 401 ? 'Unauthorized' : 'Forbidden'}`, res.status);
+      throw new RegistryError(
+        'unauthorized',
+        `${res.status} ${res.status === 401 ? 'Unauthorized' : 'Forbidden'}`,
+        res.status,
+      );
     }
   }
 
@@ -228,7 +253,10 @@ export class RepositorySession {
     return `repository:${this.path}:${this.actions}`;
   }
 
-  private async authorize(ch: { scheme: string; params: Record<string, string> } | undefined, scope = this.scope()): Promise<void> {
+  private async authorize(
+    ch: { scheme: string; params: Record<string, string> } | undefined,
+    scope = this.scope(),
+  ): Promise<void> {
     if (!ch) return;
     const cred = credentials(this.auth);
     if (ch.scheme === 'basic') {
@@ -274,7 +302,11 @@ export class RepositorySession {
     }
     const body = await readBody(res);
     if (res.status === 401 || res.status === 403) {
-      throw new RegistryError('unauthorized', `unauthorized: ${describeErrors(body).text || 'incorrect username or password'}`, res.status);
+      throw new RegistryError(
+        'unauthorized',
+        `unauthorized: ${describeErrors(body).text || 'incorrect username or password'}`,
+        res.status,
+      );
     }
     if (res.status >= 400) throw new RegistryError('unavailable', `token endpoint answered ${res.status}`, res.status);
     const parsed = JSON.parse(body.toString('utf8')) as { token?: string; access_token?: string; expires_in?: number };
@@ -295,7 +327,13 @@ export class RepositorySession {
     for (let attempt = 0; ; attempt++) {
       const headers: Record<string, string> = { ...opts.headers };
       if (this.authHeader && target.host === this.endpoint.base.host) headers.Authorization = this.authHeader;
-      const res = await request(target, { method, headers, body: opts.body, insecureTls: this.endpoint.insecureTls, timeoutMs: 120000 });
+      const res = await request(target, {
+        method,
+        headers,
+        body: opts.body,
+        insecureTls: this.endpoint.insecureTls,
+        timeoutMs: 120000,
+      });
       if (res.status === 401 && attempt === 0) {
         res.body.resume();
         const ch = parseChallenges(res.headers['www-authenticate'])[0];
@@ -312,22 +350,35 @@ export class RepositorySession {
     const body = await readBody(res).catch(() => Buffer.alloc(0));
     const { code, text } = describeErrors(body);
     const kind =
-      res.status === 404 ? 'notFound' : res.status === 401 ? 'unauthorized' : res.status === 403 ? 'forbidden' : res.status >= 500 ? 'unavailable' : 'invalid';
+      res.status === 404
+        ? 'notFound'
+        : res.status === 401
+          ? 'unauthorized'
+          : res.status === 403
+            ? 'forbidden'
+            : res.status >= 500
+              ? 'unavailable'
+              : 'invalid';
     throw new RegistryError(kind, `${what}: ${text || `status ${res.status}`}`, res.status, code);
   }
 
   async getManifest(reference: string): Promise<ManifestResult> {
     return withRetry(async () => {
-      const res = await this.call('GET', `/v2/${this.path}/manifests/${reference}`, { headers: { Accept: MANIFEST_ACCEPT.join(', ') } });
+      const res = await this.call('GET', `/v2/${this.path}/manifests/${reference}`, {
+        headers: { Accept: MANIFEST_ACCEPT.join(', ') },
+      });
       if (res.status !== 200) return this.fail(res, `manifest ${reference}`);
       const bytes = await readBody(res, 4 << 20);
       const digest = sha256(bytes);
-      const ct = String(res.headers['content-type'] ?? '').split(';')[0]!.trim();
+      const ct = String(res.headers['content-type'] ?? '')
+        .split(';')[0]!
+        .trim();
       let mediaType = ct;
       try {
         const parsed = JSON.parse(bytes.toString('utf8')) as { mediaType?: string; manifests?: unknown };
         if (parsed.mediaType) mediaType = parsed.mediaType;
-        else if (!MANIFEST_ACCEPT.includes(ct as never)) mediaType = parsed.manifests ? MANIFEST_ACCEPT[2]! : MANIFEST_ACCEPT[0]!;
+        else if (!MANIFEST_ACCEPT.includes(ct as never))
+          mediaType = parsed.manifests ? MANIFEST_ACCEPT[2]! : MANIFEST_ACCEPT[0]!;
       } catch {
         throw new RegistryError('invalid', `manifest ${reference}: not valid JSON`);
       }
@@ -379,14 +430,20 @@ export class RepositorySession {
    * Upload a blob: POST to start, then the content in one PATCH (or in chunks of `chunkSize`), then
    * PUT with the digest. `open(start)` returns the content from byte `start`.
    */
-  async uploadBlob(digest: string, size: number, open: (start: number, end?: number) => Promise<Readable>, onProgress?: (n: number) => void): Promise<void> {
+  async uploadBlob(
+    digest: string,
+    size: number,
+    open: (start: number, end?: number) => Promise<Readable>,
+    onProgress?: (n: number) => void,
+  ): Promise<void> {
     const start = await this.call('POST', `/v2/${this.path}/blobs/uploads/`, { headers: { 'Content-Length': '0' } });
     start.body.resume();
     if (start.status !== 202) return this.fail(start, `starting upload of ${digest}`);
     let location = new URL(String(start.headers.location), this.endpoint.base);
     const chunk = this.client.opts.chunkSize ?? 0;
     const ranges: Array<[number, number]> = [];
-    if (chunk > 0 && size > chunk) for (let off = 0; off < size; off += chunk) ranges.push([off, Math.min(off + chunk, size) - 1]);
+    if (chunk > 0 && size > chunk)
+      for (let off = 0; off < size; off += chunk) ranges.push([off, Math.min(off + chunk, size) - 1]);
     else ranges.push([0, size - 1]);
     for (const [from, to] of ranges) {
       if (size === 0) break;
@@ -396,7 +453,10 @@ export class RepositorySession {
         sent += c.length;
         onProgress?.(from + sent);
       });
-      const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream', 'Content-Length': String(to - from + 1) };
+      const headers: Record<string, string> = {
+        'Content-Type': 'application/octet-stream',
+        'Content-Length': String(to - from + 1),
+      };
       if (ranges.length > 1) headers['Content-Range'] = `${from}-${to}`;
       const res = await this.call('PATCH', location, { headers, body: () => stream });
       res.body.resume();
@@ -404,13 +464,21 @@ export class RepositorySession {
       if (res.headers.location) location = new URL(String(res.headers.location), this.endpoint.base);
     }
     location.searchParams.set('digest', digest);
-    const done = await this.call('PUT', location, { headers: { 'Content-Length': '0', 'Content-Type': 'application/octet-stream' }, body: Buffer.alloc(0) });
+    const done = await this.call('PUT', location, {
+      headers: { 'Content-Length': '0', 'Content-Type': 'application/octet-stream' },
+      body: Buffer.alloc(0),
+    });
     done.body.resume();
     if (done.status !== 201 && done.status !== 204) return this.fail(done, `completing upload of ${digest}`);
   }
 
   async putManifest(reference: string, mediaType: string, bytes: Buffer): Promise<string> {
-    const res = await withRetry(() => this.call('PUT', `/v2/${this.path}/manifests/${reference}`, { headers: { 'Content-Type': mediaType }, body: bytes }));
+    const res = await withRetry(() =>
+      this.call('PUT', `/v2/${this.path}/manifests/${reference}`, {
+        headers: { 'Content-Type': mediaType },
+        body: bytes,
+      }),
+    );
     res.body.resume();
     if (res.status !== 201 && res.status !== 200) return this.fail(res, `manifest ${reference}`);
     const d = res.headers['docker-content-digest'];

@@ -35,7 +35,14 @@ export class Htpasswd {
     for (const line of (await fs.readFile(file, 'utf8')).split('\n')) {
       const i = line.indexOf(':');
       // Go's bcrypt writes $2y$, which bcryptjs reads as $2a$ (the same algorithm).
-      if (i > 0) users.set(line.slice(0, i).trim(), line.slice(i + 1).trim().replace(/^\$2y\$/, '$2a$'));
+      if (i > 0)
+        users.set(
+          line.slice(0, i).trim(),
+          line
+            .slice(i + 1)
+            .trim()
+            .replace(/^\$2y\$/, '$2a$'),
+        );
     }
     return new Htpasswd(users);
   }
@@ -61,7 +68,10 @@ export class Htpasswd {
 
   private compare(password: string, hash: string): Promise<boolean> {
     if (!this.worker) {
-      this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { bcrypt: createRequire(import.meta.url).resolve('bcryptjs') } });
+      this.worker = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: { bcrypt: createRequire(import.meta.url).resolve('bcryptjs') },
+      });
       this.worker.unref();
       this.worker.on('message', ({ id, ok }: { id: number; ok: boolean }) => {
         this.pending.get(id)?.(ok);

@@ -21,12 +21,20 @@ interface Reply {
 }
 
 /** A request with its path sent exactly as written (percent-encodings included). */
-function raw(port: number, method: string, rawPath: string, body?: Buffer | (() => AsyncIterable<Buffer>), headers: Record<string, string> = {}): Promise<Reply> {
+function raw(
+  port: number,
+  method: string,
+  rawPath: string,
+  body?: Buffer | (() => AsyncIterable<Buffer>),
+  headers: Record<string, string> = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method, path: rawPath, headers, agent: false }, (res) => {
       const parts: Buffer[] = [];
       res.on('data', (c: Buffer) => parts.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts).toString() }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts).toString() }),
+      );
     });
     req.on('error', reject);
     if (typeof body === 'function') {
@@ -60,7 +68,15 @@ test('names, tags, digests and upload IDs that climb out are refused on every ve
   withRegistry(async (port, dir) => {
     const sentinel = path.join(dir, 'sentinel');
     await writeFile(sentinel, 'outside');
-    const climbs = [`${'..%2F'.repeat(6)}sentinel`, `${'%2e%2e%2f'.repeat(7)}sentinel`, '..%2F..%2F..%2Fsentinel', '%2e%2e%2f%2e%2e%2f%2e%2e%2fsentinel', '..%2f..%2f..%2f..%2fsentinel', '..', '%2e%2e'];
+    const climbs = [
+      `${'..%2F'.repeat(6)}sentinel`,
+      `${'%2e%2e%2f'.repeat(7)}sentinel`,
+      '..%2F..%2F..%2Fsentinel',
+      '%2e%2e%2f%2e%2e%2f%2e%2e%2fsentinel',
+      '..%2f..%2f..%2f..%2fsentinel',
+      '..',
+      '%2e%2e',
+    ];
     const paths = climbs.flatMap((c) => [
       `/v2/a/manifests/${c}`,
       `/v2/a/blobs/${c}`,
@@ -117,7 +133,11 @@ test('with an htpasswd file every write needs credentials, and bcrypt never bloc
         ['PATCH', '/v2/a/blobs/uploads/00000000-0000-0000-0000-000000000000'],
         ['DELETE', `/v2/a/manifests/${sha256('x')}`],
       ] as const) {
-        assert.equal((await raw(port, method, p, method === 'DELETE' ? undefined : Buffer.from('{}'))).status, 401, `${method} ${p}`);
+        assert.equal(
+          (await raw(port, method, p, method === 'DELETE' ? undefined : Buffer.from('{}'))).status,
+          401,
+          `${method} ${p}`,
+        );
       }
       const good = { authorization: `Basic ${Buffer.from('alice:wonder').toString('base64')}` };
       const bad = { authorization: `Basic ${Buffer.from('alice:nope').toString('base64')}` };

@@ -31,10 +31,14 @@ async function withRegistry(fn: (addr: string) => Promise<void>, htpasswd?: stri
 async function pushImage(addr: string, repo: string, tag: string, client = new RegistryClient({ chunkSize: 1000 })) {
   const s = await client.session(addr, repo, undefined, 'pull,push');
   const layer = Buffer.alloc(2500, 1);
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(layer)] } }));
+  const config = Buffer.from(
+    JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(layer)] } }),
+  );
   for (const b of [layer, config]) {
     if (!(await s.hasBlob(sha256(b)))) {
-      await s.uploadBlob(sha256(b), b.length, async (from, to) => Readable.from([b.subarray(from, (to ?? b.length - 1) + 1)]));
+      await s.uploadBlob(sha256(b), b.length, async (from, to) =>
+        Readable.from([b.subarray(from, (to ?? b.length - 1) + 1)]),
+      );
     }
   }
   const manifest = Buffer.from(
@@ -83,14 +87,22 @@ test('cross-repository mount, deletes and spec error codes', () =>
     const badManifest = await request(`http://${addr}/v2/dst/repo/manifests/x`, {
       method: 'PUT',
       headers: { 'Content-Type': MediaType.OciManifest },
-      body: JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: { digest: sha256('nope'), size: 4 }, layers: [] }),
+      body: JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.OciManifest,
+        config: { digest: sha256('nope'), size: 4 },
+        layers: [],
+      }),
     });
     assert.equal(badManifest.status, 400);
     assert.equal(JSON.parse((await readBody(badManifest)).toString()).errors[0].code, 'MANIFEST_BLOB_UNKNOWN');
     const del = await request(`http://${addr}/v2/src/repo/manifests/${digest}`, { method: 'DELETE' });
     assert.equal(del.status, 202);
     assert.equal((await request(`http://${addr}/v2/src/repo/manifests/v1`)).status, 404);
-    const badDigest = await request(`http://${addr}/v2/dst/repo/blobs/uploads/?digest=${sha256('x')}`, { method: 'POST', body: 'y' });
+    const badDigest = await request(`http://${addr}/v2/dst/repo/blobs/uploads/?digest=${sha256('x')}`, {
+      method: 'POST',
+      body: 'y',
+    });
     assert.equal(badDigest.status, 400);
     assert.equal(JSON.parse((await readBody(badDigest)).toString()).errors[0].code, 'DIGEST_INVALID');
   }));

@@ -69,14 +69,29 @@ class HttpError extends Error {
 
 const MAX_MANIFEST = 4 << 20;
 
-function send(res: ServerResponse, status: number, headers: Record<string, string | number> = {}, body?: string | Buffer): void {
+function send(
+  res: ServerResponse,
+  status: number,
+  headers: Record<string, string | number> = {},
+  body?: string | Buffer,
+): void {
   res.writeHead(status, { 'Docker-Distribution-API-Version': 'registry/2.0', ...headers });
   res.end(body);
 }
 
-function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string | number> = {}): void {
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  value: unknown,
+  headers: Record<string, string | number> = {},
+): void {
   const body = JSON.stringify(value);
-  send(res, status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), ...headers }, body);
+  send(
+    res,
+    status,
+    { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), ...headers },
+    body,
+  );
 }
 
 function readLimited(req: IncomingMessage, limit: number): Promise<Buffer> {
@@ -153,7 +168,12 @@ export class RegistryServer {
     if (err instanceof HttpError) {
       const headers: Record<string, string> = {};
       if (err.status === 401) headers['WWW-Authenticate'] = 'Basic realm="gantry-registry"';
-      sendJson(res, err.status, { errors: [{ code: err.code, message: err.message, detail: err.detail ?? null }] }, headers);
+      sendJson(
+        res,
+        err.status,
+        { errors: [{ code: err.code, message: err.message, detail: err.detail ?? null }] },
+        headers,
+      );
       return;
     }
     this.opts.logger?.error({ err: errorMessage(err) }, 'registry request failed');
@@ -167,7 +187,12 @@ export class RegistryServer {
   private async asWriter<T>(req: IncomingMessage, uuid: string, fn: () => Promise<T>): Promise<T> {
     if (this.writing.has(uuid)) {
       req.resume();
-      throw new HttpError(409, 'BLOB_UPLOAD_INVALID', { uuid }, 'blob upload invalid: another request is writing this upload');
+      throw new HttpError(
+        409,
+        'BLOB_UPLOAD_INVALID',
+        { uuid },
+        'blob upload invalid: another request is writing this upload',
+      );
     }
     this.writing.add(uuid);
     try {
@@ -252,7 +277,12 @@ export class RegistryServer {
     const digest = await this.resolveManifest(name, reference);
     const m = await this.storage.getManifest(name, digest);
     if (!m) throw new HttpError(404, 'MANIFEST_UNKNOWN', { digest });
-    const headers = { 'Content-Type': m.mediaType, 'Content-Length': m.bytes.length, 'Docker-Content-Digest': digest, Etag: `"${digest}"` };
+    const headers = {
+      'Content-Type': m.mediaType,
+      'Content-Length': m.bytes.length,
+      'Docker-Content-Digest': digest,
+      Etag: `"${digest}"`,
+    };
     send(res, 200, headers, head ? undefined : m.bytes);
   }
 
@@ -270,44 +300,77 @@ export class RegistryServer {
     if (typeof parsed !== 'object' || parsed === null || parsed.schemaVersion !== 2) {
       throw new HttpError(400, 'MANIFEST_INVALID', undefined, 'manifest invalid: schemaVersion must be 2');
     }
-    const contentType = String(req.headers['content-type'] ?? '').split(';')[0]!.trim();
-    const mediaType = parsed.mediaType ?? (contentType || (parsed.manifests ? MediaType.OciIndex : MediaType.OciManifest));
+    const contentType = String(req.headers['content-type'] ?? '')
+      .split(';')[0]!
+      .trim();
+    const mediaType =
+      parsed.mediaType ?? (contentType || (parsed.manifests ? MediaType.OciIndex : MediaType.OciManifest));
     if (parsed.mediaType && contentType && contentType !== parsed.mediaType && contentType !== 'application/json') {
-      throw new HttpError(400, 'MANIFEST_INVALID', undefined, 'manifest invalid: Content-Type does not match mediaType');
+      throw new HttpError(
+        400,
+        'MANIFEST_INVALID',
+        undefined,
+        'manifest invalid: Content-Type does not match mediaType',
+      );
     }
     if (isIndexType(mediaType) || parsed.manifests) {
       for (const d of parsed.manifests ?? []) {
-        if (!(await this.storage.getManifest(name, d.digest))) throw new HttpError(400, 'MANIFEST_BLOB_UNKNOWN', { digest: d.digest }, `manifest blob unknown: ${d.digest}`);
+        if (!(await this.storage.getManifest(name, d.digest)))
+          throw new HttpError(400, 'MANIFEST_BLOB_UNKNOWN', { digest: d.digest }, `manifest blob unknown: ${d.digest}`);
       }
     } else {
-      if (!parsed.config || !Array.isArray(parsed.layers)) throw new HttpError(400, 'MANIFEST_INVALID', undefined, 'manifest invalid: config and layers are required');
+      if (!parsed.config || !Array.isArray(parsed.layers))
+        throw new HttpError(400, 'MANIFEST_INVALID', undefined, 'manifest invalid: config and layers are required');
       for (const d of [parsed.config, ...parsed.layers]) {
-        if (!d || typeof d.digest !== 'string' || !isDigest(d.digest)) throw new HttpError(400, 'MANIFEST_INVALID', undefined, 'manifest invalid: bad descriptor');
+        if (!d || typeof d.digest !== 'string' || !isDigest(d.digest))
+          throw new HttpError(400, 'MANIFEST_INVALID', undefined, 'manifest invalid: bad descriptor');
         if (d.urls?.length) continue; // foreign layers live elsewhere
         if ((await this.storage.hasBlob(name, d.digest)) === undefined) {
-          throw new HttpError(400, 'MANIFEST_BLOB_UNKNOWN', { digest: d.digest }, `blob unknown to registry: ${d.digest}`);
+          throw new HttpError(
+            400,
+            'MANIFEST_BLOB_UNKNOWN',
+            { digest: d.digest },
+            `blob unknown to registry: ${d.digest}`,
+          );
         }
       }
     }
     await this.storage.putManifest(name, digest, mediaType, bytes, isDigest(reference) ? undefined : reference);
-    send(res, 201, { Location: `/v2/${name}/manifests/${digest}`, 'Docker-Content-Digest': digest, 'Content-Length': 0 });
+    send(res, 201, {
+      Location: `/v2/${name}/manifests/${digest}`,
+      'Docker-Content-Digest': digest,
+      'Content-Length': 0,
+    });
   }
 
   private async deleteManifest(res: ServerResponse, name: string, reference: string): Promise<void> {
     if (!isDigest(reference)) {
       if (!isValidTag(reference)) throw new HttpError(400, 'TAG_INVALID', { tag: reference }, 'invalid tag');
-      if (!(await this.storage.deleteTag(name, reference))) throw new HttpError(404, 'MANIFEST_UNKNOWN', { tag: reference });
+      if (!(await this.storage.deleteTag(name, reference)))
+        throw new HttpError(404, 'MANIFEST_UNKNOWN', { tag: reference });
       send(res, 202, { 'Content-Length': 0 });
       return;
     }
-    if (!(await this.storage.deleteManifest(name, reference))) throw new HttpError(404, 'MANIFEST_UNKNOWN', { digest: reference });
+    if (!(await this.storage.deleteManifest(name, reference)))
+      throw new HttpError(404, 'MANIFEST_UNKNOWN', { digest: reference });
     send(res, 202, { 'Content-Length': 0 });
   }
 
-  private async getBlob(req: IncomingMessage, res: ServerResponse, name: string, digest: string, head: boolean): Promise<void> {
+  private async getBlob(
+    req: IncomingMessage,
+    res: ServerResponse,
+    name: string,
+    digest: string,
+    head: boolean,
+  ): Promise<void> {
     const size = await this.storage.hasBlob(name, digest);
     if (size === undefined) throw new HttpError(404, 'BLOB_UNKNOWN', { digest });
-    const base = { 'Docker-Content-Digest': digest, 'Content-Type': 'application/octet-stream', 'Accept-Ranges': 'bytes', Etag: `"${digest}"` };
+    const base = {
+      'Docker-Content-Digest': digest,
+      'Content-Type': 'application/octet-stream',
+      'Accept-Ranges': 'bytes',
+      Etag: `"${digest}"`,
+    };
     const range = req.headers.range;
     let start = 0;
     let end = size - 1;
@@ -410,7 +473,13 @@ export class RegistryServer {
     send(res, 202, this.uploadHeaders(name, uuid, size));
   }
 
-  private async putUpload(req: IncomingMessage, res: ServerResponse, name: string, uuid: string, url: URL): Promise<void> {
+  private async putUpload(
+    req: IncomingMessage,
+    res: ServerResponse,
+    name: string,
+    uuid: string,
+    url: URL,
+  ): Promise<void> {
     const st = await this.storage.getUpload(name, uuid);
     if (!st) {
       req.resume();

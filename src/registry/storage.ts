@@ -95,7 +95,10 @@ export class RegistryStorage {
   async getManifest(name: string, digest: string): Promise<{ mediaType: string; bytes: Buffer } | undefined> {
     let mediaType: string;
     try {
-      mediaType = await fs.readFile(path.join(this.repoDir(name), '_manifests', 'revisions', digestHex(digest)), 'utf8');
+      mediaType = await fs.readFile(
+        path.join(this.repoDir(name), '_manifests', 'revisions', digestHex(digest)),
+        'utf8',
+      );
     } catch {
       return undefined;
     }
@@ -145,7 +148,9 @@ export class RegistryStorage {
 
   async tags(name: string): Promise<string[]> {
     try {
-      return (await fs.readdir(path.join(this.repoDir(name), '_manifests', 'tags'))).filter((t) => isValidTag(t)).sort();
+      return (await fs.readdir(path.join(this.repoDir(name), '_manifests', 'tags')))
+        .filter((t) => isValidTag(t))
+        .sort();
     } catch {
       return [];
     }
@@ -161,7 +166,8 @@ export class RegistryStorage {
         return;
       }
       if (entries.some((e) => e.name === '_manifests')) out.push(rel);
-      for (const e of entries) if (e.isDirectory() && !e.name.startsWith('_')) await walk(rel ? `${rel}/${e.name}` : e.name);
+      for (const e of entries)
+        if (e.isDirectory() && !e.name.startsWith('_')) await walk(rel ? `${rel}/${e.name}` : e.name);
     };
     await walk('');
     return out.sort();

@@ -38,7 +38,8 @@ export function crunUsable(): { ok: boolean; reason?: string } {
   if (!findBinary('crun')) return { ok: false, reason: 'crun is not installed' };
   try {
     const controllers = readFileSync('/sys/fs/cgroup/unified/cgroup.controllers', 'utf8').trim();
-    if (controllers) return { ok: false, reason: `hybrid cgroup layout: v2 controllers (${controllers}) beside v1; crun refuses it` };
+    if (controllers)
+      return { ok: false, reason: `hybrid cgroup layout: v2 controllers (${controllers}) beside v1; crun refuses it` };
   } catch {
     // No unified hierarchy beside v1: pure v1 or pure v2, both fine for crun.
   }
@@ -183,8 +184,16 @@ export class OciRuntime {
   }
 
   /** `exec` without a terminal: the process's stdio are pipes of this child process. */
-  execPiped(id: string, processSpecPath: string, detach: boolean): { stdin: Writable; stdout: Readable; stderr: Readable; exited: Promise<number>; pid: () => number | undefined } {
-    const child = spawn(this.binary, ['--root', this.root, 'exec', ...(detach ? ['--detach'] : []), '--process', processSpecPath, id], { stdio: ['pipe', 'pipe', 'pipe'] });
+  execPiped(
+    id: string,
+    processSpecPath: string,
+    detach: boolean,
+  ): { stdin: Writable; stdout: Readable; stderr: Readable; exited: Promise<number>; pid: () => number | undefined } {
+    const child = spawn(
+      this.binary,
+      ['--root', this.root, 'exec', ...(detach ? ['--detach'] : []), '--process', processSpecPath, id],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
     const exited = new Promise<number>((resolve) => {
       child.on('error', () => resolve(126));
       child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 + (signalNumber(signal) ?? 9) : 1)));
@@ -205,10 +214,37 @@ export function runtimeMessage(stderr: string): string {
 }
 
 const SIGNALS: Record<string, number> = {
-  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9, SIGUSR1: 10,
-  SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGSTKFLT: 16, SIGCHLD: 17, SIGCONT: 18, SIGSTOP: 19,
-  SIGTSTP: 20, SIGTTIN: 21, SIGTTOU: 22, SIGURG: 23, SIGXCPU: 24, SIGXFSZ: 25, SIGVTALRM: 26, SIGPROF: 27, SIGWINCH: 28,
-  SIGIO: 29, SIGPWR: 30, SIGSYS: 31,
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGILL: 4,
+  SIGTRAP: 5,
+  SIGABRT: 6,
+  SIGBUS: 7,
+  SIGFPE: 8,
+  SIGKILL: 9,
+  SIGUSR1: 10,
+  SIGSEGV: 11,
+  SIGUSR2: 12,
+  SIGPIPE: 13,
+  SIGALRM: 14,
+  SIGTERM: 15,
+  SIGSTKFLT: 16,
+  SIGCHLD: 17,
+  SIGCONT: 18,
+  SIGSTOP: 19,
+  SIGTSTP: 20,
+  SIGTTIN: 21,
+  SIGTTOU: 22,
+  SIGURG: 23,
+  SIGXCPU: 24,
+  SIGXFSZ: 25,
+  SIGVTALRM: 26,
+  SIGPROF: 27,
+  SIGWINCH: 28,
+  SIGIO: 29,
+  SIGPWR: 30,
+  SIGSYS: 31,
 };
 
 /** Parse `TERM`, `SIGTERM`, `15` into a signal number; undefined when unknown. */
@@ -250,18 +286,30 @@ export interface ConmonOptions {
  */
 export function launchConmon(o: ConmonOptions): Promise<number> {
   const args = [
-    '--api-version', '1',
-    '-c', o.containerId,
-    '-u', o.sessionId,
-    '-r', o.runtime.binary,
-    '-b', o.bundle,
-    '-p', o.pidFile,
-    '-n', o.name,
-    '--exit-dir', o.exitDir,
-    '-P', o.conmonPidFile,
-    '--socket-dir-path', o.socketDir,
-    '--log-level', 'error',
-    '--runtime-arg', `--root=${o.runtime.root}`,
+    '--api-version',
+    '1',
+    '-c',
+    o.containerId,
+    '-u',
+    o.sessionId,
+    '-r',
+    o.runtime.binary,
+    '-b',
+    o.bundle,
+    '-p',
+    o.pidFile,
+    '-n',
+    o.name,
+    '--exit-dir',
+    o.exitDir,
+    '-P',
+    o.conmonPidFile,
+    '--socket-dir-path',
+    o.socketDir,
+    '--log-level',
+    'error',
+    '--runtime-arg',
+    `--root=${o.runtime.root}`,
   ];
   if (o.persistDir) args.push('--persist-dir', o.persistDir);
   args.push('-l', o.logPath ? `k8s-file:${o.logPath}` : 'none');
@@ -313,7 +361,11 @@ export function launchConmon(o: ConmonOptions): Promise<number> {
       }
     });
     sync.on('error', () => undefined);
-    sync.on('end', () => finish(new GantryError('internal', `conmon exited before reporting the container: ${stderr.trim() || 'no output'}`)));
+    sync.on('end', () =>
+      finish(
+        new GantryError('internal', `conmon exited before reporting the container: ${stderr.trim() || 'no output'}`),
+      ),
+    );
     if (o.execSpec && o.onAttachReady) {
       // conmon reads the start pipe twice: once before doing anything, and again (after announcing
       // its attach socket on the attach pipe) before it runs the process.

@@ -8,14 +8,36 @@ export interface SeccompProfile {
   defaultAction: string;
   defaultErrnoRet?: number;
   architectures?: string[];
-  syscalls: Array<{ names: string[]; action: string; errnoRet?: number; args?: Array<{ index: number; value: number; valueTwo: number; op: string }> }>;
+  syscalls: Array<{
+    names: string[];
+    action: string;
+    errnoRet?: number;
+    args?: Array<{ index: number; value: number; valueTwo: number; op: string }>;
+  }>;
 }
 
 const ALWAYS_DENIED = [
-  'add_key', 'create_module', 'get_kernel_syms', 'kexec_file_load', 'kexec_load', 'keyctl', 'lookup_dcookie',
-  'nfsservctl', 'query_module', 'request_key', 'uselib', 'userfaultfd', 'ustat', 'vm86', 'vm86old', '_sysctl', 'sysfs',
+  'add_key',
+  'create_module',
+  'get_kernel_syms',
+  'kexec_file_load',
+  'kexec_load',
+  'keyctl',
+  'lookup_dcookie',
+  'nfsservctl',
+  'query_module',
+  'request_key',
+  'uselib',
+  'userfaultfd',
+  'ustat',
+  'vm86',
+  'vm86old',
+  '_sysctl',
+  'sysfs',
   // io_uring bypasses seccomp for the operations it queues; Docker's profile has refused it since 25.0.
-  'io_uring_enter', 'io_uring_register', 'io_uring_setup',
+  'io_uring_enter',
+  'io_uring_register',
+  'io_uring_setup',
 ];
 
 /** clone(2) flags that make namespaces: CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET (Docker's mask 0x7E020000). */
@@ -23,7 +45,31 @@ const CLONE_NAMESPACE_FLAGS = [0x00020000, 0x02000000, 0x04000000, 0x08000000, 0
 const EPERM = 1;
 
 const BY_CAPABILITY: Record<string, string[]> = {
-  CAP_SYS_ADMIN: ['bpf', 'clone3', 'fanotify_init', 'fsconfig', 'fsmount', 'fsopen', 'fspick', 'mount', 'mount_setattr', 'move_mount', 'name_to_handle_at', 'open_tree', 'perf_event_open', 'pivot_root', 'quotactl', 'setdomainname', 'sethostname', 'setns', 'swapoff', 'swapon', 'umount', 'umount2', 'unshare'],
+  CAP_SYS_ADMIN: [
+    'bpf',
+    'clone3',
+    'fanotify_init',
+    'fsconfig',
+    'fsmount',
+    'fsopen',
+    'fspick',
+    'mount',
+    'mount_setattr',
+    'move_mount',
+    'name_to_handle_at',
+    'open_tree',
+    'perf_event_open',
+    'pivot_root',
+    'quotactl',
+    'setdomainname',
+    'sethostname',
+    'setns',
+    'swapoff',
+    'swapon',
+    'umount',
+    'umount2',
+    'unshare',
+  ],
   CAP_SYS_BOOT: ['reboot'],
   CAP_SYS_MODULE: ['delete_module', 'finit_module', 'init_module'],
   CAP_SYS_PTRACE: ['kcmp', 'pidfd_getfd', 'process_madvise', 'process_vm_readv', 'process_vm_writev', 'ptrace'],
@@ -51,7 +97,12 @@ export function defaultSeccompProfile(caps: string[]): SeccompProfile {
       // and the conditions of one rule and-ed.
       ...(caps.includes('CAP_SYS_ADMIN')
         ? []
-        : CLONE_NAMESPACE_FLAGS.map((flag) => ({ names: ['clone'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM, args: [{ index: 0, value: flag, valueTwo: flag, op: 'SCMP_CMP_MASKED_EQ' }] }))),
+        : CLONE_NAMESPACE_FLAGS.map((flag) => ({
+            names: ['clone'],
+            action: 'SCMP_ACT_ERRNO',
+            errnoRet: EPERM,
+            args: [{ index: 0, value: flag, valueTwo: flag, op: 'SCMP_CMP_MASKED_EQ' }],
+          }))),
     ],
   };
 }

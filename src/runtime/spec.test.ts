@@ -7,9 +7,27 @@ import { signalNumber } from './runtime.js';
 
 function rec(hc: ContainerRecord['HostConfig'] = {}): ContainerRecord {
   return {
-    Id: 'a'.repeat(64), Created: '', Path: 'sh', Args: ['-c', 'true'], State: emptyState(), Image: 'sha256:x', Name: '/t', RestartCount: 0,
-    Driver: 'overlay2', Platform: 'linux', MountLabel: '', ProcessLabel: '', AppArmorProfile: '', HostnamePath: '', HostsPath: '',
-    ResolvConfPath: '', LogPath: '', Config: { Env: ['A=1'], Tty: false }, HostConfig: hc, chainId: 'sha256:y', runtime: 'runc',
+    Id: 'a'.repeat(64),
+    Created: '',
+    Path: 'sh',
+    Args: ['-c', 'true'],
+    State: emptyState(),
+    Image: 'sha256:x',
+    Name: '/t',
+    RestartCount: 0,
+    Driver: 'overlay2',
+    Platform: 'linux',
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: '',
+    HostnamePath: '',
+    HostsPath: '',
+    ResolvConfPath: '',
+    LogPath: '',
+    Config: { Env: ['A=1'], Tty: false },
+    HostConfig: hc,
+    chainId: 'sha256:y',
+    runtime: 'runc',
   };
 }
 
@@ -23,18 +41,46 @@ test('capabilities: defaults, add, drop, ALL', () => {
 
 test('rlimits are clamped to the host hard limit', () => {
   const hard = hostHardLimits().get('RLIMIT_NOFILE')!;
-  assert.deepEqual(clampLimit('RLIMIT_NOFILE', 1048576, 1048576), { type: 'RLIMIT_NOFILE', soft: Math.min(1048576, hard), hard: Math.min(1048576, hard) });
-  const spec = buildSpec({ rec: rec({ Ulimits: [{ Name: 'nofile', Soft: 512, Hard: 10 ** 9 }] }), rootfs: '/r', user: { uid: 0, gid: 0, additionalGids: [], home: '/root' }, hostname: 'h', etcFiles: [], cgroupsPath: '/g/x' });
-  const nofile = (spec.process as { rlimits: Array<{ type: string; soft: number; hard: number }> }).rlimits.find((r) => r.type === 'RLIMIT_NOFILE')!;
+  assert.deepEqual(clampLimit('RLIMIT_NOFILE', 1048576, 1048576), {
+    type: 'RLIMIT_NOFILE',
+    soft: Math.min(1048576, hard),
+    hard: Math.min(1048576, hard),
+  });
+  const spec = buildSpec({
+    rec: rec({ Ulimits: [{ Name: 'nofile', Soft: 512, Hard: 10 ** 9 }] }),
+    rootfs: '/r',
+    user: { uid: 0, gid: 0, additionalGids: [], home: '/root' },
+    hostname: 'h',
+    etcFiles: [],
+    cgroupsPath: '/g/x',
+  });
+  const nofile = (spec.process as { rlimits: Array<{ type: string; soft: number; hard: number }> }).rlimits.find(
+    (r) => r.type === 'RLIMIT_NOFILE',
+  )!;
   assert.equal(nofile.soft, 512);
   assert.equal(nofile.hard, Math.min(10 ** 9, hard));
 });
 
 test('namespaces: own by default, joined by path, host omitted', () => {
-  const spec = buildSpec({ rec: rec(), rootfs: '/r', user: { uid: 0, gid: 0, additionalGids: [], home: '/root' }, hostname: 'h', etcFiles: [], cgroupsPath: '/g/x', netns: '/proc/1/ns/net', pidns: 'host' });
+  const spec = buildSpec({
+    rec: rec(),
+    rootfs: '/r',
+    user: { uid: 0, gid: 0, additionalGids: [], home: '/root' },
+    hostname: 'h',
+    etcFiles: [],
+    cgroupsPath: '/g/x',
+    netns: '/proc/1/ns/net',
+    pidns: 'host',
+  });
   const ns = (spec.linux as { namespaces: Array<{ type: string; path?: string }> }).namespaces;
-  assert.deepEqual(ns.find((n) => n.type === 'network'), { type: 'network', path: '/proc/1/ns/net' });
-  assert.equal(ns.find((n) => n.type === 'pid'), undefined);
+  assert.deepEqual(
+    ns.find((n) => n.type === 'network'),
+    { type: 'network', path: '/proc/1/ns/net' },
+  );
+  assert.equal(
+    ns.find((n) => n.type === 'pid'),
+    undefined,
+  );
   assert.ok(ns.some((n) => n.type === 'cgroup'));
   assert.ok((spec.linux as { maskedPaths: string[] }).maskedPaths.includes('/proc/kcore'));
 });

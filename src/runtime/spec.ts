@@ -28,12 +28,47 @@ export const DEFAULT_CAPS = [
 ];
 
 export const ALL_CAPS = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID',
-  'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE', 'CAP_NET_BROADCAST', 'CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_IPC_LOCK',
-  'CAP_IPC_OWNER', 'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE', 'CAP_SYS_PACCT', 'CAP_SYS_ADMIN',
-  'CAP_SYS_BOOT', 'CAP_SYS_NICE', 'CAP_SYS_RESOURCE', 'CAP_SYS_TIME', 'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD', 'CAP_LEASE',
-  'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL', 'CAP_SETFCAP', 'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG', 'CAP_WAKE_ALARM',
-  'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_DAC_READ_SEARCH',
+  'CAP_FOWNER',
+  'CAP_FSETID',
+  'CAP_KILL',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETPCAP',
+  'CAP_LINUX_IMMUTABLE',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_NET_BROADCAST',
+  'CAP_NET_ADMIN',
+  'CAP_NET_RAW',
+  'CAP_IPC_LOCK',
+  'CAP_IPC_OWNER',
+  'CAP_SYS_MODULE',
+  'CAP_SYS_RAWIO',
+  'CAP_SYS_CHROOT',
+  'CAP_SYS_PTRACE',
+  'CAP_SYS_PACCT',
+  'CAP_SYS_ADMIN',
+  'CAP_SYS_BOOT',
+  'CAP_SYS_NICE',
+  'CAP_SYS_RESOURCE',
+  'CAP_SYS_TIME',
+  'CAP_SYS_TTY_CONFIG',
+  'CAP_MKNOD',
+  'CAP_LEASE',
+  'CAP_AUDIT_WRITE',
+  'CAP_AUDIT_CONTROL',
+  'CAP_SETFCAP',
+  'CAP_MAC_OVERRIDE',
+  'CAP_MAC_ADMIN',
+  'CAP_SYSLOG',
+  'CAP_WAKE_ALARM',
+  'CAP_BLOCK_SUSPEND',
+  'CAP_AUDIT_READ',
+  'CAP_PERFMON',
+  'CAP_BPF',
+  'CAP_CHECKPOINT_RESTORE',
 ];
 
 const MASKED_PATHS = [
@@ -123,12 +158,27 @@ function requestedCaps(privileged: boolean, add: string[], drop: string[]): stri
   return [...caps];
 }
 
-function deviceOf(hostPath: string): { type: string; major: number; minor: number; fileMode: number; uid: number; gid: number } {
+function deviceOf(hostPath: string): {
+  type: string;
+  major: number;
+  minor: number;
+  fileMode: number;
+  uid: number;
+  gid: number;
+} {
   const st = statSync(hostPath);
   const type = st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : '';
-  if (!type) throw invalid(`error gathering device information while adding custom device "${hostPath}": not a device node`);
+  if (!type)
+    throw invalid(`error gathering device information while adding custom device "${hostPath}": not a device node`);
   const rdev = st.rdev;
-  return { type, major: (rdev >> 8) & 0xfff, minor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00), fileMode: st.mode & 0o777, uid: st.uid, gid: st.gid };
+  return {
+    type,
+    major: (rdev >> 8) & 0xfff,
+    minor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00),
+    fileMode: st.mode & 0o777,
+    uid: st.uid,
+    gid: st.gid,
+  };
 }
 
 /** The memory, CPU and pids part of the OCI resources, from Docker's host config (create and update). */
@@ -164,7 +214,9 @@ export function buildSpec(inp: SpecInputs): Record<string, unknown> {
   const privileged = !!hc.Privileged;
   const caps = computeCaps(privileged, hc.CapAdd ?? [], hc.CapDrop ?? []);
   const securityOpts = hc.SecurityOpt ?? [];
-  const noNewPrivileges = securityOpts.some((o) => o === 'no-new-privileges' || o === 'no-new-privileges:true' || o === 'no-new-privileges=true');
+  const noNewPrivileges = securityOpts.some(
+    (o) => o === 'no-new-privileges' || o === 'no-new-privileges:true' || o === 'no-new-privileges=true',
+  );
 
   let args = [rec.Path, ...rec.Args];
   if (inp.initPath) args = ['/sbin/docker-init', '--', ...args];
@@ -181,20 +233,53 @@ export function buildSpec(inp: SpecInputs): Record<string, unknown> {
   const shmSize = hc.ShmSize && hc.ShmSize > 0 ? hc.ShmSize : 64 * 1024 * 1024;
   const mounts: OciMount[] = [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
-    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
-    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', privileged ? 'rw' : 'ro'] },
-    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', privileged ? 'rw' : 'ro'] },
+    {
+      destination: '/dev',
+      type: 'tmpfs',
+      source: 'tmpfs',
+      options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'],
+    },
+    {
+      destination: '/dev/pts',
+      type: 'devpts',
+      source: 'devpts',
+      options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
+    },
+    {
+      destination: '/sys',
+      type: 'sysfs',
+      source: 'sysfs',
+      options: ['nosuid', 'noexec', 'nodev', privileged ? 'rw' : 'ro'],
+    },
+    {
+      destination: '/sys/fs/cgroup',
+      type: 'cgroup',
+      source: 'cgroup',
+      options: ['nosuid', 'noexec', 'nodev', 'relatime', privileged ? 'rw' : 'ro'],
+    },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${shmSize}`] },
+    {
+      destination: '/dev/shm',
+      type: 'tmpfs',
+      source: 'shm',
+      options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${shmSize}`],
+    },
   ];
-  if (inp.netns === 'host') mounts.splice(3, 1, { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] });
-  for (const f of inp.etcFiles) mounts.push({ destination: f.destination, type: 'bind', source: f.source, options: ['rbind', 'rprivate'] });
+  if (inp.netns === 'host')
+    mounts.splice(3, 1, {
+      destination: '/sys',
+      type: 'bind',
+      source: '/sys',
+      options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'],
+    });
+  for (const f of inp.etcFiles)
+    mounts.push({ destination: f.destination, type: 'bind', source: f.source, options: ['rbind', 'rprivate'] });
   for (const [dest, opts] of Object.entries(hc.Tmpfs ?? {})) {
     const o = opts ? opts.split(',') : [];
     mounts.push({ destination: dest, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', ...o] });
   }
-  if (inp.initPath) mounts.push({ destination: '/sbin/docker-init', type: 'bind', source: inp.initPath, options: ['rbind', 'ro'] });
+  if (inp.initPath)
+    mounts.push({ destination: '/sbin/docker-init', type: 'bind', source: inp.initPath, options: ['rbind', 'ro'] });
   mounts.push(...(inp.extraMounts ?? []));
 
   const namespaces: Array<{ type: string; path?: string }> = [];
@@ -211,11 +296,28 @@ export function buildSpec(inp: SpecInputs): Record<string, unknown> {
   if (hc.CgroupnsMode !== 'host') namespaces.push({ type: 'cgroup' });
 
   const devices: Array<Record<string, unknown>> = [];
-  const deviceRules: Array<Record<string, unknown>> = privileged ? [{ allow: true, access: 'rwm' }] : [...DEFAULT_DEVICE_RULES];
+  const deviceRules: Array<Record<string, unknown>> = privileged
+    ? [{ allow: true, access: 'rwm' }]
+    : [...DEFAULT_DEVICE_RULES];
   for (const d of hc.Devices ?? []) {
     const info = deviceOf(d.PathOnHost);
-    devices.push({ path: d.PathInContainer || d.PathOnHost, type: info.type, major: info.major, minor: info.minor, fileMode: info.fileMode, uid: info.uid, gid: info.gid });
-    if (!privileged) deviceRules.push({ allow: true, type: info.type, major: info.major, minor: info.minor, access: d.CgroupPermissions || 'rwm' });
+    devices.push({
+      path: d.PathInContainer || d.PathOnHost,
+      type: info.type,
+      major: info.major,
+      minor: info.minor,
+      fileMode: info.fileMode,
+      uid: info.uid,
+      gid: info.gid,
+    });
+    if (!privileged)
+      deviceRules.push({
+        allow: true,
+        type: info.type,
+        major: info.major,
+        minor: info.minor,
+        access: d.CgroupPermissions || 'rwm',
+      });
   }
 
   const resources: Record<string, unknown> = { devices: deviceRules, ...cgroupResources(hc) };
@@ -251,7 +353,11 @@ export function buildSpec(inp: SpecInputs): Record<string, unknown> {
     ociVersion: '1.0.2-dev',
     process: {
       terminal: !!cfg.Tty,
-      user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids.length ? user.additionalGids : undefined },
+      user: {
+        uid: user.uid,
+        gid: user.gid,
+        additionalGids: user.additionalGids.length ? user.additionalGids : undefined,
+      },
       args,
       env,
       cwd: cfg.WorkingDir || '/',

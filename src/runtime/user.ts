@@ -42,7 +42,9 @@ export async function resolveUser(rootfs: string, spec: string | undefined): Pro
   let home = '/root';
   let name = 'root';
   if (userPart !== '') {
-    const entry = passwd.find((p) => p[0] === userPart) ?? (/^\d+$/.test(userPart) ? passwd.find((p) => p[2] === userPart) : undefined);
+    const entry =
+      passwd.find((p) => p[0] === userPart) ??
+      (/^\d+$/.test(userPart) ? passwd.find((p) => p[2] === userPart) : undefined);
     if (entry) {
       name = entry[0]!;
       uid = Number(entry[2]);
@@ -61,13 +63,18 @@ export async function resolveUser(rootfs: string, spec: string | undefined): Pro
     if (root) home = root[5] || '/root';
   }
   if (groupPart !== undefined && groupPart !== '') {
-    const g = groups.find((x) => x[0] === groupPart) ?? (/^\d+$/.test(groupPart) ? groups.find((x) => x[2] === groupPart) : undefined);
+    const g =
+      groups.find((x) => x[0] === groupPart) ??
+      (/^\d+$/.test(groupPart) ? groups.find((x) => x[2] === groupPart) : undefined);
     if (g) gid = Number(g[2]);
     else if (/^\d+$/.test(groupPart)) gid = Number(groupPart);
     else throw invalid(`unable to find group ${groupPart}: no matching entries in group file`);
   }
   const additionalGids = name
-    ? groups.filter((g) => (g[3] ?? '').split(',').includes(name)).map((g) => Number(g[2])).filter((g) => g !== gid)
+    ? groups
+        .filter((g) => (g[3] ?? '').split(',').includes(name))
+        .map((g) => Number(g[2]))
+        .filter((g) => g !== gid)
     : [];
   return { uid, gid, additionalGids, home };
 }

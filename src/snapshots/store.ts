@@ -100,7 +100,7 @@ export class OverlaySnapshotter implements Snapshotter {
 
   async lowerDirs(chainId: string): Promise<string[]> {
     const dirs: string[] = [];
-    for (let id: string | undefined = chainId; id; ) {
+    for (let id: string | undefined = chainId; id;) {
       const info = await this.stat(id);
       if (!info) throw notFound(`snapshot ${id} does not exist`);
       dirs.push(this.fsDir(id));

@@ -22,7 +22,8 @@ const PROPAGATIONS = ['private', 'rprivate', 'shared', 'rshared', 'slave', 'rsla
 
 function checkTarget(dest: string | undefined, spec: string): string {
   if (!dest) throw invalid(`invalid mount config: mount path must be specified (${spec})`);
-  if (!path.isAbsolute(dest)) throw invalid(`invalid mount config for type "bind": invalid mount path: '${dest}' mount path must be absolute`);
+  if (!path.isAbsolute(dest))
+    throw invalid(`invalid mount config for type "bind": invalid mount path: '${dest}' mount path must be absolute`);
   if (dest === '/') throw invalid(`invalid specification: destination can't be '/'`);
   return path.posix.normalize(dest);
 }
@@ -34,20 +35,44 @@ export async function parseBind(spec: string, volumes: VolumeStore): Promise<Mou
   if (parts.length === 1) return volumeMount(await volumes.create({}), checkTarget(parts[0], spec), false, true);
   const [src, dst, opts = ''] = parts as [string, string, string?];
   const flags = opts ? opts.split(',') : [];
-  for (const f of flags) if (!['ro', 'rw', 'z', 'Z', 'nocopy', ...PROPAGATIONS].includes(f)) throw invalid(`invalid mode: ${f}`);
+  for (const f of flags)
+    if (!['ro', 'rw', 'z', 'Z', 'nocopy', ...PROPAGATIONS].includes(f)) throw invalid(`invalid mode: ${f}`);
   const ro = flags.includes('ro');
   const target = checkTarget(dst, spec);
   if (path.isAbsolute(src)) {
     // As Docker does for -v, a missing host directory is created.
     if (!existsSync(src)) mkdirSync(src, { recursive: true });
-    return { Type: 'bind', Source: src, Destination: target, Mode: opts, RW: !ro, Propagation: flags.find((f) => PROPAGATIONS.includes(f)) ?? 'rprivate' };
+    return {
+      Type: 'bind',
+      Source: src,
+      Destination: target,
+      Mode: opts,
+      RW: !ro,
+      Propagation: flags.find((f) => PROPAGATIONS.includes(f)) ?? 'rprivate',
+    };
   }
   const v = await volumes.create({ Name: src });
   return volumeMount(v, target, ro, !flags.includes('nocopy'), opts);
 }
 
-function volumeMount(v: { Name: string; Mountpoint: string }, target: string, ro: boolean, copyUp: boolean, mode = ''): MountPoint {
-  return { Type: 'volume', Name: v.Name, Source: v.Mountpoint, Destination: target, Driver: 'local', Mode: mode || 'z', RW: !ro, Propagation: '', copyUp };
+function volumeMount(
+  v: { Name: string; Mountpoint: string },
+  target: string,
+  ro: boolean,
+  copyUp: boolean,
+  mode = '',
+): MountPoint {
+  return {
+    Type: 'volume',
+    Name: v.Name,
+    Source: v.Mountpoint,
+    Destination: target,
+    Driver: 'local',
+    Mode: mode || 'z',
+    RW: !ro,
+    Propagation: '',
+    copyUp,
+  };
 }
 
 /** `--mount type=...,source=...,target=...` as the API carries it. */
@@ -55,14 +80,25 @@ export async function parseMount(m: MountRequest, volumes: VolumeStore): Promise
   const target = checkTarget(m.Target, JSON.stringify(m));
   switch (m.Type) {
     case 'bind': {
-      if (!m.Source || !path.isAbsolute(m.Source)) throw invalid(`invalid mount config for type "bind": invalid mount path: '${m.Source ?? ''}' mount path must be absolute`);
+      if (!m.Source || !path.isAbsolute(m.Source))
+        throw invalid(
+          `invalid mount config for type "bind": invalid mount path: '${m.Source ?? ''}' mount path must be absolute`,
+        );
       if (!existsSync(m.Source)) {
-        if (!m.BindOptions?.CreateMountpoint) throw invalid(`invalid mount config for type "bind": bind source path does not exist: ${m.Source}`);
+        if (!m.BindOptions?.CreateMountpoint)
+          throw invalid(`invalid mount config for type "bind": bind source path does not exist: ${m.Source}`);
         mkdirSync(m.Source, { recursive: true });
       }
       const propagation = m.BindOptions?.Propagation || 'rprivate';
       if (!PROPAGATIONS.includes(propagation)) throw invalid(`invalid propagation mode: ${propagation}`);
-      return { Type: 'bind', Source: m.Source, Destination: target, Mode: '', RW: !m.ReadOnly, Propagation: propagation };
+      return {
+        Type: 'bind',
+        Source: m.Source,
+        Destination: target,
+        Mode: '',
+        RW: !m.ReadOnly,
+        Propagation: propagation,
+      };
     }
     case 'volume': {
       const v = await volumes.create({ Name: m.Source || undefined, Labels: m.VolumeOptions?.Labels });
@@ -73,7 +109,15 @@ export async function parseMount(m: MountRequest, volumes: VolumeStore): Promise
       const opts: string[] = [];
       if (m.TmpfsOptions?.SizeBytes) opts.push(`size=${m.TmpfsOptions.SizeBytes}`);
       if (m.TmpfsOptions?.Mode) opts.push(`mode=${m.TmpfsOptions.Mode.toString(8)}`);
-      return { Type: 'tmpfs', Source: '', Destination: target, Mode: '', RW: !m.ReadOnly, Propagation: '', tmpfsOptions: opts };
+      return {
+        Type: 'tmpfs',
+        Source: '',
+        Destination: target,
+        Mode: '',
+        RW: !m.ReadOnly,
+        Propagation: '',
+        tmpfsOptions: opts,
+      };
     }
     default:
       throw invalid(`invalid mount config: mount type unknown: "${m.Type ?? ''}"`);
@@ -88,7 +132,8 @@ export async function resolveMounts(
 ): Promise<MountPoint[]> {
   const out: MountPoint[] = [];
   const add = (m: MountPoint): void => {
-    if (out.some((o) => o.Destination === m.Destination) || req.tmpfs.includes(m.Destination)) throw invalid(`Duplicate mount point: ${m.Destination}`);
+    if (out.some((o) => o.Destination === m.Destination) || req.tmpfs.includes(m.Destination))
+      throw invalid(`Duplicate mount point: ${m.Destination}`);
     out.push(m);
   };
   for (const b of req.binds) add(await parseBind(b, volumes));

@@ -72,12 +72,22 @@ export class VolumeStore {
   }
 
   /** Create a volume, or answer the existing one of that name (as Docker does). */
-  async create(req: { Name?: string; Driver?: string; DriverOpts?: Record<string, string> | null; Labels?: Record<string, string> | null }): Promise<Volume> {
+  async create(req: {
+    Name?: string;
+    Driver?: string;
+    DriverOpts?: Record<string, string> | null;
+    Labels?: Record<string, string> | null;
+  }): Promise<Volume> {
     const anonymous = !req.Name;
     const name = req.Name || randomBytes(32).toString('hex');
-    if (!NAME_RE.test(name)) throw invalid(`create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
-    if (req.Driver && req.Driver !== 'local') throw notFound(`create ${name}: error looking up volume plugin ${req.Driver}: plugin "${req.Driver}" not found`);
-    if (req.DriverOpts && Object.keys(req.DriverOpts).length) throw invalid(`create ${name}: driver options are not supported by this local driver`);
+    if (!NAME_RE.test(name))
+      throw invalid(
+        `create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`,
+      );
+    if (req.Driver && req.Driver !== 'local')
+      throw notFound(`create ${name}: error looking up volume plugin ${req.Driver}: plugin "${req.Driver}" not found`);
+    if (req.DriverOpts && Object.keys(req.DriverOpts).length)
+      throw invalid(`create ${name}: driver options are not supported by this local driver`);
     const existing = this.volumes.get(name);
     if (existing) return existing;
     const dir = path.join(this.root, name);

@@ -7,7 +7,23 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Cleanup, curl, freePort, GANTRY, hasPython, ok, run, runAsync, seedRegistry, startDaemon, startRegistry, tempDir, waitFor, type Daemon, type Registry } from './helpers.js';
+import {
+  Cleanup,
+  curl,
+  freePort,
+  GANTRY,
+  hasPython,
+  ok,
+  run,
+  runAsync,
+  seedRegistry,
+  startDaemon,
+  startRegistry,
+  tempDir,
+  waitFor,
+  type Daemon,
+  type Registry,
+} from './helpers.js';
 
 const d_ = (d: Daemon, args: string[], cwd?: string): string => ok('docker', args, { env: d.env, cwd });
 
@@ -65,7 +81,11 @@ describe('docker build (classic builder)', () => {
     assert.match(first, /Successfully tagged kubia:latest/);
     const port = await freePort();
     const id = d_(d, ['run', '--name', 'kubia-container', '-p', `${port}:8080`, '-d', 'kubia']).trim();
-    await waitFor(async () => (await curl(`http://localhost:${port}`)).startsWith("You've hit"), 'kubia answers', 15000);
+    await waitFor(
+      async () => (await curl(`http://localhost:${port}`)).startsWith("You've hit"),
+      'kubia answers',
+      15000,
+    );
     assert.equal(await curl(`http://localhost:${port}`), `You've hit ${id.slice(0, 12)}\n`);
     assert.match(d_(d, ['logs', 'kubia-container']), /^Kubia server starting\.\.\.$/m);
     d_(d, ['rm', '-f', 'kubia-container']);
@@ -77,7 +97,11 @@ describe('docker build (classic builder)', () => {
     const imageId = d_(d, ['inspect', '-f', '{{.Id}}', 'kubia']).trim();
     const again = d_(d, ['build', '-t', 'kubia', '.'], ctx);
     assert.equal((again.match(/---> Using cache/g) ?? []).length, 2, again);
-    assert.equal(d_(d, ['inspect', '-f', '{{.Id}}', 'kubia']).trim(), imageId, 'a full-cache rebuild gives the same image');
+    assert.equal(
+      d_(d, ['inspect', '-f', '{{.Id}}', 'kubia']).trim(),
+      imageId,
+      'a full-cache rebuild gives the same image',
+    );
 
     writeFileSync(path.join(ctx, 'app.js'), KUBIA_APP.replace('starting', 'starting again'));
     const changed = d_(d, ['build', '-t', 'kubia', '.'], ctx);
@@ -92,11 +116,18 @@ describe('docker build (classic builder)', () => {
     const ctx = tempDir(cleanup);
     writeFileSync(path.join(ctx, 'server.c'), STATIC_SERVER_C);
     ok('gcc', ['-static', '-O2', '-o', path.join(ctx, 'k8s-server'), path.join(ctx, 'server.c')]);
-    writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox\nCOPY k8s-server /k8s-server\nEXPOSE 8080\nCMD ["/k8s-server"]\n');
+    writeFileSync(
+      path.join(ctx, 'Dockerfile'),
+      'FROM busybox\nCOPY k8s-server /k8s-server\nEXPOSE 8080\nCMD ["/k8s-server"]\n',
+    );
     d_(d, ['build', '-t', 'k8s-for-beginners:v0.0.1', '.'], ctx);
     const port = await freePort();
     d_(d, ['run', '-d', '--name', 'k8s', '-p', `${port}:8080`, 'k8s-for-beginners:v0.0.1']);
-    await waitFor(async () => (await curl(`http://127.0.0.1:${port}/`)) === 'Hello from k8s-for-beginners\n', 'the static server answers', 10000);
+    await waitFor(
+      async () => (await curl(`http://127.0.0.1:${port}/`)) === 'Hello from k8s-for-beginners\n',
+      'the static server answers',
+      10000,
+    );
     d_(d, ['rm', '-f', 'k8s']);
     const remote = `${reg.addr}/you/k8s-for-beginners:v0.0.1`;
     d_(d, ['tag', 'k8s-for-beginners:v0.0.1', remote]);
@@ -105,8 +136,15 @@ describe('docker build (classic builder)', () => {
     const other = await startDaemon(cleanup, { insecure: [reg.addr] });
     const port2 = await freePort();
     ok('docker', ['run', '-d', '--name', 'k8s2', '-p', `${port2}:8080`, remote], { env: other.env });
-    await waitFor(async () => (await curl(`http://127.0.0.1:${port2}/`)) === 'Hello from k8s-for-beginners\n', 'the second engine runs it', 15000);
-    assert.equal(ok('docker', ['inspect', '-f', '{{.Id}}', remote], { env: other.env }).trim(), d_(d, ['inspect', '-f', '{{.Id}}', 'k8s-for-beginners:v0.0.1']).trim());
+    await waitFor(
+      async () => (await curl(`http://127.0.0.1:${port2}/`)) === 'Hello from k8s-for-beginners\n',
+      'the second engine runs it',
+      15000,
+    );
+    assert.equal(
+      ok('docker', ['inspect', '-f', '{{.Id}}', remote], { env: other.env }).trim(),
+      d_(d, ['inspect', '-f', '{{.Id}}', 'k8s-for-beginners:v0.0.1']).trim(),
+    );
     ok('docker', ['rm', '-f', 'k8s2'], { env: other.env });
   });
 
@@ -144,11 +182,19 @@ describe('docker build (classic builder)', () => {
     assert.ok(sent, out);
     assert.ok(sent[2] === 'kB' || sent[2] === 'B', `the context sent is small: ${sent[0]}`);
     assert.doesNotMatch(out, /exit 9|exit 8/, 'stages the target does not need are skipped');
-    assert.equal(d_(d, ['run', '--rm', 'multi']), 'hi from builder in /work\nfrom the context\nkeep.log\nkeep.log\nsrc\n');
+    assert.equal(
+      d_(d, ['run', '--rm', 'multi']),
+      'hi from builder in /work\nfrom the context\nkeep.log\nkeep.log\nsrc\n',
+    );
     // The gantry CLI sends the same context the same way.
-    const g = ok(GANTRY, ['build', '--build-arg', 'GREETING=hi', '--target', 'final', '-t', 'multi-g', ctx], { env: d.env });
+    const g = ok(GANTRY, ['build', '--build-arg', 'GREETING=hi', '--target', 'final', '-t', 'multi-g', ctx], {
+      env: d.env,
+    });
     assert.match(g, /Sending build context to Gantry daemon\s+[\d.]+k?B\n/);
-    assert.equal(d_(d, ['run', '--rm', 'multi-g']), 'hi from builder in /work\nfrom the context\nkeep.log\nkeep.log\nsrc\n');
+    assert.equal(
+      d_(d, ['run', '--rm', 'multi-g']),
+      'hi from builder in /work\nfrom the context\nkeep.log\nkeep.log\nsrc\n',
+    );
   });
 
   test('failures: a failing RUN reports its code and leaves no trace; a bad instruction names its line', () => {
@@ -157,13 +203,21 @@ describe('docker build (classic builder)', () => {
     d_(d, ['tag', 'busybox', 'precious:latest']);
     const before = d_(d, ['inspect', '-f', '{{.Id}}', 'precious']).trim();
     const containersBefore = d_(d, ['ps', '-aq']).trim();
-    const mountsBefore = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(d.dataRoot)).length;
+    const mountsBefore = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(d.dataRoot)).length;
     const failedCwd = run('docker', ['build', '-t', 'precious', '.'], { env: d.env, cwd: ctx });
     assert.notEqual(failedCwd.code, 0);
     assert.match(failedCwd.stderr + failedCwd.stdout, /The command '\/bin\/sh -c exit 3' returned a non-zero code: 3/);
     assert.equal(d_(d, ['inspect', '-f', '{{.Id}}', 'precious']).trim(), before, 'the old tag is untouched');
     assert.equal(d_(d, ['ps', '-aq']).trim(), containersBefore, 'no container left');
-    assert.equal(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(d.dataRoot)).length, mountsBefore, 'no mount left');
+    assert.equal(
+      readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .filter((l) => l.includes(d.dataRoot)).length,
+      mountsBefore,
+      'no mount left',
+    );
 
     writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox\nRUN echo should-not-run\nBOGUS thing\n');
     const bad = run('docker', ['build', '.'], { env: d.env, cwd: ctx });
@@ -183,7 +237,9 @@ describe('docker build (classic builder)', () => {
     const www = tempDir(cleanup);
     writeFileSync(path.join(www, 'remote.txt'), 'fetched\n');
     const port = await freePort();
-    const server = (await import('node:http')).createServer((req, res) => res.end(readFileSync(path.join(www, path.basename(req.url ?? '')))));
+    const server = (await import('node:http')).createServer((req, res) =>
+      res.end(readFileSync(path.join(www, path.basename(req.url ?? '')))),
+    );
     await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
     cleanup.add(() => new Promise<void>((r) => server.close(() => r())));
     writeFileSync(
@@ -232,7 +288,10 @@ describe('docker build (classic builder)', () => {
     assert.equal(d_(d, ['run', '--rm', 'everything']), 'hello from a heredoc\nmode is test\n');
     const check = (cmd: string): string => d_(d, ['run', '--rm', '-u', 'root', 'everything', 'sh', '-c', cmd]);
     assert.match(check('ls -ln /srv/app/copied/one.txt'), /^-rw-r-----\s+1 65534\s+65534 /);
-    assert.equal(check('cat /tree/sub/f.txt /extracted/inside.txt /remote/remote.txt'), 'in a tree\nfrom the archive\nfetched\n');
+    assert.equal(
+      check('cat /tree/sub/f.txt /extracted/inside.txt /remote/remote.txt'),
+      'in a tree\nfrom the archive\nfetched\n',
+    );
     // ONBUILD runs in the child build.
     const child = tempDir(cleanup);
     writeFileSync(path.join(child, 'Dockerfile'), 'FROM everything\nUSER root\nCMD ["cat", "/tmp/onbuild"]\n');
@@ -255,18 +314,25 @@ describe('docker build (classic builder)', () => {
     assert.match(d_(d, ['build', '-q', '.'], ctx).trim(), /^sha256:[0-9a-f]{64}$/);
   });
 
-  test('docker-py: images.build(path=..., tag=...)', { skip: !hasPython('docker') && 'python3 docker module not installed' }, () => {
-    const ctx = tempDir(cleanup);
-    writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox\nLABEL made.by=docker-py\nRUN echo built > /built\nCMD ["cat", "/built"]\n');
-    const script = `
+  test(
+    'docker-py: images.build(path=..., tag=...)',
+    { skip: !hasPython('docker') && 'python3 docker module not installed' },
+    () => {
+      const ctx = tempDir(cleanup);
+      writeFileSync(
+        path.join(ctx, 'Dockerfile'),
+        'FROM busybox\nLABEL made.by=docker-py\nRUN echo built > /built\nCMD ["cat", "/built"]\n',
+      );
+      const script = `
 import docker
 c = docker.DockerClient(base_url='${d.host}')
 image, logs = c.images.build(path='${ctx}', tag='pybuilt:1')
 print(image.tags[0], image.labels['made.by'])
 print(c.containers.run('pybuilt:1', remove=True).decode().strip())
 `;
-    const out = run('python3', ['-c', script]);
-    assert.equal(out.code, 0, out.stderr);
-    assert.equal(out.stdout, 'pybuilt:1 docker-py\nbuilt\n');
-  });
+      const out = run('python3', ['-c', script]);
+      assert.equal(out.code, 0, out.stderr);
+      assert.equal(out.stdout, 'pybuilt:1 docker-py\nbuilt\n');
+    },
+  );
 });

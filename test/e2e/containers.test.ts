@@ -8,7 +8,19 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { Cleanup, docker, hasPython, ok, restartDaemon, run, seedRegistry, startDaemon, startRegistry, waitFor, type Daemon } from './helpers.js';
+import {
+  Cleanup,
+  docker,
+  hasPython,
+  ok,
+  restartDaemon,
+  run,
+  seedRegistry,
+  startDaemon,
+  startRegistry,
+  waitFor,
+  type Daemon,
+} from './helpers.js';
 
 const d_ = (d: Daemon, args: string[]): string => ok('docker', args, { env: d.env });
 
@@ -43,12 +55,25 @@ describe('containers through the docker CLI', () => {
   });
 
   test('detached run, ps, inspect, logs, exec, stop, rm', () => {
-    const id = d_(d, ['run', '--name', 'kubia-container', '-d', 'busybox', 'sh', '-c', 'trap "exit 0" TERM; echo Kubia server starting...; while true; do sleep 0.1; done']).trim();
+    const id = d_(d, [
+      'run',
+      '--name',
+      'kubia-container',
+      '-d',
+      'busybox',
+      'sh',
+      '-c',
+      'trap "exit 0" TERM; echo Kubia server starting...; while true; do sleep 0.1; done',
+    ]).trim();
     assert.match(id, /^[a-f0-9]{64}$/);
     const ps = d_(d, ['ps']);
     assert.match(ps, /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/m);
     assert.match(ps, new RegExp(`^${id.slice(0, 12)}\\s+busybox\\s+.*Up .*kubia-container$`, 'm'));
-    const state = JSON.parse(d_(d, ['inspect', 'kubia-container']))[0] as { State: { Running: boolean; Pid: number }; Name: string; Id: string };
+    const state = JSON.parse(d_(d, ['inspect', 'kubia-container']))[0] as {
+      State: { Running: boolean; Pid: number };
+      Name: string;
+      Id: string;
+    };
     assert.equal(state.State.Running, true);
     assert.equal(state.Name, '/kubia-container');
     const all = d_(d, ['ps', '-aq']).trim().split('\n').length;
@@ -59,7 +84,10 @@ describe('containers through the docker CLI', () => {
     const top = d_(d, ['exec', 'kubia-container', 'ps']);
     assert.match(top, /^\s*1 root\s+sh -c trap/m, 'the entry process is PID 1');
     assert.equal(docker(d, ['exec', 'kubia-container', 'sh', '-c', 'exit 7']).code, 7);
-    assert.equal(run('docker', ['exec', '-i', 'kubia-container', 'cat'], { env: d.env, input: 'piped\n' }).stdout, 'piped\n');
+    assert.equal(
+      run('docker', ['exec', '-i', 'kubia-container', 'cat'], { env: d.env, input: 'piped\n' }).stdout,
+      'piped\n',
+    );
     d_(d, ['stop', 'kubia-container']);
     assert.match(d_(d, ['ps', '-a', '--filter', 'name=kubia-container', '--format', '{{.Status}}']), /^Exited \(0\)/);
     d_(d, ['rm', 'kubia-container']);
@@ -67,37 +95,86 @@ describe('containers through the docker CLI', () => {
   });
 
   test('hostname, and namespaces differ from the host but are shared with --net container:', () => {
-    d_(d, ['run', '-h', 'k8s-for-beginners', '-d', '--name', 'named', 'busybox', 'httpd', '-f', '-p', '8080', '-h', '/etc']);
+    d_(d, [
+      'run',
+      '-h',
+      'k8s-for-beginners',
+      '-d',
+      '--name',
+      'named',
+      'busybox',
+      'httpd',
+      '-f',
+      '-p',
+      '8080',
+      '-h',
+      '/etc',
+    ]);
     assert.equal(d_(d, ['exec', 'named', 'hostname']).trim(), 'k8s-for-beginners');
     const pid = Number(d_(d, ['inspect', '-f', '{{.State.Pid}}', 'named']).trim());
     for (const ns of ['pid', 'mnt', 'uts', 'ipc', 'net', 'cgroup']) {
-      assert.notEqual(readlinkSync(`/proc/${pid}/ns/${ns}`), readlinkSync(`/proc/self/ns/${ns}`), `${ns} namespace must be the container's own`);
+      assert.notEqual(
+        readlinkSync(`/proc/${pid}/ns/${ns}`),
+        readlinkSync(`/proc/self/ns/${ns}`),
+        `${ns} namespace must be the container's own`,
+      );
     }
-    const out = d_(d, ['run', '--rm', '--net', 'container:named', 'busybox', 'wget', '-qO-', 'localhost:8080/hostname']);
+    const out = d_(d, [
+      'run',
+      '--rm',
+      '--net',
+      'container:named',
+      'busybox',
+      'wget',
+      '-qO-',
+      'localhost:8080/hostname',
+    ]);
     assert.equal(out.trim(), 'k8s-for-beginners');
     d_(d, ['run', '-d', '--name', 'joined', '--net', 'container:named', 'busybox', 'sleep', '60']);
     const pid2 = Number(d_(d, ['inspect', '-f', '{{.State.Pid}}', 'joined']).trim());
     assert.equal(readlinkSync(`/proc/${pid2}/ns/net`), readlinkSync(`/proc/${pid}/ns/net`));
     assert.match(d_(d, ['run', '--rm', '--net', 'none', 'busybox', 'ip', '-o', 'link']), /^1: lo:/);
-    assert.equal(d_(d, ['run', '--rm', '--net', 'host', 'busybox', 'readlink', '/proc/1/ns/net']).trim().length > 0, true);
+    assert.equal(
+      d_(d, ['run', '--rm', '--net', 'host', 'busybox', 'readlink', '/proc/1/ns/net']).trim().length > 0,
+      true,
+    );
     d_(d, ['rm', '-f', 'named', 'joined']);
   });
 
   test('memory limit is visible in the cgroup; the OOM killer shows as OOMKilled', () => {
-    const limit = d_(d, ['run', '--rm', '--memory=20m', '--memory-swap=20m', 'busybox', 'cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes']);
+    const limit = d_(d, [
+      'run',
+      '--rm',
+      '--memory=20m',
+      '--memory-swap=20m',
+      'busybox',
+      'cat',
+      '/sys/fs/cgroup/memory/memory.limit_in_bytes',
+    ]);
     assert.equal(limit.trim(), String(20 * 1024 * 1024));
     const hog = 'x=$(head -c 60000000 /dev/zero | tr "\\0" a); echo survived';
     const died = docker(d, ['run', '--name', 'oom', '--memory=20m', '--memory-swap=20m', 'busybox', 'sh', '-c', hog]);
     assert.equal(died.code, 137);
     assert.equal(d_(d, ['inspect', '-f', '{{.State.OOMKilled}} {{.State.ExitCode}}', 'oom']).trim(), 'true 137');
-    const lived = docker(d, ['run', '--rm', '--memory=100m', 'busybox', 'sh', '-c', hog.replace('60000000', '30000000')]);
+    const lived = docker(d, [
+      'run',
+      '--rm',
+      '--memory=100m',
+      'busybox',
+      'sh',
+      '-c',
+      hog.replace('60000000', '30000000'),
+    ]);
     assert.equal(lived.code, 0);
     assert.match(lived.stdout, /survived/);
     d_(d, ['rm', 'oom']);
   });
 
   test('interactive: -i with piped stdin, and rm -f of everything', () => {
-    assert.equal(run('docker', ['run', '-i', '--rm', 'busybox', 'wc', '-c'], { env: d.env, input: 'abcdef' }).stdout.trim(), '6');
+    assert.equal(
+      run('docker', ['run', '-i', '--rm', 'busybox', 'wc', '-c'], { env: d.env, input: 'abcdef' }).stdout.trim(),
+      '6',
+    );
     d_(d, ['run', '-d', 'busybox', 'sleep', '100']);
     d_(d, ['create', 'busybox', 'true']);
     const ids = d_(d, ['ps', '-aq']).split('\n').filter(Boolean);
@@ -106,49 +183,66 @@ describe('containers through the docker CLI', () => {
     assert.equal(d_(d, ['ps', '-aq']).trim(), '');
   });
 
-  test('exec -ti through a pseudo-terminal', { skip: !existsSync('/usr/bin/script') && 'script(1) is not installed' }, () => {
-    d_(d, ['run', '-d', '--name', 'tty', 'busybox', 'sleep', '100']);
-    const out = run('script', ['-qfec', `docker exec -ti tty sh -c 'tty; sleep 0.2; exit 4'`, '/dev/null'], { env: d.env });
-    assert.equal(out.code, 4, out.stdout + out.stderr);
-    assert.match(out.stdout, /\/dev\/pts\/\d+/);
-    d_(d, ['rm', '-f', 'tty']);
-  });
+  test(
+    'exec -ti through a pseudo-terminal',
+    { skip: !existsSync('/usr/bin/script') && 'script(1) is not installed' },
+    () => {
+      d_(d, ['run', '-d', '--name', 'tty', 'busybox', 'sleep', '100']);
+      const out = run('script', ['-qfec', `docker exec -ti tty sh -c 'tty; sleep 0.2; exit 4'`, '/dev/null'], {
+        env: d.env,
+      });
+      assert.equal(out.code, 4, out.stdout + out.stderr);
+      assert.match(out.stdout, /\/dev\/pts\/\d+/);
+      d_(d, ['rm', '-f', 'tty']);
+    },
+  );
 
-  test('detach keys: ctrl-p ctrl-q leaves the container running, through the CLI and the API', { skip: !existsSync('/usr/bin/script') && 'script(1) is not installed' }, async () => {
-    const child = spawn('script', ['-qfec', 'docker run -ti --name dk busybox sh', '/dev/null'], { env: { ...process.env, ...d.env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    try {
-      await waitFor(() => d_(d, ['ps', '-q', '--filter', 'name=dk']).trim() !== '', 'dk running', 10000);
-      child.stdin.write('echo marker-$((40+2))\r');
-      await waitFor(() => out.includes('marker-42'), 'the shell answers', 10000);
-      child.stdin.write('\x10\x11');
-      assert.equal(await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 10000))]), 0, out);
-    } finally {
-      child.kill();
-    }
-    assert.equal(d_(d, ['inspect', '-f', '{{.State.Running}}', 'dk']).trim(), 'true', 'detaching leaves it running');
+  test(
+    'detach keys: ctrl-p ctrl-q leaves the container running, through the CLI and the API',
+    { skip: !existsSync('/usr/bin/script') && 'script(1) is not installed' },
+    async () => {
+      const child = spawn('script', ['-qfec', 'docker run -ti --name dk busybox sh', '/dev/null'], {
+        env: { ...process.env, ...d.env },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      try {
+        await waitFor(() => d_(d, ['ps', '-q', '--filter', 'name=dk']).trim() !== '', 'dk running', 10000);
+        child.stdin.write('echo marker-$((40+2))\r');
+        await waitFor(() => out.includes('marker-42'), 'the shell answers', 10000);
+        child.stdin.write('\x10\x11');
+        assert.equal(await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 10000))]), 0, out);
+      } finally {
+        child.kill();
+      }
+      assert.equal(d_(d, ['inspect', '-f', '{{.State.Running}}', 'dk']).trim(), 'true', 'detaching leaves it running');
 
-    // The daemon detects the keys itself too (for clients without their own detection), here custom ones.
-    const sock = net.connect(d.sock);
-    await new Promise<void>((resolve) => sock.on('connect', resolve));
-    sock.write('POST /v1.44/containers/dk/attach?stream=1&stdin=1&stdout=1&detachKeys=ctrl-x,x HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n');
-    let raw = '';
-    sock.on('data', (c: Buffer) => (raw += c.toString('latin1')));
-    await waitFor(() => raw.includes('101 UPGRADED'), 'attach upgraded', 5000);
-    sock.write('echo via-$((6*7))\r');
-    await waitFor(() => raw.includes('via-42'), 'attached output', 5000);
-    const closed = new Promise<void>((resolve) => sock.on('close', () => resolve()));
-    sock.write('\x18x');
-    await closed;
-    assert.equal(d_(d, ['inspect', '-f', '{{.State.Running}}', 'dk']).trim(), 'true');
-    d_(d, ['rm', '-f', 'dk']);
-  });
+      // The daemon detects the keys itself too (for clients without their own detection), here custom ones.
+      const sock = net.connect(d.sock);
+      await new Promise<void>((resolve) => sock.on('connect', resolve));
+      sock.write(
+        'POST /v1.44/containers/dk/attach?stream=1&stdin=1&stdout=1&detachKeys=ctrl-x,x HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n',
+      );
+      let raw = '';
+      sock.on('data', (c: Buffer) => (raw += c.toString('latin1')));
+      await waitFor(() => raw.includes('101 UPGRADED'), 'attach upgraded', 5000);
+      sock.write('echo via-$((6*7))\r');
+      await waitFor(() => raw.includes('via-42'), 'attached output', 5000);
+      const closed = new Promise<void>((resolve) => sock.on('close', () => resolve()));
+      sock.write('\x18x');
+      await closed;
+      assert.equal(d_(d, ['inspect', '-f', '{{.State.Running}}', 'dk']).trim(), 'true');
+      d_(d, ['rm', '-f', 'dk']);
+    },
+  );
 
   test('stats streams until interrupted; --device and CPU flags reach the container', async () => {
     d_(d, ['run', '-d', '--name', 'streamer', 'busybox', 'sleep', '100']);
-    const child = spawn('docker', ['stats', '--format', '{{.Name}} {{.PIDs}}', 'streamer'], { env: { ...process.env, ...d.env } });
+    const child = spawn('docker', ['stats', '--format', '{{.Name}} {{.PIDs}}', 'streamer'], {
+      env: { ...process.env, ...d.env },
+    });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     try {
@@ -157,16 +251,46 @@ describe('containers through the docker CLI', () => {
       child.kill('SIGKILL');
     }
     d_(d, ['rm', '-f', 'streamer']);
-    assert.match(d_(d, ['run', '--rm', '--device', '/dev/null:/dev/mynull', 'busybox', 'ls', '-l', '/dev/mynull']), /^crw-rw-rw-\s+1 root\s+root\s+1,\s+3 .*\/dev\/mynull$/m);
-    assert.equal(d_(d, ['run', '--rm', '--device', '/dev/null:/dev/mynull', 'busybox', 'sh', '-c', 'echo x > /dev/mynull && echo written']).trim(), 'written');
-    assert.equal(d_(d, ['run', '--rm', '--cpus', '0.5', 'busybox', 'cat', '/sys/fs/cgroup/cpu/cpu.cfs_quota_us']).trim(), '50000');
-    assert.equal(d_(d, ['run', '--rm', '--cpu-shares', '512', 'busybox', 'cat', '/sys/fs/cgroup/cpu/cpu.shares']).trim(), '512');
-    assert.equal(d_(d, ['run', '--rm', '--cpuset-cpus', '0', 'busybox', 'cat', '/sys/fs/cgroup/cpuset/cpuset.cpus']).trim(), '0');
+    assert.match(
+      d_(d, ['run', '--rm', '--device', '/dev/null:/dev/mynull', 'busybox', 'ls', '-l', '/dev/mynull']),
+      /^crw-rw-rw-\s+1 root\s+root\s+1,\s+3 .*\/dev\/mynull$/m,
+    );
+    assert.equal(
+      d_(d, [
+        'run',
+        '--rm',
+        '--device',
+        '/dev/null:/dev/mynull',
+        'busybox',
+        'sh',
+        '-c',
+        'echo x > /dev/mynull && echo written',
+      ]).trim(),
+      'written',
+    );
+    assert.equal(
+      d_(d, ['run', '--rm', '--cpus', '0.5', 'busybox', 'cat', '/sys/fs/cgroup/cpu/cpu.cfs_quota_us']).trim(),
+      '50000',
+    );
+    assert.equal(
+      d_(d, ['run', '--rm', '--cpu-shares', '512', 'busybox', 'cat', '/sys/fs/cgroup/cpu/cpu.shares']).trim(),
+      '512',
+    );
+    assert.equal(
+      d_(d, ['run', '--rm', '--cpuset-cpus', '0', 'busybox', 'cat', '/sys/fs/cgroup/cpuset/cpuset.cpus']).trim(),
+      '0',
+    );
   });
 
   test('diff, commit with --change, export, stats, restart policy', async () => {
     d_(d, ['run', '--name', 'changer', 'busybox', 'sh', '-c', 'echo hi > /newfile; rm /bin/ls; mkdir -p /opt/x']);
-    assert.deepEqual(d_(d, ['diff', 'changer']).trim().split('\n'), ['C /bin', 'D /bin/ls', 'A /newfile', 'A /opt', 'A /opt/x']);
+    assert.deepEqual(d_(d, ['diff', 'changer']).trim().split('\n'), [
+      'C /bin',
+      'D /bin/ls',
+      'A /newfile',
+      'A /opt',
+      'A /opt/x',
+    ]);
     const id = d_(d, ['commit', '-c', 'CMD ["cat", "/newfile"]', '-m', 'committed', 'changer', 'committed:v1']).trim();
     assert.match(id, /^sha256:[a-f0-9]{64}$/);
     assert.equal(d_(d, ['run', '--rm', 'committed:v1']), 'hi\n');
@@ -180,7 +304,13 @@ describe('containers through the docker CLI', () => {
     assert.match(stats, /^busy .+ \/ 64MiB$/m);
     d_(d, ['rm', '-f', 'busy', 'changer']);
     d_(d, ['run', '-d', '--name', 'flaky', '--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'exit 1']);
-    await waitFor(() => d_(d, ['inspect', '-f', '{{.RestartCount}} {{.State.Running}} {{.State.Restarting}}', 'flaky']).trim() === '2 false false', 'two restarts', 15000);
+    await waitFor(
+      () =>
+        d_(d, ['inspect', '-f', '{{.RestartCount}} {{.State.Running}} {{.State.Restarting}}', 'flaky']).trim() ===
+        '2 false false',
+      'two restarts',
+      15000,
+    );
     d_(d, ['rm', '-f', 'flaky']);
   });
 
@@ -214,23 +344,74 @@ describe('containers through the docker CLI', () => {
 
   test('security and resource flags: read-only, tmpfs, caps, privileged, user, init, ulimit, pids, sysctl, shm, pause, update', () => {
     assert.equal(docker(d, ['run', '--rm', '--read-only', 'busybox', 'touch', '/x']).code, 1);
-    assert.equal(d_(d, ['run', '--rm', '--read-only', '--tmpfs', '/scratch', 'busybox', 'sh', '-c', 'touch /scratch/ok && echo ok']).trim(), 'ok');
+    assert.equal(
+      d_(d, [
+        'run',
+        '--rm',
+        '--read-only',
+        '--tmpfs',
+        '/scratch',
+        'busybox',
+        'sh',
+        '-c',
+        'touch /scratch/ok && echo ok',
+      ]).trim(),
+      'ok',
+    );
     assert.equal(docker(d, ['run', '--rm', '--cap-drop', 'CHOWN', 'busybox', 'chown', '1', '/tmp']).code, 1);
     assert.equal(d_(d, ['run', '--rm', 'busybox', 'chown', '1', '/tmp']), '');
-    assert.ok(Number(d_(d, ['run', '--rm', '--privileged', 'busybox', 'sh', '-c', 'ls /dev | wc -l']).trim()) > 10, 'privileged sees host devices');
-    assert.equal(d_(d, ['run', '--rm', '-u', 'nobody', 'busybox', 'id']).trim(), 'uid=65534(nobody) gid=65534(nogroup)');
+    assert.ok(
+      Number(d_(d, ['run', '--rm', '--privileged', 'busybox', 'sh', '-c', 'ls /dev | wc -l']).trim()) > 10,
+      'privileged sees host devices',
+    );
+    assert.equal(
+      d_(d, ['run', '--rm', '-u', 'nobody', 'busybox', 'id']).trim(),
+      'uid=65534(nobody) gid=65534(nogroup)',
+    );
     assert.match(d_(d, ['run', '--rm', '--init', 'busybox', 'ps']), /^\s*1 root\s+\/sbin\/docker-init -- ps$/m);
-    assert.equal(d_(d, ['run', '--rm', '--ulimit', 'nofile=100:200', 'busybox', 'sh', '-c', 'ulimit -n; ulimit -Hn']), '100\n200\n');
-    assert.equal(d_(d, ['run', '--rm', '--pids-limit', '5', 'busybox', 'cat', '/sys/fs/cgroup/pids/pids.max']).trim(), '5');
-    assert.equal(d_(d, ['run', '--rm', '--sysctl', 'net.ipv4.ip_forward=1', 'busybox', 'cat', '/proc/sys/net/ipv4/ip_forward']).trim(), '1');
+    assert.equal(
+      d_(d, ['run', '--rm', '--ulimit', 'nofile=100:200', 'busybox', 'sh', '-c', 'ulimit -n; ulimit -Hn']),
+      '100\n200\n',
+    );
+    assert.equal(
+      d_(d, ['run', '--rm', '--pids-limit', '5', 'busybox', 'cat', '/sys/fs/cgroup/pids/pids.max']).trim(),
+      '5',
+    );
+    assert.equal(
+      d_(d, [
+        'run',
+        '--rm',
+        '--sysctl',
+        'net.ipv4.ip_forward=1',
+        'busybox',
+        'cat',
+        '/proc/sys/net/ipv4/ip_forward',
+      ]).trim(),
+      '1',
+    );
     assert.match(d_(d, ['run', '--rm', '--shm-size', '16m', 'busybox', 'df', '-h', '/dev/shm']), /16\.0M/);
-    assert.match(d_(d, ['run', '--rm', '--security-opt', 'no-new-privileges', 'busybox', 'grep', 'NoNewPrivs', '/proc/self/status']), /NoNewPrivs:\s+1/);
+    assert.match(
+      d_(d, [
+        'run',
+        '--rm',
+        '--security-opt',
+        'no-new-privileges',
+        'busybox',
+        'grep',
+        'NoNewPrivs',
+        '/proc/self/status',
+      ]),
+      /NoNewPrivs:\s+1/,
+    );
     d_(d, ['run', '-d', '--name', 'pz', 'busybox', 'sleep', '100']);
     d_(d, ['pause', 'pz']);
     assert.match(d_(d, ['ps', '--filter', 'name=pz', '--format', '{{.Status}}']), /\(Paused\)/);
     d_(d, ['unpause', 'pz']);
     d_(d, ['update', '--memory', '50m', '--memory-swap', '100m', 'pz']);
-    assert.equal(d_(d, ['exec', 'pz', 'cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes']).trim(), String(50 * 1024 * 1024));
+    assert.equal(
+      d_(d, ['exec', 'pz', 'cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes']).trim(),
+      String(50 * 1024 * 1024),
+    );
     d_(d, ['rm', '-f', 'pz']);
   });
 
@@ -244,10 +425,26 @@ describe('containers through the docker CLI', () => {
     const att = docker(d, ['attach', 'at']);
     assert.equal(att.stdout, 'from-attach\n');
     assert.equal(att.code, 9);
-    d_(d, ['run', '-d', '--name', 'rot', '--log-opt', 'max-size=10k', '--log-opt', 'max-file=3', 'busybox', 'sh', '-c', 'i=0; while [ $i -lt 3000 ]; do echo "line $i padding padding padding"; i=$((i+1)); [ $((i % 100)) = 0 ] && sleep 0.1; done']);
+    d_(d, [
+      'run',
+      '-d',
+      '--name',
+      'rot',
+      '--log-opt',
+      'max-size=10k',
+      '--log-opt',
+      'max-file=3',
+      'busybox',
+      'sh',
+      '-c',
+      'i=0; while [ $i -lt 3000 ]; do echo "line $i padding padding padding"; i=$((i+1)); [ $((i % 100)) = 0 ] && sleep 0.1; done',
+    ]);
     d_(d, ['wait', 'rot']);
     const logPath = d_(d, ['inspect', '-f', '{{.LogPath}}', 'rot']).trim();
-    assert.ok(existsSync(`${logPath}.1`) && existsSync(`${logPath}.2`) && !existsSync(`${logPath}.3`), 'rotated files kept to max-file');
+    assert.ok(
+      existsSync(`${logPath}.1`) && existsSync(`${logPath}.2`) && !existsSync(`${logPath}.3`),
+      'rotated files kept to max-file',
+    );
     const lines = d_(d, ['logs', 'rot']).trim().split('\n');
     assert.ok(lines.length < 3000, 'old lines were rotated away');
     assert.equal(lines.at(-1), 'line 2999 padding padding padding');
@@ -255,17 +452,42 @@ describe('containers through the docker CLI', () => {
   });
 
   test('health checks: starting, unhealthy after retries, healthy, shown in ps and inspect', async () => {
-    d_(d, ['run', '-d', '--name', 'hc', '--health-cmd', 'test -f /ok', '--health-interval', '200ms', '--health-retries', '2', 'busybox', 'sleep', '100']);
+    d_(d, [
+      'run',
+      '-d',
+      '--name',
+      'hc',
+      '--health-cmd',
+      'test -f /ok',
+      '--health-interval',
+      '200ms',
+      '--health-retries',
+      '2',
+      'busybox',
+      'sleep',
+      '100',
+    ]);
     assert.match(d_(d, ['ps', '--filter', 'name=hc', '--format', '{{.Status}}']), /health: starting|unhealthy/);
-    await waitFor(() => d_(d, ['inspect', '-f', '{{.State.Health.Status}}', 'hc']).trim() === 'unhealthy', 'unhealthy', 10000);
+    await waitFor(
+      () => d_(d, ['inspect', '-f', '{{.State.Health.Status}}', 'hc']).trim() === 'unhealthy',
+      'unhealthy',
+      10000,
+    );
     d_(d, ['exec', 'hc', 'touch', '/ok']);
-    await waitFor(() => d_(d, ['inspect', '-f', '{{.State.Health.Status}}', 'hc']).trim() === 'healthy', 'healthy', 10000);
+    await waitFor(
+      () => d_(d, ['inspect', '-f', '{{.State.Health.Status}}', 'hc']).trim() === 'healthy',
+      'healthy',
+      10000,
+    );
     assert.match(d_(d, ['ps', '--filter', 'name=hc', '--format', '{{.Status}}']), /\(healthy\)/);
     d_(d, ['rm', '-f', 'hc']);
   });
 
-  test('docker-py: run, create, start, logs, exec_run, stop, remove and a failing exit code', { skip: !hasPython('docker') && 'python3 docker module not installed' }, () => {
-    const script = `
+  test(
+    'docker-py: run, create, start, logs, exec_run, stop, remove and a failing exit code',
+    { skip: !hasPython('docker') && 'python3 docker module not installed' },
+    () => {
+      const script = `
 import docker
 c = docker.DockerClient(base_url='${d.host}')
 print(c.containers.run('busybox', 'echo from-py', remove=True).decode().strip())
@@ -282,9 +504,10 @@ try:
 except docker.errors.ContainerError as e:
     print('failed', e.exit_status)
 `;
-    const out = ok('python3', ['-c', script]).trim().split('\n');
-    assert.deepEqual(out, ['from-py', 'logged', '3 ex', 'failed 5']);
-  });
+      const out = ok('python3', ['-c', script]).trim().split('\n');
+      assert.deepEqual(out, ['from-py', 'logged', '3 ex', 'failed 5']);
+    },
+  );
 });
 
 describe('crash and cleanup', () => {
@@ -297,7 +520,16 @@ describe('crash and cleanup', () => {
   after(() => cleanup.run());
 
   test('kill -9 of the daemon: containers keep running, logs have no gap, exits while down are recorded', async () => {
-    d_(d, ['run', '-d', '--name', 'printer', 'busybox', 'sh', '-c', 'i=0; while true; do echo $i; i=$((i+1)); sleep 0.05; done']);
+    d_(d, [
+      'run',
+      '-d',
+      '--name',
+      'printer',
+      'busybox',
+      'sh',
+      '-c',
+      'i=0; while true; do echo $i; i=$((i+1)); sleep 0.05; done',
+    ]);
     d_(d, ['run', '-d', '--name', 'sleeper', 'busybox', 'sleep', '1000']);
     d_(d, ['run', '-d', '--name', 'short', 'busybox', 'sh', '-c', 'sleep 2; exit 42']);
     d.proc.kill('SIGKILL');
@@ -320,11 +552,16 @@ describe('crash and cleanup', () => {
     d_(d, ['rm', '-f', ...d_(d, ['ps', '-aq']).split('\n').filter(Boolean)]);
     await waitFor(() => !readFileSync('/proc/self/mountinfo', 'utf8').includes(d.dataRoot), 'mounts to go');
     for (const id of ids) assert.ok(!existsSync(`/sys/fs/cgroup/memory/gantry/${id}`), `cgroup of ${id} remains`);
-    const conmons = run('ps', ['-eo', 'args']).stdout.split('\n').filter((l) => l.includes('conmon') && l.includes(d.execRoot));
+    const conmons = run('ps', ['-eo', 'args'])
+      .stdout.split('\n')
+      .filter((l) => l.includes('conmon') && l.includes(d.execRoot));
     assert.deepEqual(conmons, []);
     assert.deepEqual(readdirSync(path.join(d.dataRoot, 'containers')), []);
     assert.deepEqual(readdirSync(path.join(d.dataRoot, 'snapshots/active')), []);
     assert.deepEqual(readdirSync(path.join(d.execRoot, 'bundles')), []);
-    assert.deepEqual(readdirSync(path.join(d.execRoot, 'runc')).filter((n) => ids.includes(n)), []);
+    assert.deepEqual(
+      readdirSync(path.join(d.execRoot, 'runc')).filter((n) => ids.includes(n)),
+      [],
+    );
   });
 });

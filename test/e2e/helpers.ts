@@ -55,7 +55,11 @@ export interface RunResult {
   stderr: string;
 }
 
-export function run(cmd: string, args: string[], opts: { env?: Record<string, string>; input?: string | Buffer; cwd?: string; timeoutMs?: number } = {}): RunResult {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { env?: Record<string, string>; input?: string | Buffer; cwd?: string; timeoutMs?: number } = {},
+): RunResult {
   const r: SpawnSyncReturns<string> = spawnSync(cmd, args, {
     env: { ...process.env, ...opts.env },
     input: opts.input,
@@ -68,7 +72,11 @@ export function run(cmd: string, args: string[], opts: { env?: Record<string, st
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-export function runAsync(cmd: string, args: string[], opts: { env?: Record<string, string>; input?: Buffer } = {}): Promise<RunResult> {
+export function runAsync(
+  cmd: string,
+  args: string[],
+  opts: { env?: Record<string, string>; input?: Buffer } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args, { env: { ...process.env, ...opts.env } });
     let stdout = '';
@@ -91,7 +99,8 @@ export async function curl(url: string): Promise<string> {
 /** Run and require success, returning stdout. */
 export function ok(cmd: string, args: string[], opts: Parameters<typeof run>[2] = {}): string {
   const r = run(cmd, args, opts);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  if (r.code !== 0)
+    throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
   return r.stdout;
 }
 
@@ -165,7 +174,10 @@ function freeOctet(): number {
   }
 }
 
-export async function startDaemon(cleanup: Cleanup, opts: { mirror?: string; insecure?: string[]; dataRoot?: string; execRoot?: string } = {}): Promise<Daemon> {
+export async function startDaemon(
+  cleanup: Cleanup,
+  opts: { mirror?: string; insecure?: string[]; dataRoot?: string; execRoot?: string } = {},
+): Promise<Daemon> {
   const dir = tempDir(cleanup, 'gantry-daemon-');
   const sock = path.join(dir, 'gantry.sock');
   const dataRoot = opts.dataRoot ?? path.join(dir, 'data');
@@ -174,7 +186,21 @@ export async function startDaemon(cleanup: Cleanup, opts: { mirror?: string; ins
   // A bridge and subnets of its own, so tests never touch a user's networks or each other's.
   const octet = freeOctet();
   const bridge = `gtb${randomBytes(3).toString('hex')}`;
-  const args = ['daemon', '-H', `unix://${sock}`, '--data-root', dataRoot, '--exec-root', execRoot, '--bridge', bridge, '--bip', `10.${octet}.0.1/24`, '--default-address-pool', `base=10.${octet}.0.0/16,size=24`];
+  const args = [
+    'daemon',
+    '-H',
+    `unix://${sock}`,
+    '--data-root',
+    dataRoot,
+    '--exec-root',
+    execRoot,
+    '--bridge',
+    bridge,
+    '--bip',
+    `10.${octet}.0.1/24`,
+    '--default-address-pool',
+    `base=10.${octet}.0.0/16,size=24`,
+  ];
   if (opts.mirror) args.push('--registry-mirror', opts.mirror);
   for (const i of opts.insecure ?? []) args.push('--insecure-registry', i);
   // Registered before the daemon, so it runs after the daemon has stopped: remove what containers left.
@@ -182,10 +208,31 @@ export async function startDaemon(cleanup: Cleanup, opts: { mirror?: string; ins
   const proc = startProcess(cleanup, GANTRY, args, log);
   const host = `unix://${sock}`;
   cleanup.add(() => {
-    if (proc.exitCode === null) run('docker', ['rm', '-f', ...run('docker', ['ps', '-aq'], { env: { DOCKER_HOST: host } }).stdout.split('\n').filter(Boolean)], { env: { DOCKER_HOST: host } });
+    if (proc.exitCode === null)
+      run(
+        'docker',
+        [
+          'rm',
+          '-f',
+          ...run('docker', ['ps', '-aq'], { env: { DOCKER_HOST: host } })
+            .stdout.split('\n')
+            .filter(Boolean),
+        ],
+        { env: { DOCKER_HOST: host } },
+      );
   });
   await waitFor(() => canConnect({ path: sock }), `gantry daemon on ${sock}`);
-  return { sock, host, dataRoot, execRoot, bridge, env: { DOCKER_HOST: host, GANTRY_HOST: host, DOCKER_CONFIG: path.join(dir, 'docker-config') }, proc, log, args };
+  return {
+    sock,
+    host,
+    dataRoot,
+    execRoot,
+    bridge,
+    env: { DOCKER_HOST: host, GANTRY_HOST: host, DOCKER_CONFIG: path.join(dir, 'docker-config') },
+    proc,
+    log,
+    args,
+  };
 }
 
 /** Restart a daemon on the same state (after it was killed). */
@@ -211,7 +258,8 @@ export async function reapContainers(dataRoot: string, execRoot: string): Promis
   for (const rt of ['runc', 'crun']) {
     const root = path.join(execRoot, rt);
     if (!existsSync(root)) continue;
-    for (const id of await fs.readdir(root).catch(() => [] as string[])) run(rt, ['--root', root, 'delete', '--force', id]);
+    for (const id of await fs.readdir(root).catch(() => [] as string[]))
+      run(rt, ['--root', root, 'delete', '--force', id]);
   }
   // Bridges of the engine's networks (the CNI bridge plugin never deletes them).
   const netDir = path.join(dataRoot, 'network', 'networks');
@@ -223,11 +271,15 @@ export async function reapContainers(dataRoot: string, execRoot: string): Promis
     for (const table of ['nat', 'filter']) {
       for (const rule of run('iptables-save', ['-t', table]).stdout.split('\n')) {
         const plain = rule.replace(/"/g, '');
-        if (plain.startsWith('-A ') && plain.includes(`gantry:${dev} `)) run('iptables', ['-w', '-t', table, '-D', ...plain.slice(3).trim().split(/\s+/)]);
+        if (plain.startsWith('-A ') && plain.includes(`gantry:${dev} `))
+          run('iptables', ['-w', '-t', table, '-D', ...plain.slice(3).trim().split(/\s+/)]);
       }
     }
   }
-  const mounts = (await fs.readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ')[4]).filter((m): m is string => !!m && (m.startsWith(dataRoot) || m.startsWith(execRoot)));
+  const mounts = (await fs.readFile('/proc/self/mountinfo', 'utf8'))
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((m): m is string => !!m && (m.startsWith(dataRoot) || m.startsWith(execRoot)));
   for (const m of mounts.reverse()) run('umount', ['-l', m]);
 }
 
@@ -237,12 +289,29 @@ export async function startEtcd(): Promise<{ endpoint: string; stop: () => Promi
   const [client, peer] = [await freePort(), await freePort()];
   const proc = spawn(
     'etcd',
-    ['--data-dir', path.join(dir, 'data'), '--name', 'default', '--listen-client-urls', `http://127.0.0.1:${client}`, '--advertise-client-urls', `http://127.0.0.1:${client}`, '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`, '--initial-cluster', `default=http://127.0.0.1:${peer}`],
+    [
+      '--data-dir',
+      path.join(dir, 'data'),
+      '--name',
+      'default',
+      '--listen-client-urls',
+      `http://127.0.0.1:${client}`,
+      '--advertise-client-urls',
+      `http://127.0.0.1:${client}`,
+      '--listen-peer-urls',
+      `http://127.0.0.1:${peer}`,
+      '--initial-advertise-peer-urls',
+      `http://127.0.0.1:${peer}`,
+      '--initial-cluster',
+      `default=http://127.0.0.1:${peer}`,
+    ],
     { stdio: 'ignore' },
   );
   const stop = async (): Promise<void> => {
     proc.kill('SIGKILL');
-    await new Promise((r) => (proc.exitCode !== null || proc.signalCode !== null ? r(undefined) : proc.once('exit', r)));
+    await new Promise((r) =>
+      proc.exitCode !== null || proc.signalCode !== null ? r(undefined) : proc.once('exit', r),
+    );
     await fs.rm(dir, { recursive: true, force: true });
   };
   try {
@@ -276,18 +345,56 @@ export interface ClusterServer {
  * `gantry server` on loopback with its state in a folder of its own (or `opts.dir`, to start it again
  * on the same state and port), waited for until it answers.
  */
-export async function startServer(cleanup: Cleanup, extraArgs: string[] = [], opts: { dir?: string; port?: number } = {}): Promise<ClusterServer> {
+export async function startServer(
+  cleanup: Cleanup,
+  extraArgs: string[] = [],
+  opts: { dir?: string; port?: number } = {},
+): Promise<ClusterServer> {
   const dir = opts.dir ?? tempDir(cleanup);
   const port = opts.port ?? (await freePort());
   const url = `https://127.0.0.1:${port}`;
-  const proc = startProcess(cleanup, GANTRY, ['server', '--data-dir', dir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1', ...extraArgs], path.join(dir, 'server.log'));
-  await waitFor(() => existsSync(path.join(dir, 'kubeconfig.yaml')) && run('curl', ['-sk', `${url}/healthz`]).stdout === 'ok', 'the API server', 20000);
-  return { dir, port, url, env: { KUBECONFIG: path.join(dir, 'kubeconfig.yaml') }, token: readFileSync(path.join(dir, 'token'), 'utf8').trim(), proc };
+  const proc = startProcess(
+    cleanup,
+    GANTRY,
+    ['server', '--data-dir', dir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1', ...extraArgs],
+    path.join(dir, 'server.log'),
+  );
+  await waitFor(
+    () => existsSync(path.join(dir, 'kubeconfig.yaml')) && run('curl', ['-sk', `${url}/healthz`]).stdout === 'ok',
+    'the API server',
+    20000,
+  );
+  return {
+    dir,
+    port,
+    url,
+    env: { KUBECONFIG: path.join(dir, 'kubeconfig.yaml') },
+    token: readFileSync(path.join(dir, 'token'), 'utf8').trim(),
+    proc,
+  };
 }
 
 /** The arguments of `gantry agent` for node `nodeName` of `server`, running pods on daemon `d`, with ports of its own. */
 export async function agentArgs(server: ClusterServer, d: Daemon, nodeName: string): Promise<string[]> {
-  return ['agent', '--server', server.url, '--token-file', path.join(server.dir, 'node-token'), '--ca-file', path.join(server.dir, 'tls', 'ca.crt'), '--node-name', nodeName, '--docker-host', d.host, '--kubelet-port', String(await freePort()), '--data-dir', path.join(server.dir, `agent-${nodeName}`), '--cluster-dns-port', String(await freePort())];
+  return [
+    'agent',
+    '--server',
+    server.url,
+    '--token-file',
+    path.join(server.dir, 'node-token'),
+    '--ca-file',
+    path.join(server.dir, 'tls', 'ca.crt'),
+    '--node-name',
+    nodeName,
+    '--docker-host',
+    d.host,
+    '--kubelet-port',
+    String(await freePort()),
+    '--data-dir',
+    path.join(server.dir, `agent-${nodeName}`),
+    '--cluster-dns-port',
+    String(await freePort()),
+  ];
 }
 
 export interface Registry {
@@ -297,7 +404,11 @@ export interface Registry {
 }
 
 /** Start Debian's docker-registry or gantry's registry on a free loopback port. */
-export async function startRegistry(cleanup: Cleanup, kind: 'debian' | 'gantry', opts: { htpasswd?: string } = {}): Promise<Registry> {
+export async function startRegistry(
+  cleanup: Cleanup,
+  kind: 'debian' | 'gantry',
+  opts: { htpasswd?: string } = {},
+): Promise<Registry> {
   const dir = tempDir(cleanup, `gantry-registry-${kind}-`);
   const port = await freePort();
   const addr = `127.0.0.1:${port}`;
@@ -325,7 +436,11 @@ export function baseImagesLayout(): string {
   const marker = path.join(BASE_CACHE, 'index.json');
   if (!existsSync(marker)) {
     const tmp = `${BASE_CACHE}.tmp-${process.pid}`;
-    ok('node', ['--import', 'tsx', path.join(ROOT, 'scripts/make-base-images.ts'), '--oci-dir', tmp, '--images', BASE_IMAGES], { cwd: ROOT });
+    ok(
+      'node',
+      ['--import', 'tsx', path.join(ROOT, 'scripts/make-base-images.ts'), '--oci-dir', tmp, '--images', BASE_IMAGES],
+      { cwd: ROOT },
+    );
     spawnSync('rm', ['-rf', BASE_CACHE]);
     spawnSync('mv', [tmp, BASE_CACHE]);
   }
@@ -333,7 +448,12 @@ export function baseImagesLayout(): string {
 }
 
 /** Copy a base image into a registry with skopeo (as the acceptance tests ask). */
-export function seedRegistry(reg: Registry, image: 'busybox:latest' | 'node:20' | 'redis:latest', repo: string, format?: 'v2s2' | 'oci'): void {
+export function seedRegistry(
+  reg: Registry,
+  image: 'busybox:latest' | 'node:20' | 'redis:latest',
+  repo: string,
+  format?: 'v2s2' | 'oci',
+): void {
   const args = ['copy', '--dest-tls-verify=false'];
   if (format) args.push('--format', format);
   args.push(`oci:${baseImagesLayout()}:${image}`, `docker://${reg.addr}/${repo}`);

@@ -8,7 +8,21 @@ import { promises as fs, readdirSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import bcrypt from 'bcryptjs';
-import { Cleanup, docker, gantry, hasPython, ok, run, runAsync, seedRegistry, startDaemon, startRegistry, tempDir, type Daemon, type Registry } from './helpers.js';
+import {
+  Cleanup,
+  docker,
+  gantry,
+  hasPython,
+  ok,
+  run,
+  runAsync,
+  seedRegistry,
+  startDaemon,
+  startRegistry,
+  tempDir,
+  type Daemon,
+  type Registry,
+} from './helpers.js';
 import { diskUsage } from '../../src/common/fsutil.js';
 
 for (const kind of ['debian', 'gantry'] as const) {
@@ -23,7 +37,9 @@ for (const kind of ['debian', 'gantry'] as const) {
       seedRegistry(reg, 'busybox:latest', 'library/busybox:latest', 'v2s2');
       seedRegistry(reg, 'node:20', 'library/node:20');
       d = await startDaemon(cleanup, { mirror: `http://${reg.addr}` });
-      const raw = JSON.parse(ok('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${reg.addr}/library/busybox:latest`])) as {
+      const raw = JSON.parse(
+        ok('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${reg.addr}/library/busybox:latest`]),
+      ) as {
         config: { digest: string };
       };
       busyboxConfig = raw.config.digest;
@@ -35,7 +51,9 @@ for (const kind of ['debian', 'gantry'] as const) {
       assert.equal(out.code, 0, out.stderr);
       assert.match(out.stdout, /Pull complete|Already exists/);
       assert.match(out.stdout, /Status: Downloaded newer image for/);
-      const id = ok('docker', ['image', 'inspect', '--format', '{{.Id}}', `${reg.addr}/library/busybox`], { env: d.env }).trim();
+      const id = ok('docker', ['image', 'inspect', '--format', '{{.Id}}', `${reg.addr}/library/busybox`], {
+        env: d.env,
+      }).trim();
       assert.equal(id, busyboxConfig);
     });
 
@@ -61,7 +79,9 @@ for (const kind of ['debian', 'gantry'] as const) {
       assert.equal(out.code, 0, out.stderr);
       const pushed = /digest: (sha256:[a-f0-9]{64}) size: \d+/.exec(out.stdout)?.[1];
       assert.ok(pushed, out.stdout);
-      const inspected = JSON.parse(ok('skopeo', ['inspect', '--tls-verify=false', `docker://${target}`])) as { Digest: string };
+      const inspected = JSON.parse(ok('skopeo', ['inspect', '--tls-verify=false', `docker://${target}`])) as {
+        Digest: string;
+      };
       assert.equal(inspected.Digest, pushed);
       const layout = tempDir(cleanup);
       ok('skopeo', ['copy', '--src-tls-verify=false', `docker://${target}`, `oci:${layout}:app`]);
@@ -97,13 +117,29 @@ describe('registries are interchangeable', () => {
     const deb = await startRegistry(cleanup, 'debian');
     const gan = await startRegistry(cleanup, 'gantry');
     seedRegistry(deb, 'node:20', 'library/node:20');
-    const digestOf = (ref: string): string => (JSON.parse(ok('skopeo', ['inspect', '--tls-verify=false', ref])) as { Digest: string }).Digest;
+    const digestOf = (ref: string): string =>
+      (JSON.parse(ok('skopeo', ['inspect', '--tls-verify=false', ref])) as { Digest: string }).Digest;
     const original = digestOf(`docker://${deb.addr}/library/node:20`);
-    ok('skopeo', ['copy', '--all', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${deb.addr}/library/node:20`, `docker://${gan.addr}/library/node:20`]);
+    ok('skopeo', [
+      'copy',
+      '--all',
+      '--src-tls-verify=false',
+      '--dest-tls-verify=false',
+      `docker://${deb.addr}/library/node:20`,
+      `docker://${gan.addr}/library/node:20`,
+    ]);
     assert.equal(digestOf(`docker://${gan.addr}/library/node:20`), original);
     const layout = tempDir(cleanup);
-    ok('skopeo', ['copy', '--all', '--src-tls-verify=false', `docker://${gan.addr}/library/node:20`, `oci:${layout}:n`]);
-    const index = JSON.parse(await fs.readFile(path.join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+    ok('skopeo', [
+      'copy',
+      '--all',
+      '--src-tls-verify=false',
+      `docker://${gan.addr}/library/node:20`,
+      `oci:${layout}:n`,
+    ]);
+    const index = JSON.parse(await fs.readFile(path.join(layout, 'index.json'), 'utf8')) as {
+      manifests: Array<{ digest: string }>;
+    };
     assert.equal(index.manifests[0]!.digest, original);
     const d = await startDaemon(cleanup);
     const out = docker(d, ['pull', `${gan.addr}/library/node:20`]);
@@ -151,12 +187,19 @@ describe('local image store', () => {
     const afterBusybox = await diskUsage(snapshots);
     ok('docker', ['pull', 'node:20'], { env: d.env });
     const afterNode = await diskUsage(snapshots);
-    const nodeSize = Number(ok('docker', ['image', 'inspect', '--format', '{{.Size}}', 'node:20'], { env: d.env }).trim());
-    const busyboxSize = Number(ok('docker', ['image', 'inspect', '--format', '{{.Size}}', 'busybox'], { env: d.env }).trim());
+    const nodeSize = Number(
+      ok('docker', ['image', 'inspect', '--format', '{{.Size}}', 'node:20'], { env: d.env }).trim(),
+    );
+    const busyboxSize = Number(
+      ok('docker', ['image', 'inspect', '--format', '{{.Size}}', 'busybox'], { env: d.env }).trim(),
+    );
     const snapshotDirs = readdirSync(snapshots).filter((n) => /^[a-f0-9]{64}$/.test(n));
     assert.equal(snapshotDirs.length, 2, 'busybox layer + node layer, the shared one once');
     // Disk grew by node's own layer only, not by another copy of busybox.
-    assert.ok(afterNode - afterBusybox < nodeSize - busyboxSize * 0.5, `grew ${afterNode - afterBusybox} for a ${nodeSize - busyboxSize} byte layer`);
+    assert.ok(
+      afterNode - afterBusybox < nodeSize - busyboxSize * 0.5,
+      `grew ${afterNode - afterBusybox} for a ${nodeSize - busyboxSize} byte layer`,
+    );
     const blobs = readdirSync(path.join(d.dataRoot, 'content/blobs/sha256'));
     assert.equal(new Set(blobs).size, blobs.length);
   });
@@ -176,7 +219,9 @@ describe('local image store', () => {
     // The archive is also an OCI layout skopeo can read.
     const layout = tempDir(cleanup);
     ok('tar', ['-xf', tar, '-C', layout]);
-    const viaSkopeo = JSON.parse(ok('skopeo', ['inspect', '--config', `oci:${layout}:latest`])) as { rootfs: { diff_ids: string[] } };
+    const viaSkopeo = JSON.parse(ok('skopeo', ['inspect', '--config', `oci:${layout}:latest`])) as {
+      rootfs: { diff_ids: string[] };
+    };
     assert.equal(viaSkopeo.rootfs.diff_ids.length, 1);
   });
 
@@ -185,21 +230,42 @@ describe('local image store', () => {
     await fs.mkdir(path.join(dir, 'root/bin'), { recursive: true });
     await fs.copyFile('/bin/busybox', path.join(dir, 'root/bin/busybox'));
     ok('tar', ['-C', path.join(dir, 'root'), '-czf', path.join(dir, 'rootfs.tgz'), '.']);
-    const out = ok('docker', ['import', '-c', 'CMD ["/bin/busybox", "sh"]', '-c', 'ENV GREETING=hi', '-m', 'from a tarball', path.join(dir, 'rootfs.tgz'), 'imported:v1'], {
-      env: d.env,
-    });
+    const out = ok(
+      'docker',
+      [
+        'import',
+        '-c',
+        'CMD ["/bin/busybox", "sh"]',
+        '-c',
+        'ENV GREETING=hi',
+        '-m',
+        'from a tarball',
+        path.join(dir, 'rootfs.tgz'),
+        'imported:v1',
+      ],
+      {
+        env: d.env,
+      },
+    );
     assert.match(out, /^sha256:[a-f0-9]{64}$/m);
-    const inspect = JSON.parse(ok('docker', ['image', 'inspect', 'imported:v1'], { env: d.env })) as Array<Record<string, unknown>>;
+    const inspect = JSON.parse(ok('docker', ['image', 'inspect', 'imported:v1'], { env: d.env })) as Array<
+      Record<string, unknown>
+    >;
     const img = inspect[0]!;
     assert.deepEqual((img.Config as { Cmd: string[] }).Cmd, ['/bin/busybox', 'sh']);
     assert.deepEqual((img.Config as { Env: string[] }).Env, ['GREETING=hi']);
     assert.equal(img.Comment, 'from a tarball');
     assert.equal(img.Architecture, 'amd64');
     assert.equal((img.RootFS as { Layers: string[] }).Layers.length, 1);
-    const hist = ok('docker', ['history', '--format', '{{.CreatedBy}}|{{.Comment}}', 'imported:v1'], { env: d.env }).trim().split('\n');
+    const hist = ok('docker', ['history', '--format', '{{.CreatedBy}}|{{.Comment}}', 'imported:v1'], { env: d.env })
+      .trim()
+      .split('\n');
     assert.deepEqual(hist, ['|from a tarball']);
     // Imported from stdin, as `cat x | docker import - name`.
-    const fromStdin = run('docker', ['import', '-', 'imported:stdin'], { env: d.env, input: await fs.readFile(path.join(dir, 'rootfs.tgz')) });
+    const fromStdin = run('docker', ['import', '-', 'imported:stdin'], {
+      env: d.env,
+      input: await fs.readFile(path.join(dir, 'rootfs.tgz')),
+    });
     assert.equal(fromStdin.code, 0, fromStdin.stderr);
   });
 
@@ -209,7 +275,10 @@ describe('local image store', () => {
     const id = ok('docker', ['inspect', '--format', '{{.Id}}', 'busybox'], { env: d.env }).trim();
     const conflict = docker(d, ['rmi', id.slice(7, 19)]);
     assert.notEqual(conflict.code, 0);
-    assert.match(conflict.stderr, /conflict: unable to delete [a-f0-9]{12} \(must be forced\) - image is referenced in multiple repositories/);
+    assert.match(
+      conflict.stderr,
+      /conflict: unable to delete [a-f0-9]{12} \(must be forced\) - image is referenced in multiple repositories/,
+    );
     assert.match(ok('docker', ['rmi', 'a/one:1'], { env: d.env }), /^Untagged: a\/one:1$/m);
     const forced = ok('docker', ['rmi', '-f', id.slice(7, 19)], { env: d.env });
     assert.match(forced, /Deleted: sha256:/);
@@ -223,15 +292,23 @@ describe('local image store', () => {
     ok('docker', ['pull', 'busybox'], { env: d.env });
     const since = String(Math.floor(Date.now() / 1000) - 1);
     ok('docker', ['tag', 'busybox', 'evt:1'], { env: d.env });
-    const ev = ok('docker', ['events', '--since', since, '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'type=image'], { env: d.env });
+    const ev = ok(
+      'docker',
+      ['events', '--since', since, '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'type=image'],
+      { env: d.env },
+    );
     assert.match(ev, /image tag sha256:[a-f0-9]{64} \(name=evt:1\)/);
   });
 
-  test('docker-py images.pull works against the daemon', { skip: !hasPython('docker') && 'python3 docker module not installed' }, () => {
-    const script = `import docker\nc = docker.DockerClient(base_url='${d.host}')\ni = c.images.pull('${reg.addr}/library/busybox', tag='latest')\nprint(i.id)\nprint(len(c.images.list()))`;
-    const out = ok('python3', ['-c', script]);
-    assert.match(out, /^sha256:[a-f0-9]{64}$/m);
-  });
+  test(
+    'docker-py images.pull works against the daemon',
+    { skip: !hasPython('docker') && 'python3 docker module not installed' },
+    () => {
+      const script = `import docker\nc = docker.DockerClient(base_url='${d.host}')\ni = c.images.pull('${reg.addr}/library/busybox', tag='latest')\nprint(i.id)\nprint(len(c.images.list()))`;
+      const out = ok('python3', ['-c', script]);
+      assert.match(out, /^sha256:[a-f0-9]{64}$/m);
+    },
+  );
 
   test('system df and info answer', () => {
     assert.match(ok('docker', ['system', 'df'], { env: d.env }), /^TYPE\s+TOTAL\s+ACTIVE\s+SIZE\s+RECLAIMABLE$/m);
@@ -248,27 +325,38 @@ describe('corrupted blobs', () => {
     seedRegistry(reg, 'busybox:latest', 'library/busybox:latest');
     // A proxy that flips one byte in the middle of every blob body.
     const proxy = http.createServer((req, res) => {
-      const up = http.request({ host: '127.0.0.1', port: Number(reg.addr.split(':')[1]), path: req.url, method: req.method, headers: req.headers }, (ur) => {
-        res.writeHead(ur.statusCode ?? 500, ur.headers);
-        const isBlob = /\/blobs\/sha256:/.test(req.url ?? '') && req.method === 'GET';
-        let seen = 0;
-        ur.on('data', (c: Buffer) => {
-          if (isBlob && seen <= 1000 && seen + c.length > 1000) {
-            c = Buffer.from(c);
-            c[1000 - seen] = c[1000 - seen]! ^ 0xff;
-          }
-          seen += c.length;
-          res.write(c);
-        });
-        ur.on('end', () => res.end());
-      });
+      const up = http.request(
+        {
+          host: '127.0.0.1',
+          port: Number(reg.addr.split(':')[1]),
+          path: req.url,
+          method: req.method,
+          headers: req.headers,
+        },
+        (ur) => {
+          res.writeHead(ur.statusCode ?? 500, ur.headers);
+          const isBlob = /\/blobs\/sha256:/.test(req.url ?? '') && req.method === 'GET';
+          let seen = 0;
+          ur.on('data', (c: Buffer) => {
+            if (isBlob && seen <= 1000 && seen + c.length > 1000) {
+              c = Buffer.from(c);
+              c[1000 - seen] = c[1000 - seen]! ^ 0xff;
+            }
+            seen += c.length;
+            res.write(c);
+          });
+          ur.on('end', () => res.end());
+        },
+      );
       req.pipe(up);
     });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
     cleanup.add(() => new Promise<void>((r) => proxy.close(() => r())));
     const port = (proxy.address() as { port: number }).port;
     const d = await startDaemon(cleanup);
-    const layer = JSON.parse(ok('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${reg.addr}/library/busybox:latest`])) as {
+    const layer = JSON.parse(
+      ok('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${reg.addr}/library/busybox:latest`]),
+    ) as {
       layers: Array<{ digest: string }>;
     };
     // Asynchronously: the proxy lives in this process and must keep serving while docker runs.
@@ -278,7 +366,10 @@ describe('corrupted blobs', () => {
     const blobs = readdirSync(path.join(d.dataRoot, 'content/blobs/sha256'));
     assert.ok(!blobs.includes(layer.layers[0]!.digest.slice(7)), 'corrupted blob must not be stored');
     assert.deepEqual(readdirSync(path.join(d.dataRoot, 'content/ingest')), []);
-    assert.deepEqual(readdirSync(path.join(d.dataRoot, 'snapshots')).filter((n) => n !== '.staging'), []);
+    assert.deepEqual(
+      readdirSync(path.join(d.dataRoot, 'snapshots')).filter((n) => n !== '.staging'),
+      [],
+    );
     assert.deepEqual(readdirSync(path.join(d.dataRoot, 'snapshots/.staging')), []);
     // The same pull through the honest registry then succeeds.
     assert.equal(docker(d, ['pull', `${reg.addr}/library/busybox`]).code, 0);

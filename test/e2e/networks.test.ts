@@ -6,7 +6,24 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Cleanup, curl, docker, freePort, GANTRY, hasPython, ok, restartDaemon, run, runAsync, seedRegistry, startDaemon, startRegistry, tempDir, waitFor, type Daemon } from './helpers.js';
+import {
+  Cleanup,
+  curl,
+  docker,
+  freePort,
+  GANTRY,
+  hasPython,
+  ok,
+  restartDaemon,
+  run,
+  runAsync,
+  seedRegistry,
+  startDaemon,
+  startRegistry,
+  tempDir,
+  waitFor,
+  type Daemon,
+} from './helpers.js';
 
 const d_ = (d: Daemon, args: string[]): string => ok('docker', args, { env: d.env });
 
@@ -24,7 +41,10 @@ function leftovers(d: Daemon, ids: string[]): string[] {
   const rules = run('sh', ['-c', 'iptables-save 2>/dev/null']).stdout;
   for (const id of ids) if (rules.includes(id)) found.push(`iptables rule for ${id.slice(0, 12)}`);
   const ipam = path.join(d.dataRoot, 'network', 'ipam');
-  const leases = run('sh', ['-c', `grep -rl . ${ipam} 2>/dev/null | grep -v last_reserved_ip | grep -v lock`]).stdout.trim();
+  const leases = run('sh', [
+    '-c',
+    `grep -rl . ${ipam} 2>/dev/null | grep -v last_reserved_ip | grep -v lock`,
+  ]).stdout.trim();
   if (leases) found.push(`IPAM leases: ${leases}`);
   const netns = path.join(d.execRoot, 'netns');
   const pinned = run('sh', ['-c', `ls ${netns} 2>/dev/null`]).stdout.trim();
@@ -57,7 +77,23 @@ describe('networking through the docker CLI', () => {
     const port = await freePort();
     const www = tempDir(cleanup);
     writeFileSync(path.join(www, 'index.html'), 'hello from httpd\n');
-    d_(d, ['run', '-d', '--name', 'web', '-p', `${port}:80`, '-v', `${www}:/www:ro`, 'busybox', 'httpd', '-f', '-p', '80', '-h', '/www']);
+    d_(d, [
+      'run',
+      '-d',
+      '--name',
+      'web',
+      '-p',
+      `${port}:80`,
+      '-v',
+      `${www}:/www:ro`,
+      'busybox',
+      'httpd',
+      '-f',
+      '-p',
+      '80',
+      '-h',
+      '/www',
+    ]);
     const ip = d_(d, ['inspect', '--format', '{{.NetworkSettings.IPAddress}}', 'web']).trim();
     assert.match(ip, /^10\.\d+\.0\.\d+$/);
     await waitFor(async () => (await curl(`http://${ip}:80/`)) === 'hello from httpd\n', 'container IP answers', 10000);
@@ -65,41 +101,77 @@ describe('networking through the docker CLI', () => {
     assert.equal(await curl(`http://localhost:${port}/`), 'hello from httpd\n');
     assert.equal(await curl(`http://${hostAddress()}:${port}/`), 'hello from httpd\n');
     assert.equal(d_(d, ['port', 'web']).trim(), `80/tcp -> 0.0.0.0:${port}`);
-    assert.match(d_(d, ['ps', '--format', '{{.Ports}}', '--filter', 'name=web']), new RegExp(`0\\.0\\.0\\.0:${port}->80/tcp`));
+    assert.match(
+      d_(d, ['ps', '--format', '{{.Ports}}', '--filter', 'name=web']),
+      new RegExp(`0\\.0\\.0\\.0:${port}->80/tcp`),
+    );
     // Another container reaches it through the host's address.
-    assert.match(d_(d, ['run', '--rm', 'busybox', 'wget', '-qO-', `http://${hostAddress()}:${port}/`]), /hello from httpd/);
+    assert.match(
+      d_(d, ['run', '--rm', 'busybox', 'wget', '-qO-', `http://${hostAddress()}:${port}/`]),
+      /hello from httpd/,
+    );
     // A second container asking for the same port is refused and does not start half-wired.
     const clash = docker(d, ['run', '-d', '--name', 'clash', '-p', `${port}:80`, 'busybox', 'sleep', '100']);
     assert.notEqual(clash.code, 0);
     assert.match(clash.stderr, new RegExp(`Bind for 0\\.0\\.0\\.0:${port} failed: port is already allocated`));
     assert.equal(d_(d, ['inspect', '-f', '{{.State.Running}}', 'clash']).trim(), 'false');
-    const ids = [d_(d, ['inspect', '-f', '{{.Id}}', 'web']).trim(), d_(d, ['inspect', '-f', '{{.Id}}', 'clash']).trim()];
+    const ids = [
+      d_(d, ['inspect', '-f', '{{.Id}}', 'web']).trim(),
+      d_(d, ['inspect', '-f', '{{.Id}}', 'clash']).trim(),
+    ];
     d_(d, ['rm', '-f', 'web', 'clash']);
     await noLeftovers(d, ids);
   });
 
   test('-P publishes exposed ports on ephemeral host ports; udp works', async () => {
-    d_(d, ['run', '-d', '--name', 'eph', '-P', '--expose', '8080', '-p', '5353/udp', 'busybox', 'httpd', '-f', '-p', '8080']);
+    d_(d, [
+      'run',
+      '-d',
+      '--name',
+      'eph',
+      '-P',
+      '--expose',
+      '8080',
+      '-p',
+      '5353/udp',
+      'busybox',
+      'httpd',
+      '-f',
+      '-p',
+      '8080',
+    ]);
     const ports = d_(d, ['port', 'eph']).trim().split('\n').sort();
     assert.equal(ports.length, 2, ports.join('\n'));
     assert.match(ports[0]!, /^5353\/udp -> 0\.0\.0\.0:\d+$/);
     assert.match(ports[1]!, /^8080\/tcp -> 0\.0\.0\.0:\d+$/);
     const hostPort = ports[1]!.split(':').pop()!;
-    await waitFor(async () => /404|Not Found/.test(await curl(`http://127.0.0.1:${hostPort}/`)), 'ephemeral port answers', 10000);
+    await waitFor(
+      async () => /404|Not Found/.test(await curl(`http://127.0.0.1:${hostPort}/`)),
+      'ephemeral port answers',
+      10000,
+    );
     d_(d, ['rm', '-f', 'eph']);
   });
 
   test('--net container:, --net host and --net none', () => {
     d_(d, ['run', '-d', '--name', 'first', 'busybox', 'httpd', '-f', '-p', '8080', '-h', '/etc']);
-    assert.match(d_(d, ['run', '--rm', '--net', 'container:first', 'busybox', 'wget', '-qO-', 'http://localhost:8080/hostname']), /^[0-9a-f]{12}$/m);
+    assert.match(
+      d_(d, ['run', '--rm', '--net', 'container:first', 'busybox', 'wget', '-qO-', 'http://localhost:8080/hostname']),
+      /^[0-9a-f]{12}$/m,
+    );
     const pid = d_(d, ['inspect', '-f', '{{.State.Pid}}', 'first']).trim();
     d_(d, ['run', '-d', '--name', 'second', '--net', 'container:first', 'busybox', 'sleep', '100']);
     const pid2 = d_(d, ['inspect', '-f', '{{.State.Pid}}', 'second']).trim();
     assert.equal(readlinkSync(`/proc/${pid}/ns/net`), readlinkSync(`/proc/${pid2}/ns/net`));
     d_(d, ['rm', '-f', 'second', 'first']);
     const hostNs = readlinkSync('/proc/self/ns/net');
-    assert.equal(d_(d, ['run', '--rm', '--net', 'host', 'busybox', 'readlink', '/proc/1/ns/net']).trim(), hostNs.replace(/^net:/, 'net:'));
-    assert.deepEqual(d_(d, ['run', '--rm', '--net', 'none', 'busybox', 'ls', '/sys/class/net']).trim().split(/\s+/), ['lo']);
+    assert.equal(
+      d_(d, ['run', '--rm', '--net', 'host', 'busybox', 'readlink', '/proc/1/ns/net']).trim(),
+      hostNs.replace(/^net:/, 'net:'),
+    );
+    assert.deepEqual(d_(d, ['run', '--rm', '--net', 'none', 'busybox', 'ls', '/sys/class/net']).trim().split(/\s+/), [
+      'lo',
+    ]);
     assert.deepEqual(d_(d, ['run', '--rm', 'busybox', 'ls', '/sys/class/net']).trim().split(/\s+/), ['eth0', 'lo']);
   });
 
@@ -130,7 +202,8 @@ http.createServer(async (req, res) => {
     );
     const port = await freePort();
     d_(d, ['run', '--name', 'db', '-d', 'redis']);
-    const web = (name: string, extra: string[]): string => d_(d, ['run', '-d', '--name', name, ...extra, '-v', `${app}:/app:ro`, 'node:20', 'node', '/app/counter.js']);
+    const web = (name: string, extra: string[]): string =>
+      d_(d, ['run', '-d', '--name', name, ...extra, '-v', `${app}:/app:ro`, 'node:20', 'node', '/app/counter.js']);
     web('web', ['--link', 'db:db', '-p', `${port}:8080`]);
     const count = async (): Promise<string> => (await curl(`http://127.0.0.1:${port}/`)).trim();
     await waitFor(async () => (await count()).startsWith('Page views'), 'counter answers', 20000);
@@ -152,9 +225,19 @@ http.createServer(async (req, res) => {
     await waitFor(async () => (await count2()).startsWith('Page views'), 'counter on the user network answers', 20000);
     assert.equal(await count2(), 'Page views: 2');
     const dbIp = d_(d, ['inspect', '-f', '{{(index .NetworkSettings.Networks "counter-net").IPAddress}}', 'db']).trim();
-    assert.match(d_(d, ['run', '--rm', '--network', 'counter-net', 'busybox', 'nslookup', 'cache']), new RegExp(`Address:\\s+${dbIp.replace(/\./g, '\\.')}`));
-    const inspect = JSON.parse(d_(d, ['network', 'inspect', 'counter-net'])) as Array<{ Containers: Record<string, { Name: string }> }>;
-    assert.deepEqual(Object.values(inspect[0]!.Containers).map((c) => c.Name).sort(), ['db', 'web2']);
+    assert.match(
+      d_(d, ['run', '--rm', '--network', 'counter-net', 'busybox', 'nslookup', 'cache']),
+      new RegExp(`Address:\\s+${dbIp.replace(/\./g, '\\.')}`),
+    );
+    const inspect = JSON.parse(d_(d, ['network', 'inspect', 'counter-net'])) as Array<{
+      Containers: Record<string, { Name: string }>;
+    }>;
+    assert.deepEqual(
+      Object.values(inspect[0]!.Containers)
+        .map((c) => c.Name)
+        .sort(),
+      ['db', 'web2'],
+    );
     assert.notEqual(docker(d, ['network', 'rm', 'counter-net']).code, 0, 'a network in use cannot be removed');
     // A running container joins the network, resolves its names, and leaves it again.
     d_(d, ['run', '-d', '--name', 'joiner', 'busybox', 'sleep', '100']);
@@ -172,7 +255,18 @@ http.createServer(async (req, res) => {
   test('volumes: shared named volume outlives its containers; read-only bind; image VOLUME gives an anonymous volume', () => {
     d_(d, ['volume', 'create', 'shared']);
     d_(d, ['run', '--rm', '-v', 'shared:/data', 'busybox', 'sh', '-c', 'echo kept > /data/file']);
-    assert.equal(d_(d, ['run', '--rm', '--mount', 'type=volume,source=shared,target=/other', 'busybox', 'cat', '/other/file']).trim(), 'kept');
+    assert.equal(
+      d_(d, [
+        'run',
+        '--rm',
+        '--mount',
+        'type=volume,source=shared,target=/other',
+        'busybox',
+        'cat',
+        '/other/file',
+      ]).trim(),
+      'kept',
+    );
     d_(d, ['run', '-d', '--name', 'holder', '-v', 'shared:/data', 'busybox', 'sleep', '100']);
     const inUse = docker(d, ['volume', 'rm', 'shared']);
     assert.notEqual(inUse.code, 0);
@@ -192,7 +286,11 @@ http.createServer(async (req, res) => {
 
     // redis declares VOLUME /data: an anonymous volume appears in Mounts and goes with rm -v.
     d_(d, ['create', '--name', 'withvol', 'redis']);
-    const mounts = JSON.parse(d_(d, ['inspect', '-f', '{{json .Mounts}}', 'withvol'])) as Array<{ Type: string; Name: string; Destination: string }>;
+    const mounts = JSON.parse(d_(d, ['inspect', '-f', '{{json .Mounts}}', 'withvol'])) as Array<{
+      Type: string;
+      Name: string;
+      Destination: string;
+    }>;
     assert.equal(mounts.length, 1);
     assert.equal(mounts[0]!.Type, 'volume');
     assert.equal(mounts[0]!.Destination, '/data');
@@ -208,8 +306,22 @@ http.createServer(async (req, res) => {
     d_(d, ['volume', 'rm', 'shared', 'etcvol']);
 
     // --mount for binds and tmpfs; prune removes unused anonymous volumes, and named ones with --all.
-    assert.equal(d_(d, ['run', '--rm', '--mount', `type=bind,source=${hostDir},target=/b,readonly`, 'busybox', 'cat', '/b/ro.txt']), 'read only\n');
-    assert.match(d_(d, ['run', '--rm', '--mount', 'type=tmpfs,target=/t,tmpfs-size=1048576', 'busybox', 'df', '/t']), /tmpfs\s+1024\s/);
+    assert.equal(
+      d_(d, [
+        'run',
+        '--rm',
+        '--mount',
+        `type=bind,source=${hostDir},target=/b,readonly`,
+        'busybox',
+        'cat',
+        '/b/ro.txt',
+      ]),
+      'read only\n',
+    );
+    assert.match(
+      d_(d, ['run', '--rm', '--mount', 'type=tmpfs,target=/t,tmpfs-size=1048576', 'busybox', 'df', '/t']),
+      /tmpfs\s+1024\s/,
+    );
     d_(d, ['create', '-v', '/anon', 'busybox']);
     d_(d, ['volume', 'create', 'unused']);
     d_(d, ['container', 'prune', '-f']);
@@ -222,8 +334,14 @@ http.createServer(async (req, res) => {
 
   test('network options: --subnet and --gateway, --internal has no way out, prune removes unused networks', () => {
     d_(d, ['network', 'create', '--subnet', '10.252.9.0/24', '--gateway', '10.252.9.254', 'gwnet']);
-    assert.equal(d_(d, ['network', 'inspect', '-f', '{{(index .IPAM.Config 0).Gateway}}', 'gwnet']).trim(), '10.252.9.254');
-    assert.match(d_(d, ['run', '--rm', '--network', 'gwnet', 'busybox', 'ip', 'route']), /^default via 10\.252\.9\.254 dev eth0/m);
+    assert.equal(
+      d_(d, ['network', 'inspect', '-f', '{{(index .IPAM.Config 0).Gateway}}', 'gwnet']).trim(),
+      '10.252.9.254',
+    );
+    assert.match(
+      d_(d, ['run', '--rm', '--network', 'gwnet', 'busybox', 'ip', 'route']),
+      /^default via 10\.252\.9\.254 dev eth0/m,
+    );
     d_(d, ['network', 'create', '--internal', 'intnet']);
     assert.doesNotMatch(d_(d, ['run', '--rm', '--network', 'intnet', 'busybox', 'ip', 'route']), /default/);
     const overlap = docker(d, ['network', 'create', '--subnet', '10.252.9.0/25', 'overlapping']);
@@ -241,21 +359,48 @@ http.createServer(async (req, res) => {
     assert.equal(g(['network', 'inspect', '-f', '{{(index .IPAM.Config 0).Gateway}}', 'gnet']).trim(), '10.251.7.1');
     g(['volume', 'create', 'gvol']);
     assert.match(g(['volume', 'ls']), /^local\s+gvol$/m);
-    g(['run', '-d', '--name', 'gweb', '--network', 'gnet', '--network-alias', 'site', '-p', `127.0.0.1:${port}:80`, '-v', 'gvol:/www', 'busybox', 'sh', '-c', 'echo g > /www/index.html; httpd -f -p 80 -h /www']);
+    g([
+      'run',
+      '-d',
+      '--name',
+      'gweb',
+      '--network',
+      'gnet',
+      '--network-alias',
+      'site',
+      '-p',
+      `127.0.0.1:${port}:80`,
+      '-v',
+      'gvol:/www',
+      'busybox',
+      'sh',
+      '-c',
+      'echo g > /www/index.html; httpd -f -p 80 -h /www',
+    ]);
     assert.equal(g(['port', 'gweb']).trim(), `80/tcp -> 127.0.0.1:${port}`);
     assert.equal(g(['port', 'gweb', '80']).trim(), `127.0.0.1:${port}`);
-    await waitFor(async () => (await curl(`http://127.0.0.1:${port}/`)) === 'g\n', 'gantry-run container answers', 10000);
+    await waitFor(
+      async () => (await curl(`http://127.0.0.1:${port}/`)) === 'g\n',
+      'gantry-run container answers',
+      10000,
+    );
     assert.match(g(['run', '--rm', '--network', 'gnet', 'busybox', 'wget', '-qO-', 'http://site/']), /^g$/m);
-    assert.match(g(['ps', '--format', '{{.Ports}}', '--filter', 'name=gweb']), new RegExp(`127\\.0\\.0\\.1:${port}->80/tcp`));
+    assert.match(
+      g(['ps', '--format', '{{.Ports}}', '--filter', 'name=gweb']),
+      new RegExp(`127\\.0\\.0\\.1:${port}->80/tcp`),
+    );
     g(['rm', '-f', 'gweb']);
     g(['volume', 'rm', 'gvol']);
     g(['network', 'rm', 'gnet']);
     assert.doesNotMatch(g(['network', 'ls', '-q', '--no-trunc']), /gnet/);
   });
 
-  test('docker-py: run with ports, volumes and a network', { skip: !hasPython('docker') && 'python3 docker module not installed' }, async () => {
-    const port = await freePort();
-    const script = `
+  test(
+    'docker-py: run with ports, volumes and a network',
+    { skip: !hasPython('docker') && 'python3 docker module not installed' },
+    async () => {
+      const port = await freePort();
+      const script = `
 import docker, urllib.request, time
 c = docker.DockerClient(base_url='${d.host}')
 net = c.networks.create('pynet')
@@ -274,10 +419,11 @@ ct.remove(force=True)
 net.remove()
 vol.remove()
 `;
-    const out = run('python3', ['-c', script]);
-    assert.equal(out.code, 0, out.stderr);
-    assert.deepEqual(out.stdout.trim().split('\n'), ['from-volume', 'True', String(port)]);
-  });
+      const out = run('python3', ['-c', script]);
+      assert.equal(out.code, 0, out.stderr);
+      assert.deepEqual(out.stdout.trim().split('\n'), ['from-volume', 'True', String(port)]);
+    },
+  );
 });
 
 describe('network cleanup and crash', () => {
@@ -295,7 +441,11 @@ describe('network cleanup and crash', () => {
     // Started ten at a time: concurrent starts must never share an address or a port.
     const ids: string[] = [];
     for (let batch = 0; batch < 5; batch++) {
-      const started = await Promise.all(Array.from({ length: 10 }, () => runAsync('docker', ['run', '-d', '-p', '80', 'busybox', 'sleep', '300'], { env: d.env })));
+      const started = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          runAsync('docker', ['run', '-d', '-p', '80', 'busybox', 'sleep', '300'], { env: d.env }),
+        ),
+      );
       for (const r of started) {
         assert.equal(r.code, 0, r.stderr);
         ids.push(r.stdout.trim());
@@ -314,7 +464,16 @@ describe('network cleanup and crash', () => {
   test('kill -9 of the daemon: published ports keep answering; after restart they are held and cleaned up', async () => {
     const port = await freePort();
     d_(d, ['run', '--rm', '-v', 'durable:/d', 'busybox', 'sh', '-c', 'echo kept across the crash > /d/f']);
-    const id = d_(d, ['run', '-d', '-p', `${port}:80`, 'busybox', 'sh', '-c', 'echo survived > /i; httpd -f -p 80 -h /']).trim();
+    const id = d_(d, [
+      'run',
+      '-d',
+      '-p',
+      `${port}:80`,
+      'busybox',
+      'sh',
+      '-c',
+      'echo survived > /i; httpd -f -p 80 -h /',
+    ]).trim();
     await waitFor(async () => (await curl(`http://127.0.0.1:${port}/i`)) === 'survived\n', 'port answers', 10000);
     d.proc.kill('SIGKILL');
     await new Promise((r) => d.proc.once('exit', r));
@@ -325,7 +484,10 @@ describe('network cleanup and crash', () => {
     d_(d, ['volume', 'rm', 'durable']);
     const clash = docker(d, ['run', '-d', '-p', `${port}:80`, 'busybox', 'true']);
     assert.match(clash.stderr, /port is already allocated/);
-    const clashId = run('docker', ['ps', '-aq', '--no-trunc', '--filter', 'status=created'], { env: d.env }).stdout.trim().split('\n').filter(Boolean);
+    const clashId = run('docker', ['ps', '-aq', '--no-trunc', '--filter', 'status=created'], { env: d.env })
+      .stdout.trim()
+      .split('\n')
+      .filter(Boolean);
     d_(d, ['rm', '-f', id, ...clashId]);
     await noLeftovers(d, [id]);
   });

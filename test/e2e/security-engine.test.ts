@@ -12,7 +12,20 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pack as tarPack } from 'tar-stream';
 import { readAll } from '../../src/common/streams.js';
-import { Cleanup, docker, ok, restartDaemon, run, seedRegistry, startDaemon, startRegistry, tempDir, waitFor, type Daemon, type Registry } from './helpers.js';
+import {
+  Cleanup,
+  docker,
+  ok,
+  restartDaemon,
+  run,
+  seedRegistry,
+  startDaemon,
+  startRegistry,
+  tempDir,
+  waitFor,
+  type Daemon,
+  type Registry,
+} from './helpers.js';
 
 type Entry = [Record<string, unknown>, (string | Buffer)?];
 
@@ -27,13 +40,24 @@ const digestOf = (b: Buffer): string => `sha256:${createHash('sha256').update(b)
 
 /** The config and manifest of an image made of the given layer tars. */
 function imageOf(layers: Buffer[]): { config: Buffer; manifest: Buffer } {
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['/bin/sh'] }, rootfs: { type: 'layers', diff_ids: layers.map(digestOf) } }));
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      config: { Cmd: ['/bin/sh'] },
+      rootfs: { type: 'layers', diff_ids: layers.map(digestOf) },
+    }),
+  );
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: 'application/vnd.oci.image.manifest.v1+json',
       config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(config), size: config.length },
-      layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: digestOf(l), size: l.length })),
+      layers: layers.map((l) => ({
+        mediaType: 'application/vnd.oci.image.layer.v1.tar',
+        digest: digestOf(l),
+        size: l.length,
+      })),
     }),
   );
   return { config, manifest };
@@ -43,10 +67,17 @@ function imageOf(layers: Buffer[]): { config: Buffer; manifest: Buffer } {
 async function pushRaw(reg: Registry, repo: string, tag: string, layers: Buffer[]): Promise<void> {
   const { config, manifest } = imageOf(layers);
   for (const blob of [...layers, config]) {
-    const r = await fetch(`http://${reg.addr}/v2/${repo}/blobs/uploads/?digest=${digestOf(blob)}`, { method: 'POST', body: blob });
+    const r = await fetch(`http://${reg.addr}/v2/${repo}/blobs/uploads/?digest=${digestOf(blob)}`, {
+      method: 'POST',
+      body: blob,
+    });
     assert.equal(r.status, 201, await r.text());
   }
-  const r = await fetch(`http://${reg.addr}/v2/${repo}/manifests/${tag}`, { method: 'PUT', body: manifest, headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } });
+  const r = await fetch(`http://${reg.addr}/v2/${repo}/manifests/${tag}`, {
+    method: 'PUT',
+    body: manifest,
+    headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
+  });
   assert.equal(r.status, 201, await r.text());
 }
 
@@ -55,7 +86,10 @@ async function dockerArchive(tag: string, layers: Buffer[]): Promise<Buffer> {
   const { config } = imageOf(layers);
   const entries: Entry[] = [[{ name: 'config.json' }, config]];
   layers.forEach((l, i) => entries.push([{ name: `l${i}/layer.tar` }, l]));
-  entries.push([{ name: 'manifest.json' }, JSON.stringify([{ Config: 'config.json', RepoTags: [tag], Layers: layers.map((_, i) => `l${i}/layer.tar`) }])]);
+  entries.push([
+    { name: 'manifest.json' },
+    JSON.stringify([{ Config: 'config.json', RepoTags: [tag], Layers: layers.map((_, i) => `l${i}/layer.tar`) }]),
+  ]);
   return tarOf(entries);
 }
 
@@ -103,7 +137,18 @@ describe('a hostile image, archive or build context never reaches the host', () 
     const layer = await tarOf([
       [{ name: 'd/', type: 'directory', mode: 0o755 }],
       [{ name: 'd/node', type: 'character-device', devmajor: 1, devminor: 3, mode: 0o666 }],
-      [{ name: 'd/x', type: 'file', mode: 0o755, pax: { 'SCHILY.xattr.security.capability': '\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00' } }, 'x'],
+      [
+        {
+          name: 'd/x',
+          type: 'file',
+          mode: 0o755,
+          pax: {
+            'SCHILY.xattr.security.capability':
+              '\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00',
+          },
+        },
+        'x',
+      ],
       [{ name: 'd', type: 'symlink', linkname: host.dir }],
     ]);
     await pushRaw(reg, 'hostile/swap', 'v1', [layer]);
@@ -137,11 +182,20 @@ describe('a hostile image, archive or build context never reaches the host', () 
   });
 
   test('a digest that names a path is refused before it becomes one', async () => {
-    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: ['sha256:../../../../tmp/x'] } }));
+    const config = Buffer.from(
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        rootfs: { type: 'layers', diff_ids: ['sha256:../../../../tmp/x'] },
+      }),
+    );
     const archive = await tarOf([
       [{ name: 'config.json' }, config],
       [{ name: 'l/layer.tar' }, await tarOf([[{ name: 'f' }, 'x']])],
-      [{ name: 'manifest.json' }, JSON.stringify([{ Config: 'config.json', RepoTags: ['hostile/digest:v1'], Layers: ['l/layer.tar'] }])],
+      [
+        { name: 'manifest.json' },
+        JSON.stringify([{ Config: 'config.json', RepoTags: ['hostile/digest:v1'], Layers: ['l/layer.tar'] }]),
+      ],
     ]);
     const loaded = dk(['load'], archive);
     assert.notEqual(loaded.code, 0);
@@ -164,7 +218,10 @@ describe('a hostile image, archive or build context never reaches the host', () 
   test('docker cp in and out resolves paths inside the container, never the host', async () => {
     const host = await hostDir(cleanup);
     const ctx = tempDir(cleanup);
-    await fs.writeFile(path.join(ctx, 'Dockerfile'), `FROM busybox\nRUN ln -s ${host.dir} /evil && ln -s ${host.dir}/sub/secret /etc/leak && mkdir -p ${host.dir}/sub\n`);
+    await fs.writeFile(
+      path.join(ctx, 'Dockerfile'),
+      `FROM busybox\nRUN ln -s ${host.dir} /evil && ln -s ${host.dir}/sub/secret /etc/leak && mkdir -p ${host.dir}/sub\n`,
+    );
     ok('docker', ['build', '-q', '-t', 'hostile/cp', ctx], { env: d.env });
     const before_ = await host.snapshot();
     ok('docker', ['create', '--name', 'cp-target', 'hostile/cp', 'true'], { env: d.env });
@@ -204,7 +261,22 @@ describe('a hostile image, archive or build context never reaches the host', () 
       [{ name: 'e', type: 'symlink', linkname: host.dir }],
       [{ name: 'e/planted' }, 'x'],
     ]);
-    const res = run('curl', ['-s', '--unix-socket', d.sock, '-X', 'POST', '-H', 'Content-Type: application/x-tar', '--data-binary', '@-', 'http://d/build'], { input: tar });
+    const res = run(
+      'curl',
+      [
+        '-s',
+        '--unix-socket',
+        d.sock,
+        '-X',
+        'POST',
+        '-H',
+        'Content-Type: application/x-tar',
+        '--data-binary',
+        '@-',
+        'http://d/build',
+      ],
+      { input: tar },
+    );
     assert.match(res.stdout, /written through a symlink/);
     assert.equal(await host.snapshot(), before_);
     assert.ok(!existsSync(path.join(host.dir, 'planted')));
@@ -213,7 +285,10 @@ describe('a hostile image, archive or build context never reaches the host', () 
   test('VOLUME copy-up and WORKDIR creation resolve inside the container root', async () => {
     const host = await hostDir(cleanup);
     const ctx = tempDir(cleanup);
-    await fs.writeFile(path.join(ctx, 'Dockerfile'), `FROM busybox\nRUN ln -s ${host.dir} /data && ln -s ${host.dir} /app\nVOLUME /data\n`);
+    await fs.writeFile(
+      path.join(ctx, 'Dockerfile'),
+      `FROM busybox\nRUN ln -s ${host.dir} /data && ln -s ${host.dir} /app\nVOLUME /data\n`,
+    );
     ok('docker', ['build', '-q', '-t', 'hostile/volume', ctx], { env: d.env });
     const before_ = await host.snapshot();
     const out = dk(['run', '--rm', '-w', '/app/made-by-workdir', 'hostile/volume', 'sh', '-c', 'ls -A /data; pwd']);
@@ -225,7 +300,10 @@ describe('a hostile image, archive or build context never reaches the host', () 
 
   test('an /etc/passwd that is a FIFO or huge never blocks the daemon', async () => {
     const ctx = tempDir(cleanup);
-    await fs.writeFile(path.join(ctx, 'Dockerfile'), 'FROM busybox\nRUN rm /etc/passwd && mkfifo /etc/passwd && dd if=/dev/zero of=/etc/group bs=1M count=17 2>/dev/null\n');
+    await fs.writeFile(
+      path.join(ctx, 'Dockerfile'),
+      'FROM busybox\nRUN rm /etc/passwd && mkfifo /etc/passwd && dd if=/dev/zero of=/etc/group bs=1M count=17 2>/dev/null\n',
+    );
     ok('docker', ['build', '-q', '-t', 'hostile/fifo', ctx], { env: d.env });
     const started = Date.now();
     const fifo = dk(['run', '--rm', '-u', 'nobody', 'hostile/fifo', 'true']);
@@ -251,7 +329,14 @@ describe('state, isolation and validation as Docker has them', () => {
   test('the data root and exec root are closed to other users', () => {
     const mode = (p: string): number => statSync(p).mode & 0o777;
     assert.equal(mode(d.dataRoot), 0o711);
-    for (const [sub, m] of [['containers', 0o710], ['snapshots', 0o710], ['content', 0o700], ['image', 0o700], ['volumes', 0o701]] as const) assert.equal(mode(path.join(d.dataRoot, sub)), m, sub);
+    for (const [sub, m] of [
+      ['containers', 0o710],
+      ['snapshots', 0o710],
+      ['content', 0o700],
+      ['image', 0o700],
+      ['volumes', 0o701],
+    ] as const)
+      assert.equal(mode(path.join(d.dataRoot, sub)), m, sub);
     assert.equal(mode(d.execRoot), 0o700);
   });
 
@@ -262,7 +347,10 @@ describe('state, isolation and validation as Docker has them', () => {
       [['-m', '1k'], /Minimum memory limit allowed is 6MB/],
       [['--cpus', '1000'], /Range of CPUs is from 0\.01 to \d+\.00, as there are only \d+ CPUs available/],
       [['--cpu-shares', '-5'], /invalid CPU shares \(-5\): value must be a positive integer/],
-      [['-m', '64m', '--memory-reservation', '128m'], /Minimum memory limit can not be less than memory reservation limit/],
+      [
+        ['-m', '64m', '--memory-reservation', '128m'],
+        /Minimum memory limit can not be less than memory reservation limit/,
+      ],
       [['-w', 'relative/dir'], /the working directory 'relative\/dir' is invalid, it needs to be an absolute path/],
     ];
     for (const [flags, re] of cases) {
@@ -270,7 +358,22 @@ describe('state, isolation and validation as Docker has them', () => {
       assert.equal(out.code, 125, `${flags.join(' ')}: ${out.stderr}`);
       assert.match(out.stderr, re);
     }
-    const port = run('curl', ['-s', '-w', '%{http_code}', '--unix-socket', d.sock, '-H', 'Content-Type: application/json', '-d', JSON.stringify({ Image: 'busybox', Cmd: ['true'], HostConfig: { PortBindings: { '80/tcp': [{ HostPort: '70000' }] } } }), 'http://d/containers/create']);
+    const port = run('curl', [
+      '-s',
+      '-w',
+      '%{http_code}',
+      '--unix-socket',
+      d.sock,
+      '-H',
+      'Content-Type: application/json',
+      '-d',
+      JSON.stringify({
+        Image: 'busybox',
+        Cmd: ['true'],
+        HostConfig: { PortBindings: { '80/tcp': [{ HostPort: '70000' }] } },
+      }),
+      'http://d/containers/create',
+    ]);
     assert.match(port.stdout, /invalid port specification: \\"70000\\".*400$/s);
     assert.equal(count(), n, 'nothing was created');
   });
@@ -315,9 +418,26 @@ int main(void) {
     ok('docker', ['network', 'create', 'iso-b'], { env: d.env });
     const serve = ['httpd', '-f', '-p', '8080', '-h', '/etc'];
     ok('docker', ['run', '-d', '--name', 'srv-a', '--network', 'iso-a', 'busybox', ...serve], { env: d.env });
-    ok('docker', ['run', '-d', '--name', 'srv-b', '--network', 'iso-b', '-p', '127.0.0.1::8080', 'busybox', ...serve], { env: d.env });
-    const ipOf = (c: string, net: string): string => ok('docker', ['inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, c], { env: d.env }).trim();
-    const reach = (net: string, target: string): boolean => /200 OK/.test(dk(['run', '--rm', '--network', net, 'busybox', 'sh', '-c', `printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${target} 8080`]).stdout);
+    ok('docker', ['run', '-d', '--name', 'srv-b', '--network', 'iso-b', '-p', '127.0.0.1::8080', 'busybox', ...serve], {
+      env: d.env,
+    });
+    const ipOf = (c: string, net: string): string =>
+      ok('docker', ['inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, c], {
+        env: d.env,
+      }).trim();
+    const reach = (net: string, target: string): boolean =>
+      /200 OK/.test(
+        dk([
+          'run',
+          '--rm',
+          '--network',
+          net,
+          'busybox',
+          'sh',
+          '-c',
+          `printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${target} 8080`,
+        ]).stdout,
+      );
     await waitFor(async () => reach('iso-a', ipOf('srv-a', 'iso-a')), 'within a network');
     assert.equal(reach('iso-a', ipOf('srv-b', 'iso-b')), false, 'from another user-defined network');
     assert.equal(reach('bridge', ipOf('srv-a', 'iso-a')), false, 'from the default bridge');
@@ -343,8 +463,14 @@ int main(void) {
     ok('ip', ['netns', 'exec', ns, 'ip', 'addr', 'add', `192.168.${octet}.2/24`, 'dev', 'eth0']);
     ok('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'eth0', 'up']);
     ok('ip', ['netns', 'exec', ns, 'ip', 'route', 'add', 'default', 'via', `192.168.${octet}.1`]);
-    ok('docker', ['run', '-d', '--name', 'srv-p', '-p', '8081:8080', 'busybox', 'httpd', '-f', '-p', '8080', '-h', '/etc'], { env: d.env });
-    ok('docker', ['run', '-d', '--name', 'srv-u', 'busybox', 'httpd', '-f', '-p', '8080', '-h', '/etc'], { env: d.env });
+    ok(
+      'docker',
+      ['run', '-d', '--name', 'srv-p', '-p', '8081:8080', 'busybox', 'httpd', '-f', '-p', '8080', '-h', '/etc'],
+      { env: d.env },
+    );
+    ok('docker', ['run', '-d', '--name', 'srv-u', 'busybox', 'httpd', '-f', '-p', '8080', '-h', '/etc'], {
+      env: d.env,
+    });
     const ip = ok('docker', ['inspect', '-f', '{{.NetworkSettings.IPAddress}}', 'srv-u'], { env: d.env }).trim();
     await waitFor(async () => tcpOpen(`192.168.${octet}.1`, '8081', ns), 'the published port from another host');
     assert.equal(tcpOpen(ip, '8080', ns), false, 'an unpublished port from another host');
@@ -353,7 +479,9 @@ int main(void) {
 
   test('a container another joined with --net container: can be stopped and started again', () => {
     ok('docker', ['run', '-d', '--name', 'net-owner', 'busybox', 'sleep', '300'], { env: d.env });
-    ok('docker', ['run', '-d', '--name', 'net-joiner', '--net', 'container:net-owner', 'busybox', 'sleep', '300'], { env: d.env });
+    ok('docker', ['run', '-d', '--name', 'net-joiner', '--net', 'container:net-owner', 'busybox', 'sleep', '300'], {
+      env: d.env,
+    });
     ok('docker', ['stop', '-t', '0', 'net-owner'], { env: d.env });
     const started = dk(['start', 'net-owner']);
     assert.equal(started.code, 0, started.stderr);
@@ -368,7 +496,10 @@ int main(void) {
     assert.equal(out.code, 0, out.stderr);
     assert.equal(out.stdout.trim(), '');
     assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
-    assert.match(ok('docker', ['ps', '-a', '--filter', 'name=^a{60}$', '--format', '{{.Names}}'], { env: d.env }), /^a{60}$/m);
+    assert.match(
+      ok('docker', ['ps', '-a', '--filter', 'name=^a{60}$', '--format', '{{.Names}}'], { env: d.env }),
+      /^a{60}$/m,
+    );
     const bad = dk(['ps', '-a', '--filter', 'name=(']);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /invalid name filter/);

@@ -26,9 +26,11 @@ function jsonParam<T>(query: URLSearchParams, name: string): T | undefined {
 
 export function registerBuildRoutes(r: Router, engine: Engine): void {
   r.add('POST', '/build', async ({ req, res, query }) => {
-    if (query.get('remote')) throw invalid('remote build contexts are not supported; send the context as the request body');
+    if (query.get('remote'))
+      throw invalid('remote build contexts are not supported; send the context as the request body');
     const platform = query.get('platform');
-    if (platform && !/^linux(\/amd64)?$/.test(platform)) throw invalid(`image with platform ${platform} is not supported on this host`);
+    if (platform && !/^linux(\/amd64)?$/.test(platform))
+      throw invalid(`image with platform ${platform} is not supported on this host`);
     const dir = path.join(engine.config.dataRoot, 'build', 'contexts', randomBytes(8).toString('hex'));
     await fs.mkdir(dir, { recursive: true });
     res.writeHead(200, { 'Content-Type': 'application/json' });
@@ -53,14 +55,19 @@ export function registerBuildRoutes(r: Router, engine: Engine): void {
         noCache: boolParam(query, 'nocache'),
         pull: boolParam(query, 'pull'),
         networkMode: query.get('networkmode') || undefined,
-        auth: (registry) => auths[registry] ?? (registry === 'docker.io' ? (auths['https://index.docker.io/v1/'] ?? undefined) : undefined),
+        auth: (registry) =>
+          auths[registry] ??
+          (registry === 'docker.io' ? (auths['https://index.docker.io/v1/'] ?? undefined) : undefined),
         output: send,
       });
       // Quiet clients print what streams back, which is then only the image ID (as Docker does).
       if (quiet && !res.writableEnded) res.write(JSON.stringify({ stream: `${id}\n` }) + '\r\n');
     } catch (err) {
       const code = (err as { code?: number }).code;
-      send({ errorDetail: { ...(typeof code === 'number' ? { code } : {}), message: errorMessage(err) }, error: errorMessage(err) });
+      send({
+        errorDetail: { ...(typeof code === 'number' ? { code } : {}), message: errorMessage(err) },
+        error: errorMessage(err),
+      });
     } finally {
       res.end();
       await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);

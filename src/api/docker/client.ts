@@ -57,7 +57,10 @@ export class ApiClient {
     }
     if (Buffer.isBuffer(body)) headers['Content-Length'] = String(body.length);
     return new Promise((resolve, reject) => {
-      const req = http.request({ ...this.target(), method, path: `${API_PREFIX}${path}${q ? `?${q}` : ''}`, headers }, resolve);
+      const req = http.request(
+        { ...this.target(), method, path: `${API_PREFIX}${path}${q ? `?${q}` : ''}`, headers },
+        resolve,
+      );
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
           reject(new ApiError(0, `Cannot connect to the Gantry daemon at ${this.host}. Is the gantry daemon running?`));
@@ -77,7 +80,11 @@ export class ApiClient {
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) qs.set(k, String(v));
     const q = qs.toString();
     const body = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
-    const headers: Record<string, string> = { Connection: 'Upgrade', Upgrade: 'tcp', ...(body ? { 'Content-Type': 'application/json', 'Content-Length': String(body.length) } : {}) };
+    const headers: Record<string, string> = {
+      Connection: 'Upgrade',
+      Upgrade: 'tcp',
+      ...(body ? { 'Content-Type': 'application/json', 'Content-Length': String(body.length) } : {}),
+    };
     return new Promise((resolve, reject) => {
       const req = http.request({ ...this.target(), method, path: `${API_PREFIX}${path}${q ? `?${q}` : ''}`, headers });
       req.on('upgrade', (_res, socket, head) => {
@@ -88,11 +95,14 @@ export class ApiClient {
         if ((res.statusCode ?? 0) >= 400) {
           const parts: Buffer[] = [];
           res.on('data', (c: Buffer) => parts.push(c));
-          res.on('end', () => reject(new ApiError(res.statusCode ?? 0, errorText(Buffer.concat(parts), res.statusCode ?? 0))));
+          res.on('end', () =>
+            reject(new ApiError(res.statusCode ?? 0, errorText(Buffer.concat(parts), res.statusCode ?? 0))),
+          );
         } else resolve(res);
       });
       req.on('error', (err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') reject(new ApiError(0, `Cannot connect to the Gantry daemon at ${this.host}. Is the gantry daemon running?`));
+        if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED')
+          reject(new ApiError(0, `Cannot connect to the Gantry daemon at ${this.host}. Is the gantry daemon running?`));
         else reject(err);
       });
       req.end(body);
@@ -100,7 +110,11 @@ export class ApiClient {
   }
 
   /** Read a whole response; throw the daemon's error message on failure status. */
-  async call(method: string, path: string, opts: RequestOpts = {}): Promise<{ status: number; body: Buffer; res: IncomingMessage }> {
+  async call(
+    method: string,
+    path: string,
+    opts: RequestOpts = {},
+  ): Promise<{ status: number; body: Buffer; res: IncomingMessage }> {
     const res = await this.request(method, path, opts);
     const body = await readAll(res);
     const status = res.statusCode ?? 0;

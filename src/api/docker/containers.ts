@@ -58,7 +58,8 @@ function portsList(c: ContainerRecord): Array<{ IP?: string; PrivatePort: number
   for (const [key, bindings] of Object.entries(c.NetworkSettings?.Ports ?? {})) {
     const [port, type = 'tcp'] = key.split('/');
     if (!bindings?.length) out.push({ PrivatePort: Number(port), Type: type });
-    for (const b of bindings ?? []) out.push({ IP: b.HostIp, PrivatePort: Number(port), PublicPort: Number(b.HostPort), Type: type });
+    for (const b of bindings ?? [])
+      out.push({ IP: b.HostIp, PrivatePort: Number(port), PublicPort: Number(b.HostPort), Type: type });
   }
   return out;
 }
@@ -98,7 +99,10 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
     return {
       ...pub,
       ExecIDs: null,
-      GraphDriver: { Name: 'overlay2', Data: { LowerDir: lower.join(':'), MergedDir: dirs.merged, UpperDir: dirs.upper, WorkDir: dirs.work } },
+      GraphDriver: {
+        Name: 'overlay2',
+        Data: { LowerDir: lower.join(':'), MergedDir: dirs.merged, UpperDir: dirs.upper, WorkDir: dirs.work },
+      },
       ...(size ? { SizeRw: await containers.sizeRw(c.Id) } : {}),
       Mounts: mountsView(c),
       NetworkSettings: {
@@ -128,13 +132,30 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
     const body = await readJsonBody<CreateRequest>(req);
     if (!body) throw invalid('Config cannot be empty in order to create a container');
     const platform = query.get('platform');
-    if (platform && !/^linux(\/amd64)?$/.test(platform)) throw invalid(`image with platform ${platform} is not supported on this host`);
+    if (platform && !/^linux(\/amd64)?$/.test(platform))
+      throw invalid(`image with platform ${platform} is not supported on this host`);
     sendJson(res, 201, await containers.create(body, query.get('name') || undefined));
   });
 
   r.add('GET', '/containers/json', async ({ res, query }) => {
     const filters = parseFilters(query.get('filters'));
-    checkFilters(filters, ['status', 'name', 'id', 'label', 'ancestor', 'exited', 'before', 'since', 'health', 'network', 'volume', 'publish', 'expose', 'isolation', 'is-task']);
+    checkFilters(filters, [
+      'status',
+      'name',
+      'id',
+      'label',
+      'ancestor',
+      'exited',
+      'before',
+      'since',
+      'health',
+      'network',
+      'volume',
+      'publish',
+      'expose',
+      'isolation',
+      'is-task',
+    ]);
     const all = boolParam(query, 'all');
     const limit = Number(query.get('limit') ?? -1);
     let list = containers.sorted();
@@ -144,15 +165,49 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
     list = list.filter((c) => {
       if (!all && !c.State.Running && limit <= 0 && !filters.status && !filters.exited) return false;
       if (filters.status && !filters.status.includes(c.State.Status)) return false;
-      if (filters.exited && (c.State.Running || !filters.exited.includes(String(c.State.ExitCode)) || c.State.Status !== 'exited')) return false;
+      if (
+        filters.exited &&
+        (c.State.Running || !filters.exited.includes(String(c.State.ExitCode)) || c.State.Status !== 'exited')
+      )
+        return false;
       if (nameMatchers.length && !nameMatchers.some((m) => m(c.Name.slice(1)) || m(c.Name))) return false;
       if (filters.id && !filters.id.some((i) => c.Id.startsWith(i))) return false;
       if (filters.label && !labelsMatch(c.Config.Labels, filters.label)) return false;
-      if (filters.ancestor && !filters.ancestor.some((a) => c.Config.Image === a || engine.images.tryResolve(a)?.id === c.Image)) return false;
-      if (filters.network && !filters.network.some((n) => Object.entries(c.NetworkSettings?.Networks ?? {}).some(([name, ep]) => name === n || ep.NetworkID.startsWith(n)))) return false;
-      if (filters.volume && !filters.volume.some((v) => c.Mounts?.some((m) => m.Name === v || m.Destination === v || m.Source === v))) return false;
-      if (filters.publish && !filters.publish.some((p) => portsList(c).some((x) => x.PublicPort !== undefined && portMatches(p, x.PublicPort, x.Type)))) return false;
-      if (filters.expose && !filters.expose.some((p) => Object.keys(c.Config.ExposedPorts ?? {}).some((k) => portMatches(p, Number(k.split('/')[0]), k.split('/')[1] ?? 'tcp')))) return false;
+      if (
+        filters.ancestor &&
+        !filters.ancestor.some((a) => c.Config.Image === a || engine.images.tryResolve(a)?.id === c.Image)
+      )
+        return false;
+      if (
+        filters.network &&
+        !filters.network.some((n) =>
+          Object.entries(c.NetworkSettings?.Networks ?? {}).some(
+            ([name, ep]) => name === n || ep.NetworkID.startsWith(n),
+          ),
+        )
+      )
+        return false;
+      if (
+        filters.volume &&
+        !filters.volume.some((v) => c.Mounts?.some((m) => m.Name === v || m.Destination === v || m.Source === v))
+      )
+        return false;
+      if (
+        filters.publish &&
+        !filters.publish.some((p) =>
+          portsList(c).some((x) => x.PublicPort !== undefined && portMatches(p, x.PublicPort, x.Type)),
+        )
+      )
+        return false;
+      if (
+        filters.expose &&
+        !filters.expose.some((p) =>
+          Object.keys(c.Config.ExposedPorts ?? {}).some((k) =>
+            portMatches(p, Number(k.split('/')[0]), k.split('/')[1] ?? 'tcp'),
+          ),
+        )
+      )
+        return false;
       if (before && Date.parse(c.Created) >= Date.parse(before.Created)) return false;
       if (since && Date.parse(c.Created) <= Date.parse(since.Created)) return false;
       return true;
@@ -167,7 +222,11 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
     const filters = parseFilters(query.get('filters'));
     checkFilters(filters, ['until', 'label', 'label!']);
     const until = filters.until?.[0];
-    sendJson(res, 200, await containers.prune(until ? (/^\d+$/.test(until) ? Number(until) * 1000 : Date.parse(until)) : undefined));
+    sendJson(
+      res,
+      200,
+      await containers.prune(until ? (/^\d+$/.test(until) ? Number(until) * 1000 : Date.parse(until)) : undefined),
+    );
   });
 
   r.add('GET', '/containers/{id}/json', async ({ res, params, query }) => {
@@ -185,14 +244,22 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
   r.add('POST', '/containers/{id}/stop', async ({ req, res, params, query }) => {
     req.resume();
     const t = query.get('t');
-    const stopped = await containers.stop(params[0]!, t !== null && t !== '' ? Number(t) : undefined, query.get('signal') || undefined);
+    const stopped = await containers.stop(
+      params[0]!,
+      t !== null && t !== '' ? Number(t) : undefined,
+      query.get('signal') || undefined,
+    );
     sendNoContent(res, stopped ? 204 : 304);
   });
 
   r.add('POST', '/containers/{id}/restart', async ({ req, res, params, query }) => {
     req.resume();
     const t = query.get('t');
-    await containers.restart(params[0]!, t !== null && t !== '' ? Number(t) : undefined, query.get('signal') || undefined);
+    await containers.restart(
+      params[0]!,
+      t !== null && t !== '' ? Number(t) : undefined,
+      query.get('signal') || undefined,
+    );
     sendNoContent(res);
   });
 
@@ -246,7 +313,8 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
   r.add('POST', '/containers/{id}/wait', async ({ req, res, params, query }) => {
     req.resume();
     const condition = (query.get('condition') || 'not-running') as 'not-running' | 'next-exit' | 'removed';
-    if (!['not-running', 'next-exit', 'removed'].includes(condition)) throw invalid(`invalid condition: "${condition}"`);
+    if (!['not-running', 'next-exit', 'removed'].includes(condition))
+      throw invalid(`invalid condition: "${condition}"`);
     const c = containers.resolve(params[0]!);
     const pending = containers.wait(c.Id, condition);
     // Headers go out at once: the docker CLI waits for them before starting the container.
@@ -269,7 +337,9 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
     };
     const tailParam = query.get('tail');
     const follow = boolParam(query, 'follow');
-    res.writeHead(200, { 'Content-Type': tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream' });
+    res.writeHead(200, {
+      'Content-Type': tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream',
+    });
     res.flushHeaders();
     const abort = new AbortController();
     req.on('close', () => abort.abort());
@@ -281,7 +351,14 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
     const done = c.State.Running ? containers.wait(c.Id, 'next-exit') : Promise.resolve();
     await streamLogs(
       c.LogPath,
-      { stdout, stderr, sinceNs: toNs(query.get('since')), untilNs: toNs(query.get('until')), tail: tailParam && tailParam !== 'all' ? Number(tailParam) : undefined, follow: follow && c.State.Running },
+      {
+        stdout,
+        stderr,
+        sinceNs: toNs(query.get('since')),
+        untilNs: toNs(query.get('until')),
+        tail: tailParam && tailParam !== 'all' ? Number(tailParam) : undefined,
+        follow: follow && c.State.Running,
+      },
       emit,
       done,
       abort.signal,
@@ -289,7 +366,14 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
     res.end();
   });
 
-  const pump = (att: Attachment, socket: Duplex, tty: boolean, detachKeys: Buffer, onDetach: () => void, beforeEnd?: () => Promise<unknown>): void => {
+  const pump = (
+    att: Attachment,
+    socket: Duplex,
+    tty: boolean,
+    detachKeys: Buffer,
+    onDetach: () => void,
+    beforeEnd?: () => Promise<unknown>,
+  ): void => {
     att.output.on('data', (chunk: OutputChunk) => {
       socket.write(tty ? chunk.data : frame(chunk.stream === 'stdout' ? 1 : 2, chunk.data));
     });
@@ -321,7 +405,11 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
   r.add('POST', '/containers/{id}/attach', async ({ req, params, query, hijack }) => {
     const c = containers.resolve(params[0]!);
     const detachKeys = parseDetachKeys(query.get('detachKeys') || DEFAULT_DETACH_KEYS);
-    const att = containers.attach(c.Id, { stdin: boolParam(query, 'stdin'), stdout: boolParam(query, 'stdout'), stderr: boolParam(query, 'stderr') });
+    const att = containers.attach(c.Id, {
+      stdin: boolParam(query, 'stdin'),
+      stdout: boolParam(query, 'stdout'),
+      stderr: boolParam(query, 'stderr'),
+    });
     const tty = !!c.Config.Tty;
     const socket = hijack(tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
     req.socket.setNoDelay(true);
@@ -330,7 +418,8 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
       const wantOut = boolParam(query, 'stdout');
       const wantErr = boolParam(query, 'stderr');
       for (const e of (await readAll(c.LogPath)).entries) {
-        if ((e.stream === 'stdout' && wantOut) || (e.stream === 'stderr' && wantErr)) socket.write(tty ? e.data : frame(e.stream === 'stdout' ? 1 : 2, e.data));
+        if ((e.stream === 'stdout' && wantOut) || (e.stream === 'stderr' && wantErr))
+          socket.write(tty ? e.data : frame(e.stream === 'stdout' ? 1 : 2, e.data));
       }
     }
     if (!boolParam(query, 'stream')) {
@@ -338,7 +427,9 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
       socket.end();
       return;
     }
-    pump(att, socket, tty, detachKeys, () => engine.events.publish('container', 'detach', c.Id, { name: c.Name.slice(1), image: c.Config.Image ?? '' }));
+    pump(att, socket, tty, detachKeys, () =>
+      engine.events.publish('container', 'detach', c.Id, { name: c.Name.slice(1), image: c.Config.Image ?? '' }),
+    );
   });
 
   const statHeader = (stat: unknown): string => Buffer.from(JSON.stringify(stat)).toString('base64');
@@ -362,7 +453,10 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
   r.add('PUT', '/containers/{id}/archive', async ({ req, res, params, query }) => {
     const p = query.get('path');
     if (!p) throw invalid('path is required');
-    await containers.archivePut(params[0]!, p, req, { copyUIDGID: boolParam(query, 'copyUIDGID'), noOverwriteDirNonDir: boolParam(query, 'noOverwriteDirNonDir') });
+    await containers.archivePut(params[0]!, p, req, {
+      copyUIDGID: boolParam(query, 'copyUIDGID'),
+      noOverwriteDirNonDir: boolParam(query, 'noOverwriteDirNonDir'),
+    });
     res.writeHead(200);
     res.end();
   });
@@ -387,7 +481,10 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
       tag: query.get('tag') || undefined,
       comment: query.get('comment') || undefined,
       author: query.get('author') || undefined,
-      changes: query.getAll('changes').flatMap((c) => c.split('\n')).filter(Boolean),
+      changes: query
+        .getAll('changes')
+        .flatMap((c) => c.split('\n'))
+        .filter(Boolean),
       pause: query.get('pause') === null ? true : boolParam(query, 'pause'),
       config: body ?? undefined,
     });
@@ -425,7 +522,19 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
   });
 
   r.add('POST', '/containers/{id}/exec', async ({ req, res, params }) => {
-    const body = (await readJsonBody<{ Cmd?: string[]; Env?: string[]; WorkingDir?: string; User?: string; Tty?: boolean; AttachStdin?: boolean; AttachStdout?: boolean; AttachStderr?: boolean; Privileged?: boolean; DetachKeys?: string }>(req)) ?? {};
+    const body =
+      (await readJsonBody<{
+        Cmd?: string[];
+        Env?: string[];
+        WorkingDir?: string;
+        User?: string;
+        Tty?: boolean;
+        AttachStdin?: boolean;
+        AttachStdout?: boolean;
+        AttachStderr?: boolean;
+        Privileged?: boolean;
+        DetachKeys?: string;
+      }>(req)) ?? {};
     if (body.DetachKeys) parseDetachKeys(body.DetachKeys);
     const id = containers.execCreate(params[0]!, { ...body, Cmd: body.Cmd ?? [] });
     sendJson(res, 201, { Id: id });
@@ -445,7 +554,14 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
     // The stream closes only once the process has exited, so the client's next call (GET /exec/{id}/json)
     // sees the exit code. A process whose output outlives it is cut off shortly after it exits.
     const detachKeys = parseDetachKeys((info.DetachKeys as string) || DEFAULT_DETACH_KEYS);
-    pump(att, socket, tty, detachKeys, () => undefined, () => att.done);
+    pump(
+      att,
+      socket,
+      tty,
+      detachKeys,
+      () => undefined,
+      () => att.done,
+    );
     void att.done.then(() => setTimeout(() => att.close(), 2000).unref());
   });
 
@@ -458,5 +574,4 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
   r.add('GET', '/exec/{id}/json', ({ res, params }) => {
     sendJson(res, 200, containers.execInspect(params[0]!));
   });
-
 }

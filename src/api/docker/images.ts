@@ -20,7 +20,11 @@ export function registerImageRoutes(r: Router, engine: Engine): void {
   r.add('GET', '/images/json', async ({ res, query }) => {
     const filters = parseFilters(query.get('filters'));
     checkFilters(filters, ['dangling', 'label', 'before', 'since', 'reference', 'until']);
-    const list = await images.list({ all: boolParam(query, 'all'), filters, sharedSize: boolParam(query, 'shared-size') });
+    const list = await images.list({
+      all: boolParam(query, 'all'),
+      filters,
+      sharedSize: boolParam(query, 'shared-size'),
+    });
     sendJson(res, 200, list);
   });
 
@@ -32,9 +36,11 @@ export function registerImageRoutes(r: Router, engine: Engine): void {
       const tag = query.get('tag') ?? '';
       let refStr = fromImage;
       const parsed = parseNormalizedReference(fromImage);
-      if (tag && !parsed.tag && !parsed.digest) refStr = tag.startsWith('sha256:') ? `${fromImage}@${tag}` : `${fromImage}:${tag}`;
+      if (tag && !parsed.tag && !parsed.digest)
+        refStr = tag.startsWith('sha256:') ? `${fromImage}@${tag}` : `${fromImage}:${tag}`;
       const platform = query.get('platform');
-      if (platform && !/^linux(\/amd64)?$/.test(platform)) throw invalid(`image with platform ${platform} is not supported on this host`);
+      if (platform && !/^linux(\/amd64)?$/.test(platform))
+        throw invalid(`image with platform ${platform} is not supported on this host`);
       const auth = decodeAuthHeader(req.headers['x-registry-auth'] as string | undefined);
       // Validate before answering 200, so a bad reference is a plain 400.
       parseNormalizedReference(refStr);
@@ -48,7 +54,8 @@ export function registerImageRoutes(r: Router, engine: Engine): void {
       return;
     }
     if (fromSrc !== null) {
-      if (fromSrc !== '-') throw invalid('importing from a URL is not supported; send the tarball in the request body (fromSrc=-)');
+      if (fromSrc !== '-')
+        throw invalid('importing from a URL is not supported; send the tarball in the request body (fromSrc=-)');
       const progress = startProgressStream(res);
       try {
         const id = await images.importImage(req, {
@@ -137,4 +144,3 @@ export function registerImageRoutes(r: Router, engine: Engine): void {
     throw invalid('search is not supported: Gantry has no index service');
   });
 }
-

@@ -7,7 +7,10 @@ import { checkFilters, parseFilters, readJsonBody, sendJson, sendNoContent, type
 
 export function registerNetworkRoutes(r: Router, engine: Engine): void {
   const networks = engine.networks;
-  const view = (n: NetworkRecord, withContainers: boolean): Record<string, unknown> => ({ ...n, Containers: withContainers ? networks.attached(n) : {} });
+  const view = (n: NetworkRecord, withContainers: boolean): Record<string, unknown> => ({
+    ...n,
+    Containers: withContainers ? networks.attached(n) : {},
+  });
 
   r.add('GET', '/networks', ({ res, query }) => {
     const filters = parseFilters(query.get('filters'));
@@ -22,7 +25,11 @@ export function registerNetworkRoutes(r: Router, engine: Engine): void {
       if (filters.dangling && filters.dangling.includes('true') === used.has(n.Name)) return false;
       return true;
     });
-    sendJson(res, 200, list.map((n) => view(n, false)));
+    sendJson(
+      res,
+      200,
+      list.map((n) => view(n, false)),
+    );
   });
 
   r.add('GET', '/networks/{id}', ({ res, params }) => {
@@ -42,7 +49,8 @@ export function registerNetworkRoutes(r: Router, engine: Engine): void {
   });
 
   r.add('POST', '/networks/{id}/connect', async ({ req, res, params }) => {
-    const body = (await readJsonBody<{ Container?: string; EndpointConfig?: { Aliases?: string[] | null } }>(req)) ?? {};
+    const body =
+      (await readJsonBody<{ Container?: string; EndpointConfig?: { Aliases?: string[] | null } }>(req)) ?? {};
     if (!body.Container) throw invalid('container is required');
     await engine.containers.connectNetwork(body.Container, params[0]!, body.EndpointConfig ?? {});
     sendNoContent(res, 200);

@@ -70,9 +70,14 @@ export class Router {
         throw invalid(`client version ${version} is too new. Maximum supported API version is ${API_VERSION}`);
       }
       if (compareVersions(version, MIN_API_VERSION) < 0) {
-        throw invalid(`client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
+        throw invalid(
+          `client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`,
+        );
       }
-      const method = req.method === 'HEAD' && !this.routes.some((r) => r.method === 'HEAD' && r.re.test(p)) ? 'GET' : (req.method ?? 'GET');
+      const method =
+        req.method === 'HEAD' && !this.routes.some((r) => r.method === 'HEAD' && r.re.test(p))
+          ? 'GET'
+          : (req.method ?? 'GET');
       for (const r of this.routes) {
         if (r.method !== method) continue;
         const m = r.re.exec(p);
@@ -88,7 +93,14 @@ export class Router {
           if (upgrade?.head.length) socket.unshift(upgrade.head);
           return socket;
         };
-        await r.handler({ req, res, params: m.slice(1).map(decodeURIComponent), query: url.searchParams, version, hijack });
+        await r.handler({
+          req,
+          res,
+          params: m.slice(1).map(decodeURIComponent),
+          query: url.searchParams,
+          version,
+          hijack,
+        });
         return;
       }
       throw new GantryError('notFound', 'page not found');
@@ -160,7 +172,10 @@ export function parseFilters(raw: string | null): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
     if (Array.isArray(v)) out[k] = v.map(String);
-    else if (typeof v === 'object' && v !== null) out[k] = Object.entries(v).filter(([, on]) => on).map(([x]) => x);
+    else if (typeof v === 'object' && v !== null)
+      out[k] = Object.entries(v)
+        .filter(([, on]) => on)
+        .map(([x]) => x);
     else throw invalid(`invalid filter: ${raw}`);
   }
   return out;

@@ -28,7 +28,12 @@ export function createDockerApi(engine: Engine): http.Server {
     res.setHeader('Api-Version', API_VERSION);
     res.setHeader('Ostype', 'linux');
     const started = Date.now();
-    res.on('finish', () => engine.config.logger.debug({ method: req.method, url: req.url, status: res.statusCode, ms: Date.now() - started }, 'api'));
+    res.on('finish', () =>
+      engine.config.logger.debug(
+        { method: req.method, url: req.url, status: res.statusCode, ms: Date.now() - started },
+        'api',
+      ),
+    );
     void router.dispatch(req, res);
   });
   // attach and exec ask to upgrade the connection; they get a response bound to the raw socket.

@@ -137,7 +137,9 @@ export function registerSystemRoutes(r: Router, engine: Engine): void {
         IndexConfigs: {
           'docker.io': { Name: 'docker.io', Mirrors: engine.config.registryMirrors, Secure: true, Official: true },
           ...Object.fromEntries(
-            engine.config.insecureRegistries.filter((x) => !x.includes('/')).map((h) => [h, { Name: h, Mirrors: [], Secure: false, Official: false }]),
+            engine.config.insecureRegistries
+              .filter((x) => !x.includes('/'))
+              .map((h) => [h, { Name: h, Mirrors: [], Secure: false, Official: false }]),
           ),
         },
         Mirrors: engine.config.registryMirrors,
@@ -155,7 +157,14 @@ export function registerSystemRoutes(r: Router, engine: Engine): void {
       ServerVersion: GANTRY_VERSION,
       Runtimes: {},
       DefaultRuntime: 'runc',
-      Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
+      Swarm: {
+        NodeID: '',
+        NodeAddr: '',
+        LocalNodeState: 'inactive',
+        ControlAvailable: false,
+        Error: '',
+        RemoteManagers: null,
+      },
       LiveRestoreEnabled: true,
       Isolation: '',
       InitBinary: 'tini',
@@ -216,7 +225,10 @@ export function registerSystemRoutes(r: Router, engine: Engine): void {
       })),
     );
     const volumes = await Promise.all(
-      engine.volumes.list().map(async (v) => ({ ...v, UsageData: { Size: await engine.volumes.size(v.Name), RefCount: engine.volumes.usedByCount(v.Name) } })),
+      engine.volumes.list().map(async (v) => ({
+        ...v,
+        UsageData: { Size: await engine.volumes.size(v.Name), RefCount: engine.volumes.usedByCount(v.Name) },
+      })),
     );
     sendJson(res, 200, { LayersSize, Images, Containers: containers, Volumes: volumes, BuildCache: [] });
   });

@@ -27,8 +27,14 @@ function contextTar(dir: string, ignored: IgnoreMatcher, keep: Set<string>): Pac
         if (!ignored(childRel)) await addEntry(pack, { ...base, name: `${childRel}/`, type: 'directory' });
         // Descend even into an ignored directory: a `!` exception may bring a file inside it back.
         await walk(childRel);
-      } else if (st.isSymbolicLink()) await addEntry(pack, { ...base, type: 'symlink', linkname: await fs.readlink(abs) });
-      else if (st.isFile()) await addEntry(pack, { ...base, type: 'file', size: st.size }, st.size < 1 << 20 ? await fs.readFile(abs) : createReadStream(abs));
+      } else if (st.isSymbolicLink())
+        await addEntry(pack, { ...base, type: 'symlink', linkname: await fs.readlink(abs) });
+      else if (st.isFile())
+        await addEntry(
+          pack,
+          { ...base, type: 'file', size: st.size },
+          st.size < 1 << 20 ? await fs.readFile(abs) : createReadStream(abs),
+        );
     }
   };
   walk('')
@@ -64,44 +70,63 @@ export function registerBuildCommands(program: Command): void {
       .option('--network <mode>', 'set the networking mode for the RUN instructions during build')
       .option('--rm', 'remove intermediate containers after a successful build (always done)')
       .action(
-        action(async (ctx: string, o: { tag: string[]; file?: string; buildArg: string[]; target?: string; cache: boolean; pull?: boolean; quiet?: boolean; label: string[]; network?: string }, cmd: Command) => {
-          const dir = path.resolve(ctx);
-          const st = await fs.stat(dir).catch(() => undefined);
-          if (!st?.isDirectory()) throw new Error(`unable to prepare context: path "${ctx}" not found`);
-          // A Dockerfile outside the context is sent inside it under a private name, as the docker CLI does.
-          const dockerfile = o.file ? path.relative(dir, path.resolve(o.file)) : 'Dockerfile';
-          if (dockerfile.startsWith('..')) throw new Error(`the Dockerfile (${o.file}) must be within the build context`);
-          const ignored = await dockerignore(dir);
-          let sent = 0;
-          const counted = new Transform({
-            transform(chunk: Buffer, _enc, cb) {
-              sent += chunk.length;
-              cb(null, chunk);
+        action(
+          async (
+            ctx: string,
+            o: {
+              tag: string[];
+              file?: string;
+              buildArg: string[];
+              target?: string;
+              cache: boolean;
+              pull?: boolean;
+              quiet?: boolean;
+              label: string[];
+              network?: string;
             },
-            flush(cb) {
-              if (!o.quiet) process.stdout.write(`Sending build context to Gantry daemon  ${humanSize(sent)}\n`);
-              cb();
-            },
-          });
-          const tar = (contextTar(dir, ignored, new Set([dockerfile, '.dockerignore'])) as unknown as Readable).pipe(counted);
-          const res = await clientOf(cmd).stream('POST', '/build', {
-            headers: { 'Content-Type': 'application/x-tar' },
-            body: tar,
-            query: {
-              t: o.tag,
-              dockerfile,
-              buildargs: JSON.stringify(buildArgs(o.buildArg)),
-              labels: JSON.stringify(keyValueMap(o.label)),
-              target: o.target,
-              nocache: o.cache === false ? '1' : undefined,
-              pull: o.pull ? '1' : undefined,
-              q: o.quiet ? '1' : undefined,
-              networkmode: o.network,
-              rm: '1',
-            },
-          });
-          await displayJsonMessages(res, process.stdout);
-        }),
+            cmd: Command,
+          ) => {
+            const dir = path.resolve(ctx);
+            const st = await fs.stat(dir).catch(() => undefined);
+            if (!st?.isDirectory()) throw new Error(`unable to prepare context: path "${ctx}" not found`);
+            // A Dockerfile outside the context is sent inside it under a private name, as the docker CLI does.
+            const dockerfile = o.file ? path.relative(dir, path.resolve(o.file)) : 'Dockerfile';
+            if (dockerfile.startsWith('..'))
+              throw new Error(`the Dockerfile (${o.file}) must be within the build context`);
+            const ignored = await dockerignore(dir);
+            let sent = 0;
+            const counted = new Transform({
+              transform(chunk: Buffer, _enc, cb) {
+                sent += chunk.length;
+                cb(null, chunk);
+              },
+              flush(cb) {
+                if (!o.quiet) process.stdout.write(`Sending build context to Gantry daemon  ${humanSize(sent)}\n`);
+                cb();
+              },
+            });
+            const tar = (contextTar(dir, ignored, new Set([dockerfile, '.dockerignore'])) as unknown as Readable).pipe(
+              counted,
+            );
+            const res = await clientOf(cmd).stream('POST', '/build', {
+              headers: { 'Content-Type': 'application/x-tar' },
+              body: tar,
+              query: {
+                t: o.tag,
+                dockerfile,
+                buildargs: JSON.stringify(buildArgs(o.buildArg)),
+                labels: JSON.stringify(keyValueMap(o.label)),
+                target: o.target,
+                nocache: o.cache === false ? '1' : undefined,
+                pull: o.pull ? '1' : undefined,
+                q: o.quiet ? '1' : undefined,
+                networkmode: o.network,
+                rm: '1',
+              },
+            });
+            await displayJsonMessages(res, process.stdout);
+          },
+        ),
       );
   build(program.command('build'));
   const image = program.commands.find((c) => c.name() === 'image');
@@ -115,8 +140,12 @@ export function registerBuildCommands(program: Command): void {
     .option('-a, --all', 'remove all unused build cache')
     .action(
       action(async (_o: unknown, cmd: Command) => {
-        const res = await clientOf(cmd).json<{ CachesDeleted: string[] | null; SpaceReclaimed: number }>('POST', '/build/prune');
-        if (res.CachesDeleted?.length) process.stdout.write(`Deleted build cache objects:\n${res.CachesDeleted.join('\n')}\n\n`);
+        const res = await clientOf(cmd).json<{ CachesDeleted: string[] | null; SpaceReclaimed: number }>(
+          'POST',
+          '/build/prune',
+        );
+        if (res.CachesDeleted?.length)
+          process.stdout.write(`Deleted build cache objects:\n${res.CachesDeleted.join('\n')}\n\n`);
         process.stdout.write(`Total reclaimed space: ${humanSize(res.SpaceReclaimed)}\n`);
       }),
     );

@@ -91,7 +91,14 @@ export function ellipsis(s: string, max: number): string {
 }
 
 /** Register a command at the top level (`rmi`) and under its group (`image rm`), as the docker CLI has both. */
-export function topAndGroup(program: Command, group: Command, top: string, sub: string, build: (c: Command) => void, groupAlias?: string): void {
+export function topAndGroup(
+  program: Command,
+  group: Command,
+  top: string,
+  sub: string,
+  build: (c: Command) => void,
+  groupAlias?: string,
+): void {
   build(program.command(top));
   const c = group.command(sub);
   build(c);
@@ -102,7 +109,11 @@ export function topAndGroup(program: Command, group: Command, top: string, sub: 
  * `inspect`: fetch each object, print them all as indented JSON or each through `--format`; a name
  * that cannot be fetched is reported (`Error: ...`) and makes the exit status 1, the others still print.
  */
-export async function inspectEach(names: string[], fetch: (name: string) => Promise<unknown>, format: string | undefined): Promise<void> {
+export async function inspectEach(
+  names: string[],
+  fetch: (name: string) => Promise<unknown>,
+  format: string | undefined,
+): Promise<void> {
   const found: unknown[] = [];
   let failed = false;
   for (const n of names) {

@@ -7,7 +7,17 @@ import { shortId } from '../../common/digest.js';
 import { humanSize } from '../../engine/progress.js';
 import { ApiError, frameReader, type ApiClient } from '../../api/docker/client.js';
 import { renderRows, since, tabwrite } from '../format/table.js';
-import { action, clientOf, collect, ellipsis, filtersJson, forEachName, inspectEach, keyValueMap, topAndGroup } from './common.js';
+import {
+  action,
+  clientOf,
+  collect,
+  ellipsis,
+  filtersJson,
+  forEachName,
+  inspectEach,
+  keyValueMap,
+  topAndGroup,
+} from './common.js';
 import { pullImage } from './images.js';
 import { parseExpose, parseMount, parsePublish } from './netflags.js';
 import { DEFAULT_DETACH_KEYS, DetachDetector, parseDetachKeys } from '../../api/docker/detach.js';
@@ -93,7 +103,8 @@ function durationNs(v: string | undefined): number | undefined {
 
 function healthcheck(o: RunOpts): Record<string, unknown> | undefined {
   if (o.healthcheck === false) return { Test: ['NONE'] };
-  if (!o.healthCmd && !o.healthInterval && !o.healthTimeout && !o.healthRetries && !o.healthStartPeriod) return undefined;
+  if (!o.healthCmd && !o.healthInterval && !o.healthTimeout && !o.healthRetries && !o.healthStartPeriod)
+    return undefined;
   return {
     Test: o.healthCmd ? ['CMD-SHELL', o.healthCmd] : undefined,
     Interval: durationNs(o.healthInterval),
@@ -108,7 +119,10 @@ function size(v: string | undefined): number | undefined {
   if (v === '-1') return -1;
   const m = /^(\d+(?:\.\d+)?)([bkmg]?)$/i.exec(v.trim());
   if (!m) throw new Error(`invalid size: '${v}'`);
-  return Math.round(Number(m[1]) * { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'b' | 'k' | 'm' | 'g']);
+  return Math.round(
+    Number(m[1]) *
+      { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'b' | 'k' | 'm' | 'g'],
+  );
 }
 
 function envList(opts: RunOpts): string[] {
@@ -157,7 +171,9 @@ function createBody(image: string, args: string[], o: RunOpts): Record<string, u
   const network = o.network ?? o.net ?? 'default';
   return {
     ExposedPorts: { ...parseExpose(o.expose), ...published.exposed },
-    NetworkingConfig: o.networkAlias.length ? { EndpointsConfig: { [network]: { Aliases: o.networkAlias } } } : undefined,
+    NetworkingConfig: o.networkAlias.length
+      ? { EndpointsConfig: { [network]: { Aliases: o.networkAlias } } }
+      : undefined,
     Image: image,
     Cmd: args.length ? args : undefined,
     Entrypoint: o.entrypoint !== undefined ? (o.entrypoint === '' ? [] : [o.entrypoint]) : undefined,
@@ -227,7 +243,9 @@ async function createContainer(client: ApiClient, image: string, args: string[],
     return (await client.json<{ Id: string }>('POST', '/containers/create', { query: { name: o.name }, body })).Id;
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 404 || !/No such image/.test(err.message)) throw err;
-    process.stderr.write(`Unable to find image '${image.includes(':') || image.includes('@') ? image : `${image}:latest`}' locally\n`);
+    process.stderr.write(
+      `Unable to find image '${image.includes(':') || image.includes('@') ? image : `${image}:latest`}' locally\n`,
+    );
     await pullImage(client, image, false, undefined, process.stderr);
     return (await client.json<{ Id: string }>('POST', '/containers/create', { query: { name: o.name }, body })).Id;
   }
@@ -248,7 +266,12 @@ function demux(stream: Socket | IncomingMessage, tty: boolean): Promise<void> {
  * Wire the local terminal to a hijacked stream: stdin forwarded, raw mode and size for a TTY. With a
  * TTY, typing the detach keys ends the session and leaves the container running, as Docker's CLI does.
  */
-function wireStdin(stream: Socket | IncomingMessage, tty: boolean, detachKeys: string | undefined, resize?: (h: number, w: number) => void): { unwire: () => void; detached: () => boolean } {
+function wireStdin(
+  stream: Socket | IncomingMessage,
+  tty: boolean,
+  detachKeys: string | undefined,
+  resize?: (h: number, w: number) => void,
+): { unwire: () => void; detached: () => boolean } {
   const sock = stream as Socket;
   if (tty && process.stdin.isTTY) process.stdin.setRawMode(true);
   const detector = tty ? new DetachDetector(parseDetachKeys(detachKeys || DEFAULT_DETACH_KEYS)) : undefined;
@@ -287,13 +310,37 @@ const NOT_WIRED = { unwire: (): void => undefined, detached: (): boolean => fals
  * Attach to a container (starting it first when asked) until its output ends or the detach keys are
  * typed; the exit code is the container's, or 0 after a detach.
  */
-async function attachSession(client: ApiClient, ref: string, o: { interactive: boolean; detachKeys?: string; start: boolean; noStdin?: boolean }): Promise<void> {
-  const info = await client.json<{ Id: string; Config: { Tty: boolean; OpenStdin: boolean } }>('GET', `/containers/${encodeURIComponent(ref)}/json`);
+async function attachSession(
+  client: ApiClient,
+  ref: string,
+  o: { interactive: boolean; detachKeys?: string; start: boolean; noStdin?: boolean },
+): Promise<void> {
+  const info = await client.json<{ Id: string; Config: { Tty: boolean; OpenStdin: boolean } }>(
+    'GET',
+    `/containers/${encodeURIComponent(ref)}/json`,
+  );
   const tty = info.Config.Tty;
   const withStdin = o.interactive && !o.noStdin;
-  const stream = await client.hijack('POST', `/containers/${info.Id}/attach`, { query: { stream: 1, stdin: withStdin ? 1 : 0, stdout: 1, stderr: 1, ...(o.detachKeys ? { detachKeys: o.detachKeys } : {}) } });
-  const waitRes = client.json<{ StatusCode: number }>('POST', `/containers/${info.Id}/wait`, { query: { condition: 'next-exit' } });
-  const { unwire, detached } = withStdin ? wireStdin(stream, tty, o.detachKeys, (h, w) => void client.call('POST', `/containers/${info.Id}/resize`, { query: { h, w } }).catch(() => undefined)) : NOT_WIRED;
+  const stream = await client.hijack('POST', `/containers/${info.Id}/attach`, {
+    query: {
+      stream: 1,
+      stdin: withStdin ? 1 : 0,
+      stdout: 1,
+      stderr: 1,
+      ...(o.detachKeys ? { detachKeys: o.detachKeys } : {}),
+    },
+  });
+  const waitRes = client.json<{ StatusCode: number }>('POST', `/containers/${info.Id}/wait`, {
+    query: { condition: 'next-exit' },
+  });
+  const { unwire, detached } = withStdin
+    ? wireStdin(
+        stream,
+        tty,
+        o.detachKeys,
+        (h, w) => void client.call('POST', `/containers/${info.Id}/resize`, { query: { h, w } }).catch(() => undefined),
+      )
+    : NOT_WIRED;
   const out = demux(stream, tty);
   if (o.start) await client.call('POST', `/containers/${info.Id}/start`);
   await out;
@@ -315,9 +362,28 @@ async function runContainer(cmd: Command, image: string, args: string[], o: RunO
     return;
   }
   const tty = !!o.tty;
-  const stream = await client.hijack('POST', `/containers/${id}/attach`, { query: { stream: 1, stdin: o.interactive ? 1 : 0, stdout: 1, stderr: 1, ...(o.detachKeys ? { detachKeys: o.detachKeys } : {}) } });
-  const waitRes = client.json<{ StatusCode: number; Error?: { Message: string } | null }>('POST', `/containers/${id}/wait`, { query: { condition: o.rm ? 'removed' : 'next-exit' } });
-  const { unwire, detached } = o.interactive ? wireStdin(stream, tty, o.detachKeys, (h, w) => void client.call('POST', `/containers/${id}/resize`, { query: { h, w } }).catch(() => undefined)) : NOT_WIRED;
+  const stream = await client.hijack('POST', `/containers/${id}/attach`, {
+    query: {
+      stream: 1,
+      stdin: o.interactive ? 1 : 0,
+      stdout: 1,
+      stderr: 1,
+      ...(o.detachKeys ? { detachKeys: o.detachKeys } : {}),
+    },
+  });
+  const waitRes = client.json<{ StatusCode: number; Error?: { Message: string } | null }>(
+    'POST',
+    `/containers/${id}/wait`,
+    { query: { condition: o.rm ? 'removed' : 'next-exit' } },
+  );
+  const { unwire, detached } = o.interactive
+    ? wireStdin(
+        stream,
+        tty,
+        o.detachKeys,
+        (h, w) => void client.call('POST', `/containers/${id}/resize`, { query: { h, w } }).catch(() => undefined),
+      )
+    : NOT_WIRED;
   const output = demux(stream, tty);
   try {
     await client.call('POST', `/containers/${id}/start`);
@@ -326,7 +392,11 @@ async function runContainer(cmd: Command, image: string, args: string[], o: RunO
     (stream as Socket).destroy();
     const msg = (err as Error).message;
     process.stderr.write(`gantry: Error response from daemon: ${msg}\n`);
-    process.exitCode = /executable file not found|no such file or directory/.test(msg) ? 127 : /permission denied/.test(msg) ? 126 : 125;
+    process.exitCode = /executable file not found|no such file or directory/.test(msg)
+      ? 127
+      : /permission denied/.test(msg)
+        ? 126
+        : 125;
     return;
   }
   await output;
@@ -339,17 +409,49 @@ async function runContainer(cmd: Command, image: string, args: string[], o: RunO
   process.exitCode = result.StatusCode;
 }
 
-async function execCommand(cmd: Command, container: string, args: string[], o: { interactive?: boolean; tty?: boolean; detach?: boolean; detachKeys?: string; user?: string; workdir?: string; env: string[]; privileged?: boolean }): Promise<void> {
+async function execCommand(
+  cmd: Command,
+  container: string,
+  args: string[],
+  o: {
+    interactive?: boolean;
+    tty?: boolean;
+    detach?: boolean;
+    detachKeys?: string;
+    user?: string;
+    workdir?: string;
+    env: string[];
+    privileged?: boolean;
+  },
+): Promise<void> {
   const client = clientOf(cmd);
   const { Id } = await client.json<{ Id: string }>('POST', `/containers/${encodeURIComponent(container)}/exec`, {
-    body: { Cmd: args, AttachStdin: !!o.interactive && !o.detach, AttachStdout: !o.detach, AttachStderr: !o.detach, Tty: !!o.tty, User: o.user, WorkingDir: o.workdir, Env: o.env, Privileged: !!o.privileged, DetachKeys: o.detachKeys },
+    body: {
+      Cmd: args,
+      AttachStdin: !!o.interactive && !o.detach,
+      AttachStdout: !o.detach,
+      AttachStderr: !o.detach,
+      Tty: !!o.tty,
+      User: o.user,
+      WorkingDir: o.workdir,
+      Env: o.env,
+      Privileged: !!o.privileged,
+      DetachKeys: o.detachKeys,
+    },
   });
   if (o.detach) {
     await client.call('POST', `/exec/${Id}/start`, { body: { Detach: true, Tty: !!o.tty } });
     return;
   }
   const stream = await client.hijack('POST', `/exec/${Id}/start`, { body: { Detach: false, Tty: !!o.tty } });
-  const { unwire, detached } = o.interactive ? wireStdin(stream, !!o.tty, o.detachKeys, (h, w) => void client.call('POST', `/exec/${Id}/resize`, { query: { h, w } }).catch(() => undefined)) : NOT_WIRED;
+  const { unwire, detached } = o.interactive
+    ? wireStdin(
+        stream,
+        !!o.tty,
+        o.detachKeys,
+        (h, w) => void client.call('POST', `/exec/${Id}/resize`, { query: { h, w } }).catch(() => undefined),
+      )
+    : NOT_WIRED;
   await demux(stream, !!o.tty);
   unwire();
   if (detached()) return;
@@ -371,10 +473,24 @@ interface Summary {
   SizeRootFs?: number;
 }
 
-async function ps(cmd: Command, o: { all?: boolean; quiet?: boolean; latest?: boolean; last?: string; size?: boolean; trunc?: boolean; filter: string[]; format?: string }): Promise<void> {
+async function ps(
+  cmd: Command,
+  o: {
+    all?: boolean;
+    quiet?: boolean;
+    latest?: boolean;
+    last?: string;
+    size?: boolean;
+    trunc?: boolean;
+    filter: string[];
+    format?: string;
+  },
+): Promise<void> {
   const client = clientOf(cmd);
   const limit = o.latest ? 1 : o.last ? Number(o.last) : undefined;
-  const list = await client.json<Summary[]>('GET', '/containers/json', { query: { all: o.all ? 1 : undefined, limit, size: o.size ? 1 : undefined, filters: filtersJson(o.filter) } });
+  const list = await client.json<Summary[]>('GET', '/containers/json', {
+    query: { all: o.all ? 1 : undefined, limit, size: o.size ? 1 : undefined, filters: filtersJson(o.filter) },
+  });
   const noTrunc = o.trunc === false;
   const rows = list.map((c) => ({
     ID: noTrunc ? c.Id : shortId(c.Id),
@@ -382,25 +498,49 @@ async function ps(cmd: Command, o: { all?: boolean; quiet?: boolean; latest?: bo
     Command: noTrunc ? JSON.stringify(c.Command) : JSON.stringify(ellipsis(c.Command, 20)),
     CreatedAt: new Date(c.Created * 1000).toISOString(),
     RunningFor: since(c.Created),
-    Ports: c.Ports.map((p) => (p.PublicPort ? `${p.IP ?? '0.0.0.0'}:${p.PublicPort}->${p.PrivatePort}/${p.Type}` : `${p.PrivatePort}/${p.Type}`)).join(', '),
+    Ports: c.Ports.map((p) =>
+      p.PublicPort ? `${p.IP ?? '0.0.0.0'}:${p.PublicPort}->${p.PrivatePort}/${p.Type}` : `${p.PrivatePort}/${p.Type}`,
+    ).join(', '),
     State: c.State,
     Status: c.Status,
     Size: c.SizeRw !== undefined ? `${humanSize(c.SizeRw)} (virtual ${humanSize(c.SizeRootFs ?? 0)})` : '',
     Names: c.Names.map((n) => n.slice(1)).join(','),
-    Labels: Object.entries(c.Labels).map(([k, v]) => `${k}=${v}`).join(','),
+    Labels: Object.entries(c.Labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(','),
   }));
   let format = o.format;
   if (o.quiet) format = '{{.ID}}';
-  if (!format || format === 'table') format = `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}${o.size ? '\t{{.Size}}' : ''}`;
+  if (!format || format === 'table')
+    format = `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}${o.size ? '\t{{.Size}}' : ''}`;
   if (format === 'json') format = '{{json .}}';
   process.stdout.write(
-    renderRows(format, rows, { ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', CreatedAt: 'CREATED AT', RunningFor: 'CREATED', Ports: 'PORTS', State: 'STATE', Status: 'STATUS', Size: 'SIZE', Names: 'NAMES', Labels: 'LABELS' }),
+    renderRows(format, rows, {
+      ID: 'CONTAINER ID',
+      Image: 'IMAGE',
+      Command: 'COMMAND',
+      CreatedAt: 'CREATED AT',
+      RunningFor: 'CREATED',
+      Ports: 'PORTS',
+      State: 'STATE',
+      Status: 'STATUS',
+      Size: 'SIZE',
+      Names: 'NAMES',
+      Labels: 'LABELS',
+    }),
   );
 }
 
-async function logs(cmd: Command, container: string, o: { follow?: boolean; timestamps?: boolean; tail?: string; since?: string; until?: string }): Promise<void> {
+async function logs(
+  cmd: Command,
+  container: string,
+  o: { follow?: boolean; timestamps?: boolean; tail?: string; since?: string; until?: string },
+): Promise<void> {
   const client = clientOf(cmd);
-  const info = await client.json<{ Config: { Tty: boolean } }>('GET', `/containers/${encodeURIComponent(container)}/json`);
+  const info = await client.json<{ Config: { Tty: boolean } }>(
+    'GET',
+    `/containers/${encodeURIComponent(container)}/json`,
+  );
   const toUnix = (v?: string): string | undefined => {
     if (!v) return undefined;
     if (/^\d+(\.\d+)?$/.test(v)) return v;
@@ -409,7 +549,15 @@ async function logs(cmd: Command, container: string, o: { follow?: boolean; time
     return String(Date.parse(v) / 1000);
   };
   const res = await client.stream('GET', `/containers/${encodeURIComponent(container)}/logs`, {
-    query: { stdout: 1, stderr: 1, follow: o.follow ? 1 : undefined, timestamps: o.timestamps ? 1 : undefined, tail: o.tail ?? 'all', since: toUnix(o.since), until: toUnix(o.until) },
+    query: {
+      stdout: 1,
+      stderr: 1,
+      follow: o.follow ? 1 : undefined,
+      timestamps: o.timestamps ? 1 : undefined,
+      tail: o.tail ?? 'all',
+      since: toUnix(o.since),
+      until: toUnix(o.until),
+    },
   });
   await demux(res, info.Config.Tty);
 }
@@ -483,12 +631,20 @@ export function registerContainerCommands(program: Command): void {
   const both = (name: string, build: (c: Command) => void): void => topAndGroup(program, container, name, name, build);
 
   both('run', (c) =>
-    runOptions(c.description('Create and run a new container from an image').argument('<image>').argument('[command...]').passThroughOptions()).action(
+    runOptions(
+      c
+        .description('Create and run a new container from an image')
+        .argument('<image>')
+        .argument('[command...]')
+        .passThroughOptions(),
+    ).action(
       action(async (image: string, args: string[], o: RunOpts, cmd: Command) => runContainer(cmd, image, args, o)),
     ),
   );
   both('create', (c) =>
-    runOptions(c.description('Create a new container').argument('<image>').argument('[command...]').passThroughOptions()).action(
+    runOptions(
+      c.description('Create a new container').argument('<image>').argument('[command...]').passThroughOptions(),
+    ).action(
       action(async (image: string, args: string[], o: RunOpts, cmd: Command) => {
         process.stdout.write(`${await createContainer(clientOf(cmd), image, args, { ...o, detach: true })}\n`);
       }),
@@ -498,23 +654,38 @@ export function registerContainerCommands(program: Command): void {
     c
       .description('Start one or more stopped containers')
       .argument('<containers...>')
-      .option('-a, --attach', "attach STDOUT/STDERR and forward signals")
+      .option('-a, --attach', 'attach STDOUT/STDERR and forward signals')
       .option('-i, --interactive', "attach container's STDIN")
       .option('--detach-keys <keys>', 'override the key sequence for detaching a container')
       .action(
-        action(async (names: string[], o: { attach?: boolean; interactive?: boolean; detachKeys?: string }, cmd: Command) => {
-          const client = clientOf(cmd);
-          if (o.attach || o.interactive) {
-            await attachSession(client, names[0]!, { interactive: !!o.interactive, detachKeys: o.detachKeys, start: true });
-            return;
-          }
-          if (await forEachName(names, (n) => client.call('POST', `/containers/${encodeURIComponent(n)}/start`))) {
-            process.stderr.write('Error: failed to start containers: ' + names.join(', ') + '\n');
-          }
-        }),
+        action(
+          async (
+            names: string[],
+            o: { attach?: boolean; interactive?: boolean; detachKeys?: string },
+            cmd: Command,
+          ) => {
+            const client = clientOf(cmd);
+            if (o.attach || o.interactive) {
+              await attachSession(client, names[0]!, {
+                interactive: !!o.interactive,
+                detachKeys: o.detachKeys,
+                start: true,
+              });
+              return;
+            }
+            if (await forEachName(names, (n) => client.call('POST', `/containers/${encodeURIComponent(n)}/start`))) {
+              process.stderr.write('Error: failed to start containers: ' + names.join(', ') + '\n');
+            }
+          },
+        ),
       ),
   );
-  const each = (name: string, desc: string, build: (c: Command) => Command, call: (client: ApiClient, n: string, o: Record<string, string | boolean | undefined>) => Promise<unknown>): void =>
+  const each = (
+    name: string,
+    desc: string,
+    build: (c: Command) => Command,
+    call: (client: ApiClient, n: string, o: Record<string, string | boolean | undefined>) => Promise<unknown>,
+  ): void =>
     both(name, (c) =>
       build(c.description(desc).argument('<containers...>')).action(
         action(async (names: string[], o: Record<string, string | boolean | undefined>, cmd: Command) => {
@@ -523,17 +694,44 @@ export function registerContainerCommands(program: Command): void {
         }),
       ),
     );
-  each('stop', 'Stop one or more running containers', (c) => c.option('-t, --time <seconds>', 'seconds to wait before killing the container').option('-s, --signal <signal>', 'signal to send'), (cl, n, o) =>
-    cl.call('POST', `/containers/${encodeURIComponent(n)}/stop`, { query: { t: o.time as string | undefined, signal: o.signal as string | undefined } }),
+  each(
+    'stop',
+    'Stop one or more running containers',
+    (c) =>
+      c
+        .option('-t, --time <seconds>', 'seconds to wait before killing the container')
+        .option('-s, --signal <signal>', 'signal to send'),
+    (cl, n, o) =>
+      cl.call('POST', `/containers/${encodeURIComponent(n)}/stop`, {
+        query: { t: o.time as string | undefined, signal: o.signal as string | undefined },
+      }),
   );
-  each('restart', 'Restart one or more containers', (c) => c.option('-t, --time <seconds>', 'seconds to wait before killing the container'), (cl, n, o) =>
-    cl.call('POST', `/containers/${encodeURIComponent(n)}/restart`, { query: { t: o.time as string | undefined } }),
+  each(
+    'restart',
+    'Restart one or more containers',
+    (c) => c.option('-t, --time <seconds>', 'seconds to wait before killing the container'),
+    (cl, n, o) =>
+      cl.call('POST', `/containers/${encodeURIComponent(n)}/restart`, { query: { t: o.time as string | undefined } }),
   );
-  each('kill', 'Kill one or more running containers', (c) => c.option('-s, --signal <signal>', 'signal to send to the container', 'KILL'), (cl, n, o) =>
-    cl.call('POST', `/containers/${encodeURIComponent(n)}/kill`, { query: { signal: o.signal as string } }),
+  each(
+    'kill',
+    'Kill one or more running containers',
+    (c) => c.option('-s, --signal <signal>', 'signal to send to the container', 'KILL'),
+    (cl, n, o) =>
+      cl.call('POST', `/containers/${encodeURIComponent(n)}/kill`, { query: { signal: o.signal as string } }),
   );
-  each('pause', 'Pause all processes within one or more containers', (c) => c, (cl, n) => cl.call('POST', `/containers/${encodeURIComponent(n)}/pause`));
-  each('unpause', 'Unpause all processes within one or more containers', (c) => c, (cl, n) => cl.call('POST', `/containers/${encodeURIComponent(n)}/unpause`));
+  each(
+    'pause',
+    'Pause all processes within one or more containers',
+    (c) => c,
+    (cl, n) => cl.call('POST', `/containers/${encodeURIComponent(n)}/pause`),
+  );
+  each(
+    'unpause',
+    'Unpause all processes within one or more containers',
+    (c) => c,
+    (cl, n) => cl.call('POST', `/containers/${encodeURIComponent(n)}/unpause`),
+  );
   const rm = (c: Command): void => {
     c.description('Remove one or more containers')
       .argument('<containers...>')
@@ -542,7 +740,11 @@ export function registerContainerCommands(program: Command): void {
       .action(
         action(async (names: string[], o: { force?: boolean; volumes?: boolean }, cmd: Command) => {
           const client = clientOf(cmd);
-          await forEachName(names, (n) => client.call('DELETE', `/containers/${encodeURIComponent(n)}`, { query: { force: o.force ? 1 : undefined, v: o.volumes ? 1 : undefined } }));
+          await forEachName(names, (n) =>
+            client.call('DELETE', `/containers/${encodeURIComponent(n)}`, {
+              query: { force: o.force ? 1 : undefined, v: o.volumes ? 1 : undefined },
+            }),
+          );
         }),
       );
   };
@@ -585,20 +787,32 @@ export function registerContainerCommands(program: Command): void {
       .option('-w, --workdir <dir>', 'working directory inside the container')
       .option('-e, --env <env>', 'set environment variables', collect, [])
       .option('--privileged', 'give extended privileges to the command')
-      .action(action(async (n: string, args: string[], o: Parameters<typeof execCommand>[3], cmd: Command) => execCommand(cmd, n, args, o))),
+      .action(
+        action(async (n: string, args: string[], o: Parameters<typeof execCommand>[3], cmd: Command) =>
+          execCommand(cmd, n, args, o),
+        ),
+      ),
   );
   both('attach', (c) =>
     c
-      .description("Attach local standard input, output, and error streams to a running container")
+      .description('Attach local standard input, output, and error streams to a running container')
       .argument('<container>')
       .option('--no-stdin', 'do not attach STDIN')
       .option('--detach-keys <keys>', 'override the key sequence for detaching a container')
       .action(
         action(async (ref: string, o: { stdin: boolean; detachKeys?: string }, cmd: Command) => {
           const client = clientOf(cmd);
-          const info = await client.json<{ State: { Running: boolean }; Config: { OpenStdin: boolean } }>('GET', `/containers/${encodeURIComponent(ref)}/json`);
+          const info = await client.json<{ State: { Running: boolean }; Config: { OpenStdin: boolean } }>(
+            'GET',
+            `/containers/${encodeURIComponent(ref)}/json`,
+          );
           if (!info.State.Running) throw new Error('You cannot attach to a stopped container, start it first');
-          await attachSession(client, ref, { interactive: info.Config.OpenStdin, noStdin: !o.stdin, detachKeys: o.detachKeys, start: false });
+          await attachSession(client, ref, {
+            interactive: info.Config.OpenStdin,
+            noStdin: !o.stdin,
+            detachKeys: o.detachKeys,
+            start: false,
+          });
         }),
       ),
   );
@@ -609,7 +823,10 @@ export function registerContainerCommands(program: Command): void {
       .action(
         action(async (names: string[], _o: unknown, cmd: Command) => {
           const client = clientOf(cmd);
-          for (const n of names) process.stdout.write(`${(await client.json<{ StatusCode: number }>('POST', `/containers/${encodeURIComponent(n)}/wait`)).StatusCode}\n`);
+          for (const n of names)
+            process.stdout.write(
+              `${(await client.json<{ StatusCode: number }>('POST', `/containers/${encodeURIComponent(n)}/wait`)).StatusCode}\n`,
+            );
         }),
       ),
   );
@@ -618,7 +835,12 @@ export function registerContainerCommands(program: Command): void {
       .description('Rename a container')
       .argument('<container>')
       .argument('<new-name>')
-      .action(action(async (n: string, name: string, _o: unknown, cmd: Command) => void (await clientOf(cmd).call('POST', `/containers/${encodeURIComponent(n)}/rename`, { query: { name } })))),
+      .action(
+        action(
+          async (n: string, name: string, _o: unknown, cmd: Command) =>
+            void (await clientOf(cmd).call('POST', `/containers/${encodeURIComponent(n)}/rename`, { query: { name } })),
+        ),
+      ),
   );
   both('top', (c) =>
     c
@@ -626,7 +848,10 @@ export function registerContainerCommands(program: Command): void {
       .argument('<container>')
       .action(
         action(async (n: string, _o: unknown, cmd: Command) => {
-          const t = await clientOf(cmd).json<{ Titles: string[]; Processes: string[][] }>('GET', `/containers/${encodeURIComponent(n)}/top`);
+          const t = await clientOf(cmd).json<{ Titles: string[]; Processes: string[][] }>(
+            'GET',
+            `/containers/${encodeURIComponent(n)}/top`,
+          );
           process.stdout.write(tabwrite([t.Titles.join('\t'), ...t.Processes.map((p) => p.join('\t'))]) + '\n');
         }),
       ),
@@ -637,8 +862,12 @@ export function registerContainerCommands(program: Command): void {
     .option('-f, --force', 'do not prompt for confirmation')
     .action(
       action(async (_o: unknown, cmd: Command) => {
-        const res = await clientOf(cmd).json<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }>('POST', '/containers/prune');
-        if (res.ContainersDeleted?.length) process.stdout.write(`Deleted Containers:\n${res.ContainersDeleted.join('\n')}\n\n`);
+        const res = await clientOf(cmd).json<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }>(
+          'POST',
+          '/containers/prune',
+        );
+        if (res.ContainersDeleted?.length)
+          process.stdout.write(`Deleted Containers:\n${res.ContainersDeleted.join('\n')}\n\n`);
         process.stdout.write(`Total reclaimed space: ${humanSize(res.SpaceReclaimed)}\n`);
       }),
     );

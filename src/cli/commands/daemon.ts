@@ -40,7 +40,8 @@ function sizeLimit(maxBytes: number | undefined): { maxBytes?: number } {
 function parsePool(spec: string): { base: string; size: number } {
   const kv = Object.fromEntries(spec.split(',').map((p) => p.split('=') as [string, string]));
   const size = Number(kv.size);
-  if (!kv.base || !Number.isInteger(size) || size < 1 || size > 30) throw new Error(`invalid default address pool "${spec}": expected base=CIDR,size=N`);
+  if (!kv.base || !Number.isInteger(size) || size < 1 || size > 30)
+    throw new Error(`invalid default address pool "${spec}": expected base=CIDR,size=N`);
   return { base: kv.base, size };
 }
 
@@ -54,66 +55,97 @@ export function registerDaemon(program: Command): void {
     .option('--data-root <dir>', 'root directory of persistent state', undefined)
     .option('--exec-root <dir>', 'root directory for execution state files', undefined)
     .option('--default-runtime <name>', 'default OCI runtime for containers (crun or runc)', undefined)
-    .option('--insecure-registry <host>', 'registry reachable over plain HTTP or unverified TLS (repeatable)', collect, [])
+    .option(
+      '--insecure-registry <host>',
+      'registry reachable over plain HTTP or unverified TLS (repeatable)',
+      collect,
+      [],
+    )
     .option('--registry-mirror <url>', 'preferred Docker Hub mirror (repeatable)', collect, [])
     .option('-b, --bridge <name>', 'bridge device of the default network (created when missing)', undefined)
     .option('--bip <cidr>', 'address and prefix of the default bridge, e.g. 172.17.0.1/16', undefined)
-    .option('--default-address-pool <pool>', 'pool for user-defined networks, e.g. base=172.18.0.0/16,size=24', undefined)
+    .option(
+      '--default-address-pool <pool>',
+      'pool for user-defined networks, e.g. base=172.18.0.0/16,size=24',
+      undefined,
+    )
     .option('--max-layer-size <size>', 'refuse layers that unpack to more than this (e.g. 32g)', undefined)
     .option('--max-context-size <size>', 'refuse build contexts that unpack to more than this (e.g. 16g)', undefined)
     .option('--config-file <file>', 'daemon configuration file (JSON, like daemon.json)', undefined)
     .option('-l, --log-level <level>', 'log level (debug, info, warn, error)', undefined)
     .option('-D, --debug', 'enable debug logging')
-    .action(async (opts: { host: string[]; dataRoot?: string; execRoot?: string; defaultRuntime?: string; insecureRegistry: string[]; registryMirror: string[]; configFile?: string; logLevel?: string; debug?: boolean; bridge?: string; bip?: string; defaultAddressPool?: string; maxLayerSize?: string; maxContextSize?: string }) => {
-      let file: DaemonJson = {};
-      const cfgPath = opts.configFile ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
-      if (cfgPath) {
-        try {
-          file = JSON.parse(readFileSync(cfgPath, 'utf8')) as DaemonJson;
-        } catch (err) {
-          throw new Error(`unable to configure the daemon with file ${cfgPath}: ${(err as Error).message}`);
+    .action(
+      async (opts: {
+        host: string[];
+        dataRoot?: string;
+        execRoot?: string;
+        defaultRuntime?: string;
+        insecureRegistry: string[];
+        registryMirror: string[];
+        configFile?: string;
+        logLevel?: string;
+        debug?: boolean;
+        bridge?: string;
+        bip?: string;
+        defaultAddressPool?: string;
+        maxLayerSize?: string;
+        maxContextSize?: string;
+      }) => {
+        let file: DaemonJson = {};
+        const cfgPath = opts.configFile ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
+        if (cfgPath) {
+          try {
+            file = JSON.parse(readFileSync(cfgPath, 'utf8')) as DaemonJson;
+          } catch (err) {
+            throw new Error(`unable to configure the daemon with file ${cfgPath}: ${(err as Error).message}`);
+          }
         }
-      }
-      const hosts = opts.host.length ? opts.host : (file.hosts ?? ['unix:///run/gantry/gantry.sock']);
-      const level = opts.debug || file.debug ? 'debug' : (opts.logLevel ?? file['log-level'] ?? 'info');
-      const logger = createLogger('gantry-daemon', level);
-      const engine = await Engine.open({
-        dataRoot: opts.dataRoot ?? file['data-root'] ?? '/var/lib/gantry',
-        execRoot: opts.execRoot ?? file['exec-root'] ?? '/run/gantry',
-        defaultRuntime: opts.defaultRuntime ?? file['default-runtime'],
-        insecureRegistries: [...(file['insecure-registries'] ?? []), ...opts.insecureRegistry],
-        registryMirrors: [...(file['registry-mirrors'] ?? []), ...opts.registryMirror],
-        logger,
-        network: {
-          bridgeName: opts.bridge ?? file.bridge,
-          bridgeCidr: opts.bip ?? file.bip,
-          addressPool: opts.defaultAddressPool ? parsePool(opts.defaultAddressPool) : file['default-address-pools']?.[0],
-        },
-        limits: {
-          layer: sizeLimit(parseSize(opts.maxLayerSize ?? file['max-layer-size'], '--max-layer-size')),
-          context: sizeLimit(parseSize(opts.maxContextSize ?? file['max-context-size'], '--max-context-size')),
-        },
-      });
-      const servers: import('node:http').Server[] = [];
-      for (const h of hosts) {
-        const server = createDockerApi(engine);
-        await listen(server, h);
-        servers.push(server);
-        logger.info({ host: h }, 'API listen');
-      }
-      logger.info({ dataRoot: engine.config.dataRoot, runtime: engine.defaultRuntime, version: '1.44' }, 'Daemon has completed initialization');
-      const shutdown = (sig: string): void => {
-        logger.info({ signal: sig }, 'shutting down');
-        engine.containers.close();
-        void engine.networks.close();
-        for (const s of servers) {
-          s.close();
-          s.closeAllConnections();
+        const hosts = opts.host.length ? opts.host : (file.hosts ?? ['unix:///run/gantry/gantry.sock']);
+        const level = opts.debug || file.debug ? 'debug' : (opts.logLevel ?? file['log-level'] ?? 'info');
+        const logger = createLogger('gantry-daemon', level);
+        const engine = await Engine.open({
+          dataRoot: opts.dataRoot ?? file['data-root'] ?? '/var/lib/gantry',
+          execRoot: opts.execRoot ?? file['exec-root'] ?? '/run/gantry',
+          defaultRuntime: opts.defaultRuntime ?? file['default-runtime'],
+          insecureRegistries: [...(file['insecure-registries'] ?? []), ...opts.insecureRegistry],
+          registryMirrors: [...(file['registry-mirrors'] ?? []), ...opts.registryMirror],
+          logger,
+          network: {
+            bridgeName: opts.bridge ?? file.bridge,
+            bridgeCidr: opts.bip ?? file.bip,
+            addressPool: opts.defaultAddressPool
+              ? parsePool(opts.defaultAddressPool)
+              : file['default-address-pools']?.[0],
+          },
+          limits: {
+            layer: sizeLimit(parseSize(opts.maxLayerSize ?? file['max-layer-size'], '--max-layer-size')),
+            context: sizeLimit(parseSize(opts.maxContextSize ?? file['max-context-size'], '--max-context-size')),
+          },
+        });
+        const servers: import('node:http').Server[] = [];
+        for (const h of hosts) {
+          const server = createDockerApi(engine);
+          await listen(server, h);
+          servers.push(server);
+          logger.info({ host: h }, 'API listen');
         }
-        setTimeout(() => process.exit(0), 200).unref();
-      };
-      logUncaught(logger);
-      process.on('SIGTERM', () => shutdown('SIGTERM'));
-      process.on('SIGINT', () => shutdown('SIGINT'));
-    });
+        logger.info(
+          { dataRoot: engine.config.dataRoot, runtime: engine.defaultRuntime, version: '1.44' },
+          'Daemon has completed initialization',
+        );
+        const shutdown = (sig: string): void => {
+          logger.info({ signal: sig }, 'shutting down');
+          engine.containers.close();
+          void engine.networks.close();
+          for (const s of servers) {
+            s.close();
+            s.closeAllConnections();
+          }
+          setTimeout(() => process.exit(0), 200).unref();
+        };
+        logUncaught(logger);
+        process.on('SIGTERM', () => shutdown('SIGTERM'));
+        process.on('SIGINT', () => shutdown('SIGINT'));
+      },
+    );
 }

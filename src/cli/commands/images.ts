@@ -5,7 +5,13 @@ import { createInterface } from 'node:readline/promises';
 import { Command } from 'commander';
 import { shortId } from '../../common/digest.js';
 import { humanSize } from '../../engine/progress.js';
-import { familiarName, familiarString, parseNormalizedReference, parseWithDefaultTag, referenceString } from '../../images/reference.js';
+import {
+  familiarName,
+  familiarString,
+  parseNormalizedReference,
+  parseWithDefaultTag,
+  referenceString,
+} from '../../images/reference.js';
 import { encodeAuthHeader } from '../../registry/auth.js';
 import type { ApiClient } from '../../api/docker/client.js';
 import { credentialsFor, removeCredentials, storeCredentials } from '../config.js';
@@ -30,7 +36,13 @@ async function authHeader(name: string): Promise<Record<string, string>> {
   return { 'X-Registry-Auth': encodeAuthHeader(await credentialsFor(ref.domain)) };
 }
 
-export async function pullImage(client: ApiClient, name: string, quiet: boolean, platform?: string, out: NodeJS.WriteStream = process.stdout): Promise<void> {
+export async function pullImage(
+  client: ApiClient,
+  name: string,
+  quiet: boolean,
+  platform?: string,
+  out: NodeJS.WriteStream = process.stdout,
+): Promise<void> {
   const ref = parseWithDefaultTag(name);
   const fromImage = familiarName(ref);
   const tag = ref.digest ?? ref.tag;
@@ -67,12 +79,17 @@ function imageRows(images: ImageSummary[], opts: { digests: boolean; noTrunc: bo
     const base = {
       ID: opts.noTrunc ? img.Id : shortId(img.Id),
       CreatedSince: img.Created ? since(img.Created) : 'N/A',
-      CreatedAt: new Date(img.Created * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' +0000 UTC'),
+      CreatedAt: new Date(img.Created * 1000)
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, ' +0000 UTC'),
       Size: humanSize(img.Size),
       VirtualSize: humanSize(img.Size),
       SharedSize: img.SharedSize >= 0 ? humanSize(img.SharedSize) : 'N/A',
       Containers: img.Containers >= 0 ? String(img.Containers) : 'N/A',
-      Labels: Object.entries(img.Labels ?? {}).map(([k, v]) => `${k}=${v}`).join(','),
+      Labels: Object.entries(img.Labels ?? {})
+        .map(([k, v]) => `${k}=${v}`)
+        .join(','),
     };
     let any = false;
     for (const [repo, e] of [...byRepo.entries()].sort(([a], [b]) => a.localeCompare(b))) {
@@ -85,7 +102,8 @@ function imageRows(images: ImageSummary[], opts: { digests: boolean; noTrunc: bo
         any = true;
       }
     }
-    if (!any && byRepo.size === 0 && !opts.filterRef) rows.push({ ...base, Repository: '<none>', Tag: '<none>', Digest: '<none>' });
+    if (!any && byRepo.size === 0 && !opts.filterRef)
+      rows.push({ ...base, Repository: '<none>', Tag: '<none>', Digest: '<none>' });
   }
   return rows;
 }
@@ -113,9 +131,15 @@ const IMAGE_HEADERS = {
   Labels: 'LABELS',
 };
 
-async function listImages(cmd: Command, repo: string | undefined, opts: { all?: boolean; quiet?: boolean; digests?: boolean; noTrunc?: boolean; filter: string[]; format?: string }): Promise<void> {
+async function listImages(
+  cmd: Command,
+  repo: string | undefined,
+  opts: { all?: boolean; quiet?: boolean; digests?: boolean; noTrunc?: boolean; filter: string[]; format?: string },
+): Promise<void> {
   const client = clientOf(cmd);
-  const images = await client.json<ImageSummary[]>('GET', '/images/json', { query: { all: opts.all ? '1' : undefined, filters: filtersJson(opts.filter) } });
+  const images = await client.json<ImageSummary[]>('GET', '/images/json', {
+    query: { all: opts.all ? '1' : undefined, filters: filtersJson(opts.filter) },
+  });
   const rows = imageRows(images, { digests: !!opts.digests, noTrunc: !!opts.noTrunc, filterRef: repo });
   let format = opts.format;
   if (opts.quiet) format = '{{.ID}}';
@@ -133,9 +157,13 @@ async function removeImages(cmd: Command, names: string[], opts: { force?: boole
   let failed = false;
   for (const n of names) {
     try {
-      const out = await client.json<Array<{ Untagged?: string; Deleted?: string }>>('DELETE', `/images/${encodeURIComponent(n)}`, {
-        query: { force: opts.force ? '1' : undefined, noprune: opts.prune === false ? '1' : undefined },
-      });
+      const out = await client.json<Array<{ Untagged?: string; Deleted?: string }>>(
+        'DELETE',
+        `/images/${encodeURIComponent(n)}`,
+        {
+          query: { force: opts.force ? '1' : undefined, noprune: opts.prune === false ? '1' : undefined },
+        },
+      );
       for (const o of out) process.stdout.write(o.Untagged ? `Untagged: ${o.Untagged}\n` : `Deleted: ${o.Deleted}\n`);
     } catch (err) {
       process.stderr.write(`Error response from daemon: ${(err as Error).message}\n`);
@@ -145,12 +173,15 @@ async function removeImages(cmd: Command, names: string[], opts: { force?: boole
   if (failed) process.exitCode = 1;
 }
 
-async function history(cmd: Command, name: string, opts: { human: boolean; noTrunc?: boolean; quiet?: boolean; format?: string }): Promise<void> {
+async function history(
+  cmd: Command,
+  name: string,
+  opts: { human: boolean; noTrunc?: boolean; quiet?: boolean; format?: string },
+): Promise<void> {
   const client = clientOf(cmd);
-  const entries = await client.json<Array<{ Id: string; Created: number; CreatedBy: string; Size: number; Comment: string; Tags: string[] | null }>>(
-    'GET',
-    `/images/${encodeURIComponent(name)}/history`,
-  );
+  const entries = await client.json<
+    Array<{ Id: string; Created: number; CreatedBy: string; Size: number; Comment: string; Tags: string[] | null }>
+  >('GET', `/images/${encodeURIComponent(name)}/history`);
   const rows = entries.map((e) => {
     const createdBy = e.CreatedBy.replace(/\t/g, ' ');
     return {
@@ -164,11 +195,21 @@ async function history(cmd: Command, name: string, opts: { human: boolean; noTru
   });
   let format = opts.format ?? 'table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}';
   if (opts.quiet) format = '{{.ID}}';
-  process.stdout.write(renderRows(format, rows, { ID: 'IMAGE', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT', CreatedBy: 'CREATED BY', Size: 'SIZE', Comment: 'COMMENT' }));
+  process.stdout.write(
+    renderRows(format, rows, {
+      ID: 'IMAGE',
+      CreatedSince: 'CREATED',
+      CreatedAt: 'CREATED AT',
+      CreatedBy: 'CREATED BY',
+      Size: 'SIZE',
+      Comment: 'COMMENT',
+    }),
+  );
 }
 
 async function save(cmd: Command, names: string[], opts: { output?: string }): Promise<void> {
-  if (!opts.output && process.stdout.isTTY) throw new Error('cowardly refusing to save to a terminal. Use the -o flag or redirect');
+  if (!opts.output && process.stdout.isTTY)
+    throw new Error('cowardly refusing to save to a terminal. Use the -o flag or redirect');
   const client = clientOf(cmd);
   const res = await client.stream('GET', '/images/get', { query: { names } });
   await pipeline(res, opts.output ? createWriteStream(opts.output) : process.stdout);
@@ -178,11 +219,20 @@ async function load(cmd: Command, opts: { input?: string; quiet?: boolean }): Pr
   if (!opts.input && process.stdin.isTTY) throw new Error('requested load from stdin, but stdin is empty');
   const client = clientOf(cmd);
   const body = opts.input ? createReadStream(opts.input) : process.stdin;
-  const res = await client.stream('POST', '/images/load', { query: { quiet: opts.quiet ? '1' : undefined }, body, headers: { 'Content-Type': 'application/x-tar' } });
+  const res = await client.stream('POST', '/images/load', {
+    query: { quiet: opts.quiet ? '1' : undefined },
+    body,
+    headers: { 'Content-Type': 'application/x-tar' },
+  });
   await displayJsonMessages(res, process.stdout);
 }
 
-async function importImage(cmd: Command, file: string, repo: string | undefined, opts: { change: string[]; message?: string; platform?: string }): Promise<void> {
+async function importImage(
+  cmd: Command,
+  file: string,
+  repo: string | undefined,
+  opts: { change: string[]; message?: string; platform?: string },
+): Promise<void> {
   const client = clientOf(cmd);
   if (/^https?:\/\//.test(file)) throw new Error('importing from a URL is not supported');
   const body = file === '-' ? process.stdin : createReadStream(file);
@@ -209,7 +259,11 @@ async function readSecret(prompt: string): Promise<string> {
   return line;
 }
 
-async function login(cmd: Command, server: string | undefined, opts: { username?: string; password?: string; passwordStdin?: boolean }): Promise<void> {
+async function login(
+  cmd: Command,
+  server: string | undefined,
+  opts: { username?: string; password?: string; passwordStdin?: boolean },
+): Promise<void> {
   const client = clientOf(cmd);
   let password = opts.password;
   if (opts.passwordStdin) {
@@ -220,7 +274,9 @@ async function login(cmd: Command, server: string | undefined, opts: { username?
   if (!username) username = (await readSecret('Username: ')).trim();
   if (password === undefined) password = await readSecret('Password: ');
   const domain = registryDomainOf(server);
-  await client.json('POST', '/auth', { body: { username, password, serveraddress: server ?? 'https://index.docker.io/v1/' } });
+  await client.json('POST', '/auth', {
+    body: { username, password, serveraddress: server ?? 'https://index.docker.io/v1/' },
+  });
   const where = await storeCredentials(domain, username, password);
   process.stderr.write(`WARNING! Your credentials are stored unencrypted in '${where}'.\n`);
   process.stdout.write('Login Succeeded\n');
@@ -245,12 +301,16 @@ async function prune(cmd: Command, opts: { all?: boolean; force?: boolean; filte
   }
   const filters = JSON.parse(filtersJson(opts.filter) ?? '{}') as Record<string, Record<string, boolean>>;
   if (opts.all) filters.dangling = { false: true };
-  const res = await client.json<{ ImagesDeleted: Array<{ Untagged?: string; Deleted?: string }> | null; SpaceReclaimed: number }>('POST', '/images/prune', {
+  const res = await client.json<{
+    ImagesDeleted: Array<{ Untagged?: string; Deleted?: string }> | null;
+    SpaceReclaimed: number;
+  }>('POST', '/images/prune', {
     query: { filters: JSON.stringify(filters) },
   });
   if (res.ImagesDeleted?.length) {
     process.stdout.write('Deleted Images:\n');
-    for (const d of res.ImagesDeleted) process.stdout.write(d.Untagged ? `untagged: ${d.Untagged}\n` : `deleted: ${d.Deleted}\n`);
+    for (const d of res.ImagesDeleted)
+      process.stdout.write(d.Untagged ? `untagged: ${d.Untagged}\n` : `deleted: ${d.Deleted}\n`);
     process.stdout.write('\n');
   }
   process.stdout.write(`Total reclaimed space: ${humanSize(res.SpaceReclaimed)}\n`);
@@ -261,7 +321,10 @@ async function push(cmd: Command, name: string, opts: { quiet?: boolean; allTags
   const ref = parseNormalizedReference(name);
   if (ref.digest) throw new Error('cannot push a digest reference');
   const tag = opts.allTags ? undefined : (ref.tag ?? 'latest');
-  const res = await client.stream('POST', `/images/${encodeURIComponent(familiarName(ref))}/push`, { query: { tag }, headers: await authHeader(name) });
+  const res = await client.stream('POST', `/images/${encodeURIComponent(familiarName(ref))}/push`, {
+    query: { tag },
+    headers: await authHeader(name),
+  });
   if (opts.quiet) {
     await displayJsonMessages(res, { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream);
     process.stdout.write(`${familiarString({ ...ref, tag })}\n`);
@@ -289,7 +352,11 @@ export function registerImageCommands(program: Command): void {
       .argument('<name>', 'NAME[:TAG]')
       .option('-q, --quiet', 'suppress verbose output')
       .option('-a, --all-tags', 'push all tags of the repository')
-      .action(action(async (name: string, opts: { quiet?: boolean; allTags?: boolean }, cmd: Command) => push(cmd, name, opts)));
+      .action(
+        action(async (name: string, opts: { quiet?: boolean; allTags?: boolean }, cmd: Command) =>
+          push(cmd, name, opts),
+        ),
+      );
   };
   const lsCmd = (c: Command): void => {
     c.description('List images')
@@ -300,7 +367,11 @@ export function registerImageCommands(program: Command): void {
       .option('--no-trunc', "don't truncate output")
       .option('-f, --filter <filter>', 'filter output based on conditions provided', collect, [])
       .option('--format <format>', 'format output using a Go template')
-      .action(action(async (repo: string | undefined, opts: Parameters<typeof listImages>[2], cmd: Command) => listImages(cmd, repo, { ...opts, noTrunc: (opts as { trunc?: boolean }).trunc === false })));
+      .action(
+        action(async (repo: string | undefined, opts: Parameters<typeof listImages>[2], cmd: Command) =>
+          listImages(cmd, repo, { ...opts, noTrunc: (opts as { trunc?: boolean }).trunc === false }),
+        ),
+      );
   };
   const tagCmd = (c: Command): void => {
     c.description('Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE')
@@ -310,7 +381,9 @@ export function registerImageCommands(program: Command): void {
         action(async (source: string, target: string, _o: unknown, cmd: Command) => {
           const ref = parseNormalizedReference(target);
           if (ref.digest) throw new Error('refusing to create a tag with a digest reference');
-          await clientOf(cmd).call('POST', `/images/${encodeURIComponent(source)}/tag`, { query: { repo: familiarName(ref), tag: ref.tag ?? 'latest' } });
+          await clientOf(cmd).call('POST', `/images/${encodeURIComponent(source)}/tag`, {
+            query: { repo: familiarName(ref), tag: ref.tag ?? 'latest' },
+          });
         }),
       );
   };
@@ -319,7 +392,11 @@ export function registerImageCommands(program: Command): void {
       .argument('<images...>')
       .option('-f, --force', 'force removal of the image')
       .option('--no-prune', 'do not delete untagged parents')
-      .action(action(async (names: string[], opts: { force?: boolean; prune?: boolean }, cmd: Command) => removeImages(cmd, names, opts)));
+      .action(
+        action(async (names: string[], opts: { force?: boolean; prune?: boolean }, cmd: Command) =>
+          removeImages(cmd, names, opts),
+        ),
+      );
   };
   const historyCmd = (c: Command): void => {
     c.description('Show the history of an image')
@@ -329,8 +406,12 @@ export function registerImageCommands(program: Command): void {
       .option('-q, --quiet', 'only show image IDs')
       .option('--format <format>', 'format output using a Go template')
       .action(
-        action(async (name: string, opts: { human: boolean; trunc?: boolean; quiet?: boolean; format?: string }, cmd: Command) =>
-          history(cmd, name, { ...opts, noTrunc: opts.trunc === false }),
+        action(
+          async (
+            name: string,
+            opts: { human: boolean; trunc?: boolean; quiet?: boolean; format?: string },
+            cmd: Command,
+          ) => history(cmd, name, { ...opts, noTrunc: opts.trunc === false }),
         ),
       );
   };
@@ -364,17 +445,29 @@ export function registerImageCommands(program: Command): void {
       .option('-c, --change <instruction>', 'apply Dockerfile instruction to the created image', collect, [])
       .option('-m, --message <message>', 'set commit message for imported image')
       .option('--platform <platform>', 'set platform if server is multi-platform capable')
-      .action(action(async (file: string, repo: string | undefined, opts: { change: string[]; message?: string; platform?: string }, cmd: Command) => importImage(cmd, file, repo, opts)));
+      .action(
+        action(
+          async (
+            file: string,
+            repo: string | undefined,
+            opts: { change: string[]; message?: string; platform?: string },
+            cmd: Command,
+          ) => importImage(cmd, file, repo, opts),
+        ),
+      );
   };
   const pruneCmd = (c: Command): void => {
     c.description('Remove unused images')
       .option('-a, --all', 'remove all unused images, not just dangling ones')
       .option('-f, --force', 'do not prompt for confirmation')
       .option('--filter <filter>', 'provide filter values (e.g. "until=<timestamp>")', collect, [])
-      .action(action(async (opts: { all?: boolean; force?: boolean; filter: string[] }, cmd: Command) => prune(cmd, opts)));
+      .action(
+        action(async (opts: { all?: boolean; force?: boolean; filter: string[] }, cmd: Command) => prune(cmd, opts)),
+      );
   };
 
-  const both = (top: string, sub: string, build: (c: Command) => void, alias?: string): void => topAndGroup(program, image, top, sub, build, alias);
+  const both = (top: string, sub: string, build: (c: Command) => void, alias?: string): void =>
+    topAndGroup(program, image, top, sub, build, alias);
   both('pull', 'pull', pullCmd);
   both('push', 'push', pushCmd);
   both('images', 'ls', lsCmd, 'list');
@@ -394,11 +487,18 @@ export function registerImageCommands(program: Command): void {
     .option('-u, --username <username>')
     .option('-p, --password <password>')
     .option('--password-stdin', 'take the password from stdin')
-    .action(action(async (server: string | undefined, opts: { username?: string; password?: string; passwordStdin?: boolean }, cmd: Command) => login(cmd, server, opts)));
+    .action(
+      action(
+        async (
+          server: string | undefined,
+          opts: { username?: string; password?: string; passwordStdin?: boolean },
+          cmd: Command,
+        ) => login(cmd, server, opts),
+      ),
+    );
   program
     .command('logout')
     .description('Log out from a registry')
     .argument('[server]')
     .action(action(async (server: string | undefined) => logout(server)));
 }
-

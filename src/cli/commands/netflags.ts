@@ -18,10 +18,12 @@ export function parsePublish(specs: string[]): { exposed: Record<string, object>
     }
     const parts = rest.split(':');
     if (!v6 && parts.length === 3) ip = parts.shift()!;
-    if (parts.length > 2 || parts.some((p, i) => p === '' && i === parts.length - 1)) throw new Error(`invalid port format: "${spec}"`);
+    if (parts.length > 2 || parts.some((p, i) => p === '' && i === parts.length - 1))
+      throw new Error(`invalid port format: "${spec}"`);
     const containerPort = parts.at(-1)!;
     const hostPort = parts.length === 2 ? parts[0]! : '';
-    for (const p of [containerPort, hostPort]) if (p && !/^\d+$/.test(p)) throw new Error(`invalid containerPort: ${p}`);
+    for (const p of [containerPort, hostPort])
+      if (p && !/^\d+$/.test(p)) throw new Error(`invalid containerPort: ${p}`);
     const key = `${containerPort}/${proto}`;
     exposed[key] = {};
     (bindings[key] ??= []).push({ HostIp: ip, HostPort: hostPort });

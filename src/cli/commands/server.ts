@@ -62,66 +62,119 @@ export function registerServerCommands(program: Command): void {
     .option('--cluster-cidr <cidr>', 'network CIDR for pod IPs', '10.42.0.0/16')
     .option('--service-cidr <cidr>', 'network CIDR for service IPs', '10.43.0.0/16')
     .option('--service-node-port-range <range>', 'port range reserved for NodePort services', '30000-32767')
-    .option('-t, --token <token>', 'shared secret accepted as an admin bearer token (visible in the process list: prefer --token-file)')
+    .option(
+      '-t, --token <token>',
+      'shared secret accepted as an admin bearer token (visible in the process list: prefer --token-file)',
+    )
     .option('--token-file <file>', 'file holding the admin bearer token')
     .option('--disable-controller-manager', 'do not run the controllers (Deployments, ReplicaSets)')
     .option('--disable-scheduler', 'do not run the scheduler')
-    .option('--etcd-compaction-interval <seconds>', 'compact the datastore this often, to the revision seen one interval earlier (0: never)', '300')
-    .action(async (o: { dataDir: string; httpsListenPort: string; bindAddress: string; advertiseAddress: string; datastoreEndpoint: string; serviceCidr: string; serviceNodePortRange: string; token?: string; tokenFile?: string; etcdCompactionInterval: string; disableControllerManager?: boolean; disableScheduler?: boolean }) => {
-      const logger = createLogger('gantry-server', 'info');
-      logUncaught(logger);
-      mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
-      const tokenFile = path.join(o.dataDir, 'token');
-      const token = o.token ?? (o.tokenFile ? readFileSync(o.tokenFile, 'utf8').trim() : undefined) ?? (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : randomBytes(24).toString('hex'));
-      writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
-      const [lo, hi] = o.serviceNodePortRange.split('-').map(Number);
-      if (!lo || !hi || lo > hi) throw new Error(`invalid --service-node-port-range: ${o.serviceNodePortRange}`);
-      let storage: Storage;
-      if (o.datastoreEndpoint) {
-        if (!/^https?:\/\//.test(o.datastoreEndpoint)) throw new Error(`unsupported --datastore-endpoint ${o.datastoreEndpoint}: give http(s)://host:port of etcd, or nothing for SQLite`);
-        storage = new EtcdStorage(o.datastoreEndpoint.split(','));
-      } else {
-        mkdirSync(path.join(o.dataDir, 'db'), { recursive: true });
-        storage = new SqliteStorage(path.join(o.dataDir, 'db', 'state.db'));
-      }
-      const tls = ensureTls(o.dataDir);
-      const port = Number(o.httpsListenPort);
-      const api = new ApiServer({ storage, tls, adminTokens: [token], serviceCidr: o.serviceCidr, nodePortRange: [lo, hi], logger });
-      await api.bootstrap({ address: o.advertiseAddress, port });
-      const nodeTokenFile = path.join(o.dataDir, 'node-token');
-      await api.ensureNodeToken(nodeTokenFile);
-      await new Promise<void>((resolve, reject) => {
-        api.server.once('error', reject);
-        api.server.listen(port, o.bindAddress, () => resolve());
-      });
-      // As the Kubernetes API server does: each interval, compact to the revision seen one interval before.
-      const interval = Number(o.etcdCompactionInterval);
-      let previous = 0;
-      const compactor =
-        interval > 0
-          ? setInterval(() => {
-              void storage.revision().then(async (rev) => {
-                if (previous > 0) await storage.compact(previous);
-                previous = rev;
-              }).catch((err: unknown) => logger.warn({ err: String(err) }, 'compaction failed'));
-            }, interval * 1000)
-          : undefined;
-      const ca = { certFile: path.join(o.dataDir, 'tls', 'ca.crt'), keyFile: path.join(o.dataDir, 'tls', 'ca.key') };
-      const controllers = o.disableControllerManager ? undefined : new ControllerManager({ server: `https://127.0.0.1:${port}`, ca: tls.ca, cert: tls.adminCert, key: tls.adminKey }, logger, { scheduler: !o.disableScheduler, ca });
-      await controllers?.start();
-      const kc = path.join(o.dataDir, 'kubeconfig.yaml');
-      writeFileSync(kc, kubeconfig(`https://127.0.0.1:${port}`, tls), { mode: 0o600 });
-      logger.info({ port, datastore: o.datastoreEndpoint || 'sqlite', kubeconfig: kc, nodeToken: nodeTokenFile, dashboard: `https://127.0.0.1:${port}/dashboard/` }, `Wrote kubeconfig ${kc}`);
-      const stop = (): void => {
-        if (compactor) clearInterval(compactor);
-        controllers?.stop();
-        api.server.close();
-        api.server.closeAllConnections();
-        void storage.close().finally(() => process.exit(0));
-      };
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
-    });
+    .option(
+      '--etcd-compaction-interval <seconds>',
+      'compact the datastore this often, to the revision seen one interval earlier (0: never)',
+      '300',
+    )
+    .action(
+      async (o: {
+        dataDir: string;
+        httpsListenPort: string;
+        bindAddress: string;
+        advertiseAddress: string;
+        datastoreEndpoint: string;
+        serviceCidr: string;
+        serviceNodePortRange: string;
+        token?: string;
+        tokenFile?: string;
+        etcdCompactionInterval: string;
+        disableControllerManager?: boolean;
+        disableScheduler?: boolean;
+      }) => {
+        const logger = createLogger('gantry-server', 'info');
+        logUncaught(logger);
+        mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+        const tokenFile = path.join(o.dataDir, 'token');
+        const token =
+          o.token ??
+          (o.tokenFile ? readFileSync(o.tokenFile, 'utf8').trim() : undefined) ??
+          (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : randomBytes(24).toString('hex'));
+        writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
+        const [lo, hi] = o.serviceNodePortRange.split('-').map(Number);
+        if (!lo || !hi || lo > hi) throw new Error(`invalid --service-node-port-range: ${o.serviceNodePortRange}`);
+        let storage: Storage;
+        if (o.datastoreEndpoint) {
+          if (!/^https?:\/\//.test(o.datastoreEndpoint))
+            throw new Error(
+              `unsupported --datastore-endpoint ${o.datastoreEndpoint}: give http(s)://host:port of etcd, or nothing for SQLite`,
+            );
+          storage = new EtcdStorage(o.datastoreEndpoint.split(','));
+        } else {
+          mkdirSync(path.join(o.dataDir, 'db'), { recursive: true });
+          storage = new SqliteStorage(path.join(o.dataDir, 'db', 'state.db'));
+        }
+        const tls = ensureTls(o.dataDir);
+        const port = Number(o.httpsListenPort);
+        const api = new ApiServer({
+          storage,
+          tls,
+          adminTokens: [token],
+          serviceCidr: o.serviceCidr,
+          nodePortRange: [lo, hi],
+          logger,
+        });
+        await api.bootstrap({ address: o.advertiseAddress, port });
+        const nodeTokenFile = path.join(o.dataDir, 'node-token');
+        await api.ensureNodeToken(nodeTokenFile);
+        await new Promise<void>((resolve, reject) => {
+          api.server.once('error', reject);
+          api.server.listen(port, o.bindAddress, () => resolve());
+        });
+        // As the Kubernetes API server does: each interval, compact to the revision seen one interval before.
+        const interval = Number(o.etcdCompactionInterval);
+        let previous = 0;
+        const compactor =
+          interval > 0
+            ? setInterval(() => {
+                void storage
+                  .revision()
+                  .then(async (rev) => {
+                    if (previous > 0) await storage.compact(previous);
+                    previous = rev;
+                  })
+                  .catch((err: unknown) => logger.warn({ err: String(err) }, 'compaction failed'));
+              }, interval * 1000)
+            : undefined;
+        const ca = { certFile: path.join(o.dataDir, 'tls', 'ca.crt'), keyFile: path.join(o.dataDir, 'tls', 'ca.key') };
+        const controllers = o.disableControllerManager
+          ? undefined
+          : new ControllerManager(
+              { server: `https://127.0.0.1:${port}`, ca: tls.ca, cert: tls.adminCert, key: tls.adminKey },
+              logger,
+              { scheduler: !o.disableScheduler, ca },
+            );
+        await controllers?.start();
+        const kc = path.join(o.dataDir, 'kubeconfig.yaml');
+        writeFileSync(kc, kubeconfig(`https://127.0.0.1:${port}`, tls), { mode: 0o600 });
+        logger.info(
+          {
+            port,
+            datastore: o.datastoreEndpoint || 'sqlite',
+            kubeconfig: kc,
+            nodeToken: nodeTokenFile,
+            dashboard: `https://127.0.0.1:${port}/dashboard/`,
+          },
+          `Wrote kubeconfig ${kc}`,
+        );
+        const stop = (): void => {
+          if (compactor) clearInterval(compactor);
+          controllers?.stop();
+          api.server.close();
+          api.server.closeAllConnections();
+          void storage.close().finally(() => process.exit(0));
+        };
+        process.on('SIGTERM', stop);
+        process.on('SIGINT', stop);
+      },
+    );
 
   program
     .command('kubectl')
@@ -143,7 +196,8 @@ export function registerServerCommands(program: Command): void {
 
 /** The host's first non-loopback IPv4 address, which a node reports as its InternalIP. */
 function hostIp(): string {
-  for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  for (const list of Object.values(os.networkInterfaces()))
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   return '127.0.0.1';
 }
 
@@ -152,31 +206,76 @@ export function registerAgentCommand(program: Command): void {
     .command('agent')
     .description('Run the node agent: register this machine as a node and run its pods through the engine')
     .requiredOption('-s, --server <url>', 'the API server, e.g. https://127.0.0.1:6443')
-    .option('--token-file <file>', "the join token, to get the node's certificate on first start (the server's data dir holds it in `node-token`)")
+    .option(
+      '--token-file <file>',
+      "the join token, to get the node's certificate on first start (the server's data dir holds it in `node-token`)",
+    )
     .requiredOption('--ca-file <file>', "the cluster CA certificate (the server's data dir holds it in tls/ca.crt)")
     .option('--node-name <name>', 'the name of the node', os.hostname())
     .option('--node-ip <address>', 'the address the node reports', hostIp())
     .option('--docker-host <host>', "the engine's Docker API", DEFAULT_HOST)
-    .option('--pause-image <image>', "the image of each pod's infrastructure container (it runs sleep)", 'busybox:latest')
+    .option(
+      '--pause-image <image>',
+      "the image of each pod's infrastructure container (it runs sleep)",
+      'busybox:latest',
+    )
     .option('--kubelet-port <port>', "the port of the agent's HTTPS endpoint (logs for the API server)", '10250')
     .option('-d, --data-dir <dir>', "folder for the agent's certificate", '/var/lib/gantry/agent')
     .option('--cluster-dns-port <port>', "the port of the cluster DNS on the node's address", '53')
-    .action(async (o: { server: string; tokenFile?: string; caFile: string; nodeName: string; nodeIp: string; dockerHost: string; pauseImage: string; kubeletPort: string; dataDir: string; clusterDnsPort: string }) => {
-      const logger = createLogger('gantry-agent', 'info');
-      logUncaught(logger);
-      if (!isDnsSubdomain(o.nodeName)) throw new Error(`invalid --node-name ${JSON.stringify(o.nodeName)}: a node name is a lowercase DNS subdomain`);
-      if (!isIp(o.nodeIp)) throw new Error(`invalid --node-ip ${JSON.stringify(o.nodeIp)}`);
-      const ca = readFileSync(o.caFile, 'utf8');
-      const creds = await nodeCredentials({ server: o.server, ca, tokenFile: o.tokenFile, nodeName: o.nodeName, nodeIp: o.nodeIp, dataDir: o.dataDir, logger });
-      const client = new ClusterClient({ server: o.server, ca, cert: creds.cert, key: creds.key });
-      const agent = new NodeAgent(client, new EngineClient(o.dockerHost), { nodeName: o.nodeName, nodeIp: o.nodeIp, pauseImage: o.pauseImage, port: Number(o.kubeletPort), dataDir: o.dataDir, ca, serving: { cert: creds.servingCert, key: creds.servingKey }, dnsPort: Number(o.clusterDnsPort) }, logger);
-      await agent.start();
-      const stop = (): void => {
-        agent.stop();
-        client.close();
-        process.exit(0);
-      };
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
-    });
+    .action(
+      async (o: {
+        server: string;
+        tokenFile?: string;
+        caFile: string;
+        nodeName: string;
+        nodeIp: string;
+        dockerHost: string;
+        pauseImage: string;
+        kubeletPort: string;
+        dataDir: string;
+        clusterDnsPort: string;
+      }) => {
+        const logger = createLogger('gantry-agent', 'info');
+        logUncaught(logger);
+        if (!isDnsSubdomain(o.nodeName))
+          throw new Error(
+            `invalid --node-name ${JSON.stringify(o.nodeName)}: a node name is a lowercase DNS subdomain`,
+          );
+        if (!isIp(o.nodeIp)) throw new Error(`invalid --node-ip ${JSON.stringify(o.nodeIp)}`);
+        const ca = readFileSync(o.caFile, 'utf8');
+        const creds = await nodeCredentials({
+          server: o.server,
+          ca,
+          tokenFile: o.tokenFile,
+          nodeName: o.nodeName,
+          nodeIp: o.nodeIp,
+          dataDir: o.dataDir,
+          logger,
+        });
+        const client = new ClusterClient({ server: o.server, ca, cert: creds.cert, key: creds.key });
+        const agent = new NodeAgent(
+          client,
+          new EngineClient(o.dockerHost),
+          {
+            nodeName: o.nodeName,
+            nodeIp: o.nodeIp,
+            pauseImage: o.pauseImage,
+            port: Number(o.kubeletPort),
+            dataDir: o.dataDir,
+            ca,
+            serving: { cert: creds.servingCert, key: creds.servingKey },
+            dnsPort: Number(o.clusterDnsPort),
+          },
+          logger,
+        );
+        await agent.start();
+        const stop = (): void => {
+          agent.stop();
+          client.close();
+          process.exit(0);
+        };
+        process.on('SIGTERM', stop);
+        process.on('SIGINT', stop);
+      },
+    );
 }

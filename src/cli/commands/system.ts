@@ -62,7 +62,11 @@ async function info(cmd: Command, opts: { format?: string }): Promise<void> {
     process.stdout.write(renderTemplate(opts.format, i) + '\n');
     return;
   }
-  const reg = i.RegistryConfig as { InsecureRegistryCIDRs?: string[]; IndexConfigs?: Record<string, { Secure: boolean }>; Mirrors?: string[] };
+  const reg = i.RegistryConfig as {
+    InsecureRegistryCIDRs?: string[];
+    IndexConfigs?: Record<string, { Secure: boolean }>;
+    Mirrors?: string[];
+  };
   const insecure = [
     ...Object.entries(reg?.IndexConfigs ?? {})
       .filter(([, c]) => !c.Secure)
@@ -99,7 +103,10 @@ async function info(cmd: Command, opts: { format?: string }): Promise<void> {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
-async function events(cmd: Command, opts: { since?: string; until?: string; filter: string[]; format?: string }): Promise<void> {
+async function events(
+  cmd: Command,
+  opts: { since?: string; until?: string; filter: string[]; format?: string },
+): Promise<void> {
   const toUnix = (v?: string): string | undefined => {
     if (!v) return undefined;
     if (/^\d+(\.\d+)?$/.test(v)) return v;
@@ -109,9 +116,16 @@ async function events(cmd: Command, opts: { since?: string; until?: string; filt
     if (Number.isNaN(t)) throw new Error(`invalid time ${v}`);
     return String(t / 1000);
   };
-  const res = await clientOf(cmd).stream('GET', '/events', { query: { since: toUnix(opts.since), until: toUnix(opts.until), filters: filtersJson(opts.filter) } });
+  const res = await clientOf(cmd).stream('GET', '/events', {
+    query: { since: toUnix(opts.since), until: toUnix(opts.until), filters: filtersJson(opts.filter) },
+  });
   for await (const e of jsonLines(res)) {
-    const ev = e as unknown as { Type: string; Action: string; Actor: { ID: string; Attributes: Record<string, string> }; timeNano: number };
+    const ev = e as unknown as {
+      Type: string;
+      Action: string;
+      Actor: { ID: string; Attributes: Record<string, string> };
+      timeNano: number;
+    };
     if (opts.format) {
       process.stdout.write(renderTemplate(opts.format === 'json' ? '{{json .}}' : opts.format, ev) + '\n');
       continue;
@@ -122,14 +136,23 @@ async function events(cmd: Command, opts: { since?: string; until?: string; filt
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([k, v]) => `${k}=${v}`)
       .join(', ');
-    process.stdout.write(`${iso}.${String(ns % 1_000_000_000n).padStart(9, '0')}Z ${ev.Type} ${ev.Action} ${ev.Actor.ID}${attrs ? ` (${attrs})` : ''}\n`);
+    process.stdout.write(
+      `${iso}.${String(ns % 1_000_000_000n).padStart(9, '0')}Z ${ev.Type} ${ev.Action} ${ev.Actor.ID}${attrs ? ` (${attrs})` : ''}\n`,
+    );
   }
 }
 
 async function df(cmd: Command, opts: { verbose?: boolean; format?: string }): Promise<void> {
   const d = await clientOf(cmd).json<{
     LayersSize: number;
-    Images: Array<{ Id: string; RepoTags: string[]; Size: number; SharedSize: number; Containers: number; Created: number }>;
+    Images: Array<{
+      Id: string;
+      RepoTags: string[];
+      Size: number;
+      SharedSize: number;
+      Containers: number;
+      Created: number;
+    }>;
     Containers: Array<{ State: string; SizeRw: number }>;
     Volumes: unknown[];
     BuildCache: unknown[];
@@ -139,8 +162,20 @@ async function df(cmd: Command, opts: { verbose?: boolean; format?: string }): P
   const containerSize = d.Containers.reduce((a, c) => a + c.SizeRw, 0);
   const stoppedSize = containerSize - running.reduce((a, c) => a + c.SizeRw, 0);
   const rows = [
-    { Type: 'Images', TotalCount: String(d.Images.length), Active: String(active), Size: humanSize(d.LayersSize), Reclaimable: `${humanSize(d.Images.filter((i) => i.Containers <= 0).reduce((a, i) => a + i.Size - Math.max(0, i.SharedSize), 0))} (${d.LayersSize ? 100 : 0}%)` },
-    { Type: 'Containers', TotalCount: String(d.Containers.length), Active: String(running.length), Size: humanSize(containerSize), Reclaimable: humanSize(stoppedSize) },
+    {
+      Type: 'Images',
+      TotalCount: String(d.Images.length),
+      Active: String(active),
+      Size: humanSize(d.LayersSize),
+      Reclaimable: `${humanSize(d.Images.filter((i) => i.Containers <= 0).reduce((a, i) => a + i.Size - Math.max(0, i.SharedSize), 0))} (${d.LayersSize ? 100 : 0}%)`,
+    },
+    {
+      Type: 'Containers',
+      TotalCount: String(d.Containers.length),
+      Active: String(running.length),
+      Size: humanSize(containerSize),
+      Reclaimable: humanSize(stoppedSize),
+    },
     { Type: 'Local Volumes', TotalCount: String(d.Volumes.length), Active: '0', Size: '0B', Reclaimable: '0B' },
     { Type: 'Build Cache', TotalCount: String(d.BuildCache.length), Active: '0', Size: '0B', Reclaimable: '0B' },
   ];
@@ -159,16 +194,20 @@ async function df(cmd: Command, opts: { verbose?: boolean; format?: string }): P
       })),
     );
     process.stdout.write(
-      renderRows('table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}', imgRows, {
-        Repository: 'REPOSITORY',
-        Tag: 'TAG',
-        ID: 'IMAGE ID',
-        CreatedSince: 'CREATED',
-        Size: 'SIZE',
-        SharedSize: 'SHARED SIZE',
-        UniqueSize: 'UNIQUE SIZE',
-        Containers: 'CONTAINERS',
-      }),
+      renderRows(
+        'table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}',
+        imgRows,
+        {
+          Repository: 'REPOSITORY',
+          Tag: 'TAG',
+          ID: 'IMAGE ID',
+          CreatedSince: 'CREATED',
+          Size: 'SIZE',
+          SharedSize: 'SHARED SIZE',
+          UniqueSize: 'UNIQUE SIZE',
+          Containers: 'CONTAINERS',
+        },
+      ),
     );
     return;
   }
@@ -228,7 +267,11 @@ export function registerSystemCommands(program: Command): void {
       .option('--until <time>', 'stream events until this timestamp')
       .option('-f, --filter <filter>', 'filter output based on conditions provided', collect, [])
       .option('--format <format>', 'format output using a Go template')
-      .action(action(async (opts: { since?: string; until?: string; filter: string[]; format?: string }, cmd: Command) => events(cmd, opts)));
+      .action(
+        action(async (opts: { since?: string; until?: string; filter: string[]; format?: string }, cmd: Command) =>
+          events(cmd, opts),
+        ),
+      );
   eventsCmd(program.command('events'));
   const system = program.command('system').description('Manage Gantry');
   infoCmd(system.command('info'));
@@ -245,5 +288,9 @@ export function registerSystemCommands(program: Command): void {
     .argument('<names...>')
     .option('-f, --format <format>', 'format output using a Go template')
     .option('--type <type>', 'return JSON for specified type')
-    .action(action(async (names: string[], opts: { format?: string; type?: string }, cmd: Command) => inspectAny(cmd, names, opts)));
+    .action(
+      action(async (names: string[], opts: { format?: string; type?: string }, cmd: Command) =>
+        inspectAny(cmd, names, opts),
+      ),
+    );
 }

@@ -11,7 +11,10 @@ test('aligns like Go tabwriter with docker settings', () => {
 
 test('table formats get headers; plain formats do not', () => {
   const rows = [{ Repository: 'a', Tag: '1' }];
-  assert.equal(renderRows('table {{.Repository}}\t{{.Tag}}', rows, { Repository: 'REPOSITORY' }), 'REPOSITORY   TAG\na            1\n');
+  assert.equal(
+    renderRows('table {{.Repository}}\t{{.Tag}}', rows, { Repository: 'REPOSITORY' }),
+    'REPOSITORY   TAG\na            1\n',
+  );
   assert.equal(renderRows('{{.Repository}}:{{.Tag}}', rows, {}), 'a:1\n');
 });
 

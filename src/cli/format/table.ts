@@ -18,7 +18,9 @@ export function tabwrite(lines: string[], minWidth = 10, padding = 3): string {
     });
   }
   return rows
-    .map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell + ' '.repeat(widths[i]! - [...cell].length))).join(''))
+    .map((r) =>
+      r.map((cell, i) => (i === r.length - 1 ? cell : cell + ' '.repeat(widths[i]! - [...cell].length))).join(''),
+    )
     .join('\n');
 }
 
@@ -33,7 +35,10 @@ export function renderRows(format: string, rows: object[], headers: Record<strin
   if (!isTable) return rows.map((r) => renderTemplate(expanded, r)).join('\n') + (rows.length ? '\n' : '');
   const headerRow = renderTemplate(
     expanded,
-    new Proxy({}, { get: (_t, k) => (typeof k === 'string' ? (headers[k] ?? k.toUpperCase()) : undefined), has: () => true }),
+    new Proxy(
+      {},
+      { get: (_t, k) => (typeof k === 'string' ? (headers[k] ?? k.toUpperCase()) : undefined), has: () => true },
+    ),
   );
   const lines = [headerRow, ...rows.map((r) => renderTemplate(expanded, r))];
   return tabwrite(lines.flatMap((l) => l.split('\n'))) + '\n';

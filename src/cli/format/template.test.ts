@@ -30,7 +30,10 @@ test('control structures, variables and trim markers', () => {
   assert.equal(renderTemplate('{{with .State}}{{.ExitCode}}{{end}}', data), '0');
   assert.equal(renderTemplate('a  {{- .Name -}}  b', data), 'awebb');
   assert.equal(renderTemplate('{{$n := .Name}}{{$n}}{{/* note */}}', data), 'web');
-  assert.equal(renderTemplate('{{range $p, $conf := .NetworkSettings.Ports}}{{$p}} -> {{(index $conf 0).HostPort}}{{end}}', data), '80/tcp -> 8080');
+  assert.equal(
+    renderTemplate('{{range $p, $conf := .NetworkSettings.Ports}}{{$p}} -> {{(index $conf 0).HostPort}}{{end}}', data),
+    '80/tcp -> 8080',
+  );
 });
 
 test('functions: logic, comparison, index, len, printf, json, join, split, case', () => {

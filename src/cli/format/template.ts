@@ -109,7 +109,8 @@ function lex(src: string): Tok[] {
         while (k < src.length && src[k] !== '"') {
           if (src[k] === '\\') {
             const n = src[k + 1];
-            s += n === 'n' ? '\n' : n === 't' ? '\t' : n === 'r' ? '\r' : n === '\\' ? '\\' : n === '"' ? '"' : n ?? '';
+            s +=
+              n === 'n' ? '\n' : n === 't' ? '\t' : n === 'r' ? '\r' : n === '\\' ? '\\' : n === '"' ? '"' : (n ?? '');
             k += 2;
           } else s += src[k++];
         }
@@ -376,7 +377,8 @@ function formatFloat(v: number): string {
 }
 
 function field(v: unknown, name: string): unknown {
-  if (v === null || v === undefined || v === NO_VALUE) throw new TemplateError(`nil pointer evaluating interface {}.${name}`);
+  if (v === null || v === undefined || v === NO_VALUE)
+    throw new TemplateError(`nil pointer evaluating interface {}.${name}`);
   if (v instanceof Map) return v.has(name) ? v.get(name) : NO_VALUE;
   if (typeof v === 'object') {
     const o = v as Record<string, unknown>;
@@ -393,52 +395,67 @@ function field(v: unknown, name: string): unknown {
 
 function goPrintf(format: string, ...args: unknown[]): string {
   let ai = 0;
-  return format.replace(/%([-+# 0]*)(\d+|\*)?(?:\.(\d+))?([vsdqxXftTbeEgoc%])/g, (_m, flags: string, width: string | undefined, prec: string | undefined, verb: string) => {
-    if (verb === '%') return '%';
-    if (ai >= args.length) return `%!${verb}(MISSING)`;
-    const a = args[ai++];
-    let s: string;
-    switch (verb) {
-      case 'd':
-        s = typeof a === 'number' ? String(Math.trunc(a)) : `%!d(${typeof a}=${formatValue(a)})`;
-        break;
-      case 'f':
-        s = typeof a === 'number' ? a.toFixed(prec !== undefined ? Number(prec) : 6) : `%!f(${typeof a}=${formatValue(a)})`;
-        break;
-      case 'e':
-        s = typeof a === 'number' ? a.toExponential(prec !== undefined ? Number(prec) : 6) : formatValue(a);
-        break;
-      case 'g':
-        s = typeof a === 'number' ? String(a) : formatValue(a);
-        break;
-      case 'q':
-        s = JSON.stringify(typeof a === 'string' ? a : formatValue(a));
-        break;
-      case 'x':
-      case 'X':
-        s = typeof a === 'number' ? a.toString(16) : Buffer.from(formatValue(a)).toString('hex');
-        if (verb === 'X') s = s.toUpperCase();
-        break;
-      case 't':
-        s = String(!!a);
-        break;
-      case 'T':
-        s = a === null ? '<nil>' : Array.isArray(a) ? '[]interface {}' : typeof a === 'object' ? 'map[string]interface {}' : typeof a === 'number' ? 'float64' : typeof a;
-        break;
-      case 'c':
-        s = typeof a === 'number' ? String.fromCodePoint(a) : formatValue(a);
-        break;
-      default:
-        s = formatValue(a);
-        if (prec !== undefined && (verb === 's' || verb === 'v')) s = s.slice(0, Number(prec));
-    }
-    if (width) {
-      const w = Number(width);
-      if (flags.includes('-')) s = s.padEnd(w);
-      else s = s.padStart(w, flags.includes('0') && /^[-\d.]/.test(s) ? '0' : ' ');
-    }
-    return s;
-  });
+  return format.replace(
+    /%([-+# 0]*)(\d+|\*)?(?:\.(\d+))?([vsdqxXftTbeEgoc%])/g,
+    (_m, flags: string, width: string | undefined, prec: string | undefined, verb: string) => {
+      if (verb === '%') return '%';
+      if (ai >= args.length) return `%!${verb}(MISSING)`;
+      const a = args[ai++];
+      let s: string;
+      switch (verb) {
+        case 'd':
+          s = typeof a === 'number' ? String(Math.trunc(a)) : `%!d(${typeof a}=${formatValue(a)})`;
+          break;
+        case 'f':
+          s =
+            typeof a === 'number'
+              ? a.toFixed(prec !== undefined ? Number(prec) : 6)
+              : `%!f(${typeof a}=${formatValue(a)})`;
+          break;
+        case 'e':
+          s = typeof a === 'number' ? a.toExponential(prec !== undefined ? Number(prec) : 6) : formatValue(a);
+          break;
+        case 'g':
+          s = typeof a === 'number' ? String(a) : formatValue(a);
+          break;
+        case 'q':
+          s = JSON.stringify(typeof a === 'string' ? a : formatValue(a));
+          break;
+        case 'x':
+        case 'X':
+          s = typeof a === 'number' ? a.toString(16) : Buffer.from(formatValue(a)).toString('hex');
+          if (verb === 'X') s = s.toUpperCase();
+          break;
+        case 't':
+          s = String(!!a);
+          break;
+        case 'T':
+          s =
+            a === null
+              ? '<nil>'
+              : Array.isArray(a)
+                ? '[]interface {}'
+                : typeof a === 'object'
+                  ? 'map[string]interface {}'
+                  : typeof a === 'number'
+                    ? 'float64'
+                    : typeof a;
+          break;
+        case 'c':
+          s = typeof a === 'number' ? String.fromCodePoint(a) : formatValue(a);
+          break;
+        default:
+          s = formatValue(a);
+          if (prec !== undefined && (verb === 's' || verb === 'v')) s = s.slice(0, Number(prec));
+      }
+      if (width) {
+        const w = Number(width);
+        if (flags.includes('-')) s = s.padEnd(w);
+        else s = s.padStart(w, flags.includes('0') && /^[-\d.]/.test(s) ? '0' : ' ');
+      }
+      return s;
+    },
+  );
 }
 
 function goJson(v: unknown): string {
@@ -480,7 +497,8 @@ export const baseFuncs: Record<string, TemplateFunc> = {
       if (v === null || v === undefined || v === NO_VALUE) throw new TemplateError('index of untyped nil');
       if (Array.isArray(v)) {
         const i = Number(k);
-        if (!Number.isInteger(i) || i < 0 || i >= v.length) throw new TemplateError(`error calling index: index out of range: ${formatValue(k)}`);
+        if (!Number.isInteger(i) || i < 0 || i >= v.length)
+          throw new TemplateError(`error calling index: index out of range: ${formatValue(k)}`);
         v = v[i];
       } else if (typeof v === 'string') v = v.charCodeAt(Number(k));
       else if (typeof v === 'object') {
@@ -491,11 +509,14 @@ export const baseFuncs: Record<string, TemplateFunc> = {
     return v;
   },
   slice: (a, ...idx) => {
-    if (typeof a !== 'string' && !Array.isArray(a)) throw new TemplateError('can\'t slice item');
+    if (typeof a !== 'string' && !Array.isArray(a)) throw new TemplateError("can't slice item");
     const [i = 0, j] = idx.map(Number);
     return a.slice(i, j);
   },
-  print: (...a) => a.map((x, i) => (i > 0 && typeof x !== 'string' && typeof a[i - 1] !== 'string' ? ' ' : '') + formatValue(x)).join(''),
+  print: (...a) =>
+    a
+      .map((x, i) => (i > 0 && typeof x !== 'string' && typeof a[i - 1] !== 'string' ? ' ' : '') + formatValue(x))
+      .join(''),
   println: (...a) => a.map(formatValue).join(' ') + '\n',
   printf: (f, ...a) => goPrintf(String(f), ...a),
   eq,
@@ -505,7 +526,11 @@ export const baseFuncs: Record<string, TemplateFunc> = {
   gt: (a, b) => compareValues(a, b) > 0,
   ge: (a, b) => compareValues(a, b) >= 0,
   urlquery: (...a) => encodeURIComponent(a.map(formatValue).join('')),
-  html: (...a) => a.map(formatValue).join('').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`),
+  html: (...a) =>
+    a
+      .map(formatValue)
+      .join('')
+      .replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`),
   js: (...a) => JSON.stringify(a.map(formatValue).join('')).slice(1, -1),
   call: (fn, ...a) => (fn as TemplateFunc)(...a),
   // Docker's additions (cli/templates).
@@ -584,8 +609,10 @@ export class Template {
           if (Array.isArray(v)) items = v.map((x, i) => [i, x]);
           else if (typeof v === 'number') items = Array.from({ length: v }, (_x, i) => [i, i]);
           else if (v instanceof Map) items = [...v.entries()].sort(([a], [b]) => (String(a) < String(b) ? -1 : 1));
-          else if (v && typeof v === 'object') items = Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-          else if (v !== null && v !== undefined && v !== NO_VALUE) throw new TemplateError(`range can't iterate over ${formatValue(v)}`);
+          else if (v && typeof v === 'object')
+            items = Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+          else if (v !== null && v !== undefined && v !== NO_VALUE)
+            throw new TemplateError(`range can't iterate over ${formatValue(v)}`);
           if (items.length === 0) {
             if (node.else) this.walk(node.else, dot, scope, out);
             break;
@@ -688,7 +715,7 @@ export class Template {
     if (rest.length || (piped && head!.k !== 'field' && head!.k !== 'var')) {
       throw new TemplateError(`can't give argument to non-function ${JSON.stringify(head)}`);
     }
-    if (piped) throw new TemplateError('can\'t give argument to non-function');
+    if (piped) throw new TemplateError("can't give argument to non-function");
     return this.arg(head!, dot, scope);
   }
 }

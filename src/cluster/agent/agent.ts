@@ -48,7 +48,13 @@ export interface AgentOptions {
 
 const HEARTBEAT_MS = 10_000;
 const RESYNC_MS = 2_000;
-const LABEL = { pod: 'io.kubernetes.pod.name', namespace: 'io.kubernetes.pod.namespace', uid: 'io.kubernetes.pod.uid', container: 'io.kubernetes.container.name', node: 'io.gantry.node' };
+const LABEL = {
+  pod: 'io.kubernetes.pod.name',
+  namespace: 'io.kubernetes.pod.namespace',
+  uid: 'io.kubernetes.pod.uid',
+  container: 'io.kubernetes.container.name',
+  node: 'io.gantry.node',
+};
 const INFRA = 'POD';
 
 interface EngineContainer {
@@ -61,26 +67,63 @@ interface EngineContainer {
 interface Inspect {
   Id: string;
   Image: string;
-  State: { Running: boolean; ExitCode: number; StartedAt: string; FinishedAt: string; Status: string; Error?: string; OOMKilled?: boolean };
+  State: {
+    Running: boolean;
+    ExitCode: number;
+    StartedAt: string;
+    FinishedAt: string;
+    Status: string;
+    Error?: string;
+    OOMKilled?: boolean;
+  };
   RestartCount: number;
   NetworkSettings?: { IPAddress?: string };
   Config: { Image: string };
 }
 
-type Container = ContainerSpec & { image: string; command?: string[]; args?: string[]; workingDir?: string; resources?: { limits?: Record<string, string> }; ports?: Array<{ name?: string; containerPort: number }>; readinessProbe?: Probe; livenessProbe?: Probe };
-type PodSpec = { containers?: Container[]; restartPolicy?: string; nodeName?: string; terminationGracePeriodSeconds?: number; hostname?: string; dnsPolicy?: string };
+type Container = ContainerSpec & {
+  image: string;
+  command?: string[];
+  args?: string[];
+  workingDir?: string;
+  resources?: { limits?: Record<string, string> };
+  ports?: Array<{ name?: string; containerPort: number }>;
+  readinessProbe?: Probe;
+  livenessProbe?: Probe;
+};
+type PodSpec = {
+  containers?: Container[];
+  restartPolicy?: string;
+  nodeName?: string;
+  terminationGracePeriodSeconds?: number;
+  hostname?: string;
+  dnsPolicy?: string;
+};
 
 /** The attempt a container name ends with (`k8s_web_pod_ns_uid_2` is the third). */
 const attemptOf = (name: string): number => Number(/_(\d+)$/.exec(name)?.[1] ?? 0);
 
-const iso = (t: string | undefined): string | undefined => (t && !t.startsWith('0001-') ? new Date(t).toISOString().replace(/\.\d+Z$/, 'Z') : undefined);
+const iso = (t: string | undefined): string | undefined =>
+  t && !t.startsWith('0001-') ? new Date(t).toISOString().replace(/\.\d+Z$/, 'Z') : undefined;
 
 /** Kubernetes quantities to bytes and CPUs: `128Mi`, `1G`, `500m`, `2`. */
 export function quantity(q: string): number {
   const m = /^([0-9.]+)([a-zA-Z]*)$/.exec(q.trim());
   if (!m) return NaN;
   const n = Number(m[1]);
-  const units: Record<string, number> = { '': 1, m: 1e-3, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4 };
+  const units: Record<string, number> = {
+    '': 1,
+    m: 1e-3,
+    k: 1e3,
+    K: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    Ki: 1024,
+    Mi: 1024 ** 2,
+    Gi: 1024 ** 3,
+    Ti: 1024 ** 4,
+  };
   return m[2]! in units ? n * units[m[2]!]! : NaN;
 }
 
@@ -108,18 +151,40 @@ export class NodeAgent {
     private readonly logger: Logger,
   ) {
     this.pods = new Informer(client, '/api/v1/pods', logger, { fieldSelector: `spec.nodeName=${o.nodeName}` });
-    this.pods.on({ add: (p) => this.queue.add(keyOf(p)), update: (_o, p) => this.queue.add(keyOf(p)), delete: () => this.queue.add('') });
+    this.pods.on({
+      add: (p) => this.queue.add(keyOf(p)),
+      update: (_o, p) => this.queue.add(keyOf(p)),
+      delete: () => this.queue.add(''),
+    });
     this.services = new Informer(client, '/api/v1/services', logger);
     this.endpoints = new Informer(client, '/api/v1/endpoints', logger);
     this.proxy = new ServiceProxy(this.services, this.endpoints, logger);
     this.config = new PodConfig(client, o.dataDir);
     this.events = new EventRecorder(client, 'kubelet', logger, o.nodeName);
-    this.prober = new Prober(engine, logger, (key) => this.queue.add(key), (key, id) => void this.replace(key, id));
-    this.dns = new ClusterDns(client, this.services, this.endpoints, { address: o.nodeIp, port: o.dnsPort, nodeName: o.nodeName }, logger);
+    this.prober = new Prober(
+      engine,
+      logger,
+      (key) => this.queue.add(key),
+      (key, id) => void this.replace(key, id),
+    );
+    this.dns = new ClusterDns(
+      client,
+      this.services,
+      this.endpoints,
+      { address: o.nodeIp, port: o.dnsPort, nodeName: o.nodeName },
+      logger,
+    );
   }
 
   async start(): Promise<void> {
-    this.endpoint = await startAgentServer({ port: this.o.port, ca: this.o.ca, serving: this.o.serving, engine: this.engine, logger: this.logger, containerOf: (ns, pod, c) => this.containerId(ns, pod, c) });
+    this.endpoint = await startAgentServer({
+      port: this.o.port,
+      ca: this.o.ca,
+      serving: this.o.serving,
+      engine: this.engine,
+      logger: this.logger,
+      containerOf: (ns, pod, c) => this.containerId(ns, pod, c),
+    });
     await this.register();
     for (const i of [this.pods, this.services, this.endpoints]) i.start();
     await Promise.all([this.pods, this.services, this.endpoints].map((i) => i.waitForSync()));
@@ -127,12 +192,22 @@ export class NodeAgent {
     // Pods still run without the cluster DNS (say, port 53 taken on this address); they fall back to the host's.
     await this.dns.start().catch((err: unknown) => this.logger.error({ err: String(err) }, 'cluster DNS not started'));
     void this.queue.run('node-agent', (key) => (key ? this.syncPod(key) : this.removeOrphans()), this.logger, 4);
-    this.timers.push(setInterval(() => void this.heartbeat().catch((err: unknown) => this.logger.warn({ err: String(err) }, 'node heartbeat failed')), HEARTBEAT_MS));
+    this.timers.push(
+      setInterval(
+        () =>
+          void this.heartbeat().catch((err: unknown) =>
+            this.logger.warn({ err: String(err) }, 'node heartbeat failed'),
+          ),
+        HEARTBEAT_MS,
+      ),
+    );
     // Container states change without pod events (exits, restarts): look again regularly.
-    this.timers.push(setInterval(() => {
-      for (const p of this.pods.list()) this.queue.add(keyOf(p));
-      this.queue.add('');
-    }, RESYNC_MS));
+    this.timers.push(
+      setInterval(() => {
+        for (const p of this.pods.list()) this.queue.add(keyOf(p));
+        this.queue.add('');
+      }, RESYNC_MS),
+    );
     this.logger.info({ node: this.o.nodeName }, 'node agent started');
   }
 
@@ -152,11 +227,20 @@ export class NodeAgent {
    * ends with the attempt, which restartCount reports), as the kubelet does.
    */
   private async replace(podKey: string, containerId: string): Promise<void> {
-    const info = await this.engine.json<{ Name: string; Config: { Labels: Record<string, string> } }>('GET', `/containers/${containerId}/json`).catch(() => undefined);
+    const info = await this.engine
+      .json<{ Name: string; Config: { Labels: Record<string, string> } }>('GET', `/containers/${containerId}/json`)
+      .catch(() => undefined);
     if (!info) return;
     const pod = this.pods.get(podKey);
     const name = info.Config.Labels[LABEL.container];
-    if (pod) this.events.record(pod, 'Normal', 'Killing', `Container ${name} failed liveness probe, will be restarted`, `spec.containers{${name}}`);
+    if (pod)
+      this.events.record(
+        pod,
+        'Normal',
+        'Killing',
+        `Container ${name} failed liveness probe, will be restarted`,
+        `spec.containers{${name}}`,
+      );
     this.nextAttempt.set(info.Name.replace(/^\/|_\d+$/g, ''), attemptOf(info.Name) + 1);
     await this.engine.call('DELETE', `/containers/${containerId}`, { query: { force: 1 } }).catch(() => undefined);
     this.queue.add(podKey);
@@ -171,8 +255,20 @@ export class NodeAgent {
 
   private nodeStatus(): Record<string, unknown> {
     const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    const capacity = { cpu: String(os.cpus().length), memory: `${Math.floor(os.totalmem() / 1024)}Ki`, pods: '110', 'ephemeral-storage': '0' };
-    const condition = (type: string, status: string, reason: string, message: string): Record<string, unknown> => ({ type, status, lastHeartbeatTime: now, lastTransitionTime: now, reason, message });
+    const capacity = {
+      cpu: String(os.cpus().length),
+      memory: `${Math.floor(os.totalmem() / 1024)}Ki`,
+      pods: '110',
+      'ephemeral-storage': '0',
+    };
+    const condition = (type: string, status: string, reason: string, message: string): Record<string, unknown> => ({
+      type,
+      status,
+      lastHeartbeatTime: now,
+      lastTransitionTime: now,
+      reason,
+      message,
+    });
     return {
       capacity,
       allocatable: capacity,
@@ -187,14 +283,34 @@ export class NodeAgent {
         { type: 'Hostname', address: this.o.nodeName },
       ],
       daemonEndpoints: { kubeletEndpoint: { Port: this.o.port } },
-      nodeInfo: { kubeletVersion: 'v1.33.0-gantry', kubeProxyVersion: '', containerRuntimeVersion: 'gantry://0.1.0', operatingSystem: 'linux', architecture: process.arch === 'x64' ? 'amd64' : process.arch, osImage: 'Debian GNU/Linux', kernelVersion: os.release(), machineID: '', systemUUID: '', bootID: '' },
+      nodeInfo: {
+        kubeletVersion: 'v1.33.0-gantry',
+        kubeProxyVersion: '',
+        containerRuntimeVersion: 'gantry://0.1.0',
+        operatingSystem: 'linux',
+        architecture: process.arch === 'x64' ? 'amd64' : process.arch,
+        osImage: 'Debian GNU/Linux',
+        kernelVersion: os.release(),
+        machineID: '',
+        systemUUID: '',
+        bootID: '',
+      },
     };
   }
 
   private async register(): Promise<void> {
-    const labels = { 'kubernetes.io/hostname': this.o.nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': process.arch === 'x64' ? 'amd64' : process.arch, 'node-role.kubernetes.io/control-plane': 'true' };
+    const labels = {
+      'kubernetes.io/hostname': this.o.nodeName,
+      'kubernetes.io/os': 'linux',
+      'kubernetes.io/arch': process.arch === 'x64' ? 'amd64' : process.arch,
+      'node-role.kubernetes.io/control-plane': 'true',
+    };
     try {
-      await this.client.create(collectionPath('v1', 'nodes'), { apiVersion: 'v1', kind: 'Node', metadata: { name: this.o.nodeName, labels } });
+      await this.client.create(collectionPath('v1', 'nodes'), {
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: { name: this.o.nodeName, labels },
+      });
     } catch (err) {
       if (!(err instanceof ApiStatusError && err.code === 409)) throw err;
     }
@@ -202,19 +318,35 @@ export class NodeAgent {
   }
 
   private async heartbeat(): Promise<void> {
-    await this.client.mergePatch(`${collectionPath('v1', 'nodes')}/${this.o.nodeName}/status`, { status: this.nodeStatus() });
+    await this.client.mergePatch(`${collectionPath('v1', 'nodes')}/${this.o.nodeName}/status`, {
+      status: this.nodeStatus(),
+    });
     const lease = `${collectionPath('coordination.k8s.io/v1', 'leases', 'kube-node-lease')}/${this.o.nodeName}`;
-    const spec = { holderIdentity: this.o.nodeName, leaseDurationSeconds: 40, renewTime: new Date().toISOString().replace('Z', '000Z').replace(/(\.\d{6})\d*Z$/, '$1Z') };
+    const spec = {
+      holderIdentity: this.o.nodeName,
+      leaseDurationSeconds: 40,
+      renewTime: new Date()
+        .toISOString()
+        .replace('Z', '000Z')
+        .replace(/(\.\d{6})\d*Z$/, '$1Z'),
+    };
     try {
       await this.client.mergePatch(lease, { spec });
     } catch (err) {
       if (!(err instanceof ApiStatusError && err.code === 404)) throw err;
-      await this.client.create(collectionPath('coordination.k8s.io/v1', 'leases', 'kube-node-lease'), { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: this.o.nodeName, namespace: 'kube-node-lease' }, spec });
+      await this.client.create(collectionPath('coordination.k8s.io/v1', 'leases', 'kube-node-lease'), {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: { name: this.o.nodeName, namespace: 'kube-node-lease' },
+        spec,
+      });
     }
   }
 
   private async containersOf(uid: string): Promise<EngineContainer[]> {
-    return this.engine.json<EngineContainer[]>('GET', '/containers/json', { query: { all: 1, filters: JSON.stringify({ label: [`${LABEL.uid}=${uid}`] }) } });
+    return this.engine.json<EngineContainer[]>('GET', '/containers/json', {
+      query: { all: 1, filters: JSON.stringify({ label: [`${LABEL.uid}=${uid}`] }) },
+    });
   }
 
   private async inspect(id: string): Promise<Inspect | undefined> {
@@ -235,12 +367,19 @@ export class NodeAgent {
     const fieldPath = container ? `spec.containers{${container}}` : undefined;
     if (pod) this.events.record(pod, 'Normal', 'Pulling', `Pulling image "${image}"`, fieldPath);
     const [name, tag] = /^(.*?)(?::([^:/@]+))?$/.exec(image)!.slice(1) as [string, string | undefined];
-    const res = await this.engine.stream('POST', '/images/create', { query: { fromImage: name, tag: tag ?? 'latest' } });
+    const res = await this.engine.stream('POST', '/images/create', {
+      query: { fromImage: name, tag: tag ?? 'latest' },
+    });
     let text = '';
     for await (const c of res) text += (c as Buffer).toString();
-    const failed = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { error?: string }).find((m) => m.error);
+    const failed = text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { error?: string })
+      .find((m) => m.error);
     if (failed) {
-      if (pod) this.events.record(pod, 'Warning', 'Failed', `Failed to pull image "${image}": ${failed.error}`, fieldPath);
+      if (pod)
+        this.events.record(pod, 'Warning', 'Failed', `Failed to pull image "${image}": ${failed.error}`, fieldPath);
       throw new Error(`pulling ${image}: ${failed.error}`);
     }
     if (pod) this.events.record(pod, 'Normal', 'Pulled', `Successfully pulled image "${image}"`, fieldPath);
@@ -265,19 +404,38 @@ export class NodeAgent {
       const stem = `k8s_${c}_${meta.name}_${meta.namespace}_${meta.uid}`;
       return `${stem}_${this.nextAttempt.get(stem) ?? 0}`;
     };
-    const labels = (c: string): Record<string, string> => ({ [LABEL.pod]: meta.name!, [LABEL.namespace]: meta.namespace!, [LABEL.uid]: meta.uid!, [LABEL.container]: c, [LABEL.node]: this.o.nodeName });
+    const labels = (c: string): Record<string, string> => ({
+      [LABEL.pod]: meta.name!,
+      [LABEL.namespace]: meta.namespace!,
+      [LABEL.uid]: meta.uid!,
+      [LABEL.container]: c,
+      [LABEL.node]: this.o.nodeName,
+    });
     const byName = new Map(existing.map((c) => [c.Labels[LABEL.container], c]));
     let waiting: Record<string, { reason: string; message?: string }> = {};
     let infraId = byName.get(INFRA)?.Id;
     let made = false;
     // ClusterFirst (the default): the cluster DNS with Kubernetes' search path; Default: the host's.
     const nameserver = this.dns.nameserver();
-    const dns = (spec.dnsPolicy ?? 'ClusterFirst') === 'ClusterFirst' && nameserver ? { Dns: [nameserver], DnsSearch: [`${meta.namespace}.svc.${CLUSTER_DOMAIN}`, `svc.${CLUSTER_DOMAIN}`, CLUSTER_DOMAIN], DnsOptions: ['ndots:5'] } : {};
+    const dns =
+      (spec.dnsPolicy ?? 'ClusterFirst') === 'ClusterFirst' && nameserver
+        ? {
+            Dns: [nameserver],
+            DnsSearch: [`${meta.namespace}.svc.${CLUSTER_DOMAIN}`, `svc.${CLUSTER_DOMAIN}`, CLUSTER_DOMAIN],
+            DnsOptions: ['ndots:5'],
+          }
+        : {};
     try {
       if (!infraId) {
         await this.ensureImage(this.o.pauseImage);
         made = true;
-        infraId = await this.createContainer(base(INFRA), { Image: this.o.pauseImage, Cmd: ['sleep', '2147483647'], Hostname: spec.hostname ?? meta.name, Labels: labels(INFRA), HostConfig: { Init: true, RestartPolicy: { Name: 'always' }, ...dns } });
+        infraId = await this.createContainer(base(INFRA), {
+          Image: this.o.pauseImage,
+          Cmd: ['sleep', '2147483647'],
+          Hostname: spec.hostname ?? meta.name,
+          Labels: labels(INFRA),
+          HostConfig: { Init: true, RestartPolicy: { Name: 'always' }, ...dns },
+        });
       }
       let volumes: Awaited<ReturnType<PodConfig['volumes']>> | undefined;
       for (const c of spec.containers ?? []) {
@@ -305,7 +463,8 @@ export class NodeAgent {
           continue;
         }
         const limits = c.resources?.limits ?? {};
-        const restart = spec.restartPolicy === 'Never' ? 'no' : spec.restartPolicy === 'OnFailure' ? 'on-failure' : 'always';
+        const restart =
+          spec.restartPolicy === 'Never' ? 'no' : spec.restartPolicy === 'OnFailure' ? 'on-failure' : 'always';
         made = true;
         await this.createContainer(base(c.name), {
           Image: c.image,
@@ -334,7 +493,12 @@ export class NodeAgent {
     }
   }
 
-  private async reportStatus(pod: KObject, infraId: string | undefined, waiting: Record<string, { reason: string; message?: string }>, listed?: EngineContainer[]): Promise<void> {
+  private async reportStatus(
+    pod: KObject,
+    infraId: string | undefined,
+    waiting: Record<string, { reason: string; message?: string }>,
+    listed?: EngineContainer[],
+  ): Promise<void> {
     const meta = pod.metadata!;
     const spec = (pod.spec ?? {}) as PodSpec;
     const existing = listed ?? (await this.containersOf(meta.uid!));
@@ -347,31 +511,83 @@ export class NodeAgent {
       if (!info) state = { waiting: waiting[c.name] ?? { reason: 'ContainerCreating' } };
       else if (info.State.Running) state = { running: { startedAt: iso(info.State.StartedAt) } };
       else if (info.State.Status === 'created') state = { waiting: { reason: 'ContainerCreating' } };
-      else state = { terminated: { exitCode: info.State.ExitCode, reason: info.State.OOMKilled ? 'OOMKilled' : info.State.ExitCode === 0 ? 'Completed' : 'Error', startedAt: iso(info.State.StartedAt), finishedAt: iso(info.State.FinishedAt), containerID: `docker://${info.Id}` } };
-      if (info?.State.Running) this.prober.watch(keyOf(pod), info.Id, infra?.NetworkSettings?.IPAddress, c.ports ?? [], c.readinessProbe, c.livenessProbe);
+      else
+        state = {
+          terminated: {
+            exitCode: info.State.ExitCode,
+            reason: info.State.OOMKilled ? 'OOMKilled' : info.State.ExitCode === 0 ? 'Completed' : 'Error',
+            startedAt: iso(info.State.StartedAt),
+            finishedAt: iso(info.State.FinishedAt),
+            containerID: `docker://${info.Id}`,
+          },
+        };
+      if (info?.State.Running)
+        this.prober.watch(
+          keyOf(pod),
+          info.Id,
+          infra?.NetworkSettings?.IPAddress,
+          c.ports ?? [],
+          c.readinessProbe,
+          c.livenessProbe,
+        );
       const ready = !!info?.State.Running && this.prober.ready(info.Id, !!c.readinessProbe);
       const restarts = (info?.RestartCount ?? 0) + (found ? attemptOf(found.Names[0] ?? '') : 0);
-      statuses.push({ name: c.name, image: c.image, imageID: info ? `docker-pullable://${info.Image}` : '', ...(info ? { containerID: `docker://${info.Id}` } : {}), ready, started: !!info?.State.Running, restartCount: restarts, state });
+      statuses.push({
+        name: c.name,
+        image: c.image,
+        imageID: info ? `docker-pullable://${info.Image}` : '',
+        ...(info ? { containerID: `docker://${info.Id}` } : {}),
+        ready,
+        started: !!info?.State.Running,
+        restartCount: restarts,
+        state,
+      });
     }
     const running = statuses.filter((s) => 'running' in (s.state as object)).length;
     const readyCount = statuses.filter((s) => s.ready).length;
-    const terminated = statuses.map((s) => (s.state as { terminated?: { exitCode: number } }).terminated).filter((t) => !!t);
+    const terminated = statuses
+      .map((s) => (s.state as { terminated?: { exitCode: number } }).terminated)
+      .filter((t) => !!t);
     const all = statuses.length;
     let phase = 'Pending';
-    if (all && terminated.length === all && spec.restartPolicy !== 'Always') phase = terminated.every((t) => t.exitCode === 0) ? 'Succeeded' : 'Failed';
+    if (all && terminated.length === all && spec.restartPolicy !== 'Always')
+      phase = terminated.every((t) => t.exitCode === 0) ? 'Succeeded' : 'Failed';
     else if (running > 0 || (terminated.length && spec.restartPolicy === 'Always')) phase = 'Running';
     const ready = all > 0 && readyCount === all;
     const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    const prior = (pod.status ?? {}) as { conditions?: Array<{ type: string; status: string; lastTransitionTime?: string }>; startTime?: string };
+    const prior = (pod.status ?? {}) as {
+      conditions?: Array<{ type: string; status: string; lastTransitionTime?: string }>;
+      startTime?: string;
+    };
     const condition = (type: string, ok: boolean): Record<string, unknown> => {
       const was = prior.conditions?.find((c) => c.type === type);
       const status = ok ? 'True' : 'False';
-      return { type, status, lastProbeTime: null, lastTransitionTime: was?.status === status ? was.lastTransitionTime : now, ...(ok ? {} : { reason: 'ContainersNotReady', message: `containers with unready status: [${statuses.filter((s) => !s.ready).map((s) => s.name).join(' ')}]` }) };
+      return {
+        type,
+        status,
+        lastProbeTime: null,
+        lastTransitionTime: was?.status === status ? was.lastTransitionTime : now,
+        ...(ok
+          ? {}
+          : {
+              reason: 'ContainersNotReady',
+              message: `containers with unready status: [${statuses
+                .filter((s) => !s.ready)
+                .map((s) => s.name)
+                .join(' ')}]`,
+            }),
+      };
     };
     const ip = infra?.NetworkSettings?.IPAddress;
     const status = {
       phase,
-      conditions: [condition('PodReadyToStartContainers', !!infra?.State.Running), condition('Initialized', true), condition('Ready', ready), condition('ContainersReady', ready), condition('PodScheduled', true)],
+      conditions: [
+        condition('PodReadyToStartContainers', !!infra?.State.Running),
+        condition('Initialized', true),
+        condition('Ready', ready),
+        condition('ContainersReady', ready),
+        condition('PodScheduled', true),
+      ],
       hostIP: this.o.nodeIp,
       hostIPs: [{ ip: this.o.nodeIp }],
       ...(ip ? { podIP: ip, podIPs: [{ ip }] } : {}),
@@ -379,34 +595,60 @@ export class NodeAgent {
       containerStatuses: statuses,
       qosClass: 'BestEffort',
     };
-    const comparable = (s: unknown): string => canonicalJson(JSON.parse(JSON.stringify(s, (k, v: unknown) => (k === 'lastTransitionTime' ? undefined : v))));
+    const comparable = (s: unknown): string =>
+      canonicalJson(JSON.parse(JSON.stringify(s, (k, v: unknown) => (k === 'lastTransitionTime' ? undefined : v))));
     if (comparable(prior) === comparable(status)) return;
-    await this.client.mergePatch(`${collectionPath('v1', 'pods', meta.namespace)}/${meta.name}/status`, { status }).catch((err: unknown) => {
-      if (!(err instanceof ApiStatusError && err.code === 404)) throw err;
-    });
+    await this.client
+      .mergePatch(`${collectionPath('v1', 'pods', meta.namespace)}/${meta.name}/status`, { status })
+      .catch((err: unknown) => {
+        if (!(err instanceof ApiStatusError && err.code === 404)) throw err;
+      });
   }
 
   /** A pod marked for deletion: stop its containers within the grace period, remove them, delete the pod. */
   private async terminate(pod: KObject, existing: EngineContainer[]): Promise<void> {
-    const grace = Number(pod.metadata?.deletionGracePeriodSeconds ?? (pod.spec as PodSpec).terminationGracePeriodSeconds ?? 30);
+    const grace = Number(
+      pod.metadata?.deletionGracePeriodSeconds ?? (pod.spec as PodSpec).terminationGracePeriodSeconds ?? 30,
+    );
     const apps = existing.filter((c) => c.Labels[LABEL.container] !== INFRA);
-    for (const c of apps) if (c.State === 'running') this.events.record(pod, 'Normal', 'Killing', `Stopping container ${c.Labels[LABEL.container]}`, `spec.containers{${c.Labels[LABEL.container]}}`);
+    for (const c of apps)
+      if (c.State === 'running')
+        this.events.record(
+          pod,
+          'Normal',
+          'Killing',
+          `Stopping container ${c.Labels[LABEL.container]}`,
+          `spec.containers{${c.Labels[LABEL.container]}}`,
+        );
     await Promise.all(apps.map((c) => this.engine.call('POST', `/containers/${c.Id}/stop`, { query: { t: grace } })));
-    await Promise.all(existing.map((c) => this.engine.call('DELETE', `/containers/${c.Id}`, { query: { force: 1, v: 1 } })));
+    await Promise.all(
+      existing.map((c) => this.engine.call('DELETE', `/containers/${c.Id}`, { query: { force: 1, v: 1 } })),
+    );
     this.config.removePod(pod.metadata!.uid!);
     for (const k of this.reported) if (k.startsWith(`${pod.metadata!.uid}/`)) this.reported.delete(k);
-    await this.client.delete(`${collectionPath('v1', 'pods', pod.metadata!.namespace)}/${pod.metadata!.name}`, { gracePeriodSeconds: 0, preconditions: { uid: pod.metadata!.uid } }).catch((err: unknown) => {
-      if (!(err instanceof ApiStatusError && (err.code === 404 || err.code === 409))) throw err;
-    });
+    await this.client
+      .delete(`${collectionPath('v1', 'pods', pod.metadata!.namespace)}/${pod.metadata!.name}`, {
+        gracePeriodSeconds: 0,
+        preconditions: { uid: pod.metadata!.uid },
+      })
+      .catch((err: unknown) => {
+        if (!(err instanceof ApiStatusError && (err.code === 404 || err.code === 409))) throw err;
+      });
   }
 
   /** Containers of pods this node no longer has (deleted at once, or bound elsewhere) are removed. */
   private async removeOrphans(): Promise<void> {
     const known = new Set(this.pods.list().map((p) => p.metadata?.uid));
-    const all = await this.engine.json<EngineContainer[]>('GET', '/containers/json', { query: { all: 1, filters: JSON.stringify({ label: [`${LABEL.node}=${this.o.nodeName}`] }) } });
-    this.prober.forget(new Set(all.filter((c) => known.has(c.Labels[LABEL.uid]) && c.State === 'running').map((c) => c.Id)));
+    const all = await this.engine.json<EngineContainer[]>('GET', '/containers/json', {
+      query: { all: 1, filters: JSON.stringify({ label: [`${LABEL.node}=${this.o.nodeName}`] }) },
+    });
+    this.prober.forget(
+      new Set(all.filter((c) => known.has(c.Labels[LABEL.uid]) && c.State === 'running').map((c) => c.Id)),
+    );
     const gone = all.filter((c) => !known.has(c.Labels[LABEL.uid]));
-    await Promise.all(gone.map((c) => this.engine.call('DELETE', `/containers/${c.Id}`, { query: { force: 1, v: 1 } })));
+    await Promise.all(
+      gone.map((c) => this.engine.call('DELETE', `/containers/${c.Id}`, { query: { force: 1, v: 1 } })),
+    );
     for (const uid of new Set(gone.map((c) => c.Labels[LABEL.uid]!))) this.config.removePod(uid);
   }
 }

@@ -52,41 +52,72 @@ function usable(certFile: string, keyFile: string, ca: string, nodeName: string,
 }
 
 /** Send a CSR and wait for the server to issue its certificate; answers the PEM. */
-async function requestCertificate(client: ApiClient, csrPem: string, signerName: string, usages: string[]): Promise<string> {
+async function requestCertificate(
+  client: ApiClient,
+  csrPem: string,
+  signerName: string,
+  usages: string[],
+): Promise<string> {
   const name = `node-csr-${randomBytes(8).toString('hex')}`;
   const collection = collectionPath('certificates.k8s.io/v1', 'certificatesigningrequests');
   try {
-    await client.create(collection, { apiVersion: 'certificates.k8s.io/v1', kind: 'CertificateSigningRequest', metadata: { name }, spec: { request: Buffer.from(csrPem).toString('base64'), signerName, usages } });
+    await client.create(collection, {
+      apiVersion: 'certificates.k8s.io/v1',
+      kind: 'CertificateSigningRequest',
+      metadata: { name },
+      spec: { request: Buffer.from(csrPem).toString('base64'), signerName, usages },
+    });
   } catch (err) {
-    if (err instanceof ApiStatusError && (err.code === 401 || err.code === 403)) throw new Error(`the server refused the node's certificate request (${err.code}): the join token is wrong, expired or revoked`);
+    if (err instanceof ApiStatusError && (err.code === 401 || err.code === 403))
+      throw new Error(
+        `the server refused the node's certificate request (${err.code}): the join token is wrong, expired or revoked`,
+      );
     throw err;
   }
   const deadline = Date.now() + ISSUE_TIMEOUT_MS;
   while (Date.now() < deadline) {
     const csr = await client.request<KObject>('GET', `${collection}/${name}`);
-    const status = (csr.status ?? {}) as { certificate?: string; conditions?: Array<{ type: string; status: string; message?: string }> };
+    const status = (csr.status ?? {}) as {
+      certificate?: string;
+      conditions?: Array<{ type: string; status: string; message?: string }>;
+    };
     if (status.certificate) return Buffer.from(status.certificate, 'base64').toString('utf8');
     const refused = status.conditions?.find((c) => (c.type === 'Denied' || c.type === 'Failed') && c.status === 'True');
     if (refused) throw new Error(`certificate request ${name} ${refused.type.toLowerCase()}: ${refused.message ?? ''}`);
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`certificate request ${name} was not approved and signed within ${ISSUE_TIMEOUT_MS / 1000} s (approve it with kubectl certificate approve ${name})`);
+  throw new Error(
+    `certificate request ${name} was not approved and signed within ${ISSUE_TIMEOUT_MS / 1000} s (approve it with kubectl certificate approve ${name})`,
+  );
 }
 
 export async function nodeCredentials(o: Options): Promise<NodeCredentials> {
   const dir = path.join(o.dataDir, 'pki');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const files = { cert: path.join(dir, 'client.crt'), key: path.join(dir, 'client.key'), servingCert: path.join(dir, 'serving.crt'), servingKey: path.join(dir, 'serving.key') };
+  const files = {
+    cert: path.join(dir, 'client.crt'),
+    key: path.join(dir, 'client.key'),
+    servingCert: path.join(dir, 'serving.crt'),
+    servingKey: path.join(dir, 'serving.key'),
+  };
   const subject = { organizations: ['system:nodes'], commonName: `system:node:${o.nodeName}` };
 
   if (!usable(files.cert, files.key, o.ca, o.nodeName)) {
-    if (!o.tokenFile) throw new Error('the node has no valid certificate yet: give the join token with --token-file (the server writes it to <data dir>/node-token)');
+    if (!o.tokenFile)
+      throw new Error(
+        'the node has no valid certificate yet: give the join token with --token-file (the server writes it to <data dir>/node-token)',
+      );
     const token = readFileSync(o.tokenFile, 'utf8').trim();
-    if (!BOOTSTRAP_TOKEN.test(token)) throw new Error(`${o.tokenFile} does not hold a join token (<6 characters>.<16 characters>)`);
+    if (!BOOTSTRAP_TOKEN.test(token))
+      throw new Error(`${o.tokenFile} does not hold a join token (<6 characters>.<16 characters>)`);
     const bootstrap = new ApiClient({ server: o.server, ca: o.ca, token });
     try {
       const { keyPem, csrPem } = await makeKeyAndCsr(subject);
-      const cert = await requestCertificate(bootstrap, csrPem, CLIENT_KUBELET_SIGNER, ['digital signature', 'key encipherment', 'client auth']);
+      const cert = await requestCertificate(bootstrap, csrPem, CLIENT_KUBELET_SIGNER, [
+        'digital signature',
+        'key encipherment',
+        'client auth',
+      ]);
       writeFileSync(files.key, keyPem, { mode: 0o600 });
       writeFileSync(files.cert, cert, { mode: 0o644 });
       o.logger.info({ node: o.nodeName }, 'node client certificate issued');
@@ -101,7 +132,11 @@ export async function nodeCredentials(o: Options): Promise<NodeCredentials> {
     const client = new ApiClient({ server: o.server, ca: o.ca, cert, key });
     try {
       const { keyPem, csrPem } = await makeKeyAndCsr(subject, { dns: [o.nodeName], ips: [o.nodeIp] });
-      const serving = await requestCertificate(client, csrPem, KUBELET_SERVING_SIGNER, ['digital signature', 'key encipherment', 'server auth']);
+      const serving = await requestCertificate(client, csrPem, KUBELET_SERVING_SIGNER, [
+        'digital signature',
+        'key encipherment',
+        'server auth',
+      ]);
       writeFileSync(files.servingKey, keyPem, { mode: 0o600 });
       writeFileSync(files.servingCert, serving, { mode: 0o644 });
       o.logger.info({ node: o.nodeName, address: o.nodeIp }, 'node serving certificate issued');
@@ -109,5 +144,10 @@ export async function nodeCredentials(o: Options): Promise<NodeCredentials> {
       client.close();
     }
   }
-  return { cert, key, servingCert: readFileSync(files.servingCert, 'utf8'), servingKey: readFileSync(files.servingKey, 'utf8') };
+  return {
+    cert,
+    key,
+    servingCert: readFileSync(files.servingCert, 'utf8'),
+    servingKey: readFileSync(files.servingKey, 'utf8'),
+  };
 }

@@ -21,10 +21,14 @@ export function clusterLookup(services: Informer, endpoints: Informer, name: str
     const s = services.get(`${svc[2]}/${svc[1]}`);
     const ip = (s?.spec as { clusterIP?: string } | undefined)?.clusterIP;
     if (ip && ip !== 'None') return ip;
-    if (s) return ((endpoints.get(`${svc[2]}/${svc[1]}`)?.subsets as Array<{ addresses?: Array<{ ip: string }> }> | undefined) ?? [])[0]?.addresses?.[0]?.ip;
+    if (s)
+      return ((endpoints.get(`${svc[2]}/${svc[1]}`)?.subsets as
+        Array<{ addresses?: Array<{ ip: string }> }> | undefined) ?? [])[0]?.addresses?.[0]?.ip;
     return undefined;
   }
-  const pod = new RegExp(`^(\\d+)-(\\d+)-(\\d+)-(\\d+)\\.([a-z0-9-]+)\\.pod\\.${CLUSTER_DOMAIN.replace('.', '\\.')}$`).exec(lower);
+  const pod = new RegExp(
+    `^(\\d+)-(\\d+)-(\\d+)-(\\d+)\\.([a-z0-9-]+)\\.pod\\.${CLUSTER_DOMAIN.replace('.', '\\.')}$`,
+  ).exec(lower);
   return pod ? pod.slice(1, 5).join('.') : undefined;
 }
 
@@ -47,12 +51,22 @@ export class ClusterDns {
   }
 
   async start(): Promise<void> {
-    const server = new DnsServer(this.o.address, (name) => clusterLookup(this.services, this.endpoints, name), this.logger, this.o.port);
+    const server = new DnsServer(
+      this.o.address,
+      (name) => clusterLookup(this.services, this.endpoints, name),
+      this.logger,
+      this.o.port,
+    );
     await server.start();
     this.server = server;
     // Announced on the node's own object: the endpoints controller points kube-dns at announcing nodes.
     const patch = { metadata: { annotations: { [CLUSTER_DNS_PORT_ANNOTATION]: String(this.o.port) } } };
-    await this.client.request('PATCH', `${collectionPath('v1', 'nodes')}/${this.o.nodeName}`, patch, 'application/merge-patch+json');
+    await this.client.request(
+      'PATCH',
+      `${collectionPath('v1', 'nodes')}/${this.o.nodeName}`,
+      patch,
+      'application/merge-patch+json',
+    );
   }
 
   async stop(): Promise<void> {

@@ -13,11 +13,30 @@ import { configKeyProblems, isDnsLabel, relativePathProblems } from '../api/vali
 import { ApiStatusError, collectionPath, type ApiClient } from '../client/client.js';
 
 type KeyRef = { name?: string; key: string; optional?: boolean };
-type EnvVar = { name: string; value?: string; valueFrom?: { configMapKeyRef?: KeyRef; secretKeyRef?: KeyRef; fieldRef?: { fieldPath: string } } };
-type EnvFrom = { prefix?: string; configMapRef?: { name: string; optional?: boolean }; secretRef?: { name: string; optional?: boolean } };
+type EnvVar = {
+  name: string;
+  value?: string;
+  valueFrom?: { configMapKeyRef?: KeyRef; secretKeyRef?: KeyRef; fieldRef?: { fieldPath: string } };
+};
+type EnvFrom = {
+  prefix?: string;
+  configMapRef?: { name: string; optional?: boolean };
+  secretRef?: { name: string; optional?: boolean };
+};
 type Items = Array<{ key: string; path: string }>;
-type Volume = { name: string; emptyDir?: object; hostPath?: { path: string }; configMap?: { name: string; items?: Items; optional?: boolean }; secret?: { secretName: string; items?: Items; optional?: boolean } };
-export type ContainerSpec = { name: string; env?: EnvVar[]; envFrom?: EnvFrom[]; volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean; subPath?: string }> };
+type Volume = {
+  name: string;
+  emptyDir?: object;
+  hostPath?: { path: string };
+  configMap?: { name: string; items?: Items; optional?: boolean };
+  secret?: { secretName: string; items?: Items; optional?: boolean };
+};
+export type ContainerSpec = {
+  name: string;
+  env?: EnvVar[];
+  envFrom?: EnvFrom[];
+  volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean; subPath?: string }>;
+};
 
 /** A container cannot be configured yet (a missing ConfigMap or Secret): it waits, as in Kubernetes. */
 export class ConfigError extends Error {}
@@ -30,7 +49,8 @@ export class PodConfig {
 
   /** A pod's folder; its uid must be one the API server made (a UUID), never a path. */
   podDir(uid: string): string {
-    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(uid)) throw new ConfigError(`pod uid ${JSON.stringify(uid)} is not a UUID`);
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(uid))
+      throw new ConfigError(`pod uid ${JSON.stringify(uid)} is not a UUID`);
     return path.join(this.dataDir, 'pods', uid);
   }
 
@@ -39,7 +59,12 @@ export class PodConfig {
   }
 
   /** The data of a ConfigMap (`configmaps`) or Secret (`secrets`, decoded), undefined when missing. */
-  private async source(kind: 'configmaps' | 'secrets', ns: string, name: string, optional: boolean | undefined): Promise<Record<string, Buffer> | undefined> {
+  private async source(
+    kind: 'configmaps' | 'secrets',
+    ns: string,
+    name: string,
+    optional: boolean | undefined,
+  ): Promise<Record<string, Buffer> | undefined> {
     let obj: KObject;
     try {
       obj = await this.client.request('GET', `${collectionPath('v1', kind, ns)}/${name}`);
@@ -52,11 +77,15 @@ export class PodConfig {
     }
     const out: Record<string, Buffer> = {};
     if (kind === 'secrets') {
-      for (const [k, v] of Object.entries((obj.data as Record<string, string> | undefined) ?? {})) out[k] = Buffer.from(v, 'base64');
-      for (const [k, v] of Object.entries((obj.stringData as Record<string, string> | undefined) ?? {})) out[k] = Buffer.from(v);
+      for (const [k, v] of Object.entries((obj.data as Record<string, string> | undefined) ?? {}))
+        out[k] = Buffer.from(v, 'base64');
+      for (const [k, v] of Object.entries((obj.stringData as Record<string, string> | undefined) ?? {}))
+        out[k] = Buffer.from(v);
     } else {
-      for (const [k, v] of Object.entries((obj.data as Record<string, string> | undefined) ?? {})) out[k] = Buffer.from(v);
-      for (const [k, v] of Object.entries((obj.binaryData as Record<string, string> | undefined) ?? {})) out[k] = Buffer.from(v, 'base64');
+      for (const [k, v] of Object.entries((obj.data as Record<string, string> | undefined) ?? {}))
+        out[k] = Buffer.from(v);
+      for (const [k, v] of Object.entries((obj.binaryData as Record<string, string> | undefined) ?? {}))
+        out[k] = Buffer.from(v, 'base64');
     }
     return out;
   }
@@ -76,7 +105,8 @@ export class PodConfig {
       'metadata.namespace': ns,
       'metadata.uid': pod.metadata?.uid,
       'spec.nodeName': (pod.spec as { nodeName?: string } | undefined)?.nodeName,
-      'spec.serviceAccountName': (pod.spec as { serviceAccountName?: string } | undefined)?.serviceAccountName ?? 'default',
+      'spec.serviceAccountName':
+        (pod.spec as { serviceAccountName?: string } | undefined)?.serviceAccountName ?? 'default',
       'status.podIP': (pod.status as { podIP?: string } | undefined)?.podIP,
       'status.hostIP': (pod.status as { hostIP?: string } | undefined)?.hostIP,
     };
@@ -86,8 +116,16 @@ export class PodConfig {
       else if (from.fieldRef) vars.set(e.name, fields[from.fieldRef.fieldPath] ?? '');
       else {
         const ref = (from.configMapKeyRef ?? from.secretKeyRef)!;
-        const data = await this.source(from.configMapKeyRef ? 'configmaps' : 'secrets', ns, ref.name ?? '', ref.optional);
-        if (data && !(ref.key in data) && !ref.optional) throw new ConfigError(`couldn't find key ${ref.key} in ${from.configMapKeyRef ? 'ConfigMap' : 'Secret'} ${ns}/${ref.name}`);
+        const data = await this.source(
+          from.configMapKeyRef ? 'configmaps' : 'secrets',
+          ns,
+          ref.name ?? '',
+          ref.optional,
+        );
+        if (data && !(ref.key in data) && !ref.optional)
+          throw new ConfigError(
+            `couldn't find key ${ref.key} in ${from.configMapKeyRef ? 'ConfigMap' : 'Secret'} ${ns}/${ref.name}`,
+          );
         if (data?.[ref.key] !== undefined) vars.set(e.name, data[ref.key]!.toString());
       }
     }
@@ -99,7 +137,7 @@ export class PodConfig {
     const uid = pod.metadata!.uid!;
     const ns = pod.metadata!.namespace!;
     const out = new Map<string, { source: string; readOnly: boolean }>();
-    for (const v of ((pod.spec as { volumes?: Volume[] } | undefined)?.volumes ?? [])) {
+    for (const v of (pod.spec as { volumes?: Volume[] } | undefined)?.volumes ?? []) {
       if (!isDnsLabel(v.name)) throw new ConfigError(`volume name ${JSON.stringify(v.name)} is not a DNS label`);
       const dir = path.join(this.podDir(uid), 'volumes', v.name);
       if (v.hostPath) out.set(v.name, { source: v.hostPath.path, readOnly: false });
@@ -108,16 +146,24 @@ export class PodConfig {
         chmodSync(dir, 0o777);
         out.set(v.name, { source: dir, readOnly: false });
       } else if (v.configMap || v.secret) {
-        const data = v.configMap ? await this.source('configmaps', ns, v.configMap.name, v.configMap.optional) : await this.source('secrets', ns, v.secret!.secretName, v.secret!.optional);
+        const data = v.configMap
+          ? await this.source('configmaps', ns, v.configMap.name, v.configMap.optional)
+          : await this.source('secrets', ns, v.secret!.secretName, v.secret!.optional);
         rmSync(dir, { recursive: true, force: true });
         mkdirSync(dir, { recursive: true });
         const items = (v.configMap ?? v.secret)!.items;
-        const files = items?.length ? items.filter((i) => data?.[i.key] !== undefined).map((i) => [i.path, data![i.key]!] as const) : Object.entries(data ?? {});
+        const files = items?.length
+          ? items.filter((i) => data?.[i.key] !== undefined).map((i) => [i.path, data![i.key]!] as const)
+          : Object.entries(data ?? {});
         for (const [file, content] of files) {
           // Item paths and keys stay relative and never climb (the API server checks them; a stored object may predate that).
-          if (relativePathProblems('path', file).length || configKeyProblems('key', file.split('/').at(-1)!).length) throw new ConfigError(`volume ${v.name}: item path ${JSON.stringify(file)} is not a relative path inside the volume`);
+          if (relativePathProblems('path', file).length || configKeyProblems('key', file.split('/').at(-1)!).length)
+            throw new ConfigError(
+              `volume ${v.name}: item path ${JSON.stringify(file)} is not a relative path inside the volume`,
+            );
           const target = path.join(dir, file);
-          if (!target.startsWith(dir + path.sep)) throw new ConfigError(`volume ${v.name}: item path ${file} leaves the volume`);
+          if (!target.startsWith(dir + path.sep))
+            throw new ConfigError(`volume ${v.name}: item path ${file} leaves the volume`);
           mkdirSync(path.dirname(target), { recursive: true });
           writeFileSync(target, content, { mode: 0o644 });
         }
@@ -133,7 +179,8 @@ export class PodConfig {
       const v = volumes.get(m.name);
       if (!v) throw new ConfigError(`volume "${m.name}" is not one of the pod's volumes`);
       // Bind specs are `source:target[:ro]`: a ':' in either would add options of its own.
-      if (typeof m.mountPath !== 'string' || m.mountPath.includes(':') || v.source.includes(':')) throw new ConfigError(`volume "${m.name}": a mount path may not contain ':'`);
+      if (typeof m.mountPath !== 'string' || m.mountPath.includes(':') || v.source.includes(':'))
+        throw new ConfigError(`volume "${m.name}": a mount path may not contain ':'`);
       const source = m.subPath ? subPathSource(v.source, m.subPath) : v.source;
       return `${source}:${m.mountPath}${m.readOnly || v.readOnly ? ':ro' : ''}`;
     });
@@ -145,8 +192,12 @@ export class PodConfig {
  * a container left in a shared volume (`x -> /`) must never turn the bind into one of the host's root.
  */
 function subPathSource(volume: string, subPath: string): string {
-  if (subPath.includes(':') || relativePathProblems('subPath', subPath).length) throw new ConfigError(`subPath ${JSON.stringify(subPath)} must be a relative path without '..'`);
-  const rel = subPath.split('/').filter((c) => c && c !== '.').join('/');
+  if (subPath.includes(':') || relativePathProblems('subPath', subPath).length)
+    throw new ConfigError(`subPath ${JSON.stringify(subPath)} must be a relative path without '..'`);
+  const rel = subPath
+    .split('/')
+    .filter((c) => c && c !== '.')
+    .join('/');
   const root = ConfinedDir.open(volume, 'beneath');
   try {
     // Missing, it is made (as the kubelet does); present, it may not be a symlink nor lie beyond one.

@@ -11,7 +11,12 @@ import type { ApiClient as EngineClient } from '../../api/docker/client.js';
 import type { Logger } from '../../common/log.js';
 
 export interface Probe {
-  httpGet?: { path?: string; port: number | string; scheme?: string; httpHeaders?: Array<{ name: string; value: string }> };
+  httpGet?: {
+    path?: string;
+    port: number | string;
+    scheme?: string;
+    httpHeaders?: Array<{ name: string; value: string }>;
+  };
   tcpSocket?: { port: number | string };
   exec?: { command: string[] };
   initialDelaySeconds?: number;
@@ -46,16 +51,26 @@ export class Prober {
   }
 
   /** Start probing a running container once; probes follow it until `forget`. */
-  watch(podKey: string, containerId: string, ip: string | undefined, ports: Ports, readiness: Probe | undefined, liveness: Probe | undefined): void {
+  watch(
+    podKey: string,
+    containerId: string,
+    ip: string | undefined,
+    ports: Ports,
+    readiness: Probe | undefined,
+    liveness: Probe | undefined,
+  ): void {
     if (this.watched.has(containerId) || (!readiness && !liveness)) return;
     const w: Watched = { timers: [], ready: false };
     this.watched.set(containerId, w);
     const schedule = (probe: Probe, onResult: (ok: boolean) => void): void => {
-      const start = setTimeout(() => {
-        const tick = (): void => void this.run(probe, containerId, ip, ports).then(onResult);
-        tick();
-        w.timers.push(setInterval(tick, (probe.periodSeconds ?? 10) * 1000));
-      }, (probe.initialDelaySeconds ?? 0) * 1000);
+      const start = setTimeout(
+        () => {
+          const tick = (): void => void this.run(probe, containerId, ip, ports).then(onResult);
+          tick();
+          w.timers.push(setInterval(tick, (probe.periodSeconds ?? 10) * 1000));
+        },
+        (probe.initialDelaySeconds ?? 0) * 1000,
+      );
       w.timers.push(start);
     };
     if (readiness) {
@@ -64,7 +79,9 @@ export class Prober {
       schedule(readiness, (ok) => {
         successes = ok ? successes + 1 : 0;
         failures = ok ? 0 : failures + 1;
-        const next = w.ready ? failures < (readiness.failureThreshold ?? 3) : successes >= (readiness.successThreshold ?? 1);
+        const next = w.ready
+          ? failures < (readiness.failureThreshold ?? 3)
+          : successes >= (readiness.successThreshold ?? 1);
         if (next !== w.ready) {
           w.ready = next;
           this.changed(podKey);
@@ -77,7 +94,10 @@ export class Prober {
         failures = ok ? 0 : failures + 1;
         if (failures < (liveness.failureThreshold ?? 3)) return;
         failures = 0;
-        this.logger.info({ pod: podKey, container: containerId.slice(0, 12) }, 'liveness probe failed; restarting the container');
+        this.logger.info(
+          { pod: podKey, container: containerId.slice(0, 12) },
+          'liveness probe failed; restarting the container',
+        );
         w.ready = false;
         this.unhealthy(podKey, containerId);
       });
@@ -95,10 +115,13 @@ export class Prober {
 
   private async run(probe: Probe, containerId: string, ip: string | undefined, ports: Ports): Promise<boolean> {
     const timeout = (probe.timeoutSeconds ?? 1) * 1000;
-    const portOf = (p: number | string): number => (typeof p === 'number' ? p : /^\d+$/.test(p) ? Number(p) : (ports.find((x) => x.name === p)?.containerPort ?? 0));
+    const portOf = (p: number | string): number =>
+      typeof p === 'number' ? p : /^\d+$/.test(p) ? Number(p) : (ports.find((x) => x.name === p)?.containerPort ?? 0);
     try {
       if (probe.exec) {
-        const exec = await this.engine.json<{ Id: string }>('POST', `/containers/${containerId}/exec`, { body: { Cmd: probe.exec.command, AttachStdout: true, AttachStderr: true } });
+        const exec = await this.engine.json<{ Id: string }>('POST', `/containers/${containerId}/exec`, {
+          body: { Cmd: probe.exec.command, AttachStdout: true, AttachStderr: true },
+        });
         const res = await this.engine.stream('POST', `/exec/${exec.Id}/start`, { body: { Detach: false, Tty: false } });
         await new Promise<void>((resolve, reject) => {
           const t = setTimeout(() => reject(new Error('probe timed out')), timeout);
@@ -123,10 +146,19 @@ export class Prober {
         const g = probe.httpGet;
         const headers = Object.fromEntries((g.httpHeaders ?? []).map((h) => [h.name, h.value]));
         return await new Promise<boolean>((resolve) => {
-          const req = http.get({ host: ip, port: portOf(g.port), path: g.path ?? '/', timeout, headers: { 'User-Agent': 'kube-probe/1.33', ...headers } }, (res) => {
-            res.resume();
-            resolve((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 400);
-          });
+          const req = http.get(
+            {
+              host: ip,
+              port: portOf(g.port),
+              path: g.path ?? '/',
+              timeout,
+              headers: { 'User-Agent': 'kube-probe/1.33', ...headers },
+            },
+            (res) => {
+              res.resume();
+              resolve((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 400);
+            },
+          );
           req.once('timeout', () => (req.destroy(), resolve(false)));
           req.once('error', () => resolve(false));
         });

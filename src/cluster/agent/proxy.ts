@@ -21,10 +21,15 @@ const JUMPS: Array<[string, string]> = [
   ['POSTROUTING', 'GANTRY-POSTROUTING'],
 ];
 
-type ServiceSpec = { clusterIP?: string; type?: string; ports?: Array<{ name?: string; port: number; nodePort?: number; protocol?: string }> };
+type ServiceSpec = {
+  clusterIP?: string;
+  type?: string;
+  ports?: Array<{ name?: string; port: number; nodePort?: number; protocol?: string }>;
+};
 type Subset = { addresses?: Array<{ ip: string }>; ports?: Array<{ name?: string; port: number; protocol?: string }> };
 
-const chainId = (prefix: string, text: string): string => `${prefix}${createHash('sha256').update(text).digest('base64url').replace(/[-_]/g, 'x').slice(0, 16).toUpperCase()}`;
+const chainId = (prefix: string, text: string): string =>
+  `${prefix}${createHash('sha256').update(text).digest('base64url').replace(/[-_]/g, 'x').slice(0, 16).toUpperCase()}`;
 
 function iptables(args: string[]): boolean {
   try {
@@ -50,7 +55,10 @@ const safeComment = (text: string): string => text.replace(/[^A-Za-z0-9._:/ -]/g
  * clusterIP, endpoint address or port that is not one (an object stored before the API server checked
  * it, or written by someone else) is skipped, never written into the rule text.
  */
-export function proxyRules(services: KObject[], endpointsOf: (ns: string, name: string) => KObject | undefined): ServiceRules[] {
+export function proxyRules(
+  services: KObject[],
+  endpointsOf: (ns: string, name: string) => KObject | undefined,
+): ServiceRules[] {
   const out: ServiceRules[] = [];
   for (const svc of services) {
     const spec = (svc.spec ?? {}) as ServiceSpec;
@@ -64,20 +72,33 @@ export function proxyRules(services: KObject[], endpointsOf: (ns: string, name: 
       if ((proto !== 'tcp' && proto !== 'udp') || !isPort(port.port)) continue;
       const comment = safeComment(`${ns}/${name}${port.name ? `:${port.name}` : ''}`);
       const backends = subsets.flatMap((s) => {
-        const target = (s.ports ?? []).find((p) => (p.name ?? '') === (port.name ?? '') && (p.protocol ?? 'TCP').toLowerCase() === proto);
-        return target && isPort(target.port) ? (s.addresses ?? []).filter((a) => isIpv4(a.ip)).map((a) => `${a.ip}:${target.port}`) : [];
+        const target = (s.ports ?? []).find(
+          (p) => (p.name ?? '') === (port.name ?? '') && (p.protocol ?? 'TCP').toLowerCase() === proto,
+        );
+        return target && isPort(target.port)
+          ? (s.addresses ?? []).filter((a) => isIpv4(a.ip)).map((a) => `${a.ip}:${target.port}`)
+          : [];
       });
       if (!backends.length) continue;
       const svcChain = chainId('GANTRY-SVC-', `${comment}/${proto}`);
       group.chains.push(svcChain);
-      group.rules.push(`-A GANTRY-SERVICES -d ${spec.clusterIP}/32 -p ${proto} -m ${proto} --dport ${port.port} -m comment --comment "${comment} cluster IP" -j ${svcChain}`);
-      if (isPort(port.nodePort) && (spec.type === 'NodePort' || spec.type === 'LoadBalancer')) group.rules.push(`-A GANTRY-NODEPORTS -p ${proto} -m ${proto} --dport ${port.nodePort} -m comment --comment "${comment} node port" -j ${svcChain}`);
+      group.rules.push(
+        `-A GANTRY-SERVICES -d ${spec.clusterIP}/32 -p ${proto} -m ${proto} --dport ${port.port} -m comment --comment "${comment} cluster IP" -j ${svcChain}`,
+      );
+      if (isPort(port.nodePort) && (spec.type === 'NodePort' || spec.type === 'LoadBalancer'))
+        group.rules.push(
+          `-A GANTRY-NODEPORTS -p ${proto} -m ${proto} --dport ${port.nodePort} -m comment --comment "${comment} node port" -j ${svcChain}`,
+        );
       group.rules.push(`-A ${svcChain} -j MARK --set-xmark ${MARK}`);
       backends.forEach((backend, i) => {
         const sep = chainId('GANTRY-SEP-', `${comment}/${proto}/${backend}`);
         group.chains.push(sep);
         const left = backends.length - i;
-        group.rules.push(left > 1 ? `-A ${svcChain} -m statistic --mode random --probability ${(1 / left).toFixed(10)} -j ${sep}` : `-A ${svcChain} -j ${sep}`);
+        group.rules.push(
+          left > 1
+            ? `-A ${svcChain} -m statistic --mode random --probability ${(1 / left).toFixed(10)} -j ${sep}`
+            : `-A ${svcChain} -j ${sep}`,
+        );
         group.rules.push(`-A ${sep} -p ${proto} -m ${proto} -j DNAT --to-destination ${backend}`);
       });
     }
@@ -91,7 +112,11 @@ const BASE_CHAINS = ['GANTRY-SERVICES', 'GANTRY-NODEPORTS', 'GANTRY-POSTROUTING'
 /** The whole nat table of the proxy for these Services, as iptables-restore reads it. */
 export function ruleText(groups: ServiceRules[]): { lines: string[]; chains: string[] } {
   const chains = [...BASE_CHAINS, ...groups.flatMap((g) => g.chains)];
-  const rules = [`-A GANTRY-POSTROUTING -m mark --mark ${MARK} -j MASQUERADE`, ...groups.flatMap((g) => g.rules), '-A GANTRY-SERVICES -m addrtype --dst-type LOCAL -j GANTRY-NODEPORTS'];
+  const rules = [
+    `-A GANTRY-POSTROUTING -m mark --mark ${MARK} -j MASQUERADE`,
+    ...groups.flatMap((g) => g.rules),
+    '-A GANTRY-SERVICES -m addrtype --dst-type LOCAL -j GANTRY-NODEPORTS',
+  ];
   return { lines: ['*nat', ...chains.map((c) => `:${c} - [0:0]`), ...rules, 'COMMIT'], chains };
 }
 
@@ -134,7 +159,8 @@ export class ServiceProxy {
       groups = groups.filter((g) => !refused.includes(g));
       if (!restore(groups)) throw new Error('iptables-restore refused the service rules');
     }
-    for (const [from, to] of JUMPS) if (!iptables(['-t', 'nat', '-C', from, '-j', to])) iptables(['-t', 'nat', '-I', from, '-j', to]);
+    for (const [from, to] of JUMPS)
+      if (!iptables(['-t', 'nat', '-C', from, '-j', to])) iptables(['-t', 'nat', '-I', from, '-j', to]);
     this.applied = text;
   }
 
@@ -143,7 +169,8 @@ export class ServiceProxy {
     for (const [from, to] of JUMPS) while (iptables(['-t', 'nat', '-D', from, '-j', to]));
     const chains = existingChains();
     if (!chains.length) return;
-    const restore = ['*nat', ...chains.map((c) => `:${c} - [0:0]`), ...chains.map((c) => `-X ${c}`), 'COMMIT'].join('\n') + '\n';
+    const restore =
+      ['*nat', ...chains.map((c) => `:${c} - [0:0]`), ...chains.map((c) => `-X ${c}`), 'COMMIT'].join('\n') + '\n';
     execFileSync('iptables-restore', ['-w', '--noflush'], { input: restore, stdio: ['pipe', 'ignore', 'pipe'] });
   }
 
@@ -157,9 +184,14 @@ function restore(groups: ServiceRules[], test = false): boolean {
   const { lines, chains } = ruleText(groups);
   // Chains of services that are gone are flushed by being declared, then deleted.
   const stale = test ? [] : existingChains().filter((c) => !chains.includes(c));
-  const input = [...lines.slice(0, -1), ...stale.map((c) => `:${c} - [0:0]`), ...stale.map((c) => `-X ${c}`), 'COMMIT'].join('\n') + '\n';
+  const input =
+    [...lines.slice(0, -1), ...stale.map((c) => `:${c} - [0:0]`), ...stale.map((c) => `-X ${c}`), 'COMMIT'].join('\n') +
+    '\n';
   try {
-    execFileSync('iptables-restore', ['-w', '--noflush', ...(test ? ['--test'] : [])], { input, stdio: ['pipe', 'ignore', 'pipe'] });
+    execFileSync('iptables-restore', ['-w', '--noflush', ...(test ? ['--test'] : [])], {
+      input,
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
     return true;
   } catch {
     return false;
@@ -168,5 +200,7 @@ function restore(groups: ServiceRules[], test = false): boolean {
 
 function existingChains(): string[] {
   const out = execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' });
-  return [...out.matchAll(/^:(GANTRY-(?:SERVICES|NODEPORTS|POSTROUTING|SVC-[A-Z0-9]+|SEP-[A-Z0-9]+)) /gm)].map((m) => m[1]!);
+  return [...out.matchAll(/^:(GANTRY-(?:SERVICES|NODEPORTS|POSTROUTING|SVC-[A-Z0-9]+|SEP-[A-Z0-9]+)) /gm)].map(
+    (m) => m[1]!,
+  );
 }

@@ -21,15 +21,18 @@ export const DNS1123_LABEL_MESSAGE = `a lowercase RFC 1123 label must consist of
 const IP_MESSAGE = 'must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)';
 const PORT_MESSAGE = 'must be between 1 and 65535, inclusive';
 
-export const isDnsLabel = (v: unknown): v is string => typeof v === 'string' && v.length <= 63 && DNS1123_LABEL_RE.test(v);
-export const isDnsSubdomain = (v: unknown): v is string => typeof v === 'string' && v.length <= 253 && DNS1123_SUBDOMAIN_RE.test(v);
+export const isDnsLabel = (v: unknown): v is string =>
+  typeof v === 'string' && v.length <= 63 && DNS1123_LABEL_RE.test(v);
+export const isDnsSubdomain = (v: unknown): v is string =>
+  typeof v === 'string' && v.length <= 253 && DNS1123_SUBDOMAIN_RE.test(v);
 export const isIp = (v: unknown): v is string => typeof v === 'string' && net.isIP(v) !== 0;
 export const isIpv4 = (v: unknown): v is string => typeof v === 'string' && net.isIPv4(v);
 export const isPort = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 65535;
 export const isProtocol = (v: unknown): boolean => v === undefined || v === 'TCP' || v === 'UDP' || v === 'SCTP';
 
 /** A named port (`http`): 1-15 lowercase alphanumerics and '-', with a letter, as IANA service names. */
-export const isPortName = (v: unknown): v is string => typeof v === 'string' && v.length <= 15 && IANA_SVC_NAME_RE.test(v) && /[a-z]/.test(v) && !v.includes('--');
+export const isPortName = (v: unknown): v is string =>
+  typeof v === 'string' && v.length <= 15 && IANA_SVC_NAME_RE.test(v) && /[a-z]/.test(v) && !v.includes('--');
 
 /** A path inside a volume (`items[].path`, `subPath`): relative, with no `..` component. */
 export function relativePathProblems(field: string, p: unknown): FieldProblem[] {
@@ -42,7 +45,15 @@ export function relativePathProblems(field: string, p: unknown): FieldProblem[] 
 
 /** A ConfigMap or Secret key, which becomes a file name in a volume. */
 export function configKeyProblems(field: string, key: string): FieldProblem[] {
-  if (key.length > 253 || !CONFIG_KEY_RE.test(key)) return [{ field, value: key, message: "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')" }];
+  if (key.length > 253 || !CONFIG_KEY_RE.test(key))
+    return [
+      {
+        field,
+        value: key,
+        message:
+          "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')",
+      },
+    ];
   if (key === '.' || key === '..') return [{ field, value: key, message: `must not be '${key}'` }];
   return [];
 }
@@ -57,14 +68,25 @@ export function portProblems(field: string, port: unknown): FieldProblem[] {
 }
 
 export function protocolProblems(field: string, protocol: unknown): FieldProblem[] {
-  return isProtocol(protocol) ? [] : [{ field, value: protocol, message: 'Unsupported value: must be "SCTP", "TCP" or "UDP"' }];
+  return isProtocol(protocol)
+    ? []
+    : [{ field, value: protocol, message: 'Unsupported value: must be "SCTP", "TCP" or "UDP"' }];
 }
 
 /** A Service's or container port's target: a port number or a port name. */
 export function targetPortProblems(field: string, target: unknown): FieldProblem[] {
   if (target === undefined) return [];
   if (typeof target === 'number') return portProblems(field, target);
-  return isPortName(target) ? [] : [{ field, value: target, message: 'must contain only lower-case letters, numbers and hyphens, at least one letter, and at most 15 characters (IANA_SVC_NAME)' }];
+  return isPortName(target)
+    ? []
+    : [
+        {
+          field,
+          value: target,
+          message:
+            'must contain only lower-case letters, numbers and hyphens, at least one letter, and at most 15 characters (IANA_SVC_NAME)',
+        },
+      ];
 }
 
 export function labelNameProblems(field: string, name: unknown): FieldProblem[] {

@@ -31,7 +31,12 @@ interface Claims {
   exp?: number;
   iat?: number;
   nbf?: number;
-  'kubernetes.io'?: { namespace: string; serviceaccount: { name: string; uid: string }; pod?: { name: string; uid: string }; secret?: { name: string; uid: string } };
+  'kubernetes.io'?: {
+    namespace: string;
+    serviceaccount: { name: string; uid: string };
+    pod?: { name: string; uid: string };
+    secret?: { name: string; uid: string };
+  };
   'kubernetes.io/serviceaccount/namespace'?: string;
   'kubernetes.io/serviceaccount/service-account.name'?: string;
   'kubernetes.io/serviceaccount/service-account.uid'?: string;
@@ -76,7 +81,8 @@ export class Authenticator {
     if (auth?.startsWith('Bearer ')) return this.authenticateToken(auth.slice(7).trim());
     const sock = req.socket as TLSSocket;
     if (sock.authorized) {
-      const subject = sock.getPeerCertificate()?.subject as { O?: string | string[]; CN?: string | string[] } | undefined;
+      const subject = sock.getPeerCertificate()?.subject as
+        { O?: string | string[]; CN?: string | string[] } | undefined;
       const cn = ([] as string[]).concat(subject?.CN ?? [])[0];
       if (!cn) return undefined;
       return { username: cn, groups: [...([] as string[]).concat(subject?.O ?? []), 'system:authenticated'] };
@@ -89,11 +95,15 @@ export class Authenticator {
    * (the API's own unless a TokenReview names others): a token minted for another service cannot be
    * replayed against the API.
    */
-  async authenticateToken(token: string, audiences: string[] = [API_AUDIENCE]): Promise<(UserInfo & { audiences?: string[] }) | undefined> {
+  async authenticateToken(
+    token: string,
+    audiences: string[] = [API_AUDIENCE],
+  ): Promise<(UserInfo & { audiences?: string[] }) | undefined> {
     const given = Buffer.from(token);
     for (const admin of this.adminTokens) {
       const want = Buffer.from(admin);
-      if (want.length === given.length && timingSafeEqual(want, given)) return { username: 'admin', groups: ['system:masters', 'system:authenticated'] };
+      if (want.length === given.length && timingSafeEqual(want, given))
+        return { username: 'admin', groups: ['system:masters', 'system:authenticated'] };
     }
     const bootstrap = BOOTSTRAP_TOKEN.exec(token);
     if (bootstrap) return this.authenticateBootstrap(bootstrap[1]!, bootstrap[2]!);
@@ -106,7 +116,8 @@ export class Authenticator {
       const accepted = (claims.aud ?? []).filter((a) => audiences.includes(a));
       if (!accepted.length || claims.exp === undefined) return undefined;
       const { namespace, serviceaccount } = claims['kubernetes.io'];
-      if ((await this.lookup.serviceAccountUid(namespace, serviceaccount.name)) !== serviceaccount.uid) return undefined;
+      if ((await this.lookup.serviceAccountUid(namespace, serviceaccount.name)) !== serviceaccount.uid)
+        return undefined;
       return { ...serviceAccountUser(namespace, serviceaccount.name, serviceaccount.uid), audiences: accepted };
     }
     if (claims.iss === LEGACY_ISSUER) {
@@ -114,7 +125,8 @@ export class Authenticator {
       const name = claims['kubernetes.io/serviceaccount/service-account.name'] ?? '';
       const uid = claims['kubernetes.io/serviceaccount/service-account.uid'];
       if ((await this.lookup.serviceAccountUid(namespace, name)) !== uid) return undefined;
-      if (!(await this.lookup.secretExists(namespace, claims['kubernetes.io/serviceaccount/secret.name'] ?? ''))) return undefined;
+      if (!(await this.lookup.secretExists(namespace, claims['kubernetes.io/serviceaccount/secret.name'] ?? '')))
+        return undefined;
       return serviceAccountUser(namespace, name, uid);
     }
     return undefined;
@@ -134,15 +146,30 @@ export class Authenticator {
     if (d['token-id'] !== id || want.length !== given.length || !timingSafeEqual(want, given)) return undefined;
     if (d['usage-bootstrap-authentication'] !== 'true') return undefined;
     if (d.expiration && !(Date.parse(d.expiration) > Date.now())) return undefined;
-    const extra = (d['auth-extra-groups'] ?? '').split(',').map((g) => g.trim()).filter((g) => /^system:bootstrappers:[a-z0-9:-]+$/.test(g));
+    const extra = (d['auth-extra-groups'] ?? '')
+      .split(',')
+      .map((g) => g.trim())
+      .filter((g) => /^system:bootstrappers:[a-z0-9:-]+$/.test(g));
     return { username: `system:bootstrap:${id}`, groups: ['system:bootstrappers', ...extra, 'system:authenticated'] };
   }
 
   /** A bound token for a ServiceAccount, as the TokenRequest API issues it. */
-  issueBound(sa: { namespace: string; name: string; uid: string }, audiences: string[], expirationSeconds: number): { token: string; expirationTimestamp: string } {
+  issueBound(
+    sa: { namespace: string; name: string; uid: string },
+    audiences: string[],
+    expirationSeconds: number,
+  ): { token: string; expirationTimestamp: string } {
     const now = Math.floor(Date.now() / 1000);
     const exp = now + expirationSeconds;
-    const token = this.signClaims({ iss: ISSUER, sub: `system:serviceaccount:${sa.namespace}:${sa.name}`, aud: audiences, exp, iat: now, nbf: now, 'kubernetes.io': { namespace: sa.namespace, serviceaccount: { name: sa.name, uid: sa.uid } } });
+    const token = this.signClaims({
+      iss: ISSUER,
+      sub: `system:serviceaccount:${sa.namespace}:${sa.name}`,
+      aud: audiences,
+      exp,
+      iat: now,
+      nbf: now,
+      'kubernetes.io': { namespace: sa.namespace, serviceaccount: { name: sa.name, uid: sa.uid } },
+    });
     return { token, expirationTimestamp: new Date(exp * 1000).toISOString().replace(/\.\d+Z$/, 'Z') };
   }
 
@@ -169,7 +196,12 @@ export class Authenticator {
     try {
       const header = JSON.parse(Buffer.from(parts[0]!, 'base64url').toString()) as { alg?: string };
       if (header.alg !== 'ES256') return undefined;
-      const ok = verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), { key: this.publicKey, dsaEncoding: 'ieee-p1363' }, Buffer.from(parts[2]!, 'base64url'));
+      const ok = verify(
+        'sha256',
+        Buffer.from(`${parts[0]}.${parts[1]}`),
+        { key: this.publicKey, dsaEncoding: 'ieee-p1363' },
+        Buffer.from(parts[2]!, 'base64url'),
+      );
       return ok ? (JSON.parse(Buffer.from(parts[1]!, 'base64url').toString()) as Claims) : undefined;
     } catch {
       return undefined;

@@ -26,7 +26,14 @@ interface CrdVersion {
 interface CrdSpec {
   group?: string;
   scope?: string;
-  names?: { plural?: string; singular?: string; kind?: string; listKind?: string; shortNames?: string[]; categories?: string[] };
+  names?: {
+    plural?: string;
+    singular?: string;
+    kind?: string;
+    listKind?: string;
+    shortNames?: string[];
+    categories?: string[];
+  };
   versions?: CrdVersion[];
 }
 
@@ -40,16 +47,41 @@ export function validateCrd(r: ResourceType, crd: KObject): void {
   if (!spec.group) causes.push({ field: 'spec.group', message: 'Required value' });
   if (!spec.names?.plural) causes.push({ field: 'spec.names.plural', message: 'Required value' });
   if (!spec.names?.kind) causes.push({ field: 'spec.names.kind', message: 'Required value' });
-  if (spec.scope !== 'Namespaced' && spec.scope !== 'Cluster') causes.push({ field: 'spec.scope', value: spec.scope ?? '', message: 'Unsupported value: must be "Cluster" or "Namespaced"' });
-  if (!spec.versions?.length) causes.push({ field: 'spec.versions', message: 'Invalid value: must have exactly one version marked as storage version' });
-  else if (spec.versions.filter((v) => v.storage).length !== 1) causes.push({ field: 'spec.versions', value: spec.versions.map((v) => v.name), message: 'must have exactly one version marked as storage version' });
-  if (spec.group && spec.names?.plural && name !== `${spec.names.plural}.${spec.group}`) causes.push({ field: 'metadata.name', value: name, message: 'must be spec.names.plural+"."+spec.group' });
+  if (spec.scope !== 'Namespaced' && spec.scope !== 'Cluster')
+    causes.push({
+      field: 'spec.scope',
+      value: spec.scope ?? '',
+      message: 'Unsupported value: must be "Cluster" or "Namespaced"',
+    });
+  if (!spec.versions?.length)
+    causes.push({
+      field: 'spec.versions',
+      message: 'Invalid value: must have exactly one version marked as storage version',
+    });
+  else if (spec.versions.filter((v) => v.storage).length !== 1)
+    causes.push({
+      field: 'spec.versions',
+      value: spec.versions.map((v) => v.name),
+      message: 'must have exactly one version marked as storage version',
+    });
+  if (spec.group && spec.names?.plural && name !== `${spec.names.plural}.${spec.group}`)
+    causes.push({ field: 'metadata.name', value: name, message: 'must be spec.names.plural+"."+spec.group' });
   causes.push(...groupProblems(spec.group, crd.metadata?.annotations));
   for (const field of ['plural', 'singular'] as const) {
     const v = spec.names?.[field];
-    if (v && !DNS1035_LABEL.test(v)) causes.push({ field: `spec.names.${field}`, value: v, message: `a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')` });
+    if (v && !DNS1035_LABEL.test(v))
+      causes.push({
+        field: `spec.names.${field}`,
+        value: v,
+        message: `a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')`,
+      });
   }
-  if (spec.names?.kind && !/^[A-Za-z][A-Za-z0-9]*$/.test(spec.names.kind)) causes.push({ field: 'spec.names.kind', value: spec.names.kind, message: 'must be a valid kind name (alphanumeric, starting with a letter)' });
+  if (spec.names?.kind && !/^[A-Za-z][A-Za-z0-9]*$/.test(spec.names.kind))
+    causes.push({
+      field: 'spec.names.kind',
+      value: spec.names.kind,
+      message: 'must be a valid kind name (alphanumeric, starting with a letter)',
+    });
   if (causes.length) throw invalid(r, name, causes);
 }
 
@@ -63,14 +95,40 @@ const BUILT_IN_GROUPS = new Set(RESOURCES.map((x) => x.group));
  * the built-in objects. Kubernetes' protected groups (*.k8s.io, *.kubernetes.io) need the approval
  * annotation, as there.
  */
-function groupProblems(group: string | undefined, annotations: Record<string, string> | undefined): Array<{ field: string; message: string; value?: unknown }> {
+function groupProblems(
+  group: string | undefined,
+  annotations: Record<string, string> | undefined,
+): Array<{ field: string; message: string; value?: unknown }> {
   if (!group) return [];
-  if (!group.includes('.')) return [{ field: 'spec.group', value: group, message: 'should be a domain with at least one dot' }];
-  if (!DNS1123_SUBDOMAIN.test(group) || group.length > 253) return [{ field: 'spec.group', value: group, message: 'a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, \'-\' or \'.\', and must start and end with an alphanumeric character' }];
-  if (BUILT_IN_GROUPS.has(group)) return [{ field: 'spec.group', value: group, message: 'is a built-in API group; custom resources cannot be served in it' }];
-  const protectedGroup = group === 'k8s.io' || group.endsWith('.k8s.io') || group === 'kubernetes.io' || group.endsWith('.kubernetes.io');
+  if (!group.includes('.'))
+    return [{ field: 'spec.group', value: group, message: 'should be a domain with at least one dot' }];
+  if (!DNS1123_SUBDOMAIN.test(group) || group.length > 253)
+    return [
+      {
+        field: 'spec.group',
+        value: group,
+        message:
+          "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+      },
+    ];
+  if (BUILT_IN_GROUPS.has(group))
+    return [
+      {
+        field: 'spec.group',
+        value: group,
+        message: 'is a built-in API group; custom resources cannot be served in it',
+      },
+    ];
+  const protectedGroup =
+    group === 'k8s.io' || group.endsWith('.k8s.io') || group === 'kubernetes.io' || group.endsWith('.kubernetes.io');
   if (protectedGroup && !annotations?.['api-approved.kubernetes.io']) {
-    return [{ field: 'metadata.annotations[api-approved.kubernetes.io]', message: 'Required value: protected groups must have approval annotation "api-approved.kubernetes.io", see https://github.com/kubernetes/enhancements/pull/1111' }];
+    return [
+      {
+        field: 'metadata.annotations[api-approved.kubernetes.io]',
+        message:
+          'Required value: protected groups must have approval annotation "api-approved.kubernetes.io", see https://github.com/kubernetes/enhancements/pull/1111',
+      },
+    ];
   }
   return [];
 }
@@ -84,12 +142,28 @@ export function servableGroup(group: string | undefined): group is string {
 export function crdStatus(crd: KObject): Record<string, unknown> {
   const spec = (crd.spec ?? {}) as CrdSpec;
   const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-  const names = { ...spec.names, singular: spec.names?.singular ?? spec.names?.kind?.toLowerCase(), listKind: spec.names?.listKind ?? `${spec.names?.kind}List` };
+  const names = {
+    ...spec.names,
+    singular: spec.names?.singular ?? spec.names?.kind?.toLowerCase(),
+    listKind: spec.names?.listKind ?? `${spec.names?.kind}List`,
+  };
   return {
     acceptedNames: names,
     conditions: [
-      { type: 'NamesAccepted', status: 'True', reason: 'NoConflicts', message: 'no conflicts found', lastTransitionTime: now },
-      { type: 'Established', status: 'True', reason: 'InitialNamesAccepted', message: 'the initial names have been accepted', lastTransitionTime: now },
+      {
+        type: 'NamesAccepted',
+        status: 'True',
+        reason: 'NoConflicts',
+        message: 'no conflicts found',
+        lastTransitionTime: now,
+      },
+      {
+        type: 'Established',
+        status: 'True',
+        reason: 'InitialNamesAccepted',
+        message: 'the initial names have been accepted',
+        lastTransitionTime: now,
+      },
     ],
     storedVersions: (spec.versions ?? []).filter((v) => v.storage).map((v) => v.name),
   };
@@ -131,7 +205,10 @@ export class CustomResources {
 
   /** OpenAPI v3 schemas of the custom kinds of one group/version, keyed by schema name. */
   schemas(gvPath: string): Record<string, Schema & { kind: Kind }> {
-    return Object.assign({}, ...[...this.crds.values()].map((c) => c.schemas.get(gvPath) ?? {})) as Record<string, Schema & { kind: Kind }>;
+    return Object.assign({}, ...[...this.crds.values()].map((c) => c.schemas.get(gvPath) ?? {})) as Record<
+      string,
+      Schema & { kind: Kind }
+    >;
   }
 }
 
@@ -160,7 +237,12 @@ function served(crd: KObject): Served {
     const schema = v.schema?.openAPIV3Schema;
     if (schema) {
       const reversed = group.split('.').reverse().join('.');
-      out.schemas.set(groupVersionPath(group, v.name), { [`${reversed}.${v.name}.${names.kind}`]: { ...schema, kind: { group: group, version: v.name, kind: names.kind } } });
+      out.schemas.set(groupVersionPath(group, v.name), {
+        [`${reversed}.${v.name}.${names.kind}`]: {
+          ...schema,
+          kind: { group: group, version: v.name, kind: names.kind },
+        },
+      });
     }
   }
   return out;

@@ -39,7 +39,8 @@ function atoms(rule: PolicyRule): Atom[] {
     for (const url of rule.nonResourceURLs ?? []) out.push({ verb, url });
     for (const group of rule.apiGroups ?? []) {
       for (const resource of rule.resources ?? []) {
-        if (rule.resourceNames?.length) for (const name of rule.resourceNames) out.push({ verb, group, resource, name });
+        if (rule.resourceNames?.length)
+          for (const name of rule.resourceNames) out.push({ verb, group, resource, name });
         else out.push({ verb, group, resource });
       }
     }
@@ -70,7 +71,11 @@ export function uncovered(owner: PolicyRule[], servant: PolicyRule[]): string[] 
 }
 
 function forbidden(r: ResourceType, name: string, message: string): ApiError {
-  return new ApiError(403, 'Forbidden', `${r.plural}.${RBAC_GROUP} "${name}" is forbidden: ${message}`, { name, group: RBAC_GROUP, kind: r.plural });
+  return new ApiError(403, 'Forbidden', `${r.plural}.${RBAC_GROUP} "${name}" is forbidden: ${message}`, {
+    name,
+    group: RBAC_GROUP,
+    kind: r.plural,
+  });
 }
 
 /**
@@ -83,10 +88,24 @@ export function checkEscalation(authz: Authorizer, user: UserInfo | undefined, r
   const namespace = r.namespaced ? obj.metadata?.namespace : undefined;
   const held = (): PolicyRule[] => authz.rulesFor(user, namespace);
   const notHeld = (missing: string[]): ApiError =>
-    forbidden(r, name, `user "${user.username}" (groups=[${user.groups.map((g) => JSON.stringify(g)).join(' ')}]) is attempting to grant RBAC permissions not currently held:\n${missing.join('\n')}`);
+    forbidden(
+      r,
+      name,
+      `user "${user.username}" (groups=[${user.groups.map((g) => JSON.stringify(g)).join(' ')}]) is attempting to grant RBAC permissions not currently held:\n${missing.join('\n')}`,
+    );
 
   if (r.plural === 'roles' || r.plural === 'clusterroles') {
-    if (authz.allowed(user, { verb: 'escalate', resourceRequest: true, apiGroup: RBAC_GROUP, resource: r.plural, name, namespace })) return;
+    if (
+      authz.allowed(user, {
+        verb: 'escalate',
+        resourceRequest: true,
+        apiGroup: RBAC_GROUP,
+        resource: r.plural,
+        name,
+        namespace,
+      })
+    )
+      return;
     const missing = uncovered(held(), (obj.rules as PolicyRule[] | undefined) ?? []);
     if (missing.length) throw notHeld(missing);
     return;
@@ -94,9 +113,24 @@ export function checkEscalation(authz: Authorizer, user: UserInfo | undefined, r
   if (r.plural !== 'rolebindings' && r.plural !== 'clusterrolebindings') return;
   const ref = (obj.roleRef ?? {}) as { kind?: string; name?: string };
   const roleResource = ref.kind === 'Role' ? 'roles' : 'clusterroles';
-  if (authz.allowed(user, { verb: 'bind', resourceRequest: true, apiGroup: RBAC_GROUP, resource: roleResource, name: ref.name, namespace })) return;
+  if (
+    authz.allowed(user, {
+      verb: 'bind',
+      resourceRequest: true,
+      apiGroup: RBAC_GROUP,
+      resource: roleResource,
+      name: ref.name,
+      namespace,
+    })
+  )
+    return;
   const rules = authz.roleRules(ref.kind ?? '', ref.name ?? '', namespace);
-  if (!rules) throw forbidden(r, name, `${ref.kind === 'Role' ? 'role' : 'clusterrole'}.${RBAC_GROUP} "${ref.name ?? ''}" not found`);
+  if (!rules)
+    throw forbidden(
+      r,
+      name,
+      `${ref.kind === 'Role' ? 'role' : 'clusterrole'}.${RBAC_GROUP} "${ref.name ?? ''}" not found`,
+    );
   const missing = uncovered(held(), rules);
   if (missing.length) throw notHeld(missing);
 }

@@ -32,7 +32,13 @@ const asList = (v: unknown): Obj[] => (Array.isArray(v) ? v.map(asObj) : []);
 export function podRefs(pod: Obj): PodRefs {
   const meta = asObj(pod.metadata);
   const spec = asObj(pod.spec);
-  const refs: PodRefs = { node: typeof spec.nodeName === 'string' ? spec.nodeName : undefined, namespace: String(meta.namespace ?? ''), secrets: new Set(), configmaps: new Set(), persistentvolumeclaims: new Set() };
+  const refs: PodRefs = {
+    node: typeof spec.nodeName === 'string' ? spec.nodeName : undefined,
+    namespace: String(meta.namespace ?? ''),
+    secrets: new Set(),
+    configmaps: new Set(),
+    persistentvolumeclaims: new Set(),
+  };
   const add = (set: Set<string>, name: unknown): void => {
     if (typeof name === 'string' && name) set.add(name);
   };
@@ -108,7 +114,8 @@ export class NodeAuthorizer {
         return a.verb === 'create' || (own && ['get', 'update', 'patch', 'delete'].includes(a.verb));
       case '/pods':
         if (!sub && READ.includes(a.verb)) return true;
-        if ((!sub && a.verb === 'delete') || (sub === 'status' && ['update', 'patch'].includes(a.verb))) return (await this.pod(a.namespace, a.name))?.node === node;
+        if ((!sub && a.verb === 'delete') || (sub === 'status' && ['update', 'patch'].includes(a.verb)))
+          return (await this.pod(a.namespace, a.name))?.node === node;
         return false;
       case '/events':
       case 'events.k8s.io/events':
@@ -120,7 +127,17 @@ export class NodeAuthorizer {
       case '/secrets':
       case '/configmaps':
       case '/persistentvolumeclaims':
-        return a.verb === 'get' && !sub && !!a.name && (await this.refersTo(node, a.namespace ?? '', a.resource as 'secrets' | 'configmaps' | 'persistentvolumeclaims', a.name));
+        return (
+          a.verb === 'get' &&
+          !sub &&
+          !!a.name &&
+          (await this.refersTo(
+            node,
+            a.namespace ?? '',
+            a.resource as 'secrets' | 'configmaps' | 'persistentvolumeclaims',
+            a.name,
+          ))
+        );
       case 'certificates.k8s.io/certificatesigningrequests':
         if (sub === 'selfnodeclient' && a.verb === 'create') return true;
         return !sub && ['create', 'get', 'list', 'watch'].includes(a.verb);
@@ -139,11 +156,17 @@ export class NodeAuthorizer {
     return kv ? podRefs(JSON.parse(kv.value.toString()) as Obj) : undefined;
   }
 
-  private async refersTo(node: string, namespace: string, kind: 'secrets' | 'configmaps' | 'persistentvolumeclaims', name: string): Promise<boolean> {
+  private async refersTo(
+    node: string,
+    namespace: string,
+    kind: 'secrets' | 'configmaps' | 'persistentvolumeclaims',
+    name: string,
+  ): Promise<boolean> {
     const matches = (p: PodRefs): boolean => p.node === node && p.namespace === namespace && p[kind].has(name);
     for (const p of this.pods.values()) if (matches(p)) return true;
     // A pod bound a moment ago may not have come through the watch yet.
-    for (const kv of (await this.storage.list(`${PODS_PREFIX}${namespace}/`)).kvs) if (matches(podRefs(JSON.parse(kv.value.toString()) as Obj))) return true;
+    for (const kv of (await this.storage.list(`${PODS_PREFIX}${namespace}/`)).kvs)
+      if (matches(podRefs(JSON.parse(kv.value.toString()) as Obj))) return true;
     return false;
   }
 }
@@ -152,7 +175,11 @@ export class NodeAuthorizer {
  * NodeRestriction's part for creates, whose object is named in the body: a node creates only its own
  * Node and its own Lease. Answers the refusal message, or undefined when allowed.
  */
-export function nodeWriteRefusal(node: string | undefined, resource: string, name: string | undefined): string | undefined {
+export function nodeWriteRefusal(
+  node: string | undefined,
+  resource: string,
+  name: string | undefined,
+): string | undefined {
   if (!node || (resource !== 'nodes' && resource !== 'leases') || name === node) return undefined;
   return `${resource} "${name ?? ''}" is forbidden: node "${node}" is not allowed to modify ${resource === 'nodes' ? 'node' : 'lease'} "${name ?? ''}"`;
 }

@@ -37,27 +37,62 @@ export class ApiError extends Error {
   }
 
   status(): Record<string, unknown> {
-    return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: this.message, reason: this.reason, ...(this.details ? { details: this.details } : {}), code: this.code };
+    return {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: this.message,
+      reason: this.reason,
+      ...(this.details ? { details: this.details } : {}),
+      code: this.code,
+    };
   }
 }
 
 const groupOf = (r: ResourceType): string => r.group;
 const resName = (r: ResourceType): string => (r.group ? `${r.plural}.${r.group}` : r.plural);
 
-export const notFound = (r: ResourceType, name: string): ApiError => new ApiError(404, 'NotFound', `${resName(r)} "${name}" not found`, { name, group: groupOf(r), kind: r.plural });
-export const alreadyExists = (r: ResourceType, name: string): ApiError => new ApiError(409, 'AlreadyExists', `${resName(r)} "${name}" already exists`, { name, group: groupOf(r), kind: r.plural });
-export const conflict = (r: ResourceType, name: string): ApiError =>
-  new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${resName(r)} "${name}": the object has been modified; please apply your changes to the latest version and try again`, { name, group: groupOf(r), kind: r.plural });
-export const badRequest = (msg: string): ApiError => new ApiError(400, 'BadRequest', msg);
-
-export function invalid(r: ResourceType, name: string, causes: Array<{ field: string; message: string; value?: unknown }>): ApiError {
-  const text = causes.map((c) => `${c.field}: ${c.value !== undefined ? `Invalid value: ${JSON.stringify(c.value)}: ` : ''}${c.message}`).join(', ');
-  return new ApiError(422, 'Invalid', `${r.group ? `${r.kind}.${r.group}` : r.kind} "${name}" is invalid: ${causes.length > 1 ? `[${text}]` : text}`, {
+export const notFound = (r: ResourceType, name: string): ApiError =>
+  new ApiError(404, 'NotFound', `${resName(r)} "${name}" not found`, { name, group: groupOf(r), kind: r.plural });
+export const alreadyExists = (r: ResourceType, name: string): ApiError =>
+  new ApiError(409, 'AlreadyExists', `${resName(r)} "${name}" already exists`, {
     name,
     group: groupOf(r),
-    kind: r.kind,
-    causes: causes.map((c) => ({ reason: 'FieldValueInvalid', message: `${c.value !== undefined ? `Invalid value: ${JSON.stringify(c.value)}: ` : ''}${c.message}`, field: c.field })),
+    kind: r.plural,
   });
+export const conflict = (r: ResourceType, name: string): ApiError =>
+  new ApiError(
+    409,
+    'Conflict',
+    `Operation cannot be fulfilled on ${resName(r)} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+    { name, group: groupOf(r), kind: r.plural },
+  );
+export const badRequest = (msg: string): ApiError => new ApiError(400, 'BadRequest', msg);
+
+export function invalid(
+  r: ResourceType,
+  name: string,
+  causes: Array<{ field: string; message: string; value?: unknown }>,
+): ApiError {
+  const text = causes
+    .map((c) => `${c.field}: ${c.value !== undefined ? `Invalid value: ${JSON.stringify(c.value)}: ` : ''}${c.message}`)
+    .join(', ');
+  return new ApiError(
+    422,
+    'Invalid',
+    `${r.group ? `${r.kind}.${r.group}` : r.kind} "${name}" is invalid: ${causes.length > 1 ? `[${text}]` : text}`,
+    {
+      name,
+      group: groupOf(r),
+      kind: r.kind,
+      causes: causes.map((c) => ({
+        reason: 'FieldValueInvalid',
+        message: `${c.value !== undefined ? `Invalid value: ${JSON.stringify(c.value)}: ` : ''}${c.message}`,
+        field: c.field,
+      })),
+    },
+  );
 }
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -67,7 +102,12 @@ const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 export function validateName(r: ResourceType, name: string): void {
   // RBAC objects (and a few others) only need a name usable as a path segment: `system:basic-user`.
   if (r.group === 'rbac.authorization.k8s.io') {
-    const bad = name === '.' || name === '..' ? `may not be '${name}'` : /[/%]/.test(name) ? `may not contain '${name.includes('/') ? '/' : '%'}'` : undefined;
+    const bad =
+      name === '.' || name === '..'
+        ? `may not be '${name}'`
+        : /[/%]/.test(name)
+          ? `may not contain '${name.includes('/') ? '/' : '%'}'`
+          : undefined;
     if (bad) throw invalid(r, name, [{ field: 'metadata.name', value: name, message: bad }]);
     return;
   }
@@ -83,12 +123,30 @@ export function validateName(r: ResourceType, name: string): void {
 export function validateLabels(r: ResourceType, name: string, labels: Record<string, string> | undefined): void {
   for (const [k, v] of Object.entries(labels ?? {})) {
     const key = k.includes('/') ? k.slice(k.indexOf('/') + 1) : k;
-    if (!/^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/.test(key) || key.length > 63) throw invalid(r, name, [{ field: 'metadata.labels', value: k, message: `name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character` }]);
-    if (typeof v !== 'string' || (v !== '' && !/^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/.test(v)) || v.length > 63) throw invalid(r, name, [{ field: 'metadata.labels', value: v, message: `a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character` }]);
+    if (!/^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/.test(key) || key.length > 63)
+      throw invalid(r, name, [
+        {
+          field: 'metadata.labels',
+          value: k,
+          message: `name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`,
+        },
+      ]);
+    if (typeof v !== 'string' || (v !== '' && !/^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/.test(v)) || v.length > 63)
+      throw invalid(r, name, [
+        {
+          field: 'metadata.labels',
+          value: v,
+          message: `a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`,
+        },
+      ]);
   }
 }
 
-type PodSpec = { containers?: Array<Record<string, unknown>>; initContainers?: Array<Record<string, unknown>>; [k: string]: unknown };
+type PodSpec = {
+  containers?: Array<Record<string, unknown>>;
+  initContainers?: Array<Record<string, unknown>>;
+  [k: string]: unknown;
+};
 
 function defaultPodSpec(spec: PodSpec): void {
   spec.restartPolicy ??= 'Always';
@@ -172,7 +230,24 @@ export function applyDefaults(r: ResourceType, obj: KObject): void {
 
 /** Kinds whose spec changes bump metadata.generation. */
 export function hasGeneration(r: ResourceType): boolean {
-  return !!r.custom || ['Deployment', 'ReplicaSet', 'StatefulSet', 'DaemonSet', 'ReplicationController', 'Job', 'CronJob', 'HorizontalPodAutoscaler', 'Pod', 'Service', 'Ingress', 'NetworkPolicy', 'CustomResourceDefinition'].includes(r.kind);
+  return (
+    !!r.custom ||
+    [
+      'Deployment',
+      'ReplicaSet',
+      'StatefulSet',
+      'DaemonSet',
+      'ReplicationController',
+      'Job',
+      'CronJob',
+      'HorizontalPodAutoscaler',
+      'Pod',
+      'Service',
+      'Ingress',
+      'NetworkPolicy',
+      'CustomResourceDefinition',
+    ].includes(r.kind)
+  );
 }
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
@@ -196,9 +271,23 @@ export function validateUpdate(r: ResourceType, cur: KObject, next: KObject): vo
       if (was.selector && !same(was.selector, now.selector)) immutable('spec.selector', now.selector);
       break;
     case 'StatefulSet': {
-      const mutable = ['replicas', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy', 'minReadySeconds', 'ordinals'];
-      const rest = (s: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.entries(s).filter(([k]) => !mutable.includes(k)));
-      if (!same(rest(was), rest(now))) throw invalid(r, name, [{ field: 'spec', message: `Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden` }]);
+      const mutable = [
+        'replicas',
+        'template',
+        'updateStrategy',
+        'persistentVolumeClaimRetentionPolicy',
+        'minReadySeconds',
+        'ordinals',
+      ];
+      const rest = (s: Record<string, unknown>): Record<string, unknown> =>
+        Object.fromEntries(Object.entries(s).filter(([k]) => !mutable.includes(k)));
+      if (!same(rest(was), rest(now)))
+        throw invalid(r, name, [
+          {
+            field: 'spec',
+            message: `Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden`,
+          },
+        ]);
       break;
     }
     case 'Job':
@@ -208,26 +297,44 @@ export function validateUpdate(r: ResourceType, cur: KObject, next: KObject): vo
     case 'ConfigMap':
     case 'Secret':
       if (cur.immutable === true) {
-        if (next.immutable !== true) throw invalid(r, name, [{ field: 'immutable', message: 'Forbidden: field is immutable when `immutable` is set' }]);
-        for (const f of ['data', 'binaryData', 'stringData']) if (f !== 'stringData' && !same(cur[f], next[f])) throw invalid(r, name, [{ field: f, message: 'Forbidden: field is immutable when `immutable` is set' }]);
+        if (next.immutable !== true)
+          throw invalid(r, name, [
+            { field: 'immutable', message: 'Forbidden: field is immutable when `immutable` is set' },
+          ]);
+        for (const f of ['data', 'binaryData', 'stringData'])
+          if (f !== 'stringData' && !same(cur[f], next[f]))
+            throw invalid(r, name, [{ field: f, message: 'Forbidden: field is immutable when `immutable` is set' }]);
       }
       break;
     case 'RoleBinding':
     case 'ClusterRoleBinding':
-      if (!same(cur.roleRef, next.roleRef)) throw invalid(r, name, [{ field: 'roleRef', value: next.roleRef, message: 'cannot change roleRef' }]);
+      if (!same(cur.roleRef, next.roleRef))
+        throw invalid(r, name, [{ field: 'roleRef', value: next.roleRef, message: 'cannot change roleRef' }]);
       break;
     case 'Pod': {
       // Images, the deadline and added tolerations may change; the rest of a pod's spec is fixed.
       const fixed = (s: Record<string, unknown>): unknown => ({
         ...s,
-        containers: ((s.containers as Array<Record<string, unknown>> | undefined) ?? []).map((c) => ({ ...c, image: undefined })),
-        initContainers: ((s.initContainers as Array<Record<string, unknown>> | undefined) ?? []).map((c) => ({ ...c, image: undefined })),
+        containers: ((s.containers as Array<Record<string, unknown>> | undefined) ?? []).map((c) => ({
+          ...c,
+          image: undefined,
+        })),
+        initContainers: ((s.initContainers as Array<Record<string, unknown>> | undefined) ?? []).map((c) => ({
+          ...c,
+          image: undefined,
+        })),
         activeDeadlineSeconds: undefined,
         tolerations: undefined,
         terminationGracePeriodSeconds: undefined,
       });
       if (!same(fixed(was), fixed(now))) {
-        throw invalid(r, name, [{ field: 'spec', message: 'Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)' }]);
+        throw invalid(r, name, [
+          {
+            field: 'spec',
+            message:
+              'Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)',
+          },
+        ]);
       }
       break;
     }

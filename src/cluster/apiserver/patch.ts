@@ -38,7 +38,8 @@ export function jsonPatch(doc: Json, ops: unknown): Json {
     let cur: Json = root;
     for (const p of parts.slice(0, -1)) {
       const next: Json | undefined = Array.isArray(cur) ? cur[Number(p)] : isObj(cur) ? cur[p] : undefined;
-      if (next === undefined || next === null || typeof next !== 'object') throw new PatchError(`path not found: /${parts.join('/')}`);
+      if (next === undefined || next === null || typeof next !== 'object')
+        throw new PatchError(`path not found: /${parts.join('/')}`);
       cur = next;
     }
     return { parent: cur as Obj | Json[], key: parts.at(-1)! };
@@ -78,7 +79,8 @@ export function jsonPatch(doc: Json, ops: unknown): Json {
     return v;
   };
   for (const raw of ops) {
-    if (!isObj(raw) || typeof raw.op !== 'string' || typeof raw.path !== 'string') throw new PatchError('each JSON patch operation needs "op" and "path"');
+    if (!isObj(raw) || typeof raw.op !== 'string' || typeof raw.path !== 'string')
+      throw new PatchError('each JSON patch operation needs "op" and "path"');
     const op = raw as { op: string; path: string; value?: Json; from?: string };
     switch (op.op) {
       case 'add':
@@ -98,7 +100,8 @@ export function jsonPatch(doc: Json, ops: unknown): Json {
         add(op.path, structuredClone(get(op.from ?? '')));
         break;
       case 'test':
-        if (JSON.stringify(get(op.path)) !== JSON.stringify(op.value)) throw new PatchError(`test operation failed at ${op.path}`);
+        if (JSON.stringify(get(op.path)) !== JSON.stringify(op.value))
+          throw new PatchError(`test operation failed at ${op.path}`);
         break;
       default:
         throw new PatchError(`unknown JSON patch operation: ${op.op}`);
@@ -143,7 +146,8 @@ export function strategicMergePatch(target: Json, patch: Json): Json {
   for (const [k, v] of Object.entries(patch)) {
     if (k.startsWith('$')) {
       const m = /^\$deleteFromPrimitiveList\/(.+)$/.exec(k);
-      if (m && Array.isArray(v) && Array.isArray(out[m[1]!])) out[m[1]!] = (out[m[1]!] as Json[]).filter((x) => !v.includes(x));
+      if (m && Array.isArray(v) && Array.isArray(out[m[1]!]))
+        out[m[1]!] = (out[m[1]!] as Json[]).filter((x) => !v.includes(x));
       continue;
     }
     if (v === null) {

@@ -50,17 +50,63 @@ const READ = ['get', 'list', 'watch'];
 const WRITE = ['create', 'delete', 'deletecollection', 'patch', 'update'];
 const WORKLOAD_GROUPS = ['', 'apps', 'batch', 'autoscaling', 'networking.k8s.io', 'policy', 'discovery.k8s.io'];
 const VIEWABLE = [
-  'pods', 'pods/log', 'pods/status', 'services', 'services/status', 'endpoints', 'configmaps', 'persistentvolumeclaims', 'persistentvolumeclaims/status',
-  'replicationcontrollers', 'replicationcontrollers/scale', 'replicationcontrollers/status', 'events', 'serviceaccounts', 'limitranges', 'resourcequotas', 'resourcequotas/status', 'namespaces', 'namespaces/status',
-  'deployments', 'deployments/scale', 'deployments/status', 'replicasets', 'replicasets/scale', 'replicasets/status', 'statefulsets', 'statefulsets/scale', 'statefulsets/status',
-  'daemonsets', 'daemonsets/status', 'controllerrevisions', 'jobs', 'jobs/status', 'cronjobs', 'cronjobs/status', 'horizontalpodautoscalers', 'horizontalpodautoscalers/status',
-  'ingresses', 'ingresses/status', 'networkpolicies', 'poddisruptionbudgets', 'poddisruptionbudgets/status', 'endpointslices',
+  'pods',
+  'pods/log',
+  'pods/status',
+  'services',
+  'services/status',
+  'endpoints',
+  'configmaps',
+  'persistentvolumeclaims',
+  'persistentvolumeclaims/status',
+  'replicationcontrollers',
+  'replicationcontrollers/scale',
+  'replicationcontrollers/status',
+  'events',
+  'serviceaccounts',
+  'limitranges',
+  'resourcequotas',
+  'resourcequotas/status',
+  'namespaces',
+  'namespaces/status',
+  'deployments',
+  'deployments/scale',
+  'deployments/status',
+  'replicasets',
+  'replicasets/scale',
+  'replicasets/status',
+  'statefulsets',
+  'statefulsets/scale',
+  'statefulsets/status',
+  'daemonsets',
+  'daemonsets/status',
+  'controllerrevisions',
+  'jobs',
+  'jobs/status',
+  'cronjobs',
+  'cronjobs/status',
+  'horizontalpodautoscalers',
+  'horizontalpodautoscalers/status',
+  'ingresses',
+  'ingresses/status',
+  'networkpolicies',
+  'poddisruptionbudgets',
+  'poddisruptionbudgets/status',
+  'endpointslices',
 ];
-const EDITABLE = VIEWABLE.filter((r) => !r.endsWith('/status') && r !== 'namespaces' && r !== 'pods/log' && r !== 'controllerrevisions').concat(['secrets', 'pods/exec', 'pods/attach', 'pods/portforward', 'pods/eviction']);
+const EDITABLE = VIEWABLE.filter(
+  (r) => !r.endsWith('/status') && r !== 'namespaces' && r !== 'pods/log' && r !== 'controllerrevisions',
+).concat(['secrets', 'pods/exec', 'pods/attach', 'pods/portforward', 'pods/eviction']);
 
 /** The default roles every cluster has, with the bindings that give them to masters and to everyone. */
 export const BOOTSTRAP_CLUSTER_ROLES: Array<{ name: string; rules: PolicyRule[] }> = [
-  { name: 'cluster-admin', rules: [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }, { nonResourceURLs: ['*'], verbs: ['*'] }] },
+  {
+    name: 'cluster-admin',
+    rules: [
+      { apiGroups: ['*'], resources: ['*'], verbs: ['*'] },
+      { nonResourceURLs: ['*'], verbs: ['*'] },
+    ],
+  },
   {
     name: 'admin',
     rules: [
@@ -70,29 +116,90 @@ export const BOOTSTRAP_CLUSTER_ROLES: Array<{ name: string; rules: PolicyRule[] 
       { apiGroups: ['authorization.k8s.io'], resources: ['localsubjectaccessreviews'], verbs: ['create'] },
     ],
   },
-  { name: 'edit', rules: [{ apiGroups: WORKLOAD_GROUPS, resources: EDITABLE, verbs: [...READ, ...WRITE] }, { apiGroups: WORKLOAD_GROUPS, resources: VIEWABLE, verbs: READ }] },
+  {
+    name: 'edit',
+    rules: [
+      { apiGroups: WORKLOAD_GROUPS, resources: EDITABLE, verbs: [...READ, ...WRITE] },
+      { apiGroups: WORKLOAD_GROUPS, resources: VIEWABLE, verbs: READ },
+    ],
+  },
   { name: 'view', rules: [{ apiGroups: WORKLOAD_GROUPS, resources: VIEWABLE, verbs: READ }] },
   {
     name: 'system:basic-user',
     rules: [
-      { apiGroups: ['authorization.k8s.io'], resources: ['selfsubjectaccessreviews', 'selfsubjectrulesreviews'], verbs: ['create'] },
+      {
+        apiGroups: ['authorization.k8s.io'],
+        resources: ['selfsubjectaccessreviews', 'selfsubjectrulesreviews'],
+        verbs: ['create'],
+      },
       { apiGroups: ['authentication.k8s.io'], resources: ['selfsubjectreviews'], verbs: ['create'] },
     ],
   },
   // Node bootstrap (kubeadm's roles): a bootstrap token may ask for a node client certificate, which the
   // approver grants; a node may ask for its own renewal.
-  { name: 'system:node-bootstrapper', rules: [{ apiGroups: ['certificates.k8s.io'], resources: ['certificatesigningrequests'], verbs: ['create', 'get', 'list', 'watch'] }] },
-  { name: 'system:certificates.k8s.io:certificatesigningrequests:nodeclient', rules: [{ apiGroups: ['certificates.k8s.io'], resources: ['certificatesigningrequests/nodeclient'], verbs: ['create'] }] },
-  { name: 'system:certificates.k8s.io:certificatesigningrequests:selfnodeclient', rules: [{ apiGroups: ['certificates.k8s.io'], resources: ['certificatesigningrequests/selfnodeclient'], verbs: ['create'] }] },
-  { name: 'system:discovery', rules: [{ nonResourceURLs: ['/api', '/api/*', '/apis', '/apis/*', '/healthz', '/livez', '/readyz', '/openapi', '/openapi/*', '/version', '/version/'], verbs: ['get'] }] },
+  {
+    name: 'system:node-bootstrapper',
+    rules: [
+      {
+        apiGroups: ['certificates.k8s.io'],
+        resources: ['certificatesigningrequests'],
+        verbs: ['create', 'get', 'list', 'watch'],
+      },
+    ],
+  },
+  {
+    name: 'system:certificates.k8s.io:certificatesigningrequests:nodeclient',
+    rules: [
+      { apiGroups: ['certificates.k8s.io'], resources: ['certificatesigningrequests/nodeclient'], verbs: ['create'] },
+    ],
+  },
+  {
+    name: 'system:certificates.k8s.io:certificatesigningrequests:selfnodeclient',
+    rules: [
+      {
+        apiGroups: ['certificates.k8s.io'],
+        resources: ['certificatesigningrequests/selfnodeclient'],
+        verbs: ['create'],
+      },
+    ],
+  },
+  {
+    name: 'system:discovery',
+    rules: [
+      {
+        nonResourceURLs: [
+          '/api',
+          '/api/*',
+          '/apis',
+          '/apis/*',
+          '/healthz',
+          '/livez',
+          '/readyz',
+          '/openapi',
+          '/openapi/*',
+          '/version',
+          '/version/',
+        ],
+        verbs: ['get'],
+      },
+    ],
+  },
 ];
 export const BOOTSTRAP_CLUSTER_ROLE_BINDINGS: Array<{ name: string; role: string; group: string }> = [
   { name: 'cluster-admin', role: 'cluster-admin', group: 'system:masters' },
   { name: 'system:basic-user', role: 'system:basic-user', group: 'system:authenticated' },
   { name: 'system:discovery', role: 'system:discovery', group: 'system:authenticated' },
   { name: 'kubeadm:kubelet-bootstrap', role: 'system:node-bootstrapper', group: 'system:bootstrappers' },
-  { name: 'kubeadm:node-autoapprove-bootstrap', role: 'system:certificates.k8s.io:certificatesigningrequests:nodeclient', group: 'system:bootstrappers' },
-  { name: 'kubeadm:node-autoapprove-certificate-rotation', role: 'system:certificates.k8s.io:certificatesigningrequests:selfnodeclient', group: 'system:nodes' },
+  {
+    name: 'kubeadm:node-autoapprove-bootstrap',
+    role: 'system:certificates.k8s.io:certificatesigningrequests:nodeclient',
+    group: 'system:bootstrappers',
+  },
+  {
+    name: 'kubeadm:node-autoapprove-certificate-rotation',
+    role: 'system:certificates.k8s.io:certificatesigningrequests:selfnodeclient',
+    group: 'system:nodes',
+  },
 ];
 
 const has = (list: string[] | undefined, v: string): boolean => !!list && (list.includes('*') || list.includes(v));
@@ -107,7 +214,9 @@ function resourceMatches(rule: PolicyRule, resource: string, subresource?: strin
 }
 
 function urlMatches(rule: PolicyRule, path: string): boolean {
-  return (rule.nonResourceURLs ?? []).some((u) => u === '*' || u === path || (u.endsWith('*') && path.startsWith(u.slice(0, -1))));
+  return (rule.nonResourceURLs ?? []).some(
+    (u) => u === '*' || u === path || (u.endsWith('*') && path.startsWith(u.slice(0, -1))),
+  );
 }
 
 export function ruleAllows(rule: PolicyRule, a: RequestAttributes): boolean {
@@ -121,7 +230,8 @@ export function ruleAllows(rule: PolicyRule, a: RequestAttributes): boolean {
 function subjectMatches(s: Subject, user: UserInfo, bindingNamespace?: string): boolean {
   if (s.kind === 'User') return s.name === user.username;
   if (s.kind === 'Group') return user.groups.includes(s.name);
-  if (s.kind === 'ServiceAccount') return user.username === `system:serviceaccount:${s.namespace ?? bindingNamespace ?? ''}:${s.name}`;
+  if (s.kind === 'ServiceAccount')
+    return user.username === `system:serviceaccount:${s.namespace ?? bindingNamespace ?? ''}:${s.name}`;
   return false;
 }
 
@@ -150,12 +260,24 @@ export class Authorizer {
     if (kind === 'roles' || kind === 'clusterroles') {
       const mapKey = kind === 'roles' ? id : `/${id}`;
       if (!value) this.roles.delete(mapKey);
-      else this.roles.set(mapKey, ((JSON.parse(value.toString()) as { rules?: PolicyRule[] }).rules ?? []) as PolicyRule[]);
+      else
+        this.roles.set(
+          mapKey,
+          ((JSON.parse(value.toString()) as { rules?: PolicyRule[] }).rules ?? []) as PolicyRule[],
+        );
     } else if (kind === 'rolebindings' || kind === 'clusterrolebindings') {
       const mapKey = `${kind}/${id}`;
       if (!value) return void this.bindings.delete(mapKey);
-      const obj = JSON.parse(value.toString()) as { metadata?: { namespace?: string }; roleRef?: Binding['roleRef']; subjects?: Subject[] };
-      this.bindings.set(mapKey, { namespace: kind === 'rolebindings' ? obj.metadata?.namespace : undefined, roleRef: obj.roleRef ?? { kind: '', name: '' }, subjects: obj.subjects ?? [] });
+      const obj = JSON.parse(value.toString()) as {
+        metadata?: { namespace?: string };
+        roleRef?: Binding['roleRef'];
+        subjects?: Subject[];
+      };
+      this.bindings.set(mapKey, {
+        namespace: kind === 'rolebindings' ? obj.metadata?.namespace : undefined,
+        roleRef: obj.roleRef ?? { kind: '', name: '' },
+        subjects: obj.subjects ?? [],
+      });
     }
   }
 
@@ -187,6 +309,10 @@ export function forbiddenMessage(user: UserInfo, a: RequestAttributes): string {
   if (!a.resourceRequest) return `forbidden: User "${user.username}" cannot ${a.verb} path "${a.path}"`;
   const what = a.subresource ? `${a.resource}/${a.subresource}` : a.resource;
   const named = a.name ? `${what} "${a.name}"` : what;
-  const where = a.namespace ? ` in the namespace "${a.namespace}"` : a.resource === 'namespaces' && a.name ? '' : ' at the cluster scope';
+  const where = a.namespace
+    ? ` in the namespace "${a.namespace}"`
+    : a.resource === 'namespaces' && a.name
+      ? ''
+      : ' at the cluster scope';
   return `${named} is forbidden: User "${user.username}" cannot ${a.verb} resource "${what}" in API group "${a.apiGroup ?? ''}"${where}`;
 }

@@ -30,7 +30,16 @@ export interface PrinterColumn {
 const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 export const verbsOf = (r: ResourceType): string[] => (r.review ? ['create'] : VERBS);
 
-const r = (group: string, version: string, kind: string, plural: string, namespaced: boolean, shortNames?: string[], all = false, subresources?: string[]): ResourceType => ({
+const r = (
+  group: string,
+  version: string,
+  kind: string,
+  plural: string,
+  namespaced: boolean,
+  shortNames?: string[],
+  all = false,
+  subresources?: string[],
+): ResourceType => ({
   group,
   version,
   kind,
@@ -42,11 +51,22 @@ const r = (group: string, version: string, kind: string, plural: string, namespa
   subresources,
 });
 
-const review = (group: string, kind: string, plural: string, namespaced: boolean): ResourceType => ({ ...r(group, 'v1', kind, plural, namespaced), review: true });
+const review = (group: string, kind: string, plural: string, namespaced: boolean): ResourceType => ({
+  ...r(group, 'v1', kind, plural, namespaced),
+  review: true,
+});
 
 export const RESOURCES: ResourceType[] = [
   r('', 'v1', 'Namespace', 'namespaces', false, ['ns'], false, ['status']),
-  r('', 'v1', 'Pod', 'pods', true, ['po'], true, ['status', 'log', 'exec', 'attach', 'portforward', 'binding', 'eviction']),
+  r('', 'v1', 'Pod', 'pods', true, ['po'], true, [
+    'status',
+    'log',
+    'exec',
+    'attach',
+    'portforward',
+    'binding',
+    'eviction',
+  ]),
   r('', 'v1', 'Service', 'services', true, ['svc'], true, ['status']),
   r('', 'v1', 'Endpoints', 'endpoints', true, ['ep']),
   r('', 'v1', 'Node', 'nodes', false, ['no'], false, ['status']),
@@ -88,8 +108,20 @@ export const RESOURCES: ResourceType[] = [
   review('authorization.k8s.io', 'SelfSubjectRulesReview', 'selfsubjectrulesreviews', false),
   review('authorization.k8s.io', 'SubjectAccessReview', 'subjectaccessreviews', false),
   review('authorization.k8s.io', 'LocalSubjectAccessReview', 'localsubjectaccessreviews', true),
-  r('certificates.k8s.io', 'v1', 'CertificateSigningRequest', 'certificatesigningrequests', false, ['csr'], false, ['status', 'approval']),
-  r('apiextensions.k8s.io', 'v1', 'CustomResourceDefinition', 'customresourcedefinitions', false, ['crd', 'crds'], false, ['status']),
+  r('certificates.k8s.io', 'v1', 'CertificateSigningRequest', 'certificatesigningrequests', false, ['csr'], false, [
+    'status',
+    'approval',
+  ]),
+  r(
+    'apiextensions.k8s.io',
+    'v1',
+    'CustomResourceDefinition',
+    'customresourcedefinitions',
+    false,
+    ['crd', 'crds'],
+    false,
+    ['status'],
+  ),
 ];
 
 /** Groups and their versions, preferred first, in discovery order. */
@@ -104,7 +136,12 @@ export function groups(resources: ResourceType[]): Array<{ name: string; version
   return out;
 }
 
-export function findResource(resources: ResourceType[], group: string, version: string, plural: string): ResourceType | undefined {
+export function findResource(
+  resources: ResourceType[],
+  group: string,
+  version: string,
+  plural: string,
+): ResourceType | undefined {
   return resources.find((x) => x.group === group && x.version === version && x.plural === plural);
 }
 

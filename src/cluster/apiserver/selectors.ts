@@ -25,7 +25,9 @@ export function parseLabelSelector(text: string): Selector {
     if ((m = /^([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(term))) {
       const [, key, op, list] = m as unknown as [string, string, string, string];
       const values = list.split(',').map((v) => v.trim());
-      checks.push(op === 'in' ? (l) => key in l && values.includes(l[key]!) : (l) => !(key in l) || !values.includes(l[key]!));
+      checks.push(
+        op === 'in' ? (l) => key in l && values.includes(l[key]!) : (l) => !(key in l) || !values.includes(l[key]!),
+      );
     } else if ((m = /^([\w./-]+)\s*(==|=|!=)\s*([\w./-]*)$/.exec(term))) {
       const [, key, op, value] = m as unknown as [string, string, string, string];
       checks.push(op === '!=' ? (l) => l[key] !== value : (l) => l[key] === value);

@@ -10,7 +10,12 @@ import { ApiError, invalid, type KObject } from './objects.js';
 import { RESOURCES } from './resources.js';
 
 /** A 422 naming the Service and the field, with the details kubectl prints as `The Service "x" is invalid`. */
-const invalidService = (svc: KObject, field: string, value: unknown, message: string): ApiError => invalid(RESOURCES.find((r) => r.plural === 'services')!, svc.metadata?.name ?? '', [{ field, value, message }]);
+const invalidService = (svc: KObject, field: string, value: unknown, message: string): ApiError =>
+  invalid(
+    RESOURCES.find((r) => r.plural === 'services')!,
+    svc.metadata?.name ?? '',
+    [{ field, value, message }],
+  );
 
 interface ServiceSpec {
   type?: string;
@@ -56,18 +61,42 @@ export class ServiceAllocator {
     const spec = (svc.spec ??= {}) as ServiceSpec;
     const old = (cur?.spec ?? {}) as ServiceSpec;
     const { ips, ports } = await this.taken(svc.metadata?.uid);
-    if (old.clusterIP && spec.clusterIP && spec.clusterIP !== old.clusterIP) throw invalidService(svc, 'spec.clusterIPs[0]', undefined, `Invalid value: []string{"${spec.clusterIP}"}: may not change once set`);
+    if (old.clusterIP && spec.clusterIP && spec.clusterIP !== old.clusterIP)
+      throw invalidService(
+        svc,
+        'spec.clusterIPs[0]',
+        undefined,
+        `Invalid value: []string{"${spec.clusterIP}"}: may not change once set`,
+      );
     if (!spec.clusterIP && old.clusterIP) spec.clusterIP = old.clusterIP;
     for (const [i, ip] of [spec.clusterIP, ...(spec.clusterIPs ?? []).slice(1)].entries()) {
       if (!ip || ip === 'None' || ip === old.clusterIP) continue;
-      const inRange = isIpv4(ip) && ((ipToInt(ip) & this.mask) >>> 0) === this.cidr.base;
+      const inRange = isIpv4(ip) && (ipToInt(ip) & this.mask) >>> 0 === this.cidr.base;
       if (!inRange) {
-        throw invalidService(svc, `spec.clusterIPs[${i}]`, ip, isIpv4(ip) ? `provided IP is not in the valid range. The range of valid IPs is ${this.serviceCidr}` : 'must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)');
+        throw invalidService(
+          svc,
+          `spec.clusterIPs[${i}]`,
+          ip,
+          isIpv4(ip)
+            ? `provided IP is not in the valid range. The range of valid IPs is ${this.serviceCidr}`
+            : 'must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)',
+        );
       }
     }
-    if (spec.clusterIPs?.[0] && spec.clusterIP && spec.clusterIPs[0] !== spec.clusterIP) throw invalidService(svc, 'spec.clusterIPs[0]', spec.clusterIPs[0], 'must match clusterIP when both are specified');
+    if (spec.clusterIPs?.[0] && spec.clusterIP && spec.clusterIPs[0] !== spec.clusterIP)
+      throw invalidService(
+        svc,
+        'spec.clusterIPs[0]',
+        spec.clusterIPs[0],
+        'must match clusterIP when both are specified',
+      );
     if (spec.clusterIP && spec.clusterIP !== 'None' && !old.clusterIP && ips.has(spec.clusterIP)) {
-      throw invalidService(svc, 'spec.clusterIPs', undefined, `Invalid value: []string{"${spec.clusterIP}"}: failed to allocate IP ${spec.clusterIP}: provided IP is already allocated`);
+      throw invalidService(
+        svc,
+        'spec.clusterIPs',
+        undefined,
+        `Invalid value: []string{"${spec.clusterIP}"}: failed to allocate IP ${spec.clusterIP}: provided IP is already allocated`,
+      );
     }
     if (!spec.clusterIP) {
       const size = 2 ** (32 - this.cidr.bits);
@@ -78,16 +107,30 @@ export class ServiceAllocator {
         const ip = intToIp(this.cidr.base + i);
         if (!ips.has(ip)) found = ip;
       }
-      if (!found) throw new ApiError(500, 'InternalError', 'Internal error occurred: failed to allocate a serviceIP: range is full');
+      if (!found)
+        throw new ApiError(
+          500,
+          'InternalError',
+          'Internal error occurred: failed to allocate a serviceIP: range is full',
+        );
       spec.clusterIP = found;
     }
     spec.clusterIPs = [spec.clusterIP];
     if (spec.type === 'NodePort' || spec.type === 'LoadBalancer') {
       for (const [i, p] of (spec.ports ?? []).entries()) {
-        const kept = old.ports?.find((o) => o.port === p.port && (o.protocol ?? 'TCP') === (p.protocol ?? 'TCP'))?.nodePort;
+        const kept = old.ports?.find(
+          (o) => o.port === p.port && (o.protocol ?? 'TCP') === (p.protocol ?? 'TCP'),
+        )?.nodePort;
         if (p.nodePort) {
-          if (p.nodePort < this.nodePorts[0] || p.nodePort > this.nodePorts[1]) throw invalidService(svc, `spec.ports[${i}].nodePort`, p.nodePort, `provided port is not in the valid range. The range of valid ports is ${this.nodePorts[0]}-${this.nodePorts[1]}`);
-          if (ports.has(p.nodePort) && p.nodePort !== kept) throw invalidService(svc, `spec.ports[${i}].nodePort`, p.nodePort, 'provided port is already allocated');
+          if (p.nodePort < this.nodePorts[0] || p.nodePort > this.nodePorts[1])
+            throw invalidService(
+              svc,
+              `spec.ports[${i}].nodePort`,
+              p.nodePort,
+              `provided port is not in the valid range. The range of valid ports is ${this.nodePorts[0]}-${this.nodePorts[1]}`,
+            );
+          if (ports.has(p.nodePort) && p.nodePort !== kept)
+            throw invalidService(svc, `spec.ports[${i}].nodePort`, p.nodePort, 'provided port is already allocated');
         } else if (kept) p.nodePort = kept;
         else {
           const span = this.nodePorts[1] - this.nodePorts[0] + 1;

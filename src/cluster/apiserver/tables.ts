@@ -27,20 +27,36 @@ export function age(ts: string | undefined): string {
   return `${Math.floor(d / 365)}y`;
 }
 
-type ContainerState = { ready?: boolean; state?: { waiting?: { reason?: string }; running?: object; terminated?: { reason?: string; exitCode?: number; signal?: number } } };
+type ContainerState = {
+  ready?: boolean;
+  state?: {
+    waiting?: { reason?: string };
+    running?: object;
+    terminated?: { reason?: string; exitCode?: number; signal?: number };
+  };
+};
 
 /** The STATUS kubectl prints for a pod: a container's waiting or terminated reason wins over the phase. */
 function podStatus(o: KObject): string {
-  const st = (o.status ?? {}) as { phase?: string; reason?: string; containerStatuses?: ContainerState[]; conditions?: Array<{ type: string; status: string }> };
+  const st = (o.status ?? {}) as {
+    phase?: string;
+    reason?: string;
+    containerStatuses?: ContainerState[];
+    conditions?: Array<{ type: string; status: string }>;
+  };
   let reason = st.reason ?? st.phase ?? 'Pending';
   let running = false;
   for (const c of [...(st.containerStatuses ?? [])].reverse()) {
     if (c.state?.waiting?.reason) reason = c.state.waiting.reason;
     else if (c.state?.terminated?.reason) reason = c.state.terminated.reason;
-    else if (c.state?.terminated) reason = c.state.terminated.signal ? `Signal:${c.state.terminated.signal}` : `ExitCode:${c.state.terminated.exitCode ?? 0}`;
+    else if (c.state?.terminated)
+      reason = c.state.terminated.signal
+        ? `Signal:${c.state.terminated.signal}`
+        : `ExitCode:${c.state.terminated.exitCode ?? 0}`;
     else if (c.ready && c.state?.running) running = true;
   }
-  if (reason === 'Completed' && running) reason = st.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? 'Running' : 'NotReady';
+  if (reason === 'Completed' && running)
+    reason = st.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? 'Running' : 'NotReady';
   return o.metadata?.deletionTimestamp ? 'Terminating' : reason;
 }
 
@@ -51,19 +67,40 @@ const name: Column = { name: 'Name', type: 'string', format: 'name', cell: (o) =
 const ageCol: Column = { name: 'Age', type: 'string', cell: (o) => age(o.metadata?.creationTimestamp) };
 
 type Container = { name?: string; image?: string; ports?: Array<{ containerPort?: number }> };
-const containersOf = (o: KObject): Container[] => ((spec(o).template as { spec?: { containers?: Container[] } } | undefined)?.spec?.containers ?? (spec(o).containers as Container[] | undefined) ?? []);
+const containersOf = (o: KObject): Container[] =>
+  (spec(o).template as { spec?: { containers?: Container[] } } | undefined)?.spec?.containers ??
+  (spec(o).containers as Container[] | undefined) ??
+  [];
 const selectorText = (o: KObject): string => {
   const sel = spec(o).selector as { matchLabels?: Record<string, string> } | Record<string, string> | undefined;
   const labels = (sel && 'matchLabels' in sel ? sel.matchLabels : sel) as Record<string, string> | undefined;
-  return Object.entries(labels ?? {})
-    .map(([k, v]) => `${k}=${v}`)
-    .join(',') || '<none>';
+  return (
+    Object.entries(labels ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',') || '<none>'
+  );
 };
 
 /** The `-o wide` columns of every kind that runs pods from a template. */
 const templateWide: Column[] = [
-  { name: 'Containers', type: 'string', priority: 1, cell: (o) => containersOf(o).map((c) => c.name).join(',') },
-  { name: 'Images', type: 'string', priority: 1, cell: (o) => containersOf(o).map((c) => c.image).join(',') },
+  {
+    name: 'Containers',
+    type: 'string',
+    priority: 1,
+    cell: (o) =>
+      containersOf(o)
+        .map((c) => c.name)
+        .join(','),
+  },
+  {
+    name: 'Images',
+    type: 'string',
+    priority: 1,
+    cell: (o) =>
+      containersOf(o)
+        .map((c) => c.image)
+        .join(','),
+  },
   { name: 'Selector', type: 'string', priority: 1, cell: selectorText },
 ];
 
@@ -78,12 +115,16 @@ const workload = (ready: (o: KObject) => string): Column[] => [
 
 function servicePorts(o: KObject): string {
   const ports = (spec(o).ports as Array<{ port?: number; nodePort?: number; protocol?: string }> | undefined) ?? [];
-  return ports.map((p) => `${p.port}${p.nodePort ? `:${p.nodePort}` : ''}/${p.protocol ?? 'TCP'}`).join(',') || '<none>';
+  return (
+    ports.map((p) => `${p.port}${p.nodePort ? `:${p.nodePort}` : ''}/${p.protocol ?? 'TCP'}`).join(',') || '<none>'
+  );
 }
 
 function externalIp(o: KObject): string {
   const s = spec(o);
-  const ingress = ((status(o).loadBalancer as { ingress?: Array<{ ip?: string; hostname?: string }> } | undefined)?.ingress ?? []).map((i) => i.ip ?? i.hostname);
+  const ingress = (
+    (status(o).loadBalancer as { ingress?: Array<{ ip?: string; hostname?: string }> } | undefined)?.ingress ?? []
+  ).map((i) => i.ip ?? i.hostname);
   const external = (s.externalIPs as string[] | undefined) ?? [];
   if (s.type === 'LoadBalancer') return [...ingress, ...external].join(',') || '<pending>';
   return external.join(',') || '<none>';
@@ -93,9 +134,24 @@ const COLUMNS: Record<string, Column[]> = {
   Namespace: [name, { name: 'Status', type: 'string', cell: (o) => status(o).phase ?? 'Active' }, ageCol],
   Pod: [
     name,
-    { name: 'Ready', type: 'string', cell: (o) => `${((status(o).containerStatuses as Array<{ ready?: boolean }> | undefined) ?? []).filter((c) => c.ready).length}/${containersOf(o).length}` },
+    {
+      name: 'Ready',
+      type: 'string',
+      cell: (o) =>
+        `${((status(o).containerStatuses as Array<{ ready?: boolean }> | undefined) ?? []).filter((c) => c.ready).length}/${containersOf(o).length}`,
+    },
     { name: 'Status', type: 'string', cell: podStatus },
-    { name: 'Restarts', type: 'string', cell: (o) => String(((status(o).containerStatuses as Array<{ restartCount?: number }> | undefined) ?? []).reduce((n, c) => n + (c.restartCount ?? 0), 0)) },
+    {
+      name: 'Restarts',
+      type: 'string',
+      cell: (o) =>
+        String(
+          ((status(o).containerStatuses as Array<{ restartCount?: number }> | undefined) ?? []).reduce(
+            (n, c) => n + (c.restartCount ?? 0),
+            0,
+          ),
+        ),
+    },
     ageCol,
     { name: 'IP', type: 'string', priority: 1, cell: (o) => status(o).podIP ?? '<none>' },
     { name: 'Node', type: 'string', priority: 1, cell: (o) => spec(o).nodeName ?? '<none>' },
@@ -121,25 +177,98 @@ const COLUMNS: Record<string, Column[]> = {
     { name: 'Selector', type: 'string', priority: 1, cell: selectorText },
   ],
   Event: [
-    { name: 'Last Seen', type: 'string', cell: (o) => age((o.lastTimestamp as string | undefined) ?? (o.eventTime as string | undefined) ?? o.metadata?.creationTimestamp) },
+    {
+      name: 'Last Seen',
+      type: 'string',
+      cell: (o) =>
+        age(
+          (o.lastTimestamp as string | undefined) ??
+            (o.eventTime as string | undefined) ??
+            o.metadata?.creationTimestamp,
+        ),
+    },
     { name: 'Type', type: 'string', cell: (o) => o.type ?? '' },
     { name: 'Reason', type: 'string', cell: (o) => o.reason ?? '' },
-    { name: 'Object', type: 'string', cell: (o) => { const i = (o.involvedObject ?? {}) as { kind?: string; name?: string }; return `${String(i.kind ?? '').toLowerCase()}/${i.name ?? ''}`; } },
+    {
+      name: 'Object',
+      type: 'string',
+      cell: (o) => {
+        const i = (o.involvedObject ?? {}) as { kind?: string; name?: string };
+        return `${String(i.kind ?? '').toLowerCase()}/${i.name ?? ''}`;
+      },
+    },
     { name: 'Message', type: 'string', cell: (o) => o.message ?? '' },
-    { name: 'Source', type: 'string', priority: 1, cell: (o) => { const src = (o.source ?? {}) as { component?: string; host?: string }; return [src.component, src.host].filter(Boolean).join(', '); } },
+    {
+      name: 'Source',
+      type: 'string',
+      priority: 1,
+      cell: (o) => {
+        const src = (o.source ?? {}) as { component?: string; host?: string };
+        return [src.component, src.host].filter(Boolean).join(', ');
+      },
+    },
     { name: 'Count', type: 'integer', priority: 1, cell: (o) => o.count ?? 1 },
     { name: 'Name', type: 'string', priority: 1, cell: (o) => o.metadata?.name ?? '' },
   ],
-  ConfigMap: [name, { name: 'Data', type: 'integer', cell: (o) => Object.keys((o.data as object | undefined) ?? {}).length + Object.keys((o.binaryData as object | undefined) ?? {}).length }, ageCol],
-  Secret: [name, { name: 'Type', type: 'string', cell: (o) => o.type ?? 'Opaque' }, { name: 'Data', type: 'integer', cell: (o) => Object.keys((o.data as object | undefined) ?? {}).length }, ageCol],
-  Endpoints: [name, { name: 'Endpoints', type: 'string', cell: (o) => ((o.subsets as Array<{ addresses?: Array<{ ip: string }>; ports?: Array<{ port: number }> }> | undefined) ?? []).flatMap((s) => (s.addresses ?? []).flatMap((a) => (s.ports ?? []).map((p) => `${a.ip}:${p.port}`))).join(',') || '<none>' }, ageCol],
-  Node: [name, { name: 'Status', type: 'string', cell: (o) => (((status(o).conditions as Array<{ type: string; status: string }> | undefined) ?? []).find((c) => c.type === 'Ready')?.status === 'True' ? 'Ready' : 'NotReady') }, { name: 'Roles', type: 'string', cell: () => '<none>' }, ageCol, { name: 'Version', type: 'string', cell: (o) => (status(o).nodeInfo as { kubeletVersion?: string } | undefined)?.kubeletVersion ?? '' }],
+  ConfigMap: [
+    name,
+    {
+      name: 'Data',
+      type: 'integer',
+      cell: (o) =>
+        Object.keys((o.data as object | undefined) ?? {}).length +
+        Object.keys((o.binaryData as object | undefined) ?? {}).length,
+    },
+    ageCol,
+  ],
+  Secret: [
+    name,
+    { name: 'Type', type: 'string', cell: (o) => o.type ?? 'Opaque' },
+    { name: 'Data', type: 'integer', cell: (o) => Object.keys((o.data as object | undefined) ?? {}).length },
+    ageCol,
+  ],
+  Endpoints: [
+    name,
+    {
+      name: 'Endpoints',
+      type: 'string',
+      cell: (o) =>
+        ((o.subsets as Array<{ addresses?: Array<{ ip: string }>; ports?: Array<{ port: number }> }> | undefined) ?? [])
+          .flatMap((s) => (s.addresses ?? []).flatMap((a) => (s.ports ?? []).map((p) => `${a.ip}:${p.port}`)))
+          .join(',') || '<none>',
+    },
+    ageCol,
+  ],
+  Node: [
+    name,
+    {
+      name: 'Status',
+      type: 'string',
+      cell: (o) =>
+        ((status(o).conditions as Array<{ type: string; status: string }> | undefined) ?? []).find(
+          (c) => c.type === 'Ready',
+        )?.status === 'True'
+          ? 'Ready'
+          : 'NotReady',
+    },
+    { name: 'Roles', type: 'string', cell: () => '<none>' },
+    ageCol,
+    {
+      name: 'Version',
+      type: 'string',
+      cell: (o) => (status(o).nodeInfo as { kubeletVersion?: string } | undefined)?.kubeletVersion ?? '',
+    },
+  ],
 };
 
 /** A simple JSONPath of a printer column (`.spec.replicas`, `.status.conditions[0].type`). */
 function jsonPathValue(o: unknown, path: string): unknown {
   let cur: unknown = o;
-  for (const part of path.replace(/^\{?\.?/, '').replace(/\}$/, '').split('.').filter(Boolean)) {
+  for (const part of path
+    .replace(/^\{?\.?/, '')
+    .replace(/\}$/, '')
+    .split('.')
+    .filter(Boolean)) {
     const m = /^([^[\]]*)((?:\[\d+\])*)$/.exec(part);
     if (!m) return undefined;
     if (m[1]) cur = (cur as Record<string, unknown> | undefined)?.[m[1]];
@@ -172,7 +301,16 @@ export function tableFor(r: ResourceType, items: KObject[], resourceVersion: str
     kind: 'Table',
     apiVersion: 'meta.k8s.io/v1',
     metadata: { resourceVersion },
-    columnDefinitions: cols.map((c) => ({ name: c.name, type: c.type, format: c.format ?? '', description: c.description ?? c.name, priority: c.priority ?? 0 })),
-    rows: items.map((o) => ({ cells: cols.map((c) => c.cell(o)), object: { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.metadata } })),
+    columnDefinitions: cols.map((c) => ({
+      name: c.name,
+      type: c.type,
+      format: c.format ?? '',
+      description: c.description ?? c.name,
+      priority: c.priority ?? 0,
+    })),
+    rows: items.map((o) => ({
+      cells: cols.map((c) => c.cell(o)),
+      object: { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.metadata },
+    })),
   };
 }

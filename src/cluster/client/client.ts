@@ -53,10 +53,27 @@ export class ApiClient {
     this.agent.destroy();
   }
 
-  private open(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<IncomingMessage> {
+  private open(
+    method: string,
+    path: string,
+    body?: unknown,
+    contentType = 'application/json',
+  ): Promise<IncomingMessage> {
     const data = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
-      const req = https.request(`${this.o.server}${path}`, { method, agent: this.agent, headers: { Accept: 'application/json', ...(this.o.token ? { Authorization: `Bearer ${this.o.token}` } : {}), ...(data ? { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(data) } : {}) } }, resolve);
+      const req = https.request(
+        `${this.o.server}${path}`,
+        {
+          method,
+          agent: this.agent,
+          headers: {
+            Accept: 'application/json',
+            ...(this.o.token ? { Authorization: `Bearer ${this.o.token}` } : {}),
+            ...(data ? { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(data) } : {}),
+          },
+        },
+        resolve,
+      );
       req.on('error', reject);
       req.end(data);
     });
@@ -105,8 +122,20 @@ export class ApiClient {
    * Watch from `resourceVersion`, calling `onEvent` for each event until the server ends the stream,
    * the connection fails, or `signal` aborts. Resolves when the stream ends (the caller watches again).
    */
-  async watch(path: string, resourceVersion: string, selectors: Record<string, string>, onEvent: (e: WatchEvent) => void, signal: AbortSignal): Promise<void> {
-    const qs = new URLSearchParams({ ...selectors, watch: '1', resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: String(240 + Math.floor(Math.random() * 120)) });
+  async watch(
+    path: string,
+    resourceVersion: string,
+    selectors: Record<string, string>,
+    onEvent: (e: WatchEvent) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const qs = new URLSearchParams({
+      ...selectors,
+      watch: '1',
+      resourceVersion,
+      allowWatchBookmarks: 'true',
+      timeoutSeconds: String(240 + Math.floor(Math.random() * 120)),
+    });
     const res = await this.open('GET', `${path}?${qs.toString()}`);
     if ((res.statusCode ?? 500) >= 400) {
       const chunks: Buffer[] = [];

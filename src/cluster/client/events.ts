@@ -23,7 +23,14 @@ export class EventRecorder {
       apiVersion: 'v1',
       kind: 'Event',
       metadata: { name: `${about.metadata?.name}.${randomBytes(8).toString('hex')}`, namespace: ns },
-      involvedObject: { apiVersion: about.apiVersion, kind: about.kind, name: about.metadata?.name, namespace: about.metadata?.namespace, uid: about.metadata?.uid, ...(fieldPath ? { fieldPath } : {}) },
+      involvedObject: {
+        apiVersion: about.apiVersion,
+        kind: about.kind,
+        name: about.metadata?.name,
+        namespace: about.metadata?.namespace,
+        uid: about.metadata?.uid,
+        ...(fieldPath ? { fieldPath } : {}),
+      },
       reason,
       message,
       type,
@@ -34,6 +41,8 @@ export class EventRecorder {
       reportingComponent: this.component,
       reportingInstance: this.host ?? '',
     };
-    this.client.create(collectionPath('v1', 'events', ns), event).catch((err: unknown) => this.logger.debug({ err: String(err), reason }, 'event not recorded'));
+    this.client
+      .create(collectionPath('v1', 'events', ns), event)
+      .catch((err: unknown) => this.logger.debug({ err: String(err), reason }, 'event not recorded'));
   }
 }

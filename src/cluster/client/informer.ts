@@ -14,7 +14,8 @@ export interface InformerHandlers {
   delete?(obj: KObject): void;
 }
 
-export const keyOf = (o: KObject): string => (o.metadata?.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : (o.metadata?.name ?? ''));
+export const keyOf = (o: KObject): string =>
+  o.metadata?.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : (o.metadata?.name ?? '');
 
 const RETRY_MS = 1000;
 
@@ -77,7 +78,11 @@ export class Informer {
     let cont: string | undefined;
     let rv = '';
     do {
-      const page = await this.client.list(this.path, { ...this.selectors, limit: '500', ...(cont ? { continue: cont } : {}) });
+      const page = await this.client.list(this.path, {
+        ...this.selectors,
+        limit: '500',
+        ...(cont ? { continue: cont } : {}),
+      });
       for (const o of page.items) seen.set(keyOf(o), o);
       cont = page.metadata.continue;
       rv = page.metadata.resourceVersion;

@@ -20,25 +20,42 @@ export const CLIENT_KUBELET_SIGNER = 'kubernetes.io/kube-apiserver-client-kubele
 export const KUBELET_SERVING_SIGNER = 'kubernetes.io/kubelet-serving';
 
 type Condition = { type: string; status: string; reason?: string; message?: string; lastUpdateTime?: string };
-type Spec = { signerName?: string; usages?: string[]; username?: string; uid?: string; groups?: string[]; expirationSeconds?: number };
+type Spec = {
+  signerName?: string;
+  usages?: string[];
+  username?: string;
+  uid?: string;
+  groups?: string[];
+  expirationSeconds?: number;
+};
 
 const NODE_SUBJECT = /^CN=system:node:([^,]+),O=system:nodes$/;
 const MAX_DAYS = 365;
 
 /** What a request for a node signer must be; answers the node's name and SANs, or why it does not fit. */
-export function nodeRequestShape(signer: string, usages: string[], csr: CsrContents): { node: string; dns: string[]; ips: string[] } | { problem: string } {
+export function nodeRequestShape(
+  signer: string,
+  usages: string[],
+  csr: CsrContents,
+): { node: string; dns: string[]; ips: string[] } | { problem: string } {
   const m = NODE_SUBJECT.exec(csr.subject);
-  if (!m || !isDnsSubdomain(m[1])) return { problem: `subject must be CN=system:node:<node name>,O=system:nodes, not ${csr.subject}` };
+  if (!m || !isDnsSubdomain(m[1]))
+    return { problem: `subject must be CN=system:node:<node name>,O=system:nodes, not ${csr.subject}` };
   const node = m[1];
-  const allowed = signer === CLIENT_KUBELET_SIGNER ? ['client auth', 'digital signature', 'key encipherment'] : ['server auth', 'digital signature', 'key encipherment'];
+  const allowed =
+    signer === CLIENT_KUBELET_SIGNER
+      ? ['client auth', 'digital signature', 'key encipherment']
+      : ['server auth', 'digital signature', 'key encipherment'];
   const needed = signer === CLIENT_KUBELET_SIGNER ? 'client auth' : 'server auth';
-  if (!usages.includes(needed) || usages.some((u) => !allowed.includes(u))) return { problem: `usages must include "${needed}" and only ${allowed.map((u) => `"${u}"`).join(', ')}` };
+  if (!usages.includes(needed) || usages.some((u) => !allowed.includes(u)))
+    return { problem: `usages must include "${needed}" and only ${allowed.map((u) => `"${u}"`).join(', ')}` };
   if (csr.otherSans.length) return { problem: 'only DNS and IP subject alternative names are allowed' };
   if (signer === CLIENT_KUBELET_SIGNER) {
     if (csr.dns.length || csr.ips.length) return { problem: 'a client certificate has no subject alternative names' };
     return { node, dns: [], ips: [] };
   }
-  if (!csr.dns.every(isDnsSubdomain) || !csr.ips.every((ip) => net.isIP(ip) !== 0)) return { problem: 'subject alternative names must be DNS names and IP addresses' };
+  if (!csr.dns.every(isDnsSubdomain) || !csr.ips.every((ip) => net.isIP(ip) !== 0))
+    return { problem: 'subject alternative names must be DNS names and IP addresses' };
   if (!csr.dns.length && !csr.ips.length) return { problem: 'a serving certificate needs a DNS name or an IP address' };
   return { node, dns: csr.dns, ips: csr.ips };
 }
@@ -64,27 +81,55 @@ export class CertificateController {
     if (!csr) return;
     const spec = (csr.spec ?? {}) as Spec;
     const status = (csr.status ?? {}) as { conditions?: Condition[]; certificate?: string };
-    const has = (type: string): boolean => (status.conditions ?? []).some((c) => c.type === type && c.status === 'True');
+    const has = (type: string): boolean =>
+      (status.conditions ?? []).some((c) => c.type === type && c.status === 'True');
     if (status.certificate || has('Denied') || has('Failed')) return;
     if (spec.signerName !== CLIENT_KUBELET_SIGNER && spec.signerName !== KUBELET_SERVING_SIGNER) return;
     let contents: CsrContents;
     try {
       contents = await inspectCsr(csrPem(csr));
     } catch (err) {
-      return this.setCondition(csr, 'status', { type: 'Failed', status: 'True', reason: 'InvalidRequest', message: (err as Error).message });
+      return this.setCondition(csr, 'status', {
+        type: 'Failed',
+        status: 'True',
+        reason: 'InvalidRequest',
+        message: (err as Error).message,
+      });
     }
     const shape = nodeRequestShape(spec.signerName, spec.usages ?? [], contents);
     if (!has('Approved')) {
       if ('problem' in shape) return; // Not one to approve automatically; an administrator may still.
       if (await this.autoApprovable(spec, shape.node)) {
-        await this.setCondition(csr, 'approval', { type: 'Approved', status: 'True', reason: 'AutoApproved', message: `Auto approving ${spec.signerName === CLIENT_KUBELET_SIGNER ? 'kubelet client' : 'kubelet serving'} certificate after SubjectAccessReview.` });
+        await this.setCondition(csr, 'approval', {
+          type: 'Approved',
+          status: 'True',
+          reason: 'AutoApproved',
+          message: `Auto approving ${spec.signerName === CLIENT_KUBELET_SIGNER ? 'kubelet client' : 'kubelet serving'} certificate after SubjectAccessReview.`,
+        });
       }
       return;
     }
-    if ('problem' in shape) return this.setCondition(csr, 'status', { type: 'Failed', status: 'True', reason: 'SignerValidationFailure', message: shape.problem });
+    if ('problem' in shape)
+      return this.setCondition(csr, 'status', {
+        type: 'Failed',
+        status: 'True',
+        reason: 'SignerValidationFailure',
+        message: shape.problem,
+      });
     const days = Math.max(1, Math.min(MAX_DAYS, Math.ceil((spec.expirationSeconds ?? MAX_DAYS * 86400) / 86400)));
-    const certificate = await signCsr(csrPem(csr), this.ca, { organizations: ['system:nodes'], commonName: `system:node:${shape.node}`, usage: spec.signerName === CLIENT_KUBELET_SIGNER ? 'client' : 'server', dns: shape.dns, ips: shape.ips, days });
-    await this.client.request('PUT', `${collectionPath('certificates.k8s.io/v1', 'certificatesigningrequests')}/${csr.metadata!.name}/status`, { ...csr, status: { ...status, certificate: Buffer.from(certificate).toString('base64') } });
+    const certificate = await signCsr(csrPem(csr), this.ca, {
+      organizations: ['system:nodes'],
+      commonName: `system:node:${shape.node}`,
+      usage: spec.signerName === CLIENT_KUBELET_SIGNER ? 'client' : 'server',
+      dns: shape.dns,
+      ips: shape.ips,
+      days,
+    });
+    await this.client.request(
+      'PUT',
+      `${collectionPath('certificates.k8s.io/v1', 'certificatesigningrequests')}/${csr.metadata!.name}/status`,
+      { ...csr, status: { ...status, certificate: Buffer.from(certificate).toString('base64') } },
+    );
     this.logger.info({ csr: csr.metadata?.name, node: shape.node, signer: spec.signerName }, 'certificate issued');
   }
 
@@ -99,13 +144,30 @@ export class CertificateController {
     const review = await this.client.request<KObject>('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
       apiVersion: 'authorization.k8s.io/v1',
       kind: 'SubjectAccessReview',
-      spec: { user: spec.username, uid: spec.uid, groups: spec.groups, resourceAttributes: { group: 'certificates.k8s.io', resource: 'certificatesigningrequests', subresource: self ? 'selfnodeclient' : 'nodeclient', verb: 'create' } },
+      spec: {
+        user: spec.username,
+        uid: spec.uid,
+        groups: spec.groups,
+        resourceAttributes: {
+          group: 'certificates.k8s.io',
+          resource: 'certificatesigningrequests',
+          subresource: self ? 'selfnodeclient' : 'nodeclient',
+          verb: 'create',
+        },
+      },
     });
     return (review.status as { allowed?: boolean } | undefined)?.allowed === true;
   }
 
   private async setCondition(csr: KObject, subresource: 'approval' | 'status', condition: Condition): Promise<void> {
-    const conditions = [...(((csr.status as { conditions?: Condition[] } | undefined)?.conditions ?? []) as Condition[]), { ...condition, lastUpdateTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }];
-    await this.client.request('PUT', `${collectionPath('certificates.k8s.io/v1', 'certificatesigningrequests')}/${csr.metadata!.name}/${subresource}`, { ...csr, status: { ...(csr.status ?? {}), conditions } });
+    const conditions = [
+      ...(((csr.status as { conditions?: Condition[] } | undefined)?.conditions ?? []) as Condition[]),
+      { ...condition, lastUpdateTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') },
+    ];
+    await this.client.request(
+      'PUT',
+      `${collectionPath('certificates.k8s.io/v1', 'certificatesigningrequests')}/${csr.metadata!.name}/${subresource}`,
+      { ...csr, status: { ...(csr.status ?? {}), conditions } },
+    );
   }
 }

@@ -71,6 +71,8 @@ export class WorkQueue {
 
 /** The owner of an object that is its controller (`controller: true`), if any. */
 export function controllerOf(o: KObject): { apiVersion: string; kind: string; name: string; uid: string } | undefined {
-  const refs = (o.metadata?.ownerReferences as Array<{ apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }> | undefined) ?? [];
+  const refs =
+    (o.metadata?.ownerReferences as
+      Array<{ apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }> | undefined) ?? [];
   return refs.find((r) => r.controller);
 }

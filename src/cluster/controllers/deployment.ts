@@ -90,7 +90,13 @@ export class DeploymentController {
   private scaled(rs: KObject, from: number, to: number): void {
     const ref = controllerOf(rs);
     const d = ref && this.deployments.get(`${rs.metadata?.namespace}/${ref.name}`);
-    if (d) this.events?.record(d, 'Normal', 'ScalingReplicaSet', `Scaled ${to > from ? 'up' : 'down'} replica set ${rs.metadata?.name} from ${from} to ${to}`);
+    if (d)
+      this.events?.record(
+        d,
+        'Normal',
+        'ScalingReplicaSet',
+        `Scaled ${to > from ? 'up' : 'down'} replica set ${rs.metadata?.name} from ${from} to ${to}`,
+      );
   }
 
   private async reconcile(key: string): Promise<void> {
@@ -99,7 +105,9 @@ export class DeploymentController {
     const ns = d.metadata!.namespace!;
     const spec = specOf(d);
     const want = spec.replicas ?? 1;
-    const owned = this.sets.list().filter((rs) => rs.metadata?.namespace === ns && controllerOf(rs)?.uid === d.metadata?.uid);
+    const owned = this.sets
+      .list()
+      .filter((rs) => rs.metadata?.namespace === ns && controllerOf(rs)?.uid === d.metadata?.uid);
     const hash = podTemplateHash(spec.template);
     let current = owned.find((rs) => rs.metadata?.labels?.[HASH_LABEL] === hash);
     const old = owned.filter((rs) => rs !== current).sort((a, b) => revisionOf(a) - revisionOf(b));
@@ -109,7 +117,9 @@ export class DeploymentController {
       if (!current) current = await this.createSet(d, hash, maxRevision + 1, old.length ? 0 : want);
       else if (revisionOf(current) < maxRevision) {
         // Rolling back to an earlier template makes its set the newest revision again.
-        await this.client.mergePatch(this.setPath(ns, current.metadata!.name), { metadata: { annotations: { [REVISION]: String(maxRevision + 1) } } });
+        await this.client.mergePatch(this.setPath(ns, current.metadata!.name), {
+          metadata: { annotations: { [REVISION]: String(maxRevision + 1) } },
+        });
       }
       if (spec.strategy?.type === 'Recreate') await this.recreate(current, old, want);
       else await this.rollingUpdate(d, current, old, want);
@@ -130,17 +140,40 @@ export class DeploymentController {
         name: `${d.metadata!.name}-${hash}`,
         namespace: ns,
         labels: { ...template.metadata.labels },
-        annotations: { [REVISION]: String(revision), 'deployment.kubernetes.io/desired-replicas': String(spec.replicas ?? 1) },
-        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: d.metadata!.name, uid: d.metadata!.uid, controller: true, blockOwnerDeletion: true }],
+        annotations: {
+          [REVISION]: String(revision),
+          'deployment.kubernetes.io/desired-replicas': String(spec.replicas ?? 1),
+        },
+        ownerReferences: [
+          {
+            apiVersion: 'apps/v1',
+            kind: 'Deployment',
+            name: d.metadata!.name,
+            uid: d.metadata!.uid,
+            controller: true,
+            blockOwnerDeletion: true,
+          },
+        ],
       },
-      spec: { replicas, selector: { ...spec.selector, matchLabels: { ...spec.selector?.matchLabels, [HASH_LABEL]: hash } }, template },
+      spec: {
+        replicas,
+        selector: { ...spec.selector, matchLabels: { ...spec.selector?.matchLabels, [HASH_LABEL]: hash } },
+        template,
+      },
     };
     try {
       const created = await this.client.create(this.setPath(ns), rs);
-      if (replicas > 0) this.events?.record(d, 'Normal', 'ScalingReplicaSet', `Scaled up replica set ${created.metadata?.name} from 0 to ${replicas}`);
+      if (replicas > 0)
+        this.events?.record(
+          d,
+          'Normal',
+          'ScalingReplicaSet',
+          `Scaled up replica set ${created.metadata?.name} from 0 to ${replicas}`,
+        );
       return created;
     } catch (err) {
-      if (err instanceof ApiStatusError && err.code === 409) return (await this.client.request('GET', this.setPath(ns, rs.metadata!.name))) as KObject;
+      if (err instanceof ApiStatusError && err.code === 409)
+        return (await this.client.request('GET', this.setPath(ns, rs.metadata!.name))) as KObject;
       throw err;
     }
   }
@@ -183,16 +216,25 @@ export class DeploymentController {
   }
 
   private async updateStatus(d: KObject, current: KObject | undefined, owned: KObject[], want: number): Promise<void> {
-    const sum = (f: (s: SetStatus) => number | undefined): number => owned.reduce((n, rs) => n + (f(statusOf(rs)) ?? 0), 0);
+    const sum = (f: (s: SetStatus) => number | undefined): number =>
+      owned.reduce((n, rs) => n + (f(statusOf(rs)) ?? 0), 0);
     const replicas = sum((s) => s.replicas);
     const available = sum((s) => s.availableReplicas);
     const updated = current ? (statusOf(current).replicas ?? 0) : 0;
     const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    const prior = ((d.status?.conditions as Array<{ type: string; status: string; lastTransitionTime?: string }> | undefined) ?? []);
+    const prior =
+      (d.status?.conditions as Array<{ type: string; status: string; lastTransitionTime?: string }> | undefined) ?? [];
     const condition = (type: string, ok: boolean, reason: string, message: string): Record<string, unknown> => {
       const was = prior.find((c) => c.type === type);
       const status = ok ? 'True' : 'False';
-      return { type, status, lastUpdateTime: now, lastTransitionTime: was?.status === status ? was.lastTransitionTime : now, reason, message };
+      return {
+        type,
+        status,
+        lastUpdateTime: now,
+        lastTransitionTime: was?.status === status ? was.lastTransitionTime : now,
+        reason,
+        message,
+      };
     };
     const unavailableAllowed = scaled(specOf(d).strategy?.rollingUpdate?.maxUnavailable, want, false, '25%');
     const status = {
@@ -203,18 +245,48 @@ export class DeploymentController {
       availableReplicas: available,
       unavailableReplicas: Math.max(0, replicas - available),
       conditions: [
-        condition('Available', available >= want - (specOf(d).strategy?.type === 'Recreate' ? 0 : unavailableAllowed), available >= want - unavailableAllowed ? 'MinimumReplicasAvailable' : 'MinimumReplicasUnavailable', available >= want - unavailableAllowed ? 'Deployment has minimum availability.' : 'Deployment does not have minimum availability.'),
-        condition('Progressing', true, updated === want && replicas === want && available === want ? 'NewReplicaSetAvailable' : 'ReplicaSetUpdated', current ? `ReplicaSet "${current.metadata?.name}" ${updated === want && available === want ? 'has successfully progressed' : 'is progressing'}.` : 'Waiting for a ReplicaSet.'),
+        condition(
+          'Available',
+          available >= want - (specOf(d).strategy?.type === 'Recreate' ? 0 : unavailableAllowed),
+          available >= want - unavailableAllowed ? 'MinimumReplicasAvailable' : 'MinimumReplicasUnavailable',
+          available >= want - unavailableAllowed
+            ? 'Deployment has minimum availability.'
+            : 'Deployment does not have minimum availability.',
+        ),
+        condition(
+          'Progressing',
+          true,
+          updated === want && replicas === want && available === want ? 'NewReplicaSetAvailable' : 'ReplicaSetUpdated',
+          current
+            ? `ReplicaSet "${current.metadata?.name}" ${updated === want && available === want ? 'has successfully progressed' : 'is progressing'}.`
+            : 'Waiting for a ReplicaSet.',
+        ),
       ],
     };
     const cur = (d.status ?? {}) as Record<string, unknown>;
-    const comparable = (s: Record<string, unknown>): string => JSON.stringify({ ...s, conditions: ((s.conditions as Array<Record<string, unknown>> | undefined) ?? []).map((c) => [c.type, c.status, c.reason]) });
+    const comparable = (s: Record<string, unknown>): string =>
+      JSON.stringify({
+        ...s,
+        conditions: ((s.conditions as Array<Record<string, unknown>> | undefined) ?? []).map((c) => [
+          c.type,
+          c.status,
+          c.reason,
+        ]),
+      });
     if (comparable(cur) === comparable(status)) return;
     if (current && d.metadata?.annotations?.[REVISION] !== String(revisionOf(current))) {
-      await this.client.mergePatch(`${collectionPath('apps/v1', 'deployments', d.metadata!.namespace)}/${d.metadata!.name}`, { metadata: { annotations: { [REVISION]: String(revisionOf(current)) } } }).catch(() => undefined);
+      await this.client
+        .mergePatch(`${collectionPath('apps/v1', 'deployments', d.metadata!.namespace)}/${d.metadata!.name}`, {
+          metadata: { annotations: { [REVISION]: String(revisionOf(current)) } },
+        })
+        .catch(() => undefined);
     }
-    await this.client.mergePatch(`${collectionPath('apps/v1', 'deployments', d.metadata!.namespace)}/${d.metadata!.name}/status`, { status }).catch((err: unknown) => {
-      if (!(err instanceof ApiStatusError && err.code === 404)) throw err;
-    });
+    await this.client
+      .mergePatch(`${collectionPath('apps/v1', 'deployments', d.metadata!.namespace)}/${d.metadata!.name}/status`, {
+        status,
+      })
+      .catch((err: unknown) => {
+        if (!(err instanceof ApiStatusError && err.code === 404)) throw err;
+      });
   }
 }

@@ -19,7 +19,10 @@ import { isPodReady } from './replicaset.js';
 const CLUSTER_DNS = 'kube-system/kube-dns';
 
 type ServicePort = { name?: string; port: number; protocol?: string; targetPort?: number | string };
-type PodSpec = { containers?: Array<{ ports?: Array<{ name?: string; containerPort: number; protocol?: string }> }>; nodeName?: string };
+type PodSpec = {
+  containers?: Array<{ ports?: Array<{ name?: string; containerPort: number; protocol?: string }> }>;
+  nodeName?: string;
+};
 
 export class EndpointsController {
   readonly queue = new WorkQueue();
@@ -52,35 +55,99 @@ export class EndpointsController {
     const ns = svc.metadata!.namespace!;
     const name = svc.metadata!.name!;
     const ports = ((svc.spec as { ports?: ServicePort[] }).ports ?? []) as ServicePort[];
-    const selected = this.pods.list().filter((p) => p.metadata?.namespace === ns && !p.metadata?.deletionTimestamp && (p.status as { podIP?: string } | undefined)?.podIP && labelsMatch(p.metadata?.labels ?? {}, Object.entries(selector).map(([k, v]) => `${k}=${v}`)));
+    const selected = this.pods.list().filter(
+      (p) =>
+        p.metadata?.namespace === ns &&
+        !p.metadata?.deletionTimestamp &&
+        (p.status as { podIP?: string } | undefined)?.podIP &&
+        labelsMatch(
+          p.metadata?.labels ?? {},
+          Object.entries(selector).map(([k, v]) => `${k}=${v}`),
+        ),
+    );
     // Pods that resolve the service's ports alike share a subset.
-    const subsets = new Map<string, { ports: Array<{ name?: string; port: number; protocol: string }>; ready: KObject[]; notReady: KObject[] }>();
+    const subsets = new Map<
+      string,
+      { ports: Array<{ name?: string; port: number; protocol: string }>; ready: KObject[]; notReady: KObject[] }
+    >();
     for (const pod of selected) {
-      const resolved = ports.map((p) => ({ ...(p.name ? { name: p.name } : {}), port: resolveTargetPort(p, pod), protocol: p.protocol ?? 'TCP' }));
+      const resolved = ports.map((p) => ({
+        ...(p.name ? { name: p.name } : {}),
+        port: resolveTargetPort(p, pod),
+        protocol: p.protocol ?? 'TCP',
+      }));
       if (resolved.some((p) => !p.port)) continue;
       const id = JSON.stringify(resolved);
       const subset = subsets.get(id) ?? { ports: resolved, ready: [], notReady: [] };
       (isPodReady(pod) ? subset.ready : subset.notReady).push(pod);
       subsets.set(id, subset);
     }
-    const address = (p: KObject): Record<string, unknown> => ({ ip: (p.status as { podIP: string }).podIP, ...((p.spec as PodSpec).nodeName ? { nodeName: (p.spec as PodSpec).nodeName } : {}), targetRef: { kind: 'Pod', namespace: ns, name: p.metadata!.name, uid: p.metadata!.uid } });
+    const address = (p: KObject): Record<string, unknown> => ({
+      ip: (p.status as { podIP: string }).podIP,
+      ...((p.spec as PodSpec).nodeName ? { nodeName: (p.spec as PodSpec).nodeName } : {}),
+      targetRef: { kind: 'Pod', namespace: ns, name: p.metadata!.name, uid: p.metadata!.uid },
+    });
     const endpoints: KObject = {
       apiVersion: 'v1',
       kind: 'Endpoints',
       metadata: { name, namespace: ns, labels: svc.metadata?.labels },
-      subsets: [...subsets.values()].map((s) => ({ ...(s.ready.length ? { addresses: s.ready.map(address) } : {}), ...(s.notReady.length ? { notReadyAddresses: s.notReady.map(address) } : {}), ports: s.ports })),
+      subsets: [...subsets.values()].map((s) => ({
+        ...(s.ready.length ? { addresses: s.ready.map(address) } : {}),
+        ...(s.notReady.length ? { notReadyAddresses: s.notReady.map(address) } : {}),
+        ports: s.ports,
+      })),
     };
     const all = [...subsets.values()];
     const slice: KObject = {
       apiVersion: 'discovery.k8s.io/v1',
       kind: 'EndpointSlice',
-      metadata: { name, namespace: ns, labels: { 'kubernetes.io/service-name': name, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' }, ownerReferences: [{ apiVersion: 'v1', kind: 'Service', name, uid: svc.metadata!.uid, controller: true, blockOwnerDeletion: true }] },
+      metadata: {
+        name,
+        namespace: ns,
+        labels: {
+          'kubernetes.io/service-name': name,
+          'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io',
+        },
+        ownerReferences: [
+          {
+            apiVersion: 'v1',
+            kind: 'Service',
+            name,
+            uid: svc.metadata!.uid,
+            controller: true,
+            blockOwnerDeletion: true,
+          },
+        ],
+      },
       addressType: 'IPv4',
-      endpoints: all.flatMap((s) => [...s.ready.map((p) => [p, true] as const), ...s.notReady.map((p) => [p, false] as const)]).map(([p, ready]) => ({ addresses: [(p.status as { podIP: string }).podIP], conditions: { ready, serving: ready, terminating: false }, ...((p.spec as PodSpec).nodeName ? { nodeName: (p.spec as PodSpec).nodeName } : {}), targetRef: { kind: 'Pod', namespace: ns, name: p.metadata!.name, uid: p.metadata!.uid } })),
-      ports: all[0]?.ports ?? ports.map((p) => ({ ...(p.name ? { name: p.name } : {}), port: typeof p.targetPort === 'number' ? p.targetPort : p.port, protocol: p.protocol ?? 'TCP' })),
+      endpoints: all
+        .flatMap((s) => [...s.ready.map((p) => [p, true] as const), ...s.notReady.map((p) => [p, false] as const)])
+        .map(([p, ready]) => ({
+          addresses: [(p.status as { podIP: string }).podIP],
+          conditions: { ready, serving: ready, terminating: false },
+          ...((p.spec as PodSpec).nodeName ? { nodeName: (p.spec as PodSpec).nodeName } : {}),
+          targetRef: { kind: 'Pod', namespace: ns, name: p.metadata!.name, uid: p.metadata!.uid },
+        })),
+      ports:
+        all[0]?.ports ??
+        ports.map((p) => ({
+          ...(p.name ? { name: p.name } : {}),
+          port: typeof p.targetPort === 'number' ? p.targetPort : p.port,
+          protocol: p.protocol ?? 'TCP',
+        })),
     };
-    await this.write(collectionPath('v1', 'endpoints', ns), name, endpoints, (cur) => JSON.stringify(cur.subsets ?? []) === JSON.stringify(endpoints.subsets));
-    await this.write(collectionPath('discovery.k8s.io/v1', 'endpointslices', ns), name, slice, (cur) => JSON.stringify([cur.endpoints ?? [], cur.ports]) === JSON.stringify([slice.endpoints, slice.ports]));
+    await this.write(
+      collectionPath('v1', 'endpoints', ns),
+      name,
+      endpoints,
+      (cur) => JSON.stringify(cur.subsets ?? []) === JSON.stringify(endpoints.subsets),
+    );
+    await this.write(
+      collectionPath('discovery.k8s.io/v1', 'endpointslices', ns),
+      name,
+      slice,
+      (cur) => JSON.stringify([cur.endpoints ?? [], cur.ports]) === JSON.stringify([slice.endpoints, slice.ports]),
+    );
   }
 
   /** The cluster DNS's endpoints: the InternalIP of each Ready node whose agent announced its DNS port. */
@@ -89,7 +156,10 @@ export class EndpointsController {
     let port = 0;
     for (const node of this.nodes.list()) {
       const announced = Number(node.metadata?.annotations?.[CLUSTER_DNS_PORT_ANNOTATION]);
-      const status = (node.status ?? {}) as { addresses?: Array<{ type: string; address: string }>; conditions?: Array<{ type: string; status: string }> };
+      const status = (node.status ?? {}) as {
+        addresses?: Array<{ type: string; address: string }>;
+        conditions?: Array<{ type: string; status: string }>;
+      };
       const ip = status.addresses?.find((a) => a.type === 'InternalIP')?.address;
       const ready = status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
       if (!isPort(announced) || !isIpv4(ip) || !ready) continue;
@@ -103,9 +173,24 @@ export class EndpointsController {
       apiVersion: 'v1',
       kind: 'Endpoints',
       metadata: { name, namespace: ns, labels: { 'k8s-app': 'kube-dns' } },
-      subsets: addresses.length ? [{ addresses, ports: [{ name: 'dns', port, protocol: 'UDP' }, { name: 'dns-tcp', port, protocol: 'TCP' }] }] : [],
+      subsets: addresses.length
+        ? [
+            {
+              addresses,
+              ports: [
+                { name: 'dns', port, protocol: 'UDP' },
+                { name: 'dns-tcp', port, protocol: 'TCP' },
+              ],
+            },
+          ]
+        : [],
     };
-    await this.write(collectionPath('v1', 'endpoints', ns), name, endpoints, (cur) => JSON.stringify(cur.subsets ?? []) === JSON.stringify(endpoints.subsets));
+    await this.write(
+      collectionPath('v1', 'endpoints', ns),
+      name,
+      endpoints,
+      (cur) => JSON.stringify(cur.subsets ?? []) === JSON.stringify(endpoints.subsets),
+    );
   }
 
   /** Create the object, or replace it when it differs. */
@@ -121,7 +206,10 @@ export class EndpointsController {
       return;
     }
     if (same(cur)) return;
-    await this.client.update(`${collection}/${name}`, { ...obj, metadata: { ...obj.metadata, resourceVersion: cur.metadata?.resourceVersion } });
+    await this.client.update(`${collection}/${name}`, {
+      ...obj,
+      metadata: { ...obj.metadata, resourceVersion: cur.metadata?.resourceVersion },
+    });
   }
 }
 
@@ -130,6 +218,8 @@ function resolveTargetPort(p: ServicePort, pod: KObject): number {
   const target = p.targetPort ?? p.port;
   if (typeof target === 'number') return target;
   if (/^\d+$/.test(target)) return Number(target);
-  for (const c of (pod.spec as PodSpec).containers ?? []) for (const cp of c.ports ?? []) if (cp.name === target && (cp.protocol ?? 'TCP') === (p.protocol ?? 'TCP')) return cp.containerPort;
+  for (const c of (pod.spec as PodSpec).containers ?? [])
+    for (const cp of c.ports ?? [])
+      if (cp.name === target && (cp.protocol ?? 'TCP') === (p.protocol ?? 'TCP')) return cp.containerPort;
   return 0;
 }

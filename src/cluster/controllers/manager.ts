@@ -17,10 +17,16 @@ import { Scheduler } from './scheduler.js';
 export class ControllerManager {
   private readonly client: ApiClient;
   private readonly informers: Informer[];
-  private readonly controllers: Array<DeploymentController | ReplicaSetController | EndpointsController | Scheduler | CertificateController>;
+  private readonly controllers: Array<
+    DeploymentController | ReplicaSetController | EndpointsController | Scheduler | CertificateController
+  >;
 
   /** `ca`: the cluster CA's files, for signing the nodes' certificates. */
-  constructor(options: ClientOptions, private readonly logger: Logger, opts: { scheduler: boolean; ca?: { certFile: string; keyFile: string } } = { scheduler: true }) {
+  constructor(
+    options: ClientOptions,
+    private readonly logger: Logger,
+    opts: { scheduler: boolean; ca?: { certFile: string; keyFile: string } } = { scheduler: true },
+  ) {
     this.client = new ApiClient(options);
     const deployments = new Informer(this.client, '/apis/apps/v1/deployments', logger);
     const sets = new Informer(this.client, '/apis/apps/v1/replicasets', logger);
@@ -30,9 +36,14 @@ export class ControllerManager {
     const csrs = new Informer(this.client, '/apis/certificates.k8s.io/v1/certificatesigningrequests', logger);
     this.informers = [deployments, sets, pods, nodes, services, csrs];
     const recorder = (component: string): EventRecorder => new EventRecorder(this.client, component, logger);
-    this.controllers = [new DeploymentController(this.client, deployments, sets, logger, recorder('deployment-controller')), new ReplicaSetController(this.client, sets, pods, logger, recorder('replicaset-controller')), new EndpointsController(this.client, services, pods, nodes, logger)];
+    this.controllers = [
+      new DeploymentController(this.client, deployments, sets, logger, recorder('deployment-controller')),
+      new ReplicaSetController(this.client, sets, pods, logger, recorder('replicaset-controller')),
+      new EndpointsController(this.client, services, pods, nodes, logger),
+    ];
     if (opts.ca) this.controllers.push(new CertificateController(this.client, csrs, logger, opts.ca));
-    if (opts.scheduler) this.controllers.push(new Scheduler(this.client, pods, nodes, logger, recorder('default-scheduler')));
+    if (opts.scheduler)
+      this.controllers.push(new Scheduler(this.client, pods, nodes, logger, recorder('default-scheduler')));
   }
 
   /** Start the informers, wait for their first lists, then the controllers. */

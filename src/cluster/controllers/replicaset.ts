@@ -24,13 +24,25 @@ interface Expectation {
 
 type PodStatus = { phase?: string; conditions?: Array<{ type: string; status: string }> };
 
-export const isPodReady = (p: KObject): boolean => ((p.status as PodStatus | undefined)?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
-const isActive = (p: KObject): boolean => !p.metadata?.deletionTimestamp && !['Succeeded', 'Failed'].includes((p.status as PodStatus | undefined)?.phase ?? '');
+export const isPodReady = (p: KObject): boolean =>
+  ((p.status as PodStatus | undefined)?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+const isActive = (p: KObject): boolean =>
+  !p.metadata?.deletionTimestamp && !['Succeeded', 'Failed'].includes((p.status as PodStatus | undefined)?.phase ?? '');
 
 /** Pods to remove first: unscheduled, then pending, then not ready, then the newest. */
 function deletionOrder(a: KObject, b: KObject): number {
-  const rank = (p: KObject): number => (!(p.spec as { nodeName?: string } | undefined)?.nodeName ? 0 : (p.status as PodStatus | undefined)?.phase === 'Pending' ? 1 : !isPodReady(p) ? 2 : 3);
-  return rank(a) - rank(b) || String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? ''));
+  const rank = (p: KObject): number =>
+    !(p.spec as { nodeName?: string } | undefined)?.nodeName
+      ? 0
+      : (p.status as PodStatus | undefined)?.phase === 'Pending'
+        ? 1
+        : !isPodReady(p)
+          ? 2
+          : 3;
+  return (
+    rank(a) - rank(b) ||
+    String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? ''))
+  );
 }
 
 export class ReplicaSetController {
@@ -44,7 +56,11 @@ export class ReplicaSetController {
     private readonly logger: Logger,
     private readonly events?: EventRecorder,
   ) {
-    sets.on({ add: (o) => this.queue.add(keyOf(o)), update: (_old, o) => this.queue.add(keyOf(o)), delete: (o) => this.expectations.delete(keyOf(o)) });
+    sets.on({
+      add: (o) => this.queue.add(keyOf(o)),
+      update: (_old, o) => this.queue.add(keyOf(o)),
+      delete: (o) => this.expectations.delete(keyOf(o)),
+    });
     const ownerKey = (p: KObject): string | undefined => {
       const owner = controllerOf(p);
       return owner?.kind === 'ReplicaSet' ? `${p.metadata?.namespace}/${owner.name}` : undefined;
@@ -112,13 +128,26 @@ export class ReplicaSetController {
         namespace: ns,
         labels: template.metadata?.labels,
         ...(template.metadata?.annotations ? { annotations: template.metadata.annotations } : {}),
-        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: rs.metadata!.name, uid: rs.metadata!.uid, controller: true, blockOwnerDeletion: true }],
+        ownerReferences: [
+          {
+            apiVersion: 'apps/v1',
+            kind: 'ReplicaSet',
+            name: rs.metadata!.name,
+            uid: rs.metadata!.uid,
+            controller: true,
+            blockOwnerDeletion: true,
+          },
+        ],
       },
       spec: template.spec,
     };
     this.expectations.set(key, { adds: n, deletes: new Set(), since: Date.now() });
-    const results = await Promise.allSettled(Array.from({ length: n }, () => this.client.create(collectionPath('v1', 'pods', ns), pod)));
-    for (const r of results) if (r.status === 'fulfilled') this.events?.record(rs, 'Normal', 'SuccessfulCreate', `Created pod: ${r.value.metadata?.name}`);
+    const results = await Promise.allSettled(
+      Array.from({ length: n }, () => this.client.create(collectionPath('v1', 'pods', ns), pod)),
+    );
+    for (const r of results)
+      if (r.status === 'fulfilled')
+        this.events?.record(rs, 'Normal', 'SuccessfulCreate', `Created pod: ${r.value.metadata?.name}`);
     const failed = results.filter((r) => r.status === 'rejected');
     if (failed.length) {
       const e = this.expectations.get(key);
@@ -131,28 +160,46 @@ export class ReplicaSetController {
     this.expectations.set(key, { adds: 0, deletes: new Set(victims.map(keyOf)), since: Date.now() });
     await Promise.all(
       victims.map((p) =>
-        this.client.delete(`${collectionPath('v1', 'pods', p.metadata!.namespace)}/${p.metadata!.name}`).then(() => this.events?.record(this.sets.get(key) ?? p, 'Normal', 'SuccessfulDelete', `Deleted pod: ${p.metadata!.name}`), (err: unknown) => {
-          this.expectations.get(key)?.deletes.delete(keyOf(p));
-          if (!(err instanceof ApiStatusError && err.code === 404)) throw err;
-        }),
+        this.client.delete(`${collectionPath('v1', 'pods', p.metadata!.namespace)}/${p.metadata!.name}`).then(
+          () =>
+            this.events?.record(
+              this.sets.get(key) ?? p,
+              'Normal',
+              'SuccessfulDelete',
+              `Deleted pod: ${p.metadata!.name}`,
+            ),
+          (err: unknown) => {
+            this.expectations.get(key)?.deletes.delete(keyOf(p));
+            if (!(err instanceof ApiStatusError && err.code === 404)) throw err;
+          },
+        ),
       ),
     );
   }
 
   private async updateStatus(rs: KObject, active: KObject[]): Promise<void> {
-    const templateLabels = ((rs.spec as { template?: KObject }).template?.metadata?.labels ?? {}) as Record<string, string>;
+    const templateLabels = ((rs.spec as { template?: KObject }).template?.metadata?.labels ?? {}) as Record<
+      string,
+      string
+    >;
     const ready = active.filter(isPodReady).length;
     const status = {
       replicas: active.length,
-      fullyLabeledReplicas: active.filter((p) => Object.entries(templateLabels).every(([k, v]) => p.metadata?.labels?.[k] === v)).length,
+      fullyLabeledReplicas: active.filter((p) =>
+        Object.entries(templateLabels).every(([k, v]) => p.metadata?.labels?.[k] === v),
+      ).length,
       readyReplicas: ready,
       availableReplicas: ready,
       observedGeneration: rs.metadata?.generation ?? 1,
     };
     const cur = (rs.status ?? {}) as Record<string, unknown>;
     if (Object.entries(status).every(([k, v]) => (cur[k] ?? 0) === v)) return;
-    await this.client.mergePatch(`${collectionPath('apps/v1', 'replicasets', rs.metadata!.namespace)}/${rs.metadata!.name}/status`, { status }).catch((err: unknown) => {
-      if (!(err instanceof ApiStatusError && err.code === 404)) throw err;
-    });
+    await this.client
+      .mergePatch(`${collectionPath('apps/v1', 'replicasets', rs.metadata!.namespace)}/${rs.metadata!.name}/status`, {
+        status,
+      })
+      .catch((err: unknown) => {
+        if (!(err instanceof ApiStatusError && err.code === 404)) throw err;
+      });
   }
 }

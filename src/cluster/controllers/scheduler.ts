@@ -13,7 +13,10 @@ import { WorkQueue } from './controller.js';
 
 type PodSpec = { nodeName?: string; schedulerName?: string; nodeSelector?: Record<string, string> };
 
-const nodeReady = (n: KObject): boolean => ((n.status?.conditions as Array<{ type: string; status: string }> | undefined) ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+const nodeReady = (n: KObject): boolean =>
+  ((n.status?.conditions as Array<{ type: string; status: string }> | undefined) ?? []).some(
+    (c) => c.type === 'Ready' && c.status === 'True',
+  );
 
 export class Scheduler {
   readonly queue = new WorkQueue();
@@ -27,7 +30,12 @@ export class Scheduler {
   ) {
     const consider = (p: KObject): void => {
       const spec = (p.spec ?? {}) as PodSpec;
-      if (!spec.nodeName && (spec.schedulerName ?? 'default-scheduler') === 'default-scheduler' && !p.metadata?.deletionTimestamp) this.queue.add(keyOf(p));
+      if (
+        !spec.nodeName &&
+        (spec.schedulerName ?? 'default-scheduler') === 'default-scheduler' &&
+        !p.metadata?.deletionTimestamp
+      )
+        this.queue.add(keyOf(p));
     };
     pods.on({ add: consider, update: (_old, p) => consider(p) });
     const retryAll = (): void => {
@@ -45,15 +53,33 @@ export class Scheduler {
     const spec = (pod?.spec ?? {}) as PodSpec;
     if (!pod || spec.nodeName || pod.metadata?.deletionTimestamp) return;
     const selector = spec.nodeSelector ?? {};
-    const fits = this.nodes.list().filter((n) => nodeReady(n) && !(n.spec as { unschedulable?: boolean } | undefined)?.unschedulable && Object.entries(selector).every(([k, v]) => n.metadata?.labels?.[k] === v));
+    const fits = this.nodes
+      .list()
+      .filter(
+        (n) =>
+          nodeReady(n) &&
+          !(n.spec as { unschedulable?: boolean } | undefined)?.unschedulable &&
+          Object.entries(selector).every(([k, v]) => n.metadata?.labels?.[k] === v),
+      );
     const path = `${collectionPath('v1', 'pods', pod.metadata!.namespace)}/${pod.metadata!.name}`;
     if (!fits.length) {
       const message = `0/${this.nodes.list().length} nodes are available: ${Object.keys(selector).length ? "node(s) didn't match Pod's node affinity/selector" : 'no node is ready'}.`;
       const conditions = (pod.status?.conditions as Array<{ type: string; message?: string }> | undefined) ?? [];
       if (conditions.some((c) => c.type === 'PodScheduled' && c.message === message)) return;
       this.events?.record(pod, 'Warning', 'FailedScheduling', message);
-      const unschedulable = { type: 'PodScheduled', status: 'False', lastProbeTime: null, lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), reason: 'Unschedulable', message };
-      await this.client.mergePatch(`${path}/status`, { status: { conditions: [...conditions.filter((c) => c.type !== 'PodScheduled'), unschedulable] } }).catch(() => undefined);
+      const unschedulable = {
+        type: 'PodScheduled',
+        status: 'False',
+        lastProbeTime: null,
+        lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+        reason: 'Unschedulable',
+        message,
+      };
+      await this.client
+        .mergePatch(`${path}/status`, {
+          status: { conditions: [...conditions.filter((c) => c.type !== 'PodScheduled'), unschedulable] },
+        })
+        .catch(() => undefined);
       return;
     }
     const load = new Map<string, number>();
@@ -62,11 +88,24 @@ export class Scheduler {
       if (node) load.set(node, (load.get(node) ?? 0) + 1);
     }
     const node = fits.sort((a, b) => (load.get(a.metadata!.name!) ?? 0) - (load.get(b.metadata!.name!) ?? 0))[0]!;
-    await this.client.create(`${path}/binding`, { apiVersion: 'v1', kind: 'Binding', metadata: { name: pod.metadata!.name, namespace: pod.metadata!.namespace }, target: { apiVersion: 'v1', kind: 'Node', name: node.metadata!.name } }).then(
-      () => this.events?.record(pod, 'Normal', 'Scheduled', `Successfully assigned ${pod.metadata!.namespace}/${pod.metadata!.name} to ${node.metadata!.name}`),
-      (err: unknown) => {
-        if (!(err instanceof ApiStatusError && (err.code === 409 || err.code === 404))) throw err;
-      },
-    );
+    await this.client
+      .create(`${path}/binding`, {
+        apiVersion: 'v1',
+        kind: 'Binding',
+        metadata: { name: pod.metadata!.name, namespace: pod.metadata!.namespace },
+        target: { apiVersion: 'v1', kind: 'Node', name: node.metadata!.name },
+      })
+      .then(
+        () =>
+          this.events?.record(
+            pod,
+            'Normal',
+            'Scheduled',
+            `Successfully assigned ${pod.metadata!.namespace}/${pod.metadata!.name} to ${node.metadata!.name}`,
+          ),
+        (err: unknown) => {
+          if (!(err instanceof ApiStatusError && (err.code === 409 || err.code === 404))) throw err;
+        },
+      );
   }
 }

@@ -5,7 +5,15 @@
  * does against etcd.
  */
 import { Etcd3, type IKeyValue, type IRangeRequest } from 'etcd3';
-import { StorageError, type KeyValue, type ListOptions, type ListResult, type Storage, type Watch, type WatchEvent } from './types.js';
+import {
+  StorageError,
+  type KeyValue,
+  type ListOptions,
+  type ListResult,
+  type Storage,
+  type Watch,
+  type WatchEvent,
+} from './types.js';
 
 function prefixEnd(prefix: string): Buffer {
   const b = Buffer.from(prefix);
@@ -15,7 +23,12 @@ function prefixEnd(prefix: string): Buffer {
 }
 
 function toKv(kv: IKeyValue): KeyValue {
-  return { key: kv.key.toString(), value: kv.value, createRevision: Number(kv.create_revision), modRevision: Number(kv.mod_revision) };
+  return {
+    key: kv.key.toString(),
+    value: kv.value,
+    createRevision: Number(kv.create_revision),
+    modRevision: Number(kv.mod_revision),
+  };
 }
 
 /** etcd's errors for a compacted or future revision, in its own words. */
@@ -34,7 +47,9 @@ export class EtcdStorage implements Storage {
   }
 
   async revision(): Promise<number> {
-    const res = await this.client.kv.range({ key: Buffer.from('\0'), limit: 1, count_only: true } as IRangeRequest).catch(rangeError);
+    const res = await this.client.kv
+      .range({ key: Buffer.from('\0'), limit: 1, count_only: true } as IRangeRequest)
+      .catch(rangeError);
     return Number(res.header.revision);
   }
 
@@ -47,7 +62,12 @@ export class EtcdStorage implements Storage {
     // A start key never leads before the prefix: the range stays inside it, as SQLite's query does.
     const start = opts.startKey !== undefined && opts.startKey > prefix ? opts.startKey : prefix;
     const res = await this.client.kv
-      .range({ key: Buffer.from(start), range_end: prefixEnd(prefix), revision: opts.revision ?? 0, limit: opts.limit ?? 0 })
+      .range({
+        key: Buffer.from(start),
+        range_end: prefixEnd(prefix),
+        revision: opts.revision ?? 0,
+        limit: opts.limit ?? 0,
+      })
       .catch(rangeError);
     return { kvs: res.kvs.map(toKv), revision: opts.revision || Number(res.header.revision), more: res.more };
   }
@@ -74,7 +94,11 @@ export class EtcdStorage implements Storage {
     if (!res.succeeded) {
       const cur = res.responses[0]?.response_range.kvs[0];
       if (!cur) throw new StorageError('notFound', `key not found: ${key}`);
-      throw new StorageError('conflict', `revision mismatch for ${key}: expected ${expected}, current ${cur.mod_revision}`, toKv(cur));
+      throw new StorageError(
+        'conflict',
+        `revision mismatch for ${key}: expected ${expected}, current ${cur.mod_revision}`,
+        toKv(cur),
+      );
     }
     const prev = res.responses[0]?.response_put.prev_kv;
     const rev = Number(res.header.revision);
@@ -84,21 +108,33 @@ export class EtcdStorage implements Storage {
   async delete(key: string, expected?: number): Promise<KeyValue> {
     const k = Buffer.from(key);
     const res = await this.client.kv.txn({
-      compare: expected === undefined ? [{ key: k, target: 'Create', result: 'NotEqual', create_revision: 0 }] : [{ key: k, target: 'Mod', result: 'Equal', mod_revision: expected }],
+      compare:
+        expected === undefined
+          ? [{ key: k, target: 'Create', result: 'NotEqual', create_revision: 0 }]
+          : [{ key: k, target: 'Mod', result: 'Equal', mod_revision: expected }],
       success: [{ request_delete_range: { key: k, prev_kv: true } }],
       failure: [{ request_range: { key: k } }],
     });
     if (!res.succeeded) {
       const cur = res.responses[0]?.response_range.kvs[0];
       if (!cur) throw new StorageError('notFound', `key not found: ${key}`);
-      throw new StorageError('conflict', `revision mismatch for ${key}: expected ${expected}, current ${cur.mod_revision}`, toKv(cur));
+      throw new StorageError(
+        'conflict',
+        `revision mismatch for ${key}: expected ${expected}, current ${cur.mod_revision}`,
+        toKv(cur),
+      );
     }
     const prev = res.responses[0]?.response_delete_range.prev_kvs[0];
     if (!prev) throw new StorageError('notFound', `key not found: ${key}`);
     return toKv(prev);
   }
 
-  watch(prefix: string, fromRevision: number, onEvent: (e: WatchEvent) => void, onError: (err: StorageError) => void): Watch {
+  watch(
+    prefix: string,
+    fromRevision: number,
+    onEvent: (e: WatchEvent) => void,
+    onError: (err: StorageError) => void,
+  ): Watch {
     let cancelled = false;
     const builder = this.client.watch().prefix(prefix).withPreviousKV();
     // etcd's start revision is inclusive; ours is "after".
@@ -109,14 +145,24 @@ export class EtcdStorage implements Storage {
         if (res.compact_revision && res.compact_revision !== '0') {
           cancelled = true;
           void w.cancel();
-          onError(new StorageError('compacted', `required revision ${fromRevision} has been compacted (compact revision ${res.compact_revision})`));
+          onError(
+            new StorageError(
+              'compacted',
+              `required revision ${fromRevision} has been compacted (compact revision ${res.compact_revision})`,
+            ),
+          );
           return;
         }
         if (cancelled) return;
         for (const ev of res.events) {
           const kv = toKv(ev.kv);
           const prev = ev.prev_kv ? toKv(ev.prev_kv) : undefined;
-          if (ev.type === 'Delete') onEvent({ type: 'delete', kv: { ...kv, value: prev?.value ?? kv.value, createRevision: prev?.createRevision ?? kv.createRevision }, prev });
+          if (ev.type === 'Delete')
+            onEvent({
+              type: 'delete',
+              kv: { ...kv, value: prev?.value ?? kv.value, createRevision: prev?.createRevision ?? kv.createRevision },
+              prev,
+            });
           else onEvent({ type: 'put', kv, prev });
         }
       });
@@ -127,7 +173,8 @@ export class EtcdStorage implements Storage {
         // reading at that revision tells whether that was the reason.
         void this.get(prefix, fromRevision + 1).then(
           () => onError(new StorageError('unavailable', String(err))),
-          (probe: StorageError) => onError(probe.code === 'compacted' ? probe : new StorageError('unavailable', String(err))),
+          (probe: StorageError) =>
+            onError(probe.code === 'compacted' ? probe : new StorageError('unavailable', String(err))),
         );
       });
       return w;

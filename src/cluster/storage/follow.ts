@@ -7,7 +7,12 @@
 import type { Logger } from '../../common/log.js';
 import type { Storage, Watch } from './types.js';
 
-export async function followPrefix(storage: Storage, prefix: string, view: { reset(): void; observe(key: string, value: Buffer | undefined): void }, logger: Logger): Promise<void> {
+export async function followPrefix(
+  storage: Storage,
+  prefix: string,
+  view: { reset(): void; observe(key: string, value: Buffer | undefined): void },
+  logger: Logger,
+): Promise<void> {
   const list = await storage.list(prefix);
   view.reset();
   for (const kv of list.kvs) view.observe(kv.key, kv.value);

@@ -9,7 +9,15 @@
  * in-process, with no polling.
  */
 import Database from 'better-sqlite3';
-import { StorageError, type KeyValue, type ListOptions, type ListResult, type Storage, type Watch, type WatchEvent } from './types.js';
+import {
+  StorageError,
+  type KeyValue,
+  type ListOptions,
+  type ListResult,
+  type Storage,
+  type Watch,
+  type WatchEvent,
+} from './types.js';
 
 interface Row {
   id: number;
@@ -42,7 +50,11 @@ function toKv(r: Row): KeyValue {
 export class SqliteStorage implements Storage {
   private readonly db: Database.Database;
   private readonly watchers = new Set<Watcher>();
-  private readonly queue: Array<{ fn: () => { row: Row; prev?: Row }; resolve: (v: { row: Row; prev?: Row }) => void; reject: (err: unknown) => void }> = [];
+  private readonly queue: Array<{
+    fn: () => { row: Row; prev?: Row };
+    resolve: (v: { row: Row; prev?: Row }) => void;
+    reject: (err: unknown) => void;
+  }> = [];
   private compactRevision = 0;
   private readonly stmt: Record<string, Database.Statement>;
 
@@ -64,13 +76,17 @@ export class SqliteStorage implements Storage {
       CREATE INDEX IF NOT EXISTS log_name_id ON log (name, id);
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
     `);
-    this.compactRevision = (this.db.prepare(`SELECT value FROM meta WHERE key = 'compact'`).get() as { value: number } | undefined)?.value ?? 0;
+    this.compactRevision =
+      (this.db.prepare(`SELECT value FROM meta WHERE key = 'compact'`).get() as { value: number } | undefined)?.value ??
+      0;
     const latestAt = `SELECT l.* FROM log l JOIN (SELECT name, MAX(id) AS id FROM log WHERE name >= ? AND name < ? AND id <= ? GROUP BY name) m ON l.id = m.id WHERE l.deleted = 0 AND l.name >= ? ORDER BY l.name LIMIT ?`;
     this.stmt = {
       revision: this.db.prepare(`SELECT COALESCE(MAX(id), 0) AS rev FROM log`),
       current: this.db.prepare(`SELECT * FROM log WHERE name = ? AND id <= ? ORDER BY id DESC LIMIT 1`),
       latestAt: this.db.prepare(latestAt),
-      insert: this.db.prepare(`INSERT INTO log (name, created, deleted, create_revision, prev_revision, value) VALUES (?, ?, ?, ?, ?, ?)`),
+      insert: this.db.prepare(
+        `INSERT INTO log (name, created, deleted, create_revision, prev_revision, value) VALUES (?, ?, ?, ?, ?, ?)`,
+      ),
       setCreateRevision: this.db.prepare(`UPDATE log SET create_revision = id WHERE id = ?`),
       since: this.db.prepare(`SELECT * FROM log WHERE id > ? AND name >= ? AND name < ? ORDER BY id`),
       byId: this.db.prepare(`SELECT * FROM log WHERE id = ?`),
@@ -88,8 +104,13 @@ export class SqliteStorage implements Storage {
   private checkRevision(revision: number | undefined): number {
     const current = this.rev();
     if (!revision) return current;
-    if (revision < this.compactRevision) throw new StorageError('compacted', `required revision ${revision} has been compacted (oldest kept: ${this.compactRevision})`);
-    if (revision > current) throw new StorageError('unavailable', `required revision ${revision} is a future revision (current: ${current})`);
+    if (revision < this.compactRevision)
+      throw new StorageError(
+        'compacted',
+        `required revision ${revision} has been compacted (oldest kept: ${this.compactRevision})`,
+      );
+    if (revision > current)
+      throw new StorageError('unavailable', `required revision ${revision} is a future revision (current: ${current})`);
     return revision;
   }
 
@@ -107,7 +128,13 @@ export class SqliteStorage implements Storage {
   async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
     const at = this.checkRevision(opts.revision);
     const limit = opts.limit && opts.limit > 0 ? opts.limit : -1;
-    const rows = this.stmt.latestAt!.all(prefix, prefixEnd(prefix), at, opts.startKey ?? prefix, limit === -1 ? -1 : limit + 1) as Row[];
+    const rows = this.stmt.latestAt!.all(
+      prefix,
+      prefixEnd(prefix),
+      at,
+      opts.startKey ?? prefix,
+      limit === -1 ? -1 : limit + 1,
+    ) as Row[];
     const more = limit !== -1 && rows.length > limit;
     return { kvs: (more ? rows.slice(0, limit) : rows).map(toKv), revision: at, more };
   }
@@ -128,15 +155,17 @@ export class SqliteStorage implements Storage {
     const batch = this.queue.splice(0);
     const results: Array<{ ok: true; value: { row: Row; prev?: Row } } | { ok: false; err: unknown }> = [];
     try {
-      this.db.transaction(() => {
-        for (const op of batch) {
-          try {
-            results.push({ ok: true, value: this.db.transaction(op.fn)() });
-          } catch (err) {
-            results.push({ ok: false, err });
+      this.db
+        .transaction(() => {
+          for (const op of batch) {
+            try {
+              results.push({ ok: true, value: this.db.transaction(op.fn)() });
+            } catch (err) {
+              results.push({ ok: false, err });
+            }
           }
-        }
-      }).immediate();
+        })
+        .immediate();
     } catch (err) {
       for (const op of batch) op.reject(err);
       return;
@@ -147,12 +176,23 @@ export class SqliteStorage implements Storage {
         op.reject(r.err);
         return;
       }
-      this.notify({ type: r.value.row.deleted ? 'delete' : 'put', kv: toKv(r.value.row), prev: r.value.prev ? toKv(r.value.prev) : undefined });
+      this.notify({
+        type: r.value.row.deleted ? 'delete' : 'put',
+        kv: toKv(r.value.row),
+        prev: r.value.prev ? toKv(r.value.prev) : undefined,
+      });
       op.resolve(r.value);
     });
   }
 
-  private append(name: string, created: boolean, deleted: boolean, createRevision: number, prevRevision: number, value: Buffer | null): Row {
+  private append(
+    name: string,
+    created: boolean,
+    deleted: boolean,
+    createRevision: number,
+    prevRevision: number,
+    value: Buffer | null,
+  ): Row {
     const info = this.stmt.insert!.run(name, created ? 1 : 0, deleted ? 1 : 0, createRevision, prevRevision, value);
     const id = Number(info.lastInsertRowid);
     if (created) this.stmt.setCreateRevision!.run(id);
@@ -171,7 +211,12 @@ export class SqliteStorage implements Storage {
     const { row } = await this.write(() => {
       const cur = this.currentRow(key);
       if (!cur) throw new StorageError('notFound', `key not found: ${key}`);
-      if (cur.id !== expected) throw new StorageError('conflict', `revision mismatch for ${key}: expected ${expected}, current ${cur.id}`, toKv(cur));
+      if (cur.id !== expected)
+        throw new StorageError(
+          'conflict',
+          `revision mismatch for ${key}: expected ${expected}, current ${cur.id}`,
+          toKv(cur),
+        );
       return { row: this.append(key, false, false, cur.create_revision, cur.id, value), prev: cur };
     });
     return toKv(row);
@@ -181,7 +226,12 @@ export class SqliteStorage implements Storage {
     const { prev } = await this.write(() => {
       const cur = this.currentRow(key);
       if (!cur) throw new StorageError('notFound', `key not found: ${key}`);
-      if (expected !== undefined && cur.id !== expected) throw new StorageError('conflict', `revision mismatch for ${key}: expected ${expected}, current ${cur.id}`, toKv(cur));
+      if (expected !== undefined && cur.id !== expected)
+        throw new StorageError(
+          'conflict',
+          `revision mismatch for ${key}: expected ${expected}, current ${cur.id}`,
+          toKv(cur),
+        );
       return { row: this.append(key, false, true, cur.create_revision, cur.id, cur.value), prev: cur };
     });
     return toKv(prev!);
@@ -195,7 +245,12 @@ export class SqliteStorage implements Storage {
     }
   }
 
-  watch(prefix: string, fromRevision: number, onEvent: (e: WatchEvent) => void, onError: (err: StorageError) => void): Watch {
+  watch(
+    prefix: string,
+    fromRevision: number,
+    onEvent: (e: WatchEvent) => void,
+    onError: (err: StorageError) => void,
+  ): Watch {
     const w: Watcher = { prefix, onEvent, onError, cancelled: false, backlog: [] };
     this.watchers.add(w);
     // Replay history after fromRevision, then what arrived meanwhile, then live events. The replay runs
@@ -233,8 +288,16 @@ export class SqliteStorage implements Storage {
     if (revision <= this.compactRevision) return;
     this.db.transaction(() => {
       // Rows superseded by a newer row of the same key at or before `revision`, and deletions there.
-      this.db.prepare(`DELETE FROM log WHERE id <= ? AND (deleted = 1 OR id < (SELECT MAX(id) FROM log l2 WHERE l2.name = log.name AND l2.id <= ?))`).run(revision, revision);
-      this.db.prepare(`INSERT INTO meta (key, value) VALUES ('compact', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(revision);
+      this.db
+        .prepare(
+          `DELETE FROM log WHERE id <= ? AND (deleted = 1 OR id < (SELECT MAX(id) FROM log l2 WHERE l2.name = log.name AND l2.id <= ?))`,
+        )
+        .run(revision, revision);
+      this.db
+        .prepare(
+          `INSERT INTO meta (key, value) VALUES ('compact', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+        )
+        .run(revision);
     })();
     // Live watchers here are fed synchronously at each commit, so compaction never overtakes them.
     this.compactRevision = revision;

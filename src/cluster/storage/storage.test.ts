@@ -16,10 +16,19 @@ import { startEtcd, waitFor } from '../../../test/e2e/helpers.js';
 const enc = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
 const dec = (b: Buffer): unknown => JSON.parse(b.toString());
 
-function collect(s: Storage, prefix: string, from: number): { events: WatchEvent[]; errors: StorageError[]; cancel: () => void } {
+function collect(
+  s: Storage,
+  prefix: string,
+  from: number,
+): { events: WatchEvent[]; errors: StorageError[]; cancel: () => void } {
   const events: WatchEvent[] = [];
   const errors: StorageError[] = [];
-  const w = s.watch(prefix, from, (e) => events.push(e), (e) => errors.push(e));
+  const w = s.watch(
+    prefix,
+    from,
+    (e) => events.push(e),
+    (e) => errors.push(e),
+  );
   return { events, errors, cancel: () => w.cancel() };
 }
 
@@ -43,18 +52,30 @@ function suite(name: string, open: () => Promise<{ storage: Storage; close: () =
     test('create, get, update with the expected revision, delete; errors by code', async () => {
       const created = await s.create('/registry/pods/default/a', enc({ v: 1 }));
       assert.equal(created.createRevision, created.modRevision);
-      await assert.rejects(s.create('/registry/pods/default/a', enc({ v: 2 })), (e: StorageError) => e.code === 'exists');
+      await assert.rejects(
+        s.create('/registry/pods/default/a', enc({ v: 2 })),
+        (e: StorageError) => e.code === 'exists',
+      );
       const got = await s.get('/registry/pods/default/a');
       assert.deepEqual(dec(got!.value), { v: 1 });
       assert.equal(got!.modRevision, created.modRevision);
       const updated = await s.update('/registry/pods/default/a', enc({ v: 2 }), created.modRevision);
       assert.ok(updated.modRevision > created.modRevision);
       assert.equal(updated.createRevision, created.createRevision);
-      await assert.rejects(s.update('/registry/pods/default/a', enc({ v: 3 }), created.modRevision), (e: StorageError) => e.code === 'conflict' && e.current?.modRevision === updated.modRevision);
-      await assert.rejects(s.update('/registry/pods/default/missing', enc({}), 1), (e: StorageError) => e.code === 'notFound');
+      await assert.rejects(
+        s.update('/registry/pods/default/a', enc({ v: 3 }), created.modRevision),
+        (e: StorageError) => e.code === 'conflict' && e.current?.modRevision === updated.modRevision,
+      );
+      await assert.rejects(
+        s.update('/registry/pods/default/missing', enc({}), 1),
+        (e: StorageError) => e.code === 'notFound',
+      );
       // An old revision still reads the old value.
       assert.deepEqual(dec((await s.get('/registry/pods/default/a', created.modRevision))!.value), { v: 1 });
-      await assert.rejects(s.delete('/registry/pods/default/a', created.modRevision), (e: StorageError) => e.code === 'conflict');
+      await assert.rejects(
+        s.delete('/registry/pods/default/a', created.modRevision),
+        (e: StorageError) => e.code === 'conflict',
+      );
       const deleted = await s.delete('/registry/pods/default/a', updated.modRevision);
       assert.deepEqual(dec(deleted.value), { v: 2 });
       assert.equal(await s.get('/registry/pods/default/a'), undefined);
@@ -69,16 +90,30 @@ function suite(name: string, open: () => Promise<{ storage: Storage; close: () =
       await s.create('/registry/cm/ns2/other', enc({}));
       await s.create('/registry/cm/ns10/not-ns1', enc({}));
       const all = await s.list('/registry/cm/ns1/');
-      assert.deepEqual(all.kvs.map((k) => k.key), [0, 1, 2, 3, 4].map((i) => `/registry/cm/ns1/c${i}`));
+      assert.deepEqual(
+        all.kvs.map((k) => k.key),
+        [0, 1, 2, 3, 4].map((i) => `/registry/cm/ns1/c${i}`),
+      );
       const rev = all.revision;
       await s.delete('/registry/cm/ns1/c0');
       assert.equal((await s.list('/registry/cm/ns1/')).kvs.length, 4);
-      assert.equal((await s.list('/registry/cm/ns1/', { revision: rev })).kvs.length, 5, 'the past revision still lists it');
+      assert.equal(
+        (await s.list('/registry/cm/ns1/', { revision: rev })).kvs.length,
+        5,
+        'the past revision still lists it',
+      );
       const page1 = await s.list('/registry/cm/ns1/', { limit: 2 });
       assert.equal(page1.kvs.length, 2);
       assert.equal(page1.more, true);
-      const page2 = await s.list('/registry/cm/ns1/', { limit: 2, startKey: page1.kvs[1]!.key + '\0', revision: page1.revision });
-      assert.deepEqual(page2.kvs.map((k) => k.key), ['/registry/cm/ns1/c3', '/registry/cm/ns1/c4']);
+      const page2 = await s.list('/registry/cm/ns1/', {
+        limit: 2,
+        startKey: page1.kvs[1]!.key + '\0',
+        revision: page1.revision,
+      });
+      assert.deepEqual(
+        page2.kvs.map((k) => k.key),
+        ['/registry/cm/ns1/c3', '/registry/cm/ns1/c4'],
+      );
       assert.equal(page2.more, false);
       assert.equal((await s.list('/registry/cm/')).kvs.length, 6);
     });
@@ -95,12 +130,20 @@ function suite(name: string, open: () => Promise<{ storage: Storage; close: () =
       await until(() => w.events.length === 4, 'live events');
       assert.deepEqual(
         w.events.map((e) => [e.type, e.kv.key]),
-        [['put', '/registry/w/x'], ['put', '/registry/w/x'], ['delete', '/registry/w/x'], ['put', '/registry/w/z']],
+        [
+          ['put', '/registry/w/x'],
+          ['put', '/registry/w/x'],
+          ['delete', '/registry/w/x'],
+          ['put', '/registry/w/z'],
+        ],
       );
       assert.deepEqual(dec(w.events[1]!.prev!.value), 1);
       assert.deepEqual(dec(w.events[2]!.kv.value), 2, 'a delete carries the last value');
       const revs = w.events.map((e) => e.kv.modRevision);
-      assert.deepEqual([...revs].sort((a, b) => a - b), revs);
+      assert.deepEqual(
+        [...revs].sort((a, b) => a - b),
+        revs,
+      );
       w.cancel();
       // Many watchers see every event.
       const from = await s.revision();
@@ -139,7 +182,9 @@ test('sqlite: kill -9 of the writer during a burst of concurrent writes loses no
       const writer = async (w) => { for (;;) { const key = '/registry/burst/' + w + '-' + (n++); await s.create(key, Buffer.from('{}')); process.stdout.write(key + '\\n'); } };
       for (let w = 0; w < 8; w++) void writer(w);
     `;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let acked = '';
     child.stdout!.on('data', (c: Buffer) => (acked += c.toString()));
     await until(() => acked.split('\n').length > 300, 'some acknowledged writes', 20000);
@@ -173,7 +218,15 @@ if (existsSync('/usr/bin/etcd')) {
     const etcd = await startEtcd();
     const storage = new EtcdStorage([etcd.endpoint]);
     // The client port answers a little before etcd serves requests.
-    await waitFor(() => storage.revision().then(() => true, () => false), 'etcd to serve', 20000);
+    await waitFor(
+      () =>
+        storage.revision().then(
+          () => true,
+          () => false,
+        ),
+      'etcd to serve',
+      20000,
+    );
     return {
       storage,
       close: async () => {

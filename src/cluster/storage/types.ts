@@ -69,7 +69,12 @@ export interface Storage {
    * Deliver every change under `prefix` after `fromRevision`, in revision order, then live ones.
    * `onError` receives `compacted` when `fromRevision` is older than the history kept.
    */
-  watch(prefix: string, fromRevision: number, onEvent: (e: WatchEvent) => void, onError: (err: StorageError) => void): Watch;
+  watch(
+    prefix: string,
+    fromRevision: number,
+    onEvent: (e: WatchEvent) => void,
+    onError: (err: StorageError) => void,
+  ): Watch;
   /** Forget superseded history up to `revision`. */
   compact(revision: number): Promise<void>;
   close(): Promise<void>;

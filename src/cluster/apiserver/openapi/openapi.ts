@@ -34,7 +34,8 @@ export function builtinSchemaName(k: Kind): string | undefined {
 }
 
 /** The path of a group/version in the v3 index: `api/v1`, `apis/apps/v1`. */
-export const groupVersionPath = (group: string, version: string): string => (group ? `apis/${group}/${version}` : `api/${version}`);
+export const groupVersionPath = (group: string, version: string): string =>
+  group ? `apis/${group}/${version}` : `api/${version}`;
 
 function collect(name: string, into: Record<string, Schema>): void {
   if (name in into || !(name in BUILTIN)) return;
@@ -60,7 +61,10 @@ export interface OpenApiDocument {
  * The document of one group/version: its built-in kinds' schemas plus custom ones (already in OpenAPI v3
  * form, keyed by schema name). Answers undefined when the group/version has neither.
  */
-export function groupVersionDocument(kinds: Served[], custom: Record<string, Schema & { kind: Kind }> = {}): OpenApiDocument | undefined {
+export function groupVersionDocument(
+  kinds: Served[],
+  custom: Record<string, Schema & { kind: Kind }> = {},
+): OpenApiDocument | undefined {
   const schemas: Record<string, Schema> = {};
   const paths: Record<string, Schema> = {};
   const describe = (k: Served, schemaName: string): void => {
@@ -69,7 +73,9 @@ export function groupVersionDocument(kinds: Served[], custom: Record<string, Sch
     paths[at] = {
       get: {
         operationId: `read${k.kind}`,
-        responses: { '200': { description: 'OK', content: { 'application/json': { schema: { $ref: REF + schemaName } } } } },
+        responses: {
+          '200': { description: 'OK', content: { 'application/json': { schema: { $ref: REF + schemaName } } } },
+        },
         'x-kubernetes-action': 'get',
         'x-kubernetes-group-version-kind': { group: k.group, version: k.version, kind: k.kind },
       },
@@ -80,7 +86,9 @@ export function groupVersionDocument(kinds: Served[], custom: Record<string, Sch
     if (!name) continue;
     describe(k, name);
     collect(name, schemas);
-    const gvks = ((schemas[name]!['x-kubernetes-group-version-kind'] as Kind[] | undefined) ?? []).concat([{ group: k.group, version: k.version, kind: k.kind }]);
+    const gvks = ((schemas[name]!['x-kubernetes-group-version-kind'] as Kind[] | undefined) ?? []).concat([
+      { group: k.group, version: k.version, kind: k.kind },
+    ]);
     schemas[name] = { ...schemas[name], 'x-kubernetes-group-version-kind': gvks };
   }
   for (const [name, { kind, ...schema }] of Object.entries(custom)) {
@@ -91,6 +99,11 @@ export function groupVersionDocument(kinds: Served[], custom: Record<string, Sch
     collect('io.k8s.api.v1.ObjectMeta', schemas);
   }
   if (!Object.keys(schemas).length) return undefined;
-  const body = JSON.stringify({ openapi: '3.0.0', info: { title: 'Kubernetes', version: 'v1.33.0' }, paths, components: { schemas } });
+  const body = JSON.stringify({
+    openapi: '3.0.0',
+    info: { title: 'Kubernetes', version: 'v1.33.0' },
+    paths,
+    components: { schemas },
+  });
   return { body, hash: createHash('sha512').update(body).digest('hex').slice(0, 128).toUpperCase() };
 }

@@ -11,22 +11,45 @@ function body(apiVersion: string, kind: string, typeName: string, message: Recor
   const type = root.lookupType(typeName);
   const raw = type.encode(type.fromObject(message)).finish();
   const unknown = root.lookupType('k8s.io.apimachinery.pkg.runtime.Unknown');
-  return Buffer.concat([Buffer.from('k8s\0', 'latin1'), unknown.encode(unknown.fromObject({ typeMeta: { apiVersion, kind }, raw })).finish()]);
+  return Buffer.concat([
+    Buffer.from('k8s\0', 'latin1'),
+    unknown.encode(unknown.fromObject({ typeMeta: { apiVersion, kind }, raw })).finish(),
+  ]);
 }
 
 test('a Deployment: maps, explicit zeroes, int-or-string, times, inlined volume sources, Go zero values dropped', () => {
   const obj = decodeProtobuf(
     body('apps/v1', 'Deployment', 'k8s.io.api.apps.v1.Deployment', {
-      metadata: { name: 'web', namespace: '', labels: [{ key: 'app', value: 'web' }, { key: 'empty', value: '' }], creationTimestamp: { seconds: 0, nanos: 0 }, generation: 0 },
+      metadata: {
+        name: 'web',
+        namespace: '',
+        labels: [
+          { key: 'app', value: 'web' },
+          { key: 'empty', value: '' },
+        ],
+        creationTimestamp: { seconds: 0, nanos: 0 },
+        generation: 0,
+      },
       spec: {
         replicas: 0,
         minReadySeconds: 0,
         selector: { matchLabels: [{ key: 'app', value: 'web' }] },
-        strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: { type: 1, strVal: '25%' }, maxUnavailable: { type: 0, intVal: 1 } } },
+        strategy: {
+          type: 'RollingUpdate',
+          rollingUpdate: { maxSurge: { type: 1, strVal: '25%' }, maxUnavailable: { type: 0, intVal: 1 } },
+        },
         template: {
           metadata: { labels: [{ key: 'app', value: 'web' }] },
           spec: {
-            containers: [{ name: 'web', image: 'nginx', stdin: false, ports: [{ containerPort: 80, protocol: 'TCP' }], resources: {} }],
+            containers: [
+              {
+                name: 'web',
+                image: 'nginx',
+                stdin: false,
+                ports: [{ containerPort: 80, protocol: 'TCP' }],
+                resources: {},
+              },
+            ],
             volumes: [{ name: 'scratch', volumeSource: { emptyDir: {} } }],
             terminationGracePeriodSeconds: 0,
           },
@@ -64,7 +87,13 @@ test('a Secret: bytes as base64; a core kind found from apiVersion v1; timestamp
       type: 'Opaque',
     }),
   );
-  assert.deepEqual(obj, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's', creationTimestamp: '2023-11-14T22:13:20Z' }, data: { password: Buffer.from('s3cret').toString('base64') }, type: 'Opaque' });
+  assert.deepEqual(obj, {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 's', creationTimestamp: '2023-11-14T22:13:20Z' },
+    data: { password: Buffer.from('s3cret').toString('base64') },
+    type: 'Opaque',
+  });
 });
 
 test('a SelfSubjectAccessReview from kubectl auth can-i (rbac group name to package)', () => {
@@ -79,5 +108,8 @@ test('a SelfSubjectAccessReview from kubectl auth can-i (rbac group name to pack
 test('bad bodies are ProtobufErrors', () => {
   assert.throws(() => decodeProtobuf(Buffer.from('{"kind":"Pod"}')), ProtobufError);
   assert.throws(() => decodeProtobuf(Buffer.from('k8s\0\xff\xff\xff', 'latin1')), ProtobufError);
-  assert.throws(() => decodeProtobuf(body('v1', 'NoSuchKind', 'k8s.io.api.core.v1.Pod', {})), /no protobuf schema for v1, Kind=NoSuchKind/);
+  assert.throws(
+    () => decodeProtobuf(body('v1', 'NoSuchKind', 'k8s.io.api.core.v1.Pod', {})),
+    /no protobuf schema for v1, Kind=NoSuchKind/,
+  );
 });

@@ -20,22 +20,75 @@ const UNKNOWN = root.lookupType('k8s.io.apimachinery.pkg.runtime.Unknown');
 const META = 'k8s.io.apimachinery.pkg.apis.meta.v1';
 
 /** Embedded Go structs (`json:",inline"`): their fields belong to the enclosing JSON object. */
-const INLINE_TYPES = new Set(['VolumeSource', 'PersistentVolumeSource', 'EphemeralContainerCommon', 'ProbeHandler', 'LocalObjectReference', 'IngressRuleValue']);
-const INLINE_FIELDS = new Set(['volumeSource', 'persistentVolumeSource', 'ephemeralContainerCommon', 'handler', 'localObjectReference', 'ingressRuleValue']);
+const INLINE_TYPES = new Set([
+  'VolumeSource',
+  'PersistentVolumeSource',
+  'EphemeralContainerCommon',
+  'ProbeHandler',
+  'LocalObjectReference',
+  'IngressRuleValue',
+]);
+const INLINE_FIELDS = new Set([
+  'volumeSource',
+  'persistentVolumeSource',
+  'ephemeralContainerCommon',
+  'handler',
+  'localObjectReference',
+  'ingressRuleValue',
+]);
 
 /** Pointer fields of the Kubernetes types in which 0 or false is a value of its own. */
 const ZERO_MEANINGFUL = new Set([
-  'replicas', 'automountServiceAccountToken', 'enableServiceLinks', 'terminationGracePeriodSeconds', 'activeDeadlineSeconds',
-  'revisionHistoryLimit', 'progressDeadlineSeconds', 'backoffLimit', 'backoffLimitPerIndex', 'parallelism', 'completions', 'suspend',
-  'ttlSecondsAfterFinished', 'startingDeadlineSeconds', 'successfulJobsHistoryLimit', 'failedJobsHistoryLimit', 'runAsUser',
-  'runAsGroup', 'runAsNonRoot', 'privileged', 'allowPrivilegeEscalation', 'readOnlyRootFilesystem', 'fsGroup', 'defaultMode', 'mode',
-  'optional', 'immutable', 'allocateLoadBalancerNodePorts', 'deletionGracePeriodSeconds', 'gracePeriodSeconds', 'expirationSeconds',
-  'shareProcessNamespace', 'hostUsers', 'setHostnameAsFQDN', 'priority', 'controller', 'blockOwnerDeletion', 'partition', 'timeoutSeconds', 'minReplicas',
+  'replicas',
+  'automountServiceAccountToken',
+  'enableServiceLinks',
+  'terminationGracePeriodSeconds',
+  'activeDeadlineSeconds',
+  'revisionHistoryLimit',
+  'progressDeadlineSeconds',
+  'backoffLimit',
+  'backoffLimitPerIndex',
+  'parallelism',
+  'completions',
+  'suspend',
+  'ttlSecondsAfterFinished',
+  'startingDeadlineSeconds',
+  'successfulJobsHistoryLimit',
+  'failedJobsHistoryLimit',
+  'runAsUser',
+  'runAsGroup',
+  'runAsNonRoot',
+  'privileged',
+  'allowPrivilegeEscalation',
+  'readOnlyRootFilesystem',
+  'fsGroup',
+  'defaultMode',
+  'mode',
+  'optional',
+  'immutable',
+  'allocateLoadBalancerNodePorts',
+  'deletionGracePeriodSeconds',
+  'gracePeriodSeconds',
+  'expirationSeconds',
+  'shareProcessNamespace',
+  'hostUsers',
+  'setHostnameAsFQDN',
+  'priority',
+  'controller',
+  'blockOwnerDeletion',
+  'partition',
+  'timeoutSeconds',
+  'minReplicas',
   // Not pointers, but written by Go's JSON even at zero (no omitempty) and required.
   'value',
 ]);
 
-const isEmpty = (v: unknown): boolean => v === '' || v === 0 || v === false || (Array.isArray(v) && v.length === 0) || (typeof v === 'object' && v !== null && Object.keys(v).length === 0);
+const isEmpty = (v: unknown): boolean =>
+  v === '' ||
+  v === 0 ||
+  v === false ||
+  (Array.isArray(v) && v.length === 0) ||
+  (typeof v === 'object' && v !== null && Object.keys(v).length === 0);
 
 function isoTime(seconds: number, nanos: number, fractionDigits: number): string | undefined {
   if (!seconds && !nanos) return undefined;
@@ -70,7 +123,14 @@ function parseRaw(raw: unknown): unknown {
  * reads from descriptors as plain repeated fields; an absent value is the value type's zero.
  */
 function mapEntry(parent: protobuf.Type, sub: protobuf.Type): { convert: (v: unknown) => unknown } | undefined {
-  if (sub.parent !== parent || !sub.name.endsWith('Entry') || sub.fieldsArray.length !== 2 || !sub.fields.key || !sub.fields.value) return undefined;
+  if (
+    sub.parent !== parent ||
+    !sub.name.endsWith('Entry') ||
+    sub.fieldsArray.length !== 2 ||
+    !sub.fields.key ||
+    !sub.fields.value
+  )
+    return undefined;
   const valueField = sub.fields.value;
   valueField.resolve();
   const valueType = valueField.resolvedType instanceof protobuf.Type ? valueField.resolvedType : undefined;
@@ -107,10 +167,18 @@ function toJson(type: protobuf.Type, obj: Record<string, unknown>): unknown {
     if (value === undefined) continue;
     field.resolve();
     const sub = field.resolvedType instanceof protobuf.Type ? field.resolvedType : undefined;
-    const convert = (x: unknown): unknown => (sub ? toJson(sub, x as Record<string, unknown>) : field.type === 'bytes' ? Buffer.from(x as Uint8Array).toString('base64') : x);
+    const convert = (x: unknown): unknown =>
+      sub
+        ? toJson(sub, x as Record<string, unknown>)
+        : field.type === 'bytes'
+          ? Buffer.from(x as Uint8Array).toString('base64')
+          : x;
     let json: unknown;
     const entry = sub && mapEntry(type, sub);
-    if (entry) json = Object.fromEntries((value as Array<{ key?: string; value?: unknown }>).map((e) => [e.key ?? '', entry.convert(e.value)]));
+    if (entry)
+      json = Object.fromEntries(
+        (value as Array<{ key?: string; value?: unknown }>).map((e) => [e.key ?? '', entry.convert(e.value)]),
+      );
     else if (field.repeated) json = (value as unknown[]).map(convert);
     else json = convert(value);
     if (sub && INLINE_FIELDS.has(field.name) && INLINE_TYPES.has(sub.name) && json && typeof json === 'object') {
@@ -119,7 +187,8 @@ function toJson(type: protobuf.Type, obj: Record<string, unknown>): unknown {
     }
     // Go's JSON keeps structs even when empty (`resources: {}`); scalars at their zero value are omitted.
     // Status fields (DeploymentStatus.replicas) are plain values, unlike their namesakes in specs.
-    const zeroCounts = ZERO_MEANINGFUL.has(field.name) && !type.name.endsWith('Status') && (json === 0 || json === false);
+    const zeroCounts =
+      ZERO_MEANINGFUL.has(field.name) && !type.name.endsWith('Status') && (json === 0 || json === false);
     if (json === undefined || (!sub && isEmpty(json) && !zeroCounts)) continue;
     out[field.name] = json;
   }
@@ -141,7 +210,8 @@ export const isProtobuf = (contentType: string): boolean => contentType === 'app
 
 /** A protobuf request body as the JSON object it stands for, with apiVersion and kind set. */
 export function decodeProtobuf(body: Buffer): Record<string, unknown> {
-  if (body.length < MAGIC.length || !body.subarray(0, MAGIC.length).equals(MAGIC)) throw new ProtobufError('the protobuf body does not start with the k8s\\0 prefix');
+  if (body.length < MAGIC.length || !body.subarray(0, MAGIC.length).equals(MAGIC))
+    throw new ProtobufError('the protobuf body does not start with the k8s\\0 prefix');
   let envelope: { typeMeta?: { apiVersion?: string; kind?: string }; raw?: Uint8Array; contentEncoding?: string };
   try {
     envelope = UNKNOWN.toObject(UNKNOWN.decode(body.subarray(MAGIC.length))) as typeof envelope;
@@ -150,11 +220,16 @@ export function decodeProtobuf(body: Buffer): Record<string, unknown> {
   }
   const { apiVersion = '', kind = '' } = envelope.typeMeta ?? {};
   if (!kind) throw new ProtobufError('the protobuf envelope names no kind');
-  if (envelope.contentEncoding) throw new ProtobufError(`content encoding ${envelope.contentEncoding} is not supported`);
+  if (envelope.contentEncoding)
+    throw new ProtobufError(`content encoding ${envelope.contentEncoding} is not supported`);
   const type = messageType(apiVersion, kind);
   let message: Record<string, unknown>;
   try {
-    message = type.toObject(type.decode(envelope.raw ?? new Uint8Array()), { longs: Number, defaults: false, arrays: false });
+    message = type.toObject(type.decode(envelope.raw ?? new Uint8Array()), {
+      longs: Number,
+      defaults: false,
+      arrays: false,
+    });
   } catch (err) {
     throw new ProtobufError(`the ${kind} message is not valid: ${(err as Error).message}`);
   }

@@ -17,7 +17,7 @@ import { ApiClient as ClusterClient } from '../../cluster/client/client.js';
 import { createLogger, logUncaught } from '../../common/log.js';
 import { ApiServer } from '../../cluster/apiserver/server.js';
 import { ensureTls } from '../../cluster/apiserver/tls.js';
-import { ControllerManager } from '../../cluster/controllers/manager.js';
+import { ControllerManager, CONTROLLERS, selectControllers } from '../../cluster/controllers/manager.js';
 import { EtcdStorage } from '../../cluster/storage/etcd.js';
 import { SqliteStorage } from '../../cluster/storage/sqlite.js';
 import type { Storage } from '../../cluster/storage/types.js';
@@ -67,7 +67,15 @@ export function registerServerCommands(program: Command): void {
       'shared secret accepted as an admin bearer token (visible in the process list: prefer --token-file)',
     )
     .option('--token-file <file>', 'file holding the admin bearer token')
-    .option('--disable-controller-manager', 'do not run the controllers (Deployments, ReplicaSets)')
+    .option(
+      '--controllers <list>',
+      `controllers to run: '*' for those on by default, 'name' to add one, '-name' to remove one (${CONTROLLERS.map((c) => c.name).join(', ')})`,
+      '*',
+    )
+    .option(
+      '--disable-controller-manager',
+      'run only the controllers deletion needs (garbagecollector, namespace, serviceaccount), not the workload ones',
+    )
     .option('--disable-scheduler', 'do not run the scheduler')
     .option(
       '--etcd-compaction-interval <seconds>',
@@ -87,8 +95,11 @@ export function registerServerCommands(program: Command): void {
         tokenFile?: string;
         etcdCompactionInterval: string;
         disableControllerManager?: boolean;
+        controllers: string;
         disableScheduler?: boolean;
       }) => {
+        const selected = selectControllers(o.controllers);
+        if (o.disableControllerManager) for (const d of CONTROLLERS) if (!d.core) selected.delete(d.name);
         const logger = createLogger('gantry-server', 'info');
         logUncaught(logger);
         mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
@@ -144,14 +155,12 @@ export function registerServerCommands(program: Command): void {
               }, interval * 1000)
             : undefined;
         const ca = { certFile: path.join(o.dataDir, 'tls', 'ca.crt'), keyFile: path.join(o.dataDir, 'tls', 'ca.key') };
-        const controllers = o.disableControllerManager
-          ? undefined
-          : new ControllerManager(
-              { server: `https://127.0.0.1:${port}`, ca: tls.ca, cert: tls.adminCert, key: tls.adminKey },
-              logger,
-              { scheduler: !o.disableScheduler, ca },
-            );
-        await controllers?.start();
+        const controllers = new ControllerManager(
+          { server: `https://127.0.0.1:${port}`, ca: tls.ca, cert: tls.adminCert, key: tls.adminKey },
+          logger,
+          { scheduler: !o.disableScheduler && !o.disableControllerManager, ca, controllers: selected },
+        );
+        await controllers.start();
         const kc = path.join(o.dataDir, 'kubeconfig.yaml');
         writeFileSync(kc, kubeconfig(`https://127.0.0.1:${port}`, tls), { mode: 0o600 });
         logger.info(
@@ -166,7 +175,7 @@ export function registerServerCommands(program: Command): void {
         );
         const stop = (): void => {
           if (compactor) clearInterval(compactor);
-          controllers?.stop();
+          controllers.stop();
           api.server.close();
           api.server.closeAllConnections();
           void storage.close().finally(() => process.exit(0));

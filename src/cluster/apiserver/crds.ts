@@ -10,7 +10,8 @@ import type { Storage } from '../storage/types.js';
 import { invalid, type KObject } from './objects.js';
 import type { Kind } from './openapi/openapi.js';
 import { groupVersionPath } from './openapi/openapi.js';
-import { RESOURCES, type PrinterColumn, type ResourceType } from './resources.js';
+import type { PrinterColumn, ResourceType } from './resources.js';
+import { RESOURCES } from './registry/index.js';
 
 export const CRD_PREFIX = '/registry/apiextensions.k8s.io/customresourcedefinitions/';
 
@@ -87,7 +88,10 @@ export function validateCrd(r: ResourceType, crd: KObject): void {
 
 const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const BUILT_IN_GROUPS = new Set(RESOURCES.map((x) => x.group));
+/** Read on use: the registry imports this module while it is being built. */
+let builtInGroups: Set<string> | undefined;
+const isBuiltInGroup = (group: string): boolean =>
+  (builtInGroups ??= new Set(RESOURCES.map((x) => x.group))).has(group);
 
 /**
  * A CRD's group must be a domain with a dot, and never a built-in group: custom objects are stored
@@ -111,7 +115,7 @@ function groupProblems(
           "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
       },
     ];
-  if (BUILT_IN_GROUPS.has(group))
+  if (isBuiltInGroup(group))
     return [
       {
         field: 'spec.group',
@@ -135,7 +139,7 @@ function groupProblems(
 
 /** Is a stored CRD one that may be served (and whose objects may be removed with it)? */
 export function servableGroup(group: string | undefined): group is string {
-  return !!group && group.includes('.') && DNS1123_SUBDOMAIN.test(group) && !BUILT_IN_GROUPS.has(group);
+  return !!group && group.includes('.') && DNS1123_SUBDOMAIN.test(group) && !isBuiltInGroup(group);
 }
 
 /** The status Kubernetes reports once a CRD's names are accepted and it is served. */

@@ -1,4 +1,4 @@
-/** The built-in resources the API server serves, with what discovery and kubectl need to know of them. */
+/** What discovery and kubectl need to know of a resource; the built-in ones are listed in `registry/index.ts`. */
 
 export interface ResourceType {
   group: string;
@@ -30,99 +30,28 @@ export interface PrinterColumn {
 const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 export const verbsOf = (r: ResourceType): string[] => (r.review ? ['create'] : VERBS);
 
-const r = (
+/** A resource's discovery entry: singular from the kind, `all` puts it in `kubectl get all`. */
+export function resourceType(
   group: string,
   version: string,
   kind: string,
   plural: string,
   namespaced: boolean,
-  shortNames?: string[],
-  all = false,
-  subresources?: string[],
-): ResourceType => ({
-  group,
-  version,
-  kind,
-  plural,
-  singular: kind.toLowerCase(),
-  namespaced,
-  shortNames,
-  categories: all ? ['all'] : undefined,
-  subresources,
-});
-
-const review = (group: string, kind: string, plural: string, namespaced: boolean): ResourceType => ({
-  ...r(group, 'v1', kind, plural, namespaced),
-  review: true,
-});
-
-export const RESOURCES: ResourceType[] = [
-  r('', 'v1', 'Namespace', 'namespaces', false, ['ns'], false, ['status']),
-  r('', 'v1', 'Pod', 'pods', true, ['po'], true, [
-    'status',
-    'log',
-    'exec',
-    'attach',
-    'portforward',
-    'binding',
-    'eviction',
-  ]),
-  r('', 'v1', 'Service', 'services', true, ['svc'], true, ['status']),
-  r('', 'v1', 'Endpoints', 'endpoints', true, ['ep']),
-  r('', 'v1', 'Node', 'nodes', false, ['no'], false, ['status']),
-  r('', 'v1', 'ConfigMap', 'configmaps', true, ['cm']),
-  r('', 'v1', 'Secret', 'secrets', true),
-  r('', 'v1', 'Event', 'events', true, ['ev']),
-  r('', 'v1', 'ServiceAccount', 'serviceaccounts', true, ['sa'], false, ['token']),
-  r('', 'v1', 'ReplicationController', 'replicationcontrollers', true, ['rc'], true, ['status', 'scale']),
-  r('', 'v1', 'PersistentVolume', 'persistentvolumes', false, ['pv'], false, ['status']),
-  r('', 'v1', 'PersistentVolumeClaim', 'persistentvolumeclaims', true, ['pvc'], false, ['status']),
-  r('', 'v1', 'LimitRange', 'limitranges', true, ['limits']),
-  r('', 'v1', 'ResourceQuota', 'resourcequotas', true, ['quota'], false, ['status']),
-  r('', 'v1', 'PodTemplate', 'podtemplates', true),
-  r('apps', 'v1', 'Deployment', 'deployments', true, ['deploy'], true, ['status', 'scale']),
-  r('apps', 'v1', 'ReplicaSet', 'replicasets', true, ['rs'], true, ['status', 'scale']),
-  r('apps', 'v1', 'StatefulSet', 'statefulsets', true, ['sts'], true, ['status', 'scale']),
-  r('apps', 'v1', 'DaemonSet', 'daemonsets', true, ['ds'], true, ['status']),
-  r('apps', 'v1', 'ControllerRevision', 'controllerrevisions', true),
-  r('batch', 'v1', 'Job', 'jobs', true, undefined, true, ['status']),
-  r('batch', 'v1', 'CronJob', 'cronjobs', true, ['cj'], true, ['status']),
-  r('autoscaling', 'v1', 'HorizontalPodAutoscaler', 'horizontalpodautoscalers', true, ['hpa'], true, ['status']),
-  r('autoscaling', 'v2', 'HorizontalPodAutoscaler', 'horizontalpodautoscalers', true, ['hpa'], true, ['status']),
-  r('coordination.k8s.io', 'v1', 'Lease', 'leases', true),
-  r('discovery.k8s.io', 'v1', 'EndpointSlice', 'endpointslices', true),
-  r('networking.k8s.io', 'v1', 'Ingress', 'ingresses', true, ['ing'], false, ['status']),
-  r('networking.k8s.io', 'v1', 'IngressClass', 'ingressclasses', false),
-  r('networking.k8s.io', 'v1', 'NetworkPolicy', 'networkpolicies', true, ['netpol']),
-  r('rbac.authorization.k8s.io', 'v1', 'Role', 'roles', true),
-  r('rbac.authorization.k8s.io', 'v1', 'RoleBinding', 'rolebindings', true),
-  r('rbac.authorization.k8s.io', 'v1', 'ClusterRole', 'clusterroles', false),
-  r('rbac.authorization.k8s.io', 'v1', 'ClusterRoleBinding', 'clusterrolebindings', false),
-  r('events.k8s.io', 'v1', 'Event', 'events', true, ['ev']),
-  r('policy', 'v1', 'PodDisruptionBudget', 'poddisruptionbudgets', true, ['pdb'], false, ['status']),
-  r('scheduling.k8s.io', 'v1', 'PriorityClass', 'priorityclasses', false, ['pc']),
-  r('storage.k8s.io', 'v1', 'StorageClass', 'storageclasses', false, ['sc']),
-  review('authentication.k8s.io', 'TokenReview', 'tokenreviews', false),
-  review('authentication.k8s.io', 'SelfSubjectReview', 'selfsubjectreviews', false),
-  review('authorization.k8s.io', 'SelfSubjectAccessReview', 'selfsubjectaccessreviews', false),
-  review('authorization.k8s.io', 'SelfSubjectRulesReview', 'selfsubjectrulesreviews', false),
-  review('authorization.k8s.io', 'SubjectAccessReview', 'subjectaccessreviews', false),
-  review('authorization.k8s.io', 'LocalSubjectAccessReview', 'localsubjectaccessreviews', true),
-  r('certificates.k8s.io', 'v1', 'CertificateSigningRequest', 'certificatesigningrequests', false, ['csr'], false, [
-    'status',
-    'approval',
-  ]),
-  r(
-    'apiextensions.k8s.io',
-    'v1',
-    'CustomResourceDefinition',
-    'customresourcedefinitions',
-    false,
-    ['crd', 'crds'],
-    false,
-    ['status'],
-  ),
-];
+  opts: { shortNames?: string[]; all?: boolean; subresources?: string[]; review?: boolean } = {},
+): ResourceType {
+  return {
+    group,
+    version,
+    kind,
+    plural,
+    singular: kind.toLowerCase(),
+    namespaced,
+    shortNames: opts.shortNames,
+    categories: opts.all ? ['all'] : undefined,
+    subresources: opts.subresources,
+    ...(opts.review ? { review: true } : {}),
+  };
+}
 
 /** Groups and their versions, preferred first, in discovery order. */
 export function groups(resources: ResourceType[]): Array<{ name: string; versions: string[] }> {

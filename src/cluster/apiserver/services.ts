@@ -7,15 +7,13 @@ import { intToIp, ipToInt, parseCidr } from '../../network/ipnet.js';
 import { isIpv4 } from '../api/validation.js';
 import type { Storage } from '../storage/types.js';
 import { ApiError, invalid, type KObject } from './objects.js';
-import { RESOURCES } from './resources.js';
+import { resourceType } from './resources.js';
+
+const SERVICES = resourceType('', 'v1', 'Service', 'services', true);
 
 /** A 422 naming the Service and the field, with the details kubectl prints as `The Service "x" is invalid`. */
 const invalidService = (svc: KObject, field: string, value: unknown, message: string): ApiError =>
-  invalid(
-    RESOURCES.find((r) => r.plural === 'services')!,
-    svc.metadata?.name ?? '',
-    [{ field, value, message }],
-  );
+  invalid(SERVICES, svc.metadata?.name ?? '', [{ field, value, message }]);
 
 interface ServiceSpec {
   type?: string;

@@ -2,7 +2,7 @@
 import type { KObject } from './objects.js';
 import type { PrinterColumn, ResourceType } from './resources.js';
 
-interface Column {
+export interface Column {
   name: string;
   type: string;
   format?: string;
@@ -37,7 +37,7 @@ type ContainerState = {
 };
 
 /** The STATUS kubectl prints for a pod: a container's waiting or terminated reason wins over the phase. */
-function podStatus(o: KObject): string {
+export function podStatus(o: KObject): string {
   const st = (o.status ?? {}) as {
     phase?: string;
     reason?: string;
@@ -60,18 +60,18 @@ function podStatus(o: KObject): string {
   return o.metadata?.deletionTimestamp ? 'Terminating' : reason;
 }
 
-const spec = (o: KObject): Record<string, unknown> => (o.spec ?? {}) as Record<string, unknown>;
-const status = (o: KObject): Record<string, unknown> => (o.status ?? {}) as Record<string, unknown>;
-const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
-const name: Column = { name: 'Name', type: 'string', format: 'name', cell: (o) => o.metadata?.name ?? '' };
-const ageCol: Column = { name: 'Age', type: 'string', cell: (o) => age(o.metadata?.creationTimestamp) };
+export const spec = (o: KObject): Record<string, unknown> => (o.spec ?? {}) as Record<string, unknown>;
+export const status = (o: KObject): Record<string, unknown> => (o.status ?? {}) as Record<string, unknown>;
+export const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
+export const nameColumn: Column = { name: 'Name', type: 'string', format: 'name', cell: (o) => o.metadata?.name ?? '' };
+export const ageColumn: Column = { name: 'Age', type: 'string', cell: (o) => age(o.metadata?.creationTimestamp) };
 
 type Container = { name?: string; image?: string; ports?: Array<{ containerPort?: number }> };
-const containersOf = (o: KObject): Container[] =>
+export const containersOf = (o: KObject): Container[] =>
   (spec(o).template as { spec?: { containers?: Container[] } } | undefined)?.spec?.containers ??
   (spec(o).containers as Container[] | undefined) ??
   [];
-const selectorText = (o: KObject): string => {
+export const selectorText = (o: KObject): string => {
   const sel = spec(o).selector as { matchLabels?: Record<string, string> } | Record<string, string> | undefined;
   const labels = (sel && 'matchLabels' in sel ? sel.matchLabels : sel) as Record<string, string> | undefined;
   return (
@@ -82,7 +82,7 @@ const selectorText = (o: KObject): string => {
 };
 
 /** The `-o wide` columns of every kind that runs pods from a template. */
-const templateWide: Column[] = [
+export const templateWide: Column[] = [
   {
     name: 'Containers',
     type: 'string',
@@ -104,23 +104,23 @@ const templateWide: Column[] = [
   { name: 'Selector', type: 'string', priority: 1, cell: selectorText },
 ];
 
-const workload = (ready: (o: KObject) => string): Column[] => [
-  name,
+export const workloadColumns = (ready: (o: KObject) => string): Column[] => [
+  nameColumn,
   { name: 'Ready', type: 'string', cell: ready },
   { name: 'Up-to-date', type: 'integer', cell: (o) => num(status(o).updatedReplicas) },
   { name: 'Available', type: 'integer', cell: (o) => num(status(o).availableReplicas) },
-  ageCol,
+  ageColumn,
   ...templateWide,
 ];
 
-function servicePorts(o: KObject): string {
+export function servicePorts(o: KObject): string {
   const ports = (spec(o).ports as Array<{ port?: number; nodePort?: number; protocol?: string }> | undefined) ?? [];
   return (
     ports.map((p) => `${p.port}${p.nodePort ? `:${p.nodePort}` : ''}/${p.protocol ?? 'TCP'}`).join(',') || '<none>'
   );
 }
 
-function externalIp(o: KObject): string {
+export function externalIp(o: KObject): string {
   const s = spec(o);
   const ingress = (
     (status(o).loadBalancer as { ingress?: Array<{ ip?: string; hostname?: string }> } | undefined)?.ingress ?? []
@@ -129,137 +129,6 @@ function externalIp(o: KObject): string {
   if (s.type === 'LoadBalancer') return [...ingress, ...external].join(',') || '<pending>';
   return external.join(',') || '<none>';
 }
-
-const COLUMNS: Record<string, Column[]> = {
-  Namespace: [name, { name: 'Status', type: 'string', cell: (o) => status(o).phase ?? 'Active' }, ageCol],
-  Pod: [
-    name,
-    {
-      name: 'Ready',
-      type: 'string',
-      cell: (o) =>
-        `${((status(o).containerStatuses as Array<{ ready?: boolean }> | undefined) ?? []).filter((c) => c.ready).length}/${containersOf(o).length}`,
-    },
-    { name: 'Status', type: 'string', cell: podStatus },
-    {
-      name: 'Restarts',
-      type: 'string',
-      cell: (o) =>
-        String(
-          ((status(o).containerStatuses as Array<{ restartCount?: number }> | undefined) ?? []).reduce(
-            (n, c) => n + (c.restartCount ?? 0),
-            0,
-          ),
-        ),
-    },
-    ageCol,
-    { name: 'IP', type: 'string', priority: 1, cell: (o) => status(o).podIP ?? '<none>' },
-    { name: 'Node', type: 'string', priority: 1, cell: (o) => spec(o).nodeName ?? '<none>' },
-    { name: 'Nominated Node', type: 'string', priority: 1, cell: () => '<none>' },
-    { name: 'Readiness Gates', type: 'string', priority: 1, cell: () => '<none>' },
-  ],
-  Deployment: workload((o) => `${num(status(o).readyReplicas)}/${num(spec(o).replicas)}`),
-  ReplicaSet: [
-    name,
-    { name: 'Desired', type: 'integer', cell: (o) => num(spec(o).replicas) },
-    { name: 'Current', type: 'integer', cell: (o) => num(status(o).replicas) },
-    { name: 'Ready', type: 'integer', cell: (o) => num(status(o).readyReplicas) },
-    ageCol,
-    ...templateWide,
-  ],
-  Service: [
-    name,
-    { name: 'Type', type: 'string', cell: (o) => spec(o).type ?? 'ClusterIP' },
-    { name: 'Cluster-IP', type: 'string', cell: (o) => spec(o).clusterIP ?? '<none>' },
-    { name: 'External-IP', type: 'string', cell: externalIp },
-    { name: 'Port(s)', type: 'string', cell: servicePorts },
-    ageCol,
-    { name: 'Selector', type: 'string', priority: 1, cell: selectorText },
-  ],
-  Event: [
-    {
-      name: 'Last Seen',
-      type: 'string',
-      cell: (o) =>
-        age(
-          (o.lastTimestamp as string | undefined) ??
-            (o.eventTime as string | undefined) ??
-            o.metadata?.creationTimestamp,
-        ),
-    },
-    { name: 'Type', type: 'string', cell: (o) => o.type ?? '' },
-    { name: 'Reason', type: 'string', cell: (o) => o.reason ?? '' },
-    {
-      name: 'Object',
-      type: 'string',
-      cell: (o) => {
-        const i = (o.involvedObject ?? {}) as { kind?: string; name?: string };
-        return `${String(i.kind ?? '').toLowerCase()}/${i.name ?? ''}`;
-      },
-    },
-    { name: 'Message', type: 'string', cell: (o) => o.message ?? '' },
-    {
-      name: 'Source',
-      type: 'string',
-      priority: 1,
-      cell: (o) => {
-        const src = (o.source ?? {}) as { component?: string; host?: string };
-        return [src.component, src.host].filter(Boolean).join(', ');
-      },
-    },
-    { name: 'Count', type: 'integer', priority: 1, cell: (o) => o.count ?? 1 },
-    { name: 'Name', type: 'string', priority: 1, cell: (o) => o.metadata?.name ?? '' },
-  ],
-  ConfigMap: [
-    name,
-    {
-      name: 'Data',
-      type: 'integer',
-      cell: (o) =>
-        Object.keys((o.data as object | undefined) ?? {}).length +
-        Object.keys((o.binaryData as object | undefined) ?? {}).length,
-    },
-    ageCol,
-  ],
-  Secret: [
-    name,
-    { name: 'Type', type: 'string', cell: (o) => o.type ?? 'Opaque' },
-    { name: 'Data', type: 'integer', cell: (o) => Object.keys((o.data as object | undefined) ?? {}).length },
-    ageCol,
-  ],
-  Endpoints: [
-    name,
-    {
-      name: 'Endpoints',
-      type: 'string',
-      cell: (o) =>
-        ((o.subsets as Array<{ addresses?: Array<{ ip: string }>; ports?: Array<{ port: number }> }> | undefined) ?? [])
-          .flatMap((s) => (s.addresses ?? []).flatMap((a) => (s.ports ?? []).map((p) => `${a.ip}:${p.port}`)))
-          .join(',') || '<none>',
-    },
-    ageCol,
-  ],
-  Node: [
-    name,
-    {
-      name: 'Status',
-      type: 'string',
-      cell: (o) =>
-        ((status(o).conditions as Array<{ type: string; status: string }> | undefined) ?? []).find(
-          (c) => c.type === 'Ready',
-        )?.status === 'True'
-          ? 'Ready'
-          : 'NotReady',
-    },
-    { name: 'Roles', type: 'string', cell: () => '<none>' },
-    ageCol,
-    {
-      name: 'Version',
-      type: 'string',
-      cell: (o) => (status(o).nodeInfo as { kubeletVersion?: string } | undefined)?.kubeletVersion ?? '',
-    },
-  ],
-};
 
 /** A simple JSONPath of a printer column (`.spec.replicas`, `.status.conditions[0].type`). */
 function jsonPathValue(o: unknown, path: string): unknown {
@@ -279,7 +148,7 @@ function jsonPathValue(o: unknown, path: string): unknown {
 
 function customColumns(columns: PrinterColumn[]): Column[] {
   return [
-    name,
+    nameColumn,
     ...columns.map((c): Column => ({
       name: c.name,
       type: c.type === 'date' ? 'string' : c.type,
@@ -295,8 +164,14 @@ function customColumns(columns: PrinterColumn[]): Column[] {
   ];
 }
 
-export function tableFor(r: ResourceType, items: KObject[], resourceVersion: string): Record<string, unknown> {
-  const cols = r.printerColumns?.length ? customColumns(r.printerColumns) : (COLUMNS[r.kind] ?? [name, ageCol]);
+/** The Table of `items`: a custom resource's printer columns, else the kind's own, else name and age. */
+export function tableFor(
+  r: ResourceType,
+  columns: Column[] | undefined,
+  items: KObject[],
+  resourceVersion: string,
+): Record<string, unknown> {
+  const cols = r.printerColumns?.length ? customColumns(r.printerColumns) : (columns ?? [nameColumn, ageColumn]);
   return {
     kind: 'Table',
     apiVersion: 'meta.k8s.io/v1',

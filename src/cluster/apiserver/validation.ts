@@ -100,29 +100,7 @@ export function podSpecProblems(field: string, spec: Obj | undefined): FieldProb
   ];
 }
 
-/** Where a kind keeps a pod spec, if it has one. */
-function podSpecOf(kind: string | undefined, o: KObject): [string, Obj | undefined] | undefined {
-  const spec = obj(o.spec);
-  switch (kind) {
-    case 'Pod':
-      return ['spec', spec];
-    case 'PodTemplate':
-      return ['template.spec', obj(obj(o.template)?.spec)];
-    case 'Deployment':
-    case 'ReplicaSet':
-    case 'StatefulSet':
-    case 'DaemonSet':
-    case 'Job':
-    case 'ReplicationController':
-      return ['spec.template.spec', obj(obj(spec?.template)?.spec)];
-    case 'CronJob':
-      return ['spec.jobTemplate.spec.template.spec', obj(obj(obj(obj(spec?.jobTemplate)?.spec)?.template)?.spec)];
-    default:
-      return undefined;
-  }
-}
-
-function serviceProblems(o: KObject): FieldProblem[] {
+export function serviceProblems(o: KObject): FieldProblem[] {
   const spec = obj(o.spec) ?? {};
   const out: FieldProblem[] = [];
   const ports = list(spec.ports);
@@ -151,7 +129,7 @@ function serviceProblems(o: KObject): FieldProblem[] {
   return out;
 }
 
-function endpointsProblems(o: KObject): FieldProblem[] {
+export function endpointsProblems(o: KObject): FieldProblem[] {
   const out: FieldProblem[] = [];
   list(o.subsets).forEach((s, i) => {
     for (const kind of ['addresses', 'notReadyAddresses'] as const) {
@@ -175,7 +153,7 @@ function endpointsProblems(o: KObject): FieldProblem[] {
   return out;
 }
 
-function endpointSliceProblems(o: KObject): FieldProblem[] {
+export function endpointSliceProblems(o: KObject): FieldProblem[] {
   const out: FieldProblem[] = [];
   const type = o.addressType;
   if (!['IPv4', 'IPv6', 'FQDN'].includes(String(type)))
@@ -195,7 +173,7 @@ function endpointSliceProblems(o: KObject): FieldProblem[] {
   return out;
 }
 
-function dataKeyProblems(o: KObject): FieldProblem[] {
+export function dataKeyProblems(o: KObject): FieldProblem[] {
   const out: FieldProblem[] = [];
   for (const field of ['data', 'binaryData', 'stringData'])
     for (const key of Object.keys(obj(o[field]) ?? {})) out.push(...configKeyProblems(`${field}[${key}]`, key));
@@ -203,14 +181,6 @@ function dataKeyProblems(o: KObject): FieldProblem[] {
 }
 
 /** Refuse an object whose node-bound fields are invalid (a 422 naming every problem). */
-export function validateForNodes(r: ResourceType, o: KObject): void {
-  if (r.custom) return;
-  const problems: FieldProblem[] = [];
-  if (r.kind === 'Service') problems.push(...serviceProblems(o));
-  else if (r.kind === 'Endpoints') problems.push(...endpointsProblems(o));
-  else if (r.kind === 'EndpointSlice') problems.push(...endpointSliceProblems(o));
-  else if (r.kind === 'ConfigMap' || r.kind === 'Secret') problems.push(...dataKeyProblems(o));
-  const pod = podSpecOf(r.kind, o);
-  if (pod) problems.push(...podSpecProblems(pod[0], pod[1]));
+export function refuse(r: ResourceType, o: KObject, problems: FieldProblem[]): void {
   if (problems.length) throw invalid(r, o.metadata?.name ?? '', problems);
 }

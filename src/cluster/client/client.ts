@@ -14,6 +14,8 @@ export interface ClientOptions {
   cert?: string;
   key?: string;
   token?: string;
+  /** Connections kept to the server at most (each watch holds one); 16 when not given. */
+  maxSockets?: number;
 }
 
 export class ApiStatusError extends Error {
@@ -46,7 +48,17 @@ export class ApiClient {
   private readonly agent: https.Agent;
 
   constructor(private readonly o: ClientOptions) {
-    this.agent = new https.Agent({ keepAlive: true, maxSockets: 16, ca: o.ca, cert: o.cert, key: o.key });
+    this.agent = new https.Agent({
+      keepAlive: true,
+      maxSockets: o.maxSockets ?? 16,
+      ca: o.ca,
+      cert: o.cert,
+      key: o.key,
+    });
+  }
+
+  get options(): ClientOptions {
+    return this.o;
   }
 
   close(): void {

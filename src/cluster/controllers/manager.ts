@@ -1,8 +1,8 @@
 /**
- * The controller manager: the informers the controllers share and the controllers themselves
- * (Deployments, ReplicaSets, Endpoints, certificates) with the scheduler, run inside `gantry server` as k3s runs
- * kube-controller-manager and kube-scheduler, but
- * talking to the API server over HTTPS like any other client.
+ * The controller manager: controllers registered by descriptor (name, constructor, on by default), the
+ * informers they share made once per resource, and the scheduler — run inside `gantry server` as k3s
+ * runs kube-controller-manager and kube-scheduler, but talking to the API server over HTTPS like any
+ * other client. `--controllers` selects them as kube-controller-manager's flag does (`*,-deployment`).
  */
 import type { Logger } from '../../common/log.js';
 import { ApiClient, type ClientOptions } from '../client/client.js';
@@ -11,54 +11,189 @@ import { Informer } from '../client/informer.js';
 import { CertificateController } from './certificates.js';
 import { DeploymentController } from './deployment.js';
 import { EndpointsController } from './endpoints.js';
+import { GarbageCollector } from './garbagecollector.js';
+import { NamespaceController } from './namespace.js';
 import { ReplicaSetController } from './replicaset.js';
 import { Scheduler } from './scheduler.js';
+import { ServiceAccountController } from './serviceaccount.js';
+
+/** What a controller is to the manager: something that runs until its queue stops. */
+export interface Controller {
+  readonly queue: { stop(): void };
+  /** Work before `run` once the shared informers have synced (the collector's own informers). */
+  start?(): Promise<void>;
+  run(): Promise<void>;
+  stop?(): void;
+}
+
+export interface ControllerContext {
+  client: ApiClient;
+  logger: Logger;
+  /** The shared informer of a collection path, made on first use. */
+  informer(path: string): Informer;
+  recorder(component: string): EventRecorder;
+  /** The cluster CA's files, for signing the nodes' certificates (absent: no CSR signing). */
+  ca?: { certFile: string; keyFile: string };
+}
+
+export interface ControllerDescriptor {
+  name: string;
+  enabledByDefault: boolean;
+  /**
+   * Part of what deletion itself needs (garbage collection, namespaces, ServiceAccounts): still run
+   * with `--disable-controller-manager`, which turns off the workload controllers.
+   */
+  core?: boolean;
+  create(ctx: ControllerContext): Controller | undefined;
+}
+
+const PODS = '/api/v1/pods';
+const NODES = '/api/v1/nodes';
+const NAMESPACES = '/api/v1/namespaces';
+
+export const CONTROLLERS: ControllerDescriptor[] = [
+  {
+    name: 'garbagecollector',
+    enabledByDefault: true,
+    core: true,
+    create: (c) => new GarbageCollector(new ApiClient({ ...c.client.options, maxSockets: 128 }), c.logger),
+  },
+  {
+    name: 'namespace',
+    enabledByDefault: true,
+    core: true,
+    create: (c) => new NamespaceController(c.client, c.informer(NAMESPACES), c.logger),
+  },
+  {
+    name: 'serviceaccount',
+    enabledByDefault: true,
+    core: true,
+    create: (c) =>
+      new ServiceAccountController(c.client, c.informer(NAMESPACES), c.informer('/api/v1/serviceaccounts'), c.logger),
+  },
+  {
+    name: 'deployment',
+    enabledByDefault: true,
+    create: (c) =>
+      new DeploymentController(
+        c.client,
+        c.informer('/apis/apps/v1/deployments'),
+        c.informer('/apis/apps/v1/replicasets'),
+        c.logger,
+        c.recorder('deployment-controller'),
+      ),
+  },
+  {
+    name: 'replicaset',
+    enabledByDefault: true,
+    create: (c) =>
+      new ReplicaSetController(
+        c.client,
+        c.informer('/apis/apps/v1/replicasets'),
+        c.informer(PODS),
+        c.logger,
+        c.recorder('replicaset-controller'),
+      ),
+  },
+  {
+    name: 'endpoints',
+    enabledByDefault: true,
+    create: (c) =>
+      new EndpointsController(c.client, c.informer('/api/v1/services'), c.informer(PODS), c.informer(NODES), c.logger),
+  },
+  {
+    name: 'csrsigning',
+    enabledByDefault: true,
+    create: (c) =>
+      c.ca &&
+      new CertificateController(
+        c.client,
+        c.informer('/apis/certificates.k8s.io/v1/certificatesigningrequests'),
+        c.logger,
+        c.ca,
+      ),
+  },
+];
+
+/**
+ * The controllers a `--controllers` value turns on: `*` is every one on by default, `name` adds one,
+ * `-name` removes one; later entries win. Unknown names are refused.
+ */
+export function selectControllers(spec: string, descriptors = CONTROLLERS): Set<string> {
+  const known = new Set(descriptors.map((d) => d.name));
+  const on = new Set<string>();
+  for (const raw of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    if (raw === '*') {
+      for (const d of descriptors) if (d.enabledByDefault) on.add(d.name);
+      continue;
+    }
+    const name = raw.startsWith('-') ? raw.slice(1) : raw;
+    if (!known.has(name))
+      throw new Error(`"${name}" is not in the list of known controllers: ${[...known].sort().join(', ')}`);
+    if (raw.startsWith('-')) on.delete(name);
+    else on.add(name);
+  }
+  return on;
+}
 
 export class ControllerManager {
   private readonly client: ApiClient;
-  private readonly informers: Informer[];
-  private readonly controllers: Array<
-    DeploymentController | ReplicaSetController | EndpointsController | Scheduler | CertificateController
-  >;
+  private readonly informers = new Map<string, Informer>();
+  private readonly controllers: Controller[] = [];
+  private readonly names: string[] = [];
 
-  /** `ca`: the cluster CA's files, for signing the nodes' certificates. */
   constructor(
     options: ClientOptions,
     private readonly logger: Logger,
-    opts: { scheduler: boolean; ca?: { certFile: string; keyFile: string } } = { scheduler: true },
+    opts: { scheduler: boolean; controllers: Set<string>; ca?: { certFile: string; keyFile: string } },
   ) {
     this.client = new ApiClient(options);
-    const deployments = new Informer(this.client, '/apis/apps/v1/deployments', logger);
-    const sets = new Informer(this.client, '/apis/apps/v1/replicasets', logger);
-    const pods = new Informer(this.client, '/api/v1/pods', logger);
-    const nodes = new Informer(this.client, '/api/v1/nodes', logger);
-    const services = new Informer(this.client, '/api/v1/services', logger);
-    const csrs = new Informer(this.client, '/apis/certificates.k8s.io/v1/certificatesigningrequests', logger);
-    this.informers = [deployments, sets, pods, nodes, services, csrs];
-    const recorder = (component: string): EventRecorder => new EventRecorder(this.client, component, logger);
-    this.controllers = [
-      new DeploymentController(this.client, deployments, sets, logger, recorder('deployment-controller')),
-      new ReplicaSetController(this.client, sets, pods, logger, recorder('replicaset-controller')),
-      new EndpointsController(this.client, services, pods, nodes, logger),
-    ];
-    if (opts.ca) this.controllers.push(new CertificateController(this.client, csrs, logger, opts.ca));
-    if (opts.scheduler)
-      this.controllers.push(new Scheduler(this.client, pods, nodes, logger, recorder('default-scheduler')));
+    const ctx: ControllerContext = {
+      client: this.client,
+      logger,
+      ca: opts.ca,
+      informer: (path) => {
+        let i = this.informers.get(path);
+        if (!i) this.informers.set(path, (i = new Informer(this.client, path, logger)));
+        return i;
+      },
+      recorder: (component) => new EventRecorder(this.client, component, logger),
+    };
+    for (const d of CONTROLLERS) {
+      if (!opts.controllers.has(d.name)) continue;
+      const c = d.create(ctx);
+      if (!c) continue;
+      this.controllers.push(c);
+      this.names.push(d.name);
+    }
+    if (opts.scheduler) {
+      this.controllers.push(
+        new Scheduler(this.client, ctx.informer(PODS), ctx.informer(NODES), logger, ctx.recorder('default-scheduler')),
+      );
+      this.names.push('scheduler');
+    }
   }
 
   /** Start the informers, wait for their first lists, then the controllers. */
   async start(): Promise<void> {
-    for (const i of this.informers) i.start();
-    await Promise.all(this.informers.map((i) => i.waitForSync()));
+    for (const i of this.informers.values()) i.start();
+    await Promise.all([...this.informers.values()].map((i) => i.waitForSync()));
+    for (const c of this.controllers) await c.start?.();
     for (const c of this.controllers) {
       void c.run().catch((err: unknown) => this.logger.error({ err: String(err) }, 'controller stopped'));
     }
-    this.logger.info({ controllers: this.controllers.map((c) => c.constructor.name) }, 'controllers started');
+    this.logger.info({ controllers: this.names }, 'controllers started');
   }
 
   stop(): void {
-    for (const c of this.controllers) c.queue.stop();
-    for (const i of this.informers) i.stop();
+    for (const c of this.controllers) {
+      c.queue.stop();
+      c.stop?.();
+    }
+    for (const i of this.informers.values()) i.stop();
     this.client.close();
   }
 }

@@ -1,0 +1,134 @@
+/** What a new cluster starts with: its namespaces, Services, default RBAC, and the token nodes join with. */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { BOOTSTRAP_TOKEN, BOOTSTRAP_TOKEN_TYPE } from './auth.js';
+import { ApiError, type KObject } from './objects.js';
+import { BOOTSTRAP_CLUSTER_ROLE_BINDINGS, BOOTSTRAP_CLUSTER_ROLES } from './rbac.js';
+import type { RegistryContext } from './registry/strategy.js';
+import { storageKey } from './resources.js';
+
+/**
+ * Built-in objects every cluster has: the four namespaces (the ServiceAccount controller gives each its
+ * `default` ServiceAccount), the
+ * `kubernetes` and `kube-dns` Services, and the default RBAC roles and bindings.
+ */
+export async function bootstrapObjects(
+  ctx: RegistryContext,
+  advertise: { address: string; port: number },
+): Promise<void> {
+  const ns = ctx.resource('namespaces');
+  for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
+    if (!(await ctx.storage.get(storageKey(ns, undefined, name))))
+      await ctx.store.create({ res: ns }, { metadata: { name } });
+  }
+  const clusterRoles = ctx.resource('clusterroles');
+  for (const role of BOOTSTRAP_CLUSTER_ROLES) {
+    if (!(await ctx.storage.get(storageKey(clusterRoles, undefined, role.name)))) {
+      await ctx.store.create(
+        { res: clusterRoles },
+        {
+          metadata: {
+            name: role.name,
+            labels: { 'kubernetes.io/bootstrapping': 'rbac-defaults' },
+            annotations: { 'rbac.authorization.kubernetes.io/autoupdate': 'true' },
+          },
+          rules: role.rules,
+        },
+      );
+    }
+  }
+  const clusterBindings = ctx.resource('clusterrolebindings');
+  for (const b of BOOTSTRAP_CLUSTER_ROLE_BINDINGS) {
+    if (!(await ctx.storage.get(storageKey(clusterBindings, undefined, b.name)))) {
+      await ctx.store.create(
+        { res: clusterBindings },
+        {
+          metadata: { name: b.name, labels: { 'kubernetes.io/bootstrapping': 'rbac-defaults' } },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: b.role },
+          subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: b.group }],
+        },
+      );
+    }
+  }
+  const svc = ctx.resource('services');
+  if (!(await ctx.storage.get(storageKey(svc, 'default', 'kubernetes')))) {
+    await ctx.store.create(
+      { res: svc, namespace: 'default' },
+      {
+        metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } },
+        spec: {
+          type: 'ClusterIP',
+          ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: advertise.port }],
+        },
+      },
+    );
+  }
+  // The cluster DNS Service at the service range's tenth address, as k3s places it; node agents serve it.
+  if (!(await ctx.storage.get(storageKey(svc, 'kube-system', 'kube-dns')))) {
+    const dns: KObject = {
+      metadata: { name: 'kube-dns', labels: { 'k8s-app': 'kube-dns', 'kubernetes.io/name': 'CoreDNS' } },
+      spec: {
+        type: 'ClusterIP',
+        clusterIP: ctx.services.nthAddress(10),
+        ports: [
+          { name: 'dns', port: 53, protocol: 'UDP', targetPort: 53 },
+          { name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: 53 },
+        ],
+      },
+    };
+    await ctx.store.create({ res: svc, namespace: 'kube-system' }, dns).catch(async (err: unknown) => {
+      if (!(err instanceof ApiError && err.code === 422)) throw err;
+      await ctx.store.create(
+        { res: svc, namespace: 'kube-system' },
+        { ...dns, spec: { ...dns.spec, clusterIP: undefined } },
+      );
+    });
+  }
+  const ep = ctx.resource('endpoints');
+  if (!(await ctx.storage.get(storageKey(ep, 'default', 'kubernetes')))) {
+    await ctx.store.create(
+      { res: ep, namespace: 'default' },
+      {
+        metadata: { name: 'kubernetes' },
+        subsets: [
+          {
+            addresses: [{ ip: advertise.address }],
+            ports: [{ name: 'https', port: advertise.port, protocol: 'TCP' }],
+          },
+        ],
+      },
+    );
+  }
+}
+
+/**
+ * The token nodes join with (kubeadm's bootstrap token, kept as a Secret in kube-system): the one in
+ * `file` while its Secret exists, else a new one written there (mode 0600). It only lets an agent ask
+ * for a node certificate; everything else a node does is with that certificate.
+ */
+export async function ensureNodeToken(ctx: RegistryContext, file: string): Promise<string> {
+  const existing = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
+  const m = BOOTSTRAP_TOKEN.exec(existing);
+  if (m && (await ctx.storage.get(storageKey(ctx.resource('secrets'), 'kube-system', `bootstrap-token-${m[1]}`))))
+    return existing;
+  const pick = (n: number): string =>
+    [...randomBytes(n)].map((b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('');
+  const id = pick(6);
+  const secret = pick(16);
+  await ctx.store.create(
+    { res: ctx.resource('secrets'), namespace: 'kube-system' },
+    {
+      metadata: { name: `bootstrap-token-${id}` },
+      type: BOOTSTRAP_TOKEN_TYPE,
+      stringData: {
+        'token-id': id,
+        'token-secret': secret,
+        'usage-bootstrap-authentication': 'true',
+        'auth-extra-groups': 'system:bootstrappers:gantry:default-node-token',
+        description: 'The token agents join this cluster with (gantry server).',
+      },
+    },
+  );
+  writeFileSync(file, `${id}.${secret}\n`, { mode: 0o600 });
+  return `${id}.${secret}`;
+}

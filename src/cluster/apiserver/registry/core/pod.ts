@@ -1,0 +1,113 @@
+/**
+ * Pods: Kubernetes' defaults, node-bound validation, a spec fixed but for images and a few fields,
+ * graceful deletion (a pod on a node is marked for its agent to stop), the `binding`, `eviction` and
+ * `log` subresources, and `spec.nodeName`/`status.phase` for field selectors.
+ */
+import { ApiError, invalid } from '../../objects.js';
+import { podLogs } from '../../nodeproxy.js';
+import { resourceType } from '../../resources.js';
+import { ageColumn, containersOf, nameColumn, podStatus, spec, status } from '../../tables.js';
+import { podSpecProblems, refuse } from '../../validation.js';
+import { defaultPodSpec, same } from '../podtemplate.js';
+import type { Strategy } from '../strategy.js';
+import { binding } from './binding.js';
+import { eviction } from './eviction.js';
+
+const resource = resourceType('', 'v1', 'Pod', 'pods', true, {
+  shortNames: ['po'],
+  all: true,
+  subresources: ['status', 'log', 'exec', 'attach', 'portforward', 'binding', 'eviction'],
+});
+
+/** What of a pod's spec may change: images, the deadline, tolerations and the grace period. */
+const fixedPart = (s: Record<string, unknown>): unknown => ({
+  ...s,
+  containers: ((s.containers as Array<Record<string, unknown>> | undefined) ?? []).map((c) => ({
+    ...c,
+    image: undefined,
+  })),
+  initContainers: ((s.initContainers as Array<Record<string, unknown>> | undefined) ?? []).map((c) => ({
+    ...c,
+    image: undefined,
+  })),
+  activeDeadlineSeconds: undefined,
+  tolerations: undefined,
+  terminationGracePeriodSeconds: undefined,
+});
+
+export const pods: Strategy = {
+  resource,
+  generation: true,
+  defaults(o) {
+    defaultPodSpec(o.spec as Record<string, unknown>);
+    o.status ??= { phase: 'Pending', qosClass: 'BestEffort' };
+  },
+  validate: (o) => refuse(resource, o, podSpecProblems('spec', o.spec)),
+  validateUpdate(cur, next) {
+    if (!same(fixedPart(cur.spec ?? {}), fixedPart(next.spec ?? {})))
+      throw invalid(resource, cur.metadata?.name ?? '', [
+        {
+          field: 'spec',
+          message:
+            'Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)',
+        },
+      ]);
+  },
+  gracefulDelete(o, options) {
+    if (!(o.spec as { nodeName?: string } | undefined)?.nodeName || options.gracePeriodSeconds === 0) return undefined;
+    const grace =
+      options.gracePeriodSeconds ??
+      Number((o.spec as { terminationGracePeriodSeconds?: number }).terminationGracePeriodSeconds ?? 30);
+    return (next) => {
+      next.metadata = { ...next.metadata, deletionGracePeriodSeconds: grace };
+    };
+  },
+  fields(o) {
+    const out: Record<string, string> = {};
+    const nodeName = (o.spec as { nodeName?: unknown } | undefined)?.nodeName;
+    const phase = (o.status as { phase?: unknown } | undefined)?.phase;
+    // Kubernetes selects unscheduled pods with `spec.nodeName=`: an absent node is the empty value.
+    out['spec.nodeName'] = typeof nodeName === 'string' ? nodeName : '';
+    if (typeof phase === 'string') out['status.phase'] = phase;
+    return out;
+  },
+  columns: [
+    nameColumn,
+    {
+      name: 'Ready',
+      type: 'string',
+      cell: (o) =>
+        `${((status(o).containerStatuses as Array<{ ready?: boolean }> | undefined) ?? []).filter((c) => c.ready).length}/${containersOf(o).length}`,
+    },
+    { name: 'Status', type: 'string', cell: podStatus },
+    {
+      name: 'Restarts',
+      type: 'string',
+      cell: (o) =>
+        String(
+          ((status(o).containerStatuses as Array<{ restartCount?: number }> | undefined) ?? []).reduce(
+            (n, c) => n + (c.restartCount ?? 0),
+            0,
+          ),
+        ),
+    },
+    ageColumn,
+    { name: 'IP', type: 'string', priority: 1, cell: (o) => status(o).podIP ?? '<none>' },
+    { name: 'Node', type: 'string', priority: 1, cell: (o) => spec(o).nodeName ?? '<none>' },
+    { name: 'Nominated Node', type: 'string', priority: 1, cell: () => '<none>' },
+    { name: 'Readiness Gates', type: 'string', priority: 1, cell: () => '<none>' },
+  ],
+  subresources: {
+    binding,
+    eviction,
+    log: {
+      kind: 'Pod',
+      verbs: ['get'],
+      async handle(ctx, r) {
+        if (r.method !== 'GET') throw new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method');
+        await podLogs(ctx, r.res, r.t, r.query);
+        return undefined;
+      },
+    },
+  },
+};

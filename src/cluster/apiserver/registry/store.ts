@@ -280,10 +280,7 @@ export class Store implements StoreApi {
     const finalizers = [...(obj.metadata?.finalizers ?? [])];
     if (gcFinalizer && !finalizers.includes(gcFinalizer)) finalizers.push(gcFinalizer);
     const held = finalizers.length > 0 || (s.pendingFinalizers?.(obj).length ?? 0) > 0;
-    if (obj.metadata?.deletionTimestamp) {
-      // Already being deleted: only a policy finalizer not there yet is added.
-      if (finalizers.length === (obj.metadata.finalizers ?? []).length) return obj;
-    } else if (!held && !graceful) {
+    if (!held && !graceful) {
       await this.storage.delete(key, kv.modRevision).catch((err: unknown) => {
         if (err instanceof StorageError && err.code === 'conflict') throw conflict(r, t.name!);
         if (err instanceof StorageError && err.code === 'notFound') throw notFound(r, t.name!);
@@ -292,6 +289,8 @@ export class Store implements StoreApi {
       await this.observe(s, key, undefined, obj);
       return obj;
     }
+    // Already being deleted: only a policy finalizer not there yet is added.
+    if (obj.metadata?.deletionTimestamp && finalizers.length === (obj.metadata.finalizers ?? []).length) return obj;
     const next = structuredClone(obj);
     next.metadata ??= {};
     next.metadata.deletionTimestamp ??= now();

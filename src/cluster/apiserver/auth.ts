@@ -66,12 +66,14 @@ export const serviceAccountUser = (namespace: string, name: string, uid?: string
 export class Authenticator {
   private readonly privateKey: KeyObject;
   private readonly publicKey: KeyObject;
+  private readonly certificateUsers: WeakMap<TLSSocket, UserInfo | null>;
 
   constructor(
     private readonly adminTokens: string[],
     serviceAccountKey: string,
     private readonly lookup: ServiceAccountLookup,
   ) {
+    this.certificateUsers = new WeakMap();
     this.privateKey = createPrivateKey(serviceAccountKey);
     this.publicKey = createPublicKey(this.privateKey);
   }
@@ -81,11 +83,18 @@ export class Authenticator {
     if (auth?.startsWith('Bearer ')) return this.authenticateToken(auth.slice(7).trim());
     const sock = req.socket as TLSSocket;
     if (sock.authorized) {
-      const subject = sock.getPeerCertificate()?.subject as
-        { O?: string | string[]; CN?: string | string[] } | undefined;
-      const cn = ([] as string[]).concat(subject?.CN ?? [])[0];
-      if (!cn) return undefined;
-      return { username: cn, groups: [...([] as string[]).concat(subject?.O ?? []), 'system:authenticated'] };
+      // One connection carries one certificate: read it once (getPeerCertificate builds a new object per call).
+      let user = this.certificateUsers.get(sock);
+      if (user === undefined) {
+        const subject = sock.getPeerCertificate()?.subject as
+          { O?: string | string[]; CN?: string | string[] } | undefined;
+        const cn = ([] as string[]).concat(subject?.CN ?? [])[0];
+        user = cn
+          ? { username: cn, groups: [...([] as string[]).concat(subject?.O ?? []), 'system:authenticated'] }
+          : null;
+        this.certificateUsers.set(sock, user);
+      }
+      return user ? { ...user, groups: [...user.groups] } : undefined;
     }
     return undefined;
   }

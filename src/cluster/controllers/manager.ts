@@ -14,7 +14,7 @@ import { EndpointsController } from './endpoints.js';
 import { GarbageCollector } from './garbagecollector.js';
 import { NamespaceController } from './namespace.js';
 import { ReplicaSetController } from './replicaset.js';
-import { Scheduler } from './scheduler.js';
+import { Scheduler } from '../scheduler/scheduler.js';
 import { ServiceAccountController } from './serviceaccount.js';
 
 /** What a controller is to the manager: something that runs until its queue stops. */

@@ -56,6 +56,8 @@ export class SqliteStorage implements Storage {
     reject: (err: unknown) => void;
   }> = [];
   private compactRevision = 0;
+  /** The newest revision: this connection is the only writer, so it is kept here rather than queried. */
+  private latest = 0;
   private readonly stmt: Record<string, Database.Statement>;
 
   constructor(file: string) {
@@ -90,11 +92,13 @@ export class SqliteStorage implements Storage {
       setCreateRevision: this.db.prepare(`UPDATE log SET create_revision = id WHERE id = ?`),
       since: this.db.prepare(`SELECT * FROM log WHERE id > ? AND name >= ? AND name < ? ORDER BY id`),
       byId: this.db.prepare(`SELECT * FROM log WHERE id = ?`),
+      exists: this.db.prepare(`SELECT deleted FROM log WHERE name = ? ORDER BY id DESC LIMIT 1`),
     };
+    this.latest = (this.stmt.revision!.get() as { rev: number }).rev;
   }
 
   private rev(): number {
-    return (this.stmt.revision!.get() as { rev: number }).rev;
+    return this.latest;
   }
 
   async revision(): Promise<number> {
@@ -170,6 +174,7 @@ export class SqliteStorage implements Storage {
       for (const op of batch) op.reject(err);
       return;
     }
+    for (const r of results) if (r.ok && r.value.row.id > this.latest) this.latest = r.value.row.id;
     batch.forEach((op, i) => {
       const r = results[i]!;
       if (!r.ok) {
@@ -196,12 +201,21 @@ export class SqliteStorage implements Storage {
     const info = this.stmt.insert!.run(name, created ? 1 : 0, deleted ? 1 : 0, createRevision, prevRevision, value);
     const id = Number(info.lastInsertRowid);
     if (created) this.stmt.setCreateRevision!.run(id);
-    return this.stmt.byId!.get(id) as Row;
+    return {
+      id,
+      name,
+      created: created ? 1 : 0,
+      deleted: deleted ? 1 : 0,
+      create_revision: created ? id : createRevision,
+      prev_revision: prevRevision,
+      value,
+    };
   }
 
   async create(key: string, value: Buffer): Promise<KeyValue> {
     const { row } = await this.write(() => {
-      if (this.currentRow(key)) throw new StorageError('exists', `key exists: ${key}`);
+      const newest = this.stmt.exists!.get(key) as { deleted: number } | undefined;
+      if (newest && !newest.deleted) throw new StorageError('exists', `key exists: ${key}`);
       return { row: this.append(key, true, false, 0, 0, value) };
     });
     return toKv(row);

@@ -1,0 +1,156 @@
+/**
+ * The scheduler's cache, after kube-scheduler's: per node what its pods ask for, kept from the pod and
+ * node informers, plus the pods the scheduler has *assumed* onto a node while their binding is in
+ * flight, so the next decisions already count them. An assumed pod is confirmed when the informer shows
+ * it bound, dropped if its binding fails, and expires if it is never seen.
+ */
+import { value, milliValue } from '../api/quantity.js';
+import type { KObject } from '../apiserver/objects.js';
+import { podRequests, type NodeInfo, type Resources, type Taint } from './framework.js';
+
+/** How long an assumed pod whose binding succeeded may go unseen by the informer. */
+export const ASSUME_TTL_MS = 30_000;
+
+interface PlacedPod {
+  node: string;
+  requests: Resources;
+  scoreRequests: Resources;
+  /** Set while assumed: when the assumption lapses (Infinity while the binding is in flight). */
+  assumedUntil?: number;
+}
+
+const zero = (): Resources => ({ cpu: 0, memory: 0, pods: 0 });
+const add = (a: Resources, b: Resources, sign: 1 | -1): void => {
+  a.cpu += sign * b.cpu;
+  a.memory += sign * b.memory;
+  a.pods += sign * b.pods;
+};
+
+const isReady = (n: KObject): boolean =>
+  ((n.status?.conditions as Array<{ type: string; status: string }> | undefined) ?? []).some(
+    (c) => c.type === 'Ready' && c.status === 'True',
+  );
+
+const terminal = (p: KObject): boolean =>
+  ['Succeeded', 'Failed'].includes(String((p.status as { phase?: string } | undefined)?.phase ?? ''));
+
+export class SchedulerCache {
+  private readonly nodes = new Map<string, NodeInfo>();
+  private readonly pods = new Map<string, PlacedPod>();
+  /** Nodes in a stable order, rebuilt when nodes come or go. */
+  private order: NodeInfo[] | undefined;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  nodeList(): NodeInfo[] {
+    return (this.order ??= [...this.nodes.values()].sort((a, b) => a.name.localeCompare(b.name)));
+  }
+
+  node(name: string): NodeInfo | undefined {
+    return this.nodes.get(name);
+  }
+
+  setNode(n: KObject): void {
+    const name = n.metadata?.name;
+    if (!name) return;
+    const alloc = (n.status?.allocatable ?? n.status?.capacity ?? {}) as Record<string, unknown>;
+    const existing = this.nodes.get(name);
+    const info: NodeInfo = {
+      name,
+      node: n,
+      labels: n.metadata?.labels ?? {},
+      taints: ((n.spec as { taints?: Taint[] } | undefined)?.taints ?? []).filter((t) => t && t.key),
+      unschedulable: !!(n.spec as { unschedulable?: boolean } | undefined)?.unschedulable,
+      ready: isReady(n),
+      allocatable: {
+        cpu: alloc.cpu === undefined ? Number.MAX_SAFE_INTEGER : milliValue(alloc.cpu),
+        memory: alloc.memory === undefined ? Number.MAX_SAFE_INTEGER : value(alloc.memory),
+        pods: alloc.pods === undefined ? 110 : value(alloc.pods),
+      },
+      requested: existing?.requested ?? zero(),
+      scoreRequested: existing?.scoreRequested ?? zero(),
+    };
+    if (!existing) {
+      // Pods placed before their node was seen.
+      for (const p of this.pods.values())
+        if (p.node === name) {
+          add(info.requested, p.requests, 1);
+          add(info.scoreRequested, p.scoreRequests, 1);
+        }
+      this.order = undefined;
+    }
+    this.nodes.set(name, info);
+  }
+
+  removeNode(name: string): void {
+    if (this.nodes.delete(name)) this.order = undefined;
+  }
+
+  private place(key: string, placed: PlacedPod): void {
+    this.unplace(key);
+    this.pods.set(key, placed);
+    const n = this.nodes.get(placed.node);
+    if (n) {
+      add(n.requested, placed.requests, 1);
+      add(n.scoreRequested, placed.scoreRequests, 1);
+    }
+  }
+
+  private unplace(key: string): void {
+    const was = this.pods.get(key);
+    if (!was) return;
+    this.pods.delete(key);
+    const n = this.nodes.get(was.node);
+    if (n) {
+      add(n.requested, was.requests, -1);
+      add(n.scoreRequested, was.scoreRequests, -1);
+    }
+  }
+
+  /** A pod as the informer shows it: counted on its node while bound and not finished. */
+  setPod(key: string, p: KObject): void {
+    const node = (p.spec as { nodeName?: string } | undefined)?.nodeName;
+    if (!node || terminal(p)) {
+      if (!this.pods.get(key)?.assumedUntil) this.unplace(key);
+      return;
+    }
+    const was = this.pods.get(key);
+    if (was && was.node === node && !was.assumedUntil) return;
+    this.place(key, { node, requests: podRequests(p), scoreRequests: podRequests(p, true) });
+  }
+
+  removePod(key: string): void {
+    this.unplace(key);
+  }
+
+  /** Count a pod on `node` before its binding is seen. */
+  assume(key: string, p: KObject, node: string): void {
+    this.place(key, {
+      node,
+      requests: podRequests(p),
+      scoreRequests: podRequests(p, true),
+      assumedUntil: Number.POSITIVE_INFINITY,
+    });
+  }
+
+  /** The binding succeeded: the informer should show it soon; until then it stays counted. */
+  finishBinding(key: string): void {
+    const p = this.pods.get(key);
+    if (p?.assumedUntil) p.assumedUntil = this.now() + ASSUME_TTL_MS;
+  }
+
+  /** The binding failed: the pod no longer counts. */
+  forget(key: string): void {
+    if (this.pods.get(key)?.assumedUntil) this.unplace(key);
+  }
+
+  /** Drop assumptions the informer never confirmed. */
+  expire(): void {
+    const t = this.now();
+    for (const [key, p] of this.pods) if (p.assumedUntil !== undefined && p.assumedUntil < t) this.unplace(key);
+  }
+
+  isAssumed(key: string): boolean {
+    return this.pods.get(key)?.assumedUntil !== undefined;
+  }
+}

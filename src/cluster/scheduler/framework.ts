@@ -1,0 +1,138 @@
+/**
+ * The scheduling framework, after kube-scheduler's (`pkg/scheduler/framework`): a pod and the nodes
+ * as plugins see them, and the two extension points Gantry uses — Filter (may this node take the pod?)
+ * and Score (how good is it, 0..100). What a pod needs is read once when it enters the queue.
+ */
+import { milliValue, value } from '../api/quantity.js';
+import type { KObject } from '../apiserver/objects.js';
+
+export interface Resources {
+  /** Millicores. */
+  cpu: number;
+  /** Bytes. */
+  memory: number;
+  pods: number;
+}
+
+export interface Toleration {
+  key?: string;
+  operator?: string;
+  value?: string;
+  effect?: string;
+}
+
+export interface Taint {
+  key: string;
+  value?: string;
+  effect: string;
+}
+
+export interface NodeSelectorRequirement {
+  key: string;
+  operator: string;
+  values?: string[];
+}
+
+export interface NodeSelectorTerm {
+  matchExpressions?: NodeSelectorRequirement[];
+  matchFields?: NodeSelectorRequirement[];
+}
+
+export interface PodInfo {
+  key: string;
+  pod: KObject;
+  /** What the pod asks for (what fits must hold). */
+  requests: Resources;
+  /** Requests with kube-scheduler's defaults for containers that ask for nothing (100m, 200Mi): for scores. */
+  scoreRequests: Resources;
+  nodeSelector: Record<string, string>;
+  /** Required node affinity: the node must match one term. */
+  affinityTerms: NodeSelectorTerm[];
+  tolerations: Toleration[];
+  priority: number;
+}
+
+export interface NodeInfo {
+  name: string;
+  node: KObject;
+  labels: Record<string, string>;
+  taints: Taint[];
+  unschedulable: boolean;
+  ready: boolean;
+  allocatable: Resources;
+  /** What the pods on the node (bound or assumed) ask for. */
+  requested: Resources;
+  /** The same with kube-scheduler's non-zero defaults, for scores. */
+  scoreRequested: Resources;
+}
+
+/** Why a node cannot take a pod, worded as kube-scheduler words it in `FailedScheduling`. */
+export type FilterResult = string | undefined;
+
+export interface FilterPlugin {
+  name: string;
+  filter(pod: PodInfo, node: NodeInfo): FilterResult;
+}
+
+export interface ScorePlugin {
+  name: string;
+  weight: number;
+  score(pod: PodInfo, node: NodeInfo): number;
+}
+
+const DEFAULT_CPU_MILLI = 100;
+const DEFAULT_MEMORY = 200 * 1024 * 1024;
+
+type Container = { resources?: { requests?: Record<string, unknown> } };
+
+/** A pod's requests: its containers' sum, or an init container's if larger, plus the pod's overhead. */
+export function podRequests(pod: KObject, nonZero = false): Resources {
+  const spec = (pod.spec ?? {}) as {
+    containers?: Container[];
+    initContainers?: Container[];
+    overhead?: Record<string, unknown>;
+  };
+  const of = (c: Container): { cpu: number; memory: number } => {
+    const r = c.resources?.requests ?? {};
+    const cpu = milliValue(r.cpu);
+    const memory = value(r.memory);
+    return {
+      cpu: nonZero && r.cpu === undefined ? DEFAULT_CPU_MILLI : cpu,
+      memory: nonZero && r.memory === undefined ? DEFAULT_MEMORY : memory,
+    };
+  };
+  let cpu = 0;
+  let memory = 0;
+  for (const c of spec.containers ?? []) {
+    const r = of(c);
+    cpu += r.cpu;
+    memory += r.memory;
+  }
+  for (const c of spec.initContainers ?? []) {
+    const r = of(c);
+    cpu = Math.max(cpu, r.cpu);
+    memory = Math.max(memory, r.memory);
+  }
+  return { cpu: cpu + milliValue(spec.overhead?.cpu), memory: memory + value(spec.overhead?.memory), pods: 1 };
+}
+
+export function podInfo(key: string, pod: KObject): PodInfo {
+  const spec = (pod.spec ?? {}) as {
+    nodeSelector?: Record<string, string>;
+    tolerations?: Toleration[];
+    priority?: number;
+    affinity?: {
+      nodeAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms?: NodeSelectorTerm[] } };
+    };
+  };
+  return {
+    key,
+    pod,
+    requests: podRequests(pod),
+    scoreRequests: podRequests(pod, true),
+    nodeSelector: spec.nodeSelector ?? {},
+    affinityTerms: spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [],
+    tolerations: spec.tolerations ?? [],
+    priority: typeof spec.priority === 'number' ? spec.priority : 0,
+  };
+}

@@ -1,0 +1,137 @@
+/**
+ * The default plugins, each a small version of kube-scheduler's of the same name: NodeReady (Gantry has
+ * no node lifecycle controller tainting not-ready nodes, so readiness is read directly),
+ * NodeUnschedulable, NodeAffinity (nodeSelector and required affinity terms), TaintToleration,
+ * NodeResourcesFit (filter), and the LeastAllocated and BalancedAllocation scores.
+ */
+import type {
+  FilterPlugin,
+  NodeInfo,
+  NodeSelectorRequirement,
+  NodeSelectorTerm,
+  ScorePlugin,
+  Taint,
+  Toleration,
+} from './framework.js';
+
+export const nodeReady: FilterPlugin = {
+  name: 'NodeReady',
+  filter: (_pod, node) => (node.ready ? undefined : "node(s) didn't have a Ready condition"),
+};
+
+const UNSCHEDULABLE_TAINT: Taint = { key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' };
+
+export const nodeUnschedulable: FilterPlugin = {
+  name: 'NodeUnschedulable',
+  filter: (pod, node) =>
+    !node.unschedulable || pod.tolerations.some((t) => tolerates(t, UNSCHEDULABLE_TAINT))
+      ? undefined
+      : 'node(s) were unschedulable',
+};
+
+function requirementMatches(r: NodeSelectorRequirement, value: string | undefined): boolean {
+  const values = r.values ?? [];
+  switch (r.operator) {
+    case 'In':
+      return value !== undefined && values.includes(value);
+    case 'NotIn':
+      return value === undefined || !values.includes(value);
+    case 'Exists':
+      return value !== undefined;
+    case 'DoesNotExist':
+      return value === undefined;
+    case 'Gt':
+    case 'Lt': {
+      const have = Number(value);
+      const bound = Number(values[0]);
+      if (value === undefined || !Number.isInteger(have) || !Number.isInteger(bound)) return false;
+      return r.operator === 'Gt' ? have > bound : have < bound;
+    }
+    default:
+      return false;
+  }
+}
+
+/** A term matches when all its expressions (labels) and fields (`metadata.name`) do; an empty term never. */
+function termMatches(term: NodeSelectorTerm, node: NodeInfo): boolean {
+  const exprs = term.matchExpressions ?? [];
+  const fields = term.matchFields ?? [];
+  if (!exprs.length && !fields.length) return false;
+  return (
+    exprs.every((e) => requirementMatches(e, node.labels[e.key])) &&
+    fields.every((f) => f.key === 'metadata.name' && requirementMatches(f, node.name))
+  );
+}
+
+export const nodeAffinity: FilterPlugin = {
+  name: 'NodeAffinity',
+  filter: (pod, node) =>
+    Object.entries(pod.nodeSelector).every(([k, v]) => node.labels[k] === v) &&
+    (!pod.affinityTerms.length || pod.affinityTerms.some((t) => termMatches(t, node)))
+      ? undefined
+      : "node(s) didn't match Pod's node affinity/selector",
+};
+
+/** Kubernetes' ToleratesTaint: an empty effect matches any; Exists with no key matches every taint. */
+export function tolerates(t: Toleration, taint: Taint): boolean {
+  if (t.effect && t.effect !== taint.effect) return false;
+  if (t.key && t.key !== taint.key) return false;
+  if (t.operator === 'Exists') return true;
+  if (!t.key) return false;
+  return (t.value ?? '') === (taint.value ?? '');
+}
+
+export const taintToleration: FilterPlugin = {
+  name: 'TaintToleration',
+  filter(pod, node) {
+    for (const taint of node.taints) {
+      if (taint.effect !== 'NoSchedule' && taint.effect !== 'NoExecute') continue;
+      if (!pod.tolerations.some((t) => tolerates(t, taint)))
+        return `node(s) had untolerated taint {${taint.key}: ${taint.value ?? ''}}`;
+    }
+    return undefined;
+  },
+};
+
+export const nodeResourcesFit: FilterPlugin = {
+  name: 'NodeResourcesFit',
+  filter(pod, node) {
+    if (node.requested.pods + 1 > node.allocatable.pods) return 'Too many pods';
+    if (pod.requests.cpu && node.requested.cpu + pod.requests.cpu > node.allocatable.cpu) return 'Insufficient cpu';
+    if (pod.requests.memory && node.requested.memory + pod.requests.memory > node.allocatable.memory)
+      return 'Insufficient memory';
+    return undefined;
+  },
+};
+
+const fraction = (requested: number, allocatable: number): number =>
+  allocatable > 0 ? Math.min(1, requested / allocatable) : 1;
+
+export const leastAllocated: ScorePlugin = {
+  name: 'NodeResourcesLeastAllocated',
+  weight: 1,
+  score(pod, node) {
+    const cpu = 1 - fraction(node.scoreRequested.cpu + pod.scoreRequests.cpu, node.allocatable.cpu);
+    const memory = 1 - fraction(node.scoreRequested.memory + pod.scoreRequests.memory, node.allocatable.memory);
+    return ((cpu + memory) / 2) * 100;
+  },
+};
+
+export const balancedAllocation: ScorePlugin = {
+  name: 'NodeResourcesBalancedAllocation',
+  weight: 1,
+  score(pod, node) {
+    const cpu = fraction(node.scoreRequested.cpu + pod.scoreRequests.cpu, node.allocatable.cpu);
+    const memory = fraction(node.scoreRequested.memory + pod.scoreRequests.memory, node.allocatable.memory);
+    return (1 - Math.abs(cpu - memory)) * 100;
+  },
+};
+
+export const DEFAULT_FILTERS: FilterPlugin[] = [
+  nodeReady,
+  nodeUnschedulable,
+  nodeAffinity,
+  taintToleration,
+  nodeResourcesFit,
+];
+export const DEFAULT_SCORES: ScorePlugin[] = [leastAllocated, balancedAllocation];

@@ -1,0 +1,163 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { KObject } from '../apiserver/objects.js';
+import { SchedulerCache } from './cache.js';
+import { podInfo } from './framework.js';
+import { DEFAULT_FILTERS, DEFAULT_SCORES, tolerates } from './plugins.js';
+import { SchedulingQueue } from './queue.js';
+import { decide, feasibleNodesToFind, unschedulableMessage } from './scheduler.js';
+
+const node = (
+  name: string,
+  o: { labels?: Record<string, string>; cpu?: string; ready?: boolean; spec?: Record<string, unknown> } = {},
+): KObject => ({
+  metadata: { name, labels: o.labels ?? {} },
+  spec: o.spec ?? {},
+  status: {
+    allocatable: { cpu: o.cpu ?? '2', memory: '4Gi', pods: '10' },
+    conditions: [{ type: 'Ready', status: o.ready === false ? 'False' : 'True' }],
+  },
+});
+
+const pod = (name: string, spec: Record<string, unknown> = {}, cpu = '500m'): KObject => ({
+  metadata: { name, namespace: 'default' },
+  spec: { containers: [{ name: 'c', resources: { requests: { cpu, memory: '100Mi' } } }], ...spec },
+});
+
+function cacheOf(nodes: KObject[]): SchedulerCache {
+  const c = new SchedulerCache();
+  for (const n of nodes) c.setNode(n);
+  return c;
+}
+
+test('filters: each default plugin refuses what kube-scheduler refuses', () => {
+  const cases: Array<{ name: string; nodes: KObject[]; pod: KObject; want?: string; reason?: string }> = [
+    { name: 'a ready node fits', nodes: [node('a')], pod: pod('p'), want: 'a' },
+    {
+      name: 'not ready',
+      nodes: [node('a', { ready: false })],
+      pod: pod('p'),
+      reason: "1 node(s) didn't have a Ready condition",
+    },
+    {
+      name: 'cordoned',
+      nodes: [node('a', { spec: { unschedulable: true } })],
+      pod: pod('p'),
+      reason: '1 node(s) were unschedulable',
+    },
+    {
+      name: 'cordoned but tolerated',
+      nodes: [node('a', { spec: { unschedulable: true } })],
+      pod: pod('p', {
+        tolerations: [{ key: 'node.kubernetes.io/unschedulable', operator: 'Exists', effect: 'NoSchedule' }],
+      }),
+      want: 'a',
+    },
+    {
+      name: 'nodeSelector picks the labelled node',
+      nodes: [node('a'), node('b', { labels: { disk: 'ssd' } })],
+      pod: pod('p', { nodeSelector: { disk: 'ssd' } }),
+      want: 'b',
+    },
+    {
+      name: 'required affinity In / NotIn',
+      nodes: [node('a', { labels: { zone: 'z1' } }), node('b', { labels: { zone: 'z2' } })],
+      pod: pod('p', {
+        affinity: {
+          nodeAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: {
+              nodeSelectorTerms: [{ matchExpressions: [{ key: 'zone', operator: 'NotIn', values: ['z1'] }] }],
+            },
+          },
+        },
+      }),
+      want: 'b',
+    },
+    {
+      name: 'untolerated NoSchedule taint',
+      nodes: [node('a', { spec: { taints: [{ key: 'dedicated', value: 'gpu', effect: 'NoSchedule' }] } })],
+      pod: pod('p'),
+      reason: '1 node(s) had untolerated taint {dedicated: gpu}',
+    },
+    { name: 'too little cpu', nodes: [node('a', { cpu: '100m' })], pod: pod('p'), reason: '1 Insufficient cpu' },
+    {
+      name: 'the emptier node scores higher',
+      nodes: [node('a', { cpu: '1' }), node('b', { cpu: '4' })],
+      pod: pod('p'),
+      want: 'b',
+    },
+  ];
+  for (const c of cases) {
+    const cache = cacheOf(c.nodes);
+    const d = decide(podInfo('default/p', c.pod), cache.nodeList(), 0, DEFAULT_FILTERS, DEFAULT_SCORES);
+    assert.equal(d.node?.name, c.want, c.name);
+    if (c.reason)
+      assert.equal(unschedulableMessage(c.nodes.length, d.reasons), `0/1 nodes are available: ${c.reason}.`, c.name);
+  }
+});
+
+test('tolerations match as Kubernetes ToleratesTaint', () => {
+  const taint = { key: 'k', value: 'v', effect: 'NoSchedule' };
+  const cases: Array<[object, boolean]> = [
+    [{ key: 'k', operator: 'Equal', value: 'v' }, true],
+    [{ key: 'k', value: 'v', effect: 'NoSchedule' }, true],
+    [{ key: 'k', value: 'other' }, false],
+    [{ key: 'k', operator: 'Exists' }, true],
+    [{ operator: 'Exists' }, true],
+    [{ key: 'k', operator: 'Exists', effect: 'NoExecute' }, false],
+  ];
+  for (const [t, want] of cases) assert.equal(tolerates(t, taint), want, JSON.stringify(t));
+});
+
+test('assumed pods count until confirmed, and are dropped when their binding fails or lapses', () => {
+  let now = 0;
+  const cache = new SchedulerCache(() => now);
+  cache.setNode(node('a', { cpu: '1' }));
+  const p = pod('p', {}, '600m');
+  cache.assume('default/p', p, 'a');
+  assert.equal(cache.node('a')!.requested.cpu, 600);
+  // A second pod of the same size no longer fits while the first is in flight.
+  const d = decide(podInfo('default/q', pod('q', {}, '600m')), cache.nodeList(), 0, DEFAULT_FILTERS, DEFAULT_SCORES);
+  assert.equal(d.node, undefined);
+  cache.forget('default/p');
+  assert.equal(cache.node('a')!.requested.cpu, 0);
+  cache.assume('default/p', p, 'a');
+  cache.finishBinding('default/p');
+  now += 60_000;
+  cache.expire();
+  assert.equal(cache.node('a')!.requested.cpu, 0, 'never confirmed: expired');
+  cache.assume('default/p', p, 'a');
+  cache.finishBinding('default/p');
+  cache.setPod('default/p', { ...p, spec: { ...p.spec, nodeName: 'a' } });
+  now += 60_000;
+  cache.expire();
+  assert.equal(cache.node('a')!.requested.cpu, 600, 'confirmed by the informer: kept');
+  cache.removePod('default/p');
+  assert.equal(cache.node('a')!.requested.cpu, 0);
+});
+
+test('the queue: priority then age, backoff, unschedulable until the cluster changes', async () => {
+  const q = new SchedulingQueue();
+  q.add('low', 0);
+  q.add('high', 10);
+  q.add('low2', 0);
+  assert.deepEqual([await q.pop(), await q.pop(), await q.pop()], ['high', 'low', 'low2']);
+  q.markUnschedulable('low');
+  q.add('low', 0);
+  assert.equal(q.sizes().active, 0, 'an unschedulable pod waits');
+  q.moveAllToActive();
+  assert.equal(await q.pop(), 'low');
+  q.retryLater('low2');
+  assert.deepEqual(q.sizes(), { active: 0, backoff: 1, unschedulable: 0 });
+  const next = await q.pop();
+  assert.equal(next, 'low2', 'back after its backoff');
+  q.stop();
+  assert.equal(await q.pop(), undefined);
+});
+
+test('large clusters search a share of their nodes, as percentageOfNodesToScore', () => {
+  assert.equal(feasibleNodesToFind(50), 50);
+  assert.equal(feasibleNodesToFind(100), 100);
+  assert.equal(feasibleNodesToFind(1000), 420);
+  assert.equal(feasibleNodesToFind(5000), 500);
+});

@@ -1,0 +1,227 @@
+/**
+ * The scheduler, shaped as kube-scheduler: pending pods that ask for the default scheduler enter the
+ * scheduling queue; one at a time a pod is taken, the Filter plugins find feasible nodes (a share of
+ * a large cluster, starting where the last search stopped, as `percentageOfNodesToScore` does), the
+ * Score plugins rank them, and the pod is *assumed* onto the best one in the cache before its binding
+ * is sent — so the next decision already counts it while up to `MAX_BINDS_IN_FLIGHT` bindings travel.
+ * A pod no node can take is marked `PodScheduled=False` (Unschedulable, with kube-scheduler's message)
+ * and waits for the cluster to change.
+ */
+import type { Logger } from '../../common/log.js';
+import type { KObject } from '../apiserver/objects.js';
+import { ApiStatusError, collectionPath, type ApiClient } from '../client/client.js';
+import type { EventRecorder } from '../client/events.js';
+import { keyOf, type Informer } from '../client/informer.js';
+import { SchedulerCache } from './cache.js';
+import { podInfo, type FilterPlugin, type NodeInfo, type PodInfo, type ScorePlugin } from './framework.js';
+import { DEFAULT_FILTERS, DEFAULT_SCORES } from './plugins.js';
+import { SchedulingQueue } from './queue.js';
+
+const MAX_BINDS_IN_FLIGHT = 32;
+const EXPIRE_EVERY_MS = 5000;
+/** Below this many nodes every node is considered. */
+const MIN_FEASIBLE_NODES = 100;
+
+type PodSpec = { nodeName?: string; schedulerName?: string; priority?: number };
+
+const isPending = (p: KObject): boolean => {
+  const spec = (p.spec ?? {}) as PodSpec;
+  return (
+    !spec.nodeName &&
+    (spec.schedulerName ?? 'default-scheduler') === 'default-scheduler' &&
+    !p.metadata?.deletionTimestamp
+  );
+};
+
+/** kube-scheduler's adaptive share of nodes to find feasible before scoring. */
+export function feasibleNodesToFind(nodes: number): number {
+  if (nodes < MIN_FEASIBLE_NODES) return nodes;
+  const percentage = Math.max(5, 50 - Math.floor(nodes / 125));
+  return Math.max(MIN_FEASIBLE_NODES, Math.floor((nodes * percentage) / 100));
+}
+
+export interface Decision {
+  node?: NodeInfo;
+  /** Why no node fits: each reason with how many nodes gave it. */
+  reasons: Map<string, number>;
+  examined: number;
+}
+
+/** Filter from `start` until enough nodes are feasible, then pick the best score (first wins ties). */
+export function decide(
+  pod: PodInfo,
+  nodes: NodeInfo[],
+  start: number,
+  filters: FilterPlugin[],
+  scores: ScorePlugin[],
+): Decision {
+  const want = feasibleNodesToFind(nodes.length);
+  const reasons = new Map<string, number>();
+  let best: NodeInfo | undefined;
+  let bestScore = -1;
+  let feasible = 0;
+  let i = 0;
+  for (; i < nodes.length && feasible < want; i++) {
+    const node = nodes[(start + i) % nodes.length]!;
+    let reason: string | undefined;
+    for (const f of filters) if ((reason = f.filter(pod, node))) break;
+    if (reason) {
+      reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+      continue;
+    }
+    feasible++;
+    let score = 0;
+    for (const s of scores) score += s.weight * s.score(pod, node);
+    if (score > bestScore) [best, bestScore] = [node, score];
+  }
+  return { node: best, reasons, examined: i };
+}
+
+/** kube-scheduler's FailedScheduling message: `0/3 nodes are available: 1 Insufficient cpu, 2 ...`. */
+export function unschedulableMessage(total: number, reasons: Map<string, number>): string {
+  const parts = [...reasons].map(([reason, n]) => `${n} ${reason}`).sort();
+  return `0/${total} nodes are available${parts.length ? `: ${parts.join(', ')}` : ''}.`;
+}
+
+export class Scheduler {
+  readonly queue = new SchedulingQueue();
+  private readonly cache = new SchedulerCache();
+  private nextStart = 0;
+  private inFlight = 0;
+  private readonly slotWaiters: Array<() => void> = [];
+  private expirer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly client: ApiClient,
+    private readonly pods: Informer,
+    nodes: Informer,
+    private readonly logger: Logger,
+    private readonly events?: EventRecorder,
+    private readonly plugins: { filters: FilterPlugin[]; scores: ScorePlugin[] } = {
+      filters: DEFAULT_FILTERS,
+      scores: DEFAULT_SCORES,
+    },
+  ) {
+    const seen = (p: KObject): void => {
+      const key = keyOf(p);
+      this.cache.setPod(key, p);
+      if (isPending(p)) this.queue.add(key, (p.spec as PodSpec).priority ?? 0);
+      else this.queue.done(key);
+    };
+    pods.on({
+      add: seen,
+      update: (_old, p) => seen(p),
+      delete: (p) => {
+        const key = keyOf(p);
+        this.cache.removePod(key);
+        this.queue.done(key);
+        // Resources were freed: waiting pods may fit now.
+        if ((p.spec as PodSpec | undefined)?.nodeName) this.queue.moveAllToActive();
+      },
+    });
+    nodes.on({
+      add: (n) => {
+        this.cache.setNode(n);
+        this.queue.moveAllToActive();
+      },
+      update: (_old, n) => {
+        this.cache.setNode(n);
+        this.queue.moveAllToActive();
+      },
+      delete: (n) => this.cache.removeNode(n.metadata?.name ?? ''),
+    });
+  }
+
+  async run(): Promise<void> {
+    this.expirer = setInterval(() => this.cache.expire(), EXPIRE_EVERY_MS);
+    this.expirer.unref();
+    for (;;) {
+      const key = await this.queue.pop();
+      if (key === undefined) break;
+      try {
+        await this.scheduleOne(key);
+      } catch (err) {
+        this.logger.warn({ pod: key, err: String(err) }, 'scheduling failed; will retry');
+        this.queue.retryLater(key);
+      }
+    }
+    clearInterval(this.expirer);
+  }
+
+  private async scheduleOne(key: string): Promise<void> {
+    const pod = this.pods.get(key);
+    if (!pod || !isPending(pod) || this.cache.isAssumed(key)) return;
+    const info = podInfo(key, pod);
+    const nodes = this.cache.nodeList();
+    const d = decide(info, nodes, this.nextStart, this.plugins.filters, this.plugins.scores);
+    if (nodes.length) this.nextStart = (this.nextStart + d.examined) % nodes.length;
+    if (!d.node) {
+      this.queue.markUnschedulable(key);
+      await this.reportUnschedulable(pod, unschedulableMessage(nodes.length, d.reasons));
+      return;
+    }
+    this.cache.assume(key, pod, d.node.name);
+    await this.bindSlot();
+    void this.bind(key, pod, d.node.name).finally(() => this.releaseSlot());
+  }
+
+  private bindSlot(): Promise<void> {
+    if (this.inFlight < MAX_BINDS_IN_FLIGHT) {
+      this.inFlight++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.slotWaiters.push(resolve));
+  }
+
+  private releaseSlot(): void {
+    const next = this.slotWaiters.shift();
+    if (next) next();
+    else this.inFlight--;
+  }
+
+  private async bind(key: string, pod: KObject, node: string): Promise<void> {
+    const meta = pod.metadata!;
+    const path = `${collectionPath('v1', 'pods', meta.namespace)}/${meta.name}/binding`;
+    try {
+      await this.client.create(path, {
+        apiVersion: 'v1',
+        kind: 'Binding',
+        metadata: { name: meta.name, namespace: meta.namespace, uid: meta.uid },
+        target: { apiVersion: 'v1', kind: 'Node', name: node },
+      });
+      this.cache.finishBinding(key);
+      this.queue.done(key);
+      this.events?.record(
+        pod,
+        'Normal',
+        'Scheduled',
+        `Successfully assigned ${meta.namespace}/${meta.name} to ${node}`,
+      );
+    } catch (err) {
+      this.cache.forget(key);
+      // Bound by someone else, or gone: nothing to retry.
+      if (err instanceof ApiStatusError && (err.code === 409 || err.code === 404)) return this.queue.done(key);
+      this.logger.warn({ pod: key, node, err: String(err) }, 'binding failed; will retry');
+      this.queue.retryLater(key);
+    }
+  }
+
+  private async reportUnschedulable(pod: KObject, message: string): Promise<void> {
+    const conditions = (pod.status?.conditions as Array<{ type: string; message?: string }> | undefined) ?? [];
+    if (conditions.some((c) => c.type === 'PodScheduled' && c.message === message)) return;
+    this.events?.record(pod, 'Warning', 'FailedScheduling', message);
+    const unschedulable = {
+      type: 'PodScheduled',
+      status: 'False',
+      lastProbeTime: null,
+      lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      reason: 'Unschedulable',
+      message,
+    };
+    await this.client
+      .mergePatch(`${collectionPath('v1', 'pods', pod.metadata!.namespace)}/${pod.metadata!.name}/status`, {
+        status: { conditions: [...conditions.filter((c) => c.type !== 'PodScheduled'), unschedulable] },
+      })
+      .catch(() => undefined);
+  }
+}

@@ -150,7 +150,7 @@ export class ControllerManager {
     private readonly logger: Logger,
     opts: { scheduler: boolean; controllers: Set<string>; ca?: { certFile: string; keyFile: string } },
   ) {
-    this.client = new ApiClient(options);
+    this.client = new ApiClient({ maxSockets: 64, ...options });
     const ctx: ControllerContext = {
       client: this.client,
       logger,

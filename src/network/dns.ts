@@ -3,8 +3,9 @@
  * node agent serves). Docker answers at 127.0.0.11 inside each
  * container by redirecting into its own process in that namespace; Gantry listens on the network's
  * gateway address instead (the daemon cannot enter namespaces from Node), which containers reach the
- * same way. Names of containers on the network are answered here; anything else is forwarded to the
- * host's resolvers, over UDP and TCP.
+ * same way. Names of containers on the network are answered here; anything else is forwarded, over UDP
+ * and TCP, to the servers the asking container was given with `--dns` (as Docker does) or else to the
+ * host's resolvers.
  */
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
@@ -36,6 +37,8 @@ export class DnsServer {
     private readonly lookup: (name: string) => string | undefined,
     private readonly logger: Logger,
     private readonly port = 53,
+    /** The resolvers to forward a client's other questions to (by its address); the host's when undefined. */
+    private readonly upstreamsFor: (source: string) => string[] | undefined = () => undefined,
   ) {}
 
   async start(): Promise<void> {
@@ -45,7 +48,7 @@ export class DnsServer {
       udp.bind(this.port, this.address, () => resolve());
     });
     udp.on('message', (msg, rinfo) => {
-      void this.answer(msg, 'udp').then((reply) => {
+      void this.answer(msg, 'udp', rinfo.address).then((reply) => {
         if (reply) udp.send(reply, rinfo.port, rinfo.address);
       });
     });
@@ -59,7 +62,7 @@ export class DnsServer {
         while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
           const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
           buf = buf.subarray(2 + msg.length);
-          void this.answer(msg, 'tcp').then((reply) => {
+          void this.answer(msg, 'tcp', socket.remoteAddress?.replace(/^::ffff:/, '')).then((reply) => {
             if (!reply || socket.destroyed) return;
             const len = Buffer.alloc(2);
             len.writeUInt16BE(reply.length);
@@ -83,7 +86,7 @@ export class DnsServer {
   }
 
   /** The reply to one query message, or undefined for something that is not a query. */
-  async answer(msg: Buffer, transport: 'udp' | 'tcp'): Promise<Buffer | undefined> {
+  async answer(msg: Buffer, transport: 'udp' | 'tcp', source?: string): Promise<Buffer | undefined> {
     let query: Packet;
     try {
       query = dnsPacket.decode(msg);
@@ -93,7 +96,8 @@ export class DnsServer {
     const q = query.questions?.[0];
     if (query.type !== 'query' || !q) return undefined;
     const ip = this.lookup(q.name);
-    if (ip !== undefined || !upstreams().length) {
+    const servers = (source !== undefined ? this.upstreamsFor(source) : undefined) ?? upstreams();
+    if (ip !== undefined || !servers.length) {
       const found = ip !== undefined && q.type === 'A';
       return dnsPacket.encode({
         type: 'response',
@@ -104,7 +108,7 @@ export class DnsServer {
         answers: found ? [{ type: 'A', class: 'IN', name: q.name, ttl: TTL, data: ip }] : [],
       });
     }
-    return forward(msg, transport).catch(() =>
+    return forward(msg, transport, servers[0]!).catch(() =>
       dnsPacket.encode({
         type: 'response',
         id: query.id,
@@ -116,9 +120,8 @@ export class DnsServer {
   }
 }
 
-/** Ask the host's first resolver and relay its answer unchanged. */
-function forward(msg: Buffer, transport: 'udp' | 'tcp'): Promise<Buffer> {
-  const server = upstreams()[0]!;
+/** Ask `server` and relay its answer unchanged. */
+function forward(msg: Buffer, transport: 'udp' | 'tcp', server: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => done(new Error('upstream timeout')), FORWARD_TIMEOUT_MS);
     let finish: () => void = () => undefined;

@@ -10,6 +10,7 @@
  * Layout: <dataRoot>/network/networks/<id>.json (records), <dataRoot>/network/ipam/<network> (address
  * leases in host-local's layout), <execRoot>/netns/<container id> (namespace bind mounts).
  */
+import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fs, existsSync, writeFileSync } from 'node:fs';
@@ -80,7 +81,12 @@ export interface NetworkedContainer {
   Id: string;
   Name: string;
   Config: { ExposedPorts?: Record<string, unknown>; Hostname?: string };
-  HostConfig: { NetworkMode?: string; PortBindings?: PortBindings | null; PublishAllPorts?: boolean };
+  HostConfig: {
+    NetworkMode?: string;
+    PortBindings?: PortBindings | null;
+    PublishAllPorts?: boolean;
+    Dns?: string[] | null;
+  };
   State: { Running: boolean; Pid?: number };
   NetworkSettings?: {
     Networks: Record<string, EndpointSettings>;
@@ -592,6 +598,19 @@ export class NetworkService {
   }
 
   /**
+   * Where the embedded DNS forwards a container's other questions: the servers it was given with
+   * `--dns`, as Docker's embedded DNS does, else the host's resolvers (undefined).
+   */
+  private upstreamsOf(networkName: string, source: string, gateway: string): string[] | undefined {
+    for (const c of this.o.containers()) {
+      if (c.NetworkSettings?.Networks[networkName]?.IPAddress !== source) continue;
+      const dns = (c.HostConfig.Dns ?? []).filter((d) => net.isIPv4(d) && d !== gateway);
+      return dns.length ? dns : undefined;
+    }
+    return undefined;
+  }
+
+  /**
    * Docker's rules for a bridge network (see natRules): isolated from other networks and other hosts
    * but for published ports, masqueraded on the way out. One set per network, however many containers: adding a NAT chain
    * per container (the bridge plugin's ipMasq) cost ~45 ms per start and ~30 ms per stop here.
@@ -606,7 +625,13 @@ export class NetworkService {
     if (this.dns.has(rec.Id)) return;
     const gateway = rec.IPAM.Config[0]?.Gateway;
     if (!gateway) return;
-    const server = new DnsServer(gateway, (name) => this.lookup(rec.Name, name), this.o.logger);
+    const server = new DnsServer(
+      gateway,
+      (name) => this.lookup(rec.Name, name),
+      this.o.logger,
+      53,
+      (source) => this.upstreamsOf(rec.Name, source, gateway),
+    );
     this.dns.set(rec.Id, server);
     try {
       await server.start();

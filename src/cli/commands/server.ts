@@ -18,6 +18,7 @@ import { createLogger, logUncaught } from '../../common/log.js';
 import { ApiServer } from '../../cluster/apiserver/server.js';
 import { ensureTls } from '../../cluster/apiserver/tls.js';
 import { ControllerManager, CONTROLLERS, selectControllers } from '../../cluster/controllers/manager.js';
+import { parseClusterCidr } from '../../cluster/controllers/nodeipam.js';
 import { EtcdStorage } from '../../cluster/storage/etcd.js';
 import { SqliteStorage } from '../../cluster/storage/sqlite.js';
 import type { Storage } from '../../cluster/storage/types.js';
@@ -59,7 +60,7 @@ export function registerServerCommands(program: Command): void {
     .option('--bind-address <address>', 'address to listen on', '0.0.0.0')
     .option('--advertise-address <address>', 'address the kubernetes Service points at', '127.0.0.1')
     .option('--datastore-endpoint <endpoint>', 'empty for embedded SQLite, or http://host:2379,... for etcd', '')
-    .option('--cluster-cidr <cidr>', 'network CIDR for pod IPs', '10.42.0.0/16')
+    .option('--cluster-cidr <cidr>', 'network CIDR for pod IPs; each node gets a /24 of it', '10.42.0.0/16')
     .option('--service-cidr <cidr>', 'network CIDR for service IPs', '10.43.0.0/16')
     .option('--service-node-port-range <range>', 'port range reserved for NodePort services', '30000-32767')
     .option(
@@ -90,6 +91,7 @@ export function registerServerCommands(program: Command): void {
         advertiseAddress: string;
         datastoreEndpoint: string;
         serviceCidr: string;
+        clusterCidr: string;
         serviceNodePortRange: string;
         token?: string;
         tokenFile?: string;
@@ -99,6 +101,7 @@ export function registerServerCommands(program: Command): void {
         disableScheduler?: boolean;
       }) => {
         const selected = selectControllers(o.controllers);
+        const clusterCidr = parseClusterCidr(o.clusterCidr);
         if (o.disableControllerManager) for (const d of CONTROLLERS) if (!d.core) selected.delete(d.name);
         const logger = createLogger('gantry-server', 'info');
         logUncaught(logger);
@@ -158,7 +161,7 @@ export function registerServerCommands(program: Command): void {
         const controllers = new ControllerManager(
           { server: `https://127.0.0.1:${port}`, ca: tls.ca, cert: tls.adminCert, key: tls.adminKey },
           logger,
-          { scheduler: !o.disableScheduler && !o.disableControllerManager, ca, controllers: selected },
+          { scheduler: !o.disableScheduler && !o.disableControllerManager, ca, controllers: selected, clusterCidr },
         );
         await controllers.start();
         const kc = path.join(o.dataDir, 'kubeconfig.yaml');

@@ -24,6 +24,7 @@ import type { Server } from 'node:https';
 import { EventRecorder } from '../client/events.js';
 import { ClusterDns, CLUSTER_DOMAIN } from './dns.js';
 import { ConfigError, PodConfig, type ContainerSpec } from './podconfig.js';
+import { PodNetwork } from './podnetwork.js';
 import { Prober, type Probe } from './prober.js';
 import { ServiceProxy } from './proxy.js';
 import { startAgentServer } from './server.js';
@@ -77,7 +78,7 @@ interface Inspect {
     OOMKilled?: boolean;
   };
   RestartCount: number;
-  NetworkSettings?: { IPAddress?: string };
+  NetworkSettings?: { IPAddress?: string; Networks?: Record<string, { IPAddress?: string }> };
   Config: { Image: string };
 }
 
@@ -134,6 +135,7 @@ export class NodeAgent {
   private readonly proxy: ServiceProxy;
   private readonly dns: ClusterDns;
   private readonly config: PodConfig;
+  private readonly podNetwork: PodNetwork;
   private readonly prober: Prober;
   private readonly events: EventRecorder;
   /** Configuration errors already reported, so a waiting container is not reported every resync. */
@@ -160,6 +162,7 @@ export class NodeAgent {
     this.endpoints = new Informer(client, '/api/v1/endpoints', logger);
     this.proxy = new ServiceProxy(this.services, this.endpoints, logger);
     this.config = new PodConfig(client, o.dataDir);
+    this.podNetwork = new PodNetwork(client, engine, o.nodeName, logger);
     this.events = new EventRecorder(client, 'kubelet', logger, o.nodeName);
     this.prober = new Prober(
       engine,
@@ -186,6 +189,11 @@ export class NodeAgent {
       containerOf: (ns, pod, c) => this.containerId(ns, pod, c),
     });
     await this.register();
+    await this.podNetwork
+      .ensure()
+      .catch((err: unknown) =>
+        this.logger.error({ err: String(err) }, 'pod network not made; pods use the engine default bridge'),
+      );
     for (const i of [this.pods, this.services, this.endpoints]) i.start();
     await Promise.all([this.pods, this.services, this.endpoints].map((i) => i.waitForSync()));
     this.proxy.sync();
@@ -434,7 +442,12 @@ export class NodeAgent {
           Cmd: ['sleep', '2147483647'],
           Hostname: spec.hostname ?? meta.name,
           Labels: labels(INFRA),
-          HostConfig: { Init: true, RestartPolicy: { Name: 'always' }, ...dns },
+          HostConfig: {
+            Init: true,
+            RestartPolicy: { Name: 'always' },
+            ...(this.podNetwork.networkMode() ? { NetworkMode: this.podNetwork.networkMode() } : {}),
+            ...dns,
+          },
         });
       }
       let volumes: Awaited<ReturnType<PodConfig['volumes']>> | undefined;
@@ -525,7 +538,7 @@ export class NodeAgent {
         this.prober.watch(
           keyOf(pod),
           info.Id,
-          infra?.NetworkSettings?.IPAddress,
+          infra ? this.podNetwork.addressOf(infra) : undefined,
           c.ports ?? [],
           c.readinessProbe,
           c.livenessProbe,
@@ -578,7 +591,7 @@ export class NodeAgent {
             }),
       };
     };
-    const ip = infra?.NetworkSettings?.IPAddress;
+    const ip = infra ? this.podNetwork.addressOf(infra) : undefined;
     const status = {
       phase,
       conditions: [

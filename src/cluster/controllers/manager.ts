@@ -5,6 +5,7 @@
  * other client. `--controllers` selects them as kube-controller-manager's flag does (`*,-deployment`).
  */
 import type { Logger } from '../../common/log.js';
+import type { Subnet } from '../../network/ipnet.js';
 import { ApiClient, type ClientOptions } from '../client/client.js';
 import { EventRecorder } from '../client/events.js';
 import { Informer } from '../client/informer.js';
@@ -13,6 +14,7 @@ import { DeploymentController } from './deployment.js';
 import { EndpointsController } from './endpoints.js';
 import { GarbageCollector } from './garbagecollector.js';
 import { NamespaceController } from './namespace.js';
+import { NodeIpamController } from './nodeipam.js';
 import { ReplicaSetController } from './replicaset.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { ServiceAccountController } from './serviceaccount.js';
@@ -34,6 +36,8 @@ export interface ControllerContext {
   recorder(component: string): EventRecorder;
   /** The cluster CA's files, for signing the nodes' certificates (absent: no CSR signing). */
   ca?: { certFile: string; keyFile: string };
+  /** The range nodes' pod CIDRs come from (absent: no node IPAM). */
+  clusterCidr?: Subnet;
 }
 
 export interface ControllerDescriptor {
@@ -102,6 +106,11 @@ export const CONTROLLERS: ControllerDescriptor[] = [
       new EndpointsController(c.client, c.informer('/api/v1/services'), c.informer(PODS), c.informer(NODES), c.logger),
   },
   {
+    name: 'nodeipam',
+    enabledByDefault: true,
+    create: (c) => c.clusterCidr && new NodeIpamController(c.client, c.informer(NODES), c.clusterCidr, c.logger),
+  },
+  {
     name: 'csrsigning',
     enabledByDefault: true,
     create: (c) =>
@@ -148,13 +157,19 @@ export class ControllerManager {
   constructor(
     options: ClientOptions,
     private readonly logger: Logger,
-    opts: { scheduler: boolean; controllers: Set<string>; ca?: { certFile: string; keyFile: string } },
+    opts: {
+      scheduler: boolean;
+      controllers: Set<string>;
+      ca?: { certFile: string; keyFile: string };
+      clusterCidr?: Subnet;
+    },
   ) {
     this.client = new ApiClient({ maxSockets: 64, ...options });
     const ctx: ControllerContext = {
       client: this.client,
       logger,
       ca: opts.ca,
+      clusterCidr: opts.clusterCidr,
       informer: (path) => {
         let i = this.informers.get(path);
         if (!i) this.informers.set(path, (i = new Informer(this.client, path, logger)));

@@ -1,10 +1,61 @@
 /** Nodes: cluster-scoped, status written by their agents; kubectl's columns. */
+import { isIPv4 } from 'node:net';
+import { invalid, type KObject } from '../../objects.js';
 import { resourceType } from '../../resources.js';
 import { ageColumn, nameColumn, status } from '../../tables.js';
 import type { Strategy } from '../strategy.js';
 
+const resource = resourceType('', 'v1', 'Node', 'nodes', false, { shortNames: ['no'], subresources: ['status'] });
+
+const podCidrs = (o: KObject): { podCIDR?: unknown; podCIDRs?: unknown } =>
+  (o.spec ?? {}) as { podCIDR?: unknown; podCIDRs?: unknown };
+
+/** An IPv4 CIDR written canonically (`10.42.1.0/24`), as node IPAM hands out and agents turn into networks. */
+function cidrProblem(v: unknown): string | undefined {
+  if (typeof v !== 'string') return 'must be a CIDR';
+  const m = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(v);
+  if (!m || !isIPv4(m[1]!) || Number(m[2]) > 32) return 'must be a valid CIDR';
+  const bits = Number(m[2]);
+  const n = m[1]!.split('.').reduce((a, p) => a * 256 + Number(p), 0);
+  if (bits < 32 && n % 2 ** (32 - bits) !== 0) return 'must be a network address (host bits zero)';
+  return undefined;
+}
+
 export const nodes: Strategy = {
-  resource: resourceType('', 'v1', 'Node', 'nodes', false, { shortNames: ['no'], subresources: ['status'] }),
+  resource,
+  validate(o) {
+    const { podCIDR, podCIDRs } = podCidrs(o);
+    const problems: Array<{ field: string; message: string; value?: unknown }> = [];
+    if (podCIDR !== undefined && podCIDR !== '') {
+      const p = cidrProblem(podCIDR);
+      if (p) problems.push({ field: 'spec.podCIDR', value: podCIDR, message: p });
+    }
+    if (podCIDRs !== undefined) {
+      if (!Array.isArray(podCIDRs)) problems.push({ field: 'spec.podCIDRs', message: 'must be a list' });
+      else
+        podCIDRs.forEach((c, i) => {
+          const p = cidrProblem(c);
+          if (p) problems.push({ field: `spec.podCIDRs[${i}]`, value: c, message: p });
+        });
+      if (Array.isArray(podCIDRs) && podCIDR && podCIDRs[0] !== podCIDR)
+        problems.push({ field: 'spec.podCIDRs', value: podCIDRs, message: 'the first must match spec.podCIDR' });
+    }
+    if (problems.length) throw invalid(resource, o.metadata?.name ?? '', problems);
+  },
+  validateUpdate(cur, next) {
+    // As Kubernetes: a node's pod range is set once and never changed.
+    const was = podCidrs(cur);
+    const now = podCidrs(next);
+    for (const f of ['podCIDR', 'podCIDRs'] as const)
+      if (was[f] !== undefined && was[f] !== '' && JSON.stringify(was[f]) !== JSON.stringify(now[f]))
+        throw invalid(resource, cur.metadata?.name ?? '', [
+          {
+            field: `spec.${f}`,
+            value: now[f] ?? null,
+            message: 'node updates may not change podCIDR except from "" to valid',
+          },
+        ]);
+  },
   columns: [
     nameColumn,
     {

@@ -12,11 +12,12 @@
  *   is deleted for good; containers of this node's pods that no longer exist are removed (the engine
  *   may be shared with other users and other agents: only containers labelled for this node count).
  */
+import { isNotFound } from '../api/errors.js';
 import os from 'node:os';
 import { canonicalJson } from '../../common/canonical.js';
 import type { Logger } from '../../common/log.js';
 import { ApiError as EngineError, type ApiClient as EngineClient } from '../../api/docker/client.js';
-import type { KObject } from '../apiserver/objects.js';
+import type { KObject } from '../api/object.js';
 import { ApiStatusError, collectionPath, type ApiClient } from '../client/client.js';
 import { keyOf, Informer } from '../client/informer.js';
 import { WorkQueue } from '../controllers/controller.js';
@@ -341,7 +342,7 @@ export class NodeAgent {
     try {
       await this.client.mergePatch(lease, { spec });
     } catch (err) {
-      if (!(err instanceof ApiStatusError && err.code === 404)) throw err;
+      if (!isNotFound(err)) throw err;
       await this.client.create(collectionPath('coordination.k8s.io/v1', 'leases', 'kube-node-lease'), {
         apiVersion: 'coordination.k8s.io/v1',
         kind: 'Lease',
@@ -614,7 +615,7 @@ export class NodeAgent {
     await this.client
       .mergePatch(`${collectionPath('v1', 'pods', meta.namespace)}/${meta.name}/status`, { status })
       .catch((err: unknown) => {
-        if (!(err instanceof ApiStatusError && err.code === 404)) throw err;
+        if (!isNotFound(err)) throw err;
       });
   }
 

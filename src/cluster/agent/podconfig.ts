@@ -5,12 +5,13 @@
  * files), as bind mounts the engine makes. Volume contents live under the agent's data dir, one folder
  * per pod, removed with the pod.
  */
+import { isNotFound } from '../api/errors.js';
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { KObject } from '../apiserver/objects.js';
+import type { KObject } from '../api/object.js';
 import { ConfinedDir } from '../../common/confined.js';
 import { configKeyProblems, isDnsLabel, relativePathProblems } from '../api/validation.js';
-import { ApiStatusError, collectionPath, type ApiClient } from '../client/client.js';
+import { collectionPath, type ApiClient } from '../client/client.js';
 
 type KeyRef = { name?: string; key: string; optional?: boolean };
 type EnvVar = {
@@ -69,7 +70,7 @@ export class PodConfig {
     try {
       obj = await this.client.request('GET', `${collectionPath('v1', kind, ns)}/${name}`);
     } catch (err) {
-      if (err instanceof ApiStatusError && err.code === 404) {
+      if (isNotFound(err)) {
         if (optional) return undefined;
         throw new ConfigError(`${kind === 'configmaps' ? 'configmap' : 'secret'} "${name}" not found`);
       }

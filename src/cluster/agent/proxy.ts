@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import type { Logger } from '../../common/log.js';
-import type { KObject } from '../apiserver/objects.js';
+import type { KObject } from '../api/object.js';
 import type { Informer } from '../client/informer.js';
 import { isIpv4, isPort } from '../api/validation.js';
 

@@ -2,3 +2,7 @@
 
 /** On a Node: the port its agent's cluster DNS answers on, at the node's InternalIP. */
 export const CLUSTER_DNS_PORT_ANNOTATION = 'gantry.io/cluster-dns-port';
+
+/** A bootstrap token, `<id>.<secret>` (kubeadm's format): six and sixteen of [a-z0-9]. */
+export const BOOTSTRAP_TOKEN = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
+export const BOOTSTRAP_TOKEN_TYPE = 'bootstrap.kubernetes.io/token';

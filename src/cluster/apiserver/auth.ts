@@ -8,6 +8,7 @@
  *   when its ServiceAccount is deleted (the uid it names must still exist).
  * Every authenticated user is also in `system:authenticated`.
  */
+import { BOOTSTRAP_TOKEN, BOOTSTRAP_TOKEN_TYPE } from '../api/wellknown.js';
 import { createPrivateKey, createPublicKey, sign, verify, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -51,9 +52,7 @@ export interface ServiceAccountLookup {
   secret(namespace: string, name: string): Promise<{ type?: string; data: Record<string, string> } | undefined>;
 }
 
-/** A bootstrap token, `<id>.<secret>` (kubeadm's format): six and sixteen of [a-z0-9]. */
-export const BOOTSTRAP_TOKEN = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
-export const BOOTSTRAP_TOKEN_TYPE = 'bootstrap.kubernetes.io/token';
+export { BOOTSTRAP_TOKEN, BOOTSTRAP_TOKEN_TYPE };
 
 const b64url = (b: Buffer | string): string => Buffer.from(b).toString('base64url');
 

@@ -4,6 +4,7 @@
  * PEM CSR, the spec never changes after create, `approval` changes only the Approved/Denied conditions
  * and `status` only the certificate and the other conditions.
  */
+import { csrPem } from '../api/csr.js';
 import type { UserInfo } from './auth.js';
 import { invalid, type KObject } from './objects.js';
 import type { ResourceType } from './resources.js';
@@ -55,10 +56,7 @@ const USAGES = new Set([
   'netscape sgc',
 ]);
 
-/** The PEM text of a CSR's `spec.request` (base64 of the PEM, as the API carries bytes). */
-export function csrPem(csr: KObject): string {
-  return Buffer.from(String((csr.spec as CsrSpec | undefined)?.request ?? ''), 'base64').toString('utf8');
-}
+export { csrPem };
 
 /** On create: the requester from the authenticated user, and the spec checked. */
 export function prepareCsrCreate(r: ResourceType, csr: KObject, user: UserInfo | undefined): void {

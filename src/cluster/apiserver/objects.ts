@@ -2,53 +2,11 @@
  * Object semantics of the Kubernetes API shared by every resource: Status errors as kubectl words them,
  * and name and label validation. What differs by kind is in the kind's strategy (`registry/`).
  */
+import { StatusError as ApiError } from '../api/errors.js';
 import type { ResourceType } from './resources.js';
 
-export type KObject = {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: {
-    name?: string;
-    generateName?: string;
-    namespace?: string;
-    uid?: string;
-    resourceVersion?: string;
-    generation?: number;
-    creationTimestamp?: string;
-    deletionTimestamp?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    finalizers?: string[];
-    [k: string]: unknown;
-  };
-  spec?: Record<string, unknown>;
-  status?: Record<string, unknown>;
-  [k: string]: unknown;
-};
-
-export class ApiError extends Error {
-  constructor(
-    readonly code: number,
-    readonly reason: string,
-    message: string,
-    readonly details?: Record<string, unknown>,
-  ) {
-    super(message);
-  }
-
-  status(): Record<string, unknown> {
-    return {
-      kind: 'Status',
-      apiVersion: 'v1',
-      metadata: {},
-      status: 'Failure',
-      message: this.message,
-      reason: this.reason,
-      ...(this.details ? { details: this.details } : {}),
-      code: this.code,
-    };
-  }
-}
+export type { KObject } from '../api/object.js';
+export { StatusError as ApiError } from '../api/errors.js';
 
 const groupOf = (r: ResourceType): string => r.group;
 const resName = (r: ResourceType): string => (r.group ? `${r.plural}.${r.group}` : r.plural);

@@ -5,7 +5,8 @@
  */
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
-import type { KObject } from '../apiserver/objects.js';
+import { StatusError as ApiStatusError } from '../api/errors.js';
+import type { KObject } from '../api/object.js';
 
 /** The server, its CA, and either a client certificate or a bearer token. */
 export interface ClientOptions {
@@ -18,15 +19,8 @@ export interface ClientOptions {
   maxSockets?: number;
 }
 
-export class ApiStatusError extends Error {
-  constructor(
-    readonly code: number,
-    readonly reason: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+/** A failed request: the server's Status as a `StatusError` (see `cluster/api/errors` for its predicates). */
+export { StatusError as ApiStatusError } from '../api/errors.js';
 
 export interface WatchEvent {
   type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';

@@ -5,7 +5,7 @@
  * are handed out as adds, updates and deletes, so handlers never miss a change.
  */
 import type { Logger } from '../../common/log.js';
-import type { KObject } from '../apiserver/objects.js';
+import { keyOf, type KObject } from '../api/object.js';
 import { ApiStatusError, type ApiClient } from './client.js';
 
 export interface InformerHandlers {
@@ -14,8 +14,7 @@ export interface InformerHandlers {
   delete?(obj: KObject): void;
 }
 
-export const keyOf = (o: KObject): string =>
-  o.metadata?.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : (o.metadata?.name ?? '');
+export { keyOf };
 
 const RETRY_MS = 1000;
 

@@ -9,8 +9,8 @@
 import net from 'node:net';
 import type { Logger } from '../../common/log.js';
 import { isDnsSubdomain } from '../api/validation.js';
-import type { KObject } from '../apiserver/objects.js';
-import { csrPem } from '../apiserver/certificates.js';
+import type { KObject } from '../api/object.js';
+import { csrPem } from '../api/csr.js';
 import { collectionPath, type ApiClient } from '../client/client.js';
 import { keyOf, type Informer } from '../client/informer.js';
 import { inspectCsr, signCsr, type CsrContents } from '../pki/csr.js';

@@ -5,7 +5,6 @@
  * being reconciled runs again afterwards; a failed reconcile is retried with a growing delay.
  */
 import type { Logger } from '../../common/log.js';
-import type { KObject } from '../apiserver/objects.js';
 
 const BASE_DELAY_MS = 200;
 const MAX_DELAY_MS = 30_000;
@@ -69,10 +68,4 @@ export class WorkQueue {
   }
 }
 
-/** The owner of an object that is its controller (`controller: true`), if any. */
-export function controllerOf(o: KObject): { apiVersion: string; kind: string; name: string; uid: string } | undefined {
-  const refs =
-    (o.metadata?.ownerReferences as
-      Array<{ apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }> | undefined) ?? [];
-  return refs.find((r) => r.controller);
-}
+export { controllerOf } from '../api/object.js';

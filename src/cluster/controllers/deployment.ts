@@ -6,9 +6,10 @@
  * `deployment.kubernetes.io/revision` annotation, old empty sets beyond revisionHistoryLimit are removed,
  * and the status carries the counts and conditions `kubectl rollout status` reads.
  */
+import { isNotFound } from '../api/errors.js';
 import { canonicalJson } from '../../common/canonical.js';
 import type { Logger } from '../../common/log.js';
-import type { KObject } from '../apiserver/objects.js';
+import type { KObject } from '../api/object.js';
 import { ApiStatusError, collectionPath, type ApiClient } from '../client/client.js';
 import type { EventRecorder } from '../client/events.js';
 import { keyOf, type Informer } from '../client/informer.js';
@@ -210,7 +211,7 @@ export class DeploymentController {
     const idle = old.filter((rs) => replicasOf(rs) === 0 && (statusOf(rs).replicas ?? 0) === 0);
     for (const rs of idle.slice(0, Math.max(0, idle.length - limit))) {
       await this.client.delete(this.setPath(rs.metadata!.namespace!, rs.metadata!.name)).catch((err: unknown) => {
-        if (!(err instanceof ApiStatusError && err.code === 404)) throw err;
+        if (!isNotFound(err)) throw err;
       });
     }
   }
@@ -286,7 +287,7 @@ export class DeploymentController {
         status,
       })
       .catch((err: unknown) => {
-        if (!(err instanceof ApiStatusError && err.code === 404)) throw err;
+        if (!isNotFound(err)) throw err;
       });
   }
 }

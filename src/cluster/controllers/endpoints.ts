@@ -6,23 +6,21 @@
  * but for the cluster DNS: `kube-system/kube-dns` points at the Ready nodes whose agent serves DNS (the
  * port in their `gantry.io/cluster-dns-port` annotation), so no node needs to write Endpoints.
  */
+import { isNotFound } from '../api/errors.js';
 import type { Logger } from '../../common/log.js';
 import { labelsMatch } from '../../common/labels.js';
-import type { KObject } from '../apiserver/objects.js';
-import { ApiStatusError, collectionPath, type ApiClient } from '../client/client.js';
+import type { KObject } from '../api/object.js';
+import { collectionPath, type ApiClient } from '../client/client.js';
 import { keyOf, type Informer } from '../client/informer.js';
 import { WorkQueue } from './controller.js';
 import { isIpv4, isPort } from '../api/validation.js';
 import { CLUSTER_DNS_PORT_ANNOTATION } from '../api/wellknown.js';
-import { isPodReady } from './replicaset.js';
+import { isPodReady } from '../api/pod.js';
+import type { PodSpec } from '../api/types.js';
 
 const CLUSTER_DNS = 'kube-system/kube-dns';
 
 type ServicePort = { name?: string; port: number; protocol?: string; targetPort?: number | string };
-type PodSpec = {
-  containers?: Array<{ ports?: Array<{ name?: string; containerPort: number; protocol?: string }> }>;
-  nodeName?: string;
-};
 
 export class EndpointsController {
   readonly queue = new WorkQueue();
@@ -199,7 +197,7 @@ export class EndpointsController {
     try {
       cur = await this.client.request('GET', `${collection}/${name}`);
     } catch (err) {
-      if (!(err instanceof ApiStatusError && err.code === 404)) throw err;
+      if (!isNotFound(err)) throw err;
     }
     if (!cur) {
       await this.client.create(collection, obj);
@@ -220,6 +218,6 @@ function resolveTargetPort(p: ServicePort, pod: KObject): number {
   if (/^\d+$/.test(target)) return Number(target);
   for (const c of (pod.spec as PodSpec).containers ?? [])
     for (const cp of c.ports ?? [])
-      if (cp.name === target && (cp.protocol ?? 'TCP') === (p.protocol ?? 'TCP')) return cp.containerPort;
+      if (cp.name === target && (cp.protocol ?? 'TCP') === (p.protocol ?? 'TCP')) return cp.containerPort ?? 0;
   return 0;
 }

@@ -7,8 +7,9 @@
  * and the API server removes the owner. Everything is level-triggered: after a restart the informers'
  * lists enqueue every object again and unfinished work resumes.
  */
+import { isNotFound } from '../api/errors.js';
 import type { Logger } from '../../common/log.js';
-import type { KObject } from '../apiserver/objects.js';
+import type { KObject } from '../api/object.js';
 import { ApiStatusError, collectionPath, type ApiClient } from '../client/client.js';
 import { Informer } from '../client/informer.js';
 import { WorkQueue } from './controller.js';
@@ -166,7 +167,7 @@ export class GarbageCollector {
       const owner = await this.client.request('GET', objectPath(resource, node.namespace, ref.name));
       return owner.metadata?.uid === ref.uid;
     } catch (err) {
-      if (err instanceof ApiStatusError && err.code === 404) return false;
+      if (isNotFound(err)) return false;
       throw err;
     }
   }
@@ -217,7 +218,7 @@ export class GarbageCollector {
       try {
         current = await this.client.request('GET', path);
       } catch (err) {
-        if (err instanceof ApiStatusError && err.code === 404) return;
+        if (isNotFound(err)) return;
         throw err;
       }
       if (current.metadata?.uid !== node.uid) return;
@@ -225,7 +226,7 @@ export class GarbageCollector {
         await this.client.update(path, change(current));
         return;
       } catch (err) {
-        if (err instanceof ApiStatusError && err.code === 404) return;
+        if (isNotFound(err)) return;
         if (!(err instanceof ApiStatusError && err.code === 409) || attempt >= 5) throw err;
       }
     }

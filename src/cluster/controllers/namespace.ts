@@ -5,9 +5,10 @@
  * `finalize` subresource, after which the API server removes it. Level-triggered: a restart finds
  * Terminating namespaces in the informer's first list and carries on.
  */
+import { isNotFound } from '../api/errors.js';
 import type { Logger } from '../../common/log.js';
-import type { KObject } from '../apiserver/objects.js';
-import { ApiStatusError, collectionPath, type ApiClient } from '../client/client.js';
+import type { KObject } from '../api/object.js';
+import { collectionPath, type ApiClient } from '../client/client.js';
 import type { Informer } from '../client/informer.js';
 import { WorkQueue } from './controller.js';
 import { discoverResources, type ApiResource } from './resources.js';
@@ -64,7 +65,7 @@ export class NamespaceController {
         spec: { ...ns.spec, finalizers },
       })
       .catch((err: unknown) => {
-        if (!(err instanceof ApiStatusError && err.code === 404)) throw err;
+        if (!isNotFound(err)) throw err;
       });
   }
 

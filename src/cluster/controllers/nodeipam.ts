@@ -4,10 +4,11 @@
  * on that machine. The ranges in use are rebuilt from the node informer, so a restart never hands
  * one out twice; a node's range is never changed once set.
  */
+import { isNotFound } from '../api/errors.js';
 import type { Logger } from '../../common/log.js';
 import { intToIp, parseCidr, type Subnet } from '../../network/ipnet.js';
-import type { KObject } from '../apiserver/objects.js';
-import { ApiStatusError, type ApiClient } from '../client/client.js';
+import type { KObject } from '../api/object.js';
+import { type ApiClient } from '../client/client.js';
 import type { Informer } from '../client/informer.js';
 import { WorkQueue } from './controller.js';
 
@@ -101,7 +102,7 @@ export class NodeIpamController {
       this.logger.info({ node: name, podCIDR: cidr }, 'pod range assigned');
     } catch (err) {
       this.used.delete(parseCidr(cidr).base);
-      if (err instanceof ApiStatusError && err.code === 404) return;
+      if (isNotFound(err)) return;
       throw err;
     }
   }

@@ -5,9 +5,11 @@
  * Creations and deletions it has asked for but not yet seen through the pod informer are "expected",
  * as in Kubernetes, so a reconcile that runs before the informer catches up does not do them twice.
  */
+import { isNotFound } from '../api/errors.js';
 import type { Logger } from '../../common/log.js';
-import type { KObject } from '../apiserver/objects.js';
-import { ApiStatusError, collectionPath, type ApiClient } from '../client/client.js';
+import type { KObject } from '../api/object.js';
+import { isPodActive, isPodReady, podSpec, podStatus } from '../api/pod.js';
+import { collectionPath, type ApiClient } from '../client/client.js';
 import type { EventRecorder } from '../client/events.js';
 import { keyOf, type Informer } from '../client/informer.js';
 import { controllerOf, WorkQueue } from './controller.js';
@@ -22,23 +24,12 @@ interface Expectation {
   since: number;
 }
 
-type PodStatus = { phase?: string; conditions?: Array<{ type: string; status: string }> };
-
-export const isPodReady = (p: KObject): boolean =>
-  ((p.status as PodStatus | undefined)?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
-const isActive = (p: KObject): boolean =>
-  !p.metadata?.deletionTimestamp && !['Succeeded', 'Failed'].includes((p.status as PodStatus | undefined)?.phase ?? '');
+const isActive = isPodActive;
 
 /** Pods to remove first: unscheduled, then pending, then not ready, then the newest. */
 function deletionOrder(a: KObject, b: KObject): number {
   const rank = (p: KObject): number =>
-    !(p.spec as { nodeName?: string } | undefined)?.nodeName
-      ? 0
-      : (p.status as PodStatus | undefined)?.phase === 'Pending'
-        ? 1
-        : !isPodReady(p)
-          ? 2
-          : 3;
+    !podSpec(p).nodeName ? 0 : podStatus(p).phase === 'Pending' ? 1 : !isPodReady(p) ? 2 : 3;
   return (
     rank(a) - rank(b) ||
     String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? ''))
@@ -170,7 +161,7 @@ export class ReplicaSetController {
             ),
           (err: unknown) => {
             this.expectations.get(key)?.deletes.delete(keyOf(p));
-            if (!(err instanceof ApiStatusError && err.code === 404)) throw err;
+            if (!isNotFound(err)) throw err;
           },
         ),
       ),
@@ -199,7 +190,7 @@ export class ReplicaSetController {
         status,
       })
       .catch((err: unknown) => {
-        if (!(err instanceof ApiStatusError && err.code === 404)) throw err;
+        if (!isNotFound(err)) throw err;
       });
   }
 }

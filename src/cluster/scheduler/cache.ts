@@ -5,7 +5,8 @@
  * it bound, dropped if its binding fails, and expires if it is never seen.
  */
 import { value, milliValue } from '../api/quantity.js';
-import type { KObject } from '../apiserver/objects.js';
+import type { KObject } from '../api/object.js';
+import { isNodeReady, isPodTerminal } from '../api/pod.js';
 import { podRequests, type NodeInfo, type Resources, type Taint } from './framework.js';
 
 /** How long an assumed pod whose binding succeeded may go unseen by the informer. */
@@ -26,13 +27,8 @@ const add = (a: Resources, b: Resources, sign: 1 | -1): void => {
   a.pods += sign * b.pods;
 };
 
-const isReady = (n: KObject): boolean =>
-  ((n.status?.conditions as Array<{ type: string; status: string }> | undefined) ?? []).some(
-    (c) => c.type === 'Ready' && c.status === 'True',
-  );
-
-const terminal = (p: KObject): boolean =>
-  ['Succeeded', 'Failed'].includes(String((p.status as { phase?: string } | undefined)?.phase ?? ''));
+const isReady = isNodeReady;
+const terminal = isPodTerminal;
 
 export class SchedulerCache {
   private readonly nodes = new Map<string, NodeInfo>();

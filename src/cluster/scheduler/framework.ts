@@ -4,7 +4,7 @@
  * and Score (how good is it, 0..100). What a pod needs is read once when it enters the queue.
  */
 import { milliValue, value } from '../api/quantity.js';
-import type { KObject } from '../apiserver/objects.js';
+import type { KObject } from '../api/object.js';
 
 export interface Resources {
   /** Millicores. */

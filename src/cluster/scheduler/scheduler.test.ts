@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { KObject } from '../apiserver/objects.js';
+import type { KObject } from '../api/object.js';
 import { SchedulerCache } from './cache.js';
 import { podInfo } from './framework.js';
 import { DEFAULT_FILTERS, DEFAULT_SCORES, tolerates } from './plugins.js';

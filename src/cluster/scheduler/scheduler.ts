@@ -8,7 +8,8 @@
  * and waits for the cluster to change.
  */
 import type { Logger } from '../../common/log.js';
-import type { KObject } from '../apiserver/objects.js';
+import type { KObject } from '../api/object.js';
+import type { PodSpec } from '../api/types.js';
 import { ApiStatusError, collectionPath, type ApiClient } from '../client/client.js';
 import type { EventRecorder } from '../client/events.js';
 import { keyOf, type Informer } from '../client/informer.js';
@@ -21,8 +22,6 @@ const MAX_BINDS_IN_FLIGHT = 32;
 const EXPIRE_EVERY_MS = 5000;
 /** Below this many nodes every node is considered. */
 const MIN_FEASIBLE_NODES = 100;
-
-type PodSpec = { nodeName?: string; schedulerName?: string; priority?: number };
 
 const isPending = (p: KObject): boolean => {
   const spec = (p.spec ?? {}) as PodSpec;

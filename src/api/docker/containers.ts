@@ -6,7 +6,7 @@ import type { ContainerConfig, ContainerRecord } from '../../containers/types.js
 import { pipeline } from 'node:stream/promises';
 import { labelsMatch } from '../../common/labels.js';
 import type { Engine } from '../../engine/engine.js';
-import type { Attachment, CreateRequest, OutputChunk } from '../../engine/containers.js';
+import type { Attachment, CreateRequest, OutputChunk } from '../../engine/containers/types.js';
 import { readAll, streamLogs, type LogEntry } from '../../engine/logs.js';
 import { humanDurationSince } from '../../common/time.js';
 import { DEFAULT_DETACH_KEYS, DetachDetector, parseDetachKeys } from './detach.js';

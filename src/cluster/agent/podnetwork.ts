@@ -7,7 +7,7 @@
 import type { Logger } from '../../common/log.js';
 import { ApiError as EngineError, type ApiClient as EngineClient } from '../../api/docker/client.js';
 import { firstHost, parseCidr, subnetText } from '../../network/ipnet.js';
-import type { ApiClient } from '../client/client.js';
+import type { KubeClient } from '../client/client.js';
 
 export const POD_NETWORK = 'k8s-pods';
 const WAIT_FOR_RANGE_MS = 10_000;
@@ -24,7 +24,7 @@ export class PodNetwork {
   private network?: string;
 
   constructor(
-    private readonly client: ApiClient,
+    private readonly client: KubeClient,
     private readonly engine: EngineClient,
     private readonly nodeName: string,
     private readonly logger: Logger,

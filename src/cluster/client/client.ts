@@ -38,7 +38,24 @@ export function collectionPath(apiVersion: string, plural: string, namespace?: s
   return namespace ? `${base}/namespaces/${namespace}/${plural}` : `${base}/${plural}`;
 }
 
-export class ApiClient {
+/** What controllers, informers and recorders need of a client: a fake one stands in for it in unit tests. */
+export interface KubeClient {
+  request<T = KObject>(method: string, path: string, body?: unknown, contentType?: string): Promise<T>;
+  list(path: string, query?: Record<string, string>): Promise<ObjectList>;
+  create(path: string, obj: KObject): Promise<KObject>;
+  update(path: string, obj: KObject): Promise<KObject>;
+  mergePatch(path: string, patch: unknown): Promise<KObject>;
+  delete(path: string, options?: Record<string, unknown>): Promise<KObject>;
+  watch(
+    path: string,
+    resourceVersion: string,
+    selectors: Record<string, string>,
+    onEvent: (e: WatchEvent) => void,
+    signal: AbortSignal,
+  ): Promise<void>;
+}
+
+export class ApiClient implements KubeClient {
   private readonly agent: https.Agent;
 
   constructor(private readonly o: ClientOptions) {

@@ -6,11 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../common/log.js';
 import type { KObject } from '../api/object.js';
-import { collectionPath, type ApiClient } from './client.js';
+import { collectionPath, type KubeClient } from './client.js';
 
 export class EventRecorder {
   constructor(
-    private readonly client: ApiClient,
+    private readonly client: KubeClient,
     private readonly component: string,
     private readonly logger: Logger,
     private readonly host?: string,

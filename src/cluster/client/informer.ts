@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../../common/log.js';
 import { keyOf, type KObject } from '../api/object.js';
-import { ApiStatusError, type ApiClient } from './client.js';
+import { ApiStatusError, type KubeClient } from './client.js';
 
 export interface InformerHandlers {
   add?(obj: KObject): void;
@@ -18,8 +18,25 @@ export { keyOf };
 
 const RETRY_MS = 1000;
 
+/** An index function: the values an object is found under (client-go's `IndexFunc`). */
+export type IndexFunc = (o: KObject) => string[];
+
+/** The indexes controllers share: by namespace, by the node a pod is bound to, by owner UID. */
+export const BY_NAMESPACE = 'namespace';
+export const BY_NODE = 'node';
+export const BY_OWNER = 'owner';
+export const INDEXERS: Record<string, IndexFunc> = {
+  [BY_NAMESPACE]: (o) => [o.metadata?.namespace ?? ''],
+  [BY_NODE]: (o) => {
+    const node = (o.spec as { nodeName?: unknown } | undefined)?.nodeName;
+    return typeof node === 'string' && node ? [node] : [];
+  },
+  [BY_OWNER]: (o) => (o.metadata?.ownerReferences ?? []).map((r) => r.uid ?? '').filter(Boolean),
+};
+
 export class Informer {
   private readonly store = new Map<string, KObject>();
+  private readonly indexes = new Map<string, { fn: IndexFunc; keys: Map<string, Set<string>> }>();
   private readonly handlers: InformerHandlers[] = [];
   private readonly stopper = new AbortController();
   private resourceVersion = '';
@@ -27,7 +44,7 @@ export class Informer {
   private syncWaiters: Array<() => void> = [];
 
   constructor(
-    private readonly client: ApiClient,
+    private readonly client: KubeClient,
     /** The collection path across namespaces, e.g. `/apis/apps/v1/deployments`. */
     private readonly path: string,
     private readonly logger: Logger,
@@ -41,6 +58,48 @@ export class Informer {
 
   get(key: string): KObject | undefined {
     return this.store.get(key);
+  }
+
+  /** Keep an index (`INDEXERS` has the shared ones), so lookups need not scan every object. */
+  addIndex(name: string, fn: IndexFunc = INDEXERS[name]!): this {
+    if (this.indexes.has(name)) return this;
+    const index = { fn, keys: new Map<string, Set<string>>() };
+    this.indexes.set(name, index);
+    for (const [key, o] of this.store) this.indexAdd(index, key, o);
+    return this;
+  }
+
+  /** The objects an index holds under `value`. */
+  byIndex(name: string, value: string): KObject[] {
+    const index = this.indexes.get(name);
+    if (!index) throw new Error(`no index ${name} on ${this.path}`);
+    return [...(index.keys.get(value) ?? [])].map((k) => this.store.get(k)!).filter(Boolean);
+  }
+
+  private indexAdd(index: { fn: IndexFunc; keys: Map<string, Set<string>> }, key: string, o: KObject): void {
+    for (const v of index.fn(o)) {
+      let set = index.keys.get(v);
+      if (!set) index.keys.set(v, (set = new Set()));
+      set.add(key);
+    }
+  }
+
+  private put(key: string, o: KObject): void {
+    this.remove(key);
+    this.store.set(key, o);
+    for (const index of this.indexes.values()) this.indexAdd(index, key, o);
+  }
+
+  private remove(key: string): void {
+    const old = this.store.get(key);
+    if (!old) return;
+    this.store.delete(key);
+    for (const index of this.indexes.values())
+      for (const v of index.fn(old)) {
+        const set = index.keys.get(v);
+        set?.delete(key);
+        if (set && !set.size) index.keys.delete(v);
+      }
   }
 
   list(): KObject[] {
@@ -88,13 +147,13 @@ export class Informer {
     } while (cont);
     for (const [key, old] of this.store) {
       if (!seen.has(key)) {
-        this.store.delete(key);
+        this.remove(key);
         this.emit('delete', old);
       }
     }
     for (const [key, obj] of seen) {
       const old = this.store.get(key);
-      this.store.set(key, obj);
+      this.put(key, obj);
       if (!old) this.emit('add', obj);
       else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit('update', old, obj);
     }
@@ -129,10 +188,10 @@ export class Informer {
             const key = keyOf(e.object);
             const old = this.store.get(key);
             if (e.type === 'DELETED') {
-              this.store.delete(key);
+              this.remove(key);
               this.emit('delete', old ?? e.object);
             } else {
-              this.store.set(key, e.object);
+              this.put(key, e.object);
               if (old) this.emit('update', old, e.object);
               else this.emit('add', e.object);
             }

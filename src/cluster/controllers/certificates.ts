@@ -11,7 +11,7 @@ import type { Logger } from '../../common/log.js';
 import { isDnsSubdomain } from '../api/validation.js';
 import type { KObject } from '../api/object.js';
 import { csrPem } from '../api/csr.js';
-import { collectionPath, type ApiClient } from '../client/client.js';
+import { collectionPath, type KubeClient } from '../client/client.js';
 import { keyOf, type Informer } from '../client/informer.js';
 import { inspectCsr, signCsr, type CsrContents } from '../pki/csr.js';
 import { WorkQueue } from './controller.js';
@@ -64,7 +64,7 @@ export class CertificateController {
   readonly queue = new WorkQueue();
 
   constructor(
-    private readonly client: ApiClient,
+    private readonly client: KubeClient,
     private readonly csrs: Informer,
     private readonly logger: Logger,
     private readonly ca: { certFile: string; keyFile: string },
@@ -73,10 +73,10 @@ export class CertificateController {
   }
 
   run(): Promise<void> {
-    return this.queue.run('certificates', (key) => this.reconcile(key), this.logger);
+    return this.queue.run('certificates', (key) => this.sync(key), this.logger);
   }
 
-  private async reconcile(key: string): Promise<void> {
+  async sync(key: string): Promise<void> {
     const csr = this.csrs.get(key);
     if (!csr) return;
     const spec = (csr.spec ?? {}) as Spec;

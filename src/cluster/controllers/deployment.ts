@@ -10,9 +10,9 @@ import { isNotFound } from '../api/errors.js';
 import { canonicalJson } from '../../common/canonical.js';
 import type { Logger } from '../../common/log.js';
 import type { KObject } from '../api/object.js';
-import { ApiStatusError, collectionPath, type ApiClient } from '../client/client.js';
+import { ApiStatusError, collectionPath, type KubeClient } from '../client/client.js';
 import type { EventRecorder } from '../client/events.js';
-import { keyOf, type Informer } from '../client/informer.js';
+import { BY_OWNER, keyOf, type Informer } from '../client/informer.js';
 import { controllerOf, WorkQueue } from './controller.js';
 
 const REVISION = 'deployment.kubernetes.io/revision';
@@ -58,12 +58,13 @@ export class DeploymentController {
   readonly queue = new WorkQueue();
 
   constructor(
-    private readonly client: ApiClient,
+    private readonly client: KubeClient,
     private readonly deployments: Informer,
     private readonly sets: Informer,
     private readonly logger: Logger,
     private readonly events?: EventRecorder,
   ) {
+    sets.addIndex(BY_OWNER);
     deployments.on({ add: (o) => this.queue.add(keyOf(o)), update: (_old, o) => this.queue.add(keyOf(o)) });
     const owner = (rs: KObject): void => {
       const ref = controllerOf(rs);
@@ -73,7 +74,7 @@ export class DeploymentController {
   }
 
   run(): Promise<void> {
-    return this.queue.run('deployment', (key) => this.reconcile(key), this.logger);
+    return this.queue.run('deployment', (key) => this.sync(key), this.logger);
   }
 
   private setPath(ns: string, name?: string): string {
@@ -100,14 +101,14 @@ export class DeploymentController {
       );
   }
 
-  private async reconcile(key: string): Promise<void> {
+  async sync(key: string): Promise<void> {
     const d = this.deployments.get(key);
     if (!d || d.metadata?.deletionTimestamp) return;
     const ns = d.metadata!.namespace!;
     const spec = specOf(d);
     const want = spec.replicas ?? 1;
     const owned = this.sets
-      .list()
+      .byIndex(BY_OWNER, d.metadata?.uid ?? '')
       .filter((rs) => rs.metadata?.namespace === ns && controllerOf(rs)?.uid === d.metadata?.uid);
     const hash = podTemplateHash(spec.template);
     let current = owned.find((rs) => rs.metadata?.labels?.[HASH_LABEL] === hash);

@@ -10,8 +10,8 @@ import { isNotFound } from '../api/errors.js';
 import type { Logger } from '../../common/log.js';
 import { labelsMatch } from '../../common/labels.js';
 import type { KObject } from '../api/object.js';
-import { collectionPath, type ApiClient } from '../client/client.js';
-import { keyOf, type Informer } from '../client/informer.js';
+import { collectionPath, type KubeClient } from '../client/client.js';
+import { BY_NAMESPACE, keyOf, type Informer } from '../client/informer.js';
 import { WorkQueue } from './controller.js';
 import { isIpv4, isPort } from '../api/validation.js';
 import { CLUSTER_DNS_PORT_ANNOTATION } from '../api/wellknown.js';
@@ -26,26 +26,28 @@ export class EndpointsController {
   readonly queue = new WorkQueue();
 
   constructor(
-    private readonly client: ApiClient,
+    private readonly client: KubeClient,
     private readonly services: Informer,
     private readonly pods: Informer,
     private readonly nodes: Informer,
     private readonly logger: Logger,
   ) {
+    services.addIndex(BY_NAMESPACE);
+    pods.addIndex(BY_NAMESPACE);
     services.on({ add: (s) => this.queue.add(keyOf(s)), update: (_o, s) => this.queue.add(keyOf(s)) });
     const dns = (): void => this.queue.add(CLUSTER_DNS);
     nodes.on({ add: dns, update: dns, delete: dns });
     const touched = (p: KObject): void => {
-      for (const s of services.list()) if (s.metadata?.namespace === p.metadata?.namespace) this.queue.add(keyOf(s));
+      for (const s of services.byIndex(BY_NAMESPACE, p.metadata?.namespace ?? '')) this.queue.add(keyOf(s));
     };
     pods.on({ add: touched, update: (_o, p) => touched(p), delete: touched });
   }
 
   run(): Promise<void> {
-    return this.queue.run('endpoints', (key) => this.reconcile(key), this.logger);
+    return this.queue.run('endpoints', (key) => this.sync(key), this.logger);
   }
 
-  private async reconcile(key: string): Promise<void> {
+  async sync(key: string): Promise<void> {
     const svc = this.services.get(key);
     const selector = (svc?.spec as { selector?: Record<string, string> } | undefined)?.selector;
     if (svc && key === CLUSTER_DNS && !selector) return this.clusterDns();
@@ -53,9 +55,8 @@ export class EndpointsController {
     const ns = svc.metadata!.namespace!;
     const name = svc.metadata!.name!;
     const ports = ((svc.spec as { ports?: ServicePort[] }).ports ?? []) as ServicePort[];
-    const selected = this.pods.list().filter(
+    const selected = this.pods.byIndex(BY_NAMESPACE, ns).filter(
       (p) =>
-        p.metadata?.namespace === ns &&
         !p.metadata?.deletionTimestamp &&
         (p.status as { podIP?: string } | undefined)?.podIP &&
         labelsMatch(

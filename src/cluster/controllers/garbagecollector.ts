@@ -10,7 +10,7 @@
 import { isNotFound } from '../api/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { KObject } from '../api/object.js';
-import { ApiStatusError, collectionPath, type ApiClient } from '../client/client.js';
+import { ApiStatusError, collectionPath, type KubeClient } from '../client/client.js';
 import { Informer } from '../client/informer.js';
 import { WorkQueue } from './controller.js';
 import { discoverResources, groupOf, objectPath, type ApiResource } from './resources.js';
@@ -49,7 +49,7 @@ export class GarbageCollector {
   private rediscovery?: NodeJS.Timeout;
 
   constructor(
-    private readonly client: ApiClient,
+    private readonly client: KubeClient,
     private readonly logger: Logger,
   ) {}
 
@@ -129,7 +129,7 @@ export class GarbageCollector {
     for (const dependent of this.dependents.get(uid) ?? []) this.queue.add(dependent);
   }
 
-  private async sync(uid: string): Promise<void> {
+  async sync(uid: string): Promise<void> {
     const node = this.nodes.get(uid);
     if (!node) return;
     if (node.deleting) {

@@ -8,7 +8,7 @@
 import { isNotFound } from '../api/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { KObject } from '../api/object.js';
-import { collectionPath, type ApiClient } from '../client/client.js';
+import { collectionPath, type KubeClient } from '../client/client.js';
 import type { Informer } from '../client/informer.js';
 import { WorkQueue } from './controller.js';
 import { discoverResources, type ApiResource } from './resources.js';
@@ -22,7 +22,7 @@ export class NamespaceController {
   private readonly rechecks = new Map<string, number>();
 
   constructor(
-    private readonly client: ApiClient,
+    private readonly client: KubeClient,
     private readonly namespaces: Informer,
     private readonly logger: Logger,
   ) {
@@ -41,7 +41,7 @@ export class NamespaceController {
     return this.queue.run('namespace', (name) => this.sync(name), this.logger);
   }
 
-  private async sync(name: string): Promise<void> {
+  async sync(name: string): Promise<void> {
     const ns = this.namespaces.get(name);
     if (!ns?.metadata?.deletionTimestamp) return;
     const resources = (await discoverResources(this.client)).filter(

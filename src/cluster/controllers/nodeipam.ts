@@ -8,7 +8,7 @@ import { isNotFound } from '../api/errors.js';
 import type { Logger } from '../../common/log.js';
 import { intToIp, parseCidr, type Subnet } from '../../network/ipnet.js';
 import type { KObject } from '../api/object.js';
-import { type ApiClient } from '../client/client.js';
+import { type KubeClient } from '../client/client.js';
 import type { Informer } from '../client/informer.js';
 import { WorkQueue } from './controller.js';
 
@@ -39,7 +39,7 @@ export class NodeIpamController {
   private readonly used = new Map<number, string>();
 
   constructor(
-    private readonly client: ApiClient,
+    private readonly client: KubeClient,
     private readonly nodes: Informer,
     private readonly clusterCidr: Subnet,
     private readonly logger: Logger,
@@ -52,6 +52,8 @@ export class NodeIpamController {
         if (cidr) this.used.delete(parseCidr(cidr).base);
       },
     });
+    // Ranges of nodes the informer already holds are taken before any is handed out.
+    for (const n of nodes.list()) this.observe(n);
   }
 
   private observe(n: KObject): void {
@@ -83,7 +85,7 @@ export class NodeIpamController {
     return undefined;
   }
 
-  private async sync(name: string): Promise<void> {
+  async sync(name: string): Promise<void> {
     const node = this.nodes.get(name);
     if (!node || podCidrOf(node)) return;
     const cidr = this.nextFree();

@@ -9,9 +9,9 @@ import { isNotFound } from '../api/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { KObject } from '../api/object.js';
 import { isPodActive, isPodReady, podSpec, podStatus } from '../api/pod.js';
-import { collectionPath, type ApiClient } from '../client/client.js';
+import { collectionPath, type KubeClient } from '../client/client.js';
 import type { EventRecorder } from '../client/events.js';
-import { keyOf, type Informer } from '../client/informer.js';
+import { BY_OWNER, keyOf, type Informer } from '../client/informer.js';
 import { controllerOf, WorkQueue } from './controller.js';
 
 const EXPECTATIONS_TIMEOUT_MS = 30_000;
@@ -41,12 +41,13 @@ export class ReplicaSetController {
   private readonly expectations = new Map<string, Expectation>();
 
   constructor(
-    private readonly client: ApiClient,
+    private readonly client: KubeClient,
     private readonly sets: Informer,
     private readonly pods: Informer,
     private readonly logger: Logger,
     private readonly events?: EventRecorder,
   ) {
+    pods.addIndex(BY_OWNER);
     sets.on({
       add: (o) => this.queue.add(keyOf(o)),
       update: (_old, o) => this.queue.add(keyOf(o)),
@@ -78,7 +79,7 @@ export class ReplicaSetController {
   }
 
   run(): Promise<void> {
-    return this.queue.run('replicaset', (key) => this.reconcile(key), this.logger);
+    return this.queue.run('replicaset', (key) => this.sync(key), this.logger);
   }
 
   private satisfied(key: string): boolean {
@@ -91,13 +92,15 @@ export class ReplicaSetController {
     return false;
   }
 
-  private async reconcile(key: string): Promise<void> {
+  async sync(key: string): Promise<void> {
     const rs = this.sets.get(key);
     if (!rs || rs.metadata?.deletionTimestamp) return;
     const ns = rs.metadata!.namespace!;
     const uid = rs.metadata!.uid;
     const spec = (rs.spec ?? {}) as { replicas?: number; template?: KObject };
-    const owned = this.pods.list().filter((p) => p.metadata?.namespace === ns && controllerOf(p)?.uid === uid);
+    const owned = this.pods
+      .byIndex(BY_OWNER, uid ?? '')
+      .filter((p) => p.metadata?.namespace === ns && controllerOf(p)?.uid === uid);
     const active = owned.filter(isActive);
     const want = spec.replicas ?? 1;
     if (this.satisfied(key)) {

@@ -2,7 +2,7 @@
  * The API's resources as controllers that act on every kind need them (the garbage collector and the
  * namespace controller): read from discovery, preferred version per group, with the verbs each allows.
  */
-import { collectionPath, type ApiClient } from '../client/client.js';
+import { collectionPath, type KubeClient } from '../client/client.js';
 
 export interface ApiResource {
   apiVersion: string;
@@ -18,7 +18,7 @@ interface ResourceList {
 }
 
 /** Every top-level resource (no subresources) of the server's preferred group versions. */
-export async function discoverResources(client: ApiClient): Promise<ApiResource[]> {
+export async function discoverResources(client: KubeClient): Promise<ApiResource[]> {
   const groups = await client.request<{ groups: Array<{ name: string; preferredVersion: { groupVersion: string } }> }>(
     'GET',
     '/apis',

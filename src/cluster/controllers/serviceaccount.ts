@@ -3,7 +3,7 @@
  * it is deleted (Kubernetes' `pkg/controller/serviceaccount`).
  */
 import type { Logger } from '../../common/log.js';
-import { ApiStatusError, type ApiClient } from '../client/client.js';
+import { ApiStatusError, type KubeClient } from '../client/client.js';
 import type { Informer } from '../client/informer.js';
 import { WorkQueue } from './controller.js';
 
@@ -11,7 +11,7 @@ export class ServiceAccountController {
   readonly queue = new WorkQueue();
 
   constructor(
-    private readonly client: ApiClient,
+    private readonly client: KubeClient,
     private readonly namespaces: Informer,
     private readonly serviceAccounts: Informer,
     private readonly logger: Logger,
@@ -31,7 +31,7 @@ export class ServiceAccountController {
     return this.queue.run('serviceaccount', (name) => this.sync(name), this.logger);
   }
 
-  private async sync(namespace: string): Promise<void> {
+  async sync(namespace: string): Promise<void> {
     const ns = this.namespaces.get(namespace);
     if (!ns || ns.metadata?.deletionTimestamp || ns.status?.phase === 'Terminating') return;
     if (this.serviceAccounts.get(`${namespace}/default`)) return;

@@ -10,7 +10,7 @@
 import type { Logger } from '../../common/log.js';
 import type { KObject } from '../api/object.js';
 import type { PodSpec } from '../api/types.js';
-import { ApiStatusError, collectionPath, type ApiClient } from '../client/client.js';
+import { ApiStatusError, collectionPath, type KubeClient } from '../client/client.js';
 import type { EventRecorder } from '../client/events.js';
 import { keyOf, type Informer } from '../client/informer.js';
 import { SchedulerCache } from './cache.js';
@@ -91,7 +91,7 @@ export class Scheduler {
   private expirer?: NodeJS.Timeout;
 
   constructor(
-    private readonly client: ApiClient,
+    private readonly client: KubeClient,
     private readonly pods: Informer,
     nodes: Informer,
     private readonly logger: Logger,

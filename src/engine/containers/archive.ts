@@ -1,0 +1,138 @@
+/** A container's files: changes (`docker diff`), export, and `docker cp` (stat, get, put) resolved inside its root. */
+import { readlinkSync } from 'node:fs';
+import path from 'node:path';
+import { type Readable } from 'node:stream';
+import { GantryError, invalid, notFound } from '../../common/errors.js';
+import { ConfinedDir } from '../../common/confined.js';
+import { extractTar } from '../../diff/apply.js';
+import { type ContainerRecord } from '../../containers/types.js';
+import { packDirectory, packPath } from '../../diff/archive.js';
+import { statInRoot } from '../../containers/paths.js';
+import { changes, type Change } from '../../diff/overlay.js';
+
+import type { ContainerService } from './service.js';
+import type { PathStat } from './types.js';
+
+export const archiveMethods = {
+  async changes(this: ContainerService, ref: string): Promise<Change[]> {
+    const rec = this.d.store.resolve(ref);
+    return changes(this.d.snapshots.activeDirs(rec.Id).upper, await this.d.snapshots.lowerDirs(rec.chainId));
+  },
+
+  /** The container's whole filesystem as a tar stream (mounted for the duration if stopped). */
+  async export(this: ContainerService, ref: string): Promise<Readable> {
+    const rec = this.d.store.resolve(ref);
+    const merged = await this.mountRoot(rec);
+    const tar = packDirectory(merged);
+    if (!rec.State.Running) {
+      const unmount = (): void => {
+        const cur = this.d.store.get(rec.Id);
+        if (cur && !cur.State.Running) void this.d.snapshots.unmount(rec.Id).catch(() => undefined);
+      };
+      tar.once('end', unmount);
+      tar.once('error', unmount);
+      tar.once('close', unmount);
+    }
+    this.d.events.publish('container', 'export', rec.Id, this.eventAttrs(rec));
+    return tar;
+  },
+
+  /** Run `fn` with the container's root mounted (mounting it for the duration when stopped). */
+  async mountRoot(this: ContainerService, rec: ContainerRecord): Promise<string> {
+    if (this.removing.has(rec.Id)) throw notFound(`No such container: ${rec.Id}`);
+    return this.d.snapshots.mount(rec.Id, rec.chainId);
+  },
+
+  async withRoot<T>(this: ContainerService, rec: ContainerRecord, fn: (root: string) => Promise<T>): Promise<T> {
+    const running = rec.State.Running;
+    const root = await this.mountRoot(rec);
+    try {
+      return await fn(root);
+    } finally {
+      const cur = this.d.store.get(rec.Id);
+      if (!running && cur && !cur.State.Running && !this.starting.has(rec.Id))
+        await this.d.snapshots.unmount(rec.Id).catch(() => undefined);
+    }
+  },
+
+  async archiveStat(this: ContainerService, ref: string, p: string): Promise<PathStat> {
+    const rec = this.d.store.resolve(ref);
+    return this.withRoot(rec, async (root) => pathStat(p, await statInRoot(root, p)));
+  },
+
+  /** A tar of one path of the container, and its stat. The root stays mounted until the tar is read. */
+  async archiveGet(this: ContainerService, ref: string, p: string): Promise<{ stat: PathStat; tar: Readable }> {
+    const rec = this.d.store.resolve(ref);
+    const running = rec.State.Running;
+    const rootfs = await this.mountRoot(rec);
+    let root: ConfinedDir | undefined;
+    const release = (): void => {
+      root?.close();
+      root = undefined;
+      const cur = this.d.store.get(rec.Id);
+      if (!running && cur && !cur.State.Running && !this.starting.has(rec.Id))
+        void this.d.snapshots.unmount(rec.Id).catch(() => undefined);
+    };
+    try {
+      const stat = pathStat(p, await statInRoot(rootfs, p));
+      const name = path.posix.basename(p.replace(/\/+$/, '')) || '/';
+      root = ConfinedDir.open(rootfs, 'in-root');
+      const tar = packPath(root, p, name === '/' ? '.' : name);
+      tar.once('close', release);
+      tar.once('end', release);
+      return { stat, tar };
+    } catch (err) {
+      release();
+      throw err;
+    }
+  },
+
+  /** Extract a tar into a directory of the container (`docker cp SRC CONTAINER:DIR`). */
+  async archivePut(
+    this: ContainerService,
+    ref: string,
+    p: string,
+    tar: Readable,
+    opts: { copyUIDGID: boolean; noOverwriteDirNonDir: boolean },
+  ): Promise<void> {
+    const rec = this.d.store.resolve(ref);
+    if (rec.HostConfig.ReadonlyRootfs) throw new GantryError('forbidden', 'container rootfs is marked read-only');
+    await this.withRoot(rec, async (rootfs) =>
+      ConfinedDir.with(rootfs, 'in-root', async (root) => {
+        // The destination and every entry are resolved as the container sees its files; nothing leads out.
+        const st = root.stat(p);
+        if (!st) throw notFound(`Could not find the file ${p} in container ${rec.Name.slice(1)}`);
+        if (!st.isDirectory()) throw invalid(`extraction point is not a directory`);
+        await extractTar(tar, root, {
+          prefix: p,
+          chown: opts.copyUIDGID,
+          noOverwriteDirNonDir: opts.noOverwriteDirNonDir,
+          what: `extracting into ${p}`,
+        });
+      }),
+    );
+    this.d.events.publish('container', 'extract-to-dir', rec.Id, this.eventAttrs(rec, { path: p }));
+  },
+};
+
+/** Docker's container path stat, with Go's os.FileMode bits. */
+function pathStat(p: string, found: { host: string; stat: import('node:fs').Stats }): PathStat {
+  const st = found.stat;
+  let mode = st.mode & 0o777;
+  if (st.isDirectory()) mode += 2 ** 31;
+  if (st.isSymbolicLink()) mode += 2 ** 27;
+  if (st.isFIFO()) mode += 2 ** 25;
+  if (st.isSocket()) mode += 2 ** 24;
+  if (st.mode & 0o4000) mode += 2 ** 23;
+  if (st.mode & 0o2000) mode += 2 ** 22;
+  if (st.isCharacterDevice()) mode += 2 ** 21 + 2 ** 26;
+  if (st.isBlockDevice()) mode += 2 ** 26;
+  if (st.mode & 0o1000) mode += 2 ** 20;
+  return {
+    name: path.posix.basename(p.replace(/\/+$/, '')) || '/',
+    size: st.size,
+    mode,
+    mtime: st.mtime.toISOString(),
+    linkTarget: st.isSymbolicLink() ? readlinkSync(found.host) : '',
+  };
+}

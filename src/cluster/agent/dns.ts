@@ -8,7 +8,7 @@
  */
 import type { Logger } from '../../common/log.js';
 import { DnsServer } from '../../network/dns.js';
-import { collectionPath, type ApiClient } from '../client/client.js';
+import { collectionPath, type KubeClient } from '../client/client.js';
 import { CLUSTER_DNS_PORT_ANNOTATION } from '../api/wellknown.js';
 import type { Informer } from '../client/informer.js';
 
@@ -36,7 +36,7 @@ export class ClusterDns {
   private server?: DnsServer;
 
   constructor(
-    private readonly client: ApiClient,
+    private readonly client: KubeClient,
     private readonly services: Informer,
     private readonly endpoints: Informer,
     private readonly o: { address: string; port: number; nodeName: string },

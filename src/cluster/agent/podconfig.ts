@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { KObject } from '../api/object.js';
 import { ConfinedDir } from '../../common/confined.js';
 import { configKeyProblems, isDnsLabel, relativePathProblems } from '../api/validation.js';
-import { collectionPath, type ApiClient } from '../client/client.js';
+import { collectionPath, type KubeClient } from '../client/client.js';
 
 type KeyRef = { name?: string; key: string; optional?: boolean };
 type EnvVar = {
@@ -44,7 +44,7 @@ export class ConfigError extends Error {}
 
 export class PodConfig {
   constructor(
-    private readonly client: ApiClient,
+    private readonly client: KubeClient,
     private readonly dataDir: string,
   ) {}
 

@@ -1,0 +1,179 @@
+/**
+ * Carries out a pod's actions through the runtime: the sandbox (hostname, the cluster DNS for
+ * ClusterFirst), each missing container with its image pulled, environment and volumes from
+ * `podconfig`, restart policy and limits; and termination — stop within the grace period, remove,
+ * delete the pod for good. Problems a container cannot start with become its waiting reason.
+ */
+import type { Logger } from '../../common/log.js';
+import { value, milliValue } from '../api/quantity.js';
+import { StatusError } from '../api/errors.js';
+import type { KObject } from '../api/object.js';
+import { podSpec } from '../api/pod.js';
+import type { Container } from '../api/types.js';
+import { collectionPath, type KubeClient } from '../client/client.js';
+import type { EventRecorder } from '../client/events.js';
+import type { PodActions, PodRuntimeState } from './actions.js';
+import { CLUSTER_DOMAIN } from './dns.js';
+import { ConfigError, type ContainerSpec, type PodConfig } from './podconfig.js';
+import { LABEL, SANDBOX, type DnsConfig, type Runtime } from './runtime.js';
+import type { Waiting } from './status.js';
+
+export interface ExecutorOptions {
+  nodeName: string;
+  pauseImage: string;
+  /** The cluster DNS address, when it runs. */
+  nameserver: () => string | undefined;
+}
+
+export class PodExecutor {
+  /** Configuration errors already reported, so a waiting container is not reported every sync. */
+  private readonly reported = new Set<string>();
+  /** The attempt number of containers being replaced, by runtime name without the attempt. */
+  readonly nextAttempt = new Map<string, number>();
+
+  constructor(
+    private readonly client: KubeClient,
+    private readonly runtime: Runtime,
+    private readonly config: PodConfig,
+    private readonly events: EventRecorder,
+    private readonly o: ExecutorOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  private runtimeName(pod: KObject, container: string): string {
+    const m = pod.metadata!;
+    const stem = `k8s_${container}_${m.name}_${m.namespace}_${m.uid}`;
+    return `${stem}_${this.nextAttempt.get(stem) ?? 0}`;
+  }
+
+  private labels(pod: KObject, container: string): Record<string, string> {
+    const m = pod.metadata!;
+    return {
+      [LABEL.pod]: m.name!,
+      [LABEL.namespace]: m.namespace!,
+      [LABEL.uid]: m.uid!,
+      [LABEL.container]: container,
+      [LABEL.node]: this.o.nodeName,
+    };
+  }
+
+  /** ClusterFirst (the default): the cluster DNS with Kubernetes' search path; Default: the host's. */
+  private dns(pod: KObject): DnsConfig | undefined {
+    const nameserver = this.o.nameserver();
+    if ((podSpec(pod).dnsPolicy ?? 'ClusterFirst') !== 'ClusterFirst' || !nameserver) return undefined;
+    const ns = pod.metadata!.namespace!;
+    return {
+      servers: [nameserver],
+      search: [`${ns}.svc.${CLUSTER_DOMAIN}`, `svc.${CLUSTER_DOMAIN}`, CLUSTER_DOMAIN],
+      options: ['ndots:5'],
+    };
+  }
+
+  private async ensureImage(image: string, pod?: KObject, container?: string): Promise<void> {
+    if (await this.runtime.hasImage(image)) return;
+    const fieldPath = container ? `spec.containers{${container}}` : undefined;
+    if (pod) this.events.record(pod, 'Normal', 'Pulling', `Pulling image "${image}"`, fieldPath);
+    try {
+      await this.runtime.pullImage(image);
+    } catch (err) {
+      const reason = (err as Error).message.replace(/^pulling [^:]+: /, '');
+      if (pod) this.events.record(pod, 'Warning', 'Failed', `Failed to pull image "${image}": ${reason}`, fieldPath);
+      throw err;
+    }
+    if (pod) this.events.record(pod, 'Normal', 'Pulled', `Successfully pulled image "${image}"`, fieldPath);
+  }
+
+  /** Make what `actions` asks for; answers why containers still wait. */
+  async execute(pod: KObject, actions: PodActions, state: PodRuntimeState): Promise<Waiting> {
+    const spec = podSpec(pod);
+    const hostname = spec.hostname ?? pod.metadata!.name!;
+    const dns = this.dns(pod);
+    let waiting: Waiting = {};
+    let sandboxId = state.get(SANDBOX)?.id;
+    if (actions.createSandbox) {
+      await this.ensureImage(this.o.pauseImage);
+      sandboxId = await this.runtime.runSandbox({
+        runtimeName: this.runtimeName(pod, SANDBOX),
+        image: this.o.pauseImage,
+        hostname,
+        labels: this.labels(pod, SANDBOX),
+        dns,
+      });
+    }
+    if (!sandboxId) return waiting;
+    let volumes: Awaited<ReturnType<PodConfig['volumes']>> | undefined;
+    for (const name of actions.start) {
+      const c = (spec.containers ?? []).find((x) => x.name === name) as (Container & ContainerSpec) | undefined;
+      if (!c?.image) continue;
+      try {
+        await this.ensureImage(c.image, pod, name);
+      } catch (err) {
+        waiting = { ...waiting, [name]: { reason: 'ErrImagePull', message: (err as Error).message } };
+        continue;
+      }
+      let env: string[];
+      let binds: string[];
+      try {
+        volumes ??= await this.config.volumes(pod);
+        env = await this.config.env(pod, c);
+        binds = this.config.binds(c, volumes);
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        waiting = { ...waiting, [name]: { reason: 'CreateContainerConfigError', message: err.message } };
+        const once = `${pod.metadata!.uid}/${name}/${err.message}`;
+        if (!this.reported.has(once)) {
+          this.reported.add(once);
+          this.events.record(pod, 'Warning', 'Failed', `Error: ${err.message}`, `spec.containers{${name}}`);
+        }
+        continue;
+      }
+      const limits = (c.resources?.limits ?? {}) as Record<string, unknown>;
+      await this.runtime.runContainer({
+        runtimeName: this.runtimeName(pod, name),
+        sandboxId,
+        image: c.image,
+        hostname,
+        command: c.command,
+        args: c.args,
+        env,
+        workingDir: c.workingDir,
+        labels: this.labels(pod, name),
+        binds,
+        restart: spec.restartPolicy === 'Never' ? 'no' : spec.restartPolicy === 'OnFailure' ? 'on-failure' : 'always',
+        ...(limits.memory !== undefined ? { memoryBytes: value(limits.memory) } : {}),
+        ...(limits.cpu !== undefined ? { nanoCpus: milliValue(limits.cpu) * 1e6 } : {}),
+        dns,
+      });
+      this.events.record(pod, 'Normal', 'Created', `Created container: ${name}`, `spec.containers{${name}}`);
+      this.events.record(pod, 'Normal', 'Started', `Started container ${name}`, `spec.containers{${name}}`);
+    }
+    return waiting;
+  }
+
+  /** A pod marked for deletion: stop its containers within the grace period, remove them, delete the pod. */
+  async terminate(pod: KObject, state: PodRuntimeState, graceSeconds: number): Promise<void> {
+    const all = [...state.values()];
+    const apps = all.filter((c) => c.name !== SANDBOX);
+    for (const c of apps)
+      if (c.state === 'running')
+        this.events.record(pod, 'Normal', 'Killing', `Stopping container ${c.name}`, `spec.containers{${c.name}}`);
+    await Promise.all(apps.map((c) => this.runtime.stop(c.id, graceSeconds)));
+    await Promise.all(all.map((c) => this.runtime.remove(c.id)));
+    this.forget(pod.metadata!.uid!);
+    await this.client
+      .delete(`${collectionPath('v1', 'pods', pod.metadata!.namespace)}/${pod.metadata!.name}`, {
+        gracePeriodSeconds: 0,
+        preconditions: { uid: pod.metadata!.uid },
+      })
+      .catch((err: unknown) => {
+        if (!(err instanceof StatusError && (err.code === 404 || err.code === 409))) throw err;
+      });
+    this.logger.debug({ pod: pod.metadata!.name }, 'pod terminated');
+  }
+
+  /** Drop what is kept for a pod that is gone. */
+  forget(uid: string): void {
+    this.config.removePod(uid);
+    for (const k of this.reported) if (k.startsWith(`${uid}/`)) this.reported.delete(k);
+  }
+}

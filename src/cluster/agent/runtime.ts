@@ -1,0 +1,281 @@
+/**
+ * What the node agent needs of a container runtime, as the kubelet's CRI: pod sandboxes and their
+ * containers, found again by labels, inspected, made, stopped and removed, and a stream of their
+ * lifecycle events for the PLEG. `EngineRuntime` implements it over Gantry's own Docker Engine API, as
+ * dockershim did: a sandbox is an infrastructure container holding the pod's network namespace,
+ * containers join it, names and `io.kubernetes.*` labels identify them.
+ */
+import { ApiError as EngineError, type ApiClient as EngineClient } from '../../api/docker/client.js';
+import type { PodNetwork } from './podnetwork.js';
+
+export const LABEL = {
+  pod: 'io.kubernetes.pod.name',
+  namespace: 'io.kubernetes.pod.namespace',
+  uid: 'io.kubernetes.pod.uid',
+  container: 'io.kubernetes.container.name',
+  node: 'io.gantry.node',
+};
+/** The container name of a pod's sandbox. */
+export const SANDBOX = 'POD';
+
+export interface RuntimeContainer {
+  id: string;
+  /** The runtime's name: `k8s_<container>_<pod>_<namespace>_<uid>_<attempt>`. */
+  runtimeName: string;
+  /** The pod's container name (`SANDBOX` for the sandbox). */
+  name: string;
+  podUid: string;
+  state: 'created' | 'running' | 'exited' | string;
+}
+
+export interface ContainerDetails {
+  id: string;
+  imageId: string;
+  running: boolean;
+  status: string;
+  exitCode: number;
+  startedAt: string;
+  finishedAt: string;
+  oomKilled: boolean;
+  restartCount: number;
+  /** The pod's address, for a sandbox. */
+  ip?: string;
+}
+
+export interface DnsConfig {
+  servers: string[];
+  search: string[];
+  options: string[];
+}
+
+export interface SandboxSpec {
+  runtimeName: string;
+  image: string;
+  hostname: string;
+  labels: Record<string, string>;
+  dns?: DnsConfig;
+}
+
+export interface ContainerRunSpec {
+  runtimeName: string;
+  sandboxId: string;
+  image: string;
+  hostname: string;
+  command?: string[];
+  args?: string[];
+  env: string[];
+  workingDir?: string;
+  labels: Record<string, string>;
+  binds: string[];
+  restart: 'always' | 'on-failure' | 'no';
+  memoryBytes?: number;
+  nanoCpus?: number;
+  dns?: DnsConfig;
+}
+
+/** A container changed: the PLEG turns it into a sync of its pod. */
+export interface RuntimeEvent {
+  podUid: string;
+  containerId: string;
+  action: string;
+}
+
+export interface Runtime {
+  /** The containers of one pod, the sandbox among them. */
+  podContainers(podUid: string): Promise<RuntimeContainer[]>;
+  /** Every container this node's agent made. */
+  nodeContainers(): Promise<RuntimeContainer[]>;
+  inspect(id: string): Promise<ContainerDetails | undefined>;
+  hasImage(image: string): Promise<boolean>;
+  /** Pull, throwing with the registry's reason. */
+  pullImage(image: string): Promise<void>;
+  runSandbox(spec: SandboxSpec): Promise<string>;
+  runContainer(spec: ContainerRunSpec): Promise<string>;
+  stop(id: string, graceSeconds: number): Promise<void>;
+  remove(id: string): Promise<void>;
+  /** Stream container events until the stream ends or `signal` aborts. */
+  events(onEvent: (e: RuntimeEvent) => void, signal: AbortSignal): Promise<void>;
+}
+
+interface EngineContainer {
+  Id: string;
+  Names: string[];
+  Labels: Record<string, string>;
+  State: string;
+}
+
+interface EngineInspect {
+  Id: string;
+  Image: string;
+  State: {
+    Running: boolean;
+    ExitCode: number;
+    StartedAt: string;
+    FinishedAt: string;
+    Status: string;
+    OOMKilled?: boolean;
+  };
+  RestartCount: number;
+  NetworkSettings?: { IPAddress?: string; Networks?: Record<string, { IPAddress?: string }> };
+}
+
+const toContainer = (c: EngineContainer): RuntimeContainer => ({
+  id: c.Id,
+  runtimeName: (c.Names[0] ?? '').replace(/^\//, ''),
+  name: c.Labels[LABEL.container] ?? '',
+  podUid: c.Labels[LABEL.uid] ?? '',
+  state: c.State,
+});
+
+const dnsConfig = (dns: DnsConfig | undefined): Record<string, unknown> =>
+  dns ? { Dns: dns.servers, DnsSearch: dns.search, DnsOptions: dns.options } : {};
+
+export class EngineRuntime implements Runtime {
+  constructor(
+    private readonly engine: EngineClient,
+    private readonly nodeName: string,
+    private readonly podNetwork: PodNetwork,
+  ) {}
+
+  private async list(label: string): Promise<RuntimeContainer[]> {
+    const found = await this.engine.json<EngineContainer[]>('GET', '/containers/json', {
+      query: { all: 1, filters: JSON.stringify({ label: [label] }) },
+    });
+    return found.map(toContainer);
+  }
+
+  podContainers(podUid: string): Promise<RuntimeContainer[]> {
+    return this.list(`${LABEL.uid}=${podUid}`);
+  }
+
+  nodeContainers(): Promise<RuntimeContainer[]> {
+    return this.list(`${LABEL.node}=${this.nodeName}`);
+  }
+
+  async inspect(id: string): Promise<ContainerDetails | undefined> {
+    let i: EngineInspect;
+    try {
+      i = await this.engine.json<EngineInspect>('GET', `/containers/${id}/json`);
+    } catch {
+      return undefined;
+    }
+    return {
+      id: i.Id,
+      imageId: i.Image,
+      running: i.State.Running,
+      status: i.State.Status,
+      exitCode: i.State.ExitCode,
+      startedAt: i.State.StartedAt,
+      finishedAt: i.State.FinishedAt,
+      oomKilled: !!i.State.OOMKilled,
+      restartCount: i.RestartCount,
+      ip: this.podNetwork.addressOf(i),
+    };
+  }
+
+  async hasImage(image: string): Promise<boolean> {
+    try {
+      await this.engine.call('GET', `/images/${encodeURIComponent(image)}/json`);
+      return true;
+    } catch (err) {
+      if (err instanceof EngineError && err.status === 404) return false;
+      throw err;
+    }
+  }
+
+  async pullImage(image: string): Promise<void> {
+    const [name, tag] = /^(.*?)(?::([^:/@]+))?$/.exec(image)!.slice(1) as [string, string | undefined];
+    const res = await this.engine.stream('POST', '/images/create', {
+      query: { fromImage: name, tag: tag ?? 'latest' },
+    });
+    let text = '';
+    for await (const c of res) text += (c as Buffer).toString();
+    const failed = text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { error?: string })
+      .find((m) => m.error);
+    if (failed) throw new Error(`pulling ${image}: ${failed.error}`);
+  }
+
+  private async createAndStart(name: string, body: Record<string, unknown>): Promise<string> {
+    const created = await this.engine.json<{ Id: string }>('POST', '/containers/create', { query: { name }, body });
+    await this.engine.call('POST', `/containers/${created.Id}/start`);
+    return created.Id;
+  }
+
+  runSandbox(spec: SandboxSpec): Promise<string> {
+    const network = this.podNetwork.networkMode();
+    return this.createAndStart(spec.runtimeName, {
+      Image: spec.image,
+      Cmd: ['sleep', '2147483647'],
+      Hostname: spec.hostname,
+      Labels: spec.labels,
+      HostConfig: {
+        Init: true,
+        RestartPolicy: { Name: 'always' },
+        ...(network ? { NetworkMode: network } : {}),
+        ...dnsConfig(spec.dns),
+      },
+    });
+  }
+
+  runContainer(spec: ContainerRunSpec): Promise<string> {
+    return this.createAndStart(spec.runtimeName, {
+      Image: spec.image,
+      // A pod's containers share its hostname, as they share its UTS namespace in Kubernetes.
+      Hostname: spec.hostname,
+      ...(spec.command ? { Entrypoint: spec.command } : {}),
+      ...(spec.args ? { Cmd: spec.args } : {}),
+      Env: spec.env,
+      ...(spec.workingDir ? { WorkingDir: spec.workingDir } : {}),
+      Labels: spec.labels,
+      HostConfig: {
+        NetworkMode: `container:${spec.sandboxId}`,
+        ...dnsConfig(spec.dns),
+        ...(spec.binds.length ? { Binds: spec.binds } : {}),
+        RestartPolicy: { Name: spec.restart },
+        ...(spec.memoryBytes ? { Memory: spec.memoryBytes } : {}),
+        ...(spec.nanoCpus ? { NanoCpus: spec.nanoCpus } : {}),
+      },
+    });
+  }
+
+  async stop(id: string, graceSeconds: number): Promise<void> {
+    await this.engine.call('POST', `/containers/${id}/stop`, { query: { t: graceSeconds } });
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.engine.call('DELETE', `/containers/${id}`, { query: { force: 1, v: 1 } });
+  }
+
+  async events(onEvent: (e: RuntimeEvent) => void, signal: AbortSignal): Promise<void> {
+    const res = await this.engine.stream('GET', '/events', {
+      query: { filters: JSON.stringify({ type: ['container'], label: [`${LABEL.node}=${this.nodeName}`] }) },
+    });
+    const abort = (): void => void res.destroy();
+    signal.addEventListener('abort', abort, { once: true });
+    let pending = '';
+    try {
+      for await (const chunk of res) {
+        pending += (chunk as Buffer).toString('utf8');
+        let nl: number;
+        while ((nl = pending.indexOf('\n')) >= 0) {
+          const line = pending.slice(0, nl).trim();
+          pending = pending.slice(nl + 1);
+          if (!line) continue;
+          const e = JSON.parse(line) as {
+            Action?: string;
+            Actor?: { ID?: string; Attributes?: Record<string, string> };
+          };
+          const podUid = e.Actor?.Attributes?.[LABEL.uid];
+          if (podUid) onEvent({ podUid, containerId: e.Actor?.ID ?? '', action: e.Action ?? '' });
+        }
+      }
+    } catch (err) {
+      if (!signal.aborted) throw err;
+    } finally {
+      signal.removeEventListener('abort', abort);
+    }
+  }
+}

@@ -19,6 +19,7 @@ import { ApiServer } from '../../cluster/apiserver/server.js';
 import { ensureTls } from '../../cluster/apiserver/tls.js';
 import { ControllerManager, CONTROLLERS, selectControllers } from '../../cluster/controllers/manager.js';
 import { parseClusterCidr } from '../../cluster/controllers/nodeipam.js';
+import { fileAuditSink } from '../../cluster/apiserver/audit.js';
 import { EtcdStorage } from '../../cluster/storage/etcd.js';
 import { SqliteStorage } from '../../cluster/storage/sqlite.js';
 import type { Storage } from '../../cluster/storage/types.js';
@@ -78,6 +79,7 @@ export function registerServerCommands(program: Command): void {
       'run only the controllers deletion needs (garbagecollector, namespace, serviceaccount), not the workload ones',
     )
     .option('--disable-scheduler', 'do not run the scheduler')
+    .option('--audit-log-path <file>', 'write an audit.k8s.io/v1 Event (Metadata level) per request to this file')
     .option(
       '--etcd-compaction-interval <seconds>',
       'compact the datastore this often, to the revision seen one interval earlier (0: never)',
@@ -99,6 +101,7 @@ export function registerServerCommands(program: Command): void {
         disableControllerManager?: boolean;
         controllers: string;
         disableScheduler?: boolean;
+        auditLogPath?: string;
       }) => {
         const selected = selectControllers(o.controllers);
         const clusterCidr = parseClusterCidr(o.clusterCidr);
@@ -127,7 +130,9 @@ export function registerServerCommands(program: Command): void {
         }
         const tls = ensureTls(o.dataDir);
         const port = Number(o.httpsListenPort);
+        const audit = o.auditLogPath ? fileAuditSink(o.auditLogPath) : undefined;
         const api = new ApiServer({
+          audit: audit?.sink,
           storage,
           tls,
           adminTokens: [token],
@@ -179,6 +184,7 @@ export function registerServerCommands(program: Command): void {
         const stop = (): void => {
           if (compactor) clearInterval(compactor);
           controllers.stop();
+          audit?.close();
           api.server.close();
           api.server.closeAllConnections();
           void storage.close().finally(() => process.exit(0));

@@ -1,7 +1,10 @@
 /** The HTTP edges of the API server: bodies in (size-capped, JSON or protobuf), Status and objects out. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { Logger } from '../../common/log.js';
+import { StorageError } from '../storage/types.js';
 import { ApiError, badRequest, type KObject } from './objects.js';
+import { PatchError } from './patch.js';
 import { unknownFields } from './openapi/fields.js';
 import { decodeProtobuf, isProtobuf, ProtobufError } from './protobuf/decode.js';
 import type { DeleteOptions } from './registry/strategy.js';
@@ -109,4 +112,18 @@ export function refuseUpgrade(socket: Duplex, err: unknown): void {
 
 export function wantsTable(req: IncomingMessage): boolean {
   return /as=Table/.test(req.headers.accept ?? '');
+}
+
+/** A request's error as the client sees it: a Status (a 500 for what nobody expected, logged). */
+export function failRequest(res: ServerResponse, err: unknown, logger: Logger): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (err instanceof ApiError) return send(res, err.code, err.status());
+  if (err instanceof PatchError) return send(res, 422, new ApiError(422, 'Invalid', err.message).status());
+  if (err instanceof StorageError && err.code === 'compacted')
+    return send(res, 410, new ApiError(410, 'Expired', `too old resource version: ${err.message}`).status());
+  logger.error({ err: (err as Error).stack ?? String(err) }, 'request failed');
+  send(res, 500, new ApiError(500, 'InternalError', `Internal error occurred: ${(err as Error).message}`).status());
 }

@@ -9,13 +9,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../common/log.js';
 import { dashboardPage } from '../dashboard/page.js';
-import { StorageError, type Storage } from '../storage/types.js';
+import type { Storage } from '../storage/types.js';
 import { Authenticator, serviceAccountUser, type UserInfo } from './auth.js';
+import { auditEvent, auditNow, type AuditContext, type AuditSink } from './audit.js';
 import { bootstrapObjects, ensureNodeToken } from './bootstrap.js';
 import { CustomResources } from './crds.js';
 import { Discovery } from './discovery.js';
 import {
   deleteOptions,
+  failRequest,
   fieldChecker,
   parseJson,
   parseObject,
@@ -27,7 +29,7 @@ import {
 import { NodeAuthorizer, nodeOf } from './nodeauthz.js';
 import { relayExec, type NodeProxyContext } from './nodeproxy.js';
 import { ApiError, badRequest, type KObject } from './objects.js';
-import { jsonPatch, mergePatch, PatchError, strategicMergePatch } from './patch.js';
+import { jsonPatch, mergePatch, strategicMergePatch } from './patch.js';
 import { Authorizer, forbiddenMessage, type RequestAttributes } from './rbac.js';
 import { builtIn, strategyFor } from './registry/index.js';
 import { listObjects } from './registry/list.js';
@@ -47,6 +49,8 @@ export interface ApiServerOptions {
   serviceCidr: string;
   nodePortRange: [number, number];
   logger: Logger;
+  /** Where audit events go (`--audit-log-path`); none when absent. */
+  audit?: AuditSink;
 }
 
 const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version']);
@@ -64,6 +68,8 @@ export class ApiServer {
   private readonly store: Store;
   private readonly watches: Watches;
   private readonly ctx: NodeProxyContext;
+  /** What the audit hook records of requests in flight. */
+  private readonly audits = new WeakMap<IncomingMessage, AuditContext>();
 
   constructor(private readonly o: ApiServerOptions) {
     this.services = new ServiceAllocator(o.storage, o.serviceCidr, o.nodePortRange);
@@ -108,6 +114,12 @@ export class ApiServer {
     this.server = https.createServer(
       { key: o.tls.serverKey, cert: o.tls.serverCert, ca: o.tls.ca, requestCert: true, rejectUnauthorized: false },
       (req, res) => {
+        const audit = o.audit;
+        if (audit) {
+          const ctx: AuditContext = { received: auditNow() };
+          this.audits.set(req, ctx);
+          res.on('close', () => audit(auditEvent(req, res, ctx)));
+        }
         this.handle(req, res).catch((err: unknown) => this.fail(res, err));
       },
     );
@@ -135,16 +147,7 @@ export class ApiServer {
   }
 
   private fail(res: ServerResponse, err: unknown): void {
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    if (err instanceof ApiError) return send(res, err.code, err.status());
-    if (err instanceof PatchError) return send(res, 422, new ApiError(422, 'Invalid', err.message).status());
-    if (err instanceof StorageError && err.code === 'compacted')
-      return send(res, 410, new ApiError(410, 'Expired', `too old resource version: ${err.message}`).status());
-    this.o.logger.error({ err: (err as Error).stack ?? String(err) }, 'request failed');
-    send(res, 500, new ApiError(500, 'InternalError', `Internal error occurred: ${(err as Error).message}`).status());
+    failRequest(res, err, this.o.logger);
   }
 
   /** The user a request acts as: its own, or the one it impersonates when allowed to (`kubectl --as`). */
@@ -208,7 +211,10 @@ export class ApiServer {
       return;
     }
     const authenticated = await this.authn.authenticate(req);
+    const audit = this.audits.get(req);
+    if (audit && authenticated) audit.user = authenticated;
     const user = authenticated && (await this.impersonate(req, authenticated));
+    if (audit && user && user !== authenticated) [audit.user, audit.impersonatedBy] = [user, authenticated];
     if (!PUBLIC_PATHS.has(p)) {
       if (!user) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
       const segments = p.split('/').filter(Boolean);
@@ -287,6 +293,18 @@ export class ApiServer {
                   ? 'delete'
                   : 'deletecollection'
                 : method.toLowerCase();
+    const audit = this.audits.get(req);
+    if (audit) {
+      audit.verb = verb;
+      audit.objectRef = {
+        resource: t.res.plural,
+        ...(t.namespace ? { namespace: t.namespace } : {}),
+        ...(t.name ? { name: t.name } : {}),
+        ...(t.res.group ? { apiGroup: t.res.group } : {}),
+        apiVersion: t.res.version,
+        ...(t.subresource ? { subresource: t.subresource } : {}),
+      };
+    }
     if (t.user)
       await this.authorize(t.user, {
         verb,

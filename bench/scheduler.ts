@@ -2,7 +2,9 @@
  * Scheduler throughput: 1000 simulated Ready nodes (Node objects, no agents) and 5000 pods with
  * requests created as fast as the API server takes them; pods/s from the first create until every pod
  * is bound. Side by side with the same 5000 creates with no scheduler running — the API server's own
- * ceiling for this load. kube-scheduler's published end-to-end figure is ~300 pods/s, Gödel's ~1000.
+ * ceiling for this load. The scheduler runs inside `gantry server` (the default) and, as kube-scheduler
+ * does, as a process of its own (`gantry scheduler`). kube-scheduler's published end-to-end figure is
+ * ~300 pods/s, Gödel's ~1000.
  *
  *   node --import tsx bench/scheduler.ts [--nodes 1000] [--pods 5000]
  */
@@ -11,7 +13,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ApiClient } from '../src/cluster/client/client.js';
 import type { KObject } from '../src/cluster/apiserver/objects.js';
-import { Cleanup, startServer, type ClusterServer } from '../test/e2e/helpers.js';
+import { Cleanup, GANTRY, startProcess, startServer, type ClusterServer } from '../test/e2e/helpers.js';
 
 const { values } = parseArgs({
   options: { nodes: { type: 'string', default: '1000' }, pods: { type: 'string', default: '5000' } },
@@ -83,16 +85,40 @@ function allBound(c: ApiClient, count: number): { done: Promise<void>; stop: () 
   return { done, stop: () => stopper.abort() };
 }
 
+type Mode = 'in-process' | 'own-process' | 'none';
+
 /** Seconds from the first create until every pod is bound (or, with no scheduler, created). */
-async function measure(withScheduler: boolean): Promise<number> {
+async function measure(mode: Mode): Promise<number> {
+  const withScheduler = mode !== 'none';
   const cleanup = new Cleanup();
   try {
     const server = await startServer(
       cleanup,
-      withScheduler
+      mode === 'in-process'
         ? ['--controllers=garbagecollector,namespace,serviceaccount']
-        : ['--disable-controller-manager', '--disable-scheduler'],
+        : mode === 'own-process'
+          ? ['--controllers=garbagecollector,namespace,serviceaccount', '--disable-scheduler']
+          : ['--disable-controller-manager', '--disable-scheduler'],
     );
+    if (mode === 'own-process') {
+      const tls = path.join(server.dir, 'tls');
+      startProcess(
+        cleanup,
+        GANTRY,
+        [
+          'scheduler',
+          '--server',
+          server.url,
+          '--ca-file',
+          path.join(tls, 'ca.crt'),
+          '--cert-file',
+          path.join(tls, 'admin.crt'),
+          '--key-file',
+          path.join(tls, 'admin.key'),
+        ],
+        path.join(server.dir, 'scheduler.log'),
+      );
+    }
     const c = clientOf(server);
     await pool(nodeCount, async (i) => {
       await c.create('/api/v1/nodes', node(i));
@@ -106,7 +132,7 @@ async function measure(withScheduler: boolean): Promise<number> {
     watch.stop();
     const end = performance.now();
     console.log(
-      `  ${withScheduler ? 'scheduled' : 'created only'}: creates took ${((created - start) / 1000).toFixed(2)} s, all done in ${((end - start) / 1000).toFixed(2)} s`,
+      `  ${mode === 'none' ? 'created only' : `scheduled (${mode})`}: creates took ${((created - start) / 1000).toFixed(2)} s, all done in ${((end - start) / 1000).toFixed(2)} s`,
     );
     c.close();
     return (end - start) / 1000;
@@ -116,8 +142,10 @@ async function measure(withScheduler: boolean): Promise<number> {
 }
 
 console.log(`scheduler: ${nodeCount} simulated nodes, ${podCount} pods (100m CPU, 128Mi each)`);
-const scheduled = await measure(true);
-const ceiling = await measure(false);
+const inProcess = await measure('in-process');
+const ownProcess = await measure('own-process');
+const ceiling = await measure('none');
+const rate = (s: number): string => `${(podCount / s).toFixed(0)} pods/s`;
 console.log(
-  `  gantry scheduler ${(podCount / scheduled).toFixed(0)} pods/s | API server creates alone ${(podCount / ceiling).toFixed(0)} pods/s | ratio ${(ceiling / scheduled).toFixed(2)} (creates-alone time / scheduled time)`,
+  `  gantry scheduler in gantry server ${rate(inProcess)}, as its own process ${rate(ownProcess)} | API server creates alone ${rate(ceiling)} | ratio ${(ceiling / inProcess).toFixed(2)} / ${(ceiling / ownProcess).toFixed(2)} (creates-alone time / scheduled time)`,
 );

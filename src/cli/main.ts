@@ -9,6 +9,7 @@ import { registerContainerCommands } from './commands/containers.js';
 import { registerNetworkCommands } from './commands/networks.js';
 import { registerBuildCommands } from './commands/build.js';
 import { registerAgentCommand, registerServerCommands } from './commands/server.js';
+import { registerSchedulerCommand } from './commands/scheduler.js';
 import { reportError } from './commands/common.js';
 
 const program = new Command();
@@ -32,6 +33,7 @@ registerNetworkCommands(program);
 registerBuildCommands(program);
 registerServerCommands(program);
 registerAgentCommand(program);
+registerSchedulerCommand(program);
 
 program.exitOverride((err) => {
   // Usage errors exit 125 like the docker CLI; help and version exit 0.

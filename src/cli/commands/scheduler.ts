@@ -1,0 +1,57 @@
+/**
+ * `gantry scheduler`: the scheduler as a process of its own, as kube-scheduler runs beside the API
+ * server (`gantry server` runs it in-process unless `--disable-scheduler`); it talks to the API server
+ * over HTTPS with a client certificate like any other client.
+ */
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { ApiClient } from '../../cluster/client/client.js';
+import { EventRecorder } from '../../cluster/client/events.js';
+import { Informer } from '../../cluster/client/informer.js';
+import { Scheduler } from '../../cluster/scheduler/scheduler.js';
+import { createLogger, logUncaught } from '../../common/log.js';
+
+export function registerSchedulerCommand(program: Command): void {
+  program
+    .command('scheduler')
+    .description("Run the scheduler as its own process (the server's data dir holds the certificates in tls/)")
+    .requiredOption('-s, --server <url>', 'the API server, e.g. https://127.0.0.1:6443')
+    .requiredOption('--ca-file <file>', 'the cluster CA certificate')
+    .requiredOption('--cert-file <file>', 'a client certificate allowed to bind pods (the admin one: tls/admin.crt)')
+    .requiredOption('--key-file <file>', "the certificate's key")
+    .action((o: { server: string; caFile: string; certFile: string; keyFile: string }) => {
+      const logger = createLogger('gantry-scheduler', 'info');
+      logUncaught(logger);
+      const client = new ApiClient({
+        server: o.server,
+        ca: readFileSync(o.caFile, 'utf8'),
+        cert: readFileSync(o.certFile, 'utf8'),
+        key: readFileSync(o.keyFile, 'utf8'),
+        maxSockets: 64,
+      });
+      const pods = new Informer(client, '/api/v1/pods', logger);
+      const nodes = new Informer(client, '/api/v1/nodes', logger);
+      const scheduler = new Scheduler(
+        client,
+        pods,
+        nodes,
+        logger,
+        new EventRecorder(client, 'default-scheduler', logger),
+      );
+      pods.start();
+      nodes.start();
+      void Promise.all([pods.waitForSync(), nodes.waitForSync()]).then(() => {
+        logger.info('scheduler started');
+        return scheduler.run();
+      });
+      const stop = (): void => {
+        scheduler.queue.stop();
+        pods.stop();
+        nodes.stop();
+        client.close();
+        process.exit(0);
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+    });
+}

@@ -114,6 +114,17 @@ export function wantsTable(req: IncomingMessage): boolean {
   return /as=Table/.test(req.headers.accept ?? '');
 }
 
+/** Metadata only (`as=PartialObjectMetadata`), as the garbage collector and `kubectl` ask for it. */
+export function wantsMetadata(req: IncomingMessage): boolean {
+  return /as=PartialObjectMetadata/.test(req.headers.accept ?? '') && !wantsTable(req);
+}
+
+export const partialMetadata = (o: KObject): KObject => ({
+  kind: 'PartialObjectMetadata',
+  apiVersion: 'meta.k8s.io/v1',
+  metadata: o.metadata,
+});
+
 /** A request's error as the client sees it: a Status (a 500 for what nobody expected, logged). */
 export function failRequest(res: ServerResponse, err: unknown, logger: Logger): void {
   if (res.headersSent) {

@@ -24,6 +24,8 @@ import {
   readBody,
   refuseUpgrade,
   send,
+  partialMetadata,
+  wantsMetadata,
   wantsTable,
 } from './http.js';
 import { NodeAuthorizer, nodeOf } from './nodeauthz.js';
@@ -454,6 +456,13 @@ export class ApiServer {
       metadata: { resourceVersion: String(revision), ...(continueToken ? { continue: continueToken } : {}) },
       items,
     };
+    if (wantsMetadata(req))
+      return send(res, 200, {
+        kind: 'PartialObjectMetadataList',
+        apiVersion: 'meta.k8s.io/v1',
+        metadata: list.metadata,
+        items: items.map(partialMetadata),
+      });
     if (wantsTable(req))
       return send(res, 200, {
         ...tableFor(t.res, strategyFor(t.res).columns, items, String(revision)),

@@ -1,6 +1,7 @@
 /**
  * Watches: newline-terminated JSON events from a revision on (the current objects first when none is
- * given), filtered by the request's selectors, as Tables when asked, with bookmarks and 410 Gone.
+ * given), filtered by the request's selectors, as Tables or metadata only when asked, with bookmarks and
+ * 410 Gone.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KeyValue, Storage } from '../storage/types.js';
@@ -11,10 +12,16 @@ import { apiVersionOf, decode } from './registry/store.js';
 import type { Target } from './registry/strategy.js';
 import { storageKey } from './resources.js';
 import { tableFor } from './tables.js';
-import { wantsTable } from './http.js';
+import { partialMetadata, wantsMetadata, wantsTable } from './http.js';
+
+/** A stored change decoded once, with its watch lines (whole, or metadata only) serialized once per type. */
+interface SharedEvent {
+  obj: KObject;
+  line: (type: string, metadataOnly: boolean) => string;
+}
 
 export class Watches {
-  private readonly events = new WeakMap<KeyValue, { obj: KObject; line: (type: string) => string }>();
+  private readonly events = new WeakMap<KeyValue, SharedEvent>();
 
   constructor(private readonly storage: Storage) {}
 
@@ -22,16 +29,18 @@ export class Watches {
    * A stored change as watchers see it, decoded and serialized once however many watchers it goes to
    * (the storage hands every watcher the same event); nothing may change the object.
    */
-  private sharedEvent(kv: KeyValue): { obj: KObject; line: (type: string) => string } {
+  private sharedEvent(kv: KeyValue): SharedEvent {
     let cached = this.events.get(kv);
     if (!cached) {
       const obj = decode(kv);
       const lines = new Map<string, string>();
       cached = {
         obj,
-        line: (type) => {
-          let line = lines.get(type);
-          if (line === undefined) lines.set(type, (line = JSON.stringify({ type, object: obj }) + '\n'));
+        line: (type, metadataOnly) => {
+          const key = metadataOnly ? `${type}/m` : type;
+          let line = lines.get(key);
+          if (line === undefined)
+            lines.set(key, (line = JSON.stringify({ type, object: metadataOnly ? partialMetadata(obj) : obj }) + '\n'));
           return line;
         },
       };
@@ -44,6 +53,7 @@ export class Watches {
   async serve(req: IncomingMessage, res: ServerResponse, q: URLSearchParams, t: Target): Promise<void> {
     const rvParam = q.get('resourceVersion');
     const table = wantsTable(req);
+    const metadataOnly = wantsMetadata(req);
     const match = matcher(t, q);
     const columns = strategyFor(t.res).columns;
     let from: number;
@@ -78,7 +88,14 @@ export class Watches {
       if (!res.writableEnded) res.write(JSON.stringify({ type, object: obj }) + '\n');
     };
     const emit = (type: string, obj: KObject): void =>
-      write(type, table ? tableFor(t.res, columns, [obj], String(obj.metadata?.resourceVersion ?? '')) : obj);
+      write(
+        type,
+        table
+          ? tableFor(t.res, columns, [obj], String(obj.metadata?.resourceVersion ?? ''))
+          : metadataOnly
+            ? partialMetadata(obj)
+            : obj,
+      );
     for (const o of initial) if (!nameFilter || o.metadata?.name === nameFilter) emit('ADDED', o);
     const w = this.storage.watch(
       prefix,
@@ -103,7 +120,7 @@ export class Watches {
                 : undefined;
         if (!type) return;
         if (table) return emit(type, obj);
-        if (!res.writableEnded) res.write(change.line(type));
+        if (!res.writableEnded) res.write(change.line(type, metadataOnly));
       },
       (err) => {
         write('ERROR', new ApiError(410, 'Expired', `too old resource version: ${from} (${err.message})`).status());

@@ -41,7 +41,7 @@ export function collectionPath(apiVersion: string, plural: string, namespace?: s
 /** What controllers, informers and recorders need of a client: a fake one stands in for it in unit tests. */
 export interface KubeClient {
   request<T = KObject>(method: string, path: string, body?: unknown, contentType?: string): Promise<T>;
-  list(path: string, query?: Record<string, string>): Promise<ObjectList>;
+  list(path: string, query?: Record<string, string>, opts?: ReadOptions): Promise<ObjectList>;
   create(path: string, obj: KObject): Promise<KObject>;
   update(path: string, obj: KObject): Promise<KObject>;
   mergePatch(path: string, patch: unknown): Promise<KObject>;
@@ -52,8 +52,17 @@ export interface KubeClient {
     selectors: Record<string, string>,
     onEvent: (e: WatchEvent) => void,
     signal: AbortSignal,
+    opts?: ReadOptions,
   ): Promise<void>;
 }
+
+/** Lists and watches of metadata only (`PartialObjectMetadata`): what the garbage collector needs. */
+export interface ReadOptions {
+  metadataOnly?: boolean;
+}
+
+const METADATA_ONLY = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json';
+const METADATA_LIST_ONLY = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1, application/json';
 
 export class ApiClient implements KubeClient {
   private readonly agent: https.Agent;
@@ -81,6 +90,7 @@ export class ApiClient implements KubeClient {
     path: string,
     body?: unknown,
     contentType = 'application/json',
+    accept = 'application/json',
   ): Promise<IncomingMessage> {
     const data = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
@@ -90,7 +100,7 @@ export class ApiClient implements KubeClient {
           method,
           agent: this.agent,
           headers: {
-            Accept: 'application/json',
+            Accept: accept,
             ...(this.o.token ? { Authorization: `Bearer ${this.o.token}` } : {}),
             ...(data ? { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(data) } : {}),
           },
@@ -102,8 +112,14 @@ export class ApiClient implements KubeClient {
     });
   }
 
-  async request<T = KObject>(method: string, path: string, body?: unknown, contentType?: string): Promise<T> {
-    const res = await this.open(method, path, body, contentType);
+  async request<T = KObject>(
+    method: string,
+    path: string,
+    body?: unknown,
+    contentType?: string,
+    accept?: string,
+  ): Promise<T> {
+    const res = await this.open(method, path, body, contentType, accept);
     const chunks: Buffer[] = [];
     for await (const c of res) chunks.push(c as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');
@@ -120,9 +136,15 @@ export class ApiClient implements KubeClient {
     return json as T;
   }
 
-  list(path: string, query: Record<string, string> = {}): Promise<ObjectList> {
+  list(path: string, query: Record<string, string> = {}, opts: ReadOptions = {}): Promise<ObjectList> {
     const qs = new URLSearchParams(query).toString();
-    return this.request<ObjectList>('GET', qs ? `${path}?${qs}` : path);
+    return this.request<ObjectList>(
+      'GET',
+      qs ? `${path}?${qs}` : path,
+      undefined,
+      undefined,
+      opts.metadataOnly ? METADATA_LIST_ONLY : undefined,
+    );
   }
 
   create(path: string, obj: KObject): Promise<KObject> {
@@ -151,6 +173,7 @@ export class ApiClient implements KubeClient {
     selectors: Record<string, string>,
     onEvent: (e: WatchEvent) => void,
     signal: AbortSignal,
+    opts: ReadOptions = {},
   ): Promise<void> {
     const qs = new URLSearchParams({
       ...selectors,
@@ -159,7 +182,13 @@ export class ApiClient implements KubeClient {
       allowWatchBookmarks: 'true',
       timeoutSeconds: String(240 + Math.floor(Math.random() * 120)),
     });
-    const res = await this.open('GET', `${path}?${qs.toString()}`);
+    const res = await this.open(
+      'GET',
+      `${path}?${qs.toString()}`,
+      undefined,
+      undefined,
+      opts.metadataOnly ? METADATA_ONLY : undefined,
+    );
     if ((res.statusCode ?? 500) >= 400) {
       const chunks: Buffer[] = [];
       for await (const c of res) chunks.push(c as Buffer);

@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../../common/log.js';
 import { keyOf, type KObject } from '../api/object.js';
-import { ApiStatusError, type KubeClient } from './client.js';
+import { ApiStatusError, type KubeClient, type ReadOptions } from './client.js';
 
 export interface InformerHandlers {
   add?(obj: KObject): void;
@@ -50,6 +50,8 @@ export class Informer {
     private readonly logger: Logger,
     /** Selectors the list and the watch carry (`fieldSelector: 'spec.nodeName=n1'`). */
     private readonly selectors: { labelSelector?: string; fieldSelector?: string } = {},
+    /** Keep only metadata (`PartialObjectMetadata`): cheaper for the server and here. */
+    private readonly read: ReadOptions = {},
   ) {}
 
   on(h: InformerHandlers): void {
@@ -136,11 +138,11 @@ export class Informer {
     let cont: string | undefined;
     let rv = '';
     do {
-      const page = await this.client.list(this.path, {
-        ...this.selectors,
-        limit: '500',
-        ...(cont ? { continue: cont } : {}),
-      });
+      const page = await this.client.list(
+        this.path,
+        { ...this.selectors, limit: '500', ...(cont ? { continue: cont } : {}) },
+        this.read,
+      );
       for (const o of page.items) seen.set(keyOf(o), o);
       cont = page.metadata.continue;
       rv = page.metadata.resourceVersion;
@@ -197,6 +199,7 @@ export class Informer {
             }
           },
           this.stopper.signal,
+          this.read,
         );
         if (expired) needList = true;
       } catch (err) {

@@ -81,7 +81,16 @@ export class GarbageCollector {
       this.byKind.set(`${r.group}/${r.kind}`, r);
       if (this.informers.has(id) || IGNORED.has(id)) continue;
       if (!['list', 'watch', 'delete'].every((v) => r.verbs.includes(v))) continue;
-      const informer = new Informer(this.client, collectionPath(r.apiVersion, r.plural), this.logger);
+      // Metadata only, as Kubernetes' collector: owners, finalizers and deletion are all it reads.
+      const informer = new Informer(
+        this.client,
+        collectionPath(r.apiVersion, r.plural),
+        this.logger,
+        {},
+        {
+          metadataOnly: true,
+        },
+      );
       informer.on({
         add: (o) => this.observe(r, o),
         update: (_old, o) => this.observe(r, o),

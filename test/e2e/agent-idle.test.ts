@@ -7,22 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import {
-  agentArgs,
-  Cleanup,
-  GANTRY,
-  hasKubectl,
-  kubectl,
-  run,
-  seedRegistry,
-  startDaemon,
-  startProcess,
-  startRegistry,
-  startServer,
-  waitFor,
-  type ClusterServer,
-  type Daemon,
-} from './helpers.js';
+import { Cleanup, hasKubectl, kubectl, run, startOneNodeCluster, waitFor, type ClusterServer } from './helpers.js';
 
 const PODS = 30;
 const MEASURE_MS = 20_000;
@@ -37,7 +22,6 @@ function cpuSeconds(pid: number): number {
 
 describe('an idle node agent', { skip: !hasKubectl && 'kubectl is not installed' }, () => {
   const cleanup = new Cleanup();
-  let d: Daemon;
   let server: ClusterServer;
   let agentPid: number;
   const ok = (args: string[]): string => {
@@ -47,28 +31,9 @@ describe('an idle node agent', { skip: !hasKubectl && 'kubectl is not installed'
   };
 
   before(async () => {
-    const reg = await startRegistry(cleanup, 'gantry');
-    seedRegistry(reg, 'busybox:latest', 'library/busybox:latest');
-    d = await startDaemon(cleanup, { mirror: `http://${reg.addr}`, insecure: [reg.addr] });
-    server = await startServer(cleanup);
-    const agent = startProcess(
-      cleanup,
-      GANTRY,
-      await agentArgs(server, d, 'idle-1'),
-      path.join(server.dir, 'agent.log'),
-    );
-    agentPid = agent.pid!;
-    cleanup.add(() => {
-      const ids = run('docker', ['ps', '-aq', '--filter', 'label=io.kubernetes.pod.uid'], { env: d.env })
-        .stdout.split('\n')
-        .filter(Boolean);
-      if (ids.length) run('docker', ['rm', '-f', ...ids], { env: d.env });
-    });
-    await waitFor(
-      () => /idle-1\s+Ready/.test(run(kubectl, ['get', 'nodes'], { env: server.env }).stdout),
-      'the node',
-      20000,
-    );
+    const cluster = await startOneNodeCluster(cleanup, 'idle-1');
+    server = cluster.server;
+    agentPid = cluster.agent.pid!;
   });
   after(() => cleanup.run());
 

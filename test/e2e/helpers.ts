@@ -374,6 +374,35 @@ export async function startServer(
   };
 }
 
+/**
+ * A one-node cluster of its own for a test: a loopback registry with busybox, a daemon using it as its
+ * mirror, `gantry server` (with `serverArgs`) and an agent as `nodeName`, Ready. Pod containers left by
+ * a failing test are removed at cleanup with the rest.
+ */
+export async function startOneNodeCluster(
+  cleanup: Cleanup,
+  nodeName: string,
+  serverArgs: string[] = [],
+): Promise<{ d: Daemon; server: ClusterServer; agent: ChildProcess }> {
+  const reg = await startRegistry(cleanup, 'gantry');
+  seedRegistry(reg, 'busybox:latest', 'library/busybox:latest');
+  const d = await startDaemon(cleanup, { mirror: `http://${reg.addr}`, insecure: [reg.addr] });
+  const server = await startServer(cleanup, serverArgs);
+  const agent = startProcess(cleanup, GANTRY, await agentArgs(server, d, nodeName), path.join(server.dir, 'agent.log'));
+  cleanup.add(() => {
+    const ids = run('docker', ['ps', '-aq', '--filter', 'label=io.kubernetes.pod.uid'], { env: d.env })
+      .stdout.split('\n')
+      .filter(Boolean);
+    if (ids.length) run('docker', ['rm', '-f', ...ids], { env: d.env });
+  });
+  await waitFor(
+    () => new RegExp(`${nodeName}\\s+Ready`).test(run(kubectl, ['get', 'nodes'], { env: server.env }).stdout),
+    `node ${nodeName} to be Ready`,
+    20000,
+  );
+  return { d, server, agent };
+}
+
 /** The arguments of `gantry agent` for node `nodeName` of `server`, running pods on daemon `d`, with ports of its own. */
 export async function agentArgs(server: ClusterServer, d: Daemon, nodeName: string): Promise<string[]> {
   return [

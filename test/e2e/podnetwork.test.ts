@@ -7,19 +7,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
-import path from 'node:path';
 import {
-  agentArgs,
   Cleanup,
-  GANTRY,
   hasKubectl,
   kubectl,
   run,
-  seedRegistry,
-  startDaemon,
-  startProcess,
-  startRegistry,
-  startServer,
+  startOneNodeCluster,
   waitFor,
   type ClusterServer,
   type Daemon,
@@ -41,18 +34,7 @@ describe('node IPAM and the pod network', { skip: !hasKubectl && 'kubectl is not
   };
 
   before(async () => {
-    const reg = await startRegistry(cleanup, 'gantry');
-    seedRegistry(reg, 'busybox:latest', 'library/busybox:latest');
-    d = await startDaemon(cleanup, { mirror: `http://${reg.addr}`, insecure: [reg.addr] });
-    server = await startServer(cleanup, ['--cluster-cidr', clusterCidr]);
-    startProcess(cleanup, GANTRY, await agentArgs(server, d, 'ipam-1'), path.join(server.dir, 'agent.log'));
-    cleanup.add(() => {
-      const names = run('docker', ['ps', '-aq', '--filter', 'label=io.kubernetes.pod.uid'], { env: d.env })
-        .stdout.split('\n')
-        .filter(Boolean);
-      if (names.length) run('docker', ['rm', '-f', ...names], { env: d.env });
-    });
-    await waitFor(() => /ipam-1\s+Ready/.test(k(['get', 'nodes']).stdout), 'the node to be Ready', 20000);
+    ({ d, server } = await startOneNodeCluster(cleanup, 'ipam-1', ['--cluster-cidr', clusterCidr]));
   });
   after(() => cleanup.run());
 

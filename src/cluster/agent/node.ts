@@ -2,6 +2,7 @@
  * The Node as its agent keeps it: registered once with its labels, its status (capacity, conditions,
  * addresses, the agent's endpoint, versions) and Lease renewed on a heartbeat.
  */
+import { nowRfc3339 } from '../api/object.js';
 import os from 'node:os';
 import { isNotFound, StatusError } from '../api/errors.js';
 import { collectionPath, type KubeClient } from '../client/client.js';
@@ -20,7 +21,7 @@ export class NodeStatusReporter {
   ) {}
 
   private nodeStatus(): Record<string, unknown> {
-    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const now = nowRfc3339();
     const capacity = {
       cpu: String(os.cpus().length),
       memory: `${Math.floor(os.totalmem() / 1024)}Ki`,

@@ -4,6 +4,7 @@
  * `/registry/<group>/<plural>/`. The set follows the stored CRDs through a watch, and the API server
  * hands over its own writes at once so a new kind is usable on the next request.
  */
+import { nowRfc3339 } from '../api/object.js';
 import type { Logger } from '../../common/log.js';
 import { followPrefix } from '../storage/follow.js';
 import type { Storage } from '../storage/types.js';
@@ -145,7 +146,7 @@ export function servableGroup(group: string | undefined): group is string {
 /** The status Kubernetes reports once a CRD's names are accepted and it is served. */
 export function crdStatus(crd: KObject): Record<string, unknown> {
   const spec = (crd.spec ?? {}) as CrdSpec;
-  const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const now = nowRfc3339();
   const names = {
     ...spec.names,
     singular: spec.names?.singular ?? spec.names?.kind?.toLowerCase(),

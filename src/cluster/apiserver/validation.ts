@@ -21,7 +21,8 @@ import type { ResourceType } from './resources.js';
 type Obj = Record<string, unknown>;
 const list = (v: unknown): Obj[] =>
   Array.isArray(v) ? (v.filter((x) => typeof x === 'object' && x !== null) as Obj[]) : [];
-const obj = (v: unknown): Obj | undefined =>
+/** `v` when it is a JSON object (not null, not an array). */
+export const obj = (v: unknown): Obj | undefined =>
   typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : undefined;
 
 function uniqueNames(field: string, items: Obj[], what: string): FieldProblem[] {

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../common/log.js';
-import type { KObject } from '../api/object.js';
+import { nowRfc3339, type KObject } from '../api/object.js';
 import { collectionPath, type KubeClient } from './client.js';
 
 export class EventRecorder {
@@ -18,7 +18,7 @@ export class EventRecorder {
 
   record(about: KObject, type: 'Normal' | 'Warning', reason: string, message: string, fieldPath?: string): void {
     const ns = about.metadata?.namespace ?? 'default';
-    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const now = nowRfc3339();
     const event: KObject = {
       apiVersion: 'v1',
       kind: 'Event',

@@ -9,7 +9,7 @@
 import net from 'node:net';
 import type { Logger } from '../../common/log.js';
 import { isDnsSubdomain } from '../api/validation.js';
-import type { KObject } from '../api/object.js';
+import { nowRfc3339, type KObject } from '../api/object.js';
 import { csrPem } from '../api/csr.js';
 import { collectionPath, type KubeClient } from '../client/client.js';
 import { keyOf, type Informer } from '../client/informer.js';
@@ -162,7 +162,7 @@ export class CertificateController {
   private async setCondition(csr: KObject, subresource: 'approval' | 'status', condition: Condition): Promise<void> {
     const conditions = [
       ...(((csr.status as { conditions?: Condition[] } | undefined)?.conditions ?? []) as Condition[]),
-      { ...condition, lastUpdateTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') },
+      { ...condition, lastUpdateTime: nowRfc3339() },
     ];
     await this.client.request(
       'PUT',

@@ -9,7 +9,7 @@
 import { isNotFound } from '../api/errors.js';
 import { canonicalJson } from '../../common/canonical.js';
 import type { Logger } from '../../common/log.js';
-import type { KObject } from '../api/object.js';
+import { nowRfc3339, type KObject } from '../api/object.js';
 import { ApiStatusError, collectionPath, type KubeClient } from '../client/client.js';
 import type { EventRecorder } from '../client/events.js';
 import { BY_OWNER, keyOf, type Informer } from '../client/informer.js';
@@ -223,7 +223,7 @@ export class DeploymentController {
     const replicas = sum((s) => s.replicas);
     const available = sum((s) => s.availableReplicas);
     const updated = current ? (statusOf(current).replicas ?? 0) : 0;
-    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const now = nowRfc3339();
     const prior =
       (d.status?.conditions as Array<{ type: string; status: string; lastTransitionTime?: string }> | undefined) ?? [];
     const condition = (type: string, ok: boolean, reason: string, message: string): Record<string, unknown> => {

@@ -15,7 +15,7 @@ import { BY_NAMESPACE, keyOf, type Informer } from '../client/informer.js';
 import { WorkQueue } from './controller.js';
 import { isIpv4, isPort } from '../api/validation.js';
 import { CLUSTER_DNS_PORT_ANNOTATION } from '../api/wellknown.js';
-import { isPodReady } from '../api/pod.js';
+import { isNodeReady, isPodReady } from '../api/pod.js';
 import type { PodSpec } from '../api/types.js';
 
 const CLUSTER_DNS = 'kube-system/kube-dns';
@@ -157,10 +157,9 @@ export class EndpointsController {
       const announced = Number(node.metadata?.annotations?.[CLUSTER_DNS_PORT_ANNOTATION]);
       const status = (node.status ?? {}) as {
         addresses?: Array<{ type: string; address: string }>;
-        conditions?: Array<{ type: string; status: string }>;
       };
       const ip = status.addresses?.find((a) => a.type === 'InternalIP')?.address;
-      const ready = status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+      const ready = isNodeReady(node);
       if (!isPort(announced) || !isIpv4(ip) || !ready) continue;
       // One port for the Service: nodes that chose another are left out (the tests run agents with their own).
       port ||= announced;

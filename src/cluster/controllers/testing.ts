@@ -89,7 +89,7 @@ export class FakeClient implements KubeClient {
     o.metadata ??= {};
     o.metadata.name ??= `${o.metadata.generateName ?? 'x-'}${++this.uid}`;
     o.metadata.namespace ??= p.namespace;
-    const key = this.keyOf(p.base, p.sub ? p.plural : p.plural, p.namespace, o.metadata.name);
+    const key = this.keyOf(p.base, p.plural, p.namespace, o.metadata.name);
     if (p.name) return o; // a subresource (binding): recorded only
     if (this.objects.has(key)) throw new StatusError(409, 'AlreadyExists', `${o.metadata.name} already exists`);
     this.seed(p.base, p.plural, o);

@@ -8,7 +8,7 @@
  * and waits for the cluster to change.
  */
 import type { Logger } from '../../common/log.js';
-import type { KObject } from '../api/object.js';
+import { nowRfc3339, type KObject } from '../api/object.js';
 import type { PodSpec } from '../api/types.js';
 import { ApiStatusError, collectionPath, type KubeClient } from '../client/client.js';
 import type { EventRecorder } from '../client/events.js';
@@ -213,7 +213,7 @@ export class Scheduler {
       type: 'PodScheduled',
       status: 'False',
       lastProbeTime: null,
-      lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      lastTransitionTime: nowRfc3339(),
       reason: 'Unschedulable',
       message,
     };

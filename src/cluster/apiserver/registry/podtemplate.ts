@@ -4,15 +4,13 @@
  */
 import type { KObject } from '../objects.js';
 import type { ResourceType } from '../resources.js';
-import { podSpecProblems, refuse } from '../validation.js';
+import { obj, podSpecProblems, refuse } from '../validation.js';
 
 type PodSpec = {
   containers?: Array<Record<string, unknown>>;
   initContainers?: Array<Record<string, unknown>>;
   [k: string]: unknown;
 };
-type Obj = Record<string, unknown>;
-const obj = (v: unknown): Obj | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : undefined);
 
 export function defaultPodSpec(spec: PodSpec): void {
   spec.restartPolicy ??= 'Always';
@@ -32,7 +30,7 @@ export function defaultPodSpec(spec: PodSpec): void {
 }
 
 /** `spec.template.spec` of a workload, defaulted when present. */
-export function defaultTemplate(spec: Obj): void {
+export function defaultTemplate(spec: Record<string, unknown>): void {
   const template = spec.template as { spec?: PodSpec } | undefined;
   if (template?.spec) defaultPodSpec(template.spec);
 }

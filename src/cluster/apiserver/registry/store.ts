@@ -5,6 +5,7 @@
  * `orphan` and `foregroundDeletion` policies, a pod's grace period, a namespace's contents — and the
  * object goes when the last finalizer is cleared; dependents are the garbage collector's to remove.
  */
+import { nowRfc3339 } from '../../api/object.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { canonicalJson } from '../../../common/canonical.js';
 import { StorageError, type KeyValue } from '../../storage/types.js';
@@ -31,7 +32,6 @@ export const ORPHAN_FINALIZER = 'orphan';
 export const FOREGROUND_FINALIZER = 'foregroundDeletion';
 
 export const apiVersionOf = (r: ResourceType): string => (r.group ? `${r.group}/${r.version}` : r.version);
-const now = (): string => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 
 export function decode(kv: KeyValue): KObject {
   const obj = JSON.parse(kv.value.toString('utf8')) as KObject;
@@ -117,7 +117,7 @@ export class Store implements StoreApi {
       ...body,
       apiVersion: apiVersionOf(r),
       kind: r.kind,
-      metadata: { ...meta, uid: randomUUID(), creationTimestamp: now() },
+      metadata: { ...meta, uid: randomUUID(), creationTimestamp: nowRfc3339() },
     };
     delete obj.metadata!.resourceVersion;
     delete obj.metadata!.deletionTimestamp;
@@ -293,7 +293,7 @@ export class Store implements StoreApi {
     if (obj.metadata?.deletionTimestamp && finalizers.length === (obj.metadata.finalizers ?? []).length) return obj;
     const next = structuredClone(obj);
     next.metadata ??= {};
-    next.metadata.deletionTimestamp ??= now();
+    next.metadata.deletionTimestamp ??= nowRfc3339();
     if (finalizers.length) next.metadata.finalizers = finalizers;
     if (!obj.metadata?.deletionTimestamp) graceful?.(next);
     delete next.metadata.resourceVersion;

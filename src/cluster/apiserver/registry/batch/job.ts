@@ -1,7 +1,7 @@
 /** Jobs and CronJobs: defaults, the pod template checked, a Job's selector and template fixed. */
 import { invalid } from '../../objects.js';
 import { resourceType } from '../../resources.js';
-import { podSpecProblems, refuse } from '../../validation.js';
+import { obj, podSpecProblems, refuse } from '../../validation.js';
 import { defaultTemplate, same, validateTemplate } from '../podtemplate.js';
 import type { Strategy } from '../strategy.js';
 
@@ -36,8 +36,6 @@ const cronJobResource = resourceType('batch', 'v1', 'CronJob', 'cronjobs', true,
   all: true,
   subresources: ['status'],
 });
-type Obj = Record<string, unknown>;
-const obj = (v: unknown): Obj | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : undefined);
 
 export const cronJobs: Strategy = {
   resource: cronJobResource,

@@ -1,4 +1,5 @@
 /** `pods/<name>/binding`: the scheduler's way to put a pod on a node (the pod's spec is otherwise fixed). */
+import { nowRfc3339 } from '../../../api/object.js';
 import { StorageError } from '../../../storage/types.js';
 import { ApiError, conflict, notFound, type KObject } from '../../objects.js';
 import { storageKey } from '../../resources.js';
@@ -47,7 +48,7 @@ export const binding: Subresource = {
             type: 'PodScheduled',
             status: 'True',
             lastProbeTime: null,
-            lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+            lastTransitionTime: nowRfc3339(),
           },
         ],
       },

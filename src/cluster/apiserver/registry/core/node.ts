@@ -1,5 +1,5 @@
 /** Nodes: cluster-scoped, status written by their agents; kubectl's columns. */
-import { isIPv4 } from 'node:net';
+import { parseCidr, subnetText } from '../../../../network/ipnet.js';
 import { invalid, type KObject } from '../../objects.js';
 import { resourceType } from '../../resources.js';
 import { ageColumn, nameColumn, status } from '../../tables.js';
@@ -13,12 +13,13 @@ const podCidrs = (o: KObject): { podCIDR?: unknown; podCIDRs?: unknown } =>
 /** An IPv4 CIDR written canonically (`10.42.1.0/24`), as node IPAM hands out and agents turn into networks. */
 function cidrProblem(v: unknown): string | undefined {
   if (typeof v !== 'string') return 'must be a CIDR';
-  const m = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(v);
-  if (!m || !isIPv4(m[1]!) || Number(m[2]) > 32) return 'must be a valid CIDR';
-  const bits = Number(m[2]);
-  const n = m[1]!.split('.').reduce((a, p) => a * 256 + Number(p), 0);
-  if (bits < 32 && n % 2 ** (32 - bits) !== 0) return 'must be a network address (host bits zero)';
-  return undefined;
+  let c: ReturnType<typeof parseCidr>;
+  try {
+    c = parseCidr(v);
+  } catch {
+    return 'must be a valid CIDR';
+  }
+  return c.ip === c.base && subnetText(c) === v ? undefined : 'must be a network address (host bits zero)';
 }
 
 export const nodes: Strategy = {

@@ -1,11 +1,9 @@
 /** PodTemplates: the template's pod spec is checked like a pod's. */
 import { resourceType } from '../../resources.js';
-import { podSpecProblems, refuse } from '../../validation.js';
+import { obj, podSpecProblems, refuse } from '../../validation.js';
 import type { Strategy } from '../strategy.js';
 
 const resource = resourceType('', 'v1', 'PodTemplate', 'podtemplates', true);
-type Obj = Record<string, unknown>;
-const obj = (v: unknown): Obj | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : undefined);
 
 export const podTemplates: Strategy = {
   resource,

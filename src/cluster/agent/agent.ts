@@ -125,6 +125,7 @@ export class NodeAgent {
       (uid) => this.keysByUid.get(uid),
       (key) => this.queue.add(key),
       () => this.syncAll(),
+      () => this.queue.add(ORPHANS),
       logger,
     );
   }

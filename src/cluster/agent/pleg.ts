@@ -17,7 +17,10 @@ export class Pleg {
     /** The pod key of a pod UID on this node, if it is one of them. */
     private readonly keyOfUid: (uid: string) => string | undefined,
     private readonly sync: (key: string) => void,
+    /** Sync every pod: after the stream broke, events may have been missed. */
     private readonly relist: () => void,
+    /** Look for containers of pods this node no longer has. */
+    private readonly sweep: () => void,
     private readonly logger: Logger,
   ) {}
 
@@ -37,7 +40,7 @@ export class Pleg {
           const key = this.keyOfUid(e.podUid);
           if (key) this.sync(key);
           // A container of a pod this node no longer has: the orphan sweep removes it.
-          else if (e.action === 'start') this.relist();
+          else if (e.action === 'start') this.sweep();
         }, this.stopper.signal);
         if (!first) this.relist();
         first = false;

@@ -35,6 +35,7 @@ import { jsonPatch, mergePatch, strategicMergePatch } from './patch.js';
 import { Authorizer, forbiddenMessage, type RequestAttributes } from './rbac.js';
 import { builtIn, strategyFor } from './registry/index.js';
 import { listObjects } from './registry/list.js';
+import { scaleOf, withScale } from './registry/scale.js';
 import { apiVersionOf, decode, Store } from './registry/store.js';
 import type { Target } from './registry/strategy.js';
 import { findResource, storageKey, type ResourceType } from './resources.js';
@@ -251,15 +252,15 @@ export class ApiServer {
     let namespace: string | undefined;
     let segs = rest;
     // `namespaces/<name>/<subresource>` (status, finalize) names a namespace, not a resource inside one.
-    const namespaces =
-      group === '' ? findResource(this.discovery.resources(), group, version, 'namespaces') : undefined;
+    const all = this.discovery.resources();
+    const namespaces = group === '' ? findResource(all, group, version, 'namespaces') : undefined;
     if (namespaces && rest[0] === 'namespaces' && rest.length === 3 && namespaces.subresources?.includes(rest[2]!))
       return { res: namespaces, name: rest[1], subresource: rest[2] };
     if (segs[0] === 'namespaces' && segs.length >= 3) {
       namespace = segs[1];
       segs = segs.slice(2);
     }
-    const res = findResource(this.discovery.resources(), group, version, segs[0]!);
+    const res = findResource(all, group, version, segs[0]!);
     if (!res) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
     if (namespace !== undefined && !res.namespaced)
       throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
@@ -470,39 +471,4 @@ export class ApiServer {
       });
     send(res, 200, list);
   }
-}
-
-function scaleOf(o: KObject): KObject {
-  const spec = (o.spec ?? {}) as { replicas?: number; selector?: { matchLabels?: Record<string, string> } };
-  const selector = Object.entries(spec.selector?.matchLabels ?? {})
-    .map(([k, v]) => `${k}=${v}`)
-    .join(',');
-  return {
-    kind: 'Scale',
-    apiVersion: 'autoscaling/v1',
-    metadata: {
-      name: o.metadata?.name,
-      namespace: o.metadata?.namespace,
-      uid: o.metadata?.uid,
-      resourceVersion: o.metadata?.resourceVersion,
-      creationTimestamp: o.metadata?.creationTimestamp,
-    },
-    spec: { replicas: spec.replicas ?? 0 },
-    status: { replicas: Number((o.status as { replicas?: number } | undefined)?.replicas ?? 0), selector },
-  };
-}
-
-function withScale(cur: KObject, scale: KObject): KObject {
-  const replicas = (scale.spec as { replicas?: number } | undefined)?.replicas;
-  if (typeof replicas !== 'number' || replicas < 0)
-    throw new ApiError(
-      422,
-      'Invalid',
-      `Scale "${cur.metadata?.name}" is invalid: spec.replicas: Invalid value: ${replicas}: must be greater than or equal to 0`,
-    );
-  return {
-    ...cur,
-    metadata: { ...cur.metadata, resourceVersion: scale.metadata?.resourceVersion ?? cur.metadata?.resourceVersion },
-    spec: { ...cur.spec, replicas },
-  };
 }

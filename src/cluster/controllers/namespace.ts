@@ -16,10 +16,13 @@ import { discoverResources, type ApiResource } from './resources.js';
 const NAMESPACE_FINALIZER = 'kubernetes';
 const RECHECK_MIN_MS = 250;
 const RECHECK_MAX_MS = 2000;
+/** How long discovery's answer is reused: resources change only with CRDs. */
+const DISCOVERY_TTL_MS = 30_000;
 
 export class NamespaceController {
   readonly queue = new WorkQueue();
   private readonly rechecks = new Map<string, number>();
+  private discovered?: { at: number; resources: Promise<ApiResource[]> };
 
   constructor(
     private readonly client: KubeClient,
@@ -44,7 +47,7 @@ export class NamespaceController {
   async sync(name: string): Promise<void> {
     const ns = this.namespaces.get(name);
     if (!ns?.metadata?.deletionTimestamp) return;
-    const resources = (await discoverResources(this.client)).filter(
+    const resources = (await this.resources()).filter(
       (r) => r.namespaced && ['list', 'deletecollection'].every((v) => r.verbs.includes(v)),
     );
     let left = 0;
@@ -67,6 +70,16 @@ export class NamespaceController {
       .catch((err: unknown) => {
         if (!isNotFound(err)) throw err;
       });
+  }
+
+  /** The namespaced resources, from discovery at most every 30 s (a failed discovery is not kept). */
+  private resources(): Promise<ApiResource[]> {
+    if (!this.discovered || Date.now() - this.discovered.at > DISCOVERY_TTL_MS) {
+      const resources = discoverResources(this.client);
+      resources.catch(() => (this.discovered = undefined));
+      this.discovered = { at: Date.now(), resources };
+    }
+    return this.discovered.resources;
   }
 
   /** Delete what one resource holds in the namespace; answers how many objects are still there. */

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ApiClient } from '../src/cluster/client/client.js';
-import type { KObject } from '../src/cluster/apiserver/objects.js';
+import type { KObject } from '../src/cluster/api/object.js';
 import { Cleanup, GANTRY, startProcess, startServer, type ClusterServer } from '../test/e2e/helpers.js';
 
 const { values } = parseArgs({

@@ -25,5 +25,15 @@ export function controllerOf(o: KObject): OwnerReference | undefined {
   return ownerReferencesOf(o).find((r) => r.controller);
 }
 
-/** The time as Kubernetes writes it: RFC 3339 in UTC, whole seconds. */
-export const nowRfc3339 = (): string => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+let stampSecond = -1;
+let stamp = '';
+
+/** The time as Kubernetes writes it: RFC 3339 in UTC, whole seconds (formatted once a second: writes are hot). */
+export function nowRfc3339(): string {
+  const second = Math.floor(Date.now() / 1000);
+  if (second !== stampSecond) {
+    stampSecond = second;
+    stamp = new Date(second * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+  }
+  return stamp;
+}

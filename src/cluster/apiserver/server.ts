@@ -28,6 +28,7 @@ import {
   wantsMetadata,
   wantsTable,
 } from './http.js';
+import { NamespacePhases } from './namespaces.js';
 import { NodeAuthorizer, nodeOf } from './nodeauthz.js';
 import { relayExec, type NodeProxyContext } from './nodeproxy.js';
 import { ApiError, badRequest, type KObject } from './objects.js';
@@ -66,6 +67,7 @@ export class ApiServer {
   private readonly authn: Authenticator;
   readonly authz: Authorizer;
   private readonly nodeAuthz: NodeAuthorizer;
+  private readonly namespaces: NamespacePhases;
   private readonly crds: CustomResources;
   private readonly discovery: Discovery;
   private readonly store: Store;
@@ -97,6 +99,7 @@ export class ApiServer {
     });
     this.authz = new Authorizer(o.storage, o.logger);
     this.nodeAuthz = new NodeAuthorizer(o.storage, o.logger);
+    this.namespaces = new NamespacePhases(o.storage, o.logger);
     this.crds = new CustomResources(o.storage, o.logger, () => this.discovery.invalidate());
     this.discovery = new Discovery(this.crds);
     this.store = new Store(() => this.ctx);
@@ -107,6 +110,7 @@ export class ApiServer {
       authn: this.authn,
       authz: this.authz,
       crds: this.crds,
+      namespaces: this.namespaces,
       tls: o.tls,
       logger: o.logger,
       store: this.store,
@@ -136,6 +140,7 @@ export class ApiServer {
     await bootstrapObjects(this.ctx, advertise);
     await this.authz.start();
     await this.nodeAuthz.start();
+    await this.namespaces.start();
     await this.crds.start();
   }
 

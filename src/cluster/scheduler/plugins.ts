@@ -63,10 +63,16 @@ function termMatches(term: NodeSelectorTerm, node: NodeInfo): boolean {
   );
 }
 
+/** Runs for hundreds of nodes per pod, so it loops rather than allocating entries. */
+function selectorMatches(selector: Record<string, string>, labels: Record<string, string>): boolean {
+  for (const k in selector) if (labels[k] !== selector[k]) return false;
+  return true;
+}
+
 export const nodeAffinity: FilterPlugin = {
   name: 'NodeAffinity',
   filter: (pod, node) =>
-    Object.entries(pod.nodeSelector).every(([k, v]) => node.labels[k] === v) &&
+    selectorMatches(pod.nodeSelector, node.labels) &&
     (!pod.affinityTerms.length || pod.affinityTerms.some((t) => termMatches(t, node)))
       ? undefined
       : "node(s) didn't match Pod's node affinity/selector",

@@ -4,10 +4,14 @@
  * key is its newest row, unless that row is a deletion. Compaction removes rows superseded at or
  * before a revision (and deletions there), keeping the newest row of every live key.
  *
- * One connection writes, in WAL mode with synchronous=FULL, so a write is on disk when its call
- * returns: a crash loses nothing that was acknowledged. Writes of one tick are committed together. Watches are fed from the rows just committed,
- * in-process, with no polling.
+ * One connection writes, in WAL mode. Writes of one tick are committed together (group commit), and
+ * the write-ahead log is then flushed to disk with fdatasync on libuv's threadpool rather than inside
+ * SQLite's COMMIT, which would stall the event loop for every batch; while a flush is in flight the
+ * next batches commit and wait for the following one. Nothing is acknowledged, visible to reads or sent
+ * to watchers before its flush returns, so a crash (of the process or the machine) loses nothing that
+ * anyone has seen. Watches are fed from the rows just made durable, in-process, with no polling.
  */
+import { closeSync, fdatasync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import {
   StorageError,
@@ -27,6 +31,15 @@ interface Row {
   create_revision: number;
   prev_revision: number;
   value: Buffer | null;
+}
+
+type Written = { row: Row; prev?: Row };
+type WriteResult = { ok: true; value: Written } | { ok: false; err: unknown };
+
+interface PendingWrite {
+  fn: () => Written;
+  resolve: (v: Written) => void;
+  reject: (err: unknown) => void;
 }
 
 interface Watcher {
@@ -50,11 +63,15 @@ function toKv(r: Row): KeyValue {
 export class SqliteStorage implements Storage {
   private readonly db: Database.Database;
   private readonly watchers = new Set<Watcher>();
-  private readonly queue: Array<{
-    fn: () => { row: Row; prev?: Row };
-    resolve: (v: { row: Row; prev?: Row }) => void;
-    reject: (err: unknown) => void;
-  }> = [];
+  private readonly queue: PendingWrite[] = [];
+  /** Committed batches waiting for the next flush of the write-ahead log. */
+  private readonly unflushed: Array<(failed?: StorageError) => void> = [];
+  private flushing: Promise<void> | undefined;
+  /** Set when a flush of the log failed: what it held may be lost, so nothing more is accepted. */
+  private failed: StorageError | undefined;
+  private walFd: number | undefined;
+  private readonly walFile: string;
+  private readonly commitBatch: Database.Transaction<(batch: PendingWrite[]) => WriteResult[]>;
   private compactRevision = 0;
   /** The newest revision: this connection is the only writer, so it is kept here rather than queried. */
   private latest = 0;
@@ -63,7 +80,9 @@ export class SqliteStorage implements Storage {
   constructor(file: string) {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
+    // NORMAL: SQLite does not sync the log at COMMIT; flushLog() does, off the event loop, before any
+    // write is acknowledged. Checkpoints still sync the log before copying it into the database.
+    this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS log (
@@ -90,11 +109,23 @@ export class SqliteStorage implements Storage {
         `INSERT INTO log (name, created, deleted, create_revision, prev_revision, value) VALUES (?, ?, ?, ?, ?, ?)`,
       ),
       setCreateRevision: this.db.prepare(`UPDATE log SET create_revision = id WHERE id = ?`),
-      since: this.db.prepare(`SELECT * FROM log WHERE id > ? AND name >= ? AND name < ? ORDER BY id`),
+      since: this.db.prepare(`SELECT * FROM log WHERE id > ? AND id <= ? AND name >= ? AND name < ? ORDER BY id`),
       byId: this.db.prepare(`SELECT * FROM log WHERE id = ?`),
       exists: this.db.prepare(`SELECT deleted FROM log WHERE name = ? ORDER BY id DESC LIMIT 1`),
     };
     this.latest = (this.stmt.revision!.get() as { rev: number }).rev;
+    this.walFile = `${file}-wal`;
+    // Nested better-sqlite3 transactions are savepoints: a failed check undoes only its own write.
+    const inSavepoint = this.db.transaction((fn: () => Written) => fn());
+    this.commitBatch = this.db.transaction((batch: PendingWrite[]) =>
+      batch.map((op): WriteResult => {
+        try {
+          return { ok: true, value: inSavepoint(op.fn) };
+        } catch (err) {
+          return { ok: false, err };
+        }
+      }),
+    );
   }
 
   private rev(): number {
@@ -144,50 +175,68 @@ export class SqliteStorage implements Storage {
   }
 
   /**
-   * Append one row with its check. Writes that arrive in the same tick share one transaction and so one
-   * fsync (group commit); each runs in its own savepoint, so a failed check fails only that write.
-   * Callers hear back after the commit, and watchers get the events in revision order.
+   * Append one row with its check. Writes that arrive in the same tick share one transaction, and
+   * transactions committed while the log is being flushed share the next flush. Callers hear back and
+   * watchers get the events, in revision order, once the rows are on disk.
    */
-  private write(fn: () => { row: Row; prev?: Row }): Promise<{ row: Row; prev?: Row }> {
+  private write(fn: () => Written): Promise<Written> {
     return new Promise((resolve, reject) => {
+      if (this.failed) return reject(this.failed);
       this.queue.push({ fn, resolve, reject });
-      if (this.queue.length === 1) setImmediate(() => this.flush());
+      if (this.queue.length === 1) setImmediate(() => this.commit());
     });
   }
 
-  private flush(): void {
+  private commit(): void {
     const batch = this.queue.splice(0);
-    const results: Array<{ ok: true; value: { row: Row; prev?: Row } } | { ok: false; err: unknown }> = [];
+    let results: WriteResult[];
     try {
-      this.db
-        .transaction(() => {
-          for (const op of batch) {
-            try {
-              results.push({ ok: true, value: this.db.transaction(op.fn)() });
-            } catch (err) {
-              results.push({ ok: false, err });
-            }
-          }
-        })
-        .immediate();
+      results = this.commitBatch.immediate(batch);
     } catch (err) {
       for (const op of batch) op.reject(err);
       return;
     }
-    for (const r of results) if (r.ok && r.value.row.id > this.latest) this.latest = r.value.row.id;
     batch.forEach((op, i) => {
       const r = results[i]!;
-      if (!r.ok) {
-        op.reject(r.err);
-        return;
-      }
-      this.notify({
-        type: r.value.row.deleted ? 'delete' : 'put',
-        kv: toKv(r.value.row),
-        prev: r.value.prev ? toKv(r.value.prev) : undefined,
-      });
-      op.resolve(r.value);
+      if (!r.ok) op.reject(r.err);
     });
+    this.unflushed.push((failed) => {
+      batch.forEach((op, i) => {
+        const r = results[i]!;
+        if (!r.ok) return;
+        if (failed) return op.reject(failed);
+        if (r.value.row.id > this.latest) this.latest = r.value.row.id;
+        this.notify({
+          type: r.value.row.deleted ? 'delete' : 'put',
+          kv: toKv(r.value.row),
+          prev: r.value.prev ? toKv(r.value.prev) : undefined,
+        });
+        op.resolve(r.value);
+      });
+    });
+    this.flushLog();
+  }
+
+  /** One fdatasync of the write-ahead log at a time, covering every batch committed before it began. */
+  private flushLog(): void {
+    if (this.flushing || this.unflushed.length === 0) return;
+    const done = this.unflushed.splice(0);
+    this.walFd ??= openSync(this.walFile, 'r');
+    const fd = this.walFd;
+    this.flushing = new Promise<void>((resolve) =>
+      fdatasync(fd, (err) => {
+        this.flushing = undefined;
+        if (err) {
+          this.failed = new StorageError('unavailable', `flushing the datastore's log to disk failed: ${err.message}`);
+          for (const op of this.queue.splice(0)) op.reject(this.failed);
+          for (const deliver of done) deliver(this.failed);
+        } else {
+          for (const deliver of done) deliver();
+        }
+        resolve();
+        if (!this.failed) this.flushLog();
+      }),
+    );
   }
 
   private append(
@@ -279,7 +328,9 @@ export class SqliteStorage implements Storage {
       }
       let last = fromRevision;
       if (fromRevision > 0) {
-        for (const r of this.stmt.since!.iterate(fromRevision, prefix, prefixEnd(prefix)) as Iterable<Row>) {
+        // Up to the durable revision: later rows arrive as live events once flushed.
+        const upTo = this.latest;
+        for (const r of this.stmt.since!.iterate(fromRevision, upTo, prefix, prefixEnd(prefix)) as Iterable<Row>) {
           if (w.cancelled) return;
           const prev = r.prev_revision ? (this.stmt.byId!.get(r.prev_revision) as Row | undefined) : undefined;
           onEvent({ type: r.deleted ? 'delete' : 'put', kv: toKv(r), prev: prev ? toKv(prev) : undefined });
@@ -318,6 +369,8 @@ export class SqliteStorage implements Storage {
   }
 
   async close(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    if (this.walFd !== undefined) closeSync(this.walFd);
     for (const w of this.watchers) w.cancelled = true;
     this.watchers.clear();
     this.db.close();

@@ -103,10 +103,9 @@ export class Store implements StoreApi {
       if (meta.namespace && t.namespace && meta.namespace !== t.namespace)
         throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
       meta.namespace = t.namespace ?? meta.namespace ?? 'default';
-      const ns = this.ctx().resource('namespaces');
-      const nsKv = await this.storage.get(storageKey(ns, undefined, meta.namespace));
-      if (!nsKv) throw notFound(ns, meta.namespace);
-      if (decode(nsKv).status?.phase === 'Terminating')
+      const phase = await this.ctx().namespaces.phase(meta.namespace);
+      if (!phase) throw notFound(this.ctx().resource('namespaces'), meta.namespace);
+      if (phase === 'Terminating')
         throw new ApiError(
           403,
           'Forbidden',

@@ -16,6 +16,7 @@ import type { ServiceAllocator } from '../services.js';
 import type { Column } from '../tables.js';
 import type { ClusterTls } from '../tls.js';
 import type { CustomResources } from '../crds.js';
+import type { NamespacePhases } from '../namespaces.js';
 
 /** Who writes, and through which subresource. */
 export interface WriteContext {
@@ -48,6 +49,8 @@ export interface RegistryContext {
   authn: Authenticator;
   authz: Authorizer;
   crds: CustomResources;
+  /** Namespaces' phases, for admitting creates into them. */
+  namespaces: NamespacePhases;
   tls: ClusterTls;
   logger: Logger;
   /** The generic store, for subresources that read or delete (eviction, token, binding). */

@@ -9,6 +9,7 @@ import { registerContainerCommands } from './commands/containers.js';
 import { registerNetworkCommands } from './commands/networks.js';
 import { registerBuildCommands } from './commands/build.js';
 import { registerAgentCommand, registerServerCommands } from './commands/server.js';
+import { registerClusterCommands } from './commands/cluster.js';
 import { registerSchedulerCommand } from './commands/scheduler.js';
 import { reportError } from './commands/common.js';
 
@@ -33,6 +34,7 @@ registerNetworkCommands(program);
 registerBuildCommands(program);
 registerServerCommands(program);
 registerAgentCommand(program);
+registerClusterCommands(program);
 registerSchedulerCommand(program);
 
 program.exitOverride((err) => {

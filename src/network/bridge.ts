@@ -10,7 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { promises as fs, existsSync } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { GantryError, isNodeError } from '../common/errors.js';
 import { native } from '../native/index.js';
@@ -61,6 +61,16 @@ export function hostVethName(containerId: string, ifName: string): string {
   return `veth${createHash('sha256').update(`${containerId}/${ifName}`).digest('hex').slice(0, 7)}`;
 }
 
+/**
+ * Whether a network device exists in this process's network namespace. Read from procfs rather than
+ * /sys/class/net, which shows the namespace sysfs was mounted in: a node of a local cluster runs its
+ * engine in a network namespace of its own with the host's mounts.
+ */
+export function linkExists(name: string): boolean {
+  const devices = readFileSync('/proc/self/net/dev', 'utf8');
+  return devices.split('\n').some((line) => line.slice(0, line.indexOf(':')).trim() === name);
+}
+
 export class BridgeDriver {
   /** Bridges this process has checked, so the check costs once per network. */
   private readonly ready = new Set<string>();
@@ -69,10 +79,9 @@ export class BridgeDriver {
 
   /** Create the bridge with its gateway address when missing, and let the host forward. */
   private async ensureBridge(net: BridgeNetwork): Promise<void> {
-    if (this.ready.has(net.device) && existsSync(`/sys/class/net/${net.device}`)) return;
+    if (this.ready.has(net.device) && linkExists(net.device)) return;
     const prefix = parseCidr(net.subnet).bits;
-    if (!existsSync(`/sys/class/net/${net.device}`))
-      await ipBatch([`link add ${net.device} type bridge`]).catch(() => undefined);
+    if (!linkExists(net.device)) await ipBatch([`link add ${net.device} type bridge`]).catch(() => undefined);
     // `replace` keeps this idempotent when the address is already there.
     await ipBatch([`addr replace ${net.gateway}/${prefix} dev ${net.device}`, `link set ${net.device} up`]);
     await fs.writeFile('/proc/sys/net/ipv4/ip_forward', '1');
@@ -144,7 +153,7 @@ export class BridgeDriver {
     const mac = macFor(address);
     // A namespace outlives its container while another container joined it (`--net container:X`): the
     // host end of its old pair is still there, and would make this start fail with EEXIST.
-    if (existsSync(`/sys/class/net/${hostVeth}`)) await ipBatch([`link del ${hostVeth}`]).catch(() => undefined);
+    if (linkExists(hostVeth)) await ipBatch([`link del ${hostVeth}`]).catch(() => undefined);
     try {
       native.vethAttach(
         pid,
@@ -158,7 +167,7 @@ export class BridgeDriver {
         net.internal || !defaultRoute ? '' : net.gateway,
       );
       // Hairpin, so a container reaches its own published ports through the host's address.
-      await fs.writeFile(`/sys/class/net/${hostVeth}/brport/hairpin_mode`, '1');
+      await ipBatch([`link set dev ${hostVeth} type bridge_slave hairpin on`]);
     } catch (err) {
       await this.detach(net, containerId).catch(() => undefined);
       throw new GantryError('internal', (err as Error).message);
@@ -178,12 +187,12 @@ export class BridgeDriver {
   /** Delete the host end of a pair whose namespace lives on (a running container leaving a network). */
   async deleteVeth(containerId: string, ifName: string): Promise<void> {
     const hostVeth = hostVethName(containerId, ifName);
-    if (existsSync(`/sys/class/net/${hostVeth}`)) await ipBatch([`link del ${hostVeth}`]);
+    if (linkExists(hostVeth)) await ipBatch([`link del ${hostVeth}`]);
   }
 
   /** A removed network: its bridge device (the kernel keeps it otherwise) and its lease directory. */
   async removeNetwork(net: BridgeNetwork): Promise<void> {
-    if (existsSync(`/sys/class/net/${net.device}`)) await ipBatch([`link del ${net.device}`]).catch(() => undefined);
+    if (linkExists(net.device)) await ipBatch([`link del ${net.device}`]).catch(() => undefined);
     this.ready.delete(net.device);
     await fs.rm(this.leaseDir(net), { recursive: true, force: true });
   }

@@ -287,6 +287,9 @@ export class NetworkService {
       if (!subnet) throw new GantryError('forbidden', 'all predefined address pools have been fully subnetted');
       config.push({ Subnet: subnetText(subnet), Gateway: firstHost(subnet) });
     }
+    const mode = req.Options?.[GATEWAY_MODE];
+    if (mode !== undefined && !GATEWAY_MODES.includes(mode))
+      throw invalid(`invalid ${GATEWAY_MODE} "${mode}": it must be one of ${GATEWAY_MODES.join(', ')}`);
     const rec = this.newRecord(name, 'bridge', config, !!req.Internal, req.Labels ?? {}, req.Options ?? {});
     rec.Options = {
       ...rec.Options,
@@ -688,9 +691,14 @@ function endpointFrom(result: CniResult, ifName: string): Partial<EndpointSettin
  * `gantry:<bridge>`. Into a bridge (rules inserted at the top of FORWARD, each matching only its own
  * bridge) go replies, connections to published ports (DNAT-ed by portmap) and traffic within the
  * network; anything else is dropped — another network's containers, or another host reaching an
- * unpublished port — as Docker's isolation chains do. Out of a bridge (appended, so after every
- * "into" rule) traffic is accepted, or dropped for an internal network, and masqueraded.
+ * unpublished port — as Docker's isolation chains do, unless the network's gateway mode is Docker's
+ * `nat-unprotected` (a pod network, which other nodes route to directly). Out of a bridge (appended,
+ * so after every "into" rule) traffic is accepted, or dropped for an internal network, and masqueraded.
  */
+/** Docker's option for how a bridge network is reached from outside; `routed` is not supported. */
+const GATEWAY_MODE = 'com.docker.network.bridge.gateway_mode_ipv4';
+const GATEWAY_MODES = ['nat', 'nat-unprotected'];
+
 async function natRules(rec: NetworkRecord, what: 'ensure' | 'delete'): Promise<void> {
   const dev = rec.Options['com.docker.network.bridge.name']!;
   const subnet = rec.IPAM.Config[0]?.Subnet;
@@ -699,7 +707,7 @@ async function natRules(rec: NetworkRecord, what: 'ensure' | 'delete'): Promise<
     ['-o', dev, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', ...tag, '-j', 'ACCEPT'],
     ['-o', dev, '-m', 'conntrack', '--ctstate', 'DNAT', ...tag, '-j', 'ACCEPT'],
     ['-i', dev, '-o', dev, ...tag, '-j', 'ACCEPT'],
-    ['-o', dev, ...tag, '-j', 'DROP'],
+    ['-o', dev, ...tag, '-j', rec.Options[GATEWAY_MODE] === 'nat-unprotected' ? 'ACCEPT' : 'DROP'],
   ];
   const appended: Array<{ table: string; chain: string; spec: string[] }> = [
     {

@@ -240,6 +240,10 @@ export function registerAgentCommand(program: Command): void {
     .option('--kubelet-port <port>', "the port of the agent's HTTPS endpoint (logs for the API server)", '10250')
     .option('-d, --data-dir <dir>', "folder for the agent's certificate", '/var/lib/gantry/agent')
     .option('--cluster-dns-port <port>', "the port of the cluster DNS on the node's address", '53')
+    .option(
+      '--cluster-cidr <cidr>',
+      "the cluster's pod range: route to other nodes' pods directly (host-gw, nodes on one link) and leave pod-to-pod traffic unmasqueraded",
+    )
     .action(
       async (o: {
         server: string;
@@ -252,6 +256,7 @@ export function registerAgentCommand(program: Command): void {
         kubeletPort: string;
         dataDir: string;
         clusterDnsPort: string;
+        clusterCidr?: string;
       }) => {
         const logger = createLogger('gantry-agent', 'info');
         logUncaught(logger);
@@ -260,6 +265,7 @@ export function registerAgentCommand(program: Command): void {
             `invalid --node-name ${JSON.stringify(o.nodeName)}: a node name is a lowercase DNS subdomain`,
           );
         if (!isIp(o.nodeIp)) throw new Error(`invalid --node-ip ${JSON.stringify(o.nodeIp)}`);
+        if (o.clusterCidr) parseClusterCidr(o.clusterCidr);
         const ca = readFileSync(o.caFile, 'utf8');
         const creds = await nodeCredentials({
           server: o.server,
@@ -283,6 +289,7 @@ export function registerAgentCommand(program: Command): void {
             ca,
             serving: { cert: creds.servingCert, key: creds.servingKey },
             dnsPort: Number(o.clusterDnsPort),
+            clusterCidr: o.clusterCidr,
           },
           logger,
         );

@@ -24,6 +24,7 @@ import { NodeStatusReporter } from './node.js';
 import { Pleg } from './pleg.js';
 import { PodConfig } from './podconfig.js';
 import { PodNetwork } from './podnetwork.js';
+import { PodRoutes } from './podroutes.js';
 import { Prober } from './prober.js';
 import { ServiceProxy } from './proxy.js';
 import { EngineRuntime, type Runtime } from './runtime.js';
@@ -46,6 +47,8 @@ export interface AgentOptions {
   serving: { cert: string; key: string };
   /** The port of the cluster DNS on the node's address. */
   dnsPort: number;
+  /** The cluster's pod range: when given, routes to other nodes' pods are kept (`podroutes`). */
+  clusterCidr?: string;
 }
 
 const HEARTBEAT_MS = 10_000;
@@ -60,6 +63,8 @@ export class NodeAgent {
   private readonly pods: Informer;
   private readonly services: Informer;
   private readonly endpoints: Informer;
+  private readonly nodes?: Informer;
+  private readonly podRoutes?: PodRoutes;
   private readonly proxy: ServiceProxy;
   private readonly dns: ClusterDns;
   private readonly podNetwork: PodNetwork;
@@ -93,6 +98,10 @@ export class NodeAgent {
     });
     this.services = new Informer(client, '/api/v1/services', logger);
     this.endpoints = new Informer(client, '/api/v1/endpoints', logger);
+    if (o.clusterCidr) {
+      this.nodes = new Informer(client, '/api/v1/nodes', logger);
+      this.podRoutes = new PodRoutes(this.nodes, o.nodeName, o.clusterCidr, logger);
+    }
     this.proxy = new ServiceProxy(this.services, this.endpoints, logger);
     this.podNetwork = new PodNetwork(client, engine, o.nodeName, logger);
     this.runtime = new EngineRuntime(engine, o.nodeName, this.podNetwork);
@@ -136,6 +145,10 @@ export class NodeAgent {
     this.queue.add(key);
   }
 
+  private informers(): Informer[] {
+    return [this.pods, this.services, this.endpoints, ...(this.nodes ? [this.nodes] : [])];
+  }
+
   private syncAll(): void {
     for (const p of this.pods.list()) this.queue.add(keyOf(p));
     this.queue.add(ORPHANS);
@@ -156,7 +169,11 @@ export class NodeAgent {
       .catch((err: unknown) =>
         this.logger.error({ err: String(err) }, 'pod network not made; pods use the engine default bridge'),
       );
-    for (const i of [this.pods, this.services, this.endpoints]) i.start();
+    if (this.podRoutes)
+      await this.podRoutes
+        .start()
+        .catch((err: unknown) => this.logger.error({ err: String(err) }, 'pod-to-pod masquerade exemption not added'));
+    for (const i of this.informers()) i.start();
     await Promise.all([this.pods, this.services, this.endpoints].map((i) => i.waitForSync()));
     this.proxy.sync();
     // Pods still run without the cluster DNS (say, port 53 taken on this address); they fall back to the host's.
@@ -187,7 +204,7 @@ export class NodeAgent {
     for (const t of this.timers) clearInterval(t);
     this.pleg.stop();
     this.queue.stop();
-    for (const i of [this.pods, this.services, this.endpoints]) i.stop();
+    for (const i of this.informers()) i.stop();
     this.proxy.stop();
     void this.dns.stop();
     this.endpoint?.close();

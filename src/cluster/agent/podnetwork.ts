@@ -58,6 +58,8 @@ export class PodNetwork {
           Driver: 'bridge',
           CheckDuplicate: true,
           IPAM: { Driver: 'default', Config: [{ Subnet: subnet, Gateway: firstHost(parseCidr(subnet)) }] },
+          // Other nodes route to pods directly (host-gw), so the bridge lets connections in.
+          Options: { 'com.docker.network.bridge.gateway_mode_ipv4': 'nat-unprotected' },
           Labels: { 'io.gantry.node': this.nodeName },
         },
       });

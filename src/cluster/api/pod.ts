@@ -1,6 +1,7 @@
 /** What several components ask of pods and nodes, answered once. */
 import type { KObject } from './object.js';
-import type { NodeCondition, PodCondition, PodSpec, PodStatus } from './types.js';
+import type { NodeCondition, NodeStatus, PodCondition, PodSpec, PodStatus } from './types.js';
+import { isIpv4 } from './validation.js';
 
 export const podSpec = (p: KObject): PodSpec => (p.spec ?? {}) as PodSpec;
 export const podStatus = (p: KObject): PodStatus => (p.status ?? {}) as PodStatus;
@@ -20,4 +21,10 @@ export const isPodTerminal = (p: KObject): boolean => ['Succeeded', 'Failed'].in
 export function isNodeReady(n: KObject): boolean {
   const conditions = ((n.status ?? {}) as { conditions?: NodeCondition[] }).conditions ?? [];
   return conditions.some((c) => c.type === 'Ready' && c.status === 'True');
+}
+
+/** A node's InternalIP, when it reports a valid IPv4 one. */
+export function nodeInternalIp(n: KObject): string | undefined {
+  const ip = ((n.status ?? {}) as NodeStatus).addresses?.find((a) => a.type === 'InternalIP')?.address;
+  return isIpv4(ip) ? ip : undefined;
 }

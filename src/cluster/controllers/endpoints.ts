@@ -13,9 +13,9 @@ import type { KObject } from '../api/object.js';
 import { collectionPath, type KubeClient } from '../client/client.js';
 import { BY_NAMESPACE, keyOf, type Informer } from '../client/informer.js';
 import { WorkQueue } from './controller.js';
-import { isIpv4, isPort } from '../api/validation.js';
+import { isPort } from '../api/validation.js';
 import { CLUSTER_DNS_PORT_ANNOTATION } from '../api/wellknown.js';
-import { isNodeReady, isPodReady } from '../api/pod.js';
+import { isNodeReady, isPodReady, nodeInternalIp } from '../api/pod.js';
 import type { PodSpec } from '../api/types.js';
 
 const CLUSTER_DNS = 'kube-system/kube-dns';
@@ -155,12 +155,8 @@ export class EndpointsController {
     let port = 0;
     for (const node of this.nodes.list()) {
       const announced = Number(node.metadata?.annotations?.[CLUSTER_DNS_PORT_ANNOTATION]);
-      const status = (node.status ?? {}) as {
-        addresses?: Array<{ type: string; address: string }>;
-      };
-      const ip = status.addresses?.find((a) => a.type === 'InternalIP')?.address;
-      const ready = isNodeReady(node);
-      if (!isPort(announced) || !isIpv4(ip) || !ready) continue;
+      const ip = nodeInternalIp(node);
+      if (!isPort(announced) || !ip || !isNodeReady(node)) continue;
       // One port for the Service: nodes that chose another are left out (the tests run agents with their own).
       port ||= announced;
       if (announced === port) addresses.push({ ip, nodeName: node.metadata!.name! });

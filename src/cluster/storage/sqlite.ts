@@ -196,14 +196,12 @@ export class SqliteStorage implements Storage {
       for (const op of batch) op.reject(err);
       return;
     }
-    batch.forEach((op, i) => {
-      const r = results[i]!;
-      if (!r.ok) op.reject(r.err);
-    });
+    // Failed checks are answered with the flush too: a conflict with a row not yet flushed must not
+    // reach a caller who would read again and still see the older row.
     this.unflushed.push((failed) => {
       batch.forEach((op, i) => {
         const r = results[i]!;
-        if (!r.ok) return;
+        if (!r.ok) return op.reject(r.err);
         if (failed) return op.reject(failed);
         if (r.value.row.id > this.latest) this.latest = r.value.row.id;
         this.notify({

@@ -49,6 +49,23 @@ function suite(name: string, open: () => Promise<{ storage: Storage; close: () =
     });
     after(() => close());
 
+    test('a write that lost a race reads back the winner once it hears of the conflict', async () => {
+      const { modRevision } = await s.create('/registry/pods/default/race', enc({ v: 0 }));
+      const write = (v: number): Promise<{ won?: number; readAfterLoss?: number }> =>
+        s.update('/registry/pods/default/race', enc({ v }), modRevision).then(
+          (kv) => ({ won: kv.modRevision }),
+          async (e: StorageError) => {
+            assert.equal(e.code, 'conflict');
+            return { readAfterLoss: (await s.get('/registry/pods/default/race'))!.modRevision };
+          },
+        );
+      const results = await Promise.all([write(1), write(2)]);
+      const won = results.flatMap((r) => (r.won ? [r.won] : []));
+      const read = results.flatMap((r) => (r.readAfterLoss ? [r.readAfterLoss] : []));
+      assert.equal(won.length, 1, 'one write wins');
+      assert.deepEqual(read, won, "the loser's read sees the winner");
+    });
+
     test('create, get, update with the expected revision, delete; errors by code', async () => {
       const created = await s.create('/registry/pods/default/a', enc({ v: 1 }));
       assert.equal(created.createRevision, created.modRevision);

@@ -1,0 +1,84 @@
+/**
+ * `gantry cluster up | ls | down`: a multi-node cluster on this machine (see cluster/local), with
+ * minikube's node names and kubeconfig handling.
+ */
+import type { Command } from 'commander';
+import { down, findCluster, listClusters, serverUrl, up } from '../../cluster/local/cluster.js';
+import { isRunning } from '../../cluster/local/processes.js';
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+export function registerClusterCommands(program: Command): void {
+  const cluster = program.command('cluster').description('Run a cluster of several nodes on this machine');
+  cluster
+    .command('up')
+    .description('Bring up a cluster: one network namespace per node on a node LAN, every node Ready on return')
+    .option('--nodes <n>', 'how many nodes', '1')
+    .option('--name <name>', "the cluster's name (nodes are <name>, <name>-m02, ...)", 'gantry')
+    .option('--data-dir <dir>', 'folder for its state (default /var/lib/gantry/clusters/<name>)')
+    .option('--api-port <port>', "the API server's port on the first node", '6443')
+    .option('--subnet <cidr>', 'the node LAN, a /24 (default: the first free from 192.168.49.0/24)')
+    .option('--cluster-cidr <cidr>', "the pods' range; each node gets a /24 of it", '10.42.0.0/16')
+    .option('--registry-mirror <url>', "a Docker Hub mirror for every node's engine (repeatable)", collect, [])
+    .option('--insecure-registry <host:port>', 'a registry reached over plain HTTP (repeatable)', collect, [])
+    .option('--no-kubeconfig', 'do not merge a context into ~/.kube/config')
+    .action(
+      async (o: {
+        nodes: string;
+        name: string;
+        dataDir?: string;
+        apiPort: string;
+        subnet?: string;
+        clusterCidr: string;
+        registryMirror: string[];
+        insecureRegistry: string[];
+        kubeconfig: boolean;
+      }) => {
+        const started = Date.now();
+        const { cluster: c, kubeconfig } = await up({
+          name: o.name,
+          nodes: Number(o.nodes),
+          dataDir: o.dataDir,
+          apiPort: Number(o.apiPort),
+          subnet: o.subnet,
+          clusterCidr: o.clusterCidr,
+          registryMirrors: o.registryMirror,
+          insecureRegistries: o.insecureRegistry,
+          kubeconfig: o.kubeconfig,
+        });
+        const secs = ((Date.now() - started) / 1000).toFixed(1);
+        process.stdout.write(
+          `Cluster "${c.name}" is up: ${c.nodes.length} node(s) Ready in ${secs} s, API server ${serverUrl(c)}\n` +
+            `Kubeconfig: ${kubeconfig}${o.kubeconfig ? ` (context "${c.name}" merged into ~/.kube/config)` : ''}\n`,
+        );
+      },
+    );
+  cluster
+    .command('ls')
+    .description('List the clusters that are up')
+    .action(() => {
+      const rows = listClusters().map((c) => {
+        const running = c.nodes.filter((n) => isRunning(n.agent)).length;
+        return [c.name, String(c.nodes.length), `${running}/${c.nodes.length}`, serverUrl(c), c.dataDir];
+      });
+      const table = [['NAME', 'NODES', 'RUNNING', 'API SERVER', 'DATA DIR'], ...rows];
+      const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
+      for (const r of table)
+        process.stdout.write(
+          r
+            .map((cell, i) => cell.padEnd(widths[i]!))
+            .join('   ')
+            .trimEnd() + '\n',
+        );
+    });
+  cluster
+    .command('down')
+    .description('Stop a cluster and remove everything it made')
+    .option('--name <name>', "the cluster's name", 'gantry')
+    .action(async (o: { name: string }) => {
+      const c = findCluster(o.name);
+      if (!c) throw new Error(`no cluster named "${o.name}" is up`);
+      await down(c);
+      process.stdout.write(`Cluster "${o.name}" removed\n`);
+    });
+}

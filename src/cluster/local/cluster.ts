@@ -1,0 +1,383 @@
+/**
+ * `gantry cluster`: a cluster of N nodes on this machine, as `minikube start --nodes N` makes one, but of
+ * network namespaces rather than VMs. Each node has its own engine (data root, exec root, pod bridge on
+ * its podCIDR) and agent; the first also runs the API server with the controllers and the scheduler.
+ * The nodes sit on a node LAN (`lan`), their agents route pods between them (host-gw), and the host
+ * routes to every node's pods too. What a cluster is made of is recorded in `<data-dir>/cluster.json`
+ * as it is made, so `down` — or a failed `up` — removes exactly that.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+import { ApiClient as EngineClient } from '../../api/docker/client.js';
+import { isNodeReady, nodeInternalIp } from '../api/pod.js';
+import { isDnsLabel } from '../api/validation.js';
+import { ApiClient } from '../client/client.js';
+import { hostRoutes, overlaps, parseCidr, subnetText } from '../../network/ipnet.js';
+import { parseClusterCidr } from '../controllers/nodeipam.js';
+import * as lan from './lan.js';
+import { isRunning, startInNetns, stopProcess, type NodeProcess } from './processes.js';
+
+/** Where clusters are found by name (tmpfs, as their namespaces are: neither outlives a reboot). */
+export const INDEX_DIR = process.env.GANTRY_CLUSTER_INDEX ?? '/run/gantry/clusters';
+export const DEFAULT_ROOT = '/var/lib/gantry/clusters';
+const READY_TIMEOUT_MS = 90_000;
+
+export interface UpOptions {
+  name: string;
+  nodes: number;
+  dataDir?: string;
+  apiPort: number;
+  subnet?: string;
+  /** The pods' range, a /24 of it per node. */
+  clusterCidr: string;
+  registryMirrors: string[];
+  insecureRegistries: string[];
+  kubeconfig: boolean;
+}
+
+interface NodeRecord extends lan.LanNode {
+  name: string;
+  engine?: NodeProcess;
+  agent?: NodeProcess;
+  podCidr?: string;
+}
+
+export interface ClusterRecord {
+  name: string;
+  dataDir: string;
+  apiPort: number;
+  lan: lan.LanPlan;
+  clusterCidr: string;
+  registryMirrors: string[];
+  insecureRegistries: string[];
+  server?: NodeProcess;
+  nodes: NodeRecord[];
+}
+
+/** minikube's node names: the cluster's name, then `<name>-m02`, `<name>-m03`, ... */
+export const nodeName = (cluster: string, index: number): string =>
+  index === 1 ? cluster : `${cluster}-m${String(index).padStart(2, '0')}`;
+
+const indexFile = (name: string): string => path.join(INDEX_DIR, `${name}.json`);
+const nodeDir = (c: ClusterRecord, n: NodeRecord): string => path.join(c.dataDir, 'nodes', n.name);
+const serverDir = (c: ClusterRecord): string => path.join(c.dataDir, 'server');
+const engineHost = (c: ClusterRecord, n: NodeRecord): string => `unix://${path.join(nodeDir(c, n), 'engine.sock')}`;
+
+function save(c: ClusterRecord): void {
+  writeFileSync(path.join(c.dataDir, 'cluster.json'), JSON.stringify(c, null, 2));
+}
+
+export function validateName(name: string): void {
+  if (!isDnsLabel(name) || name.length > 20)
+    throw new Error(`invalid cluster name ${JSON.stringify(name)}: use up to 20 lowercase letters, digits and '-'`);
+}
+
+/** The record of cluster `name`, if it was brought up. */
+export function findCluster(name: string): ClusterRecord | undefined {
+  validateName(name);
+  if (!existsSync(indexFile(name))) return undefined;
+  const { dataDir } = JSON.parse(readFileSync(indexFile(name), 'utf8')) as { dataDir: string };
+  const file = path.join(dataDir, 'cluster.json');
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as ClusterRecord) : undefined;
+}
+
+export function listClusters(): ClusterRecord[] {
+  if (!existsSync(INDEX_DIR)) return [];
+  return readdirSync(INDEX_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => findCluster(f.slice(0, -'.json'.length)))
+    .filter((c): c is ClusterRecord => !!c);
+}
+
+export const serverUrl = (c: ClusterRecord): string => `https://${c.nodes[0]!.ip}:${c.apiPort}`;
+
+function adminClient(c: ClusterRecord): ApiClient {
+  const tls = path.join(serverDir(c), 'tls');
+  return new ApiClient({
+    server: serverUrl(c),
+    ca: readFileSync(path.join(tls, 'ca.crt'), 'utf8'),
+    cert: readFileSync(path.join(tls, 'admin.crt'), 'utf8'),
+    key: readFileSync(path.join(tls, 'admin.key'), 'utf8'),
+  });
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const got = await probe().catch(() => undefined);
+    if (got !== undefined) return got;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+function startEngine(c: ClusterRecord, n: NodeRecord): void {
+  const dir = nodeDir(c, n);
+  mkdirSync(dir, { recursive: true });
+  const args = [
+    'daemon',
+    '-H',
+    engineHost(c, n),
+    '--data-root',
+    path.join(dir, 'engine'),
+    '--exec-root',
+    path.join(dir, 'run'),
+  ];
+  for (const m of c.registryMirrors) args.push('--registry-mirror', m);
+  for (const r of c.insecureRegistries) args.push('--insecure-registry', r);
+  n.engine = startInNetns(n.netns, args, path.join(dir, 'engine.log'));
+  save(c);
+}
+
+function startServer(c: ClusterRecord): void {
+  const first = c.nodes[0]!;
+  const args = [
+    'server',
+    '--data-dir',
+    serverDir(c),
+    '--https-listen-port',
+    String(c.apiPort),
+    '--bind-address',
+    '0.0.0.0',
+  ];
+  args.push('--advertise-address', first.ip, '--cluster-cidr', c.clusterCidr);
+  mkdirSync(serverDir(c), { recursive: true });
+  c.server = startInNetns(first.netns, args, path.join(c.dataDir, 'server.log'));
+  save(c);
+}
+
+function startAgent(c: ClusterRecord, n: NodeRecord): void {
+  const dir = nodeDir(c, n);
+  const args = ['agent', '--server', serverUrl(c), '--token-file', path.join(serverDir(c), 'node-token')];
+  args.push('--ca-file', path.join(serverDir(c), 'tls', 'ca.crt'), '--node-name', n.name, '--node-ip', n.ip);
+  args.push('--docker-host', engineHost(c, n), '--data-dir', path.join(dir, 'agent'), '--cluster-cidr', c.clusterCidr);
+  n.agent = startInNetns(n.netns, args, path.join(dir, 'agent.log'));
+  save(c);
+}
+
+async function engineUp(c: ClusterRecord, n: NodeRecord): Promise<void> {
+  const engine = new EngineClient(engineHost(c, n));
+  await waitFor(`the engine of ${n.name} (see ${nodeDir(c, n)}/engine.log)`, 30_000, () =>
+    isRunning(n.engine) ? engine.call('GET', '/_ping').then(() => true) : Promise.resolve(undefined),
+  );
+}
+
+/** Every node Ready with its pod range, then the host's routes to each range. */
+async function nodesReady(c: ClusterRecord, names: string[]): Promise<void> {
+  const client = adminClient(c);
+  try {
+    const nodes = await waitFor(`nodes ${names.join(', ')} to be Ready`, READY_TIMEOUT_MS, async () => {
+      for (const n of c.nodes) if (!isRunning(n.agent)) throw new Error(`the agent of ${n.name} exited`);
+      const list = await client.list('/api/v1/nodes');
+      const ready = list.items.filter((o) => isNodeReady(o) && (o.spec as { podCIDR?: string } | undefined)?.podCIDR);
+      return names.every((name) => ready.some((o) => o.metadata?.name === name)) ? ready : undefined;
+    });
+    for (const o of nodes) {
+      const n = c.nodes.find((x) => x.name === o.metadata?.name);
+      const ip = nodeInternalIp(o);
+      const podCidr = (o.spec as { podCIDR: string }).podCIDR;
+      if (!n || ip !== n.ip) continue;
+      await lan.addHostRoute(podCidr, n.ip);
+      n.podCidr = podCidr;
+    }
+    save(c);
+  } finally {
+    client.close();
+  }
+}
+
+/** `<data-dir>/kubeconfig.yaml`: the server's admin kubeconfig, named after the cluster, at node 1's address. */
+function writeKubeconfig(c: ClusterRecord, mergeIntoHome: boolean): string {
+  const server = YAML.parse(readFileSync(path.join(serverDir(c), 'kubeconfig.yaml'), 'utf8')) as KubeConfig;
+  const cluster = { ...server.clusters[0]!.cluster, server: serverUrl(c) };
+  const config: KubeConfig = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: c.name, cluster }],
+    contexts: [{ name: c.name, context: { cluster: c.name, user: c.name } }],
+    'current-context': c.name,
+    preferences: {},
+    users: [{ name: c.name, user: server.users[0]!.user }],
+  };
+  const file = path.join(c.dataDir, 'kubeconfig.yaml');
+  writeFileSync(file, YAML.stringify(config), { mode: 0o600 });
+  if (mergeIntoHome) mergeKubeconfig(config, path.join(os.homedir(), '.kube', 'config'));
+  return file;
+}
+
+interface Named {
+  name: string;
+  [k: string]: unknown;
+}
+
+interface KubeConfig {
+  apiVersion: string;
+  kind: string;
+  clusters: Array<Named & { cluster: Record<string, unknown> }>;
+  contexts: Named[];
+  users: Array<Named & { user: Record<string, unknown> }>;
+  'current-context': string;
+  [k: string]: unknown;
+}
+
+/** Put the cluster's entries into a kubeconfig file (replacing ones of the same name) and make it current. */
+function mergeKubeconfig(add: KubeConfig, file: string): void {
+  const existing = existsSync(file) ? ((YAML.parse(readFileSync(file, 'utf8')) ?? {}) as Partial<KubeConfig>) : {};
+  const merge = <T extends Named>(have: T[] | undefined, extra: T[]): T[] => [
+    ...(have ?? []).filter((e) => !extra.some((x) => x.name === e.name)),
+    ...extra,
+  ];
+  const merged = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    ...existing,
+    clusters: merge(existing.clusters, add.clusters),
+    contexts: merge(existing.contexts, add.contexts),
+    users: merge(existing.users, add.users),
+    'current-context': add['current-context'],
+  };
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, YAML.stringify(merged), { mode: 0o600 });
+}
+
+function unmergeKubeconfig(name: string, file: string): void {
+  if (!existsSync(file)) return;
+  const config = (YAML.parse(readFileSync(file, 'utf8')) ?? {}) as Partial<KubeConfig>;
+  const without = <T extends Named>(list: T[] | undefined): T[] => (list ?? []).filter((e) => e.name !== name);
+  if (![config.clusters, config.contexts, config.users].some((l) => l?.some((e) => e.name === name))) return;
+  const next = {
+    ...config,
+    clusters: without(config.clusters),
+    contexts: without(config.contexts),
+    users: without(config.users),
+  };
+  if (next['current-context'] === name) next['current-context'] = '';
+  writeFileSync(file, YAML.stringify(next), { mode: 0o600 });
+}
+
+function addNodeRecord(c: ClusterRecord, index: number): NodeRecord {
+  const name = nodeName(c.name, index);
+  const n: NodeRecord = { name, ...lan.lanNode(c.name, parseCidr(c.lan.subnet), index, name) };
+  c.nodes.push(n);
+  save(c);
+  return n;
+}
+
+/** Bring a cluster up; on any failure, remove what was made and rethrow. */
+export async function up(o: UpOptions): Promise<{ cluster: ClusterRecord; kubeconfig: string }> {
+  validateName(o.name);
+  if (!Number.isInteger(o.nodes) || o.nodes < 1 || o.nodes > lan.MAX_NODES)
+    throw new Error(`invalid --nodes ${o.nodes}: a cluster has 1 to ${lan.MAX_NODES} nodes`);
+  if (!Number.isInteger(o.apiPort) || o.apiPort < 1 || o.apiPort > 65535)
+    throw new Error(`invalid --api-port ${o.apiPort}: a port is 1 to 65535`);
+  if (findCluster(o.name) || existsSync(indexFile(o.name)))
+    throw new Error(`cluster "${o.name}" is already up: "gantry cluster down --name ${o.name}" removes it`);
+  const others = listClusters().map((c) => parseCidr(c.lan.subnet));
+  const subnet = lan.chooseSubnet(o.subnet, others);
+  const pods = parseClusterCidr(o.clusterCidr);
+  const clash = [...hostRoutes(), subnet, ...listClusters().map((c) => parseCidr(c.clusterCidr))].find((r) =>
+    overlaps(r, pods),
+  );
+  if (clash)
+    throw new Error(`--cluster-cidr ${subnetText(pods)} overlaps ${subnetText(clash)}, a network already in use here`);
+  for (let i = 1; i <= o.nodes; i++)
+    if (lan.netnsExists(`gantry-${nodeName(o.name, i)}`))
+      throw new Error(
+        `network namespace gantry-${nodeName(o.name, i)} exists already: is another cluster using the name?`,
+      );
+  const dataDir = path.resolve(o.dataDir ?? path.join(DEFAULT_ROOT, o.name));
+  if (existsSync(path.join(dataDir, 'cluster.json')))
+    throw new Error(`${dataDir} holds another cluster's state: give another --data-dir`);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  mkdirSync(INDEX_DIR, { recursive: true });
+  const c: ClusterRecord = {
+    name: o.name,
+    dataDir,
+    apiPort: o.apiPort,
+    lan: lan.lanPlan(o.name, subnet),
+    clusterCidr: subnetText(pods),
+    registryMirrors: o.registryMirrors,
+    insecureRegistries: o.insecureRegistries,
+    nodes: [],
+  };
+  save(c);
+  writeFileSync(indexFile(o.name), JSON.stringify({ dataDir }));
+  try {
+    await lan.createLan(c.lan);
+    for (let i = 1; i <= o.nodes; i++) {
+      const n = addNodeRecord(c, i);
+      await lan.createNode(c.lan, n);
+      startEngine(c, n);
+    }
+    startServer(c);
+    await Promise.all(c.nodes.map((n) => engineUp(c, n)));
+    await waitFor('the API server', 60_000, async () => {
+      if (!isRunning(c.server)) throw new Error(`the API server exited: see ${c.dataDir}/server.log`);
+      return existsSync(path.join(serverDir(c), 'kubeconfig.yaml')) || undefined;
+    });
+    for (const n of c.nodes) startAgent(c, n);
+    await nodesReady(
+      c,
+      c.nodes.map((n) => n.name),
+    );
+    return { cluster: c, kubeconfig: writeKubeconfig(c, o.kubeconfig) };
+  } catch (err) {
+    await down(c).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Stop one node's processes: the agent first (it would restart pods), its pods' containers, then the engine. */
+async function stopNode(n: NodeRecord, c: ClusterRecord): Promise<void> {
+  await stopProcess(n.agent);
+  if (isRunning(n.engine)) {
+    const engine = new EngineClient(engineHost(c, n));
+    const all = await engine
+      .json<Array<{ Id: string }>>('GET', '/containers/json', { query: { all: '1' } })
+      .catch(() => []);
+    await Promise.all(
+      all.map((ct) =>
+        engine.call('DELETE', `/containers/${ct.Id}`, { query: { force: '1', v: '1' } }).catch(() => undefined),
+      ),
+    );
+  }
+  await stopProcess(n.engine);
+}
+
+/** Everything a cluster made, in reverse: processes, routes, namespaces, the LAN, mounts, files, its kubeconfig entries. */
+export async function down(c: ClusterRecord): Promise<void> {
+  for (const n of c.nodes.slice(1)) await stopNode(n, c);
+  const first = c.nodes[0];
+  if (first) await stopProcess(first.agent);
+  await stopProcess(c.server);
+  if (first) await stopNode(first, c);
+  for (const n of c.nodes) {
+    if (n.podCidr) await lan.removeHostRoute(n.podCidr, n.ip);
+    await lan.removeNode(n);
+  }
+  await lan.removeLan(c.lan);
+  unmountUnder(c.dataDir);
+  rmSync(c.dataDir, { recursive: true, force: true });
+  rmSync(indexFile(c.name), { force: true });
+  unmergeKubeconfig(c.name, path.join(os.homedir(), '.kube', 'config'));
+}
+
+/** Mounts left beneath a directory (a container's rootfs whose engine was killed), deepest first. */
+function unmountUnder(dir: string): void {
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4]?.replace(/\\040/g, ' '))
+    .filter((m): m is string => !!m && (m === dir || m.startsWith(dir + '/')))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) {
+    try {
+      // umount(2) via the util-linux binary: Node has no binding, and the path comes from the kernel.
+      execFileSync('umount', ['-l', m], { stdio: 'ignore' });
+    } catch {
+      // Already gone with its parent.
+    }
+  }
+}

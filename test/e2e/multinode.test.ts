@@ -1,0 +1,219 @@
+/**
+ * Issue 13, multi-node clusters: `gantry cluster up --nodes 3` makes three network-namespace nodes on a
+ * node LAN, all Ready when it returns; a Deployment's pods spread over the nodes with addresses from
+ * each node's range; the host reaches pods by IP, pods reach pods on other nodes by IP and through a
+ * Service; `cluster down` leaves no namespace, device, route, iptables rule, process, mount or file.
+ * kubectl 1.33.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes, randomInt } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { contains, hostRoutes, overlaps, parseCidr } from '../../src/network/ipnet.js';
+import { Cleanup, GANTRY, hasKubectl, kubectl, run, seedRegistry, startRegistry, tempDir, waitFor } from './helpers.js';
+
+/** A /24 node LAN and a /16 pod range no route of this host (or a parallel test's) touches. */
+function freeRanges(): { subnet: string; clusterCidr: string } {
+  const routes = hostRoutes();
+  for (;;) {
+    const subnet = `192.168.${randomInt(100, 250)}.0/24`;
+    const clusterCidr = `10.${randomInt(100, 250)}.0.0/16`;
+    if (!routes.some((r) => overlaps(r, parseCidr(subnet)) || overlaps(r, parseCidr(clusterCidr))))
+      return { subnet, clusterCidr };
+  }
+}
+
+function httpGet(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { timeout: 5000 }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject)
+      .on('timeout', function (this: http.ClientRequest) {
+        this.destroy(new Error(`timeout: ${url}`));
+      });
+  });
+}
+
+/** Lines of `cmd` output mentioning `needle`, for "nothing left" checks. */
+const leftovers = (cmd: string, args: string[], needle: string): string[] =>
+  run(cmd, args)
+    .stdout.split('\n')
+    .filter((l) => l.includes(needle));
+
+describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl && 'kubectl is not installed' }, () => {
+  const cleanup = new Cleanup();
+  const name = `e2e${randomBytes(3).toString('hex')}`;
+  const { subnet, clusterCidr } = freeRanges();
+  const hostIp = subnet.replace(/0\/24$/, '1');
+  let dataDir: string;
+  let env: Record<string, string>;
+  const k = (args: string[]): { code: number; stdout: string; stderr: string } => run(kubectl, args, { env });
+  const ok = (args: string[]): string => {
+    const r = k(args);
+    assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const gantry = (args: string[]): { code: number; stdout: string; stderr: string } =>
+    run(GANTRY, args, { env, timeoutMs: 180_000 });
+
+  before(async () => {
+    const root = tempDir(cleanup, 'gantry-multinode-');
+    dataDir = path.join(root, 'cluster');
+    env = {
+      ...(process.env as Record<string, string>),
+      GANTRY_CLUSTER_INDEX: path.join(root, 'index'),
+      KUBECONFIG: path.join(dataDir, 'kubeconfig.yaml'),
+    };
+    const reg = await startRegistry(cleanup, 'gantry', { listenAll: true });
+    seedRegistry(reg, 'busybox:latest', 'library/busybox:latest');
+    const port = reg.addr.split(':')[1]!;
+    // Registered first, so it runs last: whatever a failed test left, the cluster goes.
+    cleanup.add(() => {
+      if (existsSync(path.join(dataDir, 'cluster.json'))) gantry(['cluster', 'down', '--name', name]);
+    });
+    const up = gantry([
+      'cluster',
+      'up',
+      '--nodes',
+      '3',
+      '--name',
+      name,
+      '--data-dir',
+      dataDir,
+      '--subnet',
+      subnet,
+      '--cluster-cidr',
+      clusterCidr,
+      '--registry-mirror',
+      `http://${hostIp}:${port}`,
+      '--insecure-registry',
+      `${hostIp}:${port}`,
+      '--no-kubeconfig',
+    ]);
+    assert.equal(up.code, 0, up.stderr);
+    assert.match(up.stdout, new RegExp(`Cluster "${name}" is up: 3 node\\(s\\) Ready`));
+  });
+  after(() => cleanup.run());
+
+  test('three nodes, Ready on return, named as minikube names them, each with its own pod range', () => {
+    const nodes = JSON.parse(ok(['get', 'nodes', '-o', 'json'])) as {
+      items: Array<{
+        metadata: { name: string };
+        spec: { podCIDR: string };
+        status: { conditions: Array<{ type: string; status: string }> };
+      }>;
+    };
+    assert.deepEqual(nodes.items.map((n) => n.metadata.name).sort(), [name, `${name}-m02`, `${name}-m03`]);
+    for (const n of nodes.items) {
+      assert.ok(
+        n.status.conditions.some((c) => c.type === 'Ready' && c.status === 'True'),
+        n.metadata.name,
+      );
+      assert.ok(contains(parseCidr(clusterCidr), parseCidr(n.spec.podCIDR).base), n.spec.podCIDR);
+    }
+    assert.equal(new Set(nodes.items.map((n) => n.spec.podCIDR)).size, 3);
+    assert.match(gantry(['cluster', 'ls']).stdout, new RegExp(`${name}\\s+3\\s+3/3`));
+  });
+
+  test('a Deployment spreads over the nodes; pods answer the host and each other across nodes, and through a Service', async () => {
+    ok([
+      'create',
+      'deployment',
+      'web',
+      '--image=busybox',
+      '--replicas=3',
+      '--port=8080',
+      '--',
+      'sh',
+      '-c',
+      'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www',
+    ]);
+    type Pod = { metadata: { name: string }; spec: { nodeName: string }; status: { podIP?: string; phase: string } };
+    let pods: Pod[] = [];
+    await waitFor(
+      () => {
+        pods = (JSON.parse(ok(['get', 'pods', '-l', 'app=web', '-o', 'json'])) as { items: Pod[] }).items;
+        return pods.length === 3 && pods.every((p) => p.status.phase === 'Running' && p.status.podIP);
+      },
+      'three web pods Running',
+      120_000,
+    );
+    assert.equal(new Set(pods.map((p) => p.spec.nodeName)).size, 3, 'one pod per node');
+    const ranges = new Map(
+      (
+        JSON.parse(ok(['get', 'nodes', '-o', 'json'])) as {
+          items: Array<{ metadata: { name: string }; spec: { podCIDR: string } }>;
+        }
+      ).items.map((n) => [n.metadata.name, parseCidr(n.spec.podCIDR)]),
+    );
+    for (const p of pods)
+      assert.ok(
+        contains(ranges.get(p.spec.nodeName)!, parseCidr(`${p.status.podIP}/32`).base),
+        `${p.metadata.name} ${p.status.podIP}`,
+      );
+    // The host reaches every pod by its IP (host-gw routes).
+    for (const p of pods) assert.equal((await httpGet(`http://${p.status.podIP}:8080/`)).trim(), p.metadata.name);
+    // A pod reaches the pods on the other nodes by IP.
+    const [a, ...others] = pods;
+    for (const b of others) {
+      const got = ok([
+        'exec',
+        a!.metadata.name,
+        '--',
+        'sh',
+        '-c',
+        `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc ${b.status.podIP} 8080`,
+      ]);
+      assert.match(got, new RegExp(b.metadata.name));
+    }
+    // And through a Service, whose endpoints are on every node.
+    ok(['expose', 'deployment', 'web', '--port=80', '--target-port=8080']);
+    const clusterIp = ok(['get', 'svc', 'web', '-o', 'jsonpath={.spec.clusterIP}']).trim();
+    const answered = new Set<string>();
+    await waitFor(
+      () => {
+        const r = k([
+          'exec',
+          a!.metadata.name,
+          '--',
+          'sh',
+          '-c',
+          `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${clusterIp} 80`,
+        ]);
+        for (const p of pods) if (r.stdout.includes(p.metadata.name)) answered.add(p.metadata.name);
+        return answered.size === 3;
+      },
+      'every pod to answer through the Service',
+      60_000,
+    );
+  });
+
+  test('cluster down leaves nothing behind', () => {
+    const record = JSON.parse(readFileSync(path.join(dataDir, 'cluster.json'), 'utf8')) as {
+      lan: { bridge: string };
+      nodes: Array<{ netns: string; hostVeth: string; engine: { pid: number }; agent: { pid: number } }>;
+      server: { pid: number };
+    };
+    const down = gantry(['cluster', 'down', '--name', name]);
+    assert.equal(down.code, 0, down.stderr);
+    assert.deepEqual(leftovers('ip', ['netns', 'list'], name), []);
+    assert.deepEqual(leftovers('ip', ['-o', 'link'], record.lan.bridge), []);
+    for (const n of record.nodes) assert.deepEqual(leftovers('ip', ['-o', 'link'], n.hostVeth), []);
+    assert.deepEqual(leftovers('ip', ['route'], clusterCidr.split('.').slice(0, 2).join('.') + '.'), []);
+    assert.deepEqual(leftovers('iptables', ['-S'], record.lan.bridge), []);
+    assert.deepEqual(leftovers('cat', ['/proc/self/mountinfo'], dataDir), []);
+    for (const pid of [record.server.pid, ...record.nodes.flatMap((n) => [n.engine.pid, n.agent.pid])])
+      assert.ok(
+        !existsSync(`/proc/${pid}`) || !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('gantry'),
+        `process ${pid} is gone`,
+      );
+    assert.ok(!existsSync(dataDir), 'the data dir is removed');
+    assert.equal(gantry(['cluster', 'ls']).stdout.trim().split('\n').length, 1, 'no cluster listed');
+  });
+});

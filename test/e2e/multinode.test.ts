@@ -2,7 +2,7 @@
  * Issue 13, multi-node clusters: `gantry cluster up --nodes 3` makes three network-namespace nodes on a
  * node LAN, all Ready when it returns; a Deployment's pods spread over the nodes with addresses from
  * each node's range; the host reaches pods by IP, pods reach pods on other nodes by IP and through a
- * Service; `cluster down` leaves no namespace, device, route, iptables rule, process, mount or file.
+ * Service; a LoadBalancer Service gets an address on the node LAN that answers from the host; `cluster down` leaves no namespace, device, route, iptables rule, process, mount or file.
  * kubectl 1.33.
  */
 import { after, before, describe, test } from 'node:test';
@@ -190,6 +190,31 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
         return answered.size === 3;
       },
       'every pod to answer through the Service',
+      60_000,
+    );
+  });
+
+  test('a LoadBalancer Service gets an external IP from the node LAN that answers from the host', async () => {
+    ok(['expose', 'deployment', 'web', '--type=LoadBalancer', '--name=web-lb', '--port=8080']);
+    let external = '';
+    await waitFor(
+      () => {
+        const row = ok(['get', 'svc', 'web-lb', '--no-headers']).trim().split(/\s+/);
+        external = row[3] ?? '';
+        return external !== '<pending>' && external !== '';
+      },
+      'an EXTERNAL-IP for web-lb',
+      30_000,
+    );
+    assert.ok(contains(parseCidr(subnet), parseCidr(`${external}/32`).base), `${external} is on the node LAN`);
+    const pods = ok(['get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[*].metadata.name}']).trim().split(' ');
+    const answered = new Set<string>();
+    await waitFor(
+      async () => {
+        answered.add((await httpGet(`http://${external}:8080/`).catch(() => '')).trim());
+        return pods.every((p) => answered.has(p));
+      },
+      'every pod to answer through the LoadBalancer address',
       60_000,
     );
   });

@@ -19,6 +19,7 @@ import { ApiServer } from '../../cluster/apiserver/server.js';
 import { ensureTls } from '../../cluster/apiserver/tls.js';
 import { ControllerManager, CONTROLLERS, selectControllers } from '../../cluster/controllers/manager.js';
 import { parseClusterCidr } from '../../cluster/controllers/nodeipam.js';
+import { parseLbRange } from '../../cluster/controllers/servicelb.js';
 import { fileAuditSink } from '../../cluster/apiserver/audit.js';
 import { EtcdStorage } from '../../cluster/storage/etcd.js';
 import { SqliteStorage } from '../../cluster/storage/sqlite.js';
@@ -79,6 +80,7 @@ export function registerServerCommands(program: Command): void {
       'run only the controllers deletion needs (garbagecollector, namespace, serviceaccount), not the workload ones',
     )
     .option('--disable-scheduler', 'do not run the scheduler')
+    .option('--lb-range <range>', 'addresses for LoadBalancer Services (FIRST-LAST or a CIDR); none when not given')
     .option('--audit-log-path <file>', 'write an audit.k8s.io/v1 Event (Metadata level) per request to this file')
     .option(
       '--etcd-compaction-interval <seconds>',
@@ -94,6 +96,7 @@ export function registerServerCommands(program: Command): void {
         datastoreEndpoint: string;
         serviceCidr: string;
         clusterCidr: string;
+        lbRange?: string;
         serviceNodePortRange: string;
         token?: string;
         tokenFile?: string;
@@ -105,6 +108,7 @@ export function registerServerCommands(program: Command): void {
       }) => {
         const selected = selectControllers(o.controllers);
         const clusterCidr = parseClusterCidr(o.clusterCidr);
+        const lbPool = o.lbRange ? parseLbRange(o.lbRange) : undefined;
         if (o.disableControllerManager) for (const d of CONTROLLERS) if (!d.core) selected.delete(d.name);
         const logger = createLogger('gantry-server', 'info');
         logUncaught(logger);
@@ -166,7 +170,13 @@ export function registerServerCommands(program: Command): void {
         const controllers = new ControllerManager(
           { server: `https://127.0.0.1:${port}`, ca: tls.ca, cert: tls.adminCert, key: tls.adminKey },
           logger,
-          { scheduler: !o.disableScheduler && !o.disableControllerManager, ca, controllers: selected, clusterCidr },
+          {
+            scheduler: !o.disableScheduler && !o.disableControllerManager,
+            ca,
+            controllers: selected,
+            clusterCidr,
+            lbPool,
+          },
         );
         await controllers.start();
         const kc = path.join(o.dataDir, 'kubeconfig.yaml');
@@ -244,6 +254,7 @@ export function registerAgentCommand(program: Command): void {
       '--cluster-cidr <cidr>',
       "the cluster's pod range: route to other nodes' pods directly (host-gw, nodes on one link) and leave pod-to-pod traffic unmasqueraded",
     )
+    .option('--announce-load-balancers', "answer on the node's interface for LoadBalancer Services' addresses")
     .action(
       async (o: {
         server: string;
@@ -257,6 +268,7 @@ export function registerAgentCommand(program: Command): void {
         dataDir: string;
         clusterDnsPort: string;
         clusterCidr?: string;
+        announceLoadBalancers?: boolean;
       }) => {
         const logger = createLogger('gantry-agent', 'info');
         logUncaught(logger);
@@ -290,6 +302,7 @@ export function registerAgentCommand(program: Command): void {
             serving: { cert: creds.servingCert, key: creds.servingKey },
             dnsPort: Number(o.clusterDnsPort),
             clusterCidr: o.clusterCidr,
+            announceLoadBalancers: !!o.announceLoadBalancers,
           },
           logger,
         );

@@ -25,6 +25,7 @@ import { Pleg } from './pleg.js';
 import { PodConfig } from './podconfig.js';
 import { PodNetwork } from './podnetwork.js';
 import { PodRoutes } from './podroutes.js';
+import { LoadBalancerAddresses } from './lbaddresses.js';
 import { Prober } from './prober.js';
 import { ServiceProxy } from './proxy.js';
 import { EngineRuntime, type Runtime } from './runtime.js';
@@ -49,6 +50,8 @@ export interface AgentOptions {
   dnsPort: number;
   /** The cluster's pod range: when given, routes to other nodes' pods are kept (`podroutes`). */
   clusterCidr?: string;
+  /** Answer on the node's interface for LoadBalancer Services' addresses (`lbaddresses`). */
+  announceLoadBalancers?: boolean;
 }
 
 const HEARTBEAT_MS = 10_000;
@@ -65,6 +68,7 @@ export class NodeAgent {
   private readonly endpoints: Informer;
   private readonly nodes?: Informer;
   private readonly podRoutes?: PodRoutes;
+  private readonly lbAddresses?: LoadBalancerAddresses;
   private readonly proxy: ServiceProxy;
   private readonly dns: ClusterDns;
   private readonly podNetwork: PodNetwork;
@@ -102,6 +106,7 @@ export class NodeAgent {
       this.nodes = new Informer(client, '/api/v1/nodes', logger);
       this.podRoutes = new PodRoutes(this.nodes, o.nodeName, o.clusterCidr, logger);
     }
+    if (o.announceLoadBalancers) this.lbAddresses = new LoadBalancerAddresses(this.services, o.nodeIp, logger);
     this.proxy = new ServiceProxy(this.services, this.endpoints, logger);
     this.podNetwork = new PodNetwork(client, engine, o.nodeName, logger);
     this.runtime = new EngineRuntime(engine, o.nodeName, this.podNetwork);
@@ -206,6 +211,7 @@ export class NodeAgent {
     this.queue.stop();
     for (const i of this.informers()) i.stop();
     this.proxy.stop();
+    this.lbAddresses?.stop();
     void this.dns.stop();
     this.endpoint?.close();
     ServiceProxy.cleanup();

@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
+import { ingressIps } from '../api/service.js';
 import type { Logger } from '../../common/log.js';
 import type { KObject } from '../api/object.js';
 import type { Informer } from '../client/informer.js';
@@ -85,6 +86,11 @@ export function proxyRules(
       group.rules.push(
         `-A GANTRY-SERVICES -d ${spec.clusterIP}/32 -p ${proto} -m ${proto} --dport ${port.port} -m comment --comment "${comment} cluster IP" -j ${svcChain}`,
       );
+      if (spec.type === 'LoadBalancer')
+        for (const ip of ingressIps(svc))
+          group.rules.push(
+            `-A GANTRY-SERVICES -d ${ip}/32 -p ${proto} -m ${proto} --dport ${port.port} -m comment --comment "${comment} load balancer IP" -j ${svcChain}`,
+          );
       if (isPort(port.nodePort) && (spec.type === 'NodePort' || spec.type === 'LoadBalancer'))
         group.rules.push(
           `-A GANTRY-NODEPORTS -p ${proto} -m ${proto} --dport ${port.nodePort} -m comment --comment "${comment} node port" -j ${svcChain}`,

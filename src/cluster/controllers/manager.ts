@@ -16,6 +16,7 @@ import { GarbageCollector } from './garbagecollector.js';
 import { NamespaceController } from './namespace.js';
 import { NodeIpamController } from './nodeipam.js';
 import { ReplicaSetController } from './replicaset.js';
+import { ServiceLbController, type AddressPool } from './servicelb.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { ServiceAccountController } from './serviceaccount.js';
 
@@ -38,6 +39,8 @@ export interface ControllerContext {
   ca?: { certFile: string; keyFile: string };
   /** The range nodes' pod CIDRs come from (absent: no node IPAM). */
   clusterCidr?: Subnet;
+  /** `--lb-range`: where LoadBalancer Services' addresses come from. */
+  lbPool?: AddressPool;
 }
 
 export interface ControllerDescriptor {
@@ -111,6 +114,11 @@ export const CONTROLLERS: ControllerDescriptor[] = [
     create: (c) => c.clusterCidr && new NodeIpamController(c.client, c.informer(NODES), c.clusterCidr, c.logger),
   },
   {
+    name: 'servicelb',
+    enabledByDefault: true,
+    create: (c) => c.lbPool && new ServiceLbController(c.client, c.informer('/api/v1/services'), c.lbPool, c.logger),
+  },
+  {
     name: 'csrsigning',
     enabledByDefault: true,
     create: (c) =>
@@ -162,6 +170,7 @@ export class ControllerManager {
       controllers: Set<string>;
       ca?: { certFile: string; keyFile: string };
       clusterCidr?: Subnet;
+      lbPool?: AddressPool;
     },
   ) {
     this.client = new ApiClient({ maxSockets: 64, ...options });
@@ -170,6 +179,7 @@ export class ControllerManager {
       logger,
       ca: opts.ca,
       clusterCidr: opts.clusterCidr,
+      lbPool: opts.lbPool,
       informer: (path) => {
         let i = this.informers.get(path);
         if (!i) this.informers.set(path, (i = new Informer(this.client, path, logger)));

@@ -143,7 +143,7 @@ function startServer(c: ClusterRecord): void {
     '--bind-address',
     '0.0.0.0',
   ];
-  args.push('--advertise-address', first.ip, '--cluster-cidr', c.clusterCidr);
+  args.push('--advertise-address', first.ip, '--cluster-cidr', c.clusterCidr, '--lb-range', lan.lbRange(c.lan));
   mkdirSync(serverDir(c), { recursive: true });
   c.server = startInNetns(first.netns, args, path.join(c.dataDir, 'server.log'));
   save(c);
@@ -154,6 +154,7 @@ function startAgent(c: ClusterRecord, n: NodeRecord): void {
   const args = ['agent', '--server', serverUrl(c), '--token-file', path.join(serverDir(c), 'node-token')];
   args.push('--ca-file', path.join(serverDir(c), 'tls', 'ca.crt'), '--node-name', n.name, '--node-ip', n.ip);
   args.push('--docker-host', engineHost(c, n), '--data-dir', path.join(dir, 'agent'), '--cluster-cidr', c.clusterCidr);
+  args.push('--announce-load-balancers');
   n.agent = startInNetns(n.netns, args, path.join(dir, 'agent.log'));
   save(c);
 }

@@ -13,8 +13,8 @@ import { hostRoutes, intToIp, overlaps, parseCidr, subnetText, type Subnet } fro
 
 const run = promisify(execFile);
 
-/** The most nodes a /24 node LAN holds here (host .1, nodes from .2). */
-export const MAX_NODES = 200;
+/** The most nodes a /24 node LAN holds here (host .1, nodes from .2, LoadBalancer addresses from .200). */
+export const MAX_NODES = 190;
 
 export interface LanPlan {
   subnet: string;
@@ -35,6 +35,12 @@ const short = (name: string): string => createHash('sha256').update(name).digest
 /** Devices named from the cluster name's hash: interface names have 15 characters at most. */
 export function lanPlan(cluster: string, subnet: Subnet): LanPlan {
   return { subnet: subnetText(subnet), bridge: `gt-${short(cluster)}`, hostIp: intToIp(subnet.base + 1) };
+}
+
+/** LoadBalancer addresses: the top of the node LAN (.200-.254), above any node's. */
+export function lbRange(plan: LanPlan): string {
+  const base = parseCidr(plan.subnet).base;
+  return `${intToIp(base + 200)}-${intToIp(base + 254)}`;
 }
 
 /** Node `index` (1 for the first) of a cluster. */

@@ -55,6 +55,8 @@ bench: deps
 	node --import tsx bench/build.ts
 	node --import tsx bench/apiserver.ts
 	node --import tsx bench/cluster.ts
+	node --import tsx bench/scheduler.ts
+	node --import tsx bench/multinode.ts
 
 clean:
 	rm -rf dist

@@ -5,7 +5,7 @@
  * it bound, dropped if its binding fails, and expires if it is never seen.
  */
 import { value, milliValue } from '../api/quantity.js';
-import type { KObject } from '../api/object.js';
+import { controllerOf, type KObject } from '../api/object.js';
 import { isNodeReady, isPodTerminal } from '../api/pod.js';
 import { podRequests, type NodeInfo, type Resources, type Taint } from './framework.js';
 
@@ -16,11 +16,18 @@ interface PlacedPod {
   node: string;
   requests: Resources;
   scoreRequests: Resources;
+  owner?: string;
   /** Set while assumed: when the assumption lapses (Infinity while the binding is in flight). */
   assumedUntil?: number;
 }
 
 const zero = (): Resources => ({ cpu: 0, memory: 0, pods: 0 });
+const countOwner = (n: NodeInfo, owner: string | undefined, sign: 1 | -1): void => {
+  if (!owner) return;
+  const count = (n.podsByOwner.get(owner) ?? 0) + sign;
+  if (count > 0) n.podsByOwner.set(owner, count);
+  else n.podsByOwner.delete(owner);
+};
 const add = (a: Resources, b: Resources, sign: 1 | -1): void => {
   a.cpu += sign * b.cpu;
   a.memory += sign * b.memory;
@@ -65,6 +72,7 @@ export class SchedulerCache {
       },
       requested: existing?.requested ?? zero(),
       scoreRequested: existing?.scoreRequested ?? zero(),
+      podsByOwner: existing?.podsByOwner ?? new Map(),
     };
     if (!existing) {
       // Pods placed before their node was seen.
@@ -72,6 +80,7 @@ export class SchedulerCache {
         if (p.node === name) {
           add(info.requested, p.requests, 1);
           add(info.scoreRequested, p.scoreRequests, 1);
+          countOwner(info, p.owner, 1);
         }
       this.order = undefined;
     }
@@ -89,6 +98,7 @@ export class SchedulerCache {
     if (n) {
       add(n.requested, placed.requests, 1);
       add(n.scoreRequested, placed.scoreRequests, 1);
+      countOwner(n, placed.owner, 1);
     }
   }
 
@@ -100,6 +110,7 @@ export class SchedulerCache {
     if (n) {
       add(n.requested, was.requests, -1);
       add(n.scoreRequested, was.scoreRequests, -1);
+      countOwner(n, was.owner, -1);
     }
   }
 
@@ -112,7 +123,12 @@ export class SchedulerCache {
     }
     const was = this.pods.get(key);
     if (was && was.node === node && !was.assumedUntil) return;
-    this.place(key, { node, requests: podRequests(p), scoreRequests: podRequests(p, true) });
+    this.place(key, {
+      node,
+      requests: podRequests(p),
+      scoreRequests: podRequests(p, true),
+      owner: controllerOf(p)?.uid,
+    });
   }
 
   removePod(key: string): void {
@@ -125,6 +141,7 @@ export class SchedulerCache {
       node,
       requests: podRequests(p),
       scoreRequests: podRequests(p, true),
+      owner: controllerOf(p)?.uid,
       assumedUntil: Number.POSITIVE_INFINITY,
     });
   }

@@ -4,7 +4,7 @@
  * and Score (how good is it, 0..100). What a pod needs is read once when it enters the queue.
  */
 import { milliValue, value } from '../api/quantity.js';
-import type { KObject } from '../api/object.js';
+import { controllerOf, type KObject } from '../api/object.js';
 
 export interface Resources {
   /** Millicores. */
@@ -50,6 +50,8 @@ export interface PodInfo {
   affinityTerms: NodeSelectorTerm[];
   tolerations: Toleration[];
   priority: number;
+  /** The UID of the pod's controller (its ReplicaSet, ...), whose pods the default spreading spreads. */
+  owner?: string;
 }
 
 export interface NodeInfo {
@@ -64,6 +66,8 @@ export interface NodeInfo {
   requested: Resources;
   /** The same with kube-scheduler's non-zero defaults, for scores. */
   scoreRequested: Resources;
+  /** How many of the node's pods each controller (by UID) has. */
+  podsByOwner: Map<string, number>;
 }
 
 /** Why a node cannot take a pod, worded as kube-scheduler words it in `FailedScheduling`. */
@@ -134,5 +138,6 @@ export function podInfo(key: string, pod: KObject): PodInfo {
     affinityTerms: spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [],
     tolerations: spec.tolerations ?? [],
     priority: typeof spec.priority === 'number' ? spec.priority : 0,
+    owner: controllerOf(pod)?.uid,
   };
 }

@@ -2,7 +2,7 @@
  * The default plugins, each a small version of kube-scheduler's of the same name: NodeReady (Gantry has
  * no node lifecycle controller tainting not-ready nodes, so readiness is read directly),
  * NodeUnschedulable, NodeAffinity (nodeSelector and required affinity terms), TaintToleration,
- * NodeResourcesFit (filter), and the LeastAllocated and BalancedAllocation scores.
+ * NodeResourcesFit (filter), and the LeastAllocated, BalancedAllocation and PodTopologySpread scores.
  */
 import type {
   FilterPlugin,
@@ -140,4 +140,18 @@ export const DEFAULT_FILTERS: FilterPlugin[] = [
   taintToleration,
   nodeResourcesFit,
 ];
-export const DEFAULT_SCORES: ScorePlugin[] = [leastAllocated, balancedAllocation];
+/**
+ * kube-scheduler's default spreading (PodTopologySpread's system defaults, by hostname, ScheduleAnyway):
+ * a node holding fewer pods of the pod's own controller scores higher, so a Deployment's replicas
+ * spread over the nodes even once their requests no longer tell the nodes apart.
+ */
+export const podTopologySpread: ScorePlugin = {
+  name: 'PodTopologySpread',
+  weight: 2,
+  score(pod, node) {
+    if (!pod.owner) return 0;
+    return 100 / (1 + (node.podsByOwner.get(pod.owner) ?? 0));
+  },
+};
+
+export const DEFAULT_SCORES: ScorePlugin[] = [leastAllocated, balancedAllocation, podTopologySpread];

@@ -161,3 +161,28 @@ test('large clusters search a share of their nodes, as percentageOfNodesToScore'
   assert.equal(feasibleNodesToFind(1000), 420);
   assert.equal(feasibleNodesToFind(5000), 500);
 });
+
+test("a controller's pods go to the nodes with fewest of them when requests do not tell the nodes apart", () => {
+  const cache = cacheOf([node('a'), node('b'), node('c')]);
+  const owned = (name: string, uid: string): KObject => ({
+    ...pod(name, {}, '100m'),
+    metadata: {
+      name,
+      namespace: 'default',
+      ownerReferences: [{ uid, controller: true, kind: 'ReplicaSet', name: uid, apiVersion: 'apps/v1' }],
+    },
+  });
+  // Two pods of one ReplicaSet on each node: equal requests everywhere.
+  for (const [n, rs] of [
+    ['a', 'rs-x'],
+    ['b', 'rs-y'],
+    ['c', 'rs-z'],
+  ] as const)
+    for (const i of [1, 2]) cache.assume(`default/${rs}-${i}`, owned(`${rs}-${i}`, rs), n);
+  const placed = (p: KObject): string | undefined =>
+    decide(podInfo(`default/${p.metadata!.name}`, p), cache.nodeList(), 0, DEFAULT_FILTERS, DEFAULT_SCORES).node?.name;
+  assert.equal(placed(owned('x3', 'rs-x')), 'b', 'x avoids a, the first tie wins');
+  assert.equal(placed(owned('y3', 'rs-y')), 'a', 'y avoids b');
+  assert.equal(placed(owned('z3', 'rs-z')), 'a', 'z avoids c');
+  assert.equal(placed(pod('loose')), 'a', 'a pod of no controller: resources only, first tie wins');
+});

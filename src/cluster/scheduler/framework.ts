@@ -82,6 +82,8 @@ export interface ScorePlugin {
   name: string;
   weight: number;
   score(pod: PodInfo, node: NodeInfo): number;
+  /** kube-scheduler's NormalizeScore: the raw scores of every feasible node, mapped onto 0-100. */
+  normalize?(raw: number[]): number[];
 }
 
 const DEFAULT_CPU_MILLI = 100;

@@ -142,15 +142,18 @@ export const DEFAULT_FILTERS: FilterPlugin[] = [
 ];
 /**
  * kube-scheduler's default spreading (PodTopologySpread's system defaults, by hostname, ScheduleAnyway):
- * a node holding fewer pods of the pod's own controller scores higher, so a Deployment's replicas
- * spread over the nodes even once their requests no longer tell the nodes apart.
+ * the raw score is how many pods of the pod's own controller a node holds, normalised over the
+ * feasible nodes as kube-scheduler does (fewest: 100, most: down to 0), so a Deployment's replicas
+ * spread over the nodes whatever the resource scores say once requests no longer tell nodes apart.
  */
 export const podTopologySpread: ScorePlugin = {
   name: 'PodTopologySpread',
   weight: 2,
-  score(pod, node) {
-    if (!pod.owner) return 0;
-    return 100 / (1 + (node.podsByOwner.get(pod.owner) ?? 0));
+  score: (pod, node) => (pod.owner ? (node.podsByOwner.get(pod.owner) ?? 0) : 0),
+  normalize(raw) {
+    const max = Math.max(...raw);
+    const min = Math.min(...raw);
+    return raw.map((s) => (max === 0 ? 100 : (100 * (max + min - s)) / max));
   },
 };
 

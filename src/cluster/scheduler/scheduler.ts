@@ -56,23 +56,26 @@ export function decide(
 ): Decision {
   const want = feasibleNodesToFind(nodes.length);
   const reasons = new Map<string, number>();
-  let best: NodeInfo | undefined;
-  let bestScore = -1;
-  let feasible = 0;
+  const feasible: NodeInfo[] = [];
   let i = 0;
-  for (; i < nodes.length && feasible < want; i++) {
+  for (; i < nodes.length && feasible.length < want; i++) {
     const node = nodes[(start + i) % nodes.length]!;
     let reason: string | undefined;
     for (const f of filters) if ((reason = f.filter(pod, node))) break;
-    if (reason) {
-      reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
-      continue;
-    }
-    feasible++;
-    let score = 0;
-    for (const s of scores) score += s.weight * s.score(pod, node);
-    if (score > bestScore) [best, bestScore] = [node, score];
+    if (reason) reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+    else feasible.push(node);
   }
+  const totals = new Array<number>(feasible.length).fill(0);
+  for (const s of scores) {
+    const raw = feasible.map((node) => s.score(pod, node));
+    const normalized = s.normalize ? s.normalize(raw) : raw;
+    normalized.forEach((v, n) => (totals[n]! += s.weight * v));
+  }
+  let best: NodeInfo | undefined;
+  let bestScore = -1;
+  feasible.forEach((node, n) => {
+    if (totals[n]! > bestScore) [best, bestScore] = [node, totals[n]!];
+  });
   return { node: best, reasons, examined: i };
 }
 

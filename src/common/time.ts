@@ -21,3 +21,18 @@ export function humanDuration(ms: number): string {
 export function humanDurationSince(iso: string): string {
   return humanDuration(Date.now() - Date.parse(iso));
 }
+
+/** Go durations (`30s`, `1m30s`, `500ms`) to nanoseconds. */
+export function goDurationNs(v: string | undefined): number | undefined {
+  if (!v) return undefined;
+  let total = 0;
+  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g;
+  let m: RegExpExecArray | null;
+  let matched = '';
+  while ((m = re.exec(v))) {
+    total += Number(m[1]) * { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 }[m[2] as 'ns'];
+    matched += m[0];
+  }
+  if (matched !== v) throw new Error(`invalid duration: ${v}`);
+  return Math.round(total);
+}

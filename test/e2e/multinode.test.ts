@@ -90,6 +90,8 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
       subnet,
       '--cluster-cidr',
       clusterCidr,
+      '--node-monitor-grace-period',
+      '10s',
       '--registry-mirror',
       `http://${hostIp}:${port}`,
       '--insecure-registry',
@@ -219,10 +221,122 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
     );
   });
 
+  test('workers labelled as the walk-through does show in the ROLES column', () => {
+    for (const worker of [`${name}-m02`, `${name}-m03`])
+      ok(['label', 'node', worker, 'node-role.kubernetes.io/worker=']);
+    const roles = new Map(
+      ok(['get', 'nodes', '--no-headers'])
+        .trim()
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/))
+        .map((f) => [f[0]!, f[2]!]),
+    );
+    assert.deepEqual(Object.fromEntries(roles), {
+      [name]: 'control-plane',
+      [`${name}-m02`]: 'worker',
+      [`${name}-m03`]: 'worker',
+    });
+  });
+
+  test('a stopped node goes NotReady and is tainted, its pods come back elsewhere, the Service keeps answering; started, it is Ready', async () => {
+    const stopped = `${name}-m03`;
+    // Pods that leave an unreachable node after 5 s instead of Kubernetes' default 300 s.
+    const manifest = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'sturdy' },
+      spec: {
+        replicas: 3,
+        selector: { matchLabels: { app: 'sturdy' } },
+        template: {
+          metadata: { labels: { app: 'sturdy' } },
+          spec: {
+            containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }],
+            tolerations: ['unreachable', 'not-ready'].map((t) => ({
+              key: `node.kubernetes.io/${t}`,
+              operator: 'Exists',
+              effect: 'NoExecute',
+              tolerationSeconds: 5,
+            })),
+          },
+        },
+      },
+    };
+    const applied = run(kubectl, ['apply', '-f', '-'], { env, input: JSON.stringify(manifest) });
+    assert.equal(applied.code, 0, applied.stderr);
+    type Pod = {
+      metadata: { name: string; deletionTimestamp?: string };
+      spec: { nodeName?: string; tolerations?: unknown[] };
+      status: { phase: string };
+    };
+    const sturdy = (): Pod[] =>
+      (JSON.parse(ok(['get', 'pods', '-l', 'app=sturdy', '-o', 'json'])) as { items: Pod[] }).items;
+    await waitFor(
+      () => sturdy().filter((p) => p.status.phase === 'Running').length === 3,
+      'three sturdy pods Running',
+      120_000,
+    );
+    const web = ok(['get', 'pods', '-l', 'app=web', '-o', 'json']);
+    assert.match(web, /"tolerationSeconds": 300/, 'the API server adds the default tolerations');
+    const external = ok(['get', 'svc', 'web-lb', '-o', 'jsonpath={.status.loadBalancer.ingress[0].ip}']).trim();
+
+    const stop = gantry(['cluster', 'node', 'stop', stopped, '--name', name]);
+    assert.equal(stop.code, 0, stop.stderr);
+    await waitFor(
+      () => new RegExp(`${stopped}\\s+NotReady`).test(ok(['get', 'nodes'])),
+      `${stopped} to be NotReady`,
+      60_000,
+    );
+    assert.match(
+      ok(['get', 'node', stopped, '-o', 'jsonpath={.spec.taints[*].key}']),
+      /node.kubernetes.io\/unreachable/,
+    );
+    await waitFor(
+      () => {
+        const live = sturdy().filter((p) => !p.metadata.deletionTimestamp && p.status.phase === 'Running');
+        return live.length === 3 && live.every((p) => p.spec.nodeName !== stopped);
+      },
+      'three sturdy pods Running on the other nodes',
+      90_000,
+    );
+    // The web pod on the stopped node is no longer Ready, so the LoadBalancer sends nothing there.
+    await waitFor(
+      async () => {
+        for (let i = 0; i < 10; i++) if (!(await httpGet(`http://${external}:8080/`).catch(() => ''))) return false;
+        return true;
+      },
+      'the LoadBalancer to answer every request',
+      60_000,
+    );
+
+    const start = gantry(['cluster', 'node', 'start', stopped, '--name', name]);
+    assert.equal(start.code, 0, start.stderr);
+    await waitFor(() => new RegExp(`${stopped}\\s+Ready`).test(ok(['get', 'nodes'])), `${stopped} Ready again`, 60_000);
+    await waitFor(
+      () => !ok(['get', 'node', stopped, '-o', 'jsonpath={.spec.taints}']).includes('unreachable'),
+      'the taint removed',
+      30_000,
+    );
+  });
+
+  test('a node added is Ready with its own range; deleted, it is gone', () => {
+    const add = gantry(['cluster', 'node', 'add', '--name', name]);
+    assert.equal(add.code, 0, add.stderr);
+    assert.match(add.stdout, new RegExp(`Node ${name}-m04 added`));
+    assert.match(ok(['get', 'nodes']), new RegExp(`${name}-m04\\s+Ready`));
+    const del = gantry(['cluster', 'node', 'delete', `${name}-m04`, '--name', name]);
+    assert.equal(del.code, 0, del.stderr);
+    assert.doesNotMatch(ok(['get', 'nodes']), new RegExp(`${name}-m04`));
+    assert.deepEqual(leftovers('ip', ['netns', 'list'], `${name}-m04`), []);
+    const refused = gantry(['cluster', 'node', 'delete', name, '--name', name]);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /runs the API server/);
+  });
+
   test('cluster down leaves nothing behind', () => {
     const record = JSON.parse(readFileSync(path.join(dataDir, 'cluster.json'), 'utf8')) as {
       lan: { bridge: string };
-      nodes: Array<{ netns: string; hostVeth: string; engine: { pid: number }; agent: { pid: number } }>;
+      nodes: Array<{ netns: string; hostVeth: string; engine?: { pid: number }; agent?: { pid: number } }>;
       server: { pid: number };
     };
     const down = gantry(['cluster', 'down', '--name', name]);
@@ -233,7 +347,7 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
     assert.deepEqual(leftovers('ip', ['route'], clusterCidr.split('.').slice(0, 2).join('.') + '.'), []);
     assert.deepEqual(leftovers('iptables', ['-S'], record.lan.bridge), []);
     assert.deepEqual(leftovers('cat', ['/proc/self/mountinfo'], dataDir), []);
-    for (const pid of [record.server.pid, ...record.nodes.flatMap((n) => [n.engine.pid, n.agent.pid])])
+    for (const pid of [record.server.pid, ...record.nodes.flatMap((n) => [n.engine?.pid, n.agent?.pid])].filter(Boolean))
       assert.ok(
         !existsSync(`/proc/${pid}`) || !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('gantry'),
         `process ${pid} is gone`,

@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { down, findCluster, listClusters, serverUrl, up } from '../../cluster/local/cluster.js';
+import { addNode, deleteNode, startNode, stopNodeByName } from '../../cluster/local/nodes.js';
 import { isRunning } from '../../cluster/local/processes.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
@@ -19,6 +20,7 @@ export function registerClusterCommands(program: Command): void {
     .option('--api-port <port>', "the API server's port on the first node", '6443')
     .option('--subnet <cidr>', 'the node LAN, a /24 (default: the first free from 192.168.49.0/24)')
     .option('--cluster-cidr <cidr>', "the pods' range; each node gets a /24 of it", '10.42.0.0/16')
+    .option('--node-monitor-grace-period <duration>', 'how long a node may be silent before it is NotReady', '40s')
     .option('--registry-mirror <url>', "a Docker Hub mirror for every node's engine (repeatable)", collect, [])
     .option('--insecure-registry <host:port>', 'a registry reached over plain HTTP (repeatable)', collect, [])
     .option('--no-kubeconfig', 'do not merge a context into ~/.kube/config')
@@ -30,6 +32,7 @@ export function registerClusterCommands(program: Command): void {
         apiPort: string;
         subnet?: string;
         clusterCidr: string;
+        nodeMonitorGracePeriod: string;
         registryMirror: string[];
         insecureRegistry: string[];
         kubeconfig: boolean;
@@ -42,6 +45,7 @@ export function registerClusterCommands(program: Command): void {
           apiPort: Number(o.apiPort),
           subnet: o.subnet,
           clusterCidr: o.clusterCidr,
+          nodeMonitorGracePeriod: o.nodeMonitorGracePeriod,
           registryMirrors: o.registryMirror,
           insecureRegistries: o.insecureRegistry,
           kubeconfig: o.kubeconfig,
@@ -81,4 +85,33 @@ export function registerClusterCommands(program: Command): void {
       await down(c);
       process.stdout.write(`Cluster "${o.name}" removed\n`);
     });
+  const node = cluster.command('node').description("Add, stop, start or delete a cluster's nodes");
+  const clusterNamed = (name: string): NonNullable<ReturnType<typeof findCluster>> => {
+    const c = findCluster(name);
+    if (!c) throw new Error(`no cluster named "${name}" is up`);
+    return c;
+  };
+  node
+    .command('add')
+    .description('Add a node, Ready on return')
+    .option('--name <name>', "the cluster's name", 'gantry')
+    .action(async (o: { name: string }) => {
+      const n = await addNode(clusterNamed(o.name));
+      process.stdout.write(`Node ${n.name} added (${n.ip})\n`);
+    });
+  for (const [verb, description, run] of [
+    ['stop', 'Stop a node: its agent, engine and containers', stopNodeByName],
+    ['start', 'Start a stopped node, Ready on return', startNode],
+    ['delete', 'Delete a node: its processes, Node object, namespace and routes', deleteNode],
+  ] as const)
+    node
+      .command(`${verb} <node>`)
+      .description(description)
+      .option('--name <name>', "the cluster's name", 'gantry')
+      .action(async (nodeName: string, o: { name: string }) => {
+        await run(clusterNamed(o.name), nodeName);
+        process.stdout.write(
+          `Node ${nodeName} ${verb === 'stop' ? 'stopped' : verb === 'start' ? 'started' : 'deleted'}\n`,
+        );
+      });
 }

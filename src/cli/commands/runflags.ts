@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { keyValueMap } from './common.js';
 import { parseExpose, parseMount, parsePublish } from './netflags.js';
+import { goDurationNs } from '../../common/time.js';
 
 export interface RunOpts {
   detach?: boolean;
@@ -71,31 +72,16 @@ export interface RunOpts {
   dnsOption: string[];
 }
 
-/** Go durations (`30s`, `1m30s`, `500ms`) to nanoseconds. */
-function durationNs(v: string | undefined): number | undefined {
-  if (!v) return undefined;
-  let total = 0;
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g;
-  let m: RegExpExecArray | null;
-  let matched = '';
-  while ((m = re.exec(v))) {
-    total += Number(m[1]) * { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 }[m[2] as 'ns'];
-    matched += m[0];
-  }
-  if (matched !== v) throw new Error(`invalid duration: ${v}`);
-  return Math.round(total);
-}
-
 function healthcheck(o: RunOpts): Record<string, unknown> | undefined {
   if (o.healthcheck === false) return { Test: ['NONE'] };
   if (!o.healthCmd && !o.healthInterval && !o.healthTimeout && !o.healthRetries && !o.healthStartPeriod)
     return undefined;
   return {
     Test: o.healthCmd ? ['CMD-SHELL', o.healthCmd] : undefined,
-    Interval: durationNs(o.healthInterval),
-    Timeout: durationNs(o.healthTimeout),
+    Interval: goDurationNs(o.healthInterval),
+    Timeout: goDurationNs(o.healthTimeout),
     Retries: o.healthRetries ? Number(o.healthRetries) : undefined,
-    StartPeriod: durationNs(o.healthStartPeriod),
+    StartPeriod: goDurationNs(o.healthStartPeriod),
   };
 }
 

@@ -15,6 +15,7 @@ import { nodeCredentials } from '../../cluster/agent/credentials.js';
 import { isDnsSubdomain, isIp } from '../../cluster/api/validation.js';
 import { ApiClient as ClusterClient } from '../../cluster/client/client.js';
 import { createLogger, logUncaught } from '../../common/log.js';
+import { goDurationNs } from '../../common/time.js';
 import { ApiServer } from '../../cluster/apiserver/server.js';
 import { ensureTls } from '../../cluster/apiserver/tls.js';
 import { ControllerManager, CONTROLLERS, selectControllers } from '../../cluster/controllers/manager.js';
@@ -80,6 +81,11 @@ export function registerServerCommands(program: Command): void {
       'run only the controllers deletion needs (garbagecollector, namespace, serviceaccount), not the workload ones',
     )
     .option('--disable-scheduler', 'do not run the scheduler')
+    .option(
+      '--node-monitor-grace-period <duration>',
+      'how long a node may be silent before it is marked NotReady',
+      '40s',
+    )
     .option('--lb-range <range>', 'addresses for LoadBalancer Services (FIRST-LAST or a CIDR); none when not given')
     .option('--audit-log-path <file>', 'write an audit.k8s.io/v1 Event (Metadata level) per request to this file')
     .option(
@@ -97,6 +103,7 @@ export function registerServerCommands(program: Command): void {
         serviceCidr: string;
         clusterCidr: string;
         lbRange?: string;
+        nodeMonitorGracePeriod: string;
         serviceNodePortRange: string;
         token?: string;
         tokenFile?: string;
@@ -109,6 +116,11 @@ export function registerServerCommands(program: Command): void {
         const selected = selectControllers(o.controllers);
         const clusterCidr = parseClusterCidr(o.clusterCidr);
         const lbPool = o.lbRange ? parseLbRange(o.lbRange) : undefined;
+        const graceNs = goDurationNs(o.nodeMonitorGracePeriod);
+        if (!graceNs || graceNs < 1e9)
+          throw new Error(
+            `invalid --node-monitor-grace-period ${o.nodeMonitorGracePeriod}: give a duration of 1s or more`,
+          );
         if (o.disableControllerManager) for (const d of CONTROLLERS) if (!d.core) selected.delete(d.name);
         const logger = createLogger('gantry-server', 'info');
         logUncaught(logger);
@@ -176,6 +188,7 @@ export function registerServerCommands(program: Command): void {
             controllers: selected,
             clusterCidr,
             lbPool,
+            nodeMonitorGracePeriodMs: graceNs / 1e6,
           },
         );
         await controllers.start();
@@ -222,6 +235,17 @@ export function registerServerCommands(program: Command): void {
     });
 }
 
+/** kubelet's `--node-labels`: `key=value` pairs separated by commas. */
+export function parseNodeLabels(text: string): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const pair of text.split(',').filter(Boolean)) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new Error(`invalid --node-labels ${JSON.stringify(text)}: give key=value[,key=value...]`);
+    labels[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return labels;
+}
+
 /** The host's first non-loopback IPv4 address, which a node reports as its InternalIP. */
 function hostIp(): string {
   for (const list of Object.values(os.networkInterfaces()))
@@ -254,6 +278,11 @@ export function registerAgentCommand(program: Command): void {
       '--cluster-cidr <cidr>',
       "the cluster's pod range: route to other nodes' pods directly (host-gw, nodes on one link) and leave pod-to-pod traffic unmasqueraded",
     )
+    .option(
+      '--node-labels <labels>',
+      'labels to register the node with, key=value[,key=value...] (empty for none)',
+      'node-role.kubernetes.io/control-plane=true',
+    )
     .option('--announce-load-balancers', "answer on the node's interface for LoadBalancer Services' addresses")
     .action(
       async (o: {
@@ -269,6 +298,7 @@ export function registerAgentCommand(program: Command): void {
         clusterDnsPort: string;
         clusterCidr?: string;
         announceLoadBalancers?: boolean;
+        nodeLabels: string;
       }) => {
         const logger = createLogger('gantry-agent', 'info');
         logUncaught(logger);
@@ -303,14 +333,16 @@ export function registerAgentCommand(program: Command): void {
             dnsPort: Number(o.clusterDnsPort),
             clusterCidr: o.clusterCidr,
             announceLoadBalancers: !!o.announceLoadBalancers,
+            nodeLabels: parseNodeLabels(o.nodeLabels),
           },
           logger,
         );
         await agent.start();
         const stop = (): void => {
-          agent.stop();
-          client.close();
-          process.exit(0);
+          void agent.stop().finally(() => {
+            client.close();
+            process.exit(0);
+          });
         };
         process.on('SIGTERM', stop);
         process.on('SIGINT', stop);

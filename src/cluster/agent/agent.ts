@@ -50,6 +50,8 @@ export interface AgentOptions {
   dnsPort: number;
   /** The cluster's pod range: when given, routes to other nodes' pods are kept (`podroutes`). */
   clusterCidr?: string;
+  /** Labels the Node is registered with (`--node-labels`). */
+  nodeLabels?: Record<string, string>;
   /** Answer on the node's interface for LoadBalancer Services' addresses (`lbaddresses`). */
   announceLoadBalancers?: boolean;
 }
@@ -205,16 +207,20 @@ export class NodeAgent {
   }
 
   /** Stop; the service rules go too, as pods' addresses are no longer kept up to date. */
-  stop(): void {
+  async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.pleg.stop();
     this.queue.stop();
     for (const i of this.informers()) i.stop();
     this.proxy.stop();
-    this.lbAddresses?.stop();
-    void this.dns.stop();
     this.endpoint?.close();
     ServiceProxy.cleanup();
+    await Promise.all([
+      this.dns.stop(),
+      this.lbAddresses
+        ?.stop()
+        .catch((err: unknown) => this.logger.warn({ err: String(err) }, 'LoadBalancer addresses not removed')),
+    ]);
   }
 
   /** One pod: read what the runtime has, decide, act, report. */

@@ -71,7 +71,18 @@ export class LoadBalancerAddresses {
       }
   }
 
-  stop(): void {
+  /** Stop answering: an agent that is gone must not draw the LAN's traffic for these addresses. */
+  async stop(): Promise<void> {
     clearTimeout(this.timer);
+    await this.running;
+    const dev = interfaceOf(this.nodeIp);
+    if (!dev) return;
+    const label = `${dev}:lb`;
+    const { stdout } = await run('ip', ['-o', '-4', 'addr', 'show', 'dev', dev, 'label', label]);
+    for (const ip of stdout
+      .split('\n')
+      .map((l) => /inet (\S+)\/32/.exec(l)?.[1])
+      .filter(isIpv4))
+      await run('ip', ['addr', 'del', `${ip}/32`, 'dev', dev, 'label', label]).catch(() => undefined);
   }
 }

@@ -12,6 +12,8 @@ export interface NodeIdentity {
   nodeIp: string;
   /** The port of the agent's HTTPS endpoint. */
   port: number;
+  /** Labels the Node is registered with, beside the well-known hostname, os and arch. */
+  nodeLabels?: Record<string, string>;
 }
 
 export class NodeStatusReporter {
@@ -71,7 +73,7 @@ export class NodeStatusReporter {
       'kubernetes.io/hostname': this.o.nodeName,
       'kubernetes.io/os': 'linux',
       'kubernetes.io/arch': process.arch === 'x64' ? 'amd64' : process.arch,
-      'node-role.kubernetes.io/control-plane': 'true',
+      ...this.o.nodeLabels,
     };
     try {
       await this.client.create(collectionPath('v1', 'nodes'), {

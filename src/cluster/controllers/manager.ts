@@ -16,6 +16,7 @@ import { GarbageCollector } from './garbagecollector.js';
 import { NamespaceController } from './namespace.js';
 import { NodeIpamController } from './nodeipam.js';
 import { ReplicaSetController } from './replicaset.js';
+import { NodeLifecycleController } from './nodelifecycle.js';
 import { ServiceLbController, type AddressPool } from './servicelb.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { ServiceAccountController } from './serviceaccount.js';
@@ -41,6 +42,8 @@ export interface ControllerContext {
   clusterCidr?: Subnet;
   /** `--lb-range`: where LoadBalancer Services' addresses come from. */
   lbPool?: AddressPool;
+  /** `--node-monitor-grace-period`: how long a node may be silent before it is NotReady. */
+  nodeMonitorGracePeriodMs: number;
 }
 
 export interface ControllerDescriptor {
@@ -114,6 +117,19 @@ export const CONTROLLERS: ControllerDescriptor[] = [
     create: (c) => c.clusterCidr && new NodeIpamController(c.client, c.informer(NODES), c.clusterCidr, c.logger),
   },
   {
+    name: 'nodelifecycle',
+    enabledByDefault: true,
+    create: (c) =>
+      new NodeLifecycleController(
+        c.client,
+        c.informer(NODES),
+        c.informer('/apis/coordination.k8s.io/v1/leases'),
+        c.informer(PODS),
+        c.nodeMonitorGracePeriodMs,
+        c.logger,
+      ),
+  },
+  {
     name: 'servicelb',
     enabledByDefault: true,
     create: (c) => c.lbPool && new ServiceLbController(c.client, c.informer('/api/v1/services'), c.lbPool, c.logger),
@@ -171,6 +187,7 @@ export class ControllerManager {
       ca?: { certFile: string; keyFile: string };
       clusterCidr?: Subnet;
       lbPool?: AddressPool;
+      nodeMonitorGracePeriodMs?: number;
     },
   ) {
     this.client = new ApiClient({ maxSockets: 64, ...options });
@@ -180,6 +197,7 @@ export class ControllerManager {
       ca: opts.ca,
       clusterCidr: opts.clusterCidr,
       lbPool: opts.lbPool,
+      nodeMonitorGracePeriodMs: opts.nodeMonitorGracePeriodMs ?? 40_000,
       informer: (path) => {
         let i = this.informers.get(path);
         if (!i) this.informers.set(path, (i = new Informer(this.client, path, logger)));

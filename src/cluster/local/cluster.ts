@@ -33,12 +33,14 @@ export interface UpOptions {
   subnet?: string;
   /** The pods' range, a /24 of it per node. */
   clusterCidr: string;
+  /** How long a node may be silent before it is NotReady (a Go duration). */
+  nodeMonitorGracePeriod?: string;
   registryMirrors: string[];
   insecureRegistries: string[];
   kubeconfig: boolean;
 }
 
-interface NodeRecord extends lan.LanNode {
+export interface NodeRecord extends lan.LanNode {
   name: string;
   engine?: NodeProcess;
   agent?: NodeProcess;
@@ -51,6 +53,7 @@ export interface ClusterRecord {
   apiPort: number;
   lan: lan.LanPlan;
   clusterCidr: string;
+  nodeMonitorGracePeriod: string;
   registryMirrors: string[];
   insecureRegistries: string[];
   server?: NodeProcess;
@@ -66,7 +69,7 @@ const nodeDir = (c: ClusterRecord, n: NodeRecord): string => path.join(c.dataDir
 const serverDir = (c: ClusterRecord): string => path.join(c.dataDir, 'server');
 const engineHost = (c: ClusterRecord, n: NodeRecord): string => `unix://${path.join(nodeDir(c, n), 'engine.sock')}`;
 
-function save(c: ClusterRecord): void {
+export function save(c: ClusterRecord): void {
   writeFileSync(path.join(c.dataDir, 'cluster.json'), JSON.stringify(c, null, 2));
 }
 
@@ -94,7 +97,7 @@ export function listClusters(): ClusterRecord[] {
 
 export const serverUrl = (c: ClusterRecord): string => `https://${c.nodes[0]!.ip}:${c.apiPort}`;
 
-function adminClient(c: ClusterRecord): ApiClient {
+export function adminClient(c: ClusterRecord): ApiClient {
   const tls = path.join(serverDir(c), 'tls');
   return new ApiClient({
     server: serverUrl(c),
@@ -114,7 +117,7 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
   }
 }
 
-function startEngine(c: ClusterRecord, n: NodeRecord): void {
+export function startEngine(c: ClusterRecord, n: NodeRecord): void {
   const dir = nodeDir(c, n);
   mkdirSync(dir, { recursive: true });
   const args = [
@@ -144,22 +147,25 @@ function startServer(c: ClusterRecord): void {
     '0.0.0.0',
   ];
   args.push('--advertise-address', first.ip, '--cluster-cidr', c.clusterCidr, '--lb-range', lan.lbRange(c.lan));
+  args.push('--node-monitor-grace-period', c.nodeMonitorGracePeriod);
   mkdirSync(serverDir(c), { recursive: true });
   c.server = startInNetns(first.netns, args, path.join(c.dataDir, 'server.log'));
   save(c);
 }
 
-function startAgent(c: ClusterRecord, n: NodeRecord): void {
+export function startAgent(c: ClusterRecord, n: NodeRecord): void {
   const dir = nodeDir(c, n);
   const args = ['agent', '--server', serverUrl(c), '--token-file', path.join(serverDir(c), 'node-token')];
   args.push('--ca-file', path.join(serverDir(c), 'tls', 'ca.crt'), '--node-name', n.name, '--node-ip', n.ip);
   args.push('--docker-host', engineHost(c, n), '--data-dir', path.join(dir, 'agent'), '--cluster-cidr', c.clusterCidr);
   args.push('--announce-load-balancers');
+  // As minikube's: the first node is the control plane, the others are workers once labelled so.
+  if (n !== c.nodes[0]) args.push('--node-labels', '');
   n.agent = startInNetns(n.netns, args, path.join(dir, 'agent.log'));
   save(c);
 }
 
-async function engineUp(c: ClusterRecord, n: NodeRecord): Promise<void> {
+export async function engineUp(c: ClusterRecord, n: NodeRecord): Promise<void> {
   const engine = new EngineClient(engineHost(c, n));
   await waitFor(`the engine of ${n.name} (see ${nodeDir(c, n)}/engine.log)`, 30_000, () =>
     isRunning(n.engine) ? engine.call('GET', '/_ping').then(() => true) : Promise.resolve(undefined),
@@ -167,11 +173,12 @@ async function engineUp(c: ClusterRecord, n: NodeRecord): Promise<void> {
 }
 
 /** Every node Ready with its pod range, then the host's routes to each range. */
-async function nodesReady(c: ClusterRecord, names: string[]): Promise<void> {
+export async function nodesReady(c: ClusterRecord, names: string[]): Promise<void> {
   const client = adminClient(c);
   try {
     const nodes = await waitFor(`nodes ${names.join(', ')} to be Ready`, READY_TIMEOUT_MS, async () => {
-      for (const n of c.nodes) if (!isRunning(n.agent)) throw new Error(`the agent of ${n.name} exited`);
+      for (const n of c.nodes)
+        if (names.includes(n.name) && !isRunning(n.agent)) throw new Error(`the agent of ${n.name} exited`);
       const list = await client.list('/api/v1/nodes');
       const ready = list.items.filter((o) => isNodeReady(o) && (o.spec as { podCIDR?: string } | undefined)?.podCIDR);
       return names.every((name) => ready.some((o) => o.metadata?.name === name)) ? ready : undefined;
@@ -180,7 +187,7 @@ async function nodesReady(c: ClusterRecord, names: string[]): Promise<void> {
       const n = c.nodes.find((x) => x.name === o.metadata?.name);
       const ip = nodeInternalIp(o);
       const podCidr = (o.spec as { podCIDR: string }).podCIDR;
-      if (!n || ip !== n.ip) continue;
+      if (!n || ip !== n.ip || !names.includes(n.name)) continue;
       await lan.addHostRoute(podCidr, n.ip);
       n.podCidr = podCidr;
     }
@@ -259,7 +266,7 @@ function unmergeKubeconfig(name: string, file: string): void {
   writeFileSync(file, YAML.stringify(next), { mode: 0o600 });
 }
 
-function addNodeRecord(c: ClusterRecord, index: number): NodeRecord {
+export function addNodeRecord(c: ClusterRecord, index: number): NodeRecord {
   const name = nodeName(c.name, index);
   const n: NodeRecord = { name, ...lan.lanNode(c.name, parseCidr(c.lan.subnet), index, name) };
   c.nodes.push(n);
@@ -300,6 +307,7 @@ export async function up(o: UpOptions): Promise<{ cluster: ClusterRecord; kubeco
     apiPort: o.apiPort,
     lan: lan.lanPlan(o.name, subnet),
     clusterCidr: subnetText(pods),
+    nodeMonitorGracePeriod: o.nodeMonitorGracePeriod ?? '40s',
     registryMirrors: o.registryMirrors,
     insecureRegistries: o.insecureRegistries,
     nodes: [],
@@ -332,7 +340,7 @@ export async function up(o: UpOptions): Promise<{ cluster: ClusterRecord; kubeco
 }
 
 /** Stop one node's processes: the agent first (it would restart pods), its pods' containers, then the engine. */
-async function stopNode(n: NodeRecord, c: ClusterRecord): Promise<void> {
+export async function stopNode(n: NodeRecord, c: ClusterRecord): Promise<void> {
   await stopProcess(n.agent);
   if (isRunning(n.engine)) {
     const engine = new EngineClient(engineHost(c, n));

@@ -123,6 +123,13 @@ export async function createNode(plan: LanPlan, node: LanNode): Promise<void> {
   await ip('-n', node.netns, 'route', 'add', 'default', 'via', plan.hostIp);
 }
 
+/** A node's link to the LAN, down while the node is stopped (a machine switched off answers nothing). */
+export async function setNodeLink(plan: LanPlan, node: LanNode, up: boolean): Promise<void> {
+  await ip('-n', node.netns, 'link', 'set', 'eth0', up ? 'up' : 'down');
+  // Bringing the link down drops its default route: put it back.
+  if (up) await ip('-n', node.netns, 'route', 'replace', 'default', 'via', plan.hostIp);
+}
+
 /** The namespace, and with it the node's end of the pair (the kernel removes both ends). */
 export async function removeNode(node: LanNode): Promise<void> {
   if (existsSync(`/run/netns/${node.netns}`)) await quietly(ip('netns', 'del', node.netns));

@@ -19,12 +19,15 @@ export interface Toleration {
   operator?: string;
   value?: string;
   effect?: string;
+  /** For NoExecute: how long the pod may stay once the taint is added (forever when unset). */
+  tolerationSeconds?: number;
 }
 
 export interface Taint {
   key: string;
   value?: string;
   effect: string;
+  timeAdded?: string;
 }
 
 export interface NodeSelectorRequirement {

@@ -62,14 +62,19 @@ export const nodes: Strategy = {
     {
       name: 'Status',
       type: 'string',
-      cell: (o) =>
-        ((status(o).conditions as Array<{ type: string; status: string }> | undefined) ?? []).find(
-          (c) => c.type === 'Ready',
-        )?.status === 'True'
-          ? 'Ready'
-          : 'NotReady',
+      cell: (o) => {
+        const ready =
+          ((status(o).conditions as Array<{ type: string; status: string }> | undefined) ?? []).find(
+            (c) => c.type === 'Ready',
+          )?.status === 'True'
+            ? 'Ready'
+            : 'NotReady';
+        return (o.spec as { unschedulable?: boolean } | undefined)?.unschedulable
+          ? `${ready},SchedulingDisabled`
+          : ready;
+      },
     },
-    { name: 'Roles', type: 'string', cell: () => '<none>' },
+    { name: 'Roles', type: 'string', cell: (o) => nodeRoles(o.metadata?.labels ?? {}) },
     ageColumn,
     {
       name: 'Version',
@@ -78,3 +83,14 @@ export const nodes: Strategy = {
     },
   ],
 };
+
+/** kubectl's ROLES: `node-role.kubernetes.io/<role>` labels and `kubernetes.io/role`, sorted. */
+function nodeRoles(labels: Record<string, string>): string {
+  const roles = new Set<string>();
+  for (const [k, v] of Object.entries(labels)) {
+    if (k.startsWith('node-role.kubernetes.io/') && k.length > 'node-role.kubernetes.io/'.length)
+      roles.add(k.slice('node-role.kubernetes.io/'.length));
+    else if (k === 'kubernetes.io/role' && v) roles.add(v);
+  }
+  return roles.size ? [...roles].sort().join(',') : '<none>';
+}

@@ -35,6 +35,26 @@ const fixedPart = (s: Record<string, unknown>): unknown => ({
   terminationGracePeriodSeconds: undefined,
 });
 
+/** The DefaultTolerationSeconds admission plugin's: how long a pod stays on a node that is not Ready. */
+const DEFAULT_TOLERATION_SECONDS = 300;
+
+/**
+ * As Kubernetes' DefaultTolerationSeconds admission does: a pod that does not already tolerate the
+ * not-ready and unreachable NoExecute taints tolerates each for 300 s, after which the node lifecycle
+ * controller evicts it.
+ */
+function addDefaultTolerations(spec: { tolerations?: Array<Record<string, unknown>> }): void {
+  const tolerations = Array.isArray(spec.tolerations) ? spec.tolerations : [];
+  for (const key of ['node.kubernetes.io/not-ready', 'node.kubernetes.io/unreachable']) {
+    const covered = tolerations.some(
+      (t) => (t.key === key || (!t.key && t.operator === 'Exists')) && (!t.effect || t.effect === 'NoExecute'),
+    );
+    if (!covered)
+      tolerations.push({ key, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: DEFAULT_TOLERATION_SECONDS });
+  }
+  spec.tolerations = tolerations;
+}
+
 export const pods: Strategy = {
   resource,
   generation: true,
@@ -43,6 +63,9 @@ export const pods: Strategy = {
     o.status ??= { phase: 'Pending', qosClass: 'BestEffort' };
   },
   validate: (o) => refuse(resource, o, podSpecProblems('spec', o.spec)),
+  prepareCreate(o) {
+    addDefaultTolerations(o.spec as { tolerations?: Array<Record<string, unknown>> });
+  },
   validateUpdate(cur, next) {
     if (!same(fixedPart(cur.spec ?? {}), fixedPart(next.spec ?? {})))
       throw invalid(resource, cur.metadata?.name ?? '', [

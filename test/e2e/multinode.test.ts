@@ -347,7 +347,9 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
     assert.deepEqual(leftovers('ip', ['route'], clusterCidr.split('.').slice(0, 2).join('.') + '.'), []);
     assert.deepEqual(leftovers('iptables', ['-S'], record.lan.bridge), []);
     assert.deepEqual(leftovers('cat', ['/proc/self/mountinfo'], dataDir), []);
-    for (const pid of [record.server.pid, ...record.nodes.flatMap((n) => [n.engine?.pid, n.agent?.pid])].filter(Boolean))
+    for (const pid of [record.server.pid, ...record.nodes.flatMap((n) => [n.engine?.pid, n.agent?.pid])].filter(
+      Boolean,
+    ))
       assert.ok(
         !existsSync(`/proc/${pid}`) || !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('gantry'),
         `process ${pid} is gone`,

@@ -24,13 +24,12 @@ try {
   let subnet = '';
   do subnet = `192.168.${randomInt(100, 250)}.0/24`;
   while (hostRoutes().some((r) => overlaps(r, parseCidr(subnet))));
-  const hostIp = subnet.replace(/0\/24$/, '1');
   const env = {
     ...(process.env as Record<string, string>),
     GANTRY_CLUSTER_INDEX: path.join(root, 'index'),
     KUBECONFIG: path.join(root, 'cluster', 'kubeconfig.yaml'),
   };
-  const reg = await startRegistry(cleanup, 'gantry', { listenAll: true });
+  const reg = await startRegistry(cleanup, 'gantry');
   seedRegistry(reg, 'busybox:latest', 'library/busybox:latest');
   const port = reg.addr.split(':')[1]!;
   cleanup.add(() => {
@@ -40,8 +39,8 @@ try {
   const up = run(
     GANTRY,
     ['cluster', 'up', '--nodes', String(nodes), '--name', name, '--data-dir', path.join(root, 'cluster')]
-      .concat(['--subnet', subnet, '--registry-mirror', `http://${hostIp}:${port}`])
-      .concat(['--insecure-registry', `${hostIp}:${port}`, '--no-kubeconfig']),
+      .concat(['--subnet', subnet, '--host-registry-port', port, '--registry-mirror', `http://127.0.0.1:${port}`])
+      .concat(['--no-kubeconfig']),
     { env, timeoutMs: 180_000 },
   );
   if (up.code !== 0) throw new Error(up.stderr);

@@ -436,21 +436,20 @@ export interface Registry {
 export async function startRegistry(
   cleanup: Cleanup,
   kind: 'debian' | 'gantry',
-  opts: { htpasswd?: string; listenAll?: boolean } = {},
+  opts: { htpasswd?: string } = {},
 ): Promise<Registry> {
   const dir = tempDir(cleanup, `gantry-registry-${kind}-`);
   const port = await freePort();
   const addr = `127.0.0.1:${port}`;
-  const listen = opts.listenAll ? `0.0.0.0:${port}` : addr;
   const dataRoot = path.join(dir, 'data');
   if (kind === 'debian') {
     const cfg = path.join(dir, 'config.yml');
-    let yaml = `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${dataRoot}\n  delete:\n    enabled: true\nhttp:\n  addr: ${listen}\n`;
+    let yaml = `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${dataRoot}\n  delete:\n    enabled: true\nhttp:\n  addr: ${addr}\n`;
     if (opts.htpasswd) yaml += `auth:\n  htpasswd:\n    realm: test\n    path: ${opts.htpasswd}\n`;
     await fs.writeFile(cfg, yaml);
     startProcess(cleanup, 'docker-registry', ['serve', cfg], path.join(dir, 'registry.log'));
   } else {
-    const args = ['registry', 'serve', '--addr', listen, '--data-root', dataRoot];
+    const args = ['registry', 'serve', '--addr', addr, '--data-root', dataRoot];
     if (opts.htpasswd) args.push('--htpasswd', opts.htpasswd);
     startProcess(cleanup, GANTRY, args, path.join(dir, 'registry.log'));
   }

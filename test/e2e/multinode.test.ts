@@ -50,8 +50,8 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
   const cleanup = new Cleanup();
   const name = `e2e${randomBytes(3).toString('hex')}`;
   const { subnet, clusterCidr } = freeRanges();
-  const hostIp = subnet.replace(/0\/24$/, '1');
   let dataDir: string;
+  let registryPort = '';
   let env: Record<string, string>;
   const k = (args: string[]): { code: number; stdout: string; stderr: string } => run(kubectl, args, { env });
   const ok = (args: string[]): string => {
@@ -70,9 +70,10 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
       GANTRY_CLUSTER_INDEX: path.join(root, 'index'),
       KUBECONFIG: path.join(dataDir, 'kubeconfig.yaml'),
     };
-    const reg = await startRegistry(cleanup, 'gantry', { listenAll: true });
+    const reg = await startRegistry(cleanup, 'gantry');
     seedRegistry(reg, 'busybox:latest', 'library/busybox:latest');
     const port = reg.addr.split(':')[1]!;
+    registryPort = port;
     // Registered first, so it runs last: whatever a failed test left, the cluster goes.
     cleanup.add(() => {
       if (existsSync(path.join(dataDir, 'cluster.json'))) gantry(['cluster', 'down', '--name', name]);
@@ -92,10 +93,11 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
       clusterCidr,
       '--node-monitor-grace-period',
       '10s',
+      // The registry on the host's loopback, as a user's `docker push localhost:5000/...` would fill it.
+      '--host-registry-port',
+      port,
       '--registry-mirror',
-      `http://${hostIp}:${port}`,
-      '--insecure-registry',
-      `${hostIp}:${port}`,
+      `http://127.0.0.1:${port}`,
       '--no-kubeconfig',
     ]);
     assert.equal(up.code, 0, up.stderr);
@@ -219,6 +221,35 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
       'every pod to answer through the LoadBalancer address',
       60_000,
     );
+  });
+
+  test('bad input is refused with a clear error before anything is made', () => {
+    const before = run('ip', ['netns', 'list']).stdout;
+    const cases: Array<[string[], RegExp]> = [
+      [['--nodes', '0'], /invalid --nodes 0: a cluster has 1 to/],
+      [['--name', 'Bad_Name'], /invalid cluster name "Bad_Name"/],
+      [['--name', name], new RegExp(`cluster "${name}" is already up`)],
+      [['--name', `${name}x`, '--subnet', subnet], /overlaps/],
+      [['--name', `${name}x`, '--subnet', '10.0.0.0/16'], /the node LAN is a \/24/],
+      [['--name', `${name}x`, '--api-port', '70000'], /invalid --api-port 70000/],
+    ];
+    for (const [args, error] of cases) {
+      const r = gantry(['cluster', 'up', '--no-kubeconfig', ...args]);
+      assert.notEqual(r.code, 0, args.join(' '));
+      assert.match(r.stderr, error, args.join(' '));
+    }
+    assert.equal(run('ip', ['netns', 'list']).stdout, before, 'no namespace was made');
+  });
+
+  test("an image in the host's loopback registry runs under its localhost name", async () => {
+    const port = registryPort;
+    ok(['run', 'fromhost', `--image=localhost:${port}/library/busybox:latest`, '--', 'sleep', '3600']);
+    await waitFor(
+      () => ok(['get', 'pod', 'fromhost', '-o', 'jsonpath={.status.phase}']) === 'Running',
+      'the pod of a localhost image Running',
+      60_000,
+    );
+    ok(['delete', 'pod', 'fromhost', '--grace-period=0', '--force']);
   });
 
   test('workers labelled as the walk-through does show in the ROLES column', () => {

@@ -2,7 +2,9 @@
  * `gantry cluster up | ls | down`: a multi-node cluster on this machine (see cluster/local), with
  * minikube's node names and kubeconfig handling.
  */
+import { isIP } from 'node:net';
 import type { Command } from 'commander';
+import { startRelay } from '../../cluster/local/relay.js';
 import { down, findCluster, listClusters, serverUrl, up } from '../../cluster/local/cluster.js';
 import { addNode, deleteNode, startNode, stopNodeByName } from '../../cluster/local/nodes.js';
 import { isRunning } from '../../cluster/local/processes.js';
@@ -21,6 +23,11 @@ export function registerClusterCommands(program: Command): void {
     .option('--subnet <cidr>', 'the node LAN, a /24 (default: the first free from 192.168.49.0/24)')
     .option('--cluster-cidr <cidr>', "the pods' range; each node gets a /24 of it", '10.42.0.0/16')
     .option('--node-monitor-grace-period <duration>', 'how long a node may be silent before it is NotReady', '40s')
+    .option(
+      '--host-registry-port <port>',
+      "the host's loopback registry, seen by every node as its own localhost:<port>",
+      '5000',
+    )
     .option('--registry-mirror <url>', "a Docker Hub mirror for every node's engine (repeatable)", collect, [])
     .option('--insecure-registry <host:port>', 'a registry reached over plain HTTP (repeatable)', collect, [])
     .option('--no-kubeconfig', 'do not merge a context into ~/.kube/config')
@@ -33,6 +40,7 @@ export function registerClusterCommands(program: Command): void {
         subnet?: string;
         clusterCidr: string;
         nodeMonitorGracePeriod: string;
+        hostRegistryPort: string;
         registryMirror: string[];
         insecureRegistry: string[];
         kubeconfig: boolean;
@@ -46,6 +54,7 @@ export function registerClusterCommands(program: Command): void {
           subnet: o.subnet,
           clusterCidr: o.clusterCidr,
           nodeMonitorGracePeriod: o.nodeMonitorGracePeriod,
+          hostRegistryPort: Number(o.hostRegistryPort),
           registryMirrors: o.registryMirror,
           insecureRegistries: o.insecureRegistry,
           kubeconfig: o.kubeconfig,
@@ -84,6 +93,21 @@ export function registerClusterCommands(program: Command): void {
       if (!c) throw new Error(`no cluster named "${o.name}" is up`);
       await down(c);
       process.stdout.write(`Cluster "${o.name}" removed\n`);
+    });
+  cluster
+    .command('relay', { hidden: true })
+    .description("Forward the node LAN's connections to the host's loopback registry (run by cluster up)")
+    .requiredOption('--listen <host:port>', 'where the nodes connect')
+    .requiredOption('--to <host:port>', "the host's registry")
+    .action((o: { listen: string; to: string }) => {
+      const split = (hp: string): { host: string; port: number } => {
+        const i = hp.lastIndexOf(':');
+        const port = Number(hp.slice(i + 1));
+        if (i <= 0 || !isIP(hp.slice(0, i)) || !Number.isInteger(port) || port < 1 || port > 65535)
+          throw new Error(`invalid address ${JSON.stringify(hp)}: give IP:PORT`);
+        return { host: hp.slice(0, i), port };
+      };
+      startRelay(split(o.listen), split(o.to));
     });
   const node = cluster.command('node').description("Add, stop, start or delete a cluster's nodes");
   const clusterNamed = (name: string): NonNullable<ReturnType<typeof findCluster>> => {

@@ -35,6 +35,8 @@ export interface UpOptions {
   clusterCidr: string;
   /** How long a node may be silent before it is NotReady (a Go duration). */
   nodeMonitorGracePeriod?: string;
+  /** The port of the host's loopback registry the nodes see as their own `localhost:<port>`. */
+  hostRegistryPort?: number;
   registryMirrors: string[];
   insecureRegistries: string[];
   kubeconfig: boolean;
@@ -54,6 +56,9 @@ export interface ClusterRecord {
   lan: lan.LanPlan;
   clusterCidr: string;
   nodeMonitorGracePeriod: string;
+  hostRegistryPort: number;
+  /** The relay from the node LAN to the host's loopback registry. */
+  relay?: NodeProcess;
   registryMirrors: string[];
   insecureRegistries: string[];
   server?: NodeProcess;
@@ -266,6 +271,12 @@ function unmergeKubeconfig(name: string, file: string): void {
   writeFileSync(file, YAML.stringify(next), { mode: 0o600 });
 }
 
+/** A node's namespace on the LAN, its loopback registry port sent to the host's. */
+export async function prepareNode(c: ClusterRecord, n: NodeRecord): Promise<void> {
+  await lan.createNode(c.lan, n);
+  await lan.forwardLoopbackPort(c.lan, n, c.hostRegistryPort);
+}
+
 export function addNodeRecord(c: ClusterRecord, index: number): NodeRecord {
   const name = nodeName(c.name, index);
   const n: NodeRecord = { name, ...lan.lanNode(c.name, parseCidr(c.lan.subnet), index, name) };
@@ -279,8 +290,12 @@ export async function up(o: UpOptions): Promise<{ cluster: ClusterRecord; kubeco
   validateName(o.name);
   if (!Number.isInteger(o.nodes) || o.nodes < 1 || o.nodes > lan.MAX_NODES)
     throw new Error(`invalid --nodes ${o.nodes}: a cluster has 1 to ${lan.MAX_NODES} nodes`);
-  if (!Number.isInteger(o.apiPort) || o.apiPort < 1 || o.apiPort > 65535)
-    throw new Error(`invalid --api-port ${o.apiPort}: a port is 1 to 65535`);
+  for (const [flag, port] of [
+    ['--api-port', o.apiPort],
+    ['--host-registry-port', o.hostRegistryPort ?? 5000],
+  ] as const)
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      throw new Error(`invalid ${flag} ${port}: a port is 1 to 65535`);
   if (findCluster(o.name) || existsSync(indexFile(o.name)))
     throw new Error(`cluster "${o.name}" is already up: "gantry cluster down --name ${o.name}" removes it`);
   const others = listClusters().map((c) => parseCidr(c.lan.subnet));
@@ -308,6 +323,7 @@ export async function up(o: UpOptions): Promise<{ cluster: ClusterRecord; kubeco
     lan: lan.lanPlan(o.name, subnet),
     clusterCidr: subnetText(pods),
     nodeMonitorGracePeriod: o.nodeMonitorGracePeriod ?? '40s',
+    hostRegistryPort: o.hostRegistryPort ?? 5000,
     registryMirrors: o.registryMirrors,
     insecureRegistries: o.insecureRegistries,
     nodes: [],
@@ -316,9 +332,22 @@ export async function up(o: UpOptions): Promise<{ cluster: ClusterRecord; kubeco
   writeFileSync(indexFile(o.name), JSON.stringify({ dataDir }));
   try {
     await lan.createLan(c.lan);
+    c.relay = startInNetns(
+      undefined,
+      [
+        'cluster',
+        'relay',
+        '--listen',
+        `${c.lan.hostIp}:${c.hostRegistryPort}`,
+        '--to',
+        `127.0.0.1:${c.hostRegistryPort}`,
+      ],
+      path.join(c.dataDir, 'relay.log'),
+    );
+    save(c);
     for (let i = 1; i <= o.nodes; i++) {
       const n = addNodeRecord(c, i);
-      await lan.createNode(c.lan, n);
+      await prepareNode(c, n);
       startEngine(c, n);
     }
     startServer(c);
@@ -367,6 +396,7 @@ export async function down(c: ClusterRecord): Promise<void> {
     if (n.podCidr) await lan.removeHostRoute(n.podCidr, n.ip);
     await lan.removeNode(n);
   }
+  await stopProcess(c.relay);
   await lan.removeLan(c.lan);
   unmountUnder(c.dataDir);
   rmSync(c.dataDir, { recursive: true, force: true });

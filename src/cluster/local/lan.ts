@@ -123,6 +123,57 @@ export async function createNode(plan: LanPlan, node: LanNode): Promise<void> {
   await ip('-n', node.netns, 'route', 'add', 'default', 'via', plan.hostIp);
 }
 
+/**
+ * A node's connections to its own `127.0.0.1:<port>` go to the host's LAN address instead (where the
+ * relay forwards them to the host's loopback): DNAT in the node's nat OUTPUT, masquerade so the reply
+ * finds its way back, and route_localnet so the kernel routes a loopback destination at all.
+ */
+export async function forwardLoopbackPort(plan: LanPlan, node: LanNode, port: number): Promise<void> {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`invalid port ${port}`);
+  const inNode = (cmd: string, ...args: string[]): Promise<unknown> =>
+    run('ip', ['netns', 'exec', node.netns, cmd, ...args]);
+  await inNode('sysctl', '-qw', 'net.ipv4.conf.all.route_localnet=1');
+  const tag = ['-m', 'comment', '--comment', 'gantry: host registry'];
+  await inNode(
+    'iptables',
+    '-w',
+    '-t',
+    'nat',
+    '-A',
+    'OUTPUT',
+    '-d',
+    '127.0.0.1/32',
+    '-p',
+    'tcp',
+    '--dport',
+    String(port),
+    ...tag,
+    '-j',
+    'DNAT',
+    '--to-destination',
+    `${plan.hostIp}:${port}`,
+  );
+  await inNode(
+    'iptables',
+    '-w',
+    '-t',
+    'nat',
+    '-A',
+    'POSTROUTING',
+    '-s',
+    '127.0.0.1/32',
+    '-d',
+    `${plan.hostIp}/32`,
+    '-p',
+    'tcp',
+    '--dport',
+    String(port),
+    ...tag,
+    '-j',
+    'MASQUERADE',
+  );
+}
+
 /** A node's link to the LAN, down while the node is stopped (a machine switched off answers nothing). */
 export async function setNodeLink(plan: LanPlan, node: LanNode, up: boolean): Promise<void> {
   await ip('-n', node.netns, 'link', 'set', 'eth0', up ? 'up' : 'down');

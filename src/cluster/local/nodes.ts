@@ -11,6 +11,7 @@ import {
   adminClient,
   engineUp,
   nodesReady,
+  prepareNode,
   save,
   startAgent,
   startEngine,
@@ -41,7 +42,7 @@ export async function addNode(c: ClusterRecord): Promise<NodeRecord> {
   if (index > lan.MAX_NODES) throw new Error(`a cluster has ${lan.MAX_NODES} nodes at most`);
   const n = addNodeRecord(c, index);
   try {
-    await lan.createNode(c.lan, n);
+    await prepareNode(c, n);
     await startNode(c, n.name);
     return n;
   } catch (err) {

@@ -29,19 +29,18 @@ export function isRunning(p: NodeProcess | undefined): boolean {
   return !!p && startTime(p.pid) === p.started;
 }
 
-/** Run `gantry <args>` in network namespace `netns`, its output appended to `logFile`. */
-export function startInNetns(netns: string, args: string[], logFile: string): NodeProcess {
+/** Run `gantry <args>` in network namespace `netns` (the host's when undefined), its output appended to `logFile`. */
+export function startInNetns(netns: string | undefined, args: string[], logFile: string): NodeProcess {
   const out = openSync(logFile, 'a');
   try {
-    const child = spawn(
-      'nsenter',
-      [`--net=/run/netns/${netns}`, '--', process.execPath, '--enable-source-maps', process.argv[1]!, ...args],
-      { detached: true, stdio: ['ignore', out, out] },
-    );
+    const gantry = [process.execPath, '--enable-source-maps', process.argv[1]!, ...args];
+    const [cmd, ...argv] = netns ? ['nsenter', `--net=/run/netns/${netns}`, '--', ...gantry] : gantry;
+    const child = spawn(cmd!, argv, { detached: true, stdio: ['ignore', out, out] });
     child.unref();
-    if (!child.pid) throw new Error(`cannot start gantry ${args[0]} in ${netns}`);
+    const where = netns ?? 'the host';
+    if (!child.pid) throw new Error(`cannot start gantry ${args[0]} in ${where}`);
     const started = startTime(child.pid);
-    if (!started) throw new Error(`gantry ${args[0]} in ${netns} exited at once: see ${logFile}`);
+    if (!started) throw new Error(`gantry ${args[0]} in ${where} exited at once: see ${logFile}`);
     return { pid: child.pid, started };
   } finally {
     closeSync(out);

@@ -12,7 +12,18 @@ import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { contains, hostRoutes, overlaps, parseCidr } from '../../src/network/ipnet.js';
-import { Cleanup, GANTRY, hasKubectl, kubectl, run, seedRegistry, startRegistry, tempDir, waitFor } from './helpers.js';
+import {
+  Cleanup,
+  GANTRY,
+  hasKubectl,
+  kubectl,
+  kubectl127,
+  run,
+  seedRegistry,
+  startRegistry,
+  tempDir,
+  waitFor,
+} from './helpers.js';
 
 /** A /24 node LAN and a /16 pod range no route of this host (or a parallel test's) touches. */
 function freeRanges(): { subnet: string; clusterCidr: string } {
@@ -349,6 +360,43 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
       30_000,
     );
   });
+
+  test('kubectl drain cordons a node and evicts its pods, which come back on the others; uncordon', async () => {
+    const drained = `${name}-m02`;
+    const r = k(['drain', drained, '--ignore-daemonsets', '--delete-emptydir-data', '--force', '--timeout=90s']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`node/${drained} drained`));
+    assert.match(ok(['get', 'nodes']), new RegExp(`${drained}\\s+Ready,SchedulingDisabled`));
+    await waitFor(
+      () => {
+        const pods = JSON.parse(ok(['get', 'pods', '-l', 'app=sturdy', '-o', 'json'])) as {
+          items: Array<{
+            metadata: { deletionTimestamp?: string };
+            spec: { nodeName?: string };
+            status: { phase: string };
+          }>;
+        };
+        const live = pods.items.filter((p) => !p.metadata.deletionTimestamp && p.status.phase === 'Running');
+        return live.length === 3 && live.every((p) => p.spec.nodeName !== drained);
+      },
+      'the sturdy pods Running on the other nodes',
+      90_000,
+    );
+    ok(['uncordon', drained]);
+    assert.match(ok(['get', 'nodes']), new RegExp(`${drained}\\s+Ready\\s`));
+  });
+
+  test(
+    'kubectl 1.27 sees the same cluster',
+    { skip: !existsSync(kubectl127) && 'kubectl 1.27 is not installed' },
+    () => {
+      const nodes = run(kubectl127, ['get', 'nodes'], { env });
+      assert.equal(nodes.code, 0, nodes.stderr);
+      assert.equal(nodes.stdout.match(/\sReady\s/g)?.length, 3);
+      const svc = run(kubectl127, ['get', 'svc', 'web-lb'], { env });
+      assert.match(svc.stdout, /LoadBalancer\s+\S+\s+192\.168\./);
+    },
+  );
 
   test('a node added is Ready with its own range; deleted, it is gone', () => {
     const add = gantry(['cluster', 'node', 'add', '--name', name]);

@@ -234,6 +234,36 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
     );
   });
 
+  test('NodePorts answer on every node; cluster DNS runs on every node and kube-dns lists them all', async () => {
+    ok(['expose', 'deployment', 'web', '--type=NodePort', '--name=web-np', '--port=8080']);
+    const nodePort = ok(['get', 'svc', 'web-np', '-o', 'jsonpath={.spec.ports[0].nodePort}']).trim();
+    const ips = ok(['get', 'nodes', '-o', 'jsonpath={.items[*].status.addresses[?(@.type=="InternalIP")].address}'])
+      .trim()
+      .split(' ');
+    assert.equal(ips.length, 3);
+    for (const ip of ips) assert.match(await httpGet(`http://${ip}:${nodePort}/`), /\S/, `node port on ${ip}`);
+    await waitFor(
+      () => {
+        const listed = ok([
+          'get',
+          'endpoints',
+          '-n',
+          'kube-system',
+          'kube-dns',
+          '-o',
+          'jsonpath={.subsets[*].addresses[*].ip}',
+        ]);
+        return ips.every((ip) => listed.includes(ip));
+      },
+      'kube-dns endpoints on every node',
+      30_000,
+    );
+    const pod = ok(['get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[0].metadata.name}']).trim();
+    const clusterIp = ok(['get', 'svc', 'web', '-o', 'jsonpath={.spec.clusterIP}']).trim();
+    const lookup = k(['exec', pod, '--', 'nslookup', 'web.default.svc.cluster.local']);
+    assert.match(lookup.stdout, new RegExp(clusterIp.replace(/\./g, '\\.')), lookup.stdout + lookup.stderr);
+  });
+
   test('bad input is refused with a clear error before anything is made', () => {
     const before = run('ip', ['netns', 'list']).stdout;
     const cases: Array<[string[], RegExp]> = [

@@ -72,7 +72,17 @@ async function startServer(cleanup: Cleanup, extra: string[]): Promise<Target> {
   startProcess(
     cleanup,
     GANTRY,
-    ['server', '--data-dir', dir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1', ...extra],
+    [
+      'server',
+      '--data-dir',
+      dir,
+      '--https-listen-port',
+      String(port),
+      '--bind-address',
+      '127.0.0.1',
+      '--disable-agent',
+      ...extra,
+    ],
     path.join(dir, 'server.log'),
   );
   await waitFor(() => existsSync(path.join(dir, 'kubeconfig.yaml')), 'the server', 30000);

@@ -76,7 +76,7 @@ $cli ps
 $cli rm -f kubia-container
 echo "== the cluster: API server (with controllers and scheduler), and a node agent running pods on this engine"
 apiport=$(free_port)
-./bin/gantry server --data-dir "$work/server" --https-listen-port "$apiport" --bind-address 127.0.0.1 >"$work/server.log" 2>&1 &
+./bin/gantry server --data-dir "$work/server" --https-listen-port "$apiport" --bind-address 127.0.0.1 --disable-agent >"$work/server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do [ -f "$work/server/kubeconfig.yaml" ] && break; sleep 0.1; done
 $cli tag kubia "127.0.0.1:$port/kubia"

@@ -356,7 +356,17 @@ export async function startServer(
   const proc = startProcess(
     cleanup,
     GANTRY,
-    ['server', '--data-dir', dir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1', ...extraArgs],
+    [
+      'server',
+      '--data-dir',
+      dir,
+      '--https-listen-port',
+      String(port),
+      '--bind-address',
+      '127.0.0.1',
+      '--disable-agent',
+      ...extraArgs,
+    ],
     path.join(dir, 'server.log'),
   );
   await waitFor(

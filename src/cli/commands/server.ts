@@ -16,6 +16,7 @@ import { isDnsSubdomain, isIp } from '../../cluster/api/validation.js';
 import { ApiClient as ClusterClient } from '../../cluster/client/client.js';
 import { createLogger, logUncaught } from '../../common/log.js';
 import { goDurationNs } from '../../common/time.js';
+import { startEmbeddedNode } from './embeddednode.js';
 import { ApiServer } from '../../cluster/apiserver/server.js';
 import { ensureTls } from '../../cluster/apiserver/tls.js';
 import { ControllerManager, CONTROLLERS, selectControllers } from '../../cluster/controllers/manager.js';
@@ -54,6 +55,8 @@ function kubeconfig(server: string, tls: ReturnType<typeof ensureTls>): string {
   ].join('\n');
 }
 
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
 export function registerServerCommands(program: Command): void {
   program
     .command('server')
@@ -87,6 +90,16 @@ export function registerServerCommands(program: Command): void {
       '40s',
     )
     .option('--lb-range <range>', 'addresses for LoadBalancer Services (FIRST-LAST or a CIDR); none when not given')
+    .option('--disable-agent', 'run the control plane only: no engine and node agent on this machine')
+    .option('--node-name <name>', "the name of this machine's node", os.hostname())
+    .option('--node-ip <address>', "the address this machine's node reports", hostIp())
+    .option('--registry-mirror <url>', "a Docker Hub mirror for this machine's engine (repeatable)", collect, [])
+    .option(
+      '--insecure-registry <host:port>',
+      "a registry this machine's engine reaches over plain HTTP (repeatable)",
+      collect,
+      [],
+    )
     .option('--audit-log-path <file>', 'write an audit.k8s.io/v1 Event (Metadata level) per request to this file')
     .option(
       '--etcd-compaction-interval <seconds>',
@@ -112,6 +125,11 @@ export function registerServerCommands(program: Command): void {
         controllers: string;
         disableScheduler?: boolean;
         auditLogPath?: string;
+        disableAgent?: boolean;
+        nodeName: string;
+        nodeIp: string;
+        registryMirror: string[];
+        insecureRegistry: string[];
       }) => {
         const selected = selectControllers(o.controllers);
         const clusterCidr = parseClusterCidr(o.clusterCidr);
@@ -204,13 +222,36 @@ export function registerServerCommands(program: Command): void {
           },
           `Wrote kubeconfig ${kc}`,
         );
+        let node: { stop(): Promise<void> } | undefined;
+        if (!o.disableAgent) {
+          if (!isDnsSubdomain(o.nodeName))
+            throw new Error(
+              `invalid --node-name ${JSON.stringify(o.nodeName)}: a node name is a lowercase DNS subdomain`,
+            );
+          if (!isIp(o.nodeIp)) throw new Error(`invalid --node-ip ${JSON.stringify(o.nodeIp)}`);
+          node = await startEmbeddedNode({
+            dataDir: o.dataDir,
+            serverUrl: `https://127.0.0.1:${port}`,
+            ca: tls.ca,
+            nodeName: o.nodeName,
+            nodeIp: o.nodeIp,
+            registryMirrors: o.registryMirror,
+            insecureRegistries: o.insecureRegistry,
+            logger,
+          });
+        }
         const stop = (): void => {
           if (compactor) clearInterval(compactor);
-          controllers.stop();
-          audit?.close();
-          api.server.close();
-          api.server.closeAllConnections();
-          void storage.close().finally(() => process.exit(0));
+          // The node first: its agent removes its rules and addresses before the process goes.
+          void (node?.stop() ?? Promise.resolve())
+            .catch((err: unknown) => logger.warn({ err: String(err) }, 'node not stopped cleanly'))
+            .finally(() => {
+              controllers.stop();
+              audit?.close();
+              api.server.close();
+              api.server.closeAllConnections();
+              void storage.close().finally(() => process.exit(0));
+            });
         };
         process.on('SIGTERM', stop);
         process.on('SIGINT', stop);

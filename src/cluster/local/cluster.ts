@@ -152,7 +152,8 @@ function startServer(c: ClusterRecord): void {
     '0.0.0.0',
   ];
   args.push('--advertise-address', first.ip, '--cluster-cidr', c.clusterCidr, '--lb-range', lan.lbRange(c.lan));
-  args.push('--node-monitor-grace-period', c.nodeMonitorGracePeriod);
+  // Each node's engine and agent run on their own (node 1's too), so the server runs none.
+  args.push('--node-monitor-grace-period', c.nodeMonitorGracePeriod, '--disable-agent');
   mkdirSync(serverDir(c), { recursive: true });
   c.server = startInNetns(first.netns, args, path.join(c.dataDir, 'server.log'));
   save(c);

@@ -80,6 +80,8 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
       ...(process.env as Record<string, string>),
       GANTRY_CLUSTER_INDEX: path.join(root, 'index'),
       KUBECONFIG: path.join(dataDir, 'kubeconfig.yaml'),
+      // A home of its own: cluster up merges its context into ~/.kube/config, never the user's.
+      HOME: path.join(root, 'home'),
     };
     const reg = await startRegistry(cleanup, 'gantry');
     seedRegistry(reg, 'busybox:latest', 'library/busybox:latest');
@@ -109,12 +111,23 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
       port,
       '--registry-mirror',
       `http://127.0.0.1:${port}`,
-      '--no-kubeconfig',
     ]);
     assert.equal(up.code, 0, up.stderr);
     assert.match(up.stdout, new RegExp(`Cluster "${name}" is up: 3 node\\(s\\) Ready`));
+    assert.match(up.stdout, new RegExp(`context "${name}" merged into ~/.kube/config`));
   });
   after(() => cleanup.run());
+
+  test('the context is merged into ~/.kube/config and is current there', () => {
+    const home = run(kubectl, ['config', 'current-context'], {
+      env: { ...env, KUBECONFIG: path.join(env.HOME!, '.kube', 'config') },
+    });
+    assert.equal(home.stdout.trim(), name);
+    const nodes = run(kubectl, ['get', 'nodes', '--no-headers'], {
+      env: { ...env, KUBECONFIG: path.join(env.HOME!, '.kube', 'config') },
+    });
+    assert.equal(nodes.stdout.trim().split('\n').length, 3, nodes.stderr);
+  });
 
   test('three nodes, Ready on return, named as minikube names them, each with its own pod range', () => {
     const nodes = JSON.parse(ok(['get', 'nodes', '-o', 'json'])) as {
@@ -273,6 +286,7 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
       [['--name', `${name}x`, '--subnet', subnet], /overlaps/],
       [['--name', `${name}x`, '--subnet', '10.0.0.0/16'], /the node LAN is a \/24/],
       [['--name', `${name}x`, '--api-port', '70000'], /invalid --api-port 70000/],
+      [['--name', `${name}x`, '--lb-range', '10.0.0.9-10.0.0.1'], /invalid --lb-range/],
     ];
     for (const [args, error] of cases) {
       const r = gantry(['cluster', 'up', '--no-kubeconfig', ...args]);
@@ -393,6 +407,22 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
 
   test('kubectl drain cordons a node and evicts its pods, which come back on the others; uncordon', async () => {
     const drained = `${name}-m02`;
+    // A budget that allows no disruption stops the drain; one that allows one lets it through.
+    ok(['create', 'poddisruptionbudget', 'sturdy', '--selector=app=sturdy', '--min-available=3']);
+    await waitFor(
+      () => /sturdy\s+3\s+N\/A\s+0\s/.test(ok(['get', 'pdb', 'sturdy'])),
+      'the budget status: 0 allowed disruptions',
+      30_000,
+    );
+    const blocked = k(['drain', drained, '--ignore-daemonsets', '--delete-emptydir-data', '--force', '--timeout=6s']);
+    assert.notEqual(blocked.code, 0);
+    assert.match(blocked.stderr + blocked.stdout, /disruption budget/);
+    ok(['patch', 'pdb', 'sturdy', '--type=merge', '-p', '{"spec":{"minAvailable":2}}']);
+    await waitFor(
+      () => /sturdy\s+2\s+N\/A\s+1\s/.test(ok(['get', 'pdb', 'sturdy'])),
+      'the budget status: 1 allowed disruption',
+      30_000,
+    );
     const r = k(['drain', drained, '--ignore-daemonsets', '--delete-emptydir-data', '--force', '--timeout=90s']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`node/${drained} drained`));
@@ -464,6 +494,11 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
         `process ${pid} is gone`,
       );
     assert.ok(!existsSync(dataDir), 'the data dir is removed');
+    assert.doesNotMatch(
+      readFileSync(path.join(env.HOME!, '.kube', 'config'), 'utf8'),
+      new RegExp(`name: ${name}\\b`),
+      'its kubeconfig entries are removed',
+    );
     assert.equal(gantry(['cluster', 'ls']).stdout.trim().split('\n').length, 1, 'no cluster listed');
   });
 });

@@ -28,6 +28,8 @@ export function registerClusterCommands(program: Command): void {
       "the host's loopback registry, seen by every node as its own localhost:<port>",
       '5000',
     )
+    .option('--lb-range <range>', 'LoadBalancer addresses, FIRST-LAST or a CIDR (default: the node LAN .200-.254)')
+    .option('--datastore-endpoint <endpoint>', 'etcd for the API server, http://host:2379,... (default: its SQLite)')
     .option('--registry-mirror <url>', "a Docker Hub mirror for every node's engine (repeatable)", collect, [])
     .option('--insecure-registry <host:port>', 'a registry reached over plain HTTP (repeatable)', collect, [])
     .option('--no-kubeconfig', 'do not merge a context into ~/.kube/config')
@@ -41,6 +43,8 @@ export function registerClusterCommands(program: Command): void {
         clusterCidr: string;
         nodeMonitorGracePeriod: string;
         hostRegistryPort: string;
+        lbRange?: string;
+        datastoreEndpoint?: string;
         registryMirror: string[];
         insecureRegistry: string[];
         kubeconfig: boolean;
@@ -55,6 +59,8 @@ export function registerClusterCommands(program: Command): void {
           clusterCidr: o.clusterCidr,
           nodeMonitorGracePeriod: o.nodeMonitorGracePeriod,
           hostRegistryPort: Number(o.hostRegistryPort),
+          lbRange: o.lbRange,
+          datastoreEndpoint: o.datastoreEndpoint,
           registryMirrors: o.registryMirror,
           insecureRegistries: o.insecureRegistry,
           kubeconfig: o.kubeconfig,

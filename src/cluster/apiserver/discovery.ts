@@ -135,6 +135,8 @@ export class Discovery {
           name: `${r.plural}/${sub}`,
           singularName: '',
           namespaced: r.namespaced,
+          // kubectl drain uses evictions only when discovery names the Eviction kind's group and version.
+          ...(own[sub]?.groupVersion ?? {}),
           kind: own[sub]?.kind ?? GENERIC_SUBRESOURCE_KINDS[sub] ?? r.kind,
           verbs: own[sub]?.verbs ?? GENERIC_SUBRESOURCE_VERBS[sub] ?? ['create', 'get'],
         });

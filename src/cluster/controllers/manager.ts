@@ -17,6 +17,7 @@ import { NamespaceController } from './namespace.js';
 import { NodeIpamController } from './nodeipam.js';
 import { ReplicaSetController } from './replicaset.js';
 import { NodeLifecycleController } from './nodelifecycle.js';
+import { DisruptionController } from './disruption.js';
 import { ServiceLbController, type AddressPool } from './servicelb.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { ServiceAccountController } from './serviceaccount.js';
@@ -126,6 +127,17 @@ export const CONTROLLERS: ControllerDescriptor[] = [
         c.informer('/apis/coordination.k8s.io/v1/leases'),
         c.informer(PODS),
         c.nodeMonitorGracePeriodMs,
+        c.logger,
+      ),
+  },
+  {
+    name: 'disruption',
+    enabledByDefault: true,
+    create: (c) =>
+      new DisruptionController(
+        c.client,
+        c.informer('/apis/policy/v1/poddisruptionbudgets'),
+        c.informer(PODS),
         c.logger,
       ),
   },

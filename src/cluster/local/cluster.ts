@@ -17,6 +17,7 @@ import { isDnsLabel } from '../api/validation.js';
 import { ApiClient } from '../client/client.js';
 import { hostRoutes, overlaps, parseCidr, subnetText } from '../../network/ipnet.js';
 import { parseClusterCidr } from '../controllers/nodeipam.js';
+import { parseLbRange } from '../controllers/servicelb.js';
 import * as lan from './lan.js';
 import { isRunning, startInNetns, stopProcess, type NodeProcess } from './processes.js';
 
@@ -37,6 +38,10 @@ export interface UpOptions {
   nodeMonitorGracePeriod?: string;
   /** The port of the host's loopback registry the nodes see as their own `localhost:<port>`. */
   hostRegistryPort?: number;
+  /** LoadBalancer addresses (FIRST-LAST or a CIDR); the node LAN's .200-.254 when not given. */
+  lbRange?: string;
+  /** etcd for the API server (`http://host:2379,...`); its embedded SQLite when not given. */
+  datastoreEndpoint?: string;
   registryMirrors: string[];
   insecureRegistries: string[];
   kubeconfig: boolean;
@@ -57,6 +62,8 @@ export interface ClusterRecord {
   clusterCidr: string;
   nodeMonitorGracePeriod: string;
   hostRegistryPort: number;
+  lbRange: string;
+  datastoreEndpoint?: string;
   /** The relay from the node LAN to the host's loopback registry. */
   relay?: NodeProcess;
   registryMirrors: string[];
@@ -151,7 +158,8 @@ function startServer(c: ClusterRecord): void {
     '--bind-address',
     '0.0.0.0',
   ];
-  args.push('--advertise-address', first.ip, '--cluster-cidr', c.clusterCidr, '--lb-range', lan.lbRange(c.lan));
+  args.push('--advertise-address', first.ip, '--cluster-cidr', c.clusterCidr, '--lb-range', c.lbRange);
+  if (c.datastoreEndpoint) args.push('--datastore-endpoint', c.datastoreEndpoint);
   // Each node's engine and agent run on their own (node 1's too), so the server runs none.
   args.push('--node-monitor-grace-period', c.nodeMonitorGracePeriod, '--disable-agent');
   mkdirSync(serverDir(c), { recursive: true });
@@ -301,6 +309,7 @@ export async function up(o: UpOptions): Promise<{ cluster: ClusterRecord; kubeco
     throw new Error(`cluster "${o.name}" is already up: "gantry cluster down --name ${o.name}" removes it`);
   const others = listClusters().map((c) => parseCidr(c.lan.subnet));
   const subnet = lan.chooseSubnet(o.subnet, others);
+  if (o.lbRange) parseLbRange(o.lbRange);
   const pods = parseClusterCidr(o.clusterCidr);
   const clash = [...hostRoutes(), subnet, ...listClusters().map((c) => parseCidr(c.clusterCidr))].find((r) =>
     overlaps(r, pods),
@@ -325,10 +334,13 @@ export async function up(o: UpOptions): Promise<{ cluster: ClusterRecord; kubeco
     clusterCidr: subnetText(pods),
     nodeMonitorGracePeriod: o.nodeMonitorGracePeriod ?? '40s',
     hostRegistryPort: o.hostRegistryPort ?? 5000,
+    lbRange: '',
+    datastoreEndpoint: o.datastoreEndpoint,
     registryMirrors: o.registryMirrors,
     insecureRegistries: o.insecureRegistries,
     nodes: [],
   };
+  c.lbRange = o.lbRange ?? lan.lbRange(c.lan);
   save(c);
   writeFileSync(indexFile(o.name), JSON.stringify({ dataDir }));
   try {

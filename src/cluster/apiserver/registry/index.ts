@@ -19,6 +19,7 @@ import { podTemplates } from './core/podtemplate.js';
 import { serviceAccounts } from './core/serviceaccount.js';
 import { services } from './core/service.js';
 import { endpointSlices } from './discovery/endpointslice.js';
+import { podDisruptionBudgets } from './policy/pdb.js';
 import { clusterRoleBindings, clusterRoles, roleBindings, roles } from './rbac/rbac.js';
 import type { Strategy } from './strategy.js';
 
@@ -86,10 +87,7 @@ export const STRATEGIES: Strategy[] = [
   clusterRoles,
   clusterRoleBindings,
   eventsV1,
-  plain('policy', 'v1', 'PodDisruptionBudget', 'poddisruptionbudgets', true, {
-    shortNames: ['pdb'],
-    subresources: ['status'],
-  }),
+  podDisruptionBudgets,
   plain('scheduling.k8s.io', 'v1', 'PriorityClass', 'priorityclasses', false, { shortNames: ['pc'] }),
   plain('storage.k8s.io', 'v1', 'StorageClass', 'storageclasses', false, { shortNames: ['sc'] }),
   ...REVIEWS,

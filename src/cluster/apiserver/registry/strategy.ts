@@ -64,6 +64,7 @@ export interface StoreApi {
   read(t: Target): Promise<KObject>;
   create(t: Target, body: KObject, dryRun?: boolean): Promise<KObject>;
   remove(t: Target, dryRun: boolean, options?: DeleteOptions): Promise<KObject>;
+  update(t: Target, dryRun: boolean, change: (cur: KObject) => KObject, isPut: boolean): Promise<KObject>;
 }
 
 /** A subresource's request, already authorized: the parsed body for writes, the query for reads. */
@@ -84,6 +85,8 @@ export interface SubresourceRequest {
 export interface Subresource {
   /** The kind discovery lists for it (`Binding`, `Eviction`, ...); the resource's own when absent. */
   kind?: string;
+  /** The group and version of that kind when not the resource's (`policy/v1` for an Eviction). */
+  groupVersion?: { group: string; version: string };
   verbs: string[];
   handle(ctx: RegistryContext, r: SubresourceRequest): Promise<[number, unknown] | undefined>;
 }

@@ -8,12 +8,17 @@ import type { DeleteOptions, Subresource } from '../strategy.js';
 
 export const eviction: Subresource = {
   kind: 'Eviction',
-  verbs: ['create', 'get'],
+  groupVersion: { group: 'policy', version: 'v1' },
+  verbs: ['create'],
   async handle(ctx, { t, body, dryRun }) {
     const request = await body();
     const pod = await ctx.store.read({ res: t.res, namespace: t.namespace, name: t.name });
     const labels = pod.metadata?.labels ?? {};
-    for (const kv of (await ctx.storage.list(storageKey(ctx.resource('poddisruptionbudgets'), t.namespace))).kvs) {
+    // A pod already being deleted disrupts nothing more: Kubernetes lets its eviction through.
+    const budgets = pod.metadata?.deletionTimestamp
+      ? []
+      : (await ctx.storage.list(storageKey(ctx.resource('poddisruptionbudgets'), t.namespace))).kvs;
+    for (const kv of budgets) {
       const pdb = JSON.parse(kv.value.toString('utf8')) as KObject;
       const sel = (pdb.spec as { selector?: { matchLabels?: Record<string, string> } } | undefined)?.selector
         ?.matchLabels;
@@ -23,7 +28,34 @@ export const eviction: Subresource = {
         desiredHealthy?: number;
         currentHealthy?: number;
       };
-      if ((status.disruptionsAllowed ?? 0) > 0) continue;
+      const allowed = status.disruptionsAllowed ?? 0;
+      if (allowed > 0) {
+        // Count this disruption down at once, guarded by the budget's revision, so two evictions racing
+        // for the last allowed disruption do not both pass (the disruption controller recounts later).
+        if (!dryRun)
+          await ctx.store
+            .update(
+              {
+                res: ctx.resource('poddisruptionbudgets'),
+                namespace: t.namespace,
+                name: pdb.metadata?.name,
+                subresource: 'status',
+              },
+              false,
+              (cur) => ({
+                ...cur,
+                metadata: { ...cur.metadata, resourceVersion: String(kv.modRevision) },
+                status: { ...(cur.status ?? {}), disruptionsAllowed: allowed - 1 },
+              }),
+              true,
+            )
+            .catch((err: unknown) => {
+              if (err instanceof ApiError && err.reason === 'Conflict')
+                throw new ApiError(429, 'TooManyRequests', 'The disruption budget is being updated: try again.');
+              throw err;
+            });
+        continue;
+      }
       const needs = status.desiredHealthy ?? (pdb.spec as { minAvailable?: unknown } | undefined)?.minAvailable ?? 0;
       throw new ApiError(429, 'TooManyRequests', `Cannot evict pod as it would violate the pod's disruption budget.`, {
         causes: [

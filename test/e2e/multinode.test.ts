@@ -1,14 +1,18 @@
 /**
- * Issue 13, multi-node clusters: `gantry cluster up --nodes 3` makes three network-namespace nodes on a
- * node LAN, all Ready when it returns; a Deployment's pods spread over the nodes with addresses from
- * each node's range; the host reaches pods by IP, pods reach pods on other nodes by IP and through a
- * Service; a LoadBalancer Service gets an address on the node LAN that answers from the host; `cluster down` leaves no namespace, device, route, iptables rule, process, mount or file.
- * kubectl 1.33.
+ * Issue 13, multi-node clusters: `gantry cluster up --nodes 4` makes four network-namespace nodes on a
+ * node LAN, all Ready when it returns, its context merged into ~/.kube/config; pods spread over the
+ * nodes with addresses from each node's range; the host reaches pods by IP, pods reach pods on other
+ * nodes by IP, through Services and cluster DNS; NodePorts answer on every node; LoadBalancer Services
+ * get an address on the node LAN; the walk-through (kubia built and pushed to the host's localhost
+ * registry, exposed as a LoadBalancer, scaled to 3 across the labelled workers); a stopped node goes
+ * NotReady and its pods come back elsewhere; drain honours PodDisruptionBudgets; nodes are added and
+ * deleted; bad input is refused; `cluster down` leaves no namespace, device, route, iptables rule,
+ * process, mount or file. kubectl 1.33 (and 1.27 for reads).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { contains, hostRoutes, overlaps, parseCidr } from '../../src/network/ipnet.js';
@@ -39,7 +43,8 @@ function freeRanges(): { subnet: string; clusterCidr: string } {
 function httpGet(url: string): Promise<string> {
   return new Promise((resolve, reject) => {
     http
-      .get(url, { timeout: 5000 }, (res) => {
+      // A connection per request: a kept-alive one stays with one backend of a Service.
+      .get(url, { timeout: 5000, agent: false }, (res) => {
         let body = '';
         res.on('data', (c: Buffer) => (body += c.toString()));
         res.on('end', () => resolve(body));
@@ -85,6 +90,7 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
     };
     const reg = await startRegistry(cleanup, 'gantry');
     seedRegistry(reg, 'busybox:latest', 'library/busybox:latest');
+    seedRegistry(reg, 'node:20', 'library/node:20');
     const port = reg.addr.split(':')[1]!;
     registryPort = port;
     // Registered first, so it runs last: whatever a failed test left, the cluster goes.
@@ -95,7 +101,7 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
       'cluster',
       'up',
       '--nodes',
-      '3',
+      '4',
       '--name',
       name,
       '--data-dir',
@@ -113,7 +119,7 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
       `http://127.0.0.1:${port}`,
     ]);
     assert.equal(up.code, 0, up.stderr);
-    assert.match(up.stdout, new RegExp(`Cluster "${name}" is up: 3 node\\(s\\) Ready`));
+    assert.match(up.stdout, new RegExp(`Cluster "${name}" is up: 4 node\\(s\\) Ready`));
     assert.match(up.stdout, new RegExp(`context "${name}" merged into ~/.kube/config`));
   });
   after(() => cleanup.run());
@@ -126,10 +132,10 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
     const nodes = run(kubectl, ['get', 'nodes', '--no-headers'], {
       env: { ...env, KUBECONFIG: path.join(env.HOME!, '.kube', 'config') },
     });
-    assert.equal(nodes.stdout.trim().split('\n').length, 3, nodes.stderr);
+    assert.equal(nodes.stdout.trim().split('\n').length, 4, nodes.stderr);
   });
 
-  test('three nodes, Ready on return, named as minikube names them, each with its own pod range', () => {
+  test('four nodes, Ready on return, named as minikube names them, each with its own pod range', () => {
     const nodes = JSON.parse(ok(['get', 'nodes', '-o', 'json'])) as {
       items: Array<{
         metadata: { name: string };
@@ -137,7 +143,12 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
         status: { conditions: Array<{ type: string; status: string }> };
       }>;
     };
-    assert.deepEqual(nodes.items.map((n) => n.metadata.name).sort(), [name, `${name}-m02`, `${name}-m03`]);
+    assert.deepEqual(nodes.items.map((n) => n.metadata.name).sort(), [
+      name,
+      `${name}-m02`,
+      `${name}-m03`,
+      `${name}-m04`,
+    ]);
     for (const n of nodes.items) {
       assert.ok(
         n.status.conditions.some((c) => c.type === 'Ready' && c.status === 'True'),
@@ -145,8 +156,8 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
       );
       assert.ok(contains(parseCidr(clusterCidr), parseCidr(n.spec.podCIDR).base), n.spec.podCIDR);
     }
-    assert.equal(new Set(nodes.items.map((n) => n.spec.podCIDR)).size, 3);
-    assert.match(gantry(['cluster', 'ls']).stdout, new RegExp(`${name}\\s+3\\s+3/3`));
+    assert.equal(new Set(nodes.items.map((n) => n.spec.podCIDR)).size, 4);
+    assert.match(gantry(['cluster', 'ls']).stdout, new RegExp(`${name}\\s+4\\s+4/4`));
   });
 
   test('a Deployment spreads over the nodes; pods answer the host and each other across nodes, and through a Service', async () => {
@@ -253,7 +264,7 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
     const ips = ok(['get', 'nodes', '-o', 'jsonpath={.items[*].status.addresses[?(@.type=="InternalIP")].address}'])
       .trim()
       .split(' ');
-    assert.equal(ips.length, 3);
+    assert.equal(ips.length, 4);
     for (const ip of ips) assert.match(await httpGet(`http://${ip}:${nodePort}/`), /\S/, `node port on ${ip}`);
     await waitFor(
       () => {
@@ -308,7 +319,7 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
   });
 
   test('workers labelled as the walk-through does show in the ROLES column', () => {
-    for (const worker of [`${name}-m02`, `${name}-m03`])
+    for (const worker of [`${name}-m02`, `${name}-m03`, `${name}-m04`])
       ok(['label', 'node', worker, 'node-role.kubernetes.io/worker=']);
     const roles = new Map(
       ok(['get', 'nodes', '--no-headers'])
@@ -321,7 +332,73 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
       [name]: 'control-plane',
       [`${name}-m02`]: 'worker',
       [`${name}-m03`]: 'worker',
+      [`${name}-m04`]: 'worker',
     });
+  });
+
+  test("the walk-through: kubia from the host's registry, exposed as a LoadBalancer, scaled to 3 across the workers", async () => {
+    // Built and pushed as a user would, with the docker CLI (here against the first node's engine).
+    const context = tempDir(cleanup, 'gantry-kubia-');
+    writeFileSync(
+      path.join(context, 'app.js'),
+      "require('http').createServer((q, r) => r.end(`You've hit ${require('os').hostname()}\\n`)).listen(8080);\n",
+    );
+    writeFileSync(
+      path.join(context, 'Dockerfile'),
+      'FROM node:20\nADD app.js /app.js\nENTRYPOINT ["node", "/app.js"]\n',
+    );
+    const docker = (args: string[]): string => {
+      const r = run('docker', args, {
+        env: { ...env, DOCKER_HOST: `unix://${path.join(dataDir, 'nodes', name, 'engine.sock')}` },
+      });
+      assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
+      return r.stdout;
+    };
+    const image = `localhost:${registryPort}/kubia`;
+    docker(['build', '-t', image, context]);
+    docker(['push', image]);
+
+    ok(['create', 'deployment', 'kubia', `--image=${image}`]);
+    ok(['expose', 'deployment', 'kubia', '--type=LoadBalancer', '--name', 'kubia-http', '--port=8080']);
+    let external = '';
+    await waitFor(
+      () => {
+        external = ok(['get', 'svc', 'kubia-http', '--no-headers']).trim().split(/\s+/)[3] ?? '';
+        return external !== '' && external !== '<pending>';
+      },
+      'an EXTERNAL-IP for kubia-http',
+      30_000,
+    );
+    ok(['scale', 'deployment', 'kubia', '--replicas=3']);
+    let rows: string[][] = [];
+    await waitFor(
+      () => {
+        rows = ok(['get', 'pods', '-l', 'app=kubia', '-o', 'wide', '--no-headers'])
+          .trim()
+          .split('\n')
+          .map((l) => l.trim().split(/\s+/));
+        return rows.length === 3 && rows.every((r) => r[2] === 'Running');
+      },
+      'three kubia pods Running',
+      120_000,
+    );
+    // NAME READY STATUS RESTARTS AGE IP NODE ...: three pods, three nodes, each IP in its node's range.
+    assert.equal(new Set(rows.map((r) => r[6])).size, 3, 'each pod on its own node');
+    for (const r of rows) {
+      const range = ok(['get', 'node', r[6]!, '-o', 'jsonpath={.spec.podCIDR}']);
+      assert.ok(contains(parseCidr(range), parseCidr(`${r[5]}/32`).base), `${r[0]} ${r[5]} in ${range}`);
+    }
+    const hit = new Set<string>();
+    await waitFor(
+      async () => {
+        const body = await httpGet(`http://${external}:8080/`).catch(() => '');
+        const m = /You've hit (\S+)/.exec(body);
+        if (m) hit.add(m[1]!);
+        return rows.every((r) => hit.has(r[0]!));
+      },
+      'every kubia pod to answer through the LoadBalancer',
+      60_000,
+    );
   });
 
   test('a stopped node goes NotReady and is tainted, its pods come back elsewhere, the Service keeps answering; started, it is Ready', async () => {
@@ -452,7 +529,7 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
     () => {
       const nodes = run(kubectl127, ['get', 'nodes'], { env });
       assert.equal(nodes.code, 0, nodes.stderr);
-      assert.equal(nodes.stdout.match(/\sReady\s/g)?.length, 3);
+      assert.equal(nodes.stdout.match(/\sReady\s/g)?.length, 4);
       const svc = run(kubectl127, ['get', 'svc', 'web-lb'], { env });
       assert.match(svc.stdout, /LoadBalancer\s+\S+\s+192\.168\./);
     },
@@ -461,12 +538,12 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
   test('a node added is Ready with its own range; deleted, it is gone', () => {
     const add = gantry(['cluster', 'node', 'add', '--name', name]);
     assert.equal(add.code, 0, add.stderr);
-    assert.match(add.stdout, new RegExp(`Node ${name}-m04 added`));
-    assert.match(ok(['get', 'nodes']), new RegExp(`${name}-m04\\s+Ready`));
-    const del = gantry(['cluster', 'node', 'delete', `${name}-m04`, '--name', name]);
+    assert.match(add.stdout, new RegExp(`Node ${name}-m05 added`));
+    assert.match(ok(['get', 'nodes']), new RegExp(`${name}-m05\\s+Ready`));
+    const del = gantry(['cluster', 'node', 'delete', `${name}-m05`, '--name', name]);
     assert.equal(del.code, 0, del.stderr);
-    assert.doesNotMatch(ok(['get', 'nodes']), new RegExp(`${name}-m04`));
-    assert.deepEqual(leftovers('ip', ['netns', 'list'], `${name}-m04`), []);
+    assert.doesNotMatch(ok(['get', 'nodes']), new RegExp(`${name}-m05`));
+    assert.deepEqual(leftovers('ip', ['netns', 'list'], `${name}-m05`), []);
     const refused = gantry(['cluster', 'node', 'delete', name, '--name', name]);
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /runs the API server/);

@@ -2,17 +2,19 @@
 # The main job, end to end on this machine: build base images from Debian packages, serve them from a
 # gantry registry on loopback, start the engine with that registry as its Docker Hub mirror, then pull
 # and list images, run and build containers with the real docker CLI (or the gantry CLI when docker is
-# absent); then start the cluster (API server, node agent on the same engine) and run kubia on it with
-# kubectl: a Deployment of three pods behind a Service.
+# absent); then bring up a four-node cluster on this machine (`gantry cluster up`) and follow the
+# Kubernetes walk-through with kubectl: workers labelled, kubia from the host's registry exposed as a
+# LoadBalancer and scaled to three pods across the workers, answering through its EXTERNAL-IP.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 work=$(mktemp -d /tmp/gantry-demo.XXXXXX)
 pids=()
-agent=
+# Clusters of this demo are found here, not among the user's.
+export GANTRY_CLUSTER_INDEX="$work/clusters"
 cleanup() {
-  # The node agent first (it removes its service rules as it stops), so it starts no pod again.
-  if [ -n "$agent" ]; then kill "$agent" 2>/dev/null || true; wait "$agent" 2>/dev/null || true; fi
+  # The cluster first: every node, namespace, route and rule it made.
+  [ -f "$work/cluster/cluster.json" ] && ./bin/gantry cluster down --name demo >/dev/null 2>&1 || true
   if [ -S "$work/gantry.sock" ]; then
     ids=$(DOCKER_HOST="unix://$work/gantry.sock" ./bin/gantry ps -aq 2>/dev/null || true)
     [ -n "$ids" ] && DOCKER_HOST="unix://$work/gantry.sock" ./bin/gantry rm -f $ids >/dev/null 2>&1 || true
@@ -74,32 +76,32 @@ $cli run --name kubia-container -p "$webport:8080" -d kubia
 for _ in $(seq 50); do curl -s "localhost:$webport" && break; sleep 0.2; done
 $cli ps
 $cli rm -f kubia-container
-echo "== the cluster: API server (with controllers and scheduler), and a node agent running pods on this engine"
-apiport=$(free_port)
-./bin/gantry server --data-dir "$work/server" --https-listen-port "$apiport" --bind-address 127.0.0.1 --disable-agent >"$work/server.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do [ -f "$work/server/kubeconfig.yaml" ] && break; sleep 0.1; done
+echo "== a four-node cluster on this machine: one network namespace per node, each with its engine and agent"
 $cli tag kubia "127.0.0.1:$port/kubia"
 $cli push "127.0.0.1:$port/kubia" >/dev/null
-./bin/gantry agent --server "https://127.0.0.1:$apiport" --token-file "$work/server/node-token" --ca-file "$work/server/tls/ca.crt" \
-  --node-name demo-node --docker-host "unix://$work/gantry.sock" --data-dir "$work/agent" \
-  --kubelet-port "$(free_port)" --cluster-dns-port "$(free_port)" >"$work/agent.log" 2>&1 &
-agent=$!
+# The registry on the host's loopback is every node's localhost:$port, so the image keeps its name.
+./bin/gantry cluster up --nodes 4 --name demo --data-dir "$work/cluster" --host-registry-port "$port" \
+  --registry-mirror "http://127.0.0.1:$port" --no-kubeconfig
 if command -v kubectl >/dev/null; then
-  k() { echo "\$ kubectl $*"; ./bin/gantry kubectl --data-dir "$work/server" "$@"; }
-  k cluster-info
-  for _ in $(seq 100); do ./bin/gantry kubectl --data-dir "$work/server" get node demo-node >/dev/null 2>&1 && break; sleep 0.2; done
+  export KUBECONFIG="$work/cluster/kubeconfig.yaml"
+  k() { echo "\$ kubectl $*"; kubectl "$@"; }
   k get nodes
-  k create deployment kubia --image="127.0.0.1:$port/kubia" --replicas=3
-  k expose deployment kubia --name kubia-http --type=LoadBalancer --port=8080
+  for worker in demo-m02 demo-m03 demo-m04; do k label node "$worker" node-role.kubernetes.io/worker=; done
+  k get nodes
+  k create deployment kubia --image="localhost:$port/kubia"
+  k expose deployment kubia --type=LoadBalancer --name kubia-http --port=8080
+  for _ in $(seq 100); do
+    ip=$(kubectl get svc kubia-http -o jsonpath='{.status.loadBalancer.ingress[0].ip}')
+    [ -n "$ip" ] && break
+    sleep 0.2
+  done
+  k get svc kubia-http
+  k scale deployment kubia --replicas=3
   k rollout status deployment/kubia --timeout=120s
   k get pods -o wide
-  k get services
-  ip=$(./bin/gantry kubectl --data-dir "$work/server" get svc kubia-http -o jsonpath='{.spec.clusterIP}')
-  echo "\$ curl $ip:8080 (five times: the service spreads requests over the pods)"
+  echo "\$ curl $ip:8080 (five times: the LoadBalancer spreads requests over the pods on three nodes)"
   for _ in 1 2 3 4 5; do curl -s --max-time 5 "$ip:8080"; done
   k logs deployment/kubia
-  k scale deployment kubia --replicas=1
   k delete deployment kubia
 fi
 echo "== demo finished; everything it started is being cleaned up"

@@ -11,11 +11,10 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
-import { contains, hostRoutes, overlaps, parseCidr } from '../../src/network/ipnet.js';
+import { contains, parseCidr } from '../../src/network/ipnet.js';
 import {
   Cleanup,
   GANTRY,
@@ -28,39 +27,7 @@ import {
   tempDir,
   waitFor,
 } from './helpers.js';
-
-/** A /24 node LAN and a /16 pod range no route of this host (or a parallel test's) touches. */
-function freeRanges(): { subnet: string; clusterCidr: string } {
-  const routes = hostRoutes();
-  for (;;) {
-    const subnet = `192.168.${randomInt(100, 250)}.0/24`;
-    const clusterCidr = `10.${randomInt(100, 250)}.0.0/16`;
-    if (!routes.some((r) => overlaps(r, parseCidr(subnet)) || overlaps(r, parseCidr(clusterCidr))))
-      return { subnet, clusterCidr };
-  }
-}
-
-function httpGet(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      // A connection per request: a kept-alive one stays with one backend of a Service.
-      .get(url, { timeout: 5000, agent: false }, (res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => (body += c.toString()));
-        res.on('end', () => resolve(body));
-      })
-      .on('error', reject)
-      .on('timeout', function (this: http.ClientRequest) {
-        this.destroy(new Error(`timeout: ${url}`));
-      });
-  });
-}
-
-/** Lines of `cmd` output mentioning `needle`, for "nothing left" checks. */
-const leftovers = (cmd: string, args: string[], needle: string): string[] =>
-  run(cmd, args)
-    .stdout.split('\n')
-    .filter((l) => l.includes(needle));
+import { freeRanges, httpGet, leftovers } from './localcluster.js';
 
 describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl && 'kubectl is not installed' }, () => {
   const cleanup = new Cleanup();
@@ -97,27 +64,12 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
     cleanup.add(() => {
       if (existsSync(path.join(dataDir, 'cluster.json'))) gantry(['cluster', 'down', '--name', name]);
     });
-    const up = gantry([
-      'cluster',
-      'up',
-      '--nodes',
-      '4',
-      '--name',
-      name,
-      '--data-dir',
-      dataDir,
-      '--subnet',
-      subnet,
-      '--cluster-cidr',
-      clusterCidr,
-      '--node-monitor-grace-period',
-      '10s',
-      // The registry on the host's loopback, as a user's `docker push localhost:5000/...` would fill it.
-      '--host-registry-port',
-      port,
-      '--registry-mirror',
-      `http://127.0.0.1:${port}`,
-    ]);
+    // The registry on the host's loopback, as a user's `docker push localhost:5000/...` would fill it.
+    const up = gantry(
+      ['cluster', 'up', '--nodes', '4', '--name', name, '--data-dir', dataDir, '--subnet', subnet]
+        .concat(['--cluster-cidr', clusterCidr, '--node-monitor-grace-period', '10s'])
+        .concat(['--host-registry-port', port, '--registry-mirror', `http://127.0.0.1:${port}`]),
+    );
     assert.equal(up.code, 0, up.stderr);
     assert.match(up.stdout, new RegExp(`Cluster "${name}" is up: 4 node\\(s\\) Ready`));
     assert.match(up.stdout, new RegExp(`context "${name}" merged into ~/.kube/config`));

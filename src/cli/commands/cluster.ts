@@ -8,8 +8,7 @@ import { startRelay } from '../../cluster/local/relay.js';
 import { down, findCluster, listClusters, serverUrl, up } from '../../cluster/local/cluster.js';
 import { addNode, deleteNode, startNode, stopNodeByName } from '../../cluster/local/nodes.js';
 import { isRunning } from '../../cluster/local/processes.js';
-
-const collect = (v: string, prev: string[]): string[] => [...prev, v];
+import { collect } from './common.js';
 
 export function registerClusterCommands(program: Command): void {
   const cluster = program.command('cluster').description('Run a cluster of several nodes on this machine');

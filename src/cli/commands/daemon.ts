@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { createLogger, logUncaught } from '../../common/log.js';
 import { Engine } from '../../engine/engine.js';
 import { createDockerApi, listen } from '../../api/docker/server.js';
+import { collect } from './common.js';
 
 const DEFAULT_CONFIG = '/etc/gantry/daemon.json';
 
@@ -44,8 +45,6 @@ function parsePool(spec: string): { base: string; size: number } {
     throw new Error(`invalid default address pool "${spec}": expected base=CIDR,size=N`);
   return { base: kv.base, size };
 }
-
-const collect = (v: string, acc: string[]): string[] => [...acc, v];
 
 export function registerDaemon(program: Command): void {
   program

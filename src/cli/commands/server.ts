@@ -26,6 +26,7 @@ import { fileAuditSink } from '../../cluster/apiserver/audit.js';
 import { EtcdStorage } from '../../cluster/storage/etcd.js';
 import { SqliteStorage } from '../../cluster/storage/sqlite.js';
 import type { Storage } from '../../cluster/storage/types.js';
+import { collect } from './common.js';
 
 const DEFAULT_DATA_DIR = '/var/lib/gantry/server';
 
@@ -54,8 +55,6 @@ function kubeconfig(server: string, tls: ReturnType<typeof ensureTls>): string {
     '',
   ].join('\n');
 }
-
-const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 export function registerServerCommands(program: Command): void {
   program

@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Logger } from '../../common/log.js';
 import { contains, parseCidr, subnetText, type Subnet } from '../../network/ipnet.js';
-import { nodeInternalIp } from '../api/pod.js';
+import { nodeInternalIp, nodePodCidr } from '../api/pod.js';
 import type { KObject } from '../api/object.js';
 import type { Informer } from '../client/informer.js';
 
@@ -22,9 +22,9 @@ interface Route {
 
 /** The route another node's pods need, or undefined when it has no usable range or address yet. */
 export function routeFor(node: KObject, clusterCidr: Subnet): Route | undefined {
-  const podCidr = (node.spec as { podCIDR?: unknown } | undefined)?.podCIDR;
+  const podCidr = nodePodCidr(node);
   const via = nodeInternalIp(node);
-  if (typeof podCidr !== 'string' || !via) return undefined;
+  if (!podCidr || !via) return undefined;
   let range: Subnet;
   try {
     range = parseCidr(podCidr);

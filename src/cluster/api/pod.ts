@@ -18,9 +18,17 @@ export const isPodActive = (p: KObject): boolean =>
 
 export const isPodTerminal = (p: KObject): boolean => ['Succeeded', 'Failed'].includes(podStatus(p).phase ?? '');
 
+export const nodeConditions = (n: KObject): NodeCondition[] =>
+  ((n.status ?? {}) as { conditions?: NodeCondition[] }).conditions ?? [];
+
 export function isNodeReady(n: KObject): boolean {
-  const conditions = ((n.status ?? {}) as { conditions?: NodeCondition[] }).conditions ?? [];
-  return conditions.some((c) => c.type === 'Ready' && c.status === 'True');
+  return nodeConditions(n).some((c) => c.type === 'Ready' && c.status === 'True');
+}
+
+/** The range node IPAM gave a node (`spec.podCIDR`), if any. */
+export function nodePodCidr(n: KObject): string | undefined {
+  const v = (n.spec as { podCIDR?: unknown } | undefined)?.podCIDR;
+  return typeof v === 'string' && v ? v : undefined;
 }
 
 /** A node's InternalIP, when it reports a valid IPv4 one. */

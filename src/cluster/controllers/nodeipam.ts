@@ -11,6 +11,7 @@ import type { KObject } from '../api/object.js';
 import { type KubeClient } from '../client/client.js';
 import type { Informer } from '../client/informer.js';
 import { WorkQueue } from './controller.js';
+import { nodePodCidr } from '../api/pod.js';
 
 export const NODE_CIDR_BITS = 24;
 
@@ -28,11 +29,6 @@ export function parseClusterCidr(cidr: string): Subnet {
   return s;
 }
 
-const podCidrOf = (n: KObject): string | undefined => {
-  const v = (n.spec as { podCIDR?: unknown } | undefined)?.podCIDR;
-  return typeof v === 'string' && v ? v : undefined;
-};
-
 export class NodeIpamController {
   readonly queue = new WorkQueue();
   /** Ranges handed out, by their base address, with the node that has each. */
@@ -48,7 +44,7 @@ export class NodeIpamController {
       add: (n) => this.observe(n),
       update: (_old, n) => this.observe(n),
       delete: (n) => {
-        const cidr = podCidrOf(n);
+        const cidr = nodePodCidr(n);
         if (cidr) this.used.delete(parseCidr(cidr).base);
       },
     });
@@ -57,7 +53,7 @@ export class NodeIpamController {
   }
 
   private observe(n: KObject): void {
-    const cidr = podCidrOf(n);
+    const cidr = nodePodCidr(n);
     if (cidr) {
       try {
         this.used.set(parseCidr(cidr).base, n.metadata?.name ?? '');
@@ -87,7 +83,7 @@ export class NodeIpamController {
 
   async sync(name: string): Promise<void> {
     const node = this.nodes.get(name);
-    if (!node || podCidrOf(node)) return;
+    if (!node || nodePodCidr(node)) return;
     const cidr = this.nextFree();
     if (!cidr) {
       this.logger.error(

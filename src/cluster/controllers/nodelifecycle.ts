@@ -12,8 +12,7 @@
 import { isNotFound } from '../api/errors.js';
 import type { Logger } from '../../common/log.js';
 import { nowRfc3339, type KObject } from '../api/object.js';
-import { podSpec, podStatus } from '../api/pod.js';
-import type { NodeCondition } from '../api/types.js';
+import { nodeConditions, podSpec, podStatus } from '../api/pod.js';
 import type { Taint, Toleration } from '../scheduler/framework.js';
 import { collectionPath, type KubeClient } from '../client/client.js';
 import { BY_NODE, type Informer } from '../client/informer.js';
@@ -31,14 +30,11 @@ const MONITOR_PERIOD_MS = 5_000;
 export function lastHeard(node: KObject, lease: KObject | undefined): number {
   const times = [
     (lease?.spec as { renewTime?: string } | undefined)?.renewTime,
-    conditionsOf(node).find((c) => c.type === 'Ready')?.lastHeartbeatTime,
+    nodeConditions(node).find((c) => c.type === 'Ready')?.lastHeartbeatTime,
     node.metadata?.creationTimestamp,
   ].map((t) => Date.parse(t ?? ''));
   return Math.max(0, ...times.filter((t) => !Number.isNaN(t)));
 }
-
-const conditionsOf = (n: KObject): NodeCondition[] =>
-  ((n.status ?? {}) as { conditions?: NodeCondition[] }).conditions ?? [];
 
 /** The NoExecute taints a node should carry for its Ready condition's status. */
 export function wantedTaints(readyStatus: string | undefined): string[] {
@@ -107,7 +103,7 @@ export class NodeLifecycleController {
     if (!node) return;
     const lease = this.leases.get(`kube-node-lease/${name}`);
     const silent = this.now() - lastHeard(node, lease) > this.gracePeriodMs;
-    let ready = conditionsOf(node).find((c) => c.type === 'Ready')?.status;
+    let ready = nodeConditions(node).find((c) => c.type === 'Ready')?.status;
     if (silent && ready !== 'Unknown') {
       await this.markUnknown(node);
       ready = 'Unknown';
@@ -123,7 +119,7 @@ export class NodeLifecycleController {
   private async markUnknown(node: KObject): Promise<void> {
     const name = node.metadata!.name!;
     const now = nowRfc3339();
-    const conditions = conditionsOf(node).map((c) =>
+    const conditions = nodeConditions(node).map((c) =>
       c.status === 'Unknown'
         ? c
         : {

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { ApiClient as EngineClient } from '../../api/docker/client.js';
-import { isNodeReady, nodeInternalIp } from '../api/pod.js';
+import { isNodeReady, nodeInternalIp, nodePodCidr } from '../api/pod.js';
 import { isDnsLabel } from '../api/validation.js';
 import { ApiClient } from '../client/client.js';
 import { hostRoutes, overlaps, parseCidr, subnetText } from '../../network/ipnet.js';
@@ -194,14 +194,14 @@ export async function nodesReady(c: ClusterRecord, names: string[]): Promise<voi
       for (const n of c.nodes)
         if (names.includes(n.name) && !isRunning(n.agent)) throw new Error(`the agent of ${n.name} exited`);
       const list = await client.list('/api/v1/nodes');
-      const ready = list.items.filter((o) => isNodeReady(o) && (o.spec as { podCIDR?: string } | undefined)?.podCIDR);
+      const ready = list.items.filter((o) => isNodeReady(o) && nodePodCidr(o));
       return names.every((name) => ready.some((o) => o.metadata?.name === name)) ? ready : undefined;
     });
     for (const o of nodes) {
       const n = c.nodes.find((x) => x.name === o.metadata?.name);
       const ip = nodeInternalIp(o);
-      const podCidr = (o.spec as { podCIDR: string }).podCIDR;
-      if (!n || ip !== n.ip || !names.includes(n.name)) continue;
+      const podCidr = nodePodCidr(o);
+      if (!n || !podCidr || ip !== n.ip || !names.includes(n.name)) continue;
       await lan.addHostRoute(podCidr, n.ip);
       n.podCidr = podCidr;
     }

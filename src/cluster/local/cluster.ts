@@ -8,9 +8,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import YAML from 'yaml';
 import { ApiClient as EngineClient } from '../../api/docker/client.js';
 import { isNodeReady, nodeInternalIp, nodePodCidr } from '../api/pod.js';
 import { isDnsLabel } from '../api/validation.js';
@@ -18,6 +16,7 @@ import { ApiClient } from '../client/client.js';
 import { hostRoutes, overlaps, parseCidr, subnetText } from '../../network/ipnet.js';
 import { parseClusterCidr } from '../controllers/nodeipam.js';
 import { parseLbRange } from '../controllers/servicelb.js';
+import { forgetKubeconfig, writeKubeconfig } from './kubeconfig.js';
 import * as lan from './lan.js';
 import { isRunning, startInNetns, stopProcess, type NodeProcess } from './processes.js';
 
@@ -211,75 +210,6 @@ export async function nodesReady(c: ClusterRecord, names: string[]): Promise<voi
   }
 }
 
-/** `<data-dir>/kubeconfig.yaml`: the server's admin kubeconfig, named after the cluster, at node 1's address. */
-function writeKubeconfig(c: ClusterRecord, mergeIntoHome: boolean): string {
-  const server = YAML.parse(readFileSync(path.join(serverDir(c), 'kubeconfig.yaml'), 'utf8')) as KubeConfig;
-  const cluster = { ...server.clusters[0]!.cluster, server: serverUrl(c) };
-  const config: KubeConfig = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: c.name, cluster }],
-    contexts: [{ name: c.name, context: { cluster: c.name, user: c.name } }],
-    'current-context': c.name,
-    preferences: {},
-    users: [{ name: c.name, user: server.users[0]!.user }],
-  };
-  const file = path.join(c.dataDir, 'kubeconfig.yaml');
-  writeFileSync(file, YAML.stringify(config), { mode: 0o600 });
-  if (mergeIntoHome) mergeKubeconfig(config, path.join(os.homedir(), '.kube', 'config'));
-  return file;
-}
-
-interface Named {
-  name: string;
-  [k: string]: unknown;
-}
-
-interface KubeConfig {
-  apiVersion: string;
-  kind: string;
-  clusters: Array<Named & { cluster: Record<string, unknown> }>;
-  contexts: Named[];
-  users: Array<Named & { user: Record<string, unknown> }>;
-  'current-context': string;
-  [k: string]: unknown;
-}
-
-/** Put the cluster's entries into a kubeconfig file (replacing ones of the same name) and make it current. */
-function mergeKubeconfig(add: KubeConfig, file: string): void {
-  const existing = existsSync(file) ? ((YAML.parse(readFileSync(file, 'utf8')) ?? {}) as Partial<KubeConfig>) : {};
-  const merge = <T extends Named>(have: T[] | undefined, extra: T[]): T[] => [
-    ...(have ?? []).filter((e) => !extra.some((x) => x.name === e.name)),
-    ...extra,
-  ];
-  const merged = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    ...existing,
-    clusters: merge(existing.clusters, add.clusters),
-    contexts: merge(existing.contexts, add.contexts),
-    users: merge(existing.users, add.users),
-    'current-context': add['current-context'],
-  };
-  mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(file, YAML.stringify(merged), { mode: 0o600 });
-}
-
-function unmergeKubeconfig(name: string, file: string): void {
-  if (!existsSync(file)) return;
-  const config = (YAML.parse(readFileSync(file, 'utf8')) ?? {}) as Partial<KubeConfig>;
-  const without = <T extends Named>(list: T[] | undefined): T[] => (list ?? []).filter((e) => e.name !== name);
-  if (![config.clusters, config.contexts, config.users].some((l) => l?.some((e) => e.name === name))) return;
-  const next = {
-    ...config,
-    clusters: without(config.clusters),
-    contexts: without(config.contexts),
-    users: without(config.users),
-  };
-  if (next['current-context'] === name) next['current-context'] = '';
-  writeFileSync(file, YAML.stringify(next), { mode: 0o600 });
-}
-
 /** A node's namespace on the LAN, its loopback registry port sent to the host's. */
 export async function prepareNode(c: ClusterRecord, n: NodeRecord): Promise<void> {
   await lan.createNode(c.lan, n);
@@ -299,27 +229,33 @@ export async function up(o: UpOptions): Promise<{ cluster: ClusterRecord; kubeco
   validateName(o.name);
   if (!Number.isInteger(o.nodes) || o.nodes < 1 || o.nodes > lan.MAX_NODES)
     throw new Error(`invalid --nodes ${o.nodes}: a cluster has 1 to ${lan.MAX_NODES} nodes`);
+  const hostRegistryPort = o.hostRegistryPort ?? 5000;
   for (const [flag, port] of [
     ['--api-port', o.apiPort],
-    ['--host-registry-port', o.hostRegistryPort ?? 5000],
+    ['--host-registry-port', hostRegistryPort],
   ] as const)
     if (!Number.isInteger(port) || port < 1 || port > 65535)
       throw new Error(`invalid ${flag} ${port}: a port is 1 to 65535`);
   if (findCluster(o.name) || existsSync(indexFile(o.name)))
     throw new Error(`cluster "${o.name}" is already up: "gantry cluster down --name ${o.name}" removes it`);
-  const others = listClusters().map((c) => parseCidr(c.lan.subnet));
-  const subnet = lan.chooseSubnet(o.subnet, others);
-  if (o.lbRange) parseLbRange(o.lbRange);
+  const others = listClusters();
+  const subnet = lan.chooseSubnet(
+    o.subnet,
+    others.map((c) => parseCidr(c.lan.subnet)),
+  );
+  const plan = lan.lanPlan(o.name, subnet);
+  const lbRange = o.lbRange ?? lan.lbRange(plan);
+  parseLbRange(lbRange);
   const pods = parseClusterCidr(o.clusterCidr);
-  const clash = [...hostRoutes(), subnet, ...listClusters().map((c) => parseCidr(c.clusterCidr))].find((r) =>
+  const clash = [...hostRoutes(), subnet, ...others.map((c) => parseCidr(c.clusterCidr))].find((r) =>
     overlaps(r, pods),
   );
   if (clash)
     throw new Error(`--cluster-cidr ${subnetText(pods)} overlaps ${subnetText(clash)}, a network already in use here`);
   for (let i = 1; i <= o.nodes; i++)
-    if (lan.netnsExists(`gantry-${nodeName(o.name, i)}`))
+    if (lan.netnsExists(lan.netnsName(nodeName(o.name, i))))
       throw new Error(
-        `network namespace gantry-${nodeName(o.name, i)} exists already: is another cluster using the name?`,
+        `network namespace ${lan.netnsName(nodeName(o.name, i))} exists already: is another cluster using the name?`,
       );
   const dataDir = path.resolve(o.dataDir ?? path.join(DEFAULT_ROOT, o.name));
   if (existsSync(path.join(dataDir, 'cluster.json')))
@@ -330,17 +266,16 @@ export async function up(o: UpOptions): Promise<{ cluster: ClusterRecord; kubeco
     name: o.name,
     dataDir,
     apiPort: o.apiPort,
-    lan: lan.lanPlan(o.name, subnet),
+    lan: plan,
     clusterCidr: subnetText(pods),
     nodeMonitorGracePeriod: o.nodeMonitorGracePeriod ?? '40s',
-    hostRegistryPort: o.hostRegistryPort ?? 5000,
-    lbRange: '',
+    hostRegistryPort,
+    lbRange,
     datastoreEndpoint: o.datastoreEndpoint,
     registryMirrors: o.registryMirrors,
     insecureRegistries: o.insecureRegistries,
     nodes: [],
   };
-  c.lbRange = o.lbRange ?? lan.lbRange(c.lan);
   save(c);
   writeFileSync(indexFile(o.name), JSON.stringify({ dataDir }));
   try {
@@ -374,7 +309,15 @@ export async function up(o: UpOptions): Promise<{ cluster: ClusterRecord; kubeco
       c,
       c.nodes.map((n) => n.name),
     );
-    return { cluster: c, kubeconfig: writeKubeconfig(c, o.kubeconfig) };
+    return {
+      cluster: c,
+      kubeconfig: writeKubeconfig(
+        path.join(serverDir(c), 'kubeconfig.yaml'),
+        { name: c.name, server: serverUrl(c) },
+        path.join(c.dataDir, 'kubeconfig.yaml'),
+        o.kubeconfig,
+      ),
+    };
   } catch (err) {
     await down(c).catch(() => undefined);
     throw err;
@@ -414,7 +357,7 @@ export async function down(c: ClusterRecord): Promise<void> {
   unmountUnder(c.dataDir);
   rmSync(c.dataDir, { recursive: true, force: true });
   rmSync(indexFile(c.name), { force: true });
-  unmergeKubeconfig(c.name, path.join(os.homedir(), '.kube', 'config'));
+  forgetKubeconfig(c.name);
 }
 
 /** Mounts left beneath a directory (a container's rootfs whose engine was killed), deepest first. */

@@ -43,10 +43,13 @@ export function lbRange(plan: LanPlan): string {
   return `${intToIp(base + 200)}-${intToIp(base + 254)}`;
 }
 
+/** The network namespace of a node, as `ip netns` lists it. */
+export const netnsName = (nodeName: string): string => `gantry-${nodeName}`;
+
 /** Node `index` (1 for the first) of a cluster. */
 export function lanNode(cluster: string, subnet: Subnet, index: number, nodeName: string): LanNode {
   return {
-    netns: `gantry-${nodeName}`,
+    netns: netnsName(nodeName),
     hostVeth: `gt${short(cluster)}n${index}`,
     ip: intToIp(subnet.base + 1 + index),
   };
@@ -133,45 +136,11 @@ export async function forwardLoopbackPort(plan: LanPlan, node: LanNode, port: nu
   const inNode = (cmd: string, ...args: string[]): Promise<unknown> =>
     run('ip', ['netns', 'exec', node.netns, cmd, ...args]);
   await inNode('sysctl', '-qw', 'net.ipv4.conf.all.route_localnet=1');
-  const tag = ['-m', 'comment', '--comment', 'gantry: host registry'];
-  await inNode(
-    'iptables',
-    '-w',
-    '-t',
-    'nat',
-    '-A',
-    'OUTPUT',
-    '-d',
-    '127.0.0.1/32',
-    '-p',
-    'tcp',
-    '--dport',
-    String(port),
-    ...tag,
-    '-j',
-    'DNAT',
-    '--to-destination',
-    `${plan.hostIp}:${port}`,
-  );
-  await inNode(
-    'iptables',
-    '-w',
-    '-t',
-    'nat',
-    '-A',
-    'POSTROUTING',
-    '-s',
-    '127.0.0.1/32',
-    '-d',
-    `${plan.hostIp}/32`,
-    '-p',
-    'tcp',
-    '--dport',
-    String(port),
-    ...tag,
-    '-j',
-    'MASQUERADE',
-  );
+  const nat = (...rule: string[]): Promise<unknown> =>
+    inNode('iptables', '-w', '-t', 'nat', '-A', ...rule, '-m', 'comment', '--comment', 'gantry: host registry');
+  const dport = ['-p', 'tcp', '--dport', String(port)];
+  await nat('OUTPUT', '-d', '127.0.0.1/32', ...dport, '-j', 'DNAT', '--to-destination', `${plan.hostIp}:${port}`);
+  await nat('POSTROUTING', '-s', '127.0.0.1/32', '-d', `${plan.hostIp}/32`, ...dport, '-j', 'MASQUERADE');
 }
 
 /** A node's link to the LAN, down while the node is stopped (a machine switched off answers nothing). */

@@ -23,6 +23,15 @@ export function interfaceOf(address: string): string | undefined {
   return undefined;
 }
 
+/** The /32 addresses on `dev` carrying `label`: the ones this agent put there. */
+async function labelled(dev: string, label: string): Promise<string[]> {
+  const { stdout } = await run('ip', ['-o', '-4', 'addr', 'show', 'dev', dev, 'label', label]);
+  return stdout
+    .split('\n')
+    .map((l) => /inet (\S+)\/32/.exec(l)?.[1])
+    .filter(isIpv4);
+}
+
 export class LoadBalancerAddresses {
   private timer?: NodeJS.Timeout;
   private running: Promise<void> = Promise.resolve();
@@ -52,13 +61,7 @@ export class LoadBalancerAddresses {
     if (!dev) throw new Error(`no interface holds the node address ${this.nodeIp}`);
     const label = `${dev}:lb`;
     const want = new Set(this.services.list().filter(isLoadBalancer).flatMap(ingressIps));
-    const { stdout } = await run('ip', ['-o', '-4', 'addr', 'show', 'dev', dev, 'label', label]);
-    const have = new Set(
-      stdout
-        .split('\n')
-        .map((l) => /inet (\S+)\/32/.exec(l)?.[1])
-        .filter(isIpv4),
-    );
+    const have = new Set(await labelled(dev, label));
     for (const ip of want)
       if (!have.has(ip)) {
         await run('ip', ['addr', 'add', `${ip}/32`, 'dev', dev, 'label', label]);
@@ -78,11 +81,7 @@ export class LoadBalancerAddresses {
     const dev = interfaceOf(this.nodeIp);
     if (!dev) return;
     const label = `${dev}:lb`;
-    const { stdout } = await run('ip', ['-o', '-4', 'addr', 'show', 'dev', dev, 'label', label]);
-    for (const ip of stdout
-      .split('\n')
-      .map((l) => /inet (\S+)\/32/.exec(l)?.[1])
-      .filter(isIpv4))
+    for (const ip of await labelled(dev, label))
       await run('ip', ['addr', 'del', `${ip}/32`, 'dev', dev, 'label', label]).catch(() => undefined);
   }
 }

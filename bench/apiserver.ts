@@ -11,7 +11,16 @@ import https from 'node:https';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { Cleanup, freePort, GANTRY, startEtcd, startProcess, tempDir, waitFor } from '../test/e2e/helpers.js';
+import {
+  Cleanup,
+  freePort,
+  GANTRY,
+  serverArgs,
+  startEtcd,
+  startProcess,
+  tempDir,
+  waitFor,
+} from '../test/e2e/helpers.js';
 
 interface Target {
   base: string;
@@ -69,22 +78,7 @@ async function measure(n: number, op: (i: number) => Promise<unknown>): Promise<
 async function startServer(cleanup: Cleanup, extra: string[]): Promise<Target> {
   const dir = tempDir(cleanup);
   const port = await freePort();
-  startProcess(
-    cleanup,
-    GANTRY,
-    [
-      'server',
-      '--data-dir',
-      dir,
-      '--https-listen-port',
-      String(port),
-      '--bind-address',
-      '127.0.0.1',
-      '--disable-agent',
-      ...extra,
-    ],
-    path.join(dir, 'server.log'),
-  );
+  startProcess(cleanup, GANTRY, serverArgs(dir, port, extra), path.join(dir, 'server.log'));
   await waitFor(() => existsSync(path.join(dir, 'kubeconfig.yaml')), 'the server', 30000);
   return {
     base: `https://127.0.0.1:${port}`,

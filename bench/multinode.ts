@@ -5,11 +5,11 @@
  *
  *   node --import tsx bench/multinode.ts [--nodes 4] [--pods 100]
  */
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { hostRoutes, overlaps, parseCidr } from '../src/network/ipnet.js';
 import { Cleanup, GANTRY, kubectl, run, seedRegistry, startRegistry, tempDir } from '../test/e2e/helpers.js';
+import { freeRanges } from '../test/e2e/localcluster.js';
 
 const { values } = parseArgs({
   options: { nodes: { type: 'string', default: '4' }, pods: { type: 'string', default: '100' } },
@@ -21,9 +21,7 @@ const cleanup = new Cleanup();
 try {
   const root = tempDir(cleanup, 'gantry-bench-multinode-');
   const name = `bench${randomBytes(2).toString('hex')}`;
-  let subnet = '';
-  do subnet = `192.168.${randomInt(100, 250)}.0/24`;
-  while (hostRoutes().some((r) => overlaps(r, parseCidr(subnet))));
+  const { subnet } = freeRanges();
   const env = {
     ...(process.env as Record<string, string>),
     GANTRY_CLUSTER_INDEX: path.join(root, 'index'),

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { Cleanup, freePort, GANTRY, startProcess, tempDir, waitFor } from './helpers.js';
+import { Cleanup, freePort, GANTRY, serverArgs, startProcess, tempDir, waitFor } from './helpers.js';
 import type { ChildProcess } from 'node:child_process';
 
 describe('@kubernetes/client-node against the API server', () => {
@@ -22,19 +22,7 @@ describe('@kubernetes/client-node against the API server', () => {
     server = startProcess(
       cleanup,
       GANTRY,
-      [
-        'server',
-        '--data-dir',
-        dir,
-        '--https-listen-port',
-        String(port),
-        '--bind-address',
-        '127.0.0.1',
-        '--disable-agent',
-        '--etcd-compaction-interval',
-        '1',
-        '--disable-controller-manager',
-      ],
+      serverArgs(dir, port, ['--etcd-compaction-interval', '1', '--disable-controller-manager']),
       path.join(dir, 'server.log'),
     );
     await waitFor(
@@ -57,19 +45,7 @@ describe('@kubernetes/client-node against the API server', () => {
     server = startProcess(
       cleanup,
       GANTRY,
-      [
-        'server',
-        '--data-dir',
-        dir,
-        '--https-listen-port',
-        String(port),
-        '--bind-address',
-        '127.0.0.1',
-        '--disable-agent',
-        '--etcd-compaction-interval',
-        '1',
-        '--disable-controller-manager',
-      ],
+      serverArgs(dir, port, ['--etcd-compaction-interval', '1', '--disable-controller-manager']),
       path.join(dir, 'server.log'),
     );
     await waitFor(() => existsSync(path.join(dir, 'kubeconfig.yaml')), 'the kubeconfig', 30000);

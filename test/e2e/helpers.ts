@@ -341,6 +341,21 @@ export interface ClusterServer {
   proc: ChildProcess;
 }
 
+/** `gantry server` on loopback port `port` with its state in `dir`, a control plane only (the tests run their own nodes). */
+export function serverArgs(dir: string, port: number, extra: string[] = []): string[] {
+  return [
+    'server',
+    '--data-dir',
+    dir,
+    '--https-listen-port',
+    String(port),
+    '--bind-address',
+    '127.0.0.1',
+    '--disable-agent',
+    ...extra,
+  ];
+}
+
 /**
  * `gantry server` on loopback with its state in a folder of its own (or `opts.dir`, to start it again
  * on the same state and port), waited for until it answers.
@@ -353,22 +368,7 @@ export async function startServer(
   const dir = opts.dir ?? tempDir(cleanup);
   const port = opts.port ?? (await freePort());
   const url = `https://127.0.0.1:${port}`;
-  const proc = startProcess(
-    cleanup,
-    GANTRY,
-    [
-      'server',
-      '--data-dir',
-      dir,
-      '--https-listen-port',
-      String(port),
-      '--bind-address',
-      '127.0.0.1',
-      '--disable-agent',
-      ...extraArgs,
-    ],
-    path.join(dir, 'server.log'),
-  );
+  const proc = startProcess(cleanup, GANTRY, serverArgs(dir, port, extraArgs), path.join(dir, 'server.log'));
   await waitFor(
     () => existsSync(path.join(dir, 'kubeconfig.yaml')) && run('curl', ['-sk', `${url}/healthz`]).stdout === 'ok',
     'the API server',

@@ -114,7 +114,7 @@ export class PodConfig {
     for (const e of c.env ?? []) {
       const from = e.valueFrom;
       if (!from) vars.set(e.name, e.value ?? '');
-      else if (from.fieldRef) vars.set(e.name, fields[from.fieldRef.fieldPath] ?? '');
+      else if (from.fieldRef) vars.set(e.name, fieldValue(pod, fields, from.fieldRef.fieldPath));
       else {
         const ref = (from.configMapKeyRef ?? from.secretKeyRef)!;
         const data = await this.source(
@@ -212,4 +212,11 @@ function subPathSource(volume: string, subPath: string): string {
     root.close();
   }
   return path.join(volume, rel);
+}
+
+/** A downward-API field: one of `fields`, or a label or annotation (`metadata.labels['app']`). */
+function fieldValue(pod: KObject, fields: Record<string, string | undefined>, path: string): string {
+  const m = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path);
+  if (m) return (m[1] === 'labels' ? pod.metadata?.labels : pod.metadata?.annotations)?.[m[2]!] ?? '';
+  return fields[path] ?? '';
 }

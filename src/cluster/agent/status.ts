@@ -105,8 +105,15 @@ export class StatusManager {
       .filter((t) => !!t);
     const all = statuses.length;
     let phase = 'Pending';
-    if (all && terminated.length === all && spec.restartPolicy !== 'Always')
-      phase = terminated.every((t) => t.exitCode === 0) ? 'Succeeded' : 'Failed';
+    // OnFailure restarts a failed container: such a pod succeeds or keeps running, never fails.
+    if (
+      all &&
+      terminated.length === all &&
+      terminated.every((t) => t.exitCode === 0) &&
+      spec.restartPolicy !== 'Always'
+    )
+      phase = 'Succeeded';
+    else if (all && terminated.length === all && spec.restartPolicy === 'Never') phase = 'Failed';
     else if (running > 0 || (terminated.length && spec.restartPolicy === 'Always')) phase = 'Running';
     const ready = all > 0 && readyCount === all;
     const now = nowRfc3339();

@@ -21,10 +21,11 @@ const RETRY_MS = 1000;
 /** An index function: the values an object is found under (client-go's `IndexFunc`). */
 export type IndexFunc = (o: KObject) => string[];
 
-/** The indexes controllers share: by namespace, by the node a pod is bound to, by owner UID. */
+/** The indexes controllers share: by namespace, by the node a pod is bound to, by owner UID, orphans. */
 export const BY_NAMESPACE = 'namespace';
 export const BY_NODE = 'node';
 export const BY_OWNER = 'owner';
+export const ORPHANS_BY_NAMESPACE = 'orphans';
 export const INDEXERS: Record<string, IndexFunc> = {
   [BY_NAMESPACE]: (o) => [o.metadata?.namespace ?? ''],
   [BY_NODE]: (o) => {
@@ -32,6 +33,9 @@ export const INDEXERS: Record<string, IndexFunc> = {
     return typeof node === 'string' && node ? [node] : [];
   },
   [BY_OWNER]: (o) => (o.metadata?.ownerReferences ?? []).map((r) => r.uid ?? '').filter(Boolean),
+  /** Objects without a controller, by namespace: what controllers may adopt. */
+  [ORPHANS_BY_NAMESPACE]: (o) =>
+    (o.metadata?.ownerReferences ?? []).some((r) => r.controller) ? [] : [o.metadata?.namespace ?? ''],
 };
 
 export class Informer {

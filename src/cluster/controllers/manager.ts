@@ -15,12 +15,15 @@ import { EndpointsController } from './endpoints.js';
 import { GarbageCollector } from './garbagecollector.js';
 import { NamespaceController } from './namespace.js';
 import { NodeIpamController } from './nodeipam.js';
-import { ReplicaSetController } from './replicaset.js';
+import { REPLICATION_CONTROLLER, ReplicaSetController } from './replicaset.js';
 import { NodeLifecycleController } from './nodelifecycle.js';
 import { DisruptionController } from './disruption.js';
 import { ServiceLbController, type AddressPool } from './servicelb.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { ServiceAccountController } from './serviceaccount.js';
+import { JobController } from './job.js';
+import { CronJobController } from './cronjob.js';
+import { TtlAfterFinishedController } from './ttlafterfinished.js';
 
 /** What a controller is to the manager: something that runs until its queue stops. */
 export interface Controller {
@@ -61,6 +64,7 @@ export interface ControllerDescriptor {
 const PODS = '/api/v1/pods';
 const NODES = '/api/v1/nodes';
 const NAMESPACES = '/api/v1/namespaces';
+const JOBS = '/apis/batch/v1/jobs';
 
 export const CONTROLLERS: ControllerDescriptor[] = [
   {
@@ -105,6 +109,42 @@ export const CONTROLLERS: ControllerDescriptor[] = [
         c.logger,
         c.recorder('replicaset-controller'),
       ),
+  },
+  {
+    name: 'replicationcontroller',
+    enabledByDefault: true,
+    create: (c) =>
+      new ReplicaSetController(
+        c.client,
+        c.informer('/api/v1/replicationcontrollers'),
+        c.informer(PODS),
+        c.logger,
+        c.recorder('replication-controller'),
+        REPLICATION_CONTROLLER,
+      ),
+  },
+  {
+    name: 'job',
+    enabledByDefault: true,
+    create: (c) =>
+      new JobController(c.client, c.informer(JOBS), c.informer(PODS), c.logger, c.recorder('job-controller')),
+  },
+  {
+    name: 'cronjob',
+    enabledByDefault: true,
+    create: (c) =>
+      new CronJobController(
+        c.client,
+        c.informer('/apis/batch/v1/cronjobs'),
+        c.informer(JOBS),
+        c.logger,
+        c.recorder('cronjob-controller'),
+      ),
+  },
+  {
+    name: 'ttl-after-finished',
+    enabledByDefault: true,
+    create: (c) => new TtlAfterFinishedController(c.client, c.informer(JOBS), c.logger),
   },
   {
     name: 'endpoints',

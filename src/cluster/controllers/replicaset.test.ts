@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KObject } from '../api/object.js';
-import { ReplicaSetController } from './replicaset.js';
+import { REPLICATION_CONTROLLER, ReplicaSetController } from './replicaset.js';
 import { FakeClient, informers, quietLogger } from './testing.js';
 
 const rs = (replicas: number, status: Record<string, unknown> = {}): KObject => ({
@@ -28,6 +28,18 @@ const pod = (
   spec: { ...(o.node ? { nodeName: o.node } : {}) },
   status: { phase: 'Running', conditions: [{ type: 'Ready', status: o.ready ? 'True' : 'False' }] },
 });
+
+const orphan = (name: string, labels: Record<string, string>): KObject => ({
+  metadata: { name, namespace: 'default', labels },
+  spec: { nodeName: 'n1' },
+  status: { phase: 'Running' },
+});
+
+const relabelled = (name: string): KObject => {
+  const p = pod(name, { node: 'n1' });
+  p.metadata!.labels = { app: 'debug' };
+  return p;
+};
 
 const POD_PATH = '/api/v1/namespaces/default/pods';
 const STATUS_PATH = '/apis/apps/v1/namespaces/default/replicasets/web/status';
@@ -65,6 +77,24 @@ test('the ReplicaSet controller keeps spec.replicas active pods and reports them
       want: [`create ${POD_PATH}`, `patch ${STATUS_PATH}`],
     },
     {
+      name: 'adopts a matching orphan instead of creating',
+      set: rs(1),
+      pods: [orphan('stray', { app: 'web' })],
+      want: [`patch ${POD_PATH}/stray`, `patch ${STATUS_PATH}`],
+    },
+    {
+      name: 'leaves an orphan that does not match',
+      set: rs(1),
+      pods: [orphan('other', { app: 'db' })],
+      want: [`create ${POD_PATH}`, `patch ${STATUS_PATH}`],
+    },
+    {
+      name: 'releases an owned pod whose labels stopped matching, and replaces it',
+      set: rs(1),
+      pods: [relabelled('moved')],
+      want: [`patch ${POD_PATH}/moved`, `create ${POD_PATH}`, `patch ${STATUS_PATH}`],
+    },
+    {
       name: 'a terminating pod is replaced',
       set: rs(2),
       pods: [pod('a', { node: 'n1' }), pod('b', { node: 'n1', deleting: true })],
@@ -99,4 +129,42 @@ test('the ReplicaSet controller does not act twice before its informer catches u
   await controller.sync('default/web');
   inf.stop();
   assert.equal(client.verbs().filter((v) => v.startsWith('create')).length, 2, 'two creates, not four');
+});
+
+test('the ReplicationController controller selects by label equality and reports in v1', async () => {
+  const rc: KObject = {
+    apiVersion: 'v1',
+    kind: 'ReplicationController',
+    metadata: { name: 'web', namespace: 'default', uid: 'rc-uid', generation: 2 },
+    spec: { replicas: 2, selector: { app: 'web' }, template: { metadata: { labels: { app: 'web' } } } },
+  };
+  const client = new FakeClient()
+    .seed('/api/v1', 'replicationcontrollers', rc)
+    .seed('/api/v1', 'pods', orphan('stray', { app: 'web', tier: 'x' }));
+  const inf = await informers(client, '/api/v1/replicationcontrollers', '/api/v1/pods');
+  const controller = new ReplicaSetController(
+    client,
+    inf.get('/api/v1/replicationcontrollers'),
+    inf.get('/api/v1/pods'),
+    quietLogger,
+    undefined,
+    REPLICATION_CONTROLLER,
+  );
+  await controller.sync('default/web');
+  inf.stop();
+  assert.deepEqual(client.verbs(), [
+    `patch ${POD_PATH}/stray`,
+    `create ${POD_PATH}`,
+    'patch /api/v1/namespaces/default/replicationcontrollers/web/status',
+  ]);
+  const created = client.actions[1]!.body as KObject;
+  assert.deepEqual(created.metadata?.ownerReferences?.[0], {
+    apiVersion: 'v1',
+    kind: 'ReplicationController',
+    name: 'web',
+    uid: 'rc-uid',
+    controller: true,
+    blockOwnerDeletion: true,
+  });
+  assert.equal((client.actions[2]!.body as { status: { observedGeneration: number } }).status.observedGeneration, 2);
 });

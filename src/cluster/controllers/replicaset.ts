@@ -1,30 +1,66 @@
 /**
- * The ReplicaSet controller: keeps `spec.replicas` pods made from the template, owned by the set
- * (ownerReferences, so deleting the set removes them), and reports the counts in its status.
- *
- * Creations and deletions it has asked for but not yet seen through the pod informer are "expected",
- * as in Kubernetes, so a reconcile that runs before the informer catches up does not do them twice.
+ * The ReplicaSet controller, and the ReplicationController controller as the same code (Kubernetes'
+ * `pkg/controller/replication` wraps its ReplicaSet controller the same way): keeps `spec.replicas` pods
+ * made from the template, owned by the set (ownerReferences, so deleting the set removes them), and
+ * reports the counts in its status. Pods matching the selector without a controller are adopted; owned
+ * pods whose labels stop matching are released. A ReplicaSet selects with a LabelSelector, a
+ * ReplicationController with plain label equality.
  */
-import { isNotFound } from '../api/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { KObject } from '../api/object.js';
-import { isPodActive, isPodReady, podSpec, podStatus } from '../api/pod.js';
+import { isPodActive, isPodReady, podCondition, podSpec, podStatus } from '../api/pod.js';
+import { labelSelectorMatches, type LabelSelector } from '../api/selector.js';
+import { isNotFound } from '../api/errors.js';
 import { collectionPath, type KubeClient } from '../client/client.js';
 import type { EventRecorder } from '../client/events.js';
-import { BY_OWNER, keyOf, type Informer } from '../client/informer.js';
-import { controllerOf, WorkQueue } from './controller.js';
+import { BY_OWNER, keyOf, ORPHANS_BY_NAMESPACE, type Informer } from '../client/informer.js';
+import { WorkQueue } from './controller.js';
+import {
+  claimPods,
+  createPods,
+  deletePod,
+  Expectations,
+  ownerKeyOf,
+  podFromTemplate,
+  type OwnerKind,
+} from './podcontrol.js';
 
-const EXPECTATIONS_TIMEOUT_MS = 30_000;
 /** Pods created or deleted per reconcile at most; the rest follow on the next one. */
 const BURST = 100;
 
-interface Expectation {
-  adds: number;
-  deletes: Set<string>;
-  since: number;
+/** What differs between ReplicaSets and ReplicationControllers. */
+export interface ReplicaKind extends OwnerKind {
+  plural: string;
+  name: string;
+  selects(selector: unknown, labels: Record<string, string>): boolean;
 }
 
-const isActive = isPodActive;
+export const REPLICA_SET: ReplicaKind = {
+  apiVersion: 'apps/v1',
+  kind: 'ReplicaSet',
+  plural: 'replicasets',
+  name: 'replicaset',
+  selects: (selector, labels) => labelSelectorMatches(selector as LabelSelector | undefined, labels),
+};
+
+/** A ReplicationController's selector is a map: every pair must be among the pod's labels. */
+export const REPLICATION_CONTROLLER: ReplicaKind = {
+  apiVersion: 'v1',
+  kind: 'ReplicationController',
+  plural: 'replicationcontrollers',
+  name: 'replicationcontroller',
+  selects: (selector, labels) =>
+    !!selector &&
+    Object.keys(selector).length > 0 &&
+    Object.entries(selector as Record<string, string>).every(([k, v]) => labels[k] === v),
+};
+
+interface ReplicaSpec {
+  replicas?: number;
+  minReadySeconds?: number;
+  selector?: unknown;
+  template?: KObject;
+}
 
 /** Pods to remove first: unscheduled, then pending, then not ready, then the newest. */
 function deletionOrder(a: KObject, b: KObject): number {
@@ -36,9 +72,17 @@ function deletionOrder(a: KObject, b: KObject): number {
   );
 }
 
+/** Ready for at least `minReadySeconds` (Kubernetes' `IsPodAvailable`). */
+export function isPodAvailable(pod: KObject, minReadySeconds: number, now = Date.now()): boolean {
+  if (!isPodReady(pod)) return false;
+  if (!minReadySeconds) return true;
+  const since = Date.parse(podCondition(pod, 'Ready')?.lastTransitionTime ?? '');
+  return Number.isFinite(since) && since + minReadySeconds * 1000 <= now;
+}
+
 export class ReplicaSetController {
   readonly queue = new WorkQueue();
-  private readonly expectations = new Map<string, Expectation>();
+  private readonly expectations = new Expectations();
 
   constructor(
     private readonly client: KubeClient,
@@ -46,152 +90,131 @@ export class ReplicaSetController {
     private readonly pods: Informer,
     private readonly logger: Logger,
     private readonly events?: EventRecorder,
+    private readonly kind: ReplicaKind = REPLICA_SET,
   ) {
-    pods.addIndex(BY_OWNER);
+    pods.addIndex(BY_OWNER).addIndex(ORPHANS_BY_NAMESPACE);
     sets.on({
       add: (o) => this.queue.add(keyOf(o)),
       update: (_old, o) => this.queue.add(keyOf(o)),
-      delete: (o) => this.expectations.delete(keyOf(o)),
+      delete: (o) => this.expectations.forget(keyOf(o)),
     });
-    const ownerKey = (p: KObject): string | undefined => {
-      const owner = controllerOf(p);
-      return owner?.kind === 'ReplicaSet' ? `${p.metadata?.namespace}/${owner.name}` : undefined;
-    };
     pods.on({
       add: (p) => {
-        const key = ownerKey(p);
-        if (!key) return;
-        const e = this.expectations.get(key);
-        if (e && e.adds > 0) e.adds--;
-        this.queue.add(key);
+        const key = ownerKeyOf(p, kind);
+        if (key) this.expectations.creationObserved(key);
+        this.enqueueFor(p, key);
       },
-      update: (_old, p) => {
-        const key = ownerKey(p);
-        if (key) this.queue.add(key);
+      update: (old, p) => {
+        this.enqueueFor(p, ownerKeyOf(p, kind));
+        const oldKey = ownerKeyOf(old, kind);
+        if (oldKey && oldKey !== ownerKeyOf(p, kind)) this.queue.add(oldKey);
       },
       delete: (p) => {
-        const key = ownerKey(p);
-        if (!key) return;
-        this.expectations.get(key)?.deletes.delete(keyOf(p));
-        this.queue.add(key);
+        const key = ownerKeyOf(p, kind);
+        if (key) this.expectations.deletionObserved(key, keyOf(p));
+        this.enqueueFor(p, key);
       },
     });
+  }
+
+  /** The set owning a pod; for an orphan, every set whose selector matches it (one may adopt it). */
+  private enqueueFor(pod: KObject, ownerKey: string | undefined): void {
+    if (ownerKey) {
+      this.queue.add(ownerKey);
+      return;
+    }
+    if (pod.metadata?.ownerReferences?.some((r) => r.controller)) return;
+    const labels = pod.metadata?.labels ?? {};
+    for (const set of this.sets.list())
+      if (
+        set.metadata?.namespace === pod.metadata?.namespace &&
+        this.kind.selects((set.spec as ReplicaSpec | undefined)?.selector, labels)
+      )
+        this.queue.add(keyOf(set));
   }
 
   run(): Promise<void> {
-    return this.queue.run('replicaset', (key) => this.sync(key), this.logger);
-  }
-
-  private satisfied(key: string): boolean {
-    const e = this.expectations.get(key);
-    if (!e) return true;
-    if ((e.adds <= 0 && e.deletes.size === 0) || Date.now() - e.since > EXPECTATIONS_TIMEOUT_MS) {
-      this.expectations.delete(key);
-      return true;
-    }
-    return false;
+    return this.queue.run(this.kind.name, (key) => this.sync(key), this.logger);
   }
 
   async sync(key: string): Promise<void> {
-    const rs = this.sets.get(key);
-    if (!rs || rs.metadata?.deletionTimestamp) return;
-    const ns = rs.metadata!.namespace!;
-    const uid = rs.metadata!.uid;
-    const spec = (rs.spec ?? {}) as { replicas?: number; template?: KObject };
-    const owned = this.pods
-      .byIndex(BY_OWNER, uid ?? '')
-      .filter((p) => p.metadata?.namespace === ns && controllerOf(p)?.uid === uid);
-    const active = owned.filter(isActive);
-    const want = spec.replicas ?? 1;
-    if (this.satisfied(key)) {
-      const diff = want - active.length;
-      if (diff > 0) await this.createPods(key, rs, Math.min(diff, BURST));
-      else if (diff < 0) await this.deletePods(key, active.sort(deletionOrder).slice(0, Math.min(-diff, BURST)));
-    }
-    await this.updateStatus(rs, active);
-  }
-
-  private async createPods(key: string, rs: KObject, n: number): Promise<void> {
-    const template = ((rs.spec as { template?: KObject }).template ?? {}) as KObject;
-    const ns = rs.metadata!.namespace!;
-    const pod: KObject = {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: {
-        generateName: `${rs.metadata!.name}-`,
-        namespace: ns,
-        labels: template.metadata?.labels,
-        ...(template.metadata?.annotations ? { annotations: template.metadata.annotations } : {}),
-        ownerReferences: [
-          {
-            apiVersion: 'apps/v1',
-            kind: 'ReplicaSet',
-            name: rs.metadata!.name,
-            uid: rs.metadata!.uid,
-            controller: true,
-            blockOwnerDeletion: true,
-          },
-        ],
-      },
-      spec: template.spec,
-    };
-    this.expectations.set(key, { adds: n, deletes: new Set(), since: Date.now() });
-    const results = await Promise.allSettled(
-      Array.from({ length: n }, () => this.client.create(collectionPath('v1', 'pods', ns), pod)),
+    const set = this.sets.get(key);
+    if (!set) return;
+    const spec = (set.spec ?? {}) as ReplicaSpec;
+    const ns = set.metadata!.namespace!;
+    const candidates = [
+      ...this.pods.byIndex(BY_OWNER, set.metadata?.uid ?? ''),
+      ...this.pods.byIndex(ORPHANS_BY_NAMESPACE, ns),
+    ];
+    const owned = await claimPods(
+      this.client,
+      set,
+      this.kind,
+      (p) => this.kind.selects(spec.selector, p.metadata?.labels ?? {}),
+      candidates,
     );
-    for (const r of results)
-      if (r.status === 'fulfilled')
-        this.events?.record(rs, 'Normal', 'SuccessfulCreate', `Created pod: ${r.value.metadata?.name}`);
-    const failed = results.filter((r) => r.status === 'rejected');
-    if (failed.length) {
-      const e = this.expectations.get(key);
-      if (e) e.adds -= failed.length;
-      throw (failed[0] as PromiseRejectedResult).reason;
+    if (set.metadata?.deletionTimestamp) return;
+    const active = owned.filter(isPodActive);
+    const want = spec.replicas ?? 1;
+    if (this.expectations.satisfied(key)) {
+      const diff = want - active.length;
+      if (diff > 0) await this.create(key, set, Math.min(diff, BURST));
+      else if (diff < 0) await this.remove(key, set, active.sort(deletionOrder).slice(0, Math.min(-diff, BURST)));
+    }
+    await this.updateStatus(set, active);
+  }
+
+  private async create(key: string, set: KObject, n: number): Promise<void> {
+    const pod = podFromTemplate(set, this.kind, (set.spec as ReplicaSpec).template);
+    this.expectations.expect(key, n);
+    const { failed, error } = await createPods(
+      this.client,
+      Array.from({ length: n }, () => pod),
+      (p) => this.events?.record(set, 'Normal', 'SuccessfulCreate', `Created pod: ${p.metadata?.name}`),
+    );
+    if (failed) {
+      this.expectations.creationFailed(key, failed);
+      this.events?.record(set, 'Warning', 'FailedCreate', `Error creating: ${String(error)}`);
+      throw error;
     }
   }
 
-  private async deletePods(key: string, victims: KObject[]): Promise<void> {
-    this.expectations.set(key, { adds: 0, deletes: new Set(victims.map(keyOf)), since: Date.now() });
+  private async remove(key: string, set: KObject, victims: KObject[]): Promise<void> {
+    this.expectations.expect(key, 0, victims.map(keyOf));
     await Promise.all(
       victims.map((p) =>
-        this.client.delete(`${collectionPath('v1', 'pods', p.metadata!.namespace)}/${p.metadata!.name}`).then(
-          () =>
-            this.events?.record(
-              this.sets.get(key) ?? p,
-              'Normal',
-              'SuccessfulDelete',
-              `Deleted pod: ${p.metadata!.name}`,
-            ),
+        deletePod(this.client, p).then(
+          () => this.events?.record(set, 'Normal', 'SuccessfulDelete', `Deleted pod: ${p.metadata!.name}`),
           (err: unknown) => {
-            this.expectations.get(key)?.deletes.delete(keyOf(p));
-            if (!isNotFound(err)) throw err;
+            this.expectations.deletionObserved(key, keyOf(p));
+            throw err;
           },
         ),
       ),
     );
   }
 
-  private async updateStatus(rs: KObject, active: KObject[]): Promise<void> {
-    const templateLabels = ((rs.spec as { template?: KObject }).template?.metadata?.labels ?? {}) as Record<
-      string,
-      string
-    >;
-    const ready = active.filter(isPodReady).length;
+  private async updateStatus(set: KObject, active: KObject[]): Promise<void> {
+    const spec = set.spec as ReplicaSpec;
+    const templateLabels = spec.template?.metadata?.labels ?? {};
+    const minReady = spec.minReadySeconds ?? 0;
     const status = {
       replicas: active.length,
       fullyLabeledReplicas: active.filter((p) =>
         Object.entries(templateLabels).every(([k, v]) => p.metadata?.labels?.[k] === v),
       ).length,
-      readyReplicas: ready,
-      availableReplicas: ready,
-      observedGeneration: rs.metadata?.generation ?? 1,
+      readyReplicas: active.filter(isPodReady).length,
+      availableReplicas: active.filter((p) => isPodAvailable(p, minReady)).length,
+      observedGeneration: set.metadata?.generation ?? 1,
     };
-    const cur = (rs.status ?? {}) as Record<string, unknown>;
+    if (minReady && status.availableReplicas < status.readyReplicas) this.queue.addAfter(keyOf(set), minReady * 1000);
+    const cur = (set.status ?? {}) as Record<string, unknown>;
     if (Object.entries(status).every(([k, v]) => (cur[k] ?? 0) === v)) return;
     await this.client
-      .mergePatch(`${collectionPath('apps/v1', 'replicasets', rs.metadata!.namespace)}/${rs.metadata!.name}/status`, {
-        status,
-      })
+      .mergePatch(
+        `${collectionPath(this.kind.apiVersion, this.kind.plural, set.metadata!.namespace)}/${set.metadata!.name}/status`,
+        { status },
+      )
       .catch((err: unknown) => {
         if (!isNotFound(err)) throw err;
       });

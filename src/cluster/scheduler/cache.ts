@@ -4,10 +4,9 @@
  * flight, so the next decisions already count them. An assumed pod is confirmed when the informer shows
  * it bound, dropped if its binding fails, and expires if it is never seen.
  */
-import { value, milliValue } from '../api/quantity.js';
 import { controllerOf, type KObject } from '../api/object.js';
-import { isNodeReady, isPodTerminal } from '../api/pod.js';
-import { podRequests, type NodeInfo, type Resources, type Taint } from './framework.js';
+import { isPodTerminal } from '../api/pod.js';
+import { nodeInfoOf, podRequests, type NodeInfo, type Resources } from './framework.js';
 
 /** How long an assumed pod whose binding succeeded may go unseen by the informer. */
 export const ASSUME_TTL_MS = 30_000;
@@ -21,7 +20,6 @@ interface PlacedPod {
   assumedUntil?: number;
 }
 
-const zero = (): Resources => ({ cpu: 0, memory: 0, pods: 0 });
 const countOwner = (n: NodeInfo, owner: string | undefined, sign: 1 | -1): void => {
   if (!owner) return;
   const count = (n.podsByOwner.get(owner) ?? 0) + sign;
@@ -34,7 +32,6 @@ const add = (a: Resources, b: Resources, sign: 1 | -1): void => {
   a.pods += sign * b.pods;
 };
 
-const isReady = isNodeReady;
 const terminal = isPodTerminal;
 
 export class SchedulerCache {
@@ -56,24 +53,8 @@ export class SchedulerCache {
   setNode(n: KObject): void {
     const name = n.metadata?.name;
     if (!name) return;
-    const alloc = (n.status?.allocatable ?? n.status?.capacity ?? {}) as Record<string, unknown>;
     const existing = this.nodes.get(name);
-    const info: NodeInfo = {
-      name,
-      node: n,
-      labels: n.metadata?.labels ?? {},
-      taints: ((n.spec as { taints?: Taint[] } | undefined)?.taints ?? []).filter((t) => t && t.key),
-      unschedulable: !!(n.spec as { unschedulable?: boolean } | undefined)?.unschedulable,
-      ready: isReady(n),
-      allocatable: {
-        cpu: alloc.cpu === undefined ? Number.MAX_SAFE_INTEGER : milliValue(alloc.cpu),
-        memory: alloc.memory === undefined ? Number.MAX_SAFE_INTEGER : value(alloc.memory),
-        pods: alloc.pods === undefined ? 110 : value(alloc.pods),
-      },
-      requested: existing?.requested ?? zero(),
-      scoreRequested: existing?.scoreRequested ?? zero(),
-      podsByOwner: existing?.podsByOwner ?? new Map(),
-    };
+    const info = nodeInfoOf(n, existing);
     if (!existing) {
       // Pods placed before their node was seen.
       for (const p of this.pods.values())

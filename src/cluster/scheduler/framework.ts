@@ -5,6 +5,7 @@
  */
 import { milliValue, value } from '../api/quantity.js';
 import { controllerOf, type KObject } from '../api/object.js';
+import { isNodeReady } from '../api/pod.js';
 
 export interface Resources {
   /** Millicores. */
@@ -71,6 +72,29 @@ export interface NodeInfo {
   scoreRequested: Resources;
   /** How many of the node's pods each controller (by UID) has. */
   podsByOwner: Map<string, number>;
+}
+
+const zero = (): Resources => ({ cpu: 0, memory: 0, pods: 0 });
+
+/** A node as the plugins see it; what its pods ask for is carried over from `existing` (none: nothing). */
+export function nodeInfoOf(n: KObject, existing?: NodeInfo): NodeInfo {
+  const alloc = (n.status?.allocatable ?? n.status?.capacity ?? {}) as Record<string, unknown>;
+  return {
+    name: n.metadata?.name ?? '',
+    node: n,
+    labels: n.metadata?.labels ?? {},
+    taints: ((n.spec as { taints?: Taint[] } | undefined)?.taints ?? []).filter((t) => t && t.key),
+    unschedulable: !!(n.spec as { unschedulable?: boolean } | undefined)?.unschedulable,
+    ready: isNodeReady(n),
+    allocatable: {
+      cpu: alloc.cpu === undefined ? Number.MAX_SAFE_INTEGER : milliValue(alloc.cpu),
+      memory: alloc.memory === undefined ? Number.MAX_SAFE_INTEGER : value(alloc.memory),
+      pods: alloc.pods === undefined ? 110 : value(alloc.pods),
+    },
+    requested: existing?.requested ?? zero(),
+    scoreRequested: existing?.scoreRequested ?? zero(),
+    podsByOwner: existing?.podsByOwner ?? new Map(),
+  };
 }
 
 /** Why a node cannot take a pod, worded as kube-scheduler words it in `FailedScheduling`. */

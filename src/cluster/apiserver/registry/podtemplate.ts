@@ -4,6 +4,7 @@
  */
 import type { KObject } from '../objects.js';
 import type { ResourceType } from '../resources.js';
+import type { FieldProblem } from '../../api/validation.js';
 import { obj, podSpecProblems, refuse } from '../validation.js';
 
 type PodSpec = {
@@ -41,3 +42,45 @@ export function validateTemplate(r: ResourceType, o: KObject): void {
 }
 
 export const same = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+
+/** `spec.<field>: must be greater than or equal to 0` for each named number that is negative. */
+export function nonNegative(spec: Record<string, unknown>, ...fields: string[]): FieldProblem[] {
+  return fields
+    .filter((f) => spec[f] !== undefined && spec[f] !== null && !(Number.isInteger(spec[f]) && Number(spec[f]) >= 0))
+    .map((f) => ({ field: `spec.${f}`, value: spec[f], message: 'must be greater than or equal to 0' }));
+}
+
+/**
+ * A workload's selector must be there and select its own template (Kubernetes'
+ * `ValidatePodTemplateSpecForReplicaSet`): the template's labels, matched with `matches`.
+ */
+export function selectorProblems(
+  spec: Record<string, unknown>,
+  matches: (selector: unknown, labels: Record<string, string>) => boolean,
+): FieldProblem[] {
+  const selector = spec.selector;
+  if (!obj(selector) || !Object.keys(obj(selector)!).length)
+    return [{ field: 'spec.selector', message: 'Required value' }];
+  const labels = (obj(obj(obj(spec.template)?.metadata)?.labels) ?? {}) as Record<string, string>;
+  return matches(selector, labels)
+    ? []
+    : [
+        {
+          field: 'spec.template.metadata.labels',
+          value: labels,
+          message: '`selector` does not match template `labels`',
+        },
+      ];
+}
+
+/** The template's restart policy must be one of `allowed` (Always for long-running workloads). */
+export function restartPolicyProblems(spec: Record<string, unknown>, allowed: string[]): FieldProblem[] {
+  const policy = obj(obj(spec.template)?.spec)?.restartPolicy;
+  if (policy === undefined || allowed.includes(String(policy))) return [];
+  return [
+    {
+      field: 'spec.template.spec.restartPolicy',
+      message: `Unsupported value: ${JSON.stringify(policy)}: supported values: ${allowed.map((a) => `"${a}"`).join(', ')}`,
+    },
+  ];
+}

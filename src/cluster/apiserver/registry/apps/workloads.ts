@@ -2,15 +2,30 @@
  * The workload kinds of apps/v1 (and core's ReplicationController): replicas, history and rollout
  * defaults, their pod template, an immutable selector, the scale subresource and kubectl's columns.
  */
+import { labelSelectorMatches, type LabelSelector } from '../../../api/selector.js';
 import { invalid, type KObject } from '../../objects.js';
 import { resourceType } from '../../resources.js';
 import { nameColumn, ageColumn, num, spec, status, templateWide, workloadColumns, type Column } from '../../tables.js';
-import { defaultTemplate, same, validateTemplate } from '../podtemplate.js';
+import { obj, refuse } from '../../validation.js';
+import {
+  defaultTemplate,
+  nonNegative,
+  restartPolicyProblems,
+  same,
+  selectorProblems,
+  validateTemplate,
+} from '../podtemplate.js';
 import type { Strategy } from '../strategy.js';
+
+const selects = (selector: unknown, labels: Record<string, string>): boolean =>
+  labelSelectorMatches(selector as LabelSelector, labels);
+/** A ReplicationController's selector is a plain map of labels. */
+const selectsEqual = (selector: unknown, labels: Record<string, string>): boolean =>
+  Object.entries(selector as Record<string, string>).every(([k, v]) => labels[k] === v);
 
 function workload(
   r: Strategy['resource'],
-  opts: { replicas: boolean; columns?: Column[]; extraDefaults?: (spec: Record<string, unknown>) => void },
+  opts: { replicas: boolean; columns?: Column[]; extraDefaults?: (spec: Record<string, unknown>, o: KObject) => void },
 ): Strategy {
   return {
     resource: r,
@@ -18,12 +33,20 @@ function workload(
     defaults(o) {
       const s = o.spec as Record<string, unknown>;
       if (opts.replicas) s.replicas ??= 1;
-      s.revisionHistoryLimit ??= 10;
-      opts.extraDefaults?.(s);
+      if (r.kind !== 'ReplicationController') s.revisionHistoryLimit ??= 10;
+      opts.extraDefaults?.(s, o);
       defaultTemplate(s);
       o.status ??= {};
     },
-    validate: (o) => validateTemplate(r, o),
+    validate(o) {
+      validateTemplate(r, o);
+      const s = obj(o.spec) ?? {};
+      refuse(r, o, [
+        ...nonNegative(s, 'replicas', 'minReadySeconds', 'revisionHistoryLimit'),
+        ...selectorProblems(s, r.kind === 'ReplicationController' ? selectsEqual : selects),
+        ...restartPolicyProblems(s, ['Always']),
+      ]);
+    },
     validateUpdate(cur, next) {
       const was = (cur.spec ?? {}) as Record<string, unknown>;
       const now = (next.spec ?? {}) as Record<string, unknown>;
@@ -106,7 +129,20 @@ export const statefulSets = workload(
     all: true,
     subresources: ['status', 'scale'],
   }),
-  { replicas: true },
+  {
+    replicas: true,
+    extraDefaults(s) {
+      s.podManagementPolicy ??= 'OrderedReady';
+      s.updateStrategy ??= { type: 'RollingUpdate', rollingUpdate: { partition: 0 } };
+      s.persistentVolumeClaimRetentionPolicy ??= { whenDeleted: 'Retain', whenScaled: 'Retain' };
+    },
+    columns: [
+      nameColumn,
+      { name: 'Ready', type: 'string', cell: (o) => `${num(status(o).readyReplicas)}/${num(spec(o).replicas)}` },
+      ageColumn,
+      ...templateWide.slice(0, 2),
+    ],
+  },
 );
 
 export const daemonSets = workload(
@@ -115,7 +151,32 @@ export const daemonSets = workload(
     all: true,
     subresources: ['status'],
   }),
-  { replicas: false },
+  {
+    replicas: false,
+    extraDefaults(s) {
+      s.updateStrategy ??= { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } };
+    },
+    columns: [
+      nameColumn,
+      { name: 'Desired', type: 'integer', cell: (o) => num(status(o).desiredNumberScheduled) },
+      { name: 'Current', type: 'integer', cell: (o) => num(status(o).currentNumberScheduled) },
+      { name: 'Ready', type: 'integer', cell: (o) => num(status(o).numberReady) },
+      { name: 'Up-to-date', type: 'integer', cell: (o) => num(status(o).updatedNumberScheduled) },
+      { name: 'Available', type: 'integer', cell: (o) => num(status(o).numberAvailable) },
+      {
+        name: 'Node Selector',
+        type: 'string',
+        cell: (o) =>
+          Object.entries(
+            ((spec(o).template as KObject | undefined)?.spec?.nodeSelector as Record<string, string> | undefined) ?? {},
+          )
+            .map(([k, v]) => `${k}=${v}`)
+            .join(',') || '<none>',
+      },
+      ageColumn,
+      ...templateWide,
+    ],
+  },
 );
 
 export const replicationControllers = workload(
@@ -124,5 +185,22 @@ export const replicationControllers = workload(
     all: true,
     subresources: ['status', 'scale'],
   }),
-  { replicas: true },
+  {
+    replicas: true,
+    // As Kubernetes: a missing selector (and missing labels) are the template's labels.
+    extraDefaults(s, o) {
+      const labels = (s.template as KObject | undefined)?.metadata?.labels;
+      if (labels && (!s.selector || !Object.keys(s.selector).length)) s.selector = { ...labels };
+      if (labels && !Object.keys(o.metadata?.labels ?? {}).length)
+        o.metadata = { ...o.metadata, labels: { ...labels } };
+    },
+    columns: [
+      nameColumn,
+      { name: 'Desired', type: 'integer', cell: (o) => num(spec(o).replicas) },
+      { name: 'Current', type: 'integer', cell: (o) => num(status(o).replicas) },
+      { name: 'Ready', type: 'integer', cell: (o) => num(status(o).readyReplicas) },
+      ageColumn,
+      ...templateWide,
+    ],
+  },
 );

@@ -1,0 +1,303 @@
+/**
+ * The Job controller, after Kubernetes' `pkg/controller/job`: runs pods from the template until
+ * `completions` of them succeed (`parallelism` at a time; without `completions`, until one succeeds and
+ * the rest finish, a work queue), each index once for `completionMode: Indexed`. Failures count
+ * against `backoffLimit` (container restarts too under `restartPolicy: OnFailure`), replacements wait
+ * an exponential back-off, a pod failure policy may ignore a failure or fail the Job at once, and
+ * `activeDeadlineSeconds` bounds the whole run. A suspended Job has no pods. The outcome is a
+ * `Complete` or `Failed` condition (what `kubectl wait --for=condition=complete` waits for).
+ */
+import type { Logger } from '../../common/log.js';
+import { isNotFound } from '../api/errors.js';
+import { nowRfc3339, type KObject } from '../api/object.js';
+import { isPodReady, podStatus } from '../api/pod.js';
+import { labelSelectorMatches, type LabelSelector } from '../api/selector.js';
+import { collectionPath, type KubeClient } from '../client/client.js';
+import type { EventRecorder } from '../client/events.js';
+import { BY_OWNER, keyOf, ORPHANS_BY_NAMESPACE, type Informer } from '../client/informer.js';
+import { WorkQueue } from './controller.js';
+import {
+  backoffMs,
+  COMPLETION_INDEX,
+  finishedAt,
+  formatIndexes,
+  indexOf,
+  judgeFailure,
+  restartsOf,
+  type PodFailurePolicyRule,
+} from './jobpods.js';
+import {
+  claimPods,
+  createPods,
+  deletePod,
+  Expectations,
+  ownerKeyOf,
+  podFromTemplate,
+  type OwnerKind,
+} from './podcontrol.js';
+
+export const JOB: OwnerKind = { apiVersion: 'batch/v1', kind: 'Job' };
+
+/** Pods created per sync at most (Kubernetes' `MaxPodCreateDeletePerSync`). */
+const BURST = 500;
+
+export interface JobSpec {
+  parallelism?: number;
+  completions?: number | null;
+  backoffLimit?: number;
+  activeDeadlineSeconds?: number;
+  completionMode?: 'NonIndexed' | 'Indexed';
+  podFailurePolicy?: { rules?: PodFailurePolicyRule[] };
+  suspend?: boolean;
+  selector?: LabelSelector;
+  template?: KObject;
+  ttlSecondsAfterFinished?: number;
+}
+
+export interface JobCondition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+  lastProbeTime?: string;
+  lastTransitionTime?: string;
+}
+
+export interface JobStatus {
+  active?: number;
+  succeeded?: number;
+  failed?: number;
+  ready?: number;
+  startTime?: string;
+  completionTime?: string;
+  completedIndexes?: string;
+  conditions?: JobCondition[];
+}
+
+export const jobSpec = (j: KObject): JobSpec => (j.spec ?? {}) as JobSpec;
+export const jobStatus = (j: KObject): JobStatus => (j.status ?? {}) as JobStatus;
+
+/** `Complete` or `Failed` when the Job has finished. */
+export function jobFinished(j: KObject): JobCondition | undefined {
+  return jobStatus(j).conditions?.find((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+}
+
+function withCondition(conditions: JobCondition[], type: string, status: string, reason: string, message: string) {
+  const was = conditions.find((c) => c.type === type);
+  if (was?.status === status && was.reason === reason) return conditions;
+  const now = nowRfc3339();
+  return [
+    ...conditions.filter((c) => c.type !== type),
+    { type, status, reason, message, lastProbeTime: now, lastTransitionTime: now },
+  ];
+}
+
+export class JobController {
+  readonly queue = new WorkQueue();
+  private readonly expectations = new Expectations();
+
+  constructor(
+    private readonly client: KubeClient,
+    private readonly jobs: Informer,
+    private readonly pods: Informer,
+    private readonly logger: Logger,
+    private readonly events?: EventRecorder,
+  ) {
+    pods.addIndex(BY_OWNER).addIndex(ORPHANS_BY_NAMESPACE);
+    jobs.on({
+      add: (o) => this.queue.add(keyOf(o)),
+      update: (_old, o) => this.queue.add(keyOf(o)),
+      delete: (o) => this.expectations.forget(keyOf(o)),
+    });
+    pods.on({
+      add: (p) => {
+        const key = ownerKeyOf(p, JOB);
+        if (!key) return;
+        this.expectations.creationObserved(key);
+        this.queue.add(key);
+      },
+      update: (_old, p) => {
+        const key = ownerKeyOf(p, JOB);
+        if (key) this.queue.add(key);
+      },
+      delete: (p) => {
+        const key = ownerKeyOf(p, JOB);
+        if (!key) return;
+        this.expectations.deletionObserved(key, keyOf(p));
+        this.queue.add(key);
+      },
+    });
+  }
+
+  run(): Promise<void> {
+    return this.queue.run('job', (key) => this.sync(key), this.logger, 4);
+  }
+
+  async sync(key: string): Promise<void> {
+    const job = this.jobs.get(key);
+    if (!job || job.metadata?.deletionTimestamp) return;
+    const spec = jobSpec(job);
+    const pods = await claimPods(
+      this.client,
+      job,
+      JOB,
+      (p) => labelSelectorMatches(spec.selector, p.metadata?.labels ?? {}),
+      [...this.pods.byIndex(BY_OWNER, job.metadata?.uid ?? ''), ...this.pods.byIndex(ORPHANS_BY_NAMESPACE, keyNs(key))],
+    );
+    const prior = jobStatus(job);
+    const active = pods.filter((p) => !p.metadata?.deletionTimestamp && !isTerminal(p));
+    if (jobFinished(job)) {
+      // A failed Job's stragglers are removed; a finished one does nothing more.
+      if (active.length) await Promise.all(active.map((p) => deletePod(this.client, p)));
+      return;
+    }
+    const now = Date.now();
+    const indexed = spec.completionMode === 'Indexed';
+    const completions = spec.completions ?? undefined;
+    const succeededPods = pods.filter((p) => podStatus(p).phase === 'Succeeded');
+    const succeededIndexes = new Set(
+      indexed ? succeededPods.map((p) => indexOf(p, completions ?? 0)).filter((i) => i !== undefined) : [],
+    );
+    const succeeded = indexed ? succeededIndexes.size : succeededPods.length;
+    let failJob: { reason: string; message: string } | undefined;
+    let failed = 0;
+    let lastFailure = 0;
+    for (const p of pods.filter((x) => podStatus(x).phase === 'Failed')) {
+      const verdict = judgeFailure(p, spec.podFailurePolicy?.rules);
+      if (verdict.action === 'Ignore') continue;
+      failed++;
+      lastFailure = Math.max(lastFailure, finishedAt(p));
+      if (verdict.action === 'FailJob') failJob ??= { reason: 'PodFailurePolicy', message: verdict.message };
+    }
+    const restarts = active.reduce((n, p) => n + restartsOf(p), 0);
+    let conditions = prior.conditions ?? [];
+    let startTime = prior.startTime;
+    let completionTime: string | undefined;
+    let want: KObject[] = [];
+    let victims: KObject[] = [];
+
+    if (spec.suspend) {
+      victims = active;
+      if (startTime || !conditions.some((c) => c.type === 'Suspended'))
+        conditions = withCondition(conditions, 'Suspended', 'True', 'JobSuspended', 'Job suspended');
+      startTime = undefined;
+    } else {
+      if (conditions.some((c) => c.type === 'Suspended' && c.status === 'True'))
+        conditions = withCondition(conditions, 'Suspended', 'False', 'JobResumed', 'Job resumed');
+      startTime ??= nowRfc3339();
+      const deadline = spec.activeDeadlineSeconds;
+      if (!failJob && failed + restarts > (spec.backoffLimit ?? 6))
+        failJob = { reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' };
+      if (!failJob && deadline !== undefined && Date.parse(startTime) + deadline * 1000 <= now)
+        failJob = { reason: 'DeadlineExceeded', message: 'Job was active longer than specified deadline' };
+      const complete = indexed
+        ? succeeded >= (completions ?? 0)
+        : completions !== undefined
+          ? succeeded >= completions
+          : succeeded > 0 && active.length === 0;
+      if (failJob) {
+        victims = active;
+        conditions = withCondition(conditions, 'Failed', 'True', failJob.reason, failJob.message);
+        this.events?.record(job, 'Warning', failJob.reason, failJob.message);
+      } else if (complete) {
+        completionTime = nowRfc3339();
+        conditions = withCondition(
+          conditions,
+          'Complete',
+          'True',
+          'CompletionsReached',
+          'Reached expected number of succeeded pods',
+        );
+        this.events?.record(job, 'Normal', 'Completed', 'Job completed');
+      } else if (this.expectations.satisfied(key)) {
+        const wait = lastFailure + backoffMs(failed + restarts) - now;
+        if (failed && wait > 0) this.queue.addAfter(key, wait);
+        else want = this.podsToCreate(job, active, succeeded, succeededIndexes);
+        if (deadline !== undefined) this.queue.addAfter(key, Date.parse(startTime) + deadline * 1000 - now + 10);
+      }
+    }
+
+    if (victims.length) {
+      this.expectations.expect(key, 0, victims.map(keyOf));
+      await Promise.all(victims.map((p) => deletePod(this.client, p)));
+    }
+    if (want.length) await this.create(key, job, want);
+    const stillActive = active.length - victims.length + want.length;
+    const status: JobStatus = {
+      ...prior,
+      active: stillActive,
+      succeeded,
+      failed,
+      ready: victims.length ? 0 : active.filter(isPodReady).length,
+      conditions,
+      ...(indexed ? { completedIndexes: formatIndexes(succeededIndexes) } : {}),
+      ...(completionTime ? { completionTime } : {}),
+    };
+    if (startTime) status.startTime = startTime;
+    else delete status.startTime;
+    await this.writeStatus(job, status);
+  }
+
+  /** The pods to start now: up to `parallelism` active, as many as completions still need. */
+  private podsToCreate(job: KObject, active: KObject[], succeeded: number, done: Set<number>): KObject[] {
+    const spec = jobSpec(job);
+    const parallelism = spec.parallelism ?? 1;
+    const room = Math.min(BURST, parallelism - active.length);
+    if (room <= 0) return [];
+    const completions = spec.completions ?? undefined;
+    if (spec.completionMode === 'Indexed') {
+      const running = new Set(active.map((p) => indexOf(p, completions ?? 0)));
+      const pending: number[] = [];
+      for (let i = 0; i < (completions ?? 0) && pending.length < room; i++)
+        if (!done.has(i) && !running.has(i)) pending.push(i);
+      return pending.map((i) => this.indexedPod(job, i));
+    }
+    const n =
+      completions === undefined ? (succeeded > 0 ? 0 : room) : Math.min(room, completions - succeeded - active.length);
+    return Array.from({ length: Math.max(0, n) }, () => podFromTemplate(job, JOB, spec.template));
+  }
+
+  private indexedPod(job: KObject, index: number): KObject {
+    const name = job.metadata!.name!;
+    const pod = podFromTemplate(job, JOB, jobSpec(job).template, {
+      labels: { [COMPLETION_INDEX]: String(index) },
+      annotations: { [COMPLETION_INDEX]: String(index) },
+    });
+    pod.metadata!.generateName = `${name}-${index}-`;
+    const spec = pod.spec as {
+      hostname?: string;
+      containers?: Array<{ env?: unknown[] }>;
+      initContainers?: Array<{ env?: unknown[] }>;
+    };
+    spec.hostname ??= `${name}-${index}`;
+    const env = {
+      name: 'JOB_COMPLETION_INDEX',
+      valueFrom: { fieldRef: { fieldPath: `metadata.annotations['${COMPLETION_INDEX}']` } },
+    };
+    for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) c.env = [...(c.env ?? []), env];
+    return pod;
+  }
+
+  private async create(key: string, job: KObject, pods: KObject[]): Promise<void> {
+    this.expectations.expect(key, pods.length);
+    const { failed, error } = await createPods(this.client, pods, (p) =>
+      this.events?.record(job, 'Normal', 'SuccessfulCreate', `Created pod: ${p.metadata?.name}`),
+    );
+    if (failed) {
+      this.expectations.creationFailed(key, failed);
+      this.events?.record(job, 'Warning', 'FailedCreate', `Error creating: ${String(error)}`);
+      throw error;
+    }
+  }
+
+  private async writeStatus(job: KObject, status: JobStatus): Promise<void> {
+    if (JSON.stringify(status) === JSON.stringify(jobStatus(job))) return;
+    const path = `${collectionPath('batch/v1', 'jobs', job.metadata!.namespace)}/${job.metadata!.name}/status`;
+    await this.client.update(path, { ...job, status: status as Record<string, unknown> }).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
+  }
+}
+
+const isTerminal = (p: KObject): boolean => ['Succeeded', 'Failed'].includes(podStatus(p).phase ?? '');
+const keyNs = (key: string): string => key.split('/')[0]!;

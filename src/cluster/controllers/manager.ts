@@ -22,6 +22,7 @@ import { ServiceLbController, type AddressPool } from './servicelb.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { ServiceAccountController } from './serviceaccount.js';
 import { JobController } from './job.js';
+import { DaemonSetController } from './daemonset.js';
 import { CronJobController } from './cronjob.js';
 import { TtlAfterFinishedController } from './ttlafterfinished.js';
 
@@ -65,6 +66,7 @@ const PODS = '/api/v1/pods';
 const NODES = '/api/v1/nodes';
 const NAMESPACES = '/api/v1/namespaces';
 const JOBS = '/apis/batch/v1/jobs';
+const REVISIONS = '/apis/apps/v1/controllerrevisions';
 
 export const CONTROLLERS: ControllerDescriptor[] = [
   {
@@ -121,6 +123,20 @@ export const CONTROLLERS: ControllerDescriptor[] = [
         c.logger,
         c.recorder('replication-controller'),
         REPLICATION_CONTROLLER,
+      ),
+  },
+  {
+    name: 'daemonset',
+    enabledByDefault: true,
+    create: (c) =>
+      new DaemonSetController(
+        c.client,
+        c.informer('/apis/apps/v1/daemonsets'),
+        c.informer(PODS),
+        c.informer(NODES),
+        c.informer(REVISIONS),
+        c.logger,
+        c.recorder('daemonset-controller'),
       ),
   },
   {

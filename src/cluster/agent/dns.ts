@@ -1,6 +1,8 @@
 /**
  * The cluster DNS the node agent serves (Gantry's CoreDNS): `<service>.<namespace>.svc.cluster.local`
  * answers the Service's clusterIP (a headless Service: its first ready endpoint),
+ * `<hostname>.<service>.<namespace>.svc.cluster.local` the pod of that hostname and subdomain (a
+ * StatefulSet's `web-0.nginx.default.svc.cluster.local`),
  * `<a-b-c-d>.<namespace>.pod.cluster.local` answers that pod address; other names go to the host's
  * resolvers. It listens on the node's address and announces its port on the node's own object; the
  * endpoints controller makes the announcing nodes the endpoints of the `kube-dns` Service in
@@ -25,6 +27,15 @@ export function clusterLookup(services: Informer, endpoints: Informer, name: str
       return ((endpoints.get(`${svc[2]}/${svc[1]}`)?.subsets as
         Array<{ addresses?: Array<{ ip: string }> }> | undefined) ?? [])[0]?.addresses?.[0]?.ip;
     return undefined;
+  }
+  const host = new RegExp(
+    `^([a-z0-9-]+)\\.([a-z0-9-]+)\\.([a-z0-9-]+)\\.svc\\.${CLUSTER_DOMAIN.replace('.', '\\.')}$`,
+  ).exec(lower);
+  if (host) {
+    const subsets =
+      (endpoints.get(`${host[3]}/${host[2]}`)?.subsets as
+        Array<{ addresses?: Array<{ ip: string; hostname?: string }> }> | undefined) ?? [];
+    return subsets.flatMap((s) => s.addresses ?? []).find((a) => a.hostname === host[1])?.ip;
   }
   const pod = new RegExp(
     `^(\\d+)-(\\d+)-(\\d+)-(\\d+)\\.([a-z0-9-]+)\\.pod\\.${CLUSTER_DOMAIN.replace('.', '\\.')}$`,

@@ -81,8 +81,14 @@ export class EndpointsController {
       (isPodReady(pod) ? subset.ready : subset.notReady).push(pod);
       subsets.set(id, subset);
     }
+    // A pod whose subdomain is this Service has a DNS name of its own here (a StatefulSet's `web-0`).
+    const hostnameOf = (p: KObject): string | undefined => {
+      const spec = p.spec as PodSpec;
+      return spec.hostname && spec.subdomain === name ? spec.hostname : undefined;
+    };
     const address = (p: KObject): Record<string, unknown> => ({
       ip: (p.status as { podIP: string }).podIP,
+      ...(hostnameOf(p) ? { hostname: hostnameOf(p) } : {}),
       ...((p.spec as PodSpec).nodeName ? { nodeName: (p.spec as PodSpec).nodeName } : {}),
       targetRef: { kind: 'Pod', namespace: ns, name: p.metadata!.name, uid: p.metadata!.uid },
     });
@@ -124,6 +130,7 @@ export class EndpointsController {
         .map(([p, ready]) => ({
           addresses: [(p.status as { podIP: string }).podIP],
           conditions: { ready, serving: ready, terminating: false },
+          ...(hostnameOf(p) ? { hostname: hostnameOf(p) } : {}),
           ...((p.spec as PodSpec).nodeName ? { nodeName: (p.spec as PodSpec).nodeName } : {}),
           targetRef: { kind: 'Pod', namespace: ns, name: p.metadata!.name, uid: p.metadata!.uid },
         })),

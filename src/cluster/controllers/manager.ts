@@ -23,6 +23,7 @@ import { Scheduler } from '../scheduler/scheduler.js';
 import { ServiceAccountController } from './serviceaccount.js';
 import { JobController } from './job.js';
 import { DaemonSetController } from './daemonset.js';
+import { StatefulSetController } from './statefulset.js';
 import { CronJobController } from './cronjob.js';
 import { TtlAfterFinishedController } from './ttlafterfinished.js';
 
@@ -137,6 +138,19 @@ export const CONTROLLERS: ControllerDescriptor[] = [
         c.informer(REVISIONS),
         c.logger,
         c.recorder('daemonset-controller'),
+      ),
+  },
+  {
+    name: 'statefulset',
+    enabledByDefault: true,
+    create: (c) =>
+      new StatefulSetController(
+        c.client,
+        c.informer('/apis/apps/v1/statefulsets'),
+        c.informer(PODS),
+        c.informer(REVISIONS),
+        c.logger,
+        c.recorder('statefulset-controller'),
       ),
   },
   {

@@ -55,16 +55,19 @@ export class SchedulerCache {
     if (!name) return;
     const existing = this.nodes.get(name);
     const info = nodeInfoOf(n, existing);
-    if (!existing) {
-      // Pods placed before their node was seen.
-      for (const p of this.pods.values())
-        if (p.node === name) {
-          add(info.requested, p.requests, 1);
-          add(info.scoreRequested, p.scoreRequests, 1);
-          countOwner(info, p.owner, 1);
-        }
-      this.order = undefined;
+    if (existing) {
+      // Updated in place: the ordered node list holds this object (labels, taints and readiness change).
+      Object.assign(existing, info);
+      return;
     }
+    // Pods placed before their node was seen.
+    for (const p of this.pods.values())
+      if (p.node === name) {
+        add(info.requested, p.requests, 1);
+        add(info.scoreRequested, p.scoreRequests, 1);
+        countOwner(info, p.owner, 1);
+      }
+    this.order = undefined;
     this.nodes.set(name, info);
   }
 

@@ -186,3 +186,15 @@ test("a controller's pods go to the nodes with fewest of them when requests do n
   assert.equal(placed(owned('z3', 'rs-z')), 'a', 'z avoids c');
   assert.equal(placed(pod('loose')), 'a', 'a pod of no controller: resources only, first tie wins');
 });
+
+test('the scheduler cache sees a node updated in place (labels added later)', () => {
+  const cache = new SchedulerCache();
+  const node = (labels: Record<string, string>): KObject => ({
+    metadata: { name: 'n1', labels },
+    status: { conditions: [{ type: 'Ready', status: 'True' }] },
+  });
+  cache.setNode(node({}));
+  assert.deepEqual(cache.nodeList()[0]!.labels, {});
+  cache.setNode(node({ role: 'edge' }));
+  assert.deepEqual(cache.nodeList()[0]!.labels, { role: 'edge' });
+});

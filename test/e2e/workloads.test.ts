@@ -4,6 +4,7 @@
  * DaemonSets and StatefulSets, and the validation users meet when a workload is wrong.
  */
 import { after, before, describe, test } from 'node:test';
+import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { Cleanup, hasKubectl, kubectl, run, startOneNodeCluster, waitFor, type ClusterServer } from './helpers.js';
 
@@ -23,7 +24,7 @@ describe('workloads', { skip: !hasKubectl && 'kubectl is not installed' }, () =>
     jsonpath(['get', 'pods', '-l', selector], '{.items[*].metadata.name}').split(' ').filter(Boolean);
 
   before(async () => {
-    ({ server } = await startOneNodeCluster(cleanup, 'work-1'));
+    ({ server } = await startOneNodeCluster(cleanup, 'work-1', ['--horizontal-pod-autoscaler-sync-period=3s']));
     // Created first: its first scheduled run comes within a minute, checked by the last test.
     ok(['create', 'cronjob', 'tick', '--image=busybox', '--schedule=*/1 * * * *', '--', 'sh', '-c', 'echo tick']);
   });
@@ -289,6 +290,73 @@ spec:
     ok(['delete', 'svc', 'nginx']);
   });
 
+  test('kubectl top reads node and pod metrics; an HPA scales a Deployment up under CPU load and back down', async () => {
+    apply(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: burn}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: burn}}
+  template:
+    metadata: {labels: {app: burn}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - {name: c, image: busybox, command: [sleep, '3600'], resources: {requests: {cpu: 100m, memory: 16Mi}}}
+`);
+    ok(['rollout', 'status', 'deploy/burn', '--timeout=60s']);
+    const [pod] = podNames('app=burn');
+    await waitFor(
+      () =>
+        new RegExp(`^${pod}\\s+c\\s+\\d+m\\s+\\d+Mi`, 'm').test(
+          k(['top', 'pods', '-l', 'app=burn', '--containers']).stdout,
+        ),
+      'kubectl top pods --containers',
+      30000,
+    );
+    assert.match(ok(['top', 'node']), /^work-1\s+\d+m\s+\d+%\s+\d+Mi\s+\d+%/m);
+    ok(['autoscale', 'deployment', 'burn', '--cpu-percent=50', '--min=1', '--max=3']);
+    ok([
+      'patch',
+      'hpa',
+      'burn',
+      '--type=merge',
+      '-p',
+      '{"spec":{"behavior":{"scaleDown":{"stabilizationWindowSeconds":10}}}}',
+    ]);
+    await waitFor(
+      () => /burn\s+Deployment\/burn\s+cpu: \d+%\/50%\s+1\s+3\s+1/.test(ok(['get', 'hpa', 'burn'])),
+      'TARGETS',
+      30000,
+    ).catch((err: unknown) => {
+      console.log(ok(['get', 'hpa', 'burn', '-o', 'yaml']), ok(['get', 'hpa', 'burn']));
+      throw err;
+    });
+    const load = spawn(kubectl, ['exec', pod!, '--', 'sh', '-c', 'while [ ! -e /tmp/stop ]; do :; done'], {
+      env: { ...process.env, ...server.env },
+      stdio: 'ignore',
+    });
+    cleanup.add(() => {
+      load.kill();
+    });
+    const started = Date.now();
+    await waitFor(() => jsonpath(['get', 'deploy', 'burn'], '{.spec.replicas}') === '3', 'the scale-up to max', 90000);
+    console.log(`HPA reaction (load to 3 replicas): ${Date.now() - started} ms`);
+    assert.match(ok(['get', 'hpa', 'burn']), /cpu: \d+%\/50%/);
+    assert.match(
+      ok(['describe', 'hpa', 'burn']),
+      /SuccessfulRescale\s.*New size: 3; reason: cpu resource utilization \(percentage of request\) above target/,
+    );
+    ok(['exec', pod!, '--', 'touch', '/tmp/stop']);
+    await waitFor(
+      () => jsonpath(['get', 'deploy', 'burn'], '{.spec.replicas}') === '1',
+      'the scale-down to min',
+      90000,
+    );
+    ok(['delete', 'hpa', 'burn']);
+    ok(['delete', 'deploy', 'burn']);
+  });
+
   test('wrong workloads are refused with Kubernetes’ field errors', () => {
     const refused = (yaml: string): string => {
       const r = k(['apply', '-f', '-'], yaml);
@@ -345,15 +413,22 @@ spec:
       'the first scheduled run',
       75000,
     );
-    const scheduled = jsonpath(['get', 'jobs'], '{.items[*].metadata.name}')
+    // One Job per scheduled minute since the CronJob was made (this file runs a few minutes), named
+    // after its minute, the latest being the last schedule time.
+    const created = Date.parse(jsonpath(['get', 'cronjob', 'tick'], '{.metadata.creationTimestamp}'));
+    const minutes = jsonpath(['get', 'jobs'], '{.items[*].metadata.name}')
       .split(' ')
-      .filter((n) => /^tick-\d+$/.test(n));
-    assert.equal(scheduled.length, 1);
-    assert.equal(
-      Number(scheduled[0]!.slice(5)) * 60_000,
-      Date.parse(jsonpath(['get', 'cronjob', 'tick'], '{.status.lastScheduleTime}')),
-    );
-    ok(['wait', '--for=condition=complete', `job/${scheduled[0]}`, '--timeout=60s']);
+      .filter((n) => /^tick-\d+$/.test(n))
+      .map((n) => Number(n.slice(5)))
+      .sort();
+    const last = Date.parse(jsonpath(['get', 'cronjob', 'tick'], '{.status.lastScheduleTime}'));
+    assert.ok(minutes.length >= 1 && minutes.length <= 3, `scheduled jobs: ${minutes.join(', ')}`);
+    assert.equal(minutes.at(-1)! * 60_000, last);
+    minutes.forEach((m, i) => {
+      assert.ok(m * 60_000 > created, 'scheduled after the CronJob was made');
+      if (i) assert.equal(m, minutes[i - 1]! + 1, 'one per minute, none skipped or doubled');
+    });
+    ok(['wait', '--for=condition=complete', `job/tick-${minutes.at(-1)}`, '--timeout=60s']);
     assert.match(ok(['get', 'cronjob', 'tick']), /tick\s+\*\/1 \* \* \* \*\s+<none>\s+false\s+\d\s+\d+s\s+/);
   });
 });

@@ -88,6 +88,11 @@ export function registerServerCommands(program: Command): void {
       'how long a node may be silent before it is marked NotReady',
       '40s',
     )
+    .option(
+      '--horizontal-pod-autoscaler-sync-period <duration>',
+      'how often each HorizontalPodAutoscaler reads its metrics',
+      '15s',
+    )
     .option('--lb-range <range>', 'addresses for LoadBalancer Services (FIRST-LAST or a CIDR); none when not given')
     .option('--disable-agent', 'run the control plane only: no engine and node agent on this machine')
     .option('--node-name <name>', "the name of this machine's node", os.hostname())
@@ -116,6 +121,7 @@ export function registerServerCommands(program: Command): void {
         clusterCidr: string;
         lbRange?: string;
         nodeMonitorGracePeriod: string;
+        horizontalPodAutoscalerSyncPeriod: string;
         serviceNodePortRange: string;
         token?: string;
         tokenFile?: string;
@@ -137,6 +143,11 @@ export function registerServerCommands(program: Command): void {
         if (!graceNs || graceNs < 1e9)
           throw new Error(
             `invalid --node-monitor-grace-period ${o.nodeMonitorGracePeriod}: give a duration of 1s or more`,
+          );
+        const hpaNs = goDurationNs(o.horizontalPodAutoscalerSyncPeriod);
+        if (!hpaNs || hpaNs < 1e9)
+          throw new Error(
+            `invalid --horizontal-pod-autoscaler-sync-period ${o.horizontalPodAutoscalerSyncPeriod}: give a duration of 1s or more`,
           );
         if (o.disableControllerManager) for (const d of CONTROLLERS) if (!d.core) selected.delete(d.name);
         const logger = createLogger('gantry-server', 'info');
@@ -206,6 +217,7 @@ export function registerServerCommands(program: Command): void {
             clusterCidr,
             lbPool,
             nodeMonitorGracePeriodMs: graceNs / 1e6,
+            hpaSyncPeriodMs: hpaNs / 1e6,
           },
         );
         await controllers.start();

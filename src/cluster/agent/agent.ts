@@ -13,6 +13,7 @@ import type { Server } from 'node:https';
 import type { Logger } from '../../common/log.js';
 import type { ApiClient as EngineClient } from '../../api/docker/client.js';
 import { keyOf, type KObject } from '../api/object.js';
+import { podStatus } from '../api/pod.js';
 import type { KubeClient } from '../client/client.js';
 import { EventRecorder } from '../client/events.js';
 import { Informer } from '../client/informer.js';
@@ -30,6 +31,7 @@ import { Prober } from './prober.js';
 import { ServiceProxy } from './proxy.js';
 import { EngineRuntime, type Runtime } from './runtime.js';
 import { startAgentServer } from './server.js';
+import { ResourceSampler } from './resourcestats.js';
 import { attemptOf, StatusManager } from './status.js';
 
 export interface AgentOptions {
@@ -66,6 +68,7 @@ const ORPHANS = '';
 
 export class NodeAgent {
   private readonly pods: Informer;
+  private readonly resources: ResourceSampler;
   private readonly services: Informer;
   private readonly endpoints: Informer;
   private readonly nodes?: Informer;
@@ -112,6 +115,17 @@ export class NodeAgent {
     this.proxy = new ServiceProxy(this.services, this.endpoints, logger);
     this.podNetwork = new PodNetwork(client, engine, o.nodeName, logger);
     this.runtime = new EngineRuntime(engine, o.nodeName, this.podNetwork);
+    this.resources = new ResourceSampler(
+      o.nodeName,
+      this.runtime,
+      (uid) => {
+        const pod = this.pods.get(this.keysByUid.get(uid) ?? '');
+        return (
+          pod && { namespace: pod.metadata!.namespace!, name: pod.metadata!.name!, startTime: podStatus(pod).startTime }
+        );
+      },
+      logger,
+    );
     this.events = new EventRecorder(client, 'kubelet', logger, o.nodeName);
     this.node = new NodeStatusReporter(client, o);
     this.prober = new Prober(
@@ -169,6 +183,7 @@ export class NodeAgent {
       engine: this.engine,
       logger: this.logger,
       containerOf: (ns, pod, c) => this.containerId(ns, pod, c),
+      summary: () => this.resources.summary(),
     });
     await this.node.register();
     await this.podNetwork
@@ -209,6 +224,7 @@ export class NodeAgent {
   /** Stop; the service rules go too, as pods' addresses are no longer kept up to date. */
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    this.resources.stop();
     this.pleg.stop();
     this.queue.stop();
     for (const i of this.informers()) i.stop();

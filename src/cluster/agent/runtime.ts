@@ -80,6 +80,15 @@ export interface RuntimeEvent {
   action: string;
 }
 
+/** A container's cumulative CPU time and its memory working set at one moment (cAdvisor's numbers). */
+export interface ContainerUsage {
+  /** Nanoseconds of CPU used since the container started. */
+  cpuNanos: number;
+  /** Memory in use less the inactive file cache: what the kubelet reports and evicts on. */
+  workingSetBytes: number;
+  at: number;
+}
+
 export interface Runtime {
   /** The containers of one pod, the sandbox among them. */
   podContainers(podUid: string): Promise<RuntimeContainer[]>;
@@ -93,6 +102,8 @@ export interface Runtime {
   runContainer(spec: ContainerRunSpec): Promise<string>;
   stop(id: string, graceSeconds: number): Promise<void>;
   remove(id: string): Promise<void>;
+  /** The container's usage now (cgroup v1 or v2, through the engine's stats), undefined when gone. */
+  usage(id: string): Promise<ContainerUsage | undefined>;
   /** Stream container events until the stream ends or `signal` aborts. */
   events(onEvent: (e: RuntimeEvent) => void, signal: AbortSignal): Promise<void>;
 }
@@ -119,6 +130,12 @@ interface EngineInspect {
   NetworkSettings?: { IPAddress?: string; Networks?: Record<string, { IPAddress?: string }> };
 }
 
+interface EngineStats {
+  read?: string;
+  cpu_stats?: { cpu_usage?: { total_usage?: number } };
+  memory_stats?: { usage?: number; stats?: Record<string, number> };
+}
+
 const toContainer = (c: EngineContainer): RuntimeContainer => ({
   id: c.Id,
   runtimeName: (c.Names[0] ?? '').replace(/^\//, ''),
@@ -142,6 +159,23 @@ export class EngineRuntime implements Runtime {
       query: { all: 1, filters: JSON.stringify({ label: [label] }) },
     });
     return found.map(toContainer);
+  }
+
+  async usage(id: string): Promise<ContainerUsage | undefined> {
+    try {
+      const s = await this.engine.json<EngineStats>('GET', `/containers/${id}/stats`, {
+        query: { stream: 0, 'one-shot': 1 },
+      });
+      const memory = s.memory_stats ?? {};
+      const inactive = memory.stats?.total_inactive_file ?? memory.stats?.inactive_file ?? 0;
+      return {
+        cpuNanos: s.cpu_stats?.cpu_usage?.total_usage ?? 0,
+        workingSetBytes: Math.max(0, (memory.usage ?? 0) - inactive),
+        at: Date.parse(s.read ?? '') || Date.now(),
+      };
+    } catch {
+      return undefined;
+    }
   }
 
   podContainers(podUid: string): Promise<RuntimeContainer[]> {

@@ -1,6 +1,6 @@
 /**
  * The agent's HTTPS endpoint (the kubelet's port): the API server fetches container logs here for
- * `kubectl logs` and opens exec sessions for `kubectl exec`. Only clients with a certificate of the
+ * `kubectl logs`, opens exec sessions for `kubectl exec` and reads `/stats/summary` for the metrics API. Only clients with a certificate of the
  * cluster CA in `system:masters` (the API server) are served. The endpoint's own certificate is the
  * node's serving certificate, signed by the cluster CA, which the API server verifies.
  */
@@ -11,6 +11,7 @@ import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { frameReader, type ApiClient as EngineClient } from '../../api/docker/client.js';
 import type { Logger } from '../../common/log.js';
+import type { Summary } from './resourcestats.js';
 
 /** The text of a multiplexed engine stream, stdout and stderr together (what kubectl logs prints). */
 function demultiplexed(): Transform {
@@ -40,6 +41,8 @@ export function startAgentServer(o: {
   engine: EngineClient;
   logger: Logger;
   containerOf: (ns: string, pod: string, container: string) => Promise<string | undefined>;
+  /** The Summary API's answer (`/stats/summary`): node and pod CPU and memory. */
+  summary: () => Promise<Summary>;
 }): Promise<https.Server> {
   const server = https.createServer(
     { key: o.serving.key, cert: o.serving.cert, ca: o.ca, requestCert: true, rejectUnauthorized: false },
@@ -50,6 +53,16 @@ export function startAgentServer(o: {
       };
       if (!fromApiServer(req)) return fail(401, 'Unauthorized');
       const url = new URL(req.url ?? '/', 'https://agent');
+      if (req.method === 'GET' && url.pathname === '/stats/summary') {
+        void o.summary().then(
+          (summary) => {
+            res.writeHead(200, { 'Content-Type': 'application/json' });
+            res.end(JSON.stringify(summary));
+          },
+          (err: unknown) => fail(500, String(err)),
+        );
+        return;
+      }
       const m = /^\/containerLogs\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
       if (req.method !== 'GET' || !m) return fail(404, 'not found');
       const [ns, pod, container] = m.slice(1).map(decodeURIComponent) as [string, string, string];

@@ -174,3 +174,28 @@ export async function podLogs(ctx: RegistryContext, res: ServerResponse, t: Targ
   upstream.pipe(res);
   res.on('close', () => upstream.destroy());
 }
+
+/** A JSON GET from a node's agent (`/stats/summary`), over the same verified TLS. */
+export async function agentJson<T>(ctx: RegistryContext, nodeName: string, path: string, timeoutMs = 5000): Promise<T> {
+  const agentUrl = await agentEndpoint(ctx, nodeName);
+  return new Promise<T>((resolve, reject) => {
+    const r = https.request(`${agentUrl}${path}`, { ...agentTls(ctx, nodeName), timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        if (res.statusCode !== 200)
+          return reject(new Error(`agent of ${nodeName} answered ${res.statusCode}: ${text}`));
+        try {
+          resolve(JSON.parse(text) as T);
+        } catch (err) {
+          reject(err as Error);
+        }
+      });
+      res.on('error', reject);
+    });
+    r.on('timeout', () => r.destroy(new Error(`agent of ${nodeName} did not answer in ${timeoutMs} ms`)));
+    r.on('error', reject);
+    r.end();
+  });
+}

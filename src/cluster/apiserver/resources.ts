@@ -12,6 +12,8 @@ export interface ResourceType {
   subresources?: string[];
   /** Reviews: created and answered at once, never stored (SelfSubjectAccessReview, TokenReview, ...). */
   review?: boolean;
+  /** Computed on request, never stored: only get and list (metrics.k8s.io). */
+  readOnly?: boolean;
   /** Served for a CustomResourceDefinition. */
   custom?: boolean;
   /** A custom resource's additionalPrinterColumns. */
@@ -28,7 +30,7 @@ export interface PrinterColumn {
 }
 
 const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
-export const verbsOf = (r: ResourceType): string[] => (r.review ? ['create'] : VERBS);
+export const verbsOf = (r: ResourceType): string[] => (r.review ? ['create'] : r.readOnly ? ['get', 'list'] : VERBS);
 
 /** A resource's discovery entry: singular from the kind, `all` puts it in `kubectl get all`. */
 export function resourceType(

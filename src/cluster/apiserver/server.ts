@@ -35,7 +35,7 @@ import { ApiError, badRequest, type KObject } from './objects.js';
 import { jsonPatch, mergePatch, strategicMergePatch } from './patch.js';
 import { Authorizer, forbiddenMessage, type RequestAttributes } from './rbac.js';
 import { builtIn, strategyFor } from './registry/index.js';
-import { listObjects } from './registry/list.js';
+import { listObjects, matcher } from './registry/list.js';
 import { scaleOf, withScale } from './registry/scale.js';
 import { apiVersionOf, decode, Store } from './registry/store.js';
 import type { Target } from './registry/strategy.js';
@@ -330,6 +330,20 @@ export class ApiServer {
       if (method !== 'POST' || t.name)
         throw new ApiError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
       return send(res, 201, await strategy.review(this.ctx, t, await body()));
+    }
+    if (strategy.computed) {
+      if (method !== 'GET' || t.subresource || watching)
+        throw new ApiError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
+      if (t.name) return this.respond(req, res, 200, await strategy.computed.get(this.ctx, t), t.res);
+      const match = matcher(t, q);
+      const items = (await strategy.computed.list(this.ctx, t)).filter(match);
+      return this.respond(
+        req,
+        res,
+        200,
+        { kind: `${t.res.kind}List`, apiVersion: apiVersionOf(t.res), metadata: {}, items },
+        t.res,
+      );
     }
     const own = t.subresource ? strategy.subresources?.[t.subresource] : undefined;
     if (own) {

@@ -22,6 +22,7 @@ import { ServiceLbController, type AddressPool } from './servicelb.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { ServiceAccountController } from './serviceaccount.js';
 import { JobController } from './job.js';
+import { HorizontalPodAutoscalerController } from './podautoscaler.js';
 import { DaemonSetController } from './daemonset.js';
 import { StatefulSetController } from './statefulset.js';
 import { CronJobController } from './cronjob.js';
@@ -50,6 +51,8 @@ export interface ControllerContext {
   lbPool?: AddressPool;
   /** `--node-monitor-grace-period`: how long a node may be silent before it is NotReady. */
   nodeMonitorGracePeriodMs: number;
+  /** `--horizontal-pod-autoscaler-sync-period`: how often each HPA looks at its metrics. */
+  hpaSyncPeriodMs?: number;
 }
 
 export interface ControllerDescriptor {
@@ -151,6 +154,19 @@ export const CONTROLLERS: ControllerDescriptor[] = [
         c.informer(REVISIONS),
         c.logger,
         c.recorder('statefulset-controller'),
+      ),
+  },
+  {
+    name: 'horizontalpodautoscaling',
+    enabledByDefault: true,
+    create: (c) =>
+      new HorizontalPodAutoscalerController(
+        c.client,
+        c.informer('/apis/autoscaling/v2/horizontalpodautoscalers'),
+        c.informer(PODS),
+        c.logger,
+        c.recorder('horizontal-pod-autoscaler'),
+        c.hpaSyncPeriodMs,
       ),
   },
   {
@@ -270,6 +286,7 @@ export class ControllerManager {
       clusterCidr?: Subnet;
       lbPool?: AddressPool;
       nodeMonitorGracePeriodMs?: number;
+      hpaSyncPeriodMs?: number;
     },
   ) {
     this.client = new ApiClient({ maxSockets: 64, ...options });
@@ -280,6 +297,7 @@ export class ControllerManager {
       clusterCidr: opts.clusterCidr,
       lbPool: opts.lbPool,
       nodeMonitorGracePeriodMs: opts.nodeMonitorGracePeriodMs ?? 40_000,
+      hpaSyncPeriodMs: opts.hpaSyncPeriodMs,
       informer: (path) => {
         let i = this.informers.get(path);
         if (!i) this.informers.set(path, (i = new Informer(this.client, path, logger)));

@@ -20,6 +20,8 @@ import { serviceAccounts } from './core/serviceaccount.js';
 import { services } from './core/service.js';
 import { endpointSlices } from './discovery/endpointslice.js';
 import { podDisruptionBudgets } from './policy/pdb.js';
+import { horizontalPodAutoscalers } from './autoscaling/hpa.js';
+import { nodeMetricsStrategy, podMetricsStrategy } from './metrics/metrics.js';
 import { clusterRoleBindings, clusterRoles, roleBindings, roles } from './rbac/rbac.js';
 import type { Strategy } from './strategy.js';
 
@@ -62,14 +64,7 @@ export const STRATEGIES: Strategy[] = [
   plain('apps', 'v1', 'ControllerRevision', 'controllerrevisions', true),
   jobs,
   cronJobs,
-  ...['v1', 'v2'].map((v) =>
-    plain('autoscaling', v, 'HorizontalPodAutoscaler', 'horizontalpodautoscalers', true, {
-      shortNames: ['hpa'],
-      all: true,
-      subresources: ['status'],
-      generation: true,
-    }),
-  ),
+  ...horizontalPodAutoscalers,
   plain('coordination.k8s.io', 'v1', 'Lease', 'leases', true),
   endpointSlices,
   plain('networking.k8s.io', 'v1', 'Ingress', 'ingresses', true, {
@@ -93,6 +88,8 @@ export const STRATEGIES: Strategy[] = [
   ...REVIEWS,
   certificateSigningRequests,
   customResourceDefinitions,
+  nodeMetricsStrategy,
+  podMetricsStrategy,
 ];
 
 export const RESOURCES: ResourceType[] = STRATEGIES.map((s) => s.resource);

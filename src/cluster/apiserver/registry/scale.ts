@@ -3,8 +3,13 @@ import { ApiError, type KObject } from '../objects.js';
 
 /** The Scale a workload shows through `<resource>/<name>/scale`. */
 export function scaleOf(o: KObject): KObject {
-  const spec = (o.spec ?? {}) as { replicas?: number; selector?: { matchLabels?: Record<string, string> } };
-  const selector = Object.entries(spec.selector?.matchLabels ?? {})
+  const spec = (o.spec ?? {}) as { replicas?: number; selector?: Record<string, unknown> };
+  // A ReplicationController's selector is the label map itself.
+  const labels = (spec.selector?.matchLabels ?? (spec.selector?.matchExpressions ? {} : spec.selector) ?? {}) as Record<
+    string,
+    string
+  >;
+  const selector = Object.entries(labels)
     .map(([k, v]) => `${k}=${v}`)
     .join(',');
   return {

@@ -128,6 +128,11 @@ export interface Strategy {
   fields?(obj: KObject): Record<string, string>;
   /** A review kind (access checks, token reviews): answered at once from the request, never stored. */
   review?(ctx: RegistryContext, t: Target, body: KObject): Promise<KObject>;
+  /** A kind computed on request, never stored (NodeMetrics, PodMetrics): its get and list. */
+  computed?: {
+    get(ctx: RegistryContext, t: Target): Promise<KObject>;
+    list(ctx: RegistryContext, t: Target): Promise<KObject[]>;
+  };
   /** Subresources with their own handler; `status`, `scale`, `approval` and `finalize` are generic updates. */
   subresources?: Record<string, Subresource>;
 }

@@ -1,0 +1,109 @@
+/**
+ * HorizontalPodAutoscalers (autoscaling/v2 and v1, one store): Kubernetes' defaults (at least one
+ * replica; CPU at 80 % when no metric is named), the checks users meet (`maxReplicas` against
+ * `minReplicas`, a target to scale) and kubectl's columns, TARGETS from the controller's status.
+ */
+import type { FieldProblem } from '../../../api/validation.js';
+import type { KObject } from '../../objects.js';
+import { resourceType } from '../../resources.js';
+import { ageColumn, nameColumn, num, spec, status } from '../../tables.js';
+import { obj, refuse } from '../../validation.js';
+import type { Strategy } from '../strategy.js';
+
+type Target = { type?: string; averageUtilization?: number; averageValue?: string };
+type Metric = { type?: string; resource?: { name?: string; target?: Target } };
+type Current = {
+  type?: string;
+  resource?: { name?: string; current?: { averageUtilization?: number; averageValue?: string } };
+};
+
+function problems(o: KObject): FieldProblem[] {
+  const s = obj(o.spec) ?? {};
+  const out: FieldProblem[] = [];
+  const ref = obj(s.scaleTargetRef);
+  if (!ref?.kind) out.push({ field: 'spec.scaleTargetRef.kind', message: 'Required value' });
+  if (!ref?.name) out.push({ field: 'spec.scaleTargetRef.name', message: 'Required value' });
+  const min = s.minReplicas;
+  if (min !== undefined && !(Number.isInteger(min) && Number(min) >= 1))
+    out.push({ field: 'spec.minReplicas', value: min, message: 'must be greater than or equal to 1' });
+  if (!Number.isInteger(s.maxReplicas) || Number(s.maxReplicas) < 1)
+    out.push({ field: 'spec.maxReplicas', value: s.maxReplicas, message: 'must be greater than 0' });
+  else if (Number(s.maxReplicas) < Number(min ?? 1))
+    out.push({
+      field: 'spec.maxReplicas',
+      value: s.maxReplicas,
+      message: 'must be greater than or equal to `minReplicas`',
+    });
+  return out;
+}
+
+/** kubectl's TARGETS: `cpu: 45%/50%`, `memory: 20Mi/100Mi`, `<unknown>` until measured. */
+export function targetsText(o: KObject): string {
+  const s = spec(o);
+  const metrics: Metric[] = Array.isArray(s.metrics)
+    ? (s.metrics as Metric[])
+    : s.targetCPUUtilizationPercentage !== undefined || !('metrics' in s)
+      ? [
+          {
+            type: 'Resource',
+            resource: {
+              name: 'cpu',
+              target: { type: 'Utilization', averageUtilization: num(s.targetCPUUtilizationPercentage) || 80 },
+            },
+          },
+        ]
+      : [];
+  const current = (status(o).currentMetrics as Current[] | null | undefined) ?? [];
+  const parts = metrics.map((m) => {
+    if (m.type !== 'Resource' || !m.resource) return `<unknown>/<unknown>`;
+    const name = m.resource.name ?? '';
+    const now = current.find((c) => c.resource?.name === name)?.resource?.current;
+    const t = m.resource.target ?? {};
+    if (t.type === 'Utilization')
+      return `${name}: ${now?.averageUtilization !== undefined ? `${now.averageUtilization}%` : '<unknown>'}/${t.averageUtilization}%`;
+    return `${name}: ${now?.averageValue ?? '<unknown>'}/${t.averageValue}`;
+  });
+  if (parts.length > 2) return `${parts.slice(0, 2).join(', ')} + ${parts.length - 2} more...`;
+  return parts.join(', ') || '<none>';
+}
+
+export const horizontalPodAutoscalers: Strategy[] = ['v2', 'v1'].map((version) => {
+  const r = resourceType('autoscaling', version, 'HorizontalPodAutoscaler', 'horizontalpodautoscalers', true, {
+    shortNames: ['hpa'],
+    all: true,
+    subresources: ['status'],
+  });
+  return {
+    resource: r,
+    generation: true,
+    defaults(o) {
+      const s = o.spec as Record<string, unknown>;
+      s.minReplicas ??= 1;
+      if (
+        version === 'v2' &&
+        (!Array.isArray(s.metrics) || !s.metrics.length) &&
+        s.targetCPUUtilizationPercentage === undefined
+      )
+        s.metrics = [
+          { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } } },
+        ];
+    },
+    validate: (o) => refuse(r, o, problems(o)),
+    columns: [
+      nameColumn,
+      {
+        name: 'Reference',
+        type: 'string',
+        cell: (o) => {
+          const ref = (spec(o).scaleTargetRef ?? {}) as { kind?: string; name?: string };
+          return `${ref.kind}/${ref.name}`;
+        },
+      },
+      { name: 'Targets', type: 'string', cell: targetsText },
+      { name: 'MinPods', type: 'string', cell: (o) => String(spec(o).minReplicas ?? '<unset>') },
+      { name: 'MaxPods', type: 'integer', cell: (o) => num(spec(o).maxReplicas) },
+      { name: 'Replicas', type: 'integer', cell: (o) => num(status(o).currentReplicas) },
+      ageColumn,
+    ],
+  };
+});

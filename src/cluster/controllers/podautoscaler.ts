@@ -1,0 +1,320 @@
+/**
+ * The HorizontalPodAutoscaler controller (autoscaling/v2, and v1 objects' `targetCPUUtilizationPercentage`),
+ * after Kubernetes' `pkg/controller/podautoscaler`: every sync period (15 s) it reads the target's
+ * scale subresource (any kind with one), its pods' CPU and memory from the resource metrics API
+ * (`metrics.k8s.io`) and their requests, computes the replicas each metric asks for, stabilizes and
+ * limits them by `spec.behavior`, writes the new scale, and reports the metrics and conditions in
+ * status (what `kubectl get hpa` shows as TARGETS).
+ */
+import type { Logger } from '../../common/log.js';
+import { isNotFound } from '../api/errors.js';
+import type { KObject } from '../api/object.js';
+import { podSpec, podStatus } from '../api/pod.js';
+import { milliValue, value } from '../api/quantity.js';
+import { collectionPath, type KubeClient } from '../client/client.js';
+import type { EventRecorder } from '../client/events.js';
+import { BY_NAMESPACE, keyOf, type Informer } from '../client/informer.js';
+import { WorkQueue } from './controller.js';
+import {
+  nextReplicas,
+  replicasFor,
+  type MetricResult,
+  type MetricTarget,
+  type PodUsage,
+  type Recommendation,
+  type ScaleEvent,
+  type ScalingRules,
+} from './hpacalc.js';
+
+interface ResourceMetricSpec {
+  type: string;
+  resource?: { name: string; target: { type: string; averageUtilization?: number; averageValue?: string } };
+}
+
+interface HpaSpec {
+  scaleTargetRef?: { apiVersion?: string; kind?: string; name?: string };
+  minReplicas?: number;
+  maxReplicas?: number;
+  metrics?: ResourceMetricSpec[];
+  targetCPUUtilizationPercentage?: number;
+  behavior?: { scaleUp?: ScalingRules; scaleDown?: ScalingRules };
+}
+
+interface HpaCondition {
+  type: string;
+  status: string;
+  reason: string;
+  message: string;
+  lastTransitionTime?: string;
+}
+
+const PLURALS: Record<string, string> = {
+  Deployment: 'deployments',
+  ReplicaSet: 'replicasets',
+  StatefulSet: 'statefulsets',
+  ReplicationController: 'replicationcontrollers',
+};
+
+/** The metrics an HPA asks for: v2's list, or v1's CPU percentage, or Kubernetes' default (CPU at 80 %). */
+export function metricsOf(spec: HpaSpec): ResourceMetricSpec[] {
+  if (spec.metrics?.length) return spec.metrics;
+  const pct = spec.targetCPUUtilizationPercentage ?? 80;
+  return [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: pct } } }];
+}
+
+const amount = (resource: string, q: unknown): number => (resource === 'cpu' ? milliValue(q) : value(q));
+
+/** `app=web,tier=front` → a matcher of labels (the form a Scale's status.selector takes). */
+function selectorMatcher(text: string): (labels: Record<string, string>) => boolean {
+  const pairs = text
+    .split(',')
+    .filter(Boolean)
+    .map((p) => p.split('=') as [string, string]);
+  return (labels) => pairs.length > 0 && pairs.every(([k, v]) => labels[k] === v);
+}
+
+const rfc3339 = (ms: number): string => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
+
+export class HorizontalPodAutoscalerController {
+  readonly queue = new WorkQueue();
+  private readonly recommendations = new Map<string, Recommendation[]>();
+  private readonly scaleEvents = new Map<string, ScaleEvent[]>();
+
+  constructor(
+    private readonly client: KubeClient,
+    private readonly hpas: Informer,
+    private readonly pods: Informer,
+    private readonly logger: Logger,
+    private readonly events?: EventRecorder,
+    private readonly syncPeriodMs = 15_000,
+  ) {
+    pods.addIndex(BY_NAMESPACE);
+    hpas.on({
+      add: (o) => this.queue.add(keyOf(o)),
+      // Its own status writes do not call for a sync; spec changes do.
+      update: (old, o) => {
+        if (old.metadata?.generation !== o.metadata?.generation) this.queue.add(keyOf(o));
+      },
+      delete: (o) => {
+        this.recommendations.delete(keyOf(o));
+        this.scaleEvents.delete(keyOf(o));
+      },
+    });
+  }
+
+  run(): Promise<void> {
+    return this.queue.run('horizontalpodautoscaling', (key) => this.sync(key), this.logger);
+  }
+
+  async sync(key: string, now = Date.now()): Promise<void> {
+    const hpa = this.hpas.get(key);
+    if (!hpa) return;
+    // Level-triggered on a timer, as the kubelet's resync: the next look in one period.
+    this.queue.addAfter(key, this.syncPeriodMs);
+    const spec = (hpa.spec ?? {}) as HpaSpec;
+    const ns = hpa.metadata!.namespace!;
+    const ref = spec.scaleTargetRef ?? {};
+    const plural = PLURALS[ref.kind ?? ''] ?? `${String(ref.kind).toLowerCase()}s`;
+    const scalePath = `${collectionPath(ref.apiVersion ?? 'apps/v1', plural, ns)}/${ref.name}/scale`;
+    const conditions: HpaCondition[] = [];
+    const prior = (hpa.status ?? {}) as Record<string, unknown>;
+    let scale: KObject;
+    try {
+      scale = await this.client.request<KObject>('GET', scalePath);
+    } catch (err) {
+      const message = `the HPA controller was unable to get the target's current scale: ${String(err)}`;
+      this.events?.record(hpa, 'Warning', 'FailedGetScale', message);
+      conditions.push({ type: 'AbleToScale', status: 'False', reason: 'FailedGetScale', message });
+      return this.writeStatus(hpa, { ...prior, conditions: this.merge(hpa, conditions, now) });
+    }
+    const current = Number((scale.spec as { replicas?: number } | undefined)?.replicas ?? 0);
+    const min = spec.minReplicas ?? 1;
+    const max = spec.maxReplicas ?? min;
+    if (current === 0 && min > 0) {
+      conditions.push({
+        type: 'ScalingActive',
+        status: 'False',
+        reason: 'ScalingDisabled',
+        message: 'scaling is disabled since the replica count of the target is zero',
+      });
+      return this.writeStatus(hpa, {
+        ...prior,
+        currentReplicas: 0,
+        desiredReplicas: 0,
+        conditions: this.merge(hpa, conditions, now),
+      });
+    }
+    const matches = selectorMatcher(String((scale.status as { selector?: string } | undefined)?.selector ?? ''));
+    const pods = this.pods
+      .byIndex(BY_NAMESPACE, ns)
+      .filter(
+        (p) => matches(p.metadata?.labels ?? {}) && !p.metadata?.deletionTimestamp && podStatus(p).phase === 'Running',
+      );
+    const usage = await this.podUsage(ns, pods);
+
+    const results: Array<{ metric: ResourceMetricSpec; result: MetricResult }> = [];
+    let failure: string | undefined;
+    for (const metric of metricsOf(spec)) {
+      if (metric.type !== 'Resource' || !metric.resource) {
+        failure ??= `metric type ${metric.type} is not supported (only Resource metrics)`;
+        continue;
+      }
+      const name = metric.resource.name;
+      const target: MetricTarget = {
+        type: metric.resource.target.type === 'AverageValue' ? 'AverageValue' : 'Utilization',
+        averageUtilization: metric.resource.target.averageUtilization,
+        averageValue:
+          metric.resource.target.averageValue !== undefined
+            ? amount(name, metric.resource.target.averageValue)
+            : undefined,
+      };
+      const perPod: PodUsage[] = pods.flatMap((p) => {
+        const used = usage.get(p.metadata?.uid ?? '')?.[name];
+        if (used === undefined) return [];
+        const request = (podSpec(p).containers ?? []).reduce(
+          (n, c) => n + amount(name, (c.resources?.requests as Record<string, unknown> | undefined)?.[name]),
+          0,
+        );
+        return [{ usage: used, request }];
+      });
+      const result = replicasFor(current, target, perPod);
+      if ('error' in result)
+        failure ??= `failed to get ${name} utilization: ${result.error === 'missing request' ? `missing request for ${name}` : result.error}`;
+      else results.push({ metric, result });
+    }
+    if (!results.length) {
+      const message = failure ?? 'no metrics';
+      this.events?.record(hpa, 'Warning', 'FailedGetResourceMetric', message);
+      conditions.push({
+        type: 'AbleToScale',
+        status: 'True',
+        reason: 'SucceededGetScale',
+        message: "the HPA controller was able to get the target's current scale",
+      });
+      conditions.push({ type: 'ScalingActive', status: 'False', reason: 'FailedGetResourceMetric', message });
+      return this.writeStatus(hpa, {
+        ...prior,
+        currentReplicas: current,
+        desiredReplicas: current,
+        currentMetrics: null,
+        conditions: this.merge(hpa, conditions, now),
+      });
+    }
+
+    const desired = Math.max(...results.map((r) => r.result.replicas));
+    const history = (this.recommendations.get(key) ?? []).filter((r) => r.at > now - 3600_000);
+    const events = (this.scaleEvents.get(key) ?? []).filter((e) => e.at > now - 3600_000);
+    const next = nextReplicas({
+      current,
+      desired,
+      min,
+      max,
+      now,
+      recommendations: history,
+      events,
+      up: spec.behavior?.scaleUp,
+      down: spec.behavior?.scaleDown,
+    });
+    this.recommendations.set(key, [...history, { at: now, replicas: desired }]);
+    let lastScaleTime = prior.lastScaleTime;
+    if (next.replicas !== current) {
+      await this.client.mergePatch(scalePath, { spec: { replicas: next.replicas } });
+      this.scaleEvents.set(key, [...events, { at: now, change: next.replicas - current }]);
+      lastScaleTime = rfc3339(now);
+      const top = results.reduce((a, b) => (b.result.replicas > a.result.replicas ? b : a));
+      const why =
+        top.result.utilization !== undefined
+          ? `${top.metric.resource!.name} resource utilization (percentage of request)`
+          : `${top.metric.resource!.name} resource`;
+      this.events?.record(
+        hpa,
+        'Normal',
+        'SuccessfulRescale',
+        `New size: ${next.replicas}; reason: ${next.replicas > current ? `${why} above target` : 'All metrics below target'}`,
+      );
+    }
+    conditions.push(
+      {
+        type: 'AbleToScale',
+        status: 'True',
+        reason: next.replicas !== current ? 'SucceededRescale' : 'ReadyForNewScale',
+        message: 'recommended size matches current size',
+      },
+      {
+        type: 'ScalingActive',
+        status: 'True',
+        reason: 'ValidMetricFound',
+        message: 'the HPA was able to successfully calculate a replica count from resource metric',
+      },
+      next.limited === 'TooFewReplicas' || next.limited === 'TooManyReplicas'
+        ? {
+            type: 'ScalingLimited',
+            status: 'True',
+            reason: next.limited,
+            message: `the desired replica count is ${next.limited === 'TooFewReplicas' ? 'less than the minimum' : 'more than the maximum'} replica count`,
+          }
+        : {
+            type: 'ScalingLimited',
+            status: 'False',
+            reason: 'DesiredWithinRange',
+            message: 'the desired count is within the acceptable range',
+          },
+    );
+    await this.writeStatus(hpa, {
+      observedGeneration: hpa.metadata?.generation ?? 1,
+      ...(lastScaleTime ? { lastScaleTime } : {}),
+      currentReplicas: current,
+      desiredReplicas: next.replicas,
+      currentMetrics: results.map(({ metric, result }) => ({
+        type: 'Resource',
+        resource: {
+          name: metric.resource!.name,
+          current: {
+            ...(result.utilization !== undefined ? { averageUtilization: result.utilization } : {}),
+            averageValue:
+              metric.resource!.name === 'cpu' ? `${Math.round(result.average)}m` : String(Math.round(result.average)),
+          },
+        },
+      })),
+      conditions: this.merge(hpa, conditions, now),
+    });
+  }
+
+  /** Usage per pod UID and resource (millicores, bytes) from the metrics API. */
+  private async podUsage(ns: string, pods: KObject[]): Promise<Map<string, Record<string, number>>> {
+    const out = new Map<string, Record<string, number>>();
+    if (!pods.length) return out;
+    const list = await this.client.list(`/apis/metrics.k8s.io/v1beta1/namespaces/${ns}/pods`).catch((err: unknown) => {
+      this.logger.debug({ err: String(err) }, 'no pod metrics');
+      return { items: [] as KObject[] };
+    });
+    const byName = new Map(pods.map((p) => [p.metadata?.name, p.metadata?.uid ?? '']));
+    for (const m of list.items) {
+      const uid = byName.get(m.metadata?.name);
+      if (!uid) continue;
+      const containers = (m.containers as Array<{ usage?: Record<string, string> }> | undefined) ?? [];
+      out.set(uid, {
+        cpu: containers.reduce((n, c) => n + milliValue(c.usage?.cpu), 0),
+        memory: containers.reduce((n, c) => n + value(c.usage?.memory), 0),
+      });
+    }
+    return out;
+  }
+
+  /** Conditions with their transition times kept when the status did not change. */
+  private merge(hpa: KObject, conditions: HpaCondition[], now: number): HpaCondition[] {
+    const was = (hpa.status as { conditions?: HpaCondition[] } | undefined)?.conditions ?? [];
+    return conditions.map((c) => {
+      const before = was.find((w) => w.type === c.type);
+      return { ...c, lastTransitionTime: before?.status === c.status ? before.lastTransitionTime : rfc3339(now) };
+    });
+  }
+
+  private async writeStatus(hpa: KObject, status: Record<string, unknown>): Promise<void> {
+    if (JSON.stringify(status) === JSON.stringify(hpa.status ?? {})) return;
+    const path = `${collectionPath('autoscaling/v2', 'horizontalpodautoscalers', hpa.metadata!.namespace)}/${hpa.metadata!.name}/status`;
+    await this.client.mergePatch(path, { status }).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
+  }
+}

@@ -6,13 +6,33 @@
  */
 import { controllerOf, type KObject } from '../api/object.js';
 import { isPodTerminal } from '../api/pod.js';
-import { nodeInfoOf, podRequests, type NodeInfo, type Resources } from './framework.js';
+import {
+  nodeInfoOf,
+  podRequests,
+  type NodeInfo,
+  type PlacedPodView,
+  type PodAffinityTerm,
+  type Resources,
+} from './framework.js';
+
+const viewOf = (p: KObject): PlacedPodView => ({
+  namespace: p.metadata?.namespace ?? 'default',
+  labels: p.metadata?.labels ?? {},
+  antiAffinity: (
+    (
+      p.spec as {
+        affinity?: { podAntiAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: PodAffinityTerm[] } };
+      }
+    )?.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? []
+  ).filter((t) => t?.topologyKey),
+});
 
 /** How long an assumed pod whose binding succeeded may go unseen by the informer. */
 export const ASSUME_TTL_MS = 30_000;
 
 interface PlacedPod {
   node: string;
+  view: PlacedPodView;
   requests: Resources;
   scoreRequests: Resources;
   owner?: string;
@@ -83,6 +103,8 @@ export class SchedulerCache {
       add(n.requested, placed.requests, 1);
       add(n.scoreRequested, placed.scoreRequests, 1);
       countOwner(n, placed.owner, 1);
+      n.pods.set(key, placed.view);
+      if (placed.view.antiAffinity.length) n.antiAffinityPods++;
     }
   }
 
@@ -95,6 +117,8 @@ export class SchedulerCache {
       add(n.requested, was.requests, -1);
       add(n.scoreRequested, was.scoreRequests, -1);
       countOwner(n, was.owner, -1);
+      n.pods.delete(key);
+      if (was.view.antiAffinity.length) n.antiAffinityPods--;
     }
   }
 
@@ -109,6 +133,7 @@ export class SchedulerCache {
     if (was && was.node === node && !was.assumedUntil) return;
     this.place(key, {
       node,
+      view: viewOf(p),
       requests: podRequests(p),
       scoreRequests: podRequests(p, true),
       owner: controllerOf(p)?.uid,
@@ -123,6 +148,7 @@ export class SchedulerCache {
   assume(key: string, p: KObject, node: string): void {
     this.place(key, {
       node,
+      view: viewOf(p),
       requests: podRequests(p),
       scoreRequests: podRequests(p, true),
       owner: controllerOf(p)?.uid,

@@ -6,6 +6,7 @@
 import { milliValue, value } from '../api/quantity.js';
 import { controllerOf, type KObject } from '../api/object.js';
 import { isNodeReady } from '../api/pod.js';
+import type { LabelSelector } from '../api/selector.js';
 
 export interface Resources {
   /** Millicores. */
@@ -56,6 +57,34 @@ export interface PodInfo {
   priority: number;
   /** The UID of the pod's controller (its ReplicaSet, ...), whose pods the default spreading spreads. */
   owner?: string;
+  namespace: string;
+  labels: Record<string, string>;
+  /** Preferred node affinity: a node matching a preference scores its weight. */
+  preferredNodeTerms: Array<{ weight: number; preference: NodeSelectorTerm }>;
+  podAffinity: PodAffinityRules;
+  podAntiAffinity: PodAffinityRules;
+  /** Per scheduling attempt, what plugins' `prepare` worked out (kube-scheduler's CycleState). */
+  cycle: Map<string, unknown>;
+}
+
+export interface PodAffinityTerm {
+  labelSelector?: LabelSelector;
+  namespaces?: string[];
+  /** `{}` selects every namespace. */
+  namespaceSelector?: LabelSelector;
+  topologyKey: string;
+}
+
+export interface PodAffinityRules {
+  required: PodAffinityTerm[];
+  preferred: Array<{ weight: number; podAffinityTerm: PodAffinityTerm }>;
+}
+
+/** What affinity rules need of a pod on a node: its namespace, labels and required anti-affinity. */
+export interface PlacedPodView {
+  namespace: string;
+  labels: Record<string, string>;
+  antiAffinity: PodAffinityTerm[];
 }
 
 export interface NodeInfo {
@@ -72,6 +101,10 @@ export interface NodeInfo {
   scoreRequested: Resources;
   /** How many of the node's pods each controller (by UID) has. */
   podsByOwner: Map<string, number>;
+  /** The node's pods (bound or assumed), for inter-pod affinity. */
+  pods: Map<string, PlacedPodView>;
+  /** How many of them have required anti-affinity terms. */
+  antiAffinityPods: number;
 }
 
 const zero = (): Resources => ({ cpu: 0, memory: 0, pods: 0 });
@@ -94,6 +127,8 @@ export function nodeInfoOf(n: KObject, existing?: NodeInfo): NodeInfo {
     requested: existing?.requested ?? zero(),
     scoreRequested: existing?.scoreRequested ?? zero(),
     podsByOwner: existing?.podsByOwner ?? new Map(),
+    pods: existing?.pods ?? new Map(),
+    antiAffinityPods: existing?.antiAffinityPods ?? 0,
   };
 }
 
@@ -102,6 +137,8 @@ export type FilterResult = string | undefined;
 
 export interface FilterPlugin {
   name: string;
+  /** Work once per scheduling attempt over every node, kept in `pod.cycle` (kube-scheduler's PreFilter). */
+  prepare?(pod: PodInfo, nodes: NodeInfo[]): void;
   filter(pod: PodInfo, node: NodeInfo): FilterResult;
 }
 
@@ -149,13 +186,33 @@ export function podRequests(pod: KObject, nonZero = false): Resources {
   return { cpu: cpu + milliValue(spec.overhead?.cpu), memory: memory + value(spec.overhead?.memory), pods: 1 };
 }
 
+type RawAffinity = {
+  requiredDuringSchedulingIgnoredDuringExecution?: unknown;
+  preferredDuringSchedulingIgnoredDuringExecution?: unknown;
+};
+
+function affinityRules(raw: RawAffinity | undefined): PodAffinityRules {
+  const list = <T>(v: unknown): T[] => (Array.isArray(v) ? (v as T[]) : []);
+  return {
+    required: list<PodAffinityTerm>(raw?.requiredDuringSchedulingIgnoredDuringExecution).filter((t) => t?.topologyKey),
+    preferred: list<{ weight: number; podAffinityTerm: PodAffinityTerm }>(
+      raw?.preferredDuringSchedulingIgnoredDuringExecution,
+    ).filter((t) => t?.podAffinityTerm?.topologyKey),
+  };
+}
+
 export function podInfo(key: string, pod: KObject): PodInfo {
   const spec = (pod.spec ?? {}) as {
     nodeSelector?: Record<string, string>;
     tolerations?: Toleration[];
     priority?: number;
     affinity?: {
-      nodeAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms?: NodeSelectorTerm[] } };
+      nodeAffinity?: {
+        requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms?: NodeSelectorTerm[] };
+        preferredDuringSchedulingIgnoredDuringExecution?: Array<{ weight: number; preference: NodeSelectorTerm }>;
+      };
+      podAffinity?: RawAffinity;
+      podAntiAffinity?: RawAffinity;
     };
   };
   return {
@@ -168,5 +225,11 @@ export function podInfo(key: string, pod: KObject): PodInfo {
     tolerations: spec.tolerations ?? [],
     priority: typeof spec.priority === 'number' ? spec.priority : 0,
     owner: controllerOf(pod)?.uid,
+    namespace: pod.metadata?.namespace ?? 'default',
+    labels: pod.metadata?.labels ?? {},
+    preferredNodeTerms: spec.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [],
+    podAffinity: affinityRules(spec.affinity?.podAffinity),
+    podAntiAffinity: affinityRules(spec.affinity?.podAntiAffinity),
+    cycle: new Map(),
   };
 }

@@ -2,7 +2,9 @@
  * The default plugins, each a small version of kube-scheduler's of the same name: NodeReady (Gantry has
  * no node lifecycle controller tainting not-ready nodes, so readiness is read directly),
  * NodeUnschedulable, NodeAffinity (nodeSelector and required affinity terms), TaintToleration,
- * NodeResourcesFit (filter), and the LeastAllocated, BalancedAllocation and PodTopologySpread scores.
+ * NodeResourcesFit and InterPodAffinity (filters), and the LeastAllocated, BalancedAllocation,
+ * PodTopologySpread, NodeAffinity (preferred terms), TaintToleration (PreferNoSchedule) and
+ * InterPodAffinity (preferred terms) scores, weighted as kube-scheduler weights them.
  */
 import type {
   FilterPlugin,
@@ -13,6 +15,7 @@ import type {
   Taint,
   Toleration,
 } from './framework.js';
+import { interPodAffinity, interPodAffinityScore } from './interpodaffinity.js';
 
 export const nodeReady: FilterPlugin = {
   name: 'NodeReady',
@@ -139,6 +142,7 @@ export const DEFAULT_FILTERS: FilterPlugin[] = [
   nodeAffinity,
   taintToleration,
   nodeResourcesFit,
+  interPodAffinity,
 ];
 /**
  * kube-scheduler's default spreading (PodTopologySpread's system defaults, by hostname, ScheduleAnyway):
@@ -157,4 +161,42 @@ export const podTopologySpread: ScorePlugin = {
   },
 };
 
-export const DEFAULT_SCORES: ScorePlugin[] = [leastAllocated, balancedAllocation, podTopologySpread];
+/** Preferred node affinity: the weights of the preferences a node matches, scaled so the best is 100. */
+export const nodeAffinityScore: ScorePlugin = {
+  name: 'NodeAffinity',
+  weight: 2,
+  score(pod, node) {
+    let total = 0;
+    for (const p of pod.preferredNodeTerms) if (p.preference && termMatches(p.preference, node)) total += p.weight;
+    return total;
+  },
+  normalize(raw) {
+    const max = Math.max(...raw);
+    return max > 0 ? raw.map((v) => (v * 100) / max) : raw;
+  },
+};
+
+/** PreferNoSchedule taints the pod does not tolerate: the fewer, the better (reversed onto 0..100). */
+export const taintTolerationScore: ScorePlugin = {
+  name: 'TaintToleration',
+  weight: 3,
+  score(pod, node) {
+    let n = 0;
+    for (const t of node.taints)
+      if (t.effect === 'PreferNoSchedule' && !pod.tolerations.some((x) => tolerates(x, t))) n++;
+    return n;
+  },
+  normalize(raw) {
+    const max = Math.max(...raw);
+    return raw.map((v) => (max > 0 ? 100 - (v * 100) / max : 100));
+  },
+};
+
+export const DEFAULT_SCORES: ScorePlugin[] = [
+  leastAllocated,
+  balancedAllocation,
+  podTopologySpread,
+  nodeAffinityScore,
+  taintTolerationScore,
+  interPodAffinityScore,
+];

@@ -198,3 +198,159 @@ test('the scheduler cache sees a node updated in place (labels added later)', ()
   cache.setNode(node({ role: 'edge' }));
   assert.deepEqual(cache.nodeList()[0]!.labels, { role: 'edge' });
 });
+
+test('inter-pod affinity and anti-affinity, preferred node affinity and PreferNoSchedule taints', () => {
+  const zone = (name: string, z: string, o: { taints?: unknown[] } = {}): KObject =>
+    node(name, { labels: { 'kubernetes.io/hostname': name, zone: z }, spec: o.taints ? { taints: o.taints } : {} });
+  const labelled = (name: string, labels: Record<string, string>, spec: Record<string, unknown> = {}): KObject => ({
+    ...pod(name, spec, '10m'),
+    metadata: { name, namespace: 'default', labels },
+  });
+  const term = (app: string, topologyKey = 'zone'): Record<string, unknown> => ({
+    labelSelector: { matchLabels: { app } },
+    topologyKey,
+  });
+  const cases: Array<{
+    name: string;
+    nodes: KObject[];
+    placed: Array<[KObject, string]>;
+    pod: KObject;
+    want?: string;
+    reason?: string;
+  }> = [
+    {
+      name: 'affinity: into the zone of the pod it follows',
+      nodes: [zone('a', 'z1'), zone('b', 'z2')],
+      placed: [[labelled('db', { app: 'db' }), 'b']],
+      pod: labelled(
+        'web',
+        { app: 'web' },
+        { affinity: { podAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term('db')] } } },
+      ),
+      want: 'b',
+    },
+    {
+      name: 'affinity with nothing to follow',
+      nodes: [zone('a', 'z1')],
+      placed: [],
+      pod: labelled(
+        'web',
+        { app: 'web' },
+        { affinity: { podAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term('db')] } } },
+      ),
+      reason: "1 node(s) didn't match pod affinity rules",
+    },
+    {
+      name: 'the first pod of a group that selects itself',
+      nodes: [zone('a', 'z1')],
+      placed: [],
+      pod: labelled(
+        'c-0',
+        { app: 'cache' },
+        { affinity: { podAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term('cache')] } } },
+      ),
+      want: 'a',
+    },
+    {
+      name: 'anti-affinity: one per host',
+      nodes: [zone('a', 'z1'), zone('b', 'z1')],
+      placed: [[labelled('c-0', { app: 'cache' }), 'a']],
+      pod: labelled(
+        'c-1',
+        { app: 'cache' },
+        {
+          affinity: {
+            podAntiAffinity: {
+              requiredDuringSchedulingIgnoredDuringExecution: [term('cache', 'kubernetes.io/hostname')],
+            },
+          },
+        },
+      ),
+      want: 'b',
+    },
+    {
+      name: "an existing pod's anti-affinity keeps others out",
+      nodes: [zone('a', 'z1')],
+      placed: [
+        [
+          labelled(
+            'lonely',
+            { app: 'lonely' },
+            {
+              affinity: {
+                podAntiAffinity: {
+                  requiredDuringSchedulingIgnoredDuringExecution: [term('web', 'kubernetes.io/hostname')],
+                },
+              },
+            },
+          ),
+          'a',
+        ],
+      ],
+      pod: labelled('web', { app: 'web' }),
+      reason: "1 node(s) didn't satisfy existing pods anti-affinity rules",
+    },
+    {
+      name: 'preferred node affinity',
+      nodes: [zone('a', 'z1'), zone('b', 'z2')],
+      placed: [],
+      pod: labelled(
+        'p',
+        {},
+        {
+          affinity: {
+            nodeAffinity: {
+              preferredDuringSchedulingIgnoredDuringExecution: [
+                { weight: 50, preference: { matchExpressions: [{ key: 'zone', operator: 'In', values: ['z2'] }] } },
+              ],
+            },
+          },
+        },
+      ),
+      want: 'b',
+    },
+    {
+      name: 'preferred pod affinity',
+      nodes: [zone('a', 'z1'), zone('b', 'z2')],
+      placed: [[labelled('db', { app: 'db' }), 'b']],
+      pod: labelled(
+        'web',
+        {},
+        {
+          affinity: {
+            podAffinity: {
+              preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term('db') }],
+            },
+          },
+        },
+      ),
+      want: 'b',
+    },
+    {
+      name: 'a PreferNoSchedule taint is avoided',
+      nodes: [zone('a', 'z1', { taints: [{ key: 'spot', effect: 'PreferNoSchedule' }] }), zone('b', 'z1')],
+      placed: [],
+      pod: labelled('p', {}),
+      want: 'b',
+    },
+  ];
+  for (const c of cases) {
+    const cache = cacheOf(c.nodes);
+    for (const [p, on] of c.placed)
+      cache.setPod(`default/${p.metadata!.name}`, { ...p, spec: { ...p.spec, nodeName: on } });
+    const d = decide(
+      podInfo(`default/${c.pod.metadata!.name}`, c.pod),
+      cache.nodeList(),
+      0,
+      DEFAULT_FILTERS,
+      DEFAULT_SCORES,
+    );
+    if (c.want) assert.equal(d.node?.name, c.want, c.name);
+    else
+      assert.equal(
+        unschedulableMessage(c.nodes.length, d.reasons),
+        `0/${c.nodes.length} nodes are available: ${c.reason}.`,
+        c.name,
+      );
+  }
+});

@@ -57,6 +57,7 @@ export function decide(
   const want = feasibleNodesToFind(nodes.length);
   const reasons = new Map<string, number>();
   const feasible: NodeInfo[] = [];
+  for (const f of filters) f.prepare?.(pod, nodes);
   let i = 0;
   for (; i < nodes.length && feasible.length < want; i++) {
     const node = nodes[(start + i) % nodes.length]!;

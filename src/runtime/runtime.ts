@@ -8,7 +8,7 @@
  * The engine then starts the container (see `OciRuntime.start`).
  */
 import { execFile, spawn } from 'node:child_process';
-import { constants as fsConstants, existsSync, openSync, promises as fs, readFileSync } from 'node:fs';
+import { constants as fsConstants, existsSync, openSync, promises as fs, readFileSync, readSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -102,7 +102,15 @@ export class OciRuntime {
     try {
       await new Promise<void>((resolve, reject) => {
         const alive = setInterval(() => {
-          if (!processAlive(initPid)) reject(new GantryError('internal', 'container process is already dead'));
+          if (processAlive(initPid)) return;
+          // A process that ran and exited at once (`true`) wrote the FIFO before it exec'd: timers run
+          // before the poll that would deliver that byte, so read it here before calling it dead.
+          try {
+            if (readSync(fd, Buffer.alloc(8)) > 0) return resolve();
+          } catch {
+            // EAGAIN: nothing was written, the init died before it was started.
+          }
+          reject(new GantryError('internal', 'container process is already dead'));
         }, 100);
         pipe.once('data', () => resolve());
         pipe.once('error', reject);

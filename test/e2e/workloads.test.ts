@@ -357,6 +357,39 @@ spec:
     ok(['delete', 'deploy', 'burn']);
   });
 
+  test('PriorityClasses: priority admitted, FailedScheduling explained, a higher-priority pod preempts', async () => {
+    const cpu = Number(jsonpath(['get', 'node', 'work-1'], '{.status.allocatable.cpu}'));
+    const most = `${Math.floor(cpu * 600)}m`;
+    ok(['create', 'priorityclass', 'high', '--value=1000']);
+    ok(['create', 'priorityclass', 'low', '--value=10']);
+    const podYaml = (name: string, cls?: string): string => `apiVersion: v1
+kind: Pod
+metadata: {name: ${name}, labels: {app: prio}}
+spec:
+  ${cls ? `priorityClassName: ${cls}` : 'restartPolicy: Always'}
+  terminationGracePeriodSeconds: 1
+  containers: [{name: c, image: busybox, command: [sleep, '3600'], resources: {requests: {cpu: ${most}}}}]
+`;
+    apply(podYaml('low', 'low'));
+    ok(['wait', '--for=condition=Ready', 'pod/low', '--timeout=60s']);
+    assert.equal(jsonpath(['get', 'pod', 'low'], '{.spec.priority}'), '10');
+    apply(podYaml('needy'));
+    await waitFor(
+      () => /0\/1 nodes are available: 1 Insufficient cpu\./.test(ok(['describe', 'pod', 'needy'])),
+      'FailedScheduling in describe',
+      20000,
+    );
+    apply(podYaml('vip', 'high'));
+    ok(['wait', '--for=condition=Ready', 'pod/vip', '--timeout=60s']);
+    await waitFor(() => k(['get', 'pod', 'low']).code !== 0, 'the low-priority pod to be preempted', 30000);
+    assert.equal(jsonpath(['get', 'pod', 'needy'], '{.status.phase}'), 'Pending');
+    assert.match(
+      k(['apply', '-f', '-'], podYaml('nope', 'missing')).stderr,
+      /pods "nope" is forbidden: no PriorityClass with name missing was found/,
+    );
+    ok(['delete', 'pod', '-l', 'app=prio']);
+  });
+
   test('wrong workloads are refused with Kubernetes’ field errors', () => {
     const refused = (yaml: string): string => {
       const r = k(['apply', '-f', '-'], yaml);

@@ -17,6 +17,9 @@ import {
 
 const viewOf = (p: KObject): PlacedPodView => ({
   namespace: p.metadata?.namespace ?? 'default',
+  name: p.metadata?.name ?? '',
+  priority: Number((p.spec as { priority?: number } | undefined)?.priority ?? 0),
+  requests: podRequests(p),
   labels: p.metadata?.labels ?? {},
   antiAffinity: (
     (

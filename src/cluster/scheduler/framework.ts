@@ -80,11 +80,15 @@ export interface PodAffinityRules {
   preferred: Array<{ weight: number; podAffinityTerm: PodAffinityTerm }>;
 }
 
-/** What affinity rules need of a pod on a node: its namespace, labels and required anti-affinity. */
+/** What affinity rules and preemption need of a pod on a node. */
 export interface PlacedPodView {
   namespace: string;
+  name: string;
   labels: Record<string, string>;
   antiAffinity: PodAffinityTerm[];
+  /** For preemption: who may be evicted for whom, and what that frees. */
+  priority: number;
+  requests: Resources;
 }
 
 export interface NodeInfo {

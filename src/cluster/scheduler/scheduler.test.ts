@@ -5,6 +5,7 @@ import { SchedulerCache } from './cache.js';
 import { podInfo } from './framework.js';
 import { DEFAULT_FILTERS, DEFAULT_SCORES, tolerates } from './plugins.js';
 import { SchedulingQueue } from './queue.js';
+import { findPreemption } from './preemption.js';
 import { decide, feasibleNodesToFind, unschedulableMessage } from './scheduler.js';
 
 const node = (
@@ -352,5 +353,74 @@ test('inter-pod affinity and anti-affinity, preferred node affinity and PreferNo
         `0/${c.nodes.length} nodes are available: ${c.reason}.`,
         c.name,
       );
+  }
+});
+
+test('preemption: the fewest, lowest-priority victims on the best node', () => {
+  const prio = (name: string, priority: number, cpu: string, spec: Record<string, unknown> = {}): KObject => ({
+    ...pod(name, { priority, ...spec }, cpu),
+  });
+  const cases: Array<{
+    name: string;
+    nodes: KObject[];
+    placed: Array<[KObject, string]>;
+    pod: KObject;
+    want?: [string, string[]];
+  }> = [
+    {
+      name: 'evicts the low-priority pod that frees enough',
+      nodes: [node('a', { cpu: '1' })],
+      placed: [[prio('low', 0, '600m'), 'a']],
+      pod: prio('high', 1000, '600m'),
+      want: ['a', ['default/low']],
+    },
+    {
+      name: 'only as many as needed, lowest priority first, then spared',
+      nodes: [node('a', { cpu: '1' })],
+      placed: [
+        [prio('p1', 1, '300m'), 'a'],
+        [prio('p5', 5, '300m'), 'a'],
+        [prio('p3', 3, '300m'), 'a'],
+      ],
+      pod: prio('high', 1000, '500m'),
+      want: ['a', ['default/p1', 'default/p3']],
+    },
+    {
+      name: 'never pods of equal or higher priority',
+      nodes: [node('a', { cpu: '1' })],
+      placed: [[prio('same', 1000, '900m'), 'a']],
+      pod: prio('high', 1000, '500m'),
+    },
+    {
+      name: 'the node whose victims matter least',
+      nodes: [node('a', { cpu: '1' }), node('b', { cpu: '1' })],
+      placed: [
+        [prio('mid', 500, '900m'), 'a'],
+        [prio('low', 10, '900m'), 'b'],
+      ],
+      pod: prio('high', 1000, '500m'),
+      want: ['b', ['default/low']],
+    },
+    {
+      name: 'not where another filter refuses anyway',
+      nodes: [node('a', { cpu: '1', spec: { taints: [{ key: 'x', effect: 'NoSchedule' }] } })],
+      placed: [[prio('low', 0, '900m'), 'a']],
+      pod: prio('high', 1000, '500m'),
+    },
+    {
+      name: 'preemptionPolicy Never',
+      nodes: [node('a', { cpu: '1' })],
+      placed: [[prio('low', 0, '900m'), 'a']],
+      pod: prio('high', 1000, '500m', { preemptionPolicy: 'Never' }),
+    },
+  ];
+  for (const c of cases) {
+    const cache = cacheOf(c.nodes);
+    for (const [p, on] of c.placed)
+      cache.setPod(`default/${p.metadata!.name}`, { ...p, spec: { ...p.spec, nodeName: on } });
+    const info = podInfo('default/high', c.pod);
+    assert.equal(decide(info, cache.nodeList(), 0, DEFAULT_FILTERS, DEFAULT_SCORES).node, undefined, c.name);
+    const found = findPreemption(info, cache.nodeList(), DEFAULT_FILTERS);
+    assert.deepEqual(found && [found.node.name, found.victims.sort()], c.want, c.name);
   }
 });

@@ -16,6 +16,7 @@ import { keyOf, type Informer } from '../client/informer.js';
 import { SchedulerCache } from './cache.js';
 import { podInfo, type FilterPlugin, type NodeInfo, type PodInfo, type ScorePlugin } from './framework.js';
 import { DEFAULT_FILTERS, DEFAULT_SCORES } from './plugins.js';
+import { findPreemption, type Preemption } from './preemption.js';
 import { SchedulingQueue } from './queue.js';
 
 const MAX_BINDS_IN_FLIGHT = 32;
@@ -161,6 +162,8 @@ export class Scheduler {
     if (!d.node) {
       this.queue.markUnschedulable(key);
       await this.reportUnschedulable(pod, unschedulableMessage(nodes.length, d.reasons));
+      const preemption = info.priority > 0 ? findPreemption(info, nodes, this.plugins.filters) : undefined;
+      if (preemption) await this.preempt(pod, preemption);
       return;
     }
     this.cache.assume(key, pod, d.node.name);
@@ -207,6 +210,32 @@ export class Scheduler {
       this.logger.warn({ pod: key, node, err: String(err) }, 'binding failed; will retry');
       this.queue.retryLater(key);
     }
+  }
+
+  /**
+   * Evict the victims (deleted gracefully, as kube-scheduler does) and nominate the node; the pod is
+   * tried again when they are gone. Victims already terminating are not asked twice.
+   */
+  private async preempt(pod: KObject, p: Preemption): Promise<void> {
+    const victims = p.victims
+      .map((k) => this.pods.get(k))
+      .filter((v): v is KObject => !!v && !v.metadata?.deletionTimestamp);
+    if (!victims.length) return;
+    const meta = pod.metadata!;
+    await Promise.all(
+      victims.map(async (v) => {
+        await this.client
+          .delete(`${collectionPath('v1', 'pods', v.metadata!.namespace)}/${v.metadata!.name}`)
+          .catch(() => undefined);
+        this.events?.record(v, 'Normal', 'Preempted', `Preempted by pod ${meta.uid} on node ${p.node.name}`);
+      }),
+    );
+    this.logger.info({ pod: `${meta.namespace}/${meta.name}`, node: p.node.name, victims: p.victims }, 'preempted');
+    await this.client
+      .mergePatch(`${collectionPath('v1', 'pods', meta.namespace)}/${meta.name}/status`, {
+        status: { nominatedNodeName: p.node.name },
+      })
+      .catch(() => undefined);
   }
 
   private async reportUnschedulable(pod: KObject, message: string): Promise<void> {

@@ -3,13 +3,14 @@
  * graceful deletion (a pod on a node is marked for its agent to stop), the `binding`, `eviction` and
  * `log` subresources, and `spec.nodeName`/`status.phase` for field selectors.
  */
-import { ApiError, invalid } from '../../objects.js';
+import { ApiError, invalid, type KObject } from '../../objects.js';
+import { listObjects } from '../list.js';
 import { podLogs } from '../../nodeproxy.js';
 import { resourceType } from '../../resources.js';
 import { ageColumn, containersOf, nameColumn, podStatus, spec, status } from '../../tables.js';
 import { podSpecProblems, refuse } from '../../validation.js';
 import { defaultPodSpec, same } from '../podtemplate.js';
-import type { Strategy } from '../strategy.js';
+import type { RegistryContext, Strategy } from '../strategy.js';
 import { binding } from './binding.js';
 import { eviction } from './eviction.js';
 
@@ -63,8 +64,9 @@ export const pods: Strategy = {
     o.status ??= { phase: 'Pending', qosClass: 'BestEffort' };
   },
   validate: (o) => refuse(resource, o, podSpecProblems('spec', o.spec)),
-  prepareCreate(o) {
+  async prepareCreate(o, ctx) {
     addDefaultTolerations(o.spec as { tolerations?: Array<Record<string, unknown>> });
+    await admitPriority(o, ctx);
   },
   validateUpdate(cur, next) {
     if (!same(fixedPart(cur.spec ?? {}), fixedPart(next.spec ?? {})))
@@ -134,3 +136,57 @@ export const pods: Strategy = {
     },
   },
 };
+
+/** Kubernetes' built-in classes, which exist without being created. */
+const SYSTEM_PRIORITY_CLASSES: Record<string, number> = {
+  'system-node-critical': 2000001000,
+  'system-cluster-critical': 2000000000,
+};
+
+let globalDefault: { at: number; value: Promise<KObject | undefined> } | undefined;
+
+/** The class marked `globalDefault`, read at most once a second (creates are hot; an informer's lag). */
+function globalDefaultClass(ctx: RegistryContext): Promise<KObject | undefined> {
+  if (!globalDefault || Date.now() - globalDefault.at > 1000)
+    globalDefault = {
+      at: Date.now(),
+      value: listObjects(ctx.storage, new URLSearchParams(), { res: ctx.resource('priorityclasses') }).then(
+        ({ items }) => items.find((pc) => pc.globalDefault === true),
+      ),
+    };
+  return globalDefault.value;
+}
+
+/**
+ * The Priority admission plugin: `spec.priority` from the pod's PriorityClass (or the global default
+ * class, else 0); a class that does not exist is refused as Kubernetes refuses it.
+ */
+async function admitPriority(o: KObject, ctx: RegistryContext): Promise<void> {
+  const spec = o.spec as { priorityClassName?: string; priority?: number; preemptionPolicy?: string };
+  const res = ctx.resource('priorityclasses');
+  let value: number | undefined;
+  let policy: string | undefined;
+  if (spec.priorityClassName) {
+    value = SYSTEM_PRIORITY_CLASSES[spec.priorityClassName];
+    if (value === undefined) {
+      const pc = await ctx.store.read({ res, name: spec.priorityClassName }).catch(() => undefined);
+      if (!pc)
+        throw new ApiError(
+          403,
+          'Forbidden',
+          `pods "${o.metadata?.name ?? ''}" is forbidden: no PriorityClass with name ${spec.priorityClassName} was found`,
+        );
+      value = Number(pc.value ?? 0);
+      policy = pc.preemptionPolicy as string | undefined;
+    }
+  } else {
+    const global = await globalDefaultClass(ctx);
+    if (global) {
+      spec.priorityClassName = global.metadata!.name;
+      value = Number(global.value ?? 0);
+      policy = global.preemptionPolicy as string | undefined;
+    }
+  }
+  spec.priority = value ?? 0;
+  spec.preemptionPolicy ??= policy ?? 'PreemptLowerPriority';
+}

@@ -14,7 +14,15 @@ import { ApiStatusError, collectionPath, type KubeClient } from '../client/clien
 import type { EventRecorder } from '../client/events.js';
 import { keyOf, type Informer } from '../client/informer.js';
 import { SchedulerCache } from './cache.js';
-import { podInfo, type FilterPlugin, type NodeInfo, type PodInfo, type ScorePlugin } from './framework.js';
+import {
+  podInfo,
+  podRequests,
+  type FilterPlugin,
+  type NodeInfo,
+  type PodInfo,
+  type Resources,
+  type ScorePlugin,
+} from './framework.js';
 import { DEFAULT_FILTERS, DEFAULT_SCORES } from './plugins.js';
 import { findPreemption, type Preemption } from './preemption.js';
 import { SchedulingQueue } from './queue.js';
@@ -90,6 +98,8 @@ export function unschedulableMessage(total: number, reasons: Map<string, number>
 export class Scheduler {
   readonly queue = new SchedulingQueue();
   private readonly cache = new SchedulerCache();
+  /** Pods that preempted, by key: the node freed for them, held against pods of lower priority. */
+  private readonly nominated = new Map<string, { node: string; priority: number; requests: Resources }>();
   private nextStart = 0;
   private inFlight = 0;
   private readonly slotWaiters: Array<() => void> = [];
@@ -118,6 +128,7 @@ export class Scheduler {
       delete: (p) => {
         const key = keyOf(p);
         this.cache.removePod(key);
+        this.nominated.delete(key);
         this.queue.done(key);
         // Resources were freed: waiting pods may fit now.
         if ((p.spec as PodSpec | undefined)?.nodeName) this.queue.moveAllToActive();
@@ -157,7 +168,9 @@ export class Scheduler {
     if (!pod || !isPending(pod) || this.cache.isAssumed(key)) return;
     const info = podInfo(key, pod);
     const nodes = this.cache.nodeList();
-    const d = decide(info, nodes, this.nextStart, this.plugins.filters, this.plugins.scores);
+    const d = this.withNominations(info, () =>
+      decide(info, nodes, this.nextStart, this.plugins.filters, this.plugins.scores),
+    );
     if (nodes.length) this.nextStart = (this.nextStart + d.examined) % nodes.length;
     if (!d.node) {
       this.queue.markUnschedulable(key);
@@ -166,6 +179,7 @@ export class Scheduler {
       if (preemption) await this.preempt(pod, preemption);
       return;
     }
+    this.nominated.delete(key);
     this.cache.assume(key, pod, d.node.name);
     await this.bindSlot();
     void this.bind(key, pod, d.node.name).finally(() => this.releaseSlot());
@@ -213,6 +227,32 @@ export class Scheduler {
   }
 
   /**
+   * Run `fn` with the room freed for nominated pods of at least this pod's priority counted as taken,
+   * so a lower-priority pod does not take what a preemption freed (kube-scheduler's nominated pods).
+   */
+  private withNominations<T>(pod: PodInfo, fn: () => T): T {
+    const held: Array<[NodeInfo, Resources]> = [];
+    for (const [key, n] of this.nominated) {
+      const node = this.cache.node(n.node);
+      if (key === pod.key || n.priority < pod.priority || !node) continue;
+      held.push([node, n.requests]);
+    }
+    const shift = (sign: 1 | -1): void => {
+      for (const [node, r] of held) {
+        node.requested.cpu += sign * r.cpu;
+        node.requested.memory += sign * r.memory;
+        node.requested.pods += sign * r.pods;
+      }
+    };
+    shift(1);
+    try {
+      return fn();
+    } finally {
+      shift(-1);
+    }
+  }
+
+  /**
    * Evict the victims (deleted gracefully, as kube-scheduler does) and nominate the node; the pod is
    * tried again when they are gone. Victims already terminating are not asked twice.
    */
@@ -220,8 +260,13 @@ export class Scheduler {
     const victims = p.victims
       .map((k) => this.pods.get(k))
       .filter((v): v is KObject => !!v && !v.metadata?.deletionTimestamp);
-    if (!victims.length) return;
     const meta = pod.metadata!;
+    this.nominated.set(`${meta.namespace}/${meta.name}`, {
+      node: p.node.name,
+      priority: Number((pod.spec as { priority?: number } | undefined)?.priority ?? 0),
+      requests: podRequests(pod),
+    });
+    if (!victims.length) return;
     await Promise.all(
       victims.map(async (v) => {
         await this.client

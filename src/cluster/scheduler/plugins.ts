@@ -1,21 +1,17 @@
 /**
- * The default plugins, each a small version of kube-scheduler's of the same name: NodeReady (Gantry has
- * no node lifecycle controller tainting not-ready nodes, so readiness is read directly),
+ * The default plugins, each a small version of kube-scheduler's of the same name: NodeReady (readiness
+ * read directly, not only through the lifecycle controller's taints, which lag by the grace period),
  * NodeUnschedulable, NodeAffinity (nodeSelector and required affinity terms), TaintToleration,
- * NodeResourcesFit and InterPodAffinity (filters), and the LeastAllocated, BalancedAllocation,
- * PodTopologySpread, NodeAffinity (preferred terms), TaintToleration (PreferNoSchedule) and
- * InterPodAffinity (preferred terms) scores, weighted as kube-scheduler weights them.
+ * NodeResourcesFit, InterPodAffinity and PodTopologySpread (a pod's DoNotSchedule constraints) as
+ * filters; LeastAllocated, BalancedAllocation, PodTopologySpread (its ScheduleAnyway constraints, else
+ * the default spreading by controller), NodeAffinity (preferred terms), TaintToleration
+ * (PreferNoSchedule) and InterPodAffinity (preferred terms) as scores, weighted as kube-scheduler
+ * weights them.
  */
-import type {
-  FilterPlugin,
-  NodeInfo,
-  NodeSelectorRequirement,
-  NodeSelectorTerm,
-  ScorePlugin,
-  Taint,
-  Toleration,
-} from './framework.js';
+import type { FilterPlugin, ScorePlugin, Taint, Toleration } from './framework.js';
 import { interPodAffinity, interPodAffinityScore } from './interpodaffinity.js';
+import { nodeMatches, termMatches } from './nodematch.js';
+import { constraintsOf, spreadScore, topologySpreadFilter } from './topologyspread.js';
 
 export const nodeReady: FilterPlugin = {
   name: 'NodeReady',
@@ -32,53 +28,9 @@ export const nodeUnschedulable: FilterPlugin = {
       : 'node(s) were unschedulable',
 };
 
-function requirementMatches(r: NodeSelectorRequirement, value: string | undefined): boolean {
-  const values = r.values ?? [];
-  switch (r.operator) {
-    case 'In':
-      return value !== undefined && values.includes(value);
-    case 'NotIn':
-      return value === undefined || !values.includes(value);
-    case 'Exists':
-      return value !== undefined;
-    case 'DoesNotExist':
-      return value === undefined;
-    case 'Gt':
-    case 'Lt': {
-      const have = Number(value);
-      const bound = Number(values[0]);
-      if (value === undefined || !Number.isInteger(have) || !Number.isInteger(bound)) return false;
-      return r.operator === 'Gt' ? have > bound : have < bound;
-    }
-    default:
-      return false;
-  }
-}
-
-/** A term matches when all its expressions (labels) and fields (`metadata.name`) do; an empty term never. */
-function termMatches(term: NodeSelectorTerm, node: NodeInfo): boolean {
-  const exprs = term.matchExpressions ?? [];
-  const fields = term.matchFields ?? [];
-  if (!exprs.length && !fields.length) return false;
-  return (
-    exprs.every((e) => requirementMatches(e, node.labels[e.key])) &&
-    fields.every((f) => f.key === 'metadata.name' && requirementMatches(f, node.name))
-  );
-}
-
-/** Runs for hundreds of nodes per pod, so it loops rather than allocating entries. */
-function selectorMatches(selector: Record<string, string>, labels: Record<string, string>): boolean {
-  for (const k in selector) if (labels[k] !== selector[k]) return false;
-  return true;
-}
-
 export const nodeAffinity: FilterPlugin = {
   name: 'NodeAffinity',
-  filter: (pod, node) =>
-    selectorMatches(pod.nodeSelector, node.labels) &&
-    (!pod.affinityTerms.length || pod.affinityTerms.some((t) => termMatches(t, node)))
-      ? undefined
-      : "node(s) didn't match Pod's node affinity/selector",
+  filter: (pod, node) => (nodeMatches(pod, node) ? undefined : "node(s) didn't match Pod's node affinity/selector"),
 };
 
 /** Kubernetes' ToleratesTaint: an empty effect matches any; Exists with no key matches every taint. */
@@ -143,6 +95,7 @@ export const DEFAULT_FILTERS: FilterPlugin[] = [
   taintToleration,
   nodeResourcesFit,
   interPodAffinity,
+  topologySpreadFilter,
 ];
 /**
  * kube-scheduler's default spreading (PodTopologySpread's system defaults, by hostname, ScheduleAnyway):
@@ -153,7 +106,9 @@ export const DEFAULT_FILTERS: FilterPlugin[] = [
 export const podTopologySpread: ScorePlugin = {
   name: 'PodTopologySpread',
   weight: 2,
-  score: (pod, node) => (pod.owner ? (node.podsByOwner.get(pod.owner) ?? 0) : 0),
+  // A pod's own constraints replace the default spreading (only their ScheduleAnyway ones score).
+  score: (pod, node) =>
+    constraintsOf(pod).length ? (spreadScore(pod, node) ?? 0) : pod.owner ? (node.podsByOwner.get(pod.owner) ?? 0) : 0,
   normalize(raw) {
     const max = Math.max(...raw);
     const min = Math.min(...raw);

@@ -424,3 +424,82 @@ test('preemption: the fewest, lowest-priority victims on the best node', () => {
     assert.deepEqual(found && [found.node.name, found.victims.sort()], c.want, c.name);
   }
 });
+
+test('topology spread constraints: DoNotSchedule filters by skew, ScheduleAnyway prefers the emptier domain', () => {
+  const zoned = (name: string, z: string): KObject => node(name, { labels: { zone: z } });
+  const web = (name: string, constraint?: Record<string, unknown>): KObject => ({
+    ...pod(name, constraint ? { topologySpreadConstraints: [constraint] } : {}, '10m'),
+    metadata: { name, namespace: 'default', labels: { app: 'web' } },
+  });
+  const spread = (when: string, maxSkew = 1): Record<string, unknown> => ({
+    maxSkew,
+    topologyKey: 'zone',
+    whenUnsatisfiable: when,
+    labelSelector: { matchLabels: { app: 'web' } },
+  });
+  const cases: Array<{
+    name: string;
+    nodes: KObject[];
+    placed: Array<[string, string]>;
+    pod: KObject;
+    want?: string;
+    reason?: string;
+  }> = [
+    {
+      name: 'the zone with fewer goes first',
+      nodes: [zoned('a', 'z1'), zoned('b', 'z2')],
+      placed: [['w1', 'a']],
+      pod: web('w2', spread('DoNotSchedule')),
+      want: 'b',
+    },
+    {
+      name: 'skew too large everywhere but one',
+      nodes: [zoned('a', 'z1'), zoned('b', 'z2')],
+      placed: [
+        ['w1', 'a'],
+        ['w2', 'a'],
+        ['w3', 'b'],
+      ],
+      pod: web('w4', spread('DoNotSchedule')),
+      want: 'b',
+    },
+    {
+      name: 'a node without the topology label',
+      nodes: [node('a')],
+      placed: [],
+      pod: web('w1', spread('DoNotSchedule')),
+      reason: "1 node(s) didn't match pod topology spread constraints (missing required label)",
+    },
+    {
+      name: 'ScheduleAnyway scores the emptier zone',
+      nodes: [zoned('a', 'z1'), zoned('b', 'z2')],
+      placed: [
+        ['w1', 'a'],
+        ['w2', 'a'],
+      ],
+      pod: web('w3', spread('ScheduleAnyway')),
+      want: 'b',
+    },
+  ];
+  for (const c of cases) {
+    const cache = cacheOf(c.nodes);
+    for (const [name, on] of c.placed) {
+      const p = web(name);
+      cache.setPod(`default/${name}`, { ...p, spec: { ...p.spec, nodeName: on } });
+    }
+    const d = decide(
+      podInfo(`default/${c.pod.metadata!.name}`, c.pod),
+      cache.nodeList(),
+      0,
+      DEFAULT_FILTERS,
+      DEFAULT_SCORES,
+    );
+    if (c.want) assert.equal(d.node?.name, c.want, c.name);
+    else
+      assert.equal(
+        unschedulableMessage(c.nodes.length, d.reasons),
+        `0/${c.nodes.length} nodes are available: ${c.reason}.`,
+        c.name,
+      );
+  }
+});

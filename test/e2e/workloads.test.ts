@@ -284,6 +284,16 @@ spec:
     const env = (p: string): string => jsonpath(['get', 'pod', p], '{.spec.containers[0].env[0].value}');
     assert.deepEqual(['web-0', 'web-1', 'web-2'].map(env), ['one', 'two', 'two']);
     assert.match(ok(['rollout', 'history', 'sts/web']), /REVISION\s+CHANGE-CAUSE\n1\s+<none>\n2\s+<none>/);
+    ok(['rollout', 'undo', 'sts/web']);
+    await waitFor(
+      () =>
+        ['web-0', 'web-1', 'web-2'].every(
+          (p) => k(['get', 'pod', p, '-o', 'jsonpath={.spec.containers[0].env[0].value}']).stdout === 'one',
+        ),
+      'the rollback to reach the pods above the partition',
+      90000,
+    );
+    ok(['rollout', 'status', 'sts/web', '--timeout=60s']);
     ok(['scale', 'sts', 'web', '--replicas=1']);
     await waitFor(() => podNames('app=sts-web').join(',') === 'web-0', 'web-2 then web-1 removed', 60000);
     ok(['delete', 'sts', 'web']);

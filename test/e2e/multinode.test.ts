@@ -36,9 +36,10 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
   let dataDir: string;
   let registryPort = '';
   let env: Record<string, string>;
-  const k = (args: string[]): { code: number; stdout: string; stderr: string } => run(kubectl, args, { env });
-  const ok = (args: string[]): string => {
-    const r = k(args);
+  const k = (args: string[], input?: string): { code: number; stdout: string; stderr: string } =>
+    run(kubectl, args, { env, input });
+  const ok = (args: string[], input?: string): string => {
+    const r = k(args, input);
     assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}`);
     return r.stdout;
   };
@@ -487,11 +488,45 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
     },
   );
 
-  test('a node added is Ready with its own range; deleted, it is gone', () => {
+  test('a node added is Ready with its own range and gets a DaemonSet pod; deleted, it is gone', async () => {
+    ok(
+      ['create', '-f', '-'],
+      `apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: node-agent}
+spec:
+  selector: {matchLabels: {app: node-agent}}
+  template:
+    metadata: {labels: {app: node-agent}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers: [{name: a, image: busybox, command: [sleep, '3600']}]
+`,
+    );
+    ok(['rollout', 'status', 'ds/node-agent', '--timeout=90s']);
+    assert.equal(ok(['get', 'ds', 'node-agent', '-o', 'jsonpath={.status.numberReady}']), '4');
     const add = gantry(['cluster', 'node', 'add', '--name', name]);
     assert.equal(add.code, 0, add.stderr);
     assert.match(add.stdout, new RegExp(`Node ${name}-m05 added`));
     assert.match(ok(['get', 'nodes']), new RegExp(`${name}-m05\\s+Ready`));
+    await waitFor(
+      () =>
+        ok([
+          'get',
+          'pods',
+          '-l',
+          'app=node-agent',
+          '--field-selector',
+          `spec.nodeName=${name}-m05,status.phase=Running`,
+          '-o',
+          'name',
+        ]) !== '',
+      'a DaemonSet pod running on the new node',
+      60_000,
+    );
+    ok(['rollout', 'status', 'ds/node-agent', '--timeout=60s']);
+    assert.equal(ok(['get', 'ds', 'node-agent', '-o', 'jsonpath={.status.desiredNumberScheduled}']), '5');
+    ok(['delete', 'ds', 'node-agent']);
     const del = gantry(['cluster', 'node', 'delete', `${name}-m05`, '--name', name]);
     assert.equal(del.code, 0, del.stderr);
     assert.doesNotMatch(ok(['get', 'nodes']), new RegExp(`${name}-m05`));

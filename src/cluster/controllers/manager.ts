@@ -22,6 +22,7 @@ import { ServiceLbController, type AddressPool } from './servicelb.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { ServiceAccountController } from './serviceaccount.js';
 import { JobController } from './job.js';
+import { PodGarbageCollector } from './podgc.js';
 import { HorizontalPodAutoscalerController } from './podautoscaler.js';
 import { DaemonSetController } from './daemonset.js';
 import { StatefulSetController } from './statefulset.js';
@@ -168,6 +169,11 @@ export const CONTROLLERS: ControllerDescriptor[] = [
         c.recorder('horizontal-pod-autoscaler'),
         c.hpaSyncPeriodMs,
       ),
+  },
+  {
+    name: 'podgc',
+    enabledByDefault: true,
+    create: (c) => new PodGarbageCollector(c.client, c.informer(PODS), c.informer(NODES), c.logger),
   },
   {
     name: 'job',

@@ -26,6 +26,8 @@ const STATEFUL_SET: OwnerKind = { apiVersion: 'apps/v1', kind: 'StatefulSet' };
 const HASH_LABEL = 'controller-revision-hash';
 const POD_NAME_LABEL = 'statefulset.kubernetes.io/pod-name';
 const POD_INDEX_LABEL = 'apps.kubernetes.io/pod-index';
+/** Pods created per sync at most (Parallel); the rest follow on the next. */
+const BURST = 100;
 
 interface StatefulSetSpec {
   replicas?: number;
@@ -108,8 +110,14 @@ export class StatefulSetController {
     const isUpdated = (p: KObject): boolean => p.metadata?.labels?.[HASH_LABEL] === updateRevision;
 
     let blocked = false;
-    // Failed pods are replaced; missing ones made in order (waiting on unhealthy ones when ordered).
+    let made = 0;
+    // Failed pods are replaced; missing ones made in order (waiting on unhealthy ones when ordered),
+    // at most BURST per sync so a huge `replicas` never holds a worker (or the loop) for long.
     for (let i = start; i < start + replicas && !blocked; i++) {
+      if (made >= BURST) {
+        this.queue.addAfter(key, 100);
+        break;
+      }
       const pod = byOrdinal.get(i);
       if (pod && podStatus(pod).phase === 'Failed' && !pod.metadata?.deletionTimestamp) {
         await deletePod(this.client, pod);
@@ -125,13 +133,8 @@ export class StatefulSetController {
       if (!pod) {
         const revision =
           i - start < (spec.updateStrategy?.rollingUpdate?.partition ?? 0) ? currentRevision : updateRevision;
-        await this.createPod(
-          set,
-          spec,
-          i,
-          revision === updateRevision ? updateRevision : currentRevision,
-          revisions.all,
-        );
+        await this.createPod(set, spec, i, revision, revisions.all);
+        made++;
         blocked = ordered;
         continue;
       }

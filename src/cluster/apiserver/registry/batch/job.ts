@@ -59,6 +59,14 @@ function jobSpecProblems(s: Obj, prefix: string): FieldProblem[] {
     });
   if (s.completionMode === 'Indexed' && (s.completions === undefined || s.completions === null))
     out.push({ field: 'spec.completions', message: 'Required value: when completion mode is Indexed' });
+  // Kubernetes' bounds for Indexed Jobs, whose indexes the controller tracks one by one.
+  for (const field of ['completions', 'parallelism'])
+    if (s.completionMode === 'Indexed' && Number(s[field]) > 100_000)
+      out.push({
+        field: `spec.${field}`,
+        value: s[field],
+        message: 'must be less than or equal to 100000 when completion mode is Indexed',
+      });
   const policy = obj(s.podFailurePolicy);
   const restart = obj(obj(s.template)?.spec)?.restartPolicy;
   if (policy && restart !== 'Never')

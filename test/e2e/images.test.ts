@@ -314,6 +314,41 @@ describe('local image store', () => {
     assert.match(ok('docker', ['system', 'df'], { env: d.env }), /^TYPE\s+TOTAL\s+ACTIVE\s+SIZE\s+RECLAIMABLE$/m);
     assert.match(ok('docker', ['info', '--format', '{{.Driver}}'], { env: d.env }), /overlay2/);
   });
+
+  test('swarm endpoints answer as an engine outside a swarm: 503 with Docker’s messages', () => {
+    const leave = run('docker', ['swarm', 'leave'], { env: d.env });
+    assert.notEqual(leave.code, 0);
+    assert.match(leave.stderr, /Error response from daemon: This node is not part of a swarm/);
+    for (const args of [
+      ['service', 'ls'],
+      ['node', 'ls'],
+      ['secret', 'ls'],
+      ['config', 'ls'],
+    ]) {
+      const r = run('docker', args, { env: d.env });
+      assert.notEqual(r.code, 0, args.join(' '));
+      assert.match(
+        r.stderr,
+        /This node is not a swarm manager\. Use "docker swarm init" or "docker swarm join"/,
+        args.join(' '),
+      );
+    }
+    if (hasPython('docker')) {
+      const script = [
+        'import docker',
+        `c = docker.DockerClient(base_url='${d.host}')`,
+        'for call in (c.swarm.leave, c.services.list, c.nodes.list):',
+        '    try:',
+        '        call()',
+        '    except docker.errors.APIError as e:',
+        '        print(e.status_code, e.explanation)',
+      ].join('\n');
+      const out = ok('python3', ['-c', script]).trim().split('\n');
+      assert.equal(out[0], '503 This node is not part of a swarm');
+      assert.match(out[1]!, /^503 This node is not a swarm manager/);
+      assert.match(out[2]!, /^503 This node is not a swarm manager/);
+    }
+  });
 });
 
 describe('corrupted blobs', () => {

@@ -14,6 +14,7 @@ import { registerContainerRoutes } from './containers.js';
 import { registerNetworkRoutes } from './networks.js';
 import { registerVolumeRoutes } from './volumes.js';
 import { registerBuildRoutes } from './build.js';
+import { registerSwarmRoutes } from './swarm.js';
 
 export function createDockerApi(engine: Engine): http.Server {
   const router = new Router();
@@ -23,6 +24,7 @@ export function createDockerApi(engine: Engine): http.Server {
   registerNetworkRoutes(router, engine);
   registerVolumeRoutes(router, engine);
   registerBuildRoutes(router, engine);
+  registerSwarmRoutes(router);
   const server = http.createServer((req, res) => {
     res.setHeader('Server', `Gantry/${GANTRY_VERSION} (linux)`);
     res.setHeader('Api-Version', API_VERSION);

@@ -315,6 +315,39 @@ describe('local image store', () => {
     assert.match(ok('docker', ['info', '--format', '{{.Driver}}'], { env: d.env }), /overlay2/);
   });
 
+  test(
+    'docker-py get_registry_data: the digest and platforms of a remote image, without pulling it',
+    { skip: !hasPython('docker') && 'python3 docker module not installed' },
+    () => {
+      const script = [
+        'import docker',
+        `c = docker.DockerClient(base_url='${d.host}')`,
+        `r = c.images.get_registry_data('${reg.addr}/library/busybox:latest')`,
+        'print(r.id)',
+        "print(r.has_platform('linux/amd64'), r.has_platform('windows/arm64'))",
+        'try:',
+        `    c.images.get_registry_data('${reg.addr}/library/nothing-here:latest')`,
+        'except docker.errors.APIError as e:',
+        '    print(e.status_code)',
+      ].join('\n');
+      const [digest, platforms, missing] = ok('python3', ['-c', script]).trim().split('\n');
+      assert.match(digest!, /^sha256:[a-f0-9]{64}$/);
+      const head = run('curl', [
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%header{docker-content-digest}',
+        '-H',
+        'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json',
+        `http://${reg.addr}/v2/library/busybox/manifests/latest`,
+      ]);
+      assert.equal(digest, head.stdout);
+      assert.equal(platforms, 'True False');
+      assert.equal(missing, '404');
+    },
+  );
+
   test('swarm endpoints answer as an engine outside a swarm: 503 with Docker’s messages', () => {
     const leave = run('docker', ['swarm', 'leave'], { env: d.env });
     assert.notEqual(leave.code, 0);

@@ -28,6 +28,11 @@ export function registerImageRoutes(r: Router, engine: Engine): void {
     sendJson(res, 200, list);
   });
 
+  r.add('GET', '/distribution/{name}/json', async ({ req, res, params }) => {
+    const auth = decodeAuthHeader(req.headers['x-registry-auth'] as string | undefined);
+    sendJson(res, 200, await images.distributionInspect(params[0]!, auth));
+  });
+
   r.add('POST', '/images/create', async ({ req, res, query }) => {
     const fromImage = query.get('fromImage');
     const fromSrc = query.get('fromSrc');

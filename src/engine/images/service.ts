@@ -6,6 +6,7 @@ import { type ImageConfig } from '../../images/oci.js';
 import { familiarString, parseNormalizedReference, withTag } from '../../images/reference.js';
 import type { ImageRecord } from '../../images/store.js';
 import { pullMethods } from './pull.js';
+import { distributionMethods } from './distribution.js';
 import { pushMethods } from './push.js';
 import { queryMethods } from './query.js';
 import { removeMethods } from './remove.js';
@@ -93,10 +94,11 @@ type QueryMethods = typeof queryMethods;
 type RemoveMethods = typeof removeMethods;
 type SaveloadMethods = typeof saveloadMethods;
 type CreateMethods = typeof createMethods;
+type DistributionMethods = typeof distributionMethods;
 // The methods of the files above, declared on the class (the merge is what makes them its own).
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export interface ImageService
-  extends PullMethods, PushMethods, QueryMethods, RemoveMethods, SaveloadMethods, CreateMethods {}
+  extends PullMethods, PushMethods, QueryMethods, RemoveMethods, SaveloadMethods, CreateMethods, DistributionMethods {}
 
 Object.assign(
   ImageService.prototype,
@@ -106,4 +108,5 @@ Object.assign(
   removeMethods,
   saveloadMethods,
   createMethods,
+  distributionMethods,
 );

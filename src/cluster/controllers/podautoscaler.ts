@@ -238,7 +238,10 @@ export class HorizontalPodAutoscalerController {
         type: 'AbleToScale',
         status: 'True',
         reason: next.replicas !== current ? 'SucceededRescale' : 'ReadyForNewScale',
-        message: 'recommended size matches current size',
+        message:
+          next.replicas !== current
+            ? `the HPA controller was able to update the target scale to ${next.replicas}`
+            : 'recommended size matches current size',
       },
       {
         type: 'ScalingActive',

@@ -25,7 +25,7 @@ import {
   createPods,
   deletePod,
   Expectations,
-  ownerKeyOf,
+  queueOwnersOf,
   podFromTemplate,
   type OwnerKind,
 } from './podcontrol.js';
@@ -140,24 +140,7 @@ export class DaemonSetController {
       },
       delete: all,
     });
-    pods.on({
-      add: (p) => {
-        const key = ownerKeyOf(p, DAEMON_SET);
-        if (!key) return;
-        this.expectations.creationObserved(key);
-        this.queue.add(key);
-      },
-      update: (_old, p) => {
-        const key = ownerKeyOf(p, DAEMON_SET);
-        if (key) this.queue.add(key);
-      },
-      delete: (p) => {
-        const key = ownerKeyOf(p, DAEMON_SET);
-        if (!key) return;
-        this.expectations.deletionObserved(key, keyOf(p));
-        this.queue.add(key);
-      },
-    });
+    queueOwnersOf(pods, DAEMON_SET, this.queue, this.expectations);
   }
 
   run(): Promise<void> {

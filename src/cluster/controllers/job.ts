@@ -31,7 +31,7 @@ import {
   createPods,
   deletePod,
   Expectations,
-  ownerKeyOf,
+  queueOwnersOf,
   podFromTemplate,
   type OwnerKind,
 } from './podcontrol.js';
@@ -109,24 +109,7 @@ export class JobController {
       update: (_old, o) => this.queue.add(keyOf(o)),
       delete: (o) => this.expectations.forget(keyOf(o)),
     });
-    pods.on({
-      add: (p) => {
-        const key = ownerKeyOf(p, JOB);
-        if (!key) return;
-        this.expectations.creationObserved(key);
-        this.queue.add(key);
-      },
-      update: (_old, p) => {
-        const key = ownerKeyOf(p, JOB);
-        if (key) this.queue.add(key);
-      },
-      delete: (p) => {
-        const key = ownerKeyOf(p, JOB);
-        if (!key) return;
-        this.expectations.deletionObserved(key, keyOf(p));
-        this.queue.add(key);
-      },
-    });
+    queueOwnersOf(pods, JOB, this.queue, this.expectations);
   }
 
   run(): Promise<void> {

@@ -8,6 +8,7 @@
 import { isNotFound } from '../api/errors.js';
 import { controllerOf, keyOf, type KObject } from '../api/object.js';
 import { collectionPath, type KubeClient } from '../client/client.js';
+import type { Informer } from '../client/informer.js';
 
 const EXPECTATIONS_TIMEOUT_MS = 30_000;
 
@@ -175,6 +176,36 @@ export function ownerKeyOf(pod: KObject, kind: OwnerKind): string | undefined {
   return owner?.kind === kind.kind && owner.apiVersion?.split('/')[0] === kind.apiVersion.split('/')[0]
     ? `${pod.metadata?.namespace}/${owner.name}`
     : undefined;
+}
+
+/**
+ * Queue the controller of `kind` owning each pod the informer changes, telling its expectations of a
+ * creation or deletion seen.
+ */
+export function queueOwnersOf(
+  pods: Informer,
+  kind: OwnerKind,
+  queue: { add(key: string): void },
+  expectations: Expectations,
+): void {
+  pods.on({
+    add: (p) => {
+      const key = ownerKeyOf(p, kind);
+      if (!key) return;
+      expectations.creationObserved(key);
+      queue.add(key);
+    },
+    update: (_old, p) => {
+      const key = ownerKeyOf(p, kind);
+      if (key) queue.add(key);
+    },
+    delete: (p) => {
+      const key = ownerKeyOf(p, kind);
+      if (!key) return;
+      expectations.deletionObserved(key, keyOf(p));
+      queue.add(key);
+    },
+  });
 }
 
 export { keyOf };

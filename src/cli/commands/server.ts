@@ -22,6 +22,7 @@ import { ensureTls } from '../../cluster/apiserver/tls.js';
 import { ControllerManager, CONTROLLERS, selectControllers } from '../../cluster/controllers/manager.js';
 import { parseClusterCidr } from '../../cluster/controllers/nodeipam.js';
 import { parseLbRange } from '../../cluster/controllers/servicelb.js';
+import { isStorageRoot } from '../../cluster/controllers/localpath.js';
 import { fileAuditSink } from '../../cluster/apiserver/audit.js';
 import { EtcdStorage } from '../../cluster/storage/etcd.js';
 import { SqliteStorage } from '../../cluster/storage/sqlite.js';
@@ -93,6 +94,10 @@ export function registerServerCommands(program: Command): void {
       'how often each HorizontalPodAutoscaler reads its metrics',
       '15s',
     )
+    .option(
+      '--default-local-storage-path <dir>',
+      "where the local-path StorageClass's volumes live on each node (default: <data-dir>/storage)",
+    )
     .option('--lb-range <range>', 'addresses for LoadBalancer Services (FIRST-LAST or a CIDR); none when not given')
     .option('--disable-agent', 'run the control plane only: no engine and node agent on this machine')
     .option('--node-name <name>', "the name of this machine's node", os.hostname())
@@ -120,6 +125,7 @@ export function registerServerCommands(program: Command): void {
         serviceCidr: string;
         clusterCidr: string;
         lbRange?: string;
+        defaultLocalStoragePath?: string;
         nodeMonitorGracePeriod: string;
         horizontalPodAutoscalerSyncPeriod: string;
         serviceNodePortRange: string;
@@ -148,6 +154,11 @@ export function registerServerCommands(program: Command): void {
         if (!hpaNs || hpaNs < 1e9)
           throw new Error(
             `invalid --horizontal-pod-autoscaler-sync-period ${o.horizontalPodAutoscalerSyncPeriod}: give a duration of 1s or more`,
+          );
+        const localStoragePath = path.resolve(o.defaultLocalStoragePath ?? path.join(o.dataDir, 'storage'));
+        if (!isStorageRoot(localStoragePath))
+          throw new Error(
+            `invalid --default-local-storage-path ${o.defaultLocalStoragePath}: give an absolute folder other than / without ':'`,
           );
         if (o.disableControllerManager) for (const d of CONTROLLERS) if (!d.core) selected.delete(d.name);
         const logger = createLogger('gantry-server', 'info');
@@ -218,6 +229,7 @@ export function registerServerCommands(program: Command): void {
             lbPool,
             nodeMonitorGracePeriodMs: graceNs / 1e6,
             hpaSyncPeriodMs: hpaNs / 1e6,
+            localStoragePath,
           },
         );
         await controllers.start();

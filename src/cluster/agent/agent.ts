@@ -27,6 +27,7 @@ import { PodConfig } from './podconfig.js';
 import { PodNetwork } from './podnetwork.js';
 import { PodRoutes } from './podroutes.js';
 import { LoadBalancerAddresses } from './lbaddresses.js';
+import { LocalVolumeCleaner } from './localvolumes.js';
 import { Prober } from './prober.js';
 import { ServiceProxy } from './proxy.js';
 import { EngineRuntime, type Runtime } from './runtime.js';
@@ -84,6 +85,7 @@ export class NodeAgent {
   private readonly executor: PodExecutor;
   private readonly status: StatusManager;
   private readonly pleg: Pleg;
+  private readonly localVolumes: LocalVolumeCleaner;
   /** Pod keys by UID, for the PLEG's events. */
   private readonly keysByUid = new Map<string, string>();
   private readonly queue = new WorkQueue();
@@ -149,6 +151,7 @@ export class NodeAgent {
       { nodeName: o.nodeName, pauseImage: o.pauseImage, nameserver: () => this.dns.nameserver() },
       logger,
     );
+    this.localVolumes = new LocalVolumeCleaner(client, o.nodeName, logger);
     this.status = new StatusManager(client, this.runtime, this.prober, o.nodeIp, keyOf);
     this.pleg = new Pleg(
       this.runtime,
@@ -201,6 +204,7 @@ export class NodeAgent {
     // Pods still run without the cluster DNS (say, port 53 taken on this address); they fall back to the host's.
     await this.dns.start().catch((err: unknown) => this.logger.error({ err: String(err) }, 'cluster DNS not started'));
     this.pleg.start();
+    this.localVolumes.start();
     void this.queue.run(
       'node-agent',
       (key) => (key === ORPHANS ? this.removeOrphans() : this.syncPod(key)),
@@ -226,6 +230,7 @@ export class NodeAgent {
     for (const t of this.timers) clearInterval(t);
     this.resources.stop();
     this.pleg.stop();
+    this.localVolumes.stop();
     this.queue.stop();
     for (const i of this.informers()) i.stop();
     this.proxy.stop();

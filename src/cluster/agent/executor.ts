@@ -119,11 +119,11 @@ export class PodExecutor {
         binds = this.config.binds(c, volumes);
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err;
-        waiting = { ...waiting, [name]: { reason: 'CreateContainerConfigError', message: err.message } };
+        waiting = { ...waiting, [name]: { reason: err.reason, message: err.message } };
         const once = `${pod.metadata!.uid}/${name}/${err.message}`;
         if (!this.reported.has(once)) {
           this.reported.add(once);
-          this.events.record(pod, 'Warning', 'Failed', `Error: ${err.message}`, `spec.containers{${name}}`);
+          this.events.record(pod, 'Warning', err.eventReason, `Error: ${err.message}`, `spec.containers{${name}}`);
         }
         continue;
       }

@@ -1,14 +1,16 @@
 /**
  * What a pod's containers are given besides their image: environment variables (literal values,
  * `valueFrom` ConfigMap and Secret keys and pod fields, `envFrom` whole ConfigMaps and Secrets) and
- * volumes (emptyDir shared by the pod's containers, hostPath, and ConfigMaps and Secrets written out as
- * files), as bind mounts the engine makes. Volume contents live under the agent's data dir, one folder
+ * volumes (emptyDir shared by the pod's containers, hostPath, ConfigMaps and Secrets written out as
+ * files, and the hostPath or local PersistentVolumes of bound claims), as bind mounts the engine makes. Volume contents live under the agent's data dir, one folder
  * per pod, removed with the pod.
  */
 import { isNotFound } from '../api/errors.js';
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmod, lstat, mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { KObject } from '../api/object.js';
+import { claimSpec, phaseOf, volumeSpec } from '../api/volume.js';
 import { ConfinedDir } from '../../common/confined.js';
 import { configKeyProblems, isDnsLabel, relativePathProblems } from '../api/validation.js';
 import { collectionPath, type KubeClient } from '../client/client.js';
@@ -31,6 +33,7 @@ type Volume = {
   hostPath?: { path: string };
   configMap?: { name: string; items?: Items; optional?: boolean };
   secret?: { secretName: string; items?: Items; optional?: boolean };
+  persistentVolumeClaim?: { claimName: string; readOnly?: boolean };
 };
 export type ContainerSpec = {
   name: string;
@@ -39,8 +42,19 @@ export type ContainerSpec = {
   volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean; subPath?: string }>;
 };
 
-/** A container cannot be configured yet (a missing ConfigMap or Secret): it waits, as in Kubernetes. */
-export class ConfigError extends Error {}
+/**
+ * A container cannot be configured yet (a missing ConfigMap or Secret, a claim not yet bound): it waits,
+ * as in Kubernetes, in the `reason` state, and the event reported once says so.
+ */
+export class ConfigError extends Error {
+  constructor(
+    message: string,
+    readonly reason = 'CreateContainerConfigError',
+    readonly eventReason = 'Failed',
+  ) {
+    super(message);
+  }
+}
 
 export class PodConfig {
   constructor(
@@ -169,9 +183,45 @@ export class PodConfig {
           writeFileSync(target, content, { mode: 0o644 });
         }
         out.set(v.name, { source: dir, readOnly: true });
+      } else if (v.persistentVolumeClaim) {
+        const source = await this.claimSource(ns, v.persistentVolumeClaim.claimName);
+        out.set(v.name, { source, readOnly: v.persistentVolumeClaim.readOnly === true });
       }
     }
     return out;
+  }
+
+  /**
+   * The host folder of a claim's volume: the claim must be Bound, its volume a `hostPath` or `local`
+   * one (what a node can mount without a driver); DirectoryOrCreate folders are made (world-writable,
+   * as local-path-provisioner makes them, for containers running as any user).
+   */
+  private async claimSource(ns: string, claimName: string): Promise<string> {
+    const notReady = (message: string): ConfigError => new ConfigError(message, 'ContainerCreating', 'FailedMount');
+    let claim: KObject;
+    try {
+      claim = await this.client.request('GET', `${collectionPath('v1', 'persistentvolumeclaims', ns)}/${claimName}`);
+    } catch (err) {
+      if (isNotFound(err)) throw notReady(`persistentvolumeclaim "${claimName}" not found`);
+      throw err;
+    }
+    const volumeName = claimSpec(claim).volumeName;
+    if (!volumeName || phaseOf(claim) !== 'Bound')
+      throw notReady(`persistentvolumeclaim "${claimName}" is not bound yet`);
+    const pv = await this.client.request('GET', `${collectionPath('v1', 'persistentvolumes')}/${volumeName}`);
+    const spec = volumeSpec(pv);
+    const folder = spec.hostPath?.path ?? spec.local?.path;
+    if (!folder) throw notReady(`persistentvolume "${volumeName}": only hostPath and local volumes can be mounted`);
+    if (!path.isAbsolute(folder) || folder.split('/').includes('..') || folder.includes(':'))
+      throw notReady(`persistentvolume "${volumeName}": path ${JSON.stringify(folder)} is not a clean absolute path`);
+    if (spec.hostPath?.type === 'DirectoryOrCreate') {
+      await mkdir(folder, { recursive: true });
+      if ((await readdir(folder)).length === 0) await chmod(folder, 0o777);
+    }
+    const st = await lstat(folder).catch(() => undefined);
+    if (!st?.isDirectory())
+      throw notReady(`persistentvolume "${volumeName}": ${folder} is not a directory on this node`);
+    return folder;
   }
 
   /** The engine bind mounts of one container. */

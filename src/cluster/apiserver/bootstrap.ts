@@ -6,11 +6,12 @@ import { ApiError, type KObject } from './objects.js';
 import { BOOTSTRAP_CLUSTER_ROLE_BINDINGS, BOOTSTRAP_CLUSTER_ROLES } from './rbac.js';
 import type { RegistryContext } from './registry/strategy.js';
 import { storageKey } from './resources.js';
+import { DEFAULT_CLASS_ANNOTATION, LOCAL_PATH_PROVISIONER } from '../api/volume.js';
 
 /**
  * Built-in objects every cluster has: the four namespaces (the ServiceAccount controller gives each its
  * `default` ServiceAccount), the
- * `kubernetes` and `kube-dns` Services, and the default RBAC roles and bindings.
+ * `kubernetes` and `kube-dns` Services, the default RBAC roles and bindings, and the default StorageClass.
  */
 export async function bootstrapObjects(
   ctx: RegistryContext,
@@ -84,6 +85,18 @@ export async function bootstrapObjects(
       );
     });
   }
+  // The default StorageClass, as k3s ships local-path: a directory on the node of the claim's first pod.
+  const sc = ctx.resource('storageclasses');
+  if (!(await ctx.storage.get(storageKey(sc, undefined, 'local-path'))))
+    await ctx.store.create(
+      { res: sc },
+      {
+        metadata: { name: 'local-path', annotations: { [DEFAULT_CLASS_ANNOTATION]: 'true' } },
+        provisioner: LOCAL_PATH_PROVISIONER,
+        reclaimPolicy: 'Delete',
+        volumeBindingMode: 'WaitForFirstConsumer',
+      },
+    );
   const ep = ctx.resource('endpoints');
   if (!(await ctx.storage.get(storageKey(ep, 'default', 'kubernetes')))) {
     await ctx.store.create(

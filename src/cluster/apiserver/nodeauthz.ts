@@ -3,16 +3,20 @@
  * node agent, `system:node:<name>` in `system:nodes`, may do what running its pods needs and no more:
  * read nodes, pods, services and endpoints; write its own Node, Lease, the status of pods bound to it
  * and events; read a Secret, ConfigMap or PersistentVolumeClaim only while a pod bound to it refers to
- * it; and ask for its own certificates. Which pod refers to what is kept from a storage watch of pods
+ * it, and a PersistentVolume only while such a claim is bound to it; list and watch PersistentVolumes
+ * and write the local-path ones made on it (to remove their folders); and ask for its own certificates. Which pod refers to what is kept from a storage watch of pods
  * (the authorizer's graph); a reference made a moment ago is also found by reading storage.
  */
 import type { Logger } from '../../common/log.js';
+import { LOCAL_PATH_NODE } from '../api/volume.js';
 import { followPrefix } from '../storage/follow.js';
 import type { Storage } from '../storage/types.js';
 import type { UserInfo } from './auth.js';
 import type { RequestAttributes } from './rbac.js';
 
 const PODS_PREFIX = '/registry/core/pods/';
+const CLAIMS_PREFIX = '/registry/core/persistentvolumeclaims/';
+const VOLUMES_PREFIX = '/registry/core/persistentvolumes/';
 const NODE_USER = /^system:node:([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/;
 const READ = ['get', 'list', 'watch'];
 
@@ -138,6 +142,13 @@ export class NodeAuthorizer {
             a.name,
           ))
         );
+      case '/persistentvolumes':
+        // Listed and watched for the local-path folders the node removes; written only when its own.
+        if (sub) return false;
+        if (a.verb === 'list' || a.verb === 'watch') return true;
+        if (a.verb === 'get') return !!a.name && (await this.usesVolume(node, a.name));
+        if (a.verb === 'update' || a.verb === 'patch') return !!a.name && (await this.ownsLocalVolume(node, a.name));
+        return false;
       case 'certificates.k8s.io/certificatesigningrequests':
         if (sub === 'selfnodeclient' && a.verb === 'create') return true;
         return !sub && ['create', 'get', 'list', 'watch'].includes(a.verb);
@@ -154,6 +165,26 @@ export class NodeAuthorizer {
     if (known) return known;
     const kv = await this.storage.get(PODS_PREFIX + id);
     return kv ? podRefs(JSON.parse(kv.value.toString()) as Obj) : undefined;
+  }
+
+  /** Whether a pod bound to the node uses a claim bound to volume `name`. */
+  private async usesVolume(node: string, name: string): Promise<boolean> {
+    const claims = new Set<string>();
+    for (const p of this.pods.values())
+      if (p.node === node) for (const c of p.persistentvolumeclaims) claims.add(`${p.namespace}/${c}`);
+    for (const claim of claims) {
+      const kv = await this.storage.get(CLAIMS_PREFIX + claim);
+      if (kv && asObj((JSON.parse(kv.value.toString()) as Obj).spec).volumeName === name) return true;
+    }
+    return false;
+  }
+
+  /** Whether volume `name` is a local-path volume made on the node. */
+  private async ownsLocalVolume(node: string, name: string): Promise<boolean> {
+    const kv = await this.storage.get(VOLUMES_PREFIX + name);
+    if (!kv) return false;
+    const annotations = asObj(asObj((JSON.parse(kv.value.toString()) as Obj).metadata).annotations);
+    return annotations[LOCAL_PATH_NODE] === node;
   }
 
   private async refersTo(

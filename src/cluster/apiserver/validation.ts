@@ -55,6 +55,9 @@ function volumeProblems(field: string, volumes: Obj[]): FieldProblem[] {
       for (const kind of ['configMap', 'secret', 'downwardAPI'] as const)
         if (obj(s[kind])) out.push(...keyToPathProblems(`${f}.projected.sources[${j}].${kind}`, obj(s[kind])!.items));
     });
+    const claim = obj(v.persistentVolumeClaim);
+    if (claim && (typeof claim.claimName !== 'string' || claim.claimName === ''))
+      out.push({ field: `${f}.persistentVolumeClaim.claimName`, message: 'Required value' });
     const host = obj(v.hostPath);
     if (host && (typeof host.path !== 'string' || String(host.path).split('/').includes('..')))
       out.push({ field: `${f}.hostPath.path`, value: host.path, message: "must not contain '..'" });
@@ -89,15 +92,17 @@ function containerProblems(field: string, containers: Obj[], volumeNames: Set<un
   return out;
 }
 
-export function podSpecProblems(field: string, spec: Obj | undefined): FieldProblem[] {
+/** A pod spec's problems; `extraVolumes` are volumes added to it later (a StatefulSet's claim templates). */
+export function podSpecProblems(field: string, spec: Obj | undefined, extraVolumes: unknown[] = []): FieldProblem[] {
   if (!spec) return [];
   const volumes = list(spec.volumes);
   const containers = [...list(spec.initContainers), ...list(spec.containers)];
+  const names = new Set([...volumes.map((v) => v.name), ...extraVolumes]);
   return [
     ...volumeProblems(`${field}.volumes`, volumes),
     ...uniqueNames(`${field}.containers`, containers, 'container'),
-    ...containerProblems(`${field}.initContainers`, list(spec.initContainers), new Set(volumes.map((v) => v.name))),
-    ...containerProblems(`${field}.containers`, list(spec.containers), new Set(volumes.map((v) => v.name))),
+    ...containerProblems(`${field}.initContainers`, list(spec.initContainers), names),
+    ...containerProblems(`${field}.containers`, list(spec.containers), names),
   ];
 }
 

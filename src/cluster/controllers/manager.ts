@@ -20,6 +20,8 @@ import { NodeLifecycleController } from './nodelifecycle.js';
 import { DisruptionController } from './disruption.js';
 import { ServiceLbController, type AddressPool } from './servicelb.js';
 import { Scheduler } from '../scheduler/scheduler.js';
+import { DEFAULT_FILTERS, DEFAULT_SCORES } from '../scheduler/plugins.js';
+import { VolumeBinding } from '../scheduler/volumebinding.js';
 import { ServiceAccountController } from './serviceaccount.js';
 import { JobController } from './job.js';
 import { PodGarbageCollector } from './podgc.js';
@@ -28,6 +30,9 @@ import { DaemonSetController } from './daemonset.js';
 import { StatefulSetController } from './statefulset.js';
 import { CronJobController } from './cronjob.js';
 import { TtlAfterFinishedController } from './ttlafterfinished.js';
+import { PersistentVolumeController } from './persistentvolume.js';
+import { LocalPathProvisioner } from './localpath.js';
+import { VolumeProtectionController } from './volumeprotection.js';
 
 /** What a controller is to the manager: something that runs until its queue stops. */
 export interface Controller {
@@ -54,6 +59,8 @@ export interface ControllerContext {
   nodeMonitorGracePeriodMs: number;
   /** `--horizontal-pod-autoscaler-sync-period`: how often each HPA looks at its metrics. */
   hpaSyncPeriodMs?: number;
+  /** `--default-local-storage-path`: where local-path volumes live on nodes (absent: not provisioned). */
+  localStoragePath?: string;
 }
 
 export interface ControllerDescriptor {
@@ -72,6 +79,9 @@ const NODES = '/api/v1/nodes';
 const NAMESPACES = '/api/v1/namespaces';
 const JOBS = '/apis/batch/v1/jobs';
 const REVISIONS = '/apis/apps/v1/controllerrevisions';
+const CLAIMS = '/api/v1/persistentvolumeclaims';
+const VOLUMES = '/api/v1/persistentvolumes';
+export const STORAGE_CLASSES = '/apis/storage.k8s.io/v1/storageclasses';
 
 export const CONTROLLERS: ControllerDescriptor[] = [
   {
@@ -199,6 +209,28 @@ export const CONTROLLERS: ControllerDescriptor[] = [
     create: (c) => new TtlAfterFinishedController(c.client, c.informer(JOBS), c.logger),
   },
   {
+    name: 'persistentvolume-binder',
+    enabledByDefault: true,
+    create: (c) =>
+      new PersistentVolumeController(
+        c.client,
+        c.informer(CLAIMS),
+        c.informer(VOLUMES),
+        c.informer(STORAGE_CLASSES),
+        c.informer(NODES),
+        c.localStoragePath ? [new LocalPathProvisioner(c.localStoragePath)] : [],
+        c.logger,
+        c.recorder('persistentvolume-controller'),
+      ),
+  },
+  {
+    name: 'persistentvolume-protection',
+    enabledByDefault: true,
+    core: true,
+    create: (c) =>
+      new VolumeProtectionController(c.client, c.informer(CLAIMS), c.informer(VOLUMES), c.informer(PODS), c.logger),
+  },
+  {
     name: 'endpoints',
     enabledByDefault: true,
     create: (c) =>
@@ -293,6 +325,7 @@ export class ControllerManager {
       lbPool?: AddressPool;
       nodeMonitorGracePeriodMs?: number;
       hpaSyncPeriodMs?: number;
+      localStoragePath?: string;
     },
   ) {
     this.client = new ApiClient({ maxSockets: 64, ...options });
@@ -304,6 +337,7 @@ export class ControllerManager {
       lbPool: opts.lbPool,
       nodeMonitorGracePeriodMs: opts.nodeMonitorGracePeriodMs ?? 40_000,
       hpaSyncPeriodMs: opts.hpaSyncPeriodMs,
+      localStoragePath: opts.localStoragePath,
       informer: (path) => {
         let i = this.informers.get(path);
         if (!i) this.informers.set(path, (i = new Informer(this.client, path, logger)));
@@ -319,9 +353,22 @@ export class ControllerManager {
       this.names.push(d.name);
     }
     if (opts.scheduler) {
-      this.controllers.push(
-        new Scheduler(this.client, ctx.informer(PODS), ctx.informer(NODES), logger, ctx.recorder('default-scheduler')),
+      const volumes = new VolumeBinding(
+        this.client,
+        ctx.informer(CLAIMS),
+        ctx.informer(VOLUMES),
+        ctx.informer(STORAGE_CLASSES),
       );
+      const scheduler = new Scheduler(
+        this.client,
+        ctx.informer(PODS),
+        ctx.informer(NODES),
+        logger,
+        ctx.recorder('default-scheduler'),
+        { filters: [...DEFAULT_FILTERS, volumes], scores: DEFAULT_SCORES, preBind: [volumes] },
+      );
+      volumes.onChange(() => scheduler.queue.moveAllToActive());
+      this.controllers.push(scheduler);
       this.names.push('scheduler');
     }
   }

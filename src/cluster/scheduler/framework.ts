@@ -146,6 +146,12 @@ export interface FilterPlugin {
   filter(pod: PodInfo, node: NodeInfo): FilterResult;
 }
 
+/** Work before the binding is sent (kube-scheduler's PreBind): a failure sends the pod back to the queue. */
+export interface PreBindPlugin {
+  name: string;
+  preBind(pod: KObject, node: string): Promise<void>;
+}
+
 export interface ScorePlugin {
   name: string;
   weight: number;

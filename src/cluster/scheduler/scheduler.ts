@@ -20,6 +20,7 @@ import {
   type FilterPlugin,
   type NodeInfo,
   type PodInfo,
+  type PreBindPlugin,
   type Resources,
   type ScorePlugin,
 } from './framework.js';
@@ -111,7 +112,7 @@ export class Scheduler {
     nodes: Informer,
     private readonly logger: Logger,
     private readonly events?: EventRecorder,
-    private readonly plugins: { filters: FilterPlugin[]; scores: ScorePlugin[] } = {
+    private readonly plugins: { filters: FilterPlugin[]; scores: ScorePlugin[]; preBind?: PreBindPlugin[] } = {
       filters: DEFAULT_FILTERS,
       scores: DEFAULT_SCORES,
     },
@@ -203,6 +204,7 @@ export class Scheduler {
     const meta = pod.metadata!;
     const path = `${collectionPath('v1', 'pods', meta.namespace)}/${meta.name}/binding`;
     try {
+      for (const p of this.plugins.preBind ?? []) await p.preBind(pod, node);
       await this.client.create(path, {
         apiVersion: 'v1',
         kind: 'Binding',

@@ -14,6 +14,7 @@ import { endpoints } from './core/endpoints.js';
 import { events, eventsV1 } from './core/event.js';
 import { namespaces } from './core/namespace.js';
 import { nodes } from './core/node.js';
+import { persistentVolumeClaims, persistentVolumes } from './core/persistentvolume.js';
 import { pods } from './core/pod.js';
 import { podTemplates } from './core/podtemplate.js';
 import { serviceAccounts } from './core/serviceaccount.js';
@@ -22,6 +23,7 @@ import { endpointSlices } from './discovery/endpointslice.js';
 import { podDisruptionBudgets } from './policy/pdb.js';
 import { horizontalPodAutoscalers } from './autoscaling/hpa.js';
 import { nodeMetricsStrategy, podMetricsStrategy } from './metrics/metrics.js';
+import { storageClasses } from './storage/storageclass.js';
 import { clusterRoleBindings, clusterRoles, roleBindings, roles } from './rbac/rbac.js';
 import type { Strategy } from './strategy.js';
 
@@ -49,11 +51,8 @@ export const STRATEGIES: Strategy[] = [
   events,
   serviceAccounts,
   replicationControllers,
-  plain('', 'v1', 'PersistentVolume', 'persistentvolumes', false, { shortNames: ['pv'], subresources: ['status'] }),
-  plain('', 'v1', 'PersistentVolumeClaim', 'persistentvolumeclaims', true, {
-    shortNames: ['pvc'],
-    subresources: ['status'],
-  }),
+  persistentVolumes,
+  persistentVolumeClaims,
   plain('', 'v1', 'LimitRange', 'limitranges', true, { shortNames: ['limits'] }),
   plain('', 'v1', 'ResourceQuota', 'resourcequotas', true, { shortNames: ['quota'], subresources: ['status'] }),
   podTemplates,
@@ -84,7 +83,7 @@ export const STRATEGIES: Strategy[] = [
   eventsV1,
   podDisruptionBudgets,
   plain('scheduling.k8s.io', 'v1', 'PriorityClass', 'priorityclasses', false, { shortNames: ['pc'] }),
-  plain('storage.k8s.io', 'v1', 'StorageClass', 'storageclasses', false, { shortNames: ['sc'] }),
+  storageClasses,
   ...REVIEWS,
   certificateSigningRequests,
   customResourceDefinitions,

@@ -38,7 +38,12 @@ export function defaultTemplate(spec: Record<string, unknown>): void {
 
 /** Refuse a workload whose pod template has invalid node-bound fields. */
 export function validateTemplate(r: ResourceType, o: KObject): void {
-  refuse(r, o, podSpecProblems('spec.template.spec', obj(obj(obj(o.spec)?.template)?.spec)));
+  // A StatefulSet's pods also get a volume per claim template, which their mounts may name.
+  const claimTemplates = obj(o.spec)?.volumeClaimTemplates;
+  const extraVolumes = Array.isArray(claimTemplates)
+    ? claimTemplates.map((t) => obj(obj(t)?.metadata)?.name).filter((n) => typeof n === 'string')
+    : [];
+  refuse(r, o, podSpecProblems('spec.template.spec', obj(obj(obj(o.spec)?.template)?.spec), extraVolumes));
 }
 
 export const same = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);

@@ -9,10 +9,9 @@ import { isDnsSubdomain, type FieldProblem } from '../../../api/validation.js';
 import { parseQuantity } from '../../../api/quantity.js';
 import { DEFAULT_CLASS_ANNOTATION, PV_PROTECTION, PVC_PROTECTION } from '../../../api/volume.js';
 import { invalid, type KObject } from '../../objects.js';
-import { resourceType } from '../../resources.js';
+import { resourceType, storageKey } from '../../resources.js';
 import { ageColumn, nameColumn, spec, status, type Column } from '../../tables.js';
 import { obj, refuse } from '../../validation.js';
-import { listObjects } from '../list.js';
 import { same } from '../podtemplate.js';
 import type { RegistryContext, Strategy } from '../strategy.js';
 
@@ -245,9 +244,10 @@ function defaultClassName(ctx: RegistryContext): Promise<string | undefined> {
   if (!defaultClass || Date.now() - defaultClass.at > 1000)
     defaultClass = {
       at: Date.now(),
-      value: listObjects(ctx.storage, new URLSearchParams(), { res: ctx.resource('storageclasses') }).then(
-        ({ items }) =>
-          items
+      value: ctx.storage.list(storageKey(ctx.resource('storageclasses'), undefined)).then(
+        ({ kvs }) =>
+          kvs
+            .map((kv) => JSON.parse(kv.value.toString()) as KObject)
             .filter((sc) => sc.metadata?.annotations?.[DEFAULT_CLASS_ANNOTATION] === 'true')
             .sort((a, b) =>
               String(b.metadata?.creationTimestamp).localeCompare(String(a.metadata?.creationTimestamp)),

@@ -57,6 +57,8 @@ bench: deps
 	node --import tsx bench/cluster.ts
 	node --import tsx bench/scheduler.ts
 	node --import tsx bench/multinode.ts
+	node --import tsx bench/workloads.ts
+	node --import tsx bench/storage.ts
 
 clean:
 	rm -rf dist

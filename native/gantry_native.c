@@ -5,6 +5,7 @@
  *    each packet as [u32 big-endian length][packet]; Node wraps the other end in a net.Socket.
  *  - mount / umount2: the overlay root of every container start, without spawning mount(8).
  *  - vethAttach (netlink.c): a container's bridge interface without spawning ip(8).
+ *  - connectInNetns (portforward.c): a TCP connection to a port on a pod's loopback.
  *  - confined.c: file operations resolved beneath a root with openat2(2), for everything Gantry unpacks
  *    or reads from images, build contexts and containers.
  */
@@ -195,6 +196,7 @@ static napi_value Umount(napi_env env, napi_callback_info info) {
 }
 
 napi_value VethAttach(napi_env env, napi_callback_info info);
+napi_value ConnectInNetns(napi_env env, napi_callback_info info);
 void confined_init(napi_env env, napi_value exports);
 
 NAPI_MODULE_INIT() {
@@ -207,6 +209,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "mount", fn);
   napi_create_function(env, "umount2", NAPI_AUTO_LENGTH, Umount, NULL, &fn);
   napi_set_named_property(env, exports, "umount2", fn);
+  napi_create_function(env, "connectInNetns", NAPI_AUTO_LENGTH, ConnectInNetns, NULL, &fn);
+  napi_set_named_property(env, exports, "connectInNetns", fn);
   confined_init(env, exports);
   return exports;
 }

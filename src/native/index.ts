@@ -25,6 +25,8 @@ interface NativeModule {
     prefix: number,
     gateway: string,
   ): void;
+  /** native/portforward.c: a connected (or connecting) TCP socket to 127.0.0.1:port inside a network namespace. */
+  connectInNetns(netnsPath: string, port: number): number;
   // native/confined.c: paths resolved beneath a root fd with openat2 (see common/confined.ts).
   applyEntry(
     rootFd: number,

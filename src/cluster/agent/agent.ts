@@ -30,7 +30,7 @@ import { LoadBalancerAddresses } from './lbaddresses.js';
 import { LocalVolumeCleaner } from './localvolumes.js';
 import { Prober } from './prober.js';
 import { ServiceProxy } from './proxy.js';
-import { EngineRuntime, type Runtime } from './runtime.js';
+import { EngineRuntime, SANDBOX, type Runtime } from './runtime.js';
 import { startAgentServer } from './server.js';
 import { ResourceSampler } from './resourcestats.js';
 import { attemptOf, StatusManager } from './status.js';
@@ -186,6 +186,7 @@ export class NodeAgent {
       engine: this.engine,
       logger: this.logger,
       containerOf: (ns, pod, c) => this.containerId(ns, pod, c),
+      podNetwork: (ns, pod) => this.podNetworkOf(ns, pod),
       summary: () => this.resources.summary(),
     });
     await this.node.register();
@@ -290,6 +291,15 @@ export class NodeAgent {
     const p = this.pods.get(`${ns}/${pod}`);
     if (!p) return undefined;
     return (await this.runtime.podContainers(p.metadata!.uid!)).find((c) => c.name === container)?.id;
+  }
+
+  /** The network namespace of one of this node's pods (its sandbox's), for port-forward. */
+  private async podNetworkOf(ns: string, pod: string): Promise<{ netns: string; uid: string } | undefined> {
+    const uid = this.pods.get(`${ns}/${pod}`)?.metadata?.uid;
+    if (!uid) return undefined;
+    const sandbox = (await this.runtime.podContainers(uid)).find((c) => c.name === SANDBOX && c.state === 'running');
+    const pid = sandbox && (await this.runtime.inspect(sandbox.id))?.pid;
+    return pid ? { netns: `/proc/${pid}/ns/net`, uid } : undefined;
   }
 
   /** Containers of pods this node no longer has (deleted at once, or bound elsewhere) are removed. */

@@ -143,6 +143,9 @@ export class PodExecutor {
         ...(limits.memory !== undefined ? { memoryBytes: value(limits.memory) } : {}),
         ...(limits.cpu !== undefined ? { nanoCpus: milliValue(limits.cpu) * 1e6 } : {}),
         dns,
+        stdin: c.stdin,
+        stdinOnce: c.stdinOnce,
+        tty: c.tty,
       });
       this.events.record(pod, 'Normal', 'Created', `Created container: ${name}`, `spec.containers{${name}}`);
       this.events.record(pod, 'Normal', 'Started', `Started container ${name}`, `spec.containers{${name}}`);

@@ -40,6 +40,8 @@ export interface ContainerDetails {
   restartCount: number;
   /** The pod's address, for a sandbox. */
   ip?: string;
+  /** The process holding the container's namespaces while it runs. */
+  pid?: number;
 }
 
 export interface DnsConfig {
@@ -71,6 +73,10 @@ export interface ContainerRunSpec {
   memoryBytes?: number;
   nanoCpus?: number;
   dns?: DnsConfig;
+  /** `stdin`, `stdinOnce` and `tty` of the container's spec, for `kubectl attach`. */
+  stdin?: boolean;
+  stdinOnce?: boolean;
+  tty?: boolean;
 }
 
 /** A container changed: the PLEG turns it into a sync of its pod. */
@@ -125,6 +131,7 @@ interface EngineInspect {
     FinishedAt: string;
     Status: string;
     OOMKilled?: boolean;
+    Pid?: number;
   };
   RestartCount: number;
   NetworkSettings?: { IPAddress?: string; Networks?: Record<string, { IPAddress?: string }> };
@@ -204,6 +211,7 @@ export class EngineRuntime implements Runtime {
       oomKilled: !!i.State.OOMKilled,
       restartCount: i.RestartCount,
       ip: this.podNetwork.addressOf(i),
+      pid: i.State.Pid || undefined,
     };
   }
 
@@ -263,6 +271,8 @@ export class EngineRuntime implements Runtime {
       ...(spec.args ? { Cmd: spec.args } : {}),
       Env: spec.env,
       ...(spec.workingDir ? { WorkingDir: spec.workingDir } : {}),
+      ...(spec.stdin ? { OpenStdin: true, StdinOnce: !!spec.stdinOnce } : {}),
+      ...(spec.tty ? { Tty: true } : {}),
       Labels: spec.labels,
       HostConfig: {
         NetworkMode: `container:${spec.sandboxId}`,

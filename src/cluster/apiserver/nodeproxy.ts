@@ -1,95 +1,16 @@
 /**
- * What the API server relays to a pod's node agent, over TLS that checks the agent's certificate was
- * issued to that node: `kubectl exec` (a WebSocket speaking Kubernetes' channel protocol, relayed
- * message for message) and `kubectl logs` (streamed through).
+ * What the API server asks of a pod's node agent, over TLS that checks the agent's certificate was
+ * issued to that node: `kubectl logs` (streamed through) and the Summary API; `streamproxy` relays the
+ * streaming subresources the same way.
  */
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
-import { WebSocket, WebSocketServer } from 'ws';
-import type { UserInfo } from './auth.js';
 import { ApiError, badRequest, type KObject } from './objects.js';
-import type { RequestAttributes } from './rbac.js';
 import type { RegistryContext, Target } from './registry/strategy.js';
 
-export interface NodeProxyContext extends RegistryContext {
-  impersonate(req: IncomingMessage, user: UserInfo): Promise<UserInfo>;
-  authorize(user: UserInfo, a: RequestAttributes): Promise<void>;
-}
-
-/**
- * `kubectl exec` (a WebSocket speaking Kubernetes' channel protocol): authorized as `create` on
- * `pods/exec`, then relayed message for message to the agent of the pod's node, which runs it.
- */
-export async function relayExec(
-  ctx: NodeProxyContext,
-  req: IncomingMessage,
-  socket: Duplex,
-  head: Buffer,
-): Promise<void> {
-  const url = new URL(req.url ?? '/', 'https://localhost');
-  const m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/(exec|attach|portforward)$/.exec(url.pathname);
-  if (!m) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
-  const [namespace, name, sub] = m.slice(1).map(decodeURIComponent) as [string, string, string];
-  const authenticated = await ctx.authn.authenticate(req);
-  if (!authenticated) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
-  const user = await ctx.impersonate(req, authenticated);
-  await ctx.authorize(user, {
-    verb: 'create',
-    resourceRequest: true,
-    namespace,
-    apiGroup: '',
-    resource: 'pods',
-    subresource: sub,
-    name,
-  });
-  if (sub !== 'exec') throw new ApiError(405, 'MethodNotAllowed', `pods/${sub} is not served yet`);
-  const { pod, nodeName, container } = await podContainer(ctx, namespace, name, url.searchParams.get('container'));
-  if (!nodeName || (pod.status as { phase?: string } | undefined)?.phase !== 'Running')
-    throw badRequest(`unable to upgrade connection: container not found ("${container}")`);
-  const agentUrl = await agentEndpoint(ctx, nodeName);
-  const offered = String(req.headers['sec-websocket-protocol'] ?? '')
-    .split(',')
-    .map((p) => p.trim())
-    .filter(Boolean);
-  const agent = new WebSocket(
-    `${agentUrl.replace(/^https/, 'wss')}/exec/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/${encodeURIComponent(container)}?${url.searchParams.toString()}`,
-    offered,
-    agentTls(ctx, nodeName),
-  );
-  await new Promise<void>((resolve, reject) => {
-    agent.once('open', resolve);
-    agent.once('unexpected-response', (_r, res) =>
-      reject(
-        new ApiError(
-          res.statusCode === 404 ? 404 : 502,
-          res.statusCode === 404 ? 'NotFound' : 'BadGateway',
-          `the agent refused the exec session (${res.statusCode})`,
-        ),
-      ),
-    );
-    agent.once('error', (err) =>
-      reject(
-        new ApiError(503, 'ServiceUnavailable', `the agent of node "${nodeName}" cannot be reached: ${err.message}`),
-      ),
-    );
-  });
-  const relay = new WebSocketServer({ noServer: true, handleProtocols: () => agent.protocol || false });
-  relay.handleUpgrade(req, socket, head, (client) => {
-    client.on('message', (data, binary) => agent.send(data, { binary }));
-    agent.on('message', (data, binary) => client.send(data, { binary }));
-    // Close codes pass through; 1005/1006 (none given, abnormal) cannot be sent, so they end as 1000.
-    const code = (c: number): number => (c >= 1000 && c < 5000 && c !== 1005 && c !== 1006 ? c : 1000);
-    client.on('close', (c, reason) => agent.close(code(c), reason));
-    agent.on('close', (c, reason) => client.close(code(c), reason));
-    client.on('error', () => agent.terminate());
-    agent.on('error', () => client.terminate());
-  });
-}
-
 /** A pod and the container a request names (its first when none is named), refused when not one of its own. */
-async function podContainer(
+export async function podContainer(
   ctx: RegistryContext,
   namespace: string,
   name: string,
@@ -104,7 +25,7 @@ async function podContainer(
 }
 
 /** The HTTPS endpoint of a node's agent (its InternalIP and kubelet port), which serves logs and exec. */
-async function agentEndpoint(ctx: RegistryContext, nodeName: string): Promise<string> {
+export async function agentEndpoint(ctx: RegistryContext, nodeName: string): Promise<string> {
   const node = await ctx.store.read({ res: ctx.resource('nodes'), name: nodeName });
   const status = (node.status ?? {}) as {
     addresses?: Array<{ type: string; address: string }>;
@@ -120,7 +41,7 @@ async function agentEndpoint(ctx: RegistryContext, nodeName: string): Promise<st
  * TLS to a node's agent: the API server's client certificate, and the agent's serving certificate
  * verified against the cluster CA — for the address dialled, and issued to that very node.
  */
-function agentTls(
+export function agentTls(
   ctx: RegistryContext,
   nodeName: string,
 ): https.RequestOptions & { checkServerIdentity: (host: string, cert: PeerCertificate) => Error | undefined } {

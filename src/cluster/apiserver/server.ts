@@ -30,7 +30,7 @@ import {
 } from './http.js';
 import { NamespacePhases } from './namespaces.js';
 import { NodeAuthorizer, nodeOf } from './nodeauthz.js';
-import { relayExec, type NodeProxyContext } from './nodeproxy.js';
+import { relayStream, type NodeProxyContext } from './streamproxy.js';
 import { ApiError, badRequest, type KObject } from './objects.js';
 import { jsonPatch, mergePatch, strategicMergePatch } from './patch.js';
 import { Authorizer, forbiddenMessage, type RequestAttributes } from './rbac.js';
@@ -131,7 +131,7 @@ export class ApiServer {
       },
     );
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      relayExec(this.ctx, req, socket, head).catch((err: unknown) => refuseUpgrade(socket, err));
+      relayStream(this.ctx, req, socket, head).catch((err: unknown) => refuseUpgrade(socket, err));
     });
   }
 

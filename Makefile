@@ -60,6 +60,7 @@ bench: deps
 	node --import tsx bench/multinode.ts
 	node --import tsx bench/workloads.ts
 	node --import tsx bench/storage.ts
+	node --import tsx bench/podio.ts
 
 clean:
 	rm -rf dist

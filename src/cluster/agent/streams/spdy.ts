@@ -23,7 +23,7 @@ const GOAWAY = 7;
 const FLAG_FIN = 0x01;
 /** Frame payloads above this are refused (spdystream writes far smaller ones). */
 const MAX_FRAME = 1 << 24;
-const MAX_DATA_CHUNK = 32 * 1024;
+const MAX_DATA_CHUNK = 256 * 1024;
 const RST_CANCEL = 5;
 
 const WORDS = [

@@ -28,6 +28,7 @@ import { EtcdStorage } from '../../cluster/storage/etcd.js';
 import { SqliteStorage } from '../../cluster/storage/sqlite.js';
 import type { Storage } from '../../cluster/storage/types.js';
 import { collect } from './common.js';
+import { intToIp, parseCidr } from '../../network/ipnet.js';
 
 const DEFAULT_DATA_DIR = '/var/lib/gantry/server';
 
@@ -183,7 +184,8 @@ export function registerServerCommands(program: Command): void {
           mkdirSync(path.join(o.dataDir, 'db'), { recursive: true });
           storage = new SqliteStorage(path.join(o.dataDir, 'db', 'state.db'));
         }
-        const tls = ensureTls(o.dataDir);
+        // In-cluster clients dial the `kubernetes` Service's address, the first of the service range.
+        const tls = ensureTls(o.dataDir, [intToIp(parseCidr(o.serviceCidr).base + 1), o.advertiseAddress]);
         const port = Number(o.httpsListenPort);
         const audit = o.auditLogPath ? fileAuditSink(o.auditLogPath) : undefined;
         const api = new ApiServer({

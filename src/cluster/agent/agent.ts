@@ -146,7 +146,7 @@ export class NodeAgent {
     this.executor = new PodExecutor(
       client,
       this.runtime,
-      new PodConfig(client, o.dataDir),
+      new PodConfig(client, o.dataDir, () => this.services.list()),
       this.events,
       { nodeName: o.nodeName, pauseImage: o.pauseImage, nameserver: () => this.dns.nameserver() },
       logger,
@@ -263,6 +263,7 @@ export class NodeAgent {
     }
     // What a container waits for (an image, a ConfigMap) raises no event here: look again soon.
     if (Object.keys(waiting).length) this.queue.addAfter(key, WAITING_RETRY_MS);
+    else if (state.has(SANDBOX)) await this.executor.refreshVolumes(pod);
   }
 
   /**

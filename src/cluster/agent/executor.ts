@@ -14,7 +14,8 @@ import { collectionPath, type KubeClient } from '../client/client.js';
 import type { EventRecorder } from '../client/events.js';
 import type { PodActions, PodRuntimeState } from './actions.js';
 import { CLUSTER_DOMAIN } from './dns.js';
-import { ConfigError, type ContainerSpec, type PodConfig } from './podconfig.js';
+import { ConfigError } from './configerror.js';
+import type { ContainerSpec, PodConfig } from './podconfig.js';
 import { LABEL, SANDBOX, type DnsConfig, type Runtime } from './runtime.js';
 import type { Waiting } from './status.js';
 
@@ -25,7 +26,11 @@ export interface ExecutorOptions {
   nameserver: () => string | undefined;
 }
 
+/** How often a running pod's ConfigMap, Secret and projected volumes are looked at again. */
+const VOLUME_REFRESH_MS = 30_000;
+
 export class PodExecutor {
+  private readonly refreshed = new Map<string, number>();
   /** Configuration errors already reported, so a waiting container is not reported every sync. */
   private readonly reported = new Set<string>();
   /** The attempt number of containers being replaced, by runtime name without the attempt. */
@@ -175,7 +180,20 @@ export class PodExecutor {
   }
 
   /** Drop what is kept for a pod that is gone. */
+  /**
+   * Bring a running pod's written-out volumes up to date (ConfigMap and Secret changes, tokens near
+   * their end), at most every `VOLUME_REFRESH_MS` per pod.
+   */
+  async refreshVolumes(pod: KObject): Promise<void> {
+    const uid = pod.metadata!.uid!;
+    const last = this.refreshed.get(uid) ?? 0;
+    if (Date.now() - last < VOLUME_REFRESH_MS) return;
+    this.refreshed.set(uid, Date.now());
+    await this.config.refresh(pod);
+  }
+
   forget(uid: string): void {
+    this.refreshed.delete(uid);
     this.config.removePod(uid);
     for (const k of this.reported) if (k.startsWith(`${uid}/`)) this.reported.delete(k);
   }

@@ -1,18 +1,24 @@
 /**
  * What a pod's containers are given besides their image: environment variables (literal values,
  * `valueFrom` ConfigMap and Secret keys and pod fields, `envFrom` whole ConfigMaps and Secrets) and
- * volumes (emptyDir shared by the pod's containers, hostPath, ConfigMaps and Secrets written out as
- * files, and the hostPath or local PersistentVolumes of bound claims), as bind mounts the engine makes. Volume contents live under the agent's data dir, one folder
- * per pod, removed with the pod.
+ * volumes (emptyDir shared by the pod's containers, hostPath, ConfigMaps, Secrets, downward-API and
+ * projected volumes written out by the atomic writer and refreshed while the pod runs, and the
+ * hostPath or local PersistentVolumes of bound claims), as bind mounts the engine makes; the
+ * variables of the Services in the pod's namespace. Volume contents live under the agent's data dir,
+ * one folder per pod, removed with the pod.
  */
 import { isNotFound } from '../api/errors.js';
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { ConfigError } from './configerror.js';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { chmod, lstat, mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { KObject } from '../api/object.js';
 import { claimSpec, phaseOf, volumeSpec } from '../api/volume.js';
 import { ConfinedDir } from '../../common/confined.js';
-import { configKeyProblems, isDnsLabel, relativePathProblems } from '../api/validation.js';
+import { isDnsLabel, relativePathProblems } from '../api/validation.js';
+import { currentDataDir, writeAtomic, type VolumeFile } from './atomicwriter.js';
+import { serviceEnv } from './serviceenv.js';
+import { fieldValue, VolumeContent, type ProjectedSource } from './volumecontent.js';
 import { collectionPath, type KubeClient } from '../client/client.js';
 
 type KeyRef = { name?: string; key: string; optional?: boolean };
@@ -26,15 +32,22 @@ type EnvFrom = {
   configMapRef?: { name: string; optional?: boolean };
   secretRef?: { name: string; optional?: boolean };
 };
-type Items = Array<{ key: string; path: string }>;
+type Items = Array<{ key: string; path: string; mode?: number }>;
 type Volume = {
   name: string;
   emptyDir?: object;
   hostPath?: { path: string };
-  configMap?: { name: string; items?: Items; optional?: boolean };
-  secret?: { secretName: string; items?: Items; optional?: boolean };
+  configMap?: { name: string; items?: Items; optional?: boolean; defaultMode?: number };
+  secret?: { secretName: string; items?: Items; optional?: boolean; defaultMode?: number };
+  downwardAPI?: {
+    items?: Array<{ path: string; mode?: number; fieldRef?: { fieldPath: string } }>;
+    defaultMode?: number;
+  };
+  projected?: { sources?: ProjectedSource[]; defaultMode?: number };
   persistentVolumeClaim?: { claimName: string; readOnly?: boolean };
 };
+
+const DEFAULT_MODE = 0o644;
 export type ContainerSpec = {
   name: string;
   env?: EnvVar[];
@@ -42,25 +55,24 @@ export type ContainerSpec = {
   volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean; subPath?: string }>;
 };
 
-/**
- * A container cannot be configured yet (a missing ConfigMap or Secret, a claim not yet bound): it waits,
- * as in Kubernetes, in the `reason` state, and the event reported once says so.
- */
-export class ConfigError extends Error {
-  constructor(
-    message: string,
-    readonly reason = 'CreateContainerConfigError',
-    readonly eventReason = 'Failed',
-  ) {
-    super(message);
-  }
+/** A volume as containers mount it: its host folder, and whether the atomic writer keeps it. */
+export interface PodVolume {
+  source: string;
+  readOnly: boolean;
+  atomic?: boolean;
 }
 
 export class PodConfig {
+  private readonly content: VolumeContent;
+
   constructor(
     private readonly client: KubeClient,
     private readonly dataDir: string,
-  ) {}
+    /** The Services the agent knows, for the `<SVC>_SERVICE_HOST` variables. */
+    private readonly services: () => KObject[] = () => [],
+  ) {
+    this.content = new VolumeContent(client, (kind, ns, name, optional) => this.source(kind, ns, name, optional));
+  }
 
   /** A pod's folder; its uid must be one the API server made (a UUID), never a path. */
   podDir(uid: string): string {
@@ -70,6 +82,7 @@ export class PodConfig {
   }
 
   removePod(uid: string): void {
+    this.content.forgetPod(uid);
     rmSync(this.podDir(uid), { recursive: true, force: true });
   }
 
@@ -108,27 +121,17 @@ export class PodConfig {
   /** The container's environment as `NAME=value` strings, in Kubernetes' order (envFrom, then env). */
   async env(pod: KObject, c: ContainerSpec): Promise<string[]> {
     const ns = pod.metadata!.namespace!;
-    const vars = new Map<string, string>();
+    const vars = new Map<string, string>(serviceEnv(pod, this.services()));
     for (const from of c.envFrom ?? []) {
       const ref = from.configMapRef ?? from.secretRef;
       if (!ref) continue;
       const data = await this.source(from.configMapRef ? 'configmaps' : 'secrets', ns, ref.name, ref.optional);
       for (const [k, v] of Object.entries(data ?? {})) vars.set(`${from.prefix ?? ''}${k}`, v.toString());
     }
-    const fields: Record<string, string | undefined> = {
-      'metadata.name': pod.metadata?.name,
-      'metadata.namespace': ns,
-      'metadata.uid': pod.metadata?.uid,
-      'spec.nodeName': (pod.spec as { nodeName?: string } | undefined)?.nodeName,
-      'spec.serviceAccountName':
-        (pod.spec as { serviceAccountName?: string } | undefined)?.serviceAccountName ?? 'default',
-      'status.podIP': (pod.status as { podIP?: string } | undefined)?.podIP,
-      'status.hostIP': (pod.status as { hostIP?: string } | undefined)?.hostIP,
-    };
     for (const e of c.env ?? []) {
       const from = e.valueFrom;
       if (!from) vars.set(e.name, e.value ?? '');
-      else if (from.fieldRef) vars.set(e.name, fieldValue(pod, fields, from.fieldRef.fieldPath));
+      else if (from.fieldRef) vars.set(e.name, fieldValue(pod, from.fieldRef.fieldPath));
       else {
         const ref = (from.configMapKeyRef ?? from.secretKeyRef)!;
         const data = await this.source(
@@ -147,11 +150,59 @@ export class PodConfig {
     return [...vars].map(([k, v]) => `${k}=${v}`);
   }
 
+  /** The files of a ConfigMap, Secret, downward-API or projected volume. */
+  private contents(pod: KObject, v: Volume): Promise<Map<string, VolumeFile>> {
+    const ns = pod.metadata!.namespace!;
+    if (v.configMap)
+      return this.content.keyed(
+        v.name,
+        'configmaps',
+        ns,
+        v.configMap.name,
+        v.configMap.items,
+        v.configMap.optional,
+        v.configMap.defaultMode ?? DEFAULT_MODE,
+      );
+    if (v.secret)
+      return this.content.keyed(
+        v.name,
+        'secrets',
+        ns,
+        v.secret.secretName,
+        v.secret.items,
+        v.secret.optional,
+        v.secret.defaultMode ?? DEFAULT_MODE,
+      );
+    if (v.downwardAPI)
+      return Promise.resolve(
+        this.content.downward(v.name, pod, v.downwardAPI.items, v.downwardAPI.defaultMode ?? DEFAULT_MODE),
+      );
+    return this.content.projected(v.name, pod, v.projected!.sources ?? [], v.projected!.defaultMode ?? DEFAULT_MODE);
+  }
+
+  /**
+   * Write a running pod's ConfigMap, Secret, downward-API and projected volumes again when what they
+   * show changed (tokens renewed), as the kubelet's periodic sync does; a source that went missing
+   * leaves the last contents in place.
+   */
+  async refresh(pod: KObject): Promise<void> {
+    for (const v of (pod.spec as { volumes?: Volume[] } | undefined)?.volumes ?? []) {
+      if (!(v.configMap || v.secret || v.projected || v.downwardAPI) || !isDnsLabel(v.name)) continue;
+      const dir = path.join(this.podDir(pod.metadata!.uid!), 'volumes', v.name);
+      if (!currentDataDir(dir)) continue;
+      try {
+        writeAtomic(dir, await this.contents(pod, v));
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+      }
+    }
+  }
+
   /** Prepare the pod's volumes on disk; answers each volume's host path by name. */
-  async volumes(pod: KObject): Promise<Map<string, { source: string; readOnly: boolean }>> {
+  async volumes(pod: KObject): Promise<Map<string, PodVolume>> {
     const uid = pod.metadata!.uid!;
     const ns = pod.metadata!.namespace!;
-    const out = new Map<string, { source: string; readOnly: boolean }>();
+    const out = new Map<string, PodVolume>();
     for (const v of (pod.spec as { volumes?: Volume[] } | undefined)?.volumes ?? []) {
       if (!isDnsLabel(v.name)) throw new ConfigError(`volume name ${JSON.stringify(v.name)} is not a DNS label`);
       const dir = path.join(this.podDir(uid), 'volumes', v.name);
@@ -160,29 +211,9 @@ export class PodConfig {
         mkdirSync(dir, { recursive: true });
         chmodSync(dir, 0o777);
         out.set(v.name, { source: dir, readOnly: false });
-      } else if (v.configMap || v.secret) {
-        const data = v.configMap
-          ? await this.source('configmaps', ns, v.configMap.name, v.configMap.optional)
-          : await this.source('secrets', ns, v.secret!.secretName, v.secret!.optional);
-        rmSync(dir, { recursive: true, force: true });
-        mkdirSync(dir, { recursive: true });
-        const items = (v.configMap ?? v.secret)!.items;
-        const files = items?.length
-          ? items.filter((i) => data?.[i.key] !== undefined).map((i) => [i.path, data![i.key]!] as const)
-          : Object.entries(data ?? {});
-        for (const [file, content] of files) {
-          // Item paths and keys stay relative and never climb (the API server checks them; a stored object may predate that).
-          if (relativePathProblems('path', file).length || configKeyProblems('key', file.split('/').at(-1)!).length)
-            throw new ConfigError(
-              `volume ${v.name}: item path ${JSON.stringify(file)} is not a relative path inside the volume`,
-            );
-          const target = path.join(dir, file);
-          if (!target.startsWith(dir + path.sep))
-            throw new ConfigError(`volume ${v.name}: item path ${file} leaves the volume`);
-          mkdirSync(path.dirname(target), { recursive: true });
-          writeFileSync(target, content, { mode: 0o644 });
-        }
-        out.set(v.name, { source: dir, readOnly: true });
+      } else if (v.configMap || v.secret || v.projected || v.downwardAPI) {
+        writeAtomic(dir, await this.contents(pod, v));
+        out.set(v.name, { source: dir, readOnly: true, atomic: true });
       } else if (v.persistentVolumeClaim) {
         const source = await this.claimSource(ns, v.persistentVolumeClaim.claimName);
         out.set(v.name, { source, readOnly: v.persistentVolumeClaim.readOnly === true });
@@ -225,14 +256,16 @@ export class PodConfig {
   }
 
   /** The engine bind mounts of one container. */
-  binds(c: ContainerSpec, volumes: Map<string, { source: string; readOnly: boolean }>): string[] {
+  binds(c: ContainerSpec, volumes: Map<string, PodVolume>): string[] {
     return (c.volumeMounts ?? []).map((m) => {
       const v = volumes.get(m.name);
       if (!v) throw new ConfigError(`volume "${m.name}" is not one of the pod's volumes`);
       // Bind specs are `source:target[:ro]`: a ':' in either would add options of its own.
       if (typeof m.mountPath !== 'string' || m.mountPath.includes(':') || v.source.includes(':'))
         throw new ConfigError(`volume "${m.name}": a mount path may not contain ':'`);
-      const source = m.subPath ? subPathSource(v.source, m.subPath) : v.source;
+      // A subPath of a written-out volume is found through `..data` (and, as in Kubernetes, no longer updates).
+      const root = v.atomic ? (currentDataDir(v.source) ?? v.source) : v.source;
+      const source = m.subPath ? subPathSource(root, m.subPath) : v.source;
       return `${source}:${m.mountPath}${m.readOnly || v.readOnly ? ':ro' : ''}`;
     });
   }
@@ -262,11 +295,4 @@ function subPathSource(volume: string, subPath: string): string {
     root.close();
   }
   return path.join(volume, rel);
-}
-
-/** A downward-API field: one of `fields`, or a label or annotation (`metadata.labels['app']`). */
-function fieldValue(pod: KObject, fields: Record<string, string | undefined>, path: string): string {
-  const m = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path);
-  if (m) return (m[1] === 'labels' ? pod.metadata?.labels : pod.metadata?.annotations)?.[m[2]!] ?? '';
-  return fields[path] ?? '';
 }

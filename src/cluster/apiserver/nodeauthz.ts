@@ -3,7 +3,8 @@
  * node agent, `system:node:<name>` in `system:nodes`, may do what running its pods needs and no more:
  * read nodes, pods, services and endpoints; write its own Node, Lease, the status of pods bound to it
  * and events; read a Secret, ConfigMap or PersistentVolumeClaim only while a pod bound to it refers to
- * it, and a PersistentVolume only while such a claim is bound to it; list and watch PersistentVolumes
+ * it, and a PersistentVolume only while such a claim is bound to it; ask tokens for the ServiceAccounts
+ * its pods run as; list and watch PersistentVolumes
  * and write the local-path ones made on it (to remove their folders); and ask for its own certificates. Which pod refers to what is kept from a storage watch of pods
  * (the authorizer's graph); a reference made a moment ago is also found by reading storage.
  */
@@ -23,6 +24,7 @@ const READ = ['get', 'list', 'watch'];
 interface PodRefs {
   node?: string;
   namespace: string;
+  serviceAccount: string;
   secrets: Set<string>;
   configmaps: Set<string>;
   persistentvolumeclaims: Set<string>;
@@ -39,6 +41,7 @@ export function podRefs(pod: Obj): PodRefs {
   const refs: PodRefs = {
     node: typeof spec.nodeName === 'string' ? spec.nodeName : undefined,
     namespace: String(meta.namespace ?? ''),
+    serviceAccount: typeof spec.serviceAccountName === 'string' ? spec.serviceAccountName : 'default',
     secrets: new Set(),
     configmaps: new Set(),
     persistentvolumeclaims: new Set(),
@@ -142,6 +145,10 @@ export class NodeAuthorizer {
             a.name,
           ))
         );
+      case '/serviceaccounts':
+        // Tokens for the accounts its pods run as (their projected API access), nothing else.
+        if (sub !== 'token' || a.verb !== 'create' || !a.name) return false;
+        return this.runsAs(node, a.namespace ?? '', a.name);
       case '/persistentvolumes':
         // Listed and watched for the local-path folders the node removes; written only when its own.
         if (sub) return false;
@@ -165,6 +172,15 @@ export class NodeAuthorizer {
     if (known) return known;
     const kv = await this.storage.get(PODS_PREFIX + id);
     return kv ? podRefs(JSON.parse(kv.value.toString()) as Obj) : undefined;
+  }
+
+  /** Whether a pod bound to the node runs as ServiceAccount `namespace/name`. */
+  private async runsAs(node: string, namespace: string, name: string): Promise<boolean> {
+    const matches = (p: PodRefs): boolean => p.node === node && p.namespace === namespace && p.serviceAccount === name;
+    for (const p of this.pods.values()) if (matches(p)) return true;
+    for (const kv of (await this.storage.list(`${PODS_PREFIX}${namespace}/`)).kvs)
+      if (matches(podRefs(JSON.parse(kv.value.toString()) as Obj))) return true;
+    return false;
   }
 
   /** Whether a pod bound to the node uses a claim bound to volume `name`. */

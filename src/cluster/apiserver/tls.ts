@@ -5,7 +5,9 @@
  * API to issue them; openssl is on every Debian machine.
  */
 import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -74,7 +76,12 @@ function issue(dir: string, name: string, subject: string, ext: string): void {
   );
 }
 
-export function ensureTls(dataDir: string): ClusterTls {
+/**
+ * The cluster's certificates under `<dataDir>/tls`, made when missing. The serving certificate names
+ * `extraIps` too (the `kubernetes` Service's cluster IP, which in-cluster clients dial, and the
+ * advertised address); one made before without them is made again.
+ */
+export function ensureTls(dataDir: string, extraIps: string[] = []): ClusterTls {
   const dir = path.join(dataDir, 'tls');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (!existsSync(path.join(dir, 'ca.crt'))) {
@@ -100,14 +107,19 @@ export function ensureTls(dataDir: string): ClusterTls {
       dir,
     );
   }
-  if (!existsSync(path.join(dir, 'server.crt'))) {
+  const serverCrt = path.join(dir, 'server.crt');
+  const names = (pem: string): string => new X509Certificate(pem).subjectAltName ?? '';
+  const lacking = (): boolean =>
+    extraIps.some((ip) => !names(readFileSync(serverCrt, 'utf8')).split(', ').includes(`IP Address:${ip}`));
+  if (!existsSync(serverCrt) || lacking()) {
     const sans = [
       'DNS:localhost',
       'DNS:kubernetes',
       'DNS:kubernetes.default',
       'DNS:kubernetes.default.svc',
+      'DNS:kubernetes.default.svc.cluster.local',
       `DNS:${os.hostname()}`,
-      ...new Set(['127.0.0.1', ...hostAddresses()].map((a) => `IP:${a}`)),
+      ...new Set(['127.0.0.1', ...hostAddresses(), ...extraIps.filter((ip) => isIP(ip))].map((a) => `IP:${a}`)),
     ];
     issue(
       dir,

@@ -33,6 +33,8 @@ import { TtlAfterFinishedController } from './ttlafterfinished.js';
 import { PersistentVolumeController } from './persistentvolume.js';
 import { LocalPathProvisioner } from './localpath.js';
 import { VolumeProtectionController } from './volumeprotection.js';
+import { RootCaCertPublisher } from './rootcacertpublisher.js';
+import { readFileSync } from 'node:fs';
 
 /** What a controller is to the manager: something that runs until its queue stops. */
 export interface Controller {
@@ -102,6 +104,20 @@ export const CONTROLLERS: ControllerDescriptor[] = [
     core: true,
     create: (c) =>
       new ServiceAccountController(c.client, c.informer(NAMESPACES), c.informer('/api/v1/serviceaccounts'), c.logger),
+  },
+  {
+    name: 'root-ca-cert-publisher',
+    enabledByDefault: true,
+    core: true,
+    create: (c) =>
+      c.ca &&
+      new RootCaCertPublisher(
+        c.client,
+        c.informer(NAMESPACES),
+        c.informer('/api/v1/configmaps'),
+        readFileSync(c.ca.certFile, 'utf8'),
+        c.logger,
+      ),
   },
   {
     name: 'deployment',

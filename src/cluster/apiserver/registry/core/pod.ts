@@ -13,6 +13,7 @@ import { defaultPodSpec, same } from '../podtemplate.js';
 import type { RegistryContext, Strategy } from '../strategy.js';
 import { binding } from './binding.js';
 import { eviction } from './eviction.js';
+import { admitServiceAccount } from './podserviceaccount.js';
 
 const resource = resourceType('', 'v1', 'Pod', 'pods', true, {
   shortNames: ['po'],
@@ -67,6 +68,7 @@ export const pods: Strategy = {
   async prepareCreate(o, ctx) {
     addDefaultTolerations(o.spec as { tolerations?: Array<Record<string, unknown>> });
     await admitPriority(o, ctx);
+    await admitServiceAccount(o, ctx);
   },
   validateUpdate(cur, next) {
     if (!same(fixedPart(cur.spec ?? {}), fixedPart(next.spec ?? {})))

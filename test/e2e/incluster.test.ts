@@ -1,0 +1,128 @@
+/**
+ * What a pod gets to reach the cluster from inside, on a one-node cluster with real containers whose
+ * API server listens where pods reach it: its ServiceAccount's token, the cluster CA and its namespace
+ * at `/var/run/secrets/kubernetes.io/serviceaccount`, the `KUBERNETES_SERVICE_*` variables, and so
+ * kubectl's own in-cluster configuration (the real kubectl binary run inside a pod) working under the
+ * account's RBAC; ConfigMap volumes following updates; `automountServiceAccountToken: false`.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import os from 'node:os';
+import { Cleanup, hasKubectl, kubectl, run, startOneNodeCluster, waitFor, type ClusterServer } from './helpers.js';
+
+/** An address of this machine pods can reach through their gateway (the API server listens on all). */
+const hostAddress = (): string =>
+  Object.values(os.networkInterfaces())
+    .flat()
+    .find((a) => a && a.family === 'IPv4' && !a.internal)?.address ?? '127.0.0.1';
+
+describe('in-cluster access', { skip: !hasKubectl && 'kubectl is not installed' }, () => {
+  const cleanup = new Cleanup();
+  let server: ClusterServer;
+  const ok = (args: string[], input?: string): string => {
+    const r = run(kubectl, args, { env: server.env, input });
+    assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+
+  before(async () => {
+    ({ server } = await startOneNodeCluster(cleanup, 'inside-1', [
+      '--bind-address',
+      '0.0.0.0',
+      '--advertise-address',
+      hostAddress(),
+    ]));
+    ok(
+      ['apply', '-f', '-'],
+      `apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg}
+data: {greeting: hello}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: default-view}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
+subjects: [{kind: ServiceAccount, name: default, namespace: default}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: inside}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: busybox
+    command: [sleep, '3600']
+    volumeMounts:
+    - {name: kubectl, mountPath: /usr/local/bin/kubectl, readOnly: true}
+    - {name: cfg, mountPath: /etc/cfg}
+  volumes:
+  - {name: kubectl, hostPath: {path: ${kubectl}}}
+  - {name: cfg, configMap: {name: cfg}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: sealed}
+spec:
+  automountServiceAccountToken: false
+  terminationGracePeriodSeconds: 1
+  containers: [{name: main, image: busybox, command: [sleep, '3600']}]
+`,
+    );
+    ok(['wait', '--for=condition=Ready', 'pod/inside', 'pod/sealed', '--timeout=90s']);
+  });
+  after(() => cleanup.run());
+
+  test('the API access volume: token, CA, namespace; the kubernetes Service variables', () => {
+    const dir = '/var/run/secrets/kubernetes.io/serviceaccount';
+    assert.equal(
+      ok(['exec', 'inside', '--', 'ls', dir]).split('\n').filter(Boolean).sort().join(' '),
+      'ca.crt namespace token',
+    );
+    assert.equal(ok(['exec', 'inside', '--', 'cat', `${dir}/namespace`]), 'default');
+    const ca = ok(['get', 'configmap', 'kube-root-ca.crt', '-o', 'jsonpath={.data.ca\\.crt}']);
+    assert.equal(ok(['exec', 'inside', '--', 'cat', `${dir}/ca.crt`]), ca);
+    assert.match(ok(['exec', 'inside', '--', 'cat', `${dir}/token`]), /^eyJ[\w-]+\.[\w-]+\.[\w-]+$/);
+    const clusterIp = ok(['get', 'svc', 'kubernetes', '-o', 'jsonpath={.spec.clusterIP}']);
+    const env = ok(['exec', 'inside', '--', 'env']);
+    assert.match(env, new RegExp(`^KUBERNETES_SERVICE_HOST=${clusterIp.replace(/\./g, '\\.')}$`, 'm'));
+    assert.match(env, /^KUBERNETES_SERVICE_PORT=443$/m);
+    assert.match(env, new RegExp(`^KUBERNETES_PORT_443_TCP=tcp://${clusterIp.replace(/\./g, '\\.')}:443$`, 'm'));
+    assert.match(ok(['get', 'pod', 'inside', '-o', 'jsonpath={.spec.volumes[*].name}']), /kube-api-access-\w{5}/);
+  });
+
+  test("kubectl inside the pod uses its in-cluster config, as the account's RBAC allows", () => {
+    assert.equal(
+      ok(['exec', 'inside', '--', 'kubectl', 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']),
+      'system:serviceaccount:default:default',
+    );
+    assert.match(ok(['exec', 'inside', '--', 'kubectl', 'get', 'pods', '-o', 'name']), /pod\/inside\npod\/sealed/);
+    const denied = run(kubectl, ['exec', 'inside', '--', 'kubectl', 'delete', 'pod', 'sealed'], { env: server.env });
+    assert.notEqual(denied.code, 0);
+    assert.match(
+      denied.stderr + denied.stdout,
+      /User "system:serviceaccount:default:default" cannot delete resource "pods" in API group "" in the namespace "default"/,
+    );
+  });
+
+  test('automountServiceAccountToken: false leaves the token out', () => {
+    const r = run(kubectl, ['exec', 'sealed', '--', 'ls', '/var/run/secrets/kubernetes.io/serviceaccount'], {
+      env: server.env,
+    });
+    assert.notEqual(r.code, 0);
+  });
+
+  test('a ConfigMap volume follows an update (atomically, through ..data)', async () => {
+    assert.equal(ok(['exec', 'inside', '--', 'cat', '/etc/cfg/greeting']), 'hello');
+    assert.match(ok(['exec', 'inside', '--', 'readlink', '/etc/cfg/greeting']), /^\.\.data\/greeting\n$/);
+    ok(['patch', 'configmap', 'cfg', '-p', '{"data":{"greeting":"bonjour","extra":"1"}}']);
+    await waitFor(
+      () =>
+        run(kubectl, ['exec', 'inside', '--', 'cat', '/etc/cfg/greeting'], { env: server.env }).stdout === 'bonjour',
+      'the file to show the new value',
+      100_000,
+    );
+    assert.equal(ok(['exec', 'inside', '--', 'cat', '/etc/cfg/extra']), '1');
+  });
+});

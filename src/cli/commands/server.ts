@@ -82,7 +82,7 @@ export function registerServerCommands(program: Command): void {
     )
     .option(
       '--disable-controller-manager',
-      'run only the controllers deletion needs (garbagecollector, namespace, serviceaccount), not the workload ones',
+      'run only the controllers deletion and pods need (garbagecollector, namespace, serviceaccount, root-ca-cert-publisher, persistentvolume-protection), not the workload ones',
     )
     .option('--disable-scheduler', 'do not run the scheduler')
     .option(

@@ -3,12 +3,28 @@
  * API server listens where pods reach it: its ServiceAccount's token, the cluster CA and its namespace
  * at `/var/run/secrets/kubernetes.io/serviceaccount`, the `KUBERNETES_SERVICE_*` variables, and so
  * kubectl's own in-cluster configuration (the real kubectl binary run inside a pod) working under the
- * account's RBAC; ConfigMap volumes following updates; `automountServiceAccountToken: false`.
+ * account's RBAC; ConfigMap volumes following updates; `automountServiceAccountToken: false`; images of
+ * a password-protected registry pulled with the pod's or its account's `imagePullSecrets`; the
+ * APIServices tools check.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import os from 'node:os';
-import { Cleanup, hasKubectl, kubectl, run, startOneNodeCluster, waitFor, type ClusterServer } from './helpers.js';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import bcrypt from 'bcryptjs';
+import {
+  baseImagesLayout,
+  Cleanup,
+  hasKubectl,
+  kubectl,
+  run,
+  startOneNodeCluster,
+  startRegistry,
+  tempDir,
+  waitFor,
+  type ClusterServer,
+} from './helpers.js';
 
 /** An address of this machine pods can reach through their gateway (the API server listens on all). */
 const hostAddress = (): string =>
@@ -124,5 +140,83 @@ spec:
       100_000,
     );
     assert.equal(ok(['exec', 'inside', '--', 'cat', '/etc/cfg/extra']), '1');
+  });
+
+  test("imagePullSecrets: a private registry's image pulls with the pod's or its account's secret", async () => {
+    const dir = tempDir(cleanup, 'gantry-private-');
+    const htpasswd = path.join(dir, 'htpasswd');
+    writeFileSync(htpasswd, `alice:${bcrypt.hashSync('s3cret', 5)}\n`);
+    const reg = await startRegistry(cleanup, 'gantry', { htpasswd });
+    const copied = run('skopeo', [
+      'copy',
+      '--dest-tls-verify=false',
+      '--dest-creds',
+      'alice:s3cret',
+      `oci:${baseImagesLayout()}:busybox:latest`,
+      `docker://${reg.addr}/private/busybox:latest`,
+    ]);
+    assert.equal(copied.code, 0, copied.stderr);
+    ok([
+      'create',
+      'secret',
+      'docker-registry',
+      'regcred',
+      `--docker-server=${reg.addr}`,
+      '--docker-username=alice',
+      '--docker-password=s3cret',
+    ]);
+    const image = `${reg.addr}/private/busybox:latest`;
+    ok(
+      ['apply', '-f', '-'],
+      `apiVersion: v1
+kind: ServiceAccount
+metadata: {name: puller}
+imagePullSecrets: [{name: regcred}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: withcred}
+spec:
+  imagePullSecrets: [{name: regcred}]
+  terminationGracePeriodSeconds: 1
+  containers: [{name: main, image: ${image}, command: [sleep, '3600']}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: nocred}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers: [{name: main, image: ${image}, imagePullPolicy: Always, command: [sleep, '3600']}]
+`,
+    );
+    ok(['wait', '--for=condition=Ready', 'pod/withcred', '--timeout=90s']);
+    await waitFor(
+      () =>
+        /ErrImagePull|ImagePullBackOff/.test(
+          ok(['get', 'pod', 'nocred', '-o', 'jsonpath={.status.containerStatuses[0].state.waiting.reason}']),
+        ),
+      'the pull without credentials to fail',
+      60_000,
+    );
+    // The image is on the node now; an account's secret is still copied onto its pods at admission.
+    ok([
+      'run',
+      'viaaccount',
+      `--image=${image}`,
+      '--overrides={"spec":{"serviceAccountName":"puller"}}',
+      '--',
+      'sleep',
+      '3600',
+    ]);
+    assert.equal(ok(['get', 'pod', 'viaaccount', '-o', 'jsonpath={.spec.imagePullSecrets[*].name}']), 'regcred');
+  });
+
+  test('APIServices: every served group version is registered, Local and Available', () => {
+    assert.match(ok(['get', 'apiservices']), /^NAME\s+SERVICE\s+AVAILABLE\s+AGE\n/);
+    assert.match(ok(['get', 'apiservices']), /^v1beta1\.metrics\.k8s\.io\s+Local\s+True\s+/m);
+    assert.equal(
+      ok(['get', 'apiservice', 'v1.apps', '-o', 'jsonpath={.status.conditions[?(@.type=="Available")].status}']),
+      'True',
+    );
   });
 });

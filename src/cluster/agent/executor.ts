@@ -15,6 +15,7 @@ import type { EventRecorder } from '../client/events.js';
 import type { PodActions, PodRuntimeState } from './actions.js';
 import { CLUSTER_DOMAIN } from './dns.js';
 import { ConfigError } from './configerror.js';
+import { pullCredentials } from './pullsecrets.js';
 import type { ContainerSpec, PodConfig } from './podconfig.js';
 import { LABEL, SANDBOX, type DnsConfig, type Runtime } from './runtime.js';
 import type { Waiting } from './status.js';
@@ -79,7 +80,19 @@ export class PodExecutor {
     const fieldPath = container ? `spec.containers{${container}}` : undefined;
     if (pod) this.events.record(pod, 'Normal', 'Pulling', `Pulling image "${image}"`, fieldPath);
     try {
-      await this.runtime.pullImage(image);
+      // Each credential the pod's pull secrets hold for the image's registry in turn; none: anonymous.
+      const credentials = pod ? await pullCredentials(this.client, pod, image) : [];
+      let failure: unknown;
+      for (const auth of credentials.length ? credentials : [undefined]) {
+        try {
+          await this.runtime.pullImage(image, auth);
+          failure = undefined;
+          break;
+        } catch (err) {
+          failure = err;
+        }
+      }
+      if (failure) throw failure;
     } catch (err) {
       const reason = (err as Error).message.replace(/^pulling [^:]+: /, '');
       if (pod) this.events.record(pod, 'Warning', 'Failed', `Failed to pull image "${image}": ${reason}`, fieldPath);

@@ -7,6 +7,8 @@
  */
 import { ApiError as EngineError, type ApiClient as EngineClient } from '../../api/docker/client.js';
 import type { PodNetwork } from './podnetwork.js';
+import type { RegistryAuth } from './pullsecrets.js';
+import { encodeAuthHeader } from '../../registry/auth.js';
 
 export const LABEL = {
   pod: 'io.kubernetes.pod.name',
@@ -102,8 +104,8 @@ export interface Runtime {
   nodeContainers(): Promise<RuntimeContainer[]>;
   inspect(id: string): Promise<ContainerDetails | undefined>;
   hasImage(image: string): Promise<boolean>;
-  /** Pull, throwing with the registry's reason. */
-  pullImage(image: string): Promise<void>;
+  /** Pull (with registry credentials when given), throwing with the registry's reason. */
+  pullImage(image: string, auth?: RegistryAuth): Promise<void>;
   runSandbox(spec: SandboxSpec): Promise<string>;
   runContainer(spec: ContainerRunSpec): Promise<string>;
   stop(id: string, graceSeconds: number): Promise<void>;
@@ -225,10 +227,11 @@ export class EngineRuntime implements Runtime {
     }
   }
 
-  async pullImage(image: string): Promise<void> {
+  async pullImage(image: string, auth?: RegistryAuth): Promise<void> {
     const [name, tag] = /^(.*?)(?::([^:/@]+))?$/.exec(image)!.slice(1) as [string, string | undefined];
     const res = await this.engine.stream('POST', '/images/create', {
       query: { fromImage: name, tag: tag ?? 'latest' },
+      ...(auth ? { headers: { 'X-Registry-Auth': encodeAuthHeader(auth) } } : {}),
     });
     let text = '';
     for await (const c of res) text += (c as Buffer).toString();

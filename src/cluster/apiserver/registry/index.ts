@@ -24,6 +24,7 @@ import { podDisruptionBudgets } from './policy/pdb.js';
 import { horizontalPodAutoscalers } from './autoscaling/hpa.js';
 import { nodeMetricsStrategy, podMetricsStrategy } from './metrics/metrics.js';
 import { storageClasses } from './storage/storageclass.js';
+import { apiServicesStrategy } from './apiregistration/apiservice.js';
 import { clusterRoleBindings, clusterRoles, roleBindings, roles } from './rbac/rbac.js';
 import type { Strategy } from './strategy.js';
 
@@ -89,6 +90,7 @@ export const STRATEGIES: Strategy[] = [
   customResourceDefinitions,
   nodeMetricsStrategy,
   podMetricsStrategy,
+  apiServicesStrategy,
 ];
 
 export const RESOURCES: ResourceType[] = STRATEGIES.map((s) => s.resource);

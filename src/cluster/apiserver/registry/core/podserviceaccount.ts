@@ -3,7 +3,8 @@
  * as `default` unless it names an account, and unless the pod or its account opts out it gets the
  * account's API access as a projected volume `kube-api-access-<suffix>` — a bound token refreshed by
  * the node, the cluster CA (`kube-root-ca.crt`) and the namespace — mounted read-only at
- * `/var/run/secrets/kubernetes.io/serviceaccount` in every container.
+ * `/var/run/secrets/kubernetes.io/serviceaccount` in every container; a pod naming no pull secrets gets
+ * the account's `imagePullSecrets`.
  */
 import { randomInt } from 'node:crypto';
 import type { KObject } from '../../objects.js';
@@ -20,6 +21,7 @@ type PodSpec = {
   serviceAccountName?: string;
   serviceAccount?: string;
   automountServiceAccountToken?: boolean;
+  imagePullSecrets?: Array<{ name: string }>;
   volumes?: Array<Record<string, unknown>>;
   containers?: Container[];
   initContainers?: Container[];
@@ -48,10 +50,14 @@ export async function admitServiceAccount(o: KObject, ctx: RegistryContext): Pro
   const account = spec.serviceAccountName || spec.serviceAccount || 'default';
   spec.serviceAccountName = account;
   spec.serviceAccount = account;
-  if (spec.automountServiceAccountToken === false) return;
   const sa = await ctx.store
     .read({ res: ctx.resource('serviceaccounts'), namespace: o.metadata?.namespace, name: account })
     .catch(() => undefined);
+  // A pod naming no pull secrets uses its account's.
+  const accountSecrets = sa?.imagePullSecrets as Array<{ name?: string }> | undefined;
+  if (!spec.imagePullSecrets?.length && accountSecrets?.length)
+    spec.imagePullSecrets = accountSecrets.filter((s) => typeof s?.name === 'string').map((s) => ({ name: s.name! }));
+  if (spec.automountServiceAccountToken === false) return;
   // The account may not exist yet (its namespace was made a moment ago): the pod still gets access.
   if (spec.automountServiceAccountToken === undefined && sa?.automountServiceAccountToken === false) return;
   const containers = [...(spec.containers ?? []), ...(spec.initContainers ?? [])];

@@ -260,4 +260,28 @@ sock.close()
       assert.equal(r.stdout, 'py-exec\npublic\n');
     },
   );
+
+  test("kubectl debug: an ephemeral container sharing the target's processes, and one attached with -i", async () => {
+    const pod = webPod();
+    ok(['debug', pod, '--image=busybox', '--target=web', '-c', 'peek', '--', 'sh', '-c', 'ps; sleep 2']);
+    await waitFor(
+      () => /httpd -f -p 9090/.test(k(['logs', pod, '-c', 'peek']).stdout),
+      "the debug container to see the target's processes",
+      60_000,
+    );
+    assert.match(ok(['get', 'pod', pod, '-o', 'jsonpath={.status.ephemeralContainerStatuses[*].name}']), /peek/);
+    const attached = k(['debug', '-i', pod, '--image=busybox', '-c', 'shell', '--', 'sh'], 'echo from-debug\nexit\n');
+    assert.match(attached.stdout, /from-debug/);
+    const changed = k([
+      'patch',
+      'pod',
+      pod,
+      '--subresource=ephemeralcontainers',
+      '--type=json',
+      '-p',
+      '[{"op":"remove","path":"/spec/ephemeralContainers/0"}]',
+    ]);
+    assert.notEqual(changed.code, 0);
+    assert.match(changed.stderr, /existing ephemeral containers "peek" may not be removed or changed/);
+  });
 });

@@ -4,7 +4,9 @@ import type { KObject } from '../api/object.js';
 import { computePodActions, runtimeState, type PodActions } from './actions.js';
 import { SANDBOX, type RuntimeContainer } from './runtime.js';
 
-const pod = (o: { deleting?: boolean; grace?: number; phase?: string; containers?: string[] } = {}): KObject => ({
+const pod = (
+  o: { deleting?: boolean; grace?: number; phase?: string; containers?: string[]; ephemeral?: string[] } = {},
+): KObject => ({
   metadata: {
     name: 'p',
     namespace: 'default',
@@ -12,7 +14,10 @@ const pod = (o: { deleting?: boolean; grace?: number; phase?: string; containers
     ...(o.deleting ? { deletionTimestamp: '2026-01-01T00:00:00Z' } : {}),
     ...(o.grace !== undefined ? { deletionGracePeriodSeconds: o.grace } : {}),
   },
-  spec: { containers: (o.containers ?? ['web', 'sidecar']).map((name) => ({ name, image: 'busybox' })) },
+  spec: {
+    containers: (o.containers ?? ['web', 'sidecar']).map((name) => ({ name, image: 'busybox' })),
+    ...(o.ephemeral ? { ephemeralContainers: o.ephemeral.map((name) => ({ name, image: 'busybox' })) } : {}),
+  },
   status: { phase: o.phase ?? 'Pending' },
 });
 
@@ -56,6 +61,18 @@ test('computePodActions', () => {
       pod: pod({ deleting: true }),
       runtime: [],
       want: { terminate: { graceSeconds: 30 }, createSandbox: false, start: [] },
+    },
+    {
+      name: 'an ephemeral container added to a running pod is started, once',
+      pod: pod({ ephemeral: ['debugger', 'done'] }),
+      runtime: have(SANDBOX, 'web', 'sidecar', 'done'),
+      want: { createSandbox: false, start: [], startEphemeral: ['debugger'] },
+    },
+    {
+      name: 'ephemeral containers wait for the sandbox',
+      pod: pod({ ephemeral: ['debugger'] }),
+      runtime: [],
+      want: { createSandbox: true, start: ['web', 'sidecar'] },
     },
     {
       name: 'a finished pod is left alone',

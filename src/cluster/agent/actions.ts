@@ -15,6 +15,8 @@ export interface PodActions {
   createSandbox: boolean;
   /** Containers of the spec the runtime does not have, to create and start, in spec order. */
   start: string[];
+  /** Ephemeral containers (`kubectl debug`) not started yet; once run they are never restarted. */
+  startEphemeral?: string[];
 }
 
 /** The runtime's containers of one pod, by container name (the sandbox under `SANDBOX`). */
@@ -31,8 +33,12 @@ export function computePodActions(pod: KObject, state: PodRuntimeState): PodActi
   }
   const phase = podStatus(pod).phase;
   if (phase === 'Succeeded' || phase === 'Failed') return { createSandbox: false, start: [] };
+  const missing = (cs: Array<{ name?: string }> | undefined): string[] =>
+    (cs ?? []).map((c) => c.name ?? '').filter((name) => name && !state.has(name));
+  const ephemeral = state.has(SANDBOX) ? missing(spec.ephemeralContainers) : [];
   return {
     createSandbox: !state.has(SANDBOX),
-    start: (spec.containers ?? []).map((c) => c.name ?? '').filter((name) => name && !state.has(name)),
+    start: missing(spec.containers),
+    ...(ephemeral.length ? { startEphemeral: ephemeral } : {}),
   };
 }

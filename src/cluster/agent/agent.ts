@@ -257,7 +257,7 @@ export class NodeAgent {
       waiting = await this.executor.execute(pod, actions, state);
     } finally {
       // What this sync made is read back before reporting.
-      if (actions.createSandbox || actions.start.length)
+      if (actions.createSandbox || actions.start.length || actions.startEphemeral)
         state = runtimeState(await this.runtime.podContainers(pod.metadata!.uid!));
       await this.status.report(pod, state, waiting);
     }

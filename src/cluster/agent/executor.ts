@@ -120,9 +120,16 @@ export class PodExecutor {
     }
     if (!sandboxId) return waiting;
     let volumes: Awaited<ReturnType<PodConfig['volumes']>> | undefined;
-    for (const name of actions.start) {
-      const c = (spec.containers ?? []).find((x) => x.name === name) as (Container & ContainerSpec) | undefined;
+    const toStart = [
+      ...actions.start.map((name) => ({ name, list: 'containers' as const })),
+      ...(actions.startEphemeral ?? []).map((name) => ({ name, list: 'ephemeralContainers' as const })),
+    ];
+    for (const { name, list } of toStart) {
+      const c = ((spec[list] ?? []) as Array<Container & ContainerSpec>).find((x) => x.name === name) as
+        (Container & ContainerSpec & { targetContainerName?: string }) | undefined;
       if (!c?.image) continue;
+      const ephemeral = list === 'ephemeralContainers';
+      const fieldPath = `spec.${list}{${name}}`;
       try {
         await this.ensureImage(c.image, pod, name);
       } catch (err) {
@@ -141,7 +148,7 @@ export class PodExecutor {
         const once = `${pod.metadata!.uid}/${name}/${err.message}`;
         if (!this.reported.has(once)) {
           this.reported.add(once);
-          this.events.record(pod, 'Warning', err.eventReason, `Error: ${err.message}`, `spec.containers{${name}}`);
+          this.events.record(pod, 'Warning', err.eventReason, `Error: ${err.message}`, fieldPath);
         }
         continue;
       }
@@ -157,16 +164,25 @@ export class PodExecutor {
         workingDir: c.workingDir,
         labels: this.labels(pod, name),
         binds,
-        restart: spec.restartPolicy === 'Never' ? 'no' : spec.restartPolicy === 'OnFailure' ? 'on-failure' : 'always',
+        // An ephemeral container runs once; with a target it sees that container's processes.
+        restart:
+          ephemeral || spec.restartPolicy === 'Never'
+            ? 'no'
+            : spec.restartPolicy === 'OnFailure'
+              ? 'on-failure'
+              : 'always',
         ...(limits.memory !== undefined ? { memoryBytes: value(limits.memory) } : {}),
         ...(limits.cpu !== undefined ? { nanoCpus: milliValue(limits.cpu) * 1e6 } : {}),
         dns,
         stdin: c.stdin,
         stdinOnce: c.stdinOnce,
         tty: c.tty,
+        ...(ephemeral && c.targetContainerName && state.get(c.targetContainerName)
+          ? { pidContainer: state.get(c.targetContainerName)!.id }
+          : {}),
       });
-      this.events.record(pod, 'Normal', 'Created', `Created container: ${name}`, `spec.containers{${name}}`);
-      this.events.record(pod, 'Normal', 'Started', `Started container ${name}`, `spec.containers{${name}}`);
+      this.events.record(pod, 'Normal', 'Created', `Created container: ${name}`, fieldPath);
+      this.events.record(pod, 'Normal', 'Started', `Started container ${name}`, fieldPath);
     }
     return waiting;
   }

@@ -79,6 +79,8 @@ export interface ContainerRunSpec {
   stdin?: boolean;
   stdinOnce?: boolean;
   tty?: boolean;
+  /** Share this container's process namespace (an ephemeral container's target). */
+  pidContainer?: string;
 }
 
 /** A container changed: the PLEG turns it into a sync of its pod. */
@@ -279,6 +281,7 @@ export class EngineRuntime implements Runtime {
       Labels: spec.labels,
       HostConfig: {
         NetworkMode: `container:${spec.sandboxId}`,
+        ...(spec.pidContainer ? { PidMode: `container:${spec.pidContainer}` } : {}),
         ...dnsConfig(spec.dns),
         ...(spec.binds.length ? { Binds: spec.binds } : {}),
         RestartPolicy: { Name: spec.restart },

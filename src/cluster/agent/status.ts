@@ -83,7 +83,24 @@ export class StatusManager {
         state: this.containerState(details, waiting[c.name ?? '']),
       });
     }
-    const status = this.podStatus(pod, statuses, infra);
+    const ephemeral: Array<Record<string, unknown>> = [];
+    for (const c of (spec.ephemeralContainers ?? []) as Container[]) {
+      const found = state.get(c.name ?? '');
+      const details = found ? await this.runtime.inspect(found.id) : undefined;
+      ephemeral.push({
+        name: c.name,
+        image: c.image,
+        imageID: details ? `docker-pullable://${details.imageId}` : '',
+        ...(details ? { containerID: `docker://${details.id}` } : {}),
+        ready: false,
+        restartCount: 0,
+        state: this.containerState(details, waiting[c.name ?? '']),
+      });
+    }
+    const status = {
+      ...this.podStatus(pod, statuses, infra),
+      ...(ephemeral.length ? { ephemeralContainerStatuses: ephemeral } : {}),
+    };
     if (comparable(pod.status ?? {}) === comparable(status)) return;
     await this.client
       .mergePatch(`${collectionPath('v1', 'pods', meta.namespace)}/${meta.name}/status`, { status })

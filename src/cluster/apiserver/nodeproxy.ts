@@ -17,9 +17,13 @@ export async function podContainer(
   asked: string | null,
 ): Promise<{ pod: KObject; nodeName?: string; container: string }> {
   const pod = await ctx.store.read({ res: ctx.resource('pods'), namespace, name });
-  const spec = (pod.spec ?? {}) as { nodeName?: string; containers?: Array<{ name: string }> };
+  const spec = (pod.spec ?? {}) as {
+    nodeName?: string;
+    containers?: Array<{ name: string }>;
+    ephemeralContainers?: Array<{ name: string }>;
+  };
   const container = asked || spec.containers?.[0]?.name || '';
-  if (!spec.containers?.some((c) => c.name === container))
+  if (![...(spec.containers ?? []), ...(spec.ephemeralContainers ?? [])].some((c) => c.name === container))
     throw badRequest(`container ${container} is not valid for pod ${name}`);
   return { pod, nodeName: spec.nodeName, container };
 }

@@ -59,7 +59,7 @@ export interface ApiServerOptions {
 
 const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version']);
 /** Subresources served as reads and writes of the object itself, each changing its own part. */
-const GENERIC_SUBRESOURCES = ['status', 'scale', 'approval', 'finalize'];
+const GENERIC_SUBRESOURCES = ['status', 'scale', 'approval', 'finalize', 'ephemeralcontainers'];
 
 export class ApiServer {
   readonly server: https.Server;

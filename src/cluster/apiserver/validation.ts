@@ -103,6 +103,7 @@ export function podSpecProblems(field: string, spec: Obj | undefined, extraVolum
     ...uniqueNames(`${field}.containers`, containers, 'container'),
     ...containerProblems(`${field}.initContainers`, list(spec.initContainers), names),
     ...containerProblems(`${field}.containers`, list(spec.containers), names),
+    ...containerProblems(`${field}.ephemeralContainers`, list(spec.ephemeralContainers), names),
   ];
 }
 

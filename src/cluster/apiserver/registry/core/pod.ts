@@ -18,7 +18,7 @@ import { admitServiceAccount } from './podserviceaccount.js';
 const resource = resourceType('', 'v1', 'Pod', 'pods', true, {
   shortNames: ['po'],
   all: true,
-  subresources: ['status', 'log', 'exec', 'attach', 'portforward', 'binding', 'eviction'],
+  subresources: ['status', 'log', 'exec', 'attach', 'portforward', 'binding', 'eviction', 'ephemeralcontainers'],
 });
 
 /** What of a pod's spec may change: images, the deadline, tolerations and the grace period. */
@@ -35,7 +35,44 @@ const fixedPart = (s: Record<string, unknown>): unknown => ({
   activeDeadlineSeconds: undefined,
   tolerations: undefined,
   terminationGracePeriodSeconds: undefined,
+  ephemeralContainers: undefined,
 });
+
+type Ephemeral = Record<string, unknown> & { name?: unknown; image?: unknown };
+/** Fields an ephemeral container may not have (it is never restarted, probed nor given resources). */
+const NOT_FOR_EPHEMERAL = ['ports', 'livenessProbe', 'readinessProbe', 'startupProbe', 'lifecycle', 'resources'];
+
+/**
+ * The `ephemeralcontainers` subresource may only add ephemeral containers (`kubectl debug`): each
+ * named uniquely among the pod's containers, with an image and none of what only long-lived
+ * containers have; those already there never change.
+ */
+function ephemeralProblems(cur: KObject, next: KObject): Array<{ field: string; message: string; value?: unknown }> {
+  const was = ((cur.spec as { ephemeralContainers?: Ephemeral[] }).ephemeralContainers ?? []) as Ephemeral[];
+  const now = ((next.spec as { ephemeralContainers?: Ephemeral[] }).ephemeralContainers ?? []) as Ephemeral[];
+  const out: Array<{ field: string; message: string; value?: unknown }> = [];
+  for (const old of was) {
+    const kept = now.find((c) => c.name === old.name);
+    if (!kept || !same(kept, old))
+      out.push({
+        field: 'spec.ephemeralContainers',
+        message: `Forbidden: existing ephemeral containers "${String(old.name)}" may not be removed or changed`,
+      });
+  }
+  const spec = next.spec as { containers?: Ephemeral[]; initContainers?: Ephemeral[] };
+  const taken = new Set([...(spec.containers ?? []), ...(spec.initContainers ?? [])].map((c) => c.name));
+  now.forEach((c, i) => {
+    const f = `spec.ephemeralContainers[${i}]`;
+    if (typeof c.name !== 'string' || !c.name) out.push({ field: `${f}.name`, message: 'Required value' });
+    else if (taken.has(c.name)) out.push({ field: `${f}.name`, value: c.name, message: 'Duplicate value' });
+    taken.add(c.name);
+    if (typeof c.image !== 'string' || !c.image) out.push({ field: `${f}.image`, message: 'Required value' });
+    for (const k of NOT_FOR_EPHEMERAL)
+      if (c[k] !== undefined)
+        out.push({ field: `${f}.${k}`, message: 'Forbidden: cannot be set for an Ephemeral Container' });
+  });
+  return out;
+}
 
 /** The DefaultTolerationSeconds admission plugin's: how long a pod stays on a node that is not Ready. */
 const DEFAULT_TOLERATION_SECONDS = 300;
@@ -70,7 +107,17 @@ export const pods: Strategy = {
     await admitPriority(o, ctx);
     await admitServiceAccount(o, ctx);
   },
+  mergeUpdate(cur, merged, subresource) {
+    // Ephemeral containers change only through their subresource, which changes nothing else.
+    const ephemeral = (o: KObject): unknown => (o.spec as { ephemeralContainers?: unknown }).ephemeralContainers;
+    if (subresource === 'ephemeralcontainers')
+      return { ...cur, metadata: merged.metadata, spec: { ...cur.spec, ephemeralContainers: ephemeral(merged) } };
+    if (subresource === 'status') return merged;
+    return { ...merged, spec: { ...merged.spec, ephemeralContainers: ephemeral(cur) } };
+  },
   validateUpdate(cur, next) {
+    const problems = ephemeralProblems(cur, next);
+    if (problems.length) throw invalid(resource, cur.metadata?.name ?? '', problems);
     if (!same(fixedPart(cur.spec ?? {}), fixedPart(next.spec ?? {})))
       throw invalid(resource, cur.metadata?.name ?? '', [
         {

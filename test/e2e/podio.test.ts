@@ -205,7 +205,7 @@ spec:
     }
   });
 
-  test('exec -it typed into tmux: a terminal of the window size', async () => {
+  test('exec -it typed into tmux: a terminal of the window size, following a resize', async () => {
     const session = `gantry-io-${process.pid}`;
     const env = Object.entries(server.env)
       .map(([key, v]) => `${key}=${v}`)
@@ -227,6 +227,11 @@ spec:
     run('tmux', ['send-keys', '-t', session, 'stty size; echo typed-$((6*7))', 'Enter']);
     await waitFor(() => /typed-42/.test(screen()), 'the typed command to run', 10_000);
     assert.match(screen(), /^30 100$/m);
+    // The window changes size: the terminal in the container follows.
+    run('tmux', ['resize-window', '-t', session, '-x', '120', '-y', '40']);
+    await new Promise((r) => setTimeout(r, 500));
+    run('tmux', ['send-keys', '-t', session, 'clear; stty size', 'Enter']);
+    await waitFor(() => /^40 120$/m.test(screen()), 'the resized terminal', 10_000);
     run('tmux', ['send-keys', '-t', session, 'exit', 'Enter']);
   });
 

@@ -67,9 +67,11 @@ function ephemeralProblems(cur: KObject, next: KObject): Array<{ field: string; 
     else if (taken.has(c.name)) out.push({ field: `${f}.name`, value: c.name, message: 'Duplicate value' });
     taken.add(c.name);
     if (typeof c.image !== 'string' || !c.image) out.push({ field: `${f}.image`, message: 'Required value' });
+    // Clients send empty values for these (kubectl's `resources: {}`): only content is refused.
+    const set = (v: unknown): boolean =>
+      v !== undefined && v !== null && !(typeof v === 'object' && Object.keys(v as object).length === 0);
     for (const k of NOT_FOR_EPHEMERAL)
-      if (c[k] !== undefined)
-        out.push({ field: `${f}.${k}`, message: 'Forbidden: cannot be set for an Ephemeral Container' });
+      if (set(c[k])) out.push({ field: `${f}.${k}`, message: 'Forbidden: cannot be set for an Ephemeral Container' });
   });
   return out;
 }

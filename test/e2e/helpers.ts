@@ -393,12 +393,18 @@ export async function startOneNodeCluster(
   cleanup: Cleanup,
   nodeName: string,
   serverArgs: string[] = [],
+  agentExtra: string[] = [],
 ): Promise<{ d: Daemon; server: ClusterServer; agent: ChildProcess }> {
   const reg = await startRegistry(cleanup, 'gantry');
   seedRegistry(reg, 'busybox:latest', 'library/busybox:latest');
   const d = await startDaemon(cleanup, { mirror: `http://${reg.addr}`, insecure: [reg.addr] });
   const server = await startServer(cleanup, serverArgs);
-  const agent = startProcess(cleanup, GANTRY, await agentArgs(server, d, nodeName), path.join(server.dir, 'agent.log'));
+  const agent = startProcess(
+    cleanup,
+    GANTRY,
+    [...(await agentArgs(server, d, nodeName)), ...agentExtra],
+    path.join(server.dir, 'agent.log'),
+  );
   cleanup.add(() => {
     const ids = run('docker', ['ps', '-aq', '--filter', 'label=io.kubernetes.pod.uid'], { env: d.env })
       .stdout.split('\n')
@@ -433,6 +439,11 @@ export async function agentArgs(server: ClusterServer, d: Daemon, nodeName: stri
     path.join(server.dir, `agent-${nodeName}`),
     '--cluster-dns-port',
     String(await freePort()),
+    // The ingress proxy's 80 and 443 belong to the user; a test that wants it gives ports of its own.
+    '--ingress-http-port',
+    '0',
+    '--ingress-https-port',
+    '0',
   ];
 }
 

@@ -92,6 +92,7 @@ export async function startEmbeddedNode(o: EmbeddedNodeOptions): Promise<{ stop(
         serving: { cert: creds.servingCert, key: creds.servingKey },
         dnsPort: 53,
         nodeLabels: { 'node-role.kubernetes.io/control-plane': 'true' },
+        ingressPorts: { http: 80, https: 443 },
       },
       o.logger,
     );

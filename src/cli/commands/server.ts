@@ -319,6 +319,14 @@ function hostIp(): string {
   return '127.0.0.1';
 }
 
+/** An ingress port flag: 0 (none) or a port. */
+function ingressPort(value: string, kind: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`invalid --ingress-${kind}-port ${JSON.stringify(value)}: give 0-65535`);
+  return port;
+}
+
 export function registerAgentCommand(program: Command): void {
   program
     .command('agent')
@@ -350,6 +358,8 @@ export function registerAgentCommand(program: Command): void {
       'node-role.kubernetes.io/control-plane=true',
     )
     .option('--announce-load-balancers', "answer on the node's interface for LoadBalancer Services' addresses")
+    .option('--ingress-http-port <port>', "the ingress proxy's HTTP port on the node (0: none)", '80')
+    .option('--ingress-https-port <port>', "the ingress proxy's HTTPS port on the node (0: none)", '443')
     .action(
       async (o: {
         server: string;
@@ -365,6 +375,8 @@ export function registerAgentCommand(program: Command): void {
         clusterCidr?: string;
         announceLoadBalancers?: boolean;
         nodeLabels: string;
+        ingressHttpPort: string;
+        ingressHttpsPort: string;
       }) => {
         const logger = createLogger('gantry-agent', 'info');
         logUncaught(logger);
@@ -400,6 +412,10 @@ export function registerAgentCommand(program: Command): void {
             clusterCidr: o.clusterCidr,
             announceLoadBalancers: !!o.announceLoadBalancers,
             nodeLabels: parseNodeLabels(o.nodeLabels),
+            ingressPorts: {
+              http: ingressPort(o.ingressHttpPort, 'http'),
+              https: ingressPort(o.ingressHttpsPort, 'https'),
+            },
           },
           logger,
         );

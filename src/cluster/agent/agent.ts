@@ -28,6 +28,7 @@ import { PodNetwork } from './podnetwork.js';
 import { PodRoutes } from './podroutes.js';
 import { LoadBalancerAddresses } from './lbaddresses.js';
 import { LocalVolumeCleaner } from './localvolumes.js';
+import { IngressProxy } from './ingressproxy.js';
 import { Prober } from './prober.js';
 import { ServiceProxy } from './proxy.js';
 import { EngineRuntime, SANDBOX, type Runtime } from './runtime.js';
@@ -57,6 +58,8 @@ export interface AgentOptions {
   nodeLabels?: Record<string, string>;
   /** Answer on the node's interface for LoadBalancer Services' addresses (`lbaddresses`). */
   announceLoadBalancers?: boolean;
+  /** The ingress proxy's ports (`ingressproxy`); 0 turns one off. Both 0 or absent: no proxy. */
+  ingressPorts?: { http: number; https: number };
 }
 
 const HEARTBEAT_MS = 10_000;
@@ -86,6 +89,8 @@ export class NodeAgent {
   private readonly status: StatusManager;
   private readonly pleg: Pleg;
   private readonly localVolumes: LocalVolumeCleaner;
+  private readonly ingresses?: Informer;
+  private readonly ingressProxy?: IngressProxy;
   /** Pod keys by UID, for the PLEG's events. */
   private readonly keysByUid = new Map<string, string>();
   private readonly queue = new WorkQueue();
@@ -115,6 +120,18 @@ export class NodeAgent {
     }
     if (o.announceLoadBalancers) this.lbAddresses = new LoadBalancerAddresses(this.services, o.nodeIp, logger);
     this.proxy = new ServiceProxy(this.services, this.endpoints, logger);
+    if (o.ingressPorts && (o.ingressPorts.http || o.ingressPorts.https)) {
+      this.ingresses = new Informer(client, '/apis/networking.k8s.io/v1/ingresses', logger);
+      this.ingressProxy = new IngressProxy(
+        client,
+        this.ingresses,
+        this.services,
+        this.endpoints,
+        o.ingressPorts,
+        o.serving,
+        logger,
+      );
+    }
     this.podNetwork = new PodNetwork(client, engine, o.nodeName, logger);
     this.runtime = new EngineRuntime(engine, o.nodeName, this.podNetwork);
     this.resources = new ResourceSampler(
@@ -170,7 +187,13 @@ export class NodeAgent {
   }
 
   private informers(): Informer[] {
-    return [this.pods, this.services, this.endpoints, ...(this.nodes ? [this.nodes] : [])];
+    return [
+      this.pods,
+      this.services,
+      this.endpoints,
+      ...(this.nodes ? [this.nodes] : []),
+      ...(this.ingresses ? [this.ingresses] : []),
+    ];
   }
 
   private syncAll(): void {
@@ -206,6 +229,7 @@ export class NodeAgent {
     await this.dns.start().catch((err: unknown) => this.logger.error({ err: String(err) }, 'cluster DNS not started'));
     this.pleg.start();
     this.localVolumes.start();
+    await this.ingressProxy?.start();
     void this.queue.run(
       'node-agent',
       (key) => (key === ORPHANS ? this.removeOrphans() : this.syncPod(key)),
@@ -232,6 +256,7 @@ export class NodeAgent {
     this.resources.stop();
     this.pleg.stop();
     this.localVolumes.stop();
+    this.ingressProxy?.stop();
     this.queue.stop();
     for (const i of this.informers()) i.stop();
     this.proxy.stop();

@@ -6,3 +6,6 @@ export const CLUSTER_DNS_PORT_ANNOTATION = 'gantry.io/cluster-dns-port';
 /** A bootstrap token, `<id>.<secret>` (kubeadm's format): six and sixteen of [a-z0-9]. */
 export const BOOTSTRAP_TOKEN = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
 export const BOOTSTRAP_TOKEN_TYPE = 'bootstrap.kubernetes.io/token';
+
+/** The controller of the built-in IngressClass `gantry`: the ingress proxy of every node's agent. */
+export const INGRESS_CONTROLLER = 'gantry.io/ingress';

@@ -7,6 +7,7 @@ import { BOOTSTRAP_CLUSTER_ROLE_BINDINGS, BOOTSTRAP_CLUSTER_ROLES } from './rbac
 import type { RegistryContext } from './registry/strategy.js';
 import { storageKey } from './resources.js';
 import { DEFAULT_CLASS_ANNOTATION, LOCAL_PATH_PROVISIONER } from '../api/volume.js';
+import { INGRESS_CONTROLLER } from '../api/wellknown.js';
 
 /**
  * Built-in objects every cluster has: the four namespaces (the ServiceAccount controller gives each its
@@ -95,6 +96,16 @@ export async function bootstrapObjects(
         provisioner: LOCAL_PATH_PROVISIONER,
         reclaimPolicy: 'Delete',
         volumeBindingMode: 'WaitForFirstConsumer',
+      },
+    );
+  // The default IngressClass, served by the ingress proxy of every node's agent.
+  const ingressClass = ctx.resource('ingressclasses');
+  if (!(await ctx.storage.get(storageKey(ingressClass, undefined, 'gantry'))))
+    await ctx.store.create(
+      { res: ingressClass },
+      {
+        metadata: { name: 'gantry', annotations: { 'ingressclass.kubernetes.io/is-default-class': 'true' } },
+        spec: { controller: INGRESS_CONTROLLER },
       },
     );
   const ep = ctx.resource('endpoints');

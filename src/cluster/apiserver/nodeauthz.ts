@@ -4,7 +4,7 @@
  * read nodes, pods, services and endpoints; write its own Node, Lease, the status of pods bound to it
  * and events; read a Secret, ConfigMap or PersistentVolumeClaim only while a pod bound to it refers to
  * it, and a PersistentVolume only while such a claim is bound to it; ask tokens for the ServiceAccounts
- * its pods run as; list and watch PersistentVolumes
+ * its pods run as; follow Ingresses and read the TLS Secrets they name (every node runs the ingress proxy); list and watch PersistentVolumes
  * and write the local-path ones made on it (to remove their folders); and ask for its own certificates. Which pod refers to what is kept from a storage watch of pods
  * (the authorizer's graph); a reference made a moment ago is also found by reading storage.
  */
@@ -18,6 +18,7 @@ import type { RequestAttributes } from './rbac.js';
 const PODS_PREFIX = '/registry/core/pods/';
 const CLAIMS_PREFIX = '/registry/core/persistentvolumeclaims/';
 const VOLUMES_PREFIX = '/registry/core/persistentvolumes/';
+const INGRESSES_PREFIX = '/registry/networking.k8s.io/ingresses/';
 const NODE_USER = /^system:node:([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/;
 const READ = ['get', 'list', 'watch'];
 
@@ -131,6 +132,9 @@ export class NodeAuthorizer {
       case '/endpoints':
       case 'discovery.k8s.io/endpointslices':
         return READ.includes(a.verb) && !sub;
+      case 'networking.k8s.io/ingresses':
+        // The node's ingress proxy follows every Ingress.
+        return READ.includes(a.verb) && !sub;
       case '/secrets':
       case '/configmaps':
       case '/persistentvolumeclaims':
@@ -138,12 +142,13 @@ export class NodeAuthorizer {
           a.verb === 'get' &&
           !sub &&
           !!a.name &&
-          (await this.refersTo(
+          ((await this.refersTo(
             node,
             a.namespace ?? '',
             a.resource as 'secrets' | 'configmaps' | 'persistentvolumeclaims',
             a.name,
-          ))
+          )) ||
+            (a.resource === 'secrets' && (await this.ingressTlsSecret(a.namespace ?? '', a.name))))
         );
       case '/serviceaccounts':
         // Tokens for the accounts its pods run as (their projected API access), nothing else.
@@ -172,6 +177,15 @@ export class NodeAuthorizer {
     if (known) return known;
     const kv = await this.storage.get(PODS_PREFIX + id);
     return kv ? podRefs(JSON.parse(kv.value.toString()) as Obj) : undefined;
+  }
+
+  /** Whether an Ingress of the namespace serves TLS with Secret `name` (the node's ingress proxy reads it). */
+  private async ingressTlsSecret(namespace: string, name: string): Promise<boolean> {
+    for (const kv of (await this.storage.list(`${INGRESSES_PREFIX}${namespace}/`)).kvs) {
+      const tlsList = asList(asObj((JSON.parse(kv.value.toString()) as Obj).spec).tls);
+      if (tlsList.some((t) => t.secretName === name)) return true;
+    }
+    return false;
   }
 
   /** Whether a pod bound to the node runs as ServiceAccount `namespace/name`. */

@@ -34,6 +34,7 @@ import { PersistentVolumeController } from './persistentvolume.js';
 import { LocalPathProvisioner } from './localpath.js';
 import { VolumeProtectionController } from './volumeprotection.js';
 import { RootCaCertPublisher } from './rootcacertpublisher.js';
+import { IngressStatusController } from './ingressstatus.js';
 import { readFileSync } from 'node:fs';
 
 /** What a controller is to the manager: something that runs until its queue stops. */
@@ -223,6 +224,17 @@ export const CONTROLLERS: ControllerDescriptor[] = [
     name: 'ttl-after-finished',
     enabledByDefault: true,
     create: (c) => new TtlAfterFinishedController(c.client, c.informer(JOBS), c.logger),
+  },
+  {
+    name: 'ingress-status',
+    enabledByDefault: true,
+    create: (c) =>
+      new IngressStatusController(
+        c.client,
+        c.informer('/apis/networking.k8s.io/v1/ingresses'),
+        c.informer(NODES),
+        c.logger,
+      ),
   },
   {
     name: 'persistentvolume-binder',

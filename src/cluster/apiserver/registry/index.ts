@@ -25,6 +25,7 @@ import { horizontalPodAutoscalers } from './autoscaling/hpa.js';
 import { nodeMetricsStrategy, podMetricsStrategy } from './metrics/metrics.js';
 import { storageClasses } from './storage/storageclass.js';
 import { apiServicesStrategy } from './apiregistration/apiservice.js';
+import { ingressClasses, ingresses } from './networking/ingress.js';
 import { clusterRoleBindings, clusterRoles, roleBindings, roles } from './rbac/rbac.js';
 import type { Strategy } from './strategy.js';
 
@@ -67,12 +68,8 @@ export const STRATEGIES: Strategy[] = [
   ...horizontalPodAutoscalers,
   plain('coordination.k8s.io', 'v1', 'Lease', 'leases', true),
   endpointSlices,
-  plain('networking.k8s.io', 'v1', 'Ingress', 'ingresses', true, {
-    shortNames: ['ing'],
-    subresources: ['status'],
-    generation: true,
-  }),
-  plain('networking.k8s.io', 'v1', 'IngressClass', 'ingressclasses', false),
+  ingresses,
+  ingressClasses,
   plain('networking.k8s.io', 'v1', 'NetworkPolicy', 'networkpolicies', true, {
     shortNames: ['netpol'],
     generation: true,

@@ -1,0 +1,163 @@
+/**
+ * Ingresses and IngressClasses (`networking.k8s.io/v1`), as Kubernetes' `pkg/registry/networking`:
+ * the default class put on an Ingress that names none, the validation users meet (path types, absolute
+ * paths, a backend per path, host names), and kubectl's columns.
+ */
+import { isDnsSubdomain, type FieldProblem } from '../../../api/validation.js';
+import type { KObject } from '../../objects.js';
+import { resourceType, storageKey } from '../../resources.js';
+import { ageColumn, nameColumn, spec, status } from '../../tables.js';
+import { obj, refuse } from '../../validation.js';
+import type { RegistryContext, Strategy } from '../strategy.js';
+
+export const DEFAULT_INGRESS_CLASS_ANNOTATION = 'ingressclass.kubernetes.io/is-default-class';
+
+const ingressResource = resourceType('networking.k8s.io', 'v1', 'Ingress', 'ingresses', true, {
+  shortNames: ['ing'],
+  subresources: ['status'],
+});
+const classResource = resourceType('networking.k8s.io', 'v1', 'IngressClass', 'ingressclasses', false);
+
+type Obj = Record<string, unknown>;
+const list = (v: unknown): Obj[] => (Array.isArray(v) ? v.map((x) => obj(x) ?? {}) : []);
+
+function backendProblems(field: string, b: Obj | undefined): FieldProblem[] {
+  if (!b) return [{ field, message: 'Required value' }];
+  const svc = obj(b.service);
+  if (!svc && !obj(b.resource))
+    return [{ field, message: 'Required value: one backend (service or resource) must be specified' }];
+  if (!svc) return [];
+  const out: FieldProblem[] = [];
+  if (typeof svc.name !== 'string' || !svc.name)
+    out.push({ field: `${field}.service.name`, message: 'Required value' });
+  const port = obj(svc.port);
+  if (!port || (port.number === undefined && port.name === undefined))
+    out.push({ field: `${field}.service.port`, message: 'Required value: port name or number is required' });
+  else if (
+    port.number !== undefined &&
+    !(Number.isInteger(port.number) && Number(port.number) >= 1 && Number(port.number) <= 65535)
+  )
+    out.push({
+      field: `${field}.service.port.number`,
+      value: port.number,
+      message: 'must be between 1 and 65535, inclusive',
+    });
+  return out;
+}
+
+/** An Ingress host: a DNS name, or `*.` and one. */
+const isHost = (h: unknown): boolean =>
+  typeof h === 'string' && isDnsSubdomain(h.startsWith('*.') ? h.slice(2) : h) && !h.slice(2).includes('*');
+
+export function ingressProblems(o: KObject): FieldProblem[] {
+  const s = spec(o);
+  const out: FieldProblem[] = [];
+  const rules = list(s.rules);
+  if (!rules.length && !obj(s.defaultBackend))
+    out.push({ field: 'spec', message: 'Required value: either `defaultBackend` or `rules` must be specified' });
+  if (s.defaultBackend !== undefined) out.push(...backendProblems('spec.defaultBackend', obj(s.defaultBackend)));
+  rules.forEach((r, i) => {
+    const f = `spec.rules[${i}]`;
+    if (r.host !== undefined && r.host !== '' && !isHost(r.host))
+      out.push({
+        field: `${f}.host`,
+        value: r.host,
+        message:
+          "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and may start with '*.'",
+      });
+    list(obj(r.http)?.paths).forEach((p, j) => {
+      const pf = `${f}.http.paths[${j}]`;
+      if (p.pathType === undefined)
+        out.push({ field: `${pf}.pathType`, message: 'Required value: pathType must be specified' });
+      else if (!['Exact', 'Prefix', 'ImplementationSpecific'].includes(String(p.pathType)))
+        out.push({
+          field: `${pf}.pathType`,
+          message: `Unsupported value: ${JSON.stringify(p.pathType)}: supported values: "Exact", "ImplementationSpecific", "Prefix"`,
+        });
+      if (typeof p.path !== 'string' || !p.path.startsWith('/'))
+        out.push({ field: `${pf}.path`, value: p.path, message: 'must be an absolute path' });
+      out.push(...backendProblems(`${pf}.backend`, obj(p.backend)));
+    });
+  });
+  list(s.tls).forEach((t, i) => {
+    for (const [j, h] of (Array.isArray(t.hosts) ? t.hosts : []).entries())
+      if (!isHost(h)) out.push({ field: `spec.tls[${i}].hosts[${j}]`, value: h, message: 'must be a DNS name' });
+  });
+  return out;
+}
+
+let defaultClass: { at: number; value: Promise<string | undefined> } | undefined;
+
+/** The IngressClass marked default (read at most once a second). */
+function defaultClassName(ctx: RegistryContext): Promise<string | undefined> {
+  if (!defaultClass || Date.now() - defaultClass.at > 1000)
+    defaultClass = {
+      at: Date.now(),
+      value: ctx.storage
+        .list(storageKey(ctx.resource('ingressclasses'), undefined))
+        .then(
+          ({ kvs }) =>
+            kvs
+              .map((kv) => JSON.parse(kv.value.toString()) as KObject)
+              .find((c) => c.metadata?.annotations?.[DEFAULT_INGRESS_CLASS_ANNOTATION] === 'true')?.metadata?.name,
+        ),
+    };
+  return defaultClass.value;
+}
+
+const hostsOf = (o: KObject): string => {
+  const hosts = list(spec(o).rules).map((r) => (typeof r.host === 'string' && r.host ? r.host : '*'));
+  return hosts.length ? hosts.join(',') : '*';
+};
+
+export const ingresses: Strategy = {
+  resource: ingressResource,
+  generation: true,
+  async prepareCreate(o, ctx) {
+    const s = (o.spec ??= {}) as Obj;
+    if (!s.ingressClassName && !o.metadata?.annotations?.['kubernetes.io/ingress.class']) {
+      const name = await defaultClassName(ctx);
+      if (name) s.ingressClassName = name;
+    }
+  },
+  validate(o) {
+    refuse(ingressResource, o, ingressProblems(o));
+  },
+  columns: [
+    nameColumn,
+    { name: 'Class', type: 'string', cell: (o) => spec(o).ingressClassName ?? '<none>' },
+    { name: 'Hosts', type: 'string', cell: hostsOf },
+    {
+      name: 'Address',
+      type: 'string',
+      cell: (o) =>
+        list(obj(status(o).loadBalancer)?.ingress)
+          .map((i) => i.ip ?? i.hostname)
+          .join(','),
+    },
+    { name: 'Ports', type: 'string', cell: (o) => (list(spec(o).tls).length ? '80, 443' : '80') },
+    ageColumn,
+  ],
+};
+
+export const ingressClasses: Strategy = {
+  resource: classResource,
+  validate(o) {
+    const controller = spec(o).controller;
+    refuse(
+      classResource,
+      o,
+      typeof controller === 'string' && controller ? [] : [{ field: 'spec.controller', message: 'Required value' }],
+    );
+  },
+  columns: [
+    nameColumn,
+    { name: 'Controller', type: 'string', cell: (o) => spec(o).controller ?? '' },
+    {
+      name: 'Parameters',
+      type: 'string',
+      cell: (o) => (spec(o).parameters ? JSON.stringify(spec(o).parameters) : '<none>'),
+    },
+    ageColumn,
+  ],
+};

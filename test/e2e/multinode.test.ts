@@ -241,6 +241,82 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
     assert.match(lookup.stdout, new RegExp(clusterIp.replace(/\./g, '\\.')), lookup.stdout + lookup.stderr);
   });
 
+  test('NetworkPolicy across nodes: default deny, then allow by label and port; an invalid CIDR is refused', async () => {
+    const nodes = ok(['get', 'nodes', '-o', 'jsonpath={.items[*].metadata.name}']).trim().split(' ');
+    const place = (podName: string, node: string, labels: string, command: string): string =>
+      `apiVersion: v1
+kind: Pod
+metadata: {name: ${podName}, namespace: np, labels: {${labels}}}
+spec:
+  nodeName: ${node}
+  terminationGracePeriodSeconds: 1
+  containers: [{name: main, image: busybox, command: [sh, -c, '${command}'], ports: [{name: http, containerPort: 8080}]}]
+`;
+    ok(['create', 'namespace', 'np']);
+    ok(
+      ['apply', '-f', '-'],
+      [
+        place('db', nodes[0]!, 'app: db', 'mkdir -p /w && echo db-ok > /w/index.html && exec httpd -f -p 8080 -h /w'),
+        place('client-a', nodes[1]!, 'role: client', 'sleep 3600'),
+        place('client-b', nodes[2]!, 'role: other', 'sleep 3600'),
+      ].join('---\n'),
+    );
+    ok(['-n', 'np', 'wait', '--for=condition=Ready', 'pod/db', 'pod/client-a', 'pod/client-b', '--timeout=120s']);
+    const dbIp = ok(['-n', 'np', 'get', 'pod', 'db', '-o', 'jsonpath={.status.podIP}']).trim();
+    const reaches = (client: string): boolean =>
+      k([
+        '-n',
+        'np',
+        'exec',
+        client,
+        '--',
+        'sh',
+        '-c',
+        `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${dbIp} 8080`,
+      ]).stdout.includes('db-ok');
+    assert.ok(reaches('client-a') && reaches('client-b'), 'no policy: both reach db');
+    ok(
+      ['apply', '-f', '-'],
+      `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: default-deny, namespace: np}
+spec: {podSelector: {}}
+`,
+    );
+    await waitFor(() => !reaches('client-a') && !reaches('client-b'), 'default deny to block both', 30_000);
+    ok(
+      ['apply', '-f', '-'],
+      `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: db-from-clients, namespace: np}
+spec:
+  podSelector: {matchLabels: {app: db}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {role: client}}}]
+    ports: [{port: http}]
+`,
+    );
+    await waitFor(() => reaches('client-a'), 'the labelled client to be allowed', 30_000);
+    assert.equal(reaches('client-b'), false, 'the other client stays blocked');
+    assert.match(ok(['-n', 'np', 'get', 'netpol']), /^NAME\s+POD-SELECTOR\s+AGE\ndb-from-clients\s+app=db\s+/);
+    const bad = k(
+      ['apply', '-f', '-'],
+      `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: bad, namespace: np}
+spec:
+  podSelector: {}
+  ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/33}}]}]
+`,
+    );
+    assert.notEqual(bad.code, 0);
+    assert.match(
+      bad.stderr,
+      /The NetworkPolicy "bad" is invalid: spec\.ingress\[0\]\.from\[0\]\.ipBlock\.cidr: Invalid value: "10\.0\.0\.0\/33"/,
+    );
+    ok(['delete', 'namespace', 'np', '--wait=false']);
+  });
+
   test('bad input is refused with a clear error before anything is made', () => {
     const before = run('ip', ['netns', 'list']).stdout;
     const cases: Array<[string[], RegExp]> = [

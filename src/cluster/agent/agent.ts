@@ -29,6 +29,7 @@ import { PodRoutes } from './podroutes.js';
 import { LoadBalancerAddresses } from './lbaddresses.js';
 import { LocalVolumeCleaner } from './localvolumes.js';
 import { IngressProxy } from './ingressproxy.js';
+import { NetworkPolicyEnforcer } from './netpolicy.js';
 import { Prober } from './prober.js';
 import { ServiceProxy } from './proxy.js';
 import { EngineRuntime, SANDBOX, type Runtime } from './runtime.js';
@@ -90,6 +91,7 @@ export class NodeAgent {
   private readonly pleg: Pleg;
   private readonly localVolumes: LocalVolumeCleaner;
   private readonly ingresses?: Informer;
+  private readonly networkPolicy: NetworkPolicyEnforcer;
   private readonly ingressProxy?: IngressProxy;
   /** Pod keys by UID, for the PLEG's events. */
   private readonly keysByUid = new Map<string, string>();
@@ -120,6 +122,7 @@ export class NodeAgent {
     }
     if (o.announceLoadBalancers) this.lbAddresses = new LoadBalancerAddresses(this.services, o.nodeIp, logger);
     this.proxy = new ServiceProxy(this.services, this.endpoints, logger);
+    this.networkPolicy = new NetworkPolicyEnforcer(client, o.nodeName, logger);
     if (o.ingressPorts && (o.ingressPorts.http || o.ingressPorts.https)) {
       this.ingresses = new Informer(client, '/apis/networking.k8s.io/v1/ingresses', logger);
       this.ingressProxy = new IngressProxy(
@@ -193,6 +196,7 @@ export class NodeAgent {
       this.endpoints,
       ...(this.nodes ? [this.nodes] : []),
       ...(this.ingresses ? [this.ingresses] : []),
+      ...this.networkPolicy.informers(),
     ];
   }
 
@@ -257,6 +261,7 @@ export class NodeAgent {
     this.pleg.stop();
     this.localVolumes.stop();
     this.ingressProxy?.stop();
+    this.networkPolicy.stop();
     this.queue.stop();
     for (const i of this.informers()) i.stop();
     this.proxy.stop();

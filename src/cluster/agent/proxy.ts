@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { ingressIps } from '../api/service.js';
 import type { Logger } from '../../common/log.js';
+import { CoalescedSync } from './coalesced.js';
 import type { KObject } from '../api/object.js';
 import type { Informer } from '../client/informer.js';
 import { isIpv4, isPort } from '../api/validation.js';
@@ -32,7 +33,8 @@ type Subset = { addresses?: Array<{ ip: string }>; ports?: Array<{ name?: string
 const chainId = (prefix: string, text: string): string =>
   `${prefix}${createHash('sha256').update(text).digest('base64url').replace(/[-_]/g, 'x').slice(0, 16).toUpperCase()}`;
 
-function iptables(args: string[]): boolean {
+/** One iptables command (waiting for the lock); false when it fails. */
+export function iptables(args: string[]): boolean {
   try {
     execFileSync('iptables', ['-w', ...args], { stdio: 'ignore' });
     return true;
@@ -127,7 +129,7 @@ export function ruleText(groups: ServiceRules[]): { lines: string[]; chains: str
 }
 
 export class ServiceProxy {
-  private timer?: NodeJS.Timeout;
+  private readonly coalesced: CoalescedSync;
   private applied = '';
 
   constructor(
@@ -135,22 +137,9 @@ export class ServiceProxy {
     private readonly endpoints: Informer,
     private readonly logger: Logger,
   ) {
-    const changed = (): void => this.schedule();
+    this.coalesced = new CoalescedSync(() => this.sync(), logger, 'service rules not applied');
+    const changed = (): void => this.coalesced.schedule();
     for (const i of [services, endpoints]) i.on({ add: changed, update: changed, delete: changed });
-  }
-
-  /** Changes arriving together are applied together. */
-  private schedule(): void {
-    if (this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      try {
-        this.sync();
-      } catch (err) {
-        this.logger.error({ err: String(err) }, 'service rules not applied');
-        this.schedule();
-      }
-    }, 100);
   }
 
   sync(): void {
@@ -181,7 +170,7 @@ export class ServiceProxy {
   }
 
   stop(): void {
-    if (this.timer) clearTimeout(this.timer);
+    this.coalesced.stop();
   }
 }
 

@@ -133,7 +133,9 @@ export class NodeAuthorizer {
       case 'discovery.k8s.io/endpointslices':
         return READ.includes(a.verb) && !sub;
       case 'networking.k8s.io/ingresses':
-        // The node's ingress proxy follows every Ingress.
+      case 'networking.k8s.io/networkpolicies':
+      case '/namespaces':
+        // The node's ingress proxy follows every Ingress; its policy enforcement every policy and namespace.
         return READ.includes(a.verb) && !sub;
       case '/secrets':
       case '/configmaps':

@@ -26,6 +26,7 @@ import { nodeMetricsStrategy, podMetricsStrategy } from './metrics/metrics.js';
 import { storageClasses } from './storage/storageclass.js';
 import { apiServicesStrategy } from './apiregistration/apiservice.js';
 import { ingressClasses, ingresses } from './networking/ingress.js';
+import { networkPolicies } from './networking/networkpolicy.js';
 import { clusterRoleBindings, clusterRoles, roleBindings, roles } from './rbac/rbac.js';
 import type { Strategy } from './strategy.js';
 
@@ -70,10 +71,7 @@ export const STRATEGIES: Strategy[] = [
   endpointSlices,
   ingresses,
   ingressClasses,
-  plain('networking.k8s.io', 'v1', 'NetworkPolicy', 'networkpolicies', true, {
-    shortNames: ['netpol'],
-    generation: true,
-  }),
+  networkPolicies,
   roles,
   roleBindings,
   clusterRoles,

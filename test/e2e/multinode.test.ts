@@ -241,7 +241,7 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
     assert.match(lookup.stdout, new RegExp(clusterIp.replace(/\./g, '\\.')), lookup.stdout + lookup.stderr);
   });
 
-  test('NetworkPolicy across nodes: default deny, then allow by label and port; an invalid CIDR is refused', async () => {
+  test('NetworkPolicy across nodes and on one node: default deny, then allow by label and port; an invalid CIDR is refused', async () => {
     const nodes = ok(['get', 'nodes', '-o', 'jsonpath={.items[*].metadata.name}']).trim().split(' ');
     const place = (podName: string, node: string, labels: string, command: string): string =>
       `apiVersion: v1
@@ -259,9 +259,23 @@ spec:
         place('db', nodes[0]!, 'app: db', 'mkdir -p /w && echo db-ok > /w/index.html && exec httpd -f -p 8080 -h /w'),
         place('client-a', nodes[1]!, 'role: client', 'sleep 3600'),
         place('client-b', nodes[2]!, 'role: other', 'sleep 3600'),
+        // Beside db on its node: bridged traffic is judged too.
+        place('near-client', nodes[0]!, 'role: client', 'sleep 3600'),
+        place('near-other', nodes[0]!, 'role: other', 'sleep 3600'),
       ].join('---\n'),
     );
-    ok(['-n', 'np', 'wait', '--for=condition=Ready', 'pod/db', 'pod/client-a', 'pod/client-b', '--timeout=120s']);
+    ok([
+      '-n',
+      'np',
+      'wait',
+      '--for=condition=Ready',
+      'pod/db',
+      'pod/client-a',
+      'pod/client-b',
+      'pod/near-client',
+      'pod/near-other',
+      '--timeout=120s',
+    ]);
     const dbIp = ok(['-n', 'np', 'get', 'pod', 'db', '-o', 'jsonpath={.status.podIP}']).trim();
     const reaches = (client: string): boolean =>
       k([
@@ -283,7 +297,11 @@ metadata: {name: default-deny, namespace: np}
 spec: {podSelector: {}}
 `,
     );
-    await waitFor(() => !reaches('client-a') && !reaches('client-b'), 'default deny to block both', 30_000);
+    await waitFor(
+      () => !reaches('client-a') && !reaches('client-b') && !reaches('near-client'),
+      'default deny to block every client, on other nodes and beside db',
+      30_000,
+    );
     ok(
       ['apply', '-f', '-'],
       `apiVersion: networking.k8s.io/v1
@@ -296,8 +314,9 @@ spec:
     ports: [{port: http}]
 `,
     );
-    await waitFor(() => reaches('client-a'), 'the labelled client to be allowed', 30_000);
+    await waitFor(() => reaches('client-a') && reaches('near-client'), 'the labelled clients to be allowed', 30_000);
     assert.equal(reaches('client-b'), false, 'the other client stays blocked');
+    assert.equal(reaches('near-other'), false, 'the other client beside db stays blocked');
     assert.match(ok(['-n', 'np', 'get', 'netpol']), /^NAME\s+POD-SELECTOR\s+AGE\ndb-from-clients\s+app=db\s+/);
     const bad = k(
       ['apply', '-f', '-'],

@@ -11,6 +11,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -241,7 +242,7 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
     assert.match(lookup.stdout, new RegExp(clusterIp.replace(/\./g, '\\.')), lookup.stdout + lookup.stderr);
   });
 
-  test('NetworkPolicy across nodes and on one node: default deny, then allow by label and port; an invalid CIDR is refused', async () => {
+  test('NetworkPolicy across nodes and on one node: default deny (an open connection cut), then allow by label and port; an invalid CIDR is refused', async () => {
     const nodes = ok(['get', 'nodes', '-o', 'jsonpath={.items[*].metadata.name}']).trim().split(' ');
     const place = (podName: string, node: string, labels: string, command: string): string =>
       `apiVersion: v1
@@ -256,7 +257,13 @@ spec:
     ok(
       ['apply', '-f', '-'],
       [
-        place('db', nodes[0]!, 'app: db', 'mkdir -p /w && echo db-ok > /w/index.html && exec httpd -f -p 8080 -h /w'),
+        place(
+          'db',
+          nodes[0]!,
+          'app: db',
+          // Also an echo service on 9000, for a connection that lives across a policy change.
+          'mkdir -p /w && echo db-ok > /w/index.html && httpd -p 8080 -h /w && exec nc -ll -p 9000 -e cat',
+        ),
         place('client-a', nodes[1]!, 'role: client', 'sleep 3600'),
         place('client-b', nodes[2]!, 'role: other', 'sleep 3600'),
         // Beside db on its node: bridged traffic is judged too.
@@ -289,6 +296,18 @@ spec:
         `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${dbIp} 8080`,
       ]).stdout.includes('db-ok');
     assert.ok(reaches('client-a') && reaches('client-b'), 'no policy: both reach db');
+    // A connection client-b holds open, echoing a line a second until a policy cuts it.
+    const echo = spawn(
+      kubectl,
+      ['-n', 'np', 'exec', 'client-b', '--', 'sh', '-c', `while true; do echo ping; sleep 1; done | nc ${dbIp} 9000`],
+      { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    cleanup.add(() => {
+      echo.kill();
+    });
+    let echoes = 0;
+    echo.stdout.on('data', (d: Buffer) => (echoes += (d.toString().match(/ping/g) ?? []).length));
+    await waitFor(() => echoes >= 2, 'the long-lived connection to echo', 20_000);
     ok(
       ['apply', '-f', '-'],
       `apiVersion: networking.k8s.io/v1
@@ -302,6 +321,12 @@ spec: {podSelector: {}}
       'default deny to block every client, on other nodes and beside db',
       30_000,
     );
+    // The connection opened before is cut too: its echoes stop.
+    await new Promise((r) => setTimeout(r, 2000));
+    const after = echoes;
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.equal(echoes, after, 'no echo after the policy');
+    echo.kill();
     ok(
       ['apply', '-f', '-'],
       `apiVersion: networking.k8s.io/v1

@@ -104,3 +104,16 @@ test('a SPDY stream: headers read, replied, data both ways with FIN; PING echoed
   assert.equal(Buffer.concat(out.map((f) => f.body)).toString(), 'HELLO');
   assert.equal(out.at(-1)!.flags & 1, 1);
 });
+
+test('a header block that inflates past 64 KiB closes the connection', async () => {
+  let streams = 0;
+  const server = net.createServer((socket) => new SpdyConnection(socket, () => void streams++));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  const bomb = zlib.deflateSync(Buffer.alloc(8 * 1024 * 1024), { dictionary: SPDY_DICTIONARY });
+  const syn = Buffer.concat([Buffer.from([0, 0, 0, 1, 0, 0, 0, 0, 0, 0]), bomb]);
+  client.write(control(1, 0, syn));
+  await new Promise<void>((resolve) => client.on('close', () => resolve()));
+  server.close();
+  assert.equal(streams, 0);
+});

@@ -25,6 +25,8 @@ const FLAG_FIN = 0x01;
 const MAX_FRAME = 1 << 24;
 const MAX_DATA_CHUNK = 256 * 1024;
 const RST_CANCEL = 5;
+/** Kubernetes' stream headers are a few short pairs; an inflated block past this is hostile. */
+const MAX_HEADER_BLOCK = 64 * 1024;
 
 const WORDS = [
   'options', 'head', 'post', 'put', 'delete', 'trace', 'accept', 'accept-charset', 'accept-encoding',
@@ -270,7 +272,16 @@ export class SpdyConnection {
   private inflate(block: Buffer): Promise<Buffer> {
     return new Promise((resolve, reject) => {
       const out: Buffer[] = [];
-      const take = (c: Buffer): void => void out.push(c);
+      let size = 0;
+      // A small block may inflate to gigabytes: past the limit the connection is dropped.
+      const take = (c: Buffer): void => {
+        size += c.length;
+        out.push(c);
+        if (size <= MAX_HEADER_BLOCK) return;
+        this.inflater.off('data', take);
+        reject(new Error('SPDY header block too large'));
+        this.close();
+      };
       this.inflater.on('data', take);
       this.inflater.write(block);
       this.inflater.flush(zlib.constants.Z_SYNC_FLUSH, () => {

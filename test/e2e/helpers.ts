@@ -3,6 +3,7 @@
  * real clients (docker CLI, skopeo, docker-py), each test with its own state directories and ports,
  * and cleanup that runs even when a test fails.
  */
+import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, readFileSync, promises as fs } from 'node:fs';
 import net from 'node:net';
@@ -328,6 +329,23 @@ const KUBECTL_DIR = '/usr/lib/google-cloud-sdk/bin';
 export const kubectl = existsSync(`${KUBECTL_DIR}/kubectl.1.33`) ? `${KUBECTL_DIR}/kubectl.1.33` : 'kubectl';
 export const kubectl127 = `${KUBECTL_DIR}/kubectl.1.27`;
 export const hasKubectl = existsSync(kubectl) || run('sh', ['-c', 'command -v kubectl']).code === 0;
+
+/**
+ * kubectl (1.33 unless another binary is given) against a cluster whose environment `env` answers
+ * once it is up: `k` answers the result, `ok` insists on success and answers stdout.
+ */
+export function kubectlFor(env: () => Record<string, string>): {
+  k: (args: string[], input?: string, bin?: string) => RunResult;
+  ok: (args: string[], input?: string, bin?: string) => string;
+} {
+  const k = (args: string[], input?: string, bin = kubectl): RunResult => run(bin, args, { env: env(), input });
+  const ok = (args: string[], input?: string, bin = kubectl): string => {
+    const r = k(args, input, bin);
+    assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  return { k, ok };
+}
 
 export interface ClusterServer {
   dir: string;

@@ -16,6 +16,7 @@ import bcrypt from 'bcryptjs';
 import {
   baseImagesLayout,
   Cleanup,
+  kubectlFor,
   hasKubectl,
   kubectl,
   run,
@@ -35,11 +36,7 @@ const hostAddress = (): string =>
 describe('in-cluster access', { skip: !hasKubectl && 'kubectl is not installed' }, () => {
   const cleanup = new Cleanup();
   let server: ClusterServer;
-  const ok = (args: string[], input?: string): string => {
-    const r = run(kubectl, args, { env: server.env, input });
-    assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const { ok } = kubectlFor(() => server.env);
 
   before(async () => {
     ({ server } = await startOneNodeCluster(cleanup, 'inside-1', [
@@ -156,6 +153,19 @@ spec:
       `docker://${reg.addr}/private/busybox:latest`,
     ]);
     assert.equal(copied.code, 0, copied.stderr);
+    // A second tag no pod pulls with credentials: the node never has it, so its pull must authenticate.
+    const tagged = run('skopeo', [
+      'copy',
+      '--src-tls-verify=false',
+      '--dest-tls-verify=false',
+      '--src-creds',
+      'alice:s3cret',
+      '--dest-creds',
+      'alice:s3cret',
+      `docker://${reg.addr}/private/busybox:latest`,
+      `docker://${reg.addr}/private/busybox:untouched`,
+    ]);
+    assert.equal(tagged.code, 0, tagged.stderr);
     ok([
       'create',
       'secret',
@@ -186,7 +196,7 @@ kind: Pod
 metadata: {name: nocred}
 spec:
   terminationGracePeriodSeconds: 1
-  containers: [{name: main, image: ${image}, imagePullPolicy: Always, command: [sleep, '3600']}]
+  containers: [{name: main, image: ${reg.addr}/private/busybox:untouched, command: [sleep, '3600']}]
 `,
     );
     ok(['wait', '--for=condition=Ready', 'pod/withcred', '--timeout=90s']);

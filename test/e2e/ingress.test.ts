@@ -12,6 +12,7 @@ import https from 'node:https';
 import path from 'node:path';
 import {
   Cleanup,
+  kubectlFor,
   freePort,
   hasKubectl,
   kubectl,
@@ -27,11 +28,7 @@ describe('ingress', { skip: !hasKubectl && 'kubectl is not installed' }, () => {
   let server: ClusterServer;
   let httpPort = 0;
   let httpsPort = 0;
-  const ok = (args: string[], input?: string): string => {
-    const r = run(kubectl, args, { env: server.env, input });
-    assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const { ok } = kubectlFor(() => server.env);
   const get = (host: string, p = '/'): Promise<{ status: number; body: string }> =>
     new Promise((resolve, reject) => {
       http

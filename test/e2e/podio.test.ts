@@ -13,6 +13,7 @@ import http from 'node:http';
 import path from 'node:path';
 import {
   Cleanup,
+  kubectlFor,
   hasKubectl,
   kubectl,
   kubectl127,
@@ -29,13 +30,7 @@ const hasPythonClient = existsSync(PYTHON) && run(PYTHON, ['-c', 'import kuberne
 describe('pod I/O', { skip: !hasKubectl && 'kubectl is not installed' }, () => {
   const cleanup = new Cleanup();
   let server: ClusterServer;
-  const k = (args: string[], input?: string, bin = kubectl): { code: number; stdout: string; stderr: string } =>
-    run(bin, args, { env: server.env, input });
-  const ok = (args: string[], input?: string, bin = kubectl): string => {
-    const r = k(args, input, bin);
-    assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const { k, ok } = kubectlFor(() => server.env);
   const get = (port: number, p = '/'): Promise<string> =>
     new Promise((resolve, reject) => {
       http

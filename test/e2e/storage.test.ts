@@ -10,8 +10,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   Cleanup,
+  kubectlFor,
   hasKubectl,
-  kubectl,
   kubectl127,
   run,
   startOneNodeCluster,
@@ -23,13 +23,7 @@ import {
 describe('storage', { skip: !hasKubectl && 'kubectl is not installed' }, () => {
   const cleanup = new Cleanup();
   let server: ClusterServer;
-  const k = (args: string[], input?: string, bin = kubectl): { code: number; stdout: string; stderr: string } =>
-    run(bin, args, { env: server.env, input });
-  const ok = (args: string[], input?: string): string => {
-    const r = k(args, input);
-    assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const { k, ok } = kubectlFor(() => server.env);
   const apply = (yaml: string): string => ok(['apply', '-f', '-'], yaml);
   const jsonpath = (args: string[], expr: string): string => ok([...args, '-o', `jsonpath=${expr}`]);
   const phase = (kind: string, name: string): string => k(['get', kind, name, '-o', 'jsonpath={.status.phase}']).stdout;

@@ -9,7 +9,8 @@ import { isDnsSubdomain, type FieldProblem } from '../../../api/validation.js';
 import { parseQuantity } from '../../../api/quantity.js';
 import { DEFAULT_CLASS_ANNOTATION, PV_PROTECTION, PVC_PROTECTION } from '../../../api/volume.js';
 import { invalid, type KObject } from '../../objects.js';
-import { resourceType, storageKey } from '../../resources.js';
+import { resourceType } from '../../resources.js';
+import { findDefault } from '../defaults.js';
 import { ageColumn, nameColumn, spec, status, type Column } from '../../tables.js';
 import { obj, refuse } from '../../validation.js';
 import { same } from '../podtemplate.js';
@@ -234,27 +235,16 @@ export const persistentVolumes: Strategy = {
   ],
 };
 
-let defaultClass: { at: number; value: Promise<string | undefined> } | undefined;
-
-/**
- * The DefaultStorageClass admission plugin's choice: the newest class annotated default (several may
- * be, as in Kubernetes), read at most once a second.
- */
-function defaultClassName(ctx: RegistryContext): Promise<string | undefined> {
-  if (!defaultClass || Date.now() - defaultClass.at > 1000)
-    defaultClass = {
-      at: Date.now(),
-      value: ctx.storage.list(storageKey(ctx.resource('storageclasses'), undefined)).then(
-        ({ kvs }) =>
-          kvs
-            .map((kv) => JSON.parse(kv.value.toString()) as KObject)
-            .filter((sc) => sc.metadata?.annotations?.[DEFAULT_CLASS_ANNOTATION] === 'true')
-            .sort((a, b) =>
-              String(b.metadata?.creationTimestamp).localeCompare(String(a.metadata?.creationTimestamp)),
-            )[0]?.metadata?.name,
-      ),
-    };
-  return defaultClass.value;
+/** The DefaultStorageClass admission plugin's choice: the newest class annotated default (several may be). */
+async function defaultClassName(ctx: RegistryContext): Promise<string | undefined> {
+  const classes = await findDefault(
+    ctx,
+    'storageclasses',
+    (sc) => sc.metadata?.annotations?.[DEFAULT_CLASS_ANNOTATION] === 'true',
+  );
+  return classes.sort((a, b) =>
+    String(b.metadata?.creationTimestamp).localeCompare(String(a.metadata?.creationTimestamp)),
+  )[0]?.metadata?.name;
 }
 
 export const persistentVolumeClaims: Strategy = {

@@ -5,7 +5,8 @@
  */
 import { isDnsSubdomain, type FieldProblem } from '../../../api/validation.js';
 import type { KObject } from '../../objects.js';
-import { resourceType, storageKey } from '../../resources.js';
+import { resourceType } from '../../resources.js';
+import { findDefault } from '../defaults.js';
 import { ageColumn, nameColumn, spec, status } from '../../tables.js';
 import { obj, refuse } from '../../validation.js';
 import type { RegistryContext, Strategy } from '../strategy.js';
@@ -86,23 +87,14 @@ export function ingressProblems(o: KObject): FieldProblem[] {
   return out;
 }
 
-let defaultClass: { at: number; value: Promise<string | undefined> } | undefined;
-
-/** The IngressClass marked default (read at most once a second). */
-function defaultClassName(ctx: RegistryContext): Promise<string | undefined> {
-  if (!defaultClass || Date.now() - defaultClass.at > 1000)
-    defaultClass = {
-      at: Date.now(),
-      value: ctx.storage
-        .list(storageKey(ctx.resource('ingressclasses'), undefined))
-        .then(
-          ({ kvs }) =>
-            kvs
-              .map((kv) => JSON.parse(kv.value.toString()) as KObject)
-              .find((c) => c.metadata?.annotations?.[DEFAULT_INGRESS_CLASS_ANNOTATION] === 'true')?.metadata?.name,
-        ),
-    };
-  return defaultClass.value;
+/** The IngressClass marked default. */
+async function defaultClassName(ctx: RegistryContext): Promise<string | undefined> {
+  const classes = await findDefault(
+    ctx,
+    'ingressclasses',
+    (c) => c.metadata?.annotations?.[DEFAULT_INGRESS_CLASS_ANNOTATION] === 'true',
+  );
+  return classes[0]?.metadata?.name;
 }
 
 const hostsOf = (o: KObject): string => {

@@ -177,7 +177,7 @@ function freeOctet(): number {
 
 export async function startDaemon(
   cleanup: Cleanup,
-  opts: { mirror?: string; insecure?: string[]; dataRoot?: string; execRoot?: string } = {},
+  opts: { mirror?: string; insecure?: string[]; dataRoot?: string; execRoot?: string; extraArgs?: string[] } = {},
 ): Promise<Daemon> {
   const dir = tempDir(cleanup, 'gantry-daemon-');
   const sock = path.join(dir, 'gantry.sock');
@@ -204,6 +204,7 @@ export async function startDaemon(
   ];
   if (opts.mirror) args.push('--registry-mirror', opts.mirror);
   for (const i of opts.insecure ?? []) args.push('--insecure-registry', i);
+  args.push(...(opts.extraArgs ?? []));
   // Registered before the daemon, so it runs after the daemon has stopped: remove what containers left.
   cleanup.add(() => reapContainers(dataRoot, execRoot));
   const proc = startProcess(cleanup, GANTRY, args, log);

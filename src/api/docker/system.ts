@@ -7,6 +7,7 @@ import { matchesFilters, type EngineEvent } from '../../engine/events.js';
 import type { AuthConfig } from '../../registry/auth.js';
 import { DEFAULT_DOMAIN } from '../../images/reference.js';
 import { API_VERSION, MIN_API_VERSION, parseFilters, readJsonBody, sendJson, type Router } from './router.js';
+import { osName } from '../../common/osinfo.js';
 import { GANTRY_VERSION } from '../../version.js';
 
 function pingHeaders(): Record<string, string> {
@@ -18,16 +19,6 @@ function pingHeaders(): Record<string, string> {
     'Cache-Control': 'no-cache, no-store, must-revalidate',
     Pragma: 'no-cache',
   };
-}
-
-function osName(): string {
-  try {
-    const m = /^PRETTY_NAME="?([^"\n]*)"?/m.exec(readFileSync('/etc/os-release', 'utf8'));
-    if (m) return m[1]!;
-  } catch {
-    // Fall through.
-  }
-  return os.type();
 }
 
 function cgroupVersion(): string {

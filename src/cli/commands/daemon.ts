@@ -4,6 +4,8 @@ import type { Command } from 'commander';
 import { createLogger, logUncaught } from '../../common/log.js';
 import { Engine } from '../../engine/engine.js';
 import { createDockerApi, listen } from '../../api/docker/server.js';
+import { processRegistry, parseMetricsAddress, serveMetrics } from '../../common/metrics.js';
+import { EngineMetrics } from '../../engine/metrics.js';
 import { collect } from './common.js';
 
 const DEFAULT_CONFIG = '/etc/gantry/daemon.json';
@@ -22,6 +24,7 @@ interface DaemonJson {
   'default-address-pools'?: Array<{ base: string; size: number }>;
   'max-layer-size'?: string | number;
   'max-context-size'?: string | number;
+  'metrics-addr'?: string;
 }
 
 /** A size as `--max-layer-size` takes it: bytes, or a number with k, m, g or t (powers of 1024). */
@@ -70,6 +73,7 @@ export function registerDaemon(program: Command): void {
     )
     .option('--max-layer-size <size>', 'refuse layers that unpack to more than this (e.g. 32g)', undefined)
     .option('--max-context-size <size>', 'refuse build contexts that unpack to more than this (e.g. 16g)', undefined)
+    .option('--metrics-addr <host:port>', 'serve Prometheus metrics on this address, e.g. 127.0.0.1:9323', undefined)
     .option('--config-file <file>', 'daemon configuration file (JSON, like daemon.json)', undefined)
     .option('-l, --log-level <level>', 'log level (debug, info, warn, error)', undefined)
     .option('-D, --debug', 'enable debug logging')
@@ -89,6 +93,7 @@ export function registerDaemon(program: Command): void {
         defaultAddressPool?: string;
         maxLayerSize?: string;
         maxContextSize?: string;
+        metricsAddr?: string;
       }) => {
         let file: DaemonJson = {};
         const cfgPath = opts.configFile ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
@@ -100,6 +105,9 @@ export function registerDaemon(program: Command): void {
           }
         }
         const hosts = opts.host.length ? opts.host : (file.hosts ?? ['unix:///run/gantry/gantry.sock']);
+        const metricsAddr = opts.metricsAddr ?? file['metrics-addr'];
+        // Checked before anything starts: a typo in the address is an error, not a daemon without metrics.
+        if (metricsAddr) parseMetricsAddress(metricsAddr);
         const level = opts.debug || file.debug ? 'debug' : (opts.logLevel ?? file['log-level'] ?? 'info');
         const logger = createLogger('gantry-daemon', level);
         const engine = await Engine.open({
@@ -122,6 +130,11 @@ export function registerDaemon(program: Command): void {
           },
         });
         const servers: import('node:http').Server[] = [];
+        if (metricsAddr) {
+          const registry = processRegistry();
+          new EngineMetrics(engine, registry);
+          servers.push(await serveMetrics(registry, metricsAddr, logger));
+        }
         for (const h of hosts) {
           const server = createDockerApi(engine);
           await listen(server, h);

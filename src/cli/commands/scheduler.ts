@@ -10,6 +10,7 @@ import { EventRecorder } from '../../cluster/client/events.js';
 import { Informer } from '../../cluster/client/informer.js';
 import { Scheduler } from '../../cluster/scheduler/scheduler.js';
 import { createLogger, logUncaught } from '../../common/log.js';
+import { parseMetricsAddress, processRegistry, serveMetrics } from '../../common/metrics.js';
 
 export function registerSchedulerCommand(program: Command): void {
   program
@@ -19,39 +20,48 @@ export function registerSchedulerCommand(program: Command): void {
     .requiredOption('--ca-file <file>', 'the cluster CA certificate')
     .requiredOption('--cert-file <file>', 'a client certificate allowed to bind pods (the admin one: tls/admin.crt)')
     .requiredOption('--key-file <file>', "the certificate's key")
-    .action((o: { server: string; caFile: string; certFile: string; keyFile: string }) => {
-      const logger = createLogger('gantry-scheduler', 'info');
-      logUncaught(logger);
-      const client = new ApiClient({
-        server: o.server,
-        ca: readFileSync(o.caFile, 'utf8'),
-        cert: readFileSync(o.certFile, 'utf8'),
-        key: readFileSync(o.keyFile, 'utf8'),
-        maxSockets: 64,
-      });
-      const pods = new Informer(client, '/api/v1/pods', logger);
-      const nodes = new Informer(client, '/api/v1/nodes', logger);
-      const scheduler = new Scheduler(
-        client,
-        pods,
-        nodes,
-        logger,
-        new EventRecorder(client, 'default-scheduler', logger),
-      );
-      pods.start();
-      nodes.start();
-      void Promise.all([pods.waitForSync(), nodes.waitForSync()]).then(() => {
-        logger.info('scheduler started');
-        return scheduler.run();
-      });
-      const stop = (): void => {
-        scheduler.queue.stop();
-        pods.stop();
-        nodes.stop();
-        client.close();
-        process.exit(0);
-      };
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
-    });
+    .option('--metrics-bind-address <host:port>', 'serve Prometheus metrics on this address (plain HTTP)')
+    .action(
+      async (o: { server: string; caFile: string; certFile: string; keyFile: string; metricsBindAddress?: string }) => {
+        const logger = createLogger('gantry-scheduler', 'info');
+        logUncaught(logger);
+        if (o.metricsBindAddress) parseMetricsAddress(o.metricsBindAddress);
+        const client = new ApiClient({
+          server: o.server,
+          ca: readFileSync(o.caFile, 'utf8'),
+          cert: readFileSync(o.certFile, 'utf8'),
+          key: readFileSync(o.keyFile, 'utf8'),
+          maxSockets: 64,
+        });
+        const pods = new Informer(client, '/api/v1/pods', logger);
+        const nodes = new Informer(client, '/api/v1/nodes', logger);
+        const scheduler = new Scheduler(
+          client,
+          pods,
+          nodes,
+          logger,
+          new EventRecorder(client, 'default-scheduler', logger),
+        );
+        if (o.metricsBindAddress) {
+          const registry = processRegistry();
+          scheduler.instrument(registry);
+          await serveMetrics(registry, o.metricsBindAddress, logger);
+        }
+        pods.start();
+        nodes.start();
+        void Promise.all([pods.waitForSync(), nodes.waitForSync()]).then(() => {
+          logger.info('scheduler started');
+          return scheduler.run();
+        });
+        const stop = (): void => {
+          scheduler.queue.stop();
+          pods.stop();
+          nodes.stop();
+          client.close();
+          process.exit(0);
+        };
+        process.on('SIGTERM', stop);
+        process.on('SIGINT', stop);
+      },
+    );
 }

@@ -25,7 +25,9 @@ import { parseLbRange } from '../../cluster/controllers/servicelb.js';
 import { isStorageRoot } from '../../cluster/controllers/localpath.js';
 import { fileAuditSink } from '../../cluster/apiserver/audit.js';
 import { EtcdStorage } from '../../cluster/storage/etcd.js';
+import { InstrumentedStorage } from '../../cluster/storage/metrics.js';
 import { SqliteStorage } from '../../cluster/storage/sqlite.js';
+import { processRegistry } from '../../common/metrics.js';
 import type { Storage } from '../../cluster/storage/types.js';
 import { collect } from './common.js';
 import { intToIp, parseCidr } from '../../network/ipnet.js';
@@ -184,6 +186,8 @@ export function registerServerCommands(program: Command): void {
           mkdirSync(path.join(o.dataDir, 'db'), { recursive: true });
           storage = new SqliteStorage(path.join(o.dataDir, 'db', 'state.db'));
         }
+        const registry = processRegistry();
+        storage = new InstrumentedStorage(storage, registry);
         // In-cluster clients dial the `kubernetes` Service's address, the first of the service range.
         const tls = ensureTls(o.dataDir, [intToIp(parseCidr(o.serviceCidr).base + 1), o.advertiseAddress]);
         const port = Number(o.httpsListenPort);
@@ -196,6 +200,7 @@ export function registerServerCommands(program: Command): void {
           serviceCidr: o.serviceCidr,
           nodePortRange: [lo, hi],
           logger,
+          registry,
         });
         await api.bootstrap({ address: o.advertiseAddress, port });
         const nodeTokenFile = path.join(o.dataDir, 'node-token');
@@ -232,6 +237,7 @@ export function registerServerCommands(program: Command): void {
             nodeMonitorGracePeriodMs: graceNs / 1e6,
             hpaSyncPeriodMs: hpaNs / 1e6,
             localStoragePath,
+            registry,
           },
         );
         await controllers.start();

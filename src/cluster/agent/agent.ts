@@ -13,7 +13,7 @@ import type { Server } from 'node:https';
 import type { Logger } from '../../common/log.js';
 import type { ApiClient as EngineClient } from '../../api/docker/client.js';
 import { keyOf, type KObject } from '../api/object.js';
-import { podStatus } from '../api/pod.js';
+import { podSpec, podStatus } from '../api/pod.js';
 import type { KubeClient } from '../client/client.js';
 import { EventRecorder } from '../client/events.js';
 import { Informer } from '../client/informer.js';
@@ -35,6 +35,9 @@ import { ServiceProxy } from './proxy.js';
 import { EngineRuntime, SANDBOX, type Runtime } from './runtime.js';
 import { startAgentServer } from './server.js';
 import { ResourceSampler } from './resourcestats.js';
+import { cadvisorMetrics } from './cadvisor.js';
+import { KubeletMetrics } from './metrics.js';
+import { processRegistry } from '../../common/metrics.js';
 import { attemptOf, StatusManager } from './status.js';
 
 export interface AgentOptions {
@@ -98,6 +101,8 @@ export class NodeAgent {
   private readonly queue = new WorkQueue();
   private timers: NodeJS.Timeout[] = [];
   private endpoint?: Server;
+  private readonly registry = processRegistry();
+  private readonly metrics: KubeletMetrics;
 
   constructor(
     private readonly client: KubeClient,
@@ -111,6 +116,7 @@ export class NodeAgent {
       update: (_o, p) => this.seen(p),
       delete: (p) => {
         this.keysByUid.delete(p.metadata?.uid ?? '');
+        this.metrics.forget(p.metadata?.uid ?? '');
         this.queue.add(ORPHANS);
       },
     });
@@ -137,14 +143,13 @@ export class NodeAgent {
     }
     this.podNetwork = new PodNetwork(client, engine, o.nodeName, logger);
     this.runtime = new EngineRuntime(engine, o.nodeName, this.podNetwork);
+    this.metrics = new KubeletMetrics(this.registry, o.nodeName, this.runtime);
     this.resources = new ResourceSampler(
       o.nodeName,
       this.runtime,
       (uid) => {
         const pod = this.pods.get(this.keysByUid.get(uid) ?? '');
-        return (
-          pod && { namespace: pod.metadata!.namespace!, name: pod.metadata!.name!, startTime: podStatus(pod).startTime }
-        );
+        return pod && { ...this.podNameOf(uid)!, startTime: podStatus(pod).startTime };
       },
       logger,
     );
@@ -215,6 +220,10 @@ export class NodeAgent {
       containerOf: (ns, pod, c) => this.containerId(ns, pod, c),
       podNetwork: (ns, pod) => this.podNetworkOf(ns, pod),
       summary: () => this.resources.summary(),
+      metrics: {
+        registry: this.registry,
+        cadvisor: () => cadvisorMetrics(this.runtime, (uid) => this.podNameOf(uid)),
+      },
     });
     await this.node.register();
     await this.podNetwork
@@ -275,10 +284,17 @@ export class NodeAgent {
     ]);
   }
 
+  /** The namespace and name of one of this node's pods, by UID. */
+  private podNameOf(uid: string): { namespace: string; name: string } | undefined {
+    const meta = this.pods.get(this.keysByUid.get(uid) ?? '')?.metadata;
+    return meta && { namespace: meta.namespace!, name: meta.name! };
+  }
+
   /** One pod: read what the runtime has, decide, act, report. */
   private async syncPod(key: string): Promise<void> {
     const pod = this.pods.get(key);
     if (!pod) return;
+    const startedAt = performance.now();
     let state = runtimeState(await this.runtime.podContainers(pod.metadata!.uid!));
     const actions = computePodActions(pod, state);
     if (actions.terminate) return this.executor.terminate(pod, state, actions.terminate.graceSeconds);
@@ -290,6 +306,13 @@ export class NodeAgent {
       if (actions.createSandbox || actions.start.length || actions.startEphemeral)
         state = runtimeState(await this.runtime.podContainers(pod.metadata!.uid!));
       await this.status.report(pod, state, waiting);
+      const running = (podSpec(pod).containers ?? []).every((c) => state.get(c.name ?? '')?.state === 'running');
+      this.metrics.podSynced(
+        pod.metadata!.uid!,
+        (performance.now() - startedAt) / 1000,
+        actions.createSandbox,
+        running,
+      );
     }
     // What a container waits for (an image, a ConfigMap) raises no event here: look again soon.
     if (Object.keys(waiting).length) this.queue.addAfter(key, WAITING_RETRY_MS);

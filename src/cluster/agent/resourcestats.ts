@@ -28,7 +28,7 @@ export interface Summary {
 }
 
 /** Host CPU time used (not idle or iowait) in ns, and memory in use, from /proc. */
-async function hostUsage(): Promise<ContainerUsage & { usageBytes: number }> {
+export async function hostUsage(): Promise<ContainerUsage> {
   const [stat, meminfo] = await Promise.all([fs.readFile('/proc/stat', 'utf8'), fs.readFile('/proc/meminfo', 'utf8')]);
   const fields = stat.split('\n')[0]!.split(/\s+/).slice(1).map(Number);
   const busy = fields.reduce((a, b) => a + b, 0) - (fields[3] ?? 0) - (fields[4] ?? 0);
@@ -37,13 +37,16 @@ async function hostUsage(): Promise<ContainerUsage & { usageBytes: number }> {
   return {
     cpuNanos: (busy * 1e9) / 100,
     workingSetBytes: total - kb('MemAvailable'),
-    usageBytes: total - kb('MemFree'),
+    memoryUsageBytes: total - kb('MemFree'),
     at: Date.now(),
   };
 }
 
 /** nano-cores between two samples of cumulative CPU time. */
-export function cpuRate(prev: ContainerUsage | undefined, cur: ContainerUsage): number {
+export function cpuRate(
+  prev: Pick<ContainerUsage, 'cpuNanos' | 'at'> | undefined,
+  cur: Pick<ContainerUsage, 'cpuNanos' | 'at'>,
+): number {
   if (!prev || cur.at <= prev.at || cur.cpuNanos < prev.cpuNanos) return 0;
   // A core busy for 1 ms uses 1e6 ns of CPU: ns per ms, times 1e3, is nano-cores.
   return Math.round(((cur.cpuNanos - prev.cpuNanos) / (cur.at - prev.at)) * 1e3);
@@ -51,12 +54,12 @@ export function cpuRate(prev: ContainerUsage | undefined, cur: ContainerUsage): 
 
 const rfc3339 = (ms: number): string => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
 
-function sample(prev: ContainerUsage | undefined, cur: ContainerUsage, usageBytes = cur.workingSetBytes): UsageSample {
+function sample(prev: ContainerUsage | undefined, cur: ContainerUsage): UsageSample {
   const time = rfc3339(cur.at);
   return {
     time,
     cpu: { time, usageNanoCores: cpuRate(prev, cur), usageCoreNanoSeconds: cur.cpuNanos },
-    memory: { time, workingSetBytes: cur.workingSetBytes, usageBytes },
+    memory: { time, workingSetBytes: cur.workingSetBytes, usageBytes: cur.memoryUsageBytes },
   };
 }
 
@@ -134,7 +137,7 @@ export class ResourceSampler {
       stats.memory.usageBytes += s.memory.usageBytes;
     });
     const summary: Summary = {
-      node: { nodeName: this.nodeName, ...sample(this.previous.get(''), host, host.usageBytes) },
+      node: { nodeName: this.nodeName, ...sample(this.previous.get(''), host) },
       pods: [...pods.values()],
     };
     this.previous = next;

@@ -28,6 +28,8 @@ export interface RuntimeContainer {
   name: string;
   podUid: string;
   state: 'created' | 'running' | 'exited' | string;
+  /** The image as the pod named it (cAdvisor's `image` label). */
+  image?: string;
 }
 
 export interface ContainerDetails {
@@ -96,7 +98,24 @@ export interface ContainerUsage {
   cpuNanos: number;
   /** Memory in use less the inactive file cache: what the kubelet reports and evicts on. */
   workingSetBytes: number;
+  /** Memory in use, page cache included. */
+  memoryUsageBytes: number;
+  /** The container's own interfaces (a sandbox's are its pod's); none when it shares another's. */
+  interfaces?: InterfaceUsage[];
   at: number;
+}
+
+/** One interface's counters since it was made. */
+export interface InterfaceUsage {
+  name: string;
+  rxBytes: number;
+  rxPackets: number;
+  rxErrors: number;
+  rxDropped: number;
+  txBytes: number;
+  txPackets: number;
+  txErrors: number;
+  txDropped: number;
 }
 
 export interface Runtime {
@@ -120,6 +139,7 @@ export interface Runtime {
 
 interface EngineContainer {
   Id: string;
+  Image?: string;
   Names: string[];
   Labels: Record<string, string>;
   State: string;
@@ -145,6 +165,19 @@ interface EngineStats {
   read?: string;
   cpu_stats?: { cpu_usage?: { total_usage?: number } };
   memory_stats?: { usage?: number; stats?: Record<string, number> };
+  networks?: Record<
+    string,
+    {
+      rx_bytes: number;
+      rx_packets: number;
+      rx_errors: number;
+      rx_dropped: number;
+      tx_bytes: number;
+      tx_packets: number;
+      tx_errors: number;
+      tx_dropped: number;
+    }
+  >;
 }
 
 const toContainer = (c: EngineContainer): RuntimeContainer => ({
@@ -153,6 +186,7 @@ const toContainer = (c: EngineContainer): RuntimeContainer => ({
   name: c.Labels[LABEL.container] ?? '',
   podUid: c.Labels[LABEL.uid] ?? '',
   state: c.State,
+  ...(c.Image ? { image: c.Image } : {}),
 });
 
 const dnsConfig = (dns: DnsConfig | undefined): Record<string, unknown> =>
@@ -182,6 +216,22 @@ export class EngineRuntime implements Runtime {
       return {
         cpuNanos: s.cpu_stats?.cpu_usage?.total_usage ?? 0,
         workingSetBytes: Math.max(0, (memory.usage ?? 0) - inactive),
+        memoryUsageBytes: memory.usage ?? 0,
+        ...(s.networks
+          ? {
+              interfaces: Object.entries(s.networks).map(([name, n]) => ({
+                name,
+                rxBytes: n.rx_bytes,
+                rxPackets: n.rx_packets,
+                rxErrors: n.rx_errors,
+                rxDropped: n.rx_dropped,
+                txBytes: n.tx_bytes,
+                txPackets: n.tx_packets,
+                txErrors: n.tx_errors,
+                txDropped: n.tx_dropped,
+              })),
+            }
+          : {}),
         at: Date.parse(s.read ?? '') || Date.now(),
       };
     } catch {

@@ -1,7 +1,7 @@
 /**
  * The agent's HTTPS endpoint (the kubelet's port): the API server fetches container logs here for
- * `kubectl logs`, opens exec, attach and port-forward sessions (`streams/`) and reads `/stats/summary`
- * for the metrics API. Only clients with a certificate of the
+ * `kubectl logs`, opens exec, attach and port-forward sessions (`streams/`), reads `/stats/summary`
+ * for the metrics API, and relays scrapes of `/metrics` and `/metrics/cadvisor` (the node proxy). Only clients with a certificate of the
  * cluster CA in `system:masters` (the API server) are served. The endpoint's own certificate is the
  * node's serving certificate, signed by the cluster CA, which the API server verifies.
  */
@@ -11,6 +11,8 @@ import type { Socket } from 'node:net';
 import { Transform, type Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { frameReader } from '../../api/docker/client.js';
+import type { Registry } from 'prom-client';
+import { writeMetrics } from '../../common/metrics.js';
 import type { Summary } from './resourcestats.js';
 import { handleStream, refuseUpgrade, type StreamContext } from './streams/handler.js';
 
@@ -41,6 +43,8 @@ export interface AgentServerOptions extends StreamContext {
   serving: { cert: string; key: string };
   /** The Summary API's answer (`/stats/summary`): node and pod CPU and memory. */
   summary: () => Promise<Summary>;
+  /** The kubelet's `/metrics` and cAdvisor's `/metrics/cadvisor`. */
+  metrics: { registry: Registry; cadvisor: () => Promise<{ contentType: string; body: string }> };
 }
 
 export function startAgentServer(o: AgentServerOptions): Promise<https.Server> {
@@ -58,6 +62,20 @@ export function startAgentServer(o: AgentServerOptions): Promise<https.Server> {
           (summary) => {
             res.writeHead(200, { 'Content-Type': 'application/json' });
             res.end(JSON.stringify(summary));
+          },
+          (err: unknown) => fail(500, String(err)),
+        );
+        return;
+      }
+      if (req.method === 'GET' && url.pathname === '/metrics') {
+        void writeMetrics(o.metrics.registry, res).catch((err: unknown) => fail(500, String(err)));
+        return;
+      }
+      if (req.method === 'GET' && url.pathname === '/metrics/cadvisor') {
+        void o.metrics.cadvisor().then(
+          ({ contentType, body }) => {
+            res.writeHead(200, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body) });
+            res.end(body);
           },
           (err: unknown) => fail(500, String(err)),
         );

@@ -100,6 +100,37 @@ export async function podLogs(ctx: RegistryContext, res: ServerResponse, t: Targ
   res.on('close', () => upstream.destroy());
 }
 
+/**
+ * `nodes/<name>/proxy/<path>`: a GET relayed to the node's agent (its `/metrics`, `/metrics/cadvisor`,
+ * `/stats/summary`, container logs), answered with the agent's status, type and body as they come.
+ * As the kubelet API behind it, only reads: exec and the other streams have their own subresources.
+ */
+export async function proxyToNode(
+  ctx: RegistryContext,
+  res: ServerResponse,
+  nodeName: string,
+  subpath: string,
+  query: URLSearchParams,
+): Promise<void> {
+  const agentUrl = await agentEndpoint(ctx, nodeName);
+  const search = query.toString();
+  const upstream = await new Promise<IncomingMessage>((resolve, reject) => {
+    const r = https.request(`${agentUrl}/${subpath}${search ? `?${search}` : ''}`, agentTls(ctx, nodeName), resolve);
+    r.setTimeout(30_000, () => r.destroy(new Error('no answer in 30 s')));
+    r.on('error', (err) =>
+      reject(
+        new ApiError(503, 'ServiceUnavailable', `the agent of node "${nodeName}" cannot be reached: ${err.message}`),
+      ),
+    );
+    r.end();
+  });
+  const headers: Record<string, string> = { 'Content-Type': upstream.headers['content-type'] ?? 'text/plain' };
+  if (upstream.headers['content-length']) headers['Content-Length'] = upstream.headers['content-length'];
+  res.writeHead(upstream.statusCode ?? 502, headers);
+  upstream.pipe(res);
+  res.on('close', () => upstream.destroy());
+}
+
 /** A JSON GET from a node's agent (`/stats/summary`), over the same verified TLS. */
 export async function agentJson<T>(ctx: RegistryContext, nodeName: string, path: string, timeoutMs = 5000): Promise<T> {
   const agentUrl = await agentEndpoint(ctx, nodeName);

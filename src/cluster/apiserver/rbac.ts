@@ -164,6 +164,24 @@ export const BOOTSTRAP_CLUSTER_ROLES: Array<{ name: string; rules: PolicyRule[] 
     ],
   },
   {
+    name: 'system:monitoring',
+    rules: [
+      {
+        nonResourceURLs: [
+          '/healthz',
+          '/healthz/*',
+          '/livez',
+          '/livez/*',
+          '/readyz',
+          '/readyz/*',
+          '/metrics',
+          '/metrics/slis',
+        ],
+        verbs: ['get'],
+      },
+    ],
+  },
+  {
     name: 'system:discovery',
     rules: [
       {
@@ -189,6 +207,7 @@ export const BOOTSTRAP_CLUSTER_ROLE_BINDINGS: Array<{ name: string; role: string
   { name: 'cluster-admin', role: 'cluster-admin', group: 'system:masters' },
   { name: 'system:basic-user', role: 'system:basic-user', group: 'system:authenticated' },
   { name: 'system:discovery', role: 'system:discovery', group: 'system:authenticated' },
+  { name: 'system:monitoring', role: 'system:monitoring', group: 'system:monitoring' },
   { name: 'kubeadm:kubelet-bootstrap', role: 'system:node-bootstrapper', group: 'system:bootstrappers' },
   {
     name: 'kubeadm:node-autoapprove-bootstrap',

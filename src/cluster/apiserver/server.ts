@@ -7,7 +7,9 @@
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { Registry } from 'prom-client';
 import type { Logger } from '../../common/log.js';
+import { writeMetrics } from '../../common/metrics.js';
 import { dashboardPage } from '../dashboard/page.js';
 import type { Storage } from '../storage/types.js';
 import { Authenticator, serviceAccountUser, type UserInfo } from './auth.js';
@@ -28,6 +30,7 @@ import {
   wantsMetadata,
   wantsTable,
 } from './http.js';
+import { ApiServerMetrics, reportedVerb } from './metrics.js';
 import { NamespacePhases } from './namespaces.js';
 import { NodeAuthorizer, nodeOf } from './nodeauthz.js';
 import { relayStream, type NodeProxyContext } from './streamproxy.js';
@@ -55,6 +58,8 @@ export interface ApiServerOptions {
   logger: Logger;
   /** Where audit events go (`--audit-log-path`); none when absent. */
   audit?: AuditSink;
+  /** The process's metrics, served on `/metrics` with this server's own in them (absent: no `/metrics`). */
+  registry?: Registry;
 }
 
 const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version']);
@@ -75,6 +80,7 @@ export class ApiServer {
   private readonly ctx: NodeProxyContext;
   /** What the audit hook records of requests in flight. */
   private readonly audits = new WeakMap<IncomingMessage, AuditContext>();
+  private readonly metrics?: ApiServerMetrics;
 
   constructor(private readonly o: ApiServerOptions) {
     this.services = new ServiceAllocator(o.storage, o.serviceCidr, o.nodePortRange);
@@ -118,9 +124,11 @@ export class ApiServer {
       impersonate: (req, user) => this.impersonate(req, user),
       authorize: (user, a) => this.authorize(user, a),
     };
+    if (o.registry) this.metrics = new ApiServerMetrics(o.registry, o.storage, () => this.storedResources());
     this.server = https.createServer(
       { key: o.tls.serverKey, cert: o.tls.serverCert, ca: o.tls.ca, requestCert: true, rejectUnauthorized: false },
       (req, res) => {
+        this.metrics?.track(req, res);
         const audit = o.audit;
         if (audit) {
           const ctx: AuditContext = { received: auditNow() };
@@ -133,6 +141,15 @@ export class ApiServer {
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       relayStream(this.ctx, req, socket, head).catch((err: unknown) => refuseUpgrade(socket, err));
     });
+  }
+
+  /** Every kind kept in storage once (several versions share one prefix), named as metrics name them. */
+  private storedResources(): Array<{ resource: string; prefix: string }> {
+    const byPrefix = new Map<string, string>();
+    for (const r of this.discovery.resources())
+      if (!r.review && !r.readOnly)
+        byPrefix.set(storageKey(r, undefined), r.group ? `${r.plural}.${r.group}` : r.plural);
+    return [...byPrefix].map(([prefix, resource]) => ({ prefix, resource }));
   }
 
   /** Built-in objects every cluster has, then the authorizers and the custom kinds follow storage. */
@@ -235,6 +252,7 @@ export class ApiServer {
           path: p,
         });
     }
+    if (p === '/metrics' && this.o.registry && req.method === 'GET') return writeMetrics(this.o.registry, res);
     if (p === '/healthz' || p === '/livez' || p === '/readyz') {
       res.writeHead(200, { 'Content-Type': 'text/plain' });
       res.end('ok');
@@ -271,8 +289,12 @@ export class ApiServer {
       throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
     const name = segs[1];
     const subresource = segs[2];
-    if (segs.length > 3 || (subresource && !(res.subresources ?? []).includes(subresource)))
+    if (
+      (segs.length > 3 && subresource !== 'proxy') ||
+      (subresource && !(res.subresources ?? []).includes(subresource))
+    )
       throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+    if (subresource === 'proxy') return { res, namespace, name, subresource, subpath: segs.slice(3).join('/') };
     // Namespace objects are named by the `namespaces/<name>` path.
     if (res.plural === 'namespaces' && rest[0] === 'namespaces' && rest.length === 2) return { res, name: rest[1] };
     return { res, namespace, name, subresource };
@@ -301,6 +323,8 @@ export class ApiServer {
                   ? 'delete'
                   : 'deletecollection'
                 : method.toLowerCase();
+    const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+    this.metrics?.describe(req, t, reportedVerb(method, t, watching, contentType), dryRun);
     const audit = this.audits.get(req);
     if (audit) {
       audit.verb = verb;
@@ -323,7 +347,6 @@ export class ApiServer {
         subresource: t.subresource,
         name: t.name,
       });
-    const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
     const strategy = strategyFor(t.res);
     const body = async (): Promise<KObject> => parseObject(await readBody(req), contentType);
     if (strategy.review) {

@@ -36,10 +36,12 @@ import { VolumeProtectionController } from './volumeprotection.js';
 import { RootCaCertPublisher } from './rootcacertpublisher.js';
 import { IngressStatusController } from './ingressstatus.js';
 import { readFileSync } from 'node:fs';
+import type { Registry } from 'prom-client';
+import { WorkQueueMetrics, type QueueMetrics } from './workqueuemetrics.js';
 
 /** What a controller is to the manager: something that runs until its queue stops. */
 export interface Controller {
-  readonly queue: { stop(): void };
+  readonly queue: { stop(): void; instrument?(metrics: QueueMetrics): void };
   /** Work before `run` once the shared informers have synced (the collector's own informers). */
   start?(): Promise<void>;
   run(): Promise<void>;
@@ -354,8 +356,11 @@ export class ControllerManager {
       nodeMonitorGracePeriodMs?: number;
       hpaSyncPeriodMs?: number;
       localStoragePath?: string;
+      /** Where the work queues and the scheduler report their metrics (absent: not measured). */
+      registry?: Registry;
     },
   ) {
+    const queueMetrics = opts.registry && new WorkQueueMetrics(opts.registry);
     this.client = new ApiClient({ maxSockets: 64, ...options });
     const ctx: ControllerContext = {
       client: this.client,
@@ -377,6 +382,7 @@ export class ControllerManager {
       if (!opts.controllers.has(d.name)) continue;
       const c = d.create(ctx);
       if (!c) continue;
+      if (queueMetrics) c.queue.instrument?.(queueMetrics.forQueue(d.name));
       this.controllers.push(c);
       this.names.push(d.name);
     }
@@ -396,6 +402,7 @@ export class ControllerManager {
         { filters: [...DEFAULT_FILTERS, volumes], scores: DEFAULT_SCORES, preBind: [volumes] },
       );
       volumes.onChange(() => scheduler.queue.moveAllToActive());
+      if (opts.registry) scheduler.instrument(opts.registry);
       this.controllers.push(scheduler);
       this.names.push('scheduler');
     }

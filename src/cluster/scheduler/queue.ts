@@ -150,7 +150,7 @@ export class SchedulingQueue {
     for (const w of this.waiters.splice(0)) w(undefined);
   }
 
-  /** Pods waiting in each queue, for tests and logs. */
+  /** Pods waiting in each queue (`scheduler_pending_pods`). */
   sizes(): { active: number; backoff: number; unschedulable: number } {
     return { active: this.active.size, backoff: this.backoff.size, unschedulable: this.unschedulable.size };
   }

@@ -7,6 +7,7 @@
  * A pod no node can take is marked `PodScheduled=False` (Unschedulable, with kube-scheduler's message)
  * and waits for the cluster to change.
  */
+import type { Registry } from 'prom-client';
 import type { Logger } from '../../common/log.js';
 import { nowRfc3339, type KObject } from '../api/object.js';
 import type { PodSpec } from '../api/types.js';
@@ -27,6 +28,7 @@ import {
 import { DEFAULT_FILTERS, DEFAULT_SCORES } from './plugins.js';
 import { findPreemption, type Preemption } from './preemption.js';
 import { SchedulingQueue } from './queue.js';
+import { schedulerMetrics, type AttemptResult, type SchedulerMetrics } from './metrics.js';
 
 const MAX_BINDS_IN_FLIGHT = 32;
 const EXPIRE_EVERY_MS = 5000;
@@ -105,6 +107,7 @@ export class Scheduler {
   private inFlight = 0;
   private readonly slotWaiters: Array<() => void> = [];
   private expirer?: NodeJS.Timeout;
+  private metrics?: SchedulerMetrics;
 
   constructor(
     private readonly client: KubeClient,
@@ -148,15 +151,26 @@ export class Scheduler {
     });
   }
 
+  /** Report attempts and pending pods into `registry` from now on. */
+  instrument(registry: Registry): void {
+    this.metrics = schedulerMetrics(registry, this.queue);
+  }
+
+  private observe(result: AttemptResult, startedAt: number): void {
+    this.metrics?.attempt(result, (performance.now() - startedAt) / 1000);
+  }
+
   async run(): Promise<void> {
     this.expirer = setInterval(() => this.cache.expire(), EXPIRE_EVERY_MS);
     this.expirer.unref();
     for (;;) {
       const key = await this.queue.pop();
       if (key === undefined) break;
+      const startedAt = performance.now();
       try {
-        await this.scheduleOne(key);
+        await this.scheduleOne(key, startedAt);
       } catch (err) {
+        this.observe('error', startedAt);
         this.logger.warn({ pod: key, err: String(err) }, 'scheduling failed; will retry');
         this.queue.retryLater(key);
       }
@@ -164,7 +178,7 @@ export class Scheduler {
     clearInterval(this.expirer);
   }
 
-  private async scheduleOne(key: string): Promise<void> {
+  private async scheduleOne(key: string, startedAt: number): Promise<void> {
     const pod = this.pods.get(key);
     if (!pod || !isPending(pod) || this.cache.isAssumed(key)) return;
     const info = podInfo(key, pod);
@@ -175,6 +189,7 @@ export class Scheduler {
     if (nodes.length) this.nextStart = (this.nextStart + d.examined) % nodes.length;
     if (!d.node) {
       this.queue.markUnschedulable(key);
+      this.observe('unschedulable', startedAt);
       await this.reportUnschedulable(pod, unschedulableMessage(nodes.length, d.reasons));
       const preemption = info.priority > 0 ? findPreemption(info, nodes, this.plugins.filters) : undefined;
       if (preemption) await this.preempt(pod, preemption);
@@ -183,7 +198,7 @@ export class Scheduler {
     this.nominated.delete(key);
     this.cache.assume(key, pod, d.node.name);
     await this.bindSlot();
-    void this.bind(key, pod, d.node.name).finally(() => this.releaseSlot());
+    void this.bind(key, pod, d.node.name, startedAt).finally(() => this.releaseSlot());
   }
 
   private bindSlot(): Promise<void> {
@@ -200,7 +215,7 @@ export class Scheduler {
     else this.inFlight--;
   }
 
-  private async bind(key: string, pod: KObject, node: string): Promise<void> {
+  private async bind(key: string, pod: KObject, node: string, startedAt: number): Promise<void> {
     const meta = pod.metadata!;
     const path = `${collectionPath('v1', 'pods', meta.namespace)}/${meta.name}/binding`;
     try {
@@ -213,6 +228,7 @@ export class Scheduler {
       });
       this.cache.finishBinding(key);
       this.queue.done(key);
+      this.observe('scheduled', startedAt);
       this.events?.record(
         pod,
         'Normal',
@@ -223,6 +239,7 @@ export class Scheduler {
       this.cache.forget(key);
       // Bound by someone else, or gone: nothing to retry.
       if (err instanceof ApiStatusError && (err.code === 409 || err.code === 404)) return this.queue.done(key);
+      this.observe('error', startedAt);
       this.logger.warn({ pod: key, node, err: String(err) }, 'binding failed; will retry');
       this.queue.retryLater(key);
     }

@@ -72,6 +72,13 @@ export class EtcdStorage implements Storage {
     return { kvs: res.kvs.map(toKv), revision: opts.revision || Number(res.header.revision), more: res.more };
   }
 
+  async count(prefix: string): Promise<number> {
+    const res = await this.client.kv
+      .range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix), count_only: true })
+      .catch(rangeError);
+    return Number(res.count);
+  }
+
   async create(key: string, value: Buffer): Promise<KeyValue> {
     const k = Buffer.from(key);
     const res = await this.client.kv.txn({

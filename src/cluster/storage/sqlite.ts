@@ -111,6 +111,9 @@ export class SqliteStorage implements Storage {
       setCreateRevision: this.db.prepare(`UPDATE log SET create_revision = id WHERE id = ?`),
       since: this.db.prepare(`SELECT * FROM log WHERE id > ? AND id <= ? AND name >= ? AND name < ? ORDER BY id`),
       byId: this.db.prepare(`SELECT * FROM log WHERE id = ?`),
+      count: this.db.prepare(
+        `SELECT COUNT(*) AS n FROM log l JOIN (SELECT MAX(id) AS id FROM log WHERE name >= ? AND name < ? GROUP BY name) m ON l.id = m.id WHERE l.deleted = 0`,
+      ),
       exists: this.db.prepare(`SELECT deleted FROM log WHERE name = ? ORDER BY id DESC LIMIT 1`),
     };
     this.latest = (this.stmt.revision!.get() as { rev: number }).rev;
@@ -172,6 +175,10 @@ export class SqliteStorage implements Storage {
     ) as Row[];
     const more = limit !== -1 && rows.length > limit;
     return { kvs: (more ? rows.slice(0, limit) : rows).map(toKv), revision: at, more };
+  }
+
+  async count(prefix: string): Promise<number> {
+    return (this.stmt.count!.get(prefix, prefixEnd(prefix)) as { n: number }).n;
   }
 
   /**

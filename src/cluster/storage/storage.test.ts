@@ -133,6 +133,10 @@ function suite(name: string, open: () => Promise<{ storage: Storage; close: () =
       );
       assert.equal(page2.more, false);
       assert.equal((await s.list('/registry/cm/')).kvs.length, 6);
+      assert.equal(await s.count('/registry/cm/ns1/'), 4, 'count sees the delete');
+      await s.update('/registry/cm/ns1/c1', enc({ again: true }), (await s.get('/registry/cm/ns1/c1'))!.modRevision);
+      assert.equal(await s.count('/registry/cm/'), 6, 'an updated key counts once');
+      assert.equal(await s.count('/registry/none/'), 0);
     });
 
     test('watch from a revision replays history in order, then live events; prefix only', async () => {

@@ -59,6 +59,8 @@ export interface Storage {
   revision(): Promise<number>;
   get(key: string, revision?: number): Promise<KeyValue | undefined>;
   list(prefix: string, opts?: ListOptions): Promise<ListResult>;
+  /** How many keys are under `prefix` now (`apiserver_storage_objects`). */
+  count(prefix: string): Promise<number>;
   /** Fails with `exists` when the key is there. */
   create(key: string, value: Buffer): Promise<KeyValue>;
   /** Fails with `conflict` unless the key's modRevision is `expected`; `notFound` when it is gone. */

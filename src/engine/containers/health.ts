@@ -45,6 +45,7 @@ export const healthMethods = {
       }
       const latest = this.d.store.get(rec.Id);
       if (!latest || !latest.State.Running) return;
+      this.onHealthCheck?.(exitCode === 0);
       const h = latest.State.Health ?? { Status: 'starting', FailingStreak: 0, Log: [] };
       h.Log = [...h.Log, { Start: start, End: new Date().toISOString(), ExitCode: exitCode, Output: output }].slice(-5);
       const before = h.Status;

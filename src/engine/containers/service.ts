@@ -45,6 +45,8 @@ export class ContainerService {
   /** Containers being removed: nothing may mount their root any more. */
   readonly removing = new Set<string>();
   exitWatcher?: ReturnType<typeof watch>;
+  /** Told each health check's outcome (the engine's metrics count them). */
+  onHealthCheck?: (passed: boolean) => void;
 
   constructor(readonly d: ContainerServiceDeps) {}
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { conflict } from '../../common/errors.js';
 
 import os from 'node:os';
+import type { ContainerRecord } from '../../containers/types.js';
 import type { ContainerService } from './service.js';
 
 export const statsMethods = {
@@ -115,7 +116,57 @@ export const statsMethods = {
       memory_stats: rec.State.Running
         ? { usage: memUsage, max_usage: memMax, stats: memStats, limit: Math.min(memLimit, os.totalmem()) }
         : {},
-      networks: {},
+      ...(await networkStats(rec)),
     };
   },
 };
+
+export interface InterfaceStats {
+  rx_bytes: number;
+  rx_packets: number;
+  rx_errors: number;
+  rx_dropped: number;
+  tx_bytes: number;
+  tx_packets: number;
+  tx_errors: number;
+  tx_dropped: number;
+}
+
+/** `/proc/<pid>/net/dev` as Docker's `networks` map: every interface but loopback. */
+export function parseNetDev(text: string): Record<string, InterfaceStats> {
+  const out: Record<string, InterfaceStats> = {};
+  for (const line of text.split('\n').slice(2)) {
+    const colon = line.indexOf(':');
+    if (colon < 0) continue;
+    const name = line.slice(0, colon).trim();
+    const f = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    if (name === 'lo' || f.length < 16) continue;
+    out[name] = {
+      rx_bytes: f[0]!,
+      rx_packets: f[1]!,
+      rx_errors: f[2]!,
+      rx_dropped: f[3]!,
+      tx_bytes: f[8]!,
+      tx_packets: f[9]!,
+      tx_errors: f[10]!,
+      tx_dropped: f[11]!,
+    };
+  }
+  return out;
+}
+
+/**
+ * A running container's interfaces, read in its own network namespace (its init's /proc view). As
+ * Docker, none for containers that share the host's or another container's network.
+ */
+async function networkStats(rec: ContainerRecord): Promise<{ networks?: Record<string, InterfaceStats> }> {
+  const mode = rec.HostConfig.NetworkMode ?? '';
+  if (mode === 'host' || mode.startsWith('container:')) return {};
+  if (!rec.State.Running || !rec.State.Pid) return { networks: {} };
+  const text = await fs.readFile(`/proc/${rec.State.Pid}/net/dev`, 'utf8').catch(() => '');
+  return { networks: parseNetDev(text) };
+}

@@ -40,6 +40,8 @@ export interface Target {
   namespace?: string;
   name?: string;
   subresource?: string;
+  /** What follows a `proxy` subresource in the path (`metrics/cadvisor`), still URL-encoded. */
+  subpath?: string;
 }
 
 /** The parts of the server a strategy or subresource may use. */

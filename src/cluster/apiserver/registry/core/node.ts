@@ -1,11 +1,15 @@
 /** Nodes: cluster-scoped, status written by their agents; kubectl's columns. */
 import { parseCidr, subnetText } from '../../../../network/ipnet.js';
-import { invalid, type KObject } from '../../objects.js';
+import { proxyToNode } from '../../nodeproxy.js';
+import { ApiError, invalid, type KObject } from '../../objects.js';
 import { resourceType } from '../../resources.js';
 import { ageColumn, nameColumn, status } from '../../tables.js';
 import type { Strategy } from '../strategy.js';
 
-const resource = resourceType('', 'v1', 'Node', 'nodes', false, { shortNames: ['no'], subresources: ['status'] });
+const resource = resourceType('', 'v1', 'Node', 'nodes', false, {
+  shortNames: ['no'],
+  subresources: ['status', 'proxy'],
+});
 
 const podCidrs = (o: KObject): { podCIDR?: unknown; podCIDRs?: unknown } =>
   (o.spec ?? {}) as { podCIDR?: unknown; podCIDRs?: unknown };
@@ -56,6 +60,19 @@ export const nodes: Strategy = {
             message: 'node updates may not change podCIDR except from "" to valid',
           },
         ]);
+  },
+  subresources: {
+    proxy: {
+      kind: 'NodeProxyOptions',
+      verbs: ['get'],
+      async handle(ctx, r) {
+        if (r.method !== 'GET')
+          throw new ApiError(405, 'MethodNotAllowed', 'the node proxy relays only GET requests to the node agent');
+        await ctx.store.read(r.t);
+        await proxyToNode(ctx, r.res, r.t.name!, r.t.subpath ?? '', r.query);
+        return undefined;
+      },
+    },
   },
   columns: [
     nameColumn,

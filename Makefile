@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 APT_PACKAGES := skopeo docker-registry busybox-static attr crun runc conmon tini \
 	containernetworking-plugins iptables nftables iproute2 redis-server curl ca-certificates gcc libc6-dev etcd-server openssl \
-	python3-kubernetes tmux conntrack prometheus
+	python3-kubernetes tmux conntrack prometheus chromium
 # Peers only the benchmarks compare with.
 BENCH_APT_PACKAGES := buildah
 APT_STAMP := node_modules/.apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-12)

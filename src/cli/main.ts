@@ -9,6 +9,7 @@ import { registerContainerCommands } from './commands/containers.js';
 import { registerNetworkCommands } from './commands/networks.js';
 import { registerBuildCommands } from './commands/build.js';
 import { registerAgentCommand, registerServerCommands } from './commands/server.js';
+import { registerDashboardCommand } from './commands/dashboard.js';
 import { registerClusterCommands } from './commands/cluster.js';
 import { registerSchedulerCommand } from './commands/scheduler.js';
 import { reportError } from './commands/common.js';
@@ -36,6 +37,7 @@ registerServerCommands(program);
 registerAgentCommand(program);
 registerClusterCommands(program);
 registerSchedulerCommand(program);
+registerDashboardCommand(program);
 
 program.exitOverride((err) => {
   // Usage errors exit 125 like the docker CLI; help and version exit 0.

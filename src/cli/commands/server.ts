@@ -32,7 +32,7 @@ import type { Storage } from '../../cluster/storage/types.js';
 import { collect } from './common.js';
 import { intToIp, parseCidr } from '../../network/ipnet.js';
 
-const DEFAULT_DATA_DIR = '/var/lib/gantry/server';
+export const DEFAULT_DATA_DIR = '/var/lib/gantry/server';
 
 function kubeconfig(server: string, tls: ReturnType<typeof ensureTls>): string {
   const b64 = (s: string): string => Buffer.from(s).toString('base64');

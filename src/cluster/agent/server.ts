@@ -71,6 +71,20 @@ export function startAgentServer(o: AgentServerOptions): Promise<https.Server> {
         void writeMetrics(o.metrics.registry, res).catch((err: unknown) => fail(500, String(err)));
         return;
       }
+      // What the dashboard shows of a node's engine: its containers and images, read only.
+      const engineList = { '/engine/containers': '/containers/json?all=1', '/engine/images': '/images/json' }[
+        url.pathname
+      ];
+      if (req.method === 'GET' && engineList) {
+        void o.engine.json<unknown>('GET', engineList).then(
+          (list) => {
+            res.writeHead(200, { 'Content-Type': 'application/json' });
+            res.end(JSON.stringify(list));
+          },
+          (err: unknown) => fail(502, `the engine did not answer: ${String(err)}`),
+        );
+        return;
+      }
       if (req.method === 'GET' && url.pathname === '/metrics/cadvisor') {
         void o.metrics.cadvisor().then(
           ({ contentType, body }) => {

@@ -1,6 +1,7 @@
-/** The HTTP edges of the API server: bodies in (size-capped, JSON or protobuf), Status and objects out. */
+/** The HTTP edges of the API server: bodies in (size-capped, JSON, YAML or protobuf), Status and objects out. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import YAML from 'yaml';
 import type { Logger } from '../../common/log.js';
 import { StorageError } from '../storage/types.js';
 import { ApiError, badRequest, type KObject } from './objects.js';
@@ -44,8 +45,25 @@ export function parseJson(buf: Buffer): unknown {
   }
 }
 
-/** An object in a request body: JSON, or protobuf as kubectl's typed commands send it; CBOR is refused. */
+/** YAML bodies (`application/yaml`, server-side apply's `application/apply-patch+yaml`); JSON is YAML too. */
+export function parseYaml(buf: Buffer): unknown {
+  try {
+    // Aliases are capped: a few lines must not expand into gigabytes (a "billion laughs" body).
+    return YAML.parse(buf.toString('utf8'), { maxAliasCount: 100 });
+  } catch (err) {
+    throw badRequest(`the request body is not valid YAML: ${(err as Error).message}`);
+  }
+}
+
+const isYaml = (contentType: string): boolean =>
+  contentType === 'application/yaml' || contentType === 'application/apply-patch+yaml';
+
+/**
+ * An object in a request body: JSON, YAML, or protobuf as kubectl's typed commands send it; CBOR is
+ * refused.
+ */
 export function parseObject(buf: Buffer, contentType: string): KObject {
+  if (isYaml(contentType)) return parseYaml(buf) as KObject;
   if (isProtobuf(contentType)) {
     try {
       return decodeProtobuf(buf) as KObject;

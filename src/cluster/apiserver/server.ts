@@ -10,7 +10,8 @@ import type { Duplex } from 'node:stream';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../common/log.js';
 import { writeMetrics } from '../../common/metrics.js';
-import { dashboardPage } from '../dashboard/page.js';
+import { Dashboard, DASHBOARD_PREFIX, K8S_PREFIX } from '../dashboard/dashboard.js';
+import { DashboardSessions } from '../dashboard/sessions.js';
 import type { Storage } from '../storage/types.js';
 import { Authenticator, serviceAccountUser, type UserInfo } from './auth.js';
 import { auditEvent, auditNow, type AuditContext, type AuditSink } from './audit.js';
@@ -22,6 +23,7 @@ import {
   failRequest,
   fieldChecker,
   parseJson,
+  parseYaml,
   parseObject,
   readBody,
   refuseUpgrade,
@@ -81,6 +83,7 @@ export class ApiServer {
   /** What the audit hook records of requests in flight. */
   private readonly audits = new WeakMap<IncomingMessage, AuditContext>();
   private readonly metrics?: ApiServerMetrics;
+  private readonly dashboard: Dashboard;
 
   constructor(private readonly o: ApiServerOptions) {
     this.services = new ServiceAllocator(o.storage, o.serviceCidr, o.nodePortRange);
@@ -108,6 +111,7 @@ export class ApiServer {
     this.namespaces = new NamespacePhases(o.storage, o.logger);
     this.crds = new CustomResources(o.storage, o.logger, () => this.discovery.invalidate());
     this.discovery = new Discovery(this.crds);
+    this.dashboard = new Dashboard(new DashboardSessions(this.authn, o.tls.ca));
     this.store = new Store(() => this.ctx);
     this.watches = new Watches(o.storage);
     this.ctx = {
@@ -139,7 +143,14 @@ export class ApiServer {
       },
     );
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      relayStream(this.ctx, req, socket, head).catch((err: unknown) => refuseUpgrade(socket, err));
+      const url = new URL(req.url ?? '/', 'https://localhost');
+      const relay = url.pathname.startsWith(`${K8S_PREFIX}/`)
+        ? this.dashboard.upgrade(req, url).then(({ user, path }) => {
+            req.url = path;
+            return relayStream(this.ctx, req, socket, head, user);
+          })
+        : relayStream(this.ctx, req, socket, head);
+      relay.catch((err: unknown) => refuseUpgrade(socket, err));
     });
   }
 
@@ -222,24 +233,30 @@ export class ApiServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'https://localhost');
-    const p = url.pathname.replace(/\/+$/, '') || '/';
-    // The dashboard page holds no data: it asks the API with the token its user gives.
-    if (p === '/dashboard' && req.method === 'GET') {
-      const page = dashboardPage();
-      res.writeHead(200, {
-        'Content-Type': 'text/html; charset=utf-8',
-        'Content-Length': Buffer.byteLength(page),
-        'Content-Security-Policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
-        'X-Frame-Options': 'DENY',
-      });
-      res.end(page);
-      return;
-    }
+    // The dashboard: its pages and login, and the API as its session's user (no impersonation).
+    if (url.pathname === DASHBOARD_PREFIX || url.pathname.startsWith(`${DASHBOARD_PREFIX}/`))
+      return this.dashboard.handle(
+        req,
+        res,
+        url,
+        (r) => this.authn.authenticate(r),
+        (user, pathAndQuery) => {
+          const audit = this.audits.get(req);
+          if (audit) audit.user = user;
+          return this.serve(req, res, new URL(pathAndQuery, 'https://localhost'), user);
+        },
+      );
     const authenticated = await this.authn.authenticate(req);
     const audit = this.audits.get(req);
     if (audit && authenticated) audit.user = authenticated;
     const user = authenticated && (await this.impersonate(req, authenticated));
     if (audit && user && user !== authenticated) [audit.user, audit.impersonatedBy] = [user, authenticated];
+    return this.serve(req, res, url, user);
+  }
+
+  /** A request as `user` (undefined: anonymous, which only the public paths serve). */
+  private async serve(req: IncomingMessage, res: ServerResponse, url: URL, user: UserInfo | undefined): Promise<void> {
+    const p = url.pathname.replace(/\/+$/, '') || '/';
     if (!PUBLIC_PATHS.has(p)) {
       if (!user) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
       const segments = p.split('/').filter(Boolean);
@@ -406,7 +423,7 @@ export class ApiServer {
         !t.subresource &&
         !(await this.o.storage.get(storageKey(t.res, t.namespace, t.name)))
       ) {
-        const applied = parseObject(raw, 'application/json');
+        const applied = parseObject(raw, contentType);
         if (applied.metadata?.name !== undefined && applied.metadata.name !== t.name)
           throw badRequest(
             `the name of the object (${applied.metadata.name}) does not match the name on the URL (${t.name})`,
@@ -425,8 +442,8 @@ export class ApiServer {
         dryRun,
         (cur) => {
           if (obj) return t.subresource === 'scale' ? withScale(cur, obj) : obj;
-          const patch = parseJson(raw);
           const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+          const patch = type === 'application/apply-patch+yaml' ? parseYaml(raw) : parseJson(raw);
           const base = t.subresource === 'scale' ? scaleOf(cur) : cur;
           let patched: unknown;
           if (type === 'application/json-patch+json') patched = jsonPatch(base as never, patch);

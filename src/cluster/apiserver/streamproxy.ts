@@ -39,14 +39,19 @@ export async function relayStream(
   req: IncomingMessage,
   socket: Duplex,
   head: Buffer,
+  /** The user, when the caller authenticated the request (a dashboard session); else its own credentials. */
+  sessionUser?: UserInfo,
 ): Promise<void> {
   const url = new URL(req.url ?? '/', 'https://localhost');
   const m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/(exec|attach|portforward)$/.exec(url.pathname);
   if (!m) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
   const [namespace, name, sub] = m.slice(1).map(decodeURIComponent) as [string, string, string];
-  const authenticated = await ctx.authn.authenticate(req);
-  if (!authenticated) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
-  const user = await ctx.impersonate(req, authenticated);
+  let user = sessionUser;
+  if (!user) {
+    const authenticated = await ctx.authn.authenticate(req);
+    if (!authenticated) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
+    user = await ctx.impersonate(req, authenticated);
+  }
   await ctx.authorize(user, {
     verb: 'create',
     resourceRequest: true,

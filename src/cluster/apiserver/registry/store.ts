@@ -141,7 +141,11 @@ export class Store implements StoreApi {
     }
   }
 
-  /** Read, change, write with the read revision; a PUT carrying a stale resourceVersion conflicts. */
+  /**
+   * Read, change, write with the read revision. A PUT carrying a stale resourceVersion conflicts, and
+   * so does a patch that sets one (the patched object keeps the stored version unless the patch names
+   * another): as in Kubernetes, a resourceVersion in a patch is a precondition.
+   */
   async update(t: Target, dryRun: boolean, change: (cur: KObject) => KObject, isPut: boolean): Promise<KObject> {
     const r = t.res;
     const s = strategyFor(r);
@@ -153,7 +157,7 @@ export class Store implements StoreApi {
       const next = change(structuredClone(cur));
       if (typeof next !== 'object' || next === null) throw badRequest('the request body must be a JSON object');
       const asked = next.metadata?.resourceVersion;
-      if (isPut && asked && asked !== String(kv.modRevision)) throw conflict(r, t.name!);
+      if (asked && asked !== String(kv.modRevision)) throw conflict(r, t.name!);
       if (next.metadata?.name !== undefined && next.metadata.name !== t.name)
         throw badRequest(
           `the name of the object (${next.metadata.name}) does not match the name on the URL (${t.name})`,

@@ -1,4 +1,5 @@
 /** Server-side printing: `kubectl get` asks for a meta.k8s.io/v1 Table with kubectl's columns per kind. */
+import { age } from '../api/age.js';
 import type { KObject } from './objects.js';
 import type { PrinterColumn, ResourceType } from './resources.js';
 
@@ -9,22 +10,6 @@ export interface Column {
   priority?: number;
   description?: string;
   cell: (o: KObject) => unknown;
-}
-
-/** kubectl's age: 5s, 3m, 2h, 4d, 2y (two units below a day, as `duration.HumanDuration`). */
-export function age(ts: string | undefined): string {
-  if (!ts) return '<unknown>';
-  const s = Math.max(0, Math.floor((Date.now() - Date.parse(ts)) / 1000));
-  if (s < 120) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 10) return s % 60 ? `${m}m${s % 60}s` : `${m}m`;
-  if (m < 180) return `${m}m`;
-  const h = Math.floor(m / 60);
-  if (h < 8) return m % 60 ? `${h}h${m % 60}m` : `${h}h`;
-  if (h < 48) return `${h}h`;
-  const d = Math.floor(h / 24);
-  if (d < 365 * 2) return `${d}d`;
-  return `${Math.floor(d / 365)}y`;
 }
 
 type ContainerState = {

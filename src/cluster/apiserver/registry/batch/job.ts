@@ -9,7 +9,8 @@ import { labelSelectorMatches, type LabelSelector } from '../../../api/selector.
 import type { FieldProblem } from '../../../api/validation.js';
 import { invalid, type KObject } from '../../objects.js';
 import { resourceType } from '../../resources.js';
-import { age, ageColumn, nameColumn, num, spec, status, templateWide, type Column } from '../../tables.js';
+import { age } from '../../../api/age.js';
+import { ageColumn, nameColumn, num, spec, status, templateWide, type Column } from '../../tables.js';
 import { obj, podSpecProblems, refuse } from '../../validation.js';
 import {
   defaultPodSpec,

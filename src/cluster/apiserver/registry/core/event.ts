@@ -1,6 +1,6 @@
 /** Events (core/v1 and events.k8s.io/v1): kubectl's columns, and the fields `kubectl events` selects on. */
 import { resourceType, type ResourceType } from '../../resources.js';
-import { age } from '../../tables.js';
+import { age } from '../../../api/age.js';
 import type { Strategy } from '../strategy.js';
 
 const event = (r: ResourceType): Strategy => ({

@@ -64,29 +64,40 @@ export async function request<T>(path: string, o: RequestOptions = {}): Promise<
 export const get = <T>(path: string, signal?: AbortSignal): Promise<T> => request<T>(path, { signal });
 
 /** Read a streamed body (a followed log, a watch) chunk by chunk until it ends or `signal` aborts. */
-export async function stream(path: string, onText: (text: string) => void, signal: AbortSignal): Promise<void> {
-  const res = await fetch(K8S + path, { signal, credentials: 'same-origin' });
+export async function stream(
+  path: string,
+  onText: (text: string) => void,
+  signal: AbortSignal,
+  accept = 'application/json',
+): Promise<void> {
+  const res = await fetch(K8S + path, { signal, headers: { Accept: accept }, credentials: 'same-origin' });
   if (!res.ok) return fail(res);
   const reader = res.body!.getReader();
   const decoder = new TextDecoder();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return;
-    onText(decoder.decode(value, { stream: true }));
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      onText(decoder.decode(value, { stream: true }));
+    }
+  } finally {
+    // A consumer that stops (it threw, or the watch expired) closes the connection.
+    void reader.cancel().catch(() => undefined);
   }
 }
 
-export interface WatchEvent {
+export interface WatchEvent<T = KObject> {
   type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
-  object: KObject;
+  object: T;
 }
 
 /** Watch a collection from `resourceVersion`, one event per line; resolves when the server ends it. */
-export async function watch(
+export async function watch<T = KObject>(
   path: string,
   resourceVersion: string,
-  onEvent: (e: WatchEvent) => void,
+  onEvent: (e: WatchEvent<T>) => void,
   signal: AbortSignal,
+  accept?: string,
 ): Promise<void> {
   const sep = path.includes('?') ? '&' : '?';
   let buffered = '';
@@ -98,10 +109,11 @@ export async function watch(
       while ((nl = buffered.indexOf('\n')) >= 0) {
         const line = buffered.slice(0, nl).trim();
         buffered = buffered.slice(nl + 1);
-        if (line) onEvent(JSON.parse(line) as WatchEvent);
+        if (line) onEvent(JSON.parse(line) as WatchEvent<T>);
       }
     },
     signal,
+    accept,
   );
 }
 

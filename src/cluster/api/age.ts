@@ -3,7 +3,8 @@
  * Pure, so the API server's Tables and the dashboard's live ages print the same text.
  */
 export function humanDuration(ms: number): string {
-  const seconds = Math.floor(ms / 1000);
+  // Truncated toward zero, as Go's int(d.Seconds()).
+  const seconds = Math.trunc(ms / 1000);
   // Up to two seconds in the future is clock skew between machines: "now".
   if (seconds < -1) return '<invalid>';
   if (seconds < 0) return '0s';

@@ -2,13 +2,14 @@
  * The dashboard in Debian's Chromium (driven by playwright-core) against a one-node cluster with real
  * containers: logging in (a wrong token refused with the reason, a token, `gantry dashboard`'s one-time
  * link), opening a Deployment and scaling it, lists following the cluster live, a pod's log followed, a
- * command run in the exec terminal, YAML edited and applied (and a stale edit refused), RBAC's
+ * command run in the exec terminal, a pod's port forwarded from its Ports tab, YAML edited and applied (and a stale edit refused), RBAC's
  * Forbidden shown as the API words it, a session ended when its ServiceAccount goes, and every main
  * page at 1280×800 and at phone width with no console errors and every control labelled.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import {
@@ -24,6 +25,17 @@ import {
 } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+
+/** Whether something listens on 127.0.0.1:port. */
+const tcpOpens = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 const NODE = 'dash-1';
 
 describe(
@@ -178,6 +190,50 @@ spec:
       await page.screenshot({ path: path.join(shots, 'terminal.png') });
     });
 
+    test("forward a pod's port from its Ports tab: the link serves the pod; stopping and logging out close it", async () => {
+      ok(
+        ['apply', '-f', '-'],
+        `apiVersion: v1
+kind: Pod
+metadata: {name: srv}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: srv
+    image: busybox
+    command: [sh, -c, 'mkdir -p /www && echo served-by-srv > /www/index.html && exec httpd -f -p 8080 -h /www']
+    ports: [{containerPort: 8080, name: http}]
+`,
+      );
+      ok(['wait', '--for=condition=Ready', 'pod/srv', '--timeout=90s']);
+      const { context, page } = await newPage();
+      await loginWithToken(page, server.token);
+      await page.goto(`${server.url}/dashboard/pods/default/srv`);
+      await page.getByRole('tab', { name: 'Ports' }).click();
+      await page.getByRole('button', { name: 'Forward 8080' }).click();
+      const link = page.getByRole('link', { name: /^http:\/\/localhost:\d+\/$/ });
+      await link.waitFor();
+      // Another host than the dashboard's (127.0.0.1): the session's cookie never reaches the pod.
+      const url = await link.innerText();
+      const port = Number(new URL(url).port);
+      const served = await context.newPage();
+      await served.goto(url);
+      assert.match(await served.locator('body').innerText(), /served-by-srv/);
+      await page.screenshot({ path: path.join(shots, 'ports.png') });
+
+      await page.getByRole('button', { name: 'Stop forwarding 8080' }).click();
+      await page.getByText('Nothing forwarded from this pod.').waitFor();
+      assert.equal(await tcpOpens(port), false, 'a stopped forward still listens');
+
+      await page.getByRole('button', { name: 'Forward 8080' }).click();
+      const again = Number(new URL(await link.innerText()).port);
+      assert.equal(await tcpOpens(again), true);
+      await page.getByRole('button', { name: 'Log out' }).click();
+      await page.getByLabel('Bearer token').waitFor();
+      await waitFor(async () => !(await tcpOpens(again)), 'the forward to close with the session', 10_000);
+      ok(['delete', 'pod', 'srv', '--wait=false']);
+    });
+
     test('edit YAML and apply it; a stale edit is refused with the conflict', async () => {
       const { page } = await newPage();
       await loginWithToken(page, server.token);
@@ -220,6 +276,12 @@ spec:
         .filter({ hasText: 'User "system:serviceaccount:default:viewer" cannot patch resource "deployments/scale"' })
         .waitFor();
       assert.equal(ok(['get', 'deploy/web', '-o', 'jsonpath={.spec.replicas}']), '2');
+      const pod = ok(['get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[0].metadata.name}']);
+      await page.goto(`${server.url}/dashboard/pods/default/${pod}`);
+      await page.getByRole('tab', { name: 'Ports' }).click();
+      await page.getByLabel('Another port').fill('80');
+      await page.getByRole('button', { name: 'Forward', exact: true }).click();
+      await page.getByRole('alert').filter({ hasText: 'cannot create resource "pods/portforward"' }).waitFor();
 
       ok(['delete', 'serviceaccount', 'viewer']);
       await page.getByRole('navigation', { name: 'Resources' }).getByRole('link', { name: 'Services' }).click();

@@ -11,6 +11,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../../common/log.js';
 import { writeMetrics } from '../../common/metrics.js';
 import { Dashboard, DASHBOARD_PREFIX, K8S_PREFIX } from '../dashboard/dashboard.js';
+import { PortForwards } from '../dashboard/forwards.js';
 import { DashboardSessions } from '../dashboard/sessions.js';
 import type { Storage } from '../storage/types.js';
 import { Authenticator, serviceAccountUser, type UserInfo } from './auth.js';
@@ -35,6 +36,7 @@ import {
 import { ApiServerMetrics, reportedVerb } from './metrics.js';
 import { NamespacePhases } from './namespaces.js';
 import { NodeAuthorizer, nodeOf } from './nodeauthz.js';
+import { dialPodPort } from './portforward.js';
 import { relayStream, type NodeProxyContext } from './streamproxy.js';
 import { ApiError, badRequest, type KObject } from './objects.js';
 import { jsonPatch, mergePatch, strategicMergePatch } from './patch.js';
@@ -111,7 +113,25 @@ export class ApiServer {
     this.namespaces = new NamespacePhases(o.storage, o.logger);
     this.crds = new CustomResources(o.storage, o.logger, () => this.discovery.invalidate());
     this.discovery = new Discovery(this.crds);
-    this.dashboard = new Dashboard(new DashboardSessions(this.authn, o.tls.ca));
+    const sessions = new DashboardSessions(this.authn, o.tls.ca);
+    this.dashboard = new Dashboard(
+      sessions,
+      new PortForwards({
+        sessionUser: (id) => sessions.user(id),
+        dial: async (user, t) => {
+          await this.authorize(user, {
+            verb: 'create',
+            resourceRequest: true,
+            namespace: t.namespace,
+            apiGroup: '',
+            resource: 'pods',
+            subresource: 'portforward',
+            name: t.pod,
+          });
+          return dialPodPort(this.ctx, t.namespace, t.pod, t.port);
+        },
+      }),
+    );
     this.store = new Store(() => this.ctx);
     this.watches = new Watches(o.storage);
     this.ctx = {
@@ -142,6 +162,7 @@ export class ApiServer {
         this.handle(req, res).catch((err: unknown) => this.fail(res, err));
       },
     );
+    this.server.on('close', () => this.dashboard.forwards.closeAll());
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const url = new URL(req.url ?? '/', 'https://localhost');
       const relay = url.pathname.startsWith(`${K8S_PREFIX}/`)

@@ -1,6 +1,7 @@
 /**
  * The dashboard's HTTP side, under `/dashboard/` of the API server: the built front end, the login API
- * (`api/login`, `api/logout`, `api/session`, `api/login-links` for `gantry dashboard`), and
+ * (`api/login`, `api/logout`, `api/session`, `api/login-links` for `gantry dashboard`), the session's
+ * port-forwards (`api/port-forwards`), and
  * `api/k8s/<Kubernetes API path>`, which the API server serves as the session's user — authorized by
  * RBAC exactly as that user's own requests would be. The page holds no data and no credential.
  *
@@ -14,6 +15,7 @@ import type { UserInfo } from '../apiserver/auth.js';
 import { readBody, send } from '../apiserver/http.js';
 import { ApiError } from '../apiserver/objects.js';
 import { readAsset, type Asset } from './assets.js';
+import { forwardRequest, type PortForwards } from './forwards.js';
 import { DashboardSessions, LoginError, SESSION_COOKIE, sessionIdOf } from './sessions.js';
 
 export const DASHBOARD_PREFIX = '/dashboard';
@@ -72,7 +74,10 @@ export function kubeconfigCredentials(text: string): { token?: string; certifica
 }
 
 export class Dashboard {
-  constructor(readonly sessions: DashboardSessions) {}
+  constructor(
+    readonly sessions: DashboardSessions,
+    readonly forwards: PortForwards,
+  ) {}
 
   /**
    * Serve a request under `/dashboard`. `authenticate` is the API server's own (for `api/login-links`);
@@ -141,6 +146,37 @@ export class Dashboard {
     return { user: await this.userOf(req), path: url.pathname.slice(K8S_PREFIX.length) + url.search };
   }
 
+  /** `api/port-forwards`: the session's forwards listed (GET), one opened (POST), one stopped (DELETE `/<id>`). */
+  private async portForwards(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
+    await this.userOf(req);
+    const sessionId = sessionIdOf(req.headers.cookie)!;
+    if (req.method === 'GET' && name === 'port-forwards')
+      return send(res, 200, { items: this.forwards.list(sessionId) });
+    if (req.headers[WRITE_HEADER] !== '1')
+      throw new ApiError(403, 'Forbidden', `dashboard writes must carry the ${WRITE_HEADER} header`);
+    if (req.method === 'POST' && name === 'port-forwards') {
+      let request;
+      try {
+        request = forwardRequest(JSON.parse((await readBody(req)).toString()));
+      } catch (err) {
+        throw new ApiError(400, 'BadRequest', `the port-forward request is not valid: ${(err as Error).message}`);
+      }
+      try {
+        return send(res, 201, await this.forwards.open(sessionId, request, req.headers.host));
+      } catch (err) {
+        if (err instanceof LoginError) throw unauthorized(err.message);
+        if (err instanceof ApiError) throw err;
+        throw new ApiError(409, 'Conflict', (err as Error).message);
+      }
+    }
+    const id = name.slice('port-forwards/'.length);
+    if (req.method === 'DELETE' && id) {
+      if (!this.forwards.close(sessionId, id)) throw new ApiError(404, 'NotFound', `no port-forward ${id}`);
+      return send(res, 200, {});
+    }
+    throw new ApiError(405, 'MethodNotAllowed', 'port-forwards are listed (GET), opened (POST), stopped (DELETE)');
+  }
+
   private async api(
     req: IncomingMessage,
     res: ServerResponse,
@@ -148,10 +184,14 @@ export class Dashboard {
     authenticate: (req: IncomingMessage) => Promise<UserInfo | undefined>,
   ): Promise<void> {
     if (name === 'session' && req.method === 'GET') return send(res, 200, { user: await this.userOf(req) });
+    if (name === 'port-forwards' || name.startsWith('port-forwards/')) return this.portForwards(req, res, name);
     if (req.method !== 'POST') throw new ApiError(405, 'MethodNotAllowed', `use POST for ${name}`);
     if (name === 'logout') {
       const id = sessionIdOf(req.headers.cookie);
-      if (id) this.sessions.logout(id);
+      if (id) {
+        this.sessions.logout(id);
+        this.forwards.closeSession(id);
+      }
       res.setHeader('Set-Cookie', cookie('', 0));
       return send(res, 200, {});
     }

@@ -181,3 +181,32 @@ export function execSocket(namespace: string, pod: string, container: string, co
   ws.binaryType = 'arraybuffer';
   return ws;
 }
+
+/** A port-forward the server keeps for this session: the pod's port, reached at `url` on the server's machine. */
+export interface PortForward {
+  id: string;
+  namespace: string;
+  pod: string;
+  port: number;
+  localPort: number;
+  url: string;
+}
+
+async function dashboardApi<T>(path: string, method = 'GET', body?: unknown): Promise<T> {
+  const headers: Record<string, string> = method === 'GET' ? {} : { ...WRITE_HEADER };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(`/dashboard/api/${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: 'same-origin',
+  });
+  if (!res.ok) return fail(res);
+  return (await res.json()) as T;
+}
+
+export const listForwards = (): Promise<{ items: PortForward[] }> => dashboardApi('port-forwards');
+export const openForward = (namespace: string, pod: string, port: number): Promise<PortForward> =>
+  dashboardApi('port-forwards', 'POST', { namespace, pod, port });
+export const stopForward = (id: string): Promise<unknown> =>
+  dashboardApi(`port-forwards/${encodeURIComponent(id)}`, 'DELETE');

@@ -8,6 +8,7 @@ import { EventsTable } from '../components/EventsTable';
 import { YamlTab } from './YamlTab';
 import { LogsTab } from './LogsTab';
 import { TerminalTab } from './TerminalTab';
+import { PortsTab } from './PortsTab';
 import { MetricsTab } from './MetricsTab';
 
 /** The kinds whose objects another kind owns, as their controllers make them. */
@@ -20,7 +21,7 @@ const OWNED: Record<string, Array<{ key: string; group: string; version: string;
   CronJob: [{ key: 'jobs', group: 'batch', version: 'v1', plural: 'jobs', kind: 'Job' }],
 };
 
-type Tab = 'overview' | 'yaml' | 'events' | 'logs' | 'terminal' | 'metrics';
+type Tab = 'overview' | 'yaml' | 'events' | 'logs' | 'terminal' | 'ports' | 'metrics';
 
 function Owned(props: { obj: KObject; kind: Kind }) {
   const child = OWNED[props.kind.kind]?.[0];
@@ -198,6 +199,7 @@ export function DetailPage(props: { kind: Kind; namespace?: string; name: string
       ? ([
           ['logs', 'Logs'],
           ['terminal', 'Terminal'],
+          ['ports', 'Ports'],
         ] as Array<[Tab, string]>)
       : []),
     ...(isPod || kind.kind === 'Node' ? ([['metrics', 'Usage']] as Array<[Tab, string]>) : []),
@@ -239,6 +241,7 @@ export function DetailPage(props: { kind: Kind; namespace?: string; name: string
             {tab === 'events' && <EventsTable namespace={obj.metadata.namespace} uid={obj.metadata.uid!} />}
             {tab === 'logs' && <LogsTab pod={obj} />}
             {tab === 'terminal' && <TerminalTab pod={obj} />}
+            {tab === 'ports' && <PortsTab pod={obj} />}
             {tab === 'metrics' && <MetricsTab kind={kind} obj={obj} />}
           </div>
         </>

@@ -97,12 +97,6 @@ export function TerminalTab(props: { pod: KObject }) {
         <span role="status">{state}</span>
       </form>
       <div class="terminal" ref={host} aria-label="Terminal" />
-      <p class="muted">
-        Port-forward from your machine:{' '}
-        <code>
-          kubectl port-forward -n {m.namespace} pod/{m.name} LOCAL:REMOTE
-        </code>
-      </p>
     </div>
   );
 }

@@ -655,6 +655,20 @@ spec:
     assert.equal(nodePort.code, 422);
     assert.match(JSON.stringify(nodePort.json), /provided port is not in the valid range/);
     assert.match(ok(['get', 'ns', 'default', '-o', 'name']), /namespace\/default/, 'the server is still serving');
+
+    // A dry run is `dryRun=All`: any other value is refused, and never taken for a real write.
+    const cms = '/api/v1/namespaces/default/configmaps';
+    assert.equal((await call('POST', cms, '{"metadata":{"name":"keep"}}')).code, 201);
+    const bogus = await call('DELETE', `${cms}/keep?dryRun=Bogus`, undefined);
+    assert.equal(bogus.code, 422);
+    assert.match(JSON.stringify(bogus.json), /DeleteOptions.meta.k8s.io \\"\\" is invalid: dryRun: Unsupported value/);
+    assert.equal((await call('DELETE', `${cms}/keep`, '{"dryRun":["Bogus"]}')).code, 422);
+    assert.equal((await call('POST', `${cms}?dryRun=bogus`, '{"metadata":{"name":"made"}}')).code, 422);
+    assert.equal((await call('PATCH', `${cms}/keep?dryRun=`, '{}', 'application/merge-patch+json')).code, 422);
+    assert.equal((await call('DELETE', `${cms}/keep?dryRun=All`, undefined)).code, 200);
+    assert.equal((await call('GET', `${cms}/keep`, undefined)).code, 200, 'a dry run deleted it');
+    assert.equal((await call('GET', `${cms}/made`, undefined)).code, 404, 'a refused dry run created it');
+    assert.equal((await call('DELETE', `${cms}/keep`, undefined)).code, 200);
   });
 
   test(

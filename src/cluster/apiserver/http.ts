@@ -82,8 +82,39 @@ export function parseObject(buf: Buffer, contentType: string): KObject {
 }
 
 /** DeleteOptions from the body (kubectl sends one) with query parameters taking precedence. */
+/** The options kind a write's query parameters are read as (the name in Kubernetes' refusals). */
+const OPTIONS_KIND: Record<string, string> = {
+  POST: 'CreateOptions',
+  PUT: 'UpdateOptions',
+  PATCH: 'PatchOptions',
+  DELETE: 'DeleteOptions',
+};
+
+/**
+ * Whether a request is a dry run: `dryRun=All`. Any other value is refused (422, as
+ * ValidateDryRun), never taken as "not a dry run": a misspelt dry run must not write.
+ */
+export function dryRunOf(method: string, values: string[]): boolean {
+  // Reads have no dry run: the parameter means nothing there, as in Kubernetes.
+  if (!OPTIONS_KIND[method]) return false;
+  const bad = values.filter((v) => v !== 'All');
+  if (bad.length) {
+    const kind = OPTIONS_KIND[method] ?? 'ListOptions';
+    const message = `dryRun: Unsupported value: []string{${values.map((v) => JSON.stringify(v)).join(', ')}}: supported values: "All"`;
+    throw new ApiError(422, 'Invalid', `${kind}.meta.k8s.io "" is invalid: ${message}`, {
+      group: 'meta.k8s.io',
+      kind,
+      causes: [{ reason: 'FieldValueNotSupported', message: message.slice('dryRun: '.length), field: 'dryRun' }],
+    });
+  }
+  return values.length > 0;
+}
+
 export function deleteOptions(q: URLSearchParams, body: Record<string, unknown>): DeleteOptions {
   const o = body as DeleteOptions;
+  if (o.dryRun !== undefined && (!Array.isArray(o.dryRun) || o.dryRun.some((v) => typeof v !== 'string')))
+    throw badRequest('DeleteOptions.dryRun must be a list of strings');
+  if (o.dryRun) dryRunOf('DELETE', o.dryRun);
   const grace = q.get('gracePeriodSeconds');
   const out: DeleteOptions = { ...o, propagationPolicy: q.get('propagationPolicy') ?? o.propagationPolicy };
   if (grace !== null) out.gracePeriodSeconds = Number(grace);

@@ -23,6 +23,7 @@ import {
   deleteOptions,
   failRequest,
   fieldChecker,
+  dryRunOf,
   parseJson,
   parseYaml,
   parseObject,
@@ -340,8 +341,8 @@ export class ApiServer {
 
   private async dispatch(req: IncomingMessage, res: ServerResponse, url: URL, t: Target): Promise<void> {
     const q = url.searchParams;
-    const dryRun = q.getAll('dryRun').includes('All');
     const method = req.method ?? 'GET';
+    const dryRun = dryRunOf(method, q.getAll('dryRun'));
     const watching = q.get('watch') === 'true' || q.get('watch') === '1';
     const verb =
       method === 'GET'

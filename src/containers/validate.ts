@@ -6,6 +6,7 @@
 import os from 'node:os';
 import { invalid } from '../common/errors.js';
 import { wantedBindings } from '../network/ports.js';
+import { signalNumber } from '../runtime/runtime.js';
 import type { ContainerConfig, HostConfig } from './types.js';
 
 const MIN_MEMORY = 6 * 1024 * 1024;
@@ -61,10 +62,56 @@ export function validateResources(hc: Partial<HostConfig>, update = false): stri
   return warnings;
 }
 
+/** moby's ValidateRestartPolicy, with its words. */
+export function validateRestartPolicy(policy: HostConfig['RestartPolicy'] | undefined): void {
+  if (!policy) return;
+  const retries = policy.MaximumRetryCount ?? 0;
+  switch (policy.Name ?? '') {
+    case 'always':
+    case 'unless-stopped':
+    case 'no':
+      if (retries !== 0)
+        throw invalid(
+          `invalid restart policy: maximum retry count can only be used with 'on-failure'${retries < 0 ? ' and cannot be negative' : ''}`,
+        );
+      return;
+    case 'on-failure':
+      if (retries < 0) throw invalid('invalid restart policy: maximum retry count cannot be negative');
+      return;
+    case '':
+      // Engines before 25.0 wrote an empty name for "no": still accepted, with any count.
+      return;
+    default:
+      throw invalid(
+        `invalid restart policy: unknown policy '${policy.Name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'`,
+      );
+  }
+}
+
+/** moby's validateHealthCheck: durations are 0 (the image's) or at least 1ms; retries not negative. */
+function validateHealthcheck(h: ContainerConfig['Healthcheck']): void {
+  if (!h) return;
+  const MS = 1e6;
+  for (const field of ['Interval', 'Timeout', 'StartPeriod', 'StartInterval'] as const) {
+    const v = h[field] ?? 0;
+    if (v !== 0 && v < MS) throw invalid(`${field} in Healthcheck cannot be less than 1ms`);
+  }
+  if ((h.Retries ?? 0) < 0) throw invalid('Retries in Healthcheck cannot be negative');
+}
+
 /** Everything a create checks beyond what its own code resolves (image, names, networks, mounts). */
-export function validateCreate(cfg: Pick<ContainerConfig, 'WorkingDir' | 'ExposedPorts'>, hc: HostConfig): string[] {
+export function validateCreate(
+  cfg: Pick<ContainerConfig, 'WorkingDir' | 'ExposedPorts' | 'StopSignal' | 'Healthcheck'>,
+  hc: HostConfig,
+): string[] {
   if (cfg.WorkingDir && !cfg.WorkingDir.startsWith('/'))
     throw invalid(`the working directory '${cfg.WorkingDir}' is invalid, it needs to be an absolute path`);
+  if (cfg.StopSignal) {
+    const sig = signalNumber(cfg.StopSignal);
+    if (sig === undefined || sig < 1 || sig > 64) throw invalid(`Invalid signal: ${cfg.StopSignal}`);
+  }
+  validateHealthcheck(cfg.Healthcheck);
+  validateRestartPolicy(hc.RestartPolicy);
   const oom = hc.OomScoreAdj ?? 0;
   if (oom < -1000 || oom > 1000) throw invalid(`Invalid value ${oom}, range for oom score adj is [-1000, 1000]`);
   const warnings = validateResources(hc);

@@ -37,6 +37,8 @@ export interface MountPoint {
 }
 
 export const ANONYMOUS_LABEL = 'com.docker.volume.anonymous';
+/** The longest file name Linux takes. */
+const MAX_NAME = 255;
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
 export class VolumeStore {
@@ -84,6 +86,9 @@ export class VolumeStore {
       throw invalid(
         `create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`,
       );
+    // The name is a directory's: longer than a file name may be, it could never be made.
+    if (name.length > MAX_NAME)
+      throw invalid(`create ${name.slice(0, 64)}...: a volume name is at most ${MAX_NAME} characters`);
     if (req.Driver && req.Driver !== 'local')
       throw notFound(`create ${name}: error looking up volume plugin ${req.Driver}: plugin "${req.Driver}" not found`);
     if (req.DriverOpts && Object.keys(req.DriverOpts).length)

@@ -11,6 +11,7 @@ import { readAll, streamLogs, type LogEntry } from '../../engine/logs.js';
 import { humanDurationSince } from '../../common/time.js';
 import { DEFAULT_DETACH_KEYS, DetachDetector, parseDetachKeys } from './detach.js';
 import { boolParam, checkFilters, parseFilters, readJsonBody, sendJson, sendNoContent, type Router } from './router.js';
+import * as schema from './schema/types.js';
 
 /** Docker's stream multiplexing header: [stream, 0, 0, 0, size (big endian)]. */
 export function frame(stream: 0 | 1 | 2, data: Buffer): Buffer {
@@ -129,7 +130,7 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
   };
 
   r.add('POST', '/containers/create', async ({ req, res, query }) => {
-    const body = await readJsonBody<CreateRequest>(req);
+    const body = await readJsonBody<CreateRequest>(req, schema.createRequest);
     if (!body) throw invalid('Config cannot be empty in order to create a container');
     const platform = query.get('platform');
     if (platform && !/^linux(\/amd64)?$/.test(platform))
@@ -290,7 +291,7 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
   });
 
   r.add('POST', '/containers/{id}/update', async ({ req, res, params }) => {
-    const body = (await readJsonBody<Record<string, unknown>>(req)) ?? {};
+    const body = (await readJsonBody<Record<string, unknown>>(req, schema.updateConfig)) ?? {};
     sendJson(res, 200, { Warnings: await containers.update(params[0]!, body) });
   });
 
@@ -473,7 +474,7 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
   });
 
   r.add('POST', '/commit', async ({ req, res, query }) => {
-    const body = await readJsonBody<ContainerConfig>(req);
+    const body = await readJsonBody<ContainerConfig>(req, schema.containerConfig);
     const container = query.get('container');
     if (!container) throw invalid('container is required');
     const id = await containers.commit(container, {
@@ -534,14 +535,14 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
         AttachStderr?: boolean;
         Privileged?: boolean;
         DetachKeys?: string;
-      }>(req)) ?? {};
+      }>(req, schema.execOptions)) ?? {};
     if (body.DetachKeys) parseDetachKeys(body.DetachKeys);
     const id = containers.execCreate(params[0]!, { ...body, Cmd: body.Cmd ?? [] });
     sendJson(res, 201, { Id: id });
   });
 
   r.add('POST', '/exec/{id}/start', async ({ req, res, params, hijack }) => {
-    const body = (await readJsonBody<{ Detach?: boolean; Tty?: boolean }>(req)) ?? {};
+    const body = (await readJsonBody<{ Detach?: boolean; Tty?: boolean }>(req, schema.execStartOptions)) ?? {};
     const info = containers.execInspect(params[0]!);
     const tty = !!(info.ProcessConfig as { tty: boolean }).tty;
     const att = await containers.execStart(params[0]!, !!body.Detach);

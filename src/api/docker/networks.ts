@@ -4,6 +4,7 @@ import { labelsMatch } from '../../common/labels.js';
 import type { Engine } from '../../engine/engine.js';
 import { PREDEFINED, type NetworkRecord } from '../../network/service.js';
 import { checkFilters, parseFilters, readJsonBody, sendJson, sendNoContent, type Router } from './router.js';
+import * as schema from './schema/types.js';
 
 export function registerNetworkRoutes(r: Router, engine: Engine): void {
   const networks = engine.networks;
@@ -37,7 +38,7 @@ export function registerNetworkRoutes(r: Router, engine: Engine): void {
   });
 
   r.add('POST', '/networks/create', async ({ req, res }) => {
-    const body = (await readJsonBody<Parameters<typeof networks.create>[0]>(req)) ?? {};
+    const body = (await readJsonBody<Parameters<typeof networks.create>[0]>(req, schema.networkCreateRequest)) ?? {};
     if (!body.Name) throw invalid('network name is required');
     const rec = await networks.create(body);
     sendJson(res, 201, { Id: rec.Id, Warning: '' });
@@ -50,14 +51,17 @@ export function registerNetworkRoutes(r: Router, engine: Engine): void {
 
   r.add('POST', '/networks/{id}/connect', async ({ req, res, params }) => {
     const body =
-      (await readJsonBody<{ Container?: string; EndpointConfig?: { Aliases?: string[] | null } }>(req)) ?? {};
+      (await readJsonBody<{ Container?: string; EndpointConfig?: { Aliases?: string[] | null } }>(
+        req,
+        schema.networkConnect,
+      )) ?? {};
     if (!body.Container) throw invalid('container is required');
     await engine.containers.connectNetwork(body.Container, params[0]!, body.EndpointConfig ?? {});
     sendNoContent(res, 200);
   });
 
   r.add('POST', '/networks/{id}/disconnect', async ({ req, res, params }) => {
-    const body = (await readJsonBody<{ Container?: string; Force?: boolean }>(req)) ?? {};
+    const body = (await readJsonBody<{ Container?: string; Force?: boolean }>(req, schema.networkDisconnect)) ?? {};
     if (!body.Container) throw invalid('container is required');
     await engine.containers.disconnectNetwork(body.Container, params[0]!);
     sendNoContent(res, 200);

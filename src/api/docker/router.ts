@@ -8,6 +8,7 @@ import { GantryError, invalid } from '../../common/errors.js';
 import { readAll } from '../../common/streams.js';
 import type { JsonMessage } from '../../engine/progress.js';
 import { apiErrorBody, statusOf } from './errors.js';
+import { decodeAs, type GoType } from './schema/gojson.js';
 
 export const API_VERSION = '1.44';
 export const MIN_API_VERSION = '1.24';
@@ -96,7 +97,7 @@ export class Router {
         await r.handler({
           req,
           res,
-          params: m.slice(1).map(decodeURIComponent),
+          params: m.slice(1).map(decodePathSegment),
           query: url.searchParams,
           version,
           hijack,
@@ -107,6 +108,15 @@ export class Router {
     } catch (err) {
       sendError(res, err);
     }
+  }
+}
+
+/** A `%`-escaped part of a path; a malformed escape is the client's error. */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw invalid(`invalid URL escape in path: ${segment.slice(0, 100)}`);
   }
 }
 
@@ -140,15 +150,22 @@ export function setUpgradeBody(req: IncomingMessage, body: Buffer): void {
   upgradeBodies.set(req, body);
 }
 
-export async function readJsonBody<T>(req: IncomingMessage, limit = 4 << 20): Promise<T | undefined> {
+/**
+ * A JSON body, refused with Docker's 400 unless it decodes into `type` (moby's Go type for it): no
+ * value of the wrong shape reaches the engine or its stores.
+ */
+export async function readJsonBody<T>(req: IncomingMessage, type: GoType, limit = 4 << 20): Promise<T | undefined> {
   const raw = upgradeBodies.get(req) ?? (await readAll(req, limit, () => invalid('request body too large')));
   const text = raw.toString('utf8').trim();
   if (!text) return undefined;
+  let body: unknown;
   try {
-    return JSON.parse(text) as T;
+    body = JSON.parse(text);
   } catch (err) {
     throw invalid(`invalid JSON: ${(err as Error).message}`);
   }
+  decodeAs(type, body);
+  return (body ?? undefined) as T | undefined;
 }
 
 /** Start a JSON-lines progress stream and return a writer for messages. */

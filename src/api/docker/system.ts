@@ -7,6 +7,7 @@ import { matchesFilters, type EngineEvent } from '../../engine/events.js';
 import type { AuthConfig } from '../../registry/auth.js';
 import { DEFAULT_DOMAIN } from '../../images/reference.js';
 import { API_VERSION, MIN_API_VERSION, parseFilters, readJsonBody, sendJson, type Router } from './router.js';
+import * as schema from './schema/types.js';
 import { osName } from '../../common/osinfo.js';
 import { GANTRY_VERSION } from '../../version.js';
 
@@ -190,7 +191,7 @@ export function registerSystemRoutes(r: Router, engine: Engine): void {
   });
 
   r.add('POST', '/auth', async ({ req, res }) => {
-    const auth = (await readJsonBody<AuthConfig>(req)) ?? {};
+    const auth = (await readJsonBody<AuthConfig>(req, schema.authConfig)) ?? {};
     const domain = registryDomainOf(auth.serveraddress);
     try {
       const session = await engine.registry.session(domain, 'gantry/login-check', auth, 'pull');

@@ -3,6 +3,7 @@ import type { Engine } from '../../engine/engine.js';
 import { labelsMatch } from '../../common/labels.js';
 import type { Volume } from '../../volumes/store.js';
 import { boolParam, checkFilters, parseFilters, readJsonBody, sendJson, sendNoContent, type Router } from './router.js';
+import * as schema from './schema/types.js';
 
 export function registerVolumeRoutes(r: Router, engine: Engine): void {
   const volumes = engine.volumes;
@@ -24,7 +25,7 @@ export function registerVolumeRoutes(r: Router, engine: Engine): void {
   });
 
   r.add('POST', '/volumes/create', async ({ req, res }) => {
-    const body = (await readJsonBody<Parameters<typeof volumes.create>[0]>(req)) ?? {};
+    const body = (await readJsonBody<Parameters<typeof volumes.create>[0]>(req, schema.volumeCreate)) ?? {};
     const v = await volumes.create(body);
     engine.events.publish('volume', 'create', v.Name, { driver: v.Driver });
     sendJson(res, 201, v);

@@ -3,7 +3,7 @@ import { invalid } from '../../common/errors.js';
 import { type HostConfig } from '../../containers/types.js';
 import { cgroupResources } from '../../runtime/spec.js';
 
-import { validateResources } from '../../containers/validate.js';
+import { validateResources, validateRestartPolicy } from '../../containers/validate.js';
 import type { ContainerService } from './service.js';
 
 export const updateMethods = {
@@ -23,6 +23,7 @@ export const updateMethods = {
       'PidsLimit',
       'RestartPolicy',
     ];
+    if (u.RestartPolicy) validateRestartPolicy(u.RestartPolicy);
     if (u.RestartPolicy?.Name && rec.HostConfig.AutoRemove && u.RestartPolicy.Name !== 'no')
       throw invalid(`Restart policy cannot be updated because AutoRemove is enabled for the container`);
     // Checked on a copy, so a refused update changes nothing.

@@ -1,0 +1,283 @@
+/**
+ * Issue 19: the Engine API checks every body against Docker's types before anything is stored. Valid
+ * bodies of create, update, exec, network create and connect, and volume create are mutated field by
+ * field (every field, nested ones included, replaced by values of every other JSON shape, out-of-range
+ * numbers and over-long strings): each answer is a 4xx or a real success, never a 5xx or a hang, and
+ * afterwards the docker CLI and docker-py still read every listing.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import {
+  Cleanup,
+  docker,
+  hasPython,
+  ok,
+  run,
+  seedRegistry,
+  startDaemon,
+  startRegistry,
+  type Daemon,
+} from './helpers.js';
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+/** Every place in a body a value sits: each field, nested fields, the first element of each list. */
+function fieldPaths(value: Json, prefix: Array<string | number> = []): Array<Array<string | number>> {
+  const out: Array<Array<string | number>> = [];
+  if (Array.isArray(value)) {
+    if (value.length) out.push([...prefix, 0], ...fieldPaths(value[0]!, [...prefix, 0]).slice(1));
+  } else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) out.push(...fieldPaths(v, [...prefix, k]));
+  }
+  return prefix.length ? [prefix, ...out] : out;
+}
+
+function replaced(body: Json, at: Array<string | number>, value: Json): Json {
+  const copy = structuredClone(body);
+  let node = copy as Record<string | number, Json>;
+  for (const key of at.slice(0, -1)) node = node[key] as Record<string | number, Json>;
+  node[at[at.length - 1]!] = value;
+  return copy;
+}
+
+/** Values of every JSON shape, numbers out of every integer type's range, and strings too long or odd. */
+const PALETTE: Json[] = [
+  [1, 2],
+  'x',
+  { a: 1 },
+  ['a'],
+  1.5,
+  -1,
+  1e20,
+  -(2 ** 63) * 4,
+  true,
+  null,
+  '',
+  5000,
+  {},
+  [],
+  'x'.repeat(5000),
+  '%zz\u0000',
+  0,
+  [null],
+];
+
+describe('Engine API input', () => {
+  const cleanup = new Cleanup();
+  let d: Daemon;
+
+  function post(p: string, body: string): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          socketPath: d.sock,
+          path: p,
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          timeout: 30_000,
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`POST ${p} hung`)));
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  before(async () => {
+    const reg = await startRegistry(cleanup, 'gantry');
+    seedRegistry(reg, 'busybox:latest', 'library/busybox:latest');
+    d = await startDaemon(cleanup, { mirror: `http://${reg.addr}` });
+    ok('docker', ['pull', '-q', 'busybox'], { env: d.env });
+    ok('docker', ['create', '--name', 'target', 'busybox', 'sleep', '60'], { env: d.env });
+    ok('docker', ['network', 'create', 'fuzznet'], { env: d.env });
+  });
+  after(() => cleanup.run());
+
+  test('the bodies the chaos pass found are refused with Docker words, nothing stored', async () => {
+    const before_ = docker(d, ['ps', '-aq']).stdout;
+    const cases: Array<[string, Json | string, RegExp]> = [
+      ['/containers/create', { Image: 'busybox', Env: [1, 2] }, /Go struct field CreateRequest\.Env of type string/],
+      [
+        '/containers/create',
+        { Image: 'busybox', HostConfig: 'x' },
+        /cannot unmarshal string into Go struct field CreateRequest\.HostConfig of type container\.HostConfig/,
+      ],
+      ['/containers/create', { Image: 'busybox', Labels: ['a'] }, /CreateRequest\.Labels of type map\[string\]string/],
+      ['/containers/create', '"x"', /Go value of type container\.CreateRequest/],
+      [
+        '/containers/create',
+        { Image: 'busybox', HostConfig: { OomScoreAdj: 5000 } },
+        /Invalid value 5000, range for oom score adj is \[-1000, 1000\]/,
+      ],
+      [
+        '/containers/create',
+        { Image: 'busybox', HostConfig: { RestartPolicy: { Name: 'sometimes' } } },
+        /invalid restart policy: unknown policy 'sometimes'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'/,
+      ],
+      [
+        '/containers/create',
+        { Image: 'busybox', HostConfig: { RestartPolicy: { Name: 'always', MaximumRetryCount: 3 } } },
+        /maximum retry count can only be used with 'on-failure'/,
+      ],
+      ['/containers/create', { Image: 'busybox', StopSignal: 'SIGBOGUS' }, /Invalid signal: SIGBOGUS/],
+      [
+        '/containers/create',
+        { Image: 'busybox', Healthcheck: { Test: ['CMD', 'true'], Interval: 5 } },
+        /Interval in Healthcheck cannot be less than 1ms/,
+      ],
+      ['/containers/target/update', { RestartPolicy: { Name: 'bogus' } }, /unknown policy 'bogus'/],
+      ['/networks/create', { Name: 'n1', Labels: ['a'] }, /network\.CreateRequest|CreateRequest\.Labels/],
+      ['/volumes/create', { Name: 'v1', DriverOpts: 'x' }, /CreateOptions\.DriverOpts of type map\[string\]string/],
+    ];
+    for (const [p, body, message] of cases) {
+      const r = await post(p, typeof body === 'string' ? body : JSON.stringify(body));
+      assert.equal(r.status, 400, `${p} ${JSON.stringify(body)}: ${r.text}`);
+      assert.match(JSON.parse(r.text).message, message);
+    }
+    const escape = run('curl', ['-s', '-w', '%{http_code}', '--unix-socket', d.sock, 'http://d/containers/%zz/json']);
+    assert.match(escape.stdout, /400$/);
+    assert.equal(docker(d, ['ps', '-aq']).stdout, before_, 'nothing was created');
+    assert.doesNotMatch(docker(d, ['network', 'ls']).stdout, /\bn1\b/);
+    assert.equal(docker(d, ['volume', 'ls', '-q', '-f', 'name=v1']).stdout, '');
+  });
+
+  test('1,000+ bodies mutated field by field: a 4xx or a real success, never a 5xx; every listing still parses', async (t) => {
+    const valid: Array<{ path: string; body: Json; name?: (n: number) => string }> = [
+      {
+        path: '/containers/create',
+        body: {
+          Image: 'busybox',
+          Cmd: ['true'],
+          Entrypoint: null,
+          Env: ['A=1'],
+          Labels: { a: 'b' },
+          ExposedPorts: { '80/tcp': {} },
+          Volumes: { '/data': {} },
+          WorkingDir: '/',
+          StopSignal: 'SIGTERM',
+          StopTimeout: 5,
+          Healthcheck: { Test: ['CMD', 'true'], Interval: 1e9, Retries: 1 },
+          HostConfig: {
+            Memory: 64 << 20,
+            CpuShares: 512,
+            RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+            Binds: ['/tmp:/hosttmp:ro'],
+            PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] },
+            OomScoreAdj: 0,
+            CapAdd: ['NET_ADMIN'],
+            Dns: ['1.1.1.1'],
+            ExtraHosts: ['h:10.0.0.1'],
+            Ulimits: [{ Name: 'nofile', Soft: 100, Hard: 100 }],
+            LogConfig: { Type: 'json-file', Config: { 'max-size': '1m' } },
+            Mounts: [{ Type: 'tmpfs', Target: '/scratch', TmpfsOptions: { SizeBytes: 1 << 20 } }],
+            Tmpfs: { '/run': 'size=1m' },
+            ShmSize: 1 << 20,
+          },
+          NetworkingConfig: { EndpointsConfig: { fuzznet: { Aliases: ['a'] } } },
+        },
+      },
+      {
+        path: '/containers/target/update',
+        body: { Memory: 128 << 20, MemorySwap: -1, CpuShares: 256, PidsLimit: 100, RestartPolicy: { Name: 'no' } },
+      },
+      {
+        path: '/containers/target/exec',
+        body: {
+          Cmd: ['true'],
+          Env: ['A=1'],
+          AttachStdout: true,
+          Tty: false,
+          User: '',
+          WorkingDir: '/',
+          Privileged: false,
+        },
+      },
+      {
+        path: '/networks/create',
+        body: {
+          Name: 'fz',
+          Driver: 'bridge',
+          Internal: false,
+          Attachable: true,
+          Labels: { a: 'b' },
+          Options: { 'com.docker.network.bridge.enable_icc': 'true' },
+          IPAM: { Driver: 'default', Config: [{ Subnet: '172.31.250.0/24' }] },
+        },
+        name: (n) => `fz${n}`,
+      },
+      { path: '/networks/fuzznet/connect', body: { Container: 'target', EndpointConfig: { Aliases: ['x'] } } },
+      {
+        path: '/volumes/create',
+        body: { Name: 'fz', Driver: 'local', Labels: { a: 'b' }, DriverOpts: {} },
+        name: (n) => `fz${n}`,
+      },
+    ];
+    let count = 0;
+    const statuses = new Map<number, number>();
+    const check = async (p: string, body: string): Promise<void> => {
+      const r = await post(p, body);
+      count++;
+      statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+      assert.ok(
+        r.status > 0 && r.status < 500,
+        `POST ${p} ${body.slice(0, 300)} -> ${r.status}: ${r.text.slice(0, 300)}`,
+      );
+      // A network that took the subnet frees it for the next one.
+      if (p === '/networks/create' && r.status === 201) docker(d, ['network', 'rm', JSON.parse(r.text).Id]);
+    };
+    for (const { path: p, body, name } of valid) {
+      for (const junk of ['"x"', '[]', '42', 'true', '{', '\u0000', '{"a":1}{']) await check(p, junk);
+      for (const at of fieldPaths(body)) {
+        for (const value of PALETTE) {
+          let mutated = replaced(body, at, value) as Record<string, Json>;
+          // Names stay unique where they must, unless the name is what is mutated.
+          if (name && at[0] !== 'Name') mutated = { ...mutated, Name: name(count) };
+          await check(p, JSON.stringify(mutated));
+        }
+      }
+    }
+    assert.ok(count >= 1000, `${count} requests`);
+    t.diagnostic(`${count} requests, answered ${JSON.stringify(Object.fromEntries(statuses))}`);
+    assert.ok((statuses.get(400) ?? 0) > 300, `statuses: ${JSON.stringify([...statuses])}`);
+
+    // Whatever was accepted is something every client reads back.
+    for (const args of [
+      ['ps', '-a', '--format', '{{json .}}'],
+      ['network', 'ls', '--format', '{{json .}}'],
+      ['volume', 'ls', '--format', '{{json .}}'],
+      ['system', 'df', '-v'],
+      ['inspect', 'target'],
+    ]) {
+      const r = docker(d, args);
+      assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
+    }
+    const ids = docker(d, ['ps', '-aq']).stdout.split('\n').filter(Boolean);
+    assert.equal(docker(d, ['inspect', ...ids]).code, 0);
+    if (hasPython('docker')) {
+      const py = run(
+        'python3',
+        [
+          '-c',
+          `import docker
+c = docker.DockerClient(base_url="${d.host}")
+print(len(c.containers.list(all=True)), len(c.networks.list()), len(c.volumes.list()), len(c.images.list()))
+c.df()`,
+        ],
+        { timeoutMs: 120_000 },
+      );
+      assert.equal(py.code, 0, py.stderr);
+    }
+    docker(d, [
+      'rm',
+      '-f',
+      ...ids.filter((id) => !docker(d, ['inspect', '-f', '{{.Name}}', id]).stdout.includes('/target')),
+    ]);
+    docker(d, ['volume', 'prune', '-af']);
+  });
+});

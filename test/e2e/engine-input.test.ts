@@ -147,6 +147,29 @@ describe('Engine API input', () => {
     assert.equal(docker(d, ['volume', 'ls', '-q', '-f', 'name=v1']).stdout, '');
   });
 
+  test('uploads that are not archives are refused before the 200: load, import, build', async () => {
+    const notTar = '{"this is":"not a tar"}'.repeat(10);
+    const gzipHeaderThenJunk = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x42, 0x42]);
+    for (const [p, what] of [
+      ['/images/load', 'the image archive'],
+      ['/images/create?fromSrc=-&repo=imported', 'the imported archive'],
+      ['/build?t=fromjunk', 'the build context'],
+    ]) {
+      const junk = await post(p!, notTar);
+      assert.equal(junk.status, 400, `${p}: ${junk.text}`);
+      assert.equal(JSON.parse(junk.text).message, `${what} is not a tar archive: archive/tar: invalid tar header`);
+      const empty = await post(p!, '');
+      assert.equal(empty.status, 400, `${p}: ${empty.text}`);
+      assert.match(JSON.parse(empty.text).message, /is empty: send a tar archive/);
+      const gz = await post(p!, gzipHeaderThenJunk.toString('latin1'));
+      assert.equal(gz.status, 400, `${p}: ${gz.text}`);
+    }
+    const load = docker(d, ['load'], { input: notTar });
+    assert.equal(load.code, 1);
+    assert.match(load.stderr, /the image archive is not a tar archive/);
+    assert.equal(docker(d, ['images', '-q', 'imported']).stdout, '');
+  });
+
   test('1,000+ bodies mutated field by field: a 4xx or a real success, never a 5xx; every listing still parses', async (t) => {
     const valid: Array<{ path: string; body: Json; name?: (n: number) => string }> = [
       {

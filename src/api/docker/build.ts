@@ -9,6 +9,7 @@ import path from 'node:path';
 import { errorMessage, invalid } from '../../common/errors.js';
 import { DEFAULT_LIMITS, type Engine } from '../../engine/engine.js';
 import { dockerignore, unpackContext } from '../../build/context.js';
+import { checkArchiveUpload } from '../../diff/archivecheck.js';
 import type { BuildMessage } from '../../build/builder.js';
 import { decodeRegistryConfig } from '../../registry/auth.js';
 import { boolParam, sendJson, type Router } from './router.js';
@@ -31,6 +32,7 @@ export function registerBuildRoutes(r: Router, engine: Engine): void {
     const platform = query.get('platform');
     if (platform && !/^linux(\/amd64)?$/.test(platform))
       throw invalid(`image with platform ${platform} is not supported on this host`);
+    const context = await checkArchiveUpload(req, 'the build context');
     const dir = path.join(engine.config.dataRoot, 'build', 'contexts', randomBytes(8).toString('hex'));
     await fs.mkdir(dir, { recursive: true });
     res.writeHead(200, { 'Content-Type': 'application/json' });
@@ -42,7 +44,10 @@ export function registerBuildRoutes(r: Router, engine: Engine): void {
     const header = req.headers['x-registry-config'];
     const auths = decodeRegistryConfig(typeof header === 'string' ? header : undefined);
     try {
-      const digests = await unpackContext(req, dir, { ...DEFAULT_LIMITS.context, ...engine.config.limits?.context });
+      const digests = await unpackContext(context, dir, {
+        ...DEFAULT_LIMITS.context,
+        ...engine.config.limits?.context,
+      });
       const id = await engine.builder.build({
         contextDir: dir,
         digests,

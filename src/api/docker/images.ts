@@ -1,6 +1,7 @@
 /** Image routes: /images/... over the engine's image service. */
 import { pipeline } from 'node:stream/promises';
 import { invalid } from '../../common/errors.js';
+import { checkArchiveUpload } from '../../diff/archivecheck.js';
 import type { Engine } from '../../engine/engine.js';
 import { decodeAuthHeader } from '../../registry/auth.js';
 import { parseNormalizedReference } from '../../images/reference.js';
@@ -61,9 +62,10 @@ export function registerImageRoutes(r: Router, engine: Engine): void {
     if (fromSrc !== null) {
       if (fromSrc !== '-')
         throw invalid('importing from a URL is not supported; send the tarball in the request body (fromSrc=-)');
+      const upload = await checkArchiveUpload(req, 'the imported archive');
       const progress = startProgressStream(res);
       try {
-        const id = await images.importImage(req, {
+        const id = await images.importImage(upload, {
           repo: query.get('repo') || undefined,
           tag: query.get('tag') || undefined,
           changes: query.getAll('changes'),
@@ -89,9 +91,10 @@ export function registerImageRoutes(r: Router, engine: Engine): void {
 
   r.add('POST', '/images/load', async ({ req, res }) => {
     // `quiet` only hides progress bars; the "Loaded image" lines are always sent, as Docker does.
+    const upload = await checkArchiveUpload(req, 'the image archive');
     const progress = startProgressStream(res);
     try {
-      await images.load(req, progress);
+      await images.load(upload, progress);
       res.end();
     } catch (err) {
       sendError(res, err);

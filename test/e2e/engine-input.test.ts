@@ -3,7 +3,8 @@
  * bodies of create, update, exec, network create and connect, and volume create are mutated field by
  * field (every field, nested ones included, replaced by values of every other JSON shape, out-of-range
  * numbers and over-long strings): each answer is a 4xx or a real success, never a 5xx or a hang, and
- * afterwards the docker CLI and docker-py still read every listing.
+ * afterwards the docker CLI and docker-py still read every listing. Uploads that are not archives are
+ * refused before the 200, and one container's concurrent state changes happen one after another.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -67,13 +68,13 @@ describe('Engine API input', () => {
   const cleanup = new Cleanup();
   let d: Daemon;
 
-  function post(p: string, body: string): Promise<{ status: number; text: string }> {
+  function post(p: string, body: string, method = 'POST'): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
       const req = http.request(
         {
           socketPath: d.sock,
           path: p,
-          method: 'POST',
+          method,
           headers: { 'Content-Type': 'application/json' },
           timeout: 30_000,
         },
@@ -83,7 +84,7 @@ describe('Engine API input', () => {
           res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
         },
       );
-      req.on('timeout', () => req.destroy(new Error(`POST ${p} hung`)));
+      req.on('timeout', () => req.destroy(new Error(`${method} ${p} hung`)));
       req.on('error', reject);
       req.end(body);
     });
@@ -168,6 +169,35 @@ describe('Engine API input', () => {
     assert.equal(load.code, 1);
     assert.match(load.stderr, /the image archive is not a tar archive/);
     assert.equal(docker(d, ['images', '-q', 'imported']).stdout, '');
+  });
+
+  test("one container's state changes are serialized: two commits and a pause at once; a start racing rm", async () => {
+    ok('docker', ['run', '-d', '--name', 'busy', 'busybox', 'sleep', '300'], { env: d.env });
+    const [c1, c2, pause] = await Promise.all([
+      post('/commit?container=busy&repo=snap1', ''),
+      post('/commit?container=busy&repo=snap2', ''),
+      post('/containers/busy/pause', ''),
+    ]);
+    assert.equal(c1.status, 201, c1.text);
+    assert.equal(c2.status, 201, c2.text);
+    assert.equal(pause.status, 204, pause.text);
+    // The user's pause stands: no commit resumed it behind their back.
+    assert.equal(docker(d, ['inspect', '-f', '{{.State.Status}}', 'busy']).stdout.trim(), 'paused');
+    ok('docker', ['unpause', 'busy'], { env: d.env });
+    ok('docker', ['rm', '-f', 'busy'], { env: d.env });
+    ok('docker', ['rmi', 'snap1', 'snap2'], { env: d.env });
+
+    for (let round = 0; round < 5; round++) {
+      ok('docker', ['create', '--name', `racer${round}`, 'busybox', 'sleep', '300'], { env: d.env });
+      const [removed, started] = await Promise.all([
+        post(`/containers/racer${round}?force=1`, '', 'DELETE'),
+        post(`/containers/racer${round}/start`, ''),
+      ]);
+      assert.equal(removed.status, 204, removed.text);
+      assert.ok([204, 404].includes(started.status), `start during rm: ${started.status} ${started.text}`);
+      assert.equal(docker(d, ['inspect', `racer${round}`]).code, 1, 'the container is gone');
+    }
+    assert.equal(run('pgrep', ['-f', 'sleep 300']).stdout.trim(), '', 'no container process is left');
   });
 
   test('1,000+ bodies mutated field by field: a 4xx or a real success, never a 5xx; every listing still parses', async (t) => {

@@ -37,15 +37,18 @@ export const commitMethods = {
     },
   ): Promise<string> {
     const rec = this.d.store.resolve(ref);
-    const rt = this.runtimeOf(rec);
-    const pause = opts.pause !== false && rec.State.Running && !rec.State.Paused;
-    if (pause) await rt.pause(rec.Id);
-    let layer;
-    try {
-      layer = await this.diffLayer(rec.Id);
-    } finally {
-      if (pause) await rt.resume(rec.Id).catch(() => undefined);
-    }
+    // The pause and the copy of its changes hold the container: a second commit, a user's pause or a
+    // removal wait, so none resumes or removes what this one is reading.
+    const layer = await this.exclusive(rec.Id, async (current) => {
+      const rt = this.runtimeOf(current);
+      const pause = opts.pause !== false && current.State.Running && !current.State.Paused;
+      if (pause) await rt.pause(current.Id);
+      try {
+        return await this.diffLayer(current.Id);
+      } finally {
+        if (pause) await rt.resume(current.Id).catch(() => undefined);
+      }
+    });
     const image = this.d.images.resolve(rec.Image);
     const parent = await this.d.images.config(image);
     const {

@@ -103,27 +103,37 @@ export const lifecycleMethods = {
     this.d.events.publish('container', 'restart', rec.Id, this.eventAttrs(rec));
   },
 
-  async pause(this: ContainerService, ref: string): Promise<void> {
-    const rec = this.d.store.resolve(ref);
-    if (!rec.State.Running) throw conflict(`Container ${rec.Id} is not running`);
-    if (rec.State.Paused) throw conflict(`Container ${rec.Id} is already paused`);
-    await this.runtimeOf(rec).pause(rec.Id);
-    rec.State = { ...rec.State, Paused: true, Status: 'paused' };
-    await this.d.store.save(rec);
-    this.d.events.publish('container', 'pause', rec.Id, this.eventAttrs(rec));
+  pause(this: ContainerService, ref: string): Promise<void> {
+    return this.exclusive(ref, async (rec) => {
+      if (!rec.State.Running) throw conflict(`Container ${rec.Id} is not running`);
+      if (rec.State.Paused) throw conflict(`Container ${rec.Id} is already paused`);
+      await this.runtimeOf(rec).pause(rec.Id);
+      rec.State = { ...rec.State, Paused: true, Status: 'paused' };
+      await this.d.store.save(rec);
+      this.d.events.publish('container', 'pause', rec.Id, this.eventAttrs(rec));
+    });
   },
 
-  async unpause(this: ContainerService, ref: string): Promise<void> {
-    const rec = this.d.store.resolve(ref);
-    if (!rec.State.Paused) throw conflict(`Container ${rec.Id} is not paused`);
-    await this.runtimeOf(rec).resume(rec.Id);
-    rec.State = { ...rec.State, Paused: false, Status: 'running' };
-    await this.d.store.save(rec);
-    this.d.events.publish('container', 'unpause', rec.Id, this.eventAttrs(rec));
+  unpause(this: ContainerService, ref: string): Promise<void> {
+    return this.exclusive(ref, async (rec) => {
+      if (!rec.State.Paused) throw conflict(`Container ${rec.Id} is not paused`);
+      await this.runtimeOf(rec).resume(rec.Id);
+      rec.State = { ...rec.State, Paused: false, Status: 'running' };
+      await this.d.store.save(rec);
+      this.d.events.publish('container', 'unpause', rec.Id, this.eventAttrs(rec));
+    });
   },
 
-  async remove(this: ContainerService, ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
-    const rec = this.d.store.resolve(ref);
+  remove(this: ContainerService, ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
+    return this.exclusive(ref, (rec) => this.removeHeld(rec, opts));
+  },
+
+  /** `remove` by one who already holds the container (a start that fails for an `--rm` container). */
+  async removeHeld(
+    this: ContainerService,
+    rec: ContainerRecord,
+    opts: { force?: boolean; volumes?: boolean } = {},
+  ): Promise<void> {
     if ((rec.State.Running || rec.State.Restarting) && !opts.force) {
       const what = rec.State.Paused ? 'paused' : rec.State.Restarting ? 'restarting' : 'running';
       throw conflict(
@@ -192,13 +202,14 @@ export const lifecycleMethods = {
       .map((c) => c.Id);
   },
 
-  async rename(this: ContainerService, ref: string, newName: string): Promise<void> {
-    const rec = this.d.store.resolve(ref);
-    const name = this.d.store.allocateName(newName, rec.Id);
-    const old = rec.Name;
-    rec.Name = name;
-    await this.d.store.save(rec);
-    this.d.events.publish('container', 'rename', rec.Id, this.eventAttrs(rec, { oldName: old }));
+  rename(this: ContainerService, ref: string, newName: string): Promise<void> {
+    return this.exclusive(ref, async (rec) => {
+      const name = this.d.store.allocateName(newName, rec.Id);
+      const old = rec.Name;
+      rec.Name = name;
+      await this.d.store.save(rec);
+      this.d.events.publish('container', 'rename', rec.Id, this.eventAttrs(rec, { oldName: old }));
+    });
   },
 
   async prune(

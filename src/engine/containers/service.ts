@@ -48,7 +48,31 @@ export class ContainerService {
   /** Told each health check's outcome (the engine's metrics count them). */
   onHealthCheck?: (passed: boolean) => void;
 
+  /** The tail of each container's queue of state changes (see `exclusive`). */
+  private readonly locks = new Map<string, Promise<void>>();
+
   constructor(readonly d: ContainerServiceDeps) {}
+
+  /**
+   * Run `fn` on the container alone among its state changes — start, remove, commit, pause, unpause,
+   * update, rename — as Docker's per-container lock does: two commits, a commit and a pause, a start
+   * and a removal happen one after the other. `fn` gets the record as it is once its turn comes (a
+   * container removed meanwhile is a 404 then).
+   */
+  async exclusive<T>(ref: string, fn: (rec: ContainerRecord) => Promise<T>): Promise<T> {
+    const id = this.d.store.resolve(ref).Id;
+    const previous = this.locks.get(id) ?? Promise.resolve();
+    let release!: () => void;
+    const tail = previous.then(() => new Promise<void>((resolve) => (release = resolve)));
+    this.locks.set(id, tail);
+    await previous;
+    try {
+      return await fn(this.d.store.resolve(id));
+    } finally {
+      release();
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    }
+  }
 
   get exitDir(): string {
     return path.join(this.d.paths.execRoot, 'exits');

@@ -37,19 +37,20 @@ export const startMethods = {
     throw invalid(`invalid ${kind.toUpperCase()} mode: ${mode}`);
   },
 
-  async start(this: ContainerService, ref: string): Promise<void> {
-    const rec = this.d.store.resolve(ref);
-    if (rec.State.Running) {
-      if (rec.State.Paused) throw conflict(`cannot start a paused container, try unpause instead`);
-      return; // Docker answers 304 Not Modified; the API layer checks before calling.
-    }
-    if (this.starting.has(rec.Id)) return;
-    this.starting.add(rec.Id);
-    try {
-      await this.doStart(rec);
-    } finally {
-      this.starting.delete(rec.Id);
-    }
+  start(this: ContainerService, ref: string): Promise<void> {
+    return this.exclusive(ref, async (rec) => {
+      if (rec.State.Running) {
+        if (rec.State.Paused) throw conflict(`cannot start a paused container, try unpause instead`);
+        return; // Docker answers 304 Not Modified; the API layer checks before calling.
+      }
+      if (this.starting.has(rec.Id)) return;
+      this.starting.add(rec.Id);
+      try {
+        await this.doStart(rec);
+      } finally {
+        this.starting.delete(rec.Id);
+      }
+    });
   },
 
   async doStart(this: ContainerService, rec: ContainerRecord): Promise<void> {
@@ -192,7 +193,8 @@ export const startMethods = {
         for (const fail of this.pendingAttach.get(id) ?? []) fail('');
         this.pendingAttach.delete(id);
         // As Docker does, a container that was to be removed when it stops is removed when it cannot start.
-        if (rec.HostConfig.AutoRemove) await this.remove(id, { force: true }).catch(() => undefined);
+        // This start holds the container: the removal must not queue behind it.
+        if (rec.HostConfig.AutoRemove) await this.removeHeld(rec, { force: true }).catch(() => undefined);
       }
       throw err;
     }

@@ -1,14 +1,17 @@
 /** Changes to an existing container: resources (`docker update`) and networks (connect, disconnect). */
 import { invalid } from '../../common/errors.js';
-import { type HostConfig } from '../../containers/types.js';
+import { type ContainerRecord, type HostConfig } from '../../containers/types.js';
 import { cgroupResources } from '../../runtime/spec.js';
 
 import { validateResources, validateRestartPolicy } from '../../containers/validate.js';
 import type { ContainerService } from './service.js';
 
 export const updateMethods = {
-  async update(this: ContainerService, ref: string, u: Partial<HostConfig>): Promise<string[]> {
-    const rec = this.d.store.resolve(ref);
+  update(this: ContainerService, ref: string, u: Partial<HostConfig>): Promise<string[]> {
+    return this.exclusive(ref, (rec) => this.doUpdate(rec, u));
+  },
+
+  async doUpdate(this: ContainerService, rec: ContainerRecord, u: Partial<HostConfig>): Promise<string[]> {
     const hc = rec.HostConfig;
     const fields: Array<keyof HostConfig> = [
       'Memory',

@@ -656,6 +656,71 @@ spec:
     assert.match(JSON.stringify(nodePort.json), /provided port is not in the valid range/);
     assert.match(ok(['get', 'ns', 'default', '-o', 'name']), /namespace\/default/, 'the server is still serving');
 
+    // Values of the wrong type, another apiVersion or kind, a moved namespace: refused, nothing stored.
+    const deploys = '/apis/apps/v1/namespaces/default/deployments';
+    const typed: Array<[string, string, string, string | undefined, RegExp]> = [
+      [
+        'POST',
+        deploys,
+        '{"metadata":{"name":"typed"},"spec":{"replicas":"two"}}',
+        undefined,
+        /Deployment in version \\"v1\\" cannot be handled as a Deployment: json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32/,
+      ],
+      [
+        'POST',
+        '/api/v1/namespaces/default/configmaps',
+        '{"metadata":{"name":"typed","labels":{"a":1}}}',
+        undefined,
+        /Go struct field ObjectMeta.metadata.labels of type string/,
+      ],
+      [
+        'POST',
+        '/api/v1/namespaces/default/secrets',
+        '{"metadata":{"name":"typed"},"data":{"k":"not base64!"}}',
+        undefined,
+        /illegal base64 data at input byte 3/,
+      ],
+      [
+        'POST',
+        deploys,
+        '{"apiVersion":"apps/v1beta1","kind":"Deployment","metadata":{"name":"typed"}}',
+        undefined,
+        /the API version in the data \(apps\/v1beta1\) does not match the expected API version \(apps\/v1\)/,
+      ],
+      [
+        'POST',
+        deploys,
+        '{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"typed"}}',
+        undefined,
+        /the kind in the data \(StatefulSet\) does not match the expected kind \(Deployment\)/,
+      ],
+    ];
+    for (const [method, p, body, type, message] of typed) {
+      const r = await call(method, p, body, type);
+      assert.equal(r.code, 400, `${method} ${p} ${body}: ${JSON.stringify(r.json)}`);
+      assert.match(JSON.stringify(r.json), message);
+    }
+    assert.equal((await call('GET', `${deploys}/typed`, undefined)).code, 404);
+    const cm = '/api/v1/namespaces/default/configmaps/fixed';
+    assert.equal(
+      (await call('POST', '/api/v1/namespaces/default/configmaps', '{"metadata":{"name":"fixed"}}')).code,
+      201,
+    );
+    for (const [body, type, message] of [
+      ['{"kind":"Secret","metadata":{"name":"fixed"}}', 'application/json', /the kind of the object \(Secret\)/],
+      [
+        '{"metadata":{"name":"fixed","namespace":"kube-system"}}',
+        'application/json',
+        /namespace of the provided object/,
+      ],
+      ['{"data":{"n":5}}', 'application/merge-patch+json', /ConfigMap.data of type string/],
+    ] as Array<[string, string, RegExp]>) {
+      const r = await call(type === 'application/json' ? 'PUT' : 'PATCH', cm, body, type);
+      assert.equal(r.code, 400, `${body}: ${JSON.stringify(r.json)}`);
+      assert.match(JSON.stringify(r.json), message);
+    }
+    assert.equal((await call('DELETE', cm, undefined)).code, 200);
+
     // A dry run is `dryRun=All`: any other value is refused, and never taken for a real write.
     const cms = '/api/v1/namespaces/default/configmaps';
     assert.equal((await call('POST', cms, '{"metadata":{"name":"keep"}}')).code, 201);

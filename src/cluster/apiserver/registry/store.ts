@@ -10,6 +10,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { canonicalJson } from '../../../common/canonical.js';
 import { StorageError, type KeyValue } from '../../storage/types.js';
 import { nodeOf, nodeWriteRefusal } from '../nodeauthz.js';
+import { typeError } from '../openapi/types.js';
 import {
   alreadyExists,
   ApiError,
@@ -75,9 +76,12 @@ export class Store implements StoreApi {
     if (typeof body !== 'object' || body === null || Array.isArray(body))
       throw badRequest('the request body must be a JSON object');
     if (body.kind !== undefined && body.kind !== r.kind)
+      throw badRequest(`the kind in the data (${String(body.kind)}) does not match the expected kind (${r.kind})`);
+    if (body.apiVersion !== undefined && body.apiVersion !== apiVersionOf(r))
       throw badRequest(
-        `the API version in the data (${body.apiVersion}) does not match the expected API version (${apiVersionOf(r)})`,
+        `the API version in the data (${String(body.apiVersion)}) does not match the expected API version (${apiVersionOf(r)})`,
       );
+    refuseWrongTypes(r, body);
     const meta = { ...(body.metadata ?? {}) };
     if (!meta.name && meta.generateName)
       meta.name = meta.generateName + [...randomBytes(5)].map((b) => NAME_ALPHABET[b % NAME_ALPHABET.length]).join('');
@@ -162,6 +166,18 @@ export class Store implements StoreApi {
         throw badRequest(
           `the name of the object (${next.metadata.name}) does not match the name on the URL (${t.name})`,
         );
+      // An update keeps what the object is and where it lives.
+      if (next.kind !== undefined && next.kind !== r.kind)
+        throw badRequest(
+          `the kind of the object (${String(next.kind)}) does not match the kind on the URL (${r.kind})`,
+        );
+      if (next.apiVersion !== undefined && next.apiVersion !== apiVersionOf(r) && next.apiVersion !== cur.apiVersion)
+        throw badRequest(
+          `the API version in the data (${String(next.apiVersion)}) does not match the expected API version (${apiVersionOf(r)})`,
+        );
+      if (r.namespaced && next.metadata?.namespace && next.metadata.namespace !== cur.metadata?.namespace)
+        throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+      refuseWrongTypes(r, next);
       let merged: KObject = {
         ...next,
         apiVersion: apiVersionOf(r),
@@ -308,4 +324,11 @@ export class Store implements StoreApi {
     await this.observe(s, key, value, next);
     return { ...next, metadata: { ...next.metadata, resourceVersion: String(written.modRevision) } };
   }
+}
+
+/** An object of a built-in kind with a value its Go type cannot hold: refused as Kubernetes' decoder refuses it. */
+function refuseWrongTypes(r: ResourceType, obj: KObject): void {
+  if (r.custom) return;
+  const err = typeError(r, obj);
+  if (err) throw badRequest(`${r.kind} in version "${r.version}" cannot be handled as a ${r.kind}: ${err}`);
 }

@@ -1,0 +1,199 @@
+/**
+ * Objects of built-in kinds checked against their OpenAPI schemas as Kubernetes' JSON decoder checks
+ * them against the Go types (sigs.k8s.io/json: case-sensitive, `null` is the zero value, unknown
+ * fields are the business of field validation): the first value of the wrong type is refused with the
+ * decoder's words, e.g. `json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas
+ * of type int32`, before anything is stored. Quantities take numbers as well as strings, IntOrStrings
+ * whole numbers or strings, byte fields base64.
+ */
+import generated from './k8s-schemas.json' with { type: 'json' };
+import { builtinSchemaName, type Kind } from './openapi.js';
+
+type Schema = {
+  $ref?: string;
+  allOf?: Schema[];
+  properties?: Record<string, Schema>;
+  additionalProperties?: Schema | boolean;
+  items?: Schema;
+  type?: string;
+  format?: string;
+  'x-kubernetes-int-or-string'?: boolean;
+  'x-kubernetes-preserve-unknown-fields'?: boolean;
+};
+
+const SCHEMAS = generated.schemas as Record<string, Schema>;
+const REF = '#/components/schemas/';
+
+/**
+ * The fields that are resource.Quantity (a string in the generated schemas, a number too on the
+ * wire), by schema and property; a map of them is a ResourceList.
+ */
+const QUANTITIES = new Set(
+  [
+    'v1.ResourceRequirements.limits',
+    'v1.ResourceRequirements.requests',
+    'v1.VolumeResourceRequirements.limits',
+    'v1.VolumeResourceRequirements.requests',
+    'v1.ContainerStatus.allocatedResources',
+    'v1.EmptyDirVolumeSource.sizeLimit',
+    'v1.ResourceFieldSelector.divisor',
+    'v1.LimitRangeItem.default',
+    'v1.LimitRangeItem.defaultRequest',
+    'v1.LimitRangeItem.max',
+    'v1.LimitRangeItem.min',
+    'v1.LimitRangeItem.maxLimitRequestRatio',
+    'v1.NodeStatus.allocatable',
+    'v1.NodeStatus.capacity',
+    'v1.Overhead.podFixed',
+    'v1.PodSpec.overhead',
+    'v1.PersistentVolumeSpec.capacity',
+    'v1.PersistentVolumeClaimStatus.allocatedResources',
+    'v1.PersistentVolumeClaimStatus.capacity',
+    'v1.ResourceQuotaSpec.hard',
+    'v1.ResourceQuotaStatus.hard',
+    'v1.ResourceQuotaStatus.used',
+    'v1.CSIStorageCapacity.capacity',
+    'v1.CSIStorageCapacity.maximumVolumeSize',
+    'v2.MetricTarget.averageValue',
+    'v2.MetricTarget.value',
+    'v2.MetricValueStatus.averageValue',
+    'v2.MetricValueStatus.value',
+  ].map((n) => `io.k8s.api.${n}`),
+);
+
+interface At {
+  /** The innermost struct's Go name (`DeploymentSpec`). */
+  struct: string;
+  /** JSON field names from the object's top (`spec.replicas`). */
+  fields: string[];
+}
+
+function jsonKind(v: unknown): string {
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'boolean') return 'bool';
+  return typeof v;
+}
+
+const mismatch = (value: string, type: string, at: At): string =>
+  `json: cannot unmarshal ${value} into Go struct field ${at.struct}.${at.fields.join('.')} of type ${type}`;
+
+/** A schema with its references followed, and the name of the last one (the Go struct it stands for). */
+function resolve(schema: Schema | undefined): { s?: Schema; name?: string } {
+  let s = schema;
+  let name: string | undefined;
+  for (let i = 0; s && i < 8; i++) {
+    if (s.$ref) {
+      name = s.$ref.slice(REF.length);
+      s = SCHEMAS[name];
+    } else if (s.allOf?.length === 1 && !s.properties) s = s.allOf[0];
+    else break;
+  }
+  return { s, name };
+}
+
+/** The Go type Kubernetes decodes into, as its errors print it (`int32`, `[]v1.Container`, `map[string]string`). */
+function goType(schema: Schema | undefined): string {
+  const { s, name } = resolve(schema);
+  if (!s) return 'interface {}';
+  if (name && s.properties) return name.split('.').slice(-2).join('.');
+  if (s['x-kubernetes-int-or-string']) return 'intstr.IntOrString';
+  switch (s.type) {
+    case 'string':
+      return s.format === 'byte' ? '[]uint8' : 'string';
+    case 'integer':
+      return s.format === 'int32' ? 'int32' : 'int64';
+    case 'number':
+      return 'float64';
+    case 'boolean':
+      return 'bool';
+    case 'array':
+      return `[]${goType(s.items)}`;
+    case 'object':
+      return typeof s.additionalProperties === 'object'
+        ? `map[string]${goType(s.additionalProperties)}`
+        : 'interface {}';
+    default:
+      return 'interface {}';
+  }
+}
+
+/** Where a base64 text stops being base64, as Go's decoder reports it; undefined when it is fine. */
+export function base64Error(text: string): number | undefined {
+  const bad = text.search(/[^A-Za-z0-9+/=]/);
+  if (bad >= 0) return bad;
+  const pad = text.indexOf('=');
+  if (pad >= 0 && (!/^={1,2}$/.test(text.slice(pad)) || text.length % 4 !== 0)) return pad;
+  if (text.length % 4 !== 0) return text.length - (text.length % 4);
+  return undefined;
+}
+
+const INT32 = 2 ** 31;
+
+function check(value: unknown, schema: Schema | undefined, at: At, quantity: boolean): string | undefined {
+  if (value === null || value === undefined) return undefined;
+  const { s, name } = resolve(schema);
+  if (!s || s['x-kubernetes-preserve-unknown-fields']) return undefined;
+  const type = goType(schema);
+  if (s['x-kubernetes-int-or-string']) {
+    if (typeof value === 'string') return undefined;
+    if (typeof value !== 'number') return mismatch(jsonKind(value), 'int32', at);
+    return Number.isInteger(value) && value >= -INT32 && value < INT32
+      ? undefined
+      : mismatch(`number ${value}`, 'int32', at);
+  }
+  switch (s.type) {
+    case 'string':
+      if (quantity && typeof value === 'number') return undefined;
+      if (typeof value !== 'string') return mismatch(jsonKind(value), type, at);
+      if (s.format === 'byte') {
+        const bad = base64Error(value);
+        if (bad !== undefined) return `illegal base64 data at input byte ${bad}`;
+      }
+      return undefined;
+    case 'integer': {
+      if (typeof value !== 'number') return mismatch(jsonKind(value), type, at);
+      const limit = type === 'int32' ? INT32 : 2 ** 63;
+      return Number.isInteger(value) && value >= -limit && value < limit
+        ? undefined
+        : mismatch(`number ${value}`, type, at);
+    }
+    case 'number':
+      return typeof value === 'number' ? undefined : mismatch(jsonKind(value), type, at);
+    case 'boolean':
+      return typeof value === 'boolean' ? undefined : mismatch(jsonKind(value), type, at);
+    case 'array':
+      if (!Array.isArray(value)) return mismatch(jsonKind(value), type, at);
+      for (const item of value) {
+        const err = check(item, s.items, at, quantity);
+        if (err) return err;
+      }
+      return undefined;
+    default:
+      break;
+  }
+  if (s.type !== 'object' && !s.properties) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value)) return mismatch(jsonKind(value), type, at);
+  if (!s.properties) {
+    if (typeof s.additionalProperties !== 'object') return undefined;
+    for (const item of Object.values(value as Record<string, unknown>)) {
+      const err = check(item, s.additionalProperties, at, quantity);
+      if (err) return err;
+    }
+    return undefined;
+  }
+  const struct = name ? name.slice(name.lastIndexOf('.') + 1) : at.struct;
+  for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
+    const field = s.properties[key];
+    if (!field) continue;
+    const err = check(item, field, { struct, fields: [...at.fields, key] }, QUANTITIES.has(`${name}.${key}`));
+    if (err) return err;
+  }
+  return undefined;
+}
+
+/** The first value of `obj` (a `kind` object) its decoder would refuse, in its words; none for kinds without a built-in schema. */
+export function typeError(kind: Kind, obj: unknown): string | undefined {
+  const name = builtinSchemaName(kind);
+  if (!name) return undefined;
+  return check(obj, { $ref: REF + name }, { struct: kind.kind, fields: [] }, false);
+}

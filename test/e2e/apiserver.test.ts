@@ -721,6 +721,38 @@ spec:
     }
     assert.equal((await call('DELETE', cm, undefined)).code, 200);
 
+    // List and watch options, field labels and media types are checked before anything is read or written.
+    const pods = '/api/v1/namespaces/default/pods';
+    for (const [method, p, body, type, code, message] of [
+      [
+        'GET',
+        `${pods}?fieldSelector=spec.unknown%3Dx`,
+        undefined,
+        undefined,
+        400,
+        /field label not supported: spec.unknown/,
+      ],
+      ['GET', `${pods}?limit=abc`, undefined, undefined, 400, /strconv.ParseInt: parsing \\"abc\\"/],
+      ['GET', `${pods}?watch=maybe`, undefined, undefined, 400, /strconv.ParseBool: parsing \\"maybe\\"/],
+      ['GET', `${pods}?resourceVersion=abc`, undefined, undefined, 400, /invalid resourceVersion: abc/],
+      [
+        'GET',
+        `${pods}?resourceVersionMatch=Exact`,
+        undefined,
+        undefined,
+        422,
+        /forbidden unless resourceVersion is provided/,
+      ],
+      ['GET', `${pods}?watch=1&sendInitialEvents=true`, undefined, undefined, 422, /WatchList feature gate/],
+      ['POST', pods, '{}', 'text/plain', 415, /accepted media types include: application\/json, application\/yaml/],
+      ['PATCH', `${pods}/missing`, '{}', 'text/plain', 415, /application\/merge-patch\+json/],
+    ] as Array<[string, string, string | undefined, string | undefined, number, RegExp]>) {
+      const r = await call(method, p, body, type);
+      assert.equal(r.code, code, `${method} ${p}: ${JSON.stringify(r.json)}`);
+      assert.match(JSON.stringify(r.json), message);
+    }
+    assert.match(ok(['get', 'pods', '-A', '--field-selector', 'spec.nodeName=nowhere,status.phase!=Running']), /^$/);
+
     // A dry run is `dryRun=All`: any other value is refused, and never taken for a real write.
     const cms = '/api/v1/namespaces/default/configmaps';
     assert.equal((await call('POST', cms, '{"metadata":{"name":"keep"}}')).code, 201);

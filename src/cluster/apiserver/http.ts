@@ -81,7 +81,6 @@ export function parseObject(buf: Buffer, contentType: string): KObject {
   return parseJson(buf) as KObject;
 }
 
-/** DeleteOptions from the body (kubectl sends one) with query parameters taking precedence. */
 /** The options kind a write's query parameters are read as (the name in Kubernetes' refusals). */
 const OPTIONS_KIND: Record<string, string> = {
   POST: 'CreateOptions',
@@ -110,6 +109,7 @@ export function dryRunOf(method: string, values: string[]): boolean {
   return values.length > 0;
 }
 
+/** DeleteOptions from the body (kubectl sends one) with query parameters taking precedence. */
 export function deleteOptions(q: URLSearchParams, body: Record<string, unknown>): DeleteOptions {
   const o = body as DeleteOptions;
   if (o.dryRun !== undefined && (!Array.isArray(o.dryRun) || o.dryRun.some((v) => typeof v !== 'string')))

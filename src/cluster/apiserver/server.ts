@@ -38,12 +38,13 @@ import { ApiServerMetrics, reportedVerb } from './metrics.js';
 import { NamespacePhases } from './namespaces.js';
 import { NodeAuthorizer, nodeOf } from './nodeauthz.js';
 import { dialPodPort } from './portforward.js';
+import { boolQuery, checkContentType, validateListOptions } from './requestoptions.js';
 import { relayStream, type NodeProxyContext } from './streamproxy.js';
 import { ApiError, badRequest, type KObject } from './objects.js';
 import { jsonPatch, mergePatch, strategicMergePatch } from './patch.js';
 import { Authorizer, forbiddenMessage, type RequestAttributes } from './rbac.js';
 import { builtIn, strategyFor } from './registry/index.js';
-import { listObjects, matcher } from './registry/list.js';
+import { listObjects, matcher, supportedFieldLabels } from './registry/list.js';
 import { scaleOf, withScale } from './registry/scale.js';
 import { apiVersionOf, decode, Store } from './registry/store.js';
 import type { Target } from './registry/strategy.js';
@@ -343,7 +344,7 @@ export class ApiServer {
     const q = url.searchParams;
     const method = req.method ?? 'GET';
     const dryRun = dryRunOf(method, q.getAll('dryRun'));
-    const watching = q.get('watch') === 'true' || q.get('watch') === '1';
+    const watching = boolQuery(q, 'watch');
     const verb =
       method === 'GET'
         ? watching
@@ -363,6 +364,9 @@ export class ApiServer {
                   : 'deletecollection'
                 : method.toLowerCase();
     const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+    checkContentType(method, contentType);
+    if ((method === 'GET' && !t.name) || (method === 'DELETE' && !t.name))
+      validateListOptions(q, watching, supportedFieldLabels(t));
     this.metrics?.describe(req, t, reportedVerb(method, t, watching, contentType), dryRun);
     const audit = this.audits.get(req);
     if (audit) {

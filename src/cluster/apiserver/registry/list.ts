@@ -22,15 +22,64 @@ export function selectors(q: URLSearchParams): { labels: Selector; fields: Selec
   }
 }
 
-/** The fields field selectors can use: name and namespace, a phase, and those the kind adds. */
+/**
+ * The field labels Kubernetes selects each kind by, beyond `metadata.name` and `metadata.namespace`,
+ * each with its value when the field is absent (Go's zero value, printed).
+ */
+const FIELD_LABELS: Record<string, Record<string, string>> = {
+  pods: {
+    'spec.nodeName': '',
+    'spec.restartPolicy': '',
+    'spec.schedulerName': '',
+    'spec.serviceAccountName': '',
+    'spec.hostNetwork': 'false',
+    'status.phase': '',
+    'status.podIP': '',
+    'status.nominatedNodeName': '',
+  },
+  events: Object.fromEntries(
+    [
+      ...['kind', 'namespace', 'name', 'uid', 'apiVersion', 'resourceVersion', 'fieldPath'].map(
+        (f) => `involvedObject.${f}`,
+      ),
+      'reason',
+      'reportingComponent',
+      'source',
+      'type',
+    ].map((l) => [l, '']),
+  ),
+  secrets: { type: '' },
+  namespaces: { 'status.phase': '' },
+  nodes: { 'spec.unschedulable': 'false' },
+  replicasets: { 'status.replicas': '0' },
+  replicationcontrollers: { 'status.replicas': '0' },
+  jobs: { 'status.successful': '0' },
+  certificatesigningrequests: { 'spec.signerName': '' },
+};
+
+/** The labels a request's field selector may name for its kind. */
+export function supportedFieldLabels(t: Target): Set<string> {
+  const own = t.res.custom ? {} : (FIELD_LABELS[t.res.plural] ?? {});
+  return new Set(['metadata.name', 'metadata.namespace', ...Object.keys(own)]);
+}
+
+function valueAt(o: KObject, dotted: string): unknown {
+  let cur: unknown = o;
+  for (const part of dotted.split('.')) cur = (cur as Record<string, unknown> | undefined)?.[part];
+  return cur;
+}
+
+/** The fields field selectors can use: name and namespace, the kind's field labels, and what its strategy adds. */
 export function fieldSet(t: Target, o: KObject): Record<string, string> {
-  const phase = (o.status as { phase?: unknown } | undefined)?.phase;
-  return {
+  const out: Record<string, string> = {
     'metadata.name': o.metadata?.name ?? '',
     'metadata.namespace': o.metadata?.namespace ?? '',
-    ...(typeof phase === 'string' ? { 'status.phase': phase } : {}),
-    ...strategyFor(t.res).fields?.(o),
   };
+  for (const [label, zero] of Object.entries(t.res.custom ? {} : (FIELD_LABELS[t.res.plural] ?? {}))) {
+    const v = valueAt(o, label === 'source' ? 'source.component' : label);
+    out[label] = typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : zero;
+  }
+  return { ...out, ...strategyFor(t.res).fields?.(o) };
 }
 
 /** Whether an object passes a request's selectors. */

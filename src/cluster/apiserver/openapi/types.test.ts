@@ -115,3 +115,15 @@ test('base64 as Go reads it', () => {
   ];
   for (const [text, want] of cases) assert.equal(base64Error(text), want, text);
 });
+
+test('nulls become what Go holds: a dropped field, a zero element', () => {
+  const obj = {
+    metadata: { name: 'a', labels: { a: null }, annotations: null },
+    spec: { replicas: null, template: { spec: { containers: [null, { name: 'c', args: [null] }] } } },
+  };
+  assert.equal(typeError(deployment, obj), undefined);
+  assert.deepEqual(obj, {
+    metadata: { name: 'a', labels: { a: '' } },
+    spec: { template: { spec: { containers: [{}, { name: 'c', args: [''] }] } } },
+  });
+});

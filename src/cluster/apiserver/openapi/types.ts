@@ -5,6 +5,10 @@
  * decoder's words, e.g. `json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas
  * of type int32`, before anything is stored. Quantities take numbers as well as strings, IntOrStrings
  * whole numbers or strings, byte fields base64.
+ *
+ * The object is left as Go would hold it: a `null` field is dropped (its zero value, as if absent),
+ * and a `null` in a list or map becomes its element's zero value (`containers: [null]` is one empty
+ * container, refused by validation for its missing name rather than crashing it).
  */
 import generated from './k8s-schemas.json' with { type: 'json' };
 import { builtinSchemaName, type Kind } from './openapi.js';
@@ -129,6 +133,26 @@ export function base64Error(text: string): number | undefined {
 
 const INT32 = 2 ** 31;
 
+/** Go's zero value of a schema's type, for a `null` that cannot just be left out (a list's element). */
+function zero(schema: Schema | undefined): unknown {
+  const { s } = resolve(schema);
+  if (!s || s['x-kubernetes-preserve-unknown-fields']) return null;
+  if (s['x-kubernetes-int-or-string']) return 0;
+  switch (s.type) {
+    case 'string':
+      return '';
+    case 'integer':
+    case 'number':
+      return 0;
+    case 'boolean':
+      return false;
+    case 'array':
+      return [];
+    default:
+      return s.properties || s.type === 'object' ? {} : null;
+  }
+}
+
 function check(value: unknown, schema: Schema | undefined, at: At, quantity: boolean): string | undefined {
   if (value === null || value === undefined) return undefined;
   const { s, name } = resolve(schema);
@@ -163,8 +187,9 @@ function check(value: unknown, schema: Schema | undefined, at: At, quantity: boo
       return typeof value === 'boolean' ? undefined : mismatch(jsonKind(value), type, at);
     case 'array':
       if (!Array.isArray(value)) return mismatch(jsonKind(value), type, at);
-      for (const item of value) {
-        const err = check(item, s.items, at, quantity);
+      for (let i = 0; i < value.length; i++) {
+        if (value[i] === null) value[i] = zero(s.items);
+        const err = check(value[i], s.items, at, quantity);
         if (err) return err;
       }
       return undefined;
@@ -175,23 +200,33 @@ function check(value: unknown, schema: Schema | undefined, at: At, quantity: boo
   if (typeof value !== 'object' || Array.isArray(value)) return mismatch(jsonKind(value), type, at);
   if (!s.properties) {
     if (typeof s.additionalProperties !== 'object') return undefined;
-    for (const item of Object.values(value as Record<string, unknown>)) {
-      const err = check(item, s.additionalProperties, at, quantity);
+    const entries = value as Record<string, unknown>;
+    for (const [key, item] of Object.entries(entries)) {
+      if (item === null) entries[key] = zero(s.additionalProperties);
+      const err = check(entries[key], s.additionalProperties, at, quantity);
       if (err) return err;
     }
     return undefined;
   }
   const struct = name ? name.slice(name.lastIndexOf('.') + 1) : at.struct;
-  for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
+  const fields = value as Record<string, unknown>;
+  for (const [key, item] of Object.entries(fields)) {
     const field = s.properties[key];
     if (!field) continue;
+    if (item === null) {
+      delete fields[key];
+      continue;
+    }
     const err = check(item, field, { struct, fields: [...at.fields, key] }, QUANTITIES.has(`${name}.${key}`));
     if (err) return err;
   }
   return undefined;
 }
 
-/** The first value of `obj` (a `kind` object) its decoder would refuse, in its words; none for kinds without a built-in schema. */
+/**
+ * The first value of `obj` (a `kind` object) its decoder would refuse, in its words; none for kinds
+ * without a built-in schema. Leaves `obj` as the decoder would hold it (see above).
+ */
 export function typeError(kind: Kind, obj: unknown): string | undefined {
   const name = builtinSchemaName(kind);
   if (!name) return undefined;

@@ -137,6 +137,19 @@ export class BridgeDriver {
     }
   }
 
+  /** The containers holding addresses on a network (the ids its lease files name). */
+  async holders(net: BridgeNetwork): Promise<string[]> {
+    const dir = this.leaseDir(net);
+    const ids: string[] = [];
+    for (const f of await fs.readdir(dir).catch(() => [] as string[])) {
+      if (!/^\d+\.\d+\.\d+\.\d+$/.test(f)) continue;
+      const owner = await fs.readFile(path.join(dir, f), 'utf8').catch(() => '');
+      const id = owner.split('\r\n')[0]?.trim();
+      if (id) ids.push(id);
+    }
+    return ids;
+  }
+
   /** Wire one interface of a created container whose namespace is pinned at `netns` (init `pid`). */
   async attach(
     net: BridgeNetwork,

@@ -501,6 +501,39 @@ export class NetworkService {
     if (first) this.o.logger.warn({ id: c.Id.slice(0, 12), err: String(first) }, 'network teardown incomplete');
   }
 
+  /**
+   * The ids of containers holding something of the networks: a pinned namespace or an address. After
+   * a crash some of them may have no record, or a record that never learnt what it holds.
+   */
+  async holders(): Promise<Set<string>> {
+    const ids = new Set<string>(await fs.readdir(this.netnsDir).catch(() => [] as string[]));
+    for (const rec of this.list())
+      if (rec.Driver === 'bridge') for (const id of await this.bridge.holders(this.bridgeNetwork(rec))) ids.add(id);
+    return ids;
+  }
+
+  /**
+   * Free whatever a container may hold of the networks, found by its id rather than its record: the
+   * address leases, the host ends of its veths (named after the id), its namespace pin, its ports.
+   * What `tearDown` undoes from the recorded state, this finds when the state was never recorded.
+   */
+  async purge(id: string): Promise<void> {
+    this.reservations.get(id)?.release();
+    this.reservations.delete(id);
+    const bridges = this.list().filter((r) => r.Driver === 'bridge');
+    for (const rec of bridges) await this.bridge.detach(this.bridgeNetwork(rec), id).catch(() => undefined);
+    for (let i = 0; i < bridges.length; i++) await this.bridge.deleteVeth(id, `eth${i}`).catch(() => undefined);
+    const pin = path.join(this.netnsDir, id);
+    if (existsSync(pin)) {
+      try {
+        native.umount2(pin, MNT_DETACH);
+      } catch {
+        // Not mounted: the crash came between creating the file and the mount.
+      }
+      await fs.rm(pin, { force: true });
+    }
+  }
+
   /** After a daemon restart: running containers get their ports held again and their DNS served. */
   async restore(c: NetworkedContainer): Promise<void> {
     if (!c.netState) return;

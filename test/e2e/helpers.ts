@@ -125,9 +125,15 @@ function canConnect(opts: net.NetConnectOpts): Promise<boolean> {
   });
 }
 
-export function startProcess(cleanup: Cleanup, cmd: string, args: string[], logFile: string): ChildProcess {
+export function startProcess(
+  cleanup: Cleanup,
+  cmd: string,
+  args: string[],
+  logFile: string,
+  env: Record<string, string> = {},
+): ChildProcess {
   const out = openSync(logFile, 'a');
-  const p = spawn(cmd, args, { stdio: ['ignore', out, out], detached: false });
+  const p = spawn(cmd, args, { stdio: ['ignore', out, out], detached: false, env: { ...process.env, ...env } });
   cleanup.add(async () => {
     if (p.exitCode === null && p.signalCode === null) {
       p.kill('SIGTERM');
@@ -237,9 +243,9 @@ export async function startDaemon(
   };
 }
 
-/** Restart a daemon on the same state (after it was killed). */
-export async function restartDaemon(cleanup: Cleanup, d: Daemon): Promise<Daemon> {
-  const proc = startProcess(cleanup, GANTRY, d.args, d.log);
+/** Restart a daemon on the same state (after it was killed), with `env` added to its environment. */
+export async function restartDaemon(cleanup: Cleanup, d: Daemon, env: Record<string, string> = {}): Promise<Daemon> {
+  const proc = startProcess(cleanup, GANTRY, d.args, d.log, env);
   await fs.rm(d.sock, { force: true });
   await waitFor(() => canConnect({ path: d.sock }), `gantry daemon on ${d.sock}`);
   return { ...d, proc };

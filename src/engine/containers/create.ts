@@ -9,6 +9,7 @@ import { validateCreate } from '../../containers/validate.js';
 import type { ContainerService } from './service.js';
 import type { CreateRequest } from './types.js';
 import { mergeEnv } from './util.js';
+import { crashPoint } from '../../common/faults.js';
 
 export const createMethods = {
   async create(
@@ -136,7 +137,9 @@ export const createMethods = {
       Mounts: mounts,
     };
     await this.d.snapshots.prepare(id, chain);
+    crashPoint('create:prepared');
     await this.d.store.save(rec);
+    crashPoint('create:saved');
     this.d.events.publish('container', 'create', id, this.eventAttrs(rec));
     return { Id: id, Warnings: warnings };
   },

@@ -8,6 +8,7 @@ import { ANONYMOUS_LABEL } from '../../volumes/store.js';
 import type { ContainerService } from './service.js';
 import type { WaitCondition } from './types.js';
 import { sleep } from './util.js';
+import { crashPoint } from '../../common/faults.js';
 
 export const lifecycleMethods = {
   /** Resolve when the container has exited (after any in-flight exit handling). */
@@ -164,12 +165,17 @@ export const lifecycleMethods = {
       await rt.kill(rec.Id, 9, true).catch(() => undefined);
       await Promise.race([exited, sleep(10000)]);
     }
+    crashPoint('rm:killed');
     // When `rm` returns nothing of the container may remain: wait for a background runtime delete too.
     await this.pendingDeletes.get(rec.Id);
     await this.runtimeOf(rec)
       .delete(rec.Id, true)
       .catch(() => undefined);
+    crashPoint('rm:runtime-deleted');
     await this.d.networks.tearDown(rec);
+    // What the record never learnt it holds (a connect or start cut off before its save) goes too.
+    await this.d.networks.purge(rec.Id);
+    crashPoint('rm:network');
     await this.d.snapshots.removeActive(rec.Id);
     await fs.rm(this.bundleDir(rec.Id), { recursive: true, force: true });
     await fs.rm(path.join(this.socketDir(), this.sessionId(rec.Id)), { recursive: true, force: true });

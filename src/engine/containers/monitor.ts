@@ -14,6 +14,7 @@ export const monitorMethods = {
     this.exitWatcher = watch(this.exitDir, (_ev, file) => {
       if (file) void this.onExitFile(file.toString());
     });
+    await this.reconcile();
     for (const rec of this.d.store.list()) {
       if (!rec.State.Running && !rec.State.Paused && !rec.State.Restarting) continue;
       const rt = this.runtimeOf(rec);

@@ -15,6 +15,7 @@ import { logrotateMethods } from './logrotate.js';
 import { archiveMethods } from './archive.js';
 import { commitMethods } from './commit.js';
 import { statsMethods } from './stats.js';
+import { recoverMethods } from './recover.js';
 import type { ContainerServiceDeps, ExecSession } from './types.js';
 
 const STATE_ORDER: Record<string, number> = { running: 0, paused: 1, restarting: 2, created: 3, exited: 4, dead: 5 };
@@ -147,6 +148,7 @@ type LogrotateMethods = typeof logrotateMethods;
 type ArchiveMethods = typeof archiveMethods;
 type CommitMethods = typeof commitMethods;
 type StatsMethods = typeof statsMethods;
+type RecoverMethods = typeof recoverMethods;
 // The methods of the files above, declared on the class (the merge is what makes them its own).
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export interface ContainerService
@@ -162,7 +164,8 @@ export interface ContainerService
     LogrotateMethods,
     ArchiveMethods,
     CommitMethods,
-    StatsMethods {}
+    StatsMethods,
+    RecoverMethods {}
 
 Object.assign(
   ContainerService.prototype,
@@ -178,4 +181,5 @@ Object.assign(
   archiveMethods,
   commitMethods,
   statsMethods,
+  recoverMethods,
 );

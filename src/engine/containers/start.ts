@@ -9,6 +9,7 @@ import { launchConmon } from '../../runtime/runtime.js';
 import { resolveUser } from '../../runtime/user.js';
 import type { ContainerService } from './service.js';
 import { hostsFile, resolvConf, exitCodeFor, translateStartError, copyUp } from './util.js';
+import { crashPoint } from '../../common/faults.js';
 
 export const startMethods = {
   async namespacePath(
@@ -66,6 +67,7 @@ export const startMethods = {
     await fs.rm(path.join(dir, 'persist'), { recursive: true, force: true });
     await fs.mkdir(path.join(dir, 'persist'), { recursive: true });
     const rootfs = await this.d.snapshots.mount(id, rec.chainId);
+    crashPoint('start:mounted');
     try {
       const cfg = rec.Config;
       const hc = rec.HostConfig;
@@ -138,9 +140,11 @@ export const startMethods = {
       }).catch((err: unknown) => {
         throw translateStartError(err);
       });
+      crashPoint('start:conmon');
       if (wired) {
         try {
           await this.d.networks.setUp(rec, pid);
+          crashPoint('start:network');
         } catch (err) {
           await rt.delete(id, true).catch(() => undefined);
           throw err;
@@ -174,6 +178,7 @@ export const startMethods = {
       };
       rec.manuallyStopped = false;
       await this.d.store.save(rec);
+      crashPoint('start:saved');
       try {
         await rt.start(id, pid);
       } catch (err) {

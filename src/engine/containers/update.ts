@@ -1,5 +1,6 @@
 /** Changes to an existing container: resources (`docker update`) and networks (connect, disconnect). */
 import { invalid } from '../../common/errors.js';
+import { crashPoint } from '../../common/faults.js';
 import { type ContainerRecord, type HostConfig } from '../../containers/types.js';
 import { cgroupResources } from '../../runtime/spec.js';
 
@@ -54,6 +55,7 @@ export const updateMethods = {
   ): Promise<void> {
     const rec = this.d.store.resolve(ref);
     await this.d.networks.connect(rec, network, cfg);
+    crashPoint('connect:attached');
     await this.d.store.save(rec);
     // Joining a user-defined network brings its DNS server, as Docker's embedded one comes with it.
     if (rec.State.Running && rec.HostConfig.NetworkMode !== 'host') await this.writeResolvConf(rec);

@@ -34,6 +34,7 @@ import { readImageFile } from '../runtime/user.js';
 import { resolveInRoot } from '../containers/paths.js';
 import { checksumSources, readContextFile, resolveSources, type FileDigests, type IgnoreMatcher, type Source } from './context.js';
 import { expandWord, keyValues, parseDockerfile, processWords, type Instruction, type Stage } from './dockerfile.js';
+import { crashPoint } from '../common/faults.js';
 
 export interface BuildMessage {
   stream?: string;
@@ -468,6 +469,7 @@ export class Builder {
       });
       const waited = this.d.containers.wait(Id, 'next-exit');
       await this.d.containers.start(Id);
+      crashPoint('build:run');
       const { StatusCode } = await waited;
       await copied;
       if (StatusCode !== 0) throw new StepError(`The command '${argv.join(' ')}' returned a non-zero code: ${StatusCode}`, StatusCode);

@@ -162,6 +162,8 @@ export class Engine {
     await containers.restore();
     const builder = new Builder({ images, containers, snapshots, dataRoot: root, logger: config.logger });
     await builder.recover();
+    // Blobs and layers an interrupted pull or build left, which no image, container or lease holds.
+    await images.gc();
     return new Engine(
       config,
       id,

@@ -1,12 +1,13 @@
 /**
- * Issue 19: the engine killed with SIGKILL at each step of run, rm and network connect (crash points
- * `GANTRY_CRASH_AT` stops it at), started again, and every container removed: nothing of the engine's
- * remains — no runtime state, conmon, bundle, mount, namespace pin, veth, address lease, active
- * snapshot or container directory.
+ * Issue 19: the engine killed with SIGKILL at each step of run, rm and network connect, during a
+ * build's RUN and after a pulled layer is stored (crash points `GANTRY_CRASH_AT` stops it at), started
+ * again, and every container removed: nothing of the engine's remains — no runtime state, conmon,
+ * bundle, mount, namespace pin, veth, address lease, active snapshot, container directory, build
+ * container or context, or content of an image that was never made.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   Cleanup,
@@ -109,6 +110,31 @@ describe('crash consistency of the engine', () => {
     await withCrashAt('connect:attached');
     assert.notEqual(docker(d, ['network', 'connect', 'second', 'victim']).code, 0, 'connect:attached was not reached');
     await recoverAndClean('connect:attached');
+  });
+
+  test('docker build cut off while a RUN step runs', async () => {
+    const context = path.join(path.dirname(d.dataRoot), 'crash-build');
+    mkdirSync(context, { recursive: true });
+    writeFileSync(path.join(context, 'Dockerfile'), 'FROM busybox\nRUN sleep 30 && echo never > /done\n');
+    await withCrashAt('build:run');
+    assert.notEqual(docker(d, ['build', '-t', 'crashed', context]).code, 0, 'build:run was not reached');
+    await recoverAndClean('build:run');
+    assert.equal(docker(d, ['images', '-q', 'crashed']).stdout, '');
+    assert.deepEqual(entries(path.join(d.dataRoot, 'build', 'contexts')), []);
+  });
+
+  test('docker pull cut off after a layer is stored: its blobs and layers are collected', async () => {
+    ok('docker', ['rmi', 'busybox'], { env: d.env });
+    const stored = (): string[] => [
+      ...entries(path.join(d.dataRoot, 'content', 'blobs', 'sha256')),
+      ...entries(path.join(d.dataRoot, 'snapshots')).filter((e) => /^[0-9a-f]{64}$/.test(e)),
+    ];
+    assert.deepEqual(stored(), [], 'no image is left to hold content');
+    await withCrashAt('pull:layer');
+    assert.notEqual(docker(d, ['pull', 'busybox']).code, 0, 'pull:layer was not reached');
+    await recoverAndClean('pull:layer');
+    assert.deepEqual(stored(), [], 'what the cut-off pull stored is collected');
+    ok('docker', ['pull', '-q', 'busybox'], { env: d.env });
   });
 
   test('after the crashes the engine runs containers as before', () => {

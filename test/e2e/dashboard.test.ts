@@ -26,6 +26,21 @@ import {
 
 const CHROMIUM = '/usr/bin/chromium';
 
+/**
+ * Open a page, again when Chromium aborts the navigation because the host's network changed: it
+ * watches every interface, and the cluster's pods come and go with veths of their own.
+ */
+async function goto(page: Page, url: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await page.goto(url);
+      return;
+    } catch (err) {
+      if (attempt >= 5 || !/ERR_NETWORK_CHANGED/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
 /** Whether something listens on 127.0.0.1:port. */
 const tcpOpens = (port: number): Promise<boolean> =>
   new Promise((resolve) => {
@@ -62,7 +77,7 @@ describe(
     }
 
     async function loginWithToken(page: Page, token: string): Promise<void> {
-      await page.goto(`${server.url}/dashboard/`);
+      await goto(page, `${server.url}/dashboard/`);
       await page.getByLabel('Bearer token').fill(token);
       await page.getByRole('button', { name: 'Log in' }).click();
       await page.getByRole('heading', { name: 'Overview' }).waitFor();
@@ -119,7 +134,7 @@ spec:
 
     test('a wrong token is refused at login with the reason', async () => {
       const { page } = await newPage();
-      await page.goto(`${server.url}/dashboard/`);
+      await goto(page, `${server.url}/dashboard/`);
       await page.getByLabel('Bearer token').fill('not-a-token');
       await page.getByRole('button', { name: 'Log in' }).click();
       await page.getByRole('alert').filter({ hasText: 'the token is not valid for this cluster' }).waitFor();
@@ -133,11 +148,11 @@ spec:
       const url = r.stdout.trim();
       assert.match(url, /^https:\/\/127\.0\.0\.1:\d+\/dashboard\/login\?code=[\w-]{20,}$/);
       const first = await newPage();
-      await first.page.goto(url);
+      await goto(first.page, url);
       await first.page.getByRole('heading', { name: 'Overview' }).waitFor();
       assert.match(await first.page.locator('.top .user').innerText(), /^admin$|kubernetes-admin/);
       const second = await newPage();
-      await second.page.goto(url);
+      await goto(second.page, url);
       await second.page.getByRole('alert').filter({ hasText: 'already used or has expired' }).waitFor();
     });
 
@@ -167,7 +182,7 @@ spec:
       const { page } = await newPage();
       await loginWithToken(page, server.token);
       const pod = ok(['get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[0].metadata.name}']);
-      await page.goto(`${server.url}/dashboard/pods/default/${pod}`);
+      await goto(page, `${server.url}/dashboard/pods/default/${pod}`);
       await page.getByRole('tab', { name: 'Logs' }).click();
       const log = page.getByLabel('Log of container web');
       await log.filter({ hasText: 'hello-from-web' }).waitFor();
@@ -208,7 +223,7 @@ spec:
       ok(['wait', '--for=condition=Ready', 'pod/srv', '--timeout=90s']);
       const { context, page } = await newPage();
       await loginWithToken(page, server.token);
-      await page.goto(`${server.url}/dashboard/pods/default/srv`);
+      await goto(page, `${server.url}/dashboard/pods/default/srv`);
       await page.getByRole('tab', { name: 'Ports' }).click();
       await page.getByRole('button', { name: 'Forward 8080' }).click();
       const link = page.getByRole('link', { name: /^http:\/\/localhost:\d+\/$/ });
@@ -217,7 +232,7 @@ spec:
       const url = await link.innerText();
       const port = Number(new URL(url).port);
       const served = await context.newPage();
-      await served.goto(url);
+      await goto(served, url);
       assert.match(await served.locator('body').innerText(), /served-by-srv/);
       await page.screenshot({ path: path.join(shots, 'ports.png') });
 
@@ -237,7 +252,7 @@ spec:
     test('edit YAML and apply it; a stale edit is refused with the conflict', async () => {
       const { page } = await newPage();
       await loginWithToken(page, server.token);
-      await page.goto(`${server.url}/dashboard/deployments/default/web`);
+      await goto(page, `${server.url}/dashboard/deployments/default/web`);
       await page.getByRole('tab', { name: 'YAML' }).click();
       const editor = page.getByLabel('YAML of Deployment web');
       const text = await editor.inputValue();
@@ -268,7 +283,7 @@ spec:
       const token = ok(['create', 'token', 'viewer']).trim();
       const { page } = await newPage();
       await loginWithToken(page, token);
-      await page.goto(`${server.url}/dashboard/deployments/default/web`);
+      await goto(page, `${server.url}/dashboard/deployments/default/web`);
       await page.getByRole('spinbutton', { name: 'Replicas' }).fill('5');
       await page.getByRole('button', { name: 'Scale' }).click();
       await page
@@ -277,7 +292,7 @@ spec:
         .waitFor();
       assert.equal(ok(['get', 'deploy/web', '-o', 'jsonpath={.spec.replicas}']), '2');
       const pod = ok(['get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[0].metadata.name}']);
-      await page.goto(`${server.url}/dashboard/pods/default/${pod}`);
+      await goto(page, `${server.url}/dashboard/pods/default/${pod}`);
       await page.getByRole('tab', { name: 'Ports' }).click();
       await page.getByLabel('Another port').fill('80');
       await page.getByRole('button', { name: 'Forward', exact: true }).click();
@@ -308,7 +323,7 @@ spec:
         const { page } = await newPage(viewport);
         await loginWithToken(page, server.token);
         for (const [name, url, heading] of pages) {
-          await page.goto(server.url + url);
+          await goto(page, server.url + url);
           await page.getByRole('heading', { name: heading, exact: true }).waitFor();
           await waitFor(async () => (await page.locator('.loading').count()) === 0, `${name} loaded`);
           await assertLabelled(page);
@@ -320,7 +335,7 @@ spec:
       // The engine view lists the node's pod containers.
       const { page } = await newPage();
       await loginWithToken(page, server.token);
-      await page.goto(`${server.url}/dashboard/engine`);
+      await goto(page, `${server.url}/dashboard/engine`);
       await page
         .getByRole('cell', { name: `default/${pod}` })
         .first()

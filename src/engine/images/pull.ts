@@ -25,6 +25,7 @@ import { unpackVerified } from '../layers.js';
 import { noProgress, throttledProgress, type ProgressSink } from '../progress.js';
 import type { ImageService } from './service.js';
 import { PULL_CONCURRENCY, addSources, mapLimit } from './util.js';
+import { crashPoint } from '../../common/faults.js';
 
 export const pullMethods = {
   // Pull.
@@ -206,6 +207,7 @@ export const pullMethods = {
         throw err;
       });
       this.d.logger.debug({ digest: layer.digest, ms: Date.now() - started }, 'layer downloaded');
+      crashPoint('pull:layer');
       progress({ status: 'Verifying Checksum', progressDetail: {}, id });
       progress({ status: 'Download complete', progressDetail: {}, id });
     }

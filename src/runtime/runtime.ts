@@ -108,8 +108,10 @@ export class OciRuntime {
           try {
             if (readSync(fd, Buffer.alloc(8)) > 0) return resolve();
           } catch {
-            // EAGAIN: nothing was written, the init died before it was started.
+            // EAGAIN: nothing more to read here.
           }
+          // The byte may already be in the socket's hands, its 'data' not yet delivered.
+          if (pipe.bytesRead > 0) return resolve();
           reject(new GantryError('internal', 'container process is already dead'));
         }, 100);
         pipe.once('data', () => resolve());

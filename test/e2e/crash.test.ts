@@ -15,6 +15,7 @@ import {
   ok,
   restartDaemon,
   run,
+  runAsync,
   seedRegistry,
   startDaemon,
   startRegistry,
@@ -135,6 +136,16 @@ describe('crash consistency of the engine', () => {
     await recoverAndClean('pull:layer');
     assert.deepEqual(stored(), [], 'what the cut-off pull stored is collected');
     ok('docker', ['pull', '-q', 'busybox'], { env: d.env });
+  });
+
+  test('docker run --rm under load: a process that ran is never reported as failing to start', async () => {
+    const runs = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        runAsync('docker', ['run', '--rm', 'busybox', 'sh', '-c', `exit ${i % 3}`], { env: d.env }),
+      ),
+    );
+    runs.forEach((r, i) => assert.equal(r.code, i % 3, `run ${i}: ${r.stderr}`));
+    assert.equal(docker(d, ['ps', '-aq']).stdout, '', '--rm removed every container');
   });
 
   test('after the crashes the engine runs containers as before', () => {

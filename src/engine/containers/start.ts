@@ -182,10 +182,14 @@ export const startMethods = {
       try {
         await rt.start(id, pid);
       } catch (err) {
-        await rt.delete(id, true);
-        rec.State = { ...rec.State, Status: 'created', Running: false, Pid: 0 };
-        await this.d.store.save(rec);
-        throw translateStartError(err);
+        // A process that ran and exited before its start was confirmed did start: conmon records its
+        // exit, and the exit is handled as any other. Only a process that never ran failed to start.
+        if (!(await this.exitRecorded(id))) {
+          await rt.delete(id, true);
+          rec.State = { ...rec.State, Status: 'created', Running: false, Pid: 0 };
+          await this.d.store.save(rec);
+          throw translateStartError(err);
+        }
       }
       this.d.events.publish('container', 'start', id, this.eventAttrs(rec));
       this.startHealth(rec);
@@ -206,6 +210,15 @@ export const startMethods = {
   },
 
   /** The container's own address line(s) in /etc/hosts, as Docker writes them. */
+  /** Whether conmon records an exit of the container's process (it writes it just after the exit). */
+  async exitRecorded(this: ContainerService, id: string): Promise<boolean> {
+    for (let i = 0; i < 20; i++) {
+      if ((await this.readExitCode(id)) !== undefined) return true;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return false;
+  },
+
   ownHostEntries(this: ContainerService, rec: ContainerRecord, hostname: string): string[] {
     return Object.values(rec.NetworkSettings?.Networks ?? {})
       .filter((ep) => ep.IPAddress)

@@ -431,7 +431,8 @@ spec:
             type: object
             properties:
               cronSpec: {type: string, description: The schedule in cron format.}
-              replicas: {type: integer}
+              replicas: {type: integer, minimum: 0}
+              mode: {type: string, enum: [Allow, Forbid]}
 `,
     );
     ok(['apply', '-f', path.join(dir, 'crd.yaml')]);
@@ -451,6 +452,28 @@ spec:
     assert.equal(cr(3), 'crontab.stable.example.com/my-cron configured\n');
     assert.equal(ok(['get', 'crontab', 'my-cron', '-o', 'jsonpath={.spec.replicas} {.metadata.generation}']), '3 2');
     assert.match(ok(['explain', 'crontab.spec']), /cronSpec\t<string>\n\s+The schedule in cron format\./);
+    // Validated by the CRD's schema, unknown fields pruned.
+    const bad = run(kubectl133, ['apply', '-f', '-'], {
+      env,
+      input: `apiVersion: stable.example.com/v1
+kind: CronTab
+metadata: {name: bad-cron}
+spec: {cronSpec: 5, replicas: -1, mode: Sometimes}
+`,
+    });
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /The CronTab "bad-cron" is invalid/);
+    assert.match(
+      bad.stderr,
+      /\* spec.cronSpec: Invalid value: "integer": spec.cronSpec in body must be of type string: "integer"/,
+    );
+    assert.match(bad.stderr, /\* spec.mode: Unsupported value: "Sometimes": supported values: "Allow", "Forbid"/);
+    assert.match(
+      bad.stderr,
+      /\* spec.replicas: Invalid value: -1: spec.replicas in body should be greater than or equal to 0/,
+    );
+    ok(['patch', 'crontab', 'my-cron', '--type=merge', '-p', '{"spec":{"unknownField":1},"junk":true}']);
+    assert.equal(ok(['get', 'crontab', 'my-cron', '-o', 'jsonpath={.spec.unknownField}{.junk}']), '');
     assert.match(
       ok(['api-resources', '--api-group=stable.example.com']),
       /crontabs\s+ct\s+stable\.example\.com\/v1\s+true\s+CronTab/,

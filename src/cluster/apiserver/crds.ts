@@ -238,6 +238,7 @@ function served(crd: KObject): Served {
       subresources: subresources.length ? subresources : undefined,
       printerColumns: v.additionalPrinterColumns,
       custom: true,
+      schema: v.schema?.openAPIV3Schema,
     });
     const schema = v.schema?.openAPIV3Schema;
     if (schema) {

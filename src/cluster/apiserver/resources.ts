@@ -18,6 +18,8 @@ export interface ResourceType {
   custom?: boolean;
   /** A custom resource's additionalPrinterColumns. */
   printerColumns?: PrinterColumn[];
+  /** A custom resource's openAPIV3Schema, which its objects are validated and pruned by. */
+  schema?: Record<string, unknown>;
 }
 
 export interface PrinterColumn {

@@ -10,12 +10,14 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { canonicalJson } from '../../../common/canonical.js';
 import { StorageError, type KeyValue } from '../../storage/types.js';
 import { nodeOf, nodeWriteRefusal } from '../nodeauthz.js';
+import { validateCustomObject, type SchemaProps } from '../openapi/customvalidation.js';
 import { typeError } from '../openapi/types.js';
 import {
   alreadyExists,
   ApiError,
   badRequest,
   conflict,
+  invalid,
   notFound,
   validateLabels,
   validateName,
@@ -127,6 +129,7 @@ export class Store implements StoreApi {
     if (s.generation) obj.metadata!.generation = 1;
     // As in Kubernetes, status is the controllers' to write: a created object starts from the initial one.
     if ((r.subresources ?? []).includes('status')) delete obj.status;
+    validateCustom(r, obj);
     const ctx = { ...this.ctx(), user: t.user };
     applyDefaults(s, obj);
     s.validate?.(obj, ctx);
@@ -203,6 +206,7 @@ export class Store implements StoreApi {
       else if ((r.subresources ?? []).includes('status')) merged.status = cur.status;
       if (s.mergeUpdate) merged = s.mergeUpdate(cur, merged, t.subresource, next);
       delete merged.metadata!.resourceVersion;
+      validateCustom(r, merged);
       const ctx = { ...this.ctx(), user: t.user, subresource: t.subresource };
       applyDefaults(s, merged);
       if (t.subresource !== 'status') s.validateUpdate?.(cur, merged);
@@ -331,4 +335,11 @@ function refuseWrongTypes(r: ResourceType, obj: KObject): void {
   if (r.custom) return;
   const err = typeError(r, obj);
   if (err) throw badRequest(`${r.kind} in version "${r.version}" cannot be handled as a ${r.kind}: ${err}`);
+}
+
+/** A custom resource by its CRD's schema: refused with the causes, its unknown fields pruned. */
+function validateCustom(r: ResourceType, obj: KObject): void {
+  if (!r.custom || !r.schema) return;
+  const causes = validateCustomObject(r.schema as SchemaProps, obj as Record<string, unknown>);
+  if (causes.length) throw invalid(r, obj.metadata?.name ?? '', causes);
 }

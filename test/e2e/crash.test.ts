@@ -113,30 +113,32 @@ describe('crash consistency of the engine', () => {
     await recoverAndClean('connect:attached');
   });
 
-  test('docker build cut off while a RUN step runs', async () => {
-    const context = path.join(path.dirname(d.dataRoot), 'crash-build');
-    mkdirSync(context, { recursive: true });
-    writeFileSync(path.join(context, 'Dockerfile'), 'FROM busybox\nRUN sleep 30 && echo never > /done\n');
-    await withCrashAt('build:run');
-    assert.notEqual(docker(d, ['build', '-t', 'crashed', context]).code, 0, 'build:run was not reached');
-    await recoverAndClean('build:run');
-    assert.equal(docker(d, ['images', '-q', 'crashed']).stdout, '');
-    assert.deepEqual(entries(path.join(d.dataRoot, 'build', 'contexts')), []);
-  });
+  for (const point of ['build:context', 'build:run'])
+    test(`docker build cut off at ${point}`, async () => {
+      const context = path.join(path.dirname(d.dataRoot), 'crash-build');
+      mkdirSync(context, { recursive: true });
+      writeFileSync(path.join(context, 'Dockerfile'), 'FROM busybox\nRUN sleep 30 && echo never > /done\n');
+      await withCrashAt(point);
+      assert.notEqual(docker(d, ['build', '-t', 'crashed', context]).code, 0, `${point} was not reached`);
+      await recoverAndClean(point);
+      assert.equal(docker(d, ['images', '-q', 'crashed']).stdout, '');
+      assert.deepEqual(entries(path.join(d.dataRoot, 'build', 'contexts')), []);
+    });
 
-  test('docker pull cut off after a layer is stored: its blobs and layers are collected', async () => {
-    ok('docker', ['rmi', 'busybox'], { env: d.env });
-    const stored = (): string[] => [
-      ...entries(path.join(d.dataRoot, 'content', 'blobs', 'sha256')),
-      ...entries(path.join(d.dataRoot, 'snapshots')).filter((e) => /^[0-9a-f]{64}$/.test(e)),
-    ];
-    assert.deepEqual(stored(), [], 'no image is left to hold content');
-    await withCrashAt('pull:layer');
-    assert.notEqual(docker(d, ['pull', 'busybox']).code, 0, 'pull:layer was not reached');
-    await recoverAndClean('pull:layer');
-    assert.deepEqual(stored(), [], 'what the cut-off pull stored is collected');
-    ok('docker', ['pull', '-q', 'busybox'], { env: d.env });
-  });
+  for (const point of ['pull:config', 'pull:layer'])
+    test(`docker pull cut off at ${point}: what it stored is collected`, async () => {
+      ok('docker', ['rmi', 'busybox'], { env: d.env });
+      const stored = (): string[] => [
+        ...entries(path.join(d.dataRoot, 'content', 'blobs', 'sha256')),
+        ...entries(path.join(d.dataRoot, 'snapshots')).filter((e) => /^[0-9a-f]{64}$/.test(e)),
+      ];
+      assert.deepEqual(stored(), [], 'no image is left to hold content');
+      await withCrashAt(point);
+      assert.notEqual(docker(d, ['pull', 'busybox']).code, 0, `${point} was not reached`);
+      await recoverAndClean(point);
+      assert.deepEqual(stored(), [], 'what the cut-off pull stored is collected');
+      ok('docker', ['pull', '-q', 'busybox'], { env: d.env });
+    });
 
   test('docker run --rm under load: a process that ran is never reported as failing to start', async () => {
     const runs = await Promise.all(

@@ -13,6 +13,7 @@ import { checkArchiveUpload } from '../../diff/archivecheck.js';
 import type { BuildMessage } from '../../build/builder.js';
 import { decodeRegistryConfig } from '../../registry/auth.js';
 import { boolParam, sendJson, type Router } from './router.js';
+import { crashPoint } from '../../common/faults.js';
 
 /** A JSON object query parameter (`buildargs`, `labels`); clients send `{}` or nothing for none. */
 function jsonParam<T>(query: URLSearchParams, name: string): T | undefined {
@@ -48,6 +49,7 @@ export function registerBuildRoutes(r: Router, engine: Engine): void {
         ...DEFAULT_LIMITS.context,
         ...engine.config.limits?.context,
       });
+      crashPoint('build:context');
       const id = await engine.builder.build({
         contextDir: dir,
         digests,

@@ -80,6 +80,7 @@ export const pullMethods = {
       release.push(this.lease([manifestDigest, configDesc.digest, ...manifest.layers.map((l) => l.digest)]));
       const s = session;
       await withRetry(() => this.d.content.ingest(configDesc, async () => (await s.getBlob(configDesc.digest)).stream));
+      crashPoint('pull:config');
       const config = JSON.parse((await this.d.content.readBytes(configDesc.digest)).toString('utf8')) as ImageConfig;
       const diffIds = config.rootfs?.diff_ids ?? [];
       if (diffIds.length !== manifest.layers.length) {

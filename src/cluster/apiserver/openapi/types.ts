@@ -68,8 +68,15 @@ const QUANTITIES = new Set(
 interface At {
   /** The innermost struct's Go name (`DeploymentSpec`). */
   struct: string;
-  /** JSON field names from the object's top (`spec.replicas`). */
-  fields: string[];
+  /** The field's JSON name, and where its parent sits: joined into `spec.replicas` only for a refusal. */
+  field?: string;
+  parent?: At;
+}
+
+function fieldPath(at: At): string {
+  const names: string[] = [];
+  for (let a: At | undefined = at; a; a = a.parent) if (a.field !== undefined) names.unshift(a.field);
+  return names.join('.');
 }
 
 function jsonKind(v: unknown): string {
@@ -79,11 +86,19 @@ function jsonKind(v: unknown): string {
 }
 
 const mismatch = (value: string, type: string, at: At): string =>
-  `json: cannot unmarshal ${value} into Go struct field ${at.struct}.${at.fields.join('.')} of type ${type}`;
+  `json: cannot unmarshal ${value} into Go struct field ${at.struct}.${fieldPath(at)} of type ${type}`;
 
-/** A schema with its references followed, and the name of the last one (the Go struct it stands for). */
-function resolve(schema: Schema | undefined): { s?: Schema; name?: string } {
-  let s = schema;
+const resolved = new WeakMap<Schema, { s?: Schema; name?: string; struct?: string }>();
+
+/**
+ * A schema with its references followed, the name of the last one and its struct's short name (the
+ * Go struct it stands for), remembered per schema: objects are checked on every write.
+ */
+function resolve(schema: Schema | undefined): { s?: Schema; name?: string; struct?: string } {
+  if (!schema) return {};
+  const known = resolved.get(schema);
+  if (known) return known;
+  let s: Schema | undefined = schema;
   let name: string | undefined;
   for (let i = 0; s && i < 8; i++) {
     if (s.$ref) {
@@ -92,7 +107,9 @@ function resolve(schema: Schema | undefined): { s?: Schema; name?: string } {
     } else if (s.allOf?.length === 1 && !s.properties) s = s.allOf[0];
     else break;
   }
-  return { s, name };
+  const out = { s, name, struct: name?.slice(name.lastIndexOf('.') + 1) };
+  resolved.set(schema, out);
+  return out;
 }
 
 /** The Go type Kubernetes decodes into, as its errors print it (`int32`, `[]v1.Container`, `map[string]string`). */
@@ -155,9 +172,8 @@ function zero(schema: Schema | undefined): unknown {
 
 function check(value: unknown, schema: Schema | undefined, at: At, quantity: boolean): string | undefined {
   if (value === null || value === undefined) return undefined;
-  const { s, name } = resolve(schema);
+  const { s, name, struct: own } = resolve(schema);
   if (!s || s['x-kubernetes-preserve-unknown-fields']) return undefined;
-  const type = goType(schema);
   if (s['x-kubernetes-int-or-string']) {
     if (typeof value === 'string') return undefined;
     if (typeof value !== 'number') return mismatch(jsonKind(value), 'int32', at);
@@ -165,28 +181,29 @@ function check(value: unknown, schema: Schema | undefined, at: At, quantity: boo
       ? undefined
       : mismatch(`number ${value}`, 'int32', at);
   }
+  // The Go type's name (goType) is only needed for a refusal: worked out then, not for every value.
   switch (s.type) {
     case 'string':
       if (quantity && typeof value === 'number') return undefined;
-      if (typeof value !== 'string') return mismatch(jsonKind(value), type, at);
+      if (typeof value !== 'string') return mismatch(jsonKind(value), goType(schema), at);
       if (s.format === 'byte') {
         const bad = base64Error(value);
         if (bad !== undefined) return `illegal base64 data at input byte ${bad}`;
       }
       return undefined;
     case 'integer': {
-      if (typeof value !== 'number') return mismatch(jsonKind(value), type, at);
-      const limit = type === 'int32' ? INT32 : 2 ** 63;
+      if (typeof value !== 'number') return mismatch(jsonKind(value), goType(schema), at);
+      const limit = s.format === 'int32' ? INT32 : 2 ** 63;
       return Number.isInteger(value) && value >= -limit && value < limit
         ? undefined
-        : mismatch(`number ${value}`, type, at);
+        : mismatch(`number ${value}`, goType(schema), at);
     }
     case 'number':
-      return typeof value === 'number' ? undefined : mismatch(jsonKind(value), type, at);
+      return typeof value === 'number' ? undefined : mismatch(jsonKind(value), goType(schema), at);
     case 'boolean':
-      return typeof value === 'boolean' ? undefined : mismatch(jsonKind(value), type, at);
+      return typeof value === 'boolean' ? undefined : mismatch(jsonKind(value), goType(schema), at);
     case 'array':
-      if (!Array.isArray(value)) return mismatch(jsonKind(value), type, at);
+      if (!Array.isArray(value)) return mismatch(jsonKind(value), goType(schema), at);
       for (let i = 0; i < value.length; i++) {
         if (value[i] === null) value[i] = zero(s.items);
         const err = check(value[i], s.items, at, quantity);
@@ -197,7 +214,7 @@ function check(value: unknown, schema: Schema | undefined, at: At, quantity: boo
       break;
   }
   if (s.type !== 'object' && !s.properties) return undefined;
-  if (typeof value !== 'object' || Array.isArray(value)) return mismatch(jsonKind(value), type, at);
+  if (typeof value !== 'object' || Array.isArray(value)) return mismatch(jsonKind(value), goType(schema), at);
   if (!s.properties) {
     if (typeof s.additionalProperties !== 'object') return undefined;
     const entries = value as Record<string, unknown>;
@@ -208,7 +225,7 @@ function check(value: unknown, schema: Schema | undefined, at: At, quantity: boo
     }
     return undefined;
   }
-  const struct = name ? name.slice(name.lastIndexOf('.') + 1) : at.struct;
+  const struct = own ?? at.struct;
   const fields = value as Record<string, unknown>;
   for (const [key, item] of Object.entries(fields)) {
     const field = s.properties[key];
@@ -217,7 +234,7 @@ function check(value: unknown, schema: Schema | undefined, at: At, quantity: boo
       delete fields[key];
       continue;
     }
-    const err = check(item, field, { struct, fields: [...at.fields, key] }, QUANTITIES.has(`${name}.${key}`));
+    const err = check(item, field, { struct, field: key, parent: at }, !!name && QUANTITIES.has(`${name}.${key}`));
     if (err) return err;
   }
   return undefined;
@@ -230,5 +247,5 @@ function check(value: unknown, schema: Schema | undefined, at: At, quantity: boo
 export function typeError(kind: Kind, obj: unknown): string | undefined {
   const name = builtinSchemaName(kind);
   if (!name) return undefined;
-  return check(obj, { $ref: REF + name }, { struct: kind.kind, fields: [] }, false);
+  return check(obj, { $ref: REF + name }, { struct: kind.kind }, false);
 }

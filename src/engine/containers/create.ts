@@ -8,7 +8,7 @@ import { resolveMounts, type MountRequest } from '../../volumes/mounts.js';
 import { validateCreate } from '../../containers/validate.js';
 import type { ContainerService } from './service.js';
 import type { CreateRequest } from './types.js';
-import { mergeEnv } from './util.js';
+import { mergeImageEnv } from './util.js';
 import { crashPoint } from '../../common/faults.js';
 
 export const createMethods = {
@@ -47,7 +47,7 @@ export const createMethods = {
       cmd = imgCfg.Cmd ?? null;
     const argv = [...(entrypoint ?? []), ...(cmd ?? [])];
     if (argv.length === 0) throw invalid('No command specified');
-    const env = mergeEnv(imgCfg.Env ?? [], body.Env ?? []);
+    const env = mergeImageEnv(imgCfg.Env ?? [], body.Env ?? []);
     if (!env.some((e) => e.startsWith('PATH=')))
       env.unshift('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
     const cfg: ContainerConfig = {

@@ -10,7 +10,7 @@ import { launchConmon } from '../../runtime/runtime.js';
 import { resolveUser } from '../../runtime/user.js';
 import type { ContainerService } from './service.js';
 import type { OutputChunk, Attachment, ExecSession } from './types.js';
-import { mergeEnv, writeCtl, exitCodeFor, translateStartError } from './util.js';
+import { mergeEnv, processEnv, writeCtl, exitCodeFor, translateStartError } from './util.js';
 
 export const execMethods = {
   execCreate(this: ContainerService, ref: string, config: ExecSession['config']): string {
@@ -68,7 +68,7 @@ export const execMethods = {
     const rt = this.runtimeOf(rec);
     const rootfs = this.d.snapshots.activeDirs(rec.Id).merged;
     const user = await resolveUser(rootfs, e.config.User ?? rec.Config.User);
-    const env = mergeEnv(rec.Config.Env ?? [], e.config.Env ?? []);
+    const env = processEnv(mergeEnv(rec.Config.Env ?? [], e.config.Env ?? []));
     if (e.config.Tty && !env.some((x) => x.startsWith('TERM='))) env.push('TERM=xterm');
     if (!env.some((x) => x.startsWith('HOME='))) env.push(`HOME=${user.home}`);
     const bundleSpec = JSON.parse(await fs.readFile(path.join(this.bundleDir(rec.Id), 'config.json'), 'utf8')) as {

@@ -8,7 +8,7 @@ import { buildSpec, type OciMount } from '../../runtime/spec.js';
 import { launchConmon } from '../../runtime/runtime.js';
 import { resolveUser } from '../../runtime/user.js';
 import type { ContainerService } from './service.js';
-import { hostsFile, resolvConf, exitCodeFor, translateStartError, copyUp } from './util.js';
+import { copyUp, exitCodeFor, hostsFile, processEnv, resolvConf, translateStartError } from './util.js';
 import { crashPoint } from '../../common/faults.js';
 
 export const startMethods = {
@@ -99,7 +99,7 @@ export const startMethods = {
       if (cfg.WorkingDir)
         await ConfinedDir.with(rootfs, 'in-root', (root) => root.mkdirAll(cfg.WorkingDir!)).catch(() => undefined);
       const user = await resolveUser(rootfs, cfg.User);
-      const env = [...(cfg.Env ?? [])];
+      const env = processEnv(cfg.Env ?? []);
       if (!env.some((e) => e.startsWith('HOSTNAME='))) env.unshift(`HOSTNAME=${hostname}`);
       if (cfg.Tty && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
       if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home}`);

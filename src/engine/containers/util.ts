@@ -8,19 +8,38 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms).unref());
 }
 
-export function mergeEnv(base: string[], extra: string[]): string[] {
+/**
+ * moby's ReplaceOrAppendEnvValues (exec's environment over the container's): each override replaces
+ * the entry of its name in place or is appended; a bare `NAME` (no `=`) unsets NAME.
+ */
+export function mergeEnv(base: string[], overrides: string[]): string[] {
   const out = [...base];
-  for (const e of extra) {
-    const key = e.split('=')[0]!;
-    const i = out.findIndex((x) => x.split('=')[0] === key);
+  const nameOf = (e: string): string => (e.includes('=') ? e.slice(0, e.indexOf('=')) : e);
+  for (const e of overrides) {
+    const i = out.findIndex((x) => nameOf(x) === nameOf(e));
     if (!e.includes('=')) {
-      // `-e NAME` without a value takes the client's; the CLI resolves it, so drop it here.
-      continue;
-    }
-    if (i >= 0) out[i] = e;
+      if (i >= 0) out.splice(i, 1);
+    } else if (i >= 0) out[i] = e;
     else out.push(e);
   }
   return out;
+}
+
+/**
+ * A new container's `Config.Env` as moby's create merges it: the request's entries as given (a bare
+ * `NAME` kept, as `docker inspect` shows it), then the image's entries whose names the request does
+ * not use.
+ */
+export function mergeImageEnv(image: string[], requested: string[]): string[] {
+  if (requested.length === 0) return [...image];
+  const nameOf = (e: string): string => (e.includes('=') ? e.slice(0, e.indexOf('=')) : e);
+  const used = new Set(requested.map(nameOf));
+  return [...requested, ...image.filter((e) => !used.has(nameOf(e)))];
+}
+
+/** The environment a process gets: entries without `=` (an unset request) are not variables. */
+export function processEnv(env: string[]): string[] {
+  return env.filter((e) => e.includes('='));
 }
 
 export function hostsFile(hostname: string, extra: string[], entries: string[]): string {

@@ -88,6 +88,27 @@ export function validateRestartPolicy(policy: HostConfig['RestartPolicy'] | unde
   }
 }
 
+/**
+ * The log drivers this engine has and the options each takes (moby's ValidateLogOpts): json-file and
+ * local keep logs `docker logs` reads; none keeps nothing readable.
+ */
+const LOG_DRIVERS: Record<string, string[]> = {
+  'json-file': ['max-size', 'max-file', 'compress', 'labels', 'labels-regex', 'env', 'env-regex', 'tag'],
+  local: ['max-size', 'max-file', 'compress'],
+  none: [],
+};
+/** Options every driver takes (the log delivery mode). */
+const LOG_OPTS_ALL = ['mode', 'max-buffer-size'];
+
+export function validateLogConfig(lc: HostConfig['LogConfig']): void {
+  if (!lc) return;
+  const known = LOG_DRIVERS[lc.Type];
+  if (!known) throw invalid(`logger: no log driver named '${lc.Type}' is registered`);
+  for (const opt of Object.keys(lc.Config ?? {}))
+    if (!known.includes(opt) && !LOG_OPTS_ALL.includes(opt))
+      throw invalid(`unknown log opt '${opt}' for ${lc.Type} log driver`);
+}
+
 /** moby's validateHealthCheck: durations are 0 (the image's) or at least 1ms; retries not negative. */
 function validateHealthcheck(h: ContainerConfig['Healthcheck']): void {
   if (!h) return;
@@ -112,6 +133,7 @@ export function validateCreate(
   }
   validateHealthcheck(cfg.Healthcheck);
   validateRestartPolicy(hc.RestartPolicy);
+  validateLogConfig(hc.LogConfig);
   const oom = hc.OomScoreAdj ?? 0;
   if (oom < -1000 || oom > 1000) throw invalid(`Invalid value ${oom}, range for oom score adj is [-1000, 1000]`);
   const warnings = validateResources(hc);

@@ -106,6 +106,42 @@ describe('Engine API input', () => {
     assert.equal(docker(d, ['volume', 'ls', '-q', '-f', 'name=v1']).stdout, '');
   });
 
+  test('log drivers: json-file by default, local and none work, an unknown driver or option is refused at create', () => {
+    const bogus = docker(d, ['create', '--log-driver', 'bogus', 'busybox', 'true']);
+    assert.equal(bogus.code, 1);
+    assert.match(bogus.stderr, /logger: no log driver named 'bogus' is registered/);
+    const opt = docker(d, ['create', '--log-opt', 'colour=red', 'busybox', 'true']);
+    assert.equal(opt.code, 1);
+    assert.match(opt.stderr, /unknown log opt 'colour' for json-file log driver/);
+    ok('docker', ['run', '--name', 'logs-default', 'busybox', 'echo', 'kept'], { env: d.env });
+    assert.equal(
+      docker(d, ['inspect', '-f', '{{.HostConfig.LogConfig.Type}}', 'logs-default']).stdout.trim(),
+      'json-file',
+    );
+    ok(
+      'docker',
+      [
+        'run',
+        '--name',
+        'logs-local',
+        '--log-driver',
+        'local',
+        '--log-opt',
+        'max-size=1m',
+        'busybox',
+        'echo',
+        'local-kept',
+      ],
+      { env: d.env },
+    );
+    assert.equal(ok('docker', ['logs', 'logs-local'], { env: d.env }).trim(), 'local-kept');
+    ok('docker', ['run', '--name', 'logs-none', '--log-driver', 'none', 'busybox', 'echo', 'gone'], { env: d.env });
+    const none = docker(d, ['logs', 'logs-none']);
+    assert.notEqual(none.code, 0);
+    assert.match(none.stderr, /configured logging driver does not support reading/);
+    ok('docker', ['rm', 'logs-default', 'logs-local', 'logs-none'], { env: d.env });
+  });
+
   test('uploads that are not archives are refused before the 200: load, import, build', async () => {
     const notTar = '{"this is":"not a tar"}'.repeat(10);
     const gzipHeaderThenJunk = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x42, 0x42]);

@@ -1,7 +1,7 @@
 /** Container and exec routes: /containers/... and /exec/... over the engine's container service. */
 import { userRegex } from '../../common/regex.js';
 import type { Duplex } from 'node:stream';
-import { invalid } from '../../common/errors.js';
+import { GantryError, invalid } from '../../common/errors.js';
 import type { ContainerConfig, ContainerRecord } from '../../containers/types.js';
 import { pipeline } from 'node:stream/promises';
 import { labelsMatch } from '../../common/labels.js';
@@ -327,6 +327,8 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
 
   r.add('GET', '/containers/{id}/logs', async ({ req, res, params, query }) => {
     const c = containers.resolve(params[0]!);
+    if (c.HostConfig.LogConfig?.Type === 'none')
+      throw new GantryError('notImplemented', 'configured logging driver does not support reading');
     const stdout = boolParam(query, 'stdout');
     const stderr = boolParam(query, 'stderr');
     if (!stdout && !stderr) throw invalid('You must choose at least one stream');

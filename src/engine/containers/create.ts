@@ -35,6 +35,8 @@ export const createMethods = {
       LogConfig: { Type: 'json-file', Config: {} },
       ...body.HostConfig,
     };
+    // An empty driver is the default one, as in Docker.
+    if (!hc.LogConfig?.Type) hc.LogConfig = { Type: 'json-file', Config: hc.LogConfig?.Config ?? {} };
     if (hc.AutoRemove && hc.RestartPolicy?.Name && hc.RestartPolicy.Name !== 'no') {
       throw invalid(`can't create 'AutoRemove' container with restart policy`);
     }

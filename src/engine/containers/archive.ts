@@ -13,10 +13,29 @@ import { changes, type Change } from '../../diff/overlay.js';
 import type { ContainerService } from './service.js';
 import type { PathStat } from './types.js';
 
+/** What the engine mounts into every container, which Docker's init layer keeps out of `docker diff`. */
+const ENGINE_MOUNTS = ['/dev', '/proc', '/sys', '/etc/hosts', '/etc/hostname', '/etc/resolv.conf', '/.dockerenv'];
+
+/**
+ * A container's changes without the mountpoints the engine made for itself (and a directory changed
+ * only by them), as Docker shows them: its init layer holds those below the container's own layer.
+ */
+export function withoutEngineMounts(list: Change[]): Change[] {
+  const isEngines = (p: string): boolean => ENGINE_MOUNTS.some((m) => p === m || p.startsWith(`${m}/`));
+  const kept = list.filter((c) => !isEngines(c.Path));
+  const touched = new Set(
+    list.filter((c) => isEngines(c.Path)).map((c) => c.Path.slice(0, c.Path.lastIndexOf('/')) || '/'),
+  );
+  const below = (dir: string, c: Change): boolean => c.Path.startsWith(dir === '/' ? '/' : `${dir}/`) && c.Path !== dir;
+  return kept.filter((c) => !(c.Kind === 0 && touched.has(c.Path) && !kept.some((o) => below(c.Path, o))));
+}
+
 export const archiveMethods = {
   async changes(this: ContainerService, ref: string): Promise<Change[]> {
     const rec = this.d.store.resolve(ref);
-    return changes(this.d.snapshots.activeDirs(rec.Id).upper, await this.d.snapshots.lowerDirs(rec.chainId));
+    return withoutEngineMounts(
+      await changes(this.d.snapshots.activeDirs(rec.Id).upper, await this.d.snapshots.lowerDirs(rec.chainId)),
+    );
   },
 
   /** The container's whole filesystem as a tar stream (mounted for the duration if stopped). */

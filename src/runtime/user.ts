@@ -33,7 +33,15 @@ async function readLines(rootfs: string, rel: string): Promise<string[][]> {
     .map((l) => l.split(':'));
 }
 
-export async function resolveUser(rootfs: string, spec: string | undefined): Promise<ResolvedUser> {
+/**
+ * `groupAdd` are Docker's `--group-add`: group names (looked up in the image's /etc/group) or numeric
+ * ids, added to the process's supplementary groups.
+ */
+export async function resolveUser(
+  rootfs: string,
+  spec: string | undefined,
+  groupAdd: readonly string[] = [],
+): Promise<ResolvedUser> {
   const passwd = await readLines(rootfs, 'etc/passwd');
   const groups = await readLines(rootfs, 'etc/group');
   const [userPart = '', groupPart] = (spec ?? '').split(':');
@@ -76,5 +84,11 @@ export async function resolveUser(rootfs: string, spec: string | undefined): Pro
         .map((g) => Number(g[2]))
         .filter((g) => g !== gid)
     : [];
+  for (const wanted of groupAdd) {
+    const g = groups.find((x) => x[0] === wanted);
+    const id = g ? Number(g[2]) : /^\d{1,10}$/.test(wanted) && Number(wanted) < 2 ** 31 ? Number(wanted) : undefined;
+    if (id === undefined) throw invalid(`Unable to find group ${wanted}: no matching entries in group file`);
+    if (!additionalGids.includes(id)) additionalGids.push(id);
+  }
   return { uid, gid, additionalGids, home };
 }

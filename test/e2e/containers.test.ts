@@ -94,6 +94,34 @@ describe('containers through the docker CLI', () => {
     assert.equal(docker(d, ['inspect', 'kubia-container']).code, 1);
   });
 
+  test('--group-add by name and number reaches the process and its execs; an unknown group is refused at start', () => {
+    d_(d, [
+      'run',
+      '-d',
+      '--name',
+      'grouped',
+      '--group-add',
+      'www-data',
+      '--group-add',
+      '4321',
+      'busybox',
+      'sleep',
+      '60',
+    ]);
+    const gid = d_(d, ['exec', 'grouped', 'sh', '-c', 'grep ^www-data: /etc/group | cut -d: -f3']).trim();
+    for (const groups of [
+      d_(d, ['exec', 'grouped', 'id', '-G']),
+      d_(d, ['exec', 'grouped', 'cat', '/proc/1/status']),
+    ]) {
+      assert.match(groups, new RegExp(`\\b${gid}\\b`));
+      assert.match(groups, /\b4321\b/);
+    }
+    d_(d, ['rm', '-f', 'grouped']);
+    const bad = docker(d, ['run', '--rm', '--group-add', 'nosuchgroup', 'busybox', 'true']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /Unable to find group nosuchgroup: no matching entries in group file/);
+  });
+
   test('hostname, and namespaces differ from the host but are shared with --net container:', () => {
     d_(d, [
       'run',

@@ -67,7 +67,7 @@ export const execMethods = {
     if (!rec.State.Running) throw conflict(`Container ${rec.Id} is not running`);
     const rt = this.runtimeOf(rec);
     const rootfs = this.d.snapshots.activeDirs(rec.Id).merged;
-    const user = await resolveUser(rootfs, e.config.User ?? rec.Config.User);
+    const user = await resolveUser(rootfs, e.config.User ?? rec.Config.User, rec.HostConfig.GroupAdd ?? []);
     const env = processEnv(mergeEnv(rec.Config.Env ?? [], e.config.Env ?? []));
     if (e.config.Tty && !env.some((x) => x.startsWith('TERM='))) env.push('TERM=xterm');
     if (!env.some((x) => x.startsWith('HOME='))) env.push(`HOME=${user.home}`);

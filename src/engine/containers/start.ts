@@ -98,7 +98,7 @@ export const startMethods = {
         );
       if (cfg.WorkingDir)
         await ConfinedDir.with(rootfs, 'in-root', (root) => root.mkdirAll(cfg.WorkingDir!)).catch(() => undefined);
-      const user = await resolveUser(rootfs, cfg.User);
+      const user = await resolveUser(rootfs, cfg.User, hc.GroupAdd ?? []);
       const env = processEnv(cfg.Env ?? []);
       if (!env.some((e) => e.startsWith('HOSTNAME='))) env.unshift(`HOSTNAME=${hostname}`);
       if (cfg.Tty && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');

@@ -4,32 +4,12 @@
  */
 import generated from './k8s-schemas.json' with { type: 'json' };
 import { builtinSchemaName, type Kind } from './openapi.js';
-
-type Schema = {
-  $ref?: string;
-  allOf?: Schema[];
-  properties?: Record<string, Schema>;
-  additionalProperties?: Schema | boolean;
-  items?: Schema;
-  type?: string;
-  'x-kubernetes-preserve-unknown-fields'?: boolean;
-};
+import { resolve, type Schema } from './types.js';
 
 const SCHEMAS = generated.schemas as Record<string, Schema>;
-const REF = '#/components/schemas/';
-
-function resolve(s: Schema | undefined): Schema | undefined {
-  let cur = s;
-  for (let i = 0; cur && i < 8; i++) {
-    if (cur.$ref) cur = SCHEMAS[cur.$ref.slice(REF.length)];
-    else if (cur.allOf?.length === 1 && !cur.properties) cur = cur.allOf[0];
-    else break;
-  }
-  return cur;
-}
 
 function walk(value: unknown, schema: Schema | undefined, at: string, out: string[]): void {
-  const s = resolve(schema);
+  const { s } = resolve(schema);
   if (!s || s['x-kubernetes-preserve-unknown-fields'] || value === null || typeof value !== 'object') return;
   if (Array.isArray(value)) {
     if (s.items) value.forEach((v, i) => walk(v, s.items, `${at}[${i}]`, out));

@@ -13,7 +13,7 @@
 import generated from './k8s-schemas.json' with { type: 'json' };
 import { builtinSchemaName, type Kind } from './openapi.js';
 
-type Schema = {
+export type Schema = {
   $ref?: string;
   allOf?: Schema[];
   properties?: Record<string, Schema>;
@@ -94,7 +94,7 @@ const resolved = new WeakMap<Schema, { s?: Schema; name?: string; struct?: strin
  * A schema with its references followed, the name of the last one and its struct's short name (the
  * Go struct it stands for), remembered per schema: objects are checked on every write.
  */
-function resolve(schema: Schema | undefined): { s?: Schema; name?: string; struct?: string } {
+export function resolve(schema: Schema | undefined): { s?: Schema; name?: string; struct?: string } {
   if (!schema) return {};
   const known = resolved.get(schema);
   if (known) return known;

@@ -13,6 +13,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import {
+  CHROMIUM_ARGS,
   Cleanup,
   GANTRY,
   hasKubectl,
@@ -118,15 +119,7 @@ spec:
       const { chromium } = await import('playwright-core');
       browser = await chromium.launch({
         executablePath: CHROMIUM,
-        args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
+        args: CHROMIUM_ARGS,
       });
       cleanup.add(() => browser.close());
     });

@@ -547,4 +547,15 @@ export function hasPython(module: string): boolean {
   return run('python3', ['-c', `import ${module}`]).code === 0;
 }
 
+/** Flags Debian's Chromium needs to run headless here (no sandbox, GPU, QUIC or background traffic). */
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
 export { waitFor };

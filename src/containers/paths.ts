@@ -1,7 +1,9 @@
 /**
  * Resolve a path inside a container's root filesystem the way the container sees it: symlinks are
- * followed relative to the container's root (an absolute link target starts again at that root), and
- * `..` never climbs above it. So `docker cp` can never reach the host through a link in the image.
+ * followed relative to the container's root (an absolute link target starts again at that root), `..`
+ * never climbs above it, and a path beneath a volume or bind mount's destination lies in that mount's
+ * source. So `docker cp` reaches volumes, running or stopped, and can never reach the host through a
+ * link in the image.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -9,8 +11,49 @@ import { invalid, notFound } from '../common/errors.js';
 
 const MAX_LINKS = 40;
 
-/** Host path of `p` inside `root`; the last component is not followed when `followLast` is false. */
-export async function resolveInRoot(root: string, p: string, followLast = false): Promise<string> {
+/** A directory or file mounted into the container (volume or bind): where it is seen and what it is. */
+export interface ViewMount {
+  destination: string;
+  source: string;
+  rw: boolean;
+}
+
+/** A container's files as its processes see them: the root filesystem and the mounts over it. */
+export interface ContainerView {
+  rootfs: string;
+  mounts: ViewMount[];
+}
+
+/** Where a container path lies on the host: `rel` beneath `root`, which is the rootfs or a mount's source. */
+export interface Located {
+  /** The container path, symlinks resolved. */
+  path: string;
+  root: string;
+  rel: string;
+  /** The mount the path lies in, if any. */
+  mount?: ViewMount;
+  /** The host path (for stat and readlink; operations that write go through a ConfinedDir of `root`). */
+  host: string;
+}
+
+/** The deepest mount holding container path `p` (absolute, clean), and `p` relative to its destination. */
+function mountOf(view: ContainerView, p: string): { mount?: ViewMount; rel: string } {
+  let best: ViewMount | undefined;
+  for (const m of view.mounts) {
+    const d = m.destination;
+    if ((p === d || p.startsWith(`${d}/`)) && (!best || d.length > best.destination.length)) best = m;
+  }
+  return { mount: best, rel: best ? p.slice(best.destination.length + 1) : p.slice(1) };
+}
+
+function locate(view: ContainerView, containerPath: string): Located {
+  const { mount, rel } = mountOf(view, containerPath);
+  const root = mount ? mount.source : view.rootfs;
+  return { path: containerPath, root, rel, mount, host: rel ? path.join(root, rel) : root };
+}
+
+/** Where `p` lies in the container's view; its last component is not followed when `followLast` is false. */
+export async function resolveInView(view: ContainerView, p: string, followLast = false): Promise<Located> {
   let pending = p.split('/').filter((c) => c && c !== '.');
   const resolved: string[] = [];
   let links = 0;
@@ -20,7 +63,7 @@ export async function resolveInRoot(root: string, p: string, followLast = false)
       resolved.pop();
       continue;
     }
-    const candidate = path.join(root, ...resolved, part);
+    const candidate = locate(view, `/${[...resolved, part].join('/')}`).host;
     let st;
     try {
       st = await fs.lstat(candidate);
@@ -38,13 +81,19 @@ export async function resolveInRoot(root: string, p: string, followLast = false)
     }
     resolved.push(part);
   }
-  return path.join(root, ...resolved);
+  return locate(view, `/${resolved.join('/')}`);
 }
 
-export async function statInRoot(root: string, p: string): Promise<{ host: string; stat: import('node:fs').Stats }> {
-  const host = await resolveInRoot(root, p);
+/** Host path of `p` inside `root`; the last component is not followed when `followLast` is false. */
+export async function resolveInRoot(root: string, p: string, followLast = false): Promise<string> {
+  return (await resolveInView({ rootfs: root, mounts: [] }, p, followLast)).host;
+}
+
+/** Where `p` lies in the container's view (its last component not followed) and its lstat. */
+export async function statInView(view: ContainerView, p: string): Promise<Located & { stat: import('node:fs').Stats }> {
+  const found = await resolveInView(view, p);
   try {
-    return { host, stat: await fs.lstat(host) };
+    return { ...found, stat: await fs.lstat(found.host) };
   } catch {
     throw notFound(`Could not find the file ${p} in container`);
   }

@@ -370,6 +370,65 @@ describe('containers through the docker CLI', () => {
     }
   });
 
+  test('docker cp into and out of volumes and bind mounts, running and stopped; read-only mounts refuse', async () => {
+    const { mkdtempSync, writeFileSync, readFileSync: rf } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(path.join(tmpdir(), 'gantry-cpvol-'));
+    try {
+      const bind = path.join(dir, 'bind');
+      run('mkdir', ['-p', bind]);
+      writeFileSync(path.join(bind, 'host.txt'), 'from host\n');
+      writeFileSync(path.join(dir, 'in.txt'), 'copied in\n');
+      d_(d, ['volume', 'create', 'cpvol']);
+      d_(d, [
+        'run',
+        '-d',
+        '--name',
+        'cpv',
+        '--read-only',
+        '-v',
+        'cpvol:/vol',
+        '-v',
+        `${bind}:/bind`,
+        '-v',
+        `${bind}:/robind:ro`,
+        '-v',
+        `${path.join(bind, 'host.txt')}:/single.txt:ro`,
+        'busybox',
+        'sleep',
+        '100',
+      ]);
+      d_(d, ['cp', path.join(dir, 'in.txt'), 'cpv:/vol/']);
+      d_(d, ['cp', path.join(dir, 'in.txt'), 'cpv:/bind/in.txt']);
+      assert.equal(d_(d, ['exec', 'cpv', 'cat', '/vol/in.txt', '/bind/in.txt']), 'copied in\ncopied in\n');
+      assert.equal(rf(path.join(bind, 'in.txt'), 'utf8'), 'copied in\n');
+      d_(d, ['exec', 'cpv', 'sh', '-c', 'echo made inside > /vol/made.txt']);
+      d_(d, ['cp', 'cpv:/vol/made.txt', path.join(dir, 'made.txt')]);
+      assert.equal(rf(path.join(dir, 'made.txt'), 'utf8'), 'made inside\n');
+      const ro = docker(d, ['cp', path.join(dir, 'in.txt'), 'cpv:/robind/']);
+      assert.notEqual(ro.code, 0);
+      assert.match(ro.stderr, /mounted volume is marked read-only/);
+      const rootRo = docker(d, ['cp', path.join(dir, 'in.txt'), 'cpv:/tmp/']);
+      assert.notEqual(rootRo.code, 0);
+      assert.match(rootRo.stderr, /container rootfs is marked read-only/);
+      d_(d, ['stop', '-t', '0', 'cpv']);
+      d_(d, ['cp', 'cpv:/vol', path.join(dir, 'volback')]);
+      assert.equal(rf(path.join(dir, 'volback/made.txt'), 'utf8'), 'made inside\n');
+      d_(d, ['cp', 'cpv:/robind/host.txt', path.join(dir, 'host.txt')]);
+      assert.equal(rf(path.join(dir, 'host.txt'), 'utf8'), 'from host\n');
+      d_(d, ['cp', 'cpv:/single.txt', path.join(dir, 'single.txt')]);
+      assert.equal(rf(path.join(dir, 'single.txt'), 'utf8'), 'from host\n');
+      writeFileSync(path.join(dir, 'late.txt'), 'while stopped\n');
+      d_(d, ['cp', path.join(dir, 'late.txt'), 'cpv:/vol/']);
+      d_(d, ['start', 'cpv']);
+      assert.equal(d_(d, ['exec', 'cpv', 'cat', '/vol/late.txt']), 'while stopped\n');
+      d_(d, ['rm', '-f', 'cpv']);
+      d_(d, ['volume', 'rm', 'cpvol']);
+    } finally {
+      run('rm', ['-rf', dir]);
+    }
+  });
+
   test('security and resource flags: read-only, tmpfs, caps, privileged, user, init, ulimit, pids, sysctl, shm, pause, update', () => {
     assert.equal(docker(d, ['run', '--rm', '--read-only', 'busybox', 'touch', '/x']).code, 1);
     assert.equal(

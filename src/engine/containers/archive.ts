@@ -1,5 +1,5 @@
 /** A container's files: changes (`docker diff`), export, and `docker cp` (stat, get, put) resolved inside its root. */
-import { readlinkSync } from 'node:fs';
+import { readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { type Readable } from 'node:stream';
 import { GantryError, invalid, notFound } from '../../common/errors.js';
@@ -7,7 +7,7 @@ import { ConfinedDir } from '../../common/confined.js';
 import { extractTar } from '../../diff/apply.js';
 import { type ContainerRecord } from '../../containers/types.js';
 import { packDirectory, packPath } from '../../diff/archive.js';
-import { statInRoot } from '../../containers/paths.js';
+import { resolveInView, statInView, type ContainerView, type Located } from '../../containers/paths.js';
 import { changes, type Change } from '../../diff/overlay.js';
 
 import type { ContainerService } from './service.js';
@@ -76,7 +76,7 @@ export const archiveMethods = {
 
   async archiveStat(this: ContainerService, ref: string, p: string): Promise<PathStat> {
     const rec = this.d.store.resolve(ref);
-    return this.withRoot(rec, async (root) => pathStat(p, await statInRoot(root, p)));
+    return this.withRoot(rec, async (rootfs) => pathStat(p, await statInView(containerView(rec, rootfs), p)));
   },
 
   /** A tar of one path of the container, and its stat. The root stays mounted until the tar is read. */
@@ -93,10 +93,12 @@ export const archiveMethods = {
         void this.d.snapshots.unmount(rec.Id).catch(() => undefined);
     };
     try {
-      const stat = pathStat(p, await statInRoot(rootfs, p));
+      const found = await statInView(containerView(rec, rootfs), p);
+      const stat = pathStat(p, found);
       const name = path.posix.basename(p.replace(/\/+$/, '')) || '/';
-      root = ConfinedDir.open(rootfs, 'in-root');
-      const tar = packPath(root, p, name === '/' ? '.' : name);
+      const at = confinedAt(found);
+      root = ConfinedDir.open(at.dir, 'in-root');
+      const tar = packPath(root, at.rel, name === '/' ? '.' : name);
       tar.once('close', release);
       tar.once('end', release);
       return { stat, tar };
@@ -115,24 +117,50 @@ export const archiveMethods = {
     opts: { copyUIDGID: boolean; noOverwriteDirNonDir: boolean },
   ): Promise<void> {
     const rec = this.d.store.resolve(ref);
-    if (rec.HostConfig.ReadonlyRootfs) throw new GantryError('forbidden', 'container rootfs is marked read-only');
-    await this.withRoot(rec, async (rootfs) =>
-      ConfinedDir.with(rootfs, 'in-root', async (root) => {
-        // The destination and every entry are resolved as the container sees its files; nothing leads out.
-        const st = root.stat(p);
+    await this.withRoot(rec, async (rootfs) => {
+      const found = await resolveInView(containerView(rec, rootfs), p, true);
+      if (found.mount && !found.mount.rw) throw new GantryError('forbidden', 'mounted volume is marked read-only');
+      if (!found.mount && rec.HostConfig.ReadonlyRootfs)
+        throw new GantryError('forbidden', 'container rootfs is marked read-only');
+      const at = confinedAt(found);
+      await ConfinedDir.with(at.dir, 'in-root', async (root) => {
+        // The destination and every entry are resolved beneath the rootfs or the mount's source; nothing leads out.
+        const st = root.stat(at.rel);
         if (!st) throw notFound(`Could not find the file ${p} in container ${rec.Name.slice(1)}`);
         if (!st.isDirectory()) throw invalid(`extraction point is not a directory`);
         await extractTar(tar, root, {
-          prefix: p,
+          prefix: at.rel,
           chown: opts.copyUIDGID,
           noOverwriteDirNonDir: opts.noOverwriteDirNonDir,
           what: `extracting into ${p}`,
         });
-      }),
-    );
+      });
+    });
     this.d.events.publish('container', 'extract-to-dir', rec.Id, this.eventAttrs(rec, { path: p }));
   },
 };
+
+/** The container's files as its processes see them: the rootfs and its volumes and binds (tmpfs mounts are not reachable from the host, as in Docker). */
+function containerView(rec: ContainerRecord, rootfs: string): ContainerView {
+  const mounts = (rec.Mounts ?? [])
+    .filter((m) => m.Type !== 'tmpfs')
+    .map((m) => ({ destination: path.posix.normalize(m.Destination).replace(/\/+$/, ''), source: m.Source, rw: m.RW }));
+  return { rootfs, mounts };
+}
+
+/** The directory to confine an operation to, and the path beneath it: a bind-mounted file is reached through its directory. */
+function confinedAt(found: Located): { dir: string; rel: string } {
+  if (found.mount && found.rel === '') {
+    let isDir = true;
+    try {
+      isDir = statSync(found.root).isDirectory();
+    } catch {
+      throw notFound(`Could not find the file ${found.path} in container`);
+    }
+    if (!isDir) return { dir: path.dirname(found.root), rel: path.basename(found.root) };
+  }
+  return { dir: found.root, rel: found.rel };
+}
 
 /** Docker's container path stat, with Go's os.FileMode bits. */
 function pathStat(p: string, found: { host: string; stat: import('node:fs').Stats }): PathStat {

@@ -595,6 +595,28 @@ except docker.errors.ContainerError as e:
       assert.deepEqual(out, ['from-py', 'logged', '3 ex', 'failed 5']);
     },
   );
+
+  test(
+    'docker-py exec_run delivers every byte, with and without a TTY (the process starts only once the stream is taken over)',
+    { skip: !hasPython('docker') && 'python3 docker module not installed' },
+    () => {
+      const script = `
+import docker
+c = docker.DockerClient(base_url='${d.host}')
+ct = c.containers.run('busybox', 'sleep 100', detach=True, name='pyexec')
+lost = 0
+for i in range(40):
+    tty = ct.exec_run(['echo', 'first-bytes-%d' % i], tty=True).output
+    plain = ct.exec_run(['echo', 'first-bytes-%d' % i]).output
+    if tty != b'first-bytes-%d\\r\\n' % i or plain != b'first-bytes-%d\\n' % i:
+        lost += 1
+        print(repr(tty), repr(plain))
+ct.remove(force=True)
+print('lost', lost)
+`;
+      assert.equal(ok('python3', ['-c', script]).trim(), 'lost 0');
+    },
+  );
 });
 
 describe('crash and cleanup', () => {

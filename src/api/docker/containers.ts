@@ -9,6 +9,7 @@ import type { Engine } from '../../engine/engine.js';
 import type { Attachment, CreateRequest, OutputChunk } from '../../engine/containers/types.js';
 import { readAll, streamLogs, type LogEntry } from '../../engine/logs.js';
 import { humanDurationSince } from '../../common/time.js';
+import { apiErrorBody } from './errors.js';
 import { DEFAULT_DETACH_KEYS, DetachDetector, parseDetachKeys } from './detach.js';
 import { boolParam, checkFilters, parseFilters, readJsonBody, sendJson, sendNoContent, type Router } from './router.js';
 import * as schema from './schema/types.js';
@@ -400,7 +401,8 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
       socket.on('end', () => {
         if (!detached) att.stdin!.end();
       });
-    } else socket.resume();
+    }
+    socket.resume();
     socket.on('error', () => att.close());
     socket.on('close', () => att.close());
   };
@@ -547,13 +549,22 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
     const body = (await readJsonBody<{ Detach?: boolean; Tty?: boolean }>(req, schema.execStartOptions)) ?? {};
     const info = containers.execInspect(params[0]!);
     const tty = !!(info.ProcessConfig as { tty: boolean }).tty;
-    const att = await containers.execStart(params[0]!, !!body.Detach);
     if (body.Detach) {
+      const att = await containers.execStart(params[0]!, true);
       att.output.resume();
       sendNoContent(res, 200);
       return;
     }
+    // As moby does, the connection is taken over before the process starts: a client that reads the
+    // response headers through a buffer (docker-py) would otherwise swallow output sent along with them.
     const socket = hijack(tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
+    let att: Awaited<ReturnType<typeof containers.execStart>>;
+    try {
+      att = await containers.execStart(params[0]!, false);
+    } catch (err) {
+      socket.end(`${apiErrorBody(err).message}\r\n`);
+      return;
+    }
     // The stream closes only once the process has exited, so the client's next call (GET /exec/{id}/json)
     // sees the exit code. A process whose output outlives it is cut off shortly after it exits.
     const detachKeys = parseDetachKeys((info.DetachKeys as string) || DEFAULT_DETACH_KEYS);

@@ -92,6 +92,8 @@ export class Router {
               : `HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\n\r\n`,
           );
           if (upgrade?.head.length) socket.unshift(upgrade.head);
+          // What the client sends before the handler reads (stdin, its end) waits in the socket.
+          socket.pause();
           return socket;
         };
         await r.handler({

@@ -429,6 +429,82 @@ describe('containers through the docker CLI', () => {
     }
   });
 
+  test('attach over a WebSocket: output as binary messages, messages as stdin, logs first, detach keys', async () => {
+    const { WebSocket } = await import('ws');
+    d_(d, [
+      'run',
+      '-d',
+      '-i',
+      '--name',
+      'wsc',
+      'busybox',
+      'sh',
+      '-c',
+      'echo ready; while read l; do echo "got $l"; echo "err $l" >&2; done',
+    ]);
+    const open = (q: string, version = 'v1.44'): Promise<InstanceType<typeof WebSocket>> =>
+      new Promise((resolve, reject) => {
+        const ws = new WebSocket(`ws+unix://${d.sock}:/${version}/containers/wsc/attach/ws?${q}`);
+        ws.once('open', () => resolve(ws));
+        ws.once('error', reject);
+      });
+    const collect = (ws: InstanceType<typeof WebSocket>, until: RegExp): Promise<{ text: string; binary: boolean }> =>
+      new Promise((resolve, reject) => {
+        let text = '';
+        let binary = true;
+        const t = setTimeout(() => reject(new Error(`timed out; got ${JSON.stringify(text)}`)), 10000);
+        ws.on('message', (data, isBinary) => {
+          text += data.toString();
+          binary &&= isBinary;
+          if (until.test(text)) {
+            clearTimeout(t);
+            resolve({ text, binary });
+          }
+        });
+      });
+    await waitFor(() => /ready/.test(d_(d, ['logs', 'wsc'])), 'wsc ready');
+    const ws = await open('logs=1&stream=1&stdin=1&stdout=1&stderr=1');
+    const got = collect(ws, /err hello/);
+    ws.send('hello\n');
+    const { text, binary } = await got;
+    assert.ok(binary, 'API 1.28 and later send binary messages');
+    assert.match(text, /^ready\n/);
+    assert.match(text, /got hello\n/);
+    ws.close();
+    // Only stdout asked for: stderr stays out.
+    const outOnly = await open('stream=1&stdin=1&stdout=1');
+    const gotOut = collect(outOnly, /got second/);
+    outOnly.send('second\n');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.doesNotMatch((await gotOut).text, /err second/);
+    // Detach keys end the session and leave the container running.
+    const closed = new Promise<number>((r) => outOnly.once('close', (code) => r(code)));
+    outOnly.send(Buffer.from([0x10, 0x11]));
+    assert.equal(await closed, 1000);
+    assert.equal(d_(d, ['inspect', '-f', '{{.State.Running}}', 'wsc']).trim(), 'true');
+    // No such container, or not a WebSocket handshake: the API's errors.
+    await assert.rejects(
+      new Promise((resolve, reject) => {
+        const bad = new WebSocket(`ws+unix://${d.sock}:/v1.44/containers/nope/attach/ws?stream=1`);
+        bad.once('open', resolve);
+        bad.once('error', reject);
+      }),
+      /Unexpected server response: 404/,
+    );
+    const plain = run('curl', [
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '--unix-socket',
+      d.sock,
+      'http://d/v1.44/containers/wsc/attach/ws?stream=1',
+    ]);
+    assert.equal(plain.stdout, '400');
+    d_(d, ['rm', '-f', 'wsc']);
+  });
+
   test('security and resource flags: read-only, tmpfs, caps, privileged, user, init, ulimit, pids, sysctl, shm, pause, update', () => {
     assert.equal(docker(d, ['run', '--rm', '--read-only', 'busybox', 'touch', '/x']).code, 1);
     assert.equal(

@@ -25,6 +25,8 @@ export interface Ctx {
    * client asked to upgrade, else `200 OK`, then the caller owns the socket.
    */
   hijack(contentType: string): Duplex;
+  /** The raw connection and what followed the headers, when the client asked to upgrade it. */
+  upgrade?: { socket: Duplex; head: Buffer };
 }
 
 export type Handler = (ctx: Ctx) => Promise<void> | void;
@@ -35,7 +37,7 @@ interface Route {
   handler: Handler;
 }
 
-function compareVersions(a: string, b: string): number {
+export function compareVersions(a: string, b: string): number {
   const [a1 = 0, a2 = 0] = a.split('.').map(Number);
   const [b1 = 0, b2 = 0] = b.split('.').map(Number);
   return a1 - b1 || a2 - b2;
@@ -103,6 +105,7 @@ export class Router {
           query: url.searchParams,
           version,
           hijack,
+          upgrade,
         });
         return;
       }

@@ -10,6 +10,7 @@ import { registerImageRoutes } from './images.js';
 import { API_VERSION, Router, setUpgradeBody } from './router.js';
 import { GANTRY_VERSION } from '../../version.js';
 import { registerSystemRoutes } from './system.js';
+import { registerAttachWebSocketRoute } from './attachws.js';
 import { registerContainerRoutes } from './containers.js';
 import { registerNetworkRoutes } from './networks.js';
 import { registerVolumeRoutes } from './volumes.js';
@@ -21,6 +22,7 @@ export function createDockerApi(engine: Engine): http.Server {
   registerSystemRoutes(router, engine);
   registerImageRoutes(router, engine);
   registerContainerRoutes(router, engine);
+  registerAttachWebSocketRoute(router, engine);
   registerNetworkRoutes(router, engine);
   registerVolumeRoutes(router, engine);
   registerBuildRoutes(router, engine);

@@ -252,6 +252,56 @@ http.createServer(async (req, res) => {
     assert.doesNotMatch(d_(d, ['network', 'ls']), /counter-net/);
   });
 
+  test('--link gives the legacy variables; rm --link forgets the link; a stopped target fails the start', () => {
+    d_(d, [
+      'run',
+      '-d',
+      '--name',
+      'linkdb',
+      '--expose',
+      '6379',
+      '--expose',
+      '53/udp',
+      '-e',
+      'SECRET=s3',
+      'busybox',
+      'sleep',
+      '100',
+    ]);
+    d_(d, ['run', '-d', '--name', 'linkweb', '--link', 'linkdb:my-cache', 'busybox', 'sleep', '100']);
+    const dbIp = d_(d, ['inspect', '-f', '{{.NetworkSettings.IPAddress}}', 'linkdb']).trim();
+    const env = d_(d, ['exec', 'linkweb', 'env']);
+    for (const want of [
+      `MY_CACHE_PORT=tcp://${dbIp}:6379`,
+      `MY_CACHE_PORT_6379_TCP_ADDR=${dbIp}`,
+      'MY_CACHE_PORT_6379_TCP_PORT=6379',
+      `MY_CACHE_PORT_53_UDP=udp://${dbIp}:53`,
+      'MY_CACHE_NAME=/linkweb/my-cache',
+      'MY_CACHE_ENV_SECRET=s3',
+    ])
+      assert.ok(env.split('\n').includes(want), `${want} in\n${env}`);
+    assert.doesNotMatch(env, /MY_CACHE_ENV_PATH=/);
+    assert.equal(
+      d_(d, ['inspect', '-f', '{{json .HostConfig.Links}}', 'linkweb']).trim(),
+      '["/linkdb:/linkweb/my-cache"]',
+    );
+    const defaultName = docker(d, ['rm', '--link', 'linkdb']);
+    assert.notEqual(defaultName.code, 0);
+    assert.match(defaultName.stderr, /Conflict, cannot remove the default link name of the container/);
+    assert.match(docker(d, ['rm', '--link', 'linkweb/nope']).stderr, /No such container: linkweb\/nope/);
+    assert.equal(d_(d, ['rm', '--link', '/linkweb/my-cache']).trim(), '/linkweb/my-cache');
+    assert.equal(d_(d, ['inspect', '-f', '{{json .HostConfig.Links}}', 'linkweb']).trim(), 'null');
+    assert.equal(d_(d, ['ps', '-q', '--filter', 'name=linkdb']).trim().length, 12, 'the target stays');
+    d_(d, ['restart', '-t', '0', 'linkweb']);
+    assert.doesNotMatch(d_(d, ['exec', 'linkweb', 'env']), /MY_CACHE_/);
+    d_(d, ['create', '--name', 'linkweb2', '--link', 'linkdb', 'busybox', 'sleep', '100']);
+    d_(d, ['stop', '-t', '0', 'linkdb']);
+    const stopped = docker(d, ['start', 'linkweb2']);
+    assert.notEqual(stopped.code, 0);
+    assert.match(stopped.stderr, /Cannot link to a non running container: \/linkdb AS \/linkweb2\/linkdb/);
+    d_(d, ['rm', '-f', 'linkweb', 'linkweb2', 'linkdb']);
+  });
+
   test('volumes: shared named volume outlives its containers; read-only bind; image VOLUME gives an anonymous volume', () => {
     d_(d, ['volume', 'create', 'shared']);
     d_(d, ['run', '--rm', '-v', 'shared:/data', 'busybox', 'sh', '-c', 'echo kept > /data/file']);

@@ -1,7 +1,7 @@
 /** Container and exec routes: /containers/... and /exec/... over the engine's container service. */
 import { userRegex } from '../../common/regex.js';
 import type { Duplex } from 'node:stream';
-import { GantryError, invalid } from '../../common/errors.js';
+import { GantryError, invalid, notFound } from '../../common/errors.js';
 import type { ContainerConfig, ContainerRecord } from '../../containers/types.js';
 import { pipeline } from 'node:stream/promises';
 import { labelsMatch } from '../../common/labels.js';
@@ -307,8 +307,20 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
   });
 
   r.add('DELETE', '/containers/{id}', async ({ res, params, query }) => {
-    if (boolParam(query, 'link')) throw invalid('removing legacy links is not supported');
-    await containers.remove(params[0]!, { force: boolParam(query, 'force'), volumes: boolParam(query, 'v') });
+    if (boolParam(query, 'link')) await containers.removeLink(params[0]!);
+    else await containers.remove(params[0]!, { force: boolParam(query, 'force'), volumes: boolParam(query, 'v') });
+    sendNoContent(res);
+  });
+
+  // A link's name (`parent/alias`) names its target, as in moby's name registry.
+  r.add('DELETE', '/containers/{id}/{alias}', async ({ res, params, query }) => {
+    const ref = `${params[0]!}/${params[1]!}`;
+    if (boolParam(query, 'link')) await containers.removeLink(ref);
+    else {
+      const link = containers.linkTarget(ref);
+      if (!link) throw notFound(`No such container: ${ref}`);
+      await containers.remove(link.target.Id, { force: boolParam(query, 'force'), volumes: boolParam(query, 'v') });
+    }
     sendNoContent(res);
   });
 

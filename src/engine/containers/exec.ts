@@ -68,8 +68,13 @@ export const execMethods = {
     const rt = this.runtimeOf(rec);
     const rootfs = this.d.snapshots.activeDirs(rec.Id).merged;
     const user = await resolveUser(rootfs, e.config.User ?? rec.Config.User, rec.HostConfig.GroupAdd ?? []);
-    const env = processEnv(mergeEnv(rec.Config.Env ?? [], e.config.Env ?? []));
-    if (e.config.Tty && !env.some((x) => x.startsWith('TERM='))) env.push('TERM=xterm');
+    // moby's exec environment: hostname, TERM and the links' variables, then the container's, then the exec's.
+    const daemonEnv = [
+      `HOSTNAME=${rec.Config.Hostname ?? ''}`,
+      ...(e.config.Tty ? ['TERM=xterm'] : []),
+      ...this.linkEnvironment(rec),
+    ];
+    const env = processEnv(mergeEnv(mergeEnv(daemonEnv, rec.Config.Env ?? []), e.config.Env ?? []));
     if (!env.some((x) => x.startsWith('HOME='))) env.push(`HOME=${user.home}`);
     const bundleSpec = JSON.parse(await fs.readFile(path.join(this.bundleDir(rec.Id), 'config.json'), 'utf8')) as {
       process: Record<string, unknown>;

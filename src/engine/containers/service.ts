@@ -13,6 +13,7 @@ import { execMethods } from './exec.js';
 import { healthMethods } from './health.js';
 import { logrotateMethods } from './logrotate.js';
 import { archiveMethods } from './archive.js';
+import { linkMethods } from './links.js';
 import { commitMethods } from './commit.js';
 import { statsMethods } from './stats.js';
 import { recoverMethods } from './recover.js';
@@ -146,6 +147,7 @@ type ExecMethods = typeof execMethods;
 type HealthMethods = typeof healthMethods;
 type LogrotateMethods = typeof logrotateMethods;
 type ArchiveMethods = typeof archiveMethods;
+type LinkMethods = typeof linkMethods;
 type CommitMethods = typeof commitMethods;
 type StatsMethods = typeof statsMethods;
 type RecoverMethods = typeof recoverMethods;
@@ -163,6 +165,7 @@ export interface ContainerService
     HealthMethods,
     LogrotateMethods,
     ArchiveMethods,
+    LinkMethods,
     CommitMethods,
     StatsMethods,
     RecoverMethods {}
@@ -179,6 +182,7 @@ Object.assign(
   healthMethods,
   logrotateMethods,
   archiveMethods,
+  linkMethods,
   commitMethods,
   statsMethods,
   recoverMethods,

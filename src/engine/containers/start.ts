@@ -8,7 +8,7 @@ import { buildSpec, type OciMount } from '../../runtime/spec.js';
 import { launchConmon } from '../../runtime/runtime.js';
 import { resolveUser } from '../../runtime/user.js';
 import type { ContainerService } from './service.js';
-import { copyUp, exitCodeFor, hostsFile, processEnv, resolvConf, translateStartError } from './util.js';
+import { copyUp, exitCodeFor, hostsFile, mergeEnv, processEnv, resolvConf, translateStartError } from './util.js';
 import { crashPoint } from '../../common/faults.js';
 
 export const startMethods = {
@@ -99,7 +99,8 @@ export const startMethods = {
       if (cfg.WorkingDir)
         await ConfinedDir.with(rootfs, 'in-root', (root) => root.mkdirAll(cfg.WorkingDir!)).catch(() => undefined);
       const user = await resolveUser(rootfs, cfg.User, hc.GroupAdd ?? []);
-      const env = processEnv(cfg.Env ?? []);
+      // moby's order: the container's own variables override what its links define.
+      const env = processEnv(mergeEnv(this.linkEnvironment(rec), cfg.Env ?? []));
       if (!env.some((e) => e.startsWith('HOSTNAME='))) env.unshift(`HOSTNAME=${hostname}`);
       if (cfg.Tty && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
       if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home}`);
@@ -228,14 +229,14 @@ export const startMethods = {
   /** Legacy links: `<ip> <alias> <name> <short id>` for each running link target on the default bridge. */
   linkHostEntries(this: ContainerService, rec: ContainerRecord): string[] {
     const out: string[] = [];
-    for (const link of rec.HostConfig.Links ?? []) {
-      const [targetName = '', aliasPath = ''] = link.split(':');
-      const target = this.d.store.list().find((c) => c.Name === targetName);
-      const ip = target?.NetworkSettings?.Networks.bridge?.IPAddress;
-      if (!target || !ip) continue;
-      const alias = aliasPath.split('/').pop()!;
+    for (const { target, name } of this.links(rec)) {
+      const ip = target.NetworkSettings?.Networks.bridge?.IPAddress;
+      if (!ip) continue;
+      const alias = name.split('/').pop()!;
       out.push(
-        [ip, alias, ...(alias === targetName.slice(1) ? [] : [targetName.slice(1)]), target.Id.slice(0, 12)].join('\t'),
+        [ip, alias, ...(alias === target.Name.slice(1) ? [] : [target.Name.slice(1)]), target.Id.slice(0, 12)].join(
+          '\t',
+        ),
       );
     }
     return out;

@@ -98,7 +98,7 @@ static int parse_mac(const char *s, unsigned char out[6]) {
  * The steps; on failure *step names the one that failed. Returns 0 or -errno. On failure after the
  * pair exists, the host end is deleted again (which removes the peer too).
  */
-static int attach(int pid, const char *netns, const char *host, const char *peer, const char *mac_text, const char *bridge, const char *address, int prefix, const char *gateway, const char **step) {
+static int attach(int pid, const char *netns, const char *host, const char *peer, const char *mac_text, const char *bridge, const char *address, int prefix, const char *gateway, unsigned int mtu, const char **step) {
   unsigned char mac[6];
   struct in_addr addr, gw;
   *step = "arguments";
@@ -118,6 +118,7 @@ static int attach(int pid, const char *netns, const char *host, const char *peer
   nl_init(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof(ifi));
   nl_attr(&r, IFLA_IFNAME, host, strlen(host) + 1);
   nl_attr(&r, IFLA_MASTER, &master, sizeof(master));
+  if (mtu) nl_attr(&r, IFLA_MTU, &mtu, sizeof(mtu));
   struct rtattr *linkinfo = nl_attr(&r, IFLA_LINKINFO, NULL, 0);
   nl_attr(&r, IFLA_INFO_KIND, "veth", 4);
   struct rtattr *data = nl_attr(&r, IFLA_INFO_DATA, NULL, 0);
@@ -126,6 +127,7 @@ static int attach(int pid, const char *netns, const char *host, const char *peer
   r.hdr->nlmsg_len += sizeof(struct ifinfomsg);
   nl_attr(&r, IFLA_IFNAME, peer, strlen(peer) + 1);
   nl_attr(&r, IFLA_ADDRESS, mac, 6);
+  if (mtu) nl_attr(&r, IFLA_MTU, &mtu, sizeof(mtu));
   unsigned int nspid = (unsigned int)pid;
   nl_attr(&r, IFLA_NET_NS_PID, &nspid, sizeof(nspid));
   nl_nest_end(&r, peer_info);
@@ -216,18 +218,20 @@ static char *arg_string(napi_env env, napi_value v) {
   return buf;
 }
 
-/* vethAttach(pid, netnsPath, hostVeth, peerName, mac, bridge, address, prefix, gateway) */
+/* vethAttach(pid, netnsPath, hostVeth, peerName, mac, bridge, address, prefix, gateway, mtu) */
 napi_value VethAttach(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value argv[9];
+  size_t argc = 10;
+  napi_value argv[10];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t pid = 0, prefix = 0;
+  uint32_t mtu = 0;
   napi_get_value_int32(env, argv[0], &pid);
   napi_get_value_int32(env, argv[7], &prefix);
+  if (argc >= 10) napi_get_value_uint32(env, argv[9], &mtu);
   char *netns = arg_string(env, argv[1]), *host = arg_string(env, argv[2]), *peer = arg_string(env, argv[3]);
   char *mac = arg_string(env, argv[4]), *bridge = arg_string(env, argv[5]), *address = arg_string(env, argv[6]), *gateway = arg_string(env, argv[8]);
   const char *step = "arguments";
-  int rc = (netns && host && peer && mac && bridge && address && gateway) ? attach(pid, netns, host, peer, mac, bridge, address, prefix, gateway, &step) : -ENOMEM;
+  int rc = (netns && host && peer && mac && bridge && address && gateway) ? attach(pid, netns, host, peer, mac, bridge, address, prefix, gateway, mtu, &step) : -ENOMEM;
   free(netns);
   free(host);
   free(peer);

@@ -12,7 +12,8 @@ interface NativeModule {
   umount2(target: string, flags: number): void;
   /**
    * Create a veth pair: `hostVeth` on `bridge` and up; `peer` (with `mac`) inside the namespace of
-   * `pid`, reached through `netnsPath`, with `address/prefix` and, unless `gateway` is empty, a default route.
+   * `pid`, reached through `netnsPath`, with `address/prefix` and, unless `gateway` is empty, a default
+   * route; both ends get `mtu` unless it is 0.
    */
   vethAttach(
     pid: number,
@@ -24,6 +25,7 @@ interface NativeModule {
     address: string,
     prefix: number,
     gateway: string,
+    mtu: number,
   ): void;
   /** native/portforward.c: a connected (or connecting) TCP socket to 127.0.0.1:port inside a network namespace. */
   connectInNetns(netnsPath: string, port: number): number;

@@ -24,6 +24,18 @@ export interface BridgeNetwork {
   gateway: string;
   /** No default route out of an internal network. */
   internal: boolean;
+  /** Where dynamic addresses come from, and which addresses are never handed out (gateway, auxiliary). */
+  range: { first: number; last: number; reserved: Set<number> };
+  /** The bridge's and its veths' MTU (0: the kernel's default). */
+  mtu: number;
+}
+
+/** What a container asked for on one network. */
+export interface EndpointWish {
+  /** A static IPv4 address (validated beforehand to lie in the subnet). */
+  address?: string;
+  /** A MAC address for its interface (validated and normalised beforehand). */
+  mac?: string;
 }
 
 export interface Attachment {
@@ -83,7 +95,11 @@ export class BridgeDriver {
     const prefix = parseCidr(net.subnet).bits;
     if (!linkExists(net.device)) await ipBatch([`link add ${net.device} type bridge`]).catch(() => undefined);
     // `replace` keeps this idempotent when the address is already there.
-    await ipBatch([`addr replace ${net.gateway}/${prefix} dev ${net.device}`, `link set ${net.device} up`]);
+    await ipBatch([
+      `addr replace ${net.gateway}/${prefix} dev ${net.device}`,
+      ...(net.mtu ? [`link set ${net.device} mtu ${net.mtu}`] : []),
+      `link set ${net.device} up`,
+    ]);
     await fs.writeFile('/proc/sys/net/ipv4/ip_forward', '1');
     this.ready.add(net.device);
   }
@@ -92,32 +108,43 @@ export class BridgeDriver {
     return path.join(this.leaseRoot, net.name);
   }
 
-  /** Take a free address after the last one handed out (as host-local does), claimed by an exclusive create. */
-  private async lease(net: BridgeNetwork, containerId: string, ifName: string): Promise<string> {
+  /** Claim one address for the container by an exclusive create; false when someone holds it. */
+  private async claim(dir: string, ip: string, containerId: string, ifName: string): Promise<boolean> {
+    try {
+      await fs.writeFile(path.join(dir, ip), `${containerId}\r\n${ifName}`, { flag: 'wx' });
+      return true;
+    } catch (err) {
+      if (isNodeError(err, 'EEXIST')) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * The asked-for address, or a free one of the network's range after the last one handed out (as
+   * host-local does), claimed by an exclusive create.
+   */
+  private async lease(net: BridgeNetwork, containerId: string, ifName: string, wanted?: string): Promise<string> {
     const dir = this.leaseDir(net);
     await fs.mkdir(dir, { recursive: true });
-    const subnet = parseCidr(net.subnet);
-    const first = subnet.base + 1;
-    const last = subnet.base + 2 ** (32 - subnet.bits) - 2;
+    if (wanted) {
+      if (net.range.reserved.has(ipToInt(wanted)) || !(await this.claim(dir, wanted, containerId, ifName)))
+        throw new GantryError('forbidden', `failed to set up container networking: Address already in use`);
+      return wanted;
+    }
+    const { first, last, reserved } = net.range;
     const lastFile = path.join(dir, 'last_reserved_ip.0');
-    // A marker outside the subnet (missing, or from another subnet) restarts at the first address.
+    // A marker outside the range (missing, or from another subnet) restarts at the first address.
     const marked = await fs.readFile(lastFile, 'utf8').then(
       (t) => (/^\d+\.\d+\.\d+\.\d+$/.test(t.trim()) ? ipToInt(t.trim()) : NaN),
       () => NaN,
     );
     const previous = marked >= first && marked <= last ? marked : first - 1;
-    const gateway = ipToInt(net.gateway);
     const span = last - first + 1;
     for (let i = 1; i <= span; i++) {
       const candidate = first + ((previous - first + i + span) % span);
-      if (candidate === gateway) continue;
+      if (reserved.has(candidate)) continue;
       const ip = intToIp(candidate);
-      try {
-        await fs.writeFile(path.join(dir, ip), `${containerId}\r\n${ifName}`, { flag: 'wx' });
-      } catch (err) {
-        if (isNodeError(err, 'EEXIST')) continue;
-        throw err;
-      }
+      if (!(await this.claim(dir, ip, containerId, ifName))) continue;
       // Replaced whole (temp file and rename), so concurrent starts never leave a torn marker.
       const tmp = `${lastFile}.${process.pid}.${candidate}`;
       await fs.writeFile(tmp, ip);
@@ -158,12 +185,13 @@ export class BridgeDriver {
     netns: string,
     ifName: string,
     defaultRoute: boolean,
+    wish: EndpointWish = {},
   ): Promise<Attachment> {
     await this.ensureBridge(net);
-    const address = await this.lease(net, containerId, ifName);
+    const address = await this.lease(net, containerId, ifName, wish.address);
     const prefix = parseCidr(net.subnet).bits;
     const hostVeth = hostVethName(containerId, ifName);
-    const mac = macFor(address);
+    const mac = wish.mac ?? macFor(address);
     // A namespace outlives its container while another container joined it (`--net container:X`): the
     // host end of its old pair is still there, and would make this start fail with EEXIST.
     if (linkExists(hostVeth)) await ipBatch([`link del ${hostVeth}`]).catch(() => undefined);
@@ -178,6 +206,7 @@ export class BridgeDriver {
         address,
         prefix,
         net.internal || !defaultRoute ? '' : net.gateway,
+        net.mtu,
       );
       // Hairpin, so a container reaches its own published ports through the host's address.
       await ipBatch([`link set dev ${hostVeth} type bridge_slave hairpin on`]);

@@ -19,19 +19,20 @@ import { readJson, writeJsonAtomic } from '../common/fsutil.js';
 import type { Logger } from '../common/log.js';
 import { MNT_DETACH, native } from '../native/index.js';
 import { addNetworkList, CNI_VERSION, delNetworkList, type CniConfList, type CniResult } from './cni.js';
-import { BridgeDriver, type Attachment, type BridgeNetwork } from './bridge.js';
+import { BridgeDriver, linkExists, type Attachment, type BridgeNetwork, type EndpointWish } from './bridge.js';
 import { DnsServer } from './dns.js';
-import {
-  allocateSubnet,
-  contains,
-  firstHost,
-  hostRoutes,
-  ipToInt,
-  parseCidr,
-  subnetText,
-  type Subnet,
-} from './ipnet.js';
+import { allocateSubnet, contains, firstHost, hostRoutes, parseCidr, subnetText, type Subnet } from './ipnet.js';
 import { GATEWAY_MODE, GATEWAY_MODES, natRules } from './natrules.js';
+import {
+  dynamicRange,
+  normalizeMac,
+  poolOf,
+  validateEndpoint,
+  validateIpam,
+  type EndpointRequest,
+  type IpamPool,
+  type IpamRequest,
+} from './ipam.js';
 import { PortReservation, portsView, wantedBindings, type PortBindings, type PortMapping } from './ports.js';
 
 export interface NetworkRecord {
@@ -41,7 +42,7 @@ export interface NetworkRecord {
   Scope: 'local';
   Driver: 'bridge' | 'host' | 'null';
   EnableIPv6: boolean;
-  IPAM: { Driver: string; Options: Record<string, string> | null; Config: Array<{ Subnet: string; Gateway: string }> };
+  IPAM: { Driver: string; Options: Record<string, string> | null; Config: IpamPool[] };
   Internal: boolean;
   Attachable: boolean;
   Ingress: boolean;
@@ -49,11 +50,13 @@ export interface NetworkRecord {
   ConfigOnly: boolean;
   Options: Record<string, string>;
   Labels: Record<string, string>;
+  /** The subnet was given at create (static addresses are allowed only then, as in moby); not shown. */
+  userSubnet?: boolean;
 }
 
 /** One container's endpoint on a network, in Docker's shape (`NetworkSettings.Networks[name]`). */
 export interface EndpointSettings {
-  IPAMConfig: { IPv4Address?: string } | null;
+  IPAMConfig: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] | null } | null;
   Links: string[] | null;
   Aliases: string[] | null;
   MacAddress: string;
@@ -67,6 +70,14 @@ export interface EndpointSettings {
   GlobalIPv6Address: string;
   GlobalIPv6PrefixLen: number;
   DNSNames: string[] | null;
+  /** The MAC address asked for (shown as MacAddress also while stopped); not shown itself. */
+  configuredMac?: string;
+}
+
+/** An endpoint as the API shows it. */
+export function endpointView(ep: EndpointSettings): Omit<EndpointSettings, 'configuredMac'> {
+  const { configuredMac, ...shown } = ep;
+  return { ...shown, MacAddress: shown.MacAddress || configuredMac || '' };
 }
 
 /** What the engine keeps per container about its wiring, so it can be undone after a restart. */
@@ -110,6 +121,16 @@ export interface NetworkOptions {
 }
 
 export const PREDEFINED = ['bridge', 'host', 'none'];
+const MTU_OPTION = 'com.docker.network.driver.mtu';
+
+/**
+ * Docker takes nearly any network name (spaces too); the name also names the network's lease directory,
+ * so it may not be a path step of its own.
+ */
+function validateNetworkName(name: string): void {
+  if (!name.trim() || name === '.' || name === '..' || /[/\0]/.test(name) || Buffer.byteLength(name) > 255)
+    throw invalid(`invalid network name "${name}"`);
+}
 const ZERO_ENDPOINT: Omit<EndpointSettings, 'NetworkID' | 'Aliases'> = {
   IPAMConfig: null,
   Links: null,
@@ -260,37 +281,40 @@ export class NetworkService {
     Name?: string;
     Driver?: string;
     Internal?: boolean;
-    IPAM?: { Config?: Array<{ Subnet?: string; Gateway?: string; IPRange?: string }> };
-    Labels?: Record<string, string>;
-    Options?: Record<string, string>;
+    Attachable?: boolean;
+    EnableIPv6?: boolean;
+    IPAM?: { Config?: IpamRequest[] | null } | null;
+    Labels?: Record<string, string> | null;
+    Options?: Record<string, string> | null;
   }): Promise<NetworkRecord> {
     const name = req.Name ?? '';
-    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw invalid(`invalid network name "${name}"`);
+    if (PREDEFINED.includes(name))
+      throw new GantryError('forbidden', `operation is not permitted on predefined ${name} network `);
+    validateNetworkName(name);
     if (this.byName(name)) throw conflict(`network with name ${name} already exists`);
     const driver = req.Driver || 'bridge';
     if (driver !== 'bridge') throw invalid(`could not find plugin ${driver} in v1 plugin registry: plugin not found`);
-    const taken = this.takenSubnets();
-    const config: NetworkRecord['IPAM']['Config'] = [];
-    const asked = req.IPAM?.Config?.filter((c) => c.Subnet) ?? [];
+    const options = { ...(req.Options ?? {}) };
+    this.validateBridgeOptions(options);
+    const asked = validateIpam(req.IPAM?.Config ?? [], !!req.EnableIPv6);
+    if (req.EnableIPv6) throw invalid('IPv6 networks are not supported by this engine');
     if (asked.length > 1) throw invalid('only one IPv4 subnet per network is supported');
+    const taken = this.takenSubnets();
+    const config: IpamPool[] = [];
     if (asked[0]) {
       const subnet = parseCidr(asked[0].Subnet!);
       if (taken.some((t) => contains(t, subnet.base) || contains(subnet, t.base)))
-        throw conflict(`Pool overlaps with other one on this address space`);
-      const gateway = asked[0].Gateway || firstHost(subnet);
-      if (!contains(subnet, ipToInt(gateway)))
-        throw invalid(`Invalid gateway ${gateway}: not in subnet ${subnetText(subnet)}`);
-      config.push({ Subnet: subnetText(subnet), Gateway: gateway });
+        throw new GantryError('forbidden', `Pool overlaps with other one on this address space`);
+      config.push(poolOf(asked[0], asked[0].Gateway || firstHost(subnet)));
     } else {
       const pool = parseCidr(this.o.addressPool.base);
       const subnet = allocateSubnet(pool, this.o.addressPool.size, taken);
       if (!subnet) throw new GantryError('forbidden', 'all predefined address pools have been fully subnetted');
       config.push({ Subnet: subnetText(subnet), Gateway: firstHost(subnet) });
     }
-    const mode = req.Options?.[GATEWAY_MODE];
-    if (mode !== undefined && !GATEWAY_MODES.includes(mode))
-      throw invalid(`invalid ${GATEWAY_MODE} "${mode}": it must be one of ${GATEWAY_MODES.join(', ')}`);
-    const rec = this.newRecord(name, 'bridge', config, !!req.Internal, req.Labels ?? {}, req.Options ?? {});
+    const rec = this.newRecord(name, 'bridge', config, !!req.Internal, req.Labels ?? {}, options);
+    rec.Attachable = !!req.Attachable;
+    if (asked[0]) rec.userSubnet = true;
     rec.Options = {
       ...rec.Options,
       'com.docker.network.bridge.name': rec.Options['com.docker.network.bridge.name'] ?? `br-${rec.Id.slice(0, 12)}`,
@@ -298,6 +322,24 @@ export class NetworkService {
     await this.save(rec);
     this.o.publish('create', rec);
     return rec;
+  }
+
+  /** The bridge driver's options, as moby's bridge driver checks them. */
+  private validateBridgeOptions(options: Record<string, string>): void {
+    const mode = options[GATEWAY_MODE];
+    if (mode !== undefined && !GATEWAY_MODES.includes(mode))
+      throw invalid(`invalid ${GATEWAY_MODE} "${mode}": it must be one of ${GATEWAY_MODES.join(', ')}`);
+    const mtu = options[MTU_OPTION];
+    if (mtu !== undefined && (!/^\d+$/.test(mtu) || Number(mtu) < 68 || Number(mtu) > 65535))
+      throw invalid(`invalid MTU number: ${mtu}`);
+    const device = options['com.docker.network.bridge.name'];
+    if (device !== undefined) {
+      // It reaches ip(8) commands: only what an interface name may be.
+      if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,14}$/.test(device)) throw invalid(`invalid bridge name: ${device}`);
+      const user = this.list().find((n) => n.Options['com.docker.network.bridge.name'] === device);
+      if (user) throw conflict(`bridge name ${device} is already used by network ${user.Name}`);
+      if (linkExists(device)) throw conflict(`bridge name ${device} conflicts with an existing network interface`);
+    }
   }
 
   /** Subnets in use by networks and by the host's routes. */
@@ -342,28 +384,44 @@ export class NetworkService {
    */
   initialEndpoints(
     mode: string | undefined,
-    endpointsConfig:
-      | Record<
-          string,
-          { Aliases?: string[] | null; Links?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null }
-        >
-      | undefined,
+    endpointsConfig: Record<string, EndpointRequest & { Links?: string[] | null }> | undefined,
   ): Record<string, EndpointSettings> {
     const m = !mode || mode === 'default' ? 'bridge' : mode;
     if (m.startsWith('container:')) return {};
     const rec = this.get(m);
-    const cfg = endpointsConfig?.[m] ?? endpointsConfig?.[rec.Name] ?? endpointsConfig?.[rec.Id];
-    if (rec.Name === 'bridge' && cfg?.Aliases?.length)
-      throw invalid('network-scoped alias is supported only for containers in user defined networks');
+    const cfg =
+      endpointsConfig?.[m] ??
+      endpointsConfig?.[rec.Name] ??
+      endpointsConfig?.[rec.Id] ??
+      (m === 'bridge' ? endpointsConfig?.default : undefined);
+    return { [rec.Name]: this.newEndpoint(rec, cfg ?? {}) };
+  }
+
+  /** A container's endpoint on a network from what it asked for, checked as moby checks it. */
+  private newEndpoint(rec: NetworkRecord, cfg: EndpointRequest & { Links?: string[] | null }): EndpointSettings {
+    if (rec.Driver === 'bridge') validateEndpoint({ ...rec, userSubnet: !!rec.userSubnet }, cfg);
+    const ipam = cfg.IPAMConfig;
+    const mac = cfg.MacAddress ? normalizeMac(cfg.MacAddress) : undefined;
     return {
-      [rec.Name]: {
-        ...ZERO_ENDPOINT,
-        IPAMConfig: cfg?.IPAMConfig ?? null,
-        Aliases: cfg?.Aliases ?? null,
-        Links: cfg?.Links ?? null,
-        NetworkID: rec.Id,
-      },
+      ...ZERO_ENDPOINT,
+      IPAMConfig:
+        ipam && (ipam.IPv4Address || ipam.IPv6Address || ipam.LinkLocalIPs?.length)
+          ? {
+              ...(ipam.IPv4Address ? { IPv4Address: ipam.IPv4Address } : {}),
+              ...(ipam.IPv6Address ? { IPv6Address: ipam.IPv6Address } : {}),
+              ...(ipam.LinkLocalIPs?.length ? { LinkLocalIPs: ipam.LinkLocalIPs } : {}),
+            }
+          : null,
+      Aliases: cfg.Aliases?.length ? cfg.Aliases : null,
+      Links: cfg.Links?.length ? cfg.Links : null,
+      NetworkID: rec.Id,
+      ...(mac ? { configuredMac: mac } : {}),
     };
+  }
+
+  /** What an endpoint asks of the bridge driver. */
+  private wishOf(ep: EndpointSettings): EndpointWish {
+    return { address: ep.IPAMConfig?.IPv4Address || undefined, mac: ep.configuredMac };
   }
 
   /** Whether a network mode needs a namespace of its own wired through CNI (bridge or user-defined). */
@@ -397,6 +455,8 @@ export class NetworkService {
       subnet: cfg.Subnet,
       gateway: cfg.Gateway,
       internal: rec.Internal,
+      range: dynamicRange(cfg),
+      mtu: Number(rec.Options[MTU_OPTION] ?? 0),
     };
   }
 
@@ -420,7 +480,15 @@ export class NetworkService {
         await this.ensureNat(rec);
         const ifName = `eth${i}`;
         // The first network carries the default route, as in Docker.
-        const att = await this.bridge.attach(this.bridgeNetwork(rec), c.Id, pid, netns, ifName, i === 0);
+        const att = await this.bridge.attach(
+          this.bridgeNetwork(rec),
+          c.Id,
+          pid,
+          netns,
+          ifName,
+          i === 0,
+          this.wishOf(endpoints[name]!),
+        );
         const result = cniResult(att, netns);
         state.attachments.push({ networkId: rec.Id, ifName, result });
         if (i === 0 && ports.mappings.length)
@@ -496,6 +564,7 @@ export class NetworkService {
         Aliases: ep.Aliases,
         NetworkID: ep.NetworkID,
         DNSNames: null,
+        ...(ep.configuredMac ? { configuredMac: ep.configuredMac } : {}),
       });
     if (c.NetworkSettings) c.NetworkSettings.Ports = {};
     if (first) this.o.logger.warn({ id: c.Id.slice(0, 12), err: String(first) }, 'network teardown incomplete');
@@ -562,7 +631,7 @@ export class NetworkService {
   async connect(
     c: NetworkedContainer & { State: { Pid?: number } },
     ref: string,
-    cfg: { Aliases?: string[] | null } = {},
+    cfg: EndpointRequest & { Links?: string[] | null } = {},
   ): Promise<NetworkRecord> {
     const rec = this.get(ref);
     const eps = (c.NetworkSettings ??= { Networks: {}, Ports: {} }).Networks;
@@ -573,7 +642,7 @@ export class NetworkService {
         'forbidden',
         'container cannot be disconnected from host network or connected to host network',
       );
-    const ep: EndpointSettings = { ...ZERO_ENDPOINT, Aliases: cfg.Aliases ?? null, NetworkID: rec.Id };
+    const ep = this.newEndpoint(rec, cfg);
     const state = c.netState;
     if (c.State.Running && state && c.State.Pid) {
       await this.ensureNat(rec);
@@ -588,6 +657,7 @@ export class NetworkService {
         state.netns,
         ifName,
         state.attachments.length === 0,
+        this.wishOf(ep),
       );
       const result = cniResult(att, state.netns);
       state.attachments.push({ networkId: rec.Id, ifName, result });

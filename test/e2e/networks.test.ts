@@ -401,6 +401,150 @@ http.createServer(async (req, res) => {
     assert.doesNotMatch(d_(d, ['network', 'ls']), /gwnet|intnet/);
   });
 
+  test('IPAM and endpoint options: ip-range, aux addresses, MTU, labels, attachable, static --ip and --mac-address on run and connect', () => {
+    const net = 'net with spaces';
+    d_(d, [
+      'network',
+      'create',
+      '--subnet',
+      '10.253.0.0/16',
+      '--ip-range',
+      '10.253.5.0/24',
+      '--gateway',
+      '10.253.0.254',
+      '--aux-address',
+      'router=10.253.5.1',
+      '--attachable',
+      '--label',
+      'team=blue',
+      '-o',
+      'com.docker.network.driver.mtu=1400',
+      net,
+    ]);
+    const info = JSON.parse(d_(d, ['network', 'inspect', net]))[0] as {
+      IPAM: { Config: Array<Record<string, unknown>> };
+      Attachable: boolean;
+      Scope: string;
+      Labels: Record<string, string>;
+      Options: Record<string, string>;
+    };
+    assert.deepEqual(info.IPAM.Config, [
+      {
+        Subnet: '10.253.0.0/16',
+        Gateway: '10.253.0.254',
+        IPRange: '10.253.5.0/24',
+        AuxiliaryAddresses: { router: '10.253.5.1' },
+      },
+    ]);
+    assert.equal(info.Attachable, true);
+    assert.equal(info.Scope, 'local');
+    assert.deepEqual(info.Labels, { team: 'blue' });
+    assert.equal(info.Options['com.docker.network.driver.mtu'], '1400');
+    const dup = docker(d, ['network', 'create', net]);
+    assert.notEqual(dup.code, 0);
+    assert.match(dup.stderr, /network with name net with spaces already exists/);
+    assert.match(
+      docker(d, ['network', 'create', 'bridge']).stderr,
+      /operation is not permitted on predefined bridge network/,
+    );
+    assert.match(
+      docker(d, ['network', 'create', '--subnet', '10.254.0.1/16', 'badsubnet']).stderr,
+      /invalid network config:\ninvalid subnet 10\.254\.0\.1\/16: it should be 10\.254\.0\.0\/16/,
+    );
+    assert.match(
+      docker(d, ['network', 'create', '-o', 'com.docker.network.driver.mtu=9x', 'badmtu']).stderr,
+      /invalid MTU number: 9x/,
+    );
+
+    d_(d, ['run', '-d', '--name', 'dyn', '--network', net, 'busybox', 'sleep', '100']);
+    const dynIp = d_(d, ['inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, 'dyn']).trim();
+    assert.match(dynIp, /^10\.253\.5\.\d+$/, 'dynamic addresses come from the ip-range');
+    assert.notEqual(dynIp, '10.253.5.1', 'an auxiliary address is never handed out');
+    assert.match(d_(d, ['exec', 'dyn', 'ip', 'link', 'show', 'eth0']), /mtu 1400/);
+
+    const mac = '92:d0:c6:0a:29:33';
+    d_(d, [
+      'run',
+      '-d',
+      '--name',
+      'fixed',
+      '--network',
+      net,
+      '--ip',
+      '10.253.0.50',
+      '--mac-address',
+      mac,
+      'busybox',
+      'sleep',
+      '100',
+    ]);
+    const shown = (): string =>
+      d_(d, [
+        'inspect',
+        '-f',
+        `{{with index .NetworkSettings.Networks "${net}"}}{{.IPAddress}} {{.MacAddress}} {{.IPAMConfig.IPv4Address}}{{end}}`,
+        'fixed',
+      ]).trim();
+    assert.equal(shown(), `10.253.0.50 ${mac} 10.253.0.50`);
+    const link = d_(d, ['exec', 'fixed', 'ip', 'addr', 'show', 'eth0']);
+    assert.match(link, new RegExp(`link/ether ${mac}`));
+    assert.match(link, /inet 10\.253\.0\.50\/16/);
+    assert.match(d_(d, ['exec', 'dyn', 'ping', '-c', '1', '-W', '2', '10.253.0.50']), /1 packets received/);
+    d_(d, ['restart', '-t', '0', 'fixed']);
+    assert.equal(shown(), `10.253.0.50 ${mac} 10.253.0.50`, 'address and MAC stay across a restart');
+
+    const taken = docker(d, [
+      'run',
+      '-d',
+      '--name',
+      'taken',
+      '--network',
+      net,
+      '--ip',
+      '10.253.0.50',
+      'busybox',
+      'sleep',
+      '100',
+    ]);
+    assert.notEqual(taken.code, 0);
+    assert.match(taken.stderr, /Address already in use/);
+    assert.match(
+      docker(d, ['create', '--network', net, '--ip', '10.99.0.5', 'busybox']).stderr,
+      /invalid endpoint settings:\nno configured subnet or ip-range contain the IP address 10\.99\.0\.5/,
+    );
+    assert.match(
+      docker(d, ['create', '--ip', '10.99.0.5', 'busybox']).stderr,
+      /user specified IP address is supported on user defined networks only/,
+    );
+    const badMac = run('curl', [
+      '-s',
+      '--unix-socket',
+      d.sock,
+      '-H',
+      'Content-Type: application/json',
+      '-d',
+      JSON.stringify({
+        Image: 'busybox',
+        NetworkingConfig: { EndpointsConfig: { bridge: { MacAddress: '92:d0:c6' } } },
+      }),
+      'http://d/v1.44/containers/create',
+    ]).stdout;
+    assert.deepEqual(JSON.parse(badMac), { message: 'invalid MAC address 92:d0:c6' });
+    d_(d, ['network', 'create', 'pooled']);
+    assert.match(
+      docker(d, ['create', '--network', 'pooled', '--ip', '10.253.0.9', 'busybox']).stderr,
+      /user specified IP address is supported only when connecting to networks with user configured subnets/,
+    );
+
+    // Connect a running container with a static address and an alias.
+    d_(d, ['run', '-d', '--name', 'joiner', 'busybox', 'sleep', '100']);
+    d_(d, ['network', 'connect', '--ip', '10.253.0.77', '--alias', 'door', net, 'joiner']);
+    assert.match(d_(d, ['exec', 'joiner', 'ip', 'addr', 'show', 'eth1']), /inet 10\.253\.0\.77\/16/);
+    assert.match(d_(d, ['exec', 'dyn', 'nslookup', 'door']), /Address:\s+10\.253\.0\.77/);
+    d_(d, ['rm', '-f', 'dyn', 'fixed', 'taken', 'joiner']);
+    d_(d, ['network', 'rm', net, 'pooled']);
+  });
+
   test('the gantry CLI: run -p -v --network, port, network and volume commands', async () => {
     const g = (args: string[]): string => ok(GANTRY, args, { env: d.env });
     const port = await freePort();

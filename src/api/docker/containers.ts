@@ -10,6 +10,7 @@ import type { Attachment, CreateRequest, OutputChunk } from '../../engine/contai
 import { readAll, streamLogs, type LogEntry } from '../../engine/logs.js';
 import { humanDurationSince } from '../../common/time.js';
 import { apiErrorBody } from './errors.js';
+import { endpointView } from '../../network/service.js';
 import { DEFAULT_DETACH_KEYS, DetachDetector, parseDetachKeys } from './detach.js';
 import { boolParam, checkFilters, parseFilters, readJsonBody, sendJson, sendNoContent, type Router } from './router.js';
 import * as schema from './schema/types.js';
@@ -66,6 +67,11 @@ function portsList(c: ContainerRecord): Array<{ IP?: string; PrivatePort: number
   return out;
 }
 
+/** A container's endpoints as the API shows them. */
+function networksView(c: ContainerRecord): Record<string, ReturnType<typeof endpointView>> {
+  return Object.fromEntries(Object.entries(c.NetworkSettings?.Networks ?? {}).map(([n, ep]) => [n, endpointView(ep)]));
+}
+
 export function registerContainerRoutes(r: Router, engine: Engine): void {
   const containers = engine.containers;
 
@@ -88,7 +94,7 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
     State: c.State.Status,
     Status: statusText(c),
     HostConfig: { NetworkMode: c.HostConfig.NetworkMode ?? 'default' },
-    NetworkSettings: { Networks: c.NetworkSettings?.Networks ?? {} },
+    NetworkSettings: { Networks: networksView(c) },
     Mounts: mountsView(c),
   });
 
@@ -125,7 +131,7 @@ export function registerContainerRoutes(r: Router, engine: Engine): void {
         IPPrefixLen: bridge?.IPPrefixLen ?? 0,
         IPv6Gateway: '',
         MacAddress: bridge?.MacAddress ?? '',
-        Networks: c.NetworkSettings?.Networks ?? {},
+        Networks: networksView(c),
       },
     };
   };

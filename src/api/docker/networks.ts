@@ -2,15 +2,16 @@
 import { invalid } from '../../common/errors.js';
 import { labelsMatch } from '../../common/labels.js';
 import type { Engine } from '../../engine/engine.js';
+import type { EndpointRequest } from '../../network/ipam.js';
 import { PREDEFINED, type NetworkRecord } from '../../network/service.js';
 import { checkFilters, parseFilters, readJsonBody, sendJson, sendNoContent, type Router } from './router.js';
 import * as schema from './schema/types.js';
 
 export function registerNetworkRoutes(r: Router, engine: Engine): void {
   const networks = engine.networks;
-  const view = (n: NetworkRecord, withContainers: boolean): Record<string, unknown> => ({
+  const view = ({ userSubnet: _user, ...n }: NetworkRecord, withContainers: boolean): Record<string, unknown> => ({
     ...n,
-    Containers: withContainers ? networks.attached(n) : {},
+    Containers: withContainers ? networks.attached({ ...n }) : {},
   });
 
   r.add('GET', '/networks', ({ res, query }) => {
@@ -51,7 +52,7 @@ export function registerNetworkRoutes(r: Router, engine: Engine): void {
 
   r.add('POST', '/networks/{id}/connect', async ({ req, res, params }) => {
     const body =
-      (await readJsonBody<{ Container?: string; EndpointConfig?: { Aliases?: string[] | null } }>(
+      (await readJsonBody<{ Container?: string; EndpointConfig?: EndpointRequest & { Links?: string[] | null } }>(
         req,
         schema.networkConnect,
       )) ?? {};

@@ -8,6 +8,7 @@ import { resolveMounts, type MountRequest } from '../../volumes/mounts.js';
 import { validateCreate } from '../../containers/validate.js';
 import type { ContainerService } from './service.js';
 import type { CreateRequest } from './types.js';
+import type { EndpointRequest } from '../../network/ipam.js';
 import { mergeImageEnv } from './util.js';
 import { crashPoint } from '../../common/faults.js';
 
@@ -86,10 +87,7 @@ export const createMethods = {
     for (const mode of [hc.NetworkMode, hc.PidMode, hc.IpcMode]) {
       if (mode?.startsWith('container:')) this.d.store.resolve(mode.slice('container:'.length));
     }
-    const networks = this.d.networks.initialEndpoints(
-      hc.NetworkMode,
-      body.NetworkingConfig?.EndpointsConfig ?? undefined,
-    );
+    const networks = this.d.networks.initialEndpoints(hc.NetworkMode, endpointsWithMac(body));
     hc.Links = this.normalizeLinks(hc.Links ?? [], name) ?? null;
     if (hc.Links?.length && !networks.bridge)
       throw invalid('conflicting options: links are only supported on the default bridge network');
@@ -157,3 +155,21 @@ export const createMethods = {
     });
   },
 };
+
+/**
+ * The create request's endpoint configs, with the deprecated container-wide MacAddress moved to the
+ * network mode's endpoint when that one names none (as moby does for older API versions).
+ */
+function endpointsWithMac(body: CreateRequest): Record<string, EndpointRequest & { Links?: string[] | null }> {
+  const configs = { ...(body.NetworkingConfig?.EndpointsConfig ?? {}) };
+  if (!body.MacAddress) return configs;
+  const mode =
+    !body.HostConfig?.NetworkMode || body.HostConfig.NetworkMode === 'default' ? 'bridge' : body.HostConfig.NetworkMode;
+  const ep = configs[mode];
+  if (ep?.MacAddress && ep.MacAddress !== body.MacAddress)
+    throw invalid(
+      'the container-wide MAC address must match the endpoint-specific MAC address for the main network, or be left empty',
+    );
+  configs[mode] = { ...ep, MacAddress: body.MacAddress };
+  return configs;
+}

@@ -7,6 +7,7 @@ import { OciRuntime } from '../../runtime/runtime.js';
 import type { OverlaySnapshotter } from '../../snapshots/store.js';
 import type { EventBus } from '../events.js';
 import type { ImageService } from '../images/service.js';
+import type { EndpointRequest } from '../../network/ipam.js';
 import type { NetworkService } from '../../network/service.js';
 import { type VolumeStore } from '../../volumes/store.js';
 
@@ -34,11 +35,10 @@ export interface ContainerServiceDeps {
 export interface CreateRequest extends ContainerConfig {
   HostConfig?: HostConfig;
   NetworkingConfig?: {
-    EndpointsConfig?: Record<
-      string,
-      { Aliases?: string[] | null; Links?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null }
-    >;
+    EndpointsConfig?: Record<string, EndpointRequest & { Links?: string[] | null }>;
   } | null;
+  /** Deprecated container-wide MAC address (API < 1.44); moves to the endpoint of the network mode. */
+  MacAddress?: string;
 }
 
 export interface OutputChunk {

@@ -2,6 +2,7 @@
 import { invalid } from '../../common/errors.js';
 import { crashPoint } from '../../common/faults.js';
 import { type ContainerRecord, type HostConfig } from '../../containers/types.js';
+import type { EndpointRequest } from '../../network/ipam.js';
 import { cgroupResources } from '../../runtime/spec.js';
 
 import { validateResources, validateRestartPolicy } from '../../containers/validate.js';
@@ -51,7 +52,7 @@ export const updateMethods = {
     this: ContainerService,
     ref: string,
     network: string,
-    cfg: { Aliases?: string[] | null } = {},
+    cfg: EndpointRequest & { Links?: string[] | null } = {},
   ): Promise<void> {
     const rec = this.d.store.resolve(ref);
     await this.d.networks.connect(rec, network, cfg);

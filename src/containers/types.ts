@@ -1,6 +1,6 @@
 /** Container records in Docker's API shapes (what `inspect` shows and `create` accepts). */
 import type { ContainerConfig as ImageContainerConfig, HealthConfig } from '../images/oci.js';
-import type { ContainerNetState, EndpointSettings } from '../network/service.js';
+import type { ContainerNetState, EndpointSettings } from '../network/types.js';
 import type { MountPoint } from '../volumes/store.js';
 
 export interface ContainerConfig extends ImageContainerConfig {

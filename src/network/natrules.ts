@@ -3,7 +3,7 @@
  * that decide whether other hosts may route into the bridge.
  */
 import { spawn } from 'node:child_process';
-import type { NetworkRecord } from './service.js';
+import type { NetworkRecord } from './types.js';
 
 /** Docker's option for how a bridge network is reached from outside; `routed` is not supported. */
 export const GATEWAY_MODE = 'com.docker.network.bridge.gateway_mode_ipv4';

@@ -12,14 +12,12 @@
  */
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { promises as fs, existsSync, writeFileSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { conflict, GantryError, invalid, notFound } from '../common/errors.js';
 import { readJson, writeJsonAtomic } from '../common/fsutil.js';
-import type { Logger } from '../common/log.js';
-import { MNT_DETACH, native } from '../native/index.js';
-import { addNetworkList, CNI_VERSION, delNetworkList, type CniConfList, type CniResult } from './cni.js';
-import { BridgeDriver, linkExists, type Attachment, type BridgeNetwork, type EndpointWish } from './bridge.js';
+import { CNI_VERSION, type CniConfList } from './cni.js';
+import { BridgeDriver, linkExists, type BridgeNetwork, type EndpointWish } from './bridge.js';
 import { DnsServer } from './dns.js';
 import { allocateSubnet, contains, firstHost, hostRoutes, parseCidr, subnetText, type Subnet } from './ipnet.js';
 import { GATEWAY_MODE, GATEWAY_MODES, natRules } from './natrules.js';
@@ -33,94 +31,17 @@ import {
   type IpamPool,
   type IpamRequest,
 } from './ipam.js';
-import { PortReservation, portsView, wantedBindings, type PortBindings, type PortMapping } from './ports.js';
+import type { PortReservation } from './ports.js';
+import {
+  PREDEFINED,
+  ZERO_ENDPOINT,
+  type EndpointSettings,
+  type NetworkedContainer,
+  type NetworkOptions,
+  type NetworkRecord,
+} from './types.js';
+import { wiringMethods } from './wiring.js';
 
-export interface NetworkRecord {
-  Name: string;
-  Id: string;
-  Created: string;
-  Scope: 'local';
-  Driver: 'bridge' | 'host' | 'null';
-  EnableIPv6: boolean;
-  IPAM: { Driver: string; Options: Record<string, string> | null; Config: IpamPool[] };
-  Internal: boolean;
-  Attachable: boolean;
-  Ingress: boolean;
-  ConfigFrom: { Network: string };
-  ConfigOnly: boolean;
-  Options: Record<string, string>;
-  Labels: Record<string, string>;
-  /** The subnet was given at create (static addresses are allowed only then, as in moby); not shown. */
-  userSubnet?: boolean;
-}
-
-/** One container's endpoint on a network, in Docker's shape (`NetworkSettings.Networks[name]`). */
-export interface EndpointSettings {
-  IPAMConfig: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] | null } | null;
-  Links: string[] | null;
-  Aliases: string[] | null;
-  MacAddress: string;
-  DriverOpts: Record<string, string> | null;
-  NetworkID: string;
-  EndpointID: string;
-  Gateway: string;
-  IPAddress: string;
-  IPPrefixLen: number;
-  IPv6Gateway: string;
-  GlobalIPv6Address: string;
-  GlobalIPv6PrefixLen: number;
-  DNSNames: string[] | null;
-  /** The MAC address asked for (shown as MacAddress also while stopped); not shown itself. */
-  configuredMac?: string;
-}
-
-/** An endpoint as the API shows it. */
-export function endpointView(ep: EndpointSettings): Omit<EndpointSettings, 'configuredMac'> {
-  const { configuredMac, ...shown } = ep;
-  return { ...shown, MacAddress: shown.MacAddress || configuredMac || '' };
-}
-
-/** What the engine keeps per container about its wiring, so it can be undone after a restart. */
-export interface ContainerNetState {
-  netns: string;
-  attachments: Array<{ networkId: string; ifName: string; result: CniResult }>;
-  ports: PortMapping[];
-}
-
-/** The part of a container record the network service reads and writes. */
-export interface NetworkedContainer {
-  Id: string;
-  Name: string;
-  Config: { ExposedPorts?: Record<string, unknown>; Hostname?: string };
-  HostConfig: {
-    NetworkMode?: string;
-    PortBindings?: PortBindings | null;
-    PublishAllPorts?: boolean;
-    Dns?: string[] | null;
-  };
-  State: { Running: boolean; Pid?: number };
-  NetworkSettings?: {
-    Networks: Record<string, EndpointSettings>;
-    Ports: Record<string, Array<{ HostIp: string; HostPort: string }> | null>;
-  };
-  netState?: ContainerNetState;
-}
-
-export interface NetworkOptions {
-  dataRoot: string;
-  execRoot: string;
-  pluginDir: string;
-  logger: Logger;
-  /** Default bridge: device name and its address with prefix (Docker's `--bip`). */
-  bridgeName: string;
-  bridgeCidr: string;
-  /** Where user-defined networks take their subnets from (Docker's `--default-address-pool`). */
-  addressPool: { base: string; size: number };
-  containers: () => NetworkedContainer[];
-  publish: (action: string, network: NetworkRecord, extra?: Record<string, string>) => void;
-}
-
-export const PREDEFINED = ['bridge', 'host', 'none'];
 const MTU_OPTION = 'com.docker.network.driver.mtu';
 
 /**
@@ -131,31 +52,22 @@ function validateNetworkName(name: string): void {
   if (!name.trim() || name === '.' || name === '..' || /[/\0]/.test(name) || Buffer.byteLength(name) > 255)
     throw invalid(`invalid network name "${name}"`);
 }
-const ZERO_ENDPOINT: Omit<EndpointSettings, 'NetworkID' | 'Aliases'> = {
-  IPAMConfig: null,
-  Links: null,
-  MacAddress: '',
-  DriverOpts: null,
-  EndpointID: '',
-  Gateway: '',
-  IPAddress: '',
-  IPPrefixLen: 0,
-  IPv6Gateway: '',
-  GlobalIPv6Address: '',
-  GlobalIPv6PrefixLen: 0,
-  DNSNames: null,
-};
 
+/**
+ * The networks and their records; the wiring of containers onto them lives in wiring.ts. The state
+ * below is shared with it and is not for callers outside `network/`.
+ */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class NetworkService {
-  private readonly networks = new Map<string, NetworkRecord>();
-  private readonly reservations = new Map<string, PortReservation>();
+  readonly networks = new Map<string, NetworkRecord>();
+  readonly reservations = new Map<string, PortReservation>();
   private readonly dns = new Map<string, DnsServer>();
   /** Networks whose NAT and forwarding rules this process has checked. */
   private readonly natReady = new Set<string>();
 
-  private readonly bridge: BridgeDriver;
+  readonly bridge: BridgeDriver;
 
-  private constructor(private readonly o: NetworkOptions) {
+  private constructor(readonly o: NetworkOptions) {
     this.bridge = new BridgeDriver(path.join(o.dataRoot, 'network', 'ipam'));
   }
 
@@ -163,7 +75,7 @@ export class NetworkService {
     return path.join(this.o.dataRoot, 'network', 'networks');
   }
 
-  private get netnsDir(): string {
+  get netnsDir(): string {
     return path.join(this.o.execRoot, 'netns');
   }
 
@@ -234,7 +146,7 @@ export class NetworkService {
     this.networks.set(rec.Id, rec);
   }
 
-  private byName(name: string): NetworkRecord | undefined {
+  byName(name: string): NetworkRecord | undefined {
     return [...this.networks.values()].find((n) => n.Name === name);
   }
 
@@ -398,7 +310,7 @@ export class NetworkService {
   }
 
   /** A container's endpoint on a network from what it asked for, checked as moby checks it. */
-  private newEndpoint(rec: NetworkRecord, cfg: EndpointRequest & { Links?: string[] | null }): EndpointSettings {
+  newEndpoint(rec: NetworkRecord, cfg: EndpointRequest & { Links?: string[] | null }): EndpointSettings {
     if (rec.Driver === 'bridge') validateEndpoint({ ...rec, userSubnet: !!rec.userSubnet }, cfg);
     const ipam = cfg.IPAMConfig;
     const mac = cfg.MacAddress ? normalizeMac(cfg.MacAddress) : undefined;
@@ -420,7 +332,7 @@ export class NetworkService {
   }
 
   /** What an endpoint asks of the bridge driver. */
-  private wishOf(ep: EndpointSettings): EndpointWish {
+  wishOf(ep: EndpointSettings): EndpointWish {
     return { address: ep.IPAMConfig?.IPv4Address || undefined, mac: ep.configuredMac };
   }
 
@@ -439,7 +351,7 @@ export class NetworkService {
   }
 
   /** The CNI configuration for published ports: the portmap plugin, chained after the bridge step. */
-  private portmapList(rec: NetworkRecord): CniConfList {
+  portmapList(rec: NetworkRecord): CniConfList {
     return {
       cniVersion: CNI_VERSION,
       name: rec.Name,
@@ -447,7 +359,7 @@ export class NetworkService {
     };
   }
 
-  private bridgeNetwork(rec: NetworkRecord): BridgeNetwork {
+  bridgeNetwork(rec: NetworkRecord): BridgeNetwork {
     const cfg = rec.IPAM.Config[0]!;
     return {
       name: rec.Name,
@@ -458,237 +370,6 @@ export class NetworkService {
       range: dynamicRange(cfg),
       mtu: Number(rec.Options[MTU_OPTION] ?? 0),
     };
-  }
-
-  /**
-   * Wire a created (not yet started) container: hold its host ports, pin its network namespace, and
-   * add an interface on each of its bridge networks. On failure nothing stays wired.
-   */
-  async setUp(c: NetworkedContainer, pid: number): Promise<void> {
-    const endpoints = c.NetworkSettings!.Networks;
-    const names = Object.keys(endpoints).filter((n) => this.byName(n)?.Driver === 'bridge');
-    const ports = await PortReservation.reserve(
-      wantedBindings(c.HostConfig.PortBindings, c.Config.ExposedPorts, !!c.HostConfig.PublishAllPorts),
-    );
-    const netns = path.join(this.netnsDir, c.Id);
-    const state: ContainerNetState = { netns, attachments: [], ports: ports.mappings };
-    try {
-      writeFileSync(netns, '');
-      native.mount(`/proc/${pid}/ns/net`, netns, 'none', MS_BIND, '');
-      for (const [i, name] of names.entries()) {
-        const rec = this.byName(name)!;
-        await this.ensureNat(rec);
-        const ifName = `eth${i}`;
-        // The first network carries the default route, as in Docker.
-        const att = await this.bridge.attach(
-          this.bridgeNetwork(rec),
-          c.Id,
-          pid,
-          netns,
-          ifName,
-          i === 0,
-          this.wishOf(endpoints[name]!),
-        );
-        const result = cniResult(att, netns);
-        state.attachments.push({ networkId: rec.Id, ifName, result });
-        if (i === 0 && ports.mappings.length)
-          await addNetworkList(
-            this.o.pluginDir,
-            this.portmapList(rec),
-            { containerId: c.Id, netns, ifName, capabilityArgs: { portMappings: ports.mappings } },
-            result,
-          );
-        endpoints[name] = {
-          ...endpoints[name]!,
-          ...endpointFrom(result, ifName),
-          NetworkID: rec.Id,
-          DNSNames: rec.Name === 'bridge' ? null : dnsNames(c, endpoints[name]!),
-        };
-        if (rec.Name !== 'bridge') await this.ensureDns(rec);
-      }
-    } catch (err) {
-      c.netState = state;
-      await this.tearDown(c).catch(() => undefined);
-      ports.release();
-      throw err;
-    }
-    this.reservations.set(c.Id, ports);
-    c.netState = state;
-    c.NetworkSettings!.Ports = portsView(ports.mappings, c.Config.ExposedPorts);
-  }
-
-  /** Undo `setUp`: delete each interface through its plugins, unpin the namespace, free the ports. */
-  async tearDown(c: NetworkedContainer): Promise<void> {
-    const state = c.netState;
-    this.reservations.get(c.Id)?.release();
-    this.reservations.delete(c.Id);
-    if (!state) return;
-    const netnsPinned = existsSync(state.netns);
-    let first: unknown;
-    for (const a of [...state.attachments].reverse()) {
-      const rec = this.networks.get(a.networkId);
-      if (!rec) continue;
-      if (a.ifName === 'eth0' && state.ports.length) {
-        await delNetworkList(
-          this.o.pluginDir,
-          this.portmapList(rec),
-          {
-            containerId: c.Id,
-            netns: netnsPinned ? state.netns : '',
-            ifName: a.ifName,
-            capabilityArgs: { portMappings: state.ports },
-          },
-          a.result,
-        ).catch((err: unknown) => {
-          first ??= err;
-        });
-      }
-      await this.bridge.detach(this.bridgeNetwork(rec), c.Id).catch((err: unknown) => {
-        first ??= err;
-      });
-    }
-    if (netnsPinned) {
-      try {
-        native.umount2(state.netns, MNT_DETACH);
-      } catch {
-        // Not mounted: a crash between creating the file and the mount.
-      }
-      await fs.rm(state.netns, { force: true });
-    }
-    c.netState = undefined;
-    for (const ep of Object.values(c.NetworkSettings?.Networks ?? {}))
-      Object.assign(ep, {
-        ...ZERO_ENDPOINT,
-        IPAMConfig: ep.IPAMConfig,
-        Links: ep.Links,
-        Aliases: ep.Aliases,
-        NetworkID: ep.NetworkID,
-        DNSNames: null,
-        ...(ep.configuredMac ? { configuredMac: ep.configuredMac } : {}),
-      });
-    if (c.NetworkSettings) c.NetworkSettings.Ports = {};
-    if (first) this.o.logger.warn({ id: c.Id.slice(0, 12), err: String(first) }, 'network teardown incomplete');
-  }
-
-  /**
-   * The ids of containers holding something of the networks: a pinned namespace or an address. After
-   * a crash some of them may have no record, or a record that never learnt what it holds.
-   */
-  async holders(): Promise<Set<string>> {
-    const ids = new Set<string>(await fs.readdir(this.netnsDir).catch(() => [] as string[]));
-    for (const rec of this.list())
-      if (rec.Driver === 'bridge') for (const id of await this.bridge.holders(this.bridgeNetwork(rec))) ids.add(id);
-    return ids;
-  }
-
-  /**
-   * Free whatever a container may hold of the networks, found by its id rather than its record: the
-   * address leases, the host ends of its veths (named after the id), its namespace pin, its ports.
-   * What `tearDown` undoes from the recorded state, this finds when the state was never recorded.
-   */
-  async purge(id: string): Promise<void> {
-    this.reservations.get(id)?.release();
-    this.reservations.delete(id);
-    const bridges = this.list().filter((r) => r.Driver === 'bridge');
-    for (const rec of bridges) await this.bridge.detach(this.bridgeNetwork(rec), id).catch(() => undefined);
-    for (let i = 0; i < bridges.length; i++) await this.bridge.deleteVeth(id, `eth${i}`).catch(() => undefined);
-    const pin = path.join(this.netnsDir, id);
-    if (existsSync(pin)) {
-      try {
-        native.umount2(pin, MNT_DETACH);
-      } catch {
-        // Not mounted: the crash came between creating the file and the mount.
-      }
-      await fs.rm(pin, { force: true });
-    }
-  }
-
-  /** After a daemon restart: running containers get their ports held again and their DNS served. */
-  async restore(c: NetworkedContainer): Promise<void> {
-    if (!c.netState) return;
-    if (!c.State.Running) {
-      await this.tearDown(c);
-      return;
-    }
-    for (const a of c.netState.attachments) {
-      const rec = this.networks.get(a.networkId);
-      if (rec && rec.Name !== 'bridge') await this.ensureDns(rec).catch(() => undefined);
-    }
-    const wanted = c.netState.ports.map((m) => ({
-      key: `${m.containerPort}/${m.protocol}`,
-      hostIp: m.hostIP,
-      hostPort: m.hostPort,
-    }));
-    try {
-      this.reservations.set(c.Id, await PortReservation.reserve(wanted));
-    } catch (err) {
-      // The forwarding rules still work; only the guard against another program taking the port is lost.
-      this.o.logger.warn({ id: c.Id.slice(0, 12), err: String(err) }, 'could not hold published ports again');
-    }
-  }
-
-  /** Connect a container to another network: at once when it runs, else at its next start. */
-  async connect(
-    c: NetworkedContainer & { State: { Pid?: number } },
-    ref: string,
-    cfg: EndpointRequest & { Links?: string[] | null } = {},
-  ): Promise<NetworkRecord> {
-    const rec = this.get(ref);
-    const eps = (c.NetworkSettings ??= { Networks: {}, Ports: {} }).Networks;
-    if (eps[rec.Name])
-      throw new GantryError('forbidden', `endpoint with name ${c.Name.slice(1)} already exists in network ${rec.Name}`);
-    if (rec.Driver !== 'bridge' || Object.keys(eps).some((n) => this.byName(n)?.Driver !== 'bridge'))
-      throw new GantryError(
-        'forbidden',
-        'container cannot be disconnected from host network or connected to host network',
-      );
-    const ep = this.newEndpoint(rec, cfg);
-    const state = c.netState;
-    if (c.State.Running && state && c.State.Pid) {
-      await this.ensureNat(rec);
-      const used = new Set(state.attachments.map((a) => a.ifName));
-      let n = 0;
-      while (used.has(`eth${n}`)) n++;
-      const ifName = `eth${n}`;
-      const att = await this.bridge.attach(
-        this.bridgeNetwork(rec),
-        c.Id,
-        c.State.Pid,
-        state.netns,
-        ifName,
-        state.attachments.length === 0,
-        this.wishOf(ep),
-      );
-      const result = cniResult(att, state.netns);
-      state.attachments.push({ networkId: rec.Id, ifName, result });
-      Object.assign(ep, endpointFrom(result, ifName), { DNSNames: dnsNames(c, ep) });
-      await this.ensureDns(rec);
-    }
-    eps[rec.Name] = ep;
-    this.o.publish('connect', rec, { container: c.Id });
-    return rec;
-  }
-
-  /** Disconnect a container from a network, taking its interface away at once when it runs. */
-  async disconnect(c: NetworkedContainer, ref: string): Promise<NetworkRecord> {
-    const rec = this.get(ref);
-    const eps = c.NetworkSettings?.Networks ?? {};
-    if (!eps[rec.Name]) throw new GantryError('forbidden', `container ${c.Id} is not connected to network ${rec.Name}`);
-    const state = c.netState;
-    const att = state?.attachments.find((a) => a.networkId === rec.Id);
-    if (state && att) {
-      if (att.ifName === 'eth0' && state.ports.length)
-        throw new GantryError(
-          'forbidden',
-          `cannot disconnect container ${c.Name.slice(1)} from network ${rec.Name}: its published ports are on it`,
-        );
-      await this.bridge.deleteVeth(c.Id, att.ifName);
-      await this.bridge.detach(this.bridgeNetwork(rec), c.Id);
-      state.attachments = state.attachments.filter((a) => a !== att);
-    }
-    delete eps[rec.Name];
-    this.o.publish('disconnect', rec, { container: c.Id });
-    return rec;
   }
 
   /** Names → IPv4 on one network, for its DNS server: container names, aliases and short IDs. */
@@ -721,13 +402,13 @@ export class NetworkService {
    * but for published ports, masqueraded on the way out. One set per network, however many containers: adding a NAT chain
    * per container (the bridge plugin's ipMasq) cost ~45 ms per start and ~30 ms per stop here.
    */
-  private async ensureNat(rec: NetworkRecord): Promise<void> {
+  async ensureNat(rec: NetworkRecord): Promise<void> {
     if (this.natReady.has(rec.Id)) return;
     await natRules(rec, 'ensure');
     this.natReady.add(rec.Id);
   }
 
-  private async ensureDns(rec: NetworkRecord): Promise<void> {
+  async ensureDns(rec: NetworkRecord): Promise<void> {
     if (this.dns.has(rec.Id)) return;
     const gateway = rec.IPAM.Config[0]?.Gateway;
     if (!gateway) return;
@@ -759,32 +440,8 @@ export class NetworkService {
   }
 }
 
-const MS_BIND = 4096;
-
-function dnsNames(c: NetworkedContainer, ep: EndpointSettings): string[] {
-  return [c.Name.slice(1), c.Id.slice(0, 12), ...(ep.Aliases ?? [])];
-}
-
-/** A bridge attachment as a CNI result, which the portmap plugin takes as its previous result. */
-function cniResult(att: Attachment, netns: string): CniResult {
-  return {
-    cniVersion: CNI_VERSION,
-    interfaces: [{ name: att.hostVeth }, { name: att.ifName, mac: att.mac, sandbox: netns }],
-    ips: [{ address: `${att.address}/${att.prefix}`, gateway: att.gateway, interface: 1 }],
-    routes: [{ dst: '0.0.0.0/0', gw: att.gateway }],
-  };
-}
-
-/** The endpoint fields of a CNI result for one interface. */
-function endpointFrom(result: CniResult, ifName: string): Partial<EndpointSettings> {
-  const ifIndex = result.interfaces?.findIndex((i) => i.name === ifName && i.sandbox) ?? -1;
-  const ip = result.ips?.find((i) => i.interface === ifIndex) ?? result.ips?.[0];
-  const [address = '', prefix = '0'] = (ip?.address ?? '').split('/');
-  return {
-    EndpointID: randomBytes(32).toString('hex'),
-    IPAddress: address,
-    IPPrefixLen: Number(prefix),
-    Gateway: ip?.gateway ?? '',
-    MacAddress: result.interfaces?.[ifIndex]?.mac ?? '',
-  };
-}
+type WiringMethods = typeof wiringMethods;
+// The methods of wiring.ts, declared on the class (the merge is what makes them its own).
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging, @typescript-eslint/no-empty-object-type
+export interface NetworkService extends WiringMethods {}
+Object.assign(NetworkService.prototype, wiringMethods);

@@ -10,7 +10,7 @@ import type { Attachment, CreateRequest, OutputChunk } from '../../engine/contai
 import { readAll, streamLogs, type LogEntry } from '../../engine/logs.js';
 import { humanDurationSince } from '../../common/time.js';
 import { apiErrorBody } from './errors.js';
-import { endpointView } from '../../network/service.js';
+import { endpointView } from '../../network/types.js';
 import { DEFAULT_DETACH_KEYS, DetachDetector, parseDetachKeys } from './detach.js';
 import { boolParam, checkFilters, parseFilters, readJsonBody, sendJson, sendNoContent, type Router } from './router.js';
 import * as schema from './schema/types.js';

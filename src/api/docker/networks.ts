@@ -3,7 +3,7 @@ import { invalid } from '../../common/errors.js';
 import { labelsMatch } from '../../common/labels.js';
 import type { Engine } from '../../engine/engine.js';
 import type { EndpointRequest } from '../../network/ipam.js';
-import { PREDEFINED, type NetworkRecord } from '../../network/service.js';
+import { PREDEFINED, type NetworkRecord } from '../../network/types.js';
 import { checkFilters, parseFilters, readJsonBody, sendJson, sendNoContent, type Router } from './router.js';
 import * as schema from './schema/types.js';
 

@@ -83,6 +83,30 @@ export function linkExists(name: string): boolean {
   return devices.split('\n').some((line) => line.slice(0, line.indexOf(':')).trim() === name);
 }
 
+/**
+ * Extra addresses on a container's interface (`--link-local-ip`), added from inside its namespace.
+ * Each address was validated as an IP before; none reaches a shell.
+ */
+export function addAddresses(netns: string, ifName: string, addresses: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const commands = addresses.map((a) => {
+      const bits = a.includes(':') ? (/^fe80:/i.test(a) ? 64 : 128) : a.startsWith('169.254.') ? 16 : 32;
+      return `addr add ${a}/${bits} dev ${ifName}`;
+    });
+    const child = spawn('nsenter', [`--net=${netns}`, 'ip', '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0
+        ? resolve()
+        : reject(new GantryError('internal', `failed to add link-local addresses: ${err.trim() || `exit ${code}`}`)),
+    );
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(commands.join('\n') + '\n');
+  });
+}
+
 export class BridgeDriver {
   /** Bridges this process has checked, so the check costs once per network. */
   private readonly ready = new Set<string>();

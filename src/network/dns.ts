@@ -34,7 +34,7 @@ export class DnsServer {
 
   constructor(
     private readonly address: string,
-    private readonly lookup: (name: string) => string | undefined,
+    private readonly lookup: (name: string, source?: string) => string | undefined,
     private readonly logger: Logger,
     private readonly port = 53,
     /** The resolvers to forward a client's other questions to (by its address); the host's when undefined. */
@@ -95,7 +95,7 @@ export class DnsServer {
     }
     const q = query.questions?.[0];
     if (query.type !== 'query' || !q) return undefined;
-    const ip = this.lookup(q.name);
+    const ip = this.lookup(q.name, source);
     const servers = (source !== undefined ? this.upstreamsFor(source) : undefined) ?? upstreams();
     if (ip !== undefined || !servers.length) {
       const found = ip !== undefined && q.type === 'A';

@@ -372,12 +372,22 @@ export class NetworkService {
     };
   }
 
-  /** Names → IPv4 on one network, for its DNS server: container names, aliases and short IDs. */
-  private lookup(networkName: string, name: string): string | undefined {
+  /**
+   * Names → IPv4 on one network, for its DNS server: container names, aliases and short IDs; for the
+   * asking container (by its address) also the aliases of its links on this network.
+   */
+  lookup(networkName: string, name: string, source?: string): string | undefined {
     const wanted = name.toLowerCase().replace(/\.$/, '');
-    for (const c of this.o.containers()) {
-      const ep = c.NetworkSettings?.Networks[networkName];
-      if (!ep?.IPAddress || !c.State.Running) continue;
+    const on = this.o
+      .containers()
+      .filter((c) => c.State.Running && c.NetworkSettings?.Networks[networkName]?.IPAddress);
+    const asker = source ? on.find((c) => c.NetworkSettings!.Networks[networkName]!.IPAddress === source) : undefined;
+    for (const link of asker?.NetworkSettings!.Networks[networkName]!.Links ?? []) {
+      const [target = '', alias = target] = link.split(':');
+      if (alias.toLowerCase() === wanted && target.toLowerCase() !== wanted) return this.lookup(networkName, target);
+    }
+    for (const c of on) {
+      const ep = c.NetworkSettings!.Networks[networkName]!;
       const names = [c.Name.slice(1), c.Id.slice(0, 12), ...(ep.Aliases ?? [])].map((n) => n.toLowerCase());
       if (names.includes(wanted)) return ep.IPAddress;
     }
@@ -414,7 +424,7 @@ export class NetworkService {
     if (!gateway) return;
     const server = new DnsServer(
       gateway,
-      (name) => this.lookup(rec.Name, name),
+      (name, source) => this.lookup(rec.Name, name, source),
       this.o.logger,
       53,
       (source) => this.upstreamsOf(rec.Name, source, gateway),

@@ -7,6 +7,7 @@ import { existsSync, promises as fs, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { GantryError } from '../common/errors.js';
 import { MNT_DETACH, native } from '../native/index.js';
+import { addAddresses } from './bridge.js';
 import { addNetworkList, delNetworkList } from './cni.js';
 import type { EndpointRequest } from './ipam.js';
 import { PortReservation, portsView, wantedBindings } from './ports.js';
@@ -55,6 +56,8 @@ export const wiringMethods = {
         );
         const result = cniResult(att, netns);
         state.attachments.push({ networkId: rec.Id, ifName, result });
+        const linkLocal = endpoints[name]!.IPAMConfig?.LinkLocalIPs ?? [];
+        if (linkLocal.length) await addAddresses(netns, ifName, linkLocal);
         if (i === 0 && ports.mappings.length)
           await addNetworkList(
             this.o.pluginDir,
@@ -226,6 +229,7 @@ export const wiringMethods = {
       );
       const result = cniResult(att, state.netns);
       state.attachments.push({ networkId: rec.Id, ifName, result });
+      if (ep.IPAMConfig?.LinkLocalIPs?.length) await addAddresses(state.netns, ifName, ep.IPAMConfig.LinkLocalIPs);
       Object.assign(ep, endpointFrom(result, ifName), { DNSNames: dnsNames(c, ep) });
       await this.ensureDns(rec);
     }

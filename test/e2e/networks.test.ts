@@ -545,6 +545,49 @@ http.createServer(async (req, res) => {
     d_(d, ['network', 'rm', net, 'pooled']);
   });
 
+  test('links and link-local addresses on a user-defined network, at run and on connect', () => {
+    d_(d, ['network', 'create', 'linknet']);
+    d_(d, ['run', '-d', '--name', 'lktarget', '--network', 'linknet', 'busybox', 'sleep', '100']);
+    const ip = d_(d, ['inspect', '-f', '{{(index .NetworkSettings.Networks "linknet").IPAddress}}', 'lktarget']).trim();
+    d_(d, [
+      'run',
+      '-d',
+      '--name',
+      'lkuser',
+      '--network',
+      'linknet',
+      '--link',
+      'lktarget:buddy',
+      '--link-local-ip',
+      '169.254.10.10',
+      'busybox',
+      'sleep',
+      '100',
+    ]);
+    assert.match(d_(d, ['exec', 'lkuser', 'nslookup', 'buddy']), new RegExp(`Address:\\s+${ip.replace(/\./g, '\\.')}`));
+    assert.match(d_(d, ['exec', 'lkuser', 'ip', 'addr', 'show', 'eth0']), /inet 169\.254\.10\.10\/16/);
+    assert.equal(
+      d_(d, ['inspect', '-f', '{{json .HostConfig.Links}}', 'lkuser']).trim(),
+      'null',
+      'no legacy link is kept',
+    );
+    d_(d, ['run', '-d', '--name', 'lkother', '--network', 'linknet', 'busybox', 'sleep', '100']);
+    assert.notEqual(
+      docker(d, ['exec', 'lkother', 'nslookup', 'buddy']).code,
+      0,
+      "a link alias is the linking container's own",
+    );
+    d_(d, ['run', '-d', '--name', 'lkjoiner', 'busybox', 'sleep', '100']);
+    d_(d, ['network', 'connect', '--link', 'lktarget:pal', 'linknet', 'lkjoiner']);
+    assert.match(d_(d, ['exec', 'lkjoiner', 'nslookup', 'pal']), new RegExp(`Address:\\s+${ip.replace(/\./g, '\\.')}`));
+    assert.match(
+      docker(d, ['create', '--network', 'host', '--link', 'lktarget:x', 'busybox']).stderr,
+      /conflicting options: host type networking can't be used with links/,
+    );
+    d_(d, ['rm', '-f', 'lktarget', 'lkuser', 'lkother', 'lkjoiner']);
+    d_(d, ['network', 'rm', 'linknet']);
+  });
+
   test('the gantry CLI: run -p -v --network, port, network and volume commands', async () => {
     const g = (args: string[]): string => ok(GANTRY, args, { env: d.env });
     const port = await freePort();

@@ -88,9 +88,21 @@ export const createMethods = {
       if (mode?.startsWith('container:')) this.d.store.resolve(mode.slice('container:'.length));
     }
     const networks = this.d.networks.initialEndpoints(hc.NetworkMode, endpointsWithMac(body));
-    hc.Links = this.normalizeLinks(hc.Links ?? [], name) ?? null;
-    if (hc.Links?.length && !networks.bridge)
-      throw invalid('conflicting options: links are only supported on the default bridge network');
+    if (hc.Links?.length && hc.NetworkMode === 'host')
+      throw invalid(
+        "conflicting options: host type networking can't be used with links. This would result in undefined behavior",
+      );
+    if (hc.Links?.length && hc.NetworkMode?.startsWith('container:'))
+      throw invalid(
+        "conflicting options: container type network can't be used with links. This would result in undefined behavior",
+      );
+    if (networks.bridge) hc.Links = this.normalizeLinks(hc.Links ?? [], name) ?? null;
+    else {
+      // On a user-defined network a link is a name only this container resolves (moby keeps no legacy link).
+      const [ep] = Object.values(networks);
+      if (ep && hc.Links?.length && !ep.Links?.length) ep.Links = hc.Links;
+      hc.Links = null;
+    }
     const warnings = validateCreate(cfg, hc);
     if (
       (hc.NetworkMode === 'host' || hc.NetworkMode === 'none' || hc.NetworkMode?.startsWith('container:')) &&

@@ -32,7 +32,8 @@ import type { OverlaySnapshotter } from '../snapshots/store.js';
 import { chainIds } from '../common/digest.js';
 import { readImageFile } from '../runtime/user.js';
 import { resolveInRoot } from '../containers/paths.js';
-import { checksumSources, readContextFile, resolveSources, type FileDigests, type IgnoreMatcher, type Source } from './context.js';
+import { cachedLayer, stepsSinceLastLayer, type CacheSource } from './cachefrom.js';
+import { checksumSources, NOTHING_IGNORED, readContextFile, resolveSources, type FileDigests, type IgnoreMatcher, type Source } from './context.js';
 import { expandWord, keyValues, parseDockerfile, processWords, type Instruction, type Stage } from './dockerfile.js';
 import { crashPoint } from '../common/faults.js';
 
@@ -56,6 +57,10 @@ export interface BuildOptions {
   noCache: boolean;
   pull: boolean;
   networkMode?: string;
+  /** `--add-host` entries for RUN steps (validated by the caller). */
+  extraHosts?: string[];
+  /** `--cache-from`: local images whose layers may stand in for RUN, COPY and ADD steps. */
+  cacheFrom?: string[];
   auth: (registry: string) => AuthConfig | undefined;
   output: (msg: BuildMessage) => void;
 }
@@ -285,8 +290,32 @@ export class Builder {
     return { ...state.args, ...envMap(state.config.config?.Env) };
   }
 
+  /** Each build's `--cache-from` images, resolved at their first use. */
+  private readonly cacheSources = new WeakMap<BuildOptions, CacheSource[]>();
+
   private cacheKey(state: State, ...parts: string[]): string {
     return createHash('sha256').update(JSON.stringify([state.imageId ?? 'scratch', ...parts])).digest('hex');
+  }
+
+  /** A step's layer taken from a `--cache-from` image, committed on top of `state`. */
+  private async fromCacheSources(state: State, createdBy: string, o: BuildOptions): Promise<State | undefined> {
+    if (o.noCache || !o.cacheFrom?.length) return undefined;
+    let sources = this.cacheSources.get(o);
+    if (!sources) {
+      sources = [];
+      for (const ref of o.cacheFrom) {
+        // As the classic builder: an image that is not here is skipped, not pulled.
+        const rec = this.d.images.tryResolve(ref);
+        if (!rec) continue;
+        const config = await this.d.images.config(rec);
+        sources.push({ diffIds: config.rootfs.diff_ids, layers: rec.layers, history: config.history ?? [] });
+      }
+      this.cacheSources.set(o, sources);
+    }
+    const layer = cachedLayer(sources, state.config.rootfs.diff_ids, stepsSinceLastLayer(state.config.history ?? []), createdBy);
+    if (!layer) return undefined;
+    o.output({ stream: ' ---> Using cache\n' });
+    return this.commitLayer(state, layer, createdBy);
   }
 
   private async cached(key: string, o: BuildOptions, layers: Descriptor[] | undefined): Promise<State | undefined> {
@@ -443,6 +472,11 @@ export class Builder {
     const key = this.cacheKey(state, 'RUN', createdBy, o.networkMode ?? '');
     const hit = await this.cached(key, o, undefined);
     if (hit) return { ...hit, args: state.args, shell: state.shell };
+    const sourced = await this.fromCacheSources(state, createdBy, o);
+    if (sourced) {
+      await this.remember(key, sourced.imageId!);
+      return sourced;
+    }
     if (!state.imageId) throw new StepError(`The command '${argv.join(' ')}' returned a non-zero code: 127`, 127);
     const cfg = state.config.config ?? {};
     const { Id } = await this.d.containers.create(
@@ -456,7 +490,7 @@ export class Builder {
         Labels: { [BUILD_CONTAINER_LABEL]: 'true' },
         AttachStdout: true,
         AttachStderr: true,
-        HostConfig: { NetworkMode: o.networkMode || 'default' },
+        HostConfig: { NetworkMode: o.networkMode || 'default', ExtraHosts: o.extraHosts?.length ? o.extraHosts : null },
       },
       undefined,
     );
@@ -526,7 +560,7 @@ export class Builder {
       const m = await this.mountState(source);
       root = m.dir;
       release = m.release;
-      ignored = () => false;
+      ignored = NOTHING_IGNORED;
     }
     try {
       const heredocFiles = ins.heredocs.map((h) => ({ name: h.name, body: h.body }));
@@ -544,6 +578,13 @@ export class Builder {
       const key = this.cacheKey(state, ins.keyword, JSON.stringify({ srcWords, dest, flags: ins.flags, sum, remote, heredocs: heredocFiles, from }));
       const hit = await this.cached(key, o, undefined);
       if (hit) return { ...hit, args: state.args, shell: state.shell };
+      const what = sources.length === 1 && !remote.length && !heredocFiles.length ? ((await isDir(path.join(root, sources[0]!.path))) ? 'dir' : 'file') : 'multi';
+      const createdBy = `${state.shell.join(' ')} #(nop) ${ins.keyword} ${what}:${sum} in ${dest} `;
+      const sourced = await this.fromCacheSources(state, createdBy, o);
+      if (sourced) {
+        await this.remember(key, sourced.imageId!);
+        return sourced;
+      }
 
       const existing = await this.mountState(state);
       let layer;
@@ -604,8 +645,6 @@ export class Builder {
       } finally {
         await existing.release();
       }
-      const what = sources.length === 1 && !remote.length && !heredocFiles.length ? ((await isDir(path.join(root, sources[0]!.path))) ? 'dir' : 'file') : 'multi';
-      const createdBy = `${state.shell.join(' ')} #(nop) ${ins.keyword} ${what}:${sum} in ${dest} `;
       const next = await this.commitLayer(state, layer, createdBy);
       await this.remember(key, next.imageId!);
       return next;
@@ -679,10 +718,14 @@ async function packFile(pack: Pack, abs: string, name: string, st: import('node:
 async function packTree(pack: Pack, absDir: string, base: string, ignored: IgnoreMatcher, rel: string, uid: number, gid: number, chmod: number | undefined): Promise<void> {
   for (const n of (await fs.readdir(absDir)).sort()) {
     const childRel = `${rel}/${n}`.replace(/^\//, '');
-    if (ignored(childRel)) continue;
     const abs = path.join(absDir, n);
-    const st = await fs.lstat(abs);
     const name = base ? `${base}/${n}` : n;
+    if (ignored(childRel)) {
+      // Excluded, but an exception may bring back something beneath it: walked without its own entry.
+      if (ignored.descend(childRel) && (await fs.lstat(abs)).isDirectory()) await packTree(pack, abs, name, ignored, childRel, uid, gid, chmod);
+      continue;
+    }
+    const st = await fs.lstat(abs);
     if (st.isDirectory()) {
       await addEntry(pack, { name: `${name}/`, type: 'directory', mode: chmod ?? (st.mode & 0o7777), uid, gid, mtime: st.mtime });
       await packTree(pack, abs, name, ignored, childRel, uid, gid, chmod);

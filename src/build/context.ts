@@ -47,15 +47,38 @@ export async function readContextFile(contextDir: string, rel: string): Promise<
   });
 }
 
-export type IgnoreMatcher = (relPath: string) => boolean;
+/**
+ * Whether a context path is excluded; `descend` tells whether an excluded directory must still be walked
+ * because an exception (`!dir/file`) may bring back something beneath it, as moby's walk decides.
+ */
+export interface IgnoreMatcher {
+  (relPath: string): boolean;
+  descend(dir: string): boolean;
+}
+
+export const NOTHING_IGNORED: IgnoreMatcher = Object.assign(() => false, { descend: () => true });
+
+/** The exception patterns of a .dockerignore text, cleaned as moby's ignorefile.ReadAll cleans them. */
+function exceptionPatterns(lines: string[]): string[] {
+  return lines
+    .filter((l) => !l.startsWith('#'))
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('!'))
+    .map((l) => path.posix.normalize(l.slice(1).trim()).replace(/^\/(?=.)/, ''));
+}
 
 /** Docker's `.dockerignore` matcher for a context directory (nothing ignored without the file). */
 export async function dockerignore(contextDir: string): Promise<IgnoreMatcher> {
   const text = await readContextFile(contextDir, '.dockerignore');
-  if (text === undefined) return () => false;
+  if (text === undefined) return NOTHING_IGNORED;
+  // moby drops a UTF-8 byte order mark before anything else, so a first `#` line stays a comment.
+  const lines = text.replace(/^\ufeff/, '').split(/\r?\n/);
   // A CommonJS module whose function is its `default` export.
-  const ig = dockerignoreLib.default().add(text.split(/\r?\n/));
-  return (rel) => rel !== '' && ig.ignores(rel);
+  const ig = dockerignoreLib.default().add(lines);
+  const exceptions = exceptionPatterns(lines);
+  return Object.assign((rel: string) => rel !== '' && ig.ignores(rel), {
+    descend: (dir: string) => exceptions.some((p) => `${p}/`.startsWith(`${dir}/`)),
+  });
 }
 
 /** Go's filepath.Match for one path segment pattern. */
@@ -134,8 +157,13 @@ export async function resolveSources(root: string, src: string, ignored: IgnoreM
 export async function checksumSources(root: string, sources: Source[], ignored: IgnoreMatcher, known?: FileDigests): Promise<string> {
   const h = createHash('sha256');
   const walk = async (rel: string): Promise<void> => {
-    if (ignored(rel)) return;
     const abs = path.join(root, rel);
+    if (ignored(rel)) {
+      // An excluded directory is still walked when an exception may bring back something beneath it.
+      if (!ignored.descend(rel) || !(await fs.lstat(abs)).isDirectory()) return;
+      for (const n of (await fs.readdir(abs)).sort()) await walk(`${rel}/${n}`);
+      return;
+    }
     const st = await fs.lstat(abs);
     h.update(`${rel}\0${st.mode}\0`);
     if (st.isDirectory()) {

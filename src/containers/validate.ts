@@ -7,6 +7,7 @@ import os from 'node:os';
 import { invalid } from '../common/errors.js';
 import { wantedBindings } from '../network/ports.js';
 import { signalNumber } from '../runtime/runtime.js';
+import { validateResolution } from './resolution.js';
 import type { ContainerConfig, HostConfig } from './types.js';
 
 const MIN_MEMORY = 6 * 1024 * 1024;
@@ -122,7 +123,7 @@ function validateHealthcheck(h: ContainerConfig['Healthcheck']): void {
 
 /** Everything a create checks beyond what its own code resolves (image, names, networks, mounts). */
 export function validateCreate(
-  cfg: Pick<ContainerConfig, 'WorkingDir' | 'ExposedPorts' | 'StopSignal' | 'Healthcheck'>,
+  cfg: Pick<ContainerConfig, 'WorkingDir' | 'ExposedPorts' | 'StopSignal' | 'Healthcheck' | 'Hostname' | 'Domainname'>,
   hc: HostConfig,
 ): string[] {
   if (cfg.WorkingDir && !cfg.WorkingDir.startsWith('/'))
@@ -132,6 +133,7 @@ export function validateCreate(
     if (sig === undefined || sig < 1 || sig > 64) throw invalid(`Invalid signal: ${cfg.StopSignal}`);
   }
   validateHealthcheck(cfg.Healthcheck);
+  validateResolution(cfg, hc);
   validateRestartPolicy(hc.RestartPolicy);
   validateLogConfig(hc.LogConfig);
   const oom = hc.OomScoreAdj ?? 0;

@@ -341,6 +341,11 @@ export class NetworkService {
     return Object.keys(c.NetworkSettings?.Networks ?? {}).some((n) => this.byName(n)?.Driver === 'bridge');
   }
 
+  /** The address `host-gateway` stands for in `--add-host`: the default bridge's, as in Docker. */
+  hostGateway(): string {
+    return this.byName('bridge')?.IPAM.Config[0]?.Gateway ?? '';
+  }
+
   /** The gateway a user-defined network's containers use as their DNS server (Docker's 127.0.0.11). */
   dnsServerFor(c: NetworkedContainer): string | undefined {
     for (const name of Object.keys(c.NetworkSettings?.Networks ?? {})) {

@@ -314,6 +314,48 @@ describe('docker build (classic builder)', () => {
     assert.match(d_(d, ['build', '-q', '.'], ctx).trim(), /^sha256:[0-9a-f]{64}$/);
   });
 
+  test('RUN stderr in the stream, --add-host for RUN, --cache-from stands in for RUN and COPY, .dockerignore exceptions inside an excluded directory', () => {
+    const ctx = tempDir(cleanup);
+    mkdirSync(path.join(ctx, 'secret/public'), { recursive: true });
+    writeFileSync(path.join(ctx, 'secret/key'), 'never\n');
+    writeFileSync(path.join(ctx, 'secret/public/readme'), 'shown\n');
+    writeFileSync(path.join(ctx, 'app.txt'), 'app\n');
+    writeFileSync(path.join(ctx, '.dockerignore'), '# keep secrets out\nsecret\n!secret/public/readme\n');
+    writeFileSync(
+      path.join(ctx, 'Dockerfile'),
+      [
+        'FROM busybox',
+        'RUN echo to-stderr >&2',
+        'RUN grep registry.example /etc/hosts > /hosts-line',
+        'COPY . /ctx',
+        'RUN ls -R /ctx > /listing',
+      ].join('\n') + '\n',
+    );
+    const out = d_(d, ['build', '--add-host', 'registry.example:10.1.2.3', '-t', 'cachesrc', '.'], ctx);
+    assert.match(out, /^to-stderr$/m, "RUN's stderr reaches the build output");
+    assert.match(d_(d, ['run', '--rm', 'cachesrc', 'cat', '/hosts-line']), /^10\.1\.2\.3\s+registry\.example$/m);
+    assert.equal(d_(d, ['run', '--rm', 'cachesrc', 'cat', '/ctx/secret/public/readme']), 'shown\n');
+    assert.notEqual(run('docker', ['run', '--rm', 'cachesrc', 'cat', '/ctx/secret/key'], { env: d.env }).code, 0);
+    const bad = run('docker', ['build', '--add-host', 'bad host:1.2.3.4', '.'], { env: d.env, cwd: ctx });
+    assert.notEqual(bad.code, 0);
+    const layers = (ref: string): string => d_(d, ['inspect', '-f', '{{json .RootFS.Layers}}', ref]).trim();
+    // The local cache is emptied; the image stands in for every step.
+    d_(d, ['builder', 'prune', '-f']);
+    const again = d_(
+      d,
+      ['build', '--add-host', 'registry.example:10.1.2.3', '--cache-from', 'cachesrc', '-t', 'fromcache', '.'],
+      ctx,
+    );
+    assert.equal(again.match(/Using cache/g)?.length, 4, again);
+    assert.doesNotMatch(again, /^to-stderr$/m, 'nothing ran');
+    assert.equal(layers('fromcache'), layers('cachesrc'));
+    // A changed file breaks the chain from its COPY on.
+    writeFileSync(path.join(ctx, 'app.txt'), 'changed\n');
+    d_(d, ['builder', 'prune', '-f']);
+    const changed = d_(d, ['build', '--add-host', 'registry.example:10.1.2.3', '--cache-from', 'cachesrc', '.'], ctx);
+    assert.equal(changed.match(/Using cache/g)?.length, 2, changed);
+  });
+
   test(
     'docker-py: images.build(path=..., tag=...)',
     { skip: !hasPython('docker') && 'python3 docker module not installed' },

@@ -505,6 +505,42 @@ describe('containers through the docker CLI', () => {
     d_(d, ['rm', '-f', 'wsc']);
   });
 
+  test('--add-host with host-gateway and the = form; name resolution settings that would break their files are refused', () => {
+    const gw = d_(d, ['network', 'inspect', '-f', '{{(index .IPAM.Config 0).Gateway}}', 'bridge']).trim();
+    const hosts = d_(d, [
+      'run',
+      '--rm',
+      '--add-host',
+      'gw:host-gateway',
+      '--add-host',
+      'six=::1',
+      'busybox',
+      'cat',
+      '/etc/hosts',
+    ]);
+    assert.match(hosts, new RegExp(`^${gw.replace(/\./g, '\\.')}\\s+gw$`, 'm'));
+    assert.match(hosts, /^::1\s+six$/m);
+    const create = (body: Record<string, unknown>): string =>
+      run('curl', [
+        '-s',
+        '--unix-socket',
+        d.sock,
+        '-H',
+        'Content-Type: application/json',
+        '-d',
+        JSON.stringify({ Image: 'busybox', ...body }),
+        'http://d/v1.44/containers/create',
+      ]).stdout;
+    assert.match(create({ HostConfig: { ExtraHosts: ['evil\n1.2.3.4 bank:1.1.1.1'] } }), /bad format for add-host/);
+    assert.match(
+      create({ HostConfig: { ExtraHosts: ['name:not-an-ip'] } }),
+      /invalid IP address in add-host: \\"not-an-ip\\"/,
+    );
+    assert.match(create({ Hostname: 'a\nb' }), /invalid hostname format/);
+    assert.match(create({ HostConfig: { Dns: ['8.8.8.8\nnameserver 6.6.6.6'] } }), /is not an ip address/);
+    assert.match(create({ HostConfig: { DnsOptions: ['ndots:1\nnameserver 6.6.6.6'] } }), /invalid DNS option/);
+  });
+
   test('security and resource flags: read-only, tmpfs, caps, privileged, user, init, ulimit, pids, sysctl, shm, pause, update', () => {
     assert.equal(docker(d, ['run', '--rm', '--read-only', 'busybox', 'touch', '/x']).code, 1);
     assert.equal(

@@ -12,6 +12,7 @@ import { dockerignore, unpackContext } from '../../build/context.js';
 import { checkArchiveUpload } from '../../diff/archivecheck.js';
 import type { BuildMessage } from '../../build/builder.js';
 import { decodeRegistryConfig } from '../../registry/auth.js';
+import { parseExtraHost } from '../../containers/resolution.js';
 import { boolParam, sendJson, type Router } from './router.js';
 import { crashPoint } from '../../common/faults.js';
 
@@ -33,6 +34,11 @@ export function registerBuildRoutes(r: Router, engine: Engine): void {
     const platform = query.get('platform');
     if (platform && !/^linux(\/amd64)?$/.test(platform))
       throw invalid(`image with platform ${platform} is not supported on this host`);
+    const extraHosts = query.getAll('extrahosts').flatMap((h) => h.split(',').filter(Boolean));
+    for (const h of extraHosts) parseExtraHost(h);
+    const cacheFrom = jsonParam<unknown>(query, 'cachefrom') ?? [];
+    if (!Array.isArray(cacheFrom) || cacheFrom.some((c) => typeof c !== 'string'))
+      throw invalid('invalid cachefrom parameter: it must be a JSON array of image references');
     const context = await checkArchiveUpload(req, 'the build context');
     const dir = path.join(engine.config.dataRoot, 'build', 'contexts', randomBytes(8).toString('hex'));
     await fs.mkdir(dir, { recursive: true });
@@ -62,6 +68,8 @@ export function registerBuildRoutes(r: Router, engine: Engine): void {
         noCache: boolParam(query, 'nocache'),
         pull: boolParam(query, 'pull'),
         networkMode: query.get('networkmode') || undefined,
+        extraHosts,
+        cacheFrom: cacheFrom as string[],
         auth: (registry) =>
           auths[registry] ??
           (registry === 'docker.io' ? (auths['https://index.docker.io/v1/'] ?? undefined) : undefined),

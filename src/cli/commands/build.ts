@@ -25,8 +25,8 @@ function contextTar(dir: string, ignored: IgnoreMatcher, keep: Set<string>): Pac
       const base = { name: childRel, mode: st.mode & 0o7777, mtime: st.mtime, uid: 0, gid: 0 };
       if (st.isDirectory()) {
         if (!ignored(childRel)) await addEntry(pack, { ...base, name: `${childRel}/`, type: 'directory' });
-        // Descend even into an ignored directory: a `!` exception may bring a file inside it back.
-        await walk(childRel);
+        // Descend into an ignored directory only when a `!` exception may bring a file inside it back.
+        if (!ignored(childRel) || ignored.descend(childRel)) await walk(childRel);
       } else if (st.isSymbolicLink())
         await addEntry(pack, { ...base, type: 'symlink', linkname: await fs.readlink(abs) });
       else if (st.isFile())

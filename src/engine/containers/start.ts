@@ -80,7 +80,7 @@ export const startMethods = {
       const wired = this.d.networks.needsWiring(rec);
       await Promise.all([
         fs.writeFile(rec.HostnamePath, `${hostname}\n`),
-        fs.writeFile(rec.HostsPath, hostsFile(hostname, hc.ExtraHosts ?? [], [])),
+        fs.writeFile(rec.HostsPath, hostsFile(hostname, hc.ExtraHosts ?? [], [], this.d.networks.hostGateway())),
         this.writeResolvConf(rec),
       ]);
       const etcFiles = [
@@ -153,10 +153,12 @@ export const startMethods = {
         // The address is known only now; the hosts file is bind-mounted, so it is rewritten in place.
         await fs.writeFile(
           rec.HostsPath,
-          hostsFile(hostname, hc.ExtraHosts ?? [], [
-            ...this.ownHostEntries(rec, hostname),
-            ...this.linkHostEntries(rec),
-          ]),
+          hostsFile(
+            hostname,
+            hc.ExtraHosts ?? [],
+            [...this.ownHostEntries(rec, hostname), ...this.linkHostEntries(rec)],
+            this.d.networks.hostGateway(),
+          ),
         );
       }
       // Attachments made before start connect now, before the process runs, so no output is missed.

@@ -2,6 +2,7 @@
 import { closeSync, constants as fsConstants, fstatSync, promises as fs } from 'node:fs';
 import { GantryError, invalid } from '../../common/errors.js';
 import { ConfinedDir, fdPath } from '../../common/confined.js';
+import { HOST_GATEWAY, parseExtraHost } from '../../containers/resolution.js';
 import { spawn } from 'node:child_process';
 
 export function sleep(ms: number): Promise<void> {
@@ -42,7 +43,8 @@ export function processEnv(env: string[]): string[] {
   return env.filter((e) => e.includes('='));
 }
 
-export function hostsFile(hostname: string, extra: string[], entries: string[]): string {
+/** /etc/hosts: the standard entries, `--add-host` entries (validated at create; `host-gateway` is `hostGateway`), then `entries`. */
+export function hostsFile(hostname: string, extra: string[], entries: string[], hostGateway = ''): string {
   const lines = [
     '127.0.0.1\tlocalhost',
     '::1\tlocalhost ip6-localhost ip6-loopback',
@@ -52,8 +54,9 @@ export function hostsFile(hostname: string, extra: string[], entries: string[]):
     'ff02::2\tip6-allrouters',
   ];
   for (const e of extra) {
-    const i = e.indexOf(':');
-    if (i > 0) lines.push(`${e.slice(i + 1)}\t${e.slice(0, i)}`);
+    const { name, address } = parseExtraHost(e);
+    const ip = address === HOST_GATEWAY ? hostGateway : address;
+    if (ip) lines.push(`${ip}\t${name}`);
   }
   lines.push(...entries);
   if (!entries.length) lines.push(`127.0.1.1\t${hostname}`);

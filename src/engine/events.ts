@@ -23,39 +23,60 @@ export type EventFilters = Record<string, string[]>;
 
 const HISTORY = 1024;
 
-/** Match Docker's event filters: type, event/action, image, container, label, network, volume, ... */
+/** The filter keys `/events` takes (moby's daemon/events/filter.go). */
+export const EVENT_FILTERS = [
+  'config',
+  'container',
+  'daemon',
+  'event',
+  'image',
+  'label',
+  'network',
+  'node',
+  'plugin',
+  'scope',
+  'secret',
+  'service',
+  'type',
+  'volume',
+] as const;
+
+/** The repository of an image reference without its tag (digests kept whole), as moby's stripTag. */
+function stripTag(ref: string): string {
+  if (ref.includes('@')) return ref;
+  const slash = ref.lastIndexOf('/');
+  const colon = ref.lastIndexOf(':');
+  return colon > slash ? ref.slice(0, colon) : ref;
+}
+
+/**
+ * Docker's event filters, as moby's events.Filter applies them: every key given must match (a key's
+ * values are alternatives). `type`, `scope`, `image` and `event` match exactly (an `event` filter on
+ * health_status, exec_create or exec_start also matches the action's longer form); `container`,
+ * `network` and `volume` match the actor's ID by prefix or its name; `label` needs each label.
+ */
 export function matchesFilters(e: EngineEvent, filters: EventFilters): boolean {
-  const has = (key: string, values: string[]): boolean => {
-    const f = filters[key];
-    return !f || f.length === 0 || f.some((v) => values.includes(v));
-  };
-  const name = e.Actor.Attributes.name ?? '';
-  if (!has('type', [e.Type])) return false;
-  if (!has('event', [e.Action, e.Action.split(':')[0]!])) return false;
-  if (!has('scope', [e.scope])) return false;
-  if (filters.image?.length) {
-    if (e.Type !== 'image' && e.Type !== 'container') return false;
-    const img = e.Type === 'image' ? [e.Actor.ID, name] : [e.Actor.Attributes.image ?? '', e.from ?? ''];
-    if (!filters.image.some((f) => img.includes(f) || img.some((i) => i.split(':')[0] === f))) return false;
-  }
-  if (
-    filters.container?.length &&
-    (e.Type !== 'container' || !filters.container.some((c) => e.Actor.ID.startsWith(c) || name === c))
-  )
-    return false;
-  if (
-    filters.network?.length &&
-    (e.Type !== 'network' || !filters.network.some((n) => e.Actor.ID.startsWith(n) || name === n))
-  )
-    return false;
-  if (filters.volume?.length && (e.Type !== 'volume' || !filters.volume.includes(e.Actor.ID))) return false;
-  if (filters.label?.length) {
-    for (const l of filters.label) {
-      const i = l.indexOf('=');
-      const k = i < 0 ? l : l.slice(0, i);
-      if (!(k in e.Actor.Attributes)) return false;
-      if (i >= 0 && e.Actor.Attributes[k] !== l.slice(i + 1)) return false;
-    }
+  const values = (key: string): string[] | undefined => (filters[key]?.length ? filters[key] : undefined);
+  const exact = (key: string, ...sources: string[]): boolean =>
+    !values(key) || values(key)!.some((v) => sources.includes(v));
+  const fuzzy = (key: string, ...sources: string[]): boolean =>
+    !values(key) || values(key)!.some((v) => sources.some((src) => src !== '' && (src === v || src.startsWith(v))));
+  const attrs = e.Actor.Attributes;
+  const name = attrs.name ?? '';
+  const event = values('event');
+  const fuzzyEvent = event?.some((v) => ['health_status', 'exec_create', 'exec_start'].includes(v));
+  if (fuzzyEvent ? !fuzzy('event', e.Action) : !exact('event', e.Action)) return false;
+  if (!exact('type', e.Type) || !exact('scope', e.scope)) return false;
+  if (!fuzzy('daemon', e.Type === 'daemon' ? e.Actor.ID : '', e.Type === 'daemon' ? name : '')) return false;
+  for (const kind of ['container', 'network', 'volume', 'plugin', 'node', 'service', 'secret', 'config'] as const)
+    if (!fuzzy(kind, e.Type === kind ? e.Actor.ID : '', e.Type === kind ? name : '')) return false;
+  const imageName = (e.Type === 'image' ? attrs.name : attrs.image) ?? '';
+  if (!exact('image', e.Actor.ID, imageName, stripTag(e.Actor.ID), stripTag(imageName))) return false;
+  for (const l of values('label') ?? []) {
+    const i = l.indexOf('=');
+    const k = i < 0 ? l : l.slice(0, i);
+    if (!(k in attrs)) return false;
+    if (i >= 0 && attrs[k] !== l.slice(i + 1)) return false;
   }
   return true;
 }

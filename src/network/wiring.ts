@@ -80,6 +80,7 @@ export const wiringMethods = {
       throw err;
     }
     this.reservations.set(c.Id, ports);
+    for (const a of state.attachments) this.o.publish('connect', this.networks.get(a.networkId)!, { container: c.Id });
     c.netState = state;
     c.NetworkSettings!.Ports = portsView(ports.mappings, c.Config.ExposedPorts);
   },
@@ -134,6 +135,10 @@ export const wiringMethods = {
         ...(ep.configuredMac ? { configuredMac: ep.configuredMac } : {}),
       });
     if (c.NetworkSettings) c.NetworkSettings.Ports = {};
+    for (const a of state.attachments) {
+      const rec = this.networks.get(a.networkId);
+      if (rec) this.o.publish('disconnect', rec, { container: c.Id });
+    }
     if (first) this.o.logger.warn({ id: c.Id.slice(0, 12), err: String(first) }, 'network teardown incomplete');
   },
 

@@ -541,6 +541,49 @@ describe('containers through the docker CLI', () => {
     assert.match(create({ HostConfig: { DnsOptions: ['ndots:1\nnameserver 6.6.6.6'] } }), /invalid DNS option/);
   });
 
+  test('docker events with each filter, since and until', () => {
+    const since = String(Math.floor(Date.now() / 1000) - 1);
+    d_(d, ['volume', 'create', 'evvol']);
+    d_(d, ['network', 'create', 'evnet']);
+    d_(d, ['run', '--name', 'evc', '--label', 'tier=front', '--network', 'evnet', '-v', 'evvol:/v', 'busybox', 'true']);
+    d_(d, ['rm', 'evc']);
+    d_(d, ['network', 'rm', 'evnet']);
+    d_(d, ['volume', 'rm', 'evvol']);
+    const until = String(Math.floor(Date.now() / 1000) + 1);
+    const events = (...filters: string[]): string[] =>
+      d_(d, [
+        'events',
+        '--since',
+        since,
+        '--until',
+        until,
+        '--format',
+        '{{.Type}} {{.Action}}',
+        ...filters.flatMap((f) => ['--filter', f]),
+      ])
+        .trim()
+        .split('\n')
+        .filter(Boolean);
+    const container = events('container=evc');
+    assert.ok(
+      container.every((l) => l.startsWith('container ')),
+      container.join('\n'),
+    );
+    for (const a of ['create', 'start', 'die', 'destroy']) assert.ok(container.includes(`container ${a}`), a);
+    assert.deepEqual(events('container=evc', 'event=start'), ['container start']);
+    assert.deepEqual(
+      events('type=volume', 'volume=evvol').map((l) => l.split(' ')[1]),
+      ['create', 'mount', 'unmount', 'destroy'],
+    );
+    assert.deepEqual(events('network=evnet', 'event=create', 'event=destroy'), ['network create', 'network destroy']);
+    assert.ok(events('image=busybox').includes('container start'));
+    assert.ok(events('label=tier=front').includes('container die'));
+    assert.deepEqual(events('label=tier=back'), []);
+    const bad = docker(d, ['events', '--since', since, '--until', until, '--filter', 'colour=red']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /invalid filter 'colour'/);
+  });
+
   test('security and resource flags: read-only, tmpfs, caps, privileged, user, init, ulimit, pids, sysctl, shm, pause, update', () => {
     assert.equal(docker(d, ['run', '--rm', '--read-only', 'busybox', 'touch', '/x']).code, 1);
     assert.equal(

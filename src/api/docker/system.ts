@@ -3,10 +3,18 @@ import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import { errorMessage, GantryError } from '../../common/errors.js';
 import type { Engine } from '../../engine/engine.js';
-import { matchesFilters, type EngineEvent } from '../../engine/events.js';
+import { EVENT_FILTERS, matchesFilters, type EngineEvent } from '../../engine/events.js';
 import type { AuthConfig } from '../../registry/auth.js';
 import { DEFAULT_DOMAIN } from '../../images/reference.js';
-import { API_VERSION, MIN_API_VERSION, parseFilters, readJsonBody, sendJson, type Router } from './router.js';
+import {
+  API_VERSION,
+  MIN_API_VERSION,
+  checkFilters,
+  parseFilters,
+  readJsonBody,
+  sendJson,
+  type Router,
+} from './router.js';
 import * as schema from './schema/types.js';
 import { osName } from '../../common/osinfo.js';
 import { GANTRY_VERSION } from '../../version.js';
@@ -170,6 +178,7 @@ export function registerSystemRoutes(r: Router, engine: Engine): void {
 
   r.add('GET', '/events', ({ req, res, query }) => {
     const filters = parseFilters(query.get('filters'));
+    checkFilters(filters, [...EVENT_FILTERS]);
     const since = parseTime(query.get('since'));
     const until = parseTime(query.get('until'));
     res.writeHead(200, { 'Content-Type': 'application/json' });

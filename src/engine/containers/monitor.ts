@@ -4,7 +4,7 @@ import path from 'node:path';
 import { shortId } from '../../common/digest.js';
 import { ZERO_TIME, type ContainerRecord } from '../../containers/types.js';
 import type { ContainerService } from './service.js';
-import { oomKilled } from './util.js';
+import { oomKilled, volumeEventAttrs } from './util.js';
 
 export const monitorMethods = {
   /** Read back state after a (re)start of the engine: adopt running containers, record exits. */
@@ -117,6 +117,8 @@ export const monitorMethods = {
     await fs.rm(this.bundleDir(id), { recursive: true, force: true });
     if (oom) this.d.events.publish('container', 'oom', id, this.eventAttrs(rec));
     this.d.events.publish('container', 'die', id, this.eventAttrs(rec, { exitCode: String(code) }));
+    for (const m of rec.Mounts ?? [])
+      if (m.Type === 'volume') this.d.events.publish('volume', 'unmount', m.Name ?? '', volumeEventAttrs(rec, m));
     for (const w of this.exitWaiters.get(id) ?? []) w();
     this.exitWaiters.delete(id);
     if (rec.HostConfig.AutoRemove) {

@@ -8,7 +8,16 @@ import { buildSpec, type OciMount } from '../../runtime/spec.js';
 import { launchConmon } from '../../runtime/runtime.js';
 import { resolveUser } from '../../runtime/user.js';
 import type { ContainerService } from './service.js';
-import { copyUp, exitCodeFor, hostsFile, mergeEnv, processEnv, resolvConf, translateStartError } from './util.js';
+import {
+  copyUp,
+  exitCodeFor,
+  hostsFile,
+  mergeEnv,
+  processEnv,
+  resolvConf,
+  translateStartError,
+  volumeEventAttrs,
+} from './util.js';
 import { crashPoint } from '../../common/faults.js';
 
 export const startMethods = {
@@ -264,6 +273,7 @@ export const startMethods = {
         continue;
       }
       if (m.Type === 'volume' && m.copyUp) await copyUp(rootfs, m.Destination, m.Source);
+      if (m.Type === 'volume') this.d.events.publish('volume', 'mount', m.Name ?? '', volumeEventAttrs(rec, m));
       if (!existsSync(m.Source))
         throw invalid(`error while creating mount source path '${m.Source}': no such file or directory`);
       out.push({

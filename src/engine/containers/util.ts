@@ -3,6 +3,8 @@ import { closeSync, constants as fsConstants, fstatSync, promises as fs } from '
 import { GantryError, invalid } from '../../common/errors.js';
 import { ConfinedDir, fdPath } from '../../common/confined.js';
 import { HOST_GATEWAY, parseExtraHost } from '../../containers/resolution.js';
+import type { ContainerRecord } from '../../containers/types.js';
+import type { MountPoint } from '../../volumes/store.js';
 import { spawn } from 'node:child_process';
 
 export function sleep(ms: number): Promise<void> {
@@ -179,4 +181,15 @@ export async function copyUp(rootfs: string, destination: string, volumeDir: str
   } finally {
     closeSync(dirFd);
   }
+}
+
+/** The attributes of Docker's volume mount and unmount events. */
+export function volumeEventAttrs(rec: ContainerRecord, m: MountPoint): Record<string, string> {
+  return {
+    container: rec.Id,
+    destination: m.Destination,
+    driver: m.Driver ?? 'local',
+    propagation: m.Propagation ?? '',
+    'read/write': String(m.RW),
+  };
 }

@@ -15,6 +15,7 @@ import type { Logger } from '../common/log.js';
 import { isIndexType, MediaType, type ImageIndex, type ImageManifest } from '../images/oci.js';
 import { isValidRepositoryPath, isValidTag } from '../images/reference.js';
 import { RegistryStorage } from './storage.js';
+import { searchRepositories } from './search.js';
 
 export interface RegistryServerOptions {
   dataRoot: string;
@@ -206,10 +207,20 @@ export class RegistryServer {
     const url = new URL(req.url ?? '/', 'http://registry');
     const method = req.method ?? 'GET';
     this.opts.logger?.debug({ method, path: url.pathname }, 'request');
-    if (!url.pathname.startsWith('/v2')) throw new HttpError(404, 'UNSUPPORTED', undefined, 'not found');
+    const search = url.pathname === '/v1/search' && (method === 'GET' || method === 'HEAD');
+    if (!url.pathname.startsWith('/v2') && !search) throw new HttpError(404, 'UNSUPPORTED', undefined, 'not found');
     if (this.htpasswd && !(await this.htpasswd.check(req.headers.authorization))) {
       req.resume();
       throw new HttpError(401, 'UNAUTHORIZED');
+    }
+    if (search) {
+      const number = (name: string, fallback: number): number => {
+        const v = Number(url.searchParams.get(name) ?? fallback);
+        return Number.isInteger(v) ? v : fallback;
+      };
+      const q = url.searchParams.get('q') ?? '';
+      sendJson(res, 200, searchRepositories(await this.storage.catalog(), q, number('n', 25), number('page', 1)));
+      return;
     }
     if (url.pathname === '/v2/' || url.pathname === '/v2') {
       sendJson(res, 200, {});

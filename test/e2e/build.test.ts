@@ -356,6 +356,39 @@ describe('docker build (classic builder)', () => {
     assert.equal(changed.match(/Using cache/g)?.length, 2, changed);
   });
 
+  test('images shows untagged images as <none>; image prune with the dangling, label, label! and until filters', () => {
+    const ctx = tempDir(cleanup);
+    const build = (label: string, content: string): string => {
+      writeFileSync(path.join(ctx, 'Dockerfile'), `FROM busybox\nLABEL team=${label}\nRUN echo ${content} > /f\n`);
+      return d_(d, ['build', '-q', '-t', `prunable-${label}`, '.'], ctx).trim();
+    };
+    const red1 = build('red', 'one');
+    build('red', 'two');
+    const blue1 = build('blue', 'one');
+    build('blue', 'two');
+    const listed = d_(d, ['images', '--filter', 'dangling=true', '--format', '{{.ID}} {{.Repository}} {{.Tag}}']);
+    for (const id of [red1, blue1]) assert.match(listed, new RegExp(`^${id.slice(7, 19)} <none> <none>$`, 'm'));
+    assert.match(
+      run('docker', ['image', 'prune', '-f', '--filter', 'dangling=maybe'], { env: d.env }).stderr,
+      /invalid filter 'dangling=maybe'/,
+    );
+    assert.doesNotMatch(d_(d, ['image', 'prune', '-f', '--filter', 'until=2000-01-01T00:00:00Z']), /deleted:/i);
+    const red = d_(d, ['image', 'prune', '-f', '--filter', 'label=team=red']);
+    assert.match(red, new RegExp(red1.slice(7)));
+    assert.doesNotMatch(red, new RegExp(blue1.slice(7)));
+    const notRed = d_(d, ['image', 'prune', '-f', '--filter', 'label!=team=red']);
+    assert.match(notRed, new RegExp(blue1.slice(7)));
+    assert.equal(d_(d, ['images', '-q', '--filter', 'dangling=true']).trim(), '');
+    assert.match(
+      d_(d, ['images', '--format', '{{.Repository}}:{{.Tag}}']),
+      /^prunable-red:latest$/m,
+      'tagged images stay',
+    );
+    // The build cache stays for the next build.
+    writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox\nLABEL team=blue\nRUN echo two > /f\n');
+    assert.match(d_(d, ['build', '.'], ctx), /Using cache/);
+  });
+
   test(
     'docker-py: images.build(path=..., tag=...)',
     { skip: !hasPython('docker') && 'python3 docker module not installed' },

@@ -279,6 +279,22 @@ describe('containers through the docker CLI', () => {
       child.kill('SIGKILL');
     }
     d_(d, ['rm', '-f', 'streamer']);
+    // The live view's columns from one sample pair: a busy loop shows CPU; memory, network and block I/O have their units.
+    d_(d, ['run', '-d', '--name', 'burner', 'busybox', 'sh', '-c', 'while true; do :; done']);
+    const row = d_(d, [
+      'stats',
+      '--no-stream',
+      '--format',
+      '{{.CPUPerc}}|{{.MemUsage}}|{{.NetIO}}|{{.BlockIO}}|{{.PIDs}}',
+      'burner',
+    ]).trim();
+    d_(d, ['rm', '-f', 'burner']);
+    const [cpu = '', mem = '', netIo = '', blockIo = '', pids = ''] = row.split('|');
+    assert.ok(Number.parseFloat(cpu) > 20, `CPU% of a busy loop: ${row}`);
+    assert.match(mem, /^[\d.]+[KMG]iB \/ [\d.]+[KMG]iB$/);
+    assert.match(netIo, /^[\d.]+k?B \/ [\d.]+k?B$/);
+    assert.match(blockIo, /^[\d.]+[kMG]?B \/ [\d.]+[kMG]?B$/);
+    assert.equal(pids, '1');
     assert.match(
       d_(d, ['run', '--rm', '--device', '/dev/null:/dev/mynull', 'busybox', 'ls', '-l', '/dev/mynull']),
       /^crw-rw-rw-\s+1 root\s+root\s+1,\s+3 .*\/dev\/mynull$/m,

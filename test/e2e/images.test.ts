@@ -166,6 +166,24 @@ describe('registries are interchangeable', () => {
     assert.match(login.stdout, /Login Succeeded/);
     const pushed = docker(d, ['push', `${reg.addr}/alice/bb:1`]);
     assert.equal(pushed.code, 0, pushed.stderr);
+    // docker search asks the registry's /v1/search, with the login's credentials.
+    const found = ok('docker', ['search', '--format', '{{.Name}} {{.StarCount}}', `${reg.addr}/bb`], { env: d.env });
+    assert.equal(found.trim(), 'alice/bb 0');
+    const table = ok('docker', ['search', `${src.addr}/busy`], { env: d.env });
+    assert.match(table, /^NAME\s+DESCRIPTION\s+STARS\s+OFFICIAL/);
+    assert.match(table, /^library\/busybox\s+0\s+$/m);
+    assert.equal(
+      ok('docker', ['search', '--limit', '1', '--format', '{{.Name}}', `${src.addr}/nothing-like-this`], {
+        env: d.env,
+      }),
+      '',
+    );
+    assert.match(
+      docker(d, ['search', '--limit', '101', `${src.addr}/busy`]).stderr,
+      /limit 101 is outside the range of \[1, 100\]/,
+    );
+    ok('docker', ['logout', reg.addr], { env: d.env });
+    assert.notEqual(docker(d, ['search', `${reg.addr}/bb`]).code, 0, 'without credentials the registry refuses');
   });
 });
 

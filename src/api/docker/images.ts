@@ -1,5 +1,6 @@
 /** Image routes: /images/... over the engine's image service. */
 import { pipeline } from 'node:stream/promises';
+import { searchIndex } from '../../registry/search.js';
 import { invalid } from '../../common/errors.js';
 import { checkArchiveUpload } from '../../diff/archivecheck.js';
 import type { Engine } from '../../engine/engine.js';
@@ -148,7 +149,32 @@ export function registerImageRoutes(r: Router, engine: Engine): void {
     sendJson(res, 200, await images.remove(params[0]!, boolParam(query, 'force'), !boolParam(query, 'noprune')));
   });
 
-  r.add('GET', '/images/search', () => {
-    throw invalid('search is not supported: Gantry has no index service');
+  r.add('GET', '/images/search', async ({ req, res, query }) => {
+    const term = query.get('term') ?? '';
+    if (!term) throw invalid('term is required');
+    const filters = parseFilters(query.get('filters'));
+    checkFilters(filters, ['is-automated', 'is-official', 'stars']);
+    const bool = (key: string): boolean | undefined => {
+      const v = filters[key]?.[0];
+      if (v === undefined) return undefined;
+      if (!['true', 'false', '1', '0'].includes(v)) throw invalid(`invalid filter '${key}=${v}'`);
+      return v === 'true' || v === '1';
+    };
+    const stars = filters.stars?.[0];
+    if (stars !== undefined && !/^\d+$/.test(stars)) throw invalid(`invalid filter 'stars=${stars}'`);
+    const limitText = query.get('limit');
+    const auth = decodeAuthHeader(req.headers['x-registry-auth'] as string | undefined);
+    const results = await searchIndex(
+      engine.registry,
+      term,
+      limitText ? Number(limitText) : 25,
+      {
+        stars: stars === undefined ? undefined : Number(stars),
+        isOfficial: bool('is-official'),
+        isAutomated: bool('is-automated'),
+      },
+      auth,
+    );
+    sendJson(res, 200, results);
   });
 }

@@ -6,6 +6,14 @@ import { conflict } from '../../common/errors.js';
 import os from 'node:os';
 import type { ContainerRecord } from '../../containers/types.js';
 import type { ContainerService } from './service.js';
+import {
+  cpuDetailV1,
+  cpuDetailV2,
+  parseBlkioV1,
+  parseIoStatV2,
+  type BlkioEntry,
+  type CpuDetail,
+} from './cgroupstats.js';
 
 export const statsMethods = {
   async sizeRw(this: ContainerService, id: string): Promise<number> {
@@ -59,6 +67,13 @@ export const statsMethods = {
     let cpuTotal = 0;
     let percpu: number[] = [];
     let pids = 0;
+    let cpu: CpuDetail = {
+      usage_in_usermode: 0,
+      usage_in_kernelmode: 0,
+      throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 },
+    };
+    let ioBytes: BlkioEntry[] = [];
+    let ioOps: BlkioEntry[] = [];
     if (v1) {
       const m = `/sys/fs/cgroup/memory/gantry/${id}`;
       memUsage = await num(`${m}/memory.usage_in_bytes`);
@@ -75,6 +90,13 @@ export const statsMethods = {
         .filter(Boolean)
         .map(Number);
       pids = await num(`/sys/fs/cgroup/pids/gantry/${id}/pids.current`);
+      cpu = cpuDetailV1(
+        await read(`/sys/fs/cgroup/cpuacct/gantry/${id}/cpuacct.stat`),
+        await read(`/sys/fs/cgroup/cpu/gantry/${id}/cpu.stat`),
+      );
+      const blkio = `/sys/fs/cgroup/blkio/gantry/${id}`;
+      ioBytes = parseBlkioV1(await read(`${blkio}/blkio.throttle.io_service_bytes_recursive`));
+      ioOps = parseBlkioV1(await read(`${blkio}/blkio.throttle.io_serviced_recursive`));
     } else {
       const g = `/sys/fs/cgroup/gantry/${id}`;
       memUsage = await num(`${g}/memory.current`);
@@ -84,9 +106,13 @@ export const statsMethods = {
         const [k, v] = line.split(' ');
         if (k && v) memStats[k] = Number(v);
       }
-      const usage = /^usage_usec (\d+)$/m.exec(await read(`${g}/cpu.stat`));
-      cpuTotal = usage ? Number(usage[1]) * 1000 : 0;
+      const detail = cpuDetailV2(await read(`${g}/cpu.stat`));
+      cpuTotal = detail.total;
+      cpu = detail;
       pids = await num(`${g}/pids.current`);
+      const io = parseIoStatV2(await read(`${g}/io.stat`));
+      ioBytes = io.bytes;
+      ioOps = io.ios;
     }
     const stat = (await read('/proc/stat')).split('\n')[0]!.split(/\s+/).slice(1).map(Number);
     const systemUsage = (stat.reduce((a, b) => a + b, 0) * 1e9) / 100;
@@ -96,8 +122,8 @@ export const statsMethods = {
       id,
       pids_stats: { current: pids, ...(rec.HostConfig.PidsLimit ? { limit: rec.HostConfig.PidsLimit } : {}) },
       blkio_stats: {
-        io_service_bytes_recursive: null,
-        io_serviced_recursive: null,
+        io_service_bytes_recursive: ioBytes.length ? ioBytes : null,
+        io_serviced_recursive: ioOps.length ? ioOps : null,
         io_queue_recursive: null,
         io_service_time_recursive: null,
         io_wait_time_recursive: null,
@@ -108,10 +134,15 @@ export const statsMethods = {
       num_procs: 0,
       storage_stats: {},
       cpu_stats: {
-        cpu_usage: { total_usage: cpuTotal, percpu_usage: percpu, usage_in_kernelmode: 0, usage_in_usermode: 0 },
+        cpu_usage: {
+          total_usage: cpuTotal,
+          percpu_usage: percpu,
+          usage_in_kernelmode: cpu.usage_in_kernelmode,
+          usage_in_usermode: cpu.usage_in_usermode,
+        },
         system_cpu_usage: systemUsage,
         online_cpus: os.cpus().length,
-        throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 },
+        throttling_data: cpu.throttling_data,
       },
       memory_stats: rec.State.Running
         ? { usage: memUsage, max_usage: memMax, stats: memStats, limit: Math.min(memLimit, os.totalmem()) }

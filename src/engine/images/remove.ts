@@ -1,8 +1,8 @@
 /** Untag and delete (`docker rmi`), prune, and the garbage collection that frees what no image, container or lease holds. */
 import { chainIds, shortId } from '../../common/digest.js';
-import { conflict } from '../../common/errors.js';
+import { conflict, invalid } from '../../common/errors.js';
 import { familiarString, fullName, parseNormalizedReference, type Reference } from '../../images/reference.js';
-import { labelsMatch } from '../../common/labels.js';
+import { labelsExclude, labelsMatch } from '../../common/labels.js';
 import type { ImageService } from './service.js';
 import { parseUntil } from './util.js';
 
@@ -83,17 +83,23 @@ export const removeMethods = {
     this: ImageService,
     filters: Record<string, string[]>,
   ): Promise<{ ImagesDeleted: Array<{ Untagged?: string; Deleted?: string }> | null; SpaceReclaimed: number }> {
-    const danglingOnly = !(filters.dangling?.[0] === 'false' || filters.dangling?.[0] === '0');
+    const dangling = filters.dangling?.[0];
+    if (dangling !== undefined && !['true', 'false', '1', '0'].includes(dangling.toLowerCase()))
+      throw invalid(`invalid filter 'dangling=${dangling}'`);
+    const danglingOnly = !(dangling?.toLowerCase() === 'false' || dangling === '0');
     const deleted: Array<{ Untagged?: string; Deleted?: string }> = [];
     let reclaimed = 0;
     const until = filters.until?.[0] ? parseUntil(filters.until[0]) : undefined;
     for (const rec of this.d.images.list()) {
       const tags = this.d.images.repoTags(rec.id);
       if (danglingOnly && tags.length) continue;
+      // Build steps' images are the build cache (the parents moby's prune leaves to `builder prune`).
+      if (danglingOnly && rec.intermediate) continue;
       if ((this.d.containersUsing?.(rec.id) ?? []).length) continue;
       const config = await this.config(rec);
       if (until !== undefined && new Date(config.created ?? 0).getTime() >= until) continue;
       if (filters.label?.length && !labelsMatch(config.config?.Labels, filters.label)) continue;
+      if (filters['label!']?.length && !labelsExclude(config.config?.Labels, filters['label!'])) continue;
       for (const r of this.d.images.refsOf(rec.id)) {
         await this.d.images.removeRef(r);
         deleted.push({ Untagged: familiarString(r) });

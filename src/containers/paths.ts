@@ -16,6 +16,8 @@ export interface ViewMount {
   destination: string;
   source: string;
   rw: boolean;
+  /** Only this part of the source is mounted (a volume's subpath), relative to it. */
+  subpath?: string;
 }
 
 /** A container's files as its processes see them: the root filesystem and the mounts over it. */
@@ -47,8 +49,9 @@ function mountOf(view: ContainerView, p: string): { mount?: ViewMount; rel: stri
 }
 
 function locate(view: ContainerView, containerPath: string): Located {
-  const { mount, rel } = mountOf(view, containerPath);
+  const { mount, rel: beneath } = mountOf(view, containerPath);
   const root = mount ? mount.source : view.rootfs;
+  const rel = [mount?.subpath, beneath].filter(Boolean).join('/');
   return { path: containerPath, root, rel, mount, host: rel ? path.join(root, rel) : root };
 }
 

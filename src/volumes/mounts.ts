@@ -13,7 +13,7 @@ export interface MountRequest {
   Source?: string;
   Target?: string;
   ReadOnly?: boolean;
-  VolumeOptions?: { NoCopy?: boolean; Labels?: Record<string, string> };
+  VolumeOptions?: { NoCopy?: boolean; Labels?: Record<string, string>; Subpath?: string };
   BindOptions?: { Propagation?: string; CreateMountpoint?: boolean };
   TmpfsOptions?: { SizeBytes?: number; Mode?: number };
 }
@@ -101,8 +101,18 @@ export async function parseMount(m: MountRequest, volumes: VolumeStore): Promise
       };
     }
     case 'volume': {
+      const subpath = m.VolumeOptions?.Subpath;
+      if (subpath !== undefined && subpath !== '') {
+        const clean = path.posix.normalize(subpath);
+        if (path.posix.isAbsolute(subpath) || clean === '..' || clean.startsWith('../') || subpath.includes('\0'))
+          throw invalid(`invalid mount config for type "volume": subpath must be a relative path within the volume`);
+        if (!m.Source)
+          throw invalid(`invalid mount config for type "volume": subpath can only be used with a named volume`);
+      }
       const v = await volumes.create({ Name: m.Source || undefined, Labels: m.VolumeOptions?.Labels });
-      return volumeMount(v, target, !!m.ReadOnly, !m.VolumeOptions?.NoCopy);
+      // A part of a volume is mounted as it is: the image's content is never copied into it.
+      const mp = volumeMount(v, target, !!m.ReadOnly, !m.VolumeOptions?.NoCopy && !subpath);
+      return subpath ? { ...mp, subpath: path.posix.normalize(subpath) } : mp;
     }
     case 'tmpfs': {
       if (m.Source) throw invalid(`invalid mount config for type "tmpfs": source must not be specified`);

@@ -34,6 +34,8 @@ export interface MountPoint {
   copyUp?: boolean;
   /** tmpfs options (size, mode). */
   tmpfsOptions?: string[];
+  /** The part of the volume mounted (`VolumeOptions.Subpath`, API 1.45), relative to its root. */
+  subpath?: string;
 }
 
 export const ANONYMOUS_LABEL = 'com.docker.volume.anonymous';

@@ -600,6 +600,60 @@ describe('containers through the docker CLI', () => {
     assert.match(bad.stderr, /invalid filter 'colour'/);
   });
 
+  test('volume subpaths (API 1.45): a part of a volume mounted, its symlinks kept inside the volume', async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(path.join(tmpdir(), 'gantry-subpath-'));
+    try {
+      d_(d, ['volume', 'create', 'spvol']);
+      d_(d, [
+        'run',
+        '--rm',
+        '-v',
+        'spvol:/v',
+        'busybox',
+        'sh',
+        '-c',
+        'mkdir -p /v/sub && echo inner > /v/sub/f && ln -s / /v/escape && ln -s ../../.. /v/up',
+      ]);
+      const mount = (sub: string): string => `type=volume,src=spvol,dst=/data,volume-subpath=${sub}`;
+      assert.equal(d_(d, ['run', '--rm', '--mount', mount('sub'), 'busybox', 'cat', '/data/f']), 'inner\n');
+      for (const trick of ['escape', 'up']) {
+        const listing = d_(d, ['run', '--rm', '--mount', mount(trick), 'busybox', 'ls', '/data']);
+        assert.match(listing, /^sub$/m, `${trick} stays in the volume`);
+        assert.doesNotMatch(listing, /^etc$/m);
+      }
+      const missing = docker(d, ['run', '--rm', '--mount', mount('nope'), 'busybox', 'true']);
+      assert.notEqual(missing.code, 0);
+      assert.match(missing.stderr, /cannot access path .*nope/);
+      const out = run('curl', [
+        '-s',
+        '--unix-socket',
+        d.sock,
+        '-H',
+        'Content-Type: application/json',
+        '-d',
+        JSON.stringify({
+          Image: 'busybox',
+          HostConfig: {
+            Mounts: [{ Type: 'volume', Source: 'spvol', Target: '/d', VolumeOptions: { Subpath: '../x' } }],
+          },
+        }),
+        'http://d/v1.45/containers/create',
+      ]).stdout;
+      assert.match(out, /subpath must be a relative path within the volume/);
+      d_(d, ['create', '--name', 'spc', '--mount', mount('sub'), 'busybox', 'true']);
+      d_(d, ['cp', 'spc:/data/f', path.join(dir, 'f')]);
+      assert.equal(readFileSync(path.join(dir, 'f'), 'utf8'), 'inner\n');
+      d_(d, ['rm', 'spc']);
+      d_(d, ['volume', 'rm', 'spvol']);
+      assert.deepEqual(readdirSync(path.join(d.execRoot, 'subpaths')), [], 'no subpath mountpoint stays');
+      assert.doesNotMatch(readFileSync('/proc/self/mountinfo', 'utf8'), /subpaths/);
+    } finally {
+      run('rm', ['-rf', dir]);
+    }
+  });
+
   test('security and resource flags: read-only, tmpfs, caps, privileged, user, init, ulimit, pids, sysctl, shm, pause, update', () => {
     assert.equal(docker(d, ['run', '--rm', '--read-only', 'busybox', 'touch', '/x']).code, 1);
     assert.equal(

@@ -10,7 +10,7 @@ import type { JsonMessage } from '../../engine/progress.js';
 import { apiErrorBody, statusOf } from './errors.js';
 import { decodeAs, type GoType } from './schema/gojson.js';
 
-export const API_VERSION = '1.44';
+export const API_VERSION = '1.45';
 export const MIN_API_VERSION = '1.24';
 
 export interface Ctx {

@@ -7,6 +7,7 @@ import { createDockerApi, listen } from '../../api/docker/server.js';
 import { processRegistry, parseMetricsAddress, serveMetrics } from '../../common/metrics.js';
 import { EngineMetrics } from '../../engine/metrics.js';
 import { collect } from './common.js';
+import { API_VERSION } from '../../api/docker/router.js';
 
 const DEFAULT_CONFIG = '/etc/gantry/daemon.json';
 
@@ -142,7 +143,7 @@ export function registerDaemon(program: Command): void {
           logger.info({ host: h }, 'API listen');
         }
         logger.info(
-          { dataRoot: engine.config.dataRoot, runtime: engine.defaultRuntime, version: '1.44' },
+          { dataRoot: engine.config.dataRoot, runtime: engine.defaultRuntime, version: API_VERSION },
           'Daemon has completed initialization',
         );
         const shutdown = (sig: string): void => {

@@ -9,6 +9,7 @@ import { renderRows, since } from '../format/table.js';
 import { renderTemplate } from '../format/template.js';
 import { jsonLines } from '../progress.js';
 import { action, clientOf, collect, filtersJson, inspectEach } from './common.js';
+import { API_VERSION } from '../../api/docker/router.js';
 
 interface VersionInfo {
   Version: string;
@@ -27,8 +28,8 @@ async function version(cmd: Command, opts: { format?: string }): Promise<void> {
   const client = {
     Platform: { Name: '' },
     Version: GANTRY_VERSION,
-    ApiVersion: '1.44',
-    DefaultAPIVersion: '1.44',
+    ApiVersion: API_VERSION,
+    DefaultAPIVersion: API_VERSION,
     GoVersion: `node${process.versions.node}`,
     Os: 'linux',
     Arch: os.arch() === 'x64' ? 'amd64' : os.arch(),

@@ -144,7 +144,12 @@ export const archiveMethods = {
 function containerView(rec: ContainerRecord, rootfs: string): ContainerView {
   const mounts = (rec.Mounts ?? [])
     .filter((m) => m.Type !== 'tmpfs')
-    .map((m) => ({ destination: path.posix.normalize(m.Destination).replace(/\/+$/, ''), source: m.Source, rw: m.RW }));
+    .map((m) => ({
+      destination: path.posix.normalize(m.Destination).replace(/\/+$/, ''),
+      source: m.Source,
+      rw: m.RW,
+      subpath: m.subpath,
+    }));
   return { rootfs, mounts };
 }
 

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { shortId } from '../../common/digest.js';
 import type { ContainerRecord } from '../../containers/types.js';
 import type { ContainerService } from './service.js';
+import { releaseSubpathMounts } from './start.js';
 
 const ID = /^[0-9a-f]{64}$/;
 
@@ -32,6 +33,7 @@ function isConmonOf(pid: number, id: string): boolean {
 
 export const recoverMethods = {
   async reconcile(this: ContainerService): Promise<void> {
+    await releaseSubpathMounts(this.subpathDir());
     const records = new Map(this.d.store.list().map((r) => [r.Id, r]));
     const holding = await this.d.networks.holders();
     for (const rec of records.values())

@@ -84,6 +84,11 @@ export class ContainerService {
     return path.join(this.d.paths.execRoot, 'bundles', id);
   }
 
+  /** Where subpath mount sources are bind-mounted while a start makes its mounts. */
+  subpathDir(): string {
+    return path.join(this.d.paths.execRoot, 'subpaths');
+  }
+
   socketDir(): string {
     return path.join(this.d.paths.execRoot, 's');
   }

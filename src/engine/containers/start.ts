@@ -1,8 +1,20 @@
 /** Start: namespaces, hosts and resolv.conf, mounts, the OCI spec, then conmon and the runtime; attachments waiting for the start are connected. */
-import { existsSync, promises as fs } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  mkdirSync,
+  promises as fs,
+  lstatSync,
+  rmdirSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { conflict, invalid } from '../../common/errors.js';
-import { ConfinedDir } from '../../common/confined.js';
+import { ConfinedDir, fdPath, O_PATH } from '../../common/confined.js';
+import { MNT_DETACH, native } from '../../native/index.js';
 import { ZERO_TIME, type ContainerRecord } from '../../containers/types.js';
 import { buildSpec, type OciMount } from '../../runtime/spec.js';
 import { launchConmon } from '../../runtime/runtime.js';
@@ -77,6 +89,8 @@ export const startMethods = {
     await fs.mkdir(path.join(dir, 'persist'), { recursive: true });
     const rootfs = await this.d.snapshots.mount(id, rec.chainId);
     crashPoint('start:mounted');
+    // Subpath mount sources, held until the runtime has mounted them.
+    const held: Array<() => void> = [];
     try {
       const cfg = rec.Config;
       const hc = rec.HostConfig;
@@ -115,7 +129,7 @@ export const startMethods = {
       if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home}`);
       const useInit = hc.Init === true;
       if (useInit && !this.d.paths.initBinary) throw invalid('--init needs tini-static, which is not installed');
-      const extraMounts = await this.volumeMounts(rec, rootfs);
+      const extraMounts = await this.volumeMounts(rec, rootfs, held);
       const spec = buildSpec({
         extraMounts,
         rec: { ...rec, Config: { ...cfg, Env: env } },
@@ -147,9 +161,11 @@ export const startMethods = {
         tty: !!cfg.Tty,
         stdin: !!cfg.OpenStdin,
         leaveStdinOpen: !!cfg.OpenStdin && !cfg.StdinOnce,
-      }).catch((err: unknown) => {
-        throw translateStartError(err);
-      });
+      })
+        .catch((err: unknown) => {
+          throw translateStartError(err);
+        })
+        .finally(() => releaseHeld(held));
       crashPoint('start:conmon');
       if (wired) {
         try {
@@ -207,6 +223,7 @@ export const startMethods = {
       this.startHealth(rec);
       this.startLogRotation(rec);
     } catch (err) {
+      releaseHeld(held);
       if (!rec.State.Running) {
         await this.d.snapshots.unmount(id).catch(() => undefined);
         rec.State = { ...rec.State, Error: (err as Error).message, ExitCode: exitCodeFor(err) };
@@ -257,7 +274,12 @@ export const startMethods = {
    * OCI mounts for the container's volumes, binds and tmpfs mounts, shallowest first. An empty volume
    * first receives what the image has at its destination, as Docker copies it.
    */
-  async volumeMounts(this: ContainerService, rec: ContainerRecord, rootfs: string): Promise<OciMount[]> {
+  async volumeMounts(
+    this: ContainerService,
+    rec: ContainerRecord,
+    rootfs: string,
+    held: Array<() => void>,
+  ): Promise<OciMount[]> {
     const out: OciMount[] = [];
     const sorted = [...(rec.Mounts ?? [])].sort(
       (a, b) => a.Destination.split('/').length - b.Destination.split('/').length,
@@ -279,7 +301,7 @@ export const startMethods = {
       out.push({
         destination: m.Destination,
         type: 'bind',
-        source: m.Source,
+        source: m.subpath ? subpathSource(m.Source, m.subpath, this.subpathDir(), held) : m.Source,
         options: ['rbind', m.RW ? 'rw' : 'ro', m.Propagation || 'rprivate'],
       });
     }
@@ -302,3 +324,60 @@ export const startMethods = {
     await fs.writeFile(rec.ResolvConfPath, text);
   },
 };
+
+/**
+ * The source of a volume's subpath mount: the subpath opened beneath the volume's root (its symlinks
+ * resolved inside the volume, never out of it, whatever a container put there) and bind-mounted to a
+ * fresh mountpoint under `dir`, which the runtime mounts from; as moby's safepath does. The runtime
+ * cannot mount the descriptor itself: it belongs to this mount namespace, not the container's. The
+ * mountpoint is only ever unmounted and then removed alone (never with what is beneath it), also when a
+ * crash left it behind (`releaseSubpathMounts`).
+ */
+function subpathSource(volumeRoot: string, subpath: string, dir: string, held: Array<() => void>): string {
+  let fd: number;
+  const root = ConfinedDir.open(volumeRoot, 'in-root');
+  try {
+    fd = root.open(subpath, O_PATH);
+  } catch {
+    throw invalid(`cannot access path ${path.posix.join(volumeRoot, subpath)}: no such file or directory`);
+  } finally {
+    root.close();
+  }
+  mkdirSync(dir, { recursive: true });
+  const target = path.join(dir, randomBytes(8).toString('hex'));
+  try {
+    if (fstatSync(fd).isDirectory()) mkdirSync(target);
+    else writeFileSync(target, '');
+    native.mount(fdPath(fd), target, 'none', MS_BIND, '');
+  } finally {
+    closeSync(fd);
+  }
+  held.push(() => releaseMountpoint(target));
+  return target;
+}
+
+function releaseMountpoint(target: string): void {
+  try {
+    native.umount2(target, MNT_DETACH);
+  } catch {
+    // Not mounted (a crash before the mount was made).
+  }
+  // Never recursive: if the unmount failed, the volume's files are beneath and must stay.
+  try {
+    if (lstatSync(target).isDirectory()) rmdirSync(target);
+    else unlinkSync(target);
+  } catch {
+    // Still mounted or already gone; the next engine start tries again.
+  }
+}
+
+/** Mountpoints of subpath sources a crash left behind: unmounted, then removed. */
+export async function releaseSubpathMounts(dir: string): Promise<void> {
+  for (const name of await fs.readdir(dir).catch(() => [] as string[])) releaseMountpoint(path.join(dir, name));
+}
+
+function releaseHeld(held: Array<() => void>): void {
+  for (const release of held.splice(0)) release();
+}
+
+const MS_BIND = 4096;

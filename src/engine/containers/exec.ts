@@ -3,14 +3,14 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs, watch } from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { conflict, invalid, notFound } from '../../common/errors.js';
+import { conflict, GantryError, invalid, notFound } from '../../common/errors.js';
 import { connectAttach, type AttachConnection } from '../../runtime/attach.js';
 import { computeCaps } from '../../runtime/spec.js';
 import { launchConmon } from '../../runtime/runtime.js';
 import { resolveUser } from '../../runtime/user.js';
 import type { ContainerService } from './service.js';
 import type { OutputChunk, Attachment, ExecSession } from './types.js';
-import { mergeEnv, processEnv, writeCtl, exitCodeFor, translateStartError } from './util.js';
+import { mergeEnv, processEnv, sleep, writeCtl, exitCodeFor, translateStartError } from './util.js';
 
 export const execMethods = {
   execCreate(this: ContainerService, ref: string, config: ExecSession['config']): string {
@@ -21,7 +21,20 @@ export const execMethods = {
     const id = randomBytes(32).toString('hex');
     let resolveDone!: () => void;
     const done = new Promise<void>((r) => (resolveDone = r));
-    this.execs.set(id, { id, containerId: rec.Id, config, running: false, exitCode: null, pid: 0, done, resolveDone });
+    let resolveStarted!: () => void;
+    const started = new Promise<void>((r) => (resolveStarted = r));
+    this.execs.set(id, {
+      id,
+      containerId: rec.Id,
+      config,
+      running: false,
+      exitCode: null,
+      pid: 0,
+      done,
+      resolveDone,
+      started,
+      resolveStarted,
+    });
     this.d.events.publish(
       'container',
       `exec_create: ${config.Cmd.join(' ')}`,
@@ -120,6 +133,7 @@ export const execMethods = {
     if (!e.config.Tty) {
       const child = rt.execPiped(rec.Id, specPath, false);
       e.pid = child.pid() ?? 0;
+      e.resolveStarted();
       let open = 2;
       const endOne = (): void => {
         if (--open === 0) output.end();
@@ -188,17 +202,22 @@ export const execMethods = {
     try {
       e.pid = await pidPromise;
     } catch (err) {
+      e.resolveStarted();
       exitWatch.close();
       finish(exitCodeFor(err));
       output.end();
       throw translateStartError(err);
     }
+    e.resolveStarted();
     return { output, stdin, done: e.done, close: () => conn?.destroy() };
   },
 
   async execResize(this: ContainerService, id: string, height: number, width: number): Promise<void> {
     const e = this.execs.get(id);
     if (!e) throw notFound(`No such exec instance: ${id}`);
+    // A client resizes as soon as it has the stream, which may be before the process runs.
+    const timedOut = await Promise.race([e.started.then(() => false), sleep(10000).then(() => true)]);
+    if (timedOut) throw new GantryError('internal', 'timeout waiting for exec session ready');
     if (e.ctl) await writeCtl(e.ctl, height, width);
   },
 };

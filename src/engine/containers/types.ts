@@ -73,6 +73,9 @@ export interface ExecSession {
   pid: number;
   done: Promise<void>;
   resolveDone: () => void;
+  /** Settles once the process runs (or its start failed): a resize waits for it, as moby's does. */
+  started: Promise<void>;
+  resolveStarted: () => void;
   ctl?: string;
 }
 

@@ -14,7 +14,9 @@ import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { GantryError, isNodeError } from '../common/errors.js';
 import { native } from '../native/index.js';
+import { isIP } from 'node:net';
 import { intToIp, ipToInt, parseCidr } from './ipnet.js';
+import { bigToIp6, ip6ToBig, type Prefix6 } from './ipv6.js';
 
 export interface BridgeNetwork {
   /** Network name, also the lease directory's name. */
@@ -28,6 +30,8 @@ export interface BridgeNetwork {
   range: { first: number; last: number; reserved: Set<number> };
   /** The bridge's and its veths' MTU (0: the kernel's default). */
   mtu: number;
+  /** The network's IPv6 prefix and gateway (`--ipv6`). */
+  v6?: { subnet: Prefix6; gateway: string };
 }
 
 /** What a container asked for on one network. */
@@ -36,6 +40,8 @@ export interface EndpointWish {
   address?: string;
   /** A MAC address for its interface (validated and normalised beforehand). */
   mac?: string;
+  /** A static IPv6 address (validated beforehand to lie in the network's IPv6 subnet). */
+  address6?: string;
 }
 
 export interface Attachment {
@@ -45,6 +51,8 @@ export interface Attachment {
   prefix: number;
   gateway: string;
   mac: string;
+  /** The IPv6 address, prefix length and gateway on an IPv6 network. */
+  v6?: { address: string; prefix: number; gateway: string };
 }
 
 /** Run `ip -batch -` with the given commands. */
@@ -83,16 +91,9 @@ export function linkExists(name: string): boolean {
   return devices.split('\n').some((line) => line.slice(0, line.indexOf(':')).trim() === name);
 }
 
-/**
- * Extra addresses on a container's interface (`--link-local-ip`), added from inside its namespace.
- * Each address was validated as an IP before; none reaches a shell.
- */
-export function addAddresses(netns: string, ifName: string, addresses: string[]): Promise<void> {
+/** Run `ip -batch -` inside a container's network namespace (pinned at `netns`). */
+function ipBatchIn(netns: string, commands: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const commands = addresses.map((a) => {
-      const bits = a.includes(':') ? (/^fe80:/i.test(a) ? 64 : 128) : a.startsWith('169.254.') ? 16 : 32;
-      return `addr add ${a}/${bits} dev ${ifName}`;
-    });
     const child = spawn('nsenter', [`--net=${netns}`, 'ip', '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
@@ -100,11 +101,25 @@ export function addAddresses(netns: string, ifName: string, addresses: string[])
     child.on('close', (code) =>
       code === 0
         ? resolve()
-        : reject(new GantryError('internal', `failed to add link-local addresses: ${err.trim() || `exit ${code}`}`)),
+        : reject(new GantryError('internal', `network setup failed: ${err.trim() || `exit ${code}`}`)),
     );
     child.stdin.on('error', () => undefined);
     child.stdin.end(commands.join('\n') + '\n');
   });
+}
+
+/**
+ * Extra addresses on a container's interface (`--link-local-ip`), added from inside its namespace.
+ * Each address was validated as an IP before; none reaches a shell.
+ */
+export function addAddresses(netns: string, ifName: string, addresses: string[]): Promise<void> {
+  return ipBatchIn(
+    netns,
+    addresses.map((a) => {
+      const bits = a.includes(':') ? (/^fe80:/i.test(a) ? 64 : 128) : a.startsWith('169.254.') ? 16 : 32;
+      return `addr add ${a}/${bits} dev ${ifName}`;
+    }),
+  );
 }
 
 export class BridgeDriver {
@@ -121,6 +136,7 @@ export class BridgeDriver {
     // `replace` keeps this idempotent when the address is already there.
     await ipBatch([
       `addr replace ${net.gateway}/${prefix} dev ${net.device}`,
+      ...(net.v6 ? [`addr replace ${net.v6.gateway}/${net.v6.subnet.bits} dev ${net.device} nodad`] : []),
       ...(net.mtu ? [`link set ${net.device} mtu ${net.mtu}`] : []),
       `link set ${net.device} up`,
     ]);
@@ -178,11 +194,41 @@ export class BridgeDriver {
     throw new GantryError('unavailable', `no available IPv4 addresses on network ${net.name}: ${net.subnet}`);
   }
 
+  /**
+   * An IPv6 address for the container: the asked-for one, or the first free one after the gateway,
+   * claimed by an exclusive create as the IPv4 leases are.
+   */
+  private async lease6(
+    net: BridgeNetwork,
+    v6: NonNullable<BridgeNetwork['v6']>,
+    containerId: string,
+    ifName: string,
+    wanted?: string,
+  ): Promise<string> {
+    const dir = this.leaseDir(net);
+    await fs.mkdir(dir, { recursive: true });
+    const gateway = ip6ToBig(v6.gateway);
+    if (wanted) {
+      const text = bigToIp6(ip6ToBig(wanted));
+      if (ip6ToBig(wanted) === gateway || !(await this.claim(dir, text, containerId, ifName)))
+        throw new GantryError('forbidden', `failed to set up container networking: Address already in use`);
+      return text;
+    }
+    const span = v6.subnet.bits >= 112 ? (1n << BigInt(128 - v6.subnet.bits)) - 1n : 65535n;
+    for (let i = 1n; i < span; i++) {
+      const candidate = v6.subnet.base + i;
+      if (candidate === gateway) continue;
+      const ip = bigToIp6(candidate);
+      if (await this.claim(dir, ip, containerId, ifName)) return ip;
+    }
+    throw new GantryError('unavailable', `no available IPv6 addresses on network ${net.name}`);
+  }
+
   /** Free every address the container holds on a network (the lease files naming it). */
   async release(net: BridgeNetwork, containerId: string): Promise<void> {
     const dir = this.leaseDir(net);
     for (const f of await fs.readdir(dir).catch(() => [] as string[])) {
-      if (!/^\d+\.\d+\.\d+\.\d+$/.test(f)) continue;
+      if (!isIP(f)) continue;
       const owner = await fs.readFile(path.join(dir, f), 'utf8').catch(() => '');
       if (owner.split('\r\n')[0]?.trim() === containerId) await fs.rm(path.join(dir, f), { force: true });
     }
@@ -193,7 +239,7 @@ export class BridgeDriver {
     const dir = this.leaseDir(net);
     const ids: string[] = [];
     for (const f of await fs.readdir(dir).catch(() => [] as string[])) {
-      if (!/^\d+\.\d+\.\d+\.\d+$/.test(f)) continue;
+      if (!isIP(f)) continue;
       const owner = await fs.readFile(path.join(dir, f), 'utf8').catch(() => '');
       const id = owner.split('\r\n')[0]?.trim();
       if (id) ids.push(id);
@@ -216,6 +262,7 @@ export class BridgeDriver {
     const prefix = parseCidr(net.subnet).bits;
     const hostVeth = hostVethName(containerId, ifName);
     const mac = wish.mac ?? macFor(address);
+    let v6: Attachment['v6'];
     // A namespace outlives its container while another container joined it (`--net container:X`): the
     // host end of its old pair is still there, and would make this start fail with EEXIST.
     if (linkExists(hostVeth)) await ipBatch([`link del ${hostVeth}`]).catch(() => undefined);
@@ -234,11 +281,17 @@ export class BridgeDriver {
       );
       // Hairpin, so a container reaches its own published ports through the host's address.
       await ipBatch([`link set dev ${hostVeth} type bridge_slave hairpin on`]);
+      if (net.v6) {
+        const address6 = await this.lease6(net, net.v6, containerId, ifName, wish.address6);
+        const route = !net.internal && defaultRoute ? [`route add default via ${net.v6.gateway} dev ${ifName}`] : [];
+        await ipBatchIn(netns, [`addr add ${address6}/${net.v6.subnet.bits} dev ${ifName} nodad`, ...route]);
+        v6 = { address: address6, prefix: net.v6.subnet.bits, gateway: net.v6.gateway };
+      }
     } catch (err) {
       await this.detach(net, containerId).catch(() => undefined);
-      throw new GantryError('internal', (err as Error).message);
+      throw err instanceof GantryError ? err : new GantryError('internal', (err as Error).message);
     }
-    return { hostVeth, ifName, address, prefix, gateway: net.gateway, mac };
+    return { hostVeth, ifName, address, prefix, gateway: net.gateway, mac, ...(v6 ? { v6 } : {}) };
   }
 
   /**

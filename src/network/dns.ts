@@ -39,6 +39,8 @@ export class DnsServer {
     private readonly port = 53,
     /** The resolvers to forward a client's other questions to (by its address); the host's when undefined. */
     private readonly upstreamsFor: (source: string) => string[] | undefined = () => undefined,
+    /** IPv6 addresses of names (AAAA), when the network has them. */
+    private readonly lookup6: (name: string, source?: string) => string | undefined = () => undefined,
   ) {}
 
   async start(): Promise<void> {
@@ -96,16 +98,22 @@ export class DnsServer {
     const q = query.questions?.[0];
     if (query.type !== 'query' || !q) return undefined;
     const ip = this.lookup(q.name, source);
+    const ip6 = q.type === 'AAAA' ? this.lookup6(q.name, source) : undefined;
     const servers = (source !== undefined ? this.upstreamsFor(source) : undefined) ?? upstreams();
     if (ip !== undefined || !servers.length) {
-      const found = ip !== undefined && q.type === 'A';
+      const answers =
+        q.type === 'A' && ip !== undefined
+          ? [{ type: 'A' as const, class: 'IN' as const, name: q.name, ttl: TTL, data: ip }]
+          : q.type === 'AAAA' && ip6 !== undefined
+            ? [{ type: 'AAAA' as const, class: 'IN' as const, name: q.name, ttl: TTL, data: ip6 }]
+            : [];
       return dnsPacket.encode({
         type: 'response',
         id: query.id,
         // Recursion available; NXDOMAIN (rcode 3) for unknown names when there is nobody to ask.
         flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE | (ip === undefined ? 3 : 0),
         questions: [q],
-        answers: found ? [{ type: 'A', class: 'IN', name: q.name, ttl: TTL, data: ip }] : [],
+        answers,
       });
     }
     return forward(msg, transport, servers[0]!).catch(() =>

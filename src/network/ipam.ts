@@ -6,6 +6,7 @@
 import net from 'node:net';
 import { invalid } from '../common/errors.js';
 import { contains, ipToInt, parseCidr, subnetText, type Subnet } from './ipnet.js';
+import { bigToIp6, contains6, ip6ToBig, parsePrefix6, prefix6Text, type Prefix6 } from './ipv6.js';
 
 /** One IPAM pool of a network, in Docker's JSON shape (empty fields left out, as Docker leaves them). */
 export interface IpamPool {
@@ -42,15 +43,19 @@ function addressError(address: string, subnet: Subnet): string | undefined {
 
 /**
  * The IPv4 pools of a create request, checked as moby checks them; IPv6 pools are skipped unless
- * `enableIPv6` (which this engine refuses before calling). Throws one error listing every problem.
+ * `enableIPv6`. Throws one error listing every problem.
  */
-export function validateIpam(configs: IpamRequest[], enableIPv6: boolean): IpamRequest[] {
+export function validateIpam(configs: IpamRequest[], enableIPv6: boolean): { v4: IpamRequest[]; v6: IpamRequest[] } {
   const errs: string[] = [];
   const v4: IpamRequest[] = [];
+  const v6: IpamRequest[] = [];
   for (const cfg of configs) {
     const text = cfg.Subnet ?? '';
     if (family(text) === 'IPv6' && net.isIPv6(text.split('/')[0]!)) {
-      if (enableIPv6) errs.push(`invalid subnet ${text}: IPv6 networks are not supported by this engine`);
+      if (!enableIPv6) continue;
+      const problems = validateIpam6(cfg);
+      errs.push(...problems);
+      if (!problems.length) v6.push(cfg);
       continue;
     }
     const subnet = prefixOf(text);
@@ -88,7 +93,44 @@ export function validateIpam(configs: IpamRequest[], enableIPv6: boolean): IpamR
     v4.push(cfg);
   }
   if (errs.length) throw invalid(`invalid network config:\n${errs.join('\n')}`);
-  return v4;
+  return { v4, v6 };
+}
+
+/** An IPv6 pool's problems, in moby's words (ip-range and auxiliary addresses are not taken for IPv6 here). */
+function validateIpam6(cfg: IpamRequest): string[] {
+  const text = cfg.Subnet ?? '';
+  let subnet: ReturnType<typeof parsePrefix6>;
+  try {
+    subnet = parsePrefix6(text);
+  } catch {
+    return [`invalid subnet ${text}: invalid CIDR block notation`];
+  }
+  const errs: string[] = [];
+  if (subnet.ip !== subnet.base) errs.push(`invalid subnet ${text}: it should be ${prefix6Text(subnet)}`);
+  if (subnet.bits > 124) errs.push(`invalid subnet ${text}: the prefix is too long to hold containers`);
+  if (cfg.IPRange)
+    errs.push(`invalid ip-range ${cfg.IPRange}: ip-range is not supported for IPv6 subnets by this engine`);
+  if (Object.keys(cfg.AuxiliaryAddresses ?? {}).length)
+    errs.push('invalid auxiliary address: auxiliary addresses are not supported for IPv6 subnets by this engine');
+  if (cfg.Gateway) {
+    if (!net.isIP(cfg.Gateway)) errs.push(`invalid gateway ${cfg.Gateway}: invalid address`);
+    else if (!net.isIPv6(cfg.Gateway)) errs.push(`invalid gateway ${cfg.Gateway}: parent subnet is an IPv6 block`);
+    else if (!contains6(subnet, ip6ToBig(cfg.Gateway)))
+      errs.push(
+        `invalid gateway ${cfg.Gateway}: parent subnet ${prefix6Text(subnet)} doesn't contain ip address ${cfg.Gateway}`,
+      );
+  }
+  return errs;
+}
+
+/** An IPv6 pool as the record keeps it: canonical subnet, gateway the first address unless given. */
+export function pool6Of(subnet: Prefix6, gateway?: string): IpamPool {
+  return { Subnet: prefix6Text(subnet), Gateway: gateway ? bigToIp6(ip6ToBig(gateway)) : bigToIp6(subnet.base + 1n) };
+}
+
+/** Whether a pool is an IPv6 one. */
+export function isV6Pool(p: { Subnet: string }): boolean {
+  return p.Subnet.includes(':');
 }
 
 /** A validated request as the network record keeps it. */
@@ -130,7 +172,7 @@ export function normalizeMac(mac: string): string | undefined {
  * networks, a well-formed MAC address.
  */
 export function validateEndpoint(
-  network: { Name: string; IPAM: { Config: IpamPool[] }; userSubnet: boolean },
+  network: { Name: string; IPAM: { Config: IpamPool[] }; userSubnet: boolean; userSubnet6?: boolean },
   ep: EndpointRequest,
 ): void {
   const errs: string[] = [];
@@ -149,11 +191,17 @@ export function validateEndpoint(
   if (!predefined && v4 && net.isIPv4(v4)) {
     if (!network.userSubnet)
       errs.push('user specified IP address is supported only when connecting to networks with user configured subnets');
-    else if (!network.IPAM.Config.some((p) => contains(parseCidr(p.Subnet), ipToInt(v4))))
+    else if (!network.IPAM.Config.some((p) => !isV6Pool(p) && contains(parseCidr(p.Subnet), ipToInt(v4))))
       errs.push(`no configured subnet or ip-range contain the IP address ${v4}`);
   }
-  if (ipam.IPv6Address && net.isIPv6(ipam.IPv6Address) && !predefined)
-    errs.push('user specified IP address is supported only when connecting to networks with user configured subnets');
+  const v6 = ipam.IPv6Address;
+  if (!predefined && v6 && net.isIPv6(v6)) {
+    const pools6 = network.IPAM.Config.filter(isV6Pool);
+    if (!network.userSubnet6 || !pools6.length)
+      errs.push('user specified IP address is supported only when connecting to networks with user configured subnets');
+    else if (!pools6.some((p) => contains6(parsePrefix6(p.Subnet), ip6ToBig(v6))))
+      errs.push(`no configured subnet or ip-range contain the IP address ${v6}`);
+  }
   if (ep.MacAddress && !normalizeMac(ep.MacAddress)) throw invalid(`invalid MAC address ${ep.MacAddress}`);
   if (errs.length) throw invalid(`invalid endpoint settings:\n${errs.join('\n')}`);
 }

@@ -21,9 +21,12 @@ import { BridgeDriver, linkExists, type BridgeNetwork, type EndpointWish } from 
 import { DnsServer } from './dns.js';
 import { allocateSubnet, contains, firstHost, hostRoutes, parseCidr, subnetText, type Subnet } from './ipnet.js';
 import { GATEWAY_MODE, GATEWAY_MODES, natRules } from './natrules.js';
+import { hostRoutes6, overlaps6, parsePrefix6, randomUla, type Prefix6 } from './ipv6.js';
 import {
   dynamicRange,
+  isV6Pool,
   normalizeMac,
+  pool6Of,
   poolOf,
   validateEndpoint,
   validateIpam,
@@ -183,7 +186,7 @@ export class NetworkService {
         EndpointID: ep.EndpointID,
         MacAddress: ep.MacAddress,
         IPv4Address: ep.IPAddress ? `${ep.IPAddress}/${ep.IPPrefixLen}` : '',
-        IPv6Address: '',
+        IPv6Address: ep.GlobalIPv6Address ? `${ep.GlobalIPv6Address}/${ep.GlobalIPv6PrefixLen}` : '',
       };
     }
     return out;
@@ -208,9 +211,9 @@ export class NetworkService {
     if (driver !== 'bridge') throw invalid(`could not find plugin ${driver} in v1 plugin registry: plugin not found`);
     const options = { ...(req.Options ?? {}) };
     this.validateBridgeOptions(options);
-    const asked = validateIpam(req.IPAM?.Config ?? [], !!req.EnableIPv6);
-    if (req.EnableIPv6) throw invalid('IPv6 networks are not supported by this engine');
+    const { v4: asked, v6: asked6 } = validateIpam(req.IPAM?.Config ?? [], !!req.EnableIPv6);
     if (asked.length > 1) throw invalid('only one IPv4 subnet per network is supported');
+    if (asked6.length > 1) throw invalid('only one IPv6 subnet per network is supported');
     const taken = this.takenSubnets();
     const config: IpamPool[] = [];
     if (asked[0]) {
@@ -224,9 +227,19 @@ export class NetworkService {
       if (!subnet) throw new GantryError('forbidden', 'all predefined address pools have been fully subnetted');
       config.push({ Subnet: subnetText(subnet), Gateway: firstHost(subnet) });
     }
+    if (req.EnableIPv6) {
+      // As Docker 27 and later: without a subnet, a unique local /64 of its own.
+      const taken6 = this.takenSubnets6();
+      const subnet = asked6[0] ? parsePrefix6(asked6[0].Subnet!) : randomUla();
+      if (taken6.some((t) => overlaps6(t, subnet)))
+        throw new GantryError('forbidden', `Pool overlaps with other one on this address space`);
+      config.push(pool6Of(subnet, asked6[0]?.Gateway));
+    }
     const rec = this.newRecord(name, 'bridge', config, !!req.Internal, req.Labels ?? {}, options);
     rec.Attachable = !!req.Attachable;
+    rec.EnableIPv6 = !!req.EnableIPv6;
     if (asked[0]) rec.userSubnet = true;
+    if (asked6[0]) rec.userSubnet6 = true;
     rec.Options = {
       ...rec.Options,
       'com.docker.network.bridge.name': rec.Options['com.docker.network.bridge.name'] ?? `br-${rec.Id.slice(0, 12)}`,
@@ -256,7 +269,14 @@ export class NetworkService {
 
   /** Subnets in use by networks and by the host's routes. */
   private takenSubnets(): Subnet[] {
-    return [...this.list().flatMap((n) => n.IPAM.Config.map((c) => parseCidr(c.Subnet))), ...hostRoutes()];
+    const pools = this.list().flatMap((n) => n.IPAM.Config.filter((c) => !isV6Pool(c)));
+    return [...pools.map((c) => parseCidr(c.Subnet)), ...hostRoutes()];
+  }
+
+  /** IPv6 prefixes in use by networks and by the host's routes. */
+  private takenSubnets6(): Prefix6[] {
+    const pools = this.list().flatMap((n) => n.IPAM.Config.filter(isV6Pool));
+    return [...pools.map((c) => parsePrefix6(c.Subnet)), ...hostRoutes6()];
   }
 
   async remove(ref: string): Promise<void> {
@@ -311,7 +331,8 @@ export class NetworkService {
 
   /** A container's endpoint on a network from what it asked for, checked as moby checks it. */
   newEndpoint(rec: NetworkRecord, cfg: EndpointRequest & { Links?: string[] | null }): EndpointSettings {
-    if (rec.Driver === 'bridge') validateEndpoint({ ...rec, userSubnet: !!rec.userSubnet }, cfg);
+    if (rec.Driver === 'bridge')
+      validateEndpoint({ ...rec, userSubnet: !!rec.userSubnet, userSubnet6: !!rec.userSubnet6 }, cfg);
     const ipam = cfg.IPAMConfig;
     const mac = cfg.MacAddress ? normalizeMac(cfg.MacAddress) : undefined;
     return {
@@ -333,7 +354,11 @@ export class NetworkService {
 
   /** What an endpoint asks of the bridge driver. */
   wishOf(ep: EndpointSettings): EndpointWish {
-    return { address: ep.IPAMConfig?.IPv4Address || undefined, mac: ep.configuredMac };
+    return {
+      address: ep.IPAMConfig?.IPv4Address || undefined,
+      address6: ep.IPAMConfig?.IPv6Address || undefined,
+      mac: ep.configuredMac,
+    };
   }
 
   /** Whether a network mode needs a namespace of its own wired through CNI (bridge or user-defined). */
@@ -365,7 +390,8 @@ export class NetworkService {
   }
 
   bridgeNetwork(rec: NetworkRecord): BridgeNetwork {
-    const cfg = rec.IPAM.Config[0]!;
+    const cfg = rec.IPAM.Config.find((c) => !isV6Pool(c))!;
+    const pool6 = rec.EnableIPv6 ? rec.IPAM.Config.find(isV6Pool) : undefined;
     return {
       name: rec.Name,
       device: rec.Options['com.docker.network.bridge.name']!,
@@ -374,6 +400,7 @@ export class NetworkService {
       internal: rec.Internal,
       range: dynamicRange(cfg),
       mtu: Number(rec.Options[MTU_OPTION] ?? 0),
+      ...(pool6 ? { v6: { subnet: parsePrefix6(pool6.Subnet), gateway: pool6.Gateway } } : {}),
     };
   }
 
@@ -382,6 +409,15 @@ export class NetworkService {
    * asking container (by its address) also the aliases of its links on this network.
    */
   lookup(networkName: string, name: string, source?: string): string | undefined {
+    return this.endpointNamed(networkName, name, source)?.IPAddress;
+  }
+
+  /** The same names → IPv6 (AAAA) on a network with IPv6. */
+  lookup6(networkName: string, name: string, source?: string): string | undefined {
+    return this.endpointNamed(networkName, name, source)?.GlobalIPv6Address || undefined;
+  }
+
+  private endpointNamed(networkName: string, name: string, source?: string): EndpointSettings | undefined {
     const wanted = name.toLowerCase().replace(/\.$/, '');
     const on = this.o
       .containers()
@@ -389,12 +425,13 @@ export class NetworkService {
     const asker = source ? on.find((c) => c.NetworkSettings!.Networks[networkName]!.IPAddress === source) : undefined;
     for (const link of asker?.NetworkSettings!.Networks[networkName]!.Links ?? []) {
       const [target = '', alias = target] = link.split(':');
-      if (alias.toLowerCase() === wanted && target.toLowerCase() !== wanted) return this.lookup(networkName, target);
+      if (alias.toLowerCase() === wanted && target.toLowerCase() !== wanted)
+        return this.endpointNamed(networkName, target);
     }
     for (const c of on) {
       const ep = c.NetworkSettings!.Networks[networkName]!;
       const names = [c.Name.slice(1), c.Id.slice(0, 12), ...(ep.Aliases ?? [])].map((n) => n.toLowerCase());
-      if (names.includes(wanted)) return ep.IPAddress;
+      if (names.includes(wanted)) return ep;
     }
     return undefined;
   }
@@ -433,6 +470,7 @@ export class NetworkService {
       this.o.logger,
       53,
       (source) => this.upstreamsOf(rec.Name, source, gateway),
+      (name, source) => this.lookup6(rec.Name, name, source),
     );
     this.dns.set(rec.Id, server);
     try {

@@ -23,6 +23,8 @@ export interface NetworkRecord {
   Labels: Record<string, string>;
   /** The subnet was given at create (static addresses are allowed only then, as in moby); not shown. */
   userSubnet?: boolean;
+  /** The IPv6 subnet was given at create; not shown. */
+  userSubnet6?: boolean;
 }
 
 /** One container's endpoint on a network, in Docker's shape (`NetworkSettings.Networks[name]`). */

@@ -7,7 +7,7 @@ import { existsSync, promises as fs, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { GantryError } from '../common/errors.js';
 import { MNT_DETACH, native } from '../native/index.js';
-import { addAddresses } from './bridge.js';
+import { addAddresses, type Attachment } from './bridge.js';
 import { addNetworkList, delNetworkList } from './cni.js';
 import type { EndpointRequest } from './ipam.js';
 import { PortReservation, portsView, wantedBindings } from './ports.js';
@@ -18,6 +18,7 @@ import {
   endpointFrom,
   ZERO_ENDPOINT,
   type ContainerNetState,
+  type EndpointSettings,
   type NetworkedContainer,
   type NetworkRecord,
 } from './types.js';
@@ -68,6 +69,7 @@ export const wiringMethods = {
         endpoints[name] = {
           ...endpoints[name]!,
           ...endpointFrom(result, ifName),
+          ...ipv6Fields(att),
           NetworkID: rec.Id,
           DNSNames: rec.Name === 'bridge' ? null : dnsNames(c, endpoints[name]!),
         };
@@ -235,7 +237,7 @@ export const wiringMethods = {
       const result = cniResult(att, state.netns);
       state.attachments.push({ networkId: rec.Id, ifName, result });
       if (ep.IPAMConfig?.LinkLocalIPs?.length) await addAddresses(state.netns, ifName, ep.IPAMConfig.LinkLocalIPs);
-      Object.assign(ep, endpointFrom(result, ifName), { DNSNames: dnsNames(c, ep) });
+      Object.assign(ep, endpointFrom(result, ifName), ipv6Fields(att), { DNSNames: dnsNames(c, ep) });
       await this.ensureDns(rec);
     }
     eps[rec.Name] = ep;
@@ -265,3 +267,10 @@ export const wiringMethods = {
     return rec;
   },
 };
+
+/** An attachment's IPv6 address as the endpoint shows it. */
+function ipv6Fields(att: Attachment): Partial<EndpointSettings> {
+  return att.v6
+    ? { GlobalIPv6Address: att.v6.address, GlobalIPv6PrefixLen: att.v6.prefix, IPv6Gateway: att.v6.gateway }
+    : {};
+}

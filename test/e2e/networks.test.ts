@@ -588,6 +588,81 @@ http.createServer(async (req, res) => {
     d_(d, ['network', 'rm', 'linknet']);
   });
 
+  test('IPv6 networks: --ipv6 with a subnet or a ULA of its own, dynamic and static (--ip6) addresses, AAAA from the embedded DNS', () => {
+    d_(d, ['network', 'create', '--ipv6', '--subnet', 'fd7e:1:2:3::/64', 'v6net']);
+    const info = JSON.parse(d_(d, ['network', 'inspect', 'v6net']))[0] as {
+      EnableIPv6: boolean;
+      IPAM: { Config: Array<{ Subnet: string; Gateway: string }> };
+    };
+    assert.equal(info.EnableIPv6, true);
+    assert.deepEqual(info.IPAM.Config[1], { Subnet: 'fd7e:1:2:3::/64', Gateway: 'fd7e:1:2:3::1' });
+    d_(d, ['run', '-d', '--name', 'v6dyn', '--network', 'v6net', 'busybox', 'sleep', '100']);
+    d_(d, [
+      'run',
+      '-d',
+      '--name',
+      'v6fixed',
+      '--network',
+      'v6net',
+      '--ip6',
+      'fd7e:1:2:3::99',
+      'busybox',
+      'sleep',
+      '100',
+    ]);
+    const dyn = d_(d, [
+      'inspect',
+      '-f',
+      '{{(index .NetworkSettings.Networks "v6net").GlobalIPv6Address}}',
+      'v6dyn',
+    ]).trim();
+    assert.match(dyn, /^fd7e:1:2:3::[0-9a-f]+$/);
+    assert.equal(
+      d_(d, [
+        'inspect',
+        '-f',
+        '{{with index .NetworkSettings.Networks "v6net"}}{{.GlobalIPv6Address}}/{{.GlobalIPv6PrefixLen}} {{.IPv6Gateway}}{{end}}',
+        'v6fixed',
+      ]).trim(),
+      'fd7e:1:2:3::99/64 fd7e:1:2:3::1',
+    );
+    assert.match(d_(d, ['exec', 'v6fixed', 'ip', '-6', 'addr', 'show', 'eth0']), /inet6 fd7e:1:2:3::99\/64/);
+    assert.match(d_(d, ['exec', 'v6fixed', 'ip', '-6', 'route']), /default via fd7e:1:2:3::1/);
+    assert.match(d_(d, ['exec', 'v6dyn', 'ping', '-6', '-c', '1', '-W', '3', 'fd7e:1:2:3::99']), /1 packets received/);
+    assert.match(
+      run('busybox', ['ping', '-6', '-c', '1', '-W', '3', 'fd7e:1:2:3::99']).stdout,
+      /1 (packets )?received/,
+      'the host reaches it through the bridge',
+    );
+    assert.match(d_(d, ['exec', 'v6dyn', 'nslookup', '-type=AAAA', 'v6fixed']), /fd7e:1:2:3::99/);
+    const attached = JSON.parse(d_(d, ['network', 'inspect', 'v6net']))[0] as {
+      Containers: Record<string, { Name: string; IPv6Address: string }>;
+    };
+    assert.ok(
+      Object.values(attached.Containers).some((c) => c.Name === 'v6fixed' && c.IPv6Address === 'fd7e:1:2:3::99/64'),
+    );
+    const taken = docker(d, ['run', '-d', '--network', 'v6net', '--ip6', 'fd7e:1:2:3::99', 'busybox', 'sleep', '1']);
+    assert.match(taken.stderr, /Address already in use/);
+    assert.match(
+      docker(d, ['create', '--network', 'v6net', '--ip6', 'fd7e:9::1', 'busybox']).stderr,
+      /no configured subnet or ip-range contain the IP address fd7e:9::1/,
+    );
+    d_(d, ['network', 'create', '--ipv6', 'v6auto']);
+    const auto = d_(d, ['network', 'inspect', '-f', '{{range .IPAM.Config}}{{.Subnet}} {{end}}', 'v6auto'])
+      .trim()
+      .split(' ');
+    assert.match(auto[1] ?? '', /^fd[0-9a-f:]+::\/64$/, 'a unique local /64 of its own');
+    d_(d, ['network', 'create', 'v4only']);
+    assert.match(
+      docker(d, ['create', '--network', 'v4only', '--ip6', 'fd7e:1:2:3::5', 'busybox']).stderr,
+      /user specified IP address is supported only when connecting to networks with user configured subnets/,
+    );
+    d_(d, ['rm', '-f', 'v6dyn', 'v6fixed']);
+    for (const id of d_(d, ['ps', '-aq', '--filter', 'network=v6net']).trim().split('\n').filter(Boolean))
+      d_(d, ['rm', '-f', id]);
+    d_(d, ['network', 'rm', 'v6net', 'v6auto', 'v4only']);
+  });
+
   test('the gantry CLI: run -p -v --network, port, network and volume commands', async () => {
     const g = (args: string[]): string => ok(GANTRY, args, { env: d.env });
     const port = await freePort();

@@ -9,7 +9,10 @@ import * as schema from './schema/types.js';
 
 export function registerNetworkRoutes(r: Router, engine: Engine): void {
   const networks = engine.networks;
-  const view = ({ userSubnet: _user, ...n }: NetworkRecord, withContainers: boolean): Record<string, unknown> => ({
+  const view = (
+    { userSubnet: _user, userSubnet6: _user6, ...n }: NetworkRecord,
+    withContainers: boolean,
+  ): Record<string, unknown> => ({
     ...n,
     Containers: withContainers ? networks.attached({ ...n }) : {},
   });

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ApiClient } from '../src/cluster/client/client.js';
 import type { KObject } from '../src/cluster/api/object.js';
-import { Cleanup, GANTRY, startProcess, startServer, type ClusterServer } from '../test/e2e/helpers.js';
+import { Cleanup, startScheduler, startServer, type ClusterServer } from '../test/e2e/helpers.js';
 
 const { values } = parseArgs({
   options: { nodes: { type: 'string', default: '1000' }, pods: { type: 'string', default: '5000' } },
@@ -100,25 +100,7 @@ async function measure(mode: Mode): Promise<number> {
           ? ['--controllers=garbagecollector,namespace,serviceaccount', '--disable-scheduler']
           : ['--disable-controller-manager', '--disable-scheduler'],
     );
-    if (mode === 'own-process') {
-      const tls = path.join(server.dir, 'tls');
-      startProcess(
-        cleanup,
-        GANTRY,
-        [
-          'scheduler',
-          '--server',
-          server.url,
-          '--ca-file',
-          path.join(tls, 'ca.crt'),
-          '--cert-file',
-          path.join(tls, 'admin.crt'),
-          '--key-file',
-          path.join(tls, 'admin.key'),
-        ],
-        path.join(server.dir, 'scheduler.log'),
-      );
-    }
+    if (mode === 'own-process') startScheduler(cleanup, server, path.join(server.dir, 'scheduler.log'));
     const c = clientOf(server);
     await pool(nodeCount, async (i) => {
       await c.create('/api/v1/nodes', node(i));

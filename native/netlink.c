@@ -87,6 +87,18 @@ static int set_up(int fd, int index) {
   return nl_talk(fd, &r);
 }
 
+/* Hairpin mode on a bridge port, so a container reaches its own published ports through the host. */
+static int set_hairpin(int fd, unsigned int index) {
+  struct ifinfomsg ifi = {.ifi_family = AF_BRIDGE, .ifi_index = (int)index};
+  struct nlreq r;
+  nl_init(&r, RTM_SETLINK, 0, &ifi, sizeof(ifi));
+  struct rtattr *protinfo = nl_attr(&r, IFLA_PROTINFO | NLA_F_NESTED, NULL, 0);
+  unsigned char on = 1;
+  nl_attr(&r, IFLA_BRPORT_MODE, &on, sizeof(on));
+  nl_nest_end(&r, protinfo);
+  return nl_talk(fd, &r);
+}
+
 static int parse_mac(const char *s, unsigned char out[6]) {
   unsigned int b[6];
   if (sscanf(s, "%x:%x:%x:%x:%x:%x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]) != 6) return -1;
@@ -142,6 +154,9 @@ static int attach(int pid, const char *netns, const char *host, const char *peer
   unsigned int host_index = if_nametoindex(host);
   *step = "host end up";
   rc = host_index ? set_up(fd, (int)host_index) : -errno;
+  if (rc < 0) goto undo;
+  *step = "hairpin";
+  rc = set_hairpin(fd, host_index);
   if (rc < 0) goto undo;
 
   /* A netlink socket inside the container's namespace; this thread goes back to its own at once. */

@@ -11,7 +11,7 @@ interface NativeModule {
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
   umount2(target: string, flags: number): void;
   /**
-   * Create a veth pair: `hostVeth` on `bridge` and up; `peer` (with `mac`) inside the namespace of
+   * Create a veth pair: `hostVeth` on `bridge` (in hairpin mode) and up; `peer` (with `mac`) inside the namespace of
    * `pid`, reached through `netnsPath`, with `address/prefix` and, unless `gateway` is empty, a default
    * route; both ends get `mtu` unless it is 0.
    */

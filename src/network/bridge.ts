@@ -279,8 +279,6 @@ export class BridgeDriver {
         net.internal || !defaultRoute ? '' : net.gateway,
         net.mtu,
       );
-      // Hairpin, so a container reaches its own published ports through the host's address.
-      await ipBatch([`link set dev ${hostVeth} type bridge_slave hairpin on`]);
       if (net.v6) {
         const address6 = await this.lease6(net, net.v6, containerId, ifName, wish.address6);
         const route = !net.internal && defaultRoute ? [`route add default via ${net.v6.gateway} dev ${ifName}`] : [];

@@ -29,7 +29,8 @@ const CHROMIUM = '/usr/bin/chromium';
 
 /**
  * Open a page, again when Chromium aborts the navigation because the host's network changed: it
- * watches every interface, and the cluster's pods come and go with veths of their own.
+ * watches every interface, and the cluster's pods come and go with veths of their own. The abort shows
+ * as ERR_NETWORK_CHANGED, or as the navigation being replaced by Chromium's error page.
  */
 async function goto(page: Page, url: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
@@ -37,7 +38,7 @@ async function goto(page: Page, url: string): Promise<void> {
       await page.goto(url);
       return;
     } catch (err) {
-      if (attempt >= 5 || !/ERR_NETWORK_CHANGED/.test((err as Error).message)) throw err;
+      if (attempt >= 5 || !/ERR_NETWORK_CHANGED|chrome-error:\/\//.test((err as Error).message)) throw err;
     }
   }
 }

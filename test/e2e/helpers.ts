@@ -409,6 +409,27 @@ export async function startServer(
   };
 }
 
+/** `gantry scheduler` as a process of its own against a server, with the admin certificate. */
+export function startScheduler(cleanup: Cleanup, server: ClusterServer, logFile: string): ChildProcess {
+  const tls = path.join(server.dir, 'tls');
+  return startProcess(
+    cleanup,
+    GANTRY,
+    [
+      'scheduler',
+      '--server',
+      server.url,
+      '--ca-file',
+      path.join(tls, 'ca.crt'),
+      '--cert-file',
+      path.join(tls, 'admin.crt'),
+      '--key-file',
+      path.join(tls, 'admin.key'),
+    ],
+    logFile,
+  );
+}
+
 /**
  * A one-node cluster of its own for a test: a loopback registry with busybox, a daemon using it as its
  * mirror, `gantry server` (with `serverArgs`) and an agent as `nodeName`, Ready. Pod containers left by

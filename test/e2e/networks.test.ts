@@ -2,6 +2,7 @@
  * Issue 4 acceptance: bridge networking through the CNI plugins, published ports, network modes,
  * user-defined networks with their DNS, links, and volumes, through the docker CLI and docker-py.
  */
+import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
@@ -28,6 +29,12 @@ import {
 const d_ = (d: Daemon, args: string[]): string => ok('docker', args, { env: d.env });
 
 /** The host's own (non-loopback) IPv4 address. */
+/** The host end of a container's eth0 veth, as the bridge driver names it. */
+function vethOf(d: Daemon, name: string): string {
+  const id = ok('docker', ['inspect', '-f', '{{.Id}}', name], { env: d.env }).trim();
+  return `veth${createHash('sha256').update(`${id}/eth0`).digest('hex').slice(0, 7)}`;
+}
+
 function hostAddress(): string {
   const out = run('ip', ['-4', '-o', 'addr', 'show', 'scope', 'global']).stdout;
   const m = /inet (\d+\.\d+\.\d+\.\d+)\//.exec(out);
@@ -110,6 +117,9 @@ describe('networking through the docker CLI', () => {
       d_(d, ['run', '--rm', 'busybox', 'wget', '-qO-', `http://${hostAddress()}:${port}/`]),
       /hello from httpd/,
     );
+    // The container reaches its own published port through the host's address (hairpin).
+    assert.match(d_(d, ['exec', 'web', 'wget', '-qO-', `http://${hostAddress()}:${port}/`]), /hello from httpd/);
+    assert.equal(readFileSync(`/sys/class/net/${vethOf(d, 'web')}/brport/hairpin_mode`, 'utf8').trim(), '1');
     // A second container asking for the same port is refused and does not start half-wired.
     const clash = docker(d, ['run', '-d', '--name', 'clash', '-p', `${port}:80`, 'busybox', 'sleep', '100']);
     assert.notEqual(clash.code, 0);

@@ -1,0 +1,105 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { StatusError } from '../api/errors.js';
+import type { KObject } from '../api/object.js';
+import type { KubeClient } from './client.js';
+import { LeaderElector } from './leaderelection.js';
+import { quietLogger } from '../controllers/testing.js';
+
+/** One Lease with resourceVersion checks, as the API server keeps it. */
+class LeaseStore {
+  lease: KObject | undefined;
+  private rv = 0;
+  up = true;
+  client(): KubeClient {
+    const down = (): never => {
+      throw new Error('connection refused');
+    };
+    return {
+      request: async <T>() => {
+        if (!this.up) down();
+        if (!this.lease) throw new StatusError(404, 'NotFound', 'leases not found');
+        return structuredClone(this.lease) as T;
+      },
+      create: async (_p: string, obj: KObject) => {
+        if (!this.up) down();
+        if (this.lease) throw new StatusError(409, 'AlreadyExists', 'exists');
+        this.lease = { ...structuredClone(obj), metadata: { ...obj.metadata, resourceVersion: String(++this.rv) } };
+        return this.lease;
+      },
+      update: async (_p: string, obj: KObject) => {
+        if (!this.up) down();
+        if (obj.metadata?.resourceVersion !== this.lease?.metadata?.resourceVersion)
+          throw new StatusError(409, 'Conflict', 'the object has been modified');
+        this.lease = { ...structuredClone(obj), metadata: { ...obj.metadata, resourceVersion: String(++this.rv) } };
+        return this.lease;
+      },
+    } as unknown as KubeClient;
+  }
+}
+
+/** A candidate on `store`'s lease, with an injected clock and retry period. */
+function candidate(
+  store: LeaseStore,
+  identity: string,
+  clock: () => number = Date.now,
+  retryPeriodMs = 2000,
+): LeaderElector {
+  return new LeaderElector({
+    client: store.client(),
+    namespace: 'kube-system',
+    name: 'kube-scheduler',
+    identity,
+    logger: quietLogger,
+    now: clock,
+    retryPeriodMs,
+  });
+}
+
+test('one candidate leads; another takes over only once the lease has gone unrenewed for its duration', async () => {
+  const store = new LeaseStore();
+  let clock = 1_000_000;
+  const elector = (identity: string): LeaderElector => candidate(store, identity, () => clock);
+  const a = elector('a');
+  const b = elector('b');
+  assert.equal(await a.tryAcquireOrRenew(), true, 'a creates the lease');
+  assert.equal(await b.tryAcquireOrRenew(), false, 'b sees it held');
+  clock += 10_000;
+  assert.equal(await a.tryAcquireOrRenew(), true, 'a renews');
+  assert.equal(await b.tryAcquireOrRenew(), false);
+  clock += 14_000;
+  assert.equal(await b.tryAcquireOrRenew(), false, 'not yet 15 s since b saw the renewal');
+  clock += 2_000;
+  assert.equal(await b.tryAcquireOrRenew(), true, 'a has gone quiet for longer than the lease');
+  const spec = (store.lease as { spec: { holderIdentity: string; leaseTransitions: number } }).spec;
+  assert.deepEqual([spec.holderIdentity, spec.leaseTransitions], ['b', 1]);
+  assert.equal(await a.tryAcquireOrRenew(), false, 'a lost it');
+  store.up = false;
+  assert.equal(await b.tryAcquireOrRenew(), false, 'an unreachable API server is no lease');
+});
+
+test('concurrent candidates: a write with a stale resourceVersion loses', async () => {
+  const store = new LeaseStore();
+  let clock = 0;
+  const mk = (id: string): LeaderElector => candidate(store, id, () => clock);
+  const candidates = ['a', 'b', 'c', 'd'].map(mk);
+  const won = await Promise.all(candidates.map((c) => c.tryAcquireOrRenew()));
+  assert.equal(won.filter(Boolean).length, 1);
+  clock += 20_000;
+  // All see it expire at once; exactly one of the takeovers succeeds.
+  for (const c of candidates) await c.tryAcquireOrRenew().then(() => undefined);
+  const again = await Promise.all(candidates.map((c) => c.tryAcquireOrRenew()));
+  assert.equal(again.filter(Boolean).length, 1);
+});
+
+test('a leader that stops gives the lease up', async () => {
+  const store = new LeaseStore();
+  const a = candidate(store, 'a', Date.now, 20);
+  const b = candidate(store, 'b', Date.now, 20);
+  let led = false;
+  const running = a.run(() => (led = true));
+  while (!led) await new Promise((r) => setTimeout(r, 5));
+  await a.stop();
+  await running;
+  assert.equal(await b.tryAcquireOrRenew(), true);
+});

@@ -1,0 +1,182 @@
+/**
+ * Leader election over a `coordination.k8s.io/v1` Lease, as client-go's leaderelection does it: a
+ * candidate takes the lease when it is free or its holder has not renewed it within the lease duration
+ * (measured on this process's clock from when the record last changed, so clocks need not agree), the
+ * leader renews it every retry period, and a leader that cannot renew within the renew deadline stops
+ * leading. Every write carries the resourceVersion read, so two candidates never both win. Defaults are
+ * Kubernetes': lease 15 s, renew deadline 10 s, retry 2 s.
+ */
+import type { Logger } from '../../common/log.js';
+import { StatusError } from '../api/errors.js';
+import type { KObject } from '../api/object.js';
+import type { KubeClient } from './client.js';
+
+export interface LeaderElectionOptions {
+  client: KubeClient;
+  namespace: string;
+  name: string;
+  /** Who this candidate is (Kubernetes: `<hostname>_<uuid>`). */
+  identity: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+  logger: Logger;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+interface LeaseSpec {
+  holderIdentity?: string;
+  leaseDurationSeconds?: number;
+  acquireTime?: string;
+  renewTime?: string;
+  leaseTransitions?: number;
+}
+
+type Lease = KObject & { spec?: LeaseSpec };
+
+/** RFC 3339 with microseconds, as Kubernetes writes MicroTime. */
+function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+export class LeaderElector {
+  private readonly leaseMs: number;
+  private readonly renewDeadlineMs: number;
+  private readonly retryMs: number;
+  private readonly now: () => number;
+  /** The record as last seen, and when (this process's clock) it last changed. */
+  private observed: { spec: LeaseSpec; at: number } | undefined;
+  private stopped = false;
+  private leading = false;
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly o: LeaderElectionOptions) {
+    this.leaseMs = o.leaseDurationMs ?? 15000;
+    this.renewDeadlineMs = o.renewDeadlineMs ?? 10000;
+    this.retryMs = o.retryPeriodMs ?? 2000;
+    this.now = o.now ?? Date.now;
+    if (this.renewDeadlineMs >= this.leaseMs) throw new Error('leaseDuration must be greater than renewDeadline');
+  }
+
+  private get path(): string {
+    return `/apis/coordination.k8s.io/v1/namespaces/${this.o.namespace}/leases`;
+  }
+
+  isLeader(): boolean {
+    return this.leading;
+  }
+
+  /** The holder as last observed. */
+  holder(): string | undefined {
+    return this.observed?.spec.holderIdentity;
+  }
+
+  /**
+   * One attempt to take or keep the lease; true when this candidate holds it afterwards. Errors
+   * (the API server unreachable, a conflicting write) count as not holding it.
+   */
+  async tryAcquireOrRenew(): Promise<boolean> {
+    const now = this.now();
+    const mine: LeaseSpec = {
+      holderIdentity: this.o.identity,
+      leaseDurationSeconds: Math.round(this.leaseMs / 1000),
+      acquireTime: microTime(now),
+      renewTime: microTime(now),
+      leaseTransitions: 0,
+    };
+    let current: Lease;
+    try {
+      current = await this.o.client.request<Lease>('GET', `${this.path}/${this.o.name}`);
+    } catch (err) {
+      if (!(err instanceof StatusError) || err.code !== 404) return false;
+      try {
+        await this.o.client.create(this.path, {
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { name: this.o.name, namespace: this.o.namespace },
+          spec: mine,
+        } as KObject);
+      } catch {
+        return false;
+      }
+      this.observed = { spec: mine, at: now };
+      return true;
+    }
+    const spec = current.spec ?? {};
+    if (!this.observed || JSON.stringify(this.observed.spec) !== JSON.stringify(spec))
+      this.observed = { spec, at: now };
+    const heldByOther = !!spec.holderIdentity && spec.holderIdentity !== this.o.identity;
+    const duration = (spec.leaseDurationSeconds ?? Math.round(this.leaseMs / 1000)) * 1000;
+    if (heldByOther && this.observed.at + duration > now) return false;
+    const next: LeaseSpec =
+      heldByOther || !spec.holderIdentity
+        ? { ...mine, leaseTransitions: (spec.leaseTransitions ?? 0) + (spec.holderIdentity ? 1 : 0) }
+        : { ...spec, renewTime: microTime(now), leaseDurationSeconds: mine.leaseDurationSeconds };
+    try {
+      await this.o.client.update(`${this.path}/${this.o.name}`, { ...current, spec: next } as KObject);
+    } catch {
+      return false;
+    }
+    this.observed = { spec: next, at: now };
+    return true;
+  }
+
+  /**
+   * Campaign until leading, lead until the lease cannot be renewed within the renew deadline (or
+   * `stop`), then resolve. `onStartedLeading` runs once this candidate leads.
+   */
+  async run(onStartedLeading: () => void): Promise<void> {
+    while (!this.stopped && !(await this.tryAcquireOrRenew())) await this.sleep(this.jittered());
+    if (this.stopped) return;
+    this.leading = true;
+    this.o.logger.info({ lease: `${this.o.namespace}/${this.o.name}`, identity: this.o.identity }, 'became leader');
+    onStartedLeading();
+    let lastRenew = this.now();
+    while (!this.stopped) {
+      await this.sleep(this.retryMs);
+      if (this.stopped) break;
+      if (await this.tryAcquireOrRenew()) lastRenew = this.now();
+      else if (this.now() - lastRenew >= this.renewDeadlineMs) break;
+    }
+    this.leading = false;
+    if (!this.stopped) this.o.logger.error({ lease: `${this.o.namespace}/${this.o.name}` }, 'leaderelection lost');
+  }
+
+  /** Stop campaigning or leading; a leader gives the lease up so another takes over at once. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    if (!this.leading) return;
+    this.leading = false;
+    try {
+      const current = await this.o.client.request<Lease>('GET', `${this.path}/${this.o.name}`);
+      if (current.spec?.holderIdentity !== this.o.identity) return;
+      await this.o.client.update(`${this.path}/${this.o.name}`, {
+        ...current,
+        spec: { ...current.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime(this.now()) },
+      } as KObject);
+    } catch {
+      // The lease expires by itself.
+    }
+  }
+
+  /** client-go waits the retry period with up to 20% jitter between attempts. */
+  private jittered(): number {
+    return this.retryMs * (1 + Math.random() * 0.2);
+  }
+
+  /** A wait that `stop` cuts short. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}

@@ -55,10 +55,11 @@ export interface Attachment {
   v6?: { address: string; prefix: number; gateway: string };
 }
 
-/** Run `ip -batch -` with the given commands. */
-function ipBatch(commands: string[]): Promise<void> {
+/** Run `ip -batch -` with the given commands, inside a container's network namespace when `netns` is given. */
+function ipBatch(commands: string[], netns?: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const [cmd, args] = netns ? ['nsenter', [`--net=${netns}`, 'ip', '-batch', '-']] : ['ip', ['-batch', '-']];
+    const child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
     child.on('error', reject);
@@ -91,34 +92,17 @@ export function linkExists(name: string): boolean {
   return devices.split('\n').some((line) => line.slice(0, line.indexOf(':')).trim() === name);
 }
 
-/** Run `ip -batch -` inside a container's network namespace (pinned at `netns`). */
-function ipBatchIn(netns: string, commands: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('nsenter', [`--net=${netns}`, 'ip', '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0
-        ? resolve()
-        : reject(new GantryError('internal', `network setup failed: ${err.trim() || `exit ${code}`}`)),
-    );
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(commands.join('\n') + '\n');
-  });
-}
-
 /**
  * Extra addresses on a container's interface (`--link-local-ip`), added from inside its namespace.
  * Each address was validated as an IP before; none reaches a shell.
  */
 export function addAddresses(netns: string, ifName: string, addresses: string[]): Promise<void> {
-  return ipBatchIn(
-    netns,
+  return ipBatch(
     addresses.map((a) => {
       const bits = a.includes(':') ? (/^fe80:/i.test(a) ? 64 : 128) : a.startsWith('169.254.') ? 16 : 32;
       return `addr add ${a}/${bits} dev ${ifName}`;
     }),
+    netns,
   );
 }
 
@@ -282,7 +266,7 @@ export class BridgeDriver {
       if (net.v6) {
         const address6 = await this.lease6(net, net.v6, containerId, ifName, wish.address6);
         const route = !net.internal && defaultRoute ? [`route add default via ${net.v6.gateway} dev ${ifName}`] : [];
-        await ipBatchIn(netns, [`addr add ${address6}/${net.v6.subnet.bits} dev ${ifName} nodad`, ...route]);
+        await ipBatch([`addr add ${address6}/${net.v6.subnet.bits} dev ${ifName} nodad`, ...route], netns);
         v6 = { address: address6, prefix: net.v6.subnet.bits, gateway: net.v6.gateway };
       }
     } catch (err) {

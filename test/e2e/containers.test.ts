@@ -10,6 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import {
   Cleanup,
+  createViaApi,
   docker,
   hasPython,
   ok,
@@ -458,44 +459,38 @@ describe('containers through the docker CLI', () => {
       '-c',
       'echo ready; while read l; do echo "got $l"; echo "err $l" >&2; done',
     ]);
-    const open = (q: string, version = 'v1.44'): Promise<InstanceType<typeof WebSocket>> =>
+    type Session = { ws: InstanceType<typeof WebSocket>; text: string; binary: boolean };
+    // Messages are recorded from the start: the logs can arrive with the handshake's answer.
+    const open = (q: string, version = 'v1.44'): Promise<Session> =>
       new Promise((resolve, reject) => {
         const ws = new WebSocket(`ws+unix://${d.sock}:/${version}/containers/wsc/attach/ws?${q}`);
-        ws.once('open', () => resolve(ws));
+        const session: Session = { ws, text: '', binary: true };
+        ws.on('message', (data, isBinary) => {
+          session.text += data.toString();
+          session.binary &&= isBinary;
+        });
+        ws.once('open', () => resolve(session));
         ws.once('error', reject);
       });
-    const collect = (ws: InstanceType<typeof WebSocket>, until: RegExp): Promise<{ text: string; binary: boolean }> =>
-      new Promise((resolve, reject) => {
-        let text = '';
-        let binary = true;
-        const t = setTimeout(() => reject(new Error(`timed out; got ${JSON.stringify(text)}`)), 10000);
-        ws.on('message', (data, isBinary) => {
-          text += data.toString();
-          binary &&= isBinary;
-          if (until.test(text)) {
-            clearTimeout(t);
-            resolve({ text, binary });
-          }
-        });
-      });
+    const collect = (s: Session, until: RegExp): Promise<Session> =>
+      waitFor(() => until.test(s.text), `${until} in ${JSON.stringify(s.text)}`, 10000).then(() => s);
     await waitFor(() => /ready/.test(d_(d, ['logs', 'wsc'])), 'wsc ready');
-    const ws = await open('logs=1&stream=1&stdin=1&stdout=1&stderr=1');
-    const got = collect(ws, /err hello/);
-    ws.send('hello\n');
-    const { text, binary } = await got;
+    const session = await open('logs=1&stream=1&stdin=1&stdout=1&stderr=1');
+    session.ws.send('hello\n');
+    const { text, binary } = await collect(session, /err hello/);
     assert.ok(binary, 'API 1.28 and later send binary messages');
     assert.match(text, /^ready\n/);
     assert.match(text, /got hello\n/);
-    ws.close();
+    session.ws.close();
     // Only stdout asked for: stderr stays out.
     const outOnly = await open('stream=1&stdin=1&stdout=1');
-    const gotOut = collect(outOnly, /got second/);
-    outOnly.send('second\n');
+    outOnly.ws.send('second\n');
+    await collect(outOnly, /got second/);
     await new Promise((r) => setTimeout(r, 300));
-    assert.doesNotMatch((await gotOut).text, /err second/);
+    assert.doesNotMatch(outOnly.text, /err second/);
     // Detach keys end the session and leave the container running.
-    const closed = new Promise<number>((r) => outOnly.once('close', (code) => r(code)));
-    outOnly.send(Buffer.from([0x10, 0x11]));
+    const closed = new Promise<number>((r) => outOnly.ws.once('close', (code) => r(code)));
+    outOnly.ws.send(Buffer.from([0x10, 0x11]));
     assert.equal(await closed, 1000);
     assert.equal(d_(d, ['inspect', '-f', '{{.State.Running}}', 'wsc']).trim(), 'true');
     // No such container, or not a WebSocket handshake: the API's errors.
@@ -536,17 +531,7 @@ describe('containers through the docker CLI', () => {
     ]);
     assert.match(hosts, new RegExp(`^${gw.replace(/\./g, '\\.')}\\s+gw$`, 'm'));
     assert.match(hosts, /^::1\s+six$/m);
-    const create = (body: Record<string, unknown>): string =>
-      run('curl', [
-        '-s',
-        '--unix-socket',
-        d.sock,
-        '-H',
-        'Content-Type: application/json',
-        '-d',
-        JSON.stringify({ Image: 'busybox', ...body }),
-        'http://d/v1.44/containers/create',
-      ]).stdout;
+    const create = (body: Record<string, unknown>): string => createViaApi(d, { Image: 'busybox', ...body }).body;
     assert.match(create({ HostConfig: { ExtraHosts: ['evil\n1.2.3.4 bank:1.1.1.1'] } }), /bad format for add-host/);
     assert.match(
       create({ HostConfig: { ExtraHosts: ['name:not-an-ip'] } }),
@@ -626,21 +611,12 @@ describe('containers through the docker CLI', () => {
       const missing = docker(d, ['run', '--rm', '--mount', mount('nope'), 'busybox', 'true']);
       assert.notEqual(missing.code, 0);
       assert.match(missing.stderr, /cannot access path .*nope/);
-      const out = run('curl', [
-        '-s',
-        '--unix-socket',
-        d.sock,
-        '-H',
-        'Content-Type: application/json',
-        '-d',
-        JSON.stringify({
-          Image: 'busybox',
-          HostConfig: {
-            Mounts: [{ Type: 'volume', Source: 'spvol', Target: '/d', VolumeOptions: { Subpath: '../x' } }],
-          },
-        }),
-        'http://d/v1.45/containers/create',
-      ]).stdout;
+      const out = createViaApi(d, {
+        Image: 'busybox',
+        HostConfig: {
+          Mounts: [{ Type: 'volume', Source: 'spvol', Target: '/d', VolumeOptions: { Subpath: '../x' } }],
+        },
+      }).body;
       assert.match(out, /subpath must be a relative path within the volume/);
       d_(d, ['create', '--name', 'spc', '--mount', mount('sub'), 'busybox', 'true']);
       d_(d, ['cp', 'spc:/data/f', path.join(dir, 'f')]);

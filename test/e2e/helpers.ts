@@ -556,6 +556,27 @@ export function seedRegistry(
   ok('skopeo', args);
 }
 
+/**
+ * `POST /containers/create` with a raw body, past the docker CLI's own checks: what the daemon answers
+ * (the body, then the status code on its own line).
+ */
+export function createViaApi(d: Daemon, body: Record<string, unknown>): { body: string; status: number } {
+  const out = run('curl', [
+    '-s',
+    '-w',
+    '\n%{http_code}',
+    '--unix-socket',
+    d.sock,
+    '-H',
+    'Content-Type: application/json',
+    '-d',
+    JSON.stringify(body),
+    'http://d/containers/create',
+  ]).stdout;
+  const cut = out.lastIndexOf('\n');
+  return { body: out.slice(0, cut), status: Number(out.slice(cut + 1)) };
+}
+
 export function docker(d: Daemon, args: string[], opts: { input?: string | Buffer } = {}): RunResult {
   return run('docker', args, { env: d.env, input: opts.input });
 }

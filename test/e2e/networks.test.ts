@@ -9,6 +9,7 @@ import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   Cleanup,
+  createViaApi,
   curl,
   docker,
   freePort,
@@ -526,19 +527,10 @@ http.createServer(async (req, res) => {
       docker(d, ['create', '--ip', '10.99.0.5', 'busybox']).stderr,
       /user specified IP address is supported on user defined networks only/,
     );
-    const badMac = run('curl', [
-      '-s',
-      '--unix-socket',
-      d.sock,
-      '-H',
-      'Content-Type: application/json',
-      '-d',
-      JSON.stringify({
-        Image: 'busybox',
-        NetworkingConfig: { EndpointsConfig: { bridge: { MacAddress: '92:d0:c6' } } },
-      }),
-      'http://d/v1.44/containers/create',
-    ]).stdout;
+    const badMac = createViaApi(d, {
+      Image: 'busybox',
+      NetworkingConfig: { EndpointsConfig: { bridge: { MacAddress: '92:d0:c6' } } },
+    }).body;
     assert.deepEqual(JSON.parse(badMac), { message: 'invalid MAC address 92:d0:c6' });
     d_(d, ['network', 'create', 'pooled']);
     assert.match(

@@ -14,6 +14,7 @@ import { pack as tarPack } from 'tar-stream';
 import { readAll } from '../../src/common/streams.js';
 import {
   Cleanup,
+  createViaApi,
   docker,
   ok,
   restartDaemon,
@@ -358,23 +359,13 @@ describe('state, isolation and validation as Docker has them', () => {
       assert.equal(out.code, 125, `${flags.join(' ')}: ${out.stderr}`);
       assert.match(out.stderr, re);
     }
-    const port = run('curl', [
-      '-s',
-      '-w',
-      '%{http_code}',
-      '--unix-socket',
-      d.sock,
-      '-H',
-      'Content-Type: application/json',
-      '-d',
-      JSON.stringify({
-        Image: 'busybox',
-        Cmd: ['true'],
-        HostConfig: { PortBindings: { '80/tcp': [{ HostPort: '70000' }] } },
-      }),
-      'http://d/containers/create',
-    ]);
-    assert.match(port.stdout, /invalid port specification: \\"70000\\".*400$/s);
+    const port = createViaApi(d, {
+      Image: 'busybox',
+      Cmd: ['true'],
+      HostConfig: { PortBindings: { '80/tcp': [{ HostPort: '70000' }] } },
+    });
+    assert.match(port.body, /invalid port specification: \\"70000\\"/);
+    assert.equal(port.status, 400);
     assert.equal(count(), n, 'nothing was created');
   });
 

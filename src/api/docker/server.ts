@@ -12,6 +12,7 @@ import { GANTRY_VERSION } from '../../version.js';
 import { registerSystemRoutes } from './system.js';
 import { registerAttachWebSocketRoute } from './attachws.js';
 import { registerContainerRoutes } from './containers.js';
+import { registerStreamRoutes } from './streams.js';
 import { registerNetworkRoutes } from './networks.js';
 import { registerVolumeRoutes } from './volumes.js';
 import { registerBuildRoutes } from './build.js';
@@ -22,6 +23,7 @@ export function createDockerApi(engine: Engine): http.Server {
   registerSystemRoutes(router, engine);
   registerImageRoutes(router, engine);
   registerContainerRoutes(router, engine);
+  registerStreamRoutes(router, engine);
   registerAttachWebSocketRoute(router, engine);
   registerNetworkRoutes(router, engine);
   registerVolumeRoutes(router, engine);

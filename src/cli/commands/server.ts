@@ -1,7 +1,6 @@
 /**
  * `gantry server`: the cluster's API server (k3s's flag names), its state in SQLite in the data dir or
- * in etcd, with the controllers; `gantry agent`: a node agent running pods through a gantry daemon;
- * and `gantry kubectl`, which runs the kubectl on PATH with the server's admin kubeconfig.
+ * in etcd, with the controllers; and `gantry kubectl`, which runs the kubectl on PATH with the server's admin kubeconfig.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -9,17 +8,16 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { ApiClient as EngineClient, DEFAULT_HOST } from '../../api/docker/client.js';
-import { NodeAgent } from '../../cluster/agent/agent.js';
-import { nodeCredentials } from '../../cluster/agent/credentials.js';
 import { isDnsSubdomain, isIp } from '../../cluster/api/validation.js';
-import { ApiClient as ClusterClient } from '../../cluster/client/client.js';
 import { createLogger, logUncaught } from '../../common/log.js';
 import { goDurationNs } from '../../common/time.js';
 import { startEmbeddedNode } from './embeddednode.js';
 import { ApiServer } from '../../cluster/apiserver/server.js';
 import { ensureTls } from '../../cluster/apiserver/tls.js';
-import { ControllerManager, CONTROLLERS, selectControllers } from '../../cluster/controllers/manager.js';
+import { CONTROLLERS, selectControllers } from '../../cluster/controllers/manager.js';
+import { checkJoinedServer, publishBootstrapData, restoreBootstrapData } from '../../cluster/pki/bootstrapdata.js';
+import { registerTokenCommands } from './token.js';
+import { serverIdentity, startElectedControlPlane } from './controlplane.js';
 import { parseClusterCidr } from '../../cluster/controllers/nodeipam.js';
 import { parseLbRange } from '../../cluster/controllers/servicelb.js';
 import { isStorageRoot } from '../../cluster/controllers/localpath.js';
@@ -61,8 +59,9 @@ function kubeconfig(server: string, tls: ReturnType<typeof ensureTls>): string {
 }
 
 export function registerServerCommands(program: Command): void {
-  program
-    .command('server')
+  const server = program.command('server');
+  registerTokenCommands(server);
+  server
     .description('Run the cluster API server')
     .option('-d, --data-dir <dir>', 'folder to hold state', DEFAULT_DATA_DIR)
     .option('--https-listen-port <port>', 'HTTPS listen port', '6443')
@@ -76,7 +75,14 @@ export function registerServerCommands(program: Command): void {
       '-t, --token <token>',
       'shared secret accepted as an admin bearer token (visible in the process list: prefer --token-file)',
     )
-    .option('--token-file <file>', 'file holding the admin bearer token')
+    .option(
+      '--token-file <file>',
+      'file holding the server token: an admin bearer token, and the key of the data all servers of a cluster share',
+    )
+    .option(
+      '-s, --server <url>',
+      'join the cluster of the server at this URL (with its server token and datastore) instead of starting one',
+    )
     .option(
       '--controllers <list>',
       `controllers to run: '*' for those on by default, 'name' to add one, '-name' to remove one (${CONTROLLERS.map((c) => c.name).join(', ')})`,
@@ -125,6 +131,7 @@ export function registerServerCommands(program: Command): void {
         bindAddress: string;
         advertiseAddress: string;
         datastoreEndpoint: string;
+        server?: string;
         serviceCidr: string;
         clusterCidr: string;
         lbRange?: string;
@@ -186,6 +193,16 @@ export function registerServerCommands(program: Command): void {
           mkdirSync(path.join(o.dataDir, 'db'), { recursive: true });
           storage = new SqliteStorage(path.join(o.dataDir, 'db', 'state.db'));
         }
+        if (o.server && !o.datastoreEndpoint)
+          throw new Error('--server needs --datastore-endpoint: servers of one cluster share an etcd datastore');
+        if (o.server && !o.token && !o.tokenFile)
+          throw new Error("--server needs the first server's token (--token-file, its data dir holds it in `token`)");
+        // Servers share a cluster only through etcd; SQLite is one server's own.
+        const restored = !!o.datastoreEndpoint && (await restoreBootstrapData(storage, token, o.dataDir));
+        if (o.server && !restored)
+          throw new Error(
+            `the datastore holds no cluster for this token: give the token of the server at ${o.server} (its data dir holds it in \`token\`)`,
+          );
         const registry = processRegistry();
         storage = new InstrumentedStorage(storage, registry);
         // In-cluster clients dial the `kubernetes` Service's address, the first of the service range.
@@ -205,6 +222,8 @@ export function registerServerCommands(program: Command): void {
         await api.bootstrap({ address: o.advertiseAddress, port });
         const nodeTokenFile = path.join(o.dataDir, 'node-token');
         await api.ensureNodeToken(nodeTokenFile);
+        if (o.datastoreEndpoint) await publishBootstrapData(storage, token, o.dataDir);
+        if (o.server) await checkJoinedServer(o.server, tls.ca, token);
         await new Promise<void>((resolve, reject) => {
           api.server.once('error', reject);
           api.server.listen(port, o.bindAddress, () => resolve());
@@ -225,22 +244,33 @@ export function registerServerCommands(program: Command): void {
               }, interval * 1000)
             : undefined;
         const ca = { certFile: path.join(o.dataDir, 'tls', 'ca.crt'), keyFile: path.join(o.dataDir, 'tls', 'ca.key') };
-        const controllers = new ControllerManager(
-          { server: `https://127.0.0.1:${port}`, ca: tls.ca, cert: tls.adminCert, key: tls.adminKey },
+        const managerOptions = {
+          ca,
+          controllers: selected,
+          clusterCidr,
+          lbPool,
+          nodeMonitorGracePeriodMs: graceNs / 1e6,
+          hpaSyncPeriodMs: hpaNs / 1e6,
+          localStoragePath,
+          registry,
+          scheduler: false,
+        };
+        const controlPlane = startElectedControlPlane({
+          client: { server: `https://127.0.0.1:${port}`, ca: tls.ca, cert: tls.adminCert, key: tls.adminKey },
+          identity: serverIdentity(o.dataDir, o.nodeName),
           logger,
-          {
-            scheduler: !o.disableScheduler && !o.disableControllerManager,
-            ca,
-            controllers: selected,
-            clusterCidr,
-            lbPool,
-            nodeMonitorGracePeriodMs: graceNs / 1e6,
-            hpaSyncPeriodMs: hpaNs / 1e6,
-            localStoragePath,
-            registry,
-          },
-        );
-        await controllers.start();
+          parts: [
+            { lease: 'kube-controller-manager', options: managerOptions },
+            ...(!o.disableScheduler && !o.disableControllerManager
+              ? [
+                  {
+                    lease: 'kube-scheduler',
+                    options: { ...managerOptions, controllers: new Set<string>(), scheduler: true },
+                  },
+                ]
+              : []),
+          ],
+        });
         const kc = path.join(o.dataDir, 'kubeconfig.yaml');
         writeFileSync(kc, kubeconfig(`https://127.0.0.1:${port}`, tls), { mode: 0o600 });
         logger.info(
@@ -277,11 +307,16 @@ export function registerServerCommands(program: Command): void {
           void (node?.stop() ?? Promise.resolve())
             .catch((err: unknown) => logger.warn({ err: String(err) }, 'node not stopped cleanly'))
             .finally(() => {
-              controllers.stop();
-              audit?.close();
-              api.server.close();
-              api.server.closeAllConnections();
-              void storage.close().finally(() => process.exit(0));
+              // Handing the leases back lets another server's controllers take over at once.
+              void controlPlane
+                .stop()
+                .finally(() => {
+                  audit?.close();
+                  api.server.close();
+                  api.server.closeAllConnections();
+                  return storage.close();
+                })
+                .finally(() => process.exit(0));
             });
         };
         process.on('SIGTERM', stop);
@@ -307,133 +342,9 @@ export function registerServerCommands(program: Command): void {
     });
 }
 
-/** kubelet's `--node-labels`: `key=value` pairs separated by commas. */
-export function parseNodeLabels(text: string): Record<string, string> {
-  const labels: Record<string, string> = {};
-  for (const pair of text.split(',').filter(Boolean)) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw new Error(`invalid --node-labels ${JSON.stringify(text)}: give key=value[,key=value...]`);
-    labels[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return labels;
-}
-
 /** The host's first non-loopback IPv4 address, which a node reports as its InternalIP. */
-function hostIp(): string {
+export function hostIp(): string {
   for (const list of Object.values(os.networkInterfaces()))
     for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   return '127.0.0.1';
-}
-
-/** An ingress port flag: 0 (none) or a port. */
-function ingressPort(value: string, kind: string): number {
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new Error(`invalid --ingress-${kind}-port ${JSON.stringify(value)}: give 0-65535`);
-  return port;
-}
-
-export function registerAgentCommand(program: Command): void {
-  program
-    .command('agent')
-    .description('Run the node agent: register this machine as a node and run its pods through the engine')
-    .requiredOption('-s, --server <url>', 'the API server, e.g. https://127.0.0.1:6443')
-    .option(
-      '--token-file <file>',
-      "the join token, to get the node's certificate on first start (the server's data dir holds it in `node-token`)",
-    )
-    .requiredOption('--ca-file <file>', "the cluster CA certificate (the server's data dir holds it in tls/ca.crt)")
-    .option('--node-name <name>', 'the name of the node', os.hostname())
-    .option('--node-ip <address>', 'the address the node reports', hostIp())
-    .option('--docker-host <host>', "the engine's Docker API", DEFAULT_HOST)
-    .option(
-      '--pause-image <image>',
-      "the image of each pod's infrastructure container (it runs sleep)",
-      'busybox:latest',
-    )
-    .option('--kubelet-port <port>', "the port of the agent's HTTPS endpoint (logs for the API server)", '10250')
-    .option('-d, --data-dir <dir>', "folder for the agent's certificate", '/var/lib/gantry/agent')
-    .option('--cluster-dns-port <port>', "the port of the cluster DNS on the node's address", '53')
-    .option(
-      '--cluster-cidr <cidr>',
-      "the cluster's pod range: route to other nodes' pods directly (host-gw, nodes on one link) and leave pod-to-pod traffic unmasqueraded",
-    )
-    .option(
-      '--node-labels <labels>',
-      'labels to register the node with, key=value[,key=value...] (empty for none)',
-      'node-role.kubernetes.io/control-plane=true',
-    )
-    .option('--announce-load-balancers', "answer on the node's interface for LoadBalancer Services' addresses")
-    .option('--ingress-http-port <port>', "the ingress proxy's HTTP port on the node (0: none)", '80')
-    .option('--ingress-https-port <port>', "the ingress proxy's HTTPS port on the node (0: none)", '443')
-    .action(
-      async (o: {
-        server: string;
-        tokenFile?: string;
-        caFile: string;
-        nodeName: string;
-        nodeIp: string;
-        dockerHost: string;
-        pauseImage: string;
-        kubeletPort: string;
-        dataDir: string;
-        clusterDnsPort: string;
-        clusterCidr?: string;
-        announceLoadBalancers?: boolean;
-        nodeLabels: string;
-        ingressHttpPort: string;
-        ingressHttpsPort: string;
-      }) => {
-        const logger = createLogger('gantry-agent', 'info');
-        logUncaught(logger);
-        if (!isDnsSubdomain(o.nodeName))
-          throw new Error(
-            `invalid --node-name ${JSON.stringify(o.nodeName)}: a node name is a lowercase DNS subdomain`,
-          );
-        if (!isIp(o.nodeIp)) throw new Error(`invalid --node-ip ${JSON.stringify(o.nodeIp)}`);
-        if (o.clusterCidr) parseClusterCidr(o.clusterCidr);
-        const ca = readFileSync(o.caFile, 'utf8');
-        const creds = await nodeCredentials({
-          server: o.server,
-          ca,
-          tokenFile: o.tokenFile,
-          nodeName: o.nodeName,
-          nodeIp: o.nodeIp,
-          dataDir: o.dataDir,
-          logger,
-        });
-        const client = new ClusterClient({ server: o.server, ca, cert: creds.cert, key: creds.key });
-        const agent = new NodeAgent(
-          client,
-          new EngineClient(o.dockerHost),
-          {
-            nodeName: o.nodeName,
-            nodeIp: o.nodeIp,
-            pauseImage: o.pauseImage,
-            port: Number(o.kubeletPort),
-            dataDir: o.dataDir,
-            ca,
-            serving: { cert: creds.servingCert, key: creds.servingKey },
-            dnsPort: Number(o.clusterDnsPort),
-            clusterCidr: o.clusterCidr,
-            announceLoadBalancers: !!o.announceLoadBalancers,
-            nodeLabels: parseNodeLabels(o.nodeLabels),
-            ingressPorts: {
-              http: ingressPort(o.ingressHttpPort, 'http'),
-              https: ingressPort(o.ingressHttpsPort, 'https'),
-            },
-          },
-          logger,
-        );
-        await agent.start();
-        const stop = (): void => {
-          void agent.stop().finally(() => {
-            client.close();
-            process.exit(0);
-          });
-        };
-        process.on('SIGTERM', stop);
-        process.on('SIGINT', stop);
-      },
-    );
 }

@@ -11,10 +11,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../common/log.js';
 import type { KObject } from '../api/object.js';
-import { BOOTSTRAP_TOKEN } from '../api/wellknown.js';
 import { ApiClient, ApiStatusError, collectionPath } from '../client/client.js';
 import { CLIENT_KUBELET_SIGNER, KUBELET_SERVING_SIGNER } from '../controllers/certificates.js';
 import { makeKeyAndCsr } from '../pki/csr.js';
+import { parseJoinToken, type JoinToken } from '../pki/jointoken.js';
 
 const RENEW_BEFORE_MS = 24 * 3600_000;
 const ISSUE_TIMEOUT_MS = 60_000;
@@ -34,6 +34,14 @@ interface Options {
   nodeIp: string;
   dataDir: string;
   logger: Logger;
+}
+
+/** The join token in `file`, or an error naming the forms it may take. */
+export function readJoinToken(file: string): JoinToken {
+  const token = parseJoinToken(readFileSync(file, 'utf8'));
+  if (!token)
+    throw new Error(`${file} does not hold a join token (<6 characters>.<16 characters>, or K10<CA hash>::<6>.<16>)`);
+  return token;
 }
 
 /** A certificate of ours still good for a day, issued by the cluster CA for this node (and address). */
@@ -107,10 +115,8 @@ export async function nodeCredentials(o: Options): Promise<NodeCredentials> {
       throw new Error(
         'the node has no valid certificate yet: give the join token with --token-file (the server writes it to <data dir>/node-token)',
       );
-    const token = readFileSync(o.tokenFile, 'utf8').trim();
-    if (!BOOTSTRAP_TOKEN.test(token))
-      throw new Error(`${o.tokenFile} does not hold a join token (<6 characters>.<16 characters>)`);
-    const bootstrap = new ApiClient({ server: o.server, ca: o.ca, token });
+    const token = readJoinToken(o.tokenFile);
+    const bootstrap = new ApiClient({ server: o.server, ca: o.ca, token: token.bootstrap });
     try {
       const { keyPem, csrPem } = await makeKeyAndCsr(subject);
       const cert = await requestCertificate(bootstrap, csrPem, CLIENT_KUBELET_SIGNER, [

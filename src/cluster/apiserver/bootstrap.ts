@@ -1,7 +1,9 @@
 /** What a new cluster starts with: its namespaces, Services, default RBAC, and the token nodes join with. */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { BOOTSTRAP_TOKEN, BOOTSTRAP_TOKEN_TYPE } from './auth.js';
+import { BOOTSTRAP_TOKEN_TYPE } from './auth.js';
+import { CLUSTER_INFO } from '../api/wellknown.js';
+import { clusterInfoKubeconfig, formatJoinToken, parseJoinToken } from '../pki/jointoken.js';
 import { ApiError, type KObject } from './objects.js';
 import { BOOTSTRAP_CLUSTER_ROLE_BINDINGS, BOOTSTRAP_CLUSTER_ROLES } from './rbac.js';
 import type { RegistryContext } from './registry/strategy.js';
@@ -17,6 +19,7 @@ import { INGRESS_CONTROLLER } from '../api/wellknown.js';
 export async function bootstrapObjects(
   ctx: RegistryContext,
   advertise: { address: string; port: number },
+  caPem: string,
 ): Promise<void> {
   const ns = ctx.resource('namespaces');
   for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
@@ -108,6 +111,7 @@ export async function bootstrapObjects(
         spec: { controller: INGRESS_CONTROLLER },
       },
     );
+  await publishClusterInfo(ctx, advertise, caPem);
   const ep = ctx.resource('endpoints');
   if (!(await ctx.storage.get(storageKey(ep, 'default', 'kubernetes')))) {
     await ctx.store.create(
@@ -126,15 +130,63 @@ export async function bootstrapObjects(
 }
 
 /**
+ * What a machine joining with a token reads before it trusts the server (kubeadm's cluster-info): the
+ * server and CA in `kube-public/cluster-info`, readable by anyone, which the bootstrap signer signs with
+ * each token; a Role and RoleBinding let `system:anonymous` get that one ConfigMap and nothing else.
+ */
+async function publishClusterInfo(
+  ctx: RegistryContext,
+  advertise: { address: string; port: number },
+  caPem: string,
+): Promise<void> {
+  const host = advertise.address.includes(':') ? `[${advertise.address}]` : advertise.address;
+  const cm = ctx.resource('configmaps');
+  if (!(await ctx.storage.get(storageKey(cm, 'kube-public', CLUSTER_INFO))))
+    await ctx.store.create(
+      { res: cm, namespace: 'kube-public' },
+      {
+        metadata: { name: CLUSTER_INFO },
+        data: { kubeconfig: clusterInfoKubeconfig(`https://${host}:${advertise.port}`, caPem) },
+      },
+    );
+  const name = 'gantry:bootstrap-signer-clusterinfo';
+  const roles = ctx.resource('roles');
+  if (!(await ctx.storage.get(storageKey(roles, 'kube-public', name))))
+    await ctx.store.create(
+      { res: roles, namespace: 'kube-public' },
+      {
+        metadata: { name },
+        rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: [CLUSTER_INFO], verbs: ['get'] }],
+      },
+    );
+  const bindings = ctx.resource('rolebindings');
+  if (!(await ctx.storage.get(storageKey(bindings, 'kube-public', name))))
+    await ctx.store.create(
+      { res: bindings, namespace: 'kube-public' },
+      {
+        metadata: { name },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'system:anonymous' }],
+      },
+    );
+}
+
+/**
  * The token nodes join with (kubeadm's bootstrap token, kept as a Secret in kube-system): the one in
  * `file` while its Secret exists, else a new one written there (mode 0600). It only lets an agent ask
  * for a node certificate; everything else a node does is with that certificate.
  */
-export async function ensureNodeToken(ctx: RegistryContext, file: string): Promise<string> {
-  const existing = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
-  const m = BOOTSTRAP_TOKEN.exec(existing);
-  if (m && (await ctx.storage.get(storageKey(ctx.resource('secrets'), 'kube-system', `bootstrap-token-${m[1]}`))))
-    return existing;
+export async function ensureNodeToken(ctx: RegistryContext, file: string, caPem: string): Promise<string> {
+  const existing = parseJoinToken(existsSync(file) ? readFileSync(file, 'utf8') : '');
+  if (
+    existing &&
+    (await ctx.storage.get(storageKey(ctx.resource('secrets'), 'kube-system', `bootstrap-token-${existing.id}`)))
+  ) {
+    const full = formatJoinToken(existing.bootstrap, caPem);
+    // A file of the bootstrap form only (older servers) gains the CA hash.
+    if (!existing.caHash) writeFileSync(file, full + '\n', { mode: 0o600 });
+    return full;
+  }
   const pick = (n: number): string =>
     [...randomBytes(n)].map((b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('');
   const id = pick(6);
@@ -148,11 +200,13 @@ export async function ensureNodeToken(ctx: RegistryContext, file: string): Promi
         'token-id': id,
         'token-secret': secret,
         'usage-bootstrap-authentication': 'true',
+        'usage-bootstrap-signing': 'true',
         'auth-extra-groups': 'system:bootstrappers:gantry:default-node-token',
         description: 'The token agents join this cluster with (gantry server).',
       },
     },
   );
-  writeFileSync(file, `${id}.${secret}\n`, { mode: 0o600 });
-  return `${id}.${secret}`;
+  const full = formatJoinToken(`${id}.${secret}`, caPem);
+  writeFileSync(file, full + '\n', { mode: 0o600 });
+  return full;
 }

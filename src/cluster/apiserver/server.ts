@@ -17,6 +17,7 @@ import type { Storage } from '../storage/types.js';
 import { Authenticator, serviceAccountUser, type UserInfo } from './auth.js';
 import { auditEvent, auditNow, type AuditContext, type AuditSink } from './audit.js';
 import { bootstrapObjects, ensureNodeToken } from './bootstrap.js';
+import { CLUSTER_INFO } from '../api/wellknown.js';
 import { CustomResources } from './crds.js';
 import { Discovery } from './discovery.js';
 import {
@@ -69,6 +70,16 @@ export interface ApiServerOptions {
 }
 
 const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version']);
+
+/**
+ * Anonymous requests are refused except a GET of kubeadm's cluster-info, which a joining machine reads
+ * before it has a credential; as `system:anonymous` it passes RBAC only through the Role made for it.
+ */
+function anonymousUser(req: IncomingMessage, url: URL): UserInfo | undefined {
+  if (req.method !== 'GET' || url.pathname !== `/api/v1/namespaces/kube-public/configmaps/${CLUSTER_INFO}`)
+    return undefined;
+  return { username: 'system:anonymous', groups: ['system:unauthenticated'] };
+}
 /** Subresources served as reads and writes of the object itself, each changing its own part. */
 const GENERIC_SUBRESOURCES = ['status', 'scale', 'approval', 'finalize', 'ephemeralcontainers'];
 
@@ -188,7 +199,7 @@ export class ApiServer {
 
   /** Built-in objects every cluster has, then the authorizers and the custom kinds follow storage. */
   async bootstrap(advertise: { address: string; port: number }): Promise<void> {
-    await bootstrapObjects(this.ctx, advertise);
+    await bootstrapObjects(this.ctx, advertise, this.o.tls.ca);
     await this.authz.start();
     await this.nodeAuthz.start();
     await this.namespaces.start();
@@ -197,7 +208,7 @@ export class ApiServer {
 
   /** The token nodes join with (see `bootstrap.ts`). */
   ensureNodeToken(file: string): Promise<string> {
-    return ensureNodeToken(this.ctx, file);
+    return ensureNodeToken(this.ctx, file, this.o.tls.ca);
   }
 
   /** Create as the API server itself (no user): bootstrap objects and tests. */
@@ -272,8 +283,9 @@ export class ApiServer {
     const authenticated = await this.authn.authenticate(req);
     const audit = this.audits.get(req);
     if (audit && authenticated) audit.user = authenticated;
-    const user = authenticated && (await this.impersonate(req, authenticated));
-    if (audit && user && user !== authenticated) [audit.user, audit.impersonatedBy] = [user, authenticated];
+    const user = authenticated ? await this.impersonate(req, authenticated) : anonymousUser(req, url);
+    if (audit && user && authenticated && user !== authenticated)
+      [audit.user, audit.impersonatedBy] = [user, authenticated];
     return this.serve(req, res, url, user);
   }
 

@@ -10,6 +10,7 @@ import type { KObject } from '../api/object.js';
 
 /** The server, its CA, and either a client certificate or a bearer token. */
 export interface ClientOptions {
+  /** The API server's URL; several, comma-separated, for a cluster of servers (tried in turn when one is down). */
   server: string;
   ca: string;
   cert?: string;
@@ -64,10 +65,23 @@ export interface ReadOptions {
 const METADATA_ONLY = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json';
 const METADATA_LIST_ONLY = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1, application/json';
 
+/** Errors that say the server was not reached at all, so the request can go to another unchanged. */
+const UNREACHED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN']);
+/** Errors of a connection that broke: the next requests go to another server. */
+const BROKEN = new Set([...UNREACHED, 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+
 export class ApiClient implements KubeClient {
   private readonly agent: https.Agent;
+  private readonly servers: string[];
+  /** The server requests go to, until it fails. */
+  private current = 0;
 
   constructor(private readonly o: ClientOptions) {
+    this.servers = o.server
+      .split(',')
+      .map((s) => s.trim().replace(/\/+$/, ''))
+      .filter(Boolean);
+    if (!this.servers.length) throw new Error('no API server given');
     this.agent = new https.Agent({
       keepAlive: true,
       maxSockets: o.maxSockets ?? 16,
@@ -93,23 +107,39 @@ export class ApiClient implements KubeClient {
     accept = 'application/json',
   ): Promise<IncomingMessage> {
     const data = body === undefined ? undefined : JSON.stringify(body);
-    return new Promise((resolve, reject) => {
-      const req = https.request(
-        `${this.o.server}${path}`,
-        {
-          method,
-          agent: this.agent,
-          headers: {
-            Accept: accept,
-            ...(this.o.token ? { Authorization: `Bearer ${this.o.token}` } : {}),
-            ...(data ? { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(data) } : {}),
+    const attempt = (server: string): Promise<IncomingMessage> =>
+      new Promise((resolve, reject) => {
+        const req = https.request(
+          `${server}${path}`,
+          {
+            method,
+            agent: this.agent,
+            headers: {
+              Accept: accept,
+              ...(this.o.token ? { Authorization: `Bearer ${this.o.token}` } : {}),
+              ...(data ? { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(data) } : {}),
+            },
           },
-        },
-        resolve,
-      );
-      req.on('error', reject);
-      req.end(data);
-    });
+          resolve,
+        );
+        req.on('error', reject);
+        req.end(data);
+      });
+    // Failing over as client-go does with several servers behind it: a server not reached is skipped
+    // at once (nothing was sent); after a broken connection the next requests go to the next server.
+    const tryFrom = async (tried: number): Promise<IncomingMessage> => {
+      const index = this.current;
+      try {
+        return await attempt(this.servers[index]!);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? '';
+        if (this.servers.length > 1 && BROKEN.has(code) && this.current === index)
+          this.current = (index + 1) % this.servers.length;
+        if (UNREACHED.has(code) && tried + 1 < this.servers.length) return tryFrom(tried + 1);
+        throw err;
+      }
+    };
+    return tryFrom(0);
   }
 
   async request<T = KObject>(

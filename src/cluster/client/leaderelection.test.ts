@@ -103,3 +103,35 @@ test('a leader that stops gives the lease up', async () => {
   await running;
   assert.equal(await b.tryAcquireOrRenew(), true);
 });
+
+test('runRepeatedly stops the work when the lease is lost and starts it again on leading again', async () => {
+  const store = new LeaseStore();
+  const a = new LeaderElector({
+    client: store.client(),
+    namespace: 'kube-system',
+    name: 'kube-controller-manager',
+    identity: 'a',
+    logger: quietLogger,
+    leaseDurationMs: 300,
+    renewDeadlineMs: 100,
+    retryPeriodMs: 20,
+  });
+  const log: string[] = [];
+  const until = async (cond: () => boolean): Promise<void> => {
+    while (!cond()) await new Promise((r) => setTimeout(r, 5));
+  };
+  const done = a.runRepeatedly(() => {
+    log.push('start');
+    return { stop: () => log.push('stop') };
+  });
+  await until(() => log.length === 1);
+  store.up = false;
+  await until(() => log.length === 2);
+  assert.deepEqual(log, ['start', 'stop'], 'an unrenewable lease stops the work');
+  store.up = true;
+  await until(() => log.length === 3);
+  assert.equal(log[2], 'start', 'the same identity takes its own lease back at once');
+  await a.stop();
+  await done;
+  assert.deepEqual(log, ['start', 'stop', 'start', 'stop']);
+});

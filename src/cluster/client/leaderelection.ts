@@ -143,6 +143,21 @@ export class LeaderElector {
     if (!this.stopped) this.o.logger.error({ lease: `${this.o.namespace}/${this.o.name}` }, 'leaderelection lost');
   }
 
+  /**
+   * Lead again and again, for work that must not take its process down with it (the controllers and
+   * scheduler inside `gantry server`): `start` runs whenever this candidate comes to lead, what it
+   * answers is stopped when the lease is lost, and the candidate campaigns again, until `stop`.
+   */
+  async runRepeatedly(start: () => { stop(): void }): Promise<void> {
+    while (!this.stopped) {
+      let running: { stop(): void } | undefined;
+      await this.run(() => {
+        running = start();
+      });
+      running?.stop();
+    }
+  }
+
   /** Stop campaigning or leading; a leader gives the lease up so another takes over at once. */
   async stop(): Promise<void> {
     this.stopped = true;

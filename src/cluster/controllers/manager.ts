@@ -33,6 +33,7 @@ import { TtlAfterFinishedController } from './ttlafterfinished.js';
 import { PersistentVolumeController } from './persistentvolume.js';
 import { LocalPathProvisioner } from './localpath.js';
 import { VolumeProtectionController } from './volumeprotection.js';
+import { BootstrapSigner } from './bootstrapsigner.js';
 import { RootCaCertPublisher } from './rootcacertpublisher.js';
 import { IngressStatusController } from './ingressstatus.js';
 import { readFileSync } from 'node:fs';
@@ -119,6 +120,17 @@ export const CONTROLLERS: ControllerDescriptor[] = [
         c.informer(NAMESPACES),
         c.informer('/api/v1/configmaps'),
         readFileSync(c.ca.certFile, 'utf8'),
+        c.logger,
+      ),
+  },
+  {
+    name: 'bootstrapsigner',
+    enabledByDefault: true,
+    create: (c) =>
+      new BootstrapSigner(
+        c.client,
+        c.informer('/api/v1/namespaces/kube-system/secrets'),
+        c.informer('/api/v1/configmaps'),
         c.logger,
       ),
   },
@@ -343,6 +355,10 @@ export class ControllerManager {
   private readonly informers = new Map<string, Informer>();
   private readonly controllers: Controller[] = [];
   private readonly names: string[] = [];
+  private stopped = false;
+  /** The metrics this manager registered, removed when it stops so a later term can register them again. */
+  private readonly metricNames: string[] = [];
+  private readonly registry: Registry | undefined;
 
   constructor(
     options: ClientOptions,
@@ -360,7 +376,9 @@ export class ControllerManager {
       registry?: Registry;
     },
   ) {
-    const queueMetrics = opts.registry && new WorkQueueMetrics(opts.registry);
+    const registered = new Set(opts.registry?.getMetricsAsArray().map((m) => m.name));
+    // A manager running the scheduler alone (under its own lease) leaves the work queue series to the other.
+    const queueMetrics = opts.registry && opts.controllers.size > 0 && new WorkQueueMetrics(opts.registry);
     this.client = new ApiClient({ maxSockets: 64, ...options });
     const ctx: ControllerContext = {
       client: this.client,
@@ -406,12 +424,17 @@ export class ControllerManager {
       this.controllers.push(scheduler);
       this.names.push('scheduler');
     }
+    this.registry = opts.registry;
+    for (const m of opts.registry?.getMetricsAsArray() ?? [])
+      if (!registered.has(m.name)) this.metricNames.push(m.name);
   }
 
   /** Start the informers, wait for their first lists, then the controllers. */
   async start(): Promise<void> {
     for (const i of this.informers.values()) i.start();
     await Promise.all([...this.informers.values()].map((i) => i.waitForSync()));
+    // A leader that lost its lease while the informers synced must not start acting.
+    if (this.stopped) return;
     for (const c of this.controllers) await c.start?.();
     for (const c of this.controllers) {
       void c.run().catch((err: unknown) => this.logger.error({ err: String(err) }, 'controller stopped'));
@@ -420,11 +443,13 @@ export class ControllerManager {
   }
 
   stop(): void {
+    this.stopped = true;
     for (const c of this.controllers) {
       c.queue.stop();
       c.stop?.();
     }
     for (const i of this.informers.values()) i.stop();
+    for (const name of this.metricNames) this.registry?.removeSingleMetric(name);
     this.client.close();
   }
 }

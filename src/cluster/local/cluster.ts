@@ -169,7 +169,8 @@ function startServer(c: ClusterRecord): void {
 export function startAgent(c: ClusterRecord, n: NodeRecord): void {
   const dir = nodeDir(c, n);
   const args = ['agent', '--server', serverUrl(c), '--token-file', path.join(serverDir(c), 'node-token')];
-  args.push('--ca-file', path.join(serverDir(c), 'tls', 'ca.crt'), '--node-name', n.name, '--node-ip', n.ip);
+  // As a machine joins: the token file alone, the cluster CA learnt from the server and checked with it.
+  args.push('--node-name', n.name, '--node-ip', n.ip);
   args.push('--docker-host', engineHost(c, n), '--data-dir', path.join(dir, 'agent'), '--cluster-cidr', c.clusterCidr);
   args.push('--announce-load-balancers');
   // As minikube's: the first node is the control plane, the others are workers once labelled so.

@@ -1,6 +1,7 @@
 /** Shared benchmark plumbing: timing, medians, processes on loopback, printing side-by-side ratios. */
 import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
+import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 
 export async function time(fn: () => Promise<unknown> | unknown): Promise<number> {
@@ -58,4 +59,67 @@ export function engineApi(sock: string, method: string, p: string, body?: unknow
     req.on('error', reject);
     req.end(data);
   });
+}
+
+/** An API server reached with a bearer token. */
+export interface ApiTarget {
+  base: string;
+  token: string;
+  agent: https.Agent;
+}
+
+/** One API call; answers status and body text. */
+export function apiCall(
+  t: ApiTarget,
+  method: string,
+  p: string,
+  body?: unknown,
+): Promise<{ code: number; text: string }> {
+  const type = method === 'PATCH' ? 'application/merge-patch+json' : 'application/json';
+  const data = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      `${t.base}${p}`,
+      {
+        method,
+        agent: t.agent,
+        rejectUnauthorized: false,
+        headers: {
+          Authorization: `Bearer ${t.token}`,
+          'Content-Type': type,
+          ...(data ? { 'Content-Length': Buffer.byteLength(data) } : {}),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ code: res.statusCode ?? 0, text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+/** Run `n` operations 16 at a time; answers ops/s and the p99 latency in ms. */
+export async function measureConcurrent(
+  n: number,
+  op: (i: number) => Promise<unknown>,
+): Promise<{ rate: number; p99: number }> {
+  const lat: number[] = [];
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < n) {
+        const i = next++;
+        const s = performance.now();
+        await op(i);
+        lat.push(performance.now() - s);
+      }
+    }),
+  );
+  const total = performance.now() - t0;
+  lat.sort((a, b) => a - b);
+  return { rate: (n / total) * 1000, p99: lat[Math.floor(lat.length * 0.99)] ?? 0 };
 }

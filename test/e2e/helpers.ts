@@ -291,44 +291,63 @@ export async function reapContainers(dataRoot: string, execRoot: string): Promis
   for (const m of mounts.reverse()) run('umount', ['-l', m]);
 }
 
-/** A one-member etcd (Debian's etcd-server) on free loopback ports, in a directory of its own. */
-export async function startEtcd(): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+export interface EtcdCluster {
+  /** The members' client URLs, comma-separated, as --datastore-endpoint takes them. */
+  endpoint: string;
+  /** SIGKILL one member (the others keep a quorum of two of three). */
+  kill: (member: number) => Promise<void>;
+  stop: () => Promise<void>;
+}
+
+/** An etcd of `size` members (Debian's etcd-server) on free loopback ports, in a directory of its own. */
+export async function startEtcd(size = 1): Promise<EtcdCluster> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'gantry-etcd-'));
-  const [client, peer] = [await freePort(), await freePort()];
-  const proc = spawn(
-    'etcd',
-    [
-      '--data-dir',
-      path.join(dir, 'data'),
-      '--name',
-      'default',
-      '--listen-client-urls',
-      `http://127.0.0.1:${client}`,
-      '--advertise-client-urls',
-      `http://127.0.0.1:${client}`,
-      '--listen-peer-urls',
-      `http://127.0.0.1:${peer}`,
-      '--initial-advertise-peer-urls',
-      `http://127.0.0.1:${peer}`,
-      '--initial-cluster',
-      `default=http://127.0.0.1:${peer}`,
-    ],
-    { stdio: 'ignore' },
+  const ports: Array<{ client: number; peer: number }> = [];
+  for (let i = 0; i < size; i++) ports.push({ client: await freePort(), peer: await freePort() });
+  const initial = ports.map((p, i) => `m${i}=http://127.0.0.1:${p.peer}`).join(',');
+  const procs = ports.map(({ client, peer }, i) =>
+    spawn(
+      'etcd',
+      [
+        '--data-dir',
+        path.join(dir, `m${i}`),
+        '--name',
+        `m${i}`,
+        '--listen-client-urls',
+        `http://127.0.0.1:${client}`,
+        '--advertise-client-urls',
+        `http://127.0.0.1:${client}`,
+        '--listen-peer-urls',
+        `http://127.0.0.1:${peer}`,
+        '--initial-advertise-peer-urls',
+        `http://127.0.0.1:${peer}`,
+        '--initial-cluster',
+        initial,
+        '--initial-cluster-token',
+        path.basename(dir),
+      ],
+      { stdio: 'ignore' },
+    ),
   );
-  const stop = async (): Promise<void> => {
+  const kill = async (member: number): Promise<void> => {
+    const proc = procs[member]!;
     proc.kill('SIGKILL');
     await new Promise((r) =>
       proc.exitCode !== null || proc.signalCode !== null ? r(undefined) : proc.once('exit', r),
     );
+  };
+  const stop = async (): Promise<void> => {
+    for (let i = 0; i < procs.length; i++) await kill(i);
     await fs.rm(dir, { recursive: true, force: true });
   };
   try {
-    await waitFor(() => canConnect({ host: '127.0.0.1', port: client }), 'etcd', 20000);
+    for (const { client } of ports)
+      await waitFor(() => canConnect({ host: '127.0.0.1', port: client }), 'etcd', 20000);
   } catch (err) {
     await stop();
     throw err;
   }
-  return { endpoint: `http://127.0.0.1:${client}`, stop };
+  return { endpoint: ports.map((p) => `http://127.0.0.1:${p.client}`).join(','), kill, stop };
 }
 
 const KUBECTL_DIR = '/usr/lib/google-cloud-sdk/bin';

@@ -18,7 +18,7 @@ import type { KubeClient } from '../client/client.js';
 import { EventRecorder } from '../client/events.js';
 import { Informer } from '../client/informer.js';
 import { WorkQueue } from '../controllers/controller.js';
-import { computePodActions, runtimeState } from './actions.js';
+import { computePodActions, runtimeState, type PodRuntimeState } from './actions.js';
 import { ClusterDns } from './dns.js';
 import { PodExecutor } from './executor.js';
 import { NodeStatusReporter } from './node.js';
@@ -69,6 +69,8 @@ export interface AgentOptions {
 const HEARTBEAT_MS = 10_000;
 /** A pod with a container that cannot start yet (no image, a missing ConfigMap) is tried again this soon. */
 const WAITING_RETRY_MS = 2_000;
+/** How soon a pod whose termination failed is tried again. */
+const TERMINATE_RETRY_MS = 1_000;
 /** Every pod is synced this often whatever happens (the kubelet's syncFrequency). */
 const SYNC_FREQUENCY_MS = 60_000;
 /** The key of the orphan sweep in the work queue. */
@@ -99,6 +101,8 @@ export class NodeAgent {
   /** Pod keys by UID, for the PLEG's events. */
   private readonly keysByUid = new Map<string, string>();
   private readonly queue = new WorkQueue();
+  /** Pods being terminated, by key (see `terminate`). */
+  private readonly terminating = new Map<string, Promise<void>>();
   private timers: NodeJS.Timeout[] = [];
   private endpoint?: Server;
   private readonly registry = processRegistry();
@@ -290,6 +294,27 @@ export class NodeAgent {
     return meta && { namespace: meta.namespace!, name: meta.name! };
   }
 
+  /**
+   * A pod's termination runs beside the queue's workers, as each pod has a worker of its own in the
+   * kubelet: a container that waits out its grace period (30 s for one ignoring SIGTERM) must not hold
+   * up the other pods' kills and starts. The pod is synced again once it is done.
+   */
+  private terminate(key: string, pod: KObject, state: PodRuntimeState, graceSeconds: number): void {
+    if (this.terminating.has(key)) return;
+    const done = this.executor.terminate(pod, state, graceSeconds).then(
+      () => {
+        this.terminating.delete(key);
+        this.queue.add(key);
+      },
+      (err: unknown) => {
+        this.terminating.delete(key);
+        this.logger.warn({ pod: key, err: String(err) }, 'pod termination failed; will retry');
+        this.queue.addAfter(key, TERMINATE_RETRY_MS);
+      },
+    );
+    this.terminating.set(key, done);
+  }
+
   /** One pod: read what the runtime has, decide, act, report. */
   private async syncPod(key: string): Promise<void> {
     const pod = this.pods.get(key);
@@ -297,7 +322,7 @@ export class NodeAgent {
     const startedAt = performance.now();
     let state = runtimeState(await this.runtime.podContainers(pod.metadata!.uid!));
     const actions = computePodActions(pod, state);
-    if (actions.terminate) return this.executor.terminate(pod, state, actions.terminate.graceSeconds);
+    if (actions.terminate) return this.terminate(key, pod, state, actions.terminate.graceSeconds);
     let waiting = {};
     try {
       waiting = await this.executor.execute(pod, actions, state);

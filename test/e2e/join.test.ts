@@ -1,0 +1,107 @@
+/**
+ * Issue 18: machines join with a token file alone, as `kubeadm join` does: the agent learns the
+ * cluster CA from the signed cluster-info and checks it with the hash in the token, then gets a node
+ * certificate. Tokens from `gantry server token create` expire and are revoked by `token delete`; a
+ * wrong, expired or revoked token, or a CA other than the token names, is refused with words saying
+ * so, before anything is registered.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import {
+  agentArgs,
+  Cleanup,
+  GANTRY,
+  kubectlFor,
+  run,
+  seedRegistry,
+  startDaemon,
+  startProcess,
+  startRegistry,
+  startServer,
+  waitFor,
+  type ClusterServer,
+  type Daemon,
+} from './helpers.js';
+
+describe('joining with a token', () => {
+  const cleanup = new Cleanup();
+  let server: ClusterServer;
+  let d: Daemon;
+  before(async () => {
+    server = await startServer(cleanup);
+    const reg = await startRegistry(cleanup, 'gantry');
+    seedRegistry(reg, 'busybox:latest', 'library/busybox:latest');
+    d = await startDaemon(cleanup, { mirror: `http://${reg.addr}`, insecure: [reg.addr] });
+    cleanup.add(() => {
+      const ids = run('docker', ['ps', '-aq', '--filter', 'label=io.kubernetes.pod.uid'], { env: d.env })
+        .stdout.split('\n')
+        .filter(Boolean);
+      if (ids.length) run('docker', ['rm', '-f', ...ids], { env: d.env });
+    });
+  });
+  after(() => cleanup.run());
+
+  const token = (...args: string[]): string => {
+    const r = run(GANTRY, ['server', 'token', ...args, '--data-dir', server.dir]);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.trim();
+  };
+  /** The agent's arguments for `node` with the token in a file and no CA file. */
+  const joinArgs = async (node: string, text: string): Promise<string[]> => {
+    const file = path.join(server.dir, `${node}.token`);
+    writeFileSync(file, text + '\n', { mode: 0o600 });
+    const args = await agentArgs(server, d, node);
+    args.splice(args.indexOf('--ca-file'), 2);
+    args[args.indexOf('--token-file') + 1] = file;
+    return args;
+  };
+
+  test('refused: a wrong secret, an expired or revoked token, another CA; nothing registered', async () => {
+    const { ok } = kubectlFor(() => server.env);
+    const good = token('create', '--description', 'e2e');
+    const [hash, bootstrap] = good.split('::') as [string, string];
+    const [id, secret] = bootstrap.split('.') as [string, string];
+    const expiring = token('create', '--ttl', '2s');
+    const revoked = token('create');
+    assert.match(token('delete', revoked.split('::')[1]!.split('.')[0]!), /^bootstrap token "[a-z0-9]{6}" deleted$/);
+    const list = token('list');
+    assert.match(list, /^TOKEN\s+TTL\s+EXPIRES\s+USAGES\s+DESCRIPTION\s+EXTRA GROUPS/);
+    assert.match(list, new RegExp(`${bootstrap}\\s+23h\\s+\\S+\\s+authentication,signing\\s+e2e`));
+    await new Promise((r) => setTimeout(r, 3000));
+    const cases: Array<[string, string, RegExp]> = [
+      [
+        'wrong secret',
+        `${hash}::${id}.${secret.replace(/.$/, (c) => (c === 'a' ? 'b' : 'a'))}`,
+        /does not know this token's secret/,
+      ],
+      ['expired', expiring, /does not know token [a-z0-9]{6}: it is wrong, expired or revoked/],
+      ['revoked', revoked, /does not know token [a-z0-9]{6}: it is wrong, expired or revoked/],
+      ['another CA', `K10${'0'.repeat(64)}::${bootstrap}`, /is not the one the token names/],
+      ['no CA hash', bootstrap, /the token names no CA/],
+      ['not a token', 'hello', /does not hold a join token/],
+    ];
+    for (const [what, text, want] of cases) {
+      const r = run(GANTRY, await joinArgs(`refused-${cases.findIndex((c) => c[0] === what)}`, text));
+      assert.notEqual(r.code, 0, what);
+      assert.match(r.stderr, want, what);
+    }
+    assert.doesNotMatch(ok(['get', 'nodes']), /refused-/);
+    assert.equal(ok(['get', 'csr', '-o', 'name']), '');
+  });
+
+  test('a machine joins with the token alone: Ready within 10 s, its pods run', async () => {
+    const { ok } = kubectlFor(() => server.env);
+    const started = Date.now();
+    startProcess(cleanup, GANTRY, await joinArgs('joined', token('create')), path.join(server.dir, 'joined.log'));
+    await waitFor(() => /joined\s+Ready/.test(ok(['get', 'nodes'])), 'the node to be Ready', 10000);
+    process.stdout.write(`# joined and Ready in ${Date.now() - started} ms\n`);
+    ok(['run', 'after-join', '--image=busybox:latest', '--restart=Never', '--', 'sleep', '600']);
+    await waitFor(
+      () => ok(['get', 'pod', 'after-join', '-o', 'jsonpath={.status.phase}']) === 'Running',
+      'the pod',
+      60000,
+    );
+  });
+});

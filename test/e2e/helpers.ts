@@ -341,8 +341,7 @@ export async function startEtcd(size = 1): Promise<EtcdCluster> {
     await fs.rm(dir, { recursive: true, force: true });
   };
   try {
-    for (const { client } of ports)
-      await waitFor(() => canConnect({ host: '127.0.0.1', port: client }), 'etcd', 20000);
+    for (const { client } of ports) await waitFor(() => canConnect({ host: '127.0.0.1', port: client }), 'etcd', 20000);
   } catch (err) {
     await stop();
     throw err;

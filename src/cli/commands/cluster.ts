@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import { startRelay } from '../../cluster/local/relay.js';
 import { down, findCluster, listClusters, serverUrl, up } from '../../cluster/local/cluster.js';
+import { serverUrls } from '../../cluster/local/controlplane.js';
 import { addNode, deleteNode, startNode, stopNodeByName } from '../../cluster/local/nodes.js';
 import { isRunning } from '../../cluster/local/processes.js';
 import { collect } from './common.js';
@@ -16,6 +17,7 @@ export function registerClusterCommands(program: Command): void {
     .command('up')
     .description('Bring up a cluster: one network namespace per node on a node LAN, every node Ready on return')
     .option('--nodes <n>', 'how many nodes', '1')
+    .option('--servers <n>', 'how many of the nodes run an API server (more than one: on an etcd member each)', '1')
     .option('--name <name>', "the cluster's name (nodes are <name>, <name>-m02, ...)", 'gantry')
     .option('--data-dir <dir>', 'folder for its state (default /var/lib/gantry/clusters/<name>)')
     .option('--api-port <port>', "the API server's port on the first node", '6443')
@@ -35,6 +37,7 @@ export function registerClusterCommands(program: Command): void {
     .action(
       async (o: {
         nodes: string;
+        servers: string;
         name: string;
         dataDir?: string;
         apiPort: string;
@@ -52,6 +55,7 @@ export function registerClusterCommands(program: Command): void {
         const { cluster: c, kubeconfig } = await up({
           name: o.name,
           nodes: Number(o.nodes),
+          servers: Number(o.servers),
           dataDir: o.dataDir,
           apiPort: Number(o.apiPort),
           subnet: o.subnet,
@@ -66,7 +70,7 @@ export function registerClusterCommands(program: Command): void {
         });
         const secs = ((Date.now() - started) / 1000).toFixed(1);
         process.stdout.write(
-          `Cluster "${c.name}" is up: ${c.nodes.length} node(s) Ready in ${secs} s, API server ${serverUrl(c)}\n` +
+          `Cluster "${c.name}" is up: ${c.nodes.length} node(s) Ready in ${secs} s, API servers ${serverUrls(c).replaceAll(',', ', ')}\n` +
             `Kubeconfig: ${kubeconfig}${o.kubeconfig ? ` (context "${c.name}" merged into ~/.kube/config)` : ''}\n`,
         );
       },

@@ -1,7 +1,8 @@
 /**
  * `gantry cluster`: a cluster of N nodes on this machine, as `minikube start --nodes N` makes one, but of
  * network namespaces rather than VMs. Each node has its own engine (data root, exec root, pod bridge on
- * its podCIDR) and agent; the first also runs the API server with the controllers and the scheduler.
+ * its podCIDR) and agent; the first also runs the API server with the controllers and the scheduler
+ * (with `--servers N`, the first N run a server and an etcd member each: see `controlplane.ts`).
  * The nodes sit on a node LAN (`lan`), their agents route pods between them (host-gw), and the host
  * routes to every node's pods too. What a cluster is made of is recorded in `<data-dir>/cluster.json`
  * as it is made, so `down` — or a failed `up` — removes exactly that.
@@ -19,6 +20,17 @@ import { parseLbRange } from '../controllers/servicelb.js';
 import { forgetKubeconfig, writeKubeconfig } from './kubeconfig.js';
 import * as lan from './lan.js';
 import { isRunning, startInNetns, stopProcess, type NodeProcess } from './processes.js';
+import {
+  etcdUp,
+  haveEtcd,
+  serverDir,
+  serverUrls,
+  startEtcdMembers,
+  startFirstServer,
+  startJoinedServers,
+  stopControlPlane,
+  type ControlPlaneRecord,
+} from './controlplane.js';
 
 /** Where clusters are found by name (tmpfs, as their namespaces are: neither outlives a reboot). */
 export const INDEX_DIR = process.env.GANTRY_CLUSTER_INDEX ?? '/run/gantry/clusters';
@@ -41,6 +53,8 @@ export interface UpOptions {
   lbRange?: string;
   /** etcd for the API server (`http://host:2379,...`); its embedded SQLite when not given. */
   datastoreEndpoint?: string;
+  /** How many API servers, on the first nodes (more than one: on etcd, members of their own unless given). */
+  servers?: number;
   registryMirrors: string[];
   insecureRegistries: string[];
   kubeconfig: boolean;
@@ -53,7 +67,7 @@ export interface NodeRecord extends lan.LanNode {
   podCidr?: string;
 }
 
-export interface ClusterRecord {
+export interface ClusterRecord extends ControlPlaneRecord {
   name: string;
   dataDir: string;
   apiPort: number;
@@ -67,7 +81,6 @@ export interface ClusterRecord {
   relay?: NodeProcess;
   registryMirrors: string[];
   insecureRegistries: string[];
-  server?: NodeProcess;
   nodes: NodeRecord[];
 }
 
@@ -77,7 +90,6 @@ export const nodeName = (cluster: string, index: number): string =>
 
 const indexFile = (name: string): string => path.join(INDEX_DIR, `${name}.json`);
 const nodeDir = (c: ClusterRecord, n: NodeRecord): string => path.join(c.dataDir, 'nodes', n.name);
-const serverDir = (c: ClusterRecord): string => path.join(c.dataDir, 'server');
 const engineHost = (c: ClusterRecord, n: NodeRecord): string => `unix://${path.join(nodeDir(c, n), 'engine.sock')}`;
 
 export function save(c: ClusterRecord): void {
@@ -106,12 +118,13 @@ export function listClusters(): ClusterRecord[] {
     .filter((c): c is ClusterRecord => !!c);
 }
 
+/** The first server's URL, which kubeconfigs name. */
 export const serverUrl = (c: ClusterRecord): string => `https://${c.nodes[0]!.ip}:${c.apiPort}`;
 
 export function adminClient(c: ClusterRecord): ApiClient {
   const tls = path.join(serverDir(c), 'tls');
   return new ApiClient({
-    server: serverUrl(c),
+    server: serverUrls(c),
     ca: readFileSync(path.join(tls, 'ca.crt'), 'utf8'),
     cert: readFileSync(path.join(tls, 'admin.crt'), 'utf8'),
     key: readFileSync(path.join(tls, 'admin.key'), 'utf8'),
@@ -146,29 +159,9 @@ export function startEngine(c: ClusterRecord, n: NodeRecord): void {
   save(c);
 }
 
-function startServer(c: ClusterRecord): void {
-  const first = c.nodes[0]!;
-  const args = [
-    'server',
-    '--data-dir',
-    serverDir(c),
-    '--https-listen-port',
-    String(c.apiPort),
-    '--bind-address',
-    '0.0.0.0',
-  ];
-  args.push('--advertise-address', first.ip, '--cluster-cidr', c.clusterCidr, '--lb-range', c.lbRange);
-  if (c.datastoreEndpoint) args.push('--datastore-endpoint', c.datastoreEndpoint);
-  // Each node's engine and agent run on their own (node 1's too), so the server runs none.
-  args.push('--node-monitor-grace-period', c.nodeMonitorGracePeriod, '--disable-agent');
-  mkdirSync(serverDir(c), { recursive: true });
-  c.server = startInNetns(first.netns, args, path.join(c.dataDir, 'server.log'));
-  save(c);
-}
-
 export function startAgent(c: ClusterRecord, n: NodeRecord): void {
   const dir = nodeDir(c, n);
-  const args = ['agent', '--server', serverUrl(c), '--token-file', path.join(serverDir(c), 'node-token')];
+  const args = ['agent', '--server', serverUrls(c), '--token-file', path.join(serverDir(c), 'node-token')];
   // As a machine joins: the token file alone, the cluster CA learnt from the server and checked with it.
   args.push('--node-name', n.name, '--node-ip', n.ip);
   args.push('--docker-host', engineHost(c, n), '--data-dir', path.join(dir, 'agent'), '--cluster-cidr', c.clusterCidr);
@@ -230,6 +223,13 @@ export async function up(o: UpOptions): Promise<{ cluster: ClusterRecord; kubeco
   validateName(o.name);
   if (!Number.isInteger(o.nodes) || o.nodes < 1 || o.nodes > lan.MAX_NODES)
     throw new Error(`invalid --nodes ${o.nodes}: a cluster has 1 to ${lan.MAX_NODES} nodes`);
+  const servers = o.servers ?? 1;
+  if (!Number.isInteger(servers) || servers < 1 || servers > o.nodes)
+    throw new Error(`invalid --servers ${servers}: give 1 to the number of nodes (${o.nodes})`);
+  if (servers > 1 && !o.datastoreEndpoint && !haveEtcd())
+    throw new Error(
+      `--servers ${servers} runs an etcd member on each server's node: install etcd (Debian's etcd-server)`,
+    );
   const hostRegistryPort = o.hostRegistryPort ?? 5000;
   for (const [flag, port] of [
     ['--api-port', o.apiPort],
@@ -273,6 +273,7 @@ export async function up(o: UpOptions): Promise<{ cluster: ClusterRecord; kubeco
     hostRegistryPort,
     lbRange,
     datastoreEndpoint: o.datastoreEndpoint,
+    servers,
     registryMirrors: o.registryMirrors,
     insecureRegistries: o.insecureRegistries,
     nodes: [],
@@ -299,12 +300,21 @@ export async function up(o: UpOptions): Promise<{ cluster: ClusterRecord; kubeco
       await prepareNode(c, n);
       startEngine(c, n);
     }
-    startServer(c);
+    const datastore = c.datastoreEndpoint ?? (servers > 1 ? startEtcdMembers(c) : undefined);
+    save(c);
+    if (c.etcd) await etcdUp(c);
+    startFirstServer(c, datastore);
+    save(c);
     await Promise.all(c.nodes.map((n) => engineUp(c, n)));
-    await waitFor('the API server', 60_000, async () => {
-      if (!isRunning(c.server)) throw new Error(`the API server exited: see ${c.dataDir}/server.log`);
-      return existsSync(path.join(serverDir(c), 'kubeconfig.yaml')) || undefined;
-    });
+    const answers = async (index: number, proc: NodeProcess | undefined, log: string): Promise<true | undefined> => {
+      if (!isRunning(proc)) throw new Error(`an API server exited: see ${path.join(c.dataDir, log)}`);
+      return existsSync(path.join(serverDir(c, index), 'kubeconfig.yaml')) || undefined;
+    };
+    await waitFor('the API server', 60_000, () => answers(0, c.server, 'server.log'));
+    startJoinedServers(c, datastore);
+    save(c);
+    for (const [i, proc] of (c.joinedServers ?? []).entries())
+      await waitFor(`API server ${i + 2}`, 60_000, () => answers(i + 1, proc, `server-${i + 2}.log`));
     for (const n of c.nodes) startAgent(c, n);
     await nodesReady(
       c,
@@ -347,7 +357,7 @@ export async function down(c: ClusterRecord): Promise<void> {
   for (const n of c.nodes.slice(1)) await stopNode(n, c);
   const first = c.nodes[0];
   if (first) await stopProcess(first.agent);
-  await stopProcess(c.server);
+  await stopControlPlane(c);
   if (first) await stopNode(first, c);
   for (const n of c.nodes) {
     if (n.podCidr) await lan.removeHostRoute(n.podCidr, n.ip);

@@ -31,16 +31,26 @@ export function isRunning(p: NodeProcess | undefined): boolean {
 
 /** Run `gantry <args>` in network namespace `netns` (the host's when undefined), its output appended to `logFile`. */
 export function startInNetns(netns: string | undefined, args: string[], logFile: string): NodeProcess {
+  const gantry = [process.execPath, '--enable-source-maps', process.argv[1]!, ...args];
+  return startCommandInNetns(netns, gantry, logFile, `gantry ${args[0]}`);
+}
+
+/** Run a program (argv, no shell) in network namespace `netns` (the host's when undefined), detached. */
+export function startCommandInNetns(
+  netns: string | undefined,
+  command: string[],
+  logFile: string,
+  what = command[0]!,
+): NodeProcess {
   const out = openSync(logFile, 'a');
   try {
-    const gantry = [process.execPath, '--enable-source-maps', process.argv[1]!, ...args];
-    const [cmd, ...argv] = netns ? ['nsenter', `--net=/run/netns/${netns}`, '--', ...gantry] : gantry;
+    const [cmd, ...argv] = netns ? ['nsenter', `--net=/run/netns/${netns}`, '--', ...command] : command;
     const child = spawn(cmd!, argv, { detached: true, stdio: ['ignore', out, out] });
     child.unref();
     const where = netns ?? 'the host';
-    if (!child.pid) throw new Error(`cannot start gantry ${args[0]} in ${where}`);
+    if (!child.pid) throw new Error(`cannot start ${what} in ${where}`);
     const started = startTime(child.pid);
-    if (!started) throw new Error(`gantry ${args[0]} in ${where} exited at once: see ${logFile}`);
+    if (!started) throw new Error(`${what} in ${where} exited at once: see ${logFile}`);
     return { pid: child.pid, started };
   } finally {
     closeSync(out);

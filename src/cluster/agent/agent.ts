@@ -158,7 +158,7 @@ export class NodeAgent {
       logger,
     );
     this.events = new EventRecorder(client, 'kubelet', logger, o.nodeName);
-    this.node = new NodeStatusReporter(client, o);
+    this.node = new NodeStatusReporter(client, o, () => engine.call('GET', '/_ping').then(() => true));
     this.prober = new Prober(
       engine,
       logger,

@@ -16,13 +16,18 @@ export interface NodeIdentity {
   nodeLabels?: Record<string, string>;
 }
 
+/** How long the engine may take to answer its ping before the node counts it down. */
+const RUNTIME_PING_TIMEOUT_MS = 5_000;
+
 export class NodeStatusReporter {
   constructor(
     private readonly client: KubeClient,
     private readonly o: NodeIdentity,
+    /** Whether the container runtime answers (the kubelet's runtime health check). */
+    private readonly runtimeUp: () => Promise<boolean> = () => Promise.resolve(true),
   ) {}
 
-  private nodeStatus(): Record<string, unknown> {
+  private nodeStatus(runtimeUp: boolean): Record<string, unknown> {
     const now = nowRfc3339();
     const capacity = {
       cpu: String(os.cpus().length),
@@ -45,7 +50,9 @@ export class NodeStatusReporter {
         condition('MemoryPressure', 'False', 'KubeletHasSufficientMemory', 'kubelet has sufficient memory available'),
         condition('DiskPressure', 'False', 'KubeletHasNoDiskPressure', 'kubelet has no disk pressure'),
         condition('PIDPressure', 'False', 'KubeletHasSufficientPID', 'kubelet has sufficient PID available'),
-        condition('Ready', 'True', 'KubeletReady', 'kubelet is posting ready status'),
+        runtimeUp
+          ? condition('Ready', 'True', 'KubeletReady', 'kubelet is posting ready status')
+          : condition('Ready', 'False', 'KubeletNotReady', 'container runtime is down'),
       ],
       addresses: [
         { type: 'InternalIP', address: this.o.nodeIp },
@@ -89,8 +96,12 @@ export class NodeStatusReporter {
 
   /** The Node's status and its Lease, renewed (the node lifecycle reads the Lease). */
   async heartbeat(): Promise<void> {
+    const runtimeUp = await Promise.race([
+      this.runtimeUp().catch(() => false),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), RUNTIME_PING_TIMEOUT_MS).unref()),
+    ]);
     await this.client.mergePatch(`${collectionPath('v1', 'nodes')}/${this.o.nodeName}/status`, {
-      status: this.nodeStatus(),
+      status: this.nodeStatus(runtimeUp),
     });
     const lease = `${collectionPath('coordination.k8s.io/v1', 'leases', 'kube-node-lease')}/${this.o.nodeName}`;
     const spec = {

@@ -29,6 +29,7 @@ import { ingressClasses, ingresses } from './networking/ingress.js';
 import { networkPolicies } from './networking/networkpolicy.js';
 import { clusterRoleBindings, clusterRoles, roleBindings, roles } from './rbac/rbac.js';
 import type { Strategy } from './strategy.js';
+import { ageColumn, nameColumn, spec } from '../tables.js';
 
 /** A kind with no behaviour of its own; `generation` when spec changes bump it. */
 const plain = (
@@ -67,7 +68,10 @@ export const STRATEGIES: Strategy[] = [
   jobs,
   cronJobs,
   ...horizontalPodAutoscalers,
-  plain('coordination.k8s.io', 'v1', 'Lease', 'leases', true),
+  {
+    ...plain('coordination.k8s.io', 'v1', 'Lease', 'leases', true),
+    columns: [nameColumn, { name: 'Holder', type: 'string', cell: (o) => spec(o).holderIdentity ?? '' }, ageColumn],
+  },
   endpointSlices,
   ingresses,
   ingressClasses,

@@ -7,7 +7,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import path from 'node:path';
 import {
   agentArgs,
@@ -102,6 +103,72 @@ describe('joining with a token', () => {
       () => ok(['get', 'pod', 'after-join', '-o', 'jsonpath={.status.phase}']) === 'Running',
       'the pod',
       60000,
+    );
+  });
+
+  test('a client certificate past 70% of its life is renewed while the agent runs', async () => {
+    const { ok } = kubectlFor(() => server.env);
+    const node = 'rotating';
+    const args = await joinArgs(node, token('create'));
+    const dataDir = args[args.indexOf('--data-dir') + 1]!;
+    const pki = path.join(dataDir, 'pki');
+    mkdirSync(pki, { recursive: true });
+    copyFileSync(path.join(server.dir, 'tls', 'ca.crt'), path.join(pki, 'ca.crt'));
+    // A node certificate of the cluster CA issued ten days ago, lapsing in two: its renewal is due.
+    const day = 86400_000;
+    const stamp = (ms: number): string => new Date(ms).toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z';
+    writeFileSync(path.join(pki, 'index.txt'), '');
+    writeFileSync(path.join(pki, 'serial'), '1000\n');
+    writeFileSync(
+      path.join(pki, 'ca.cnf'),
+      [
+        '[ca]',
+        'default_ca = d',
+        '[d]',
+        `database = ${pki}/index.txt`,
+        `new_certs_dir = ${pki}`,
+        `serial = ${pki}/serial`,
+        'default_md = sha256',
+        'policy = p',
+        'unique_subject = no',
+        '[p]',
+        'organizationName = supplied',
+        'commonName = supplied',
+        '[ext]',
+        'basicConstraints = critical,CA:FALSE',
+        'keyUsage = critical,digitalSignature,keyEncipherment',
+        'extendedKeyUsage = clientAuth',
+        '',
+      ].join('\n'),
+    );
+    const openssl = (a: string[]): void => {
+      const r = run('openssl', a);
+      assert.equal(r.code, 0, r.stderr);
+    };
+    openssl(
+      ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+        .concat(['-keyout', path.join(pki, 'client.key'), '-out', path.join(pki, 'client.csr')])
+        .concat(['-subj', `/O=system:nodes/CN=system:node:${node}`]),
+    );
+    openssl(
+      ['ca', '-batch', '-notext', '-config', path.join(pki, 'ca.cnf'), '-extensions', 'ext']
+        .concat(['-cert', path.join(server.dir, 'tls', 'ca.crt'), '-keyfile', path.join(server.dir, 'tls', 'ca.key')])
+        .concat(['-startdate', stamp(Date.now() - 10 * day), '-enddate', stamp(Date.now() + 2 * day)])
+        .concat(['-in', path.join(pki, 'client.csr'), '-out', path.join(pki, 'client.crt')]),
+    );
+    const old = readFileSync(path.join(pki, 'client.crt'), 'utf8');
+    startProcess(cleanup, GANTRY, args, path.join(server.dir, `${node}.log`));
+    await waitFor(() => new RegExp(`${node}\\s+Ready`).test(ok(['get', 'nodes'])), 'the node to be Ready', 20000);
+    await waitFor(() => readFileSync(path.join(pki, 'client.crt'), 'utf8') !== old, 'a renewed certificate', 30000);
+    const renewed = new X509Certificate(readFileSync(path.join(pki, 'client.crt')));
+    assert.ok(Date.parse(renewed.validTo) - Date.now() > 300 * day, renewed.validTo);
+    assert.match(renewed.subject, new RegExp(`CN=system:node:${node}`));
+    // The agent goes on with the renewed certificate: its heartbeats keep the node Ready.
+    await new Promise((r) => setTimeout(r, 12000));
+    assert.match(ok(['get', 'nodes']), new RegExp(`${node}\\s+Ready`));
+    assert.match(
+      ok(['get', 'csr']),
+      /kubernetes\.io\/kube-apiserver-client-kubelet\s+system:node:rotating\s+<none>\s+Approved,Issued/,
     );
   });
 });

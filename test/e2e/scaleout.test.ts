@@ -64,7 +64,7 @@ describe('servers on an etcd cluster', { skip }, () => {
   });
   after(() => cleanup.run());
 
-  test('the three serve one cluster with one CA; a server with a wrong token is refused', () => {
+  test('the three serve one cluster with one CA; a server with a wrong token is refused', async () => {
     const ca = readFileSync(path.join(servers[0]!.dir, 'tls', 'ca.crt'), 'utf8');
     for (const s of servers) {
       assert.equal(readFileSync(path.join(s.dir, 'tls', 'ca.crt'), 'utf8'), ca);
@@ -72,6 +72,18 @@ describe('servers on an etcd cluster', { skip }, () => {
       assert.equal(r.stdout, 'ok', r.stderr);
       assert.match(kubectlFor(() => s.env).ok(['get', 'namespaces']), /kube-system/);
     }
+    // The kubernetes Service leads to every live server (each advertises 127.0.0.1 on its own port).
+    const ports = (): string =>
+      kubectlFor(() => servers[0]!.env)
+        .ok(['get', 'endpoints', 'kubernetes', '-o', 'jsonpath={.subsets[*].ports[0].port}'])
+        .split(' ')
+        .sort()
+        .join(' ');
+    const want = servers
+      .map((s) => String(s.port))
+      .sort()
+      .join(' ');
+    await waitFor(() => ports() === want, 'the kubernetes endpoints to name all three servers', 20000);
     const wrong = path.join(servers[0]!.dir, 'wrong-token');
     writeFileSync(wrong, 'not-the-token\n');
     const r = run(GANTRY, [
@@ -146,6 +158,13 @@ describe('servers on an etcd cluster', { skip }, () => {
     assert.equal(count().length, 50, 'exactly 50, none doubled by two leaders');
     assert.match(ok(['get', 'nodes']), new RegExp(`${node}\\s+Ready`), 'the agent failed over to a live server');
 
+    const endpointPorts = (): string =>
+      k.ok(['get', 'endpoints', 'kubernetes', '-o', 'jsonpath={.subsets[*].ports[0].port}']);
+    await waitFor(
+      () => !endpointPorts().split(' ').includes(String(servers[leader]!.port)),
+      "the killed server's address out of the kubernetes endpoints",
+      30000,
+    );
     // One etcd member of three gone: writes and reads go on.
     await etcd.kill(0);
     k.ok(['create', 'configmap', 'after-member-loss', '--from-literal=a=b']);

@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { ApiClient as EngineClient, DEFAULT_HOST } from '../../api/docker/client.js';
 import { NodeAgent } from '../../cluster/agent/agent.js';
 import { nodeCredentials, readJoinToken } from '../../cluster/agent/credentials.js';
+import { CertificateRotation } from '../../cluster/agent/certrotation.js';
 import { discoverClusterCa } from '../../cluster/agent/discovery.js';
 import { isDnsSubdomain, isIp } from '../../cluster/api/validation.js';
 import { ApiClient as ClusterClient } from '../../cluster/client/client.js';
@@ -144,7 +145,7 @@ export function registerAgentCommand(program: Command): void {
         if (!isIp(o.nodeIp)) throw new Error(`invalid --node-ip ${JSON.stringify(o.nodeIp)}`);
         if (o.clusterCidr) parseClusterCidr(o.clusterCidr);
         const ca = await agentCa(o);
-        const creds = await nodeCredentials({
+        const credentialOptions = {
           server: o.server,
           ca,
           tokenFile: o.tokenFile,
@@ -152,7 +153,8 @@ export function registerAgentCommand(program: Command): void {
           nodeIp: o.nodeIp,
           dataDir: o.dataDir,
           logger,
-        });
+        };
+        const creds = await nodeCredentials(credentialOptions);
         const client = new ClusterClient({ server: o.server, ca, cert: creds.cert, key: creds.key });
         const agent = new NodeAgent(
           client,
@@ -177,7 +179,14 @@ export function registerAgentCommand(program: Command): void {
           logger,
         );
         await agent.start();
+        const rotation = new CertificateRotation(
+          credentialOptions,
+          creds,
+          (c) => client.setCertificate(c.cert, c.key),
+          (c) => agent.setServingCertificate(c.cert, c.key),
+        );
         const stop = (): void => {
+          rotation.stop();
           void agent.stop().finally(() => {
             client.close();
             process.exit(0);

@@ -10,6 +10,7 @@ import { mkdirSync, openSync, closeSync } from 'node:fs';
 import path from 'node:path';
 import { ApiClient as EngineClient } from '../../api/docker/client.js';
 import { NodeAgent } from '../../cluster/agent/agent.js';
+import { CertificateRotation } from '../../cluster/agent/certrotation.js';
 import { nodeCredentials } from '../../cluster/agent/credentials.js';
 import { ApiClient as ClusterClient } from '../../cluster/client/client.js';
 import type { Logger } from '../../common/log.js';
@@ -69,7 +70,7 @@ export async function startEmbeddedNode(o: EmbeddedNodeOptions): Promise<{ stop(
     });
   try {
     await engineReady(engine, proc, log);
-    const creds = await nodeCredentials({
+    const credentialOptions = {
       server: o.serverUrl,
       ca: o.ca,
       tokenFile: path.join(o.dataDir, 'node-token'),
@@ -77,7 +78,8 @@ export async function startEmbeddedNode(o: EmbeddedNodeOptions): Promise<{ stop(
       nodeIp: o.nodeIp,
       dataDir: path.join(dir, 'agent'),
       logger: o.logger,
-    });
+    };
+    const creds = await nodeCredentials(credentialOptions);
     const client = new ClusterClient({ server: o.serverUrl, ca: o.ca, cert: creds.cert, key: creds.key });
     const agent = new NodeAgent(
       client,
@@ -97,8 +99,15 @@ export async function startEmbeddedNode(o: EmbeddedNodeOptions): Promise<{ stop(
       o.logger,
     );
     await agent.start();
+    const rotation = new CertificateRotation(
+      credentialOptions,
+      creds,
+      (c) => client.setCertificate(c.cert, c.key),
+      (c) => agent.setServingCertificate(c.cert, c.key),
+    );
     return {
       stop: async () => {
+        rotation.stop();
         await agent.stop();
         client.close();
         await stopEngine();

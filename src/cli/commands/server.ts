@@ -17,6 +17,8 @@ import { ensureTls } from '../../cluster/apiserver/tls.js';
 import { CONTROLLERS, selectControllers } from '../../cluster/controllers/manager.js';
 import { checkJoinedServer, publishBootstrapData, restoreBootstrapData } from '../../cluster/pki/bootstrapdata.js';
 import { registerTokenCommands } from './token.js';
+import { ApiClient as ClusterClient } from '../../cluster/client/client.js';
+import { EndpointReconciler } from '../../cluster/apiserver/endpointreconciler.js';
 import { serverIdentity, startElectedControlPlane } from './controlplane.js';
 import { parseClusterCidr } from '../../cluster/controllers/nodeipam.js';
 import { parseLbRange } from '../../cluster/controllers/servicelb.js';
@@ -255,9 +257,10 @@ export function registerServerCommands(program: Command): void {
           registry,
           scheduler: false,
         };
+        const identity = serverIdentity(o.dataDir, o.nodeName);
         const controlPlane = startElectedControlPlane({
           client: { server: `https://127.0.0.1:${port}`, ca: tls.ca, cert: tls.adminCert, key: tls.adminKey },
-          identity: serverIdentity(o.dataDir, o.nodeName),
+          identity,
           logger,
           parts: [
             { lease: 'kube-controller-manager', options: managerOptions },
@@ -271,6 +274,17 @@ export function registerServerCommands(program: Command): void {
               : []),
           ],
         });
+        // On etcd, several servers may serve the cluster: the `kubernetes` Service leads to the live ones.
+        const selfClient = new ClusterClient({
+          server: `https://127.0.0.1:${port}`,
+          ca: tls.ca,
+          cert: tls.adminCert,
+          key: tls.adminKey,
+        });
+        const endpoints = o.datastoreEndpoint
+          ? new EndpointReconciler(selfClient, identity, { address: o.advertiseAddress, port }, logger)
+          : undefined;
+        endpoints?.start();
         const kc = path.join(o.dataDir, 'kubeconfig.yaml');
         writeFileSync(kc, kubeconfig(`https://127.0.0.1:${port}`, tls), { mode: 0o600 });
         logger.info(
@@ -308,9 +322,10 @@ export function registerServerCommands(program: Command): void {
             .catch((err: unknown) => logger.warn({ err: String(err) }, 'node not stopped cleanly'))
             .finally(() => {
               // Handing the leases back lets another server's controllers take over at once.
-              void controlPlane
-                .stop()
+              void (endpoints?.stop() ?? Promise.resolve())
+                .then(() => controlPlane.stop())
                 .finally(() => {
+                  selfClient.close();
                   audit?.close();
                   api.server.close();
                   api.server.closeAllConnections();

@@ -288,6 +288,11 @@ export class NodeAgent {
     ]);
   }
 
+  /** A renewed serving certificate for the agent's endpoint: new connections get it. */
+  setServingCertificate(cert: string, key: string): void {
+    this.endpoint?.setSecureContext({ key, cert, ca: this.o.ca });
+  }
+
   /** The namespace and name of one of this node's pods, by UID. */
   private podNameOf(uid: string): { namespace: string; name: string } | undefined {
     const meta = this.pods.get(this.keysByUid.get(uid) ?? '')?.metadata;

@@ -6,8 +6,8 @@
  * for a serving certificate for its HTTPS endpoint (its name and address), which the API server
  * verifies against the cluster CA. Both are kept in `<data dir>/pki` and reused while valid.
  */
-import { randomBytes, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../common/log.js';
 import type { KObject } from '../api/object.js';
@@ -26,7 +26,7 @@ export interface NodeCredentials {
   servingKey: string;
 }
 
-interface Options {
+export interface Options {
   server: string;
   ca: string;
   tokenFile?: string;
@@ -51,6 +51,8 @@ function usable(certFile: string, keyFile: string, ca: string, nodeName: string,
     const cert = new X509Certificate(readFileSync(certFile));
     const caCert = new X509Certificate(ca);
     if (!cert.checkIssued(caCert) || !cert.verify(caCert.publicKey)) return false;
+    // A crash between writing a renewed key and its certificate leaves a pair that does not match.
+    if (!cert.checkPrivateKey(createPrivateKey(readFileSync(keyFile)))) return false;
     if (Date.parse(cert.validTo) - Date.now() < RENEW_BEFORE_MS) return false;
     if (!cert.subject.split('\n').includes(`CN=system:node:${nodeName}`)) return false;
     return ip === undefined || (cert.subjectAltName ?? '').split(', ').includes(`IP Address:${ip}`);
@@ -99,16 +101,79 @@ async function requestCertificate(
   );
 }
 
-export async function nodeCredentials(o: Options): Promise<NodeCredentials> {
-  const dir = path.join(o.dataDir, 'pki');
+/** Where a node keeps its certificates: `<data dir>/pki`. */
+export function credentialFiles(dataDir: string): Record<keyof NodeCredentials, string> {
+  const dir = path.join(dataDir, 'pki');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const files = {
+  return {
     cert: path.join(dir, 'client.crt'),
     key: path.join(dir, 'client.key'),
     servingCert: path.join(dir, 'serving.crt'),
     servingKey: path.join(dir, 'serving.key'),
   };
-  const subject = { organizations: ['system:nodes'], commonName: `system:node:${o.nodeName}` };
+}
+
+/** Key first, then certificate, each replaced whole (written aside, renamed over). */
+function writePair(keyFile: string, keyPem: string, certFile: string, certPem: string): void {
+  writeFileSync(`${keyFile}.new`, keyPem, { mode: 0o600 });
+  renameSync(`${keyFile}.new`, keyFile);
+  writeFileSync(`${certFile}.new`, certPem, { mode: 0o644 });
+  renameSync(`${certFile}.new`, certFile);
+}
+
+const nodeSubject = (nodeName: string): { organizations: string[]; commonName: string } => ({
+  organizations: ['system:nodes'],
+  commonName: `system:node:${nodeName}`,
+});
+
+type Credential = { token: string } | { cert: string; key: string };
+
+/**
+ * A new client certificate for the node, asked for with the join token (first start) or the current
+ * certificate (renewal, which Kubernetes approves as `selfnodeclient`); kept in the data dir.
+ */
+export async function issueClientCertificate(o: Options, as: Credential): Promise<{ cert: string; key: string }> {
+  const files = credentialFiles(o.dataDir);
+  const client = new ApiClient({ server: o.server, ca: o.ca, ...as });
+  try {
+    const { keyPem, csrPem } = await makeKeyAndCsr(nodeSubject(o.nodeName));
+    const cert = await requestCertificate(client, csrPem, CLIENT_KUBELET_SIGNER, [
+      'digital signature',
+      'key encipherment',
+      'client auth',
+    ]);
+    writePair(files.key, keyPem, files.cert, cert);
+    o.logger.info({ node: o.nodeName }, 'node client certificate issued');
+    return { cert, key: keyPem };
+  } finally {
+    client.close();
+  }
+}
+
+/** A new serving certificate for the agent's endpoint (its name and address), asked for as the node. */
+export async function issueServingCertificate(
+  o: Options,
+  as: { cert: string; key: string },
+): Promise<{ cert: string; key: string }> {
+  const files = credentialFiles(o.dataDir);
+  const client = new ApiClient({ server: o.server, ca: o.ca, ...as });
+  try {
+    const { keyPem, csrPem } = await makeKeyAndCsr(nodeSubject(o.nodeName), { dns: [o.nodeName], ips: [o.nodeIp] });
+    const cert = await requestCertificate(client, csrPem, KUBELET_SERVING_SIGNER, [
+      'digital signature',
+      'key encipherment',
+      'server auth',
+    ]);
+    writePair(files.servingKey, keyPem, files.servingCert, cert);
+    o.logger.info({ node: o.nodeName, address: o.nodeIp }, 'node serving certificate issued');
+    return { cert, key: keyPem };
+  } finally {
+    client.close();
+  }
+}
+
+export async function nodeCredentials(o: Options): Promise<NodeCredentials> {
+  const files = credentialFiles(o.dataDir);
 
   if (!usable(files.cert, files.key, o.ca, o.nodeName)) {
     if (!o.tokenFile)
@@ -116,39 +181,13 @@ export async function nodeCredentials(o: Options): Promise<NodeCredentials> {
         'the node has no valid certificate yet: give the join token with --token-file (the server writes it to <data dir>/node-token)',
       );
     const token = readJoinToken(o.tokenFile);
-    const bootstrap = new ApiClient({ server: o.server, ca: o.ca, token: token.bootstrap });
-    try {
-      const { keyPem, csrPem } = await makeKeyAndCsr(subject);
-      const cert = await requestCertificate(bootstrap, csrPem, CLIENT_KUBELET_SIGNER, [
-        'digital signature',
-        'key encipherment',
-        'client auth',
-      ]);
-      writeFileSync(files.key, keyPem, { mode: 0o600 });
-      writeFileSync(files.cert, cert, { mode: 0o644 });
-      o.logger.info({ node: o.nodeName }, 'node client certificate issued');
-    } finally {
-      bootstrap.close();
-    }
+    await issueClientCertificate(o, { token: token.bootstrap });
   }
   const cert = readFileSync(files.cert, 'utf8');
   const key = readFileSync(files.key, 'utf8');
 
   if (!usable(files.servingCert, files.servingKey, o.ca, o.nodeName, o.nodeIp)) {
-    const client = new ApiClient({ server: o.server, ca: o.ca, cert, key });
-    try {
-      const { keyPem, csrPem } = await makeKeyAndCsr(subject, { dns: [o.nodeName], ips: [o.nodeIp] });
-      const serving = await requestCertificate(client, csrPem, KUBELET_SERVING_SIGNER, [
-        'digital signature',
-        'key encipherment',
-        'server auth',
-      ]);
-      writeFileSync(files.servingKey, keyPem, { mode: 0o600 });
-      writeFileSync(files.servingCert, serving, { mode: 0o644 });
-      o.logger.info({ node: o.nodeName, address: o.nodeIp }, 'node serving certificate issued');
-    } finally {
-      client.close();
-    }
+    await issueServingCertificate(o, { cert, key });
   }
   return {
     cert,

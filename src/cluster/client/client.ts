@@ -71,24 +71,39 @@ const UNREACHED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOST
 const BROKEN = new Set([...UNREACHED, 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
 
 export class ApiClient implements KubeClient {
-  private readonly agent: https.Agent;
+  private agent: https.Agent;
   private readonly servers: string[];
   /** The server requests go to, until it fails. */
   private current = 0;
 
-  constructor(private readonly o: ClientOptions) {
+  constructor(private o: ClientOptions) {
     this.servers = o.server
       .split(',')
       .map((s) => s.trim().replace(/\/+$/, ''))
       .filter(Boolean);
     if (!this.servers.length) throw new Error('no API server given');
-    this.agent = new https.Agent({
+    this.agent = this.makeAgent();
+  }
+
+  private makeAgent(): https.Agent {
+    return new https.Agent({
       keepAlive: true,
-      maxSockets: o.maxSockets ?? 16,
-      ca: o.ca,
-      cert: o.cert,
-      key: o.key,
+      maxSockets: this.o.maxSockets ?? 16,
+      ca: this.o.ca,
+      cert: this.o.cert,
+      key: this.o.key,
     });
+  }
+
+  /**
+   * A renewed client certificate: requests from now on use it; connections made with the old one are
+   * closed a minute later (watches on them open again with the new one).
+   */
+  setCertificate(cert: string, key: string): void {
+    this.o = { ...this.o, cert, key };
+    const old = this.agent;
+    this.agent = this.makeAgent();
+    setTimeout(() => old.destroy(), 60_000).unref();
   }
 
   get options(): ClientOptions {

@@ -38,6 +38,12 @@ test('node IPAM gives each node the lowest /24 no other node has, and never chan
       ],
     },
     { name: 'a node with a range keeps it', nodes: [node('a', '10.42.7.0/24')], sync: ['a'], want: [] },
+    {
+      name: 'synced again before its range comes back through the informer',
+      nodes: [node('a')],
+      sync: ['a', 'a'],
+      want: [['a', '10.42.0.0/24']],
+    },
   ];
   for (const c of cases) {
     const client = new FakeClient().seed('/api/v1', 'nodes', ...c.nodes);

@@ -84,6 +84,8 @@ export class NodeIpamController {
   async sync(name: string): Promise<void> {
     const node = this.nodes.get(name);
     if (!node || nodePodCidr(node)) return;
+    // A range this controller gave the node already, which the informer has not seen come back yet.
+    for (const owner of this.used.values()) if (owner === name) return;
     const cidr = this.nextFree();
     if (!cidr) {
       this.logger.error(

@@ -427,6 +427,13 @@ export async function startServer(
   };
 }
 
+/** The bootstrap token (`<id>.<secret>`) of a server's node-token file, without the CA hash in front. */
+export function nodeBootstrapToken(server: ClusterServer): string {
+  return readFileSync(path.join(server.dir, 'node-token'), 'utf8')
+    .trim()
+    .replace(/^K10[0-9a-f]{64}::/, '');
+}
+
 /** `gantry scheduler` as a process of its own against a server, with the admin certificate. */
 export function startScheduler(cleanup: Cleanup, server: ClusterServer, logFile: string): ChildProcess {
   const tls = path.join(server.dir, 'tls');

@@ -114,7 +114,8 @@ describe('joining with a token', () => {
     const pki = path.join(dataDir, 'pki');
     mkdirSync(pki, { recursive: true });
     copyFileSync(path.join(server.dir, 'tls', 'ca.crt'), path.join(pki, 'ca.crt'));
-    // A node certificate of the cluster CA issued ten days ago, lapsing in two: its renewal is due.
+    // A node certificate of the cluster CA issued twenty days ago, lapsing in a day and a half: past 90% of
+    // its life, so its renewal is due whatever the jitter, yet still good enough for the agent to start with.
     const day = 86400_000;
     const stamp = (ms: number): string => new Date(ms).toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z';
     writeFileSync(path.join(pki, 'index.txt'), '');
@@ -153,7 +154,7 @@ describe('joining with a token', () => {
     openssl(
       ['ca', '-batch', '-notext', '-config', path.join(pki, 'ca.cnf'), '-extensions', 'ext']
         .concat(['-cert', path.join(server.dir, 'tls', 'ca.crt'), '-keyfile', path.join(server.dir, 'tls', 'ca.key')])
-        .concat(['-startdate', stamp(Date.now() - 10 * day), '-enddate', stamp(Date.now() + 2 * day)])
+        .concat(['-startdate', stamp(Date.now() - 20 * day), '-enddate', stamp(Date.now() + 1.5 * day)])
         .concat(['-in', path.join(pki, 'client.csr'), '-out', path.join(pki, 'client.crt')]),
     );
     const old = readFileSync(path.join(pki, 'client.crt'), 'utf8');

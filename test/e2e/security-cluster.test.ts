@@ -16,6 +16,7 @@ import {
   GANTRY,
   hasKubectl,
   kubectl,
+  nodeBootstrapToken,
   run,
   runAsync,
   seedRegistry,
@@ -338,7 +339,7 @@ describe('cluster API boundaries', { skip: !hasKubectl && 'kubectl is not instal
   });
 
   test('the join token only joins: it may ask for a certificate and do nothing else; a wrong one is refused', () => {
-    const joinToken = readFileSync(path.join(server.dir, 'node-token'), 'utf8').trim();
+    const joinToken = nodeBootstrapToken(server);
     const asJoin = c.as(joinToken, ['get', 'secrets', '-A']);
     assert.notEqual(asJoin.code, 0);
     assert.match(
@@ -488,11 +489,7 @@ describe('a node and its agent', { skip: !hasKubectl && 'kubectl is not installe
       .userInfo;
     assert.equal(user.username, 'system:node:node-1');
     assert.ok(user.groups.includes('system:nodes'));
-    const secrets = [
-      readFileSync(path.join(server.dir, 'node-token'), 'utf8').trim(),
-      server.token,
-      readFileSync(path.join(server.dir, 'node-token'), 'utf8').trim().split('.')[1]!,
-    ];
+    const secrets = [nodeBootstrapToken(server), server.token, nodeBootstrapToken(server).split('.')[1]!];
     for (const pid of [agent.pid!, server.proc.pid!]) {
       const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
       for (const s of secrets) assert.ok(!argv.includes(s), `process ${pid} carries a token in its arguments`);
@@ -506,7 +503,7 @@ describe('a node and its agent', { skip: !hasKubectl && 'kubectl is not installe
       '/api/v1/namespaces/default/configmaps/unused-cm',
       '/api/v1/namespaces/default/secrets',
       '/api/v1/secrets',
-      `/api/v1/namespaces/kube-system/secrets/${'bootstrap-token-' + readFileSync(path.join(server.dir, 'node-token'), 'utf8').split('.')[0]}`,
+      `/api/v1/namespaces/kube-system/secrets/bootstrap-token-${nodeBootstrapToken(server).split('.')[0]}`,
     ]) {
       const r = asNode('GET', denied);
       assert.equal(r.status, 403, `${denied}: ${r.body}`);

@@ -18,12 +18,21 @@ import { packDirectory } from '../src/diff/archive.js';
 import { MediaType } from '../src/images/oci.js';
 import { median, row, sh, shAsync, time } from './lib.js';
 
-/** An OCI layout holding one image of four layers: a binary, random data, text, many small files. */
-export async function makeImage(dir: string): Promise<number> {
+/**
+ * An OCI layout holding one image: `layered`, four layers (a binary, random data, text, many small
+ * files); `single`, the issue's case, one layer of about 200 MB compressed (a binary and random data).
+ */
+export async function makeImage(dir: string, kind: 'layered' | 'single' = 'layered'): Promise<number> {
   const work = mkdtempSync(path.join(os.tmpdir(), 'gantry-bench-src-'));
   const layers: Array<{ gz: Buffer; diffId: string }> = [];
   try {
-    const parts: Array<(d: string) => Promise<void>> = [
+    const single = async (d: string): Promise<void> => {
+      await fs.mkdir(path.join(d, 'usr/bin'), { recursive: true });
+      await fs.copyFile(process.execPath, path.join(d, 'usr/bin/node'));
+      await fs.mkdir(path.join(d, 'data'), { recursive: true });
+      for (let i = 0; i < 4; i++) await fs.writeFile(path.join(d, `data/blob${i}`), randomBytes(40 << 20));
+    };
+    const layered: Array<(d: string) => Promise<void>> = [
       async (d) => {
         await fs.mkdir(path.join(d, 'usr/bin'), { recursive: true });
         await fs.copyFile(process.execPath, path.join(d, 'usr/bin/node'));
@@ -53,6 +62,7 @@ export async function makeImage(dir: string): Promise<number> {
         }
       },
     ];
+    const parts = kind === 'single' ? [single] : layered;
     for (const [i, fill] of parts.entries()) {
       const d = path.join(work, String(i));
       await fs.mkdir(d);
@@ -106,6 +116,32 @@ export async function makeImage(dir: string): Promise<number> {
   return layers.reduce((a, l) => a + l.gz.length, 0) + config.length;
 }
 
+/** The issue's case: one layer of ~200 MB, pulled and unpacked by gantry against skopeo's copy. */
+async function pullSingleLayer(cleanup: Cleanup, runs: number): Promise<void> {
+  const layout = mkdtempSync(path.join(os.tmpdir(), 'gantry-bench-img1-'));
+  cleanup.add(() => fs.rm(layout, { recursive: true, force: true }));
+  const bytes = await makeImage(layout, 'single');
+  process.stdout.write(`image: ${(bytes / 1e6).toFixed(0)} MB compressed in 1 layer\n`);
+  const reg = await startRegistry(cleanup, 'gantry');
+  sh('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout}:big`, `docker://${reg.addr}/bench/one:1`]);
+  const gantry: number[] = [];
+  const skopeo: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const c = new Cleanup();
+    const d = await startDaemon(c);
+    gantry.push(await time(() => shAsync('docker', ['pull', '-q', `${reg.addr}/bench/one:1`], d.env)));
+    const out = mkdtempSync(path.join(os.tmpdir(), 'gantry-bench-skopeo-'));
+    c.add(() => fs.rm(out, { recursive: true, force: true }));
+    skopeo.push(
+      await time(() =>
+        shAsync('skopeo', ['copy', '--src-tls-verify=false', `docker://${reg.addr}/bench/one:1`, `oci:${out}:one`]),
+      ),
+    );
+    await c.run();
+  }
+  row('pull, 1 layer (docker CLI)', median(gantry), 'skopeo copy', median(skopeo), bytes);
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' } } });
   const runs = Number(values.runs);
@@ -151,8 +187,9 @@ async function main(): Promise<void> {
       );
       await c.run();
     }
-    row('pull (docker CLI -> gantry)', median(pullG), 'skopeo copy', median(pullS), bytes);
-    row('push (docker CLI -> gantry)', median(pushG), 'skopeo copy', median(pushS), bytes);
+    row('pull, 4 layers (docker CLI)', median(pullG), 'skopeo copy', median(pullS), bytes);
+    row('push, 4 layers (docker CLI)', median(pushG), 'skopeo copy', median(pushS), bytes);
+    await pullSingleLayer(cleanup, runs);
   } finally {
     await cleanup.run();
   }

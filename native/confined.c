@@ -654,6 +654,19 @@ done:
   return out;
 }
 
+/*
+ * closeFd(fd): close an fd this module opened. Node's fs.closeSync warns in worker threads about fds
+ * it did not open itself, and layers are unpacked on worker threads.
+ */
+static napi_value CloseFd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1) return throw_path_errno(env, EINVAL, "closeFd", "(arguments)");
+  if (close(arg_int(env, argv[0])) < 0) return throw_path_errno(env, errno, "closing", "(fd)");
+  return NULL;
+}
+
 void confined_init(napi_env env, napi_value exports) {
   struct {
     const char *name;
@@ -661,6 +674,7 @@ void confined_init(napi_env env, napi_value exports) {
   } fns[] = {
     { "applyEntry", ApplyEntry }, { "finishFile", FinishFile }, { "openBeneath", Open }, { "mkdirAll", MkdirAll },
     { "removeBeneath", Remove }, { "utimesBeneath", Utimes }, { "readFileBeneath", ReadFile },
+    { "closeFd", CloseFd },
   };
   for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
     napi_value fn;

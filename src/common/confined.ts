@@ -81,7 +81,13 @@ export class ConfinedDir {
   }
 
   close(): void {
+    // Opened with fs.openSync, so closed the same way (fs tracks the fds it opens on worker threads).
     fs.closeSync(this.fd);
+  }
+
+  /** Close an fd `applyEntry` or `open` answered. */
+  static closeFd(fd: number): void {
+    native.closeFd(fd);
   }
 
   /** Apply one archive entry at `rel`, creating missing parents; answers an fd when a file's content is for the caller to write. */
@@ -136,7 +142,7 @@ export class ConfinedDir {
     try {
       return fs.fstatSync(fd);
     } finally {
-      fs.closeSync(fd);
+      native.closeFd(fd);
     }
   }
 

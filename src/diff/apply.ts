@@ -201,7 +201,7 @@ export async function extractTar(
         // Owner, mode and xattrs after the content: a write drops file capabilities.
         ConfinedDir.finishFile(fd, spec);
       } finally {
-        fs.closeSync(fd);
+        ConfinedDir.closeFd(fd);
       }
       if (hash) opts.digests!.set(rel, hash.digest('hex'));
       return;

@@ -13,6 +13,7 @@ import { applyLayer, type ExtractLimits } from '../diff/apply.js';
 import { decompress } from '../diff/compression.js';
 import type { Snapshotter } from '../snapshots/store.js';
 import { MediaType, type Descriptor } from '../images/oci.js';
+import { unpackInWorker } from './layerpool.js';
 
 class CountingHash extends Transform {
   readonly hash = createHash('sha256');
@@ -70,7 +71,7 @@ export async function ensureSnapshots(
     const chain = chains[i]!;
     if (await snapshots.stat(chain)) continue;
     await snapshots.extract(chain, chains[i - 1], diffIds[i]!, async (dir) =>
-      unpackVerified(await content.reader(layers[i]!.digest), dir, diffIds[i]!, limits),
+      unpackInWorker(await content.reader(layers[i]!.digest), dir, diffIds[i]!, limits),
     );
   }
 }

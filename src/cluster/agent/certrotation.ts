@@ -62,7 +62,10 @@ export class CertificateRotation {
       void this.renew(which).then(
         (pair) => this.schedule(which, pair.cert),
         (err: unknown) => {
-          this.o.logger.warn({ certificate: which, err: String(err), retryInMs: retryMs }, 'certificate renewal failed');
+          this.o.logger.warn(
+            { certificate: which, err: String(err), retryInMs: retryMs },
+            'certificate renewal failed',
+          );
           this.after(retryMs, () => this.schedule(which, certPem, Math.min(retryMs * 2, RETRY_MAX_MS)));
         },
       );

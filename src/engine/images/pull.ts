@@ -21,7 +21,7 @@ import {
 import type { ImageRecord } from '../../images/store.js';
 import type { AuthConfig } from '../../registry/auth.js';
 import { RegistryError, withRetry, type RepositorySession } from '../../registry/client.js';
-import { unpackVerified } from '../layers.js';
+import { unpackInWorker } from '../layerpool.js';
 import { noProgress, throttledProgress, type ProgressSink } from '../progress.js';
 import type { ImageService } from './service.js';
 import { PULL_CONCURRENCY, addSources, mapLimit } from './util.js';
@@ -190,7 +190,7 @@ export const pullMethods = {
               stream.on('error', (err) => forExtract.destroy(err));
               stream.pipe(forExtract);
               teeExtract = this.d.snapshots.extract(chain, parent, diffId, (dir) =>
-                unpackVerified(forExtract, dir, diffId, this.d.layerLimits),
+                unpackInWorker(forExtract, dir, diffId, this.d.layerLimits),
               );
               // When another caller is already unpacking this chain, our copy is not read: drain it.
               teeExtract.then(
@@ -225,7 +225,7 @@ export const pullMethods = {
     if (!(await this.d.snapshots.stat(chain))) {
       progress({ status: 'Extracting', progressDetail: { current: 0, total: layer.size }, id });
       await this.d.snapshots.extract(chain, parent, diffId, async (dir) =>
-        unpackVerified(await this.d.content.reader(layer.digest), dir, diffId, this.d.layerLimits),
+        unpackInWorker(await this.d.content.reader(layer.digest), dir, diffId, this.d.layerLimits),
       );
     }
     this.d.logger.debug({ digest: layer.digest, ms: Date.now() - started }, 'layer unpacked');

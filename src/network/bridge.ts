@@ -125,6 +125,8 @@ export class BridgeDriver {
       `link set ${net.device} up`,
     ]);
     await fs.writeFile('/proc/sys/net/ipv4/ip_forward', '1');
+    // As Docker with ip6tables on: an IPv6 network's containers reach out through the host.
+    if (net.v6) await fs.writeFile('/proc/sys/net/ipv6/conf/all/forwarding', '1');
     this.ready.add(net.device);
   }
 

@@ -1,8 +1,9 @@
 /**
- * A bridge network's NAT and forwarding rules in iptables, as Docker keeps them, and the gateway modes
+ * A bridge network's NAT and forwarding rules in iptables (and ip6tables for its IPv6 subnet), as Docker keeps them, and the gateway modes
  * that decide whether other hosts may route into the bridge.
  */
 import { spawn } from 'node:child_process';
+import { isV6Pool } from './ipam.js';
 import type { NetworkRecord } from './types.js';
 
 /** Docker's option for how a bridge network is reached from outside; `routed` is not supported. */
@@ -19,8 +20,21 @@ export const GATEWAY_MODES = ['nat', 'nat-unprotected'];
  * so after every "into" rule) traffic is accepted, or dropped for an internal network, and masqueraded.
  */
 export async function natRules(rec: NetworkRecord, what: 'ensure' | 'delete'): Promise<void> {
+  const v4 = rec.IPAM.Config.find((c) => !isV6Pool(c))?.Subnet;
+  await familyRules(rec, 'iptables', v4, what);
+  // IPv6 as Docker does it with ip6tables on (its default since 27): the same isolation and masquerading
+  // for the network's IPv6 subnet. Deleting covers a network whose IPv6 was never wired too.
+  const v6 = rec.EnableIPv6 ? rec.IPAM.Config.find(isV6Pool)?.Subnet : undefined;
+  if (v6 || what === 'delete') await familyRules(rec, 'ip6tables', v6, what);
+}
+
+async function familyRules(
+  rec: NetworkRecord,
+  bin: 'iptables' | 'ip6tables',
+  subnet: string | undefined,
+  what: 'ensure' | 'delete',
+): Promise<void> {
   const dev = rec.Options['com.docker.network.bridge.name']!;
-  const subnet = rec.IPAM.Config[0]?.Subnet;
   const tag = ['-m', 'comment', '--comment', `gantry:${dev}`];
   const inbound: string[][] = [
     ['-o', dev, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', ...tag, '-j', 'ACCEPT'],
@@ -42,7 +56,7 @@ export async function natRules(rec: NetworkRecord, what: 'ensure' | 'delete'): P
       spec: ['-s', subnet, '!', '-o', dev, ...tag, '-j', 'MASQUERADE'],
     });
   const iptables = (table: string, op: string, chain: string, spec: string[]): Promise<boolean> =>
-    runQuiet('iptables', ['-w', '-t', table, op, chain, ...spec]);
+    runQuiet(bin, ['-w', '-t', table, op, chain, ...spec]);
   const deleteAll = async (table: string, chain: string, spec: string[]): Promise<void> => {
     while (await iptables(table, '-D', chain, spec));
   };
@@ -57,12 +71,12 @@ export async function natRules(rec: NetworkRecord, what: 'ensure' | 'delete'): P
     for (const spec of inbound) await deleteAll('filter', 'FORWARD', spec);
     for (const spec of [...inbound].reverse()) {
       if (!(await iptables('filter', '-I', 'FORWARD', ['1', ...spec])))
-        throw new Error(`iptables: cannot add filter FORWARD rule for ${dev}`);
+        throw new Error(`${bin}: cannot add filter FORWARD rule for ${dev}`);
     }
   }
   for (const r of appended) {
     if (!(await iptables(r.table, '-C', r.chain, r.spec)) && !(await iptables(r.table, '-A', r.chain, r.spec)))
-      throw new Error(`iptables: cannot add ${r.table} ${r.chain} rule for ${dev}`);
+      throw new Error(`${bin}: cannot add ${r.table} ${r.chain} rule for ${dev}`);
   }
 }
 

@@ -2,7 +2,7 @@
  * Issue 4 acceptance: bridge networking through the CNI plugins, published ports, network modes,
  * user-defined networks with their DNS, links, and volumes, through the docker CLI and docker-py.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
@@ -21,6 +21,7 @@ import {
   runAsync,
   seedRegistry,
   startDaemon,
+  startProcess,
   startRegistry,
   tempDir,
   waitFor,
@@ -29,13 +30,13 @@ import {
 
 const d_ = (d: Daemon, args: string[]): string => ok('docker', args, { env: d.env });
 
-/** The host's own (non-loopback) IPv4 address. */
 /** The host end of a container's eth0 veth, as the bridge driver names it. */
 function vethOf(d: Daemon, name: string): string {
   const id = ok('docker', ['inspect', '-f', '{{.Id}}', name], { env: d.env }).trim();
   return `veth${createHash('sha256').update(`${id}/eth0`).digest('hex').slice(0, 7)}`;
 }
 
+/** The host's own (non-loopback) IPv4 address. */
 function hostAddress(): string {
   const out = run('ip', ['-4', '-o', 'addr', 'show', 'scope', 'global']).stdout;
   const m = /inet (\d+\.\d+\.\d+\.\d+)\//.exec(out);
@@ -663,6 +664,65 @@ http.createServer(async (req, res) => {
     for (const id of d_(d, ['ps', '-aq', '--filter', 'network=v6net']).trim().split('\n').filter(Boolean))
       d_(d, ['rm', '-f', id]);
     d_(d, ['network', 'rm', 'v6net', 'v6auto', 'v4only']);
+  });
+
+  test('IPv6 NAT: a container on an IPv6 network reaches another machine over IPv6, masqueraded as the host', async () => {
+    // Another machine: a network namespace on a veth pair with IPv6 addresses of a range of its own.
+    const tag = randomBytes(3).toString('hex');
+    const ns = `gantry-v6-${tag}`;
+    const [hostEnd, nsEnd] = [`gv6h${tag}`, `gv6n${tag}`];
+    const prefix = `fd00:${tag.slice(0, 4)}:${tag.slice(4)}::`;
+    cleanup.add(() => {
+      run('ip', ['netns', 'del', ns]);
+      run('ip', ['link', 'del', hostEnd]);
+    });
+    for (const args of [
+      ['netns', 'add', ns],
+      ['link', 'add', hostEnd, 'type', 'veth', 'peer', 'name', nsEnd],
+      ['link', 'set', nsEnd, 'netns', ns],
+      ['-6', 'addr', 'add', `${prefix}1/64`, 'dev', hostEnd, 'nodad'],
+      ['link', 'set', hostEnd, 'up'],
+      ['-n', ns, '-6', 'addr', 'add', `${prefix}2/64`, 'dev', nsEnd, 'nodad'],
+      ['-n', ns, 'link', 'set', nsEnd, 'up'],
+      ['-n', ns, '-6', 'route', 'add', 'default', 'via', `${prefix}1`],
+    ])
+      ok('ip', args);
+    const port = await freePort();
+    // It answers each connection with the address it came from.
+    startProcess(
+      cleanup,
+      'ip',
+      [
+        'netns',
+        'exec',
+        ns,
+        process.execPath,
+        '-e',
+        `require('net').createServer((s) => s.end(s.remoteAddress + '\\n')).listen(${port}, '${prefix}2')`,
+      ],
+      path.join(tempDir(cleanup), 'listener.log'),
+    );
+    await waitFor(
+      () => run('ip', ['netns', 'exec', ns, 'ss', '-Htln', `sport = :${port}`]).stdout.includes(String(port)),
+      'the listener',
+      10000,
+    );
+    d_(d, ['network', 'create', '--ipv6', '--subnet', `fd7e:${tag.slice(0, 4)}::/64`, 'v6nat']);
+    try {
+      const seen = d_(d, ['run', '--rm', '--network', 'v6nat', 'busybox', 'nc', `${prefix}2`, String(port)]).trim();
+      assert.equal(seen, `${prefix}1`, 'the other machine sees the host, not the container');
+      assert.match(
+        run('ip6tables', ['-t', 'nat', '-S', 'POSTROUTING']).stdout,
+        new RegExp(`-s fd7e:${tag.slice(0, 4)}::/64 .*MASQUERADE`),
+      );
+    } finally {
+      d_(d, ['network', 'rm', 'v6nat']);
+    }
+    assert.doesNotMatch(
+      run('ip6tables', ['-t', 'nat', '-S', 'POSTROUTING']).stdout,
+      new RegExp(`fd7e:${tag.slice(0, 4)}::/64`),
+      'its rules go with the network',
+    );
   });
 
   test('the gantry CLI: run -p -v --network, port, network and volume commands', async () => {

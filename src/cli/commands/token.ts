@@ -4,7 +4,6 @@
  * (24 h unless given; 0 never), deleted to revoke. `create` prints the token with the cluster CA's
  * hash in front (`K10<hash>::<id>.<secret>`), all `gantry agent --token-file` needs besides the URL.
  */
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -15,12 +14,16 @@ import type { KObject } from '../../cluster/api/object.js';
 import { BOOTSTRAP_TOKEN_TYPE } from '../../cluster/api/wellknown.js';
 import { ApiClient, collectionPath } from '../../cluster/client/client.js';
 import { tokenOf } from '../../cluster/controllers/bootstrapsigner.js';
-import { formatJoinToken, parseJoinToken } from '../../cluster/pki/jointoken.js';
+import {
+  bootstrapTokenSecret,
+  formatJoinToken,
+  newBootstrapToken,
+  parseJoinToken,
+} from '../../cluster/pki/jointoken.js';
 import { goDurationNs } from '../../common/time.js';
 import { DEFAULT_DATA_DIR } from './server.js';
 
 const SECRETS = collectionPath('v1', 'secrets', 'kube-system');
-const DEFAULT_GROUP = 'system:bootstrappers:gantry:default-node-token';
 
 /** The admin client of the server whose data dir is `dataDir`, and its CA. */
 function adminClient(dataDir: string): { client: ApiClient; ca: string } {
@@ -34,9 +37,6 @@ function adminClient(dataDir: string): { client: ApiClient; ca: string } {
   const ca = read('ca.crt');
   return { client: new ApiClient({ server, ca, cert: read('admin.crt'), key: read('admin.key') }), ca };
 }
-
-const pick = (n: number): string =>
-  [...randomBytes(n)].map((b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('');
 
 /** kubeadm token list's row for one token Secret. */
 function row(secret: KObject, now: number): string[] | undefined {
@@ -84,23 +84,11 @@ export function registerTokenCommands(server: Command): void {
       if (ttlNs === undefined || ttlNs < 0)
         throw new Error(`invalid --ttl ${JSON.stringify(o.ttl)}: give a duration such as 24h, or 0 for ever`);
       const { client, ca } = adminClient(o.dataDir);
-      const id = pick(6);
-      const secret = pick(16);
-      const stringData: Record<string, string> = {
-        'token-id': id,
-        'token-secret': secret,
-        'usage-bootstrap-authentication': 'true',
-        'usage-bootstrap-signing': 'true',
-        'auth-extra-groups': DEFAULT_GROUP,
-      };
-      if (ttlNs > 0) stringData.expiration = new Date(Date.now() + ttlNs / 1e6).toISOString().replace(/\.\d+Z$/, 'Z');
-      if (o.description) stringData.description = o.description;
+      const { id, secret } = newBootstrapToken();
+      const expiration =
+        ttlNs > 0 ? new Date(Date.now() + ttlNs / 1e6).toISOString().replace(/\.\d+Z$/, 'Z') : undefined;
       try {
-        await client.create(SECRETS, {
-          metadata: { name: `bootstrap-token-${id}`, namespace: 'kube-system' },
-          type: BOOTSTRAP_TOKEN_TYPE,
-          stringData,
-        });
+        await client.create(SECRETS, bootstrapTokenSecret({ id, secret, expiration, description: o.description }));
       } finally {
         client.close();
       }

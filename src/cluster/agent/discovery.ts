@@ -58,19 +58,19 @@ export async function discoverClusterCa(server: string, token: JoinToken, caHash
   if (!verifyDetached(kubeconfig, jws, token.id, token.secret))
     throw new Error(`the server at ${server} does not know this token's secret: the token is wrong`);
   let caPem: string;
+  let have: string;
   try {
     const config = parseYaml(kubeconfig) as {
       clusters?: Array<{ cluster?: { 'certificate-authority-data'?: string } }>;
     };
     caPem = Buffer.from(config.clusters?.[0]?.cluster?.['certificate-authority-data'] ?? '', 'base64').toString();
-    const have = caCertHash(caPem);
-    if (have !== wantHash)
-      throw new Error(
-        `the server's CA (sha256:${have}) is not the one the token names (sha256:${wantHash}): this is not the cluster the token was made for`,
-      );
-  } catch (err) {
-    if (err instanceof Error && err.message.startsWith("the server's CA")) throw err;
+    have = caCertHash(caPem);
+  } catch {
     throw new Error(`the cluster-info of ${server} holds no readable CA certificate`);
   }
+  if (have !== wantHash)
+    throw new Error(
+      `the server's CA (sha256:${have}) is not the one the token names (sha256:${wantHash}): this is not the cluster the token was made for`,
+    );
   return caPem;
 }

@@ -1,9 +1,13 @@
 /** What a new cluster starts with: its namespaces, Services, default RBAC, and the token nodes join with. */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { BOOTSTRAP_TOKEN_TYPE } from './auth.js';
 import { CLUSTER_INFO } from '../api/wellknown.js';
-import { clusterInfoKubeconfig, formatJoinToken, parseJoinToken } from '../pki/jointoken.js';
+import {
+  bootstrapTokenSecret,
+  clusterInfoKubeconfig,
+  formatJoinToken,
+  newBootstrapToken,
+  parseJoinToken,
+} from '../pki/jointoken.js';
 import { ApiError, type KObject } from './objects.js';
 import { BOOTSTRAP_CLUSTER_ROLE_BINDINGS, BOOTSTRAP_CLUSTER_ROLES } from './rbac.js';
 import type { RegistryContext } from './registry/strategy.js';
@@ -187,24 +191,10 @@ export async function ensureNodeToken(ctx: RegistryContext, file: string, caPem:
     if (!existing.caHash) writeFileSync(file, full + '\n', { mode: 0o600 });
     return full;
   }
-  const pick = (n: number): string =>
-    [...randomBytes(n)].map((b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('');
-  const id = pick(6);
-  const secret = pick(16);
+  const { id, secret } = newBootstrapToken();
   await ctx.store.create(
     { res: ctx.resource('secrets'), namespace: 'kube-system' },
-    {
-      metadata: { name: `bootstrap-token-${id}` },
-      type: BOOTSTRAP_TOKEN_TYPE,
-      stringData: {
-        'token-id': id,
-        'token-secret': secret,
-        'usage-bootstrap-authentication': 'true',
-        'usage-bootstrap-signing': 'true',
-        'auth-extra-groups': 'system:bootstrappers:gantry:default-node-token',
-        description: 'The token agents join this cluster with (gantry server).',
-      },
-    },
+    bootstrapTokenSecret({ id, secret, description: 'The token agents join this cluster with (gantry server).' }),
   );
   const full = formatJoinToken(`${id}.${secret}`, caPem);
   writeFileSync(file, full + '\n', { mode: 0o600 });

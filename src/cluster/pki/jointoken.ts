@@ -7,8 +7,9 @@
  * server knows the token — and (2) the CA's public key has the expected hash — so it is the cluster
  * the token's maker meant.
  */
-import { createHash, createHmac, timingSafeEqual, X509Certificate } from 'node:crypto';
-import { BOOTSTRAP_TOKEN } from '../api/wellknown.js';
+import { createHash, createHmac, randomBytes, timingSafeEqual, X509Certificate } from 'node:crypto';
+import type { KObject } from '../api/object.js';
+import { BOOTSTRAP_TOKEN, BOOTSTRAP_TOKEN_TYPE } from '../api/wellknown.js';
 
 export interface JoinToken {
   id: string;
@@ -17,6 +18,42 @@ export interface JoinToken {
   bootstrap: string;
   /** The CA public key's sha256 (hex), when the token carries it. */
   caHash?: string;
+}
+
+/** The group nodes' join tokens put their users in, which may ask for node client certificates. */
+export const NODE_TOKEN_GROUP = 'system:bootstrappers:gantry:default-node-token';
+
+/** A new bootstrap token's id (6) and secret (16): lowercase letters and digits, as kubeadm makes them. */
+export function newBootstrapToken(): { id: string; secret: string } {
+  const pick = (n: number): string =>
+    [...randomBytes(n)].map((b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('');
+  return { id: pick(6), secret: pick(16) };
+}
+
+/**
+ * The Secret `kube-system/bootstrap-token-<id>` a join token lives in, for authentication and for
+ * signing cluster-info, in the nodes' group; `expiration` (RFC 3339) when it expires.
+ */
+export function bootstrapTokenSecret(o: {
+  id: string;
+  secret: string;
+  description?: string;
+  expiration?: string;
+}): KObject {
+  const stringData: Record<string, string> = {
+    'token-id': o.id,
+    'token-secret': o.secret,
+    'usage-bootstrap-authentication': 'true',
+    'usage-bootstrap-signing': 'true',
+    'auth-extra-groups': NODE_TOKEN_GROUP,
+  };
+  if (o.expiration) stringData.expiration = o.expiration;
+  if (o.description) stringData.description = o.description;
+  return {
+    metadata: { name: `bootstrap-token-${o.id}`, namespace: 'kube-system' },
+    type: BOOTSTRAP_TOKEN_TYPE,
+    stringData,
+  };
 }
 
 const FULL_TOKEN = /^K10([0-9a-f]{64})::([a-z0-9]{6}\.[a-z0-9]{16})$/;

@@ -30,8 +30,11 @@ export interface BridgeNetwork {
   range: { first: number; last: number; reserved: Set<number> };
   /** The bridge's and its veths' MTU (0: the kernel's default). */
   mtu: number;
-  /** The network's IPv6 prefix and gateway (`--ipv6`). */
-  v6?: { subnet: Prefix6; gateway: string };
+  /**
+   * The network's IPv6 prefix and gateway (`--ipv6`), the ip-range dynamic addresses come from and the
+   * auxiliary addresses never handed out.
+   */
+  v6?: { subnet: Prefix6; gateway: string; range?: Prefix6; reserved?: Set<bigint> };
 }
 
 /** What a container asked for on one network. */
@@ -181,8 +184,9 @@ export class BridgeDriver {
   }
 
   /**
-   * An IPv6 address for the container: the asked-for one, or the first free one after the gateway,
-   * claimed by an exclusive create as the IPv4 leases are.
+   * An IPv6 address for the container: the asked-for one, or the first free one of the ip-range (else
+   * the subnet) that is not the subnet's own, the gateway or auxiliary, claimed by an exclusive create
+   * as the IPv4 leases are.
    */
   private async lease6(
     net: BridgeNetwork,
@@ -200,10 +204,12 @@ export class BridgeDriver {
         throw new GantryError('forbidden', `failed to set up container networking: Address already in use`);
       return text;
     }
-    const span = v6.subnet.bits >= 112 ? (1n << BigInt(128 - v6.subnet.bits)) - 1n : 65535n;
-    for (let i = 1n; i < span; i++) {
-      const candidate = v6.subnet.base + i;
-      if (candidate === gateway) continue;
+    // From the ip-range when there is one, else the subnet; a look at the first 65535 addresses at most.
+    const from = v6.range ?? v6.subnet;
+    const span = from.bits >= 112 ? 1n << BigInt(128 - from.bits) : 65536n;
+    for (let i = 0n; i < span; i++) {
+      const candidate = from.base + i;
+      if (candidate === v6.subnet.base || candidate === gateway || v6.reserved?.has(candidate)) continue;
       const ip = bigToIp6(candidate);
       if (await this.claim(dir, ip, containerId, ifName)) return ip;
     }

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dynamicRange, normalizeMac, poolOf, validateEndpoint, validateIpam } from './ipam.js';
+import { dynamicRange, normalizeMac, pool6Of, poolOf, validateEndpoint, validateIpam } from './ipam.js';
+import { parsePrefix6 } from './ipv6.js';
 import { intToIp } from './ipnet.js';
 
 test('IPAM pools are checked with moby words', () => {
@@ -43,6 +44,53 @@ test('IPAM pools are checked with moby words', () => {
   assert.throws(
     () => validateIpam([{ Subnet: 'x' }, { Subnet: '10.9.0.1/16' }], false),
     /invalid network config:\ninvalid subnet x: .*\ninvalid subnet 10\.9\.0\.1\/16/,
+  );
+});
+
+test('IPv6 pools: ip-range and auxiliary addresses checked with moby words, kept in canonical text', () => {
+  const table: Array<[string, Parameters<typeof validateIpam>[0], RegExp | undefined]> = [
+    [
+      'full config',
+      [{ Subnet: 'fd00:1::/64', IPRange: 'fd00:1::100/120', AuxiliaryAddresses: { r: 'fd00:1::5' } }],
+      undefined,
+    ],
+    [
+      'range outside',
+      [{ Subnet: 'fd00:1::/64', IPRange: 'fd00:2::/120' }],
+      /parent subnet fd00:1::\/64 doesn't contain ip-range/,
+    ],
+    [
+      'range bigger',
+      [{ Subnet: 'fd00:1::/64', IPRange: 'fd00::/48' }],
+      /CIDR block is bigger than its parent subnet fd00:1::\/64/,
+    ],
+    ['range host bits', [{ Subnet: 'fd00:1::/64', IPRange: 'fd00:1::101/120' }], /it should be fd00:1::100\/120/],
+    [
+      'range of the other family',
+      [{ Subnet: 'fd00:1::/64', IPRange: '10.0.0.0/24' }],
+      /parent subnet is an IPv6 block/,
+    ],
+    [
+      'aux outside',
+      [{ Subnet: 'fd00:1::/64', AuxiliaryAddresses: { h: 'fd00:2::1' } }],
+      /invalid auxiliary address h: parent subnet fd00:1::\/64/,
+    ],
+    [
+      'aux of the other family',
+      [{ Subnet: 'fd00:1::/64', AuxiliaryAddresses: { h: '10.0.0.1' } }],
+      /invalid auxiliary address h: parent subnet is an IPv6 block/,
+    ],
+  ];
+  for (const [what, configs, err] of table) {
+    if (err) assert.throws(() => validateIpam(configs, true), err, what);
+    else assert.doesNotThrow(() => validateIpam(configs, true), what);
+  }
+  assert.deepEqual(
+    pool6Of(parsePrefix6('fd00:1::/64'), {
+      IPRange: 'fd00:1:0:0::100/120',
+      AuxiliaryAddresses: { r: 'fd00:1:0::0:5' },
+    }),
+    { Subnet: 'fd00:1::/64', Gateway: 'fd00:1::1', IPRange: 'fd00:1::100/120', AuxiliaryAddresses: { r: 'fd00:1::5' } },
   );
 });
 

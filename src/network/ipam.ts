@@ -96,7 +96,7 @@ export function validateIpam(configs: IpamRequest[], enableIPv6: boolean): { v4:
   return { v4, v6 };
 }
 
-/** An IPv6 pool's problems, in moby's words (ip-range and auxiliary addresses are not taken for IPv6 here). */
+/** An IPv6 pool's problems, in moby's words. */
 function validateIpam6(cfg: IpamRequest): string[] {
   const text = cfg.Subnet ?? '';
   let subnet: ReturnType<typeof parsePrefix6>;
@@ -108,10 +108,35 @@ function validateIpam6(cfg: IpamRequest): string[] {
   const errs: string[] = [];
   if (subnet.ip !== subnet.base) errs.push(`invalid subnet ${text}: it should be ${prefix6Text(subnet)}`);
   if (subnet.bits > 124) errs.push(`invalid subnet ${text}: the prefix is too long to hold containers`);
-  if (cfg.IPRange)
-    errs.push(`invalid ip-range ${cfg.IPRange}: ip-range is not supported for IPv6 subnets by this engine`);
-  if (Object.keys(cfg.AuxiliaryAddresses ?? {}).length)
-    errs.push('invalid auxiliary address: auxiliary addresses are not supported for IPv6 subnets by this engine');
+  if (cfg.IPRange) {
+    let range: ReturnType<typeof parsePrefix6> | undefined;
+    try {
+      range = parsePrefix6(cfg.IPRange);
+    } catch {
+      errs.push(
+        net.isIPv4(cfg.IPRange.split('/')[0]!)
+          ? `invalid ip-range ${cfg.IPRange}: parent subnet is an IPv6 block`
+          : `invalid ip-range ${cfg.IPRange}: invalid CIDR block notation`,
+      );
+    }
+    if (range) {
+      if (range.bits < subnet.bits)
+        errs.push(
+          `invalid ip-range ${cfg.IPRange}: CIDR block is bigger than its parent subnet ${prefix6Text(subnet)}`,
+        );
+      if (range.ip !== range.base) errs.push(`invalid ip-range ${cfg.IPRange}: it should be ${prefix6Text(range)}`);
+      if (!contains6(subnet, range.base))
+        errs.push(`invalid ip-range ${cfg.IPRange}: parent subnet ${prefix6Text(subnet)} doesn't contain ip-range`);
+    }
+  }
+  for (const [name, aux] of Object.entries(cfg.AuxiliaryAddresses ?? {})) {
+    if (!net.isIP(aux)) errs.push(`invalid auxiliary address ${name}: invalid address`);
+    else if (!net.isIPv6(aux)) errs.push(`invalid auxiliary address ${name}: parent subnet is an IPv6 block`);
+    else if (!contains6(subnet, ip6ToBig(aux)))
+      errs.push(
+        `invalid auxiliary address ${name}: parent subnet ${prefix6Text(subnet)} doesn't contain ip address ${aux}`,
+      );
+  }
   if (cfg.Gateway) {
     if (!net.isIP(cfg.Gateway)) errs.push(`invalid gateway ${cfg.Gateway}: invalid address`);
     else if (!net.isIPv6(cfg.Gateway)) errs.push(`invalid gateway ${cfg.Gateway}: parent subnet is an IPv6 block`);
@@ -123,9 +148,19 @@ function validateIpam6(cfg: IpamRequest): string[] {
   return errs;
 }
 
-/** An IPv6 pool as the record keeps it: canonical subnet, gateway the first address unless given. */
-export function pool6Of(subnet: Prefix6, gateway?: string): IpamPool {
-  return { Subnet: prefix6Text(subnet), Gateway: gateway ? bigToIp6(ip6ToBig(gateway)) : bigToIp6(subnet.base + 1n) };
+/**
+ * An IPv6 pool as the record keeps it: canonical subnet, gateway the first address unless given, and
+ * the ip-range and auxiliary addresses asked for (validated beforehand), in canonical text.
+ */
+export function pool6Of(subnet: Prefix6, asked?: IpamRequest): IpamPool {
+  const pool: IpamPool = {
+    Subnet: prefix6Text(subnet),
+    Gateway: asked?.Gateway ? bigToIp6(ip6ToBig(asked.Gateway)) : bigToIp6(subnet.base + 1n),
+  };
+  if (asked?.IPRange) pool.IPRange = prefix6Text(parsePrefix6(asked.IPRange));
+  const aux = Object.entries(asked?.AuxiliaryAddresses ?? {});
+  if (aux.length) pool.AuxiliaryAddresses = Object.fromEntries(aux.map(([k, v]) => [k, bigToIp6(ip6ToBig(v))]));
+  return pool;
 }
 
 /** Whether a pool is an IPv6 one. */

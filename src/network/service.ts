@@ -21,7 +21,7 @@ import { BridgeDriver, linkExists, type BridgeNetwork, type EndpointWish } from 
 import { DnsServer } from './dns.js';
 import { allocateSubnet, contains, firstHost, hostRoutes, parseCidr, subnetText, type Subnet } from './ipnet.js';
 import { GATEWAY_MODE, GATEWAY_MODES, natRules } from './natrules.js';
-import { hostRoutes6, overlaps6, parsePrefix6, randomUla, type Prefix6 } from './ipv6.js';
+import { hostRoutes6, ip6ToBig, overlaps6, parsePrefix6, randomUla, type Prefix6 } from './ipv6.js';
 import {
   dynamicRange,
   isV6Pool,
@@ -233,7 +233,7 @@ export class NetworkService {
       const subnet = asked6[0] ? parsePrefix6(asked6[0].Subnet!) : randomUla();
       if (taken6.some((t) => overlaps6(t, subnet)))
         throw new GantryError('forbidden', `Pool overlaps with other one on this address space`);
-      config.push(pool6Of(subnet, asked6[0]?.Gateway));
+      config.push(pool6Of(subnet, asked6[0]));
     }
     const rec = this.newRecord(name, 'bridge', config, !!req.Internal, req.Labels ?? {}, options);
     rec.Attachable = !!req.Attachable;
@@ -400,7 +400,16 @@ export class NetworkService {
       internal: rec.Internal,
       range: dynamicRange(cfg),
       mtu: Number(rec.Options[MTU_OPTION] ?? 0),
-      ...(pool6 ? { v6: { subnet: parsePrefix6(pool6.Subnet), gateway: pool6.Gateway } } : {}),
+      ...(pool6
+        ? {
+            v6: {
+              subnet: parsePrefix6(pool6.Subnet),
+              gateway: pool6.Gateway,
+              range: pool6.IPRange ? parsePrefix6(pool6.IPRange) : undefined,
+              reserved: new Set(Object.values(pool6.AuxiliaryAddresses ?? {}).map(ip6ToBig)),
+            },
+          }
+        : {}),
     };
   }
 

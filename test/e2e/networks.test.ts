@@ -650,6 +650,31 @@ http.createServer(async (req, res) => {
       docker(d, ['create', '--network', 'v6net', '--ip6', 'fd7e:9::1', 'busybox']).stderr,
       /no configured subnet or ip-range contain the IP address fd7e:9::1/,
     );
+    // An IPv6 ip-range and auxiliary address: dynamic addresses come from the range, past the reserved one.
+    d_(
+      d,
+      ['network', 'create', '--ipv6', '--subnet', 'fd7e:5::/64', '--ip-range', 'fd7e:5::100/120'].concat([
+        '--aux-address',
+        'router=fd7e:5::100',
+        'v6range',
+      ]),
+    );
+    const pools = JSON.parse(d_(d, ['network', 'inspect', '-f', '{{json .IPAM.Config}}', 'v6range'])) as Array<{
+      Subnet: string;
+      IPRange?: string;
+      AuxiliaryAddresses?: Record<string, string>;
+    }>;
+    assert.deepEqual(
+      pools.filter((p) => p.Subnet.includes(':')).map((p) => [p.IPRange, p.AuxiliaryAddresses]),
+      [['fd7e:5::100/120', { router: 'fd7e:5::100' }]],
+    );
+    d_(d, ['run', '-d', '--name', 'v6ranged', '--network', 'v6range', 'busybox', 'sleep', '300']);
+    assert.equal(
+      d_(d, ['inspect', '-f', '{{(index .NetworkSettings.Networks "v6range").GlobalIPv6Address}}', 'v6ranged']).trim(),
+      'fd7e:5::101',
+    );
+    d_(d, ['rm', '-f', 'v6ranged']);
+    d_(d, ['network', 'rm', 'v6range']);
     d_(d, ['network', 'create', '--ipv6', 'v6auto']);
     const auto = d_(d, ['network', 'inspect', '-f', '{{range .IPAM.Config}}{{.Subnet}} {{end}}', 'v6auto'])
       .trim()

@@ -276,13 +276,15 @@ export async function reapContainers(dataRoot: string, execRoot: string): Promis
     const dev = rec.Options['com.docker.network.bridge.name'];
     if (!dev) continue;
     if (existsSync(`/sys/class/net/${dev}`)) run('ip', ['link', 'del', dev]);
-    for (const table of ['nat', 'filter']) {
-      for (const rule of run('iptables-save', ['-t', table]).stdout.split('\n')) {
-        const plain = rule.replace(/"/g, '');
-        if (plain.startsWith('-A ') && plain.includes(`gantry:${dev} `))
-          run('iptables', ['-w', '-t', table, '-D', ...plain.slice(3).trim().split(/\s+/)]);
+    // IPv4 and, for IPv6 networks, IPv6 rules.
+    for (const bin of ['iptables', 'ip6tables'])
+      for (const table of ['nat', 'filter']) {
+        for (const rule of run(`${bin}-save`, ['-t', table]).stdout.split('\n')) {
+          const plain = rule.replace(/"/g, '');
+          if (plain.startsWith('-A ') && plain.includes(`gantry:${dev} `))
+            run(bin, ['-w', '-t', table, '-D', ...plain.slice(3).trim().split(/\s+/)]);
+        }
       }
-    }
   }
   const mounts = (await fs.readFile('/proc/self/mountinfo', 'utf8'))
     .split('\n')

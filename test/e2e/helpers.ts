@@ -468,9 +468,7 @@ export async function startOneNodeCluster(
   serverArgs: string[] = [],
   agentExtra: string[] = [],
 ): Promise<{ d: Daemon; server: ClusterServer; agent: ChildProcess }> {
-  const reg = await startRegistry(cleanup, 'gantry');
-  seedRegistry(reg, 'busybox:latest', 'library/busybox:latest');
-  const d = await startDaemon(cleanup, { mirror: `http://${reg.addr}`, insecure: [reg.addr] });
+  const d = await startNodeDaemon(cleanup);
   const server = await startServer(cleanup, serverArgs);
   const agent = startProcess(
     cleanup,
@@ -478,18 +476,45 @@ export async function startOneNodeCluster(
     [...(await agentArgs(server, d, nodeName)), ...agentExtra],
     path.join(server.dir, 'agent.log'),
   );
-  cleanup.add(() => {
-    const ids = run('docker', ['ps', '-aq', '--filter', 'label=io.kubernetes.pod.uid'], { env: d.env })
-      .stdout.split('\n')
-      .filter(Boolean);
-    if (ids.length) run('docker', ['rm', '-f', ...ids], { env: d.env });
-  });
   await waitFor(
     () => new RegExp(`${nodeName}\\s+Ready`).test(run(kubectl, ['get', 'nodes'], { env: server.env }).stdout),
     `node ${nodeName} to be Ready`,
     20000,
   );
   return { d, server, agent };
+}
+
+/**
+ * A daemon for a node's pods: busybox from a loopback registry it mirrors; pod containers a failing
+ * test leaves are removed at cleanup with the rest.
+ */
+export async function startNodeDaemon(cleanup: Cleanup): Promise<Daemon> {
+  const reg = await startRegistry(cleanup, 'gantry');
+  seedRegistry(reg, 'busybox:latest', 'library/busybox:latest');
+  const d = await startDaemon(cleanup, { mirror: `http://${reg.addr}`, insecure: [reg.addr] });
+  cleanup.add(() => {
+    const ids = run('docker', ['ps', '-aq', '--filter', 'label=io.kubernetes.pod.uid'], { env: d.env })
+      .stdout.split('\n')
+      .filter(Boolean);
+    if (ids.length) run('docker', ['rm', '-f', ...ids], { env: d.env });
+  });
+  return d;
+}
+
+/** `gantry agent` arguments for node `nodeName` joining `servers` (a URL list) with a token file alone, no CA file. */
+export async function joinArgs(
+  owner: ClusterServer,
+  d: Daemon,
+  nodeName: string,
+  tokenFile: string,
+  servers = owner.url,
+): Promise<string[]> {
+  const args = await agentArgs(owner, d, nodeName);
+  const at = (flag: string): number => args.indexOf(flag);
+  args.splice(at('--ca-file'), 2);
+  args[at('--server') + 1] = servers;
+  args[at('--token-file') + 1] = tokenFile;
+  return args;
 }
 
 /** The arguments of `gantry agent` for node `nodeName` of `server`, running pods on daemon `d`, with ports of its own. */

@@ -11,15 +11,13 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import path from 'node:path';
 import {
-  agentArgs,
   Cleanup,
+  joinArgs,
+  startNodeDaemon,
   GANTRY,
   kubectlFor,
   run,
-  seedRegistry,
-  startDaemon,
   startProcess,
-  startRegistry,
   startServer,
   waitFor,
   type ClusterServer,
@@ -32,15 +30,7 @@ describe('joining with a token', () => {
   let d: Daemon;
   before(async () => {
     server = await startServer(cleanup);
-    const reg = await startRegistry(cleanup, 'gantry');
-    seedRegistry(reg, 'busybox:latest', 'library/busybox:latest');
-    d = await startDaemon(cleanup, { mirror: `http://${reg.addr}`, insecure: [reg.addr] });
-    cleanup.add(() => {
-      const ids = run('docker', ['ps', '-aq', '--filter', 'label=io.kubernetes.pod.uid'], { env: d.env })
-        .stdout.split('\n')
-        .filter(Boolean);
-      if (ids.length) run('docker', ['rm', '-f', ...ids], { env: d.env });
-    });
+    d = await startNodeDaemon(cleanup);
   });
   after(() => cleanup.run());
 
@@ -50,12 +40,10 @@ describe('joining with a token', () => {
     return r.stdout.trim();
   };
   /** The agent's arguments for `node` with the token in a file and no CA file. */
-  const joinArgs = async (node: string, text: string): Promise<string[]> => {
+  const withToken = async (node: string, text: string): Promise<string[]> => {
     const file = path.join(server.dir, `${node}.token`);
     writeFileSync(file, text + '\n', { mode: 0o600 });
-    const args = await agentArgs(server, d, node);
-    args.splice(args.indexOf('--ca-file'), 2);
-    args[args.indexOf('--token-file') + 1] = file;
+    const args = await joinArgs(server, d, node, file);
     return args;
   };
 
@@ -84,7 +72,7 @@ describe('joining with a token', () => {
       ['not a token', 'hello', /does not hold a join token/],
     ];
     for (const [what, text, want] of cases) {
-      const r = run(GANTRY, await joinArgs(`refused-${cases.findIndex((c) => c[0] === what)}`, text));
+      const r = run(GANTRY, await withToken(`refused-${cases.findIndex((c) => c[0] === what)}`, text));
       assert.notEqual(r.code, 0, what);
       assert.match(r.stderr, want, what);
     }
@@ -95,7 +83,7 @@ describe('joining with a token', () => {
   test('a machine joins with the token alone: Ready within 10 s, its pods run', async () => {
     const { ok } = kubectlFor(() => server.env);
     const started = Date.now();
-    startProcess(cleanup, GANTRY, await joinArgs('joined', token('create')), path.join(server.dir, 'joined.log'));
+    startProcess(cleanup, GANTRY, await withToken('joined', token('create')), path.join(server.dir, 'joined.log'));
     await waitFor(() => /joined\s+Ready/.test(ok(['get', 'nodes'])), 'the node to be Ready', 10000);
     process.stdout.write(`# joined and Ready in ${Date.now() - started} ms\n`);
     ok(['run', 'after-join', '--image=busybox:latest', '--restart=Never', '--', 'sleep', '600']);
@@ -109,7 +97,7 @@ describe('joining with a token', () => {
   test('a client certificate past 70% of its life is renewed while the agent runs', async () => {
     const { ok } = kubectlFor(() => server.env);
     const node = 'rotating';
-    const args = await joinArgs(node, token('create'));
+    const args = await withToken(node, token('create'));
     const dataDir = args[args.indexOf('--data-dir') + 1]!;
     const pki = path.join(dataDir, 'pki');
     mkdirSync(pki, { recursive: true });

@@ -10,16 +10,14 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
-  agentArgs,
   Cleanup,
+  joinArgs,
+  startNodeDaemon,
   GANTRY,
   kubectlFor,
   run,
-  seedRegistry,
-  startDaemon,
   startEtcd,
   startProcess,
-  startRegistry,
   startServer,
   waitFor,
   type ClusterServer,
@@ -28,16 +26,6 @@ import {
 } from './helpers.js';
 
 const skip = run('sh', ['-c', 'command -v etcd']).code !== 0 && 'etcd is not installed';
-
-/** `gantry agent` arguments for a node joining with a token file alone (no CA file). */
-async function joinArgs(server: string, tokenFile: string, owner: ClusterServer, d: Daemon, node: string) {
-  const args = await agentArgs(owner, d, node);
-  const at = (flag: string): number => args.indexOf(flag);
-  args.splice(at('--ca-file'), 2);
-  args[at('--server') + 1] = server;
-  args[at('--token-file') + 1] = tokenFile;
-  return args;
-}
 
 describe('servers on an etcd cluster', { skip }, () => {
   const cleanup = new Cleanup();
@@ -52,15 +40,7 @@ describe('servers on an etcd cluster', { skip }, () => {
     servers = [first];
     for (let i = 0; i < 2; i++)
       servers.push(await startServer(cleanup, [...join, '--datastore-endpoint', etcd.endpoint]));
-    const reg = await startRegistry(cleanup, 'gantry');
-    seedRegistry(reg, 'busybox:latest', 'library/busybox:latest');
-    d = await startDaemon(cleanup, { mirror: `http://${reg.addr}`, insecure: [reg.addr] });
-    cleanup.add(() => {
-      const ids = run('docker', ['ps', '-aq', '--filter', 'label=io.kubernetes.pod.uid'], { env: d.env })
-        .stdout.split('\n')
-        .filter(Boolean);
-      if (ids.length) run('docker', ['rm', '-f', ...ids], { env: d.env });
-    });
+    d = await startNodeDaemon(cleanup);
   });
   after(() => cleanup.run());
 
@@ -110,7 +90,7 @@ describe('servers on an etcd cluster', { skip }, () => {
     startProcess(
       cleanup,
       GANTRY,
-      await joinArgs(urls, path.join(servers[0]!.dir, 'node-token'), servers[0]!, d, node),
+      await joinArgs(servers[0]!, d, node, path.join(servers[0]!.dir, 'node-token'), urls),
       path.join(servers[0]!.dir, 'agent.log'),
     );
     const holder = (s: ClusterServer, lease: string): string =>

@@ -224,7 +224,9 @@ export function registerServerCommands(program: Command): void {
         await api.bootstrap({ address: o.advertiseAddress, port });
         const nodeTokenFile = path.join(o.dataDir, 'node-token');
         await api.ensureNodeToken(nodeTokenFile);
-        if (o.datastoreEndpoint) await publishBootstrapData(storage, token, o.dataDir);
+        // A server that took the cluster's data from the datastore has nothing to put there (and need not
+        // derive the key a second time).
+        if (o.datastoreEndpoint && !restored) await publishBootstrapData(storage, token, o.dataDir);
         if (o.server) await checkJoinedServer(o.server, tls.ca, token);
         await new Promise<void>((resolve, reject) => {
           api.server.once('error', reject);

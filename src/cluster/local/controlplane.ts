@@ -97,7 +97,7 @@ function serverArgs(c: ControlPlaneRecord, index: number, datastore: string | un
   if (datastore) args.push('--datastore-endpoint', datastore);
   if (index > 0) {
     const first = c.nodes[0]!;
-    args.push('--server', `https://${first.ip}:${c.apiPort}`, '--token-file', `${serverDir(c, 0)}/token`);
+    args.push('--server', `https://${first.ip}:${c.apiPort}`, '--token-file', path.join(serverDir(c, 0), 'token'));
   }
   // Each node's engine and agent run on their own (the servers' nodes' too), so servers run none.
   args.push('--node-monitor-grace-period', c.nodeMonitorGracePeriod, '--disable-agent');

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { StatusError } from '../api/errors.js';
 import type { KObject } from '../api/object.js';
-import type { KubeClient } from './client.js';
+import type { KubeClient, WatchEvent } from './client.js';
 import { LeaderElector } from './leaderelection.js';
 import { quietLogger } from '../controllers/testing.js';
 
@@ -11,6 +11,12 @@ class LeaseStore {
   lease: KObject | undefined;
   private rv = 0;
   up = true;
+  private readonly watchers = new Set<(e: WatchEvent) => void>();
+  private write(type: 'ADDED' | 'MODIFIED', obj: KObject): KObject {
+    this.lease = { ...structuredClone(obj), metadata: { ...obj.metadata, resourceVersion: String(++this.rv) } };
+    for (const w of this.watchers) w({ type, object: structuredClone(this.lease) });
+    return this.lease;
+  }
   client(): KubeClient {
     const down = (): never => {
       throw new Error('connection refused');
@@ -24,15 +30,20 @@ class LeaseStore {
       create: async (_p: string, obj: KObject) => {
         if (!this.up) down();
         if (this.lease) throw new StatusError(409, 'AlreadyExists', 'exists');
-        this.lease = { ...structuredClone(obj), metadata: { ...obj.metadata, resourceVersion: String(++this.rv) } };
-        return this.lease;
+        return this.write('ADDED', obj);
       },
       update: async (_p: string, obj: KObject) => {
         if (!this.up) down();
         if (obj.metadata?.resourceVersion !== this.lease?.metadata?.resourceVersion)
           throw new StatusError(409, 'Conflict', 'the object has been modified');
-        this.lease = { ...structuredClone(obj), metadata: { ...obj.metadata, resourceVersion: String(++this.rv) } };
-        return this.lease;
+        return this.write('MODIFIED', obj);
+      },
+      watch: async (_p: string, _rv: string, _s: unknown, onEvent: (e: WatchEvent) => void, signal: AbortSignal) => {
+        if (!this.up) down();
+        if (this.lease) onEvent({ type: 'ADDED', object: structuredClone(this.lease) });
+        this.watchers.add(onEvent);
+        await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+        this.watchers.delete(onEvent);
       },
     } as unknown as KubeClient;
   }
@@ -134,4 +145,54 @@ test('runRepeatedly stops the work when the lease is lost and starts it again on
   await a.stop();
   await done;
   assert.deepEqual(log, ['start', 'stop', 'start', 'stop']);
+});
+
+test('a campaigning candidate watches the lease: it leads one lease duration after the last renewal it saw written', async () => {
+  const store = new LeaseStore();
+  const options = { leaseDurationMs: 1000, renewDeadlineMs: 500, retryPeriodMs: 400 };
+  const mk = (identity: string): LeaderElector =>
+    new LeaderElector({
+      client: store.client(),
+      namespace: 'kube-system',
+      name: 'kube-scheduler',
+      identity,
+      logger: quietLogger,
+      ...options,
+    });
+  const a = mk('a');
+  const b = mk('b');
+  assert.equal(await a.tryAcquireOrRenew(), true);
+  let ledAt = 0;
+  const campaign = b.run(() => (ledAt = Date.now()));
+  // a renews twice between b's polls and then dies without giving the lease back.
+  await new Promise((r) => setTimeout(r, 150));
+  await a.tryAcquireOrRenew();
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(await a.tryAcquireOrRenew(), true);
+  const lastRenewal = Date.now();
+  while (!ledAt) await new Promise((r) => setTimeout(r, 5));
+  const after = ledAt - lastRenewal;
+  assert.ok(after >= 1000 && after < 1150, `b led ${after} ms after a's last renewal (lease 1000 ms)`);
+  await b.stop();
+  await campaign;
+});
+
+test('a lease given back is taken at once by a campaigning candidate, not on its next retry', async () => {
+  const store = new LeaseStore();
+  const a = candidate(store, 'a', Date.now, 60_000);
+  const b = candidate(store, 'b', Date.now, 60_000);
+  assert.equal(await a.tryAcquireOrRenew(), true);
+  let led = false;
+  const campaign = b.run(() => (led = true));
+  await new Promise((r) => setTimeout(r, 50));
+  let aLeads = false;
+  const leading = a.run(() => (aLeads = true));
+  while (!aLeads) await new Promise((r) => setTimeout(r, 5));
+  await a.stop();
+  await leading;
+  const released = Date.now();
+  while (!led) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(Date.now() - released < 1000, 'taken within a second of its release (retry period 60 s)');
+  await b.stop();
+  await campaign;
 });

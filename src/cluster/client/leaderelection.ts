@@ -5,11 +5,16 @@
  * leader renews it every retry period, and a leader that cannot renew within the renew deadline stops
  * leading. Every write carries the resourceVersion read, so two candidates never both win. Defaults are
  * Kubernetes': lease 15 s, renew deadline 10 s, retry 2 s.
+ *
+ * Unlike client-go, a candidate also watches the Lease: it sees each renewal when it is written rather
+ * up to a retry period later, and tries again the moment the lease lapses or is given back instead of on
+ * its next tick. A leader killed without handing the lease back is thus followed within the lease
+ * duration of its last renewal (client-go: up to the duration plus two retry periods).
  */
 import type { Logger } from '../../common/log.js';
 import { StatusError } from '../api/errors.js';
 import type { KObject } from '../api/object.js';
-import type { KubeClient } from './client.js';
+import type { KubeClient, WatchEvent } from './client.js';
 
 export interface LeaderElectionOptions {
   client: KubeClient;
@@ -104,11 +109,9 @@ export class LeaderElector {
       return true;
     }
     const spec = current.spec ?? {};
-    if (!this.observed || JSON.stringify(this.observed.spec) !== JSON.stringify(spec))
-      this.observed = { spec, at: now };
+    this.observe(spec, now);
     const heldByOther = !!spec.holderIdentity && spec.holderIdentity !== this.o.identity;
-    const duration = (spec.leaseDurationSeconds ?? Math.round(this.leaseMs / 1000)) * 1000;
-    if (heldByOther && this.observed.at + duration > now) return false;
+    if (heldByOther && this.untilExpiry(now) > 0) return false;
     const next: LeaseSpec =
       heldByOther || !spec.holderIdentity
         ? { ...mine, leaseTransitions: (spec.leaseTransitions ?? 0) + (spec.holderIdentity ? 1 : 0) }
@@ -122,12 +125,34 @@ export class LeaderElector {
     return true;
   }
 
+  /** Remember `spec` as the record, stamped with `now` when it differs from the one seen before. */
+  private observe(spec: LeaseSpec, now: number): void {
+    if (!this.observed || JSON.stringify(this.observed.spec) !== JSON.stringify(spec))
+      this.observed = { spec, at: now };
+  }
+
+  /** How long until the observed record's holder has gone unrenewed for its lease duration (0: it has, or none). */
+  private untilExpiry(now: number): number {
+    if (!this.observed?.spec.holderIdentity) return 0;
+    const duration = (this.observed.spec.leaseDurationSeconds ?? Math.round(this.leaseMs / 1000)) * 1000;
+    return Math.max(0, this.observed.at + duration - now);
+  }
+
   /**
    * Campaign until leading, lead until the lease cannot be renewed within the renew deadline (or
    * `stop`), then resolve. `onStartedLeading` runs once this candidate leads.
    */
   async run(onStartedLeading: () => void): Promise<void> {
-    while (!this.stopped && !(await this.tryAcquireOrRenew())) await this.sleep(this.jittered());
+    const watching = new AbortController();
+    this.watchLease(watching.signal);
+    try {
+      while (!this.stopped && !(await this.tryAcquireOrRenew())) {
+        const untilExpiry = this.untilExpiry(this.now());
+        await this.sleep(untilExpiry > 0 ? Math.min(this.jittered(), untilExpiry + 1) : this.jittered());
+      }
+    } finally {
+      watching.abort();
+    }
     if (this.stopped) return;
     this.leading = true;
     this.o.logger.info({ lease: `${this.o.namespace}/${this.o.name}`, identity: this.o.identity }, 'became leader');
@@ -176,6 +201,31 @@ export class LeaderElector {
     }
   }
 
+  /**
+   * While campaigning, keep the observed record current from a watch of the Lease, and try at once
+   * when it is given back or removed. A failed watch is opened again after a retry period; polling
+   * goes on meanwhile, so the watch only ever shortens the wait.
+   */
+  private watchLease(signal: AbortSignal): void {
+    const onEvent = (e: WatchEvent): void => {
+      if (e.type !== 'ADDED' && e.type !== 'MODIFIED' && e.type !== 'DELETED') return;
+      const spec = e.type === 'DELETED' ? {} : ((e.object as Lease).spec ?? {});
+      this.observe(spec, this.now());
+      if (!spec.holderIdentity || spec.holderIdentity === this.o.identity) this.wake?.();
+    };
+    const selectors = { fieldSelector: `metadata.name=${this.o.name}` };
+    void (async () => {
+      while (!signal.aborted && !this.stopped) {
+        try {
+          await this.o.client.watch(this.path, '', selectors, onEvent, signal);
+        } catch {
+          // Polling carries on; the watch is tried again below.
+        }
+        if (!signal.aborted) await abortableDelay(this.retryMs, signal);
+      }
+    })();
+  }
+
   /** client-go waits the retry period with up to 20% jitter between attempts. */
   private jittered(): number {
     return this.retryMs * (1 + Math.random() * 0.2);
@@ -194,4 +244,16 @@ export class LeaderElector {
       };
     });
   }
+}
+
+function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+  });
 }

@@ -13,6 +13,7 @@ import { registerServerCommands } from './commands/server.js';
 import { registerDashboardCommand } from './commands/dashboard.js';
 import { registerClusterCommands } from './commands/cluster.js';
 import { registerSchedulerCommand } from './commands/scheduler.js';
+import { registerLoadBalancerCommand } from './commands/loadbalancer.js';
 import { reportError } from './commands/common.js';
 
 const program = new Command();
@@ -38,6 +39,7 @@ registerServerCommands(program);
 registerAgentCommand(program);
 registerClusterCommands(program);
 registerSchedulerCommand(program);
+registerLoadBalancerCommand(program);
 registerDashboardCommand(program);
 
 program.exitOverride((err) => {

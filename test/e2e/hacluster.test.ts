@@ -22,6 +22,7 @@ describe('gantry cluster up --servers 3', { skip }, () => {
   const { subnet, clusterCidr } = freeRanges();
   let dataDir: string;
   let env: Record<string, string>;
+  let upOutput = '';
   const gantry = (args: string[]): { code: number; stdout: string; stderr: string } =>
     run(GANTRY, args, { env, timeoutMs: 180_000 });
   const urls: string[] = [];
@@ -51,6 +52,7 @@ describe('gantry cluster up --servers 3', { skip }, () => {
         .concat(['--host-registry-port', port, '--registry-mirror', `http://127.0.0.1:${port}`]),
     );
     assert.equal(up.code, 0, up.stderr);
+    upOutput = up.stdout;
     const m = /API servers (\S+), (\S+), (\S+)\n/.exec(up.stdout);
     assert.ok(m, up.stdout);
     urls.push(m[1]!, m[2]!, m[3]!);
@@ -81,12 +83,23 @@ describe('gantry cluster up --servers 3', { skip }, () => {
         { env },
       ).stdout;
     assert.match(holder(urls[1]!), new RegExp(`^${name}_`), 'the first server leads');
+    // The kubeconfig names the load balancer on the host's loopback, which stands before all three.
+    const lb = /Load balancer before them \(the kubeconfig's server\): (\S+)\n/.exec(upOutput)?.[1];
+    assert.match(lb ?? '', /^https:\/\/127\.0\.0\.1:\d+$/, upOutput);
+    assert.match(readFileSync(env.KUBECONFIG!, 'utf8'), new RegExp(`server: ${lb}`));
+    const viaKubeconfig = (args: string[]): string => {
+      const r = run(kubectl, args, { env });
+      assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}`);
+      return r.stdout;
+    };
+    assert.match(viaKubeconfig(['get', 'nodes']), new RegExp(`${name}-m03\\s+Ready`));
     process.kill(record.server.pid, 'SIGKILL');
     process.kill(record.etcd[0]!.pid, 'SIGKILL');
     const killedAt = Date.now();
     await waitFor(() => /-m0[23]_/.test(holder(urls[1]!)), 'another server to lead', 30000);
     process.stdout.write(`# hand-over after SIGKILL: ${Date.now() - killedAt} ms\n`);
-    ok(urls[1]!, ['create', 'deployment', 'after', '--image=busybox:latest', '--replicas=3', '--', 'sleep', '3600']);
+    // kubectl with the cluster's kubeconfig goes on through the load balancer to the servers left.
+    viaKubeconfig(['create', 'deployment', 'after', '--image=busybox:latest', '--replicas=3', '--', 'sleep', '3600']);
     await waitFor(
       () =>
         ok(urls[2]!, ['get', 'pods', '-l', 'app=after', '-o', 'jsonpath={.items[*].status.phase}']) ===
@@ -101,9 +114,11 @@ describe('gantry cluster up --servers 3', { skip }, () => {
   });
 
   test('down leaves no etcd member or server', () => {
+    const record = JSON.parse(readFileSync(path.join(dataDir, 'cluster.json'), 'utf8')) as { apiLb: { pid: number } };
     const down = gantry(['cluster', 'down', '--name', name]);
     assert.equal(down.code, 0, down.stderr);
     assert.deepEqual(leftovers('ps', ['-eo', 'args'], dataDir), []);
     assert.equal(existsSync(dataDir), false);
+    assert.equal(existsSync(`/proc/${record.apiLb.pid}`), false, 'the load balancer stopped');
   });
 });

@@ -5,7 +5,8 @@
 import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import { startRelay } from '../../cluster/local/relay.js';
-import { down, findCluster, listClusters, serverUrl, up } from '../../cluster/local/cluster.js';
+import { down, findCluster, listClusters, up } from '../../cluster/local/cluster.js';
+import { kubeconfigServer } from '../../cluster/local/controlplane.js';
 import { serverUrls } from '../../cluster/local/controlplane.js';
 import { addNode, deleteNode, startNode, stopNodeByName } from '../../cluster/local/nodes.js';
 import { isRunning } from '../../cluster/local/processes.js';
@@ -71,6 +72,7 @@ export function registerClusterCommands(program: Command): void {
         const secs = ((Date.now() - started) / 1000).toFixed(1);
         process.stdout.write(
           `Cluster "${c.name}" is up: ${c.nodes.length} node(s) Ready in ${secs} s, API servers ${serverUrls(c).replaceAll(',', ', ')}\n` +
+            (c.apiLbPort ? `Load balancer before them (the kubeconfig's server): ${kubeconfigServer(c)}\n` : '') +
             `Kubeconfig: ${kubeconfig}${o.kubeconfig ? ` (context "${c.name}" merged into ~/.kube/config)` : ''}\n`,
         );
       },
@@ -81,7 +83,7 @@ export function registerClusterCommands(program: Command): void {
     .action(() => {
       const rows = listClusters().map((c) => {
         const running = c.nodes.filter((n) => isRunning(n.agent)).length;
-        return [c.name, String(c.nodes.length), `${running}/${c.nodes.length}`, serverUrl(c), c.dataDir];
+        return [c.name, String(c.nodes.length), `${running}/${c.nodes.length}`, kubeconfigServer(c), c.dataDir];
       });
       const table = [['NAME', 'NODES', 'RUNNING', 'API SERVER', 'DATA DIR'], ...rows];
       const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));

@@ -23,8 +23,10 @@ import { isRunning, startInNetns, stopProcess, type NodeProcess } from './proces
 import {
   etcdUp,
   haveEtcd,
+  kubeconfigServer,
   serverDir,
   serverUrls,
+  startApiLoadBalancer,
   startEtcdMembers,
   startFirstServer,
   startJoinedServers,
@@ -117,9 +119,6 @@ export function listClusters(): ClusterRecord[] {
     .map((f) => findCluster(f.slice(0, -'.json'.length)))
     .filter((c): c is ClusterRecord => !!c);
 }
-
-/** The first server's URL, which kubeconfigs name. */
-export const serverUrl = (c: ClusterRecord): string => `https://${c.nodes[0]!.ip}:${c.apiPort}`;
 
 export function adminClient(c: ClusterRecord): ApiClient {
   const tls = path.join(serverDir(c), 'tls');
@@ -315,6 +314,8 @@ export async function up(o: UpOptions): Promise<{ cluster: ClusterRecord; kubeco
     save(c);
     for (const [i, proc] of (c.joinedServers ?? []).entries())
       await waitFor(`API server ${i + 2}`, 60_000, () => answers(i + 1, proc, `server-${i + 2}.log`));
+    await startApiLoadBalancer(c);
+    save(c);
     for (const n of c.nodes) startAgent(c, n);
     await nodesReady(
       c,
@@ -324,7 +325,7 @@ export async function up(o: UpOptions): Promise<{ cluster: ClusterRecord; kubeco
       cluster: c,
       kubeconfig: writeKubeconfig(
         path.join(serverDir(c), 'kubeconfig.yaml'),
-        { name: c.name, server: serverUrl(c) },
+        { name: c.name, server: kubeconfigServer(c) },
         path.join(c.dataDir, 'kubeconfig.yaml'),
         o.kubeconfig,
       ),

@@ -4,6 +4,8 @@
  * runs servers on an etcd cluster: the first server makes the cluster and the others join it with its
  * server token, all on one datastore, each serving the API on its node's address. Agents are given
  * every server and fail over between them; the controllers and scheduler run on one leader at a time.
+ * kubectl names one server, so with several a `gantry lb` on the host's loopback stands in front of them
+ * and the cluster's kubeconfig names it.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
@@ -29,6 +31,9 @@ export interface ControlPlaneRecord {
   server?: NodeProcess;
   /** The servers after the first. */
   joinedServers?: NodeProcess[];
+  /** The load balancer before the servers (with `--servers` > 1), on the host's loopback, and its port. */
+  apiLb?: NodeProcess;
+  apiLbPort?: number;
   /** The etcd members this cluster runs itself (with `--servers` > 1 and no datastore given). */
   etcd?: NodeProcess[];
   nodes: Array<LanNode & { name: string }>;
@@ -46,6 +51,47 @@ export const serverUrls = (c: ControlPlaneRecord): string =>
     .map((n) => `https://${n.ip}:${c.apiPort}`)
     .join(',');
 
+/** The URL kubeconfigs name: the load balancer when there is one, else the first server. */
+export const kubeconfigServer = (c: ControlPlaneRecord): string =>
+  c.apiLbPort ? `https://127.0.0.1:${c.apiLbPort}` : `https://${c.nodes[0]!.ip}:${c.apiPort}`;
+
+/** Whether something takes connections on `host:port`. */
+function answers(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port }, () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on('error', () => resolve(false));
+  });
+}
+
+/** A port free on the host's loopback now (the load balancer takes it a moment later). */
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** With more than one server: `gantry lb` on the host's loopback before them all; resolves once it listens. */
+export async function startApiLoadBalancer(c: ControlPlaneRecord, timeoutMs = 10_000): Promise<void> {
+  if ((c.servers ?? 1) < 2) return;
+  const port = await freeLoopbackPort();
+  const log = path.join(c.dataDir, 'lb.log');
+  c.apiLb = startInNetns(undefined, ['lb', '--listen', `127.0.0.1:${port}`, '--server', serverUrls(c)], log);
+  c.apiLbPort = port;
+  const deadline = Date.now() + timeoutMs;
+  while (!(await answers('127.0.0.1', port))) {
+    if (Date.now() > deadline) throw new Error(`the API load balancer did not start: see ${log}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Whether `etcd` is on PATH (Debian's etcd-server). */
 export function haveEtcd(): boolean {
   return (process.env.PATH ?? '').split(':').some((dir) => dir && existsSync(path.join(dir, 'etcd')));
@@ -56,14 +102,7 @@ export async function etcdUp(c: ControlPlaneRecord, timeoutMs = 30_000): Promise
   const deadline = Date.now() + timeoutMs;
   for (const n of controlPlaneNodes(c)) {
     for (;;) {
-      const ok = await new Promise<boolean>((resolve) => {
-        const s = net.connect({ host: n.ip, port: ETCD_CLIENT_PORT }, () => {
-          s.destroy();
-          resolve(true);
-        });
-        s.on('error', () => resolve(false));
-      });
-      if (ok) break;
+      if (await answers(n.ip, ETCD_CLIENT_PORT)) break;
       if (Date.now() > deadline)
         throw new Error(`etcd on ${n.name} did not answer: see ${path.join(c.dataDir, 'etcd', n.name, 'etcd.log')}`);
       await new Promise((r) => setTimeout(r, 200));
@@ -119,8 +158,9 @@ export function startJoinedServers(c: ControlPlaneRecord, datastore: string | un
   }
 }
 
-/** Servers, then the etcd members under them. */
+/** The load balancer, the servers, then the etcd members under them. */
 export async function stopControlPlane(c: ControlPlaneRecord): Promise<void> {
+  await stopProcess(c.apiLb);
   for (const s of c.joinedServers ?? []) await stopProcess(s);
   await stopProcess(c.server);
   for (const m of c.etcd ?? []) await stopProcess(m);

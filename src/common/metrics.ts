@@ -19,9 +19,24 @@ export function processRegistry(): Registry {
   return registry;
 }
 
-/** Answer a scrape: the registry's text exposition. */
+/** Metrics kept in other threads of this process (a worker's own registry), by the registry they join. */
+const threadMetrics = new WeakMap<Registry, Set<() => Promise<string>>>();
+
+/** Append `source`'s text to `registry`'s on every scrape until the answered function is called. */
+export function addThreadMetrics(registry: Registry, source: () => Promise<string>): () => void {
+  let sources = threadMetrics.get(registry);
+  if (!sources) threadMetrics.set(registry, (sources = new Set()));
+  sources.add(source);
+  return () => sources.delete(source);
+}
+
+/** Answer a scrape: the registry's text exposition, then that of the threads joined to it. */
 export async function writeMetrics(registry: Registry, res: http.ServerResponse): Promise<void> {
-  const body = await registry.metrics();
+  const parts = await Promise.all([registry.metrics(), ...[...(threadMetrics.get(registry) ?? [])].map((s) => s())]);
+  const body = parts
+    .filter(Boolean)
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n');
   res.writeHead(200, { 'Content-Type': registry.contentType, 'Content-Length': Buffer.byteLength(body) });
   res.end(body);
 }

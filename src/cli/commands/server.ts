@@ -271,6 +271,7 @@ export function registerServerCommands(program: Command): void {
                   {
                     lease: 'kube-scheduler',
                     options: { ...managerOptions, controllers: new Set<string>(), scheduler: true },
+                    thread: true,
                   },
                 ]
               : []),

@@ -4,7 +4,8 @@
  * at `/var/run/secrets/kubernetes.io/serviceaccount`, the `KUBERNETES_SERVICE_*` variables, and so
  * kubectl's own in-cluster configuration (the real kubectl binary run inside a pod) working under the
  * account's RBAC; ConfigMap volumes following updates; `automountServiceAccountToken: false`; images of
- * a password-protected registry pulled with the pod's or its account's `imagePullSecrets`; the
+ * a password-protected registry pulled with the pod's or its account's `imagePullSecrets`; image pull
+ * policies (`Always` brings a moved tag, `IfNotPresent` uses what is there, `Never` never pulls); the
  * APIServices tools check.
  */
 import { after, before, describe, test } from 'node:test';
@@ -25,6 +26,7 @@ import {
   tempDir,
   waitFor,
   type ClusterServer,
+  type Daemon,
 } from './helpers.js';
 
 /** An address of this machine pods can reach through their gateway (the API server listens on all). */
@@ -36,10 +38,11 @@ const hostAddress = (): string =>
 describe('in-cluster access', { skip: !hasKubectl && 'kubectl is not installed' }, () => {
   const cleanup = new Cleanup();
   let server: ClusterServer;
+  let engine: Daemon;
   const { ok } = kubectlFor(() => server.env);
 
   before(async () => {
-    ({ server } = await startOneNodeCluster(cleanup, 'inside-1', [
+    ({ server, d: engine } = await startOneNodeCluster(cleanup, 'inside-1', [
       '--bind-address',
       '0.0.0.0',
       '--advertise-address',
@@ -219,6 +222,105 @@ spec:
       '3600',
     ]);
     assert.equal(ok(['get', 'pod', 'viaaccount', '-o', 'jsonpath={.spec.imagePullSecrets[*].name}']), 'regcred');
+  });
+
+  test("image pull policies: Always brings a moved tag, IfNotPresent uses the node's, Never never pulls", async () => {
+    const reg = await startRegistry(cleanup, 'gantry');
+    const image = `${reg.addr}/policy/app:latest`;
+    const seeded = run('skopeo', [
+      'copy',
+      '--dest-tls-verify=false',
+      `oci:${baseImagesLayout()}:busybox:latest`,
+      `docker://${image}`,
+    ]);
+    assert.equal(seeded.code, 0, seeded.stderr);
+    const pod = (name: string, policy?: string, ref = image): string =>
+      `apiVersion: v1
+kind: Pod
+metadata: {name: ${name}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: ${ref}
+${policy ? `    imagePullPolicy: ${policy}\n` : ''}    command: [sh, -c, 'cat /marker 2>/dev/null || echo none; sleep 3600']
+`;
+    const logs = async (name: string): Promise<string> => {
+      ok(['wait', '--for=condition=Ready', `pod/${name}`, '--timeout=60s']);
+      let text = '';
+      await waitFor(() => (text = ok(['logs', name]).trim()) !== '', `${name}'s output`, 10_000);
+      return text;
+    };
+    ok(['apply', '-f', '-'], pod('first'));
+    assert.equal(ok(['get', 'pod', 'first', '-o', 'jsonpath={.spec.containers[0].imagePullPolicy}']), 'Always');
+    assert.equal(await logs('first'), 'none');
+    // The tags move in the registry to an image with a marker, built and pushed under another name
+    // and copied over them; the node keeps the old image under both, as a node that pulled before.
+    const context = tempDir(cleanup, 'gantry-policy-');
+    writeFileSync(path.join(context, 'Dockerfile'), `FROM ${image}\nRUN echo moved > /marker\n`);
+    const docker = (args: string[]): string => {
+      const r = run('docker', args, { env: engine.env });
+      assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
+      return r.stdout;
+    };
+    const built = `${reg.addr}/policy/build:v2`;
+    const pinned = `${reg.addr}/policy/app:pinned`;
+    docker(['build', '-q', '-t', built, context]);
+    docker(['push', '-q', built]);
+    docker(['rmi', built]);
+    docker(['tag', image, pinned]);
+    for (const tag of ['latest', 'pinned']) {
+      const moved = run('skopeo', [
+        'copy',
+        '--src-tls-verify=false',
+        '--dest-tls-verify=false',
+        `docker://${built}`,
+        `docker://${reg.addr}/policy/app:${tag}`,
+      ]);
+      assert.equal(moved.code, 0, moved.stderr);
+    }
+    ok(['apply', '-f', '-'], pod('always'));
+    assert.equal(await logs('always'), 'moved', 'Always pulled the moved tag although the node had one');
+    const events = ok([
+      'get',
+      'events',
+      '--field-selector',
+      'involvedObject.name=always',
+      '-o',
+      'jsonpath={range .items[*]}{.reason}: {.message}{"\\n"}{end}',
+    ]);
+    assert.match(events, /Pulling: Pulling image "[^"]+\/policy\/app:latest"/);
+    assert.match(
+      events,
+      /Pulled: Successfully pulled image "[^"]+" in [\d.]+m?s \([\d.]+m?s including waiting\)\. Image size: \d+ bytes\./,
+    );
+
+    ok(['apply', '-f', '-'], pod('ifnotpresent', 'IfNotPresent', pinned));
+    assert.equal(await logs('ifnotpresent'), 'none', "IfNotPresent ran the node's image");
+    const present = ok([
+      'get',
+      'events',
+      '--field-selector',
+      'involvedObject.name=ifnotpresent',
+      '-o',
+      'jsonpath={.items[*].message}',
+    ]);
+    assert.match(present, /Container image "[^"]+\/policy\/app:pinned" already present on machine/);
+    assert.doesNotMatch(present, /Pulling image/);
+
+    ok(['apply', '-f', '-'], pod('never', 'Never', `${reg.addr}/policy/absent:v1`));
+    await waitFor(
+      () =>
+        ok(['get', 'pod', 'never', '-o', 'jsonpath={.status.containerStatuses[0].state.waiting.reason}']) ===
+        'ErrImageNeverPull',
+      'ErrImageNeverPull',
+      30_000,
+    );
+    assert.match(
+      ok(['get', 'pod', 'never', '-o', 'jsonpath={.status.containerStatuses[0].state.waiting.message}']),
+      /Container image "[^"]+\/policy\/absent:v1" is not present with pull policy of Never/,
+    );
+    ok(['delete', 'pod', 'first', 'always', 'ifnotpresent', 'never', '--wait=false']);
   });
 
   test('APIServices: every served group version is registered, Local and Available', () => {

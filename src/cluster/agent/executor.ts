@@ -1,6 +1,6 @@
 /**
  * Carries out a pod's actions through the runtime: the sandbox (hostname, the cluster DNS for
- * ClusterFirst), each missing container with its image pulled, environment and volumes from
+ * ClusterFirst), each missing container with its image as its pull policy says (`imagepull`), environment and volumes from
  * `podconfig`, restart policy and limits; and termination — stop within the grace period, remove,
  * delete the pod for good. Problems a container cannot start with become its waiting reason.
  */
@@ -15,7 +15,7 @@ import type { EventRecorder } from '../client/events.js';
 import type { PodActions, PodRuntimeState } from './actions.js';
 import { CLUSTER_DOMAIN } from './dns.js';
 import { ConfigError } from './configerror.js';
-import { pullCredentials } from './pullsecrets.js';
+import { defaultPullPolicy, ImageError, ImagePuller, type PullPolicy } from './imagepull.js';
 import type { ContainerSpec, PodConfig } from './podconfig.js';
 import { LABEL, SANDBOX, type DnsConfig, type Runtime } from './runtime.js';
 import type { Waiting } from './status.js';
@@ -36,6 +36,7 @@ export class PodExecutor {
   private readonly reported = new Set<string>();
   /** The attempt number of containers being replaced, by runtime name without the attempt. */
   readonly nextAttempt = new Map<string, number>();
+  private readonly images: ImagePuller;
 
   constructor(
     private readonly client: KubeClient,
@@ -44,7 +45,9 @@ export class PodExecutor {
     private readonly events: EventRecorder,
     private readonly o: ExecutorOptions,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.images = new ImagePuller(client, runtime, events);
+  }
 
   private runtimeName(pod: KObject, container: string): string {
     const m = pod.metadata!;
@@ -75,32 +78,6 @@ export class PodExecutor {
     };
   }
 
-  private async ensureImage(image: string, pod?: KObject, container?: string): Promise<void> {
-    if (await this.runtime.hasImage(image)) return;
-    const fieldPath = container ? `spec.containers{${container}}` : undefined;
-    if (pod) this.events.record(pod, 'Normal', 'Pulling', `Pulling image "${image}"`, fieldPath);
-    try {
-      // Each credential the pod's pull secrets hold for the image's registry in turn; none: anonymous.
-      const credentials = pod ? await pullCredentials(this.client, pod, image) : [];
-      let failure: unknown;
-      for (const auth of credentials.length ? credentials : [undefined]) {
-        try {
-          await this.runtime.pullImage(image, auth);
-          failure = undefined;
-          break;
-        } catch (err) {
-          failure = err;
-        }
-      }
-      if (failure) throw failure;
-    } catch (err) {
-      const reason = (err as Error).message.replace(/^pulling [^:]+: /, '');
-      if (pod) this.events.record(pod, 'Warning', 'Failed', `Failed to pull image "${image}": ${reason}`, fieldPath);
-      throw err;
-    }
-    if (pod) this.events.record(pod, 'Normal', 'Pulled', `Successfully pulled image "${image}"`, fieldPath);
-  }
-
   /** Make what `actions` asks for; answers why containers still wait. */
   async execute(pod: KObject, actions: PodActions, state: PodRuntimeState): Promise<Waiting> {
     const spec = podSpec(pod);
@@ -109,7 +86,7 @@ export class PodExecutor {
     let waiting: Waiting = {};
     let sandboxId = state.get(SANDBOX)?.id;
     if (actions.createSandbox) {
-      await this.ensureImage(this.o.pauseImage);
+      await this.images.ensure(this.o.pauseImage, 'IfNotPresent');
       sandboxId = await this.runtime.runSandbox({
         runtimeName: this.runtimeName(pod, SANDBOX),
         image: this.o.pauseImage,
@@ -131,9 +108,11 @@ export class PodExecutor {
       const ephemeral = list === 'ephemeralContainers';
       const fieldPath = `spec.${list}{${name}}`;
       try {
-        await this.ensureImage(c.image, pod, name);
+        const policy = (c.imagePullPolicy as PullPolicy | undefined) ?? defaultPullPolicy(c.image);
+        await this.images.ensure(c.image, policy, pod, fieldPath);
       } catch (err) {
-        waiting = { ...waiting, [name]: { reason: 'ErrImagePull', message: (err as Error).message } };
+        if (!(err instanceof ImageError)) throw err;
+        waiting = { ...waiting, [name]: { reason: err.reason, message: err.message } };
         continue;
       }
       let env: string[];
@@ -224,6 +203,7 @@ export class PodExecutor {
   forget(uid: string): void {
     this.refreshed.delete(uid);
     this.config.removePod(uid);
+    this.images.forget(uid);
     for (const k of this.reported) if (k.startsWith(`${uid}/`)) this.reported.delete(k);
   }
 }

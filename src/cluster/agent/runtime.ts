@@ -124,7 +124,8 @@ export interface Runtime {
   /** Every container this node's agent made. */
   nodeContainers(): Promise<RuntimeContainer[]>;
   inspect(id: string): Promise<ContainerDetails | undefined>;
-  hasImage(image: string): Promise<boolean>;
+  /** The image's size in bytes, undefined when the node does not have it. */
+  imageSize(image: string): Promise<number | undefined>;
   /** Pull (with registry credentials when given), throwing with the registry's reason. */
   pullImage(image: string, auth?: RegistryAuth): Promise<void>;
   runSandbox(spec: SandboxSpec): Promise<string>;
@@ -269,18 +270,20 @@ export class EngineRuntime implements Runtime {
     };
   }
 
-  async hasImage(image: string): Promise<boolean> {
+  async imageSize(image: string): Promise<number | undefined> {
     try {
-      await this.engine.call('GET', `/images/${encodeURIComponent(image)}/json`);
-      return true;
+      return (await this.engine.json<{ Size?: number }>('GET', `/images/${encodeURIComponent(image)}/json`)).Size ?? 0;
     } catch (err) {
-      if (err instanceof EngineError && err.status === 404) return false;
+      if (err instanceof EngineError && err.status === 404) return undefined;
       throw err;
     }
   }
 
   async pullImage(image: string, auth?: RegistryAuth): Promise<void> {
-    const [name, tag] = /^(.*?)(?::([^:/@]+))?$/.exec(image)!.slice(1) as [string, string | undefined];
+    // A digest reference goes whole (Docker takes `name@sha256:...` as fromImage with no tag).
+    const [name, tag] = image.includes('@')
+      ? [image, '']
+      : (/^(.*?)(?::([^:/]+))?$/.exec(image)!.slice(1) as [string, string | undefined]);
     const res = await this.engine.stream('POST', '/images/create', {
       query: { fromImage: name, tag: tag ?? 'latest' },
       ...(auth ? { headers: { 'X-Registry-Auth': encodeAuthHeader(auth) } } : {}),

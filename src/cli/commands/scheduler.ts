@@ -10,6 +10,7 @@ import { EventRecorder } from '../../cluster/client/events.js';
 import { Informer } from '../../cluster/client/informer.js';
 import { LeaderElector } from '../../cluster/client/leaderelection.js';
 import { Scheduler } from '../../cluster/scheduler/scheduler.js';
+import { DEFAULT_FILTERS, DEFAULT_SCORES } from '../../cluster/scheduler/plugins.js';
 import { addLeaderElectionFlags, leaderElection, type LeaderFlags } from './leaderflags.js';
 import { createLogger, logUncaught } from '../../common/log.js';
 import { parseMetricsAddress, processRegistry, serveMetrics } from '../../common/metrics.js';
@@ -46,12 +47,15 @@ export function registerSchedulerCommand(program: Command): void {
       });
       const pods = new Informer(client, '/api/v1/pods', logger);
       const nodes = new Informer(client, '/api/v1/nodes', logger);
+      const namespaces = new Informer(client, '/api/v1/namespaces', logger);
       const scheduler = new Scheduler(
         client,
         pods,
         nodes,
         logger,
         new EventRecorder(client, 'default-scheduler', logger),
+        { filters: DEFAULT_FILTERS, scores: DEFAULT_SCORES },
+        namespaces,
       );
       if (o.metricsBindAddress) {
         const registry = processRegistry();
@@ -61,7 +65,8 @@ export function registerSchedulerCommand(program: Command): void {
       const schedule = (): void => {
         pods.start();
         nodes.start();
-        void Promise.all([pods.waitForSync(), nodes.waitForSync()]).then(() => {
+        namespaces.start();
+        void Promise.all([pods.waitForSync(), nodes.waitForSync(), namespaces.waitForSync()]).then(() => {
           logger.info('scheduler started');
           return scheduler.run();
         });
@@ -82,6 +87,7 @@ export function registerSchedulerCommand(program: Command): void {
         scheduler.queue.stop();
         pods.stop();
         nodes.stop();
+        namespaces.stop();
         void (elector?.stop() ?? Promise.resolve()).finally(() => {
           client.close();
           process.exit(0);

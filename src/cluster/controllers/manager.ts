@@ -418,6 +418,7 @@ export class ControllerManager {
         logger,
         ctx.recorder('default-scheduler'),
         { filters: [...DEFAULT_FILTERS, volumes], scores: DEFAULT_SCORES, preBind: [volumes] },
+        ctx.informer(NAMESPACES),
       );
       volumes.onChange(() => scheduler.queue.moveAllToActive());
       if (opts.registry) scheduler.instrument(opts.registry);

@@ -63,6 +63,8 @@ export interface PodInfo {
   preferredNodeTerms: Array<{ weight: number; preference: NodeSelectorTerm }>;
   podAffinity: PodAffinityRules;
   podAntiAffinity: PodAffinityRules;
+  /** The labels of a namespace (affinity terms' `namespaceSelector`); undefined when it is not known. */
+  namespaceLabels: (namespace: string) => Record<string, string> | undefined;
   /** Per scheduling attempt, what plugins' `prepare` worked out (kube-scheduler's CycleState). */
   cycle: Map<string, unknown>;
 }
@@ -211,7 +213,11 @@ function affinityRules(raw: RawAffinity | undefined): PodAffinityRules {
   };
 }
 
-export function podInfo(key: string, pod: KObject): PodInfo {
+export function podInfo(
+  key: string,
+  pod: KObject,
+  namespaceLabels: PodInfo['namespaceLabels'] = () => undefined,
+): PodInfo {
   const spec = (pod.spec ?? {}) as {
     nodeSelector?: Record<string, string>;
     tolerations?: Toleration[];
@@ -240,6 +246,7 @@ export function podInfo(key: string, pod: KObject): PodInfo {
     preferredNodeTerms: spec.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [],
     podAffinity: affinityRules(spec.affinity?.podAffinity),
     podAntiAffinity: affinityRules(spec.affinity?.podAntiAffinity),
+    namespaceLabels,
     cycle: new Map(),
   };
 }

@@ -22,16 +22,25 @@ interface AffinityState {
   preferred: Map<string, number>;
 }
 
-/** Whether `term` of a pod in `namespace` selects a pod: its namespaces (own by default) and labels. */
+/**
+ * Whether `term` of a pod in `namespace` selects a pod, as Kubernetes' AffinityTerm.Matches: the
+ * term's namespaces are those it lists and those its `namespaceSelector` picks by their labels (`{}`:
+ * all); with neither, the pod's own. Then its label selector.
+ */
 export function termSelects(
   term: PodAffinityTerm,
   namespace: string,
   other: { namespace: string; labels: Record<string, string> },
+  namespaceLabels: PodInfo['namespaceLabels'],
 ): boolean {
-  const everyNamespace = term.namespaceSelector && !Object.keys(term.namespaceSelector).length;
-  const namespaces = term.namespaces?.length ? term.namespaces : [namespace];
-  if (!everyNamespace && !namespaces.includes(other.namespace)) return false;
-  return labelSelectorMatches(term.labelSelector ?? {}, other.labels);
+  const listed = term.namespaces ?? [];
+  const selector = term.namespaceSelector;
+  const inNamespaces =
+    selector === undefined && !listed.length
+      ? other.namespace === namespace
+      : listed.includes(other.namespace) ||
+        (selector !== undefined && labelSelectorMatches(selector, namespaceLabels(other.namespace) ?? {}));
+  return inNamespaces && labelSelectorMatches(term.labelSelector ?? {}, other.labels);
 }
 
 const hasRules = (pod: PodInfo): boolean =>
@@ -79,23 +88,26 @@ function visit(
   prefer: (key: string, value: string | undefined, weight: number) => void,
 ): void {
   pod.podAffinity.required.forEach((t, i) => {
-    if (!termSelects(t, pod.namespace, other)) return;
+    if (!termSelects(t, pod.namespace, other, pod.namespaceLabels)) return;
     state.anyMatch[i] = true;
     const v = node.labels[t.topologyKey];
     if (v !== undefined) state.affinity[i]!.add(v);
   });
   pod.podAntiAffinity.required.forEach((t, i) => {
     const v = node.labels[t.topologyKey];
-    if (v !== undefined && termSelects(t, pod.namespace, other)) state.antiAffinity[i]!.add(v);
+    if (v !== undefined && termSelects(t, pod.namespace, other, pod.namespaceLabels)) state.antiAffinity[i]!.add(v);
   });
   for (const t of other.antiAffinity) {
     const v = node.labels[t.topologyKey];
-    if (v !== undefined && termSelects(t, other.namespace, me)) state.refusedBy.add(`${t.topologyKey}=${v}`);
+    if (v !== undefined && termSelects(t, other.namespace, me, pod.namespaceLabels))
+      state.refusedBy.add(`${t.topologyKey}=${v}`);
   }
   for (const { weight, podAffinityTerm: t } of pod.podAffinity.preferred)
-    if (termSelects(t, pod.namespace, other)) prefer(t.topologyKey, node.labels[t.topologyKey], weight);
+    if (termSelects(t, pod.namespace, other, pod.namespaceLabels))
+      prefer(t.topologyKey, node.labels[t.topologyKey], weight);
   for (const { weight, podAffinityTerm: t } of pod.podAntiAffinity.preferred)
-    if (termSelects(t, pod.namespace, other)) prefer(t.topologyKey, node.labels[t.topologyKey], -weight);
+    if (termSelects(t, pod.namespace, other, pod.namespaceLabels))
+      prefer(t.topologyKey, node.labels[t.topologyKey], -weight);
 }
 
 export const interPodAffinity: FilterPlugin = {
@@ -112,7 +124,7 @@ export const interPodAffinity: FilterPlugin = {
     for (const [i, t] of pod.podAffinity.required.entries()) {
       const v = node.labels[t.topologyKey];
       // The first pod of a group that selects itself may go anywhere its term's topology exists.
-      const selfMatch = !state.anyMatch[i] && termSelects(t, pod.namespace, pod);
+      const selfMatch = !state.anyMatch[i] && termSelects(t, pod.namespace, pod, pod.namespaceLabels);
       if (v === undefined || (!state.affinity[i]!.has(v) && !selfMatch))
         return "node(s) didn't match pod affinity rules";
     }

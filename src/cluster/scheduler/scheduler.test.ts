@@ -207,6 +207,7 @@ test('inter-pod affinity and anti-affinity, preferred node affinity and PreferNo
     ...pod(name, spec, '10m'),
     metadata: { name, namespace: 'default', labels },
   });
+  const inNamespace = (namespace: string, p: KObject): KObject => ({ ...p, metadata: { ...p.metadata, namespace } });
   const term = (app: string, topologyKey = 'zone'): Record<string, unknown> => ({
     labelSelector: { matchLabels: { app } },
     topologyKey,
@@ -328,6 +329,61 @@ test('inter-pod affinity and anti-affinity, preferred node affinity and PreferNo
       want: 'b',
     },
     {
+      name: "affinity: a namespaceSelector picks the followed pod's namespace by its labels",
+      nodes: [zone('a', 'z1'), zone('b', 'z2')],
+      placed: [[inNamespace('team-a', labelled('db', { app: 'db' })), 'b']],
+      pod: labelled(
+        'web',
+        { app: 'web' },
+        {
+          affinity: {
+            podAffinity: {
+              requiredDuringSchedulingIgnoredDuringExecution: [
+                { ...term('db'), namespaceSelector: { matchLabels: { team: 'a' } } },
+              ],
+            },
+          },
+        },
+      ),
+      want: 'b',
+    },
+    {
+      name: 'affinity: a namespaceSelector not picking the namespace the pod is in',
+      nodes: [zone('a', 'z1'), zone('b', 'z2')],
+      placed: [[inNamespace('team-b', labelled('db', { app: 'db' })), 'b']],
+      pod: labelled(
+        'web',
+        { app: 'web' },
+        {
+          affinity: {
+            podAffinity: {
+              requiredDuringSchedulingIgnoredDuringExecution: [
+                { ...term('db'), namespaceSelector: { matchLabels: { team: 'a' } } },
+              ],
+            },
+          },
+        },
+      ),
+      reason: "2 node(s) didn't match pod affinity rules",
+    },
+    {
+      name: 'anti-affinity: an empty namespaceSelector is every namespace',
+      nodes: [zone('a', 'z1'), zone('b', 'z2')],
+      placed: [[inNamespace('team-b', labelled('c-0', { app: 'cache' })), 'a']],
+      pod: labelled(
+        'c-1',
+        { app: 'cache' },
+        {
+          affinity: {
+            podAntiAffinity: {
+              requiredDuringSchedulingIgnoredDuringExecution: [{ ...term('cache'), namespaceSelector: {} }],
+            },
+          },
+        },
+      ),
+      want: 'b',
+    },
+    {
       name: 'a PreferNoSchedule taint is avoided',
       nodes: [zone('a', 'z1', { taints: [{ key: 'spot', effect: 'PreferNoSchedule' }] }), zone('b', 'z1')],
       placed: [],
@@ -335,12 +391,13 @@ test('inter-pod affinity and anti-affinity, preferred node affinity and PreferNo
       want: 'b',
     },
   ];
+  const namespaceLabels: Record<string, Record<string, string>> = { 'team-a': { team: 'a' }, 'team-b': { team: 'b' } };
   for (const c of cases) {
     const cache = cacheOf(c.nodes);
     for (const [p, on] of c.placed)
-      cache.setPod(`default/${p.metadata!.name}`, { ...p, spec: { ...p.spec, nodeName: on } });
+      cache.setPod(`${p.metadata!.namespace}/${p.metadata!.name}`, { ...p, spec: { ...p.spec, nodeName: on } });
     const d = decide(
-      podInfo(`default/${c.pod.metadata!.name}`, c.pod),
+      podInfo(`default/${c.pod.metadata!.name}`, c.pod, (ns) => namespaceLabels[ns]),
       cache.nodeList(),
       0,
       DEFAULT_FILTERS,

@@ -119,6 +119,8 @@ export class Scheduler {
       filters: DEFAULT_FILTERS,
       scores: DEFAULT_SCORES,
     },
+    /** Namespaces, for affinity terms that pick them by label (without it such terms pick none). */
+    private readonly namespaces?: Informer,
   ) {
     const seen = (p: KObject): void => {
       const key = keyOf(p);
@@ -126,6 +128,8 @@ export class Scheduler {
       if (isPending(p)) this.queue.add(key, (p.spec as PodSpec).priority ?? 0);
       else this.queue.done(key);
     };
+    // A namespace labelled anew may let an affinity term's namespaceSelector pick it.
+    namespaces?.on({ add: () => this.queue.moveAllToActive(), update: () => this.queue.moveAllToActive() });
     pods.on({
       add: seen,
       update: (_old, p) => seen(p),
@@ -181,7 +185,7 @@ export class Scheduler {
   private async scheduleOne(key: string, startedAt: number): Promise<void> {
     const pod = this.pods.get(key);
     if (!pod || !isPending(pod) || this.cache.isAssumed(key)) return;
-    const info = podInfo(key, pod);
+    const info = podInfo(key, pod, (ns) => this.namespaces?.get(ns)?.metadata?.labels);
     const nodes = this.cache.nodeList();
     const d = this.withNominations(info, () =>
       decide(info, nodes, this.nextStart, this.plugins.filters, this.plugins.scores),

@@ -242,7 +242,7 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
     assert.match(lookup.stdout, new RegExp(clusterIp.replace(/\./g, '\\.')), lookup.stdout + lookup.stderr);
   });
 
-  test('NetworkPolicy across nodes and on one node: default deny (an open connection cut), then allow by label and port; an invalid CIDR is refused', async () => {
+  test('NetworkPolicy across nodes and on one node: default deny (an open connection cut), then allow by label and port; egress by pod selector and ipBlock; an invalid CIDR is refused', async () => {
     const nodes = ok(['get', 'nodes', '-o', 'jsonpath={.items[*].metadata.name}']).trim().split(' ');
     const place = (podName: string, node: string, labels: string, command: string): string =>
       `apiVersion: v1
@@ -284,7 +284,7 @@ spec:
       '--timeout=120s',
     ]);
     const dbIp = ok(['-n', 'np', 'get', 'pod', 'db', '-o', 'jsonpath={.status.podIP}']).trim();
-    const reaches = (client: string): boolean =>
+    const reachesAt = (client: string, ip: string, answer: string): boolean =>
       k([
         '-n',
         'np',
@@ -293,8 +293,9 @@ spec:
         '--',
         'sh',
         '-c',
-        `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${dbIp} 8080`,
-      ]).stdout.includes('db-ok');
+        `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${ip} 8080`,
+      ]).stdout.includes(answer);
+    const reaches = (client: string): boolean => reachesAt(client, dbIp, 'db-ok');
     assert.ok(reaches('client-a') && reaches('client-b'), 'no policy: both reach db');
     // A connection client-b holds open, echoing a line a second until a policy cuts it.
     const echo = spawn(
@@ -343,6 +344,53 @@ spec:
     assert.equal(reaches('client-b'), false, 'the other client stays blocked');
     assert.equal(reaches('near-other'), false, 'the other client beside db stays blocked');
     assert.match(ok(['-n', 'np', 'get', 'netpol']), /^NAME\s+POD-SELECTOR\s+AGE\ndb-from-clients\s+app=db\s+/);
+    // Egress: with ingress open again, the clients may reach db's http port and nothing else, then
+    // client-b's address too through an ipBlock.
+    ok(['-n', 'np', 'delete', 'netpol', 'default-deny', 'db-from-clients']);
+    ok([
+      '-n',
+      'np',
+      'exec',
+      'client-b',
+      '--',
+      'sh',
+      '-c',
+      'mkdir -p /w && echo b-ok > /w/index.html && httpd -p 8080 -h /w',
+    ]);
+    const bIp = ok(['-n', 'np', 'get', 'pod', 'client-b', '-o', 'jsonpath={.status.podIP}']).trim();
+    await waitFor(() => reachesAt('client-a', bIp, 'b-ok'), 'client-b to serve', 30_000);
+    ok(
+      ['apply', '-f', '-'],
+      `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: clients-out, namespace: np}
+spec:
+  podSelector: {matchLabels: {role: client}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{podSelector: {matchLabels: {app: db}}}]
+    ports: [{port: 8080}]
+`,
+    );
+    await waitFor(
+      () => !reachesAt('client-a', bIp, 'b-ok') && !reachesAt('near-client', bIp, 'b-ok'),
+      'egress to client-b to be blocked for the clients',
+      30_000,
+    );
+    assert.ok(reaches('client-a') && reaches('near-client'), 'egress to db:8080 stays allowed');
+    assert.ok(reachesAt('near-other', bIp, 'b-ok'), 'a pod the policy does not select goes anywhere');
+    ok(
+      ['apply', '-f', '-'],
+      `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: clients-to-b, namespace: np}
+spec:
+  podSelector: {matchLabels: {role: client}}
+  policyTypes: [Egress]
+  egress: [{to: [{ipBlock: {cidr: ${bIp}/32}}]}]
+`,
+    );
+    await waitFor(() => reachesAt('client-a', bIp, 'b-ok'), 'egress to client-b by ipBlock', 30_000);
     const bad = k(
       ['apply', '-f', '-'],
       `apiVersion: networking.k8s.io/v1

@@ -15,11 +15,11 @@ export function freeRanges(): { subnet: string; clusterCidr: string } {
   }
 }
 
-export function httpGet(url: string): Promise<string> {
+export function httpGet(url: string, headers: Record<string, string> = {}): Promise<string> {
   return new Promise((resolve, reject) => {
     http
       // A connection per request: a kept-alive one stays with one backend of a Service.
-      .get(url, { timeout: 5000, agent: false }, (res) => {
+      .get(url, { timeout: 5000, agent: false, headers }, (res) => {
         let body = '';
         res.on('data', (c: Buffer) => (body += c.toString()));
         res.on('end', () => resolve(body));

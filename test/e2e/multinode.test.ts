@@ -522,6 +522,61 @@ spec:
     );
   });
 
+  test("Ingresses answer on the gantry-ingress Service's LoadBalancer address, which they report, and on node addresses", async () => {
+    let address = '';
+    await waitFor(
+      () =>
+        (address = ok([
+          '-n',
+          'kube-system',
+          'get',
+          'svc',
+          'gantry-ingress',
+          '-o',
+          'jsonpath={.status.loadBalancer.ingress[0].ip}',
+        ]).trim()) !== '',
+      'the ingress Service to get an address',
+      30_000,
+    );
+    assert.ok(contains(parseCidr(subnet), parseCidr(`${address}/32`).base), `${address} is on the node LAN`);
+    const endpoints = ok([
+      '-n',
+      'kube-system',
+      'get',
+      'endpoints',
+      'gantry-ingress',
+      '-o',
+      'jsonpath={.subsets[*].addresses[*].nodeName}',
+    ]);
+    assert.equal(endpoints.trim().split(' ').length, 4, `every Ready node's proxy: ${endpoints}`);
+    ok(['create', 'ingress', 'via-lb', '--rule=kubia.example/*=kubia-http:8080']);
+    await waitFor(
+      () => ok(['get', 'ingress', 'via-lb', '-o', 'jsonpath={.status.loadBalancer.ingress[*].ip}']).trim() === address,
+      'the Ingress to report the LoadBalancer address',
+      30_000,
+    );
+    assert.match(
+      ok(['get', 'ingress', 'via-lb']),
+      new RegExp(`via-lb\\s+gantry\\s+kubia\\.example\\s+${address.replaceAll('.', '\\.')}\\s+80\\s`),
+    );
+    const nodeIp = ok([
+      'get',
+      'node',
+      `${name}-m02`,
+      '-o',
+      'jsonpath={.status.addresses[?(@.type=="InternalIP")].address}',
+    ]);
+    for (const target of [address, nodeIp])
+      await waitFor(
+        async () =>
+          /You've hit kubia-/.test(await httpGet(`http://${target}/`, { Host: 'kubia.example' }).catch(() => '')),
+        `kubia through the ingress on ${target}`,
+        30_000,
+      );
+    assert.doesNotMatch(await httpGet(`http://${address}/`, { Host: 'other.example' }), /You've hit/);
+    ok(['delete', 'ingress', 'via-lb']);
+  });
+
   test('a stopped node goes NotReady and is tainted, its pods come back elsewhere, the Service keeps answering; started, it is Ready', async () => {
     const stopped = `${name}-m03`;
     // Pods that leave an unreachable node after 5 s instead of Kubernetes' default 300 s.

@@ -5,6 +5,7 @@
 import { nowRfc3339 } from '../api/object.js';
 import os from 'node:os';
 import { isNotFound, StatusError } from '../api/errors.js';
+import { formatIngressPorts, INGRESS_PORTS_ANNOTATION } from '../api/ingress.js';
 import { collectionPath, type KubeClient } from '../client/client.js';
 
 export interface NodeIdentity {
@@ -14,6 +15,8 @@ export interface NodeIdentity {
   port: number;
   /** Labels the Node is registered with, beside the well-known hostname, os and arch. */
   nodeLabels?: Record<string, string>;
+  /** The ingress proxy's ports (0: off), announced on the Node for the ingress Service's endpoints. */
+  ingressPorts?: { http: number; https: number };
 }
 
 /** How long the engine may take to answer its ping before the node counts it down. */
@@ -82,14 +85,23 @@ export class NodeStatusReporter {
       'kubernetes.io/arch': process.arch === 'x64' ? 'amd64' : process.arch,
       ...this.o.nodeLabels,
     };
+    const ports = formatIngressPorts(this.o.ingressPorts ?? {});
     try {
       await this.client.create(collectionPath('v1', 'nodes'), {
         apiVersion: 'v1',
         kind: 'Node',
-        metadata: { name: this.o.nodeName, labels },
+        metadata: {
+          name: this.o.nodeName,
+          labels,
+          ...(ports ? { annotations: { [INGRESS_PORTS_ANNOTATION]: ports } } : {}),
+        },
       });
     } catch (err) {
       if (!(err instanceof StatusError && err.code === 409)) throw err;
+      // Registered before: the proxy's ports may have changed since.
+      await this.client.mergePatch(`${collectionPath('v1', 'nodes')}/${this.o.nodeName}`, {
+        metadata: { annotations: { [INGRESS_PORTS_ANNOTATION]: ports || null } },
+      });
     }
     await this.heartbeat();
   }

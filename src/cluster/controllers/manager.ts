@@ -36,6 +36,7 @@ import { VolumeProtectionController } from './volumeprotection.js';
 import { BootstrapSigner } from './bootstrapsigner.js';
 import { RootCaCertPublisher } from './rootcacertpublisher.js';
 import { IngressStatusController } from './ingressstatus.js';
+import { IngressServiceController } from './ingressservice.js';
 import { readFileSync } from 'node:fs';
 import type { Registry } from 'prom-client';
 import { WorkQueueMetrics, type QueueMetrics } from './workqueuemetrics.js';
@@ -247,6 +248,20 @@ export const CONTROLLERS: ControllerDescriptor[] = [
         c.client,
         c.informer('/apis/networking.k8s.io/v1/ingresses'),
         c.informer(NODES),
+        c.informer('/api/v1/services'),
+        c.logger,
+      ),
+  },
+  {
+    name: 'ingress-service',
+    enabledByDefault: true,
+    create: (c) =>
+      c.lbPool &&
+      new IngressServiceController(
+        c.client,
+        c.informer(NODES),
+        c.informer('/api/v1/services'),
+        c.informer('/api/v1/endpoints'),
         c.logger,
       ),
   },

@@ -130,12 +130,30 @@ export function adminClient(c: ClusterRecord): ApiClient {
   });
 }
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+/** A failure waiting cannot mend (a process it waits on exited): ends the wait at once. */
+class WaitAborted extends Error {}
+
+/**
+ * Probe until it answers something, `timeoutMs` at most; the timeout names what was seen last
+ * (`detail`), a WaitAborted from the probe ends the wait at once, other probe errors are retried.
+ */
+async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+  detail?: () => string,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const got = await probe().catch(() => undefined);
+    const got = await probe().catch((err: unknown) => {
+      if (err instanceof WaitAborted) throw err;
+      return undefined;
+    });
     if (got !== undefined) return got;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) {
+      const seen = detail?.();
+      throw new Error(`timed out waiting for ${what}${seen ? `: ${seen}` : ''}`);
+    }
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -182,13 +200,30 @@ export async function engineUp(c: ClusterRecord, n: NodeRecord): Promise<void> {
 export async function nodesReady(c: ClusterRecord, names: string[]): Promise<void> {
   const client = adminClient(c);
   try {
-    const nodes = await waitFor(`nodes ${names.join(', ')} to be Ready`, READY_TIMEOUT_MS, async () => {
-      for (const n of c.nodes)
-        if (names.includes(n.name) && !isRunning(n.agent)) throw new Error(`the agent of ${n.name} exited`);
-      const list = await client.list('/api/v1/nodes');
-      const ready = list.items.filter((o) => isNodeReady(o) && nodePodCidr(o));
-      return names.every((name) => ready.some((o) => o.metadata?.name === name)) ? ready : undefined;
-    });
+    let seen = 'the API server has not answered';
+    const nodes = await waitFor(
+      `nodes ${names.join(', ')} to be Ready`,
+      READY_TIMEOUT_MS,
+      async () => {
+        for (const n of c.nodes)
+          if (names.includes(n.name) && !isRunning(n.agent))
+            throw new WaitAborted(`the agent of ${n.name} exited: see ${path.join(nodeDir(c, n), 'agent.log')}`);
+        const list = await client.list('/api/v1/nodes').catch((err: unknown) => {
+          seen = `the API server did not answer (${err instanceof Error ? err.message : String(err)})`;
+          throw err;
+        });
+        const state = (name: string): string | undefined => {
+          const o = list.items.find((x) => x.metadata?.name === name);
+          if (!o) return `${name} not registered`;
+          if (!isNodeReady(o)) return `${name} NotReady`;
+          return nodePodCidr(o) ? undefined : `${name} without a pod range`;
+        };
+        const waiting = names.map(state).filter((x): x is string => !!x);
+        seen = `${waiting.join(', ')} (agent logs in ${path.join(c.dataDir, 'nodes')}, the server's in ${c.dataDir})`;
+        return waiting.length ? undefined : list.items.filter((o) => isNodeReady(o) && nodePodCidr(o));
+      },
+      () => seen,
+    );
     for (const o of nodes) {
       const n = c.nodes.find((x) => x.name === o.metadata?.name);
       const ip = nodeInternalIp(o);
@@ -306,7 +341,7 @@ export async function up(o: UpOptions): Promise<{ cluster: ClusterRecord; kubeco
     save(c);
     await Promise.all(c.nodes.map((n) => engineUp(c, n)));
     const answers = async (index: number, proc: NodeProcess | undefined, log: string): Promise<true | undefined> => {
-      if (!isRunning(proc)) throw new Error(`an API server exited: see ${path.join(c.dataDir, log)}`);
+      if (!isRunning(proc)) throw new WaitAborted(`an API server exited: see ${path.join(c.dataDir, log)}`);
       return existsSync(path.join(serverDir(c, index), 'kubeconfig.yaml')) || undefined;
     };
     await waitFor('the API server', 60_000, () => answers(0, c.server, 'server.log'));
@@ -331,9 +366,24 @@ export async function up(o: UpOptions): Promise<{ cluster: ClusterRecord; kubeco
       ),
     };
   } catch (err) {
+    // Everything made goes, its logs with it: the end of each is kept in the error.
+    const logs = logTails(c);
     await down(c).catch(() => undefined);
+    if (err instanceof Error && logs) err.message += `\n${logs}`;
     throw err;
   }
+}
+
+/** The last lines of a cluster's server and agent logs, for an error about a cluster that is then removed. */
+function logTails(c: ClusterRecord, lines = 8): string {
+  const files = [path.join(c.dataDir, 'server.log'), ...c.nodes.map((n) => path.join(nodeDir(c, n), 'agent.log'))];
+  return files
+    .filter((f) => existsSync(f))
+    .map((f) => {
+      const tail = readFileSync(f, 'utf8').trimEnd().split('\n').slice(-lines);
+      return `--- ${path.relative(c.dataDir, f)} (last ${tail.length} lines)\n${tail.join('\n')}`;
+    })
+    .join('\n');
 }
 
 /** Stop one node's processes: the agent first (it would restart pods), its pods' containers, then the engine. */

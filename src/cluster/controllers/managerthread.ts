@@ -21,6 +21,7 @@ export interface ManagerThreadData {
 export type ToManagerThread = { type: 'metrics'; id: number } | { type: 'stop' };
 export type FromManagerThread = { type: 'metrics'; id: number; text: string } | { type: 'stopped' };
 
+const STOP_GRACE_MS = 5000;
 const here = fileURLToPath(import.meta.url);
 /** The worker's file beside this one: `.js` when built, `.ts` when run from source under tsx. */
 const WORKER = path.join(path.dirname(here), `managerworker${path.extname(here)}`);
@@ -79,8 +80,10 @@ export function startManagerThread(data: ManagerThreadData, logger: Logger): Man
     async stop() {
       stopping = true;
       if (!alive) return;
+      // The lease handed back if the worker manages within a few seconds; terminated in any case.
       await new Promise<void>((resolve) => {
         stopped = resolve;
+        setTimeout(resolve, STOP_GRACE_MS).unref();
         worker.postMessage({ type: 'stop' } satisfies ToManagerThread);
       });
       await worker.terminate();

@@ -18,6 +18,7 @@ import {
   seedRegistry,
   startDaemon,
   startRegistry,
+  waitFor,
   type Daemon,
 } from './helpers.js';
 import { fieldPaths, PALETTE, replaced, type Json } from './fuzz.js';
@@ -191,7 +192,13 @@ describe('Engine API input', () => {
       assert.ok([204, 404].includes(started.status), `start during rm: ${started.status} ${started.text}`);
       assert.equal(docker(d, ['inspect', `racer${round}`]).code, 1, 'the container is gone');
     }
-    assert.equal(run('pgrep', ['-f', 'sleep 300']).stdout.trim(), '', 'no container process is left');
+    // A killed process may take a moment to be reaped after `rm -f` answers; one still there after
+    // seconds was left running.
+    await waitFor(
+      () => run('pgrep', ['-f', 'sleep 300']).stdout.trim() === '',
+      'no container process to be left',
+      5000,
+    );
   });
 
   test('1,000+ bodies mutated field by field: a 4xx or a real success, never a 5xx; every listing still parses', async (t) => {

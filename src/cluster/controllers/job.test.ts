@@ -51,6 +51,11 @@ const pod = (
   },
 });
 
+const terminating = (p: KObject): KObject => ({
+  ...p,
+  metadata: { ...p.metadata, deletionTimestamp: '2020-01-01T00:00:00Z' },
+});
+
 async function syncOnce(j: KObject, pods: KObject[]): Promise<FakeClient> {
   const client = new FakeClient().seed('/apis/batch/v1', 'jobs', j).seed('/api/v1', 'pods', ...pods);
   const inf = await informers(client, '/apis/batch/v1/jobs', '/api/v1/pods');
@@ -163,6 +168,26 @@ test('the Job controller runs pods until completions succeed, parallelism at a t
       creates: 0,
       deletes: 1,
       condition: ['Suspended', 'JobSuspended'],
+    },
+    {
+      name: 'a pod being deleted is replaced at once (podReplacementPolicy TerminatingOrFailed)',
+      spec: { completions: 2, parallelism: 2, podReplacementPolicy: 'TerminatingOrFailed' },
+      pods: [terminating(pod('a', 'Running')), pod('b', 'Running')],
+      creates: 1,
+      status: { active: 2, terminating: 1 },
+    },
+    {
+      name: 'with podReplacementPolicy Failed it keeps its place until it has finished',
+      spec: { completions: 2, parallelism: 2, podReplacementPolicy: 'Failed' },
+      pods: [terminating(pod('a', 'Running')), pod('b', 'Running')],
+      creates: 0,
+      status: { active: 1, terminating: 1 },
+    },
+    {
+      name: 'Indexed with podReplacementPolicy Failed: a terminating index is not started again',
+      spec: { completionMode: 'Indexed', completions: 2, parallelism: 2, podReplacementPolicy: 'Failed' },
+      pods: [terminating(pod('a', 'Running', { index: 0 })), pod('b', 'Running', { index: 1 })],
+      creates: 0,
     },
     {
       name: 'Indexed: the missing indexes run, succeeded ones are listed',

@@ -52,6 +52,8 @@ export interface JobSpec {
   selector?: LabelSelector;
   template?: KObject;
   ttlSecondsAfterFinished?: number;
+  /** `Failed`: a pod being deleted is replaced once it has finished; `TerminatingOrFailed` (default): at once. */
+  podReplacementPolicy?: 'Failed' | 'TerminatingOrFailed';
 }
 
 export interface JobCondition {
@@ -68,6 +70,8 @@ export interface JobStatus {
   succeeded?: number;
   failed?: number;
   ready?: number;
+  /** Pods being deleted that have not finished. */
+  terminating?: number;
   startTime?: string;
   completionTime?: string;
   completedIndexes?: string;
@@ -129,6 +133,8 @@ export class JobController {
     );
     const prior = jobStatus(job);
     const active = pods.filter((p) => !p.metadata?.deletionTimestamp && !isTerminal(p));
+    // Pods being deleted that have not finished: with podReplacementPolicy Failed they keep their place.
+    const terminating = pods.filter((p) => p.metadata?.deletionTimestamp && !isTerminal(p));
     if (jobFinished(job)) {
       // A failed Job's stragglers are removed; a finished one does nothing more.
       if (active.length) await Promise.all(active.map((p) => deletePod(this.client, p)));
@@ -195,7 +201,13 @@ export class JobController {
       } else if (this.expectations.satisfied(key)) {
         const wait = lastFailure + backoffMs(failed + restarts) - now;
         if (failed && wait > 0) this.queue.addAfter(key, wait);
-        else want = this.podsToCreate(job, active, succeeded, succeededIndexes);
+        else
+          want = this.podsToCreate(
+            job,
+            spec.podReplacementPolicy === 'Failed' ? [...active, ...terminating] : active,
+            succeeded,
+            succeededIndexes,
+          );
         if (deadline !== undefined) this.queue.addAfter(key, Date.parse(startTime) + deadline * 1000 - now + 10);
       }
     }
@@ -212,6 +224,7 @@ export class JobController {
       succeeded,
       failed,
       ready: victims.length ? 0 : active.filter(isPodReady).length,
+      terminating: terminating.length,
       conditions,
       ...(indexed ? { completedIndexes: formatIndexes(succeededIndexes) } : {}),
       ...(completionTime ? { completionTime } : {}),

@@ -33,7 +33,8 @@ function defaultJobSpec(s: Obj): void {
   s.backoffLimit ??= 6;
   s.completionMode ??= 'NonIndexed';
   s.suspend ??= false;
-  s.podReplacementPolicy ??= 'TerminatingOrFailed';
+  // A pod failure policy reads the exit of a pod that has finished: its Jobs replace failed pods only.
+  s.podReplacementPolicy ??= s.podFailurePolicy ? 'Failed' : 'TerminatingOrFailed';
   defaultTemplate(s);
 }
 
@@ -69,6 +70,13 @@ function jobSpecProblems(s: Obj, prefix: string): FieldProblem[] {
         message: 'must be less than or equal to 100000 when completion mode is Indexed',
       });
   const policy = obj(s.podFailurePolicy);
+  const replacement = s.podReplacementPolicy;
+  const replacements = policy ? ['Failed'] : ['Failed', 'TerminatingOrFailed'];
+  if (replacement !== undefined && !replacements.includes(String(replacement)))
+    out.push({
+      field: 'spec.podReplacementPolicy',
+      message: `Unsupported value: ${JSON.stringify(replacement)}: supported values: ${replacements.map((v) => `"${v}"`).join(', ')}`,
+    });
   const restart = obj(obj(s.template)?.spec)?.restartPolicy;
   if (policy && restart !== 'Never')
     out.push({

@@ -190,6 +190,31 @@ test('the Job controller runs pods until completions succeed, parallelism at a t
       creates: 0,
     },
     {
+      name: 'Indexed with a success policy met: complete, the running pods removed',
+      spec: {
+        completionMode: 'Indexed',
+        completions: 4,
+        parallelism: 4,
+        successPolicy: { rules: [{ succeededIndexes: '0-1', succeededCount: 1 }] },
+      },
+      pods: [pod('a', 'Succeeded', { index: 1, exitCode: 0 }), pod('b', 'Running', { index: 2 })],
+      creates: 0,
+      deletes: 1,
+      condition: ['Complete', 'SuccessPolicy'],
+      status: { succeeded: 1 },
+    },
+    {
+      name: 'Indexed with a success policy not yet met: the missing indexes run',
+      spec: {
+        completionMode: 'Indexed',
+        completions: 4,
+        parallelism: 4,
+        successPolicy: { rules: [{ succeededIndexes: '0,3' }] },
+      },
+      pods: [pod('a', 'Succeeded', { index: 0, exitCode: 0 })],
+      creates: 3,
+    },
+    {
       name: 'Indexed: the missing indexes run, succeeded ones are listed',
       spec: { completionMode: 'Indexed', completions: 4, parallelism: 4 },
       pods: [pod('a', 'Succeeded', { index: 0, exitCode: 0 }), pod('b', 'Running', { index: 2 })],

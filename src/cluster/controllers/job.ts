@@ -15,6 +15,7 @@ import { labelSelectorMatches, type LabelSelector } from '../api/selector.js';
 import { collectionPath, type KubeClient } from '../client/client.js';
 import type { EventRecorder } from '../client/events.js';
 import { BY_OWNER, keyOf, ORPHANS_BY_NAMESPACE, type Informer } from '../client/informer.js';
+import { matchedSuccessRule } from '../api/jobindexes.js';
 import { WorkQueue } from './controller.js';
 import {
   backoffMs,
@@ -54,6 +55,8 @@ export interface JobSpec {
   ttlSecondsAfterFinished?: number;
   /** `Failed`: a pod being deleted is replaced once it has finished; `TerminatingOrFailed` (default): at once. */
   podReplacementPolicy?: 'Failed' | 'TerminatingOrFailed';
+  /** Indexed Jobs: rules by which the Job succeeds before every index has (Kubernetes' JobSuccessPolicy). */
+  successPolicy?: { rules?: Array<{ succeededIndexes?: string; succeededCount?: number }> };
 }
 
 export interface JobCondition {
@@ -184,10 +187,22 @@ export class JobController {
         : completions !== undefined
           ? succeeded >= completions
           : succeeded > 0 && active.length === 0;
+      const successRule =
+        indexed && spec.successPolicy?.rules
+          ? matchedSuccessRule(spec.successPolicy.rules, succeededIndexes, completions ?? 0)
+          : -1;
       if (failJob) {
         victims = active;
         conditions = withCondition(conditions, 'Failed', 'True', failJob.reason, failJob.message);
         this.events?.record(job, 'Warning', failJob.reason, failJob.message);
+      } else if (successRule >= 0 && !complete) {
+        // A success policy met: the Job has succeeded, and the pods still running are not needed.
+        const message = `Matched rules at index ${successRule}`;
+        victims = active;
+        completionTime = nowRfc3339();
+        conditions = withCondition(conditions, 'SuccessCriteriaMet', 'True', 'SuccessPolicy', message);
+        conditions = withCondition(conditions, 'Complete', 'True', 'SuccessPolicy', message);
+        this.events?.record(job, 'Normal', 'Completed', 'Job completed');
       } else if (complete) {
         completionTime = nowRfc3339();
         conditions = withCondition(

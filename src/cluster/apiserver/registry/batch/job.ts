@@ -21,6 +21,7 @@ import {
   selectorProblems,
   validateTemplate,
 } from '../podtemplate.js';
+import { parseIndexes } from '../../../api/jobindexes.js';
 import type { Strategy } from '../strategy.js';
 
 const jobResource = resourceType('batch', 'v1', 'Job', 'jobs', true, { all: true, subresources: ['status'] });
@@ -36,6 +37,62 @@ function defaultJobSpec(s: Obj): void {
   // A pod failure policy reads the exit of a pod that has finished: its Jobs replace failed pods only.
   s.podReplacementPolicy ??= s.podFailurePolicy ? 'Failed' : 'TerminatingOrFailed';
   defaultTemplate(s);
+}
+
+/** Kubernetes' validateSuccessPolicy: Indexed Jobs only, 1 to 20 rules, each naming indexes or a count that can be met. */
+function successPolicyProblems(s: Obj): FieldProblem[] {
+  const policy = obj(s.successPolicy);
+  if (!policy) return [];
+  if (s.completionMode !== 'Indexed')
+    return [{ field: 'spec.successPolicy', value: policy, message: 'requires indexed completion mode' }];
+  const out: FieldProblem[] = [];
+  const rules = Array.isArray(policy.rules) ? (policy.rules as unknown[]) : [];
+  if (!rules.length)
+    out.push({
+      field: 'spec.successPolicy.rules',
+      message: 'Required value: at least one rules must be specified when the successPolicy is specified',
+    });
+  if (rules.length > 20)
+    out.push({ field: 'spec.successPolicy.rules', message: `Too many: ${rules.length}: must have at most 20 items` });
+  const completions = Number(s.completions ?? 0);
+  rules.forEach((raw, i) => {
+    const rule = obj(raw) ?? {};
+    const at = `spec.successPolicy.rules[${i}]`;
+    if (rule.succeededCount === undefined && rule.succeededIndexes === undefined)
+      out.push({
+        field: at,
+        message: 'Required value: at least one of succeededCount or succeededIndexes must be specified',
+      });
+    let total = 0;
+    if (rule.succeededIndexes !== undefined) {
+      const parsed = parseIndexes(String(rule.succeededIndexes), completions);
+      if (typeof parsed === 'string')
+        out.push({
+          field: `${at}.succeededIndexes`,
+          value: rule.succeededIndexes,
+          message: `error parsing succeededIndexes: ${parsed}`,
+        });
+      else total = parsed.size;
+    }
+    const count = rule.succeededCount;
+    if (count !== undefined) {
+      if (!(Number.isInteger(count) && Number(count) >= 0))
+        out.push({ field: `${at}.succeededCount`, value: count, message: 'must be greater than or equal to 0' });
+      else if (Number(count) > completions)
+        out.push({
+          field: `${at}.succeededCount`,
+          value: count,
+          message: `must be less than or equal to ${completions} (the number of specified completions)`,
+        });
+      else if (rule.succeededIndexes !== undefined && Number(count) > total)
+        out.push({
+          field: `${at}.succeededCount`,
+          value: count,
+          message: `must be less than or equal to ${total} (the number of indexes in the specified succeededIndexes field)`,
+        });
+    }
+  });
+  return out;
 }
 
 /** The problems of a Job spec at `prefix` (`spec` of a Job, `spec.jobTemplate.spec` of a CronJob). */
@@ -69,6 +126,7 @@ function jobSpecProblems(s: Obj, prefix: string): FieldProblem[] {
         value: s[field],
         message: 'must be less than or equal to 100000 when completion mode is Indexed',
       });
+  out.push(...successPolicyProblems(s));
   const policy = obj(s.podFailurePolicy);
   const replacement = s.podReplacementPolicy;
   const replacements = policy ? ['Failed'] : ['Failed', 'TerminatingOrFailed'];
@@ -154,6 +212,7 @@ export const jobs: Strategy = {
     if (!same(was.completions, now.completions)) immutable('spec.completions', now.completions);
     if (!same(was.completionMode, now.completionMode)) immutable('spec.completionMode', now.completionMode);
     if (!same(was.podFailurePolicy, now.podFailurePolicy)) immutable('spec.podFailurePolicy', now.podFailurePolicy);
+    if (!same(was.successPolicy, now.successPolicy)) immutable('spec.successPolicy', now.successPolicy);
   },
   columns: jobColumns(),
 };

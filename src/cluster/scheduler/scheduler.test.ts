@@ -212,6 +212,19 @@ test('inter-pod affinity and anti-affinity, preferred node affinity and PreferNo
     labelSelector: { matchLabels: { app } },
     topologyKey,
   });
+  const webFollowingDbOfTeamA = labelled(
+    'web',
+    { app: 'web' },
+    {
+      affinity: {
+        podAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: [
+            { ...term('db'), namespaceSelector: { matchLabels: { team: 'a' } } },
+          ],
+        },
+      },
+    },
+  );
   const cases: Array<{
     name: string;
     nodes: KObject[];
@@ -332,38 +345,14 @@ test('inter-pod affinity and anti-affinity, preferred node affinity and PreferNo
       name: "affinity: a namespaceSelector picks the followed pod's namespace by its labels",
       nodes: [zone('a', 'z1'), zone('b', 'z2')],
       placed: [[inNamespace('team-a', labelled('db', { app: 'db' })), 'b']],
-      pod: labelled(
-        'web',
-        { app: 'web' },
-        {
-          affinity: {
-            podAffinity: {
-              requiredDuringSchedulingIgnoredDuringExecution: [
-                { ...term('db'), namespaceSelector: { matchLabels: { team: 'a' } } },
-              ],
-            },
-          },
-        },
-      ),
+      pod: webFollowingDbOfTeamA,
       want: 'b',
     },
     {
       name: 'affinity: a namespaceSelector not picking the namespace the pod is in',
       nodes: [zone('a', 'z1'), zone('b', 'z2')],
       placed: [[inNamespace('team-b', labelled('db', { app: 'db' })), 'b']],
-      pod: labelled(
-        'web',
-        { app: 'web' },
-        {
-          affinity: {
-            podAffinity: {
-              requiredDuringSchedulingIgnoredDuringExecution: [
-                { ...term('db'), namespaceSelector: { matchLabels: { team: 'a' } } },
-              ],
-            },
-          },
-        },
-      ),
+      pod: webFollowingDbOfTeamA,
       reason: "2 node(s) didn't match pod affinity rules",
     },
     {

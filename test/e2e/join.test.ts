@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import path from 'node:path';
+import { formatJoinToken } from '../../src/cluster/pki/jointoken.js';
 import {
   Cleanup,
   joinArgs,
@@ -72,7 +73,8 @@ describe('joining with a token', () => {
       ['not a token', 'hello', /does not hold a join token/],
     ];
     for (const [what, text, want] of cases) {
-      const r = run(GANTRY, await withToken(`refused-${cases.findIndex((c) => c[0] === what)}`, text));
+      const args = await withToken(`refused-${cases.findIndex((c) => c[0] === what)}`, text);
+      const r = run(GANTRY, [...args, '--discovery-timeout', '2s']);
       assert.notEqual(r.code, 0, what);
       assert.match(r.stderr, want, what);
     }
@@ -92,6 +94,20 @@ describe('joining with a token', () => {
       'the pod',
       60000,
     );
+  });
+
+  test('an agent started before its token exists waits for it, as kubeadm join does', async () => {
+    const { ok } = kubectlFor(() => server.env);
+    const ca = readFileSync(path.join(server.dir, 'tls', 'ca.crt'), 'utf8');
+    const bootstrap = 'early0.0123456789abcdef';
+    const log = path.join(server.dir, 'early.log');
+    startProcess(cleanup, GANTRY, await withToken('early', formatJoinToken(bootstrap, ca)), log);
+    await waitFor(() => /does not know token early0.*trying again/.test(readFileSync(log, 'utf8')), 'a retry', 10000);
+    assert.match(token('create', bootstrap), new RegExp(`::${bootstrap}$`));
+    await waitFor(() => /early\s+Ready/.test(ok(['get', 'nodes'])), 'the node to be Ready', 15000);
+    const bad = run(GANTRY, ['server', 'token', 'create', 'EARLY0.0123456789abcdef', '--data-dir', server.dir]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /invalid token "EARLY0.0123456789abcdef": give \[a-z0-9\]\{6\}\.\[a-z0-9\]\{16\}/);
   });
 
   test('a client certificate past 70% of its life is renewed while the agent runs', async () => {

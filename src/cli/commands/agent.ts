@@ -11,12 +11,13 @@ import { ApiClient as EngineClient, DEFAULT_HOST } from '../../api/docker/client
 import { NodeAgent } from '../../cluster/agent/agent.js';
 import { nodeCredentials, readJoinToken } from '../../cluster/agent/credentials.js';
 import { CertificateRotation } from '../../cluster/agent/certrotation.js';
-import { discoverClusterCa } from '../../cluster/agent/discovery.js';
+import { discoverClusterCaRetrying } from '../../cluster/agent/discovery.js';
 import { isDnsSubdomain, isIp } from '../../cluster/api/validation.js';
 import { ApiClient as ClusterClient } from '../../cluster/client/client.js';
 import { parseClusterCidr } from '../../cluster/controllers/nodeipam.js';
 import { parseCaCertHash } from '../../cluster/pki/jointoken.js';
-import { createLogger, logUncaught } from '../../common/log.js';
+import { createLogger, logUncaught, type Logger } from '../../common/log.js';
+import { goDurationNs } from '../../common/time.js';
 import { hostIp } from './server.js';
 
 /** kubelet's `--node-labels`: `key=value` pairs separated by commas. */
@@ -48,6 +49,8 @@ async function agentCa(o: {
   caCertHash?: string;
   tokenFile?: string;
   dataDir: string;
+  discoveryTimeout: string;
+  logger: Logger;
 }): Promise<string> {
   if (o.caFile) return readFileSync(o.caFile, 'utf8');
   const kept = path.join(o.dataDir, 'pki', 'ca.crt');
@@ -56,19 +59,17 @@ async function agentCa(o: {
   const hash = o.caCertHash === undefined ? undefined : parseCaCertHash(o.caCertHash);
   if (o.caCertHash !== undefined && !hash)
     throw new Error(`invalid --ca-cert-hash ${JSON.stringify(o.caCertHash)}: give sha256:<64 hex digits>`);
+  const timeoutNs = goDurationNs(o.discoveryTimeout);
+  if (timeoutNs === undefined || timeoutNs <= 0)
+    throw new Error(`invalid --discovery-timeout ${JSON.stringify(o.discoveryTimeout)}: give a duration such as 5m`);
   const token = readJoinToken(o.tokenFile);
-  const servers = o.server.split(',').filter(Boolean);
-  let ca: string | undefined;
-  for (const [i, server] of servers.entries()) {
-    try {
-      ca = await discoverClusterCa(server, token, hash);
-      break;
-    } catch (err) {
-      // Another server of the cluster may answer; what the token or CA got wrong is said at once.
-      if (!(err instanceof Error && err.message.startsWith('cannot reach')) || i === servers.length - 1) throw err;
-    }
-  }
-  if (!ca) throw new Error('no server given');
+  const ca = await discoverClusterCaRetrying(
+    o.server.split(',').filter(Boolean),
+    token,
+    hash,
+    timeoutNs / 1e6,
+    (reason) => o.logger.info(`${reason}; trying again`),
+  );
   mkdirSync(path.dirname(kept), { recursive: true, mode: 0o700 });
   writeFileSync(kept, ca, { mode: 0o644 });
   return ca;
@@ -93,6 +94,11 @@ export function registerAgentCommand(program: Command): void {
     .option(
       '--ca-cert-hash <sha256:hex>',
       "the hash of the cluster CA's public key, for a token that does not carry it",
+    )
+    .option(
+      '--discovery-timeout <duration>',
+      'how long to keep asking the server for the cluster CA while it cannot be reached or has not signed the token',
+      '5m0s',
     )
     .option('--node-name <name>', 'the name of the node', os.hostname())
     .option('--node-ip <address>', 'the address the node reports', hostIp())
@@ -123,6 +129,7 @@ export function registerAgentCommand(program: Command): void {
         tokenFile?: string;
         caFile?: string;
         caCertHash?: string;
+        discoveryTimeout: string;
         nodeName: string;
         nodeIp: string;
         dockerHost: string;
@@ -144,7 +151,7 @@ export function registerAgentCommand(program: Command): void {
           );
         if (!isIp(o.nodeIp)) throw new Error(`invalid --node-ip ${JSON.stringify(o.nodeIp)}`);
         if (o.clusterCidr) parseClusterCidr(o.clusterCidr);
-        const ca = await agentCa(o);
+        const ca = await agentCa({ ...o, logger });
         const credentialOptions = {
           server: o.server,
           ca,

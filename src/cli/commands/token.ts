@@ -11,7 +11,7 @@ import { parse as parseYaml } from 'yaml';
 import { humanDuration } from '../../cluster/api/age.js';
 import { isNotFound } from '../../cluster/api/errors.js';
 import type { KObject } from '../../cluster/api/object.js';
-import { BOOTSTRAP_TOKEN_TYPE } from '../../cluster/api/wellknown.js';
+import { BOOTSTRAP_TOKEN, BOOTSTRAP_TOKEN_TYPE } from '../../cluster/api/wellknown.js';
 import { ApiClient, collectionPath } from '../../cluster/client/client.js';
 import { tokenOf } from '../../cluster/controllers/bootstrapsigner.js';
 import {
@@ -76,15 +76,24 @@ export function registerTokenCommands(server: Command): void {
   token
     .command('create')
     .description('Create a join token and print it (with the hash of the cluster CA in front)')
+    .argument(
+      '[token]',
+      'the token to create, as kubeadm takes it ([a-z0-9]{6}.[a-z0-9]{16}); a random one if not given',
+    )
     .option('-d, --data-dir <dir>', 'the server data dir', DEFAULT_DATA_DIR)
     .option('--ttl <duration>', 'how long the token lives (0: for ever)', '24h0m0s')
     .option('--description <text>', 'what the token is for')
-    .action(async (o: { dataDir: string; ttl: string; description?: string }) => {
+    .action(async (given: string | undefined, o: { dataDir: string; ttl: string; description?: string }) => {
+      const parsed = given === undefined ? undefined : BOOTSTRAP_TOKEN.exec(given);
+      if (given !== undefined && !parsed)
+        throw new Error(
+          `invalid token ${JSON.stringify(given)}: give [a-z0-9]{6}.[a-z0-9]{16}, as "abcdef.0123456789abcdef"`,
+        );
       const ttlNs = o.ttl === '0' ? 0 : goDurationNs(o.ttl);
       if (ttlNs === undefined || ttlNs < 0)
         throw new Error(`invalid --ttl ${JSON.stringify(o.ttl)}: give a duration such as 24h, or 0 for ever`);
       const { client, ca } = adminClient(o.dataDir);
-      const { id, secret } = newBootstrapToken();
+      const { id, secret } = parsed ? { id: parsed[1]!, secret: parsed[2]! } : newBootstrapToken();
       const expiration =
         ttlNs > 0 ? new Date(Date.now() + ttlNs / 1e6).toISOString().replace(/\.\d+Z$/, 'Z') : undefined;
       try {

@@ -21,6 +21,40 @@ export const OPAQUE_WHITEOUT = '.wh..wh..opq';
 const SMALL_FILE = 256 << 10;
 const writeFd = promisify(fs.write);
 
+/** Writes of one file's body in flight at once, each at its own offset. */
+const WRITES_IN_FLIGHT = 4;
+
+/** Write a large file's body to `fd` as it streams, a few chunks at a time, at their offsets. */
+async function writeBody(fd: number, body: AsyncIterable<unknown>, onChunk: (buf: Buffer) => void): Promise<void> {
+  const pending = new Set<Promise<void>>();
+  let failed: unknown;
+  let position = 0;
+  const writeAt = async (buf: Buffer, at: number): Promise<void> => {
+    for (let off = 0; off < buf.length;) off += (await writeFd(fd, buf, off, buf.length - off, at + off)).bytesWritten;
+  };
+  try {
+    for await (const chunk of body) {
+      const buf = chunk as Buffer;
+      onChunk(buf);
+      const p: Promise<void> = writeAt(buf, position).then(
+        () => void pending.delete(p),
+        (err: unknown) => {
+          failed ??= err;
+          pending.delete(p);
+        },
+      );
+      pending.add(p);
+      position += buf.length;
+      if (pending.size >= WRITES_IN_FLIGHT) await Promise.race(pending);
+      if (failed) throw failed;
+    }
+  } finally {
+    // The caller closes `fd` next: no write may still be using it (or a number reused for another file).
+    await Promise.all(pending);
+  }
+  if (failed) throw failed;
+}
+
 /** The body of one tar entry (a streamx stream). */
 type EntryStream = AsyncIterable<unknown> & { resume(): unknown };
 
@@ -192,12 +226,10 @@ export async function extractTar(
       }
       const hash = opts.digests ? createHash('sha256') : undefined;
       try {
-        for await (const chunk of stream) {
-          const buf = chunk as Buffer;
+        await writeBody(fd, stream, (buf) => {
           hash?.update(buf);
-          for (let off = 0; off < buf.length;) off += (await writeFd(fd, buf, off)).bytesWritten;
           size += buf.length;
-        }
+        });
         // Owner, mode and xattrs after the content: a write drops file capabilities.
         ConfinedDir.finishFile(fd, spec);
       } finally {

@@ -38,7 +38,7 @@ function decompressHead(head: Buffer, kind: 'gzip' | 'zstd'): Buffer {
  * unread. Throws Docker-style invalid-parameter errors, before any answer is written.
  */
 export async function checkArchiveUpload(body: Readable, what: string): Promise<Readable> {
-  const { head, stream } = await peek(body, PEEK);
+  const head = await peek(body, PEEK);
   if (head.length === 0) throw invalid(`${what} is empty: send a tar archive`);
   const kind = detectCompression(head);
   let plain = head;
@@ -53,5 +53,5 @@ export async function checkArchiveUpload(body: Readable, what: string): Promise<
   const whole = head.length < PEEK;
   if (plain.length >= BLOCK ? !isTarHeader(plain) : whole)
     throw invalid(`${what} is not a tar archive: archive/tar: invalid tar header`);
-  return stream;
+  return body;
 }

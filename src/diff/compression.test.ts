@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { readAll } from '../common/streams.js';
-import { decompress, detectCompression } from './compression.js';
+import { decompress, detectCompression, peek } from './compression.js';
 
 test('detects and undoes gzip, passes plain data through', async () => {
   const data = Buffer.from('x'.repeat(100000));
@@ -18,4 +18,18 @@ test('undoes zstd', async () => {
   const frame = Buffer.from('KLUv/QRoKQAAaGVsbG+jbZ+I', 'base64');
   assert.equal(detectCompression(frame), 'zstd');
   assert.equal((await readAll(await decompress(Readable.from([frame])))).toString(), 'hello');
+});
+
+test('peek gives the first bytes and leaves the stream whole, whatever its chunks', async () => {
+  const cases: Array<[string, Buffer[], string]> = [
+    ['one chunk', [Buffer.from('abcdef')], 'abcd'],
+    ['split head', [Buffer.from('a'), Buffer.from('bc'), Buffer.from('def')], 'abcd'],
+    ['shorter than asked', [Buffer.from('ab')], 'ab'],
+    ['empty', [], ''],
+  ];
+  for (const [what, chunks, head] of cases) {
+    const source = Readable.from(chunks, { objectMode: false });
+    assert.equal((await peek(source, 4)).toString(), head, what);
+    assert.equal((await readAll(source)).toString(), Buffer.concat(chunks).toString(), what);
+  }
 });

@@ -34,37 +34,34 @@ class ZstdTransform extends Transform {
 }
 
 /**
- * Split off at least the first `n` bytes of a stream (fewer if it is shorter) and return them with a
- * stream that yields the whole content again from the start.
+ * The first `n` bytes of a stream (fewer if it is shorter), read and put back: the stream is then
+ * consumed as it is, from its start, without another copy of its chunks.
  */
-export async function peek(source: Readable, n: number): Promise<{ head: Buffer; stream: Readable }> {
-  const it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  const chunks: Buffer[] = [];
-  let len = 0;
-  let done = false;
-  while (len < n) {
-    const r = await it.next();
-    if (r.done) {
-      done = true;
-      break;
-    }
-    chunks.push(r.value);
-    len += r.value.length;
-  }
-  async function* replay(): AsyncGenerator<Buffer> {
-    yield* chunks;
-    while (!done) {
-      const r = await it.next();
-      if (r.done) return;
-      yield r.value;
-    }
-  }
-  return { head: Buffer.concat(chunks).subarray(0, n), stream: Readable.from(replay(), { objectMode: false }) };
+export function peek(source: Readable, n: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const done = (head: Buffer): void => {
+      source.off('readable', onReadable);
+      source.off('end', onEnd);
+      source.off('error', reject);
+      resolve(head);
+    };
+    const onReadable = (): void => {
+      // null while fewer than `n` bytes have come and the stream goes on; at its end, what there is.
+      const head = source.read(n) as Buffer | null;
+      if (head === null) return;
+      source.unshift(head);
+      done(head);
+    };
+    const onEnd = (): void => done(Buffer.alloc(0));
+    source.on('readable', onReadable);
+    source.once('end', onEnd);
+    source.once('error', reject);
+  });
 }
 
 /** Decompress a layer stream whatever its compression (gzip, zstd or none). */
-export async function decompress(source: Readable): Promise<Readable> {
-  const { head, stream } = await peek(source, 4);
+export async function decompress(stream: Readable): Promise<Readable> {
+  const head = await peek(stream, 4);
   const kind = detectCompression(head);
   if (kind === 'none') return stream;
   // 256 KiB output chunks make gunzip about twice as fast as zlib's 16 KiB default.

@@ -29,8 +29,8 @@ function spawnWorker(): Worker {
   });
 }
 
-/** Batches sent and not yet taken in by the worker's stream. */
-const WINDOW = 4;
+/** Batches sent and not yet taken in by the worker's stream: enough to ride out a slow file write. */
+const WINDOW = 16;
 const BATCH_BYTES = 1 << 20;
 
 const idle: Worker[] = [];
@@ -66,6 +66,17 @@ function discard(w: Worker): void {
     running++;
     next(spawnWorker());
   }
+}
+
+/**
+ * Start a worker ahead of need if none is idle: a pull calls this as it begins, so the worker's start
+ * (about a tenth of a second) overlaps the manifest and config requests instead of holding back the
+ * first layer's bytes.
+ */
+export function prewarmUnpacker(): void {
+  if (idle.length || running >= MAX_WORKERS) return;
+  running++;
+  release(spawnWorker());
 }
 
 /** `unpackVerified` on a worker thread: the same checks, errors and answer. */

@@ -18,8 +18,11 @@ import { unpackInWorker } from './layerpool.js';
 class CountingHash extends Transform {
   readonly hash = createHash('sha256');
   size = 0;
-  constructor(private readonly onBytes?: (n: number) => void) {
-    super();
+  constructor(
+    private readonly onBytes?: (n: number) => void,
+    highWaterMark?: number,
+  ) {
+    super({ highWaterMark });
   }
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: (err?: Error | null, d?: Buffer) => void): void {
     this.hash.update(chunk);
@@ -40,7 +43,8 @@ export async function unpackVerified(
   limits: ExtractLimits = {},
 ): Promise<{ size: number }> {
   const plain = await decompress(compressed);
-  const hasher = new CountingHash();
+  // A few MiB between gunzip and the file writes, so decompressing goes on while a write is waited for.
+  const hasher = new CountingHash(undefined, 8 << 20);
   const tee = plain.pipe(hasher);
   plain.on('error', (err) => hasher.destroy(err));
   const res = await applyLayer(tee, dir, { ...limits, what: `layer ${diffId}` });

@@ -21,7 +21,7 @@ import {
 import type { ImageRecord } from '../../images/store.js';
 import type { AuthConfig } from '../../registry/auth.js';
 import { RegistryError, withRetry, type RepositorySession } from '../../registry/client.js';
-import { unpackInWorker } from '../layerpool.js';
+import { prewarmUnpacker, unpackInWorker } from '../layerpool.js';
 import { noProgress, throttledProgress, type ProgressSink } from '../progress.js';
 import type { ImageService } from './service.js';
 import { PULL_CONCURRENCY, addSources, mapLimit } from './util.js';
@@ -37,6 +37,7 @@ export const pullMethods = {
     progress: ProgressSink = noProgress,
   ): Promise<ImageRecord> {
     const ref = parseWithDefaultTag(refStr);
+    prewarmUnpacker();
     const tagOrDigest = ref.digest ?? ref.tag!;
     progress({ status: `Pulling from ${ref.path}`, id: ref.digest ?? ref.tag });
     let session: RepositorySession;

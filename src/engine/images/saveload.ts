@@ -205,7 +205,8 @@ export const saveloadMethods = {
           for (const l of item.Layers) {
             const digest = await blobOf(l);
             const info = await this.d.content.info(digest);
-            const { head } = await peek(await this.d.content.reader(digest, { start: 0, end: 3 }), 4);
+            const start = await this.d.content.reader(digest, { start: 0, end: 3 });
+            const head = await peek(start, 4).finally(() => start.destroy());
             const mediaType = { gzip: MediaType.OciLayerGzip, zstd: MediaType.OciLayerZstd, none: MediaType.OciLayer }[
               detectCompression(head)
             ];

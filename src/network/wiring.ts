@@ -10,7 +10,7 @@ import { MNT_DETACH, native } from '../native/index.js';
 import { addAddresses, type Attachment } from './bridge.js';
 import { addNetworkList, delNetworkList } from './cni.js';
 import type { EndpointRequest } from './ipam.js';
-import { PortReservation, portsView, wantedBindings } from './ports.js';
+import { natMappings, PortReservation, portsView, wantedBindings } from './ports.js';
 import type { NetworkService } from './service.js';
 import {
   cniResult,
@@ -59,11 +59,11 @@ export const wiringMethods = {
         state.attachments.push({ networkId: rec.Id, ifName, result });
         const linkLocal = endpoints[name]!.IPAMConfig?.LinkLocalIPs ?? [];
         if (linkLocal.length) await addAddresses(netns, ifName, linkLocal);
-        if (i === 0 && ports.mappings.length)
+        if (i === 0 && natMappings(ports.mappings).length)
           await addNetworkList(
             this.o.pluginDir,
             this.portmapList(rec),
-            { containerId: c.Id, netns, ifName, capabilityArgs: { portMappings: ports.mappings } },
+            { containerId: c.Id, netns, ifName, capabilityArgs: { portMappings: natMappings(ports.mappings) } },
             result,
           );
         endpoints[name] = {
@@ -73,6 +73,7 @@ export const wiringMethods = {
           NetworkID: rec.Id,
           DNSNames: rec.Name === 'bridge' ? null : dnsNames(c, endpoints[name]!),
         };
+        if (i === 0) ports.forwardTo(proxyTargets(endpoints[name]!));
         if (rec.Name !== 'bridge') await this.ensureDns(rec);
       }
     } catch (err) {
@@ -98,7 +99,7 @@ export const wiringMethods = {
     for (const a of [...state.attachments].reverse()) {
       const rec = this.networks.get(a.networkId);
       if (!rec) continue;
-      if (a.ifName === 'eth0' && state.ports.length) {
+      if (a.ifName === 'eth0' && natMappings(state.ports).length) {
         await delNetworkList(
           this.o.pluginDir,
           this.portmapList(rec),
@@ -106,7 +107,7 @@ export const wiringMethods = {
             containerId: c.Id,
             netns: netnsPinned ? state.netns : '',
             ifName: a.ifName,
-            capabilityArgs: { portMappings: state.ports },
+            capabilityArgs: { portMappings: natMappings(state.ports) },
           },
           a.result,
         ).catch((err: unknown) => {
@@ -194,7 +195,11 @@ export const wiringMethods = {
       hostPort: m.hostPort,
     }));
     try {
-      this.reservations.set(c.Id, await PortReservation.reserve(wanted));
+      const ports = await PortReservation.reserve(wanted);
+      const first = c.netState.attachments[0] && this.networks.get(c.netState.attachments[0].networkId);
+      const endpoint = first && c.NetworkSettings?.Networks[first.Name];
+      if (endpoint) ports.forwardTo(proxyTargets(endpoint));
+      this.reservations.set(c.Id, ports);
     } catch (err) {
       // The forwarding rules still work; only the guard against another program taking the port is lost.
       this.o.logger.warn({ id: c.Id.slice(0, 12), err: String(err) }, 'could not hold published ports again');
@@ -273,4 +278,9 @@ function ipv6Fields(att: Attachment): Partial<EndpointSettings> {
   return att.v6
     ? { GlobalIPv6Address: att.v6.address, GlobalIPv6PrefixLen: att.v6.prefix, IPv6Gateway: att.v6.gateway }
     : {};
+}
+
+/** The container addresses its published ports' proxies carry traffic to. */
+function proxyTargets(ep: Partial<EndpointSettings>): { v4?: string; v6?: string } {
+  return { v4: ep.IPAddress, v6: ep.GlobalIPv6Address };
 }

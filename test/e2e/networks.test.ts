@@ -5,7 +5,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import {
   Cleanup,
@@ -109,11 +110,18 @@ describe('networking through the docker CLI', () => {
     assert.equal(await curl(`http://127.0.0.1:${port}/`), 'hello from httpd\n');
     assert.equal(await curl(`http://localhost:${port}/`), 'hello from httpd\n');
     assert.equal(await curl(`http://${hostAddress()}:${port}/`), 'hello from httpd\n');
-    assert.equal(d_(d, ['port', 'web']).trim(), `80/tcp -> 0.0.0.0:${port}`);
-    assert.match(
-      d_(d, ['ps', '--format', '{{.Ports}}', '--filter', 'name=web']),
-      new RegExp(`0\\.0\\.0\\.0:${port}->80/tcp`),
+    // As Docker 28: published on 0.0.0.0 and [::]; the IPv4-only container is reached over IPv6 through
+    // the userland proxy, on the loopback and on the host's own IPv6 address.
+    assert.equal(d_(d, ['port', 'web']).trim(), `80/tcp -> 0.0.0.0:${port}\n80/tcp -> [::]:${port}`);
+    assert.equal(
+      d_(d, ['ps', '--format', '{{.Ports}}', '--filter', 'name=web']).trim(),
+      `0.0.0.0:${port}->80/tcp, [::]:${port}->80/tcp`,
     );
+    assert.equal(await curl(`http://[::1]:${port}/`), 'hello from httpd\n');
+    const hostV6 = Object.values(networkInterfaces())
+      .flat()
+      .find((a) => a?.family === 'IPv6' && !a.internal && !a.address.startsWith('fe80'))?.address;
+    if (hostV6) assert.equal(await curl(`http://[${hostV6}]:${port}/`), 'hello from httpd\n');
     // Another container reaches it through the host's address.
     assert.match(
       d_(d, ['run', '--rm', 'busybox', 'wget', '-qO-', `http://${hostAddress()}:${port}/`]),
@@ -153,15 +161,20 @@ describe('networking through the docker CLI', () => {
       '8080',
     ]);
     const ports = d_(d, ['port', 'eph']).trim().split('\n').sort();
-    assert.equal(ports.length, 2, ports.join('\n'));
+    assert.equal(ports.length, 4, ports.join('\n'));
     assert.match(ports[0]!, /^5353\/udp -> 0\.0\.0\.0:\d+$/);
-    assert.match(ports[1]!, /^8080\/tcp -> 0\.0\.0\.0:\d+$/);
-    const hostPort = ports[1]!.split(':').pop()!;
+    assert.match(ports[1]!, /^5353\/udp -> \[::\]:\d+$/);
+    assert.match(ports[2]!, /^8080\/tcp -> 0\.0\.0\.0:\d+$/);
+    assert.match(ports[3]!, /^8080\/tcp -> \[::\]:\d+$/);
+    // One ephemeral port for both families, as Docker allocates it.
+    assert.equal(ports[2]!.split(':').pop(), ports[3]!.split(':').pop());
+    const hostPort = ports[2]!.split(':').pop()!;
     await waitFor(
       async () => /404|Not Found/.test(await curl(`http://127.0.0.1:${hostPort}/`)),
       'ephemeral port answers',
       10000,
     );
+    assert.match(await curl(`http://[::1]:${hostPort}/`), /404|Not Found/);
     d_(d, ['rm', '-f', 'eph']);
   });
 
@@ -756,6 +769,33 @@ http.createServer(async (req, res) => {
       new RegExp(`fd7e:${tag.slice(0, 4)}::/64`),
       'its rules go with the network',
     );
+  });
+
+  test('a port published from an IPv6 network answers on 0.0.0.0 and on [::1]', async () => {
+    const port = await freePort();
+    d_(d, ['network', 'create', '--ipv6', '--subnet', 'fd7e:5:6:7::/64', 'v6pub']);
+    const www = path.join(d.dataRoot, 'www6');
+    mkdirSync(www, { recursive: true });
+    writeFileSync(path.join(www, 'index.html'), 'over v6\n');
+    d_(
+      d,
+      ['run', '-d', '--name', 'v6web', '--network', 'v6pub', '-p', `${port}:80`, '-v', `${www}:/www:ro`].concat([
+        'busybox',
+        'httpd',
+        '-f',
+        '-p',
+        '80',
+        '-h',
+        '/www',
+      ]),
+    );
+    try {
+      await waitFor(async () => (await curl(`http://127.0.0.1:${port}/`)) === 'over v6\n', 'IPv4 answers', 10000);
+      assert.equal(await curl(`http://[::1]:${port}/`), 'over v6\n');
+    } finally {
+      d_(d, ['rm', '-f', 'v6web']);
+      d_(d, ['network', 'rm', 'v6pub']);
+    }
   });
 
   test('the gantry CLI: run -p -v --network, port, network and volume commands', async () => {

@@ -90,10 +90,16 @@ ${spec}
       'exit 42',
     );
     job('deadline', '  activeDeadlineSeconds: 3', 'sleep 60');
+    job(
+      'perindex',
+      '  completionMode: Indexed\n  completions: 3\n  parallelism: 3\n  backoffLimitPerIndex: 0',
+      'test "$JOB_COMPLETION_INDEX" != 1',
+    );
     for (const [name, reason] of [
       ['limit', 'BackoffLimitExceeded'],
       ['policy', 'PodFailurePolicy'],
       ['deadline', 'DeadlineExceeded'],
+      ['perindex', 'FailedIndexes'],
     ]) {
       ok(['wait', '--for=condition=failed', `job/${name}`, '--timeout=60s']);
       assert.equal(jsonpath(['get', 'job', name], '{.status.conditions[?(@.type=="Failed")].reason}'), reason, name);
@@ -103,6 +109,18 @@ ${spec}
       /^Container main for pod default\/policy-\w+ failed with exit code 42 matching FailJob rule at index 0$/,
     );
     assert.match(ok(['get', 'job', 'limit']), /limit\s+Failed\s+0\/1/);
+    // Index 1 failed once, past its own limit of 0; the other indexes ran to success.
+    assert.equal(
+      jsonpath(['get', 'job', 'perindex'], '{.status.failedIndexes} {.status.completedIndexes} {.spec.backoffLimit}'),
+      '1 0,2 2147483647',
+    );
+    assert.equal(
+      ok(['get', 'pods', '-l', 'job-name=perindex,batch.kubernetes.io/job-completion-index=1', '-o', 'name'])
+        .trim()
+        .split('\n').length,
+      1,
+      'a failed index is not run again',
+    );
   });
 
   test('a suspended Job makes no pods until resumed; ttlSecondsAfterFinished removes a finished one', async () => {

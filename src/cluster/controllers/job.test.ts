@@ -26,13 +26,20 @@ const job = (spec: Record<string, unknown>, status: JobStatus = {}): KObject => 
 const pod = (
   name: string,
   phase: string,
-  o: { index?: number; exitCode?: number; restarts?: number; finished?: string } = {},
+  o: { index?: number; exitCode?: number; restarts?: number; finished?: string; failures?: number } = {},
 ): KObject => ({
   metadata: {
     name,
     namespace: 'default',
     labels: { 'batch.kubernetes.io/controller-uid': 'job-uid' },
-    ...(o.index !== undefined ? { annotations: { 'batch.kubernetes.io/job-completion-index': String(o.index) } } : {}),
+    ...(o.index !== undefined
+      ? {
+          annotations: {
+            'batch.kubernetes.io/job-completion-index': String(o.index),
+            ...(o.failures !== undefined ? { 'batch.kubernetes.io/job-index-failure-count': String(o.failures) } : {}),
+          },
+        }
+      : {}),
     ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: 'pi', uid: 'job-uid', controller: true }],
   },
   spec: { nodeName: 'n1' },
@@ -233,6 +240,93 @@ test('the Job controller runs pods until completions succeed, parallelism at a t
     else assert.equal(conditionOf(status, 'Complete') ?? conditionOf(status, 'Failed'), undefined, c.name);
     for (const [k, v] of Object.entries(c.status ?? {}))
       assert.deepEqual(status[k as keyof JobStatus], v, `${c.name}: status.${k}`);
+  }
+});
+
+test('backoffLimitPerIndex: each index has its own count, back-off and failure', async () => {
+  const base = {
+    completionMode: 'Indexed',
+    completions: 3,
+    parallelism: 3,
+    backoffLimitPerIndex: 1,
+    backoffLimit: 2147483647,
+  };
+  const failedAt = (index: number, failures: number, more: { exitCode?: number; finished?: string } = {}): KObject =>
+    pod(`f${index}-${failures}`, 'Failed', { index, failures, exitCode: 1, ...more });
+  const running = (index: number): KObject => pod(`r${index}`, 'Running', { index });
+  const succeeded = (index: number): KObject => pod(`s${index}`, 'Succeeded', { index, exitCode: 0 });
+  const cases: Array<{
+    name: string;
+    spec?: Record<string, unknown>;
+    pods: KObject[];
+    creates: number;
+    deletes?: number;
+    condition?: [string, string];
+    status?: Partial<JobStatus>;
+    createdCount?: string;
+  }> = [
+    {
+      name: "a first failure is retried; the new pod carries its index's count",
+      pods: [failedAt(0, 0), running(1), running(2)],
+      creates: 1,
+      createdCount: '1',
+      status: { failedIndexes: '', failed: 1 },
+    },
+    {
+      name: 'an index past its limit is failed and not run again; the others go on',
+      pods: [failedAt(0, 1), running(1), running(2)],
+      creates: 0,
+      status: { failedIndexes: '0' },
+    },
+    {
+      name: 'every index finished, some failed: the Job fails',
+      pods: [failedAt(0, 1), succeeded(1), succeeded(2)],
+      creates: 0,
+      condition: ['Failed', 'FailedIndexes'],
+      status: { failedIndexes: '0', completedIndexes: '1-2' },
+    },
+    {
+      name: 'more failed indexes than maxFailedIndexes: the Job fails and its pods are removed',
+      spec: { maxFailedIndexes: 0 },
+      pods: [failedAt(0, 1), running(1)],
+      creates: 0,
+      deletes: 1,
+      condition: ['Failed', 'MaxFailedIndexesExceeded'],
+    },
+    {
+      name: 'a FailIndex rule fails the index at its first failure',
+      spec: { podFailurePolicy: { rules: [{ action: 'FailIndex', onExitCodes: { operator: 'In', values: [42] } }] } },
+      pods: [failedAt(0, 0, { exitCode: 42 }), running(1), running(2)],
+      creates: 0,
+      status: { failedIndexes: '0' },
+    },
+    {
+      name: 'an index that failed a moment ago waits; the others start',
+      pods: [failedAt(0, 0, { finished: new Date().toISOString() })],
+      creates: 2,
+    },
+    {
+      name: 'an index that has succeeded is not failed by its earlier failures',
+      pods: [failedAt(0, 1), succeeded(0), running(1), running(2)],
+      creates: 0,
+      status: { failedIndexes: '', completedIndexes: '0' },
+    },
+  ];
+  for (const c of cases) {
+    const client = await syncOnce(job({ ...base, ...c.spec }), c.pods);
+    const verbs = client.verbs();
+    assert.equal(verbs.filter((v) => v === `create ${PODS}`).length, c.creates, `${c.name}: creates`);
+    assert.equal(verbs.filter((v) => v.startsWith(`delete ${PODS}/`)).length, c.deletes ?? 0, `${c.name}: deletes`);
+    const status = lastStatus(client);
+    if (c.condition) assert.equal(conditionOf(status, c.condition[0]), c.condition[1], `${c.name}: condition`);
+    else assert.equal(conditionOf(status, 'Complete') ?? conditionOf(status, 'Failed'), undefined, c.name);
+    for (const [k, v] of Object.entries(c.status ?? {}))
+      assert.deepEqual(status[k as keyof JobStatus], v, `${c.name}: status.${k}`);
+    if (c.createdCount !== undefined) {
+      const created = client.actions.find((a) => a.verb === 'create')!.body as KObject;
+      assert.equal(created.metadata?.annotations?.['batch.kubernetes.io/job-index-failure-count'], c.createdCount);
+      assert.equal(created.metadata?.annotations?.['batch.kubernetes.io/job-completion-index'], '0');
+    }
   }
 });
 

@@ -4,6 +4,8 @@
  * the rest finish, a work queue), each index once for `completionMode: Indexed`. Failures count
  * against `backoffLimit` (container restarts too under `restartPolicy: OnFailure`), replacements wait
  * an exponential back-off, a pod failure policy may ignore a failure or fail the Job at once, and
+ * with `backoffLimitPerIndex` each index of an Indexed Job has its own count, back-off and failure
+ * (`maxFailedIndexes` bounds how many may fail), and
  * `activeDeadlineSeconds` bounds the whole run. A suspended Job has no pods. The outcome is a
  * `Complete` or `Failed` condition (what `kubectl wait --for=condition=complete` waits for).
  */
@@ -22,9 +24,13 @@ import {
   COMPLETION_INDEX,
   finishedAt,
   formatIndexes,
+  INDEX_FAILURE_COUNT,
+  INDEX_IGNORED_FAILURE_COUNT,
+  indexFailures,
   indexOf,
   judgeFailure,
   restartsOf,
+  type IndexFailures,
   type PodFailurePolicyRule,
 } from './jobpods.js';
 import {
@@ -55,6 +61,10 @@ export interface JobSpec {
   ttlSecondsAfterFinished?: number;
   /** `Failed`: a pod being deleted is replaced once it has finished; `TerminatingOrFailed` (default): at once. */
   podReplacementPolicy?: 'Failed' | 'TerminatingOrFailed';
+  /** Indexed Jobs: failures each index may have before it is failed and not run again. */
+  backoffLimitPerIndex?: number;
+  /** With backoffLimitPerIndex: failed indexes past which the whole Job fails. */
+  maxFailedIndexes?: number;
   /** Indexed Jobs: rules by which the Job succeeds before every index has (Kubernetes' JobSuccessPolicy). */
   successPolicy?: { rules?: Array<{ succeededIndexes?: string; succeededCount?: number }> };
 }
@@ -78,6 +88,8 @@ export interface JobStatus {
   startTime?: string;
   completionTime?: string;
   completedIndexes?: string;
+  /** Indexes out of retries, with backoffLimitPerIndex. */
+  failedIndexes?: string;
   conditions?: JobCondition[];
 }
 
@@ -162,6 +174,17 @@ export class JobController {
       if (verdict.action === 'FailJob') failJob ??= { reason: 'PodFailurePolicy', message: verdict.message };
     }
     const restarts = active.reduce((n, p) => n + restartsOf(p), 0);
+    const perIndex =
+      indexed && spec.backoffLimitPerIndex !== undefined
+        ? indexFailures(
+            pods.filter((x) => podStatus(x).phase === 'Failed'),
+            completions ?? 0,
+            spec.backoffLimitPerIndex,
+            spec.podFailurePolicy?.rules,
+          )
+        : undefined;
+    // An index that has succeeded is done, whatever failed before.
+    for (const i of succeededIndexes) perIndex?.failed.delete(i);
     let conditions = prior.conditions ?? [];
     let startTime = prior.startTime;
     let completionTime: string | undefined;
@@ -182,6 +205,14 @@ export class JobController {
         failJob = { reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' };
       if (!failJob && deadline !== undefined && Date.parse(startTime) + deadline * 1000 <= now)
         failJob = { reason: 'DeadlineExceeded', message: 'Job was active longer than specified deadline' };
+      if (!failJob && perIndex && spec.maxFailedIndexes !== undefined && perIndex.failed.size > spec.maxFailedIndexes)
+        failJob = {
+          reason: 'MaxFailedIndexesExceeded',
+          message: 'Job has exceeded the specified maximal number of failed indexes',
+        };
+      // Every index has finished, some of them failed.
+      if (!failJob && perIndex?.failed.size && succeeded + perIndex.failed.size >= (completions ?? 0))
+        failJob = { reason: 'FailedIndexes', message: 'Job has failed indexes' };
       const complete = indexed
         ? succeeded >= (completions ?? 0)
         : completions !== undefined
@@ -214,15 +245,14 @@ export class JobController {
         );
         this.events?.record(job, 'Normal', 'Completed', 'Job completed');
       } else if (this.expectations.satisfied(key)) {
+        const counted = spec.podReplacementPolicy === 'Failed' ? [...active, ...terminating] : active;
         const wait = lastFailure + backoffMs(failed + restarts) - now;
-        if (failed && wait > 0) this.queue.addAfter(key, wait);
-        else
-          want = this.podsToCreate(
-            job,
-            spec.podReplacementPolicy === 'Failed' ? [...active, ...terminating] : active,
-            succeeded,
-            succeededIndexes,
-          );
+        if (perIndex) {
+          // A failed index's pods still running are stopped; the others wait out their own back-off.
+          victims = active.filter((p) => perIndex.failed.has(indexOf(p, completions ?? 0) ?? -1));
+          want = this.podsToCreate(job, counted, succeeded, succeededIndexes, { failures: perIndex, key, now });
+        } else if (failed && wait > 0) this.queue.addAfter(key, wait);
+        else want = this.podsToCreate(job, counted, succeeded, succeededIndexes);
         if (deadline !== undefined) this.queue.addAfter(key, Date.parse(startTime) + deadline * 1000 - now + 10);
       }
     }
@@ -242,6 +272,7 @@ export class JobController {
       terminating: terminating.length,
       conditions,
       ...(indexed ? { completedIndexes: formatIndexes(succeededIndexes) } : {}),
+      ...(perIndex ? { failedIndexes: formatIndexes(perIndex.failed) } : {}),
       ...(completionTime ? { completionTime } : {}),
     };
     if (startTime) status.startTime = startTime;
@@ -249,8 +280,17 @@ export class JobController {
     await this.writeStatus(job, status);
   }
 
-  /** The pods to start now: up to `parallelism` active, as many as completions still need. */
-  private podsToCreate(job: KObject, active: KObject[], succeeded: number, done: Set<number>): KObject[] {
+  /**
+   * The pods to start now: up to `parallelism` active, as many as completions still need. With
+   * per-index failures, a failed index is skipped and one that failed before waits its own back-off.
+   */
+  private podsToCreate(
+    job: KObject,
+    active: KObject[],
+    succeeded: number,
+    done: Set<number>,
+    perIndex?: { failures: IndexFailures; key: string; now: number },
+  ): KObject[] {
     const spec = jobSpec(job);
     const parallelism = spec.parallelism ?? 1;
     const room = Math.min(BURST, parallelism - active.length);
@@ -259,20 +299,33 @@ export class JobController {
     if (spec.completionMode === 'Indexed') {
       const running = new Set(active.map((p) => indexOf(p, completions ?? 0)));
       const pending: number[] = [];
-      for (let i = 0; i < (completions ?? 0) && pending.length < room; i++)
-        if (!done.has(i) && !running.has(i)) pending.push(i);
-      return pending.map((i) => this.indexedPod(job, i));
+      let soonest = Infinity;
+      for (let i = 0; i < (completions ?? 0) && pending.length < room; i++) {
+        if (done.has(i) || running.has(i) || perIndex?.failures.failed.has(i)) continue;
+        const count = perIndex?.failures.counts.get(i) ?? 0;
+        const wait = perIndex ? (perIndex.failures.lastFailure.get(i) ?? 0) + backoffMs(count) - perIndex.now : 0;
+        if (wait > 0) soonest = Math.min(soonest, wait);
+        else pending.push(i);
+      }
+      if (perIndex && soonest < Infinity) this.queue.addAfter(perIndex.key, soonest);
+      return pending.map((i) => this.indexedPod(job, i, perIndex?.failures));
     }
     const n =
       completions === undefined ? (succeeded > 0 ? 0 : room) : Math.min(room, completions - succeeded - active.length);
     return Array.from({ length: Math.max(0, n) }, () => podFromTemplate(job, JOB, spec.template));
   }
 
-  private indexedPod(job: KObject, index: number): KObject {
+  private indexedPod(job: KObject, index: number, failures?: IndexFailures): KObject {
     const name = job.metadata!.name!;
+    const counts: Record<string, string> = failures
+      ? {
+          [INDEX_FAILURE_COUNT]: String(failures.counts.get(index) ?? 0),
+          [INDEX_IGNORED_FAILURE_COUNT]: String(failures.ignored.get(index) ?? 0),
+        }
+      : {};
     const pod = podFromTemplate(job, JOB, jobSpec(job).template, {
       labels: { [COMPLETION_INDEX]: String(index) },
-      annotations: { [COMPLETION_INDEX]: String(index) },
+      annotations: { [COMPLETION_INDEX]: String(index), ...counts },
     });
     pod.metadata!.generateName = `${name}-${index}-`;
     const spec = pod.spec as {

@@ -7,6 +7,9 @@ import type { KObject } from '../api/object.js';
 import { podCondition, podStatus } from '../api/pod.js';
 
 export const COMPLETION_INDEX = 'batch.kubernetes.io/job-completion-index';
+/** Counted and ignored failures of an index before this pod, on pods of Jobs with `backoffLimitPerIndex`. */
+export const INDEX_FAILURE_COUNT = 'batch.kubernetes.io/job-index-failure-count';
+export const INDEX_IGNORED_FAILURE_COUNT = 'batch.kubernetes.io/job-index-ignored-failure-count';
 
 /** Kubernetes' `DefaultJobPodFailureBackOff` and `MaxJobPodFailureBackOff`. */
 const BACKOFF_BASE_MS = 10_000;
@@ -18,8 +21,8 @@ export interface PodFailurePolicyRule {
   onPodConditions?: Array<{ type: string; status?: string }>;
 }
 
-/** How a failed pod is judged: counted, ignored, or failing the Job with this message. */
-export type FailureVerdict = { action: 'Count' | 'Ignore' } | { action: 'FailJob'; message: string };
+/** How a failed pod is judged: counted, ignored, failing its index at once, or failing the Job with this message. */
+export type FailureVerdict = { action: 'Count' | 'Ignore' | 'FailIndex' } | { action: 'FailJob'; message: string };
 
 /** The first rule of `spec.podFailurePolicy` a failed pod matches decides; none: it counts. */
 export function judgeFailure(pod: KObject, rules: PodFailurePolicyRule[] | undefined): FailureVerdict {
@@ -44,9 +47,56 @@ export function judgeFailure(pod: KObject, rules: PodFailurePolicyRule[] | undef
     if (reason === undefined) continue;
     if (rule.action === 'FailJob')
       return { action: 'FailJob', message: `${reason} matching FailJob rule at index ${i}` };
-    return { action: rule.action === 'Ignore' ? 'Ignore' : 'Count' };
+    return { action: rule.action };
   }
   return { action: 'Count' };
+}
+
+/** What the failed pods of an Indexed Job with `backoffLimitPerIndex` say about each index. */
+export interface IndexFailures {
+  /** Counted failures of each index so far: what its next pod carries in INDEX_FAILURE_COUNT. */
+  counts: Map<number, number>;
+  ignored: Map<number, number>;
+  /** When each index's latest counted failure finished (ms since the epoch), for its own back-off. */
+  lastFailure: Map<number, number>;
+  /** Indexes past `backoffLimitPerIndex`, or failed by a FailIndex rule: not run again. */
+  failed: Set<number>;
+}
+
+const annotationCount = (pod: KObject, key: string): number => {
+  const text = pod.metadata?.annotations?.[key];
+  return text !== undefined && /^\d{1,9}$/.test(text) ? Number(text) : 0;
+};
+
+/**
+ * Per-index failure counts as Kubernetes keeps them (`indexed_job_utils.go`): each replacement pod
+ * carries its index's failures so far, so a count survives its failed pods being removed; an index
+ * fails once its count passes `backoffLimitPerIndex` or a FailIndex rule matches.
+ */
+export function indexFailures(
+  failedPods: KObject[],
+  completions: number,
+  backoffLimitPerIndex: number,
+  rules: PodFailurePolicyRule[] | undefined,
+): IndexFailures {
+  const out: IndexFailures = { counts: new Map(), ignored: new Map(), lastFailure: new Map(), failed: new Set() };
+  const raise = (m: Map<number, number>, i: number, n: number): void => void m.set(i, Math.max(m.get(i) ?? 0, n));
+  for (const pod of failedPods) {
+    const i = indexOf(pod, completions);
+    if (i === undefined) continue;
+    const before = annotationCount(pod, INDEX_FAILURE_COUNT);
+    const verdict = judgeFailure(pod, rules);
+    if (verdict.action === 'Ignore') {
+      raise(out.counts, i, before);
+      raise(out.ignored, i, annotationCount(pod, INDEX_IGNORED_FAILURE_COUNT) + 1);
+      continue;
+    }
+    raise(out.counts, i, before + 1);
+    raise(out.lastFailure, i, finishedAt(pod));
+    if (verdict.action === 'FailIndex') out.failed.add(i);
+  }
+  for (const [i, n] of out.counts) if (n > backoffLimitPerIndex) out.failed.add(i);
+  return out;
 }
 
 /** Container restarts of a pod (what an `OnFailure` Job counts as failures). */

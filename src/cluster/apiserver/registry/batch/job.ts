@@ -31,7 +31,8 @@ type Obj = Record<string, unknown>;
 function defaultJobSpec(s: Obj): void {
   if (s.completions === undefined && s.parallelism === undefined) s.completions = 1;
   s.parallelism ??= 1;
-  s.backoffLimit ??= 6;
+  // With per-index limits the Job-wide one is off unless given, as Kubernetes defaults it.
+  s.backoffLimit ??= s.backoffLimitPerIndex !== undefined && s.backoffLimitPerIndex !== null ? 2147483647 : 6;
   s.completionMode ??= 'NonIndexed';
   s.suspend ??= false;
   // A pod failure policy reads the exit of a pod that has finished: its Jobs replace failed pods only.
@@ -95,11 +96,46 @@ function successPolicyProblems(s: Obj): FieldProblem[] {
   return out;
 }
 
+/** Kubernetes' rules for `backoffLimitPerIndex` and `maxFailedIndexes`: Indexed Jobs, the second needing the first. */
+function perIndexProblems(s: Obj): FieldProblem[] {
+  const given = (v: unknown): boolean => v !== undefined && v !== null;
+  const out: FieldProblem[] = [];
+  if (given(s.maxFailedIndexes) && !given(s.backoffLimitPerIndex))
+    out.push({ field: 'spec.backoffLimitPerIndex', message: 'Required value: when maxFailedIndexes is specified' });
+  for (const field of ['backoffLimitPerIndex', 'maxFailedIndexes'])
+    if (given(s[field]) && s.completionMode !== 'Indexed')
+      out.push({ field: `spec.${field}`, value: s[field], message: 'requires indexed completion mode' });
+  if (s.completionMode === 'Indexed' && given(s.maxFailedIndexes)) {
+    if (Number(s.maxFailedIndexes) > 100_000)
+      out.push({
+        field: 'spec.maxFailedIndexes',
+        value: s.maxFailedIndexes,
+        message: 'must be less than or equal to 100000',
+      });
+    else if (Number(s.maxFailedIndexes) > Number(s.completions ?? 0))
+      out.push({
+        field: 'spec.maxFailedIndexes',
+        value: s.maxFailedIndexes,
+        message: 'must be less than or equal to completions',
+      });
+  }
+  return out;
+}
+
 /** The problems of a Job spec at `prefix` (`spec` of a Job, `spec.jobTemplate.spec` of a CronJob). */
 function jobSpecProblems(s: Obj, prefix: string): FieldProblem[] {
   const at = (p: FieldProblem): FieldProblem => ({ ...p, field: p.field.replace(/^spec\./, `${prefix}.`) });
   const out: FieldProblem[] = [
-    ...nonNegative(s, 'parallelism', 'completions', 'backoffLimit', 'ttlSecondsAfterFinished'),
+    ...nonNegative(
+      s,
+      'parallelism',
+      'completions',
+      'backoffLimit',
+      'ttlSecondsAfterFinished',
+      'backoffLimitPerIndex',
+      'maxFailedIndexes',
+    ),
+    ...perIndexProblems(s),
     ...restartPolicyProblems(s, ['OnFailure', 'Never']),
   ];
   if (
@@ -145,6 +181,8 @@ function jobSpecProblems(s: Obj, prefix: string): FieldProblem[] {
   (Array.isArray(policy?.rules) ? (policy.rules as unknown[]) : []).forEach((raw, i) => {
     const rule = obj(raw) ?? {};
     const f = `spec.podFailurePolicy.rules[${i}]`;
+    if (rule.action === 'FailIndex' && (s.backoffLimitPerIndex === undefined || s.backoffLimitPerIndex === null))
+      out.push({ field: `${f}.action`, value: 'FailIndex', message: 'requires the backoffLimitPerIndex to be set' });
     if (!['FailJob', 'Ignore', 'Count', 'FailIndex'].includes(String(rule.action)))
       out.push({
         field: `${f}.action`,
@@ -213,6 +251,8 @@ export const jobs: Strategy = {
     if (!same(was.completionMode, now.completionMode)) immutable('spec.completionMode', now.completionMode);
     if (!same(was.podFailurePolicy, now.podFailurePolicy)) immutable('spec.podFailurePolicy', now.podFailurePolicy);
     if (!same(was.successPolicy, now.successPolicy)) immutable('spec.successPolicy', now.successPolicy);
+    if (!same(was.backoffLimitPerIndex, now.backoffLimitPerIndex))
+      immutable('spec.backoffLimitPerIndex', now.backoffLimitPerIndex);
   },
   columns: jobColumns(),
 };

@@ -48,6 +48,7 @@ export function registerSchedulerCommand(program: Command): void {
       const pods = new Informer(client, '/api/v1/pods', logger);
       const nodes = new Informer(client, '/api/v1/nodes', logger);
       const namespaces = new Informer(client, '/api/v1/namespaces', logger);
+      const budgets = new Informer(client, '/apis/policy/v1/poddisruptionbudgets', logger);
       const scheduler = new Scheduler(
         client,
         pods,
@@ -56,6 +57,7 @@ export function registerSchedulerCommand(program: Command): void {
         new EventRecorder(client, 'default-scheduler', logger),
         { filters: DEFAULT_FILTERS, scores: DEFAULT_SCORES },
         namespaces,
+        budgets,
       );
       if (o.metricsBindAddress) {
         const registry = processRegistry();
@@ -66,7 +68,13 @@ export function registerSchedulerCommand(program: Command): void {
         pods.start();
         nodes.start();
         namespaces.start();
-        void Promise.all([pods.waitForSync(), nodes.waitForSync(), namespaces.waitForSync()]).then(() => {
+        budgets.start();
+        void Promise.all([
+          pods.waitForSync(),
+          nodes.waitForSync(),
+          namespaces.waitForSync(),
+          budgets.waitForSync(),
+        ]).then(() => {
           logger.info('scheduler started');
           return scheduler.run();
         });
@@ -88,6 +96,7 @@ export function registerSchedulerCommand(program: Command): void {
         pods.stop();
         nodes.stop();
         namespaces.stop();
+        budgets.stop();
         void (elector?.stop() ?? Promise.resolve()).finally(() => {
           client.close();
           process.exit(0);

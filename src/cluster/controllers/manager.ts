@@ -434,6 +434,7 @@ export class ControllerManager {
         ctx.recorder('default-scheduler'),
         { filters: [...DEFAULT_FILTERS, volumes], scores: DEFAULT_SCORES, preBind: [volumes] },
         ctx.informer(NAMESPACES),
+        ctx.informer('/apis/policy/v1/poddisruptionbudgets'),
       );
       volumes.onChange(() => scheduler.queue.moveAllToActive());
       if (opts.registry) scheduler.instrument(opts.registry);

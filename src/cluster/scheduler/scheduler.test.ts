@@ -5,7 +5,7 @@ import { SchedulerCache } from './cache.js';
 import { podInfo } from './framework.js';
 import { DEFAULT_FILTERS, DEFAULT_SCORES, tolerates } from './plugins.js';
 import { SchedulingQueue } from './queue.js';
-import { findPreemption } from './preemption.js';
+import { findPreemption, type DisruptionBudget } from './preemption.js';
 import { decide, feasibleNodesToFind, unschedulableMessage } from './scheduler.js';
 
 const node = (
@@ -402,9 +402,15 @@ test('inter-pod affinity and anti-affinity, preferred node affinity and PreferNo
   }
 });
 
-test('preemption: the fewest, lowest-priority victims on the best node', () => {
+test('preemption: the fewest, lowest-priority victims on the best node, sparing disruption budgets', () => {
   const prio = (name: string, priority: number, cpu: string, spec: Record<string, unknown> = {}): KObject => ({
     ...pod(name, { priority, ...spec }, cpu),
+  });
+  const labelled = (p: KObject, app: string): KObject => ({ ...p, metadata: { ...p.metadata, labels: { app } } });
+  const dbBudget = (disruptionsAllowed: number): DisruptionBudget => ({
+    namespace: 'default',
+    selector: { matchLabels: { app: 'db' } },
+    disruptionsAllowed,
   });
   const cases: Array<{
     name: string;
@@ -412,6 +418,7 @@ test('preemption: the fewest, lowest-priority victims on the best node', () => {
     placed: Array<[KObject, string]>;
     pod: KObject;
     want?: [string, string[]];
+    budgets?: DisruptionBudget[];
   }> = [
     {
       name: 'evicts the low-priority pod that frees enough',
@@ -454,6 +461,39 @@ test('preemption: the fewest, lowest-priority victims on the best node', () => {
       pod: prio('high', 1000, '500m'),
     },
     {
+      name: 'spares a pod its disruption budget protects when another will do',
+      nodes: [node('a', { cpu: '1' })],
+      placed: [
+        [labelled(prio('guarded', 1, '500m'), 'db'), 'a'],
+        [labelled(prio('free', 5, '500m'), 'web'), 'a'],
+      ],
+      pod: prio('high', 1000, '500m'),
+      budgets: [dbBudget(0)],
+      want: ['a', ['default/free']],
+    },
+    {
+      name: 'a budget that allows a disruption is not broken by it',
+      nodes: [node('a', { cpu: '1' })],
+      placed: [
+        [labelled(prio('guarded', 1, '500m'), 'db'), 'a'],
+        [labelled(prio('free', 5, '500m'), 'web'), 'a'],
+      ],
+      pod: prio('high', 1000, '500m'),
+      budgets: [dbBudget(1)],
+      want: ['a', ['default/guarded']],
+    },
+    {
+      name: 'the node breaking fewer budgets wins over lower-priority victims',
+      nodes: [node('a', { cpu: '1' }), node('b', { cpu: '1' })],
+      placed: [
+        [labelled(prio('guarded', 1, '900m'), 'db'), 'a'],
+        [labelled(prio('mid', 100, '900m'), 'web'), 'b'],
+      ],
+      pod: prio('high', 1000, '500m'),
+      budgets: [dbBudget(0), { namespace: 'other', selector: { matchLabels: { app: 'web' } }, disruptionsAllowed: 0 }],
+      want: ['b', ['default/mid']],
+    },
+    {
       name: 'preemptionPolicy Never',
       nodes: [node('a', { cpu: '1' })],
       placed: [[prio('low', 0, '900m'), 'a']],
@@ -466,7 +506,7 @@ test('preemption: the fewest, lowest-priority victims on the best node', () => {
       cache.setPod(`default/${p.metadata!.name}`, { ...p, spec: { ...p.spec, nodeName: on } });
     const info = podInfo('default/high', c.pod);
     assert.equal(decide(info, cache.nodeList(), 0, DEFAULT_FILTERS, DEFAULT_SCORES).node, undefined, c.name);
-    const found = findPreemption(info, cache.nodeList(), DEFAULT_FILTERS);
+    const found = findPreemption(info, cache.nodeList(), DEFAULT_FILTERS, c.budgets);
     assert.deepEqual(found && [found.node.name, found.victims.sort()], c.want, c.name);
   }
 });

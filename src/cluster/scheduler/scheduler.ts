@@ -10,6 +10,7 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../common/log.js';
 import { nowRfc3339, type KObject } from '../api/object.js';
+import type { LabelSelector } from '../api/selector.js';
 import type { PodSpec } from '../api/types.js';
 import { ApiStatusError, collectionPath, type KubeClient } from '../client/client.js';
 import type { EventRecorder } from '../client/events.js';
@@ -26,7 +27,7 @@ import {
   type ScorePlugin,
 } from './framework.js';
 import { DEFAULT_FILTERS, DEFAULT_SCORES } from './plugins.js';
-import { findPreemption, type Preemption } from './preemption.js';
+import { findPreemption, type DisruptionBudget, type Preemption } from './preemption.js';
 import { SchedulingQueue } from './queue.js';
 import { schedulerMetrics, type AttemptResult, type SchedulerMetrics } from './metrics.js';
 
@@ -121,6 +122,8 @@ export class Scheduler {
     },
     /** Namespaces, for affinity terms that pick them by label (without it such terms pick none). */
     private readonly namespaces?: Informer,
+    /** PodDisruptionBudgets, whose pods preemption spares where it can. */
+    private readonly budgets?: Informer,
   ) {
     const seen = (p: KObject): void => {
       const key = keyOf(p);
@@ -182,6 +185,14 @@ export class Scheduler {
     clearInterval(this.expirer);
   }
 
+  private disruptionBudgets(): DisruptionBudget[] {
+    return (this.budgets?.list() ?? []).map((b) => ({
+      namespace: b.metadata?.namespace ?? '',
+      selector: (b.spec as { selector?: LabelSelector } | undefined)?.selector,
+      disruptionsAllowed: Number((b.status as { disruptionsAllowed?: number } | undefined)?.disruptionsAllowed ?? 0),
+    }));
+  }
+
   private async scheduleOne(key: string, startedAt: number): Promise<void> {
     const pod = this.pods.get(key);
     if (!pod || !isPending(pod) || this.cache.isAssumed(key)) return;
@@ -195,7 +206,8 @@ export class Scheduler {
       this.queue.markUnschedulable(key);
       this.observe('unschedulable', startedAt);
       await this.reportUnschedulable(pod, unschedulableMessage(nodes.length, d.reasons));
-      const preemption = info.priority > 0 ? findPreemption(info, nodes, this.plugins.filters) : undefined;
+      const preemption =
+        info.priority > 0 ? findPreemption(info, nodes, this.plugins.filters, this.disruptionBudgets()) : undefined;
       if (preemption) await this.preempt(pod, preemption);
       return;
     }

@@ -418,6 +418,42 @@ spec:
     ok(['delete', 'pod', '-l', 'app=prio']);
   });
 
+  test('preemption spares a pod its PodDisruptionBudget protects when evicting another will do', async () => {
+    const cpu = Number(jsonpath(['get', 'node', 'work-1'], '{.status.allocatable.cpu}'));
+    const share = (percent: number): string => `${Math.floor(cpu * percent * 10)}m`;
+    ok(['create', 'priorityclass', 'p-guarded', '--value=10']);
+    ok(['create', 'priorityclass', 'p-plain', '--value=20']);
+    ok(['create', 'priorityclass', 'p-vip', '--value=1000']);
+    const podYaml = (name: string, cls: string, percent: number): string => `apiVersion: v1
+kind: Pod
+metadata: {name: ${name}, labels: {app: ${name}, test: pdb-preempt}}
+spec:
+  priorityClassName: ${cls}
+  terminationGracePeriodSeconds: 1
+  containers: [{name: c, image: busybox, command: [sleep, '3600'], resources: {requests: {cpu: ${share(percent)}}}}]
+`;
+    try {
+      apply(podYaml('guarded', 'p-guarded', 35));
+      apply(podYaml('plain', 'p-plain', 35));
+      ok(['wait', '--for=condition=Ready', 'pod/guarded', 'pod/plain', '--timeout=60s']);
+      ok(['create', 'pdb', 'guard', '--selector=app=guarded', '--min-available=1']);
+      await waitFor(
+        () => jsonpath(['get', 'pdb', 'guard'], '{.status.currentHealthy}/{.status.disruptionsAllowed}') === '1/0',
+        'the budget to protect its pod',
+        20000,
+      );
+      // Without the budget the lower-priority pod would go; with it, the other one does.
+      apply(podYaml('vip', 'p-vip', 50));
+      ok(['wait', '--for=condition=Ready', 'pod/vip', '--timeout=60s']);
+      await waitFor(() => k(['get', 'pod', 'plain']).code !== 0, 'the unprotected pod to be preempted', 30000);
+      assert.equal(jsonpath(['get', 'pod', 'guarded'], '{.status.phase}'), 'Running');
+    } finally {
+      k(['delete', 'pod', '-l', 'test=pdb-preempt', '--wait=false']);
+      k(['delete', 'pdb', 'guard']);
+      k(['delete', 'priorityclass', 'p-guarded', 'p-plain', 'p-vip']);
+    }
+  });
+
   test('wrong workloads are refused with Kubernetes’ field errors', () => {
     const refused = (yaml: string): string => {
       const r = k(['apply', '-f', '-'], yaml);

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { KObject } from '../../src/cluster/api/object.js';
 import { Cleanup, hasKubectl, kubectl as kubectl133, kubectl127, run, startServer, waitFor } from './helpers.js';
 
 const DEPLOYMENT = (image: string): string => `apiVersion: apps/v1
@@ -488,6 +489,63 @@ spec: {cronSpec: 5, replicas: -1, mode: Sometimes}
       ]).stdout,
       /"code":\s*404/,
     );
+  });
+
+  test('HorizontalPodAutoscalers: one object through autoscaling/v2 and v1, each version in its own fields', () => {
+    const v1File = path.join(dir, 'hpa-v1.yaml');
+    writeFileSync(
+      v1File,
+      'apiVersion: autoscaling/v1\nkind: HorizontalPodAutoscaler\nmetadata: {name: old}\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  maxReplicas: 4\n  targetCPUUtilizationPercentage: 60\n',
+    );
+    ok(['apply', '-f', v1File]);
+    const cpu = (percent: number): unknown => ({
+      type: 'Resource',
+      resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: percent } },
+    });
+    const oldV2 = JSON.parse(ok(['get', 'horizontalpodautoscalers.v2.autoscaling', 'old', '-o', 'json'])) as KObject;
+    assert.equal(oldV2.apiVersion, 'autoscaling/v2');
+    assert.deepEqual((oldV2.spec as { metrics: unknown }).metrics, [cpu(60)]);
+    assert.equal((oldV2.spec as Record<string, unknown>).targetCPUUtilizationPercentage, undefined);
+
+    const v2File = path.join(dir, 'hpa-v2.yaml');
+    const memory = {
+      type: 'Resource',
+      resource: { name: 'memory', target: { type: 'AverageValue', averageValue: '100Mi' } },
+    };
+    const behavior = { scaleDown: { stabilizationWindowSeconds: 60 } };
+    writeFileSync(
+      v2File,
+      JSON.stringify({
+        apiVersion: 'autoscaling/v2',
+        kind: 'HorizontalPodAutoscaler',
+        metadata: { name: 'new' },
+        spec: {
+          scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' },
+          maxReplicas: 5,
+          metrics: [cpu(70), memory],
+          behavior,
+        },
+      }),
+    );
+    ok(['apply', '-f', v2File]);
+    const newV1 = JSON.parse(ok(['get', 'horizontalpodautoscalers.v1.autoscaling', 'new', '-o', 'json'])) as KObject;
+    assert.equal(newV1.apiVersion, 'autoscaling/v1');
+    assert.equal((newV1.spec as Record<string, unknown>).targetCPUUtilizationPercentage, 70);
+    assert.equal((newV1.spec as Record<string, unknown>).metrics, undefined);
+    assert.match(newV1.metadata?.annotations?.['autoscaling.alpha.kubernetes.io/metrics'] ?? '', /memory/);
+    // Changed through v1: what only v2 can say stays.
+    ok(['patch', 'horizontalpodautoscalers.v1.autoscaling', 'new', '--type=merge', '-p', '{"spec":{"maxReplicas":9}}']);
+    const newV2 = JSON.parse(ok(['get', 'hpa', 'new', '-o', 'json'])) as KObject;
+    assert.deepEqual(newV2.spec, {
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' },
+      minReplicas: 1,
+      maxReplicas: 9,
+      metrics: [cpu(70), memory],
+      behavior,
+    });
+    assert.equal(newV2.metadata?.annotations?.['autoscaling.alpha.kubernetes.io/metrics'], undefined);
+    assert.match(ok(['get', 'horizontalpodautoscalers.v1.autoscaling']), /new\s+Deployment\/web\s+cpu: <unknown>\/70%/);
+    ok(['delete', 'hpa', 'old', 'new']);
   });
 
   test('field validation (Strict refuses, Warn warns), immutable fields, server-side apply, field selectors on events', () => {

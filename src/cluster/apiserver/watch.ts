@@ -8,7 +8,7 @@ import type { KeyValue, Storage } from '../storage/types.js';
 import { ApiError, badRequest, type KObject } from './objects.js';
 import { strategyFor } from './registry/index.js';
 import { listObjects, matcher } from './registry/list.js';
-import { apiVersionOf, decode } from './registry/store.js';
+import { apiVersionOf, decode, viewOf } from './registry/store.js';
 import type { Target } from './registry/strategy.js';
 import { storageKey } from './resources.js';
 import { tableFor } from './tables.js';
@@ -56,6 +56,8 @@ export class Watches {
     const metadataOnly = wantsMetadata(req);
     const match = matcher(t, q);
     const columns = strategyFor(t.res).columns;
+    const converted = !!strategyFor(t.res).conversion;
+    const view = viewOf(t.res);
     let from: number;
     const initial: KObject[] = [];
     if (!rvParam || rvParam === '0') {
@@ -119,7 +121,8 @@ export class Watches {
                 ? 'DELETED'
                 : undefined;
         if (!type) return;
-        if (table) return emit(type, obj);
+        // A converted version is written for this watch alone; the shared line is the stored form.
+        if (table || converted) return emit(type, converted ? view(obj) : obj);
         if (!res.writableEnded) res.write(change.line(type, metadataOnly));
       },
       (err) => {

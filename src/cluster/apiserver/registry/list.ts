@@ -8,7 +8,7 @@ import { badRequest, type KObject } from '../objects.js';
 import { storageKey } from '../resources.js';
 import { parseFieldSelector, parseLabelSelector, type Selector } from '../selectors.js';
 import { strategyFor } from './index.js';
-import { decode } from './store.js';
+import { decode, viewOf } from './store.js';
 import type { Target } from './strategy.js';
 
 export function selectors(q: URLSearchParams): { labels: Selector; fields: Selector } {
@@ -104,6 +104,7 @@ export async function listObjects(
   const cont = q.get('continue');
   if (cont) ({ startKey, revision } = decodeContinue(cont, prefix));
   const items: KObject[] = [];
+  const view = viewOf(t.res);
   let next: string | undefined = startKey;
   // Selectors filter after reading, so pages are filled by reading on until the limit is met.
   for (;;) {
@@ -111,7 +112,7 @@ export async function listObjects(
     revision = page.revision;
     for (const kv of page.kvs) {
       const obj = decode(kv);
-      if (match(obj)) items.push(obj);
+      if (match(obj)) items.push(view(obj));
     }
     next = page.kvs.length ? page.kvs.at(-1)!.key + '\0' : next;
     if (!page.more) return { items, revision };

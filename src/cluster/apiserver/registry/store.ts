@@ -65,7 +65,7 @@ export class Store implements StoreApi {
   async read(t: Target): Promise<KObject> {
     const kv = await this.storage.get(storageKey(t.res, t.namespace, t.name));
     if (!kv) throw notFound(t.res, t.name!);
-    return decode(kv);
+    return viewOf(t.res)(decode(kv));
   }
 
   private async observe(s: Strategy, key: string, value: Buffer | undefined, obj: KObject): Promise<void> {
@@ -77,6 +77,11 @@ export class Store implements StoreApi {
     const s = strategyFor(r);
     if (typeof body !== 'object' || body === null || Array.isArray(body))
       throw badRequest('the request body must be a JSON object');
+    const conv = s.conversion;
+    if (conv) {
+      checkApiVersion(r, body.apiVersion);
+      return conv.fromStorage(await this.create({ ...t, res: conv.storage }, conv.toStorage(body), dryRun));
+    }
     if (body.kind !== undefined && body.kind !== r.kind)
       throw badRequest(`the kind in the data (${String(body.kind)}) does not match the expected kind (${r.kind})`);
     if (body.apiVersion !== undefined && body.apiVersion !== apiVersionOf(r))
@@ -156,6 +161,16 @@ export class Store implements StoreApi {
   async update(t: Target, dryRun: boolean, change: (cur: KObject) => KObject, isPut: boolean): Promise<KObject> {
     const r = t.res;
     const s = strategyFor(r);
+    const conv = s.conversion;
+    if (conv) {
+      const throughView = (cur: KObject): KObject => {
+        const next = change(conv.fromStorage(cur));
+        if (typeof next !== 'object' || next === null) return next;
+        checkApiVersion(r, next.apiVersion);
+        return conv.toStorage(next);
+      };
+      return conv.fromStorage(await this.update({ ...t, res: conv.storage }, dryRun, throughView, isPut));
+    }
     const key = storageKey(r, t.namespace, t.name);
     for (let attempt = 0; ; attempt++) {
       const kv = await this.storage.get(key);
@@ -251,6 +266,8 @@ export class Store implements StoreApi {
    * for it to finish; Background removes it now and leaves its dependents to the collector.
    */
   async remove(t: Target, dryRun: boolean, options: DeleteOptions = {}): Promise<KObject> {
+    const conv = strategyFor(t.res).conversion;
+    if (conv) return conv.fromStorage(await this.remove({ ...t, res: conv.storage }, dryRun, options));
     // A write racing the deletion (a node agent updating status) is read again, as Kubernetes retries.
     for (let attempt = 0; ; attempt++) {
       try {
@@ -328,6 +345,20 @@ export class Store implements StoreApi {
     await this.observe(s, key, value, next);
     return { ...next, metadata: { ...next.metadata, resourceVersion: String(written.modRevision) } };
   }
+}
+
+/** How objects of `r` are shown: as stored, or converted to its version. */
+export function viewOf(r: ResourceType): (obj: KObject) => KObject {
+  const conv = strategyFor(r).conversion;
+  return conv ? (obj) => conv.fromStorage(obj) : (obj) => obj;
+}
+
+/** A version written through a converted view must be that view's. */
+function checkApiVersion(r: ResourceType, apiVersion: unknown): void {
+  if (apiVersion !== undefined && apiVersion !== apiVersionOf(r))
+    throw badRequest(
+      `the API version in the data (${String(apiVersion)}) does not match the expected API version (${apiVersionOf(r)})`,
+    );
 }
 
 /** An object of a built-in kind with a value its Go type cannot hold: refused as Kubernetes' decoder refuses it. */

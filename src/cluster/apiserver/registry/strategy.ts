@@ -135,6 +135,11 @@ export interface Strategy {
     get(ctx: RegistryContext, t: Target): Promise<KObject>;
     list(ctx: RegistryContext, t: Target): Promise<KObject[]>;
   };
+  /**
+   * A version served beside the one the kind is stored in (HorizontalPodAutoscalers: v1 beside the
+   * stored v2): what is written through it is converted to `storage`'s form, what is read back from it.
+   */
+  conversion?: { storage: ResourceType; toStorage(obj: KObject): KObject; fromStorage(obj: KObject): KObject };
   /** Subresources with their own handler; `status`, `scale`, `approval` and `finalize` are generic updates. */
   subresources?: Record<string, Subresource>;
 }

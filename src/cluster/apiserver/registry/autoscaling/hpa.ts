@@ -1,12 +1,13 @@
 /**
- * HorizontalPodAutoscalers (autoscaling/v2 and v1, one store): Kubernetes' defaults (at least one
+ * HorizontalPodAutoscalers (stored as autoscaling/v2, served as v1 too): Kubernetes' defaults (at least one
  * replica; CPU at 80 % when no metric is named), the checks users meet (`maxReplicas` against
  * `minReplicas`, a target to scale) and kubectl's columns, TARGETS from the controller's status.
  */
 import type { FieldProblem } from '../../../api/validation.js';
 import type { KObject } from '../../objects.js';
 import { resourceType } from '../../resources.js';
-import { ageColumn, nameColumn, num, spec, status } from '../../tables.js';
+import { hpaFromV1, hpaToV1 } from '../../../api/hpaversions.js';
+import { ageColumn, nameColumn, num, spec, status, type Column } from '../../tables.js';
 import { obj, refuse } from '../../validation.js';
 import type { Strategy } from '../strategy.js';
 
@@ -67,43 +68,51 @@ export function targetsText(o: KObject): string {
   return parts.join(', ') || '<none>';
 }
 
-export const horizontalPodAutoscalers: Strategy[] = ['v2', 'v1'].map((version) => {
-  const r = resourceType('autoscaling', version, 'HorizontalPodAutoscaler', 'horizontalpodautoscalers', true, {
+const columns: Column[] = [
+  nameColumn,
+  {
+    name: 'Reference',
+    type: 'string',
+    cell: (o) => {
+      const ref = (spec(o).scaleTargetRef ?? {}) as { kind?: string; name?: string };
+      return `${ref.kind}/${ref.name}`;
+    },
+  },
+  { name: 'Targets', type: 'string', cell: targetsText },
+  { name: 'MinPods', type: 'string', cell: (o) => String(spec(o).minReplicas ?? '<unset>') },
+  { name: 'MaxPods', type: 'integer', cell: (o) => num(spec(o).maxReplicas) },
+  { name: 'Replicas', type: 'integer', cell: (o) => num(status(o).currentReplicas) },
+  ageColumn,
+];
+
+const resourceOf = (version: string) =>
+  resourceType('autoscaling', version, 'HorizontalPodAutoscaler', 'horizontalpodautoscalers', true, {
     shortNames: ['hpa'],
     all: true,
     subresources: ['status'],
   });
-  return {
-    resource: r,
+
+const v2 = resourceOf('v2');
+
+/** Stored as autoscaling/v2; autoscaling/v1 is a view of it (`api/hpaversions`). */
+export const horizontalPodAutoscalers: Strategy[] = [
+  {
+    resource: v2,
     generation: true,
     defaults(o) {
       const s = o.spec as Record<string, unknown>;
       s.minReplicas ??= 1;
-      if (
-        version === 'v2' &&
-        (!Array.isArray(s.metrics) || !s.metrics.length) &&
-        s.targetCPUUtilizationPercentage === undefined
-      )
+      if (!Array.isArray(s.metrics) || !s.metrics.length)
         s.metrics = [
           { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } } },
         ];
     },
-    validate: (o) => refuse(r, o, problems(o)),
-    columns: [
-      nameColumn,
-      {
-        name: 'Reference',
-        type: 'string',
-        cell: (o) => {
-          const ref = (spec(o).scaleTargetRef ?? {}) as { kind?: string; name?: string };
-          return `${ref.kind}/${ref.name}`;
-        },
-      },
-      { name: 'Targets', type: 'string', cell: targetsText },
-      { name: 'MinPods', type: 'string', cell: (o) => String(spec(o).minReplicas ?? '<unset>') },
-      { name: 'MaxPods', type: 'integer', cell: (o) => num(spec(o).maxReplicas) },
-      { name: 'Replicas', type: 'integer', cell: (o) => num(status(o).currentReplicas) },
-      ageColumn,
-    ],
-  };
-});
+    validate: (o) => refuse(v2, o, problems(o)),
+    columns,
+  },
+  {
+    resource: resourceOf('v1'),
+    conversion: { storage: v2, toStorage: hpaFromV1, fromStorage: hpaToV1 },
+    columns,
+  },
+];

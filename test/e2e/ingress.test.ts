@@ -99,11 +99,33 @@ spec: {selector: {app: ${name}}, ports: [{name: http, port: 80, targetPort: web}
   });
   after(() => cleanup.run());
 
-  test('the default IngressClass is gantry', () => {
+  test('the default IngressClass is gantry; another with parameters is shown and checked as Kubernetes does', () => {
     assert.match(
       ok(['get', 'ingressclass']),
       /^NAME\s+CONTROLLER\s+PARAMETERS\s+AGE\ngantry\s+gantry\.io\/ingress\s+<none>\s+/,
     );
+    const withParams = (extra: string): { code: number; stderr: string } =>
+      run(kubectl, ['apply', '-f', '-'], {
+        env: server.env,
+        input: `apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: external}
+spec:
+  controller: example.com/ingress-controller
+  parameters: {apiGroup: k8s.example.com, kind: IngressParameters, name: external-lb${extra}}
+`,
+      });
+    assert.equal(withParams('').code, 0);
+    assert.match(
+      ok(['get', 'ingressclass', 'external']),
+      /external\s+example\.com\/ingress-controller\s+IngressParameters\.k8s\.example\.com\/external-lb\s+/,
+    );
+    assert.equal(ok(['get', 'ingressclass', 'external', '-o', 'jsonpath={.spec.parameters.scope}']), 'Cluster');
+    assert.match(
+      withParams(', scope: Namespace').stderr,
+      /spec\.parameters\.namespace: Required value: `parameters\.scope` is set to 'Namespace'/,
+    );
+    ok(['delete', 'ingressclass', 'external']);
   });
 
   test('two hosts to two Services, plain and with TLS by SNI; ADDRESS in status', async () => {

@@ -3,7 +3,7 @@
  * the default class put on an Ingress that names none, the validation users meet (path types, absolute
  * paths, a backend per path, host names), and kubectl's columns.
  */
-import { isDnsSubdomain, type FieldProblem } from '../../../api/validation.js';
+import { DNS1123_LABEL_MESSAGE, isDnsLabel, isDnsSubdomain, type FieldProblem } from '../../../api/validation.js';
 import type { KObject } from '../../objects.js';
 import { resourceType } from '../../resources.js';
 import { findDefault } from '../defaults.js';
@@ -132,24 +132,89 @@ export const ingresses: Strategy = {
   ],
 };
 
+/** Kubernetes' `IsDomainPrefixedPath`: `acme.io/foo`, a DNS subdomain, a slash and an HTTP path. */
+function domainPrefixedPathProblems(field: string, v: unknown): FieldProblem[] {
+  if (typeof v !== 'string' || !v) return [{ field, message: 'Required value' }];
+  if (v.length > 250) return [{ field, message: `Too long: may not be more than 250 bytes` }];
+  const slash = v.indexOf('/');
+  if (slash <= 0 || slash === v.length - 1)
+    return [{ field, value: v, message: 'must be a domain-prefixed path (such as "acme.io/foo")' }];
+  const [host, path] = [v.slice(0, slash), v.slice(slash + 1)];
+  const out: FieldProblem[] = [];
+  if (!isDnsSubdomain(host))
+    out.push({
+      field,
+      value: host,
+      message: `a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')`,
+    });
+  if (!/^[A-Za-z0-9/\-._~%!$&'()*+,;=:]+$/.test(path))
+    out.push({
+      field,
+      value: path,
+      message: `Invalid path (regex used for validation is '[A-Za-z0-9/\\-._~%!$&'()*+,;=:]+')`,
+    });
+  return out;
+}
+
+/** Kubernetes' `validateIngressClassParametersReference`. */
+function parametersProblems(p: Obj | undefined): FieldProblem[] {
+  if (!p) return [];
+  const at = 'spec.parameters';
+  const out: FieldProblem[] = [];
+  if (p.apiGroup !== undefined && !isDnsSubdomain(p.apiGroup))
+    out.push({ field: `${at}.apiGroup`, value: p.apiGroup, message: 'must be a valid DNS subdomain' });
+  for (const f of ['kind', 'name'])
+    if (typeof p[f] !== 'string' || !p[f]) out.push({ field: `${at}.${f}`, message: 'Required value' });
+    else if (p[f] === '.' || p[f] === '..' || /[/%]/.test(String(p[f])))
+      out.push({ field: `${at}.${f}`, value: p[f], message: `may not contain '/' or '%' and may not be '.' or '..'` });
+  if (p.scope !== 'Cluster' && p.scope !== 'Namespace')
+    out.push({
+      field: `${at}.scope`,
+      message: `Unsupported value: ${JSON.stringify(p.scope)}: supported values: "Cluster", "Namespace"`,
+    });
+  if (p.scope === 'Namespace') {
+    if (p.namespace === undefined)
+      out.push({ field: `${at}.namespace`, message: "Required value: `parameters.scope` is set to 'Namespace'" });
+    else if (!isDnsLabel(p.namespace))
+      out.push({ field: `${at}.namespace`, value: p.namespace, message: DNS1123_LABEL_MESSAGE });
+  }
+  if (p.scope === 'Cluster' && p.namespace !== undefined)
+    out.push({ field: `${at}.namespace`, message: "Forbidden: `parameters.scope` is set to 'Cluster'" });
+  return out;
+}
+
+/** Kubernetes' `ValidateIngressClass`: the controller, a domain-prefixed path, and the parameters reference. */
+export function ingressClassProblems(o: KObject): FieldProblem[] {
+  return [
+    ...domainPrefixedPathProblems('spec.controller', spec(o).controller),
+    ...parametersProblems(obj(spec(o).parameters)),
+  ];
+}
+
+/** kubectl's PARAMETERS: `Kind.group/name`. */
+function parametersText(o: KObject): string {
+  const p = obj(spec(o).parameters);
+  if (!p) return '<none>';
+  return `${String(p.kind)}${p.apiGroup !== undefined ? `.${String(p.apiGroup)}` : ''}/${String(p.name)}`;
+}
+
 export const ingressClasses: Strategy = {
   resource: classResource,
-  validate(o) {
-    const controller = spec(o).controller;
-    refuse(
-      classResource,
-      o,
-      typeof controller === 'string' && controller ? [] : [{ field: 'spec.controller', message: 'Required value' }],
-    );
+  defaults(o) {
+    const p = obj(spec(o).parameters);
+    if (p) p.scope ??= 'Cluster';
+  },
+  validate: (o) => refuse(classResource, o, ingressClassProblems(o)),
+  validateUpdate(cur, next) {
+    if (spec(cur).controller !== spec(next).controller)
+      refuse(classResource, next, [
+        { field: 'spec.controller', value: spec(next).controller ?? null, message: 'field is immutable' },
+      ]);
   },
   columns: [
     nameColumn,
     { name: 'Controller', type: 'string', cell: (o) => spec(o).controller ?? '' },
-    {
-      name: 'Parameters',
-      type: 'string',
-      cell: (o) => (spec(o).parameters ? JSON.stringify(spec(o).parameters) : '<none>'),
-    },
+    { name: 'Parameters', type: 'string', cell: parametersText },
     ageColumn,
   ],
 };

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KObject } from '../../objects.js';
-import { ingressProblems } from './ingress.js';
+import { ingressClasses, ingressClassProblems, ingressProblems } from './ingress.js';
 import { networkPolicyProblems } from './networkpolicy.js';
 
 const messages = (problems: Array<{ field: string; message: string }>): string[] =>
@@ -50,4 +50,48 @@ test('NetworkPolicy validation: peers, CIDRs and exceptions, ports', () => {
     ['a bad protocol', [{ ports: [{ protocol: 'ICMP', port: 1 }] }], ['spec.ingress[0].ports[0].protocol: Unsupported value: "ICMP": supported values: "SCTP", "TCP", "UDP"']],
   ]; // prettier-ignore
   for (const [name, ingress, want] of cases) assert.deepEqual(messages(networkPolicyProblems(np(ingress))), want, name);
+});
+
+test('IngressClass validation: a domain-prefixed controller and a parameters reference with its scope', () => {
+  const cls = (spec: Record<string, unknown>): KObject => {
+    const o: KObject = { metadata: { name: 'c' }, spec };
+    ingressClasses.defaults?.(o);
+    return o;
+  };
+  const params = { apiGroup: 'k8s.example.com', kind: 'IngressParameters', name: 'lb' };
+  const cases: Array<[string, Record<string, unknown>, string[]]> = [
+    ['valid, scope defaulted to Cluster', { controller: 'example.com/ingress', parameters: params }, []],
+    [
+      'namespaced parameters',
+      { controller: 'example.com/ingress', parameters: { ...params, scope: 'Namespace', namespace: 'ops' } },
+      [],
+    ],
+    ['no controller', {}, ['spec.controller: Required value']],
+    [
+      'not domain-prefixed',
+      { controller: 'ingress' },
+      ['spec.controller: must be a domain-prefixed path (such as "acme.io/foo")'],
+    ],
+    ['no kind', { controller: 'a.io/b', parameters: { name: 'lb' } }, ['spec.parameters.kind: Required value']],
+    [
+      'an unknown scope',
+      { controller: 'a.io/b', parameters: { ...params, scope: 'World' } },
+      ['spec.parameters.scope: Unsupported value: "World": supported values: "Cluster", "Namespace"'],
+    ],
+    [
+      'Namespace scope without one',
+      { controller: 'a.io/b', parameters: { ...params, scope: 'Namespace' } },
+      ["spec.parameters.namespace: Required value: `parameters.scope` is set to 'Namespace'"],
+    ],
+    [
+      'Cluster scope with one',
+      { controller: 'a.io/b', parameters: { ...params, namespace: 'ops' } },
+      ["spec.parameters.namespace: Forbidden: `parameters.scope` is set to 'Cluster'"],
+    ],
+  ];
+  for (const [name, spec, want] of cases) assert.deepEqual(messages(ingressClassProblems(cls(spec))), want, name);
+  const printed = ingressClasses
+    .columns!.find((c) => c.name === 'Parameters')!
+    .cell(cls({ controller: 'a.io/b', parameters: params }));
+  assert.equal(printed, 'IngressParameters.k8s.example.com/lb');
 });

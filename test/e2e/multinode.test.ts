@@ -187,6 +187,29 @@ describe('gantry cluster up: several nodes on one machine', { skip: !hasKubectl 
     );
   });
 
+  test("kubectl top nodes shows each node's own usage, not the machine's", async () => {
+    const meminfo = readFileSync('/proc/meminfo', 'utf8');
+    const kib = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(meminfo)?.[1] ?? 0);
+    const machineMi = (kib('MemTotal') - kib('MemAvailable')) / 1024;
+    let rows: string[][] = [];
+    await waitFor(
+      () => {
+        const r = k(['top', 'nodes', '--no-headers']);
+        rows = r.stdout
+          .trim()
+          .split('\n')
+          .map((l) => l.trim().split(/\s+/));
+        return r.code === 0 && rows.length === 4;
+      },
+      'node metrics',
+      60_000,
+    );
+    for (const [node, , , memory] of rows) {
+      const mi = Number(/^(\d+)Mi$/.exec(memory ?? '')?.[1] ?? NaN);
+      assert.ok(mi > 0 && mi < machineMi / 2, `${node}: ${memory} against the machine's ${Math.round(machineMi)}Mi`);
+    }
+  });
+
   test('a LoadBalancer Service gets an external IP from the node LAN that answers from the host', async () => {
     ok(['expose', 'deployment', 'web', '--type=LoadBalancer', '--name=web-lb', '--port=8080']);
     let external = '';

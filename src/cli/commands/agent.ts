@@ -121,6 +121,11 @@ export function registerAgentCommand(program: Command): void {
       'node-role.kubernetes.io/control-plane=true',
     )
     .option('--announce-load-balancers', "answer on the node's interface for LoadBalancer Services' addresses")
+    .option(
+      '--node-usage-source <source>',
+      "the node's CPU and memory in its metrics: host (the machine's) or pods (its pods' and the agent's, for nodes sharing a machine)",
+      'host',
+    )
     .option('--ingress-http-port <port>', "the ingress proxy's HTTP port on the node (0: none)", '80')
     .option('--ingress-https-port <port>', "the ingress proxy's HTTPS port on the node (0: none)", '443')
     .action(
@@ -142,6 +147,7 @@ export function registerAgentCommand(program: Command): void {
         nodeLabels: string;
         ingressHttpPort: string;
         ingressHttpsPort: string;
+        nodeUsageSource: string;
       }) => {
         const logger = createLogger('gantry-agent', 'info');
         logUncaught(logger);
@@ -151,6 +157,8 @@ export function registerAgentCommand(program: Command): void {
           );
         if (!isIp(o.nodeIp)) throw new Error(`invalid --node-ip ${JSON.stringify(o.nodeIp)}`);
         if (o.clusterCidr) parseClusterCidr(o.clusterCidr);
+        if (o.nodeUsageSource !== 'host' && o.nodeUsageSource !== 'pods')
+          throw new Error(`invalid --node-usage-source ${JSON.stringify(o.nodeUsageSource)}: give host or pods`);
         const ca = await agentCa({ ...o, logger });
         const credentialOptions = {
           server: o.server,
@@ -182,6 +190,7 @@ export function registerAgentCommand(program: Command): void {
               http: ingressPort(o.ingressHttpPort, 'http'),
               https: ingressPort(o.ingressHttpsPort, 'https'),
             },
+            nodeUsage: o.nodeUsageSource,
           },
           logger,
         );

@@ -34,7 +34,7 @@ import { Prober } from './prober.js';
 import { ServiceProxy } from './proxy.js';
 import { EngineRuntime, SANDBOX, type Runtime } from './runtime.js';
 import { startAgentServer } from './server.js';
-import { ResourceSampler } from './resourcestats.js';
+import { ResourceSampler, type NodeUsageSource } from './resourcestats.js';
 import { cadvisorMetrics } from './cadvisor.js';
 import { KubeletMetrics } from './metrics.js';
 import { processRegistry } from '../../common/metrics.js';
@@ -64,6 +64,8 @@ export interface AgentOptions {
   announceLoadBalancers?: boolean;
   /** The ingress proxy's ports (`ingressproxy`); 0 turns one off. Both 0 or absent: no proxy. */
   ingressPorts?: { http: number; https: number };
+  /** Where the node's own CPU and memory figures come from (`resourcestats`): the machine, or its pods. */
+  nodeUsage?: NodeUsageSource;
 }
 
 const HEARTBEAT_MS = 10_000;
@@ -156,6 +158,8 @@ export class NodeAgent {
         return pod && { ...this.podNameOf(uid)!, startTime: podStatus(pod).startTime };
       },
       logger,
+      undefined,
+      o.nodeUsage,
     );
     this.events = new EventRecorder(client, 'kubelet', logger, o.nodeName);
     this.node = new NodeStatusReporter(client, o, () => engine.call('GET', '/_ping').then(() => true));

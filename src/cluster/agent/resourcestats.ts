@@ -2,7 +2,8 @@
  * The node's and its pods' CPU and memory, as the kubelet's Summary API (`/stats/summary`) reports them
  * for metrics-server: sampled every `intervalMs` (cAdvisor's housekeeping, 10 s), CPU as a rate over
  * the last interval (nano-cores) and memory as the working set. Containers are read through the
- * runtime (the engine's stats, from cgroup v1 or v2); the node from /proc.
+ * runtime (the engine's stats, from cgroup v1 or v2); the node from /proc, or, for nodes sharing a
+ * machine, as the sum of its pods and its agent.
  */
 import { promises as fs } from 'node:fs';
 import type { Logger } from '../../common/log.js';
@@ -42,6 +43,20 @@ export async function hostUsage(): Promise<ContainerUsage> {
   };
 }
 
+/** This agent process's own CPU time and memory. */
+function agentUsage(): ContainerUsage {
+  const cpu = process.cpuUsage();
+  const rss = process.memoryUsage.rss();
+  return { cpuNanos: (cpu.user + cpu.system) * 1e3, workingSetBytes: rss, memoryUsageBytes: rss, at: Date.now() };
+}
+
+/**
+ * What a node's own usage is: the machine's (`host`, from /proc: one node per machine, as the kubelet
+ * reports its root cgroup), or its pods' and its agent's (`pods`: several nodes sharing a machine, as
+ * `gantry cluster up` makes them, where the machine's figure would be every node's).
+ */
+export type NodeUsageSource = 'host' | 'pods';
+
 /** nano-cores between two samples of cumulative CPU time. */
 export function cpuRate(
   prev: Pick<ContainerUsage, 'cpuNanos' | 'at'> | undefined,
@@ -76,6 +91,7 @@ export class ResourceSampler {
     private readonly podOf: (uid: string) => { namespace: string; name: string; startTime?: string } | undefined,
     private readonly logger: Logger,
     private readonly intervalMs = 10_000,
+    private readonly nodeUsage: NodeUsageSource = 'host',
   ) {}
 
   stop(): void {
@@ -106,7 +122,7 @@ export class ResourceSampler {
 
   async sampleNow(): Promise<Summary> {
     const next = new Map<string, ContainerUsage>();
-    const host = await hostUsage();
+    const host = this.nodeUsage === 'host' ? await hostUsage() : agentUsage();
     next.set('', host);
     const pods = new Map<string, PodStats>();
     const containers = (await this.runtime.nodeContainers()).filter(
@@ -136,10 +152,15 @@ export class ResourceSampler {
       stats.memory.workingSetBytes += s.memory.workingSetBytes;
       stats.memory.usageBytes += s.memory.usageBytes;
     });
-    const summary: Summary = {
-      node: { nodeName: this.nodeName, ...sample(this.previous.get(''), host) },
-      pods: [...pods.values()],
-    };
+    const node = sample(this.previous.get(''), host);
+    if (this.nodeUsage === 'pods')
+      for (const p of pods.values()) {
+        node.cpu.usageNanoCores += p.cpu.usageNanoCores;
+        node.cpu.usageCoreNanoSeconds += p.cpu.usageCoreNanoSeconds;
+        node.memory.workingSetBytes += p.memory.workingSetBytes;
+        node.memory.usageBytes += p.memory.usageBytes;
+      }
+    const summary: Summary = { node: { nodeName: this.nodeName, ...node }, pods: [...pods.values()] };
     this.previous = next;
     this.latest = summary;
     return summary;

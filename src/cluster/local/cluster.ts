@@ -182,7 +182,8 @@ export function startAgent(c: ClusterRecord, n: NodeRecord): void {
   // As a machine joins: the token file alone, the cluster CA learnt from the server and checked with it.
   args.push('--node-name', n.name, '--node-ip', n.ip);
   args.push('--docker-host', engineHost(c, n), '--data-dir', path.join(dir, 'agent'), '--cluster-cidr', c.clusterCidr);
-  args.push('--announce-load-balancers');
+  // The nodes share this machine: each reports its own pods' usage, not the machine's.
+  args.push('--announce-load-balancers', '--node-usage-source', 'pods');
   // As minikube's: the first node is the control plane, the others are workers once labelled so.
   if (n !== c.nodes[0]) args.push('--node-labels', '');
   n.agent = startInNetns(n.netns, args, path.join(dir, 'agent.log'));

@@ -20,38 +20,22 @@ import { bootstrapObjects, ensureNodeToken } from './bootstrap.js';
 import { CLUSTER_INFO } from '../api/wellknown.js';
 import { CustomResources } from './crds.js';
 import { Discovery } from './discovery.js';
-import {
-  deleteOptions,
-  failRequest,
-  fieldChecker,
-  dryRunOf,
-  parseJson,
-  parseYaml,
-  parseObject,
-  readBody,
-  refuseUpgrade,
-  send,
-  partialMetadata,
-  wantsMetadata,
-  wantsTable,
-} from './http.js';
+import { methodNotAllowed, ResourceHandlers, type VerbRequest } from './handlers.js';
+import { failRequest, dryRunOf, parseObject, readBody, refuseUpgrade, send } from './http.js';
 import { ApiServerMetrics, reportedVerb } from './metrics.js';
 import { NamespacePhases } from './namespaces.js';
 import { NodeAuthorizer, nodeOf } from './nodeauthz.js';
 import { dialPodPort } from './portforward.js';
 import { boolQuery, checkContentType, validateListOptions } from './requestoptions.js';
 import { relayStream, type NodeProxyContext } from './streamproxy.js';
-import { ApiError, badRequest, type KObject } from './objects.js';
-import { jsonPatch, mergePatch, strategicMergePatch } from './patch.js';
+import { ApiError, type KObject } from './objects.js';
 import { Authorizer, forbiddenMessage, type RequestAttributes } from './rbac.js';
 import { builtIn, strategyFor } from './registry/index.js';
-import { listObjects, matcher, supportedFieldLabels } from './registry/list.js';
-import { scaleOf, withScale } from './registry/scale.js';
-import { apiVersionOf, decode, Store } from './registry/store.js';
+import { supportedFieldLabels } from './registry/list.js';
+import { decode, Store } from './registry/store.js';
 import type { Target } from './registry/strategy.js';
-import { findResource, storageKey, type ResourceType } from './resources.js';
+import { findResource, storageKey } from './resources.js';
 import { ServiceAllocator } from './services.js';
-import { tableFor } from './tables.js';
 import type { ClusterTls } from './tls.js';
 import { Watches } from './watch.js';
 
@@ -93,7 +77,7 @@ export class ApiServer {
   private readonly crds: CustomResources;
   private readonly discovery: Discovery;
   private readonly store: Store;
-  private readonly watches: Watches;
+  private readonly handlers: ResourceHandlers;
   private readonly ctx: NodeProxyContext;
   /** What the audit hook records of requests in flight. */
   private readonly audits = new WeakMap<IncomingMessage, AuditContext>();
@@ -146,7 +130,7 @@ export class ApiServer {
       }),
     );
     this.store = new Store(() => this.ctx);
-    this.watches = new Watches(o.storage);
+    this.handlers = new ResourceHandlers(() => this.ctx, o.storage, this.store, new Watches(o.storage));
     this.ctx = {
       storage: o.storage,
       services: this.services,
@@ -405,24 +389,11 @@ export class ApiServer {
     const strategy = strategyFor(t.res);
     const body = async (): Promise<KObject> => parseObject(await readBody(req), contentType);
     if (strategy.review) {
-      if (method !== 'POST' || t.name)
-        throw new ApiError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
+      if (method !== 'POST' || t.name) throw methodNotAllowed();
       return send(res, 201, await strategy.review(this.ctx, t, await body()));
     }
-    if (strategy.computed) {
-      if (method !== 'GET' || t.subresource || watching)
-        throw new ApiError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
-      if (t.name) return this.respond(req, res, 200, await strategy.computed.get(this.ctx, t), t.res);
-      const match = matcher(t, q);
-      const items = (await strategy.computed.list(this.ctx, t)).filter(match);
-      return this.respond(
-        req,
-        res,
-        200,
-        { kind: `${t.res.kind}List`, apiVersion: apiVersionOf(t.res), metadata: {}, items },
-        t.res,
-      );
-    }
+    const r: VerbRequest = { req, res, t, query: q, method, contentType, dryRun, watching };
+    if (strategy.computed) return this.handlers.computed(r, strategy.computed);
     const own = t.subresource ? strategy.subresources?.[t.subresource] : undefined;
     if (own) {
       const answer = await own.handle(this.ctx, { t, method, query: q, dryRun, body, req, res });
@@ -435,137 +406,6 @@ export class ApiServer {
         'MethodNotAllowed',
         `the ${t.subresource} subresource is served by the node agent, which is not part of this server yet`,
       );
-    if (method === 'GET' && t.name) {
-      const obj = await this.store.read(t);
-      if (t.subresource === 'scale') return send(res, 200, scaleOf(obj));
-      return this.respond(req, res, 200, obj, t.res);
-    }
-    if (method === 'GET') {
-      if (watching) return this.watches.serve(req, res, q, t);
-      return this.list(req, res, q, t);
-    }
-    const checkFields = fieldChecker(q, t.res, res);
-    if (method === 'POST' && !t.name) {
-      const body = parseObject(await readBody(req), contentType);
-      checkFields(body);
-      return this.respond(req, res, 201, await this.store.create(t, body, dryRun), t.res);
-    }
-    if ((method === 'PUT' || method === 'PATCH') && t.name) {
-      const raw = await readBody(req);
-      const obj = method === 'PUT' ? parseObject(raw, contentType) : undefined;
-      if (obj && t.subresource !== 'scale') checkFields(obj);
-      // Server-side apply creates what is not there yet; on an existing object it merges like a strategic patch.
-      if (
-        method === 'PATCH' &&
-        contentType === 'application/apply-patch+yaml' &&
-        !t.subresource &&
-        !(await this.o.storage.get(storageKey(t.res, t.namespace, t.name)))
-      ) {
-        const applied = parseObject(raw, contentType);
-        if (applied.metadata?.name !== undefined && applied.metadata.name !== t.name)
-          throw badRequest(
-            `the name of the object (${applied.metadata.name}) does not match the name on the URL (${t.name})`,
-          );
-        checkFields(applied);
-        return this.respond(
-          req,
-          res,
-          201,
-          await this.store.create(t, { ...applied, metadata: { ...applied.metadata, name: t.name } }, dryRun),
-          t.res,
-        );
-      }
-      const updated = await this.store.update(
-        t,
-        dryRun,
-        (cur) => {
-          if (obj) return t.subresource === 'scale' ? withScale(cur, obj) : obj;
-          const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
-          const patch = type === 'application/apply-patch+yaml' ? parseYaml(raw) : parseJson(raw);
-          const base = t.subresource === 'scale' ? scaleOf(cur) : cur;
-          let patched: unknown;
-          if (type === 'application/json-patch+json') patched = jsonPatch(base as never, patch);
-          else if (type === 'application/merge-patch+json') patched = mergePatch(base as never, patch as never);
-          else if (type === 'application/strategic-merge-patch+json' || type === 'application/apply-patch+yaml')
-            patched = strategicMergePatch(base as never, patch as never);
-          else
-            throw new ApiError(
-              415,
-              'UnsupportedMediaType',
-              `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json`,
-            );
-          if (t.subresource !== 'scale') checkFields(patched);
-          return t.subresource === 'scale' ? withScale(cur, patched as KObject) : (patched as KObject);
-        },
-        method === 'PUT',
-      );
-      return this.respond(req, res, 200, t.subresource === 'scale' ? scaleOf(updated) : updated, t.res);
-    }
-    if (method === 'DELETE') {
-      const raw = await readBody(req);
-      const options = deleteOptions(q, raw.length ? parseObject(raw, contentType) : {});
-      if (t.name)
-        return this.respond(
-          req,
-          res,
-          200,
-          await this.store.remove(t, dryRun || options.dryRun?.includes('All') === true, options),
-          t.res,
-        );
-      const { items } = await listObjects(this.o.storage, q, t);
-      for (const item of items)
-        await this.store
-          .remove({ ...t, namespace: item.metadata?.namespace, name: item.metadata!.name }, dryRun, options)
-          .catch((err: unknown) => {
-            if (!(err instanceof ApiError && err.code === 404)) throw err;
-          });
-      return send(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success' });
-    }
-    throw new ApiError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
-  }
-
-  /** JSON, or a Table when the client asks for one (kubectl get). */
-  private respond(
-    req: IncomingMessage,
-    res: ServerResponse,
-    code: number,
-    obj: KObject | ({ items: KObject[] } & Record<string, unknown>),
-    r: ResourceType,
-  ): void {
-    if (wantsTable(req))
-      return send(
-        res,
-        code,
-        tableFor(
-          r,
-          strategyFor(r).columns,
-          'items' in obj ? (obj.items as KObject[]) : [obj as KObject],
-          String((obj as KObject).metadata?.resourceVersion ?? ''),
-        ),
-      );
-    send(res, code, obj);
-  }
-
-  private async list(req: IncomingMessage, res: ServerResponse, q: URLSearchParams, t: Target): Promise<void> {
-    const { items, revision, continueToken } = await listObjects(this.o.storage, q, t);
-    const list = {
-      kind: `${t.res.kind}List`,
-      apiVersion: apiVersionOf(t.res),
-      metadata: { resourceVersion: String(revision), ...(continueToken ? { continue: continueToken } : {}) },
-      items,
-    };
-    if (wantsMetadata(req))
-      return send(res, 200, {
-        kind: 'PartialObjectMetadataList',
-        apiVersion: 'meta.k8s.io/v1',
-        metadata: list.metadata,
-        items: items.map(partialMetadata),
-      });
-    if (wantsTable(req))
-      return send(res, 200, {
-        ...tableFor(t.res, strategyFor(t.res).columns, items, String(revision)),
-        metadata: list.metadata,
-      });
-    send(res, 200, list);
+    return this.handlers.serve(r);
   }
 }

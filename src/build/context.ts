@@ -28,7 +28,9 @@ const MAX_CONTEXT_FILE = 8 << 20;
 export async function unpackContext(body: Readable, dir: string, limits: ExtractLimits = {}): Promise<FileDigests> {
   const digests: FileDigests = new Map();
   const plain = await decompress(body);
-  await ConfinedDir.with(dir, 'beneath', (root) => extractTar(plain, root, { ...limits, digests, chown: false, what: 'build context' }));
+  await ConfinedDir.with(dir, 'beneath', (root) =>
+    extractTar(plain, root, { ...limits, digests, chown: false, what: 'build context' }),
+  );
   return digests;
 }
 
@@ -91,7 +93,10 @@ function segmentRegex(pattern: string): Matcher {
     else if (c === '[') {
       const end = pattern.indexOf(']', i + 1);
       if (end < 0) throw invalid(`syntax error in pattern: ${pattern}`);
-      re += `[${pattern.slice(i + 1, end).replace(/^\^/, '^').replace(/^!/, '^')}]`;
+      re += `[${pattern
+        .slice(i + 1, end)
+        .replace(/^\^/, '^')
+        .replace(/^!/, '^')}]`;
       i = end;
     } else if (c === '\\' && i + 1 < pattern.length) re += `\\${pattern[++i]}`;
     else re += c.replace(/[.+^${}()|\]\\]/g, '\\$&');
@@ -106,7 +111,8 @@ export interface Source {
   path: string;
 }
 
-const notInContext = (p: string): GantryError => invalid(`COPY failed: file not found in build context or excluded by .dockerignore: stat ${p}: file does not exist`);
+const notInContext = (p: string): GantryError =>
+  invalid(`COPY failed: file not found in build context or excluded by .dockerignore: stat ${p}: file does not exist`);
 
 /** Resolve `rel` inside `root` as Docker does for COPY sources: symlinks, the last one too, stay inside the root. */
 async function resolveSource(root: string, rel: string): Promise<Source> {
@@ -134,7 +140,9 @@ export async function resolveSources(root: string, src: string, ignored: IgnoreM
     const matches = /[*?[]/.test(seg) ? segmentRegex(seg) : undefined;
     const last = i === segments.length - 1;
     for (const base of found) {
-      const names = matches ? (await fs.readdir(path.join(root, base)).catch(() => [] as string[])).sort().filter(matches) : [seg];
+      const names = matches
+        ? (await fs.readdir(path.join(root, base)).catch(() => [] as string[])).sort().filter(matches)
+        : [seg];
       for (const name of names) {
         const rel = base ? `${base}/${name}` : name;
         const st = await fs.lstat(path.join(root, rel)).catch(() => undefined);
@@ -154,7 +162,12 @@ export async function resolveSources(root: string, src: string, ignored: IgnoreM
  * A checksum of sources for the build cache: every file's path, mode and content (and link targets),
  * in order, so any change to what would be copied changes it.
  */
-export async function checksumSources(root: string, sources: Source[], ignored: IgnoreMatcher, known?: FileDigests): Promise<string> {
+export async function checksumSources(
+  root: string,
+  sources: Source[],
+  ignored: IgnoreMatcher,
+  known?: FileDigests,
+): Promise<string> {
   const h = createHash('sha256');
   const walk = async (rel: string): Promise<void> => {
     const abs = path.join(root, rel);

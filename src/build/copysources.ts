@@ -13,25 +13,55 @@ import { addEntry } from '../diff/archive.js';
 import { decompress, detectCompression } from '../diff/compression.js';
 import type { IgnoreMatcher } from './context.js';
 
-export async function packFile(pack: Pack, abs: string, name: string, st: import('node:fs').Stats, uid: number, gid: number, chmod: number | undefined): Promise<void> {
-  const base = { name, uid, gid, mtime: st.mtime, mode: chmod ?? (st.mode & 0o7777) };
+export async function packFile(
+  pack: Pack,
+  abs: string,
+  name: string,
+  st: import('node:fs').Stats,
+  uid: number,
+  gid: number,
+  chmod: number | undefined,
+): Promise<void> {
+  const base = { name, uid, gid, mtime: st.mtime, mode: chmod ?? st.mode & 0o7777 };
   if (st.isSymbolicLink()) await addEntry(pack, { ...base, type: 'symlink', linkname: await fs.readlink(abs) });
-  else if (st.isFile()) await addEntry(pack, { ...base, type: 'file', size: st.size }, st.size < 1 << 20 ? await fs.readFile(abs) : createReadStream(abs));
+  else if (st.isFile())
+    await addEntry(
+      pack,
+      { ...base, type: 'file', size: st.size },
+      st.size < 1 << 20 ? await fs.readFile(abs) : createReadStream(abs),
+    );
 }
 
-export async function packTree(pack: Pack, absDir: string, base: string, ignored: IgnoreMatcher, rel: string, uid: number, gid: number, chmod: number | undefined): Promise<void> {
+export async function packTree(
+  pack: Pack,
+  absDir: string,
+  base: string,
+  ignored: IgnoreMatcher,
+  rel: string,
+  uid: number,
+  gid: number,
+  chmod: number | undefined,
+): Promise<void> {
   for (const n of (await fs.readdir(absDir)).sort()) {
     const childRel = `${rel}/${n}`.replace(/^\//, '');
     const abs = path.join(absDir, n);
     const name = base ? `${base}/${n}` : n;
     if (ignored(childRel)) {
       // Excluded, but an exception may bring back something beneath it: walked without its own entry.
-      if (ignored.descend(childRel) && (await fs.lstat(abs)).isDirectory()) await packTree(pack, abs, name, ignored, childRel, uid, gid, chmod);
+      if (ignored.descend(childRel) && (await fs.lstat(abs)).isDirectory())
+        await packTree(pack, abs, name, ignored, childRel, uid, gid, chmod);
       continue;
     }
     const st = await fs.lstat(abs);
     if (st.isDirectory()) {
-      await addEntry(pack, { name: `${name}/`, type: 'directory', mode: chmod ?? (st.mode & 0o7777), uid, gid, mtime: st.mtime });
+      await addEntry(pack, {
+        name: `${name}/`,
+        type: 'directory',
+        mode: chmod ?? st.mode & 0o7777,
+        uid,
+        gid,
+        mtime: st.mtime,
+      });
       await packTree(pack, abs, name, ignored, childRel, uid, gid, chmod);
     } else await packFile(pack, abs, name, st, uid, gid, chmod);
   }
@@ -67,7 +97,9 @@ export async function packArchive(pack: Pack, abs: string, base: string): Promis
         next();
         return;
       }
-      const sink = pack.entry({ ...h, name: h.type === 'directory' ? `${name}/` : name }, (err) => (err ? reject(err) : next()));
+      const sink = pack.entry({ ...h, name: h.type === 'directory' ? `${name}/` : name }, (err) =>
+        err ? reject(err) : next(),
+      );
       (stream as unknown as NodeJS.ReadableStream).pipe(sink as unknown as NodeJS.WritableStream);
     });
     ex.on('finish', resolve);

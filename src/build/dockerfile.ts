@@ -41,7 +41,26 @@ export interface Dockerfile {
   escape: string;
 }
 
-const KNOWN = new Set(['FROM', 'RUN', 'CMD', 'LABEL', 'MAINTAINER', 'EXPOSE', 'ENV', 'ADD', 'COPY', 'ENTRYPOINT', 'VOLUME', 'USER', 'WORKDIR', 'ARG', 'ONBUILD', 'STOPSIGNAL', 'HEALTHCHECK', 'SHELL']);
+const KNOWN = new Set([
+  'FROM',
+  'RUN',
+  'CMD',
+  'LABEL',
+  'MAINTAINER',
+  'EXPOSE',
+  'ENV',
+  'ADD',
+  'COPY',
+  'ENTRYPOINT',
+  'VOLUME',
+  'USER',
+  'WORKDIR',
+  'ARG',
+  'ONBUILD',
+  'STOPSIGNAL',
+  'HEALTHCHECK',
+  'SHELL',
+]);
 const NEEDS_ARGS = new Set([...KNOWN].filter((k) => k !== 'HEALTHCHECK'));
 
 function parseError(line: number, msg: string): Error {
@@ -94,7 +113,8 @@ export function parseDockerfile(text: string): Dockerfile {
     const withFlags = node as unknown as { getFlags?: () => Array<{ getName(): string; getValue(): string | null }> };
     for (const f of withFlags.getFlags?.() ?? []) flags[f.getName()] = f.getValue() ?? '';
     const shown = [...Object.entries(flags).map(([k, v]) => `--${k}=${v}`), head.trim()].join(' ');
-    if (NEEDS_ARGS.has(keyword) && !rest && !heredocs.length) throw parseError(line, `${keyword} requires at least one argument`);
+    if (NEEDS_ARGS.has(keyword) && !rest && !heredocs.length)
+      throw parseError(line, `${keyword} requires at least one argument`);
     let json: string[] | undefined;
     if (rest.startsWith('[')) {
       try {
@@ -107,9 +127,14 @@ export function parseDockerfile(text: string): Dockerfile {
     const ins: Instruction = { keyword, line, flags, args: rest, json, heredocs, text: `${keyword} ${shown}`.trim() };
     if (keyword === 'FROM') {
       const words = rest.split(/\s+/).filter(Boolean);
-      if (words.length !== 1 && !(words.length === 3 && words[1]!.toLowerCase() === 'as')) throw parseError(line, 'FROM requires either one or three arguments');
+      if (words.length !== 1 && !(words.length === 3 && words[1]!.toLowerCase() === 'as'))
+        throw parseError(line, 'FROM requires either one or three arguments');
       const name = words[2]?.toLowerCase();
-      if (name !== undefined && !/^[a-z][a-z0-9-_.]*$/.test(name)) throw parseError(line, `invalid name for build stage: "${words[2]}", name can't start with a number or contain symbols`);
+      if (name !== undefined && !/^[a-z][a-z0-9-_.]*$/.test(name))
+        throw parseError(
+          line,
+          `invalid name for build stage: "${words[2]}", name can't start with a number or contain symbols`,
+        );
       if (name && stages.some((s) => s.name === name)) throw parseError(line, `duplicate name ${name}`);
       stages.push({ index: stages.length, name, base: words[0]!, platform: flags.platform, line, instructions: [] });
       continue;
@@ -121,7 +146,10 @@ export function parseDockerfile(text: string): Dockerfile {
     }
     stages.at(-1)!.instructions.push(ins);
   }
-  if (!stages.length) throw invalid(doc.getInstructions().length ? 'Dockerfile parse error: no FROM instruction' : 'the Dockerfile cannot be empty');
+  if (!stages.length)
+    throw invalid(
+      doc.getInstructions().length ? 'Dockerfile parse error: no FROM instruction' : 'the Dockerfile cannot be empty',
+    );
   return { globalArgs, stages, escape };
 }
 
@@ -177,20 +205,30 @@ export function processWords(input: string, env: Record<string, string>, escape 
     } else if (c === "'") {
       quoted = true;
       const end = input.indexOf("'", i + 1);
-      if (end < 0) throw invalid(`failed to process "${input}": unexpected end of statement while looking for matching single-quote`);
+      if (end < 0)
+        throw invalid(
+          `failed to process "${input}": unexpected end of statement while looking for matching single-quote`,
+        );
       cur += input.slice(i + 1, end);
       i = end + 1;
     } else if (c === '"') {
       quoted = true;
       i++;
       while (i < input.length && input[i] !== '"') {
-        if (input[i] === escape && i + 1 < input.length && (input[i + 1] === '"' || input[i + 1] === '$' || input[i + 1] === escape)) {
+        if (
+          input[i] === escape &&
+          i + 1 < input.length &&
+          (input[i + 1] === '"' || input[i + 1] === '$' || input[i + 1] === escape)
+        ) {
           cur += input[i + 1];
           i += 2;
         } else if (input[i] === '$') cur += variable();
         else cur += input[i++];
       }
-      if (i >= input.length) throw invalid(`failed to process "${input}": unexpected end of statement while looking for matching double-quote`);
+      if (i >= input.length)
+        throw invalid(
+          `failed to process "${input}": unexpected end of statement while looking for matching double-quote`,
+        );
       i++;
     } else if (c === '$') cur += variable();
     else {
@@ -220,7 +258,13 @@ export function expandWord(input: string, env: Record<string, string>, escape = 
  * `KEY=value ...` pairs of ENV, LABEL and ARG (values expanded, quotes removed), or the legacy
  * `KEY value` form with one pair.
  */
-export function keyValues(args: string, env: Record<string, string>, escape: string, keyword: string, line: number): Array<[string, string | undefined]> {
+export function keyValues(
+  args: string,
+  env: Record<string, string>,
+  escape: string,
+  keyword: string,
+  line: number,
+): Array<[string, string | undefined]> {
   const words = processWords(args, env, escape, true);
   if (!words.length) throw parseError(line, `${keyword} requires at least one argument`);
   if (!words[0]!.includes('=') && keyword !== 'ARG') {

@@ -10,7 +10,7 @@ import { errorMessage, invalid } from '../../common/errors.js';
 import { DEFAULT_LIMITS, type Engine } from '../../engine/engine.js';
 import { dockerignore, unpackContext } from '../../build/context.js';
 import { checkArchiveUpload } from '../../diff/archivecheck.js';
-import type { BuildMessage } from '../../build/builder.js';
+import type { BuildMessage } from '../../build/types.js';
 import { decodeRegistryConfig } from '../../registry/auth.js';
 import { parseExtraHost } from '../../containers/resolution.js';
 import { boolParam, sendJson, type Router } from './router.js';

@@ -4,14 +4,9 @@
  */
 import type { KObject } from '../objects.js';
 import type { ResourceType } from '../resources.js';
+import type { PodSpec } from '../../api/types.js';
 import type { FieldProblem } from '../../api/validation.js';
 import { obj, podSpecProblems, refuse } from '../validation.js';
-
-type PodSpec = {
-  containers?: Array<Record<string, unknown>>;
-  initContainers?: Array<Record<string, unknown>>;
-  [k: string]: unknown;
-};
 
 export function defaultPodSpec(spec: PodSpec): void {
   spec.restartPolicy ??= 'Always';
@@ -26,7 +21,7 @@ export function defaultPodSpec(spec: PodSpec): void {
     c.terminationMessagePath ??= '/dev/termination-log';
     c.terminationMessagePolicy ??= 'File';
     c.resources ??= {};
-    for (const p of (c.ports as Array<Record<string, unknown>> | undefined) ?? []) p.protocol ??= 'TCP';
+    for (const p of c.ports ?? []) p.protocol ??= 'TCP';
   }
 }
 

@@ -7,6 +7,7 @@
  * the account's `imagePullSecrets`.
  */
 import { randomInt } from 'node:crypto';
+import type { PodSpec, Volume } from '../../../api/types.js';
 import type { KObject } from '../../objects.js';
 import type { RegistryContext } from '../strategy.js';
 
@@ -16,18 +17,7 @@ const TOKEN_SECONDS = 3607;
 /** Kubernetes' alphabet for generated suffixes (no vowels, no look-alikes). */
 const SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 
-type Container = { volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }> };
-type PodSpec = {
-  serviceAccountName?: string;
-  serviceAccount?: string;
-  automountServiceAccountToken?: boolean;
-  imagePullSecrets?: Array<{ name: string }>;
-  volumes?: Array<Record<string, unknown>>;
-  containers?: Container[];
-  initContainers?: Container[];
-};
-
-export function apiAccessVolume(name: string): Record<string, unknown> {
+export function apiAccessVolume(name: string): Volume {
   return {
     name,
     projected: {

@@ -1,8 +1,9 @@
 /**
  * Persistent storage on a one-node cluster with real containers, driven with kubectl 1.33 (and 1.27
  * for its columns): the default `local-path` StorageClass provisioning on the first consumer's node,
- * a StatefulSet's claims keeping data across pod deletion, hand-made hostPath volumes with Retain, the
- * in-use protection of claims, the folder removed with the volume, and the refusals users meet.
+ * a StatefulSet's claims keeping data across pod deletion, hand-made hostPath volumes with Retain, a
+ * `local` volume whose node affinity places its pods (mounted read-only with a subPath), the in-use
+ * protection of claims, the folder removed with the volume, and the refusals users meet.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -174,6 +175,73 @@ spec:
     await waitPhase('pv', 'manual', 'Released');
     assert.equal(readFileSync(path.join(folder, 'hello'), 'utf8'), 'hi\n');
     ok(['delete', 'pv', 'manual']);
+  });
+
+  test('a local volume: its node affinity places the pod, a subPath mount reads one folder, readOnly refuses writes', async () => {
+    const folder = tempDir(cleanup, 'gantry-local-pv-');
+    run('sh', ['-c', `mkdir -p ${folder}/app && echo v1 > ${folder}/app/config.txt && echo outside > ${folder}/other`]);
+    const localVolume = (name: string, node: string, label: string): string =>
+      apply(`apiVersion: v1
+kind: PersistentVolume
+metadata: {name: ${name}, labels: {kind: ${label}}}
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  local: {path: ${folder}}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [${node}]}]
+`);
+    const noAffinity = k(
+      ['apply', '-f', '-'],
+      `apiVersion: v1\nkind: PersistentVolume\nmetadata: {name: bad-local}\nspec: {capacity: {storage: 1Gi}, accessModes: [ReadWriteOnce], local: {path: ${folder}}}\n`,
+    );
+    assert.match(noAffinity.stderr, /spec\.nodeAffinity: Required value: Local volume requires node affinity/);
+
+    localVolume('here', 'store-1', 'here');
+    claim('local-here', `  storageClassName: ""\n  selector: {matchLabels: {kind: here}}\n`);
+    await waitPhase('pvc', 'local-here', 'Bound');
+    apply(`apiVersion: v1
+kind: Pod
+metadata: {name: local-reader}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: busybox
+    command: [sh, -c, 'cat /config/config.txt; ls /config; touch /config/new 2>/dev/null || echo read-only; sleep 3600']
+    volumeMounts: [{name: data, mountPath: /config, subPath: app, readOnly: true}]
+  volumes:
+  - {name: data, persistentVolumeClaim: {claimName: local-here}}
+`);
+    ok(['wait', '--for=condition=Ready', 'pod/local-reader', '--timeout=60s']);
+    assert.equal(jsonpath(['get', 'pod', 'local-reader'], '{.spec.nodeName}'), 'store-1');
+    await waitFor(
+      () => ok(['logs', 'local-reader']) === 'v1\nconfig.txt\nread-only\n',
+      'the pod to read only its subPath, read-only',
+      20_000,
+    );
+    assert.ok(!existsSync(path.join(folder, 'app', 'new')));
+
+    // A volume bound to another node's disk: the pod cannot go anywhere, and says why.
+    localVolume('elsewhere', 'no-such-node', 'elsewhere');
+    claim('local-elsewhere', `  storageClassName: ""\n  selector: {matchLabels: {kind: elsewhere}}\n`);
+    await waitPhase('pvc', 'local-elsewhere', 'Bound');
+    pod('stranded', 'local-elsewhere', 'sleep 3600');
+    await waitFor(
+      () =>
+        /0\/1 nodes are available: 1 node\(s\) had volume node affinity conflict/.test(
+          ok(['get', 'events', '--field-selector', 'involvedObject.name=stranded']),
+        ),
+      'the FailedScheduling event for the volume node affinity conflict',
+      30_000,
+    );
+    assert.equal(phase('pod', 'stranded'), 'Pending');
+    ok(['delete', 'pod', 'local-reader', 'stranded', '--wait=true']);
+    ok(['delete', 'pvc', 'local-here', 'local-elsewhere']);
+    ok(['delete', 'pv', 'here', 'elsewhere']);
   });
 
   test('bad input: a missing class, a volume without capacity, a claim changed after creation', async () => {

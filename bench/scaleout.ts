@@ -79,10 +79,16 @@ async function handover(servers: Server[], signal: NodeJS.Signals): Promise<numb
   if (!leader) throw new Error(`no live server holds the lease (holder ${current || 'none'})`);
   const watcher = live.find((s) => s !== leader)!;
   const t0 = performance.now();
+  const exited = new Promise((resolve) => leader.proc.once('exit', resolve));
   leader.proc.kill(signal);
   for (;;) {
     const h = await holder(watcher).catch(() => '');
-    if (h && h !== current) return performance.now() - t0;
+    if (h && h !== current) {
+      const took = performance.now() - t0;
+      // A stopped server may still be closing when the lease has moved: the next round must not ask it.
+      await exited;
+      return took;
+    }
     if (performance.now() - t0 > 60000) throw new Error('no hand-over within 60 s');
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -385,6 +385,69 @@ spec:
     ok(['delete', 'deploy', 'burn']);
   });
 
+  test("HPA metrics beyond the pod's resources: a container's CPU is measured; Pods and External metrics say no adapter serves them", async () => {
+    apply(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: meter}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: meter}}
+  template:
+    metadata: {labels: {app: meter}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - {name: c, image: busybox, command: [sleep, '3600'], resources: {requests: {cpu: 100m}}}
+`);
+    ok(['rollout', 'status', 'deploy/meter', '--timeout=60s']);
+    const hpa = (metric: string): string =>
+      apply(`apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: meter}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: meter}
+  minReplicas: 1
+  maxReplicas: 3
+  metrics:
+  - type: ContainerResource
+    containerResource: {name: cpu, container: c, target: {type: Utilization, averageUtilization: 50}}
+${metric}`);
+    hpa(`  - type: Pods
+    pods: {metric: {name: packets-per-second}, target: {type: AverageValue, averageValue: 1k}}
+`);
+    await waitFor(
+      () => /meter\s+Deployment\/meter\s+cpu: \d+%\/50%, <unknown>\/1k\s+1\s+3\s+1/.test(ok(['get', 'hpa', 'meter'])),
+      "TARGETS with the container's CPU measured and the Pods metric unknown",
+      30000,
+    );
+    // The idle container asks for fewer replicas; the metric that cannot be read holds the scale down back.
+    await waitFor(
+      () =>
+        /ScalingActive\s+False\s+FailedGetPodsMetric\s+the HPA was unable to compute the replica count: unable to get metric packets-per-second: unable to fetch metrics from custom metrics API: no custom metrics API \(custom\.metrics\.k8s\.io\) registered/.test(
+          ok(['describe', 'hpa', 'meter']),
+        ),
+      'the FailedGetPodsMetric condition',
+      30000,
+    );
+    hpa(`  - type: External
+    external:
+      metric: {name: queue_messages_ready, selector: {matchLabels: {queue: tasks}}}
+      target: {type: AverageValue, averageValue: '30'}
+`);
+    await waitFor(
+      () =>
+        /ScalingActive\s+False\s+FailedGetExternalMetric\s+the HPA was unable to compute the replica count: unable to get external metric default\/queue_messages_ready\//.test(
+          ok(['describe', 'hpa', 'meter']),
+        ),
+      'the FailedGetExternalMetric condition',
+      30000,
+    );
+    assert.match(ok(['get', 'hpa', 'meter']), /cpu: \d+%\/50%, <unknown>\/30 \(avg\)/);
+    assert.equal(jsonpath(['get', 'deploy', 'meter'], '{.spec.replicas}'), '1');
+    ok(['delete', 'hpa', 'meter']);
+    ok(['delete', 'deploy', 'meter']);
+  });
+
   test('PriorityClasses: priority admitted, FailedScheduling explained, a higher-priority pod preempts', async () => {
     const cpu = Number(jsonpath(['get', 'node', 'work-1'], '{.status.allocatable.cpu}'));
     const most = `${Math.floor(cpu * 600)}m`;

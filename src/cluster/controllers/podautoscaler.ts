@@ -1,10 +1,11 @@
 /**
  * The HorizontalPodAutoscaler controller (autoscaling/v2, and v1 objects' `targetCPUUtilizationPercentage`),
  * after Kubernetes' `pkg/controller/podautoscaler`: every sync period (15 s) it reads the target's
- * scale subresource (any kind with one), its pods' CPU and memory from the resource metrics API
- * (`metrics.k8s.io`) and their requests, computes the replicas each metric asks for, stabilizes and
- * limits them by `spec.behavior`, writes the new scale, and reports the metrics and conditions in
- * status (what `kubectl get hpa` shows as TARGETS).
+ * scale subresource (any kind with one), its pods' CPU and memory per container from the resource
+ * metrics API (`metrics.k8s.io`) and their requests, computes the replicas each metric asks for
+ * (`hpametrics`: Resource and ContainerResource; Pods, Object and External fail as without an
+ * adapter), stabilizes and limits them by `spec.behavior`, writes the new scale, and reports the
+ * metrics and conditions in status (what `kubectl get hpa` shows as TARGETS).
  */
 import type { Logger } from '../../common/log.js';
 import { isNotFound } from '../api/errors.js';
@@ -15,27 +16,14 @@ import { collectionPath, type KubeClient } from '../client/client.js';
 import type { EventRecorder } from '../client/events.js';
 import { BY_NAMESPACE, keyOf, type Informer } from '../client/informer.js';
 import { WorkQueue } from './controller.js';
-import {
-  nextReplicas,
-  replicasFor,
-  type MetricResult,
-  type MetricTarget,
-  type PodUsage,
-  type Recommendation,
-  type ScaleEvent,
-  type ScalingRules,
-} from './hpacalc.js';
-
-interface ResourceMetricSpec {
-  type: string;
-  resource?: { name: string; target: { type: string; averageUtilization?: number; averageValue?: string } };
-}
+import { nextReplicas, type Recommendation, type ScaleEvent, type ScalingRules } from './hpacalc.js';
+import { decide, evaluateMetric, type MetricSpec, type PodSample } from './hpametrics.js';
 
 interface HpaSpec {
   scaleTargetRef?: { apiVersion?: string; kind?: string; name?: string };
   minReplicas?: number;
   maxReplicas?: number;
-  metrics?: ResourceMetricSpec[];
+  metrics?: MetricSpec[];
   targetCPUUtilizationPercentage?: number;
   behavior?: { scaleUp?: ScalingRules; scaleDown?: ScalingRules };
 }
@@ -56,7 +44,7 @@ const PLURALS: Record<string, string> = {
 };
 
 /** The metrics an HPA asks for: v2's list, or v1's CPU percentage, or Kubernetes' default (CPU at 80 %). */
-export function metricsOf(spec: HpaSpec): ResourceMetricSpec[] {
+export function metricsOf(spec: HpaSpec): MetricSpec[] {
   if (spec.metrics?.length) return spec.metrics;
   const pct = spec.targetCPUUtilizationPercentage ?? 80;
   return [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: pct } } }];
@@ -151,57 +139,50 @@ export class HorizontalPodAutoscalerController {
         (p) => matches(p.metadata?.labels ?? {}) && !p.metadata?.deletionTimestamp && podStatus(p).phase === 'Running',
       );
     const usage = await this.podUsage(ns, pods);
-
-    const results: Array<{ metric: ResourceMetricSpec; result: MetricResult }> = [];
-    let failure: string | undefined;
-    for (const metric of metricsOf(spec)) {
-      if (metric.type !== 'Resource' || !metric.resource) {
-        failure ??= `metric type ${metric.type} is not supported (only Resource metrics)`;
-        continue;
-      }
-      const name = metric.resource.name;
-      const target: MetricTarget = {
-        type: metric.resource.target.type === 'AverageValue' ? 'AverageValue' : 'Utilization',
-        averageUtilization: metric.resource.target.averageUtilization,
-        averageValue:
-          metric.resource.target.averageValue !== undefined
-            ? amount(name, metric.resource.target.averageValue)
-            : undefined,
+    const samples: PodSample[] = pods.map((p) => {
+      const measured = usage.get(p.metadata?.uid ?? '');
+      return {
+        name: p.metadata?.name ?? '',
+        measured: !!measured,
+        containers: (podSpec(p).containers ?? []).map((c) => {
+          const requests = (c.resources?.requests ?? {}) as Record<string, unknown>;
+          return {
+            name: c.name ?? '',
+            usage: measured?.get(c.name ?? '') ?? {},
+            request: Object.fromEntries(Object.keys(requests).map((r) => [r, amount(r, requests[r])])),
+          };
+        }),
       };
-      const perPod: PodUsage[] = pods.flatMap((p) => {
-        const used = usage.get(p.metadata?.uid ?? '')?.[name];
-        if (used === undefined) return [];
-        const request = (podSpec(p).containers ?? []).reduce(
-          (n, c) => n + amount(name, (c.resources?.requests as Record<string, unknown> | undefined)?.[name]),
-          0,
-        );
-        return [{ usage: used, request }];
-      });
-      const result = replicasFor(current, target, perPod);
-      if ('error' in result)
-        failure ??= `failed to get ${name} utilization: ${result.error === 'missing request' ? `missing request for ${name}` : result.error}`;
-      else results.push({ metric, result });
-    }
-    if (!results.length) {
-      const message = failure ?? 'no metrics';
-      this.events?.record(hpa, 'Warning', 'FailedGetResourceMetric', message);
+    });
+    const decision = decide(
+      current,
+      metricsOf(spec).map((m) => evaluateMetric(m, current, ns, samples, amount)),
+    );
+    if ('failed' in decision) {
+      const { reason, error } = decision.failed;
+      this.events?.record(hpa, 'Warning', reason, error);
       conditions.push({
         type: 'AbleToScale',
         status: 'True',
         reason: 'SucceededGetScale',
         message: "the HPA controller was able to get the target's current scale",
       });
-      conditions.push({ type: 'ScalingActive', status: 'False', reason: 'FailedGetResourceMetric', message });
+      conditions.push({
+        type: 'ScalingActive',
+        status: 'False',
+        reason,
+        message: `the HPA was unable to compute the replica count: ${error}`,
+      });
       return this.writeStatus(hpa, {
         ...prior,
         currentReplicas: current,
         desiredReplicas: current,
-        currentMetrics: null,
+        currentMetrics: decision.statuses,
         conditions: this.merge(hpa, conditions, now),
       });
     }
 
-    const desired = Math.max(...results.map((r) => r.result.replicas));
+    const desired = decision.replicas;
     const history = (this.recommendations.get(key) ?? []).filter((r) => r.at > now - 3600_000);
     const events = (this.scaleEvents.get(key) ?? []).filter((e) => e.at > now - 3600_000);
     const next = nextReplicas({
@@ -221,16 +202,11 @@ export class HorizontalPodAutoscalerController {
       await this.client.mergePatch(scalePath, { spec: { replicas: next.replicas } });
       this.scaleEvents.set(key, [...events, { at: now, change: next.replicas - current }]);
       lastScaleTime = rfc3339(now);
-      const top = results.reduce((a, b) => (b.result.replicas > a.result.replicas ? b : a));
-      const why =
-        top.result.utilization !== undefined
-          ? `${top.metric.resource!.name} resource utilization (percentage of request)`
-          : `${top.metric.resource!.name} resource`;
       this.events?.record(
         hpa,
         'Normal',
         'SuccessfulRescale',
-        `New size: ${next.replicas}; reason: ${next.replicas > current ? `${why} above target` : 'All metrics below target'}`,
+        `New size: ${next.replicas}; reason: ${next.replicas > current ? `${decision.name} above target` : 'All metrics below target'}`,
       );
     }
     conditions.push(
@@ -247,7 +223,7 @@ export class HorizontalPodAutoscalerController {
         type: 'ScalingActive',
         status: 'True',
         reason: 'ValidMetricFound',
-        message: 'the HPA was able to successfully calculate a replica count from resource metric',
+        message: `the HPA was able to successfully calculate a replica count from ${decision.name}`,
       },
       next.limited === 'TooFewReplicas' || next.limited === 'TooManyReplicas'
         ? {
@@ -268,24 +244,14 @@ export class HorizontalPodAutoscalerController {
       ...(lastScaleTime ? { lastScaleTime } : {}),
       currentReplicas: current,
       desiredReplicas: next.replicas,
-      currentMetrics: results.map(({ metric, result }) => ({
-        type: 'Resource',
-        resource: {
-          name: metric.resource!.name,
-          current: {
-            ...(result.utilization !== undefined ? { averageUtilization: result.utilization } : {}),
-            averageValue:
-              metric.resource!.name === 'cpu' ? `${Math.round(result.average)}m` : String(Math.round(result.average)),
-          },
-        },
-      })),
+      currentMetrics: decision.statuses,
       conditions: this.merge(hpa, conditions, now),
     });
   }
 
-  /** Usage per pod UID and resource (millicores, bytes) from the metrics API. */
-  private async podUsage(ns: string, pods: KObject[]): Promise<Map<string, Record<string, number>>> {
-    const out = new Map<string, Record<string, number>>();
+  /** Usage per pod UID, container and resource (millicores, bytes) from the metrics API. */
+  private async podUsage(ns: string, pods: KObject[]): Promise<Map<string, Map<string, Record<string, number>>>> {
+    const out = new Map<string, Map<string, Record<string, number>>>();
     if (!pods.length) return out;
     const list = await this.client.list(`/apis/metrics.k8s.io/v1beta1/namespaces/${ns}/pods`).catch((err: unknown) => {
       this.logger.debug({ err: String(err) }, 'no pod metrics');
@@ -295,11 +261,16 @@ export class HorizontalPodAutoscalerController {
     for (const m of list.items) {
       const uid = byName.get(m.metadata?.name);
       if (!uid) continue;
-      const containers = (m.containers as Array<{ usage?: Record<string, string> }> | undefined) ?? [];
-      out.set(uid, {
-        cpu: containers.reduce((n, c) => n + milliValue(c.usage?.cpu), 0),
-        memory: containers.reduce((n, c) => n + value(c.usage?.memory), 0),
-      });
+      const containers = (m.containers as Array<{ name?: string; usage?: Record<string, string> }> | undefined) ?? [];
+      out.set(
+        uid,
+        new Map(
+          containers.map((c) => [
+            c.name ?? '',
+            Object.fromEntries(Object.entries(c.usage ?? {}).map(([r, q]) => [r, amount(r, q)])),
+          ]),
+        ),
+      );
     }
     return out;
   }

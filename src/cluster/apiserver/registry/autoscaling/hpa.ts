@@ -11,11 +11,24 @@ import { ageColumn, nameColumn, num, spec, status, type Column } from '../../tab
 import { obj, refuse } from '../../validation.js';
 import type { Strategy } from '../strategy.js';
 
-type Target = { type?: string; averageUtilization?: number; averageValue?: string };
-type Metric = { type?: string; resource?: { name?: string; target?: Target } };
+type Target = { type?: string; averageUtilization?: number; averageValue?: string; value?: string };
+type Source = { name?: string; container?: string; target?: Target };
+type Metric = {
+  type?: string;
+  resource?: Source;
+  containerResource?: Source;
+  pods?: Source;
+  object?: Source;
+  external?: Source;
+};
+type Measured = { averageUtilization?: number; averageValue?: string; value?: string };
 type Current = {
   type?: string;
-  resource?: { name?: string; current?: { averageUtilization?: number; averageValue?: string } };
+  resource?: { name?: string; current?: Measured };
+  containerResource?: { name?: string; container?: string; current?: Measured };
+  pods?: { current?: Measured };
+  object?: { current?: Measured };
+  external?: { current?: Measured };
 };
 
 function problems(o: KObject): FieldProblem[] {
@@ -55,14 +68,32 @@ export function targetsText(o: KObject): string {
         ]
       : [];
   const current = (status(o).currentMetrics as Current[] | null | undefined) ?? [];
-  const parts = metrics.map((m) => {
-    if (m.type !== 'Resource' || !m.resource) return `<unknown>/<unknown>`;
-    const name = m.resource.name ?? '';
-    const now = current.find((c) => c.resource?.name === name)?.resource?.current;
-    const t = m.resource.target ?? {};
-    if (t.type === 'Utilization')
-      return `${name}: ${now?.averageUtilization !== undefined ? `${now.averageUtilization}%` : '<unknown>'}/${t.averageUtilization}%`;
-    return `${name}: ${now?.averageValue ?? '<unknown>'}/${t.averageValue}`;
+  // As kubectl's printer: the i-th current metric answers the i-th spec'd one.
+  const parts = metrics.map((m, i) => {
+    const now = current[i];
+    const unknown = '<unknown>';
+    switch (m.type) {
+      case 'Resource':
+      case 'ContainerResource': {
+        const src = (m.type === 'Resource' ? m.resource : m.containerResource) ?? {};
+        const measured = m.type === 'Resource' ? now?.resource : now?.containerResource;
+        const t = src.target ?? {};
+        if (t.type === 'Utilization' || t.averageValue === undefined)
+          return `${src.name}: ${measured?.current?.averageUtilization !== undefined ? `${measured.current.averageUtilization}%` : unknown}/${t.averageUtilization}%`;
+        return `${src.name}: ${measured?.current?.averageValue ?? unknown}/${t.averageValue}`;
+      }
+      case 'Pods':
+        return `${now?.pods?.current?.averageValue ?? unknown}/${m.pods?.target?.averageValue}`;
+      case 'Object':
+      case 'External': {
+        const t = (m.type === 'Object' ? m.object : m.external)?.target ?? {};
+        const measured = (m.type === 'Object' ? now?.object : now?.external)?.current;
+        if (t.averageValue !== undefined) return `${measured?.averageValue ?? unknown}/${t.averageValue} (avg)`;
+        return `${measured?.value ?? unknown}/${t.value}`;
+      }
+      default:
+        return '<unknown type>';
+    }
   });
   if (parts.length > 2) return `${parts.slice(0, 2).join(', ')} + ${parts.length - 2} more...`;
   return parts.join(', ') || '<none>';

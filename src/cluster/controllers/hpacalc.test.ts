@@ -30,6 +30,44 @@ test('replicas a resource metric asks for: utilization of requests, average valu
   );
 });
 
+test("pods without metrics or not ready yet, as Kubernetes' replica calculator counts them", () => {
+  const at50 = { type: 'Utilization' as const, averageUtilization: 50 };
+  const pod = (
+    usage: number,
+    state?: 'unready' | 'missing',
+  ): { usage: number; request: number; state?: 'unready' | 'missing' } => ({
+    usage,
+    request: 100,
+    ...(state ? { state } : {}),
+  });
+  const cases: Array<[string, number, Parameters<typeof replicasFor>[1], Parameters<typeof replicasFor>[2], unknown]> =
+    [
+      ['a missing pod counts as idle on a scale up', 3, at50, [pod(100), pod(100), pod(0, 'missing')], 4],
+      ['and as at its request on a scale down', 3, at50, [pod(10), pod(10), pod(0, 'missing')], 3],
+      ['a big enough scale down still happens', 4, at50, [pod(0), pod(0), pod(0), pod(0, 'missing')], 2],
+      ['an unready pod counts as idle on a scale up', 3, at50, [pod(200), pod(200), pod(0, 'unready')], 8],
+      ['and is left out of a scale down', 3, at50, [pod(10), pod(10), pod(0, 'unready')], 1],
+      [
+        'nothing ready',
+        2,
+        at50,
+        [pod(90, 'unready'), pod(0, 'missing')],
+        'did not receive metrics for targeted pods (pods might be unready)',
+      ],
+      [
+        'an average value with a missing pod on a scale down',
+        3,
+        { type: 'AverageValue', averageValue: 100 },
+        [pod(10), pod(10), pod(0, 'missing')],
+        2,
+      ],
+    ];
+  for (const [name, current, target, pods, want] of cases) {
+    const r = replicasFor(current, target, pods);
+    assert.deepEqual('error' in r ? r.error : r.replicas, want, name);
+  }
+});
+
 test('behavior: stabilization windows and scaling policies, then min and max', () => {
   const now = 1_000_000;
   const base = { min: 1, max: 10, now, recommendations: [], events: [] };

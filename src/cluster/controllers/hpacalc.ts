@@ -1,7 +1,8 @@
 /**
  * The HorizontalPodAutoscaler's arithmetic, after Kubernetes' `pkg/controller/podautoscaler`
  * (`replica_calculator.go`, `horizontal.go`), pure so it is tested by table: replicas each resource
- * metric asks for (utilization of requests or average value, within a 10 % tolerance), the
+ * metric asks for (utilization of requests or average value, within a 10 % tolerance, with pods
+ * lacking metrics or not ready yet counted as Kubernetes counts them), the
  * stabilization window (the highest recommendation of the last window when scaling down, the lowest
  * when scaling up) and the scaling policies (how much may change per period).
  */
@@ -14,10 +15,15 @@ export interface MetricTarget {
 }
 
 export interface PodUsage {
-  /** Millicores or bytes used. */
+  /** Millicores or bytes used (not read for a `missing` pod). */
   usage: number;
   /** What the pod requests of the resource (0: none). */
   request: number;
+  /**
+   * As Kubernetes' `groupPods` sorts a pod: `unready` (pending, or for CPU not ready yet) and `missing`
+   * (no metrics) pods count only where they hold a scale back; absent: a ready, measured pod.
+   */
+  state?: 'unready' | 'missing';
 }
 
 export const TOLERANCE = 0.1;
@@ -30,22 +36,61 @@ export interface MetricResult {
   average: number;
 }
 
-/** Replicas one resource metric asks for, given the pods' usage (only pods with metrics count). */
+const within = (ratio: number): boolean => Math.abs(ratio - 1) <= TOLERANCE;
+
+/**
+ * Replicas one resource metric asks for, as Kubernetes' replica calculator (`GetResourceReplicas`,
+ * `calcPlainMetricReplicas`): the ratio of the ready pods' usage to the target; when pods lack
+ * metrics or are not ready, the ratio is computed again with the missing ones at the target (scaling
+ * down) or at nothing (scaling up) and the unready ones at nothing (scaling up only), and where that
+ * lands within tolerance or turns the direction around, the replicas stay as they are.
+ */
 export function replicasFor(current: number, target: MetricTarget, pods: PodUsage[]): MetricResult | { error: string } {
-  if (!pods.length) return { error: 'no metrics returned from resource metrics API' };
-  const usage = pods.reduce((n, p) => n + p.usage, 0);
-  const average = usage / pods.length;
-  if (target.type === 'Utilization') {
-    if (pods.some((p) => p.request <= 0)) return { error: 'missing request' };
-    const requests = pods.reduce((n, p) => n + p.request, 0);
-    const utilization = Math.round((usage * 100) / requests);
-    const ratio = (usage * 100) / requests / (target.averageUtilization ?? 80);
-    const replicas = Math.abs(ratio - 1) <= TOLERANCE ? current : Math.ceil(ratio * pods.length);
-    return { replicas, utilization, average };
+  const ready = pods.filter((p) => !p.state);
+  const unready = pods.filter((p) => p.state === 'unready');
+  const missing = pods.filter((p) => p.state === 'missing');
+  if (!ready.length)
+    return {
+      error:
+        pods.length > missing.length
+          ? 'did not receive metrics for targeted pods (pods might be unready)'
+          : 'no metrics returned from resource metrics API',
+    };
+  const utilizationTarget = target.type === 'Utilization';
+  if (utilizationTarget && pods.some((p) => p.request <= 0)) return { error: 'missing request' };
+  const sum = (ps: PodUsage[], f: (p: PodUsage) => number): number => ps.reduce((n, p) => n + f(p), 0);
+  const ratioOf = (ps: PodUsage[]): number =>
+    utilizationTarget
+      ? (sum(ps, (p) => p.usage) * 100) / sum(ps, (p) => p.request) / (target.averageUtilization ?? 80)
+      : sum(ps, (p) => p.usage) / ps.length / (target.averageValue ?? 1);
+  const average = sum(ready, (p) => p.usage) / ready.length;
+  const utilization = utilizationTarget
+    ? Math.round((sum(ready, (p) => p.usage) * 100) / sum(ready, (p) => p.request))
+    : undefined;
+  const answer = (replicas: number): MetricResult => ({
+    replicas,
+    average,
+    ...(utilizationTarget ? { utilization } : {}),
+  });
+  const ratio = ratioOf(ready);
+  const scaleUpWithUnready = unready.length > 0 && ratio > 1;
+  if (!scaleUpWithUnready && !missing.length) return answer(within(ratio) ? current : Math.ceil(ratio * ready.length));
+  const counted = [...ready];
+  if (missing.length && ratio !== 1) {
+    // Scaling down, a pod without metrics counts as using its share of the target (at least all it
+    // requests); scaling up, as using nothing.
+    const atTarget = (p: PodUsage): number =>
+      utilizationTarget
+        ? (p.request * Math.max(100, target.averageUtilization ?? 80)) / 100
+        : (target.averageValue ?? 0);
+    counted.push(...missing.map((p) => ({ ...p, usage: ratio < 1 ? atTarget(p) : 0 })));
   }
-  const ratio = average / (target.averageValue ?? 1);
-  const replicas = Math.abs(ratio - 1) <= TOLERANCE ? current : Math.ceil(usage / (target.averageValue ?? 1));
-  return { replicas, average };
+  if (scaleUpWithUnready) counted.push(...unready.map((p) => ({ ...p, usage: 0 })));
+  const next = ratioOf(counted);
+  if (within(next) || (ratio < 1 && next > 1) || (ratio > 1 && next < 1)) return answer(current);
+  const replicas = Math.ceil(next * counted.length);
+  if ((next < 1 && replicas > current) || (next > 1 && replicas < current)) return answer(current);
+  return answer(replicas);
 }
 
 export interface ScalingPolicy {

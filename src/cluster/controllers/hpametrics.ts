@@ -33,11 +33,18 @@ export interface MetricSpec {
   };
 }
 
-/** A running pod of the target as the controller sees it: per container, usage (when measured) and requests. */
+/**
+ * A pod of the target (not being deleted, not failed) as the controller sees it: per container, usage
+ * (when measured) and requests.
+ */
 export interface PodSample {
   name: string;
   /** Whether the resource metrics API returned this pod. */
   measured: boolean;
+  /** Not running yet: counted as unready for every resource. */
+  pending?: boolean;
+  /** Not ready, or too recently ready for its CPU sample to be trusted (Kubernetes' CPU initialization rules). */
+  cpuUnready?: boolean;
   containers: Array<{ name: string; usage: Record<string, number>; request: Record<string, number> }>;
 }
 
@@ -51,6 +58,13 @@ export type MetricOutcome =
       name: string;
     }
   | { ok: false; reason: string; error: string };
+
+/** How the replica calculator counts a pod for `resource` (Kubernetes' `groupPods`). */
+function stateOf(p: PodSample, resource: string): PodUsage['state'] {
+  if (p.pending) return 'unready';
+  if (!p.measured) return 'missing';
+  return resource === 'cpu' && p.cpuUnready ? 'unready' : undefined;
+}
 
 const NO_CUSTOM_API =
   'unable to fetch metrics from custom metrics API: no custom metrics API (custom.metrics.k8s.io) registered';
@@ -94,11 +108,11 @@ export function evaluateMetric(
     case 'Resource': {
       if (!metric.resource) break;
       const { name, target } = metric.resource;
-      const measured = pods.filter((p) => p.measured);
-      const missing = measured.find((p) => p.containers.some((c) => !(c.request[name]! > 0)));
-      const perPod: PodUsage[] = measured.map((p) => ({
+      const missing = pods.find((p) => p.containers.some((c) => !(c.request[name]! > 0)));
+      const perPod: PodUsage[] = pods.map((p) => ({
         usage: p.containers.reduce((n, c) => n + (c.usage[name] ?? 0), 0),
         request: p.containers.reduce((n, c) => n + (c.request[name] ?? 0), 0),
+        state: stateOf(p, name),
       }));
       const t = targetOf(target, name, amount);
       if (t.type === 'Utilization' && missing) {
@@ -140,9 +154,10 @@ export function evaluateMetric(
       const { name, container, target } = metric.containerResource;
       const t = targetOf(target, name, amount);
       const perPod: PodUsage[] = [];
-      for (const p of pods.filter((x) => x.measured)) {
+      for (const p of pods) {
         const c = p.containers.find((x) => x.name === container);
-        if (!c || c.usage[name] === undefined)
+        const state = stateOf(p, name);
+        if (!c || (state !== 'missing' && !p.pending && c.usage[name] === undefined))
           return {
             ok: false,
             reason: 'FailedGetContainerResourceMetric',
@@ -154,7 +169,7 @@ export function evaluateMetric(
             reason: 'FailedGetContainerResourceMetric',
             error: `failed to get ${name} utilization: missing request for ${name} in container ${container} of Pod ${p.name}`,
           };
-        perPod.push({ usage: c.usage[name], request: c.request[name] ?? 0 });
+        perPod.push({ usage: c.usage[name] ?? 0, request: c.request[name] ?? 0, state });
       }
       const result = replicasFor(current, t, perPod);
       if ('error' in result)

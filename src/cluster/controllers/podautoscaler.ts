@@ -10,7 +10,7 @@
 import type { Logger } from '../../common/log.js';
 import { isNotFound } from '../api/errors.js';
 import type { KObject } from '../api/object.js';
-import { podSpec, podStatus } from '../api/pod.js';
+import { podCondition, podSpec, podStatus } from '../api/pod.js';
 import { milliValue, value } from '../api/quantity.js';
 import { collectionPath, type KubeClient } from '../client/client.js';
 import type { EventRecorder } from '../client/events.js';
@@ -59,6 +59,31 @@ function selectorMatcher(text: string): (labels: Record<string, string>) => bool
     .filter(Boolean)
     .map((p) => p.split('=') as [string, string]);
   return (labels) => pairs.length > 0 && pairs.every(([k, v]) => labels[k] === v);
+}
+
+interface PodUsageSample {
+  /** When the sample's window began (ms). */
+  sampledAt: number;
+  containers: Map<string, Record<string, number>>;
+}
+
+/** Kubernetes' `--horizontal-pod-autoscaler-cpu-initialization-period` and initial readiness delay. */
+const CPU_INITIALIZATION_MS = 5 * 60_000;
+const INITIAL_READINESS_DELAY_MS = 30_000;
+
+/**
+ * Whether a pod's CPU sample is left out as Kubernetes' groupPods leaves it out: not known to be
+ * ready; within its first five minutes, not ready or ready more recently than its sample began; after
+ * them, not ready and never ready since it started.
+ */
+function cpuUnready(p: KObject, sampledAt: number | undefined, now: number): boolean {
+  const ready = podCondition(p, 'Ready');
+  const started = Date.parse(podStatus(p).startTime ?? '');
+  if (!ready || Number.isNaN(started)) return true;
+  const transition = Date.parse(ready.lastTransitionTime ?? '') || 0;
+  if (started + CPU_INITIALIZATION_MS > now)
+    return ready.status === 'False' || (sampledAt !== undefined && sampledAt < transition);
+  return ready.status === 'False' && started + INITIAL_READINESS_DELAY_MS > transition;
 }
 
 const rfc3339 = (ms: number): string => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
@@ -133,10 +158,11 @@ export class HorizontalPodAutoscalerController {
       });
     }
     const matches = selectorMatcher(String((scale.status as { selector?: string } | undefined)?.selector ?? ''));
+    // As Kubernetes' groupPods: pods being deleted and failed ones are left out, the rest sorted by state.
     const pods = this.pods
       .byIndex(BY_NAMESPACE, ns)
       .filter(
-        (p) => matches(p.metadata?.labels ?? {}) && !p.metadata?.deletionTimestamp && podStatus(p).phase === 'Running',
+        (p) => matches(p.metadata?.labels ?? {}) && !p.metadata?.deletionTimestamp && podStatus(p).phase !== 'Failed',
       );
     const usage = await this.podUsage(ns, pods);
     const samples: PodSample[] = pods.map((p) => {
@@ -144,11 +170,13 @@ export class HorizontalPodAutoscalerController {
       return {
         name: p.metadata?.name ?? '',
         measured: !!measured,
+        pending: podStatus(p).phase === 'Pending',
+        cpuUnready: cpuUnready(p, measured?.sampledAt, now),
         containers: (podSpec(p).containers ?? []).map((c) => {
           const requests = (c.resources?.requests ?? {}) as Record<string, unknown>;
           return {
             name: c.name ?? '',
-            usage: measured?.get(c.name ?? '') ?? {},
+            usage: measured?.containers.get(c.name ?? '') ?? {},
             request: Object.fromEntries(Object.keys(requests).map((r) => [r, amount(r, requests[r])])),
           };
         }),
@@ -249,9 +277,9 @@ export class HorizontalPodAutoscalerController {
     });
   }
 
-  /** Usage per pod UID, container and resource (millicores, bytes) from the metrics API. */
-  private async podUsage(ns: string, pods: KObject[]): Promise<Map<string, Map<string, Record<string, number>>>> {
-    const out = new Map<string, Map<string, Record<string, number>>>();
+  /** Usage per pod UID, container and resource (millicores, bytes) from the metrics API, and when it was sampled. */
+  private async podUsage(ns: string, pods: KObject[]): Promise<Map<string, PodUsageSample>> {
+    const out = new Map<string, PodUsageSample>();
     if (!pods.length) return out;
     const list = await this.client.list(`/apis/metrics.k8s.io/v1beta1/namespaces/${ns}/pods`).catch((err: unknown) => {
       this.logger.debug({ err: String(err) }, 'no pod metrics');
@@ -262,15 +290,17 @@ export class HorizontalPodAutoscalerController {
       const uid = byName.get(m.metadata?.name);
       if (!uid) continue;
       const containers = (m.containers as Array<{ name?: string; usage?: Record<string, string> }> | undefined) ?? [];
-      out.set(
-        uid,
-        new Map(
+      // The sample covers a window ending at its timestamp: what the pod did from its start.
+      const window = /^(\d+)s$/.exec(String(m.window ?? ''));
+      out.set(uid, {
+        sampledAt: Date.parse(String(m.timestamp ?? '')) - (window ? Number(window[1]) * 1000 : 0),
+        containers: new Map(
           containers.map((c) => [
             c.name ?? '',
             Object.fromEntries(Object.entries(c.usage ?? {}).map(([r, q]) => [r, amount(r, q)])),
           ]),
         ),
-      );
+      });
     }
     return out;
   }

@@ -96,6 +96,37 @@ function selectorText(
   return `&LabelSelector{MatchLabels:map[string]string{${labels}},MatchExpressions:[${(selector.matchExpressions ?? []).map((e) => JSON.stringify(e)).join(' ')}],}`;
 }
 
+/** A Resource metric's outcome (a ContainerResource one's with `container`) from its pods' usage. */
+function measuredOutcome(
+  current: number,
+  target: MetricTarget,
+  perPod: PodUsage[],
+  m: { name: string; container?: string },
+): MetricOutcome {
+  const kind = m.container === undefined ? 'Resource' : 'ContainerResource';
+  const result = replicasFor(current, target, perPod);
+  if ('error' in result)
+    return {
+      ok: false,
+      reason: `FailedGet${kind}Metric`,
+      error: `failed to get ${m.name} utilization: unable to get metrics for resource ${m.name}: ${result.error}`,
+    };
+  const what = m.container === undefined ? `${m.name} resource` : `${m.name} container resource`;
+  const measured = {
+    ...(result.utilization !== undefined ? { averageUtilization: result.utilization } : {}),
+    averageValue: averageText(m.name, result.average),
+  };
+  return {
+    ok: true,
+    replicas: result.replicas,
+    name: result.utilization !== undefined ? `${what} utilization (percentage of request)` : what,
+    status:
+      m.container === undefined
+        ? { type: kind, resource: { name: m.name, current: measured } }
+        : { type: kind, containerResource: { name: m.name, container: m.container, current: measured } },
+  };
+}
+
 /** The replicas one metric asks for, or why it cannot say. */
 export function evaluateMetric(
   metric: MetricSpec,
@@ -123,31 +154,7 @@ export function evaluateMetric(
           error: `failed to get ${name} utilization: missing request for ${name} in container ${container.name} of Pod ${missing.name}`,
         };
       }
-      const result = replicasFor(current, t, perPod);
-      if ('error' in result)
-        return {
-          ok: false,
-          reason: 'FailedGetResourceMetric',
-          error: `failed to get ${name} utilization: unable to get metrics for resource ${name}: ${result.error}`,
-        };
-      return {
-        ok: true,
-        replicas: result.replicas,
-        name:
-          result.utilization !== undefined
-            ? `${name} resource utilization (percentage of request)`
-            : `${name} resource`,
-        status: {
-          type: 'Resource',
-          resource: {
-            name,
-            current: {
-              ...(result.utilization !== undefined ? { averageUtilization: result.utilization } : {}),
-              averageValue: averageText(name, result.average),
-            },
-          },
-        },
-      };
+      return measuredOutcome(current, t, perPod, { name });
     }
     case 'ContainerResource': {
       if (!metric.containerResource) break;
@@ -171,32 +178,7 @@ export function evaluateMetric(
           };
         perPod.push({ usage: c.usage[name] ?? 0, request: c.request[name] ?? 0, state });
       }
-      const result = replicasFor(current, t, perPod);
-      if ('error' in result)
-        return {
-          ok: false,
-          reason: 'FailedGetContainerResourceMetric',
-          error: `failed to get ${name} utilization: unable to get metrics for resource ${name}: ${result.error}`,
-        };
-      return {
-        ok: true,
-        replicas: result.replicas,
-        name:
-          result.utilization !== undefined
-            ? `${name} container resource utilization (percentage of request)`
-            : `${name} container resource`,
-        status: {
-          type: 'ContainerResource',
-          containerResource: {
-            name,
-            container,
-            current: {
-              ...(result.utilization !== undefined ? { averageUtilization: result.utilization } : {}),
-              averageValue: averageText(name, result.average),
-            },
-          },
-        },
-      };
+      return measuredOutcome(current, t, perPod, { name, container });
     }
     case 'Pods':
       return {

@@ -141,10 +141,21 @@ export function nodeInfoOf(n: KObject, existing?: NodeInfo): NodeInfo {
 /** Why a node cannot take a pod, worded as kube-scheduler words it in `FailedScheduling`. */
 export type FilterResult = string | undefined;
 
+/**
+ * kube-scheduler's Skip status from PreFilter and PreScore: the plugin has nothing to say about this pod
+ * (every node passes its filter, or every feasible node gets the same score, which moves no ranking), so
+ * the attempt leaves it out rather than asking it about each node.
+ */
+export const SKIP = 'skip';
+export type PrepareResult = typeof SKIP | undefined;
+
 export interface FilterPlugin {
   name: string;
-  /** Work once per scheduling attempt over every node, kept in `pod.cycle` (kube-scheduler's PreFilter). */
-  prepare?(pod: PodInfo, nodes: NodeInfo[]): void;
+  /**
+   * Work once per scheduling attempt over every node, kept in `pod.cycle` (kube-scheduler's PreFilter).
+   * `SKIP` may only be answered when `filter` would pass every node: preemption still asks it.
+   */
+  prepare?(pod: PodInfo, nodes: NodeInfo[]): PrepareResult;
   filter(pod: PodInfo, node: NodeInfo): FilterResult;
 }
 
@@ -157,6 +168,8 @@ export interface PreBindPlugin {
 export interface ScorePlugin {
   name: string;
   weight: number;
+  /** Once per attempt over the feasible nodes (kube-scheduler's PreScore); `SKIP` when all would score alike. */
+  prepare?(pod: PodInfo, feasible: NodeInfo[]): PrepareResult;
   score(pod: PodInfo, node: NodeInfo): number;
   /** kube-scheduler's NormalizeScore: the raw scores of every feasible node, mapped onto 0-100. */
   normalize?(raw: number[]): number[];

@@ -6,7 +6,16 @@
  * (`prepare`) so the filter is a lookup per node.
  */
 import { labelSelectorMatches } from '../api/selector.js';
-import type { FilterPlugin, NodeInfo, PlacedPodView, PodAffinityTerm, PodInfo, ScorePlugin } from './framework.js';
+import {
+  SKIP,
+  type FilterPlugin,
+  type NodeInfo,
+  type PlacedPodView,
+  type PodAffinityTerm,
+  type PodInfo,
+  type PrepareResult,
+  type ScorePlugin,
+} from './framework.js';
 
 const STATE = 'InterPodAffinity';
 
@@ -51,11 +60,10 @@ const hasRules = (pod: PodInfo): boolean =>
     pod.podAntiAffinity.preferred.length
   );
 
-function prepare(pod: PodInfo, nodes: NodeInfo[]): void {
-  const existingAnti = nodes.some((n) => n.antiAffinityPods > 0);
-  if (!hasRules(pod) && !existingAnti) {
+function prepare(pod: PodInfo, nodes: NodeInfo[]): PrepareResult {
+  if (!hasRules(pod) && !nodes.some((n) => n.antiAffinityPods > 0)) {
     pod.cycle.delete(STATE);
-    return;
+    return SKIP;
   }
   const state: AffinityState = {
     affinity: pod.podAffinity.required.map(() => new Set()),
@@ -77,6 +85,7 @@ function prepare(pod: PodInfo, nodes: NodeInfo[]): void {
     }
   }
   pod.cycle.set(STATE, state);
+  return undefined;
 }
 
 function visit(
@@ -146,6 +155,8 @@ function minMax(raw: number[]): number[] {
 export const interPodAffinityScore: ScorePlugin = {
   name: 'InterPodAffinity',
   weight: 2,
+  // No preferred terms: every node scores 0.
+  prepare: (pod) => ((pod.cycle.get(STATE) as AffinityState | undefined)?.preferred.size ? undefined : SKIP),
   score(pod, node) {
     const state = pod.cycle.get(STATE) as AffinityState | undefined;
     if (!state?.preferred.size) return 0;

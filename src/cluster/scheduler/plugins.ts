@@ -8,7 +8,7 @@
  * (PreferNoSchedule) and InterPodAffinity (preferred terms) as scores, weighted as kube-scheduler
  * weights them.
  */
-import type { FilterPlugin, ScorePlugin, Taint, Toleration } from './framework.js';
+import { SKIP, type FilterPlugin, type ScorePlugin, type Taint, type Toleration } from './framework.js';
 import { interPodAffinity, interPodAffinityScore } from './interpodaffinity.js';
 import { nodeMatches, termMatches } from './nodematch.js';
 import { constraintsOf, spreadScore, topologySpreadFilter } from './topologyspread.js';
@@ -30,6 +30,8 @@ export const nodeUnschedulable: FilterPlugin = {
 
 export const nodeAffinity: FilterPlugin = {
   name: 'NodeAffinity',
+  // No nodeSelector and no required terms: every node matches.
+  prepare: (pod) => (!Object.keys(pod.nodeSelector).length && !pod.affinityTerms.length ? SKIP : undefined),
   filter: (pod, node) => (nodeMatches(pod, node) ? undefined : "node(s) didn't match Pod's node affinity/selector"),
 };
 
@@ -44,6 +46,7 @@ export function tolerates(t: Toleration, taint: Taint): boolean {
 
 export const taintToleration: FilterPlugin = {
   name: 'TaintToleration',
+  prepare: (_pod, nodes) => (nodes.some((n) => n.taints.length) ? undefined : SKIP),
   filter(pod, node) {
     for (const taint of node.taints) {
       if (taint.effect !== 'NoSchedule' && taint.effect !== 'NoExecute') continue;
@@ -106,6 +109,12 @@ export const DEFAULT_FILTERS: FilterPlugin[] = [
 export const podTopologySpread: ScorePlugin = {
   name: 'PodTopologySpread',
   weight: 2,
+  // Neither soft constraints nor a controller: every node scores 0, normalised alike.
+  prepare: (pod) =>
+    constraintsOf(pod).some((c) => c.whenUnsatisfiable === 'ScheduleAnyway') ||
+    (!constraintsOf(pod).length && pod.owner)
+      ? undefined
+      : SKIP,
   // A pod's own constraints replace the default spreading (only their ScheduleAnyway ones score).
   score: (pod, node) =>
     constraintsOf(pod).length ? (spreadScore(pod, node) ?? 0) : pod.owner ? (node.podsByOwner.get(pod.owner) ?? 0) : 0,
@@ -120,6 +129,7 @@ export const podTopologySpread: ScorePlugin = {
 export const nodeAffinityScore: ScorePlugin = {
   name: 'NodeAffinity',
   weight: 2,
+  prepare: (pod) => (pod.preferredNodeTerms.length ? undefined : SKIP),
   score(pod, node) {
     let total = 0;
     for (const p of pod.preferredNodeTerms) if (p.preference && termMatches(p.preference, node)) total += p.weight;
@@ -135,6 +145,7 @@ export const nodeAffinityScore: ScorePlugin = {
 export const taintTolerationScore: ScorePlugin = {
   name: 'TaintToleration',
   weight: 3,
+  prepare: (_pod, feasible) => (feasible.some((n) => n.taints.length) ? undefined : SKIP),
   score(pod, node) {
     let n = 0;
     for (const t of node.taints)

@@ -589,3 +589,79 @@ test('topology spread constraints: DoNotSchedule filters by skew, ScheduleAnyway
       );
   }
 });
+
+test('plugins that answer SKIP change no decision: the same nodes win as when every plugin is asked', () => {
+  // Each plugin's prepare still runs (its cycle state is needed), but its SKIP is ignored.
+  const askAlways = <T extends { prepare?: (...a: never[]) => unknown }>(plugins: T[]): T[] =>
+    plugins.map((p) =>
+      p.prepare
+        ? { ...p, prepare: (...a: Parameters<NonNullable<T['prepare']>>) => void p.prepare!(...(a as never[])) }
+        : p,
+    );
+  const taints = [
+    [],
+    [{ key: 'dedicated', value: 'x', effect: 'NoSchedule' }],
+    [{ key: 'soft', effect: 'PreferNoSchedule' }],
+  ];
+  const nodes = Array.from({ length: 12 }, (_x, i) =>
+    node(`n${i}`, {
+      labels: { zone: `z${i % 3}`, 'kubernetes.io/hostname': `n${i}`, ...(i % 4 === 0 ? { disk: 'ssd' } : {}) },
+      cpu: i % 5 === 0 ? '1' : '4',
+      spec: { taints: taints[i % 3] },
+    }),
+  );
+  const owner = { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'rs', uid: 'rs-1', controller: true };
+  const shapes: Array<Record<string, unknown>> = [
+    {},
+    { nodeSelector: { disk: 'ssd' } },
+    { tolerations: [{ key: 'dedicated', operator: 'Exists' }] },
+    {
+      affinity: {
+        nodeAffinity: {
+          preferredDuringSchedulingIgnoredDuringExecution: [
+            { weight: 10, preference: { matchExpressions: [{ key: 'zone', operator: 'In', values: ['z1'] }] } },
+          ],
+        },
+      },
+    },
+    {
+      topologySpreadConstraints: [
+        {
+          maxSkew: 1,
+          topologyKey: 'zone',
+          whenUnsatisfiable: 'ScheduleAnyway',
+          labelSelector: { matchLabels: { app: 'a' } },
+        },
+      ],
+    },
+    {
+      affinity: {
+        podAntiAffinity: {
+          preferredDuringSchedulingIgnoredDuringExecution: [
+            {
+              weight: 50,
+              podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { app: 'a' } } },
+            },
+          ],
+        },
+      },
+    },
+  ];
+  const skipping = cacheOf(nodes);
+  const asking = cacheOf(nodes);
+  const [filters, scores] = [askAlways(DEFAULT_FILTERS), askAlways(DEFAULT_SCORES)];
+  for (let i = 0; i < 40; i++) {
+    const p = pod(`p${i}`, shapes[i % shapes.length], i % 2 ? '250m' : '500m');
+    p.metadata!.labels = { app: 'a' };
+    if (i % 3 === 0) p.metadata!.ownerReferences = [owner];
+    const key = `default/p${i}`;
+    const a = decide(podInfo(key, p), skipping.nodeList(), i, DEFAULT_FILTERS, DEFAULT_SCORES);
+    const b = decide(podInfo(key, p), asking.nodeList(), i, filters, scores);
+    assert.equal(a.node?.name, b.node?.name, `pod ${i}`);
+    assert.deepEqual(a.reasons, b.reasons, `pod ${i}`);
+    if (a.node) {
+      skipping.assume(key, p, a.node.name);
+      asking.assume(key, p, a.node.name);
+    }
+  }
+});

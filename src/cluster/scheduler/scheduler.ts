@@ -17,6 +17,7 @@ import type { EventRecorder } from '../client/events.js';
 import { keyOf, type Informer } from '../client/informer.js';
 import { SchedulerCache } from './cache.js';
 import {
+  SKIP,
   podInfo,
   podRequests,
   type FilterPlugin,
@@ -59,7 +60,10 @@ export interface Decision {
   examined: number;
 }
 
-/** Filter from `start` until enough nodes are feasible, then pick the best score (first wins ties). */
+/**
+ * Filter from `start` until enough nodes are feasible, then pick the best score (first wins ties).
+ * Plugins whose `prepare` answers `SKIP` are left out of this attempt, as kube-scheduler leaves them.
+ */
 export function decide(
   pod: PodInfo,
   nodes: NodeInfo[],
@@ -70,26 +74,30 @@ export function decide(
   const want = feasibleNodesToFind(nodes.length);
   const reasons = new Map<string, number>();
   const feasible: NodeInfo[] = [];
-  for (const f of filters) f.prepare?.(pod, nodes);
+  const activeFilters = filters.filter((f) => f.prepare?.(pod, nodes) !== SKIP);
   let i = 0;
   for (; i < nodes.length && feasible.length < want; i++) {
     const node = nodes[(start + i) % nodes.length]!;
     let reason: string | undefined;
-    for (const f of filters) if ((reason = f.filter(pod, node))) break;
+    for (const f of activeFilters) if ((reason = f.filter(pod, node))) break;
     if (reason) reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
     else feasible.push(node);
   }
-  const totals = new Array<number>(feasible.length).fill(0);
+  const totals = new Float64Array(feasible.length);
   for (const s of scores) {
-    const raw = feasible.map((node) => s.score(pod, node));
-    const normalized = s.normalize ? s.normalize(raw) : raw;
-    normalized.forEach((v, n) => (totals[n]! += s.weight * v));
+    if (s.prepare?.(pod, feasible) === SKIP) continue;
+    if (!s.normalize) {
+      for (let n = 0; n < feasible.length; n++) totals[n]! += s.weight * s.score(pod, feasible[n]!);
+      continue;
+    }
+    const normalized = s.normalize(feasible.map((node) => s.score(pod, node)));
+    for (let n = 0; n < feasible.length; n++) totals[n]! += s.weight * normalized[n]!;
   }
   let best: NodeInfo | undefined;
   let bestScore = -1;
-  feasible.forEach((node, n) => {
-    if (totals[n]! > bestScore) [best, bestScore] = [node, totals[n]!];
-  });
+  for (let n = 0; n < feasible.length; n++) {
+    if (totals[n]! > bestScore) [best, bestScore] = [feasible[n], totals[n]!];
+  }
   return { node: best, reasons, examined: i };
 }
 

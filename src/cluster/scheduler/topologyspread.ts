@@ -6,7 +6,7 @@
  * scores emptier domains higher. Counting happens once per attempt (`prepare`).
  */
 import { labelSelectorMatches, type LabelSelector } from '../api/selector.js';
-import type { FilterPlugin, NodeInfo, PodInfo } from './framework.js';
+import { SKIP, type FilterPlugin, type NodeInfo, type PodInfo, type PrepareResult } from './framework.js';
 import { nodeMatches } from './nodematch.js';
 
 const STATE = 'PodTopologySpread';
@@ -30,11 +30,11 @@ export const constraintsOf = (pod: PodInfo): SpreadConstraint[] =>
     (pod.pod.spec as { topologySpreadConstraints?: SpreadConstraint[] } | undefined)?.topologySpreadConstraints ?? []
   ).filter((c) => c?.topologyKey && c.maxSkew > 0);
 
-function prepare(pod: PodInfo, nodes: NodeInfo[]): void {
+function prepare(pod: PodInfo, nodes: NodeInfo[]): PrepareResult {
   const constraints = constraintsOf(pod);
   if (!constraints.length) {
     pod.cycle.delete(STATE);
-    return;
+    return SKIP;
   }
   const eligible = nodes.filter((n) => nodeMatches(pod, n));
   const state: SpreadState = {
@@ -58,6 +58,8 @@ function prepare(pod: PodInfo, nodes: NodeInfo[]): void {
     }
   });
   pod.cycle.set(STATE, state);
+  // The counts serve the score too; with no DoNotSchedule constraint the filter passes every node.
+  return constraints.some((c) => c.whenUnsatisfiable === 'DoNotSchedule') ? undefined : SKIP;
 }
 
 export const topologySpreadFilter: FilterPlugin = {

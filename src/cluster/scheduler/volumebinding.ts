@@ -10,7 +10,14 @@ import type { KObject } from '../api/object.js';
 import { bestVolume, claimClass, claimSpec, podClaimNames, SELECTED_NODE, volumeNodeTerms } from '../api/volume.js';
 import { collectionPath, type KubeClient } from '../client/client.js';
 import type { Informer } from '../client/informer.js';
-import type { FilterPlugin, FilterResult, NodeInfo, PodInfo } from './framework.js';
+import {
+  SKIP,
+  type FilterPlugin,
+  type FilterResult,
+  type NodeInfo,
+  type PodInfo,
+  type PrepareResult,
+} from './framework.js';
 import { termMatches } from './nodematch.js';
 
 const CYCLE_KEY = 'VolumeBinding';
@@ -45,9 +52,9 @@ export class VolumeBinding implements FilterPlugin {
     for (const i of [this.claims, this.volumes, this.classes]) i.on({ add: fn, update: fn, delete: fn });
   }
 
-  prepare(pod: PodInfo): void {
+  prepare(pod: PodInfo): PrepareResult {
     const names = podClaimNames(pod.pod);
-    if (!names.length) return;
+    if (!names.length) return SKIP;
     const state: ClaimState = { bound: [], waiting: [] };
     for (const name of names) {
       const claim = this.claims.get(`${pod.namespace}/${name}`);
@@ -61,6 +68,7 @@ export class VolumeBinding implements FilterPlugin {
       else state.refusal ??= 'pod has unbound immediate PersistentVolumeClaims';
     }
     pod.cycle.set(CYCLE_KEY, state);
+    return undefined;
   }
 
   filter(pod: PodInfo, node: NodeInfo): FilterResult {

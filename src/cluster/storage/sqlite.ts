@@ -10,6 +10,10 @@
  * next batches commit and wait for the following one. Nothing is acknowledged, visible to reads or sent
  * to watchers before its flush returns, so a crash (of the process or the machine) loses nothing that
  * anyone has seen. Watches are fed from the rows just made durable, in-process, with no polling.
+ *
+ * The newest row of every live key is also kept in memory (as the Kubernetes API server's watch cache
+ * keeps objects): this connection is the only writer, so the map changes only with its own writes, and
+ * reads of the current state and the checks of each write are answered without a query.
  */
 import { closeSync, fdatasync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
@@ -76,6 +80,12 @@ export class SqliteStorage implements Storage {
   /** The newest revision: this connection is the only writer, so it is kept here rather than queried. */
   private latest = 0;
   private readonly stmt: Record<string, Database.Statement>;
+  /** The newest row of each live key, committed or in the transaction being run. */
+  private readonly newest = new Map<string, Row>();
+  /** The highest row id written on this connection (committed or in the running transaction). */
+  private written = 0;
+  /** Keys the running write changed, to be read again from the database if its savepoint is undone. */
+  private touched: string[] = [];
 
   constructor(file: string) {
     this.db = new Database(file);
@@ -114,21 +124,39 @@ export class SqliteStorage implements Storage {
       count: this.db.prepare(
         `SELECT COUNT(*) AS n FROM log l JOIN (SELECT MAX(id) AS id FROM log WHERE name >= ? AND name < ? GROUP BY name) m ON l.id = m.id WHERE l.deleted = 0`,
       ),
-      exists: this.db.prepare(`SELECT deleted FROM log WHERE name = ? ORDER BY id DESC LIMIT 1`),
+      newest: this.db.prepare(
+        `SELECT l.* FROM log l JOIN (SELECT MAX(id) AS id FROM log GROUP BY name) m ON l.id = m.id WHERE l.deleted = 0`,
+      ),
     };
     this.latest = (this.stmt.revision!.get() as { rev: number }).rev;
+    this.loadNewest();
     this.walFile = `${file}-wal`;
     // Nested better-sqlite3 transactions are savepoints: a failed check undoes only its own write.
     const inSavepoint = this.db.transaction((fn: () => Written) => fn());
     this.commitBatch = this.db.transaction((batch: PendingWrite[]) =>
       batch.map((op): WriteResult => {
+        this.touched = [];
         try {
           return { ok: true, value: inSavepoint(op.fn) };
         } catch (err) {
+          for (const key of this.touched) this.reloadKey(key);
           return { ok: false, err };
         }
       }),
     );
+  }
+
+  /** Fill the map of newest rows from the database (at start, and after a transaction was undone). */
+  private loadNewest(): void {
+    this.newest.clear();
+    for (const r of this.stmt.newest!.iterate() as Iterable<Row>) this.newest.set(r.name, r);
+    this.written = (this.stmt.revision!.get() as { rev: number }).rev;
+  }
+
+  private reloadKey(key: string): void {
+    const r = this.stmt.current!.get(key, Number.MAX_SAFE_INTEGER) as Row | undefined;
+    if (r && !r.deleted) this.newest.set(key, r);
+    else this.newest.delete(key);
   }
 
   private rev(): number {
@@ -152,7 +180,10 @@ export class SqliteStorage implements Storage {
     return revision;
   }
 
+  /** The key's newest live row at revision `at`: from memory when that is the newest row of all. */
   private currentRow(key: string, at = Number.MAX_SAFE_INTEGER): Row | undefined {
+    const cached = this.newest.get(key);
+    if (cached ? cached.id <= at : at >= this.written) return cached;
     const r = this.stmt.current!.get(key, at) as Row | undefined;
     return r && !r.deleted ? r : undefined;
   }
@@ -200,6 +231,8 @@ export class SqliteStorage implements Storage {
     try {
       results = this.commitBatch.immediate(batch);
     } catch (err) {
+      // The whole transaction was undone: what its writes put in memory goes with it.
+      this.loadNewest();
       for (const op of batch) op.reject(err);
       return;
     }
@@ -255,7 +288,7 @@ export class SqliteStorage implements Storage {
     const info = this.stmt.insert!.run(name, created ? 1 : 0, deleted ? 1 : 0, createRevision, prevRevision, value);
     const id = Number(info.lastInsertRowid);
     if (created) this.stmt.setCreateRevision!.run(id);
-    return {
+    const row: Row = {
       id,
       name,
       created: created ? 1 : 0,
@@ -264,12 +297,16 @@ export class SqliteStorage implements Storage {
       prev_revision: prevRevision,
       value,
     };
+    this.touched.push(name);
+    this.written = id;
+    if (deleted) this.newest.delete(name);
+    else this.newest.set(name, row);
+    return row;
   }
 
   async create(key: string, value: Buffer): Promise<KeyValue> {
     const { row } = await this.write(() => {
-      const newest = this.stmt.exists!.get(key) as { deleted: number } | undefined;
-      if (newest && !newest.deleted) throw new StorageError('exists', `key exists: ${key}`);
+      if (this.currentRow(key)) throw new StorageError('exists', `key exists: ${key}`);
       return { row: this.append(key, true, false, 0, 0, value) };
     });
     return toKv(row);

@@ -257,3 +257,44 @@ if (existsSync('/usr/bin/etcd')) {
     };
   });
 }
+
+test('sqlite: writes of one batch see each other, a refused one leaves nothing, a reopened file knows its keys', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'gantry-sqlite-newest-'));
+  const file = path.join(dir, 'state.db');
+  try {
+    let s = new SqliteStorage(file);
+    const k = '/registry/pods/default/batch';
+    const first = await s.create(k, enc({ v: 1 }));
+    // Issued in one tick: committed in one transaction, checked in order.
+    const [won, lost, missing, other] = await Promise.allSettled([
+      s.update(k, enc({ v: 2 }), first.modRevision),
+      s.update(k, enc({ v: 3 }), first.modRevision),
+      s.delete('/registry/pods/default/none'),
+      s.create('/registry/pods/default/other', enc({})),
+    ]);
+    assert.equal(won.status, 'fulfilled');
+    assert.ok(lost.status === 'rejected' && (lost.reason as StorageError).code === 'conflict');
+    assert.ok(missing.status === 'rejected' && (missing.reason as StorageError).code === 'notFound');
+    assert.equal(other.status, 'fulfilled');
+    assert.deepEqual(dec((await s.get(k))!.value), { v: 2 });
+    assert.deepEqual(
+      dec((await s.get(k, first.modRevision))!.value),
+      { v: 1 },
+      'an older revision reads the older row',
+    );
+    await s.close();
+
+    s = new SqliteStorage(file);
+    assert.deepEqual(dec((await s.get(k))!.value), { v: 2 });
+    await assert.rejects(s.create(k, enc({})), (e: StorageError) => e.code === 'exists');
+    await s.delete(k);
+    assert.equal(await s.get(k), undefined);
+    await assert.rejects(s.update(k, enc({}), 1), (e: StorageError) => e.code === 'notFound');
+    const again = await s.create(k, enc({ v: 'again' }));
+    assert.deepEqual(dec((await s.get(k))!.value), { v: 'again' });
+    assert.equal((await s.get(k))!.createRevision, again.modRevision);
+    await s.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

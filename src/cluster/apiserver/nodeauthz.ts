@@ -81,7 +81,11 @@ export function nodeOf(user: UserInfo): string | undefined {
 }
 
 export class NodeAuthorizer {
-  private readonly pods = new Map<string, PodRefs>();
+  /**
+   * Each pod's references, or its stored bytes until a node's request first needs them: pods change far
+   * more often (every create, binding and status write) than nodes ask about them.
+   */
+  private readonly pods = new Map<string, PodRefs | Buffer>();
 
   constructor(
     private readonly storage: Storage,
@@ -99,7 +103,19 @@ export class NodeAuthorizer {
   observe(key: string, value: Buffer | undefined): void {
     const id = key.slice(PODS_PREFIX.length);
     if (!value) this.pods.delete(id);
-    else this.pods.set(id, podRefs(JSON.parse(value.toString()) as Obj));
+    else this.pods.set(id, value);
+  }
+
+  private refsOf(id: string): PodRefs | undefined {
+    const known = this.pods.get(id);
+    if (!Buffer.isBuffer(known)) return known;
+    const refs = podRefs(JSON.parse(known.toString()) as Obj);
+    this.pods.set(id, refs);
+    return refs;
+  }
+
+  private *allRefs(): Iterable<PodRefs> {
+    for (const id of this.pods.keys()) yield this.refsOf(id)!;
   }
 
   /**
@@ -175,7 +191,7 @@ export class NodeAuthorizer {
   private async pod(namespace: string | undefined, name: string | undefined): Promise<PodRefs | undefined> {
     if (!namespace || !name) return undefined;
     const id = `${namespace}/${name}`;
-    const known = this.pods.get(id);
+    const known = this.refsOf(id);
     if (known) return known;
     const kv = await this.storage.get(PODS_PREFIX + id);
     return kv ? podRefs(JSON.parse(kv.value.toString()) as Obj) : undefined;
@@ -193,7 +209,7 @@ export class NodeAuthorizer {
   /** Whether a pod bound to the node runs as ServiceAccount `namespace/name`. */
   private async runsAs(node: string, namespace: string, name: string): Promise<boolean> {
     const matches = (p: PodRefs): boolean => p.node === node && p.namespace === namespace && p.serviceAccount === name;
-    for (const p of this.pods.values()) if (matches(p)) return true;
+    for (const p of this.allRefs()) if (matches(p)) return true;
     for (const kv of (await this.storage.list(`${PODS_PREFIX}${namespace}/`)).kvs)
       if (matches(podRefs(JSON.parse(kv.value.toString()) as Obj))) return true;
     return false;
@@ -202,7 +218,7 @@ export class NodeAuthorizer {
   /** Whether a pod bound to the node uses a claim bound to volume `name`. */
   private async usesVolume(node: string, name: string): Promise<boolean> {
     const claims = new Set<string>();
-    for (const p of this.pods.values())
+    for (const p of this.allRefs())
       if (p.node === node) for (const c of p.persistentvolumeclaims) claims.add(`${p.namespace}/${c}`);
     for (const claim of claims) {
       const kv = await this.storage.get(CLAIMS_PREFIX + claim);
@@ -226,7 +242,7 @@ export class NodeAuthorizer {
     name: string,
   ): Promise<boolean> {
     const matches = (p: PodRefs): boolean => p.node === node && p.namespace === namespace && p[kind].has(name);
-    for (const p of this.pods.values()) if (matches(p)) return true;
+    for (const p of this.allRefs()) if (matches(p)) return true;
     // A pod bound a moment ago may not have come through the watch yet.
     for (const kv of (await this.storage.list(`${PODS_PREFIX}${namespace}/`)).kvs)
       if (matches(podRefs(JSON.parse(kv.value.toString()) as Obj))) return true;

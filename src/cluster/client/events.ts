@@ -5,7 +5,6 @@
  * most 1000 and are written a few at a time, and when the queue is full under a burst (thousands of pods
  * scheduled at once) new events are dropped rather than slowing the binds they report.
  */
-import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../common/log.js';
 import { nowRfc3339, type KObject } from '../api/object.js';
 import { collectionPath, type KubeClient } from './client.js';
@@ -13,6 +12,19 @@ import { collectionPath, type KubeClient } from './client.js';
 /** client-go's `maxQueuedEvents`. */
 const MAX_QUEUED = 1000;
 const MAX_IN_FLIGHT = 2;
+
+let lastStamp = 0n;
+
+/**
+ * client-go's event name suffix: the time in nanoseconds, in hex (`pod.17c9e0a2b3d4e5f6`). The clock
+ * here counts milliseconds, so a stamp is moved past the previous one to stay unique in this process.
+ */
+function eventStamp(): string {
+  let ns = BigInt(Date.now()) * 1_000_000n;
+  if (ns <= lastStamp) ns = lastStamp + 1n;
+  lastStamp = ns;
+  return ns.toString(16);
+}
 
 export class EventRecorder {
   private readonly queue: KObject[] = [];
@@ -32,7 +44,7 @@ export class EventRecorder {
     const event: KObject = {
       apiVersion: 'v1',
       kind: 'Event',
-      metadata: { name: `${about.metadata?.name}.${randomBytes(8).toString('hex')}`, namespace: ns },
+      metadata: { name: `${about.metadata?.name}.${eventStamp()}`, namespace: ns },
       involvedObject: {
         apiVersion: about.apiVersion,
         kind: about.kind,

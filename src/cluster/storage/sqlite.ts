@@ -60,8 +60,19 @@ function prefixEnd(prefix: string): string {
   return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
 }
 
+/**
+ * One KeyValue per row kept in memory: a change's `prev` is then the very object its own event carried,
+ * so watchers that decoded that event (keyed by the object) do not decode it again.
+ */
+const kvOfRow = new WeakMap<Row, KeyValue>();
+
 function toKv(r: Row): KeyValue {
-  return { key: r.name, value: r.value ?? Buffer.alloc(0), createRevision: r.create_revision, modRevision: r.id };
+  let kv = kvOfRow.get(r);
+  if (!kv) {
+    kv = { key: r.name, value: r.value ?? Buffer.alloc(0), createRevision: r.create_revision, modRevision: r.id };
+    kvOfRow.set(r, kv);
+  }
+  return kv;
 }
 
 export class SqliteStorage implements Storage {

@@ -87,6 +87,15 @@ function allBound(c: ApiClient, count: number): { done: Promise<void>; stop: () 
 
 type Mode = 'in-process' | 'own-process' | 'none';
 
+/** CPU time (user and system) a process has used so far, in seconds, from /proc (clock ticks of 1/100 s). */
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return 0;
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    .replace(/^.*\) /, '')
+    .split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** Seconds from the first create until every pod is bound (or, with no scheduler, created). */
 async function measure(mode: Mode): Promise<number> {
   const withScheduler = mode !== 'none';
@@ -100,21 +109,25 @@ async function measure(mode: Mode): Promise<number> {
           ? ['--controllers=garbagecollector,namespace,serviceaccount', '--disable-scheduler']
           : ['--disable-controller-manager', '--disable-scheduler'],
     );
-    if (mode === 'own-process') startScheduler(cleanup, server, path.join(server.dir, 'scheduler.log'));
+    const scheduler =
+      mode === 'own-process' ? startScheduler(cleanup, server, path.join(server.dir, 'scheduler.log')) : undefined;
     const c = clientOf(server);
     await pool(nodeCount, async (i) => {
       await c.create('/api/v1/nodes', node(i));
       await c.mergePatch(`/api/v1/nodes/sim-${i}/status`, { status: nodeStatus });
     });
     const watch = allBound(c, podCount);
+    const cpuBefore = [cpuSeconds(server.proc.pid), cpuSeconds(scheduler?.pid)];
     const start = performance.now();
     await pool(podCount, (i) => c.create('/api/v1/namespaces/default/pods', pod(i)));
     const created = performance.now();
     if (withScheduler) await watch.done;
     watch.stop();
     const end = performance.now();
+    const perPod = (pid: number | undefined, before: number): string =>
+      `${((1e6 * (cpuSeconds(pid) - before)) / podCount).toFixed(0)} us`;
     console.log(
-      `  ${mode === 'none' ? 'created only' : `scheduled (${mode})`}: creates took ${((created - start) / 1000).toFixed(2)} s, all done in ${((end - start) / 1000).toFixed(2)} s`,
+      `  ${mode === 'none' ? 'created only' : `scheduled (${mode})`}: creates took ${((created - start) / 1000).toFixed(2)} s, all done in ${((end - start) / 1000).toFixed(2)} s; CPU per pod: server ${perPod(server.proc.pid, cpuBefore[0]!)}${scheduler ? `, scheduler ${perPod(scheduler.pid, cpuBefore[1]!)}` : ''}`,
     );
     c.close();
     return (end - start) / 1000;

@@ -242,16 +242,20 @@ export class ApiClient implements KubeClient {
     }
     const abort = (): void => void res.destroy();
     signal.addEventListener('abort', abort, { once: true });
+    // Decoded as a stream: a character may be split between two chunks.
+    res.setEncoding('utf8');
     let pending = '';
     try {
       for await (const chunk of res) {
-        pending += (chunk as Buffer).toString('utf8');
+        pending += chunk as string;
+        let start = 0;
         let nl: number;
-        while ((nl = pending.indexOf('\n')) >= 0) {
-          const line = pending.slice(0, nl);
-          pending = pending.slice(nl + 1);
+        while ((nl = pending.indexOf('\n', start)) >= 0) {
+          const line = pending.slice(start, nl);
+          start = nl + 1;
           if (line.trim()) onEvent(JSON.parse(line) as WatchEvent);
         }
+        pending = pending.slice(start);
       }
     } catch (err) {
       if (!signal.aborted) throw err;

@@ -5,6 +5,7 @@
  */
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
+import { urlToHttpOptions } from 'node:url';
 import { StatusError as ApiStatusError } from '../api/errors.js';
 import type { KObject } from '../api/object.js';
 
@@ -70,9 +71,24 @@ const UNREACHED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOST
 /** Errors of a connection that broke: the next requests go to another server. */
 const BROKEN = new Set([...UNREACHED, 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
 
+/** A response's whole body; listeners rather than an async iterator, which costs more than a small body. */
+function readResponse(res: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    res.once('error', reject);
+    res.once('close', () => {
+      if (!res.complete) reject(new Error('the API server closed the connection before the whole response'));
+    });
+  });
+}
+
 export class ApiClient implements KubeClient {
   private agent: https.Agent;
   private readonly servers: string[];
+  /** Each server's URL parsed once into request options (host, port, path prefix), not on every request. */
+  private readonly targets: Array<https.RequestOptions & { prefix: string }>;
   /** The server requests go to, until it fails. */
   private current = 0;
 
@@ -82,6 +98,10 @@ export class ApiClient implements KubeClient {
       .map((s) => s.trim().replace(/\/+$/, ''))
       .filter(Boolean);
     if (!this.servers.length) throw new Error('no API server given');
+    this.targets = this.servers.map((s) => {
+      const url = new URL(s);
+      return { ...urlToHttpOptions(url), prefix: url.pathname.replace(/\/+$/, '') };
+    });
     this.agent = this.makeAgent();
   }
 
@@ -122,11 +142,13 @@ export class ApiClient implements KubeClient {
     accept = 'application/json',
   ): Promise<IncomingMessage> {
     const data = body === undefined ? undefined : JSON.stringify(body);
-    const attempt = (server: string): Promise<IncomingMessage> =>
+    const attempt = (index: number): Promise<IncomingMessage> =>
       new Promise((resolve, reject) => {
+        const { prefix, ...target } = this.targets[index]!;
         const req = https.request(
-          `${server}${path}`,
           {
+            ...target,
+            path: prefix + path,
             method,
             agent: this.agent,
             headers: {
@@ -145,7 +167,7 @@ export class ApiClient implements KubeClient {
     const tryFrom = async (tried: number): Promise<IncomingMessage> => {
       const index = this.current;
       try {
-        return await attempt(this.servers[index]!);
+        return await attempt(index);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? '';
         if (this.servers.length > 1 && BROKEN.has(code) && this.current === index)
@@ -165,9 +187,7 @@ export class ApiClient implements KubeClient {
     accept?: string,
   ): Promise<T> {
     const res = await this.open(method, path, body, contentType, accept);
-    const chunks: Buffer[] = [];
-    for await (const c of res) chunks.push(c as Buffer);
-    const text = Buffer.concat(chunks).toString('utf8');
+    const text = (await readResponse(res)).toString('utf8');
     let json: unknown;
     try {
       json = JSON.parse(text);

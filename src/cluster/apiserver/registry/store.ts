@@ -146,7 +146,8 @@ export class Store implements StoreApi {
       const value = Buffer.from(JSON.stringify(obj));
       const kv = await this.storage.create(storageKey(r, meta.namespace, meta.name), value);
       await this.observe(s, kv.key, value, obj);
-      return decode({ ...kv, value });
+      // The object just written, not a parse of its bytes: they are its JSON.
+      return { ...obj, metadata: { ...obj.metadata, resourceVersion: String(kv.modRevision) } };
     } catch (err) {
       if (err instanceof StorageError && err.code === 'exists') throw alreadyExists(r, meta.name);
       throw err;

@@ -1,5 +1,6 @@
 /** Shared benchmark plumbing: timing, medians, processes on loopback, printing side-by-side ratios. */
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
@@ -29,6 +30,35 @@ export function shAsync(cmd: string, args: string[], env: Record<string, string>
     p.stderr.on('data', (d: Buffer) => (err += d.toString()));
     p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} failed: ${err}`))));
   });
+}
+
+/** CPU time (user and system) a process has used so far, in seconds, from /proc (clock ticks of 1/100 s). */
+export function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return 0;
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    .replace(/^.*\) /, '')
+    .split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** `shAsync` that answers the CPU time (user and system, in seconds) the command used, as bash's `times` reports it. */
+export async function shAsyncCpu(cmd: string, args: string[], env: Record<string, string> = {}): Promise<number> {
+  const out = await new Promise<string>((resolve, reject) => {
+    const p = spawn('bash', ['-c', '"$@" >/dev/null && times', 'bash', cmd, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let text = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('close', (code) =>
+      code === 0 ? resolve(text) : reject(new Error(`${cmd} ${args.join(' ')} failed: ${err}`)),
+    );
+  });
+  // Second line: the children's user and system time, e.g. "0m0.520s 0m0.230s".
+  const children = out.trim().split('\n')[1] ?? '';
+  return [...children.matchAll(/(\d+)m([\d.]+)s/g)].reduce((sum, m) => sum + Number(m[1]) * 60 + Number(m[2]), 0);
 }
 
 export function row(name: string, gantryMs: number, peerName: string, peerMs: number, bytes?: number): void {

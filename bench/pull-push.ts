@@ -16,7 +16,7 @@ import { sha256, hexOf } from '../src/common/digest.js';
 import { readAll } from '../src/common/streams.js';
 import { packDirectory } from '../src/diff/archive.js';
 import { MediaType } from '../src/images/oci.js';
-import { median, row, sh, shAsync, time } from './lib.js';
+import { cpuSeconds, median, row, sh, shAsync, shAsyncCpu, time } from './lib.js';
 
 /**
  * An OCI layout holding one image: `layered`, four layers (a binary, random data, text, many small
@@ -126,20 +126,38 @@ async function pullSingleLayer(cleanup: Cleanup, runs: number): Promise<void> {
   sh('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout}:big`, `docker://${reg.addr}/bench/one:1`]);
   const gantry: number[] = [];
   const skopeo: number[] = [];
+  // CPU seconds of each side: the daemon's and skopeo's, and the registry's while it served each.
+  const cpu = { daemon: [] as number[], skopeo: [] as number[], regG: [] as number[], regS: [] as number[] };
   for (let i = 0; i < runs; i++) {
     const c = new Cleanup();
     const d = await startDaemon(c);
+    const before = [cpuSeconds(d.proc.pid), cpuSeconds(reg.pid)];
     gantry.push(await time(() => shAsync('docker', ['pull', '-q', `${reg.addr}/bench/one:1`], d.env)));
+    cpu.daemon.push(cpuSeconds(d.proc.pid) - before[0]!);
+    cpu.regG.push(cpuSeconds(reg.pid) - before[1]!);
     const out = mkdtempSync(path.join(os.tmpdir(), 'gantry-bench-skopeo-'));
     c.add(() => fs.rm(out, { recursive: true, force: true }));
+    const regBefore = cpuSeconds(reg.pid);
     skopeo.push(
-      await time(() =>
-        shAsync('skopeo', ['copy', '--src-tls-verify=false', `docker://${reg.addr}/bench/one:1`, `oci:${out}:one`]),
+      await time(async () =>
+        cpu.skopeo.push(
+          await shAsyncCpu('skopeo', [
+            'copy',
+            '--src-tls-verify=false',
+            `docker://${reg.addr}/bench/one:1`,
+            `oci:${out}:one`,
+          ]),
+        ),
       ),
     );
+    cpu.regS.push(cpuSeconds(reg.pid) - regBefore);
     await c.run();
   }
   row('pull, 1 layer (docker CLI)', median(gantry), 'skopeo copy', median(skopeo), bytes);
+  const s = (xs: number[]): string => `${median(xs).toFixed(2)} s`;
+  process.stdout.write(
+    `  CPU, medians: gantry daemon ${s(cpu.daemon)} (registry ${s(cpu.regG)}) | skopeo ${s(cpu.skopeo)} (registry ${s(cpu.regS)}) | ${os.cpus().length} cores\n`,
+  );
 }
 
 async function main(): Promise<void> {

@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { ApiClient } from '../src/cluster/client/client.js';
 import type { KObject } from '../src/cluster/api/object.js';
 import { Cleanup, startScheduler, startServer, type ClusterServer } from '../test/e2e/helpers.js';
+import { cpuSeconds } from './lib.js';
 
 const { values } = parseArgs({
   options: { nodes: { type: 'string', default: '1000' }, pods: { type: 'string', default: '5000' } },
@@ -86,15 +87,6 @@ function allBound(c: ApiClient, count: number): { done: Promise<void>; stop: () 
 }
 
 type Mode = 'in-process' | 'own-process' | 'none';
-
-/** CPU time (user and system) a process has used so far, in seconds, from /proc (clock ticks of 1/100 s). */
-function cpuSeconds(pid: number | undefined): number {
-  if (!pid) return 0;
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    .replace(/^.*\) /, '')
-    .split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 /** Seconds from the first create until every pod is bound (or, with no scheduler, created). */
 async function measure(mode: Mode): Promise<number> {

@@ -549,6 +549,7 @@ export interface Registry {
   addr: string;
   kind: 'debian' | 'gantry';
   dataRoot: string;
+  pid: number | undefined;
 }
 
 /** Start Debian's docker-registry or gantry's registry on a free loopback port. */
@@ -561,19 +562,20 @@ export async function startRegistry(
   const port = await freePort();
   const addr = `127.0.0.1:${port}`;
   const dataRoot = path.join(dir, 'data');
+  let proc: ChildProcess;
   if (kind === 'debian') {
     const cfg = path.join(dir, 'config.yml');
     let yaml = `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${dataRoot}\n  delete:\n    enabled: true\nhttp:\n  addr: ${addr}\n`;
     if (opts.htpasswd) yaml += `auth:\n  htpasswd:\n    realm: test\n    path: ${opts.htpasswd}\n`;
     await fs.writeFile(cfg, yaml);
-    startProcess(cleanup, 'docker-registry', ['serve', cfg], path.join(dir, 'registry.log'));
+    proc = startProcess(cleanup, 'docker-registry', ['serve', cfg], path.join(dir, 'registry.log'));
   } else {
     const args = ['registry', 'serve', '--addr', addr, '--data-root', dataRoot];
     if (opts.htpasswd) args.push('--htpasswd', opts.htpasswd);
-    startProcess(cleanup, GANTRY, args, path.join(dir, 'registry.log'));
+    proc = startProcess(cleanup, GANTRY, args, path.join(dir, 'registry.log'));
   }
   await waitFor(() => canConnect({ host: '127.0.0.1', port }), `${kind} registry on ${addr}`);
-  return { addr, kind, dataRoot };
+  return { addr, kind, dataRoot, pid: proc.pid };
 }
 
 const BASE_IMAGES = 'busybox,node,redis';

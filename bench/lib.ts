@@ -23,13 +23,23 @@ export function sh(cmd: string, args: string[], env: Record<string, string> = {}
   return r.stdout;
 }
 
-export function shAsync(cmd: string, args: string[], env: Record<string, string> = {}): Promise<void> {
+/** Run a command; answers its stdout when `stdout` is set; a failure carries its stderr. */
+function run(cmd: string, args: string[], env: Record<string, string>, stdout: boolean, what: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn(cmd, args, {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', stdout ? 'pipe' : 'ignore', 'pipe'],
+    });
+    let out = '';
     let err = '';
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} failed: ${err}`))));
+    p.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${what} failed: ${err}`))));
   });
+}
+
+export async function shAsync(cmd: string, args: string[], env: Record<string, string> = {}): Promise<void> {
+  await run(cmd, args, env, false, `${cmd} ${args.join(' ')}`);
 }
 
 /** CPU time (user and system) a process has used so far, in seconds, from /proc (clock ticks of 1/100 s). */
@@ -43,19 +53,13 @@ export function cpuSeconds(pid: number | undefined): number {
 
 /** `shAsync` that answers the CPU time (user and system, in seconds) the command used, as bash's `times` reports it. */
 export async function shAsyncCpu(cmd: string, args: string[], env: Record<string, string> = {}): Promise<number> {
-  const out = await new Promise<string>((resolve, reject) => {
-    const p = spawn('bash', ['-c', '"$@" >/dev/null && times', 'bash', cmd, ...args], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let text = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (text += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('close', (code) =>
-      code === 0 ? resolve(text) : reject(new Error(`${cmd} ${args.join(' ')} failed: ${err}`)),
-    );
-  });
+  const out = await run(
+    'bash',
+    ['-c', '"$@" >/dev/null && times', 'bash', cmd, ...args],
+    env,
+    true,
+    `${cmd} ${args.join(' ')}`,
+  );
   // Second line: the children's user and system time, e.g. "0m0.520s 0m0.230s".
   const children = out.trim().split('\n')[1] ?? '';
   return [...children.matchAll(/(\d+)m([\d.]+)s/g)].reduce((sum, m) => sum + Number(m[1]) * 60 + Number(m[2]), 0);

@@ -8,6 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { urlToHttpOptions } from 'node:url';
 import { StatusError as ApiStatusError } from '../api/errors.js';
 import type { KObject } from '../api/object.js';
+import { readAll } from '../../common/streams.js';
 
 /** The server, its CA, and either a client certificate or a bearer token. */
 export interface ClientOptions {
@@ -70,19 +71,6 @@ const METADATA_LIST_ONLY = 'application/json;as=PartialObjectMetadataList;g=meta
 const UNREACHED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN']);
 /** Errors of a connection that broke: the next requests go to another server. */
 const BROKEN = new Set([...UNREACHED, 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
-
-/** A response's whole body; listeners rather than an async iterator, which costs more than a small body. */
-function readResponse(res: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    res.on('data', (c: Buffer) => chunks.push(c));
-    res.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    res.once('error', reject);
-    res.once('close', () => {
-      if (!res.complete) reject(new Error('the API server closed the connection before the whole response'));
-    });
-  });
-}
 
 export class ApiClient implements KubeClient {
   private agent: https.Agent;
@@ -187,7 +175,7 @@ export class ApiClient implements KubeClient {
     accept?: string,
   ): Promise<T> {
     const res = await this.open(method, path, body, contentType, accept);
-    const text = (await readResponse(res)).toString('utf8');
+    const text = (await readAll(res)).toString('utf8');
     let json: unknown;
     try {
       json = JSON.parse(text);

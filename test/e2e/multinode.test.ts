@@ -770,8 +770,15 @@ spec:
       'a DaemonSet pod running on the new node',
       60_000,
     );
+    // The status may still count four nodes here, which rollout status would accept; wait for five.
+    await waitFor(
+      () =>
+        ok(['get', 'ds', 'node-agent', '-o', 'jsonpath={.status.desiredNumberScheduled}/{.status.numberAvailable}']) ===
+        '5/5',
+      'the DaemonSet status to count the new node',
+      30_000,
+    );
     ok(['rollout', 'status', 'ds/node-agent', '--timeout=60s']);
-    assert.equal(ok(['get', 'ds', 'node-agent', '-o', 'jsonpath={.status.desiredNumberScheduled}']), '5');
     ok(['delete', 'ds', 'node-agent']);
     const del = gantry(['cluster', 'node', 'delete', `${name}-m05`, '--name', name]);
     assert.equal(del.code, 0, del.stderr);

@@ -223,6 +223,12 @@ spec:
       10000,
     );
     ok(['label', 'node', 'work-1', 'role=edge']);
+    // Until the controller sees the label, the status still says 0 of 0 and rollout status would pass at once.
+    await waitFor(
+      () => jsonpath(['get', 'ds', 'agent'], '{.status.desiredNumberScheduled}') === '1',
+      'the labelled node to be counted',
+      10000,
+    );
     const rs = k(['rollout', 'status', 'ds/agent', '--timeout=20s']);
     if (rs.code)
       console.log(ok(['get', 'ds,pods,controllerrevisions', '-o', 'yaml']), ok(['get', 'nodes', '-o', 'yaml']));

@@ -25,9 +25,7 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
-
-enum { K_DIR = 1, K_FILE, K_SYMLINK, K_HARDLINK, K_CHAR, K_BLOCK, K_FIFO, K_WHITEOUT, K_OPAQUE };
-enum { F_CHOWN = 1, F_NO_OVERWRITE_DIR_NON_DIR = 2, F_MKDIR_PARENTS = 4 };
+#include "confined.h"
 
 #define MAX_REMOVE_DEPTH 4096
 #define MAX_PATH_ARG 65536
@@ -192,32 +190,56 @@ static int chmod_nofollow(int dirfd, const char *name, mode_t mode) {
   return rc;
 }
 
-typedef struct {
-  napi_value list; /* alternating name (string), value (Buffer) */
-  uint32_t count;
-} xattr_list;
+/*
+ * A JavaScript list of xattrs (alternating name string, value Buffer) as C arrays. The values point into
+ * the Buffers, valid for the call. Answers 0 or -errno; free with xattrs_free.
+ */
+static int xattrs_from_js(napi_env env, napi_value list, confined_xattrs *x) {
+  memset(x, 0, sizeof(*x));
+  bool is_array = false;
+  uint32_t len = 0;
+  napi_is_array(env, list, &is_array);
+  if (is_array) napi_get_array_length(env, list, &len);
+  uint32_t n = len / 2;
+  if (n == 0) return 0;
+  char **names = calloc(n, sizeof(char *));
+  const void **values = calloc(n, sizeof(void *));
+  size_t *lens = calloc(n, sizeof(size_t));
+  x->names = (const char *const *)names;
+  x->values = values;
+  x->lens = lens;
+  if (!names || !values || !lens) return -ENOMEM;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value nv, vv;
+    napi_get_element(env, list, 2 * i, &nv);
+    napi_get_element(env, list, 2 * i + 1, &vv);
+    void *data = NULL;
+    names[i] = arg_string(env, nv);
+    x->count = i + 1;
+    if (!names[i] || napi_get_buffer_info(env, vv, &data, &lens[i]) != napi_ok) return -EINVAL;
+    values[i] = data;
+  }
+  return 0;
+}
+
+static void xattrs_free(confined_xattrs *x) {
+  if (x->names)
+    for (uint32_t i = 0; i < x->count; i++) free((char *)x->names[i]);
+  free((void *)x->names);
+  free((void *)x->values);
+  free((void *)x->lens);
+}
 
 /* Set every xattr of the list on `fd` (when >= 0) or on `name` in `dirfd` without following it. */
-static int set_xattrs(napi_env env, xattr_list *x, int fd, int dirfd, const char *name) {
+static int set_xattrs(const confined_xattrs *x, int fd, int dirfd, const char *name) {
   char proc[PATH_MAX];
   if (fd < 0) {
     if (snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", dirfd, name) >= (int)sizeof(proc)) return -ENAMETOOLONG;
   }
-  for (uint32_t i = 0; i + 1 < x->count; i += 2) {
-    napi_value nv, vv;
-    napi_get_element(env, x->list, i, &nv);
-    napi_get_element(env, x->list, i + 1, &vv);
-    char *key = arg_string(env, nv);
-    void *data = NULL;
-    size_t len = 0;
-    if (!key || napi_get_buffer_info(env, vv, &data, &len) != napi_ok) {
-      free(key);
-      return -EINVAL;
-    }
-    int rc = fd >= 0 ? fsetxattr(fd, key, data, len, 0) : lsetxattr(proc, key, data, len, 0);
-    int e = errno;
-    free(key);
-    if (rc < 0) return -e;
+  for (uint32_t i = 0; i < x->count; i++) {
+    int rc = fd >= 0 ? fsetxattr(fd, x->names[i], x->values[i], x->lens[i], 0)
+                     : lsetxattr(proc, x->names[i], x->values[i], x->lens[i], 0);
+    if (rc < 0) return -errno;
   }
   return 0;
 }
@@ -255,20 +277,138 @@ static int make_room(int pfd, const char *base, int kind, int flags) {
 }
 
 /* Owner, mode and xattrs of an entry reached through its own fd (files and directories). */
-static int finish_fd(napi_env env, int fd, int flags, uid_t uid, gid_t gid, mode_t mode, xattr_list *x) {
+static int finish_fd(int fd, int flags, uid_t uid, gid_t gid, mode_t mode, const confined_xattrs *x) {
   if ((flags & F_CHOWN) && fchown(fd, uid, gid) < 0) return -errno;
   if (fchmod(fd, mode) < 0) return -errno;
-  return x->count ? set_xattrs(env, x, fd, -1, NULL) : 0;
+  return x && x->count ? set_xattrs(x, fd, -1, NULL) : 0;
+}
+
+int confined_finish_file(int fd, const confined_entry *e) {
+  int rc = finish_fd(fd, e->flags, e->uid, e->gid, e->mode & 07777, e->xattrs);
+  if (rc == 0 && futimens(fd, e->ts) < 0) rc = -errno;
+  return rc;
 }
 
 /* Owner, mode, xattrs and times of an entry reached by name (symlinks, devices, fifos). */
-static int finish_name(napi_env env, int pfd, const char *base, int flags, uid_t uid, gid_t gid, mode_t mode, int chmod_it, xattr_list *x, struct timespec *ts) {
+static int finish_name(int pfd, const char *base, int flags, uid_t uid, gid_t gid, mode_t mode, int chmod_it, const confined_xattrs *x, const struct timespec *ts) {
   int rc;
   if ((flags & F_CHOWN) && fchownat(pfd, base, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) return -errno;
   if (chmod_it && (rc = chmod_nofollow(pfd, base, mode)) < 0) return rc;
-  if (x->count && (rc = set_xattrs(env, x, -1, pfd, base)) < 0) return rc;
+  if (x && x->count && (rc = set_xattrs(x, -1, pfd, base)) < 0) return rc;
   if (ts && utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0) return -errno;
   return 0;
+}
+
+int confined_apply(int root, char *rel, uint64_t resolve, const confined_entry *e, const char **what, int *out_fd) {
+  int rc = 0, pfd = -1, fd = -1;
+  int kind = e->kind, flags = e->flags;
+  mode_t mode = e->mode & 07777;
+  uid_t uid = e->uid;
+  gid_t gid = e->gid;
+  const char *base = "";
+  *what = "creating";
+  *out_fd = -1;
+  if ((kind == K_SYMLINK || kind == K_HARDLINK) && !e->link_target) return -EINVAL;
+  if (rel[0] == '\0') {
+    /* The root itself: only its metadata can change. */
+    if (kind != K_DIR && kind != K_OPAQUE) return -EEXIST;
+    fd = open_beneath(root, "", O_RDONLY | O_DIRECTORY, 0, resolve);
+    if (fd < 0) return -errno;
+    if (kind == K_OPAQUE) rc = fsetxattr(fd, "trusted.overlay.opaque", "y", 1, 0) < 0 ? -errno : 0;
+    else rc = finish_fd(fd, flags, uid, gid, mode, e->xattrs);
+    close(fd);
+    return rc;
+  }
+  pfd = open_parent(root, rel, resolve, flags & F_MKDIR_PARENTS, &base);
+  if (pfd < 0) {
+    *what = "resolving the parent of";
+    return pfd;
+  }
+  if (base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+    rc = -EINVAL;
+    goto done;
+  }
+  if (kind == K_OPAQUE) {
+    char proc[PATH_MAX];
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", pfd, base);
+    struct stat st;
+    if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) rc = -errno;
+    else if (!S_ISDIR(st.st_mode)) rc = -ENOTDIR;
+    else if (lsetxattr(proc, "trusted.overlay.opaque", "y", 1, 0) < 0) rc = -errno;
+    *what = "marking opaque";
+    goto done;
+  }
+  rc = make_room(pfd, base, kind, flags);
+  if (rc < 0) {
+    *what = "replacing";
+    goto done;
+  }
+  int keep_dir = rc == 1;
+  rc = 0;
+  switch (kind) {
+  case K_DIR:
+    if (!keep_dir && mkdirat(pfd, base, 0700) < 0) {
+      rc = -errno;
+      break;
+    }
+    fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) rc = -errno;
+    else rc = finish_fd(fd, flags, uid, gid, mode, e->xattrs);
+    break;
+  case K_FILE:
+    fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      rc = -errno;
+      break;
+    }
+    if (!e->has_data) {
+      *out_fd = fd;
+      fd = -1;
+      break;
+    }
+    if ((rc = write_all(fd, e->data, e->data_len)) < 0) break;
+    rc = confined_finish_file(fd, e);
+    break;
+  case K_SYMLINK:
+    if (symlinkat(e->link_target, pfd, base) < 0) rc = -errno;
+    else rc = finish_name(pfd, base, flags, uid, gid, 0, 0, e->xattrs, e->ts);
+    break;
+  case K_HARDLINK: {
+    const char *target_base;
+    int tfd = open_parent(root, e->link_target, resolve, 0, &target_base);
+    if (tfd < 0) {
+      rc = tfd;
+      *what = "resolving the hardlink target of";
+      break;
+    }
+    if (target_base[0] == '\0' || strcmp(target_base, "..") == 0 || strcmp(target_base, ".") == 0) rc = -EINVAL;
+    else if (linkat(tfd, target_base, pfd, base, 0) < 0) rc = -errno;
+    close(tfd);
+    *what = "hardlinking";
+    break;
+  }
+  case K_CHAR:
+  case K_BLOCK:
+  case K_FIFO:
+  case K_WHITEOUT: {
+    mode_t type = kind == K_BLOCK ? S_IFBLK : kind == K_FIFO ? S_IFIFO : S_IFCHR;
+    dev_t dev = kind == K_WHITEOUT || kind == K_FIFO ? 0 : makedev(e->dev_major, e->dev_minor);
+    if (kind == K_WHITEOUT) {
+      mode = 0;
+      uid = 0;
+      gid = 0;
+    }
+    if (mknodat(pfd, base, type | (mode & 0777), dev) < 0) rc = -errno;
+    else rc = finish_name(pfd, base, kind == K_WHITEOUT ? 0 : flags, uid, gid, mode, kind != K_WHITEOUT, e->xattrs, e->ts);
+    break;
+  }
+  default:
+    rc = -EINVAL;
+  }
+done:
+  if (fd >= 0) close(fd);
+  if (pfd >= 0) close(pfd);
+  return rc;
 }
 
 /*
@@ -287,146 +427,38 @@ static napi_value ApplyEntry(napi_env env, napi_callback_info info) {
   if (!rel) return throw_path_errno(env, EINVAL, "entry name", "(not a path)");
   char *display = strdup(rel);
   uint64_t resolve = (uint64_t)arg_int(env, argv[2]);
-  int kind = arg_int(env, argv[3]);
-  mode_t mode = (mode_t)arg_int(env, argv[4]) & 07777;
-  uid_t uid = (uid_t)arg_int64(env, argv[5]);
-  gid_t gid = (gid_t)arg_int64(env, argv[6]);
+  confined_entry e;
+  memset(&e, 0, sizeof(e));
+  e.kind = arg_int(env, argv[3]);
+  e.mode = (mode_t)arg_int(env, argv[4]) & 07777;
+  e.uid = (uid_t)arg_int64(env, argv[5]);
+  e.gid = (gid_t)arg_int64(env, argv[6]);
   double mtime = 0;
   napi_get_value_double(env, argv[7], &mtime);
-  struct timespec ts[2];
-  to_timespec(mtime, ts);
-  int dev_major = arg_int(env, argv[9]);
-  int dev_minor = arg_int(env, argv[10]);
-  xattr_list x = { argv[11], 0 };
-  bool is_array = false;
-  napi_is_array(env, argv[11], &is_array);
-  if (is_array) napi_get_array_length(env, argv[11], &x.count);
-  int flags = arg_int(env, argv[12]);
-
-  char *link_target = NULL;
-  void *data = NULL;
-  size_t data_len = 0;
-  bool has_data = false;
+  to_timespec(mtime, e.ts);
+  e.dev_major = arg_int(env, argv[9]);
+  e.dev_minor = arg_int(env, argv[10]);
+  e.flags = arg_int(env, argv[12]);
+  confined_xattrs x;
+  int rc = xattrs_from_js(env, argv[11], &x);
+  e.xattrs = &x;
   napi_valuetype ptype;
   napi_typeof(env, argv[8], &ptype);
-  if (ptype == napi_string) link_target = arg_string(env, argv[8]);
+  bool has_data = false;
+  if (ptype == napi_string) e.link_target = arg_string(env, argv[8]);
   else if (ptype == napi_object) napi_is_buffer(env, argv[8], &has_data);
-  if (has_data) napi_get_buffer_info(env, argv[8], &data, &data_len);
-
+  if (has_data) {
+    void *data = NULL;
+    napi_get_buffer_info(env, argv[8], &data, &e.data_len);
+    e.data = data;
+    e.has_data = 1;
+  }
   const char *what = "creating";
-  int rc = 0, out_fd = -1, pfd = -1, fd = -1;
-  const char *base = "";
-  if ((kind == K_SYMLINK || kind == K_HARDLINK) && !link_target) {
-    rc = -EINVAL;
-    goto done;
-  }
-  if (rel[0] == '\0') {
-    /* The root itself: only its metadata can change. */
-    if (kind != K_DIR && kind != K_OPAQUE) {
-      rc = -EEXIST;
-      goto done;
-    }
-    fd = open_beneath(root, "", O_RDONLY | O_DIRECTORY, 0, resolve);
-    if (fd < 0) rc = -errno;
-    else if (kind == K_OPAQUE) rc = fsetxattr(fd, "trusted.overlay.opaque", "y", 1, 0) < 0 ? -errno : 0;
-    else rc = finish_fd(env, fd, flags, uid, gid, mode, &x);
-    goto done;
-  }
-  pfd = open_parent(root, rel, resolve, flags & F_MKDIR_PARENTS, &base);
-  if (pfd < 0) {
-    rc = pfd;
-    what = "resolving the parent of";
-    goto done;
-  }
-  if (base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
-    rc = -EINVAL;
-    goto done;
-  }
-  if (kind == K_OPAQUE) {
-    char proc[PATH_MAX];
-    snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", pfd, base);
-    struct stat st;
-    if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) rc = -errno;
-    else if (!S_ISDIR(st.st_mode)) rc = -ENOTDIR;
-    else if (lsetxattr(proc, "trusted.overlay.opaque", "y", 1, 0) < 0) rc = -errno;
-    what = "marking opaque";
-    goto done;
-  }
-  rc = make_room(pfd, base, kind, flags);
-  if (rc < 0) {
-    what = "replacing";
-    goto done;
-  }
-  int keep_dir = rc == 1;
-  rc = 0;
-  switch (kind) {
-  case K_DIR:
-    if (!keep_dir && mkdirat(pfd, base, 0700) < 0) {
-      rc = -errno;
-      break;
-    }
-    fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) rc = -errno;
-    else rc = finish_fd(env, fd, flags, uid, gid, mode, &x);
-    break;
-  case K_FILE:
-    fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-      rc = -errno;
-      break;
-    }
-    if (!has_data) {
-      out_fd = fd;
-      fd = -1;
-      break;
-    }
-    if ((rc = write_all(fd, data, data_len)) < 0) break;
-    if ((rc = finish_fd(env, fd, flags, uid, gid, mode, &x)) < 0) break;
-    if (futimens(fd, ts) < 0) rc = -errno;
-    break;
-  case K_SYMLINK:
-    if (symlinkat(link_target, pfd, base) < 0) rc = -errno;
-    else rc = finish_name(env, pfd, base, flags, uid, gid, 0, 0, &x, ts);
-    break;
-  case K_HARDLINK: {
-    const char *target_base;
-    char *target = link_target;
-    int tfd = open_parent(root, target, resolve, 0, &target_base);
-    if (tfd < 0) {
-      rc = tfd;
-      what = "resolving the hardlink target of";
-      break;
-    }
-    if (target_base[0] == '\0' || strcmp(target_base, "..") == 0 || strcmp(target_base, ".") == 0) rc = -EINVAL;
-    else if (linkat(tfd, target_base, pfd, base, 0) < 0) rc = -errno;
-    close(tfd);
-    what = "hardlinking";
-    break;
-  }
-  case K_CHAR:
-  case K_BLOCK:
-  case K_FIFO:
-  case K_WHITEOUT: {
-    mode_t type = kind == K_BLOCK ? S_IFBLK : kind == K_FIFO ? S_IFIFO : S_IFCHR;
-    dev_t dev = kind == K_WHITEOUT || kind == K_FIFO ? 0 : makedev(dev_major, dev_minor);
-    if (kind == K_WHITEOUT) {
-      mode = 0;
-      uid = 0;
-      gid = 0;
-    }
-    if (mknodat(pfd, base, type | (mode & 0777), dev) < 0) rc = -errno;
-    else rc = finish_name(env, pfd, base, kind == K_WHITEOUT ? 0 : flags, uid, gid, mode, kind != K_WHITEOUT, &x, ts);
-    break;
-  }
-  default:
-    rc = -EINVAL;
-  }
-
-done:
-  if (fd >= 0) close(fd);
-  if (pfd >= 0) close(pfd);
+  int out_fd = -1;
+  if (rc == 0) rc = confined_apply(root, rel, resolve, &e, &what, &out_fd);
+  xattrs_free(&x);
   free(rel);
-  free(link_target);
+  free(e.link_target);
   if (rc < 0) {
     napi_value r = throw_path_errno(env, -rc, what, display);
     free(display);
@@ -444,21 +476,22 @@ static napi_value FinishFile(napi_env env, napi_callback_info info) {
   napi_value argv[7];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int fd = arg_int(env, argv[0]);
-  mode_t mode = (mode_t)arg_int(env, argv[1]) & 07777;
-  uid_t uid = (uid_t)arg_int64(env, argv[2]);
-  gid_t gid = (gid_t)arg_int64(env, argv[3]);
+  confined_entry e;
+  memset(&e, 0, sizeof(e));
+  e.mode = (mode_t)arg_int(env, argv[1]) & 07777;
+  e.uid = (uid_t)arg_int64(env, argv[2]);
+  e.gid = (gid_t)arg_int64(env, argv[3]);
   bool chown_it = false;
   napi_get_value_bool(env, argv[4], &chown_it);
+  e.flags = chown_it ? F_CHOWN : 0;
   double mtime = 0;
   napi_get_value_double(env, argv[5], &mtime);
-  xattr_list x = { argv[6], 0 };
-  bool is_array = false;
-  napi_is_array(env, argv[6], &is_array);
-  if (is_array) napi_get_array_length(env, argv[6], &x.count);
-  struct timespec ts[2];
-  to_timespec(mtime, ts);
-  int rc = finish_fd(env, fd, chown_it ? F_CHOWN : 0, uid, gid, mode, &x);
-  if (rc == 0 && futimens(fd, ts) < 0) rc = -errno;
+  to_timespec(mtime, e.ts);
+  confined_xattrs x;
+  int rc = xattrs_from_js(env, argv[6], &x);
+  e.xattrs = &x;
+  if (rc == 0) rc = confined_finish_file(fd, &e);
+  xattrs_free(&x);
   if (rc < 0) return throw_path_errno(env, -rc, "finishing", "file");
   return NULL;
 }
@@ -484,6 +517,22 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   return out;
 }
 
+int confined_mkdir_all(int root, char *rel, uint64_t resolve, mode_t mode) {
+  int fd = open_beneath(root, rel, O_PATH | O_DIRECTORY, 0, resolve);
+  if (fd >= 0) {
+    close(fd);
+    return 0;
+  }
+  if (errno != ENOENT) return -errno;
+  if (rel[0] == '\0') return 0;
+  const char *base;
+  int pfd = open_parent(root, rel, resolve, 1, &base);
+  if (pfd < 0) return pfd;
+  int rc = mkdirat(pfd, base, mode) < 0 && errno != EEXIST ? -errno : 0;
+  close(pfd);
+  return rc;
+}
+
 /* mkdirAll(rootFd, rel, resolve, mode): `rel` and its missing parents as directories. */
 static napi_value MkdirAll(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -492,22 +541,8 @@ static napi_value MkdirAll(napi_env env, napi_callback_info info) {
   int root = arg_int(env, argv[0]);
   char *rel = arg_string(env, argv[1]);
   if (!rel) return throw_path_errno(env, EINVAL, "creating", "(not a path)");
-  uint64_t resolve = (uint64_t)arg_int(env, argv[2]);
-  mode_t mode = (mode_t)arg_int(env, argv[3]) & 07777;
   char *display = strdup(rel);
-  int rc = 0;
-  int fd = open_beneath(root, rel, O_PATH | O_DIRECTORY, 0, resolve);
-  if (fd >= 0) close(fd);
-  else if (errno != ENOENT) rc = -errno;
-  else if (rel[0] != '\0') {
-    const char *base;
-    int pfd = open_parent(root, rel, resolve, 1, &base);
-    if (pfd < 0) rc = pfd;
-    else {
-      if (mkdirat(pfd, base, mode) < 0 && errno != EEXIST) rc = -errno;
-      close(pfd);
-    }
-  }
+  int rc = confined_mkdir_all(root, rel, (uint64_t)arg_int(env, argv[2]), (mode_t)arg_int(env, argv[3]) & 07777);
   free(rel);
   if (rc < 0) {
     napi_value r = throw_path_errno(env, -rc, "creating directory", display);
@@ -546,6 +581,22 @@ static napi_value Remove(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+int confined_utimes(int root, char *rel, uint64_t resolve, const struct timespec ts[2]) {
+  int rc = 0;
+  if (rel[0] == '\0') {
+    int fd = open_beneath(root, "", O_RDONLY | O_DIRECTORY, 0, resolve);
+    if (fd < 0 || futimens(fd, ts) < 0) rc = -errno;
+    if (fd >= 0) close(fd);
+    return rc;
+  }
+  const char *base = "";
+  int pfd = open_parent(root, rel, resolve, 0, &base);
+  if (pfd < 0) return pfd;
+  if (utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0) rc = -errno;
+  close(pfd);
+  return rc;
+}
+
 /* utimes(rootFd, rel, resolve, mtimeMs): times of `rel`, not followed if it is a symlink. */
 static napi_value Utimes(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -559,20 +610,7 @@ static napi_value Utimes(napi_env env, napi_callback_info info) {
   struct timespec ts[2];
   to_timespec(mtime, ts);
   char *display = strdup(rel);
-  const char *base = "";
-  int rc = 0;
-  if (rel[0] == '\0') {
-    int fd = open_beneath(root, "", O_RDONLY | O_DIRECTORY, 0, (uint64_t)arg_int(env, argv[2]));
-    if (fd < 0 || futimens(fd, ts) < 0) rc = -errno;
-    if (fd >= 0) close(fd);
-  } else {
-    int pfd = open_parent(root, rel, (uint64_t)arg_int(env, argv[2]), 0, &base);
-    if (pfd < 0) rc = pfd;
-    else {
-      if (utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0) rc = -errno;
-      close(pfd);
-    }
-  }
+  int rc = confined_utimes(root, rel, (uint64_t)arg_int(env, argv[2]), ts);
   free(rel);
   if (rc < 0) {
     napi_value r = throw_path_errno(env, -rc, "setting times of", display);

@@ -198,6 +198,7 @@ static napi_value Umount(napi_env env, napi_callback_info info) {
 napi_value VethAttach(napi_env env, napi_callback_info info);
 napi_value ConnectInNetns(napi_env env, napi_callback_info info);
 void confined_init(napi_env env, napi_value exports);
+void layer_init(napi_env env, napi_value exports);
 
 NAPI_MODULE_INIT() {
   napi_value fn;
@@ -212,5 +213,6 @@ NAPI_MODULE_INIT() {
   napi_create_function(env, "connectInNetns", NAPI_AUTO_LENGTH, ConnectInNetns, NULL, &fn);
   napi_set_named_property(env, exports, "connectInNetns", fn);
   confined_init(env, exports);
+  layer_init(env, exports);
   return exports;
 }

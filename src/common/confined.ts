@@ -55,7 +55,8 @@ const F_NO_OVERWRITE_DIR_NON_DIR = 2;
 const F_MKDIR_PARENTS = 4;
 
 export class ConfinedDir {
-  private readonly resolve: number;
+  /** The openat2 RESOLVE_* bits of this root's resolution. */
+  readonly resolve: number;
   private constructor(
     readonly path: string,
     readonly fd: number,

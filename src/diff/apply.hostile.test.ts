@@ -13,7 +13,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pack as tarPack } from 'tar-stream';
 import { ConfinedDir } from '../common/confined.js';
-import { applyLayer, extractTar } from './apply.js';
+import { extractTar } from './apply.js';
+import { applyLayer } from './layer.js';
 
 type Entry = [Record<string, unknown>, (string | Buffer)?];
 

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pack as tarPack } from 'tar-stream';
-import { applyLayer, cleanEntryName } from './apply.js';
+import { cleanEntryName } from './apply.js';
+import { applyLayer } from './layer.js';
 import { packDirectory } from './archive.js';
 
 function tarOf(entries: Array<[Record<string, unknown>, string?]>): Readable {

@@ -1,15 +1,15 @@
 /**
- * The one confined extraction primitive: every archive Gantry unpacks (image layers on pull, load,
- * import, commit and build; build contexts; `docker cp` into containers) goes through `extractTar`.
+ * The confined extraction primitive for archives other than layers (build contexts, `docker cp` into
+ * containers, ...); image layers are unpacked by `diff/layer.ts` through the same confined primitives.
  * Each entry is applied completely (created, owner, mode, xattrs, times, device numbers) in one call
  * beneath a `ConfinedDir` (openat2), when the entry is read: nothing is queued to run later through a
  * path that a later entry could have replaced with a symlink, and no path can lead out of the root.
  *
- * Layers are unpacked for overlayfs: OCI whiteouts (`.wh.name`) become 0/0 character devices, opaque
- * markers (`.wh..wh..opq`) the `trusted.overlay.opaque` xattr.
+ * With `whiteouts: 'overlay'`, OCI whiteouts (`.wh.name`) become 0/0 character devices and opaque
+ * markers (`.wh..wh..opq`) the `trusted.overlay.opaque` xattr, as `diff/layer.ts` unpacks layers.
  */
 import { createHash } from 'node:crypto';
-import fs, { promises as fsp } from 'node:fs';
+import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { extract as tarExtract, type Header } from 'tar-stream';
@@ -110,23 +110,22 @@ const KINDS: Partial<Record<Header['type'] & string, EntryKindName>> = {
   fifo: 'fifo',
 };
 
-/** Unpack a layer (an uncompressed tar stream) into an empty directory, in overlay form. */
-export async function applyLayer(
-  tarStream: Readable,
-  dir: string,
-  limits: ExtractLimits & { what?: string } = {},
-): Promise<ApplyResult> {
-  // Keep an early stream error from going unhandled while the directory is made; extractTar reads it.
-  const quiet = (): void => undefined;
-  tarStream.on('error', quiet);
-  try {
-    await fsp.mkdir(dir, { recursive: true });
-    return await ConfinedDir.with(dir, 'beneath', (root) =>
-      extractTar(tarStream, root, { ...limits, whiteouts: 'overlay' }),
-    );
-  } finally {
-    tarStream.off('error', quiet);
-  }
+/** The error of an entry the confined primitives refused, worded for the archive it came from. */
+export function entryError(
+  what: string,
+  root: ConfinedDir,
+  rel: string,
+  err: unknown,
+  noOverwriteDirNonDir = false,
+): GantryError {
+  if (err instanceof GantryError) return err;
+  const e = err as { code?: string; message: string };
+  if (e.code === 'ELOOP' && root.resolution === 'beneath')
+    return invalid(`${what}: entry ${JSON.stringify(rel)} is written through a symlink`);
+  if (e.code === 'EXDEV') return invalid(`${what}: entry ${JSON.stringify(rel)} leads out of the extraction root`);
+  if (e.code === 'EEXIST' && noOverwriteDirNonDir)
+    return invalid(`${what}: cannot overwrite ${JSON.stringify(rel)}: a directory and a non-directory`);
+  return invalid(`${what}: ${e.message}`);
 }
 
 /** Unpack a tar stream beneath `root`; see the file comment. */
@@ -142,16 +141,7 @@ export async function extractTar(
   let size = 0;
   let entries = 0;
 
-  const fail = (rel: string, err: unknown): GantryError => {
-    if (err instanceof GantryError) return err;
-    const e = err as { code?: string; message: string };
-    if (e.code === 'ELOOP' && root.resolution === 'beneath')
-      return invalid(`${what}: entry ${JSON.stringify(rel)} is written through a symlink`);
-    if (e.code === 'EXDEV') return invalid(`${what}: entry ${JSON.stringify(rel)} leads out of the extraction root`);
-    if (e.code === 'EEXIST' && opts.noOverwriteDirNonDir)
-      return invalid(`${what}: cannot overwrite ${JSON.stringify(rel)}: a directory and a non-directory`);
-    return invalid(`${what}: ${e.message}`);
-  };
+  const fail = (rel: string, err: unknown): GantryError => entryError(what, root, rel, err, opts.noOverwriteDirNonDir);
 
   const handle = async (header: Header, stream: EntryStream): Promise<void> => {
     if (++entries > (opts.maxEntries ?? Infinity)) throw invalid(`${what} has more than ${opts.maxEntries} entries`);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { readAll } from '../common/streams.js';
 import { decompress, detectCompression, peek } from './compression.js';
@@ -32,4 +32,12 @@ test('peek gives the first bytes and leaves the stream whole, whatever its chunk
     assert.equal((await peek(source, 4)).toString(), head, what);
     assert.equal((await readAll(source)).toString(), Buffer.concat(chunks).toString(), what);
   }
+});
+
+test('peek on a stream that already failed answers its error instead of waiting', async () => {
+  const source = new PassThrough();
+  source.on('error', () => undefined);
+  source.destroy(new Error('connection reset'));
+  await new Promise((resolve) => setImmediate(resolve));
+  await assert.rejects(peek(source, 4), /connection reset/);
 });

@@ -38,6 +38,10 @@ class ZstdTransform extends Transform {
  * consumed as it is, from its start, without another copy of its chunks.
  */
 export function peek(source: Readable, n: number): Promise<Buffer> {
+  // A stream that already failed or ended emits nothing more: answer now rather than wait forever.
+  if (source.errored) return Promise.reject(source.errored);
+  if (source.readableEnded) return Promise.resolve(Buffer.alloc(0));
+  if (source.destroyed) return Promise.reject(new Error('the stream was destroyed before it was read'));
   return new Promise((resolve, reject) => {
     const done = (head: Buffer): void => {
       source.off('readable', onReadable);

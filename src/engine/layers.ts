@@ -9,8 +9,8 @@ import { createGzip } from 'node:zlib';
 import { chainIds } from '../common/digest.js';
 import { GantryError } from '../common/errors.js';
 import type { ContentStore } from '../content/store.js';
-import { applyLayer, type ExtractLimits } from '../diff/apply.js';
-import { decompress } from '../diff/compression.js';
+import type { ExtractLimits } from '../diff/apply.js';
+import { applyLayer } from '../diff/layer.js';
 import type { Snapshotter } from '../snapshots/store.js';
 import { MediaType, type Descriptor } from '../images/oci.js';
 import { unpackInWorker } from './layerpool.js';
@@ -42,23 +42,9 @@ export async function unpackVerified(
   diffId: string,
   limits: ExtractLimits = {},
 ): Promise<{ size: number }> {
-  const plain = await decompress(compressed);
-  // A few MiB between gunzip and the file writes, so decompressing goes on while a write is waited for.
-  const hasher = new CountingHash(undefined, 8 << 20);
-  const tee = plain.pipe(hasher);
-  plain.on('error', (err) => hasher.destroy(err));
-  const res = await applyLayer(tee, dir, { ...limits, what: `layer ${diffId}` });
-  // applyLayer may finish before the tar's trailing padding is read; drain it so the hash covers all.
-  tee.resume();
-  await new Promise<void>((resolve, reject) => {
-    if (hasher.readableEnded) resolve();
-    else {
-      tee.once('end', resolve);
-      tee.once('error', reject);
-    }
-  });
-  const actual = 'sha256:' + hasher.hash.digest('hex');
-  if (actual !== diffId) throw new GantryError('invalid', `layer diff ID mismatch: expected ${diffId}, got ${actual}`);
+  const res = await applyLayer(compressed, dir, { ...limits, what: `layer ${diffId}` });
+  if (res.diffId !== diffId)
+    throw new GantryError('invalid', `layer diff ID mismatch: expected ${diffId}, got ${res.diffId}`);
   return { size: res.size };
 }
 

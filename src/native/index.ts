@@ -5,6 +5,16 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** An unpacker's handle (a native external). */
+export type LayerUnpacker = { readonly __layerUnpacker: unique symbol };
+
+/** What native/layer.c throws: `reason` says which check failed; `code` and `rel` are set for an entry's errno. */
+export interface LayerFailure extends Error {
+  reason: 'entry' | 'escape' | 'whiteout' | 'entries' | 'bytes' | 'tar' | 'gzip';
+  code?: string;
+  rel?: string;
+}
+
 interface NativeModule {
   /** Connect to a SOCK_SEQPACKET socket; returns a stream fd carrying [u32 length][packet] frames. */
   seqpacketRelay(path: string): number;
@@ -61,6 +71,12 @@ interface NativeModule {
   /** Close an fd opened by the confined functions (no warning on worker threads, as fs.closeSync gives). */
   closeFd(fd: number): void;
   readFileBeneath(rootFd: number, rel: string, resolve: number, maxBytes: number): Buffer | null;
+  // native/layer.c: an image layer inflated, hashed and unpacked beneath a root in one pass (see diff/layer.ts).
+  layerUnpacker(rootFd: number, resolve: number, gzip: boolean, maxBytes: number, maxEntries: number): LayerUnpacker;
+  /** Throws a `LayerFailure` (the first failure, again on every later call). */
+  layerWrite(unpacker: LayerUnpacker, chunk: Buffer): void;
+  layerEnd(unpacker: LayerUnpacker): { diffId: string; size: number; entries: number };
+  layerClose(unpacker: LayerUnpacker): void;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -199,6 +199,7 @@ napi_value VethAttach(napi_env env, napi_callback_info info);
 napi_value ConnectInNetns(napi_env env, napi_callback_info info);
 void confined_init(napi_env env, napi_value exports);
 void layer_init(napi_env env, napi_value exports);
+void blob_init(napi_env env, napi_value exports);
 
 NAPI_MODULE_INIT() {
   napi_value fn;
@@ -214,5 +215,6 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "connectInNetns", fn);
   confined_init(env, exports);
   layer_init(env, exports);
+  blob_init(env, exports);
   return exports;
 }

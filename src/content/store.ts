@@ -41,6 +41,8 @@ export interface ContentStore {
    * store: fsynced, then renamed, so it appears whole or not at all.
    */
   adoptFile(file: string, digest: string): Promise<BlobInfo>;
+  /** A fresh path under the store's ingest directory (emptied on open) for a file to be adopted. */
+  ingestPath(): string;
   /** Path of the blob file, for callers that must hand a path to another process. */
   blobPath(digest: string): string;
 }
@@ -166,7 +168,7 @@ export class FileContentStore implements ContentStore {
     if (expected !== undefined && expected !== digest) throw new DigestMismatchError(expected, digest, data.length);
     const existing = await this.info(digest);
     if (existing) return existing;
-    const tmp = this.tempPath();
+    const tmp = this.ingestPath();
     await writeSynced(tmp, data);
     await fs.rename(tmp, this.blobPath(digest));
     return { digest, size: data.length };
@@ -190,7 +192,7 @@ export class FileContentStore implements ContentStore {
     return this.writeVerified(source, undefined);
   }
 
-  private tempPath(): string {
+  ingestPath(): string {
     return path.join(this.ingestDir, randomBytes(12).toString('hex'));
   }
 
@@ -198,7 +200,7 @@ export class FileContentStore implements ContentStore {
     source: Readable,
     expected: { digest: string; size?: number } | undefined,
   ): Promise<BlobInfo> {
-    const tmp = this.tempPath();
+    const tmp = this.ingestPath();
     const hasher = new Hasher();
     try {
       // Made here and flushed through this handle; the write stream has its own (fsync covers the file).

@@ -5,18 +5,88 @@
  * pass in C, chunk by chunk. The JavaScript path (gunzip and hash streams into tar-stream into
  * `extractTar`) cost about four times the CPU for the same layer, and a pull is CPU-bound.
  * Callers run this off the event loop (engine/layerpool.ts): each chunk is unpacked synchronously.
+ * zstd layers (rare) are inflated by fzstd in JavaScript and read as plain tars.
  */
 import { promises as fsp } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { ConfinedDir } from '../common/confined.js';
 import { GantryError, invalid } from '../common/errors.js';
-import { native, type LayerFailure } from '../native/index.js';
+import { Decompress as ZstdDecompress } from 'fzstd';
+import { native, type LayerFailure, type LayerUnpacker } from '../native/index.js';
 import { entryError, type ApplyResult, type ExtractLimits } from './apply.js';
-import { decompress, detectCompression, peek } from './compression.js';
+import { detectCompression } from './compression.js';
 
 export interface LayerResult extends ApplyResult {
   /** `sha256:` digest of the uncompressed tar: what the image config lists as the layer's diff ID. */
   diffId: string;
+}
+
+/**
+ * A layer written chunk by chunk beneath `root` (gzip, zstd or a plain tar, known from its first
+ * bytes). Each `write` unpacks what the chunk completes, synchronously; `close` releases what is held.
+ */
+export class LayerWriter {
+  private head: Buffer[] = [];
+  private headBytes = 0;
+  private unpacker: LayerUnpacker | undefined;
+  private zstd: ZstdDecompress | undefined;
+
+  constructor(
+    private readonly root: ConfinedDir,
+    private readonly what: string,
+    private readonly limits: ExtractLimits = {},
+  ) {}
+
+  write(chunk: Buffer): void {
+    try {
+      if (!this.unpacker) {
+        // The compression is known from the first four bytes, which may come in more than one chunk.
+        this.head.push(chunk);
+        this.headBytes += chunk.length;
+        if (this.headBytes < 4) return;
+        this.start();
+        return;
+      }
+      this.feed(chunk);
+    } catch (err) {
+      throw layerError(this.what, this.root, err, this.limits);
+    }
+  }
+
+  end(): LayerResult {
+    try {
+      if (!this.unpacker) this.start();
+      if (this.zstd) this.zstd.push(new Uint8Array(0), true);
+      return native.layerEnd(this.unpacker!);
+    } catch (err) {
+      throw layerError(this.what, this.root, err, this.limits);
+    }
+  }
+
+  close(): void {
+    if (this.unpacker) native.layerClose(this.unpacker);
+  }
+
+  private start(): void {
+    const head = Buffer.concat(this.head, this.headBytes);
+    this.head = [];
+    const kind = detectCompression(head);
+    const { maxBytes = -1, maxEntries = -1 } = this.limits;
+    this.unpacker = native.layerUnpacker(this.root.fd, this.root.resolve, kind === 'gzip', maxBytes, maxEntries);
+    if (kind === 'zstd') {
+      // zstd is rare in layers: fzstd (JavaScript) inflates it and the unpacker reads the plain tar.
+      const unpacker = this.unpacker;
+      this.zstd = new ZstdDecompress((out) =>
+        native.layerWrite(unpacker, Buffer.from(out.buffer, out.byteOffset, out.byteLength)),
+      );
+    }
+    if (head.length) this.feed(head);
+  }
+
+  private feed(chunk: Buffer): void {
+    if (this.zstd) this.zstd.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    else native.layerWrite(this.unpacker!, chunk);
+  }
 }
 
 /** Unpack a layer stream (gzip, zstd or a plain tar) into `dir` (created if missing). */
@@ -25,30 +95,18 @@ export async function applyLayer(
   dir: string,
   limits: ExtractLimits & { what?: string } = {},
 ): Promise<LayerResult> {
-  const what = limits.what ?? 'archive';
   // Keep an early stream error from going unhandled while the directory is made; the loop below reads it.
   const quiet = (): void => undefined;
   layer.on('error', quiet);
   try {
     await fsp.mkdir(dir, { recursive: true });
-    const kind = detectCompression(await peek(layer, 4));
-    // zstd is rare in layers and fzstd is JavaScript; it is decompressed before the native unpacker.
-    const input = kind === 'zstd' ? await decompress(layer) : layer;
     return await ConfinedDir.with(dir, 'beneath', async (root) => {
-      const unpacker = native.layerUnpacker(
-        root.fd,
-        root.resolve,
-        kind === 'gzip',
-        limits.maxBytes ?? -1,
-        limits.maxEntries ?? -1,
-      );
+      const writer = new LayerWriter(root, limits.what ?? 'archive', limits);
       try {
-        for await (const chunk of input) native.layerWrite(unpacker, chunk as Buffer);
-        return native.layerEnd(unpacker);
-      } catch (err) {
-        throw layerError(what, root, err, limits);
+        for await (const chunk of layer) writer.write(chunk as Buffer);
+        return writer.end();
       } finally {
-        native.layerClose(unpacker);
+        writer.close();
       }
     });
   } finally {

@@ -11,7 +11,7 @@ import { readAll } from '../common/streams.js';
 import { packDirectory } from '../diff/archive.js';
 import { unpackInWorker } from './layerpool.js';
 
-test('layers unpacked on a worker: the files, the diff ID check and a broken source, as on the main thread', async () => {
+test('layers unpacked on a worker: the files, the blob written beside them, the diff ID check and a broken source', async () => {
   const work = mkdtempSync(path.join(tmpdir(), 'gantry-layerpool-'));
   try {
     mkdirSync(path.join(work, 'src/etc'), { recursive: true });
@@ -28,6 +28,40 @@ test('layers unpacked on a worker: the files, the diff ID check and a broken sou
     const r = await unpackInWorker(chunks(), out, sha256(tar));
     assert.equal(readFileSync(path.join(out, 'etc/hello'), 'utf8'), 'hello\n');
     assert.equal(r.size, 6 + (3 << 20));
+
+    // With a blob file: the compressed bytes are stored beside the unpack and hashed; chunks that own
+    // their memory (as HTTP bodies do) are handed over, not copied.
+    const withBlob = path.join(work, 'with-blob');
+    mkdirSync(withBlob);
+    const blobFile = path.join(work, 'blob');
+    const owned = Readable.from(
+      Array.from({ length: 8 }, (_, i) => {
+        // Buffer.alloc never takes memory from the shared pool: each chunk owns its ArrayBuffer.
+        const part = gz.subarray((i * gz.length) >> 3, ((i + 1) * gz.length) >> 3);
+        const chunk = Buffer.alloc(part.length);
+        part.copy(chunk);
+        return chunk;
+      }),
+    );
+    let counted = 0;
+    const b = await unpackInWorker(owned, withBlob, sha256(tar), { blobFile, onBytes: (n) => (counted += n) });
+    assert.deepEqual(b.blob, { digest: sha256(gz), size: gz.length });
+    assert.deepEqual(readFileSync(blobFile), gz);
+    assert.equal(counted, gz.length);
+    assert.equal(readFileSync(path.join(withBlob, 'etc/hello'), 'utf8'), 'hello\n');
+
+    // A blob that is not the one promised is reported as such, before what it broke in the tar.
+    const corrupt = Buffer.from(gz);
+    corrupt[corrupt.length >> 1] ^= 0xff;
+    const wrongBlob = path.join(work, 'wrong-blob');
+    mkdirSync(wrongBlob);
+    await assert.rejects(
+      unpackInWorker(Readable.from([corrupt]), wrongBlob, sha256(tar), {
+        blobFile: path.join(work, 'blob2'),
+        expectedBlob: { digest: sha256(gz), size: gz.length },
+      }),
+      new RegExp(`filesystem layer verification failed for digest ${sha256(gz)}`),
+    );
 
     const other = path.join(work, 'other');
     mkdirSync(other);

@@ -3,7 +3,8 @@
  * is CPU and syscall work that, on the main thread, held the daemon's event loop and ran one layer at
  * a time; a pool of four workers (as many as a pull downloads layers at once; they mostly wait on zlib
  * and the filesystem) unpacks the layers of a pull side by side.
- * The compressed bytes stream to the worker over a MessagePort with a window of chunks in flight.
+ * The compressed bytes go to the worker over a MessagePort, transferred, with a window of batches in
+ * flight; a download's blob is written there too (`blobFile`), so the main thread only receives.
  */
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -29,7 +30,7 @@ function spawnWorker(): Worker {
   });
 }
 
-/** Batches sent and not yet taken in by the worker's stream: enough to ride out a slow file write. */
+/** Batches sent and not yet taken in by the worker: enough to ride out a slow file write. */
 const WINDOW = 16;
 const BATCH_BYTES = 1 << 20;
 
@@ -79,24 +80,53 @@ export function prewarmUnpacker(): void {
   release(spawnWorker());
 }
 
-/** `unpackVerified` on a worker thread: the same checks, errors and answer. */
+export interface UnpackOptions {
+  limits?: ExtractLimits;
+  /** Also write the compressed bytes to this file, hashing them: the answer then carries `blob`. */
+  blobFile?: string;
+  /** What that blob must hash to (and its size): a mismatch fails the unpack with the store's error. */
+  expectedBlob?: { digest: string; size?: number };
+  /** Called with each chunk's length as it is taken (a pull's progress). */
+  onBytes?: (n: number) => void;
+}
+
+/**
+ * Unpack a layer stream into `dir` on a worker, checking its diff ID. The stream must have no other
+ * reader: its chunks are handed to the worker (transferred when a chunk owns its whole ArrayBuffer,
+ * as HTTP bodies and file reads do; copied otherwise), so they are unusable here afterwards.
+ */
 export async function unpackInWorker(
   compressed: Readable,
   dir: string,
   diffId: string,
-  limits: ExtractLimits = {},
-): Promise<{ size: number }> {
+  opts: UnpackOptions = {},
+): Promise<{ size: number; blob?: { digest: string; size: number } }> {
+  // An error before the worker is ready is kept, not thrown where nobody listens (the listener stays
+  // until another takes its place: an errored stream may emit its error after `errored` is set).
+  let early: Error | undefined;
+  const keep = (err: Error): void => void (early ??= err);
+  compressed.on('error', keep);
   const worker = await acquire();
   const { port1, port2 } = new MessageChannel();
-  const job: UnpackJob = { dir, diffId, limits, port: port2 };
+  const job: UnpackJob = {
+    dir,
+    diffId,
+    limits: opts.limits ?? {},
+    blobFile: opts.blobFile,
+    expectedBlob: opts.expectedBlob,
+    port: port2,
+  };
   worker.postMessage(job, [port2]);
-  return new Promise<{ size: number }>((resolve, reject) => {
+  return new Promise((resolve, reject) => {
     let inFlight = 0;
     let settled = false;
     const send = (m: ToWorker, transfer: ArrayBuffer[] = []): void => {
       if (!settled) port1.postMessage(m, transfer);
     };
-    const settle = (err: Error | undefined, size = 0): void => {
+    const settle = (
+      err: Error | undefined,
+      answer?: { size: number; blob?: { digest: string; size: number } },
+    ): void => {
       if (settled) return;
       settled = true;
       worker.off('error', crashed);
@@ -105,31 +135,31 @@ export async function unpackInWorker(
       compressed.off('data', onData);
       compressed.resume();
       if (err) reject(err);
-      else resolve({ size });
+      else resolve(answer!);
     };
     const crashed = (err: Error): void => {
       discard(worker);
       settle(err);
     };
-    // Chunks are gathered into batches of about 1 MiB: one message (and one copy) per batch rather than
-    // per network read keeps the main thread's share of the work small.
-    let batch: Buffer[] = [];
+    // Chunks go in batches of about 1 MiB: one message per batch rather than per network read.
+    let batch: ArrayBuffer[] = [];
     let batched = 0;
     const flush = (): void => {
-      if (!batched) return;
-      const joined = Buffer.concat(batch, batched);
+      if (!batch.length) return;
+      const data = batch;
       batch = [];
       batched = 0;
-      // A buffer of its own (concat may use the shared pool), so it can be handed over without a copy.
-      const data =
-        joined.byteOffset === 0 && joined.byteLength === joined.buffer.byteLength
-          ? (joined.buffer as ArrayBuffer)
-          : (joined.buffer.slice(joined.byteOffset, joined.byteOffset + joined.byteLength) as ArrayBuffer);
-      send({ type: 'chunk', data }, [data]);
+      send({ type: 'chunks', data }, data);
       if (++inFlight >= WINDOW) compressed.pause();
     };
     const onData = (chunk: Buffer): void => {
-      batch.push(chunk);
+      opts.onBytes?.(chunk.length);
+      const owned = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength;
+      batch.push(
+        (owned
+          ? chunk.buffer
+          : chunk.buffer.slice(chunk.byteOffset, chunk.byteOffset + chunk.byteLength)) as ArrayBuffer,
+      );
       batched += chunk.length;
       if (batched >= BATCH_BYTES) flush();
     };
@@ -139,15 +169,24 @@ export async function unpackInWorker(
         return;
       }
       release(worker);
-      if (m.type === 'done') settle(undefined, m.size);
-      else settle(m.kind ? new GantryError(m.kind, m.message) : new Error(m.message));
+      if (m.type === 'done') settle(undefined, { size: m.size, blob: m.blob });
+      // The source's own error, when it failed, keeps its code (a retry tells a reset connection by it).
+      else settle(sourceError ?? (m.kind ? new GantryError(m.kind, m.message) : new Error(m.message)));
     });
     worker.once('error', crashed);
+    let sourceError: Error | undefined;
+    const failed = (err: Error): void => {
+      sourceError ??= err;
+      flush();
+      send({ type: 'error', message: err.message });
+    };
+    if (early || compressed.errored) return failed(early ?? (compressed.errored as Error));
     compressed.on('data', onData);
     compressed.once('end', () => {
       flush();
       send({ type: 'end' });
     });
-    compressed.on('error', (err) => send({ type: 'error', message: err.message }));
+    compressed.on('error', failed);
+    compressed.off('error', keep);
   });
 }

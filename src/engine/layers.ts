@@ -7,10 +7,8 @@ import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { chainIds } from '../common/digest.js';
-import { GantryError } from '../common/errors.js';
 import type { ContentStore } from '../content/store.js';
 import type { ExtractLimits } from '../diff/apply.js';
-import { applyLayer } from '../diff/layer.js';
 import type { Snapshotter } from '../snapshots/store.js';
 import { MediaType, type Descriptor } from '../images/oci.js';
 import { unpackInWorker } from './layerpool.js';
@@ -32,22 +30,6 @@ class CountingHash extends Transform {
   }
 }
 
-/**
- * Unpack a (possibly compressed) layer stream into `dir`, verifying that the uncompressed bytes hash
- * to `diffId`. On mismatch the caller's staging directory is discarded, so nothing unverified stays.
- */
-export async function unpackVerified(
-  compressed: Readable,
-  dir: string,
-  diffId: string,
-  limits: ExtractLimits = {},
-): Promise<{ size: number }> {
-  const res = await applyLayer(compressed, dir, { ...limits, what: `layer ${diffId}` });
-  if (res.diffId !== diffId)
-    throw new GantryError('invalid', `layer diff ID mismatch: expected ${diffId}, got ${res.diffId}`);
-  return { size: res.size };
-}
-
 /** Make sure every layer of an image is unpacked, reading blobs from the content store. */
 export async function ensureSnapshots(
   content: ContentStore,
@@ -61,7 +43,7 @@ export async function ensureSnapshots(
     const chain = chains[i]!;
     if (await snapshots.stat(chain)) continue;
     await snapshots.extract(chain, chains[i - 1], diffIds[i]!, async (dir) =>
-      unpackInWorker(await content.reader(layers[i]!.digest), dir, diffIds[i]!, limits),
+      unpackInWorker(await content.reader(layers[i]!.digest), dir, diffIds[i]!, { limits }),
     );
   }
 }

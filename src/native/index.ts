@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 
 /** An unpacker's handle (a native external). */
 export type LayerUnpacker = { readonly __layerUnpacker: unique symbol };
+/** A blob sink's handle (a native external). */
+export type BlobSink = { readonly __blobSink: unique symbol };
 
 /** What native/layer.c throws: `reason` says which check failed; `code` and `rel` are set for an entry's errno. */
 export interface LayerFailure extends Error {
@@ -77,6 +79,10 @@ interface NativeModule {
   layerWrite(unpacker: LayerUnpacker, chunk: Buffer): void;
   layerEnd(unpacker: LayerUnpacker): { diffId: string; size: number; entries: number };
   layerClose(unpacker: LayerUnpacker): void;
+  // native/blob.c: a blob hashed and written to `fd` (the caller's) chunk by chunk, its writeback started as it grows.
+  blobSink(fd: number): BlobSink;
+  blobWrite(sink: BlobSink, chunk: Buffer): void;
+  blobEnd(sink: BlobSink): { digest: string; size: number };
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -1,5 +1,5 @@
 /** Pull: the manifest for this platform, layers downloaded a few at a time and unpacked as they arrive, verified against their digests. */
-import { PassThrough } from 'node:stream';
+import { promises as fs } from 'node:fs';
 import { chainIds, shortId } from '../../common/digest.js';
 import { errorMessage, GantryError, invalid, notFound } from '../../common/errors.js';
 import {
@@ -21,6 +21,7 @@ import {
 import type { ImageRecord } from '../../images/store.js';
 import type { AuthConfig } from '../../registry/auth.js';
 import { RegistryError, withRetry, type RepositorySession } from '../../registry/client.js';
+import type { BlobInfo } from '../../content/store.js';
 import { prewarmUnpacker, unpackInWorker } from '../layerpool.js';
 import { noProgress, throttledProgress, type ProgressSink } from '../progress.js';
 import type { ImageService } from './service.js';
@@ -156,8 +157,9 @@ export const pullMethods = {
   },
 
   /**
-   * Fetch one layer and unpack it. A missing blob streams from the registry into the content store
-   * and, at the same time, into the snapshot being unpacked; each side verifies its own digest.
+   * Fetch one layer and unpack it. A missing blob streams from the registry to an unpack worker, which
+   * writes it to a file for the content store and unpacks it into the snapshot at the same time; the
+   * diff ID and then the blob's digest and size are checked before either is kept.
    */
   async pullLayer(
     this: ImageService,
@@ -170,66 +172,84 @@ export const pullMethods = {
   ): Promise<void> {
     const id = shortId(layer.digest);
     const started = Date.now();
-    let teeExtract: Promise<unknown> | undefined;
     if (!(await this.d.content.info(layer.digest))) {
       const report = throttledProgress(progress, id, 'Downloading', layer.size);
       const needSnapshot = !(await this.d.snapshots.stat(chain));
       await withRetry(
         () =>
-          this.d.content.ingest(layer, async () => {
-            const { stream } = await s.getBlob(layer.digest);
-            // Everything below is wired synchronously, before any data can flow.
-            const forStore = new PassThrough({ highWaterMark: 1 << 20 });
-            let received = 0;
-            stream.on('data', (c: Buffer) => {
-              received += c.length;
-              report(received);
-            });
-            stream.on('error', (err) => forStore.destroy(err));
-            if (needSnapshot) {
-              const forExtract = new PassThrough({ highWaterMark: 1 << 20 });
-              stream.on('error', (err) => forExtract.destroy(err));
-              stream.pipe(forExtract);
-              teeExtract = this.d.snapshots.extract(chain, parent, diffId, (dir) =>
-                unpackInWorker(forExtract, dir, diffId, this.d.layerLimits),
-              );
-              // When another caller is already unpacking this chain, our copy is not read: drain it.
-              teeExtract.then(
-                () => forExtract.resume(),
-                () => forExtract.resume(),
-              );
-            }
-            stream.pipe(forStore);
-            return forStore;
-          }),
+          needSnapshot
+            ? this.downloadAndUnpack(s, layer, chain, parent, diffId, report)
+            : this.download(s, layer, report),
         3,
         (err) => this.d.logger.warn({ digest: layer.digest, err: errorMessage(err) }, 'retrying layer download'),
-      ).catch(async (err: unknown) => {
-        await teeExtract?.catch(() => undefined);
-        throw err;
-      });
+      );
       this.d.logger.debug({ digest: layer.digest, ms: Date.now() - started }, 'layer downloaded');
       crashPoint('pull:layer');
       progress({ status: 'Verifying Checksum', progressDetail: {}, id });
       progress({ status: 'Download complete', progressDetail: {}, id });
     }
-    if (teeExtract) {
-      try {
-        await teeExtract;
-      } catch (err) {
-        this.d.logger.warn(
-          { digest: layer.digest, err: errorMessage(err) },
-          'streamed unpack failed; unpacking from the stored blob',
-        );
-      }
-    }
     if (!(await this.d.snapshots.stat(chain))) {
       progress({ status: 'Extracting', progressDetail: { current: 0, total: layer.size }, id });
       await this.d.snapshots.extract(chain, parent, diffId, async (dir) =>
-        unpackInWorker(await this.d.content.reader(layer.digest), dir, diffId, this.d.layerLimits),
+        unpackInWorker(await this.d.content.reader(layer.digest), dir, diffId, { limits: this.d.layerLimits }),
       );
     }
     this.d.logger.debug({ digest: layer.digest, ms: Date.now() - started }, 'layer unpacked');
     progress({ status: 'Pull complete', progressDetail: {}, id });
+  },
+
+  /** Store a blob from the registry (`report` gets the bytes received so far). */
+  async download(this: ImageService, s: RepositorySession, layer: Descriptor, report: (n: number) => void) {
+    await this.d.content.ingest(layer, async () => {
+      const { stream } = await s.getBlob(layer.digest);
+      let received = 0;
+      stream.on('data', (c: Buffer) => report((received += c.length)));
+      return stream;
+    });
+  },
+
+  /** One download, stored and unpacked by a worker at once (see pullLayer). */
+  async downloadAndUnpack(
+    this: ImageService,
+    s: RepositorySession,
+    layer: Descriptor,
+    chain: string,
+    parent: string | undefined,
+    diffId: string,
+    report: (n: number) => void,
+  ): Promise<void> {
+    const { stream } = await s.getBlob(layer.digest);
+    // Until a reader takes the stream (the worker, or the store below), its errors are only kept.
+    stream.on('error', () => undefined);
+    const file = this.d.content.ingestPath();
+    let received = 0;
+    let blob: BlobInfo | undefined;
+    try {
+      await this.d.snapshots.extract(chain, parent, diffId, async (dir) => {
+        // A blob that is not the one promised fails the unpack too: no snapshot is left behind.
+        const res = await unpackInWorker(stream, dir, diffId, {
+          limits: this.d.layerLimits,
+          blobFile: file,
+          expectedBlob: layer,
+          onBytes: (n) => report((received += n)),
+        });
+        blob = res.blob;
+        return res;
+      });
+      if (blob) {
+        await this.d.content.adoptFile(file, layer.digest);
+        return;
+      }
+      // Another pull unpacked this chain meanwhile: only the blob is still to store, from this download.
+      let used = false;
+      await this.d.content.ingest(layer, () => {
+        used = true;
+        stream.on('data', (c: Buffer) => report((received += c.length)));
+        return stream;
+      });
+      if (!used) stream.destroy();
+    } finally {
+      await fs.rm(file, { force: true });
+    }
   },
 };

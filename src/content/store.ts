@@ -54,6 +54,15 @@ export class DigestMismatchError extends GantryError {
   }
 }
 
+/** Throw the store's error when `actual` is not the blob `expected` promised (size known or not). */
+export function checkBlob(expected: { digest: string; size?: number }, actual: BlobInfo): void {
+  if (actual.digest === expected.digest) return;
+  const sizeKnown = expected.size !== undefined && expected.size >= 0;
+  throw sizeKnown && actual.size !== expected.size
+    ? new SizeMismatchError(expected.digest, expected.size!, actual.size)
+    : new DigestMismatchError(expected.digest, actual.digest, actual.size);
+}
+
 export class SizeMismatchError extends GantryError {
   constructor(expected: string, want: number, got: number) {
     super('invalid', `blob ${expected}: size mismatch: expected ${want} bytes, got ${got}`);
@@ -211,12 +220,7 @@ export class FileContentStore implements ContentStore {
         await pipeline(source, hasher, flusher, createWriteStream(tmp, { flags: 'r+' }));
         await flusher.settle();
         actual = 'sha256:' + hasher.hash.digest('hex');
-        if (expected && actual !== expected.digest) {
-          const sizeKnown = expected.size !== undefined && expected.size >= 0;
-          throw sizeKnown && hasher.size !== expected.size
-            ? new SizeMismatchError(expected.digest, expected.size!, hasher.size)
-            : new DigestMismatchError(expected.digest, actual, hasher.size);
-        }
+        if (expected) checkBlob(expected, { digest: actual, size: hasher.size });
         await fh.sync();
       } finally {
         await flusher.settle().catch(() => undefined);

@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import { pack as tarPack } from 'tar-stream';
 import { ConfinedDir } from '../common/confined.js';
 import { extractTar } from './apply.js';
-import { applyLayer } from './layer.js';
+import { applyLayer } from './testing.js';
 
 type Entry = [Record<string, unknown>, (string | Buffer)?];
 

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pack as tarPack } from 'tar-stream';
 import { cleanEntryName } from './apply.js';
-import { applyLayer } from './layer.js';
+import { applyLayer } from './testing.js';
 import { packDirectory } from './archive.js';
 
 function tarOf(entries: Array<[Record<string, unknown>, string?]>): Readable {

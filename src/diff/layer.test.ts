@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { applyLayer } from './layer.js';
+import { applyLayer } from './testing.js';
 
 interface Fields {
   name: string;

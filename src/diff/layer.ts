@@ -4,11 +4,9 @@
  * the diff ID, reading the tar and creating each entry through the confined primitives happen in one
  * pass in C, chunk by chunk. The JavaScript path (gunzip and hash streams into tar-stream into
  * `extractTar`) cost about four times the CPU for the same layer, and a pull is CPU-bound.
- * Callers run this off the event loop (engine/layerpool.ts): each chunk is unpacked synchronously.
+ * Callers run this off the event loop (engine/layerworker.ts): each chunk is unpacked synchronously.
  * zstd layers (rare) are inflated by fzstd in JavaScript and read as plain tars.
  */
-import { promises as fsp } from 'node:fs';
-import type { Readable } from 'node:stream';
 import { ConfinedDir } from '../common/confined.js';
 import { GantryError, invalid } from '../common/errors.js';
 import { Decompress as ZstdDecompress } from 'fzstd';
@@ -86,31 +84,6 @@ export class LayerWriter {
   private feed(chunk: Buffer): void {
     if (this.zstd) this.zstd.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     else native.layerWrite(this.unpacker!, chunk);
-  }
-}
-
-/** Unpack a layer stream (gzip, zstd or a plain tar) into `dir` (created if missing). */
-export async function applyLayer(
-  layer: Readable,
-  dir: string,
-  limits: ExtractLimits & { what?: string } = {},
-): Promise<LayerResult> {
-  // Keep an early stream error from going unhandled while the directory is made; the loop below reads it.
-  const quiet = (): void => undefined;
-  layer.on('error', quiet);
-  try {
-    await fsp.mkdir(dir, { recursive: true });
-    return await ConfinedDir.with(dir, 'beneath', async (root) => {
-      const writer = new LayerWriter(root, limits.what ?? 'archive', limits);
-      try {
-        for await (const chunk of layer) writer.write(chunk as Buffer);
-        return writer.end();
-      } finally {
-        writer.close();
-      }
-    });
-  } finally {
-    layer.off('error', quiet);
   }
 }
 

@@ -11,6 +11,7 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { GantryError } from '../common/errors.js';
+import type { BlobInfo } from '../content/store.js';
 import type { ExtractLimits } from '../diff/apply.js';
 import type { FromWorker, ToWorker, UnpackJob } from './layerworker.js';
 
@@ -80,6 +81,13 @@ export function prewarmUnpacker(): void {
   release(spawnWorker());
 }
 
+export interface UnpackResult {
+  /** Bytes of file content unpacked. */
+  size: number;
+  /** The blob written beside the unpack (`blobFile`), as it hashed. */
+  blob?: BlobInfo;
+}
+
 export interface UnpackOptions {
   limits?: ExtractLimits;
   /** Also write the compressed bytes to this file, hashing them: the answer then carries `blob`. */
@@ -100,7 +108,7 @@ export async function unpackInWorker(
   dir: string,
   diffId: string,
   opts: UnpackOptions = {},
-): Promise<{ size: number; blob?: { digest: string; size: number } }> {
+): Promise<UnpackResult> {
   // An error before the worker is ready is kept, not thrown where nobody listens (the listener stays
   // until another takes its place: an errored stream may emit its error after `errored` is set).
   let early: Error | undefined;
@@ -123,10 +131,7 @@ export async function unpackInWorker(
     const send = (m: ToWorker, transfer: ArrayBuffer[] = []): void => {
       if (!settled) port1.postMessage(m, transfer);
     };
-    const settle = (
-      err: Error | undefined,
-      answer?: { size: number; blob?: { digest: string; size: number } },
-    ): void => {
+    const settle = (err: Error | undefined, answer?: UnpackResult): void => {
       if (settled) return;
       settled = true;
       worker.off('error', crashed);

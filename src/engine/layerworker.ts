@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { parentPort, type MessagePort } from 'node:worker_threads';
 import { ConfinedDir } from '../common/confined.js';
 import { GantryError } from '../common/errors.js';
-import { DigestMismatchError, SizeMismatchError } from '../content/store.js';
+import { checkBlob, type BlobInfo } from '../content/store.js';
 import type { ExtractLimits } from '../diff/apply.js';
 import { LayerWriter } from '../diff/layer.js';
 import { native, type BlobSink } from '../native/index.js';
@@ -30,7 +30,7 @@ export type ToWorker = { type: 'chunks'; data: ArrayBuffer[] } | { type: 'end' }
 /** What the worker answers: one `ack` per batch taken in, then `done` or `failed`. */
 export type FromWorker =
   | { type: 'ack' }
-  | { type: 'done'; size: number; blob?: { digest: string; size: number } }
+  | { type: 'done'; size: number; blob?: BlobInfo }
   | { type: 'failed'; kind: GantryError['kind'] | undefined; message: string };
 
 /** The blob's file and its native sink, closed once whatever happens. */
@@ -39,7 +39,12 @@ class BlobFile {
   readonly sink: BlobSink;
   constructor(file: string) {
     this.fd = fs.openSync(file, 'w', 0o644);
-    this.sink = native.blobSink(this.fd);
+    try {
+      this.sink = native.blobSink(this.fd);
+    } catch (err) {
+      fs.closeSync(this.fd);
+      throw err;
+    }
   }
   close(): void {
     fs.closeSync(this.fd);
@@ -99,13 +104,7 @@ function run(job: UnpackJob): void {
         port.postMessage({ type: 'ack' } satisfies FromWorker);
       } else if (m.type === 'end') {
         const stored = blob ? native.blobEnd(blob.sink) : undefined;
-        const expected = job.expectedBlob;
-        if (stored && expected) {
-          if (expected.size !== undefined && expected.size >= 0 && stored.size !== expected.size)
-            throw new SizeMismatchError(expected.digest, expected.size, stored.size);
-          if (stored.digest !== expected.digest)
-            throw new DigestMismatchError(expected.digest, stored.digest, stored.size);
-        }
+        if (stored && job.expectedBlob) checkBlob(job.expectedBlob, stored);
         if (unpackError) throw unpackError;
         const res = writer!.end();
         if (res.diffId !== job.diffId)

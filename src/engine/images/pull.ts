@@ -159,7 +159,7 @@ export const pullMethods = {
   /**
    * Fetch one layer and unpack it. A missing blob streams from the registry to an unpack worker, which
    * writes it to a file for the content store and unpacks it into the snapshot at the same time; the
-   * diff ID and then the blob's digest and size are checked before either is kept.
+   * blob's digest and size and then the diff ID are checked before either is kept.
    */
   async pullLayer(
     this: ImageService,

@@ -7,7 +7,8 @@
  * The tar is read as Go's archive/tar reads it (what Docker unpacks with): ustar and GNU headers, GNU
  * long names and link names, pax records (path, linkpath, size, uid, gid, mtime, SCHILY.xattr.*; global
  * ones are skipped, as Docker skips them), and header-only types (links, devices, directories, FIFOs) carry no data whatever their size field says.
- * Sizes of long headers are capped as tar-stream caps them. Everything here is hostile input: every
+ * Sizes of long headers are capped as tar-stream caps them; numbers, pax records and names are read by
+ * tarformat.c. Everything here is hostile input: every
  * length is checked before it is used, every name is cleaned, and only confined.c touches the disk.
  */
 #define _GNU_SOURCE
@@ -31,18 +32,8 @@
 
 enum { ST_HEADER, ST_LONG, ST_FILE, ST_SKIP, ST_END };
 
-typedef struct {
-  const char *key;
-  size_t key_len;
-  const char *value;
-  size_t value_len;
-} pax_record;
+#include "tarformat.h"
 
-typedef struct {
-  char *raw; /* the records' bytes, which the record fields point into */
-  pax_record *recs;
-  size_t n;
-} pax_set;
 
 typedef struct {
   char *rel;
@@ -119,132 +110,6 @@ static int fail_errno(unpacker *u, int err, const char *what, const char *rel) {
 
 static int fail_tar(unpacker *u, const char *message) {
   return fail(u, "tar", NULL, NULL, "%s", message);
-}
-
-/* A tar number: octal (leading spaces, NULs; ends at a space or a non-octal byte) or GNU base-256. */
-static int parse_number(const unsigned char *f, size_t len, int64_t *out) {
-  if (f[0] & 0x80) {
-    if (f[0] != 0x80 && f[0] != 0xff) return -1;
-    int negative = f[0] == 0xff;
-    uint64_t v = 0;
-    for (size_t i = 1; i < len; i++) {
-      if (v >> 55) return -1;
-      v = (v << 8) | (negative ? 0xffu - f[i] : f[i]);
-    }
-    if (v > INT64_MAX) return -1;
-    *out = negative ? -(int64_t)v : (int64_t)v;
-    return 0;
-  }
-  size_t i = 0;
-  while (i < len && f[i] == ' ') i++;
-  size_t end = i;
-  while (end < len && f[end] != ' ') end++;
-  while (i < end && f[i] == 0) i++;
-  int64_t v = 0;
-  for (; i < end && f[i] >= '0' && f[i] <= '7'; i++) {
-    if (v > (INT64_MAX >> 3)) return -1;
-    v = v * 8 + (f[i] - '0');
-  }
-  *out = v;
-  return 0;
-}
-
-/* A decimal pax value (digits only, as Go's parsePAXTime and strconv accept them for sizes and ids). */
-static int parse_decimal(const char *s, size_t len, int64_t *out) {
-  if (len == 0 || len > 18) return -1;
-  int64_t v = 0;
-  for (size_t i = 0; i < len; i++) {
-    if (s[i] < '0' || s[i] > '9') return -1;
-    v = v * 10 + (s[i] - '0');
-  }
-  *out = v;
-  return 0;
-}
-
-static void pax_free(pax_set *p) {
-  free(p->raw);
-  free(p->recs);
-  memset(p, 0, sizeof(*p));
-}
-
-/* Parse "len key=value\n" records; a malformed record ends the list (as tar-stream's decodePax does). */
-static int pax_parse(pax_set *p, char *raw, size_t len) {
-  p->raw = raw;
-  size_t cap = 0;
-  size_t off = 0;
-  while (off < len) {
-    const char *rec = raw + off;
-    size_t left = len - off;
-    size_t sp = 0;
-    while (sp < left && rec[sp] != ' ') sp++;
-    int64_t rec_len;
-    if (sp == left || parse_decimal(rec, sp, &rec_len) < 0 || rec_len <= (int64_t)sp + 1 || (uint64_t)rec_len > left)
-      break;
-    const char *body = rec + sp + 1;
-    size_t body_len = (size_t)rec_len - sp - 1;
-    if (body_len > 0 && body[body_len - 1] == '\n') body_len--;
-    const char *eq = memchr(body, '=', body_len);
-    if (!eq) break;
-    if (p->n == cap) {
-      cap = cap ? cap * 2 : 8;
-      pax_record *grown = realloc(p->recs, cap * sizeof(pax_record));
-      if (!grown) return -ENOMEM;
-      p->recs = grown;
-    }
-    p->recs[p->n++] = (pax_record){ body, (size_t)(eq - body), eq + 1, body_len - (size_t)(eq - body) - 1 };
-    off += (size_t)rec_len;
-  }
-  return 0;
-}
-
-/* The last value of `key` in the entry's pax records. */
-static const pax_record *pax_get(const unpacker *u, const char *key) {
-  size_t klen = strlen(key);
-  for (size_t i = u->pax.n; i-- > 0;) {
-    const pax_record *r = &u->pax.recs[i];
-    if (r->key_len == klen && memcmp(r->key, key, klen) == 0) return r;
-  }
-  return NULL;
-}
-
-/* A NUL-terminated copy of a value, refusing embedded NULs (the kernel would cut a path there). */
-static char *dup_value(const char *v, size_t len) {
-  if (memchr(v, 0, len)) return NULL;
-  return strndup(v, len);
-}
-
-/*
- * `name` as a relative path inside the root: empty and "." components dropped, ".." climbing back;
- * NULL when it would climb out. As diff/apply.ts cleanEntryName.
- */
-static char *clean_name(const char *name) {
-  size_t len = strlen(name);
-  char *out = malloc(len + 1);
-  if (!out) return NULL;
-  size_t o = 0;
-  const char *p = name;
-  while (*p) {
-    const char *slash = strchr(p, '/');
-    size_t n = slash ? (size_t)(slash - p) : strlen(p);
-    if (n == 0 || (n == 1 && p[0] == '.')) {
-      /* skip */
-    } else if (n == 2 && p[0] == '.' && p[1] == '.') {
-      if (o == 0) {
-        free(out);
-        return NULL;
-      }
-      while (o > 0 && out[o - 1] != '/') o--;
-      if (o > 0) o--;
-    } else {
-      if (o > 0) out[o++] = '/';
-      memcpy(out + o, p, n);
-      o += n;
-    }
-    p += n;
-    if (*p == '/') p++;
-  }
-  out[o] = '\0';
-  return out;
 }
 
 static void free_file_xattrs(unpacker *u) {
@@ -553,19 +418,19 @@ static int header(unpacker *u) {
   }
   const pax_record *r;
   if (u->pax.n) {
-    if ((r = pax_get(u, "path")) && r->value_len) {
+    if ((r = pax_get(&u->pax, "path")) && r->value_len) {
       free(long_name);
       if (!(long_name = dup_value(r->value, r->value_len))) rc = fail_tar(u, "Invalid pax path");
     }
-    if (!rc && (r = pax_get(u, "linkpath")) && r->value_len) {
+    if (!rc && (r = pax_get(&u->pax, "linkpath")) && r->value_len) {
       free(long_link);
       if (!(long_link = dup_value(r->value, r->value_len))) rc = fail_tar(u, "Invalid pax linkpath");
     }
-    if (!rc && (r = pax_get(u, "size")) && r->value_len && parse_decimal(r->value, r->value_len, &size) < 0)
+    if (!rc && (r = pax_get(&u->pax, "size")) && r->value_len && parse_decimal(r->value, r->value_len, &size) < 0)
       rc = fail_tar(u, "Invalid header");
-    if (!rc && (r = pax_get(u, "uid")) && parse_decimal(r->value, r->value_len, &uid) < 0) rc = fail_tar(u, "Invalid pax uid");
-    if (!rc && (r = pax_get(u, "gid")) && parse_decimal(r->value, r->value_len, &gid) < 0) rc = fail_tar(u, "Invalid pax gid");
-    if (!rc && (r = pax_get(u, "mtime"))) {
+    if (!rc && (r = pax_get(&u->pax, "uid")) && parse_decimal(r->value, r->value_len, &uid) < 0) rc = fail_tar(u, "Invalid pax uid");
+    if (!rc && (r = pax_get(&u->pax, "gid")) && parse_decimal(r->value, r->value_len, &gid) < 0) rc = fail_tar(u, "Invalid pax gid");
+    if (!rc && (r = pax_get(&u->pax, "mtime"))) {
       /* seconds, with an optional fraction (dropped: times are kept to the second as tar headers keep them) */
       const char *dot = memchr(r->value, '.', r->value_len);
       size_t whole = dot ? (size_t)(dot - r->value) : r->value_len;

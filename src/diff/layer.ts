@@ -35,13 +35,18 @@ export class LayerWriter {
     private readonly limits: ExtractLimits = {},
   ) {}
 
+  /** Take the next bytes: the caller may reuse `chunk`'s memory once this returns (a pull's ring does). */
   write(chunk: Buffer): void {
     try {
       if (!this.unpacker) {
         // The compression is known from the first four bytes, which may come in more than one chunk.
         this.head.push(chunk);
         this.headBytes += chunk.length;
-        if (this.headBytes < 4) return;
+        if (this.headBytes < 4) {
+          // Kept past this call, so copied.
+          this.head = [Buffer.concat(this.head)];
+          return;
+        }
         this.start();
         return;
       }
@@ -82,7 +87,8 @@ export class LayerWriter {
   }
 
   private feed(chunk: Buffer): void {
-    if (this.zstd) this.zstd.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    // fzstd may keep a chunk past the call, so it gets a copy.
+    if (this.zstd) this.zstd.push(Uint8Array.prototype.slice.call(chunk));
     else native.layerWrite(this.unpacker!, chunk);
   }
 }

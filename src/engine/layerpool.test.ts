@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,6 +11,7 @@ import { sha256 } from '../common/digest.js';
 import { GantryError } from '../common/errors.js';
 import { readAll } from '../common/streams.js';
 import { packDirectory } from '../diff/archive.js';
+import { rawGet } from '../registry/rawbody.js';
 import { unpackInWorker } from './layerpool.js';
 
 test('layers unpacked on a worker: the files, the blob written beside them, the diff ID check and a broken source', async () => {
@@ -80,6 +83,63 @@ test('layers unpacked on a worker: the files, the blob written beside them, the 
     broken.destroy(new Error('connection reset'));
     await assert.rejects(pending, /connection reset/);
   } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test('a raw download unpacked through the shared ring: files and blob whole, a cut body reported with its code', async () => {
+  const work = mkdtempSync(path.join(tmpdir(), 'gantry-layerpool-ring-'));
+  // Larger than the ring, in random-looking bytes gzip cannot shrink, so the ring wraps and refills.
+  const big = Buffer.alloc(40 << 20);
+  for (let i = 0; i < big.length; i += 4) big.writeUInt32LE((Math.imul(i, 2654435761) ^ i) >>> 0, i);
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { 'Content-Length': gz.length });
+    // The cut answer promises it all and stops half way.
+    if (req.url === '/cut') res.end(gz.subarray(0, gz.length >> 1), () => req.socket.destroy());
+    else res.end(gz);
+  });
+  let gz = Buffer.alloc(0);
+  try {
+    mkdirSync(path.join(work, 'src/etc'), { recursive: true });
+    writeFileSync(path.join(work, 'src/etc/hello'), 'hello\n');
+    writeFileSync(path.join(work, 'src/big'), big);
+    const tar = await readAll(packDirectory(path.join(work, 'src')));
+    gz = gzipSync(tar, { level: 1 });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = (p: string): URL => new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}${p}`);
+
+    const out = path.join(work, 'out');
+    mkdirSync(out);
+    const blobFile = path.join(work, 'blob');
+    const answer = await rawGet(url('/blob'));
+    let counted = 0;
+    const r = await unpackInWorker(answer.body!, out, sha256(tar), {
+      blobFile,
+      expectedBlob: { digest: sha256(gz), size: gz.length },
+      onBytes: (n) => (counted += n),
+    });
+    assert.deepEqual(r.blob, { digest: sha256(gz), size: gz.length });
+    assert.equal(counted, gz.length);
+    assert.ok(readFileSync(blobFile).equals(gz));
+    assert.ok(readFileSync(path.join(out, 'big')).equals(big));
+    assert.equal(readFileSync(path.join(out, 'etc/hello'), 'utf8'), 'hello\n');
+
+    const cut = path.join(work, 'cut');
+    mkdirSync(cut);
+    const cutAnswer = await rawGet(url('/cut'));
+    await assert.rejects(
+      unpackInWorker(cutAnswer.body!, cut, sha256(tar), {
+        blobFile: path.join(work, 'blob2'),
+        expectedBlob: { digest: sha256(gz) },
+      }),
+      (err: NodeJS.ErrnoException) => {
+        assert.match(err.message, /premature close/);
+        assert.equal(err.code, 'ECONNRESET');
+        return true;
+      },
+    );
+  } finally {
+    server.close();
     rmSync(work, { recursive: true, force: true });
   }
 });

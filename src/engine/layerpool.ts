@@ -4,7 +4,8 @@
  * a time; a pool of four workers (as many as a pull downloads layers at once; they mostly wait on zlib
  * and the filesystem) unpacks the layers of a pull side by side.
  * The compressed bytes go to the worker over a MessagePort, transferred, with a window of batches in
- * flight; a download's blob is written there too (`blobFile`), so the main thread only receives.
+ * flight, or — a download read raw — through a ring of shared memory the socket reads into; a
+ * download's blob is written there too (`blobFile`), so the main thread only receives.
  */
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -13,6 +14,7 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import { GantryError } from '../common/errors.js';
 import type { BlobInfo } from '../content/store.js';
 import type { ExtractLimits } from '../diff/apply.js';
+import { RawBody } from '../registry/rawbody.js';
 import type { FromWorker, ToWorker, UnpackJob } from './layerworker.js';
 
 const here = fileURLToPath(import.meta.url);
@@ -98,13 +100,18 @@ export interface UnpackOptions {
   onBytes?: (n: number) => void;
 }
 
+/** Shared memory a raw body is read into and the worker reads from. */
+const RING_BYTES = 16 << 20;
+
 /**
- * Unpack a layer stream into `dir` on a worker, checking its diff ID. The stream must have no other
- * reader: its chunks are handed to the worker (transferred when a chunk owns its whole ArrayBuffer,
- * as HTTP bodies and file reads do; copied otherwise), so they are unusable here afterwards.
+ * Unpack a layer into `dir` on a worker, checking its diff ID. From a stream, which must have no other
+ * reader: its chunks are handed to the worker (transferred when a chunk owns its whole ArrayBuffer, as
+ * HTTP bodies and file reads do; copied otherwise), so they are unusable here afterwards. From a raw
+ * body (registry/rawbody.ts): the socket reads into a ring of shared memory, and the worker is told
+ * which ranges to take and frees them as it is done — no copy and no allocation on this thread.
  */
 export async function unpackInWorker(
-  compressed: Readable,
+  source: Readable | RawBody,
   dir: string,
   diffId: string,
   opts: UnpackOptions = {},
@@ -113,32 +120,33 @@ export async function unpackInWorker(
   // until another takes its place: an errored stream may emit its error after `errored` is set).
   let early: Error | undefined;
   const keep = (err: Error): void => void (early ??= err);
-  compressed.on('error', keep);
+  if (!(source instanceof RawBody)) source.on('error', keep);
   const worker = await acquire();
   const { port1, port2 } = new MessageChannel();
+  const ring = source instanceof RawBody ? new SharedArrayBuffer(RING_BYTES) : undefined;
   const job: UnpackJob = {
     dir,
     diffId,
     limits: opts.limits ?? {},
     blobFile: opts.blobFile,
     expectedBlob: opts.expectedBlob,
+    ring,
     port: port2,
   };
   worker.postMessage(job, [port2]);
   return new Promise((resolve, reject) => {
-    let inFlight = 0;
     let settled = false;
     const send = (m: ToWorker, transfer: ArrayBuffer[] = []): void => {
       if (!settled) port1.postMessage(m, transfer);
     };
+    let onAck: (bytes: number) => void = () => undefined;
+    let stopSource: () => void = () => undefined;
     const settle = (err: Error | undefined, answer?: UnpackResult): void => {
       if (settled) return;
       settled = true;
       worker.off('error', crashed);
       port1.close();
-      // What the worker no longer reads is drained here, so the source (a download, a file) finishes.
-      compressed.off('data', onData);
-      compressed.resume();
+      stopSource();
       if (err) reject(err);
       else resolve(answer!);
     };
@@ -146,33 +154,8 @@ export async function unpackInWorker(
       discard(worker);
       settle(err);
     };
-    // Chunks go in batches of about 1 MiB: one message per batch rather than per network read.
-    let batch: ArrayBuffer[] = [];
-    let batched = 0;
-    const flush = (): void => {
-      if (!batch.length) return;
-      const data = batch;
-      batch = [];
-      batched = 0;
-      send({ type: 'chunks', data }, data);
-      if (++inFlight >= WINDOW) compressed.pause();
-    };
-    const onData = (chunk: Buffer): void => {
-      opts.onBytes?.(chunk.length);
-      const owned = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength;
-      batch.push(
-        (owned
-          ? chunk.buffer
-          : chunk.buffer.slice(chunk.byteOffset, chunk.byteOffset + chunk.byteLength)) as ArrayBuffer,
-      );
-      batched += chunk.length;
-      if (batched >= BATCH_BYTES) flush();
-    };
     port1.on('message', (m: FromWorker) => {
-      if (m.type === 'ack') {
-        if (--inFlight < WINDOW / 2 && !settled) compressed.resume();
-        return;
-      }
+      if (m.type === 'ack') return onAck(m.bytes);
       release(worker);
       if (m.type === 'done') settle(undefined, { size: m.size, blob: m.blob });
       // The source's own error, when it failed, keeps its code (a retry tells a reset connection by it).
@@ -182,16 +165,116 @@ export async function unpackInWorker(
     let sourceError: Error | undefined;
     const failed = (err: Error): void => {
       sourceError ??= err;
-      flush();
       send({ type: 'error', message: err.message });
     };
-    if (early || compressed.errored) return failed(early ?? (compressed.errored as Error));
-    compressed.on('data', onData);
-    compressed.once('end', () => {
-      flush();
-      send({ type: 'end' });
-    });
-    compressed.on('error', failed);
-    compressed.off('error', keep);
+    const feed = { send, failed, onBytes: opts.onBytes ?? (() => undefined) };
+    if (source instanceof RawBody) {
+      ({ onAck, stop: stopSource } = feedRing(source, ring!, feed));
+    } else {
+      if (early || source.errored) return failed(early ?? (source.errored as Error));
+      ({ onAck, stop: stopSource } = feedStream(source, feed));
+      source.off('error', keep);
+    }
   });
+}
+
+interface Feed {
+  send(m: ToWorker, transfer?: ArrayBuffer[]): void;
+  failed(err: Error): void;
+  onBytes(n: number): void;
+}
+
+/** A stream's chunks, in batches of about 1 MiB (one message per batch, not per network read). */
+function feedStream(compressed: Readable, feed: Feed): { onAck: (bytes: number) => void; stop: () => void } {
+  let inFlight = 0;
+  let batch: ArrayBuffer[] = [];
+  let batched = 0;
+  const flush = (): void => {
+    if (!batch.length) return;
+    const data = batch;
+    batch = [];
+    batched = 0;
+    feed.send({ type: 'chunks', data }, data);
+    if (++inFlight >= WINDOW) compressed.pause();
+  };
+  const onData = (chunk: Buffer): void => {
+    feed.onBytes(chunk.length);
+    const owned = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength;
+    batch.push(
+      (owned ? chunk.buffer : chunk.buffer.slice(chunk.byteOffset, chunk.byteOffset + chunk.byteLength)) as ArrayBuffer,
+    );
+    batched += chunk.length;
+    if (batched >= BATCH_BYTES) flush();
+  };
+  compressed.on('data', onData);
+  compressed.once('end', () => {
+    flush();
+    feed.send({ type: 'end' });
+  });
+  compressed.on('error', (err) => {
+    flush();
+    feed.failed(err);
+  });
+  return {
+    onAck: () => {
+      if (--inFlight < WINDOW / 2) compressed.resume();
+    },
+    // What the worker no longer reads is drained here, so the source (a download, a file) finishes.
+    stop: () => {
+      compressed.off('data', onData);
+      compressed.resume();
+    },
+  };
+}
+
+/** A raw body read into the ring; the worker is sent each filled range and frees it with its ack. */
+function feedRing(
+  body: RawBody,
+  ring: SharedArrayBuffer,
+  feed: Feed,
+): { onAck: (bytes: number) => void; stop: () => void } {
+  const bytes = new Uint8Array(ring);
+  // Positions counted from the start of the body: filled up to `head`, sent up to `sent`, freed up to `tail`.
+  let head = 0;
+  let sent = 0;
+  let tail = 0;
+  const post = (): void => {
+    const ranges: Array<[number, number]> = [];
+    for (let from = sent; from < head;) {
+      const offset = from % RING_BYTES;
+      const length = Math.min(head - from, RING_BYTES - offset);
+      ranges.push([offset, length]);
+      from += length;
+    }
+    sent = head;
+    if (ranges.length) feed.send({ type: 'ranges', ranges });
+  };
+  body.pipe({
+    space: () => {
+      const free = RING_BYTES - (head - tail);
+      if (!free) return undefined;
+      const offset = head % RING_BYTES;
+      return bytes.subarray(offset, offset + Math.min(free, RING_BYTES - offset));
+    },
+    written: (n) => {
+      head += n;
+      feed.onBytes(n);
+      if (head - sent >= BATCH_BYTES) post();
+    },
+    end: () => {
+      post();
+      feed.send({ type: 'end' });
+    },
+    error: (err) => {
+      post();
+      feed.failed(err);
+    },
+  });
+  return {
+    onAck: (n) => {
+      tail += n;
+      body.resume();
+    },
+    stop: () => body.destroy(),
+  };
 }

@@ -79,9 +79,10 @@ interface NativeModule {
   layerWrite(unpacker: LayerUnpacker, chunk: Buffer): void;
   layerEnd(unpacker: LayerUnpacker): { diffId: string; size: number; entries: number };
   layerClose(unpacker: LayerUnpacker): void;
-  // native/blob.c: a blob hashed and written to `fd` (the caller's) chunk by chunk, its writeback started as it grows.
+  // native/blob.c: a blob hashed and written to `fd` (the caller's) in batches on libuv's threadpool, one
+  // batch at a time (`done` is called before the next may be given), its writeback started as it grows.
   blobSink(fd: number): BlobSink;
-  blobWrite(sink: BlobSink, chunk: Buffer): void;
+  blobWrite(sink: BlobSink, chunks: Buffer[], done: (err: Error | null) => void): void;
   blobEnd(sink: BlobSink): { digest: string; size: number };
 }
 

@@ -11,6 +11,7 @@ import { MANIFEST_ACCEPT } from '../images/oci.js';
 import { DEFAULT_DOMAIN } from '../images/reference.js';
 import { credentials, parseChallenges, type AuthConfig } from './auth.js';
 import { readBody, request, type Response } from './http.js';
+import { rawGet, type RawBody } from './rawbody.js';
 
 export interface RegistryOptions {
   /** Hosts (`host:port`), hostnames or CIDRs allowed over plain HTTP or unverified TLS. */
@@ -398,6 +399,22 @@ export class RepositorySession {
     const res = await this.call('GET', `/v2/${this.path}/blobs/${digest}`);
     if (res.status !== 200) return this.fail(res, `blob ${digest}`);
     return { stream: res.body, size: Number(res.headers['content-length'] ?? -1) };
+  }
+
+  /**
+   * Open a blob to be read into memory the caller gives (rawbody.ts), or undefined when the registry's
+   * answer is not a plain 200 with a length (an error, a new token needed, a transfer coding): the
+   * caller then asks with getBlob, which handles all of those.
+   */
+  async getBlobBody(digest: string): Promise<RawBody | undefined> {
+    const headers: Record<string, string> = {};
+    if (this.authHeader) headers.Authorization = this.authHeader;
+    const answer = await rawGet(this.url(`/v2/${this.path}/blobs/${digest}`), {
+      headers,
+      insecureTls: this.endpoint.insecureTls,
+      timeoutMs: 120000,
+    });
+    return answer.body;
   }
 
   async hasBlob(digest: string): Promise<boolean> {

@@ -21,6 +21,7 @@ import {
 import type { ImageRecord } from '../../images/store.js';
 import type { AuthConfig } from '../../registry/auth.js';
 import { RegistryError, withRetry, type RepositorySession } from '../../registry/client.js';
+import { RawBody } from '../../registry/rawbody.js';
 import type { BlobInfo } from '../../content/store.js';
 import { prewarmUnpacker, unpackInWorker } from '../layerpool.js';
 import { noProgress, throttledProgress, type ProgressSink } from '../progress.js';
@@ -218,16 +219,19 @@ export const pullMethods = {
     diffId: string,
     report: (n: number) => void,
   ): Promise<void> {
-    const { stream } = await s.getBlob(layer.digest);
+    // Read raw into the worker's shared memory where the registry answers plainly; otherwise as a stream.
+    const source = (await s.getBlobBody(layer.digest)) ?? (await s.getBlob(layer.digest)).stream;
     // Until a reader takes the stream (the worker, or the store below), its errors are only kept.
-    stream.on('error', () => undefined);
+    if (!(source instanceof RawBody)) source.on('error', () => undefined);
     const file = this.d.content.ingestPath();
     let received = 0;
     let blob: BlobInfo | undefined;
+    let used = false;
     try {
       await this.d.snapshots.extract(chain, parent, diffId, async (dir) => {
+        used = true;
         // A blob that is not the one promised fails the unpack too: no snapshot is left behind.
-        const res = await unpackInWorker(stream, dir, diffId, {
+        const res = await unpackInWorker(source, dir, diffId, {
           limits: this.d.layerLimits,
           blobFile: file,
           expectedBlob: layer,
@@ -240,16 +244,11 @@ export const pullMethods = {
         await this.d.content.adoptFile(file, layer.digest);
         return;
       }
-      // Another pull unpacked this chain meanwhile: only the blob is still to store, from this download.
-      let used = false;
-      await this.d.content.ingest(layer, () => {
-        used = true;
-        stream.on('data', (c: Buffer) => report((received += c.length)));
-        return stream;
-      });
-      if (!used) stream.destroy();
     } finally {
+      if (!used) source.destroy();
       await fs.rm(file, { force: true });
     }
+    // Another pull unpacked this chain meanwhile: only the blob is still to store.
+    await this.download(s, layer, report);
   },
 };

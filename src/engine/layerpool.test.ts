@@ -66,6 +66,14 @@ test('layers unpacked on a worker: the files, the blob written beside them, the 
       new RegExp(`filesystem layer verification failed for digest ${sha256(gz)}`),
     );
 
+    // A blob that cannot be written fails the job at once, named.
+    const full = path.join(work, 'full');
+    mkdirSync(full);
+    await assert.rejects(
+      unpackInWorker(chunks(), full, sha256(tar), { blobFile: '/dev/full' }),
+      /writing the blob: No space left on device/,
+    );
+
     const other = path.join(work, 'other');
     mkdirSync(other);
     await assert.rejects(unpackInWorker(chunks(), other, `sha256:${'0'.repeat(64)}`), (err: unknown) => {

@@ -56,7 +56,8 @@ class BlobFile {
   written = 0;
   private writing = false;
   private syncing: Promise<void> | undefined;
-  private error: Error | undefined;
+  /** A failed write or sync: the job fails with it at once (the rest would never be acknowledged). */
+  error: Error | undefined;
   private closing = false;
   private closed = false;
   private idle: Array<() => void> = [];
@@ -100,9 +101,13 @@ class BlobFile {
   }
 
   private sync(): Promise<void> {
-    this.syncing ??= new Promise<void>((resolve, reject) =>
-      fs.fdatasync(this.fd, (err) => (err ? reject(err) : resolve())),
-    ).finally(() => this.settle());
+    if (!this.syncing) {
+      this.syncing = new Promise<void>((resolve, reject) =>
+        fs.fdatasync(this.fd, (err) => (err ? reject(err) : resolve())),
+      ).finally(() => this.settle());
+      // Started early (at the promised size), its failure is heard by `end`, or by nobody if the job failed.
+      this.syncing.catch(() => undefined);
+    }
     return this.syncing;
   }
 
@@ -116,7 +121,7 @@ class BlobFile {
 
   /** Everything written and synced: the blob's digest and size. */
   async end(): Promise<BlobInfo> {
-    while (this.writing || this.queue.length) await new Promise<void>((wake) => this.idle.push(wake));
+    while (this.writing || (this.queue.length && !this.error)) await new Promise<void>((wake) => this.idle.push(wake));
     if (this.error) throw this.error;
     const stored = native.blobEnd(this.sink);
     await this.sync();
@@ -145,6 +150,7 @@ function run(job: UnpackJob): void {
   const unacked: Array<{ through: number; bytes: number }> = [];
   let taken = 0;
   const ack = (): void => {
+    if (blob?.error) return fail(blob.error);
     while (unacked.length && (!blob || unacked[0]!.through <= blob.written)) {
       port.postMessage({ type: 'ack', bytes: unacked.shift()!.bytes } satisfies FromWorker);
     }

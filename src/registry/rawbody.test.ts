@@ -73,6 +73,11 @@ test('a plain answer is read into the caller memory whole, across pauses and hea
         setImmediate(more);
       };
       more();
+    } else if (head.startsWith('GET /extra')) {
+      // More than it promised: only the promised bytes are the body.
+      socket.end(
+        Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${payload.length}\r\n\r\n`), payload, payload]),
+      );
     } else if (head.startsWith('GET /empty')) {
       socket.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
     } else {
@@ -82,7 +87,7 @@ test('a plain answer is read into the caller memory whole, across pauses and hea
     }
   });
   try {
-    for (const p of ['/whole', '/split']) {
+    for (const p of ['/whole', '/split', '/extra']) {
       const a = await rawGet(srv.url(p), { headers: { Authorization: 'Bearer t' } });
       assert.ok(a.body, p);
       assert.equal(a.body.size, payload.length);

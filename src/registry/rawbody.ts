@@ -233,7 +233,8 @@ export class RawBody {
   }
 
   private onBody(n: number, buf: Uint8Array): boolean {
-    const wanted = Math.min(n, this.size - this.received);
+    // Bytes past the promised length are not the body's.
+    const wanted = Math.min(n, this.size - this.received - this.heldBytes());
     if (buf === this.view && buf !== this.headBuf) {
       this.received += wanted;
       this.sink!.written(wanted);

@@ -76,7 +76,6 @@ static napi_value Create(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* blobWrite(handle, chunk): hash and append the chunk. */
 /* One batch of chunks hashed and written on libuv's threadpool; the chunks stay referenced until it completes. */
 typedef struct {
   blob_sink *sink;
@@ -204,6 +203,7 @@ static napi_value Write(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* blobEnd(handle): { digest, size } of all that was written (no batch may be in flight). */
 static napi_value End(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];

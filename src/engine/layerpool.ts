@@ -139,14 +139,13 @@ export async function unpackInWorker(
     const send = (m: ToWorker, transfer: ArrayBuffer[] = []): void => {
       if (!settled) port1.postMessage(m, transfer);
     };
-    let onAck: (bytes: number) => void = () => undefined;
-    let stopSource: () => void = () => undefined;
+    let feeding: Feeding | undefined;
     const settle = (err: Error | undefined, answer?: UnpackResult): void => {
       if (settled) return;
       settled = true;
       worker.off('error', crashed);
       port1.close();
-      stopSource();
+      feeding?.stop();
       if (err) reject(err);
       else resolve(answer!);
     };
@@ -155,7 +154,7 @@ export async function unpackInWorker(
       settle(err);
     };
     port1.on('message', (m: FromWorker) => {
-      if (m.type === 'ack') return onAck(m.bytes);
+      if (m.type === 'ack') return feeding?.onAck(m.bytes);
       release(worker);
       if (m.type === 'done') settle(undefined, { size: m.size, blob: m.blob });
       // The source's own error, when it failed, keeps its code (a retry tells a reset connection by it).
@@ -169,10 +168,10 @@ export async function unpackInWorker(
     };
     const feed = { send, failed, onBytes: opts.onBytes ?? (() => undefined) };
     if (source instanceof RawBody) {
-      ({ onAck, stop: stopSource } = feedRing(source, ring!, feed));
+      feeding = feedRing(source, ring!, feed);
     } else {
       if (early || source.errored) return failed(early ?? (source.errored as Error));
-      ({ onAck, stop: stopSource } = feedStream(source, feed));
+      feeding = feedStream(source, feed);
       source.off('error', keep);
     }
   });
@@ -184,8 +183,14 @@ interface Feed {
   onBytes(n: number): void;
 }
 
+/** A source being fed to the worker: told of each acknowledgement, stopped when the job is over. */
+interface Feeding {
+  onAck(bytes: number): void;
+  stop(): void;
+}
+
 /** A stream's chunks, in batches of about 1 MiB (one message per batch, not per network read). */
-function feedStream(compressed: Readable, feed: Feed): { onAck: (bytes: number) => void; stop: () => void } {
+function feedStream(compressed: Readable, feed: Feed): Feeding {
   let inFlight = 0;
   let batch: ArrayBuffer[] = [];
   let batched = 0;
@@ -228,11 +233,7 @@ function feedStream(compressed: Readable, feed: Feed): { onAck: (bytes: number) 
 }
 
 /** A raw body read into the ring; the worker is sent each filled range and frees it with its ack. */
-function feedRing(
-  body: RawBody,
-  ring: SharedArrayBuffer,
-  feed: Feed,
-): { onAck: (bytes: number) => void; stop: () => void } {
+function feedRing(body: RawBody, ring: SharedArrayBuffer, feed: Feed): Feeding {
   const bytes = new Uint8Array(ring);
   // Positions counted from the start of the body: filled up to `head`, sent up to `sent`, freed up to `tail`.
   let head = 0;

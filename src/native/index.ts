@@ -80,7 +80,7 @@ interface NativeModule {
   layerEnd(unpacker: LayerUnpacker): { diffId: string; size: number; entries: number };
   layerClose(unpacker: LayerUnpacker): void;
   // native/blob.c: a blob hashed and written to `fd` (the caller's) in batches on libuv's threadpool, one
-  // batch at a time (`done` is called before the next may be given), its writeback started as it grows.
+  // batch at a time (`done` is called before the next may be given), synced every 16 MiB as it grows.
   blobSink(fd: number): BlobSink;
   blobWrite(sink: BlobSink, chunks: Buffer[], done: (err: Error | null) => void): void;
   blobEnd(sink: BlobSink): { digest: string; size: number };
